@@ -1,0 +1,65 @@
+# Harvest: every command a user needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+export HARVEST_REPO := $(CURDIR)
+export HARVEST_HOME ?= $(CURDIR)/.harvest
+export AIRFLOW_HOME ?= $(HARVEST_HOME)/airflow
+export AIRFLOW_CONFIG ?= $(CURDIR)/airflow.cfg
+export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
+
+.PHONY: help venv lock lint format typecheck test test-fast demo up down bench clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; Harvest needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.synced  ## create or update the virtual environment from the lock
+
+lock:  ## re-resolve requirements.lock and requirements-dev.lock from the pinned requirements
+	$(BIN)/uv pip compile --quiet --no-header --python-version 3.11 requirements.txt -o requirements.lock
+	$(BIN)/uv pip compile --quiet --no-header --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+
+lint: venv  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: lint
+
+test: venv lint  ## lint, type check and run every test (unit, integration, DAG, end-to-end)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: venv  ## unit and DAG tests only
+	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
+
+demo: venv  ## run the demo source for one date through Airflow on embedded defaults
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
+	$(BIN)/python scripts/up.py
+
+down:  ## stop what `make up` started
+	-$(BIN)/python scripts/up.py --stop
+
+bench: venv  ## run the benchmarks (prints ratios against their baselines)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:  ## remove local data (.harvest) and caches, keep the virtual environment
+	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Parsing, normalisation, de-duplication and imputation of extracted records."""

@@ -1,0 +1,62 @@
+"""One typed settings object, read from the environment, with embedded defaults.
+
+With nothing set, everything lives under ``HARVEST_HOME`` (default ``./.harvest``): the raw store
+is a folder of JSON Lines partitions, the warehouse a SQLite file, MLflow a local SQLite store and
+there is no cache. Each backend is switched by a URL (``mongodb://``, ``postgresql://``,
+``redis://``). In Airflow, the operators pass URLs taken from Airflow Connections instead
+(see ``plugins/harvest_airflow/connections.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCES_DIR = PACKAGE_DIR / "sources"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Harvest keeps its data and which services it talks to."""
+
+    home: Path
+    sources_dir: Path
+    raw_store_url: str
+    warehouse_url: str
+    cache_url: str | None
+    mlflow_tracking_uri: str
+    statsd_host: str = "localhost"
+    statsd_port: int = 8125
+    statsd_prefix: str = "harvest"
+    user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``HARVEST_*`` variables, falling back to the embedded defaults."""
+        env = os.environ if env is None else env
+        home = Path(env.get("HARVEST_HOME", ".harvest")).expanduser().resolve()
+        return cls(
+            home=home,
+            sources_dir=Path(env.get("HARVEST_SOURCES_DIR", str(DEFAULT_SOURCES_DIR))),
+            raw_store_url=env.get("HARVEST_RAW_STORE_URL") or f"file://{home / 'raw'}",
+            warehouse_url=env.get("HARVEST_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}",
+            cache_url=env.get("HARVEST_CACHE_URL") or None,
+            mlflow_tracking_uri=env.get("HARVEST_MLFLOW_TRACKING_URI")
+            or f"sqlite:///{home / 'mlflow.db'}",
+            statsd_host=env.get("HARVEST_STATSD_HOST", "localhost"),
+            statsd_port=int(env.get("HARVEST_STATSD_PORT", "8125")),
+            statsd_prefix=env.get("HARVEST_STATSD_PREFIX", "harvest"),
+            user_agent=env.get("HARVEST_USER_AGENT", cls.user_agent),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def http_cache_dir(self) -> Path:
+        """Scrapy's filesystem HTTP cache, used when no Redis cache is configured."""
+        return self.home / "httpcache"

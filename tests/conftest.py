@@ -1,0 +1,122 @@
+"""Shared fixtures: the real services tests need, and what happens when one is missing.
+
+On a laptop a missing service skips its tests with the reason in the summary; with ``CI=true``
+a missing service fails the run instead, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get("HARVEST_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HARVEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def missing_service(reason: str) -> None:
+    """Skip on a laptop, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"CI=true and a required service is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a real PostgreSQL (HARVEST_TEST_POSTGRES_URL, default the local trust-auth server)."""
+    if not _reachable(POSTGRES_URL, 5432):
+        missing_service(
+            f"PostgreSQL not reachable at {POSTGRES_URL} (set HARVEST_TEST_POSTGRES_URL)"
+        )
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a real Redis (HARVEST_TEST_REDIS_URL, default db 15 of the local server)."""
+    if not _reachable(REDIS_URL, 6379):
+        missing_service(f"Redis not reachable at {REDIS_URL} (set HARVEST_TEST_REDIS_URL)")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        missing_service(f"Redis at {REDIS_URL} does not answer: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[str]:
+    """A Redis URL whose database is empty at the start and the end of the test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield redis_url
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    """Paths of headless Chromium and its chromedriver."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not browser or not driver:
+        missing_service(
+            "Chromium or chromedriver not installed (apt-get install chromium chromium-driver)"
+        )
+    return browser, driver  # type: ignore[return-value]
+
+
+@pytest.fixture
+def mongo_client() -> Iterator[object]:
+    """A real MongoDB when HARVEST_TEST_MONGO_URI is set, else mongomock (pymongo's API, in memory)."""
+    uri = os.environ.get("HARVEST_TEST_MONGO_URI")
+    if uri:
+        from pymongo import MongoClient
+
+        client: object = MongoClient(uri, serverSelectionTimeoutMS=5000)
+        name = f"harvest_test_{uuid.uuid4().hex[:8]}"
+        yield client, name
+        client.drop_database(name)  # type: ignore[attr-defined]
+        client.close()  # type: ignore[attr-defined]
+    else:
+        import mongomock
+
+        _teach_mongomock_current_pymongo(mongomock)
+        yield mongomock.MongoClient(), "harvest_test"
+
+
+def _teach_mongomock_current_pymongo(mongomock: object) -> None:
+    """mongomock 4.3 predates pymongo's ``sort=`` on bulk updates (pymongo >= 4.11 always passes
+    it, as ``None`` unless asked); accept and ignore it, since Harvest never sorts bulk writes."""
+    builder = mongomock.collection.BulkOperationBuilder  # type: ignore[attr-defined]
+    if getattr(builder, "_harvest_patched", False):
+        return
+    for name in ("add_replace", "add_update"):
+        original = getattr(builder, name)
+
+        def accept_sort(self, *args, _original=original, sort=None, **kwargs):  # type: ignore[no-untyped-def]
+            assert sort is None, "mongomock cannot sort bulk writes"
+            return _original(self, *args, **kwargs)
+
+        setattr(builder, name, accept_sort)
+    builder._harvest_patched = True

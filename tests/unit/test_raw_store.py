@@ -1,0 +1,98 @@
+"""Raw store: upserts by (source, logical date, URL) never duplicate, in both backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harvest.storage.raw import (
+    FileRawStore,
+    MongoRawStore,
+    RawDocument,
+    content_hash,
+    open_raw_store,
+)
+
+
+def _doc(
+    url: str, *, day: str = "2026-11-26", price: str = "1250 EUR", status: int = 200
+) -> RawDocument:
+    body = f"<html>{url} {price}</html>"
+    return RawDocument(
+        source="demo",
+        logical_date=day,
+        url=url,
+        status=status,
+        fetched_at="2026-11-27T02:00:00+00:00",
+        page_type="detail",
+        content_hash=content_hash(body),
+        fields={"price": price},
+        body=body,
+    )
+
+
+@pytest.fixture(params=["file", "mongo"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "file":
+        yield FileRawStore(tmp_path / "raw")
+    else:
+        client, name = request.getfixturevalue("mongo_client")
+        yield MongoRawStore(client, database=name)
+
+
+def test_upsert_is_idempotent_and_replaces(store) -> None:
+    docs = [_doc(f"http://s/listing/{i}") for i in range(5)]
+    assert store.upsert_many(docs) == 5
+    assert store.upsert_many(docs) == 5
+    assert store.count("demo", "2026-11-26") == 5
+    store.upsert_many([_doc("http://s/listing/2", price="1300 EUR")])
+    rows = store.read_partition("demo", "2026-11-26")
+    assert [r.url for r in rows] == sorted(d.url for d in docs)
+    assert len(rows) == 5
+    assert next(r for r in rows if r.url.endswith("/2")).fields == {"price": "1300 EUR"}
+    assert rows[0] == docs[0]
+
+
+def test_partitions_are_separate(store) -> None:
+    store.upsert_many([_doc("http://s/a"), _doc("http://s/a", day="2026-11-25")])
+    assert store.count("demo", "2026-11-26") == 1
+    assert store.count("demo", "2026-11-25") == 1
+    assert store.delete_partition("demo", "2026-11-25") == 1
+    assert store.count("demo", "2026-11-25") == 0
+    assert store.count("demo", "2026-11-26") == 1
+    assert store.upsert_many([]) == 0
+
+
+def test_failed_pages_are_kept(store) -> None:
+    failed = _doc("http://s/listing/9", status=503)
+    failed.error = "HTTP 503 after 3 retries"
+    failed.body = None
+    store.upsert_many([failed])
+    (row,) = store.read_partition("demo", "2026-11-26")
+    assert row.status == 503
+    assert row.error == "HTTP 503 after 3 retries"
+
+
+def test_mongo_unique_index(mongo_client) -> None:
+    client, name = mongo_client
+    store = MongoRawStore(client, database=name)
+    info = store.collection.index_information()
+    assert info["partition_url"]["unique"] is True
+
+
+def test_file_store_writes_atomically(tmp_path: Path) -> None:
+    store = FileRawStore(tmp_path)
+    store.upsert_many([_doc("http://s/b"), _doc("http://s/a")])
+    path = store.path("demo", "2026-11-26")
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["url"] for line in lines] == ["http://s/a", "http://s/b"]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left
+    assert store.uri("demo", "2026-11-26").startswith("file://")
+
+
+def test_open_raw_store_by_url(tmp_path: Path) -> None:
+    assert isinstance(open_raw_store(f"file://{tmp_path}"), FileRawStore)
+    with pytest.raises(ValueError, match="unsupported scheme 'ftp'"):
+        open_raw_store("ftp://example/raw")
