@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -41,18 +41,54 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FieldChecks(_Model):
+    """Expectations on one parsed field. Record-level checks (range, set, format) quarantine the
+    records that break them; ``max_null_rate`` is checked on the whole partition."""
+
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = Field(None, description="allowed values (after parsing)")
+    regex: str | None = Field(None, description="format the parsed text must match")
+    max_null_rate: float | None = Field(None, ge=0, le=1)
+    severity: Literal["critical", "warning"] = Field(
+        "warning", description="critical: a partition that breaks max_null_rate fails the task"
+    )
+
+    @field_validator("regex")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {value!r}: {exc}") from exc
+        return value
+
+
 class FieldSpec(_Model):
-    """How to extract one field from a detail page: a CSS or XPath selector and a parser."""
+    """How to extract one field from a detail page (a CSS or XPath selector and a parser), what
+    to expect of it, and how to fill it in when it is missing."""
 
     css: str | None = None
     xpath: str | None = None
     parser: str = "text"
     required: bool = False
+    checks: FieldChecks = FieldChecks()
+    impute: Literal["none", "median", "mode", "constant"] = "none"
+    impute_value: str | float | int | bool | None = None
 
     @model_validator(mode="after")
     def _one_selector(self) -> FieldSpec:
         if (self.css is None) == (self.xpath is None):
             raise ValueError("give exactly one of 'css' or 'xpath'")
+        return self
+
+    @model_validator(mode="after")
+    def _constant_has_value(self) -> FieldSpec:
+        if self.impute == "constant" and self.impute_value is None:
+            raise ValueError("impute: constant needs impute_value")
+        if self.required and self.impute != "none":
+            raise ValueError("a required field cannot be imputed")
         return self
 
     @field_validator("parser")
@@ -128,6 +164,34 @@ class CrawlSpec(_Model):
     browsers: int = Field(2, ge=1, le=8, description="headless Chromium instances in the pool")
 
 
+class ValidationSpec(_Model):
+    """Partition-level expectations; breaking one of these fails the validate task."""
+
+    min_rows: int = Field(1, ge=0, description="fewest valid records a partition may have")
+    row_count_min_ratio: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="rows vs the median of recent partitions, below which the count collapsed",
+    )
+    recent_partitions: int = Field(7, ge=1, le=90)
+    max_quarantine_rate: float = Field(0.25, ge=0, le=1)
+    required_null_rate: float = Field(
+        0.5, ge=0, le=1, description="max share of records missing a required field (schema drift)"
+    )
+
+
+class DedupSpec(_Model):
+    """How re-listings are recognised: same values on ``match_fields`` (after normalisation)
+    and titles at least ``title_similarity`` alike, within the batch and against history."""
+
+    match_fields: list[str] = []
+    title_field: str | None = None
+    title_similarity: float = Field(0.8, ge=0, le=1)
+    numeric_tolerance: float = Field(0.02, ge=0, le=1, description="relative, for numbers")
+    history_days: int = Field(30, ge=0, le=3650)
+
+
 class SlaSpec(_Model):
     """What 'on time' means for this source (evaluated by the supervisor DAG)."""
 
@@ -151,6 +215,8 @@ class SourceSpec(_Model):
     schedule: str | None = "0 2 * * *"
     start_date: dt.date = dt.date(2026, 1, 1)
     sla: SlaSpec = SlaSpec()
+    validation: ValidationSpec = ValidationSpec()
+    dedup: DedupSpec = DedupSpec()
     target: str | None = None
     owner: str = "harvest"
     tags: list[str] = []
@@ -185,9 +251,17 @@ class SourceSpec(_Model):
         return urls
 
     @model_validator(mode="after")
-    def _target_is_a_field(self) -> SourceSpec:
-        if self.target is not None and self.target not in self.detail.fields:
+    def _names_are_fields(self) -> SourceSpec:
+        fields = self.detail.fields
+        if self.target is not None and self.target not in fields:
             raise ValueError(f"target {self.target!r} is not one of detail.fields")
+        unknown = [f for f in self.dedup.match_fields if f not in fields]
+        if unknown:
+            raise ValueError(f"dedup.match_fields {unknown} are not in detail.fields")
+        if self.dedup.title_field is not None and self.dedup.title_field not in fields:
+            raise ValueError(
+                f"dedup.title_field {self.dedup.title_field!r} is not in detail.fields"
+            )
         return self
 
     @property
