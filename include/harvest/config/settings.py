@@ -2,7 +2,8 @@
 
 With nothing set, everything lives under ``HARVEST_HOME`` (default ``./.harvest``): the raw store
 is a folder of JSON Lines partitions, the warehouse a SQLite file, MLflow a local SQLite store and
-there is no cache. Each backend is switched by a URL (``mongodb://``, ``postgresql://``,
+there is no cache; frames handed from one task to the next (validated, cleaned partitions) are
+Parquet files under ``staging_url`` (a shared volume or object store in production). Each backend is switched by a URL (``mongodb://``, ``postgresql://``,
 ``redis://``). In Airflow, the operators pass URLs taken from Airflow Connections instead
 (see ``plugins/harvest_airflow/connections.py``).
 """
@@ -27,6 +28,7 @@ class Settings:
     raw_store_url: str
     warehouse_url: str
     cache_url: str | None
+    staging_url: str
     mlflow_tracking_uri: str
     statsd_host: str = "localhost"
     statsd_port: int = 8125
@@ -44,6 +46,7 @@ class Settings:
             raw_store_url=env.get("HARVEST_RAW_STORE_URL") or f"file://{home / 'raw'}",
             warehouse_url=env.get("HARVEST_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}",
             cache_url=env.get("HARVEST_CACHE_URL") or None,
+            staging_url=env.get("HARVEST_STAGING_URL") or f"file://{home / 'staging'}",
             mlflow_tracking_uri=env.get("HARVEST_MLFLOW_TRACKING_URI")
             or f"sqlite:///{home / 'mlflow.db'}",
             statsd_host=env.get("HARVEST_STATSD_HOST", "localhost"),

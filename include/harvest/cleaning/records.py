@@ -1,0 +1,119 @@
+"""From raw pages to records: extract the detail pages of a partition and parse their fields.
+
+``extract_records`` gives one row of raw strings per detail page; ``parse_records`` turns each
+field into its typed column with the parser the spec names, and lists every value it could not
+parse (or a required value that is missing) as an issue with the reason, so nothing is lost.
+Each distinct string is parsed once, which keeps a million records fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from harvest.cleaning.parsers import PARSERS, Money, Unparseable
+from harvest.config.spec import SourceSpec
+from harvest.storage.raw import RawDocument
+
+META_COLUMNS = ["source", "logical_date", "url"]
+ISSUE_COLUMNS = ["source", "logical_date", "url", "field", "check", "value", "reason"]
+
+_DTYPES = {
+    "text": "string",
+    "int": "Int64",
+    "float": "Float64",
+    "number": "Float64",
+    "area": "Float64",
+    "price": "Float64",
+    "bool": "boolean",
+    "date": "object",
+}
+
+
+def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFrame:
+    """One row per fetched detail page: source, logical_date, url and each field's raw string.
+
+    Pages that failed to download (``error`` set and no fields) are not records; they stay in the
+    raw store, counted as failed pages.
+    """
+    names = list(spec.detail.fields)
+    rows: list[list[Any]] = []
+    for doc in docs:
+        if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
+            continue
+        rows.append([doc.source, doc.logical_date, doc.url, *(doc.fields.get(n) for n in names)])
+    frame = pd.DataFrame(rows, columns=META_COLUMNS + names, dtype="object")
+    return frame.astype({c: "string" for c in frame.columns})
+
+
+@dataclass
+class ParsedRecords:
+    """Typed records, and one issue row per value that could not be used."""
+
+    frame: pd.DataFrame
+    issues: pd.DataFrame
+
+    @property
+    def bad_urls(self) -> set[str]:
+        return set(self.issues["url"])
+
+
+def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
+    """Parse every field with its parser; price fields also get a ``<field>_currency`` column."""
+    out = raw[META_COLUMNS].copy()
+    issues: list[pd.DataFrame] = []
+    for name, field in spec.detail.fields.items():
+        column = raw[name] if name in raw else pd.Series(pd.NA, index=raw.index, dtype="string")
+        present = column.notna() & (column.str.strip() != "")
+        parser = PARSERS[field.parser]
+        parsed = {value: parser(value) for value in pd.unique(column[present].to_numpy())}
+        results = column.map(parsed)
+        failed = present & results.map(lambda r: isinstance(r, Unparseable)).astype(bool)
+        if field.parser == "price":
+            out[name] = results.map(lambda r: r.amount if isinstance(r, Money) else None).astype(
+                "Float64"
+            )
+            out[f"{name}_currency"] = results.map(
+                lambda r: r.currency if isinstance(r, Money) else None
+            ).astype("string")
+        else:
+            values = results.map(lambda r: None if isinstance(r, Unparseable) or r is None else r)
+            out[name] = values.astype(_DTYPES[field.parser])
+        if failed.any():
+            reasons = results[failed].map(lambda r: r.reason)
+            issues.append(
+                _issues(raw[failed], name, f"parse:{field.parser}", column[failed], reasons)
+            )
+        if field.required:
+            missing = ~present
+            if missing.any():
+                issues.append(
+                    _issues(
+                        raw[missing], name, "required", column[missing], "missing required field"
+                    )
+                )
+    issue_frame = (
+        pd.concat(issues, ignore_index=True)
+        if issues
+        else pd.DataFrame(columns=ISSUE_COLUMNS).astype("string")
+    )
+    return ParsedRecords(out, issue_frame)
+
+
+def _issues(
+    rows: pd.DataFrame, field: str, check: str, values: pd.Series, reason: pd.Series | str
+) -> pd.DataFrame:
+    frame = rows[META_COLUMNS].copy()
+    frame["field"] = field
+    frame["check"] = check
+    frame["value"] = values.astype("string")
+    frame["reason"] = reason
+    return frame[ISSUE_COLUMNS].astype("string")
+
+
+def partition_date(value: str | dt.date) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)

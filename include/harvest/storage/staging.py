@@ -1,0 +1,50 @@
+"""Frames handed from one task to the next, as Parquet files under ``Settings.staging_url``.
+
+Tasks pass the URI, never the frame. Writing the same (stage, source, date) again replaces the
+file atomically, so a retried task leaves one copy. ``file://`` is the embedded default; any
+fsspec URL (a shared volume, ``s3://``) works in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+
+
+def stage_uri(staging_url: str, stage: str, source: str, logical_date: dt.date | str) -> str:
+    day = logical_date.isoformat() if isinstance(logical_date, dt.date) else logical_date
+    return f"{staging_url.rstrip('/')}/{stage}/{source}/{day}.parquet"
+
+
+def write_frame(frame: pd.DataFrame, uri: str) -> str:
+    """Write a frame to ``uri`` (replacing it atomically for local files) and return the URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = Path(unquote(parsed.path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        frame.to_parquet(uri, index=False)
+    return uri
+
+
+def read_frame(uri: str) -> pd.DataFrame:
+    """Read a staged frame; a clear error names the URI when it is not there."""
+    parsed = urlparse(uri)
+    target = unquote(parsed.path) if parsed.scheme in ("", "file") else uri
+    try:
+        return pd.read_parquet(target)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"staged partition {uri} does not exist: run the task that writes it first"
+        ) from exc
