@@ -11,7 +11,7 @@ export AIRFLOW_HOME ?= $(HARVEST_HOME)/airflow
 export AIRFLOW_CONFIG ?= $(CURDIR)/airflow.cfg
 export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 
-.PHONY: help venv lock lint format typecheck test test-fast demo up down bench clean
+.PHONY: env help venv lock lint format typecheck test test-fast demo up down bench clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ up: venv  ## the local platform: Airflow standalone on :8080 and the demo site o
 
 down:  ## stop what `make up` started
 	-$(BIN)/python scripts/up.py --stop
+
+env:  ## print the environment that airflow commands need, for `export`
+	@echo HARVEST_REPO=$(HARVEST_REPO) HARVEST_HOME=$(HARVEST_HOME) AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW_CONFIG=$(AIRFLOW_CONFIG) PYTHONPATH=$(PYTHONPATH)
 
 bench: venv  ## run the benchmarks (prints ratios against their baselines)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
