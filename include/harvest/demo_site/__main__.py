@@ -1,0 +1,110 @@
+"""``python -m harvest.demo_site serve|truth``: run the demo site, or write a day's ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from harvest.demo_site.generator import GROUND_TRUTH_COLUMNS, SiteConfig, ground_truth
+from harvest.demo_site.server import DemoSite, Faults
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (expected YYYY-MM-DD): {text!r}") from exc
+
+
+def _add_site_options(parser: argparse.ArgumentParser) -> None:
+    defaults = SiteConfig()
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--listings-per-day", type=int, default=defaults.listings_per_day)
+    parser.add_argument("--page-size", type=int, default=defaults.page_size)
+
+
+def _config(args: argparse.Namespace) -> SiteConfig:
+    return SiteConfig(
+        seed=args.seed, listings_per_day=args.listings_per_day, page_size=args.page_size
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harvest.demo_site", description="The bundled rental-listings demo site."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the site over HTTP until interrupted")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    _add_site_options(serve)
+    no_faults = Faults()
+    serve.add_argument("--error-rate", type=float, default=no_faults.error_rate)
+    serve.add_argument("--fail-first", type=int, default=no_faults.fail_first)
+    serve.add_argument("--slow-rate", type=float, default=no_faults.slow_rate)
+    serve.add_argument("--slow-seconds", type=float, default=no_faults.slow_seconds)
+    serve.add_argument("--truncate-rate", type=float, default=no_faults.truncate_rate)
+    serve.add_argument("--layout-drift", action="store_true")
+
+    truth = commands.add_parser("truth", help="write the ground truth of one day as CSV")
+    truth.add_argument("--date", type=_date, required=True, help="YYYY-MM-DD")
+    truth.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
+    _add_site_options(truth)
+    return parser
+
+
+def _write_truth(rows: list[dict[str, object]], out: TextIO) -> None:
+    writer = csv.DictWriter(out, fieldnames=GROUND_TRUTH_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _config(args)
+        if args.command == "truth":
+            rows = ground_truth(config, args.date)
+            if args.out is None:
+                _write_truth(rows, sys.stdout)
+            else:
+                with args.out.open("w", encoding="utf-8", newline="") as out:
+                    _write_truth(rows, out)
+                sys.stderr.write(f"wrote {len(rows)} listings of {args.date} to {args.out}\n")
+            return 0
+        faults = Faults(
+            error_rate=args.error_rate,
+            fail_first=args.fail_first,
+            slow_rate=args.slow_rate,
+            slow_seconds=args.slow_seconds,
+            truncate_rate=args.truncate_rate,
+            layout_drift=args.layout_drift,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def ready(url: str) -> None:
+        logging.getLogger(__name__).info(
+            "demo site serving %s (seed=%s, %s listings/day, faults=%s); Ctrl-C stops",
+            url,
+            config.seed,
+            config.listings_per_day,
+            faults.to_dict(),
+        )
+
+    DemoSite(config, faults, host=args.host, port=args.port).serve_forever(on_ready=ready)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
