@@ -276,6 +276,12 @@ class _Server(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """A client that hangs up mid-response (a crawler timing out) is normal here."""
+        logging.getLogger(__name__).debug(
+            "connection from %s ended early", client_address, exc_info=True
+        )
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length

@@ -1,0 +1,19 @@
+"""The item every spider yields: one page, fetched or failed, before it becomes a raw document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PageItem:
+    """One page of a crawl; the pipeline adds the source and the partition (logical date)."""
+
+    url: str
+    status: int | None
+    page_type: str  # "index" | "detail"
+    fetched_at: str  # ISO timestamp (UTC) of the real fetch
+    fields: dict[str, str | None] = field(default_factory=dict)
+    body: str | None = None
+    error: str | None = None
+    rendered_with: str = "http"  # "http" | "chromium"

@@ -1,0 +1,153 @@
+"""Item pipeline: every page item becomes a raw document, upserted in batches into the raw store.
+
+The partition is the crawl's logical date (``HARVEST_LOGICAL_DATE``), never the wall clock; the
+fetch time is the real one. Documents are keyed by (source, logical date, URL), so a re-run
+replaces them instead of adding duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter
+
+from harvest.storage.raw import RawDocument, RawStore, content_hash, open_raw_store
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+def canonical_url(url: str, base_url: str | None, canonical_base_url: str | None) -> str:
+    """``url`` under the spec's own base URL when the site was reached at another one (an
+    overridden host or port), so the same page keeps the same key from run to run."""
+    moved = bool(base_url and canonical_base_url and base_url != canonical_base_url)
+    if moved and (url == base_url or url.startswith((f"{base_url}/", f"{base_url}?"))):
+        return f"{canonical_base_url}{url[len(base_url or '') :]}"
+    return url
+
+
+def to_raw_document(
+    item: Any,
+    source: str,
+    logical_date: dt.date | str,
+    base_url: str | None = None,
+    canonical_base_url: str | None = None,
+) -> RawDocument:
+    """The raw document of one page item (a :class:`PageItem` or a dict with its keys)."""
+    data = ItemAdapter(item).asdict()
+    body = data.get("body")
+    day = logical_date if isinstance(logical_date, str) else logical_date.isoformat()
+    return RawDocument(
+        source=source,
+        logical_date=dt.date.fromisoformat(day).isoformat(),
+        url=canonical_url(str(data["url"]), base_url, canonical_base_url),
+        status=data.get("status"),
+        fetched_at=str(data["fetched_at"]),
+        page_type=str(data.get("page_type") or "detail"),
+        content_hash=content_hash(body) if body is not None else None,
+        fields=dict(data.get("fields") or {}),
+        error=data.get("error"),
+        rendered_with=str(data.get("rendered_with") or "http"),
+        body=body,
+    )
+
+
+class RawStorePipeline:
+    """Batch page items into the raw store; flush every ``HARVEST_PIPELINE_BATCH_SIZE`` and at close.
+
+    Settings: ``HARVEST_RAW_STORE_URL``, ``HARVEST_SOURCE``, ``HARVEST_LOGICAL_DATE``.
+    Stats: ``harvest/documents_written``, ``harvest/store_errors``.
+    """
+
+    def __init__(
+        self,
+        raw_store_url: str,
+        source: str,
+        logical_date: str,
+        batch_size: int = 100,
+        crawler: Crawler | None = None,
+        base_url: str | None = None,
+        canonical_base_url: str | None = None,
+    ) -> None:
+        if not raw_store_url or not source or not logical_date:
+            raise ValueError(
+                "RawStorePipeline needs HARVEST_RAW_STORE_URL, HARVEST_SOURCE and "
+                "HARVEST_LOGICAL_DATE in the Scrapy settings"
+            )
+        self.raw_store_url = raw_store_url
+        self.source = source
+        self.logical_date = dt.date.fromisoformat(logical_date).isoformat()
+        self.batch_size = max(1, batch_size)
+        self.crawler = crawler
+        self.base_url = base_url
+        self.canonical_base_url = canonical_base_url
+        self.store: RawStore | None = None
+        self.batch: list[RawDocument] = []
+        self.written = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        return cls(
+            settings.get("HARVEST_RAW_STORE_URL"),
+            settings.get("HARVEST_SOURCE"),
+            settings.get("HARVEST_LOGICAL_DATE"),
+            settings.getint("HARVEST_PIPELINE_BATCH_SIZE", 100),
+            crawler=crawler,
+            base_url=settings.get("HARVEST_BASE_URL"),
+            canonical_base_url=settings.get("HARVEST_CANONICAL_BASE_URL"),
+        )
+
+    def open_spider(self) -> None:
+        self.store = open_raw_store(self.raw_store_url)
+        logger.info("Writing raw documents to %s", self.store.uri(self.source, self.logical_date))
+
+    def process_item(self, item: Any) -> Any:
+        self.batch.append(
+            to_raw_document(
+                item, self.source, self.logical_date, self.base_url, self.canonical_base_url
+            )
+        )
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+        return item
+
+    def flush(self) -> None:
+        """Upsert the pending batch; a failed write is counted and re-raised."""
+        if not self.batch:
+            return
+        if self.store is None:
+            raise RuntimeError("RawStorePipeline.flush() before open_spider()")
+        batch, self.batch = self.batch, []
+        try:
+            written = self.store.upsert_many(batch)
+        except Exception:
+            self._inc("harvest/store_errors")
+            logger.exception(
+                "source %s, %s: could not write %d raw documents to %s",
+                self.source,
+                self.logical_date,
+                len(batch),
+                self.raw_store_url.split("@")[-1],
+            )
+            raise
+        self.written += written
+        self._inc("harvest/documents_written", written)
+
+    def close_spider(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+
+    def _inc(self, key: str, count: int = 1) -> None:
+        if self.crawler is not None and self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key, count)

@@ -1,0 +1,273 @@
+"""Run a crawl for one source and one logical date, in its own process; the public scraping API.
+
+:func:`run_crawl` spawns ``python -m harvest.scraping.crawl`` (Twisted's reactor cannot restart,
+so each crawl gets a fresh process), passes Harvest's settings as ``HARVEST_*`` environment
+variables, streams every log line of the child to a logger while it runs (in Airflow: the task
+log), enforces a timeout by killing the child's process group, and returns a
+:class:`CrawlResult` built from the crawl's final stats and the raw-store partition.
+
+The spec is passed to the child as a file: the :class:`SourceSpec` object given is written to a
+temporary ``<name>.yaml`` (``model_dump(mode="json")``), so the child crawls exactly that spec,
+whatever file it came from. Importing this module does not import Scrapy.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import harvest
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+from harvest.storage.raw import open_raw_store
+
+_LEVEL_RE = re.compile(r"\] (DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
+_LEVELS = {
+    name: getattr(logging, name) for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+}
+TAIL_LINES = 20
+
+
+class CrawlError(RuntimeError):
+    """A crawl process that failed or timed out; says which source, date, exit code and why."""
+
+    def __init__(
+        self, source: str, logical_date: dt.date, exit_code: int, last_lines: list[str], why: str
+    ) -> None:
+        self.source = source
+        self.logical_date = logical_date
+        self.exit_code = exit_code
+        self.last_lines = last_lines
+        tail = "\n".join(f"    {line}" for line in last_lines) or "    (no output)"
+        super().__init__(
+            f"crawl of source {source!r} for {logical_date.isoformat()} {why} "
+            f"(exit code {exit_code}); last log lines:\n{tail}"
+        )
+
+
+@dataclass
+class CrawlResult:
+    """What one crawl did; JSON-serialisable via :meth:`to_dict`."""
+
+    source: str
+    logical_date: str
+    pages: int  # pages visited: fetched (incl. rendered) + failed
+    documents: int  # documents now in the raw-store partition
+    failed_pages: int  # pages recorded with an error status (after retries)
+    items: int  # items the spider yielded to the pipeline
+    bytes: int  # response bytes received (downloader)
+    js_pages: int  # JavaScript pages (rendered now, or served rendered by the HTTP cache)
+    js_unavailable: int  # JavaScript pages stored unrendered (no Chromium)
+    cached_responses: int  # responses served by the HTTP cache
+    requests_to_site: int  # requests that reached the source (not served from the cache)
+    raw_uri: str
+    duration_seconds: float
+    exit_code: int
+    browser_restarts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_stats(
+        cls,
+        stats: dict[str, Any],
+        *,
+        source: str,
+        logical_date: dt.date,
+        documents: int,
+        raw_uri: str,
+        duration_seconds: float,
+        exit_code: int,
+    ) -> CrawlResult:
+        def stat(key: str) -> int:
+            return int(stats.get(key) or 0)
+
+        cached = stat("httpcache/hit")
+        return cls(
+            source=source,
+            logical_date=logical_date.isoformat(),
+            pages=stat("harvest/pages_ok") + stat("harvest/failed_pages"),
+            documents=documents,
+            failed_pages=stat("harvest/failed_pages"),
+            items=stat("item_scraped_count"),
+            bytes=stat("downloader/response_bytes"),
+            js_pages=stat("harvest/js_pages"),
+            js_unavailable=stat("harvest/js_unavailable"),
+            cached_responses=cached,
+            requests_to_site=max(0, stat("downloader/request_count") - cached),
+            raw_uri=raw_uri,
+            duration_seconds=round(duration_seconds, 3),
+            exit_code=exit_code,
+            browser_restarts=stat("harvest/browser_restarts"),
+        )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``HARVEST_*`` variables that make ``Settings.from_env()`` equal ``settings``."""
+    return {
+        "HARVEST_HOME": str(settings.home),
+        "HARVEST_SOURCES_DIR": str(settings.sources_dir),
+        "HARVEST_RAW_STORE_URL": settings.raw_store_url,
+        "HARVEST_WAREHOUSE_URL": settings.warehouse_url,
+        "HARVEST_CACHE_URL": settings.cache_url or "",
+        "HARVEST_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "HARVEST_STATSD_HOST": settings.statsd_host,
+        "HARVEST_STATSD_PORT": str(settings.statsd_port),
+        "HARVEST_STATSD_PREFIX": settings.statsd_prefix,
+        "HARVEST_USER_AGENT": settings.user_agent,
+    }
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    package_root = str(Path(harvest.__file__).resolve().parent.parent)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_root not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
+
+
+def _stream(pipe: Any, logger: logging.Logger, tail: collections.deque[str]) -> None:
+    for raw in pipe:
+        line = raw.rstrip("\n")
+        if not line:
+            continue
+        tail.append(line)
+        match = _LEVEL_RE.search(line)
+        level = _LEVELS.get(match.group(1), logging.INFO) if match else logging.INFO
+        logger.log(level, "%s", line)
+    pipe.close()
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_crawl(
+    spec: SourceSpec,
+    logical_date: dt.date,
+    settings: Settings | None = None,
+    *,
+    base_url: str | None = None,
+    logger: logging.Logger | None = None,
+    timeout_seconds: float | None = None,
+    extra_scrapy_settings: dict[str, Any] | None = None,
+) -> CrawlResult:
+    """Crawl ``spec`` for ``logical_date`` in a child process; raise :class:`CrawlError` on failure.
+
+    Failed pages do not fail the crawl: they are recorded in the raw store with their error.
+    ``extra_scrapy_settings`` (JSON-serialisable) override the settings built from the spec.
+    """
+    settings = settings or Settings.from_env()
+    logger = logger or logging.getLogger("harvest.scraping")
+    with tempfile.TemporaryDirectory(prefix="harvest-crawl-") as tmp:
+        spec_path = Path(tmp) / f"{spec.name}.yaml"
+        spec_path.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        stats_path = Path(tmp) / "stats.json"
+        command = [
+            sys.executable,
+            "-m",
+            "harvest.scraping.crawl",
+            "--spec",
+            str(spec_path),
+            "--date",
+            logical_date.isoformat(),
+            "--stats-out",
+            str(stats_path),
+        ]
+        if base_url:
+            command += ["--base-url", base_url]
+        if extra_scrapy_settings:
+            command += ["--scrapy-settings", json.dumps(extra_scrapy_settings)]
+        logger.info(
+            "Crawling source %s for %s (timeout %s)",
+            spec.name,
+            logical_date.isoformat(),
+            f"{timeout_seconds:g} s" if timeout_seconds else "none",
+        )
+        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        started = time.monotonic()
+        proc = subprocess.Popen(  # noqa: S603 - our own module, run with our own interpreter
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+            env=_child_env(settings),
+            start_new_session=True,  # its own process group, so a timeout kills browsers too
+        )
+        reader = threading.Thread(
+            target=_stream, args=(proc.stdout, logger, tail), name="crawl-log", daemon=True
+        )
+        reader.start()
+        try:
+            exit_code = proc.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            reader.join(timeout=5)
+            raise CrawlError(
+                spec.name,
+                logical_date,
+                proc.returncode if proc.returncode is not None else -9,
+                list(tail),
+                f"timed out after {timeout_seconds:g} s and was killed",
+            ) from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        reader.join(timeout=10)
+        duration = time.monotonic() - started
+        if exit_code != 0:
+            raise CrawlError(spec.name, logical_date, exit_code, list(tail), "failed")
+        try:
+            stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CrawlError(
+                spec.name, logical_date, exit_code, list(tail), f"left no stats ({exc})"
+            ) from exc
+
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        documents = store.count(spec.name, logical_date)
+        raw_uri = store.uri(spec.name, logical_date)
+    finally:
+        store.close()
+    result = CrawlResult.from_stats(
+        stats,
+        source=spec.name,
+        logical_date=logical_date,
+        documents=documents,
+        raw_uri=raw_uri,
+        duration_seconds=duration,
+        exit_code=exit_code,
+    )
+    logger.info("Crawl of %s for %s done: %s", spec.name, logical_date.isoformat(), result)
+    return result

@@ -1,0 +1,102 @@
+"""Scrapy settings for one crawl, built from the source spec and Harvest's settings.
+
+Polite by default: robots.txt obeyed (unless the spec says otherwise), AutoThrottle, a per-domain
+concurrency cap, a clear user agent, retries of 5xx and network errors with exponential backoff,
+and an HTTP cache that never keeps failures (so a re-run fetches only what failed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from typing import Any
+
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+
+RETRY_HTTP_CODES = [500, 502, 503, 504, 520, 521, 522, 523, 524, 408, 429]
+# Every 5xx (and throttling) is a failure to re-fetch next time, never a page to keep.
+CACHE_IGNORE_HTTP_CODES = [*range(500, 600), 408, 429]
+CACHE_EXPIRATION_SECS = 7 * 24 * 3600
+RETRY_BACKOFF_SECONDS = 0.5
+RETRY_BACKOFF_MAX_SECONDS = 30.0
+PIPELINE_BATCH_SIZE = 500  # the file store rewrites its partition per batch
+
+_MIDDLEWARES = "harvest.scraping.middlewares"
+
+
+def build_scrapy_settings(
+    spec: SourceSpec,
+    settings: Settings,
+    logical_date: dt.date,
+    extra: dict[str, Any] | None = None,
+    base_url: str | None = None,
+) -> dict[str, Any]:
+    """The settings dict for crawling ``spec`` for one partition; ``extra`` overrides any key."""
+    crawl = spec.crawl
+    cache_url = settings.cache_url
+    if cache_url and not cache_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(
+            f"source {spec.name}: cache URL {cache_url!r} is not supported; "
+            "use redis://host:port/db or leave HARVEST_CACHE_URL unset for the on-disk cache"
+        )
+    values: dict[str, Any] = {
+        "BOT_NAME": "harvest",
+        "USER_AGENT": settings.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots_txt,
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+        "LOGSTATS_INTERVAL": 30.0,
+        # politeness
+        "CONCURRENT_REQUESTS": max(16, 2 * crawl.concurrency_per_domain),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        "DOWNLOAD_DELAY": crawl.download_delay_seconds,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": crawl.autothrottle_target_concurrency,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay_seconds, 1.0),
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        # reliability
+        "DOWNLOAD_TIMEOUT": crawl.download_timeout_seconds,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": crawl.retries,
+        "RETRY_HTTP_CODES": RETRY_HTTP_CODES,
+        "HARVEST_RETRY_BACKOFF_SECONDS": RETRY_BACKOFF_SECONDS,
+        "HARVEST_RETRY_BACKOFF_MAX_SECONDS": RETRY_BACKOFF_MAX_SECONDS,
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            f"{_MIDDLEWARES}.BackoffRetryMiddleware": 550,
+            f"{_MIDDLEWARES}.FetchTimeMiddleware": 940,
+            f"{_MIDDLEWARES}.SeleniumMiddleware": 950,
+        },
+        # HTTP cache: failures are never stored, so a re-run re-fetches exactly those
+        "HTTPCACHE_ENABLED": True,
+        "HTTPCACHE_POLICY": "harvest.scraping.httpcache.HarvestCachePolicy",
+        "HTTPCACHE_IGNORE_HTTP_CODES": CACHE_IGNORE_HTTP_CODES,
+        "HTTPCACHE_EXPIRATION_SECS": CACHE_EXPIRATION_SECS,
+        "HTTPCACHE_DIR": str(settings.http_cache_dir),
+        "HTTPCACHE_STORAGE": (
+            "harvest.scraping.httpcache.RedisCacheStorage"
+            if cache_url
+            else "harvest.scraping.httpcache.FilesystemCacheStorage"
+        ),
+        "HARVEST_CACHE_URL": cache_url,
+        # JavaScript pages
+        "HARVEST_BROWSERS": crawl.browsers,
+        "HARVEST_JS_WAIT_FOR": spec.javascript.wait_for,
+        "HARVEST_JS_TIMEOUT_SECONDS": spec.javascript.timeout_seconds,
+        "HARVEST_CHROMIUM_PATH": shutil.which("chromium") or shutil.which("chromium-browser"),
+        "HARVEST_CHROMEDRIVER_PATH": shutil.which("chromedriver"),
+        # the raw store
+        "ITEM_PIPELINES": {"harvest.scraping.pipelines.RawStorePipeline": 300},
+        "HARVEST_SOURCE": spec.name,
+        "HARVEST_LOGICAL_DATE": logical_date.isoformat(),
+        "HARVEST_RAW_STORE_URL": settings.raw_store_url,
+        "HARVEST_PIPELINE_BATCH_SIZE": PIPELINE_BATCH_SIZE,
+        # URLs are stored under the spec's own base URL, wherever the site is reached this time
+        "HARVEST_BASE_URL": (base_url or spec.resolved_base_url()).rstrip("/"),
+        "HARVEST_CANONICAL_BASE_URL": spec.base_url,
+    }
+    values.update(extra or {})
+    return values

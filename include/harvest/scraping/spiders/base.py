@@ -1,0 +1,202 @@
+"""The base of every Harvest spider: the constructor contract, page items and failure records.
+
+A hand-written spider (named by ``spider:`` in a source spec) subclasses :class:`HarvestSpider`
+(or :class:`~harvest.scraping.spiders.generic.GenericSpider`) and is constructed with keyword
+arguments ``spec`` (the :class:`SourceSpec`), ``logical_date`` (the partition, a ``date``) and
+``base_url`` (``None``: the spec's, after its environment override). Its name is the source name.
+It yields :class:`PageItem` objects built with :meth:`page_item`, schedules pages with
+:meth:`page_request` (which honours ``crawl.max_pages`` and records failures through
+:meth:`errback`) and may hand JavaScript pages to Chromium with :meth:`render_request`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.scraping.items import PageItem
+from harvest.scraping.middlewares import (
+    FETCHED_AT_META,
+    PLAIN_META,
+    RENDER_ERROR_META,
+    RENDER_META,
+    RENDERED_HEADER,
+    utc_now_iso,
+)
+
+PAGE_TYPE_META = "harvest_page_type"
+URL_META = "harvest_url"
+
+
+def normalise_space(value: str | None) -> str | None:
+    """Collapse runs of whitespace; an empty result is ``None`` (the field is missing)."""
+    if value is None:
+        return None
+    return " ".join(value.split()) or None
+
+
+def extract_field(response: TextResponse, field: FieldSpec) -> str | None:
+    """The raw string of one field: its selector's first match, whitespace-normalised."""
+    selection = response.css(field.css) if field.css else response.xpath(str(field.xpath))
+    return normalise_space(selection.get())
+
+
+class HarvestSpider(scrapy.Spider):
+    """Base class: spec, partition, page scheduling with ``max_pages``, items and failures."""
+
+    name = "harvest"
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        logical_date: dt.date | str,
+        base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=spec.name, **kwargs)
+        self.spec = spec
+        self.logical_date = (
+            logical_date
+            if isinstance(logical_date, dt.date)
+            else dt.date.fromisoformat(logical_date)
+        )
+        self.base_url = (base_url or spec.resolved_base_url()).rstrip("/")
+        host = urlparse(self.base_url).hostname
+        self.allowed_domains = [host] if host else []
+        self.max_pages = spec.crawl.max_pages
+        self._scheduled: set[str] = set()
+        self._js_patterns = [re.compile(p) for p in spec.javascript.url_patterns]
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def start_urls_for_partition(self) -> list[str]:
+        return self.spec.start_urls_for(self.logical_date, base_url=self.base_url)
+
+    def page_request(
+        self, url: str, page_type: str, callback: Callable[..., Any]
+    ) -> scrapy.Request | None:
+        """A request for a page not seen yet, or ``None`` (seen, or ``max_pages`` reached)."""
+        if url in self._scheduled:
+            return None
+        if self.max_pages is not None and len(self._scheduled) >= self.max_pages:
+            if self._inc("harvest/max_pages_skipped") == 1:
+                self.logger.info(
+                    "source %s, %s: max_pages=%d reached; not following further links",
+                    self.spec.name,
+                    self.logical_date,
+                    self.max_pages,
+                )
+            return None
+        self._scheduled.add(url)
+        meta: dict[str, Any] = {PAGE_TYPE_META: page_type, URL_META: url}
+        if any(pattern.search(url) for pattern in self._js_patterns):
+            meta[RENDER_META] = True
+            self._inc("harvest/js_pages")
+        return scrapy.Request(url, callback=callback, errback=self.errback, meta=meta)
+
+    def needs_rendering(self, response: Response) -> bool:
+        """True for a plain-HTTP page the spec says needs JavaScript (marker or URL pattern)."""
+        js = self.spec.javascript
+        if not js.enabled or response.meta.get(RENDER_META):
+            return False
+        if any(pattern.search(response.url) for pattern in self._js_patterns):
+            return True
+        return bool(js.marker and isinstance(response, TextResponse) and response.css(js.marker))
+
+    def render_request(self, response: Response, callback: Callable[..., Any]) -> scrapy.Request:
+        """Request the same URL again, this time through headless Chromium."""
+        self._inc("harvest/js_pages")
+        meta = {
+            PAGE_TYPE_META: response.meta.get(PAGE_TYPE_META, "detail"),
+            URL_META: response.meta.get(URL_META, response.url),
+            RENDER_META: True,
+            PLAIN_META: response,
+        }
+        return scrapy.Request(
+            meta[URL_META],
+            callback=callback,
+            errback=self.errback,
+            meta=meta,
+            dont_filter=True,
+        )
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.start_urls_for_partition():
+            request = self.page_request(url, "index", self.parse)
+            if request is not None:
+                yield request
+
+    # -- items --------------------------------------------------------------------------------
+
+    def page_item(
+        self, response: Response, page_type: str, fields: dict[str, str | None] | None = None
+    ) -> PageItem:
+        """The item for a fetched page (a truncated body is kept, with an error saying so)."""
+        errors = []
+        if response.meta.get(RENDER_ERROR_META):
+            errors.append(str(response.meta[RENDER_ERROR_META]))
+        if "dataloss" in response.flags:
+            errors.append("truncated response: fewer bytes than Content-Length")
+        rendered = response.headers.get(RENDERED_HEADER) == b"chromium"
+        body = response.text if isinstance(response, TextResponse) else None
+        if body is None:
+            errors.append(f"not a text page ({type(response).__name__})")
+        self._inc("harvest/pages_ok")
+        return PageItem(
+            url=response.meta.get(URL_META, response.url),
+            status=response.status,
+            page_type=page_type,
+            fetched_at=response.meta.get(FETCHED_AT_META) or utc_now_iso(),
+            fields=dict(fields or {}),
+            body=body,
+            error="; ".join(errors) or None,
+            rendered_with="chromium" if rendered else "http",
+        )
+
+    def errback(self, failure: Failure) -> Iterator[PageItem]:
+        """Record a request that finally failed (HTTP error after retries, timeout, DNS...)."""
+        request = failure.request  # type: ignore[attr-defined]
+        url = request.meta.get(URL_META, request.url)
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            # robots.txt or an off-site link: not fetched on purpose, not a failure of the source
+            self._inc("harvest/ignored_requests")
+            self.logger.info("not fetched: %s (%s)", url, failure.getErrorMessage())
+            return
+        response = getattr(failure.value, "response", None)
+        status = response.status if isinstance(response, Response) else None
+        retries = int(request.meta.get("retry_times", 0))
+        if status is not None:
+            error = f"HTTP {status}"
+        else:
+            error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+        if retries:
+            error += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
+        self._inc("harvest/failed_pages")
+        self.logger.warning("failed page %s: %s", url, error)
+        body = response.text if isinstance(response, TextResponse) else None
+        yield PageItem(
+            url=url,
+            status=status,
+            page_type=request.meta.get(PAGE_TYPE_META, "detail"),
+            fetched_at=request.meta.get(FETCHED_AT_META) or utc_now_iso(),
+            body=body,
+            error=error,
+            rendered_with="chromium" if request.meta.get(RENDER_META) else "http",
+        )
+
+    def _inc(self, key: str, count: int = 1) -> int:
+        stats = self.crawler.stats if getattr(self, "crawler", None) else None
+        if stats is None:
+            return 0
+        stats.inc_value(key, count)
+        return int(stats.get_value(key, 0))
