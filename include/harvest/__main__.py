@@ -4,6 +4,7 @@ Every stage can run without Airflow, which is handy in a notebook or when debugg
 
     python -m harvest specs                          # validate every source spec
     python -m harvest crawl --source demo --date 2026-11-26 [--base-url http://127.0.0.1:8000]
+    python -m harvest warehouse migrate [--url URL]  # create/migrate the warehouse tables
 """
 
 from __future__ import annotations
@@ -60,6 +61,33 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.storage.warehouse import Warehouse, WarehouseError, engine_for
+
+    result = load_specs(settings.sources_dir)
+    for error in result.errors.values():
+        print(f"error: {error} (its table is not migrated)", file=sys.stderr)
+    url = args.url or settings.warehouse_url
+    try:
+        warehouse = Warehouse(engine_for(url))
+        try:
+            report = warehouse.migrate(result.specs.values())
+        finally:
+            warehouse.close()
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for table in report.created_tables:
+        print(f"created table {table}")
+    for column in report.added_columns:
+        print(f"added column  {column}")
+    for problem in report.type_mismatches:
+        print(f"MISMATCH      {problem}", file=sys.stderr)
+    if not report.changed:
+        print(f"warehouse is up to date ({len(result.specs)} source(s))")
+    return 0 if report.ok and not result.errors else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harvest", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     crawl.add_argument("--date", required=True, type=_date, help="logical date, YYYY-MM-DD")
     crawl.add_argument("--base-url", help="override the spec's base URL")
     crawl.set_defaults(func=cmd_crawl)
+    warehouse = sub.add_parser("warehouse", help="manage the warehouse tables")
+    warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
+    migrate = warehouse_sub.add_parser(
+        "migrate", help="create missing tables and add columns for new spec fields (idempotent)"
+    )
+    migrate.add_argument("--url", help="warehouse URL (default: HARVEST_WAREHOUSE_URL or SQLite)")
+    migrate.set_defaults(func=cmd_warehouse_migrate)
     args = parser.parse_args(argv)
     return int(args.func(Settings.from_env(), args))
 

@@ -1,0 +1,442 @@
+"""The warehouse on real PostgreSQL (a fresh database for this module) and on SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from harvest.config.spec import DetailSpec, FieldSpec, SourceSpec, load_spec
+from harvest.storage import warehouse as wh
+from harvest.storage.warehouse import (
+    PartitionSummary,
+    Warehouse,
+    WarehouseError,
+    WarehouseUnavailable,
+)
+
+SPEC = load_spec(Path(wh.__file__).resolve().parent.parent / "sources" / "demo.yaml")
+D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
+
+
+def listings(day: dt.date, n: int, start: int = 0) -> pd.DataFrame:
+    """``n`` cleaned demo records of one partition (nulls, imputed lists and a duplicate)."""
+    ids = [f"L-{day:%Y%m%d}-{i:04d}" for i in range(start, start + n)]
+    rng = range(start, start + n)
+    return pd.DataFrame(
+        {
+            "source": "demo",
+            "logical_date": day,
+            "url": [f"http://127.0.0.1:8000/listing/{i}" for i in ids],
+            "listing_id": ids,
+            "title": pd.array([f"Flat {i} with 'quotes', \"commas\"" for i in rng], "string"),
+            "price": pd.array([None if i % 7 == 3 else 500.25 + i for i in rng], "Float64"),
+            "price_currency": pd.array([None if i % 7 == 3 else "EUR" for i in rng], "string"),
+            "area": pd.array([None if i % 5 == 1 else 20.5 + i / 3 for i in rng], "Float64"),
+            "rooms": pd.array([1 + i % 4 for i in rng], "Int64"),
+            "floor": pd.array([None if i % 3 == 0 else i % 9 - 1 for i in rng], "Int64"),
+            "city": pd.array([("Berlin", "Hamburg", "Munich")[i % 3] for i in rng], "string"),
+            "district": pd.array([("", None, "Mitte", "Nord")[i % 4] for i in rng], "string"),
+            "balcony": pd.array([None if i % 4 == 2 else i % 2 == 0 for i in rng], "boolean"),
+            "built_year": pd.array([1900 + i % 120 for i in rng], "Int64"),
+            "available_from": [day + dt.timedelta(days=i % 30) if i % 2 else None for i in rng],
+            "is_duplicate_of": pd.array(
+                [f"L-{day:%Y%m%d}-{i - 1:04d}" if i % 50 == 1 else None for i in rng], "string"
+            ),
+            "imputed": [["area"] if i % 5 == 1 else [] for i in rng],
+        }
+    )
+
+
+def dump(warehouse: Warehouse, table: str, with_loaded_at: bool = True) -> list[tuple]:
+    """Every row of a table, ordered, as comparable tuples."""
+    with warehouse.engine.connect() as conn:
+        t = sa.Table(table, sa.MetaData(), autoload_with=conn)
+        columns = [c for c in t.c if with_loaded_at or c.name != "loaded_at"]
+        rows = conn.execute(sa.select(*columns).order_by(*t.primary_key.columns)).all()
+    return [tuple(r) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """A database of its own for this module, dropped at the end."""
+    name = f"harvest_test_wh_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        sa.make_url(postgres_url).set(drivername="postgresql+psycopg2"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _empty(warehouse: Warehouse) -> None:
+    meta = sa.MetaData()
+    meta.reflect(warehouse.engine)
+    meta.drop_all(warehouse.engine)
+
+
+@pytest.fixture
+def pg_warehouse(pg_database: str) -> Iterator[Warehouse]:
+    warehouse = Warehouse.from_url(pg_database)
+    _empty(warehouse)
+    yield warehouse
+    _empty(warehouse)
+    warehouse.close()
+
+
+@pytest.fixture
+def sqlite_warehouse(tmp_path: Path) -> Iterator[Warehouse]:
+    warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse(request: pytest.FixtureRequest) -> Warehouse:
+    name = "pg_warehouse" if request.param == "postgresql" else "sqlite_warehouse"
+    return request.getfixturevalue(name)
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+
+def test_migrate_creates_every_table_and_twice_is_a_no_op(warehouse: Warehouse) -> None:
+    first = warehouse.migrate([SPEC])
+    assert sorted(first.created_tables) == [
+        "partition_loads",
+        "processed_demo",
+        "quarantine",
+        "validation_results",
+    ]
+    second = warehouse.migrate([SPEC])
+    assert not second.changed and second.ok
+
+
+def with_fields(spec: SourceSpec, **fields: FieldSpec) -> SourceSpec:
+    detail = DetailSpec(key=spec.detail.key, fields={**spec.detail.fields, **fields})
+    return spec.model_copy(update={"detail": detail})
+
+
+def test_migrate_adds_columns_for_new_fields(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    warehouse.load_partition(SPEC, D1, listings(D1, 4))
+    grown = with_fields(
+        SPEC,
+        deposit=FieldSpec(css=".deposit", parser="price"),
+        parking=FieldSpec(css=".parking", parser="bool"),
+    )
+    frame = listings(D2, 3).assign(deposit=1500.0, deposit_currency="EUR", parking=True)
+    with pytest.raises(WarehouseError, match="warehouse migrate"):
+        warehouse.load_partition(grown, D2, frame)
+
+    report = warehouse.migrate([grown])
+    assert report.added_columns == [
+        "processed_demo.deposit",
+        "processed_demo.deposit_currency",
+        "processed_demo.parking",
+    ]
+    assert not warehouse.migrate([grown]).changed
+    warehouse.load_partition(grown, D2, frame)
+    history = warehouse.read_history("demo", D1, D2, ["logical_date", "deposit", "parking"])
+    old, new = history[history.logical_date == D1], history[history.logical_date == D2]
+    assert old.deposit.isna().all() and old.parking.isna().all()
+    assert (new.deposit == 1500.0).all() and new.parking.all()
+
+
+def test_migrate_reports_a_changed_type(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    changed = with_fields(SPEC, floor=FieldSpec(css=".floor", parser="text"))
+    report = warehouse.migrate([changed])
+    assert not report.ok
+    assert "processed_demo.floor is int in the database but text" in report.type_mismatches[0]
+
+
+def test_migrate_command_is_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harvest.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["warehouse", "migrate", "--url", url]) == 0
+    assert "created table processed_demo" in capsys.readouterr().out
+    assert main(["warehouse", "migrate", "--url", url]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def test_load_is_idempotent(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    first = warehouse.load_partition(SPEC, D1, listings(D1, 30))
+    before = dump(warehouse, "processed_demo")
+    again = warehouse.load_partition(SPEC, D1, listings(D1, 30))
+    assert (first.rows, first.written, first.deleted) == (30, 30, 0)
+    assert (again.rows, again.written, again.deleted) == (30, 0, 0)
+    assert dump(warehouse, "processed_demo") == before  # loaded_at included: nothing rewritten
+
+
+def test_reload_removes_what_left_the_partition_only(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    warehouse.load_partition(SPEC, D1, listings(D1, 10))
+    warehouse.load_partition(SPEC, D2, listings(D2, 10))
+    before = {r[1]: r for r in dump(warehouse, "processed_demo")}
+
+    frame = listings(D1, 10)
+    removed = frame.listing_id[4]
+    changed = frame.listing_id[5]
+    frame = frame.drop(index=4)
+    frame.loc[5, "price"] = 9999.0
+    result = warehouse.load_partition(SPEC, D1, frame)
+    after = {r[1]: r for r in dump(warehouse, "processed_demo")}
+
+    assert (result.rows, result.written, result.deleted) == (9, 1, 1)
+    assert removed not in after
+    assert after[changed][SPEC_COLUMNS.index("price")] == 9999.0
+    untouched = set(before) - {removed, changed}
+    assert all(after[key] == before[key] for key in untouched)  # incl. D2 and loaded_at
+
+
+SPEC_COLUMNS = [c.name for c in wh.processed_table(SPEC).columns]
+
+
+def test_failure_inside_the_transaction_leaves_the_table_as_it_was(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse.migrate([SPEC])
+    warehouse.load_partition(SPEC, D1, listings(D1, 20))
+    before = dump(warehouse, "processed_demo")
+    upsert = Warehouse._upsert_partition
+
+    def upsert_then_crash(self: Warehouse, *args: object) -> tuple[int, int]:
+        upsert(self, *args)
+        raise RuntimeError("worker died after the upsert")
+
+    monkeypatch.setattr(Warehouse, "_upsert_partition", upsert_then_crash)
+    with pytest.raises(RuntimeError, match="worker died"):
+        warehouse.load_partition(SPEC, D1, listings(D1, 15, start=10))
+    assert dump(warehouse, "processed_demo") == before
+    monkeypatch.undo()
+    result = warehouse.load_partition(SPEC, D1, listings(D1, 15, start=10))
+    assert (result.rows, result.deleted) == (15, 10)
+    assert len(dump(warehouse, "processed_demo")) == 15
+
+
+@pytest.mark.postgres
+def test_bad_row_in_the_middle_of_the_copy_stream_rolls_back(
+    pg_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_warehouse.migrate([SPEC])
+    pg_warehouse.load_partition(SPEC, D1, listings(D1, 500))
+    before = dump(pg_warehouse, "processed_demo")
+    chunks = wh.csv_chunks
+
+    def corrupted(table: object, chunk_rows: int = 0) -> Iterator[bytes]:
+        for i, chunk in enumerate(chunks(table, chunk_rows=100)):
+            yield chunk
+            if i == 2:  # after 300 good rows: a date that is not a date
+                yield b'"demo","L-x","not-a-date","http://x",,,,,,,,,,,,,,"[]"\n'
+
+    monkeypatch.setattr(wh, "csv_chunks", corrupted)
+    with pytest.raises(WarehouseError, match=r"rolled back.*not-a-date"):
+        pg_warehouse.load_partition(SPEC, D1, listings(D1, 600, start=100))
+    assert dump(pg_warehouse, "processed_demo") == before
+
+    monkeypatch.undo()
+    result = pg_warehouse.load_partition(SPEC, D1, listings(D1, 600, start=100))
+    assert (result.rows, result.written, result.deleted) == (600, 200, 100)
+    assert sorted(r[1] for r in dump(pg_warehouse, "processed_demo")) == sorted(
+        listings(D1, 600, start=100).listing_id
+    )
+
+
+@pytest.mark.postgres
+def test_connection_killed_during_the_copy_rolls_back(
+    pg_warehouse: Warehouse, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_warehouse.migrate([SPEC])
+    pg_warehouse.load_partition(SPEC, D1, listings(D1, 50))
+    pg_warehouse.load_partition(SPEC, D2, listings(D2, 50))
+    before = dump(pg_warehouse, "processed_demo")
+    chunks = wh.csv_chunks
+
+    def slow(table: object, chunk_rows: int = 0) -> Iterator[bytes]:
+        for chunk in chunks(table, chunk_rows=200):
+            yield chunk
+            time.sleep(0.05)
+
+    monkeypatch.setattr(wh, "csv_chunks", slow)
+    killed: list[int] = []
+
+    def kill_the_loader() -> None:
+        admin = sa.create_engine(  # autocommit: pg_stat_activity is a per-transaction snapshot
+            sa.make_url(pg_database).set(drivername="postgresql+psycopg2"),
+            isolation_level="AUTOCOMMIT",
+        )
+        with admin.connect() as conn:
+            for _ in range(200):
+                pids = conn.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state = 'active' AND query LIKE 'COPY harvest_stage%'"
+                    )
+                ).scalars()
+                for pid in pids:
+                    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    killed.append(pid)
+                if killed:
+                    break
+                time.sleep(0.02)
+        admin.dispose()
+
+    killer = threading.Thread(target=kill_the_loader)
+    killer.start()
+    with pytest.raises(WarehouseError):
+        pg_warehouse.load_partition(SPEC, D1, listings(D1, 4000, start=20))
+    killer.join()
+    assert killed, "the loader was never seen in COPY"
+    assert dump(pg_warehouse, "processed_demo") == before
+
+    monkeypatch.undo()
+    result = pg_warehouse.load_partition(SPEC, D1, listings(D1, 4000, start=20))
+    assert (result.rows, result.deleted) == (4000, 20)
+    rows = dump(pg_warehouse, "processed_demo")
+    assert len(rows) == 4050 and len({r[1] for r in rows}) == 4050
+
+
+def test_postgres_unreachable_names_host_and_port() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends
+    warehouse = Warehouse.from_url(f"postgresql://harvest:secret@127.0.0.1:{port}/harvest")
+    with pytest.raises(WarehouseUnavailable, match=rf"127\.0\.0\.1:{port}") as info:
+        warehouse.migrate([SPEC])
+    assert "secret" not in str(info.value)
+    warehouse.close()
+
+
+# --- quarantine, validation results, summaries ----------------------------------------------
+
+
+def issues(day: dt.date, urls: list[str], check: str = "range") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source": "demo",
+            "logical_date": day.isoformat(),
+            "url": urls,
+            "field": "price",
+            "check": check,
+            "value": [f"{i} EUR" for i in range(len(urls))],
+            "reason": "out of range",
+        }
+    ).astype("string")
+
+
+def test_replace_quarantine_replaces_one_partition_and_stage(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    warehouse.replace_quarantine("demo", D1, "validate", issues(D1, ["u1", "u2", "u3"]))
+    warehouse.replace_quarantine("demo", D1, "clean", issues(D1, ["u9"], check="parse:price"))
+    warehouse.replace_quarantine("demo", D2, "validate", issues(D2, ["u1"]))
+
+    crit = issues(D1, ["u2", "u4"]).assign(severity=["critical", "warning"])
+    assert warehouse.replace_quarantine("demo", D1, "validate", crit) == 2
+    rows = dump(warehouse, "quarantine")
+    once = list(rows)
+    warehouse.replace_quarantine("demo", D1, "validate", crit)
+    assert dump(warehouse, "quarantine") == once  # a re-run gives identical contents
+
+    by_key = {(r[1], r[2], r[5]): r for r in rows}
+    assert sorted(by_key) == [(D1, "u2", "validate"), (D1, "u4", "validate"), (D1, "u9", "clean"),
+                              (D2, "u1", "validate")]  # fmt: skip
+    assert by_key[(D1, "u2", "validate")][-1] == "critical"
+    assert by_key[(D1, "u9", "clean")][-1] == "warning"
+
+    warehouse.replace_quarantine("demo", D1, "validate", issues(D1, []))
+    assert [r[2] for r in dump(warehouse, "quarantine")] == ["u9", "u1"]
+
+
+def test_replace_quarantine_rejects_another_partition(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    with pytest.raises(ValueError, match=r"logical_date.*2026-01-06"):
+        warehouse.replace_quarantine("demo", D1, "validate", issues(D2, ["u1"]))
+
+
+def test_replace_validation_results(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    results = pd.DataFrame(
+        {
+            "expectation": ["expect_column_values_to_be_between", "expect_table_row_count"],
+            "column": ["price", None],
+            "severity": ["critical", "critical"],
+            "success": [False, True],
+            "element_count": [100, 100],
+            "unexpected_count": [3, 0],
+            "pass_rate": [0.97, 1.0],
+            "observed_value": [None, 100],
+            "details": [{"partial_unexpected_list": [50000.0]}, None],
+        }
+    )
+    assert warehouse.replace_validation_results("demo", D1, results) == 2
+    warehouse.replace_validation_results("demo", D2, results.head(1))
+    first = dump(warehouse, "validation_results")
+    warehouse.replace_validation_results("demo", D1, results)
+    assert dump(warehouse, "validation_results") == first
+    assert sorted(r[3] for r in first if r[1] == D1) == ["", "price"]
+    row = next(r for r in first if r[3] == "price")
+    assert row[4:9] == ("critical", False, 100, 3, 0.97)
+    assert row[10] == {"partial_unexpected_list": [50000.0]}
+
+    warehouse.replace_validation_results("demo", D1, results.tail(1))
+    assert [(r[1], r[3]) for r in dump(warehouse, "validation_results")] == [
+        (D1, ""),
+        (D2, "price"),
+    ]
+
+
+def test_partition_summary_and_row_counts(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    assert warehouse.partition_summary("demo", D1) is None
+    summary = PartitionSummary("demo", D1, 120, 100, 20, 4, 7, 96, True)
+    warehouse.record_partition(summary)
+    warehouse.record_partition(summary)
+    got = warehouse.partition_summary("demo", D1)
+    assert got is not None and got.loaded == 96 and got.validation_passed
+    assert got.loaded_at is not None and got.loaded_at.tzinfo is not None
+
+    for i, n in enumerate([5, 8, 6]):
+        day = D1 + dt.timedelta(days=i)
+        warehouse.load_partition(SPEC, day, listings(day, n))
+    assert warehouse.recent_row_counts("demo", D1 + dt.timedelta(days=3), 2) == [8, 6]
+    assert warehouse.recent_row_counts("demo", D1 + dt.timedelta(days=2), 7) == [5, 8]
+
+
+# --- the same answers on both databases ---------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgres_hold_the_same_contents(
+    sqlite_warehouse: Warehouse, pg_warehouse: Warehouse
+) -> None:
+    frames = {D1: listings(D1, 40), D2: listings(D2, 25)}
+    for warehouse in (sqlite_warehouse, pg_warehouse):
+        warehouse.migrate([SPEC])
+        for day, frame in frames.items():
+            warehouse.load_partition(SPEC, day, frame)
+        warehouse.load_partition(SPEC, D1, frames[D1].drop(index=[3, 7]))
+        warehouse.replace_quarantine("demo", D1, "validate", issues(D1, ["u1", "u2"]))
+    for table in ("processed_demo", "quarantine"):
+        assert dump(sqlite_warehouse, table, False) == dump(pg_warehouse, table, False)
+    a = sqlite_warehouse.read_history("demo", D1, D2).drop(columns="loaded_at")
+    b = pg_warehouse.read_history("demo", D1, D2).drop(columns="loaded_at")
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 63 and a.imputed.map(len).sum() > 0
