@@ -10,6 +10,8 @@ export HARVEST_HOME ?= $(CURDIR)/.harvest
 export AIRFLOW_HOME ?= $(HARVEST_HOME)/airflow
 export AIRFLOW_CONFIG ?= $(CURDIR)/airflow.cfg
 export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
+# Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: env help venv lock lint format typecheck test test-fast demo up down bench clean
 
@@ -22,7 +24,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 

@@ -1,0 +1,86 @@
+"""What a validation run returns and how it fails; importable without Great Expectations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One critical expectation a partition broke: what, on which column, observed vs threshold."""
+
+    expectation: str
+    column: str | None
+    check: str
+    observed: str
+    threshold: str
+    hint: str = ""
+
+    def describe(self) -> str:
+        where = f" on column '{self.column}'" if self.column else ""
+        text = (
+            f"{self.expectation}{where} ({self.check}): observed {self.observed}, "
+            f"threshold {self.threshold}"
+        )
+        return f"{text}. {self.hint}" if self.hint else text
+
+
+class ValidationFailed(RuntimeError):
+    """A partition broke a critical expectation. The message names the partition, each broken
+    expectation with its observed value and threshold, and where to look next."""
+
+    def __init__(
+        self,
+        source: str,
+        logical_date: dt.date,
+        breaches: list[Breach],
+        *,
+        quarantined: int = 0,
+        scraped: int = 0,
+        raw_uri: str | None = None,
+        data_docs_path: str | None = None,
+    ) -> None:
+        self.source = source
+        self.logical_date = logical_date
+        self.breaches = breaches
+        lines = [
+            f"validation failed for source={source} date={logical_date.isoformat()}: "
+            f"{len(breaches)} critical expectation{'s' if len(breaches) != 1 else ''} broken",
+            *(f"  - {b.describe()}" for b in breaches),
+            f"  {quarantined} of {scraped} records were quarantined (warehouse table quarantine, "
+            f"stage validate); results per expectation are stored for this partition.",
+        ]
+        if raw_uri:
+            lines.append(
+                f"  The raw pages are kept in {raw_uri}; fix the cause and re-run the date."
+            )
+        if data_docs_path:
+            lines.append(f"  Data Docs: {data_docs_path}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating one partition (what the Airflow task returns, via ``to_dict``)."""
+
+    source: str
+    logical_date: str
+    scraped: int
+    valid: int
+    quarantined: int
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    validated_uri: str | None = None
+    data_docs_path: str | None = None
+    success: bool = True
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.quarantined / self.scraped if self.scraped else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["quarantine_rate"] = round(self.quarantine_rate, 6)
+        return data
