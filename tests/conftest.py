@@ -120,3 +120,48 @@ def _teach_mongomock_current_pymongo(mongomock: object) -> None:
 
         setattr(builder, name, accept_sort)
     builder._harvest_patched = True
+
+
+# --- Airflow -------------------------------------------------------------------------------------
+# Tests never touch the user's .harvest/airflow: before anything imports Airflow, point
+# AIRFLOW_HOME at a temporary folder (SQLite metadata DB, logs, generated keys) and AIRFLOW_CONFIG
+# at the repository's airflow.cfg, as the Makefile does for the real thing.
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_AIRFLOW_TMP: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _AIRFLOW_TMP
+    import tempfile
+
+    _AIRFLOW_TMP = tempfile.mkdtemp(prefix="harvest-pytest-airflow-")
+    os.environ["AIRFLOW_HOME"] = _AIRFLOW_TMP
+    os.environ["AIRFLOW_CONFIG"] = os.path.join(REPO_ROOT, "airflow.cfg")
+    os.environ["HARVEST_REPO"] = REPO_ROOT
+    os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    paths = [os.path.join(REPO_ROOT, "include"), os.path.join(REPO_ROOT, "plugins")]
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + rest)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _AIRFLOW_TMP:
+        shutil.rmtree(_AIRFLOW_TMP, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated SQLite metadata DB in the session's temporary AIRFLOW_HOME; returns that folder."""
+    import subprocess
+    import sys
+
+    home = os.environ["AIRFLOW_HOME"]
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    for args in (["db", "migrate"], ["pools", "set", "scraping", "4", "Harvest crawls"]):
+        proc = subprocess.run([airflow, *args], capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            pytest.fail(
+                f"airflow {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+    return home

@@ -1,0 +1,163 @@
+"""DAG integrity: every DAG file imports, follows the house rules, parses fast, and a bad source
+spec only breaks its own DAG."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+SOURCES = REPO / "include" / "harvest" / "sources"
+DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
+
+
+def _dagbag(path: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(path))
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    return _dagbag(DAGS)
+
+
+def test_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}, "\n".join(
+        f"{path}: {error}" for path, error in dagbag.import_errors.items()
+    )
+    assert dagbag.dags, "no DAG loaded"
+
+
+def test_one_dag_per_source_spec(dagbag) -> None:
+    sources = {p.stem for p in SOURCES.glob("*.y*ml")}
+    assert {f"harvest_{name}" for name in sources} <= set(dagbag.dags)
+
+
+def test_house_rules(dagbag) -> None:
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id}: no tags"
+        assert dag.doc_md and len(dag.doc_md) > 40, f"{dag_id}: no doc_md"
+        assert dag.catchup is False, f"{dag_id}: catchup must be off (backfill explicitly)"
+        assert dag.max_active_runs <= 4, f"{dag_id}: max_active_runs too high for one machine"
+        for task in dag.tasks:
+            where = f"{dag_id}.{task.task_id}"
+            assert task.owner and task.owner != "airflow", f"{where}: owner must be set"
+            if "broken-spec" not in dag.tags:
+                assert task.retries >= 2, f"{where}: retries < 2"
+                assert task.retry_exponential_backoff > 1, f"{where}: no exponential backoff"
+                assert task.max_retry_delay is not None, f"{where}: no max_retry_delay"
+                assert task.execution_timeout is not None, f"{where}: no execution_timeout"
+
+
+def test_scrape_task_wiring(dagbag) -> None:
+    dag = dagbag.dags["harvest_demo"]
+    scrape = dag.get_task("scrape")
+    assert scrape.pool == "scraping"
+    assert {"source", "logical_date"} <= set(scrape.template_fields)
+    assert scrape.logical_date == "{{ ds }}"
+    uris = {getattr(outlet, "uri", None) for outlet in scrape.outlets}
+    assert "harvest://raw/demo" in uris
+    from airflow.sdk import CronDataIntervalTimetable
+
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.expression == "0 2 * * *"
+    assert "| schedule |" in dag.doc_md and "Rental listings" in dag.doc_md
+
+
+_TIMER = """
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+DagBag(sys.argv[1])  # warm up Airflow's own lazy imports on a trivial file
+times = {}
+for path in sys.argv[2:]:
+    start = time.perf_counter()
+    bag = DagBag(path)
+    times[path] = time.perf_counter() - start
+    assert not bag.import_errors, bag.import_errors
+print(json.dumps(times))
+"""
+
+
+def _parse_seconds(paths: list[Path], warm_up: Path, runs: int = 2) -> dict[str, float]:
+    """Best-of-N seconds to parse each file once in a fresh interpreter, Airflow already warm.
+
+    Each file's own imports are cold, as in a DAG processor's parsing child.
+    """
+    best: dict[str, float] = {}
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _TIMER, str(warm_up), *map(str, paths)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=os.environ.copy(),
+            check=True,
+        )
+        for path, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items():
+            best[path] = min(best.get(path, seconds), seconds)
+    return best
+
+
+def test_parse_time_relative_to_airflow_tutorial(tmp_path: Path) -> None:
+    import airflow.example_dags
+
+    warm_up = tmp_path / "warm_up.py"
+    warm_up.write_text(
+        "import datetime\nfrom airflow.sdk import DAG\n"
+        "DAG('warm_up', schedule=None, start_date=datetime.datetime(2026, 1, 1))\n"
+    )
+    tutorial = Path(airflow.example_dags.__file__).with_name("tutorial_taskflow_api.py")
+    times = _parse_seconds([tutorial, *DAG_FILES], warm_up)
+    baseline = times[str(tutorial)]
+    report = [f"tutorial_taskflow_api.py: {baseline * 1000:.1f} ms"]
+    slow = []
+    for dag_file in DAG_FILES:
+        ratio = times[str(dag_file)] / baseline
+        report.append(f"{dag_file.name}: {times[str(dag_file)] * 1000:.1f} ms, ratio {ratio:.1f}")
+        # Generous: the first parse also imports harvest.config (pydantic models of the spec).
+        if ratio > 25:
+            slow.append(dag_file.name)
+    sys.stdout.write("\n" + "\n".join(report) + "\n")
+    assert not slow, f"parse much slower than Airflow's tutorial: {slow}\n" + "\n".join(report)
+
+
+def test_broken_spec_only_breaks_its_own_dag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / "demo.yaml", sources / "demo.yaml")
+    # A valid spec with one bad field, and a file that is not YAML at all.
+    bad = (SOURCES / "demo.yaml").read_text().replace("name: demo", "name: bad_field")
+    bad = bad.replace("parser: price", "parser: no_such_parser")
+    (sources / "bad_field.yaml").write_text(bad)
+    (sources / "not_yaml.yaml").write_text("name: not_yaml\nstart_urls: [unclosed\n")
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources))
+
+    bag = _dagbag(DAGS / "harvest_sources.py")
+
+    assert bag.import_errors == {}
+    assert "harvest_demo" in bag.dags, "a good source must still load"
+    assert "broken-spec" not in bag.dags["harvest_demo"].tags
+    for dag_id, field in (
+        ("harvest_bad_field", "detail.fields.price.parser"),
+        ("harvest_not_yaml", "line"),
+    ):
+        dag = bag.dags[dag_id]
+        assert "broken-spec" in dag.tags
+        assert f"{dag_id.removeprefix('harvest_')}.yaml" in dag.doc_md
+        assert field in dag.doc_md
+        (task,) = dag.tasks
+        from airflow.sdk.exceptions import AirflowFailException
+
+        with pytest.raises(AirflowFailException, match=field):
+            task.python_callable(*task.op_args, **task.op_kwargs)
+    assert "no_such_parser" in bag.dags["harvest_bad_field"].doc_md
