@@ -146,7 +146,7 @@ def test_clean_records_pass_and_all_are_valid() -> None:
         ({"price": "€250.000 / month"}, "price", "range", "€250.000 / month", "above the maximum"),
         ({"price": "EUR 50"}, "price", "range", "EUR 50", "below the minimum"),
         ({"rooms": "40"}, "rooms", "range", "40", "rooms 40 is above the maximum 12"),
-        ({"city": "Berln"}, "city", "values", "Berln", "'Berln' is not one of the allowed"),
+        ({"city": "Gotham"}, "city", "values", "Gotham", "'Gotham' is not one of the allowed"),
         ({"listing_id": "X-1"}, "listing_id", "regex", "X-1", "does not match"),
         ({"price": "Price on request"}, "price", "parse:price", "Price on request", "no amount"),
         ({"rooms": "many"}, "rooms", "parse:int", "many", "no number"),
@@ -182,7 +182,7 @@ def test_duplicate_keys_are_quarantined_even_across_chunks() -> None:
 
 def test_record_failures_are_warnings_not_breaches_below_the_quarantine_rate() -> None:
     rows = good(10)
-    rows[0] = record(0, city="Berln")
+    rows[0] = record(0, city="Atlantis")
     outcome = validate_records(frame(rows), make_spec(), DAY)
     assert outcome.success
     assert any("expect_column_values_to_be_in_set on 'city'" in w for w in outcome.warnings)
@@ -194,7 +194,7 @@ def test_record_failures_are_warnings_not_breaches_below_the_quarantine_rate() -
 
 def test_chunked_and_whole_runs_give_identical_frames() -> None:
     rows = good(11)
-    rows[1] = record(1, city="Hambrug")
+    rows[1] = record(1, city="Gotham")
     rows[4] = record(4, price="Price on request", rooms=None)
     rows[7] = record(7, listing_id="L-0003")
     rows[9] = record(9, area=None, rooms="0")
@@ -279,7 +279,7 @@ def test_failure_message_names_expectation_observed_threshold_and_partition() ->
 
 def test_report_to_dict_has_counts_and_reasons() -> None:
     rows = good(5)
-    rows[0] = record(0, city="Berln")
+    rows[0] = record(0, city="Atlantis")
     report = validate_records(frame(rows), make_spec(), DAY).report(validated_uri="file:///v")
     assert isinstance(report, ValidationReport)
     data = report.to_dict()
@@ -293,3 +293,14 @@ def test_an_empty_partition_breaks_min_rows() -> None:
     outcome = validate_records(frame([]), make_spec(), DAY)
     assert {b.check for b in outcome.breaches} == {"row_count", "valid_rows"}
     assert outcome.scraped == 0 and outcome.valid.empty
+
+
+def test_a_typo_of_an_allowed_value_is_left_for_cleaning_to_correct() -> None:
+    rows = good(10)
+    rows[0] = record(0, city="Berln")
+    rows[1] = record(1, city="hamburg ")
+    outcome = validate_records(frame(rows), make_spec(), "2026-11-26")
+    assert outcome.quarantined == 0
+    valid = outcome.valid.set_index("url")
+    # validation does not rewrite values: cleaning corrects (and counts) the typo
+    assert valid["city"].tolist()[:2] == ["Berln", "hamburg"]

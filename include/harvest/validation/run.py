@@ -36,6 +36,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from harvest.cleaning.normalise import canonical_series
 from harvest.cleaning.records import ISSUE_COLUMNS, extract_records, parse_records, partition_date
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
@@ -495,6 +496,22 @@ def _judge(
     return rows, breaches, warnings
 
 
+def _canonical_values(typed: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
+    """The frame the value-set checks see: typos of allowed values mapped onto them (cleaning
+    makes the same correction and counts it), so only values matching nothing are quarantined."""
+    fields = {
+        name: field.checks.values
+        for name, field in spec.detail.fields.items()
+        if field.checks.values and name in typed
+    }
+    if not fields:
+        return typed
+    checked = typed.copy()
+    for name, allowed in fields.items():
+        checked[name] = canonical_series(typed[name], allowed)
+    return checked
+
+
 def validate_records(
     raw: pd.DataFrame,
     spec: SourceSpec,
@@ -539,7 +556,9 @@ def validate_records(
         typed = parsed.frame
         for result in runner.run(typed, batch_suite, complete=False):
             by_key[_key(result.expectation_config)].add(result)  # type: ignore[arg-type]
-        record_results = runner.run(_for_ge(typed, record_columns), record_suite, complete=True)
+        record_results = runner.run(
+            _for_ge(_canonical_values(typed, spec), record_columns), record_suite, complete=True
+        )
         for result in record_results:
             by_key[_key(result.expectation_config)].add(result)  # type: ignore[arg-type]
         failures = _record_failures(record_results, typed, raw_chunk, by_key, spec.name, day)

@@ -1,0 +1,239 @@
+"""Clean one partition: validated records in, records ready to load out.
+
+:func:`clean_partition` reads the validated frame from staging, normalises it, removes exact and
+near duplicates (within the batch and against the processed records of the last
+``dedup.history_days`` days, read from the warehouse through its cache), imputes what the spec
+allows, adds ``record_key`` and writes two staged frames: ``cleaned`` (the records to load, in
+a fixed order) and ``duplicates`` (the records left out, each with the key of its canonical
+record and the rule that matched, for audit). Same input and history -> identical files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from harvest.cleaning.dedup import deduplicate
+from harvest.cleaning.impute import impute_frame
+from harvest.cleaning.normalise import normalise_frame
+from harvest.cleaning.records import partition_date
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+from harvest.storage.staging import read_frame, stage_uri, write_frame
+
+log = logging.getLogger(__name__)
+
+
+class HistorySource(Protocol):
+    """What cleaning needs of the warehouse."""
+
+    def read_history(
+        self,
+        source: str,
+        since: dt.date | str,
+        until: dt.date | str,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """Counts of one cleaned partition and where its frames are."""
+
+    source: str
+    logical_date: str
+    validated_uri: str
+    cleaned_uri: str
+    duplicates_uri: str
+    input_rows: int
+    output_rows: int
+    exact_duplicates_batch: int
+    exact_duplicates_history: int
+    near_duplicates_batch: int
+    near_duplicates_history: int
+    history_rows: int
+    history_status: str  # "used", "disabled" or "skipped: <why>"
+    imputed: dict[str, int] = field(default_factory=dict)
+    imputed_values: dict[str, Any] = field(default_factory=dict)
+    left_missing: dict[str, int] = field(default_factory=dict)
+    corrected: dict[str, int] = field(default_factory=dict)
+    corrections: dict[str, dict[str, str]] = field(default_factory=dict)
+    unconvertible_prices: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return (
+            self.exact_duplicates_batch
+            + self.exact_duplicates_history
+            + self.near_duplicates_batch
+            + self.near_duplicates_history
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["duplicates"] = self.duplicates
+        return data
+
+
+def history_columns(spec: SourceSpec) -> list[str]:
+    """The processed columns de-duplication and imputation compare with."""
+    columns = ["record_key", "logical_date", "url", "is_duplicate_of"]
+    for name, field_spec in spec.detail.fields.items():
+        columns.append(name)
+        if field_spec.parser == "price":
+            columns.append(f"{name}_currency")
+    return columns
+
+
+def read_history(
+    spec: SourceSpec, logical_date: dt.date, warehouse: HistorySource | None
+) -> tuple[pd.DataFrame | None, str]:
+    """Processed records of the ``dedup.history_days`` days before ``logical_date`` and a status;
+    ``None`` (logged) when history is disabled or the warehouse cannot give it."""
+    days = spec.dedup.history_days
+    if days == 0:
+        return None, "disabled"
+    if warehouse is None:
+        return None, "skipped: no warehouse"
+    since = logical_date - dt.timedelta(days=days)
+    until = logical_date - dt.timedelta(days=1)
+    try:
+        history = warehouse.read_history(spec.name, since, until, history_columns(spec))
+    except Exception as exc:  # any backend's "not there": history dedup is optional
+        log.warning(
+            "clean source=%s date=%s: no history from the warehouse (%s); "
+            "de-duplicating within the batch only",
+            spec.name,
+            logical_date,
+            exc,
+        )
+        return None, f"skipped: {type(exc).__name__}: {exc}"
+    log.info(
+        "clean source=%s date=%s: %d history rows from %s to %s",
+        spec.name,
+        logical_date,
+        len(history),
+        since,
+        until,
+    )
+    return history, "used"
+
+
+def clean_frame(
+    validated: pd.DataFrame,
+    spec: SourceSpec,
+    history: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The pure part of :func:`clean_partition`: (cleaned, duplicates, counts) of a frame."""
+    normalised = normalise_frame(validated, spec)
+    frame = normalised.frame
+    key = spec.detail.key
+    if key not in frame:
+        raise ValueError(
+            f"clean source {spec.name}: the validated frame has no key column {key!r} "
+            f"(columns: {', '.join(map(str, frame.columns))})"
+        )
+    frame["record_key"] = frame[key].astype("string")
+    old = None
+    if history is not None and len(history):
+        old = normalise_frame(history, spec, convert_prices=False).frame
+    deduped = deduplicate(frame, spec, old)
+    imputed = impute_frame(deduped.frame, spec, old)
+    counts: dict[str, Any] = {
+        **deduped.counts,
+        "imputed": imputed.counts,
+        "imputed_values": {k: _plain(v) for k, v in imputed.values.items()},
+        "left_missing": imputed.left_missing,
+        "corrected": normalised.corrected,
+        "corrections": normalised.corrections,
+        "unconvertible_prices": normalised.unconvertible_prices,
+    }
+    return imputed.frame, deduped.duplicates, counts
+
+
+def clean_partition(
+    spec: SourceSpec,
+    logical_date: dt.date | str,
+    settings: Settings,
+    *,
+    validated_uri: str | None = None,
+    warehouse: HistorySource | None = None,
+    cache: Any | None = None,
+) -> CleanReport:
+    """Clean one partition from staging to staging (see the module docstring).
+
+    ``warehouse`` defaults to the one ``settings`` names (history then comes through the cache
+    ``cache`` or ``settings.cache_url``); when it cannot be opened or read, history
+    de-duplication is skipped and the report says why.
+    """
+    day = partition_date(logical_date)
+    validated_uri = validated_uri or stage_uri(settings.staging_url, "validated", spec.name, day)
+    validated = read_frame(validated_uri)
+    owned = None
+    if warehouse is None and spec.dedup.history_days:
+        owned = warehouse = _open_warehouse(settings, cache)
+    try:
+        history, status = read_history(spec, day, warehouse)
+    finally:
+        if owned is not None:
+            owned.close()
+    cleaned, duplicates, counts = clean_frame(validated, spec, history)
+    cleaned_uri = write_frame(cleaned, stage_uri(settings.staging_url, "cleaned", spec.name, day))
+    duplicates_uri = write_frame(
+        duplicates, stage_uri(settings.staging_url, "duplicates", spec.name, day)
+    )
+    report = CleanReport(
+        source=spec.name,
+        logical_date=day.isoformat(),
+        validated_uri=validated_uri,
+        cleaned_uri=cleaned_uri,
+        duplicates_uri=duplicates_uri,
+        input_rows=len(validated),
+        output_rows=len(cleaned),
+        exact_duplicates_batch=counts["exact_batch"],
+        exact_duplicates_history=counts["exact_history"],
+        near_duplicates_batch=counts["near_batch"],
+        near_duplicates_history=counts["near_history"],
+        history_rows=0 if history is None else len(history),
+        history_status=status,
+        imputed=counts["imputed"],
+        imputed_values=counts["imputed_values"],
+        left_missing=counts["left_missing"],
+        corrected=counts["corrected"],
+        corrections=counts["corrections"],
+        unconvertible_prices=counts["unconvertible_prices"],
+    )
+    log.info(
+        "cleaned source=%s date=%s: %d in, %d duplicates, %d out -> %s",
+        spec.name,
+        day,
+        report.input_rows,
+        report.duplicates,
+        report.output_rows,
+        cleaned_uri,
+    )
+    return report
+
+
+def _open_warehouse(settings: Settings, cache: Any | None) -> Any:
+    """The warehouse ``settings`` names, or ``None`` (logged) when it cannot be opened."""
+    try:
+        from harvest.storage.warehouse import Warehouse
+
+        if cache is not None:
+            return Warehouse.from_url(settings.warehouse_url, cache=cache)
+        return Warehouse.from_settings(settings)
+    except Exception as exc:
+        log.warning("clean: warehouse %s unavailable (%s)", settings.warehouse_url, exc)
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form of an imputed value (dates as ISO text)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,118 @@
+"""Imputation of missing values, only where the source spec allows it.
+
+A field is filled in only when its spec says ``impute: median | mode | constant``; every other
+field keeps its missing values. Statistics come from the batch's own values (the partition after
+de-duplication). When the batch has fewer than :data:`MIN_BATCH_VALUES` values of a field, the
+values of the history (processed records of earlier partitions) are used with them, so a small
+or odd day does not fill in a poor statistic; with no values at all the field stays missing.
+
+Each record lists the fields filled in for it in an ``imputed`` list column, and the counts per
+field are returned, so a model or an analyst can always tell observed from imputed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harvest.config.spec import FieldSpec, SourceSpec
+
+MIN_BATCH_VALUES = 20
+"""Fewest observed values of a field in the batch for its statistic to come from the batch alone."""
+
+
+@dataclass
+class Imputed:
+    """The frame with missing values filled in, and what was filled."""
+
+    frame: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+    """Per imputed field, how many values were filled in."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """Per imputed field, the value that was filled in."""
+    statistic_from: dict[str, str] = field(default_factory=dict)
+    """Per imputed field, ``batch`` or ``batch+history``."""
+    left_missing: dict[str, int] = field(default_factory=dict)
+    """Per imputable field with no value to fill in, how many values stay missing."""
+
+
+def median_value(values: pd.Series, parser: str) -> Any:
+    """The median of the observed values, rounded to a whole number for ``int`` fields."""
+    observed = pd.to_numeric(values, errors="coerce").dropna()
+    if observed.empty:
+        return None
+    median = float(observed.median())
+    return round(median) if parser == "int" else median
+
+
+def mode_value(values: pd.Series) -> Any:
+    """The most frequent observed value; ties go to the smallest, so the answer is stable."""
+    observed = values.dropna()
+    if observed.empty:
+        return None
+    counts = observed.value_counts(sort=False)
+    best = counts.max()
+    candidates = sorted(counts[counts == best].index.tolist(), key=_sort_key)
+    return candidates[0]
+
+
+def constant_value(field_spec: FieldSpec) -> Any:
+    """The spec's ``impute_value``, typed like the field (``"false"`` for a bool means False)."""
+    value = field_spec.impute_value
+    if field_spec.parser == "bool" and isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "1", "y"}
+    if field_spec.parser == "int" and value is not None and not isinstance(value, bool):
+        return int(float(value))
+    if field_spec.parser in {"float", "number", "area", "price"} and value is not None:
+        return float(value)
+    return value
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    return (type(value).__name__, value)
+
+
+def impute_frame(
+    frame: pd.DataFrame,
+    spec: SourceSpec,
+    history: pd.DataFrame | None = None,
+    *,
+    min_batch_values: int = MIN_BATCH_VALUES,
+) -> Imputed:
+    """Fill the missing values of the fields the spec marks imputable and add the ``imputed``
+    column (a list of field names per record, empty when nothing was filled)."""
+    out = frame.copy()
+    result = Imputed(out)
+    flags: list[list[str]] = [[] for _ in range(len(out))]
+    for name, field_spec in spec.detail.fields.items():
+        if field_spec.impute == "none" or name not in out:
+            continue
+        missing = out[name].isna().to_numpy()
+        if not missing.any():
+            continue
+        values = out[name]
+        source = "batch"
+        few = field_spec.impute != "constant" and int(values.notna().sum()) < min_batch_values
+        if few and history is not None and name in history and history[name].notna().any():
+            values = pd.concat([values.dropna(), history[name].dropna()], ignore_index=True)
+            source = "batch+history"
+        if field_spec.impute == "median":
+            fill = median_value(values, field_spec.parser)
+        elif field_spec.impute == "mode":
+            fill = mode_value(values)
+        else:
+            fill = constant_value(field_spec)
+        if fill is None:
+            result.left_missing[name] = int(missing.sum())
+            continue
+        dtype = out[name].dtype
+        out[name] = out[name].astype("object").where(~missing, fill).astype(dtype)
+        result.counts[name] = int(missing.sum())
+        result.values[name] = fill.item() if hasattr(fill, "item") else fill
+        result.statistic_from[name] = source if field_spec.impute != "constant" else "spec"
+        for i in missing.nonzero()[0]:
+            flags[i].append(name)
+    out["imputed"] = pd.Series(flags, index=out.index, dtype="object")
+    return result

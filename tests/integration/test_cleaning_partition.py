@@ -1,0 +1,97 @@
+"""clean_partition from staging to staging, with history from a real (SQLite) warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harvest.cleaning.clean import clean_partition
+from harvest.config.settings import Settings
+from harvest.demo_site import SiteConfig
+from harvest.storage.staging import read_frame, stage_uri, write_frame
+from harvest.storage.warehouse import Warehouse
+from tests.unit.test_dedup_demo import demo_records, demo_spec
+
+DAY_1 = dt.date(2026, 3, 1)
+DAY_2 = dt.date(2026, 3, 2)
+CONFIG = SiteConfig(seed=5, listings_per_day=300)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+
+
+def stage_validated(settings: Settings, day: dt.date) -> tuple[str, dict[str, Any]]:
+    """Stage a demo day as validation would: typed records, no ``record_key`` yet."""
+    spec = demo_spec()
+    frame, truth = demo_records(CONFIG, day, spec)
+    frame = frame.drop(columns="record_key")
+    uri = write_frame(frame, stage_uri(settings.staging_url, "validated", spec.name, day))
+    return uri, truth
+
+
+def local_path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))
+
+
+def test_clean_load_and_clean_the_next_day_against_history(settings: Settings) -> None:
+    spec = demo_spec()
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate([spec])
+    stage_validated(settings, DAY_1)
+    stage_validated(settings, DAY_2)
+
+    first = clean_partition(spec, DAY_1, settings, warehouse=warehouse)
+    assert first.history_status == "used" and first.history_rows == 0
+    cleaned = read_frame(first.cleaned_uri)
+    assert len(cleaned) == first.output_rows == first.input_rows - first.duplicates
+    assert cleaned["record_key"].is_unique
+    assert cleaned["record_key"].tolist() == sorted(cleaned["record_key"])
+    assert set(first.imputed) <= {"area", "rooms", "balcony"}
+    flagged = cleaned[cleaned["imputed"].map(len) > 0]
+    assert len(flagged) == sum(first.imputed.values()) - _multi(flagged)
+    warehouse.load_partition(spec, DAY_1, cleaned)
+
+    second = clean_partition(spec, DAY_2, settings, warehouse=warehouse)
+    assert second.history_rows == first.output_rows
+    assert second.near_duplicates_history > 0
+    duplicates = read_frame(second.duplicates_uri)
+    assert len(duplicates) == second.duplicates
+    assert set(duplicates.loc[duplicates["scope"] == "history", "is_duplicate_of"]) <= set(
+        cleaned["record_key"]
+    )
+    report = second.to_dict()
+    assert report["duplicates"] == second.duplicates
+    assert report["cleaned_uri"] == stage_uri(settings.staging_url, "cleaned", "demo", DAY_2)
+
+    # idempotent: the same input and history give byte-identical files, also after loading
+    before = local_path(second.cleaned_uri).read_bytes()
+    warehouse.load_partition(spec, DAY_2, read_frame(second.cleaned_uri))
+    again = clean_partition(spec, DAY_2, settings, warehouse=warehouse)
+    assert local_path(again.cleaned_uri).read_bytes() == before
+    assert again.to_dict() == report
+    warehouse.close()
+
+
+def test_without_a_warehouse_history_is_skipped_and_said(settings: Settings) -> None:
+    spec = demo_spec()
+    stage_validated(settings, DAY_1)
+    report = clean_partition(spec, DAY_1, settings)  # SQLite file without tables
+    assert report.history_status.startswith("skipped:")
+    assert "migrate" in report.history_status
+    assert report.output_rows > 0
+
+
+def test_a_missing_validated_partition_names_the_uri(settings: Settings) -> None:
+    with pytest.raises(FileNotFoundError, match="validated/demo/2026-03-01"):
+        clean_partition(demo_spec(), DAY_1, settings)
+
+
+def _multi(flagged: pd.DataFrame) -> int:
+    """Records with more than one imputed field count once per field in the report."""
+    return int(sum(len(flags) - 1 for flags in flagged["imputed"]))
