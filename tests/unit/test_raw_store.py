@@ -96,3 +96,31 @@ def test_open_raw_store_by_url(tmp_path: Path) -> None:
     assert isinstance(open_raw_store(f"file://{tmp_path}"), FileRawStore)
     with pytest.raises(ValueError, match="unsupported scheme 'ftp'"):
         open_raw_store("ftp://example/raw")
+
+
+def test_deferred_file_store_writes_each_partition_once_at_close(tmp_path: Path) -> None:
+    store = open_raw_store(f"file://{tmp_path}", deferred=True)
+    assert isinstance(store, FileRawStore)
+    store.upsert_many([_doc("http://s/a")])
+    store.upsert_many([_doc("http://s/b"), _doc("http://s/a", price="900 EUR")])
+    path = store.path("demo", "2026-11-26")
+    assert not path.exists()  # nothing on disk until the crawl ends
+    assert store.count("demo", "2026-11-26") == 2  # but the store sees its own writes
+    store.close()
+    rows = FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+    assert [(r.url, r.fields["price"]) for r in rows] == [
+        ("http://s/a", "900 EUR"),
+        ("http://s/b", "1250 EUR"),
+    ]
+
+
+def test_deferred_file_store_merges_with_the_partition_on_disk(tmp_path: Path) -> None:
+    FileRawStore(tmp_path).upsert_many([_doc("http://s/old"), _doc("http://s/a")])
+    store = FileRawStore(tmp_path, deferred=True)
+    store.upsert_many([_doc("http://s/a", price="1 EUR")])
+    store.close()
+    rows = {
+        r.url: r.fields["price"]
+        for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+    }
+    assert rows == {"http://s/a": "1 EUR", "http://s/old": "1250 EUR"}

@@ -105,7 +105,7 @@ class RawStorePipeline:
         )
 
     def open_spider(self) -> None:
-        self.store = open_raw_store(self.raw_store_url)
+        self.store = open_raw_store(self.raw_store_url, deferred=True)
         logger.info("Writing raw documents to %s", self.store.uri(self.source, self.logical_date))
 
     def process_item(self, item: Any) -> Any:
@@ -145,8 +145,18 @@ class RawStorePipeline:
             self.flush()
         finally:
             if self.store is not None:
-                self.store.close()
-                self.store = None
+                store, self.store = self.store, None
+                try:
+                    store.close()  # the file store writes its partition here, atomically
+                except Exception:
+                    self._inc("harvest/store_errors")
+                    logger.exception(
+                        "source %s, %s: could not write the raw partition to %s",
+                        self.source,
+                        self.logical_date,
+                        self.raw_store_url.split("@")[-1],
+                    )
+                    raise
 
     def _inc(self, key: str, count: int = 1) -> None:
         if self.crawler is not None and self.crawler.stats is not None:

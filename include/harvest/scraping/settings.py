@@ -52,6 +52,8 @@ def build_scrapy_settings(
         # politeness
         "CONCURRENT_REQUESTS": max(16, 2 * crawl.concurrency_per_domain),
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        # A page yields one item; Scrapy's default of 100 starts 100 tasks per response.
+        "CONCURRENT_ITEMS": 8,
         "DOWNLOAD_DELAY": crawl.download_delay_seconds,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": crawl.autothrottle_target_concurrency,

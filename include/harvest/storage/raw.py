@@ -85,10 +85,17 @@ def _iso(day: dt.date | str) -> str:
 
 
 class FileRawStore:
-    """JSON Lines partitions: ``<root>/<source>/<YYYY-MM-DD>.jsonl``, each replaced atomically."""
+    """JSON Lines partitions: ``<root>/<source>/<YYYY-MM-DD>.jsonl``, each replaced atomically.
 
-    def __init__(self, root: Path | str) -> None:
+    With ``deferred=True`` (what a crawl uses) upserts collect in memory and each touched
+    partition is written once, atomically, by :meth:`flush` or :meth:`close`: the crawl replaces
+    its partition as one transaction, and a large day costs one write instead of one per batch.
+    """
+
+    def __init__(self, root: Path | str, deferred: bool = False) -> None:
         self.root = Path(root)
+        self.deferred = deferred
+        self._pending: dict[Path, dict[str, dict[str, Any]]] = {}
 
     def path(self, source: str, logical_date: dt.date | str) -> Path:
         return self.root / source / f"{_iso(logical_date)}.jsonl"
@@ -121,26 +128,44 @@ class FileRawStore:
             by_partition.setdefault(self.path(doc.source, doc.logical_date), []).append(doc)
         written = 0
         for path, batch in by_partition.items():
-            rows = self._read(path)
+            rows = self._pending.get(path) if self.deferred else None
+            if rows is None:
+                rows = self._read(path)
             for doc in batch:
                 rows[doc.url] = doc.to_dict()
-            self._write(path, rows)
+            if self.deferred:
+                self._pending[path] = rows
+            else:
+                self._write(path, rows)
             written += len(batch)
         return written
 
+    def flush(self) -> None:
+        """Write every partition with deferred upserts (each atomically)."""
+        while self._pending:
+            path, rows = next(iter(self._pending.items()))
+            self._write(path, rows)
+            del self._pending[path]
+
+    def _rows(self, source: str, logical_date: dt.date | str) -> dict[str, dict[str, Any]]:
+        path = self.path(source, logical_date)
+        pending = self._pending.get(path)
+        return pending if pending is not None else self._read(path)
+
     def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
-        rows = self._read(self.path(source, logical_date))
+        rows = self._rows(source, logical_date)
         return [RawDocument.from_dict(rows[url]) for url in sorted(rows)]
 
     def iter_partition(self, source: str, logical_date: dt.date | str) -> Iterator[RawDocument]:
         yield from self.read_partition(source, logical_date)
 
     def count(self, source: str, logical_date: dt.date | str) -> int:
-        return len(self._read(self.path(source, logical_date)))
+        return len(self._rows(source, logical_date))
 
     def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
+        n = len(self._rows(source, logical_date))
         path = self.path(source, logical_date)
-        n = len(self._read(path))
+        self._pending.pop(path, None)
         path.unlink(missing_ok=True)
         return n
 
@@ -148,7 +173,7 @@ class FileRawStore:
         return self.path(source, logical_date).resolve().as_uri()
 
     def close(self) -> None:
-        return None
+        self.flush()
 
 
 class MongoRawStore:
@@ -212,11 +237,15 @@ class MongoRawStore:
         self.client.close()
 
 
-def open_raw_store(url: str) -> FileRawStore | MongoRawStore:
-    """Open the raw store a URL names: ``file:///path`` or ``mongodb://host/db``."""
+def open_raw_store(url: str, *, deferred: bool = False) -> FileRawStore | MongoRawStore:
+    """Open the raw store a URL names: ``file:///path`` or ``mongodb://host/db``.
+
+    ``deferred`` lets the file store write each partition once, at ``flush``/``close`` (MongoDB
+    writes every batch as it comes, with unordered bulk upserts).
+    """
     scheme = urlparse(url).scheme
     if scheme == "file":
-        return FileRawStore(unquote(urlparse(url).path))
+        return FileRawStore(unquote(urlparse(url).path), deferred=deferred)
     if scheme in ("mongodb", "mongodb+srv"):
         return MongoRawStore.from_url(url)
     raise ValueError(
