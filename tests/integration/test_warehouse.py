@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -218,7 +219,7 @@ def test_failure_inside_the_transaction_leaves_the_table_as_it_was(
     before = dump(warehouse, "processed_demo")
     upsert = Warehouse._upsert_partition
 
-    def upsert_then_crash(self: Warehouse, *args: object) -> tuple[int, int]:
+    def upsert_then_crash(self: Warehouse, *args: Any) -> tuple[int, int]:
         upsert(self, *args)
         raise RuntimeError("worker died after the upsert")
 
@@ -260,6 +261,30 @@ def test_bad_row_in_the_middle_of_the_copy_stream_rolls_back(
     )
 
 
+def kill_when_copying(database_url: str, table: str, killed: list[int]) -> None:
+    """Terminate the backend that runs ``COPY <table>`` as soon as it shows up (within 4 s)."""
+    admin = sa.create_engine(  # autocommit: pg_stat_activity is a per-transaction snapshot
+        sa.make_url(database_url).set(drivername="postgresql+psycopg2"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        for _ in range(200):
+            pids = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'active' AND query LIKE :copy"
+                ),
+                {"copy": f"COPY {table} %"},
+            ).scalars()
+            for pid in pids:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                killed.append(pid)
+            if killed:
+                break
+            time.sleep(0.02)
+    admin.dispose()
+
+
 @pytest.mark.postgres
 def test_connection_killed_during_the_copy_rolls_back(
     pg_warehouse: Warehouse, pg_database: str, monkeypatch: pytest.MonkeyPatch
@@ -278,28 +303,7 @@ def test_connection_killed_during_the_copy_rolls_back(
     monkeypatch.setattr(wh, "csv_chunks", slow)
     killed: list[int] = []
 
-    def kill_the_loader() -> None:
-        admin = sa.create_engine(  # autocommit: pg_stat_activity is a per-transaction snapshot
-            sa.make_url(pg_database).set(drivername="postgresql+psycopg2"),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            for _ in range(200):
-                pids = conn.execute(
-                    sa.text(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND state = 'active' AND query LIKE 'COPY harvest_stage%'"
-                    )
-                ).scalars()
-                for pid in pids:
-                    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                    killed.append(pid)
-                if killed:
-                    break
-                time.sleep(0.02)
-        admin.dispose()
-
-    killer = threading.Thread(target=kill_the_loader)
+    killer = threading.Thread(target=kill_when_copying, args=(pg_database, "harvest_stage", killed))
     killer.start()
     with pytest.raises(WarehouseError):
         pg_warehouse.load_partition(SPEC, D1, listings(D1, 4000, start=20))
@@ -312,6 +316,118 @@ def test_connection_killed_during_the_copy_rolls_back(
     assert (result.rows, result.deleted) == (4000, 20)
     rows = dump(pg_warehouse, "processed_demo")
     assert len(rows) == 4050 and len({r[1] for r in rows}) == 4050
+
+
+# --- the direct COPY of a first load -----------------------------------------------------------
+
+
+def test_a_first_load_is_copied_straight_in_and_a_rerun_upserts(warehouse: Warehouse) -> None:
+    warehouse.migrate([SPEC])
+    warehouse.load_partition(SPEC, D2, listings(D2, 5))
+    first = warehouse.load_partition(SPEC, D1, listings(D1, 30))
+    expected = "copy" if warehouse.dialect == "postgresql" else "upsert"
+    assert (first.rows, first.written, first.deleted, first.path) == (30, 30, 0, expected)
+    assert first.to_dict()["path"] == expected
+    before = dump(warehouse, "processed_demo")
+    stamps = {r[-1] for r in before if r[SPEC_COLUMNS.index("logical_date")] == D1}
+    assert len(stamps) == 1  # one loaded_at for the whole load
+    if warehouse.dialect == "postgresql":  # the right instant, not the server's local time
+        age = dt.datetime.now(dt.UTC) - next(iter(stamps))
+        assert dt.timedelta(0) <= age < dt.timedelta(minutes=5)
+
+    again = warehouse.load_partition(SPEC, D1, listings(D1, 30))
+    assert (again.rows, again.written, again.deleted, again.path) == (30, 0, 0, "upsert")
+    assert dump(warehouse, "processed_demo") == before  # loaded_at included
+
+    emptied = warehouse.load_partition(SPEC, D1, listings(D1, 0))
+    assert (emptied.rows, emptied.deleted, emptied.path) == (0, 30, "upsert")
+    refilled = warehouse.load_partition(SPEC, D1, listings(D1, 30))
+    assert refilled.path == expected  # the partition is empty again: a first load
+    assert dump(warehouse, "processed_demo", False) == [r[:-1] for r in before]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sample", [wh.KEY_SAMPLE, 1], ids=["key-sampled", "copy-conflicts"])
+def test_a_key_already_under_another_date_falls_back_to_the_upsert(
+    pg_warehouse: Warehouse,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sample: int,
+) -> None:
+    """The sample check usually sees the moved key; when it does not (here: only the first key is
+    sampled, the moved one is last) the COPY hits the primary key and the savepoint rolls back."""
+    pg_warehouse.migrate([SPEC])
+    pg_warehouse.load_partition(SPEC, D1, listings(D1, 10))
+    monkeypatch.setattr(wh, "KEY_SAMPLE", sample)
+    moved = listings(D1, 10).listing_id[7]
+    frame = pd.concat([listings(D2, 300), listings(D1, 10).iloc[[7]]], ignore_index=True)
+    frame["logical_date"] = D2
+    with caplog.at_level("INFO", logger=wh.__name__):
+        result = pg_warehouse.load_partition(SPEC, D2, frame)
+    assert (result.rows, result.written, result.deleted, result.path) == (301, 301, 0, "upsert")
+    assert ("already in processed_demo" in caplog.text) == (sample == 1)  # the COPY was tried
+
+    rows = dump(pg_warehouse, "processed_demo")
+    date = SPEC_COLUMNS.index("logical_date")
+    assert len(rows) == 310 and len({r[1] for r in rows}) == 310  # nothing duplicated
+    assert [r[date] for r in rows if r[1] == moved] == [D2]  # the key moved
+    assert sum(r[date] == D1 for r in rows) == 9 and sum(r[date] == D2 for r in rows) == 301
+    history = pg_warehouse.read_history("demo", D2, D2)
+    assert len(history) == 301 and history.loaded_at.nunique() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("failure", ["bad-row", "killed", "after-copy"])
+def test_a_failure_on_the_direct_copy_leaves_nothing(
+    pg_warehouse: Warehouse, pg_database: str, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    pg_warehouse.migrate([SPEC])
+    pg_warehouse.load_partition(SPEC, D2, listings(D2, 50))
+    before = dump(pg_warehouse, "processed_demo")
+    chunks = wh.csv_chunks
+    killed: list[int] = []
+    killer = threading.Thread(
+        target=kill_when_copying, args=(pg_database, "processed_demo", killed)
+    )
+
+    def corrupted(table: object, chunk_rows: int = 0) -> Iterator[bytes]:
+        for i, chunk in enumerate(chunks(table, chunk_rows=100)):
+            yield chunk
+            if i == 2:  # after 300 good rows of the direct COPY: a date that is not a date
+                yield b'"demo","L-x","not-a-date","http://x",,,,,,,,,,,,,,"[]",\n'
+
+    def slow(table: object, chunk_rows: int = 0) -> Iterator[bytes]:
+        for chunk in chunks(table, chunk_rows=200):
+            yield chunk
+            time.sleep(0.05)
+
+    copy = Warehouse._copy_new_partition
+
+    def copy_then_crash(self: Warehouse, *args: Any) -> bool:
+        assert copy(self, *args)
+        raise RuntimeError("worker died after the COPY")
+
+    if failure == "bad-row":
+        monkeypatch.setattr(wh, "csv_chunks", corrupted)
+        with pytest.raises(WarehouseError, match=r"rolled back.*not-a-date"):
+            pg_warehouse.load_partition(SPEC, D1, listings(D1, 600))
+    elif failure == "killed":
+        monkeypatch.setattr(wh, "csv_chunks", slow)
+        killer.start()
+        with pytest.raises(WarehouseError):
+            pg_warehouse.load_partition(SPEC, D1, listings(D1, 4000))
+        killer.join()
+        assert killed, "the loader was never seen in COPY processed_demo"
+    else:
+        monkeypatch.setattr(Warehouse, "_copy_new_partition", copy_then_crash)
+        with pytest.raises(RuntimeError, match="worker died"):
+            pg_warehouse.load_partition(SPEC, D1, listings(D1, 600))
+    assert dump(pg_warehouse, "processed_demo") == before
+
+    monkeypatch.undo()
+    result = pg_warehouse.load_partition(SPEC, D1, listings(D1, 600))
+    assert (result.rows, result.written, result.deleted, result.path) == (600, 600, 0, "copy")
+    assert len(dump(pg_warehouse, "processed_demo")) == 650
 
 
 def test_postgres_unreachable_names_host_and_port() -> None:

@@ -117,3 +117,11 @@ def test_frames_round_trip_through_the_cache_encoding() -> None:
     pd.testing.assert_frame_equal(decode(encode(original)), original)
     assert decode(encode({"n": [1, 2]})) == {"n": [1, 2]}
     assert NullCache().get_or_compute("k", 1, lambda: 42) == 42
+
+
+def test_load_result_says_which_path_ran(warehouse: Warehouse) -> None:
+    result = warehouse.load_partition(SPEC, DAY, frame())
+    assert result.path == "upsert"  # SQLite always stages and upserts; the direct COPY is PG only
+    assert result.to_dict()["path"] == "upsert" and result.to_dict()["logical_date"] == "2026-01-05"
+    direct = wh.LoadResult("demo", DAY, 3, 3, 0, 0.1, path="copy")
+    assert direct.to_dict()["path"] == "copy"

@@ -16,6 +16,14 @@ PostgreSQL, ``executemany`` on SQLite), are upserted on (source, record_key) -- 
 not touched, so a re-run keeps even their ``loaded_at`` -- and rows of the partition that are no
 longer in it are deleted. A failure leaves the previous contents; a re-run gives identical ones.
 
+The first load of a partition on PostgreSQL (the nightly case: no row has that logical date yet,
+and a sample of its keys is not in the table) skips the staging table and COPYs straight into the
+processed table, under a savepoint in the same transaction. The primary key still guards it: a
+key that already exists under another date makes the COPY fail with a unique violation, which
+rolls back to the savepoint and loads the partition through the staging + upsert path instead
+(so the key moves, as always). Both paths leave the same contents; :attr:`LoadResult.path` says
+which one ran.
+
 Migrations: ``python -m harvest warehouse migrate`` (:meth:`Warehouse.migrate`) creates missing
 tables and adds the columns of new spec fields with ``ALTER TABLE ... ADD COLUMN`` (nullable: older
 rows have no value). It is idempotent and only ever adds. Anything else needs a hand-written
@@ -55,6 +63,9 @@ log = logging.getLogger(__name__)
 
 PROCESSED_PREFIX = "processed_"
 COPY_CHUNK_ROWS = 100_000
+COPY_READ_BYTES = 1 << 20  # what psycopg2 hands libpq per call during COPY
+KEY_SAMPLE = 1_000  # keys looked up before trying the direct COPY of a first load
+UNIQUE_VIOLATION = "23505"  # SQLSTATE
 MIGRATION_LOCK_ID = 0x68617276  # "harv": serialises concurrent migrations on PostgreSQL
 # Columns every processed table has besides the spec's fields.
 KEY_COLUMNS = ("source", "record_key")
@@ -229,7 +240,9 @@ class MigrationReport:
 @dataclass(frozen=True)
 class LoadResult:
     """One partition load: ``rows`` in the partition now, ``written`` of them new or changed,
-    ``deleted`` rows that were no longer in the partition."""
+    ``deleted`` rows that were no longer in the partition. ``path`` is ``"copy"`` when a first
+    load was COPYed straight into the table, ``"upsert"`` when it went through the staging table
+    (re-runs, keys already in the table, SQLite)."""
 
     source: str
     logical_date: dt.date
@@ -237,6 +250,7 @@ class LoadResult:
     written: int
     deleted: int
     seconds: float
+    path: str = "upsert"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "logical_date": self.logical_date.isoformat()}
@@ -650,7 +664,11 @@ class Warehouse:
         try:
             with self._begin() as conn:
                 self._check_table(conn, spec, table)
-                written, deleted = self._upsert_partition(conn, table, spec.name, day, data)
+                path = "copy"
+                written, deleted = data.num_rows, 0
+                if not self._copy_new_partition(conn, table, spec.name, day, data):
+                    path = "upsert"
+                    written, deleted = self._upsert_partition(conn, table, spec.name, day, data)
         except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
             # COPY runs on the driver's own cursor, so its errors arrive unwrapped
             orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -661,13 +679,55 @@ class Warehouse:
             ) from exc
         self.cache.invalidate_partition(spec.name, day)
         result = LoadResult(
-            spec.name, day, data.num_rows, written, deleted, time.perf_counter() - started
+            spec.name, day, data.num_rows, written, deleted, time.perf_counter() - started, path
         )
         log.info(
-            "loaded %s %s: %d rows (%d written, %d deleted) in %.1fs",
-            spec.name, day, result.rows, written, deleted, result.seconds,
+            "loaded %s %s: %d rows (%d written, %d deleted) in %.1fs by %s",
+            spec.name, day, result.rows, written, deleted, result.seconds, path,
         )  # fmt: skip
         return result
+
+    def _copy_new_partition(
+        self, conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data: pa.Table
+    ) -> bool:
+        """The first load of a partition, COPYed straight into the table; False when it does not
+        apply (nothing written then).
+
+        Only on PostgreSQL, only when no row has this logical date (so nothing is to be deleted
+        and no row of the partition can be unchanged) and none of a sample of the keys exists
+        (keys that moved from another date would only make the COPY fail). The primary key is
+        what guarantees correctness: any key already in the table fails the COPY with a unique
+        violation, which rolls back to the savepoint; the caller then takes the upsert path.
+        """
+        if self.dialect != "postgresql" or data.num_rows == 0:
+            return False
+        partition = sa.select(table.c.logical_date).where(
+            table.c.source == source, table.c.logical_date == day
+        )
+        if conn.execute(partition.limit(1)).first() is not None:
+            return False  # a re-load: the upsert keeps unchanged rows and deletes the gone ones
+        keys = data["record_key"]
+        step = max(1, data.num_rows // KEY_SAMPLE)
+        sample = keys.take(pa.array(range(0, data.num_rows, step))).to_pylist()
+        known = sa.select(table.c.record_key).where(
+            table.c.source == source, table.c.record_key.in_(sample)
+        )
+        if conn.execute(known.limit(1)).first() is not None:
+            return False
+        loaded_at = pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", tz="UTC"))
+        rows = data.append_column("loaded_at", pa.repeat(loaded_at, data.num_rows))
+        savepoint = conn.begin_nested()
+        try:
+            self._bulk_insert(conn, table, rows)
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+            if code != UNIQUE_VIOLATION:
+                raise  # the whole transaction rolls back
+            savepoint.rollback()
+            log.info("%s %s: a key is already in %s; upserting", source, day, table.name)
+            return False
+        savepoint.commit()
+        return True
 
     def _upsert_partition(
         self, conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data: pa.Table
@@ -734,7 +794,7 @@ class Warehouse:
         chunks = _Prefetch(csv_chunks(data))
         with raw.cursor() as cursor:  # type: ignore[union-attr]
             if hasattr(cursor, "copy_expert"):  # psycopg2
-                cursor.copy_expert(copy_sql, _ChunkReader(chunks), size=1 << 20)
+                cursor.copy_expert(copy_sql, _ChunkReader(chunks), size=COPY_READ_BYTES)
             else:  # psycopg 3
                 with cursor.copy(copy_sql) as copy:
                     for chunk in chunks:
