@@ -5,8 +5,10 @@
 
 The demo site (its own process, the default share of JavaScript pages) is crawled twice for the
 same date under one fresh home, with the file HTTP cache and, when Redis answers at
-``--redis-url`` (database flushed before and after), with the Redis cache. AutoThrottle is off
-and concurrency raised, as in ``bench_crawl``, so the first run is not slowed by politeness.
+``--redis-url`` (database flushed before and after), with the Redis cache. Both runs use the
+demo spec's own crawl settings (AutoThrottle on, 8 requests per domain): what a user's nightly
+run and its re-run do. Cached responses skip the downloader and its delays, which is where a
+re-run gains.
 Printed: wall time of both runs and their ratio (goal >= 5x), and the requests the site received
 during the second run, from its ``/_control/stats`` (goal 0). Both runs must store the same pages.
 """
@@ -26,12 +28,7 @@ from harvest.scraping import CrawlResult, run_crawl
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 GOAL_RATIO = 5.0
-FAST = {
-    "AUTOTHROTTLE_ENABLED": False,
-    "DOWNLOAD_DELAY": 0,
-    "CONCURRENT_REQUESTS": 32,
-    "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
-}
+FAST: dict[str, object] = {}  # the spec's own politeness settings, unchanged
 
 
 def redis_client(url: str) -> object | None:
@@ -103,7 +100,7 @@ def main() -> int:
     listings = args.listings or (100 if args.quick else 1000)
     print(
         f"== re-run of a cached date: {listings} listings "
-        f"({SiteConfig().js_fraction:.0%} JavaScript), AutoThrottle off"
+        f"({SiteConfig().js_fraction:.0%} JavaScript), the spec's crawl settings (AutoThrottle on)"
     )
     with SiteProcess(listings, js_fraction=SiteConfig().js_fraction) as site:
         report("file cache", *crawl_twice(site, None))
