@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EXPIRATION_SECS = 7 * 24 * 3600
 DEFAULT_PREFIX = "harvest:httpcache"
+REDIS_RETRY_SECONDS = 30
 RENDER_META = "harvest_render"
 
 
@@ -75,11 +76,29 @@ class RedisCacheStorage:
             settings.getint("HTTPCACHE_EXPIRATION_SECS") or DEFAULT_EXPIRATION_SECS
         )
         self.client: Any = None
+        self._down_until = 0.0
+        self._warned = False
+
+    def _available(self) -> bool:
+        return self.client is not None and time.monotonic() >= self._down_until
+
+    def _unavailable(self, exc: Exception) -> None:
+        """Redis failed: crawl on uncached (a cache must never stop a crawl), retry it in 30 s."""
+        self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "Redis HTTP cache at %s is unavailable (%s): fetching pages uncached; "
+                "trying Redis again every %d s",
+                _redacted(self.url),
+                exc,
+                REDIS_RETRY_SECONDS,
+            )
 
     def open_spider(self, spider: Spider) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(self.url, socket_timeout=10)
+        self.client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
         self.source = self.source or spider.name
         logger.info(
             "Using the Redis HTTP cache at %s (keys %s:%s:*, expiry %d s)",
@@ -99,7 +118,15 @@ class RedisCacheStorage:
 
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
         """The cached response, or None when it is not cached (or has expired)."""
-        data: dict[bytes, bytes] = self.client.hgetall(self._key(spider, request))
+        import redis
+
+        if not self._available():
+            return None
+        try:
+            data: dict[bytes, bytes] = self.client.hgetall(self._key(spider, request))
+        except redis.RedisError as exc:
+            self._unavailable(exc)
+            return None
         if not data:
             return None
         url = to_unicode(data[b"url"])
@@ -111,6 +138,10 @@ class RedisCacheStorage:
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
         """Store status, URL, headers and body, expiring after ``HTTPCACHE_EXPIRATION_SECS``."""
+        import redis
+
+        if not self._available():
+            return
         key = self._key(spider, request)
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(key)
@@ -126,7 +157,10 @@ class RedisCacheStorage:
             },
         )
         pipe.expire(key, self.expiration_secs)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            self._unavailable(exc)
 
 
 def _headers_to_raw(headers: Headers) -> bytes:
