@@ -1,4 +1,5 @@
-"""One DAG per source spec: ``harvest_<source>`` crawls that source for each data interval.
+"""One DAG per source spec: ``harvest_<source>`` scrapes, validates, cleans and loads that source
+for each data interval.
 
 The specs are the YAML files in ``Settings.from_env().sources_dir`` (``HARVEST_SOURCES_DIR``).
 Each DAG runs on the spec's schedule (nightly by default) with data intervals: the run at 02:00
@@ -7,7 +8,9 @@ dates with ``airflow backfill create``). A spec that fails validation only affec
 it becomes ``harvest_<file stem>``, tagged ``broken-spec``, whose docs and single task show the
 error (file, field, message); the other sources load as usual.
 
-Wiring only: the crawl happens in ``ScrapeOperator.execute``, nothing heavy is imported here.
+Each run is ``scrape >> validate >> clean >> load`` on one partition (source, logical date); the
+tasks hand on only URIs and counts. Wiring only: the work happens in the operators' ``execute``,
+nothing heavy (pandas, Great Expectations, Scrapy) is imported here.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from harvest.config import Settings, SourceSpec, SpecError
 from harvest.config.spec import load_specs
-from harvest_airflow.operators import ScrapeOperator
+from harvest_airflow.operators import CleanOperator, LoadOperator, ScrapeOperator, ValidateOperator
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +79,22 @@ def _doc_md(spec: SourceSpec) -> str:
     return (
         f"### Source `{spec.name}`\n\n{spec.description or '(no description)'}\n\n"
         f"| setting | value |\n|---|---|\n{table}\n\n"
+        "#### Tasks\n\n"
+        "1. **scrape**: crawl the data interval into the raw store (upserts by URL; "
+        f"Asset `harvest://raw/{spec.name}`).\n"
+        "2. **validate**: the spec's Great Expectations suite; failing records go to the "
+        "`quarantine` table with a reason, the valid ones to staging. A broken critical "
+        "expectation fails the run at once (no retries): fix the cause, then clear the run.\n"
+        "3. **clean**: normalise, de-duplicate (within the partition and against "
+        f"{spec.dedup.history_days} days of history), impute.\n"
+        f"4. **load**: upsert into `processed_{spec.name}` in one transaction and record the "
+        f"counts in `partition_loads` (Asset `harvest://processed/{spec.name}`).\n\n"
         "Edit the source's YAML spec to change these; see the README, *Source specs*."
     )
 
 
 def build_source_dag(spec: SourceSpec) -> DAG:
-    """The DAG of one source: crawl the data interval into the raw store."""
+    """The DAG of one source: scrape >> validate >> clean >> load, one partition per run."""
     with DAG(
         dag_id=spec.dag_id,
         description=spec.description[:200] or None,
@@ -93,13 +106,33 @@ def build_source_dag(spec: SourceSpec) -> DAG:
         tags={"harvest", "source", *spec.tags},
         doc_md=_doc_md(spec),
     ) as dag:
-        ScrapeOperator(
+        timeout = dt.timedelta(minutes=spec.sla.max_duration_minutes)
+        scrape = ScrapeOperator(
             task_id="scrape",
             source=spec.name,
             pool=SCRAPING_POOL,
-            execution_timeout=dt.timedelta(minutes=spec.sla.max_duration_minutes),
+            execution_timeout=timeout,
             doc_md="Crawl the source for the logical date into the raw store (upserts by URL).",
         )
+        validate = ValidateOperator(
+            task_id="validate",
+            source=spec.name,
+            execution_timeout=timeout,
+            doc_md="Run the spec's expectations; quarantine failing records, stage valid ones.",
+        )
+        clean = CleanOperator(
+            task_id="clean",
+            source=spec.name,
+            execution_timeout=timeout,
+            doc_md="Normalise, de-duplicate (batch and history) and impute the valid records.",
+        )
+        load = LoadOperator(
+            task_id="load",
+            source=spec.name,
+            execution_timeout=timeout,
+            doc_md="Upsert the cleaned partition into the warehouse; record its counts.",
+        )
+        scrape >> validate >> clean >> load
     return dag
 
 

@@ -1,9 +1,11 @@
-"""`make demo`: crawl the demo source for one date through Airflow, on embedded defaults.
+"""`make demo`: run the demo source for one date through Airflow, on embedded defaults.
 
 Starts the bundled demo site on a free port, prepares Airflow's metadata DB (SQLite under
-``.harvest/airflow``) and the ``scraping`` pool, runs the ``harvest_demo`` DAG for one logical
-date with ``dag.test()`` and prints what the crawl did and where the data is. Airflow's own
-(long) output goes to a log file whose path is printed. Needs only Python 3.11 and the venv.
+``.harvest/airflow``) and the ``scraping`` pool, runs the ``harvest_demo`` DAG (scrape ->
+validate -> clean -> load) for one logical date with ``dag.test()`` and prints what each stage
+did and where the data is: the raw partition, the warehouse (a SQLite file) and the Data Docs.
+Airflow's own (long) output goes to a log file whose path is printed. Needs only Python 3.11
+and the venv: no database server, no Redis.
 
     python scripts/demo.py [--date YYYY-MM-DD]
 """
@@ -26,6 +28,7 @@ sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
 from harvest_airflow import local  # noqa: E402 - after the path set-up above
 
 DAG_ID = "harvest_demo"
+TASKS = ("scrape", "validate", "clean", "load")
 
 
 def say(text: str = "") -> None:
@@ -73,11 +76,14 @@ def start_demo_site() -> tuple[Any, str]:
     return site, base_url
 
 
-def run_dag(day: dt.date, log_path: Path) -> tuple[str, dict[str, Any] | None, str]:
-    """``dag.test()`` of harvest_demo for ``day``: (run state, scrape result or None, run id)."""
+def run_dag(day: dt.date, log_path: Path) -> tuple[str, dict[str, Any], dict[str, str], str]:
+    """``dag.test()`` of harvest_demo for ``day``: (run state, XCom result per task, task states,
+    run id)."""
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     with output_to(log_path):
@@ -86,14 +92,64 @@ def run_dag(day: dt.date, log_path: Path) -> tuple[str, dict[str, Any] | None, s
         if dag is None:
             raise SystemExit(f"error: DAG {DAG_ID} did not load: {bag.import_errors or 'no spec?'}")
         run = dag.test(logical_date=logical_date)
+    results: dict[str, Any] = {}
     with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(
-                run_id=run.run_id, dag_ids=DAG_ID, task_ids="scrape", key="return_value"
+        for task_id in TASKS:
+            row = session.scalars(
+                XComModel.get_many(
+                    run_id=run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"
+                )
+            ).first()
+            if row is not None:
+                results[task_id] = XComModel.deserialize_value(row)
+        states = {
+            ti.task_id: str(ti.state)
+            for ti in session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id
+                )
             )
-        ).first()
-        result = XComModel.deserialize_value(row) if row is not None else None
-    return str(run.state), result, run.run_id
+        }
+    return str(run.state), results, states, run.run_id
+
+
+def _sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+
+
+def report(results: dict[str, Any]) -> None:
+    """What each stage did, from the tasks' XComs."""
+    scrape, validate = results["scrape"], results["validate"]
+    clean, load = results["clean"], results["load"]
+    say(f"  pages visited       {scrape['pages']}")
+    say(f"  documents stored    {scrape['documents']}")
+    say(f"  failed pages        {scrape['failed_pages']}")
+    say(f"  JS pages rendered   {scrape['js_pages'] - scrape['js_unavailable']}")
+    if scrape["js_unavailable"]:
+        say(
+            f"  JS pages unrendered {scrape['js_unavailable']}: headless Chromium is not available "
+            "(install chromium and chromium-driver); their JavaScript-only fields are missing"
+        )
+    say(f"  records scraped     {validate['scraped']}")
+    say(f"  valid               {validate['valid']}")
+    say(f"  quarantined         {validate['quarantined']}")
+    for reason, count in validate["quarantined_by_reason"].items():
+        say(f"    {reason:<26}{count}")
+    say(
+        f"  duplicates removed  {clean['duplicates']} (exact {clean['exact_duplicates_batch']}"
+        f" + {clean['exact_duplicates_history']} history, near {clean['near_duplicates_batch']}"
+        f" + {clean['near_duplicates_history']} history)"
+    )
+    imputed = ", ".join(f"{field} {n}" for field, n in clean["imputed"].items()) or "none"
+    say(f"  values imputed      {load['imputed']} ({imputed})")
+    say(f"  rows loaded         {load['loaded']} into processed_{load['source']}")
+    say(f"  raw partition       {scrape['raw_uri']}")
+    say(f"  warehouse           {_sqlite_path(load['warehouse'])}")
+    if validate.get("data_docs_path"):
+        say(f"  Data Docs           {validate['data_docs_path']}")
+        docs_index = Path(os.environ["HARVEST_HOME"]) / "data_docs" / "index.html"
+        if docs_index.is_file():
+            say(f"  Data Docs index     {docs_index}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,27 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
     try:
         say(f"  running DAG {DAG_ID} (dag.test) ...")
-        state, result, run_id = run_dag(args.date, log_path)
+        state, results, states, run_id = run_dag(args.date, log_path)
     finally:
         site.stop()
         say("  demo site stopped")
 
     say()
-    if state != "success" or result is None:
-        say(f"FAILED: run {run_id} ended {state}. The task log is in {log_path}:")
+    if state != "success" or set(results) != set(TASKS):
+        failed = ", ".join(f"{t}={states.get(t, 'not run')}" for t in TASKS)
+        say(f"FAILED: run {run_id} ended {state} ({failed}). The task log is in {log_path}:")
         say(local.tail(log_path, 25))
         return 1
     say(f"Done in {time.monotonic() - started:.0f} s (run {run_id})")
-    say(f"  pages visited       {result['pages']}")
-    say(f"  documents stored    {result['documents']}")
-    say(f"  failed pages        {result['failed_pages']}")
-    say(f"  JS pages rendered   {result['js_pages'] - result['js_unavailable']}")
-    if result["js_unavailable"]:
-        say(
-            f"  JS pages unrendered {result['js_unavailable']}: headless Chromium is not available "
-            "(install chromium and chromium-driver); their JavaScript-only fields are missing"
-        )
-    say(f"  raw partition       {result['raw_uri']}")
+    report(results)
     say(f"  Airflow log         {log_path}")
     return 0
 

@@ -4,6 +4,10 @@ Every stage can run without Airflow, which is handy in a notebook or when debugg
 
     python -m harvest specs                          # validate every source spec
     python -m harvest crawl --source demo --date 2026-11-26 [--base-url http://127.0.0.1:8000]
+    python -m harvest validate --source demo --date 2026-11-26   # raw -> quarantine + staging
+    python -m harvest clean --source demo --date 2026-11-26      # validated -> cleaned (staging)
+    python -m harvest load --source demo --date 2026-11-26       # cleaned -> warehouse
+    python -m harvest run --source demo --date 2026-11-26 [--base-url URL] [--no-scrape]
     python -m harvest warehouse migrate [--url URL]  # create/migrate the warehouse tables
 """
 
@@ -14,9 +18,11 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from harvest.config.settings import Settings
-from harvest.config.spec import load_specs
+from harvest.config.spec import SourceSpec, load_specs
 
 
 def _date(text: str) -> dt.date:
@@ -37,28 +43,99 @@ def cmd_specs(settings: Settings, _args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+def _spec(settings: Settings, source: str) -> SourceSpec | None:
+    """The spec of ``source``, or ``None`` after printing why not."""
+    result = load_specs(settings.sources_dir)
+    if source in result.errors:
+        print(f"error: {result.errors[source]}", file=sys.stderr)
+        return None
+    if source not in result.specs:
+        known = ", ".join(sorted(result.specs)) or "none"
+        print(
+            f"error: no source {source!r} in {settings.sources_dir} (known: {known})",
+            file=sys.stderr,
+        )
+        return None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return result.specs[source]
+
+
 def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.scraping.runner import CrawlError, run_crawl
 
-    result = load_specs(settings.sources_dir)
-    if args.source in result.errors:
-        print(f"error: {result.errors[args.source]}", file=sys.stderr)
+    spec = _spec(settings, args.source)
+    if spec is None:
         return 2
-    if args.source not in result.specs:
-        known = ", ".join(sorted(result.specs)) or "none"
-        print(
-            f"error: no source {args.source!r} in {settings.sources_dir} (known: {known})",
-            file=sys.stderr,
-        )
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        crawl = run_crawl(result.specs[args.source], args.date, settings, base_url=args.base_url)
+        crawl = run_crawl(spec, args.date, settings, base_url=args.base_url)
     except CrawlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(crawl.to_dict(), indent=2))
     return 0
+
+
+def _stage(settings: Settings, args: argparse.Namespace, run: Callable[[SourceSpec], Any]) -> int:
+    """Run one stage (or all) for ``--source``/``--date``; print its report as JSON."""
+    from harvest.pipeline import PipelineError
+    from harvest.scraping.runner import CrawlError
+    from harvest.storage.warehouse import WarehouseError
+    from harvest.validation import ValidationFailed
+
+    spec = _spec(settings, args.source)
+    if spec is None:
+        return 2
+    try:
+        report = run(spec)
+    except (ValidationFailed, WarehouseError, CrawlError, PipelineError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.validation.run import validate_partition
+
+    return _stage(
+        settings, args, lambda spec: validate_partition(spec, args.date, settings).to_dict()
+    )
+
+
+def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.pipeline import clean_validated_partition
+
+    return _stage(
+        settings,
+        args,
+        lambda spec: clean_validated_partition(spec, args.date, settings).to_dict(),
+    )
+
+
+def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.pipeline import load_cleaned_partition, staged_counts
+    from harvest.storage.staging import stage_uri
+
+    def load(spec: SourceSpec) -> dict[str, Any]:
+        uri = stage_uri(settings.staging_url, "cleaned", spec.name, args.date)
+        counts = staged_counts(spec, args.date, settings)
+        return load_cleaned_partition(
+            spec, args.date, settings, cleaned_uri=uri, counts=counts
+        ).to_dict()
+
+    return _stage(settings, args, load)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.pipeline import run_partition
+
+    return _stage(
+        settings,
+        args,
+        lambda spec: run_partition(
+            spec, args.date, settings, base_url=args.base_url, scrape=not args.no_scrape
+        ),
+    )
 
 
 def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,6 +176,25 @@ def main(argv: list[str] | None = None) -> int:
     crawl.add_argument("--date", required=True, type=_date, help="logical date, YYYY-MM-DD")
     crawl.add_argument("--base-url", help="override the spec's base URL")
     crawl.set_defaults(func=cmd_crawl)
+    stages = {
+        "validate": (
+            "validate one partition: quarantine, results, staged valid records",
+            cmd_validate,
+        ),
+        "clean": ("clean one validated partition: normalise, de-duplicate, impute", cmd_clean),
+        "load": ("load one cleaned partition into the warehouse, record its counts", cmd_load),
+        "run": ("scrape, validate, clean and load one partition in this process", cmd_run),
+    }
+    for name, (text, func) in stages.items():
+        stage = sub.add_parser(name, help=text)
+        stage.add_argument("--source", required=True)
+        stage.add_argument("--date", required=True, type=_date, help="logical date, YYYY-MM-DD")
+        if name == "run":
+            stage.add_argument("--base-url", help="override the spec's base URL")
+            stage.add_argument(
+                "--no-scrape", action="store_true", help="start from the raw partition stored"
+            )
+        stage.set_defaults(func=func)
     warehouse = sub.add_parser("warehouse", help="manage the warehouse tables")
     warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
     migrate = warehouse_sub.add_parser(

@@ -72,6 +72,25 @@ def test_scrape_task_wiring(dagbag) -> None:
     assert "| schedule |" in dag.doc_md and "Rental listings" in dag.doc_md
 
 
+def test_pipeline_task_wiring(dagbag) -> None:
+    """scrape >> validate >> clean >> load, each handing on URIs and counts (templated XComs)."""
+    dag = dagbag.dags["harvest_demo"]
+    assert [t.task_id for t in dag.topological_sort()] == ["scrape", "validate", "clean", "load"]
+    for upstream, downstream in (("scrape", "validate"), ("validate", "clean"), ("clean", "load")):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    clean, load = dag.get_task("clean"), dag.get_task("load")
+    assert "validated_uri" in clean.template_fields
+    assert "xcom_pull(task_ids='validate')" in clean.validated_uri
+    assert "cleaned_uri" in load.template_fields
+    assert "xcom_pull(task_ids='clean')" in load.cleaned_uri
+    assert {getattr(o, "uri", None) for o in load.outlets} == {"harvest://processed/demo"}
+    for task_id in ("validate", "clean", "load"):
+        task = dag.get_task(task_id)
+        assert task.pool != "scraping", f"{task_id} must not take a crawl slot"
+        assert task.logical_date == "{{ ds }}"
+    assert "**validate**" in dag.doc_md and "no retries" in dag.doc_md
+
+
 _TIMER = """
 import json, sys, time
 from airflow.dag_processing.dagbag import DagBag

@@ -52,6 +52,20 @@ def test_scrape_operator_init_only_stores_arguments() -> None:
     assert [outlet.uri for outlet in op.outlets] == ["harvest://raw/nowhere"]
 
 
+def test_stage_operators_init_only_store_arguments() -> None:
+    from harvest_airflow.operators import CleanOperator, LoadOperator, ValidateOperator
+
+    validate = ValidateOperator(task_id="validate", source="nowhere", sources_dir="/nope")
+    clean = CleanOperator(task_id="clean", source="nowhere", validated_uri="file:///x.parquet")
+    load = LoadOperator(task_id="load", source="nowhere", cleaned_uri="file:///y.parquet")
+    assert (validate.source, validate.logical_date) == ("nowhere", "{{ ds }}")
+    assert clean.validated_uri == "file:///x.parquet"
+    assert load.cleaned_uri == "file:///y.parquet"
+    assert (load.validate_task_id, load.clean_task_id) == ("validate", "clean")
+    assert [outlet.uri for outlet in load.outlets] == ["harvest://processed/nowhere"]
+    assert validate.outlets == [] and clean.outlets == []
+
+
 def test_shared_keys_are_generated_once(tmp_path: Path) -> None:
     first = local.shared_keys(tmp_path)
     assert set(first) == {

@@ -25,7 +25,7 @@ from harvest_airflow import local
 ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
 # Small enough to keep the whole e2e run short on 2 cores: 2 index + 40 detail pages a day.
 SITE = SiteConfig(seed=11, listings_per_day=40, page_size=20)
-RUN_TIMEOUT = 300
+RUN_TIMEOUT = 420  # scrape + validate + clean + load
 
 
 @dataclass
@@ -160,7 +160,13 @@ def airflow_stack(
         HARVEST_SOURCE_DEMO_BASE_URL=site_url,
         PYTHONUNBUFFERED="1",
     )
-    for name in ("HARVEST_RAW_STORE_URL", "HARVEST_CACHE_URL", "HARVEST_SOURCES_DIR"):
+    for name in (
+        "HARVEST_RAW_STORE_URL",
+        "HARVEST_CACHE_URL",
+        "HARVEST_SOURCES_DIR",
+        "HARVEST_WAREHOUSE_URL",  # the embedded SQLite warehouse under harvest_home
+        "HARVEST_STAGING_URL",
+    ):
         env.pop(name, None)
     logs = {
         name: log_dir / f"{name}.log"

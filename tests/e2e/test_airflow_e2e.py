@@ -1,5 +1,6 @@
 """End to end on a real Airflow: REST-triggered run, a 3-day backfill, and a run triggered from
-the UI in headless Chromium. Each checks the raw partitions the runs wrote."""
+the UI in headless Chromium. Each checks the raw partitions the runs wrote and the rows they
+loaded into the (embedded SQLite) warehouse."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import pytest
+import sqlalchemy as sa
 
 from harvest.config import load_spec
 from harvest.demo_site.generator import day_listings
@@ -28,7 +30,8 @@ def utc_midnight(day: dt.date) -> str:
 
 
 def assert_partition(airflow: Airflow, day: dt.date) -> None:
-    """The raw partition of ``day`` holds every page of that day's listings, fetched."""
+    """The raw partition of ``day`` holds every page of that day's listings, fetched, and the
+    warehouse holds the day's processed rows and its summary."""
     site = airflow.site.config
     store = FileRawStore(airflow.harvest_home / "raw")
     docs = store.read_partition("demo", day)
@@ -38,6 +41,27 @@ def assert_partition(airflow: Airflow, day: dt.date) -> None:
     assert len(docs) == len(details) + site.pages_per_day
     assert all(doc.status == 200 for doc in docs)
     assert {doc.logical_date for doc in docs} == {day.isoformat()}
+    engine = sa.create_engine(f"sqlite:///{airflow.harvest_home / 'warehouse.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT count(*) FROM processed_demo WHERE logical_date = :d"),
+                {"d": day.isoformat()},
+            ).scalar_one()
+            summary = (
+                conn.execute(
+                    sa.text("SELECT * FROM partition_loads WHERE logical_date = :d"),
+                    {"d": day.isoformat()},
+                )
+                .mappings()
+                .one()
+            )
+    finally:
+        engine.dispose()
+    assert rows > 0, f"{day}: nothing loaded"
+    assert summary["loaded"] == rows
+    assert summary["scraped"] == len(details) == summary["valid"] + summary["quarantined"]
+    assert summary["loaded"] == summary["valid"] - summary["duplicates"]
 
 
 def test_rest_trigger_runs_and_writes_the_partition(airflow: Airflow) -> None:
@@ -58,6 +82,13 @@ def test_rest_trigger_runs_and_writes_the_partition(airflow: Airflow) -> None:
     site = airflow.site.config
     assert value["documents"] == len(day_listings(site, day)) + site.pages_per_day
     assert value["failed_pages"] == 0
+    load = airflow.request(
+        "GET",
+        f"/api/v2/dags/harvest_demo/dagRuns/{run['dag_run_id']}/taskInstances/load/"
+        "xcomEntries/return_value",
+    )["value"]
+    assert load["logical_date"] == day.isoformat()
+    assert load["loaded"] == load["valid"] - load["duplicates"] > 0
 
 
 def test_backfill_three_days(airflow: Airflow) -> None:
