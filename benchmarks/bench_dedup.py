@@ -8,8 +8,7 @@ built from its listing objects as the detail pages show them and parsed with the
 
 1. Quality: ``--days`` days of ``--quality-rows`` listings, each day de-duplicated against the
    canonical records of the days before, scored with ``evaluate_dedup`` against the generator's
-   ``relist_of`` -- with demo.yaml's dedup settings as shipped and with the proposed ones
-   (``available_from`` as a match field, ``title_similarity: 0.7``).
+   ``relist_of``, with demo.yaml's dedup settings.
 2. Scale: one day of ``--rows`` records, de-duplicated against a history of the previous day
    (``--rows`` more records): time per 100k records, and precision/recall at that volume. Against
    (a) pandas ``drop_duplicates`` on the match fields (exact agreement only) and (b) the all-pairs
@@ -28,54 +27,13 @@ import pandas as pd
 from rapidfuzz import fuzz, process, utils
 
 from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate, evaluate_dedup
-from harvest.cleaning.normalise import FLOAT_PARSERS, fold, normalise_frame
-from harvest.cleaning.records import parse_records
+from harvest.cleaning.normalise import FLOAT_PARSERS, fold
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.demo_site import SiteConfig, listings_for_day
+from harvest.demo_site import SiteConfig
+from harvest.demo_site.records import demo_records
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "include/harvest/sources/demo.yaml"
 FIRST_DAY = dt.date(2026, 3, 1)
-
-
-def proposed(spec: SourceSpec) -> SourceSpec:
-    fields = list(spec.dedup.match_fields)
-    if "available_from" not in fields:
-        fields.append("available_from")
-    dedup = spec.dedup.model_copy(update={"match_fields": fields, "title_similarity": 0.7})
-    return spec.model_copy(update={"dedup": dedup})
-
-
-def demo_day(
-    config: SiteConfig, day: dt.date, spec: SourceSpec
-) -> tuple[pd.DataFrame, dict[str, str | None]]:
-    """Typed, normalised records of one demo day (parse failures left out) and the truth."""
-    rows = []
-    truth: dict[str, str | None] = {}
-    for listing in listings_for_day(config, day):
-        shown = {
-            "listing_id": listing.listing_id,
-            "title": listing.title,
-            "price": listing.price_text,
-            "area": listing.area_text,
-            "rooms": str(listing.rooms),
-            "floor": str(listing.floor),
-            "city": listing.city_text,
-            "district": listing.district,
-            "balcony": "yes" if listing.balcony else "no",
-            "built_year": str(listing.built_year),
-            "available_from": listing.available_from_text,
-        }
-        for name in listing.missing:
-            shown.pop(name, None)
-        url = f"http://demo.test/listing/{listing.listing_id}"
-        rows.append({"source": spec.name, "logical_date": day.isoformat(), "url": url, **shown})
-        truth[listing.listing_id] = listing.relist_of
-    parsed = parse_records(pd.DataFrame(rows).astype("string"), spec)
-    frame = parsed.frame[~parsed.frame["url"].isin(parsed.bad_urls)].reset_index(drop=True)
-    frame = normalise_frame(frame, spec).frame
-    frame["record_key"] = frame[spec.detail.key]
-    kept = set(frame["record_key"])
-    return frame, {k: v for k, v in truth.items() if k in kept}
 
 
 def quality(spec: SourceSpec, frames: list[tuple[pd.DataFrame, dict[str, str | None]]]) -> str:
@@ -155,20 +113,20 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=3000, help="all-pairs baseline subsample")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    shipped = load_spec(SPEC_PATH)
-    spec = proposed(shipped)
+    spec = load_spec(SPEC_PATH)
 
     print(f"== quality: {args.days} days x {args.quality_rows} listings, seed {args.seed}")
     config = SiteConfig(seed=args.seed, listings_per_day=args.quality_rows)
-    frames = [demo_day(config, FIRST_DAY + dt.timedelta(days=k), spec) for k in range(args.days)]
-    print(f"  demo.yaml as shipped     {quality(shipped, frames)}")
-    print(f"  proposed dedup settings  {quality(spec, frames)}")
+    frames = [
+        demo_records(config, FIRST_DAY + dt.timedelta(days=k), spec) for k in range(args.days)
+    ]
+    print(f"  demo.yaml dedup settings  {quality(spec, frames)}")
 
     print(f"== scale: {args.rows} records against {args.rows} of history, seed {args.seed}")
     config = SiteConfig(seed=args.seed, listings_per_day=min(args.rows, 100_000))
     started = time.perf_counter()
-    history, history_truth = demo_day(config, FIRST_DAY, spec)
-    frame, truth = demo_day(config, FIRST_DAY + dt.timedelta(days=1), spec)
+    history, history_truth = demo_records(config, FIRST_DAY, spec)
+    frame, truth = demo_records(config, FIRST_DAY + dt.timedelta(days=1), spec)
     print(f"  generated and parsed in {time.perf_counter() - started:.1f}s")
     history_result = deduplicate(history, spec)
     history = history_result.frame

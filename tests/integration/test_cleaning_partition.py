@@ -12,9 +12,10 @@ import pytest
 from harvest.cleaning.clean import clean_partition
 from harvest.config.settings import Settings
 from harvest.demo_site import SiteConfig
+from harvest.demo_site.records import demo_records
 from harvest.storage.staging import read_frame, stage_uri, write_frame
 from harvest.storage.warehouse import Warehouse
-from tests.unit.test_dedup_demo import demo_records, demo_spec
+from tests.unit.test_dedup_demo import demo_spec
 
 DAY_1 = dt.date(2026, 3, 1)
 DAY_2 = dt.date(2026, 3, 2)

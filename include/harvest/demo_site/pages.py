@@ -20,6 +20,7 @@ import html
 import json
 
 from harvest.demo_site.generator import (
+    Listing,
     SiteConfig,
     day_listings,
     find_listing,
@@ -91,19 +92,12 @@ def render_index(config: SiteConfig, day: dt.date, page: int) -> bytes | None:
     return _page(f"Listings of {day}, page {page}", body)
 
 
-@functools.lru_cache(maxsize=16384)
-def render_detail(config: SiteConfig, listing_id: str, layout_drift: bool = False) -> bytes | None:
-    """Detail page of one listing, or ``None`` for an unknown id.
-
-    ``layout_drift`` renames ``data-field`` to ``data-attr`` (a site redesign the spec's
-    selectors no longer match).
-    """
-    listing = find_listing(config, listing_id)
-    if listing is None:
-        return None
-    attr = "data-attr" if layout_drift else "data-field"
+def shown_fields(listing: Listing) -> dict[str, str]:
+    """Every field's text as the listing's detail page shows it (title included, missing
+    fields left out): what a spider extracts from the rendered page."""
     values = {
         "listing_id": listing.listing_id,
+        "title": listing.title,
         "price": listing.price_text,
         "area": listing.area_text,
         "rooms": str(listing.rooms),
@@ -116,6 +110,21 @@ def render_detail(config: SiteConfig, listing_id: str, layout_drift: bool = Fals
     }
     for name in listing.missing:
         values.pop(name, None)
+    return values
+
+
+@functools.lru_cache(maxsize=16384)
+def render_detail(config: SiteConfig, listing_id: str, layout_drift: bool = False) -> bytes | None:
+    """Detail page of one listing, or ``None`` for an unknown id.
+
+    ``layout_drift`` renames ``data-field`` to ``data-attr`` (a site redesign the spec's
+    selectors no longer match).
+    """
+    listing = find_listing(config, listing_id)
+    if listing is None:
+        return None
+    attr = "data-attr" if layout_drift else "data-field"
+    values = {name: text for name, text in shown_fields(listing).items() if name != "title"}
     hidden = (
         {name: values[name] for name in JS_FIELDS if name in values} if listing.needs_js else {}
     )
