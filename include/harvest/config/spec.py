@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harvest.cleaning.parsers import PARSER_NAMES
 
+# libyaml's safe loader when PyYAML has it (8x faster: specs are read at every DAG parse)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 TEMPLATE_KEYS = {"base_url", "date", "start", "end"}
 
@@ -302,7 +304,7 @@ def load_spec(path: Path | str) -> SourceSpec:
     except OSError as exc:
         raise SpecError(path, "", f"cannot read the file: {exc.strerror or exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
