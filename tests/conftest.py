@@ -11,6 +11,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -36,6 +37,30 @@ def _reachable(url: str, default_port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# Every variable that points Harvest somewhere other than its embedded defaults.
+HARVEST_LOCATION_VARS = (
+    "HARVEST_RAW_STORE_URL",
+    "HARVEST_CACHE_URL",
+    "HARVEST_SOURCES_DIR",
+    "HARVEST_WAREHOUSE_URL",
+    "HARVEST_STAGING_URL",
+    "AIRFLOW_CONN_HARVEST_WAREHOUSE",
+    "AIRFLOW_CONN_HARVEST_CACHE",
+    "AIRFLOW_CONN_HARVEST_RAW_STORE",
+)
+
+
+@pytest.fixture
+def harvest_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh HARVEST_HOME under the test's tmp_path with nothing else configured (embedded
+    defaults), whatever the developer's shell exports; returns the home folder."""
+    home = tmp_path / "harvest"
+    monkeypatch.setenv("HARVEST_HOME", str(home))
+    for name in HARVEST_LOCATION_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return home
 
 
 @pytest.fixture(scope="session")

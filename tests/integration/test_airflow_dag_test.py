@@ -208,22 +208,9 @@ def demo_site() -> Any:
 
 
 @pytest.fixture
-def harvest_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_site: DemoSite) -> Path:
-    home = tmp_path / "harvest"
-    monkeypatch.setenv("HARVEST_HOME", str(home))
+def harvest_home(harvest_env: Path, monkeypatch: pytest.MonkeyPatch, demo_site: DemoSite) -> Path:
     monkeypatch.setenv("HARVEST_SOURCE_DEMO_BASE_URL", demo_site.base_url)
-    for name in (
-        "HARVEST_RAW_STORE_URL",
-        "HARVEST_CACHE_URL",
-        "HARVEST_SOURCES_DIR",
-        "HARVEST_WAREHOUSE_URL",
-        "HARVEST_STAGING_URL",
-        "AIRFLOW_CONN_HARVEST_WAREHOUSE",
-        "AIRFLOW_CONN_HARVEST_CACHE",
-        "AIRFLOW_CONN_HARVEST_RAW_STORE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    return harvest_env
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

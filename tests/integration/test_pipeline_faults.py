@@ -58,22 +58,9 @@ def closed_port_url(scheme: str, path: str = "") -> str:
 
 
 @pytest.fixture
-def airflow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def airflow_env(harvest_env: Path) -> Path:
     """A fresh HARVEST_HOME for dag.test(), nothing configured beyond the embedded defaults."""
-    home = tmp_path / "harvest"
-    monkeypatch.setenv("HARVEST_HOME", str(home))
-    for name in (
-        "HARVEST_RAW_STORE_URL",
-        "HARVEST_CACHE_URL",
-        "HARVEST_SOURCES_DIR",
-        "HARVEST_WAREHOUSE_URL",
-        "HARVEST_STAGING_URL",
-        "AIRFLOW_CONN_HARVEST_WAREHOUSE",
-        "AIRFLOW_CONN_HARVEST_CACHE",
-        "AIRFLOW_CONN_HARVEST_RAW_STORE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    return harvest_env
 
 
 @pytest.fixture
