@@ -12,18 +12,29 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.partitions import partition_date
 
 if TYPE_CHECKING:
     from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
-# What the load stage needs from the stages before it (keys of ``counts``).
-COUNT_KEYS = ("scraped", "valid", "quarantined", "duplicates", "imputed")
+
+class StageCounts(TypedDict):
+    """What the load stage records from the stages before it."""
+
+    scraped: int
+    valid: int
+    quarantined: int
+    duplicates: int
+    imputed: int
+
+
+COUNT_KEYS = tuple(StageCounts.__annotations__)
 
 
 class PipelineError(RuntimeError):
@@ -51,14 +62,6 @@ class LoadReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def partition_day(logical_date: dt.date | str) -> dt.date:
-    if isinstance(logical_date, dt.datetime):
-        return logical_date.date()
-    if isinstance(logical_date, dt.date):
-        return logical_date
-    return dt.date.fromisoformat(logical_date[:10])
 
 
 def open_warehouse(spec: SourceSpec, settings: Settings) -> Warehouse:
@@ -107,7 +110,7 @@ def staged_counts(
     from harvest.storage.staging import read_frame, stage_uri
     from harvest.storage.warehouse import QUARANTINE
 
-    day = partition_day(logical_date)
+    day = partition_date(logical_date)
     valid = len(read_frame(stage_uri(settings.staging_url, "validated", spec.name, day)))
     duplicates = len(read_frame(stage_uri(settings.staging_url, "duplicates", spec.name, day)))
     cleaned = read_frame(stage_uri(settings.staging_url, "cleaned", spec.name, day))
@@ -149,13 +152,20 @@ def load_cleaned_partition(
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary
 
-    day = partition_day(logical_date)
+    day = partition_date(logical_date)
     missing = [k for k in COUNT_KEYS if k not in counts]
     if missing:
         raise PipelineError(
             f"load source={spec.name} date={day}: counts lack {', '.join(missing)} "
             "(pass the validate and clean reports' counts)"
         )
+    stage_counts = StageCounts(
+        scraped=int(counts["scraped"]),
+        valid=int(counts["valid"]),
+        quarantined=int(counts["quarantined"]),
+        duplicates=int(counts["duplicates"]),
+        imputed=int(counts["imputed"]),
+    )
     frame = read_frame(cleaned_uri)
     own = warehouse is None
     wh = open_warehouse(spec, settings) if warehouse is None else warehouse
@@ -170,11 +180,7 @@ def load_cleaned_partition(
             PartitionSummary(
                 source=spec.name,
                 logical_date=day,
-                scraped=int(counts["scraped"]),
-                valid=int(counts["valid"]),
-                quarantined=int(counts["quarantined"]),
-                duplicates=int(counts["duplicates"]),
-                imputed=int(counts["imputed"]),
+                **stage_counts,
                 loaded=result.rows,
                 validation_passed=True,
             )
@@ -188,11 +194,7 @@ def load_cleaned_partition(
         logical_date=day.isoformat(),
         cleaned_uri=cleaned_uri,
         warehouse=where,
-        scraped=int(counts["scraped"]),
-        valid=int(counts["valid"]),
-        quarantined=int(counts["quarantined"]),
-        duplicates=int(counts["duplicates"]),
-        imputed=int(counts["imputed"]),
+        **stage_counts,
         loaded=result.rows,
         written=result.written,
         deleted=result.deleted,
@@ -228,7 +230,7 @@ def clean_validated_partition(
     with open_warehouse(spec, settings) as warehouse:
         return clean_partition(
             spec,
-            partition_day(logical_date),
+            partition_date(logical_date),
             settings,
             validated_uri=validated_uri,
             warehouse=warehouse,
@@ -268,7 +270,7 @@ def run_partition(
     """
     from harvest.validation.run import validate_partition
 
-    day = partition_day(logical_date)
+    day = partition_date(logical_date)
     reports: dict[str, dict[str, Any]] = {}
     if scrape:
         from harvest.scraping.runner import run_crawl

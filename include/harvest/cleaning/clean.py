@@ -20,9 +20,9 @@ import pandas as pd
 from harvest.cleaning.dedup import deduplicate
 from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
-from harvest.cleaning.records import partition_date
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.partitions import partition_date
 from harvest.storage.staging import read_frame, stage_uri, write_frame
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ Each distinct string is parsed once, which keeps a million records fast.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -113,7 +112,3 @@ def _issues(
     frame["value"] = values.astype("string")
     frame["reason"] = reason
     return frame[ISSUE_COLUMNS].astype("string")
-
-
-def partition_date(value: str | dt.date) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)

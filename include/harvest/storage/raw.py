@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+from harvest.partitions import partition_date
+
 
 def content_hash(body: bytes | str) -> str:
     data = body.encode("utf-8") if isinstance(body, str) else body
@@ -81,7 +83,7 @@ class RawStore(Protocol):
 
 
 def _iso(day: dt.date | str) -> str:
-    return day.isoformat() if isinstance(day, dt.date) else dt.date.fromisoformat(day).isoformat()
+    return partition_date(day).isoformat()
 
 
 class FileRawStore:

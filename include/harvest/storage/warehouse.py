@@ -57,6 +57,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.partitions import partition_date
 from harvest.storage.cache import DEFAULT_TTL_SECONDS, Cache, NullCache, cache_key
 
 log = logging.getLogger(__name__)
@@ -280,19 +281,13 @@ class PartitionSummary:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartitionSummary:
         data = dict(data)
-        data["logical_date"] = _as_date(data["logical_date"])
+        data["logical_date"] = partition_date(data["logical_date"])
         loaded_at = data.get("loaded_at")
         if isinstance(loaded_at, str):
             data["loaded_at"] = dt.datetime.fromisoformat(loaded_at)
         if data["loaded_at"] is not None and data["loaded_at"].tzinfo is None:
             data["loaded_at"] = data["loaded_at"].replace(tzinfo=dt.UTC)  # SQLite drops the zone
         return cls(**data)
-
-
-def _as_date(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 # --- frames to Arrow ----------------------------------------------------------------------------
@@ -310,7 +305,7 @@ def _check_partition_column(
         return
     for value in pd.unique(frame[column].to_numpy(dtype=object)):
         try:
-            found = _as_date(value) if column == "logical_date" else value
+            found = partition_date(value) if column == "logical_date" else value
         except (TypeError, ValueError):
             found = None
         if found != expected:
@@ -658,7 +653,7 @@ class Warehouse:
     ) -> LoadResult:
         """Make ``processed_<source>`` hold exactly ``frame`` for this partition, in one transaction."""
         started = time.perf_counter()
-        day = _as_date(logical_date)
+        day = partition_date(logical_date)
         data = processed_arrow(spec, day, frame)
         table = processed_table(spec)
         try:
@@ -815,7 +810,7 @@ class Warehouse:
         ``issues`` has :data:`harvest.cleaning.records.ISSUE_COLUMNS` (``value``/``reason`` may be
         missing) and optionally ``severity`` (else ``severity``); repeated issues are kept once.
         """
-        day = _as_date(logical_date)
+        day = partition_date(logical_date)
         where = f"quarantine of source {source}, logical date {day}, stage {stage}"
         _check_partition_column(issues, "source", source, where)
         _check_partition_column(issues, "logical_date", day, where)
@@ -859,7 +854,7 @@ class Warehouse:
         ``severity``, ``element_count``, ``unexpected_count``, ``pass_rate``, ``observed_value``
         (stored as text, JSON for non-strings) and ``details`` (JSON) are optional.
         """
-        day = _as_date(logical_date)
+        day = partition_date(logical_date)
         where = f"validation results of source {source}, logical date {day}"
         _check_partition_column(results, "source", source, where)
         _check_partition_column(results, "logical_date", day, where)
@@ -932,7 +927,7 @@ class Warehouse:
         self, source: str, logical_date: dt.date | str
     ) -> PartitionSummary | None:
         """The recorded summary of one partition, or ``None`` (cached)."""
-        day = _as_date(logical_date)
+        day = partition_date(logical_date)
 
         def compute() -> dict[str, Any] | None:
             with self._begin() as conn:
@@ -960,7 +955,7 @@ class Warehouse:
 
         Columns come back as nullable pandas dtypes, the same on PostgreSQL and SQLite.
         """
-        first, last = _as_date(since), _as_date(until)
+        first, last = partition_date(since), partition_date(until)
         wanted = ",".join(columns) if columns else "*"
         digest = hashlib.sha1(wanted.encode(), usedforsecurity=False).hexdigest()[:12]
 
@@ -985,7 +980,7 @@ class Warehouse:
 
     def recent_row_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
         """Rows of the last ``n`` loaded partitions before ``before_date``, oldest first (cached)."""
-        before = _as_date(before_date)
+        before = partition_date(before_date)
 
         def compute() -> list[int]:
             with self._begin() as conn:

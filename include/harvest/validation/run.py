@@ -37,9 +37,10 @@ from great_expectations.data_context.types.base import (
 )
 
 from harvest.cleaning.normalise import canonical_series
-from harvest.cleaning.records import ISSUE_COLUMNS, extract_records, parse_records, partition_date
+from harvest.cleaning.records import ISSUE_COLUMNS, extract_records, parse_records
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.partitions import partition_date
 from harvest.storage.raw import open_raw_store
 from harvest.storage.staging import stage_uri, write_frame
 from harvest.validation.report import Breach, ValidationFailed, ValidationReport
