@@ -19,6 +19,7 @@ from harvest.config.spec import load_spec
 from harvest.storage import warehouse as wh
 from harvest.storage.cache import Cache, NullCache, RedisCache, cache_key
 from harvest.storage.warehouse import Warehouse
+from tests.conftest import missing_service
 
 pytestmark = pytest.mark.redis
 
@@ -138,7 +139,7 @@ def test_redis_at_a_closed_port_gives_the_same_answers(
 def temp_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     binary = shutil.which("redis-server")
     if not binary:
-        pytest.skip("redis-server is not installed")
+        missing_service("redis-server is not installed (needed to start and stop a Redis)")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--save", "", "--appendonly", "no"],

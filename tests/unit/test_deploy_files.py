@@ -676,7 +676,11 @@ def test_pre_commit_hooks_are_local_and_their_commands_exist() -> None:
 
 
 def test_pre_commit_python_one_liners_compile() -> None:
+    compiled = []
     for hook in load_yaml(PRE_COMMIT)["repos"][0]["hooks"]:
         argv = shlex.split(hook["entry"])
         if "-c" in argv:
+            # a SyntaxError here names the hook
             compile(argv[argv.index("-c") + 1], hook["id"], "exec")
+            compiled.append(hook["id"])
+    assert compiled, "expected the YAML and end-of-file checks as inline python -c hooks"
