@@ -128,18 +128,12 @@ def test_trigger_from_the_ui(airflow: Airflow, chromium: tuple[str, str]) -> Non
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from harvest.scraping.middlewares import CHROMIUM_ARGUMENTS
+
     browser, driver_path = chromium
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
+    for arg in (*CHROMIUM_ARGUMENTS, "--window-size=1400,1000"):
         options.add_argument(arg)
     before = {r["dag_run_id"] for r in airflow.dag_runs()}
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
