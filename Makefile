@@ -60,8 +60,8 @@ up: venv  ## the local platform: Airflow standalone on :8080 and the demo site o
 down:  ## stop what `make up` started
 	-$(BIN)/python scripts/up.py --stop
 
-env:  ## print the environment that airflow commands need, for `export`
-	@echo HARVEST_REPO=$(HARVEST_REPO) HARVEST_HOME=$(HARVEST_HOME) AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW_CONFIG=$(AIRFLOW_CONFIG) PYTHONPATH=$(PYTHONPATH)
+env: venv  ## print the environment (paths, shared keys) airflow commands need, for `export`
+	@$(BIN)/python plugins/harvest_airflow/local.py env
 
 bench: venv  ## run the benchmarks (prints ratios against their baselines)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

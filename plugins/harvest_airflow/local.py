@@ -236,3 +236,20 @@ def tail(path: Path | None, lines: int = 40) -> str:
         return ""
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+ENV_KEYS = ("HARVEST_REPO", "HARVEST_HOME", "AIRFLOW_HOME", "AIRFLOW_CONFIG", "PYTHONPATH")
+
+
+def env_lines(env: Mapping[str, str] | None = None) -> list[str]:
+    """``KEY=value`` lines of what an ``airflow`` command needs to join the local install
+    (paths and the shared keys), for ``export $(make -s env)``."""
+    full = local_env(base=env)
+    keys = [*ENV_KEYS, *shared_keys(Path(full["AIRFLOW_HOME"]))]
+    return [f"{key}={full[key]}" for key in keys]
+
+
+if __name__ == "__main__":  # python plugins/harvest_airflow/local.py env
+    if sys.argv[1:] != ["env"]:
+        sys.exit("usage: python plugins/harvest_airflow/local.py env")
+    sys.stdout.write("\n".join(env_lines()) + "\n")

@@ -82,3 +82,14 @@ def test_admin_password_file(tmp_path: Path) -> None:
     path, _ = local.ensure_admin_password(env, "known")
     assert json.loads(path.read_text()) == {"admin": "known"}
     assert local.ensure_admin_password(env) == (path, "known")
+
+
+def test_make_env_carries_the_paths_and_the_shared_keys(tmp_path: Path) -> None:
+    base = {"HARVEST_HOME": str(tmp_path / "h"), "PATH": "/usr/bin"}
+    lines = dict(line.split("=", 1) for line in local.env_lines(base))
+    keys = local.shared_keys(tmp_path / "h" / "airflow")
+    assert lines["AIRFLOW_HOME"] == str((tmp_path / "h" / "airflow").resolve())
+    assert lines["AIRFLOW_CONFIG"].endswith("airflow.cfg")
+    # an airflow command run by hand must use the same keys as the running components
+    assert {k: lines[k] for k in keys} == keys
+    assert local.env_lines(base) == local.env_lines(base)  # generated once, then reused
