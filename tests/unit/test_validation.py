@@ -11,7 +11,9 @@ import pytest
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.validation import ValidationFailed, ValidationReport
-from harvest.validation.run import QUARANTINE_COLUMNS, RESULT_COLUMNS, validate_records
+from harvest.validation.judge import RESULT_COLUMNS
+from harvest.validation.quarantine import QUARANTINE_COLUMNS
+from harvest.validation.run import validate_records
 from harvest.validation.suite import build_suite, row_count_floor
 
 DAY = dt.date(2026, 11, 26)

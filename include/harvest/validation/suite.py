@@ -179,12 +179,3 @@ def build_suite(spec: SourceSpec, recent_row_counts: Sequence[int] = ()) -> gx.E
 
 def _bound(value: float | None) -> str:
     return "-inf" if value is None else f"{value:g}"
-
-
-def expectation_type(expectation: gxe.Expectation) -> str:
-    return str(expectation.expectation_type)
-
-
-def expectation_column(expectation: gxe.Expectation) -> str | None:
-    column = getattr(expectation, "column", None)
-    return None if column is None else str(column)
