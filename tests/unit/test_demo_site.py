@@ -26,15 +26,10 @@ from harvest.demo_site import (
     true_price,
 )
 from harvest.demo_site.__main__ import main as cli_main
-from harvest.demo_site.generator import (
-    AREA_FORMATS,
-    CITIES,
-    GROUND_TRUTH_COLUMNS,
-    OUTLIER_KINDS,
-    PRICE_FORMATS,
-    day_listings,
-    parse_listing_id,
-)
+from harvest.demo_site.formats import AREA_FORMATS, PRICE_FORMATS
+from harvest.demo_site.generator import day_listings, parse_listing_id
+from harvest.demo_site.listing import GROUND_TRUTH_COLUMNS, OUTLIER_KINDS
+from harvest.demo_site.market import CITIES
 from harvest.demo_site.pages import ROBOTS_TXT, render_detail, render_index
 
 DAY = dt.date(2026, 11, 26)

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from harvest.demo_site.generator import GROUND_TRUTH_COLUMNS, SiteConfig, ground_truth
-from harvest.demo_site.server import DemoSite, Faults
+from harvest.demo_site.faults import Faults
+from harvest.demo_site.generator import SiteConfig, ground_truth
+from harvest.demo_site.listing import GROUND_TRUTH_COLUMNS
+from harvest.demo_site.server import DemoSite
 
 
 def _date(text: str) -> dt.date:

@@ -2,29 +2,30 @@
 
 :class:`SiteApp` routes a request to a response (no sockets, easy to test); :class:`DemoSite`
 serves it with the standard library's ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive, daemon
-threads) on a background thread. Faults are deterministic: whether a request fails, is slow or
-is truncated depends only on the site seed, the URL and how many times that URL was asked for.
+threads) on a background thread. Faults (``faults``) are deterministic: whether a request fails,
+is slow or is truncated depends only on the site seed, the URL and how many times that URL was
+asked for.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
 from harvest.demo_site import pages
+from harvest.demo_site.faults import Faults, fault_draw
 from harvest.demo_site.generator import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -36,69 +37,11 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
-class Faults:
-    """Faults the server injects into site pages (never into ``/robots.txt`` or ``/_control``).
-
-    - ``error_rate``: probability that a request is answered 503;
-    - ``fail_first``: each URL (path and query) gets 503 on its first N requests, then succeeds;
-    - ``slow_rate`` / ``slow_seconds``: probability of sleeping that long before answering;
-    - ``truncate_rate``: probability that an HTML body is cut half-way (Content-Length matches);
-    - ``layout_drift``: detail pages say ``data-attr`` instead of ``data-field``.
-    """
-
-    error_rate: float = 0.0
-    fail_first: int = 0
-    slow_rate: float = 0.0
-    slow_seconds: float = 1.0
-    truncate_rate: float = 0.0
-    layout_drift: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("error_rate", "slow_rate", "truncate_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"Faults.{name} must be in [0, 1], got {value}")
-        if self.fail_first < 0:
-            raise ValueError(f"Faults.fail_first must be >= 0, got {self.fail_first}")
-        if self.slow_seconds < 0:
-            raise ValueError(f"Faults.slow_seconds must be >= 0, got {self.slow_seconds}")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Faults:
-        """Faults from JSON-like data; keys left out take their defaults, unknown keys fail."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown fault(s) {unknown}; known: {sorted(known)}")
-        values: dict[str, Any] = {}
-        for name, value in data.items():
-            kind = type(getattr(cls(), name))
-            if kind is bool:
-                if not isinstance(value, bool):
-                    raise ValueError(f"fault {name} must be true or false, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"fault {name} must be a number, got {value!r}")
-            elif kind is int and value != int(value):
-                raise ValueError(f"fault {name} must be a whole number, got {value!r}")
-            values[name] = kind(value)
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
 class Response:
     status: int
     body: bytes
     content_type: str = HTML
     headers: tuple[tuple[str, str], ...] = ()
-
-
-def _draw(seed: int, kind: str, target: str, attempt: int) -> float:
-    """A uniform number in [0, 1) fixed by (seed, fault kind, URL, attempt number)."""
-    digest = hashlib.blake2b(f"{seed}|{kind}|{target}|{attempt}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def _json(status: int, data: Any) -> Response:
@@ -197,20 +140,20 @@ class SiteApp:
         seed = self.config.seed
         if (
             attempt <= faults.fail_first
-            or _draw(seed, "error", target, attempt) < faults.error_rate
+            or fault_draw(seed, "error", target, attempt) < faults.error_rate
         ):
             return Response(
                 503,
                 pages.render_message(503, "Service temporarily unavailable, try again."),
                 headers=(("Retry-After", "0"),),
             )
-        if _draw(seed, "slow", target, attempt) < faults.slow_rate:
+        if fault_draw(seed, "slow", target, attempt) < faults.slow_rate:
             self._sleep(faults.slow_seconds)
         response = self._route(path, parse_qs(query), faults)
         if (
             response.status == 200
             and response.content_type == HTML
-            and _draw(seed, "truncate", target, attempt) < faults.truncate_rate
+            and fault_draw(seed, "truncate", target, attempt) < faults.truncate_rate
         ):
             text = response.body.decode()
             response = dataclasses.replace(response, body=text[: len(text) // 2].encode())
