@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from harvest.config.spec import DetailSpec, FieldSpec, load_spec
+from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
 from harvest.storage.cache import NullCache, cache_key, decode, encode, key_covers
 from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
@@ -21,8 +22,8 @@ def frame(n: int = 3) -> pd.DataFrame:
     data: dict[str, object] = {"url": [f"http://x/{i}" for i in range(n)]}
     for name, field in SPEC.detail.fields.items():
         data[name] = [None] * n
-        if field.parser == "price":
-            data[f"{name}_currency"] = ["EUR"] * n
+        for extra in field_kind(field.parser).extra_columns:
+            data[extra.column(name)] = ["EUR"] * n  # a price's currency
     data["listing_id"] = [f"L-20260105-{i:04d}" for i in range(n)]
     return pd.DataFrame(data)
 

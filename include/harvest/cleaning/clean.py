@@ -22,8 +22,9 @@ from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
 from harvest.partitions import partition_date
-from harvest.storage.staging import read_frame, stage_uri, write_frame
+from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ def history_columns(spec: SourceSpec) -> list[str]:
     """The processed columns de-duplication and imputation compare with."""
     columns = ["record_key", "logical_date", "url", "is_duplicate_of"]
     for name, field_spec in spec.detail.fields.items():
-        columns.append(name)
-        if field_spec.parser == "price":
-            columns.append(f"{name}_currency")
+        columns.extend(field_kind(field_spec.parser).columns(name))
     return columns
 
 
@@ -171,7 +170,9 @@ def clean_partition(
     de-duplication is skipped and the report says why.
     """
     day = partition_date(logical_date)
-    validated_uri = validated_uri or stage_uri(settings.staging_url, "validated", spec.name, day)
+    validated_uri = validated_uri or stage_uri(
+        settings.staging_url, StagedDataset.VALIDATED, spec.name, day
+    )
     validated = read_frame(validated_uri)
     owned = None
     if warehouse is None and spec.dedup.history_days:
@@ -182,9 +183,11 @@ def clean_partition(
         if owned is not None:
             owned.close()
     cleaned, duplicates, counts = clean_frame(validated, spec, history)
-    cleaned_uri = write_frame(cleaned, stage_uri(settings.staging_url, "cleaned", spec.name, day))
+    cleaned_uri = write_frame(
+        cleaned, stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day)
+    )
     duplicates_uri = write_frame(
-        duplicates, stage_uri(settings.staging_url, "duplicates", spec.name, day)
+        duplicates, stage_uri(settings.staging_url, StagedDataset.DUPLICATES, spec.name, day)
     )
     report = CleanReport(
         source=spec.name,

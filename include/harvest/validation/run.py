@@ -36,13 +36,13 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
-from harvest.cleaning.normalise import canonical_series
-from harvest.cleaning.records import ISSUE_COLUMNS, extract_records, parse_records
+from harvest.canonical import canonical_series
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
+from harvest.records import ISSUE_COLUMNS, extract_records, parse_records
 from harvest.storage.raw import open_raw_store
-from harvest.storage.staging import stage_uri, write_frame
+from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.validation.report import Breach, ValidationFailed, ValidationReport
 from harvest.validation.suite import build_suite, expectation_column, expectation_type
 
@@ -769,7 +769,7 @@ def validate_partition(
         log.error("%s", error)
         raise error
     validated_uri = write_frame(
-        outcome.valid, stage_uri(settings.staging_url, "validated", spec.name, day)
+        outcome.valid, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
     )
     report = outcome.report(validated_uri=validated_uri, data_docs_path=docs_path)
     log.info(
