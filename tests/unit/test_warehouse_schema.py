@@ -11,7 +11,7 @@ import pytest
 from harvest.config.spec import DetailSpec, FieldSpec, load_spec
 from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
-from harvest.storage.cache import NullCache, cache_key, decode, encode, key_covers
+from harvest.storage.cache import Cache, NullCache, cache_key, decode, encode, key_covers
 from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
 
 SPEC = load_spec(Path(wh.__file__).resolve().parent.parent / "sources" / "demo.yaml")
@@ -126,3 +126,14 @@ def test_load_result_says_which_path_ran(warehouse: Warehouse) -> None:
     assert result.to_dict()["path"] == "upsert" and result.to_dict()["logical_date"] == "2026-01-05"
     direct = wh.LoadResult("demo", DAY, 3, 3, 0, 0.1, path="copy")
     assert direct.to_dict()["path"] == "copy"
+
+
+def test_unsupported_urls_are_named_without_their_password() -> None:
+    with pytest.raises(
+        ValueError, match=r"cache URL 'memcached://u:\*\*\*@host/0' is not supported"
+    ):
+        Cache.from_url("memcached://u:s3cret@host/0")
+    with pytest.raises(
+        WarehouseError, match=r"warehouse URL 'mysql://u:\*\*\*@host/db': unsupported"
+    ):
+        Warehouse.from_url("mysql://u:s3cret@host/db")
