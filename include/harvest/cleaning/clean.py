@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -25,6 +25,11 @@ from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
 from harvest.partitions import partition_date
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
+from harvest.text import redact_url
+
+if TYPE_CHECKING:
+    from harvest.storage.cache import Cache
+    from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +166,7 @@ def clean_partition(
     *,
     validated_uri: str | None = None,
     warehouse: HistorySource | None = None,
-    cache: Any | None = None,
+    cache: Cache | None = None,
 ) -> CleanReport:
     """Clean one partition from staging to staging (see the module docstring).
 
@@ -222,7 +227,7 @@ def clean_partition(
     return report
 
 
-def _open_warehouse(settings: Settings, cache: Any | None) -> Any:
+def _open_warehouse(settings: Settings, cache: Cache | None) -> Warehouse | None:
     """The warehouse ``settings`` names, or ``None`` (logged) when it cannot be opened."""
     try:
         from harvest.storage.warehouse import Warehouse
@@ -231,7 +236,7 @@ def _open_warehouse(settings: Settings, cache: Any | None) -> Any:
             return Warehouse.from_url(settings.warehouse_url, cache=cache)
         return Warehouse.from_settings(settings)
     except Exception as exc:
-        log.warning("clean: warehouse %s unavailable (%s)", settings.warehouse_url, exc)
+        log.warning("clean: warehouse %s unavailable (%s)", redact_url(settings.warehouse_url), exc)
         return None
 
 

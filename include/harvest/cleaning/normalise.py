@@ -164,7 +164,7 @@ def normalise_frame(
                 out[name] = whole.astype("Float64").astype("Int64")
             else:
                 out[name] = numbers.astype("Float64")
-        elif parser == "bool":
+        elif kind.pandas_dtype == "boolean":
             out[name] = map_unique(out[name], to_bool).astype("boolean")
         elif parser == "date":
             out[name] = pd.Series([to_date(v) for v in out[name]], index=out.index, dtype="object")
