@@ -27,10 +27,11 @@ import pandas as pd
 from rapidfuzz import fuzz, process, utils
 
 from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate, evaluate_dedup
-from harvest.cleaning.normalise import FLOAT_PARSERS, fold
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.demo_site import SiteConfig
 from harvest.demo_site.records import demo_records
+from harvest.fields import field_kind
+from harvest.text import fold
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "include/harvest/sources/demo.yaml"
 FIRST_DAY = dt.date(2026, 3, 1)
@@ -83,7 +84,7 @@ def all_pairs_seconds(frame: pd.DataFrame, spec: SourceSpec, sample: int, seed: 
     tolerance = spec.dedup.numeric_tolerance
     for name in spec.dedup.match_fields:
         parser = spec.detail.fields[name].parser
-        if parser in FLOAT_PARSERS:
+        if field_kind(parser).decimal:
             v = pd.to_numeric(rows[name], errors="coerce").astype("float64").to_numpy()
             a, b = v[:, None], v[None, :]
             close = np.abs(a - b) <= tolerance * np.maximum(np.abs(a), np.abs(b))

@@ -101,7 +101,7 @@ def pandas_validate(raw, spec, chunk_size: int):  # type: ignore[no-untyped-def]
     import numpy as np
     import pandas as pd
 
-    from harvest.cleaning.records import parse_records
+    from harvest.records import parse_records
 
     fields = spec.detail.fields
     key = spec.detail.key
@@ -169,8 +169,8 @@ def pandas_validate(raw, spec, chunk_size: int):  # type: ignore[no-untyped-def]
 def run_side(mode: str, rows: int, chunk_size: int) -> dict[str, float]:
     import pandas as pd  # noqa: F401  (loaded before the clock starts, on both sides)
 
-    from harvest.cleaning.records import parse_records
     from harvest.config.spec import load_spec
+    from harvest.records import parse_records
 
     spec = load_spec(ROOT / "include/harvest/sources/demo.yaml")
     if mode == "ge":

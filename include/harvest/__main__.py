@@ -114,10 +114,10 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.pipeline import load_cleaned_partition, staged_counts
-    from harvest.storage.staging import stage_uri
+    from harvest.storage.staging import StagedDataset, stage_uri
 
     def load(spec: SourceSpec) -> dict[str, Any]:
-        uri = stage_uri(settings.staging_url, "cleaned", spec.name, args.date)
+        uri = stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, args.date)
         counts = staged_counts(spec, args.date, settings)
         return load_cleaned_partition(
             spec, args.date, settings, cleaned_uri=uri, counts=counts

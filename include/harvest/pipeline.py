@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
+from harvest.text import redact_url
 
 if TYPE_CHECKING:
     from harvest.storage.warehouse import Warehouse
@@ -107,13 +108,17 @@ def staged_counts(
     the quarantine table), for a load run on its own (``python -m harvest load``)."""
     import sqlalchemy as sa
 
-    from harvest.storage.staging import read_frame, stage_uri
+    from harvest.storage.staging import StagedDataset, read_frame, stage_uri
     from harvest.storage.warehouse import QUARANTINE
 
     day = partition_date(logical_date)
-    valid = len(read_frame(stage_uri(settings.staging_url, "validated", spec.name, day)))
-    duplicates = len(read_frame(stage_uri(settings.staging_url, "duplicates", spec.name, day)))
-    cleaned = read_frame(stage_uri(settings.staging_url, "cleaned", spec.name, day))
+    valid = len(
+        read_frame(stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day))
+    )
+    duplicates = len(
+        read_frame(stage_uri(settings.staging_url, StagedDataset.DUPLICATES, spec.name, day))
+    )
+    cleaned = read_frame(stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day))
     imputed = (
         int(sum(len(v) for v in cleaned["imputed"] if v is not None)) if "imputed" in cleaned else 0
     )
@@ -185,7 +190,7 @@ def load_cleaned_partition(
                 validation_passed=True,
             )
         )
-        where = wh.engine.url.render_as_string(hide_password=True)
+        where = redact_url(wh.engine.url.render_as_string(hide_password=False))
     finally:
         if own:
             wh.close()

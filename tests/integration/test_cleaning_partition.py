@@ -13,7 +13,7 @@ from harvest.cleaning.clean import clean_partition
 from harvest.config.settings import Settings
 from harvest.demo_site import SiteConfig
 from harvest.demo_site.records import demo_records
-from harvest.storage.staging import read_frame, stage_uri, write_frame
+from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 from harvest.storage.warehouse import Warehouse
 from tests.unit.test_dedup_demo import demo_spec
 
@@ -32,7 +32,9 @@ def stage_validated(settings: Settings, day: dt.date) -> tuple[str, dict[str, An
     spec = demo_spec()
     frame, truth = demo_records(CONFIG, day, spec)
     frame = frame.drop(columns="record_key")
-    uri = write_frame(frame, stage_uri(settings.staging_url, "validated", spec.name, day))
+    uri = write_frame(
+        frame, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
+    )
     return uri, truth
 
 
@@ -68,7 +70,9 @@ def test_clean_load_and_clean_the_next_day_against_history(settings: Settings) -
     )
     report = second.to_dict()
     assert report["duplicates"] == second.duplicates
-    assert report["cleaned_uri"] == stage_uri(settings.staging_url, "cleaned", "demo", DAY_2)
+    assert report["cleaned_uri"] == stage_uri(
+        settings.staging_url, StagedDataset.CLEANED, "demo", DAY_2
+    )
 
     # idempotent: the same input and history give byte-identical files, also after loading
     before = local_path(second.cleaned_uri).read_bytes()

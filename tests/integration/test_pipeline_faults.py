@@ -19,7 +19,7 @@ from harvest.demo_site.generator import SiteConfig
 from harvest.demo_site.server import DemoSite, Faults
 from harvest.pipeline import run_partition
 from harvest.storage.raw import FileRawStore
-from harvest.storage.staging import stage_uri
+from harvest.storage.staging import StagedDataset, stage_uri
 from harvest.validation import ValidationFailed
 from harvest_airflow import local
 from tests.integration.test_airflow_dag_test import (
@@ -108,7 +108,7 @@ def test_layout_drift_fails_validation_clearly_and_a_fixed_spec_recovers(
     assert raw.count("demo", DAY) == SITE.listings_per_day + SITE.pages_per_day
     assert raw.uri("demo", DAY) in message
     assert not Path(
-        stage_uri(settings.staging_url, "cleaned", "demo", DAY).removeprefix("file://")
+        stage_uri(settings.staging_url, StagedDataset.CLEANED, "demo", DAY).removeprefix("file://")
     ).exists()
     assert count_rows(sqlite_url(settings), "processed_demo", DAY) == 0
     assert count_rows(sqlite_url(settings), "partition_loads", DAY) == 0

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from harvest.config.settings import PACKAGE_DIR, Settings
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.storage.raw import FileRawStore, RawDocument, content_hash
-from harvest.storage.staging import read_frame
+from harvest.storage.staging import StagedDataset, read_frame
 from harvest.storage.warehouse import (
     QUARANTINE,
     VALIDATION_RESULTS,
@@ -217,7 +217,7 @@ def test_layout_drift_fails_clearly_and_keeps_the_raw_pages(
     results = stored(warehouse, VALIDATION_RESULTS, spec.name)
     assert not results["success"].all()
     # no validated file for a failed partition
-    assert not (settings.home / "staging" / "validated" / spec.name).exists()
+    assert not (settings.home / "staging" / StagedDataset.VALIDATED / spec.name).exists()
 
 
 def test_a_rerun_of_the_same_date_stores_identical_quarantine_and_results(

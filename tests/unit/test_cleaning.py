@@ -10,18 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harvest.canonical import canonical_value
 from harvest.cleaning.impute import impute_frame, mode_value
-from harvest.cleaning.normalise import (
-    EUR_RATES,
-    canonical_value,
-    clean_text,
-    fold,
-    normalise_frame,
-    to_bool,
-    to_date,
-    to_eur,
-)
+from harvest.cleaning.normalise import EUR_RATES, normalise_frame, to_bool, to_date, to_eur
 from harvest.config.spec import SourceSpec
+from harvest.text import collapse_whitespace, fold
 
 CITIES = ["Berlin", "Hamburg", "München", "Köln", "Frankfurt", "Leipzig"]
 
@@ -82,7 +75,7 @@ anything = st.one_of(
 
 @given(value=anything)
 def test_value_normalisers_never_raise(value: Any) -> None:
-    text = clean_text(value)
+    text = collapse_whitespace(value)
     assert text is None or (text == text.strip() and "  " not in text and text)
     folded = fold(value)
     assert folded is None or folded == fold(folded)  # folding is idempotent
@@ -95,7 +88,7 @@ def test_value_normalisers_never_raise(value: Any) -> None:
 @given(value=st.one_of(st.none(), st.text(max_size=40)))
 def test_canonical_value_is_allowed_or_the_cleaned_input_and_idempotent(value: str | None) -> None:
     result = canonical_value(value, CITIES)
-    assert result.value in CITIES or result.value == clean_text(value)
+    assert result.value in CITIES or result.value == collapse_whitespace(value)
     assert not result.corrected or result.value in CITIES
     again = canonical_value(result.value, CITIES)
     assert again.value == result.value

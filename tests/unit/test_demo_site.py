@@ -14,7 +14,6 @@ import pytest
 import yaml
 from parsel import Selector
 
-from harvest.cleaning.parsers import Money, Unparseable, parse_area, parse_date, parse_price
 from harvest.demo_site import (
     NOISE_SD,
     Faults,
@@ -31,6 +30,7 @@ from harvest.demo_site.generator import day_listings, parse_listing_id
 from harvest.demo_site.listing import GROUND_TRUTH_COLUMNS, OUTLIER_KINDS
 from harvest.demo_site.market import CITIES
 from harvest.demo_site.pages import ROBOTS_TXT, render_detail, render_index
+from harvest.parsers import Money, Unparseable, parse_area, parse_date, parse_price
 
 DAY = dt.date(2026, 11, 26)
 SPEC = Path(__file__).parents[2] / "include" / "harvest" / "sources" / "demo.yaml"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harvest.cleaning.parsers import (
-    PARSERS,
+from harvest.fields import field_kind, kind_names
+from harvest.parsers import (
     Money,
     Unparseable,
     parse_area,
@@ -70,10 +70,10 @@ def test_numbers_ints_bools_dates() -> None:
     assert isinstance(parse_date("31.02.2026"), Unparseable)
 
 
-@pytest.mark.parametrize("name", sorted(PARSERS))
+@pytest.mark.parametrize("name", sorted(kind_names()))
 @given(text=st.one_of(st.none(), st.text(max_size=80)))
 def test_parsers_never_raise(name: str, text: str | None) -> None:
-    result = PARSERS[name](text)
+    result = field_kind(name).parse(text)
     if isinstance(result, Unparseable):
         assert result.reason
 

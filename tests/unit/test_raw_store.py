@@ -124,3 +124,11 @@ def test_deferred_file_store_merges_with_the_partition_on_disk(tmp_path: Path) -
         for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
     }
     assert rows == {"http://s/a": "1 EUR", "http://s/old": "1250 EUR"}
+
+
+def test_an_unsupported_url_is_named_without_its_password() -> None:
+    with pytest.raises(
+        ValueError, match=r"'ftp://harvest:\*\*\*@host/raw': unsupported scheme"
+    ) as raised:
+        open_raw_store("ftp://harvest:s3cret@host/raw")
+    assert "s3cret" not in str(raised.value)

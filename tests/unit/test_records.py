@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harvest.cleaning.records import extract_records, parse_records
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
+from harvest.records import extract_records, parse_records
 from harvest.storage.raw import RawDocument
-from harvest.storage.staging import read_frame, stage_uri, write_frame
+from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 
 SPEC = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
 
@@ -82,11 +82,11 @@ def test_parse_types_and_issues() -> None:
 
 
 def test_staging_round_trip(tmp_path: Path) -> None:
-    uri = stage_uri(f"file://{tmp_path}", "validated", "demo", dt.date(2026, 11, 26))
+    uri = stage_uri(f"file://{tmp_path}", StagedDataset.VALIDATED, "demo", dt.date(2026, 11, 26))
     frame = pd.DataFrame({"a": [1, 2]})
     assert write_frame(frame, uri) == uri
     write_frame(frame, uri)
     pd.testing.assert_frame_equal(read_frame(uri), frame)
-    assert len(list((tmp_path / "validated" / "demo").iterdir())) == 1
+    assert len(list((tmp_path / StagedDataset.VALIDATED / "demo").iterdir())) == 1
     with pytest.raises(FileNotFoundError, match="does not exist: run the task"):
         read_frame(uri.replace("2026-11-26", "2026-11-25"))

@@ -28,7 +28,7 @@ from harvest.scraping.spiders import (
     SpiderLoadError,
     load_spider_class,
 )
-from harvest.scraping.spiders.base import PAGE_TYPE_META, URL_META, normalise_space
+from harvest.scraping.spiders.base import PAGE_TYPE_META, URL_META
 from harvest.storage.raw import FileRawStore, MongoRawStore, content_hash
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "include/harvest/sources/demo.yaml"
@@ -228,12 +228,6 @@ def test_a_finally_failed_request_becomes_an_item_with_status_and_error(
     robots = Failure(IgnoreRequest("Forbidden by robots.txt"))
     robots.request = Request(f"{BASE}/private/x")  # type: ignore[attr-defined]
     assert list(spider.errback(robots)) == []  # not fetched on purpose: not a failed page
-
-
-def test_normalise_space() -> None:
-    assert normalise_space("  a \n\t b ") == "a b"
-    assert normalise_space(" \n ") is None
-    assert normalise_space(None) is None
 
 
 # -- the spider registry ----------------------------------------------------------------------

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from harvest.config.spec import DetailSpec, FieldSpec, load_spec
+from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
-from harvest.storage.cache import NullCache, cache_key, decode, encode, key_covers
+from harvest.storage.cache import Cache, NullCache, cache_key, decode, encode, key_covers
 from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
 
 SPEC = load_spec(Path(wh.__file__).resolve().parent.parent / "sources" / "demo.yaml")
@@ -21,8 +22,8 @@ def frame(n: int = 3) -> pd.DataFrame:
     data: dict[str, object] = {"url": [f"http://x/{i}" for i in range(n)]}
     for name, field in SPEC.detail.fields.items():
         data[name] = [None] * n
-        if field.parser == "price":
-            data[f"{name}_currency"] = ["EUR"] * n
+        for extra in field_kind(field.parser).extra_columns:
+            data[extra.column(name)] = ["EUR"] * n  # a price's currency
     data["listing_id"] = [f"L-20260105-{i:04d}" for i in range(n)]
     return pd.DataFrame(data)
 
@@ -125,3 +126,14 @@ def test_load_result_says_which_path_ran(warehouse: Warehouse) -> None:
     assert result.to_dict()["path"] == "upsert" and result.to_dict()["logical_date"] == "2026-01-05"
     direct = wh.LoadResult("demo", DAY, 3, 3, 0, 0.1, path="copy")
     assert direct.to_dict()["path"] == "copy"
+
+
+def test_unsupported_urls_are_named_without_their_password() -> None:
+    with pytest.raises(
+        ValueError, match=r"cache URL 'memcached://u:\*\*\*@host/0' is not supported"
+    ):
+        Cache.from_url("memcached://u:s3cret@host/0")
+    with pytest.raises(
+        WarehouseError, match=r"warehouse URL 'mysql://u:\*\*\*@host/db': unsupported"
+    ):
+        Warehouse.from_url("mysql://u:s3cret@host/db")

@@ -1,1 +1,1 @@
-"""Parsing, normalisation, de-duplication and imputation of extracted records."""
+"""Normalisation, de-duplication and imputation of typed records (parsing is in :mod:`harvest.records`)."""

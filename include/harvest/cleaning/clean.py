@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -22,8 +22,14 @@ from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
 from harvest.partitions import partition_date
-from harvest.storage.staging import read_frame, stage_uri, write_frame
+from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
+from harvest.text import redact_url
+
+if TYPE_CHECKING:
+    from harvest.storage.cache import Cache
+    from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +89,7 @@ def history_columns(spec: SourceSpec) -> list[str]:
     """The processed columns de-duplication and imputation compare with."""
     columns = ["record_key", "logical_date", "url", "is_duplicate_of"]
     for name, field_spec in spec.detail.fields.items():
-        columns.append(name)
-        if field_spec.parser == "price":
-            columns.append(f"{name}_currency")
+        columns.extend(field_kind(field_spec.parser).columns(name))
     return columns
 
 
@@ -162,7 +166,7 @@ def clean_partition(
     *,
     validated_uri: str | None = None,
     warehouse: HistorySource | None = None,
-    cache: Any | None = None,
+    cache: Cache | None = None,
 ) -> CleanReport:
     """Clean one partition from staging to staging (see the module docstring).
 
@@ -171,7 +175,9 @@ def clean_partition(
     de-duplication is skipped and the report says why.
     """
     day = partition_date(logical_date)
-    validated_uri = validated_uri or stage_uri(settings.staging_url, "validated", spec.name, day)
+    validated_uri = validated_uri or stage_uri(
+        settings.staging_url, StagedDataset.VALIDATED, spec.name, day
+    )
     validated = read_frame(validated_uri)
     owned = None
     if warehouse is None and spec.dedup.history_days:
@@ -182,9 +188,11 @@ def clean_partition(
         if owned is not None:
             owned.close()
     cleaned, duplicates, counts = clean_frame(validated, spec, history)
-    cleaned_uri = write_frame(cleaned, stage_uri(settings.staging_url, "cleaned", spec.name, day))
+    cleaned_uri = write_frame(
+        cleaned, stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day)
+    )
     duplicates_uri = write_frame(
-        duplicates, stage_uri(settings.staging_url, "duplicates", spec.name, day)
+        duplicates, stage_uri(settings.staging_url, StagedDataset.DUPLICATES, spec.name, day)
     )
     report = CleanReport(
         source=spec.name,
@@ -219,7 +227,7 @@ def clean_partition(
     return report
 
 
-def _open_warehouse(settings: Settings, cache: Any | None) -> Any:
+def _open_warehouse(settings: Settings, cache: Cache | None) -> Warehouse | None:
     """The warehouse ``settings`` names, or ``None`` (logged) when it cannot be opened."""
     try:
         from harvest.storage.warehouse import Warehouse
@@ -228,7 +236,7 @@ def _open_warehouse(settings: Settings, cache: Any | None) -> Any:
             return Warehouse.from_url(settings.warehouse_url, cache=cache)
         return Warehouse.from_settings(settings)
     except Exception as exc:
-        log.warning("clean: warehouse %s unavailable (%s)", settings.warehouse_url, exc)
+        log.warning("clean: warehouse %s unavailable (%s)", redact_url(settings.warehouse_url), exc)
         return None
 
 

@@ -44,8 +44,10 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import fuzz, process, utils
 
-from harvest.cleaning.normalise import FLOAT_PARSERS, fold, to_date
+from harvest.cleaning.normalise import to_date
 from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
+from harvest.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +207,8 @@ def _near_pairs(
     and, for one later record, earlier ascending; the later record is always in the batch."""
     dedup = spec.dedup
     fields = spec.detail.fields
-    exact = [f for f in dedup.match_fields if fields[f].parser not in FLOAT_PARSERS]
-    tolerant = [f for f in dedup.match_fields if fields[f].parser in FLOAT_PARSERS]
+    tolerant = [f for f in dedup.match_fields if field_kind(fields[f].parser).decimal]
+    exact = [f for f in dedup.match_fields if f not in tolerant]
     empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
     if not exact:
         log.warning("dedup of %s: no exact match field to block on; near dedup skipped", spec.name)

@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.fields import field_kind
+from harvest.text import TRUE_WORDS, collapse_whitespace
 
 MIN_BATCH_VALUES = 20
 """Fewest observed values of a field in the batch for its statistic to come from the batch alone."""
@@ -38,13 +40,14 @@ class Imputed:
     """Per imputable field with no value to fill in, how many values stay missing."""
 
 
-def median_value(values: pd.Series, parser: str) -> Any:
-    """The median of the observed values, rounded to a whole number for ``int`` fields."""
+def median_value(values: pd.Series, parser: str) -> float | int | None:
+    """The median of the observed values, rounded to a whole number for whole-number kinds
+    (``int``); ``None`` when there is none."""
     observed = pd.to_numeric(values, errors="coerce").dropna()
     if observed.empty:
         return None
     median = float(observed.median())
-    return round(median) if parser == "int" else median
+    return round(median) if field_kind(parser).pandas_dtype == "Int64" else median
 
 
 def mode_value(values: pd.Series) -> Any:
@@ -58,14 +61,15 @@ def mode_value(values: pd.Series) -> Any:
     return candidates[0]
 
 
-def constant_value(field_spec: FieldSpec) -> Any:
+def constant_value(field_spec: FieldSpec) -> str | float | int | bool | None:
     """The spec's ``impute_value``, typed like the field (``"false"`` for a bool means False)."""
     value = field_spec.impute_value
-    if field_spec.parser == "bool" and isinstance(value, str):
-        return value.strip().lower() in {"true", "yes", "1", "y"}
-    if field_spec.parser == "int" and value is not None and not isinstance(value, bool):
+    dtype = field_kind(field_spec.parser).pandas_dtype
+    if dtype == "boolean" and isinstance(value, str):
+        return (collapse_whitespace(value) or "").lower() in TRUE_WORDS
+    if dtype == "Int64" and value is not None and not isinstance(value, bool):
         return int(float(value))
-    if field_spec.parser in {"float", "number", "area", "price"} and value is not None:
+    if dtype == "Float64" and value is not None:
         return float(value)
     return value
 
@@ -98,6 +102,7 @@ def impute_frame(
         if few and history is not None and name in history and history[name].notna().any():
             values = pd.concat([values.dropna(), history[name].dropna()], ignore_index=True)
             source = "batch+history"
+        fill: object
         if field_spec.impute == "median":
             fill = median_value(values, field_spec.parser)
         elif field_spec.impute == "mode":

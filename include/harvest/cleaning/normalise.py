@@ -1,7 +1,8 @@
 """Normalisation of typed records: one spelling, one unit and one type per field.
 
-Small pure functions on values (:func:`clean_text`, :func:`fold`, :func:`canonical_value`,
-:func:`to_eur`, :func:`to_date`, :func:`to_bool`) that accept anything and never raise, and
+Small pure functions on values (:func:`to_eur`, :func:`to_date`, :func:`to_bool`, and from
+lower floors :func:`harvest.text.collapse_whitespace`, :func:`harvest.text.fold` and
+:func:`harvest.canonical.canonical_value`) that accept anything and never raise, and
 :func:`normalise_frame`, which applies them to a partition's typed frame as the spec describes:
 
 - text is trimmed and inner whitespace collapsed;
@@ -12,27 +13,24 @@ Small pure functions on values (:func:`clean_text`, :func:`fold`, :func:`canonic
 - price fields are converted to EUR with the fixed :data:`EUR_RATES`; ``<field>_currency`` keeps
   the currency the page stated;
 - areas are already in m² (the ``area`` parser converts square feet); numbers, booleans and dates
-  are coerced to the parser's dtype (a staged Parquet round trip may change them).
+  are coerced to their field kind's dtype (a staged Parquet round trip may change them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz, process
 
-from harvest.cleaning.parsers import parse_bool, parse_date
-from harvest.cleaning.records import _DTYPES as PARSER_DTYPES
+from harvest.canonical import CANONICAL_MIN_SIMILARITY, canonical_column, map_unique
 from harvest.config.spec import SourceSpec
-
-CANONICAL_MIN_SIMILARITY = 0.8
-"""Least rapidfuzz ``ratio`` (0..1, on case- and accent-folded text) for a typo correction."""
+from harvest.fields import field_kind
+from harvest.parsers import parse_date
+from harvest.text import collapse_whitespace, yes_no
 
 EUR_RATES: Mapping[str, float] = {
     "EUR": 1.0,
@@ -46,62 +44,6 @@ EUR_RATES: Mapping[str, float] = {
 """EUR per unit of each currency the price parser recognises. Approximate reference rates of
 late 2025, fixed on purpose: a partition must clean to the same values on every run, and the
 models are trained on EUR. Change them deliberately (and reprocess), never per run."""
-
-NUMERIC_PARSERS = frozenset({"int", "float", "number", "area", "price"})
-FLOAT_PARSERS = frozenset({"float", "number", "area", "price"})
-
-
-def clean_text(value: Any) -> str | None:
-    """Trimmed text with inner whitespace collapsed; ``None`` for missing or blank values."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    text = " ".join(str(value).split())
-    return text or None
-
-
-def fold(value: Any) -> str | None:
-    """The comparison form of a text: cleaned, case-folded, accents removed (``Köln`` -> ``koln``)."""
-    text = clean_text(value)
-    if text is None:
-        return None
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(folded.split()) or None
-
-
-@dataclass(frozen=True)
-class Canonical:
-    """A value mapped onto an allowed list: what it became and whether a typo was corrected."""
-
-    value: str | None
-    corrected: bool = False
-    score: float = 1.0
-
-
-def canonical_value(
-    value: Any,
-    allowed: Sequence[str],
-    min_similarity: float = CANONICAL_MIN_SIMILARITY,
-) -> Canonical:
-    """Map ``value`` onto ``allowed``: exact ignoring case/accents/spacing, else the closest
-    allowed value when its rapidfuzz ``ratio`` reaches ``min_similarity`` (a typo fix), else the
-    cleaned value unchanged. Ties go to the earlier allowed value (rapidfuzz keeps the first)."""
-    text = clean_text(value)
-    key = fold(text)
-    if text is None or key is None or not allowed:
-        return Canonical(text)
-    folded = [fold(a) or "" for a in allowed]
-    if key in folded:
-        return Canonical(allowed[folded.index(key)])
-    best = process.extractOne(
-        key, folded, scorer=fuzz.ratio, score_cutoff=min_similarity * 100, processor=None
-    )
-    if best is None:
-        return Canonical(text, corrected=False, score=0.0)
-    _, score, index = best
-    return Canonical(allowed[index], corrected=True, score=round(score / 100, 4))
 
 
 def to_eur(amount: Any, currency: Any, rates: Mapping[str, float] = EUR_RATES) -> float | None:
@@ -136,7 +78,7 @@ def to_date(value: Any) -> dt.date | None:
 
 
 def to_bool(value: Any) -> bool | None:
-    """A boolean from a boolean or a yes/no string (as :func:`parse_bool` reads it), else ``None``."""
+    """A boolean from a boolean or a yes/no string (:func:`harvest.text.yes_no`), else ``None``."""
     if value is None or value is pd.NA:
         return None
     if isinstance(value, np.generic):
@@ -146,8 +88,7 @@ def to_bool(value: Any) -> bool | None:
     if isinstance(value, int | float) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
-        parsed = parse_bool(value)
-        return parsed if isinstance(parsed, bool) else None
+        return yes_no(value)
     return None
 
 
@@ -184,13 +125,14 @@ def normalise_frame(
         if name not in out:
             continue
         parser = field_spec.parser
+        kind = field_kind(parser)
         if parser == "text":
             allowed = field_spec.checks.values
             if allowed:
-                mapped = _canonical_column(out[name], allowed, min_similarity)
+                mapped = canonical_column(out[name], allowed, min_similarity)
                 out[name] = mapped.map(lambda c: c.value).astype("string")
                 fixes = {
-                    str(clean_text(original)): c.value
+                    str(collapse_whitespace(original)): c.value
                     for original, c in zip(frame[name], mapped, strict=True)
                     if c.corrected and c.value is not None
                 }
@@ -199,12 +141,12 @@ def normalise_frame(
                     result.corrections[name] = dict(sorted(fixes.items()))
                     result.corrected[name] = count
             else:
-                out[name] = _map_unique(out[name], clean_text).astype("string")
+                out[name] = map_unique(out[name], collapse_whitespace).astype("string")
         elif parser == "price":
-            currency_column = f"{name}_currency"
+            currency_column = kind.extra_column(name, "currency")
             amounts = pd.to_numeric(out[name], errors="coerce").astype("Float64")
             if currency_column in out and convert_prices:
-                currencies = _map_unique(out[currency_column], clean_text)
+                currencies = map_unique(out[currency_column], collapse_whitespace)
                 currencies = currencies.map(lambda c: c.upper() if c else None).astype("string")
                 converted = [to_eur(a, c, rates) for a, c in zip(amounts, currencies, strict=True)]
                 eur = pd.Series(converted, index=out.index, dtype="Float64")
@@ -215,46 +157,17 @@ def normalise_frame(
                 out[name] = amounts
                 if currency_column in out:
                     out[currency_column] = out[currency_column].astype("string")
-        elif parser in NUMERIC_PARSERS:
+        elif kind.numeric:
             numbers = pd.to_numeric(out[name], errors="coerce")
-            if parser == "int":
+            if not kind.decimal:
                 whole = numbers.where(numbers.isna() | (numbers == numbers.round()))
                 out[name] = whole.astype("Float64").astype("Int64")
             else:
                 out[name] = numbers.astype("Float64")
-        elif parser == "bool":
-            out[name] = _map_unique(out[name], to_bool).astype("boolean")
+        elif kind.pandas_dtype == "boolean":
+            out[name] = map_unique(out[name], to_bool).astype("boolean")
         elif parser == "date":
             out[name] = pd.Series([to_date(v) for v in out[name]], index=out.index, dtype="object")
-        else:  # a parser added later: keep its dtype
-            out[name] = out[name].astype(PARSER_DTYPES.get(parser, "object"))
+        else:  # a kind with no rule of its own: coerce to its dtype
+            out[name] = out[name].astype(kind.pandas_dtype)
     return result
-
-
-def canonical_series(
-    column: pd.Series, allowed: Sequence[str], min_similarity: float = CANONICAL_MIN_SIMILARITY
-) -> pd.Series:
-    """Each value mapped onto ``allowed`` (typos fixed), as strings: what a value-set check
-    should see, so a typo of an allowed value is corrected in cleaning, not quarantined."""
-    return (
-        _canonical_column(column, allowed, min_similarity).map(lambda c: c.value).astype("string")
-    )
-
-
-def _canonical_column(
-    column: pd.Series, allowed: Sequence[str], min_similarity: float
-) -> pd.Series:
-    """:func:`canonical_value` of each value, computed once per distinct value."""
-    return _map_unique(column, lambda v: canonical_value(v, allowed, min_similarity))
-
-
-def _map_unique(column: pd.Series, fn: Any) -> pd.Series:
-    """``column.map(fn)`` that calls ``fn`` once per distinct value (missing values give ``fn(None)``)."""
-    values = column.astype("object").where(column.notna(), None)
-    cache: dict[Any, Any] = {}
-    out = []
-    for value in values:
-        if value not in cache:
-            cache[value] = fn(value)
-        out.append(cache[value])
-    return pd.Series(out, index=column.index, dtype="object")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harvest.cleaning.parsers import PARSER_NAMES
+from harvest.fields import UnknownFieldKind, field_kind
 
 # libyaml's safe loader when PyYAML has it (8x faster: specs are read at every DAG parse)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -96,10 +96,10 @@ class FieldSpec(_Model):
     @field_validator("parser")
     @classmethod
     def _known_parser(cls, value: str) -> str:
-        if value not in PARSER_NAMES:
-            raise ValueError(
-                f"unknown parser {value!r}; known parsers: {', '.join(sorted(PARSER_NAMES))}"
-            )
+        try:
+            field_kind(value)
+        except UnknownFieldKind as exc:
+            raise ValueError(str(exc)) from None
         return value
 
 

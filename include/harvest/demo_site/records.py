@@ -13,10 +13,10 @@ import datetime as dt
 import pandas as pd
 
 from harvest.cleaning.normalise import normalise_frame
-from harvest.cleaning.records import parse_records
 from harvest.config.spec import SourceSpec
 from harvest.demo_site.generator import SiteConfig, listings_for_day
 from harvest.demo_site.pages import shown_fields
+from harvest.records import parse_records
 
 
 def demo_records(

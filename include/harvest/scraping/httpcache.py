@@ -18,6 +18,8 @@ from scrapy.http.headers import Headers
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.python import to_unicode
 
+from harvest.text import redact_url
+
 if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.http import Response
@@ -90,7 +92,7 @@ class RedisCacheStorage:
             logger.warning(
                 "Redis HTTP cache at %s is unavailable (%s): fetching pages uncached; "
                 "trying Redis again every %d s",
-                _redacted(self.url),
+                redact_url(self.url),
                 exc,
                 REDIS_RETRY_SECONDS,
             )
@@ -102,7 +104,7 @@ class RedisCacheStorage:
         self.source = self.source or spider.name
         logger.info(
             "Using the Redis HTTP cache at %s (keys %s:%s:*, expiry %d s)",
-            _redacted(self.url),
+            redact_url(self.url),
             self.prefix,
             self.source,
             self.expiration_secs,
@@ -175,13 +177,3 @@ def _headers_from_raw(raw: bytes) -> dict[bytes, list[bytes]]:
         if sep:
             headers.setdefault(name, []).append(value)
     return headers
-
-
-def _redacted(url: str) -> str:
-    """A URL without its password, for logs."""
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from harvest.text import redact_url
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -78,7 +80,7 @@ class Cache(ABC):
             return NullCache()
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
-                f"cache URL {url!r} is not supported; use redis://host:6379/0 or leave "
+                f"cache URL {redact_url(url)!r} is not supported; use redis://host:6379/0 or leave "
                 "HARVEST_CACHE_URL unset for no cache"
             )
         return RedisCache(url, **options)

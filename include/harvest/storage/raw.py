@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from harvest.partitions import partition_date
+from harvest.text import redact_url
 
 
 def content_hash(body: bytes | str) -> str:
@@ -251,5 +252,5 @@ def open_raw_store(url: str, *, deferred: bool = False) -> FileRawStore | MongoR
     if scheme in ("mongodb", "mongodb+srv"):
         return MongoRawStore.from_url(url)
     raise ValueError(
-        f"raw store URL {url!r}: unsupported scheme {scheme!r}; use file:///path or mongodb://host/db"
+        f"raw store URL {redact_url(url)!r}: unsupported scheme {scheme!r}; use file:///path or mongodb://host/db"
     )

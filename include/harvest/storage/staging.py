@@ -10,15 +10,30 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
 
-def stage_uri(staging_url: str, stage: str, source: str, logical_date: dt.date | str) -> str:
+class StagedDataset(StrEnum):
+    """The frames one stage stages for the next; the value is the folder under the staging URL."""
+
+    VALIDATED = "validated"
+    """Records that passed validation (validate -> clean)."""
+    CLEANED = "cleaned"
+    """Normalised, de-duplicated, imputed records (clean -> load)."""
+    DUPLICATES = "duplicates"
+    """Records clean removed as duplicates, with the record each duplicates (kept for audit)."""
+
+
+def stage_uri(
+    staging_url: str, dataset: StagedDataset, source: str, logical_date: dt.date | str
+) -> str:
+    """``<staging_url>/<dataset>/<source>/<YYYY-MM-DD>.parquet``."""
     day = logical_date.isoformat() if isinstance(logical_date, dt.date) else logical_date
-    return f"{staging_url.rstrip('/')}/{stage}/{source}/{day}.parquet"
+    return f"{staging_url.rstrip('/')}/{dataset.value}/{source}/{day}.parquet"
 
 
 def write_frame(frame: pd.DataFrame, uri: str) -> str:

@@ -57,8 +57,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind, kind_names
 from harvest.partitions import partition_date
 from harvest.storage.cache import DEFAULT_TTL_SECONDS, Cache, NullCache, cache_key
+from harvest.text import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,24 +75,6 @@ KEY_COLUMNS = ("source", "record_key")
 RESERVED_COLUMNS = frozenset(
     {"source", "record_key", "logical_date", "url", "is_duplicate_of", "imputed", "loaded_at"}
 )
-
-# parser -> (SQL type, Arrow type used to stage the values)
-_PARSER_TYPES: dict[str, tuple[Any, pa.DataType]] = {
-    "text": (sa.Text, pa.string()),
-    "int": (sa.BigInteger, pa.int64()),
-    "float": (sa.Double, pa.float64()),
-    "number": (sa.Double, pa.float64()),
-    "area": (sa.Double, pa.float64()),
-    "price": (sa.Double, pa.float64()),
-    "bool": (sa.Boolean, pa.bool_()),
-    "date": (sa.Date, pa.date32()),
-}
-_PANDAS_DTYPES = {
-    "text": "string",
-    "int": "Int64",
-    "float": "Float64",
-    "bool": "boolean",
-}
 
 
 def _json_type() -> sa.types.TypeEngine[Any]:
@@ -165,14 +149,11 @@ def processed_table_name(source: str) -> str:
 
 
 def processed_columns(spec: SourceSpec) -> dict[str, str]:
-    """The loaded columns of a source's processed table and their kind (a parser name or
-    ``json``), in table order; ``loaded_at`` is set by the load itself."""
+    """The loaded columns of a source's processed table and their kind (a field kind name, see
+    :mod:`harvest.fields`, or ``json``), in table order; ``loaded_at`` is set by the load itself."""
     columns = {"source": "text", "record_key": "text", "logical_date": "date", "url": "text"}
     for name, field_spec in spec.detail.fields.items():
-        extra = {name: field_spec.parser}
-        if field_spec.parser == "price":
-            extra[f"{name}_currency"] = "text"
-        for column, kind in extra.items():
+        for column, kind in field_kind(field_spec.parser).columns(name).items():
             if column in RESERVED_COLUMNS or column in columns:
                 raise WarehouseError(
                     f"source {spec.name}: field {name!r} needs column {column!r}, which is "
@@ -192,18 +173,19 @@ def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa
         if column in KEY_COLUMNS:
             columns.append(sa.Column(column, sa.Text, primary_key=True))
         elif column in ("logical_date", "url"):
-            columns.append(sa.Column(column, _PARSER_TYPES[kind][0], nullable=False))
+            columns.append(sa.Column(column, field_kind(kind).sql_type(), nullable=False))
         elif kind == "json":
             columns.append(sa.Column(column, _json_type()))
         else:
-            columns.append(sa.Column(column, _PARSER_TYPES[kind][0]))
+            columns.append(sa.Column(column, field_kind(kind).sql_type()))
     columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
     columns.append(sa.Index(f"ix_{name}_logical_date", "logical_date"))
     return sa.Table(name, metadata or sa.MetaData(), *columns)
 
 
-def _kind(sql_type: Any) -> str:
-    """A dialect-independent name for a column type, to compare the spec with the database."""
+def _kind(sql_type: sa.types.TypeEngine[Any]) -> str:
+    """A dialect-independent name for a column type, to compare the spec with the database
+    (``bool``, ``date``, ``int``, ``float``, ``text`` are also the field kinds read back as such)."""
     for kind, cls in (
         ("bool", sa.Boolean),
         ("date", sa.Date),
@@ -320,15 +302,15 @@ def _to_arrow(values: pd.Series, kind: str, column: str, where: str) -> pa.Array
     try:
         if kind == "json":
             return _json_lists(values)
-        if kind == "date":
+        target = field_kind(kind).arrow_type()
+        if pa.types.is_date(target):
             if pd.api.types.is_datetime64_any_dtype(values):
                 values = values.dt.date
             try:
-                return pa.array(values.astype(object), type=pa.date32(), from_pandas=True)
+                return pa.array(values.astype(object), type=target, from_pandas=True)
             except pa.ArrowException:  # ISO strings
-                return pc.cast(pa.array(values.astype("string")), pa.date32())
-        target = _PARSER_TYPES[kind][1]
-        if kind == "text":
+                return pc.cast(pa.array(values.astype("string")), target)
+        if pa.types.is_string(target):
             return pa.array(values.astype("string"), type=target, from_pandas=True)
         return pa.array(values, type=target, from_pandas=True)
     except (TypeError, ValueError, pa.ArrowException) as exc:
@@ -498,7 +480,7 @@ def engine_for(url: str) -> sa.Engine:
         _sqlite_transactions(engine)
         return engine
     raise WarehouseError(
-        f"warehouse URL {parsed.render_as_string(hide_password=True)!r}: unsupported database "
+        f"warehouse URL {redact_url(url)!r}: unsupported database "
         f"{backend!r}; use postgresql://user@host/db or sqlite:///path/warehouse.db"
     )
 
@@ -563,7 +545,7 @@ class Warehouse:
             return f"SQLite file {url.database}"
         return (
             f"{url.host or 'localhost'}:{url.port or 5432} (database {url.database!r}, "
-            f"{url.render_as_string(hide_password=True)})"
+            f"{redact_url(url.render_as_string(hide_password=False))})"
         )
 
     @contextmanager
@@ -807,7 +789,7 @@ class Warehouse:
     ) -> int:
         """Make the quarantine of one partition and stage hold exactly ``issues`` (one transaction).
 
-        ``issues`` has :data:`harvest.cleaning.records.ISSUE_COLUMNS` (``value``/``reason`` may be
+        ``issues`` has :data:`harvest.records.ISSUE_COLUMNS` (``value``/``reason`` may be
         missing) and optionally ``severity`` (else ``severity``); repeated issues are kept once.
         """
         day = partition_date(logical_date)
@@ -881,7 +863,7 @@ class Warehouse:
             arrays[column] = (
                 _to_arrow(frame[column], kind, column, where)
                 if column in frame
-                else _constant(None, n, _PARSER_TYPES[kind][1])
+                else _constant(None, n, field_kind(kind).arrow_type())
             )
         arrays["observed_value"] = pa.array(
             [_observed(v) for v in frame.get("observed_value", pd.Series([None] * n))],
@@ -1014,8 +996,8 @@ def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataF
     for column in columns:
         kind = _kind(column.type)
         values = frame[column.name]
-        if kind in _PANDAS_DTYPES:
-            frame[column.name] = values.astype(_PANDAS_DTYPES[kind])
+        if kind in kind_names():
+            frame[column.name] = values.astype(field_kind(kind).pandas_dtype)
         elif kind == "float":
             frame[column.name] = pd.to_numeric(values).astype("Float64")
         elif kind == "datetime":

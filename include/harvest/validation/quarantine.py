@@ -12,9 +12,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from harvest.cleaning.normalise import canonical_series
-from harvest.cleaning.records import ISSUE_COLUMNS
+from harvest.canonical import canonical_series
 from harvest.config.spec import SourceSpec
+from harvest.records import ISSUE_COLUMNS
 from harvest.validation.gx import Check
 
 QUARANTINE_COLUMNS = [*ISSUE_COLUMNS, "severity"]

@@ -24,12 +24,12 @@ from typing import Any, Protocol
 import great_expectations as gx
 import pandas as pd
 
-from harvest.cleaning.records import extract_records, parse_records
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
+from harvest.records import extract_records, parse_records
 from harvest.storage.raw import open_raw_store
-from harvest.storage.staging import stage_uri, write_frame
+from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.validation.gx import PARTITION_WIDE, CheckTally, GxRunner, gx_frame, render_data_docs
 from harvest.validation.judge import RESULT_COLUMNS, judge_partition
 from harvest.validation.quarantine import (
@@ -280,7 +280,7 @@ def validate_partition(
         log.error("%s", error)
         raise error
     validated_uri = write_frame(
-        outcome.valid, stage_uri(settings.staging_url, "validated", spec.name, day)
+        outcome.valid, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
     )
     report = outcome.report(validated_uri=validated_uri, data_docs_path=docs_path)
     log.info(

@@ -26,18 +26,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from harvest.config.spec import FieldSpec, SourceSpec
-
-# dtype names Great Expectations reports for the columns parse_records produces
-TYPE_LISTS: dict[str, list[str]] = {
-    "text": ["str", "string", "StringDtype", "object"],
-    "int": ["int64", "Int64", "Int64Dtype"],
-    "float": ["float64", "Float64", "Float64Dtype"],
-    "number": ["float64", "Float64", "Float64Dtype"],
-    "area": ["float64", "Float64", "Float64Dtype"],
-    "price": ["float64", "Float64", "Float64Dtype"],
-    "bool": ["bool", "boolean", "BooleanDtype"],
-    "date": ["date", "NoneType"],
-}
+from harvest.fields import field_kind
 
 RECORD_CHECKS = ("range", "values", "regex", "unique")
 """Checks whose failing records are quarantined (plus the parse issues: ``parse:*``, ``required``)."""
@@ -114,7 +103,7 @@ def build_suite(spec: SourceSpec, recent_row_counts: Sequence[int] = ()) -> gx.E
                 meta=_meta("exists", name, schema_severity, "batch", "column present"),
             )
         )
-        types = TYPE_LISTS[field.parser]
+        types = list(field_kind(field.parser).gx_types)
         expectations.append(
             gxe.ExpectColumnValuesToBeInTypeList(
                 column=name,

@@ -33,22 +33,16 @@ from harvest.scraping.middlewares import (
     RENDERED_HEADER,
     utc_now_iso,
 )
+from harvest.text import collapse_whitespace
 
 PAGE_TYPE_META = "harvest_page_type"
 URL_META = "harvest_url"
 
 
-def normalise_space(value: str | None) -> str | None:
-    """Collapse runs of whitespace; an empty result is ``None`` (the field is missing)."""
-    if value is None:
-        return None
-    return " ".join(value.split()) or None
-
-
 def extract_field(response: TextResponse, field: FieldSpec) -> str | None:
     """The raw string of one field: its selector's first match, whitespace-normalised."""
     selection = response.css(field.css) if field.css else response.xpath(str(field.xpath))
-    return normalise_space(selection.get())
+    return collapse_whitespace(selection.get())
 
 
 class HarvestSpider(scrapy.Spider):

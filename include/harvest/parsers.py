@@ -1,17 +1,17 @@
 """Small pure parsers from scraped strings to typed values.
 
 Every parser takes any string (or ``None``) and returns either a value or an
-:class:`Unparseable` that says why; none of them raises on bad input. Source specs name a parser
-per field (``parser: price``); :data:`PARSERS` maps those names to these functions.
+:class:`Unparseable` that says why; none of them raises on bad input. Source specs name a field
+kind per field (``parser: price``); :mod:`harvest.fields` maps those names to these functions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from harvest.text import collapse_whitespace, yes_no
 
 SQFT_TO_M2 = 0.09290304
 CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "CHF": "CHF"}
@@ -35,20 +35,13 @@ class Money:
     currency: str
 
 
-def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(str(text).split())
-    return text or None
-
-
 def parse_number(text: str | None) -> float | Unparseable:
     """A number written with any of the usual thousands and decimal separators.
 
     ``1.250`` and ``1,250`` are thousands (three digits after a lone separator);
     ``1.250,50`` and ``1,250.50`` use the last separator as the decimal point.
     """
-    text = _clean(text)
+    text = collapse_whitespace(text)
     if text is None:
         return Unparseable("empty")
     match = _NUMBER_RE.search(text)
@@ -75,7 +68,7 @@ def parse_number(text: str | None) -> float | Unparseable:
 
 def parse_price(text: str | None) -> Money | Unparseable:
     """``€1.250 / month``, ``1250 EUR``, ``EUR 1,250.00`` -> Money; ``Price on request`` -> Unparseable."""
-    cleaned = _clean(text)
+    cleaned = collapse_whitespace(text)
     if cleaned is None:
         return Unparseable("empty")
     currency = None
@@ -98,7 +91,7 @@ def parse_price(text: str | None) -> Money | Unparseable:
 
 def parse_area(text: str | None) -> float | Unparseable:
     """An area in m² (``54 m²``, ``54 m2``, ``54 sqm``) or square feet (``581 sq ft``), in m²."""
-    cleaned = _clean(text)
+    cleaned = collapse_whitespace(text)
     if cleaned is None:
         return Unparseable("empty")
     number = parse_number(cleaned)
@@ -125,27 +118,20 @@ def parse_float(text: str | None) -> float | Unparseable:
     return parse_number(text)
 
 
-_TRUE = {"yes", "y", "true", "1", "ja", "oui", "si", "✓", "x"}
-_FALSE = {"no", "n", "false", "0", "nein", "non", "-", "✗"}
-
-
 def parse_bool(text: str | None) -> bool | Unparseable:
-    cleaned = _clean(text)
+    """A yes/no word (:data:`harvest.text.TRUE_WORDS` / ``FALSE_WORDS``, any case)."""
+    cleaned = collapse_whitespace(text)
     if cleaned is None:
         return Unparseable("empty")
-    lowered = cleaned.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    return Unparseable(f"not a yes/no value: {cleaned[:60]!r}")
+    answer = yes_no(cleaned)
+    return Unparseable(f"not a yes/no value: {cleaned[:60]!r}") if answer is None else answer
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y")
 
 
 def parse_date(text: str | None) -> dt.date | Unparseable:
-    cleaned = _clean(text)
+    cleaned = collapse_whitespace(text)
     if cleaned is None:
         return Unparseable("empty")
     for fmt in _DATE_FORMATS:
@@ -157,18 +143,5 @@ def parse_date(text: str | None) -> dt.date | Unparseable:
 
 
 def parse_text(text: str | None) -> str | Unparseable:
-    cleaned = _clean(text)
+    cleaned = collapse_whitespace(text)
     return Unparseable("empty") if cleaned is None else cleaned
-
-
-PARSERS: dict[str, Callable[[str | None], Any]] = {
-    "text": parse_text,
-    "number": parse_number,
-    "int": parse_int,
-    "float": parse_float,
-    "price": parse_price,
-    "area": parse_area,
-    "bool": parse_bool,
-    "date": parse_date,
-}
-PARSER_NAMES = frozenset(PARSERS)

@@ -1,36 +1,27 @@
 """From raw pages to records: extract the detail pages of a partition and parse their fields.
 
 ``extract_records`` gives one row of raw strings per detail page; ``parse_records`` turns each
-field into its typed column with the parser the spec names, and lists every value it could not
+field into its typed column with the parser of the field kind the spec names
+(:mod:`harvest.fields`), and lists every value it could not
 parse (or a required value that is missing) as an issue with the reason, so nothing is lost.
 Each distinct string is parsed once, which keeps a million records fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from harvest.cleaning.parsers import PARSERS, Money, Unparseable
 from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
+from harvest.parsers import Unparseable
 from harvest.storage.raw import RawDocument
 
 META_COLUMNS = ["source", "logical_date", "url"]
 ISSUE_COLUMNS = ["source", "logical_date", "url", "field", "check", "value", "reason"]
-
-_DTYPES = {
-    "text": "string",
-    "int": "Int64",
-    "float": "Float64",
-    "number": "Float64",
-    "area": "Float64",
-    "price": "Float64",
-    "bool": "boolean",
-    "date": "object",
-}
 
 
 def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFrame:
@@ -62,26 +53,24 @@ class ParsedRecords:
 
 
 def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
-    """Parse every field with its parser; price fields also get a ``<field>_currency`` column."""
+    """Parse every field with its kind's parser into the kind's pandas dtype; a kind's extra
+    columns are filled too (a price field ``rent`` also gets ``rent_currency``)."""
     out = raw[META_COLUMNS].copy()
     issues: list[pd.DataFrame] = []
     for name, field in spec.detail.fields.items():
         column = raw[name] if name in raw else pd.Series(pd.NA, index=raw.index, dtype="string")
         present = column.notna() & (column.str.strip() != "")
-        parser = PARSERS[field.parser]
-        parsed = {value: parser(value) for value in pd.unique(column[present].to_numpy())}
+        kind = field_kind(field.parser)
+        parsed = {value: kind.parse(value) for value in pd.unique(column[present].to_numpy())}
         results = column.map(parsed)
         failed = present & results.map(lambda r: isinstance(r, Unparseable)).astype(bool)
-        if field.parser == "price":
-            out[name] = results.map(lambda r: r.amount if isinstance(r, Money) else None).astype(
-                "Float64"
+        values = results.map(lambda r: None if isinstance(r, Unparseable) or r is None else r)
+        usable = present & ~failed
+        out[name] = _part(values, usable, kind.value).astype(kind.pandas_dtype)
+        for extra in kind.extra_columns:
+            out[extra.column(name)] = _part(values, usable, extra.value).astype(
+                field_kind(extra.kind).pandas_dtype
             )
-            out[f"{name}_currency"] = results.map(
-                lambda r: r.currency if isinstance(r, Money) else None
-            ).astype("string")
-        else:
-            values = results.map(lambda r: None if isinstance(r, Unparseable) or r is None else r)
-            out[name] = values.astype(_DTYPES[field.parser])
         if failed.any():
             reasons = results[failed].map(lambda r: r.reason)
             issues.append(
@@ -101,6 +90,13 @@ def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
         else pd.DataFrame(columns=ISSUE_COLUMNS).astype("string")
     )
     return ParsedRecords(out, issue_frame)
+
+
+def _part(values: pd.Series, usable: pd.Series, part: Callable[[Any], object] | None) -> pd.Series:
+    """``part`` of each usable parsed value (``None`` elsewhere); the values themselves without one."""
+    if part is None:
+        return values
+    return values.where(usable, None).map(lambda v: None if v is None else part(v))
 
 
 def _issues(
