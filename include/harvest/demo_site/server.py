@@ -24,7 +24,9 @@ from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
-from harvest.demo_site import pages
+from harvest.demo_site import catalogue_pages, pages
+from harvest.demo_site.catalogue import CatalogueConfig
+from harvest.demo_site.catalogue_truth import DEFAULT_BASE_URL
 from harvest.demo_site.generator import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -128,8 +130,12 @@ class SiteApp:
         *,
         sleep: Callable[[float], None] = time.sleep,
         today: Callable[[], dt.date] | None = None,
+        catalogue: CatalogueConfig | None = None,
+        day: dt.date | None = None,
     ) -> None:
         self.config = config or SiteConfig()
+        self.catalogue = catalogue or CatalogueConfig(seed=self.config.seed)
+        self._pinned_day = day
         self._faults = faults or Faults()
         self._sleep = sleep
         self._today = today or (lambda: dt.datetime.now(dt.UTC).date())
@@ -150,6 +156,17 @@ class SiteApp:
             self._faults = faults
             self._attempts.clear()
 
+    def day(self) -> dt.date:
+        """The site's day: the catalogue's state and the home page's dates (pinned, or today)."""
+        with self._lock:
+            pinned = self._pinned_day
+        return pinned if pinned is not None else self._today()
+
+    def set_day(self, day: dt.date | None) -> None:
+        """Serve ``day`` from now on (``None``: follow the clock again)."""
+        with self._lock:
+            self._pinned_day = day
+
     def stats(self) -> dict[str, Any]:
         """Requests so far (``/_control`` excluded): total, per path, per URL, per status."""
         with self._lock:
@@ -169,8 +186,11 @@ class SiteApp:
             self._statuses.clear()
             self._attempts.clear()
 
-    def handle(self, method: str, target: str, body: bytes = b"") -> Response:
-        """Answer one request for ``target`` (path and query, as sent on the request line)."""
+    def handle(
+        self, method: str, target: str, body: bytes = b"", host: str | None = None
+    ) -> Response:
+        """Answer one request for ``target`` (path and query, as sent on the request line);
+        ``host`` is its Host header (absolute URLs in robots.txt and the sitemap)."""
         split = urlsplit(target)
         path = split.path
         if path.startswith("/_control/"):
@@ -179,7 +199,8 @@ class SiteApp:
             self._attempts[target] += 1
             attempt = self._attempts[target]
             faults = self._faults
-        response = self._site(method, path, split.query, target, attempt, faults)
+        base_url = f"http://{host}" if host else DEFAULT_BASE_URL
+        response = self._site(method, path, split.query, target, attempt, faults, base_url)
         with self._lock:
             self._total += 1
             self._paths[path] += 1
@@ -188,12 +209,21 @@ class SiteApp:
         return response
 
     def _site(
-        self, method: str, path: str, query: str, target: str, attempt: int, faults: Faults
+        self,
+        method: str,
+        path: str,
+        query: str,
+        target: str,
+        attempt: int,
+        faults: Faults,
+        base_url: str,
     ) -> Response:
         if method not in ("GET", "HEAD"):
             return Response(405, pages.render_message(405, f"{method} is not allowed here"))
         if path == "/robots.txt":  # never faulty: a failed robots.txt would mean "allow all"
-            return Response(200, pages.ROBOTS_TXT, TEXT)
+            sitemap = f"Sitemap: {base_url}{catalogue_pages.SITEMAP_PATH}\n"
+            robots = pages.ROBOTS_TXT + (catalogue_pages.ROBOTS_LINES + sitemap).encode()
+            return Response(200, robots, TEXT)
         seed = self.config.seed
         if (
             attempt <= faults.fail_first
@@ -206,7 +236,11 @@ class SiteApp:
             )
         if _draw(seed, "slow", target, attempt) < faults.slow_rate:
             self._sleep(faults.slow_seconds)
-        response = self._route(path, parse_qs(query), faults)
+        if path == "/catalogue" or path.startswith("/catalogue/"):
+            page = catalogue_pages.route(self.catalogue, self.day(), path, query, base_url)
+            response = Response(page.status, page.body, page.content_type, page.headers)
+        else:
+            response = self._route(path, parse_qs(query), faults)
         if (
             response.status == 200
             and response.content_type == HTML
@@ -219,7 +253,7 @@ class SiteApp:
     def _route(self, path: str, query: dict[str, list[str]], faults: Faults) -> Response:
         config = self.config
         if path in ("/", "/index.html"):
-            return Response(200, pages.render_home(self._today()))
+            return Response(200, pages.render_home(self.day()))
         if path.startswith("/listings/"):
             day = _parse_day(path.removeprefix("/listings/"))
             if day is None:
@@ -251,6 +285,8 @@ class SiteApp:
         if path == "/_control/reset-stats" and method == "POST":
             self.reset_stats()
             return _json(200, self.stats())
+        if path == "/_control/day":
+            return self._control_day(method, body)
         if path == "/_control/faults" and method in ("GET", "HEAD"):
             return _json(200, self.faults.to_dict())
         if path == "/_control/faults" and method == "POST":
@@ -264,6 +300,22 @@ class SiteApp:
             self.set_faults(faults)
             return _json(200, faults.to_dict())
         return _json(404, {"error": f"no control endpoint {method} {path}"})
+
+    def _control_day(self, method: str, body: bytes) -> Response:
+        """``GET``: the day served; ``POST {"date": "YYYY-MM-DD" | null}``: pin it (or unpin)."""
+        if method == "POST":
+            try:
+                data = json.loads(body or b"{}")
+                value = data.get("date") if isinstance(data, dict) else ""
+                day = None if value is None else dt.date.fromisoformat(value)
+            except (ValueError, TypeError) as exc:
+                return _json(400, {"error": f'bad day: {exc}; expected {{"date": "YYYY-MM-DD"}}'})
+            self.set_day(day)
+        elif method not in ("GET", "HEAD"):
+            return _json(405, {"error": f"{method} /_control/day: use GET or POST"})
+        with self._lock:
+            pinned = self._pinned_day is not None
+        return _json(200, {"date": self.day().isoformat(), "pinned": pinned})
 
 
 class _Server(ThreadingHTTPServer):
@@ -300,7 +352,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST", self.rfile.read(length) if length > 0 else b"")
 
     def _serve(self, method: str, body: bytes = b"") -> None:
-        response = cast(_Server, self.server).app.handle(method, self.path, body)
+        app = cast(_Server, self.server).app
+        response = app.handle(method, self.path, body, host=self.headers.get("Host"))
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -328,8 +381,10 @@ class DemoSite:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        catalogue: CatalogueConfig | None = None,
+        day: dt.date | None = None,
     ) -> None:
-        self.app = SiteApp(config, faults)
+        self.app = SiteApp(config, faults, catalogue=catalogue, day=day)
         self.host = host
         self.port = port
         self._server: _Server | None = None
@@ -390,6 +445,10 @@ class DemoSite:
 
     def set_faults(self, faults: Faults) -> None:
         self.app.set_faults(faults)
+
+    def set_day(self, day: dt.date | None) -> None:
+        """Serve the catalogue of ``day`` from now on (``None``: today, by the clock)."""
+        self.app.set_day(day)
 
     @property
     def faults(self) -> Faults:
