@@ -231,68 +231,99 @@ def _title(config: CatalogueConfig, kind: Kind, slot: int, root: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Identity:
+    """What a product keeps for all its life (a returning product keeps its first one)."""
+
+    product_id: str
+    kind: Kind
+    title: str
+    base: float  # the base price, in currency units
+    spread: float  # pay ranges: max / min
+    rating: int | None
+    badge: str | None
+    tags: tuple[str, ...]
+    city: str | None
+    published_on: dt.date
+
+
+@functools.lru_cache(maxsize=65_536)
+def _identity(config: CatalogueConfig, i: int, cycle: int) -> _Identity:
+    """The product slot ``i`` shows in ``cycle`` (drawn once; days only add price and stock)."""
+    seed = config.seed
+    slot = _slots(config)[i]
+    root = _root_cycle(config, i, cycle)
+    category = slot.category
+    kind = _pick(KINDS[category.slug], _draw(seed, "kind", i, root))
+    jobs = category.slug == "jobs"
+    vocabulary = TAGS[category.slug]
+    tag_u = [_draw(seed, "tag", i, root, k) for k in range(len(vocabulary))]
+    n_tags = _between(_draw(seed, "tags", i, root), 1, 4)
+    badge = None
+    if _draw(seed, "badge?", i, root) < config.badge_fraction:
+        badge = _pick(BADGES[category.slug], _draw(seed, "badge", i, root))
+    return _Identity(
+        product_id=product_id(config, i, root),
+        kind=kind,
+        title=_title(config, kind, i, root),
+        base=kind.low + (kind.high - kind.low) * _draw(seed, "base", i, root),
+        spread=1.15 + 0.35 * _draw(seed, "spread", i, root),
+        rating=None if jobs else 1 + int(_draw(seed, "rating", i, root) * 5),
+        badge=badge,
+        # a random subset of the vocabulary, in a random (fixed) order
+        tags=tuple(t for _, t in sorted(zip(tag_u, vocabulary, strict=True))[:n_tags]),
+        city=_pick(JOB_CITIES, _draw(seed, "city", i, root)) if jobs else None,
+        published_on=dt.date.fromordinal(root * slot.lifetime - slot.offset),
+    )
+
+
 def _product(config: CatalogueConfig, i: int, slot: _Slot, ordinal: int) -> Product | None:
     """Slot ``i``'s product on day ``ordinal`` (``date.toordinal()``), or None in its gap."""
     cycle, age = divmod(ordinal + slot.offset, slot.lifetime)
     if age >= slot.lifetime - slot.gap:
         return None
     seed = config.seed
-    root = _root_cycle(config, i, cycle)
-    category = slot.category
-    kind = _pick(KINDS[category.slug], _draw(seed, "kind", i, root))
+    who = _identity(config, i, cycle)
+    kind = who.kind
     epoch = age // slot.price_days
     start = ordinal - age
     # Even epochs are in [1.00, 1.20] x base, odd ones in [0.75, 0.95] x base: never equal.
     factor = (1.0 if epoch % 2 == 0 else 0.75) + 0.2 * _draw(seed, "price", i, cycle, epoch)
-    base = kind.low + (kind.high - kind.low) * _draw(seed, "base", i, root)
+    cents = low_cents = high_cents = None
     if kind.period is None:
         unit = UNIT_CENTS[kind.style]
-        amount = max(unit, round(base * factor * 100 / unit) * unit)
-        cents: int | None = amount
-        low_cents = high_cents = None
-        price_text = format_price(amount, kind.style)
+        amount = max(unit, round(who.base * factor * 100 / unit) * unit)
+        cents, price_text = amount, format_price(amount, kind.style)
     else:
         unit = PERIOD_UNIT_CENTS[kind.period]
-        spread = 1.15 + 0.35 * _draw(seed, "spread", i, root)
-        cents = None
-        low_cents = round(base * factor * 100 / unit) * unit
-        high_cents = round(base * factor * spread * 100 / unit) * unit
-        price_text = format_range(low_cents, high_cents, kind.style, kind.period)
-    jobs = category.slug == "jobs"
-    stock_u = _draw(seed, "stock", i, cycle, epoch)
+        low = round(who.base * factor * 100 / unit) * unit
+        high = round(who.base * factor * who.spread * 100 / unit) * unit
+        low_cents, high_cents = low, high
+        price_text = format_range(low, high, kind.style, kind.period)
     availability = None
-    if not jobs:
+    if who.city is None:  # goods have a stock; jobs do not
         availability = (
             0
-            if stock_u < config.out_of_stock_fraction
+            if _draw(seed, "stock", i, cycle, epoch) < config.out_of_stock_fraction
             else _between(_draw(seed, "count", i, cycle, epoch), 1, 40)
         )
-    tag_u = [_draw(seed, "tag", i, root, k) for k in range(len(TAGS[category.slug]))]
-    n_tags = _between(_draw(seed, "tags", i, root), 1, 4)
-    tags = tuple(
-        t for _, t in sorted(zip(tag_u, TAGS[category.slug], strict=True))[:n_tags]
-    )  # a random subset in a random, fixed order
-    badge = None
-    if _draw(seed, "badge?", i, root) < config.badge_fraction:
-        badge = _pick(BADGES[category.slug], _draw(seed, "badge", i, root))
-    root_start = root * slot.lifetime - slot.offset
     return Product(
-        product_id=product_id(config, i, root),
+        product_id=who.product_id,
         slot=i,
-        category=category,
-        title=_title(config, kind, i, root),
+        category=slot.category,
+        title=who.title,
         currency=kind.currency,
         price_cents=cents,
         price_min_cents=low_cents,
         price_max_cents=high_cents,
         price_period=kind.period,
         price_text=price_text,
-        rating=None if jobs else 1 + int(_draw(seed, "rating", i, root) * 5),
-        badge=badge,
-        tags=tags,
+        rating=who.rating,
+        badge=who.badge,
+        tags=who.tags,
         availability=availability,
-        published_on=dt.date.fromordinal(root_start),
-        city=_pick(JOB_CITIES, _draw(seed, "city", i, root)) if jobs else None,
+        published_on=who.published_on,
+        city=who.city,
         appeared_on=dt.date.fromordinal(start),
         changed_on=dt.date.fromordinal(start + epoch * slot.price_days),
     )
