@@ -38,7 +38,7 @@ def _add_site_options(parser: argparse.ArgumentParser) -> None:
         "--catalogue-products",
         type=int,
         default=CatalogueConfig().products,
-        help="product slots of the catalogue at /catalogue/ (about 95%% are visible on a day)",
+        help="product slots of the catalogue at /catalogue/ (about 9 in 10 are visible on a day)",
     )
 
 

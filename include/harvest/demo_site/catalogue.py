@@ -16,7 +16,7 @@ order, and served again identically.
   count is re-drawn at each price change.
 
 With the defaults (400 slots, lifetimes of 60 to 240 days, price epochs of 30 to 120 days) about
-3 products appear, 3 disappear and 6 change price each day.
+3 products appear, 3 disappear and 4 change price each day.
 """
 
 from __future__ import annotations
