@@ -57,7 +57,11 @@ def test_start_binds_a_free_local_port_and_stop_releases_it() -> None:
 
 
 def test_robots_txt(site: DemoSite) -> None:
-    assert fetch(site.base_url + "/robots.txt") == (200, b"User-agent: *\nDisallow: /private/\n")
+    assert fetch(site.base_url + "/robots.txt") == (
+        200,
+        b"User-agent: *\nDisallow: /private/\nDisallow: /catalogue/basket/\n"
+        + f"Sitemap: {site.base_url}/catalogue/sitemap.xml\n".encode(),
+    )
 
 
 def test_follow_next_to_the_end_and_count_every_listing(site: DemoSite) -> None:

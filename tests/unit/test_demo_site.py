@@ -355,8 +355,12 @@ def test_index_page_links() -> None:
 
 def test_routes_and_404s() -> None:
     app = SiteApp(SiteConfig(), today=lambda: DAY)
-    assert app.handle("GET", "/robots.txt").body == ROBOTS_TXT
-    assert app.handle("GET", "/robots.txt").body == b"User-agent: *\nDisallow: /private/\n"
+    robots = app.handle("GET", "/robots.txt").body
+    assert robots.startswith(ROBOTS_TXT)
+    assert robots == (
+        b"User-agent: *\nDisallow: /private/\nDisallow: /catalogue/basket/\n"
+        b"Sitemap: http://127.0.0.1:8000/catalogue/sitemap.xml\n"
+    )
     assert "/listings/2026-11-20" in app.handle("GET", "/").body.decode()
     assert app.handle("GET", "/listings/2026-11-26?page=12").status == 200
     for missing in (

@@ -3,10 +3,19 @@
 ``market`` holds the cities and the true price of a flat (a known function plus Gaussian noise of
 known size); ``generator`` draws each day's :class:`Listing` values (``listing``) and the mess
 they are shown with (``formats``); ``pages`` renders the HTML the demo source spec scrapes;
-``server`` serves it over HTTP with ``faults`` on demand. CLI:
-``python -m harvest.demo_site serve|truth``.
+``server`` serves it over HTTP with ``faults`` on demand. ``catalogue`` is the second source on
+the same server, under ``/catalogue/``: a product catalogue with stable URLs whose products
+change from day to day (``catalogue_pages`` renders it, ``catalogue_truth`` gives its ground
+truth). CLI: ``python -m harvest.demo_site serve|truth``.
 """
 
+from harvest.demo_site.catalogue import (
+    CatalogueConfig,
+    Product,
+    catalogue_for_day,
+    find_product,
+)
+from harvest.demo_site.catalogue_truth import Change, catalogue_changes, catalogue_truth
 from harvest.demo_site.faults import Faults
 from harvest.demo_site.generator import SiteConfig, find_listing, ground_truth, listings_for_day
 from harvest.demo_site.listing import Listing
@@ -15,12 +24,19 @@ from harvest.demo_site.server import DemoSite, SiteApp
 
 __all__ = [
     "NOISE_SD",
+    "CatalogueConfig",
+    "Change",
     "DemoSite",
     "Faults",
     "Listing",
+    "Product",
     "SiteApp",
     "SiteConfig",
+    "catalogue_changes",
+    "catalogue_for_day",
+    "catalogue_truth",
     "find_listing",
+    "find_product",
     "ground_truth",
     "listings_for_day",
     "true_price",
