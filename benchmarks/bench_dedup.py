@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process, utils
 
-from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate, evaluate_dedup
+from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate
+from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.demo_site import SiteConfig
 from harvest.demo_site.records import demo_records

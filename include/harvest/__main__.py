@@ -77,6 +77,7 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
 
 def _stage(settings: Settings, args: argparse.Namespace, run: Callable[[SourceSpec], Any]) -> int:
     """Run one stage (or all) for ``--source``/``--date``; print its report as JSON."""
+    from harvest.loading import LoadError
     from harvest.pipeline import PipelineError
     from harvest.scraping.runner import CrawlError
     from harvest.storage.warehouse import WarehouseError
@@ -87,7 +88,14 @@ def _stage(settings: Settings, args: argparse.Namespace, run: Callable[[SourceSp
         return 2
     try:
         report = run(spec)
-    except (ValidationFailed, WarehouseError, CrawlError, PipelineError, FileNotFoundError) as exc:
+    except (
+        ValidationFailed,
+        WarehouseError,
+        CrawlError,
+        PipelineError,
+        LoadError,
+        FileNotFoundError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(report, indent=2, default=str))
@@ -103,17 +111,13 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.pipeline import clean_validated_partition
+    from harvest.cleaning.clean import clean_partition
 
-    return _stage(
-        settings,
-        args,
-        lambda spec: clean_validated_partition(spec, args.date, settings).to_dict(),
-    )
+    return _stage(settings, args, lambda spec: clean_partition(spec, args.date, settings).to_dict())
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.pipeline import load_cleaned_partition, staged_counts
+    from harvest.loading import load_cleaned_partition, staged_counts
     from harvest.storage.staging import StagedDataset, stage_uri
 
     def load(spec: SourceSpec) -> dict[str, Any]:

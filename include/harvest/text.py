@@ -32,7 +32,9 @@ def fold(value: object) -> str | None:
     text = collapse_whitespace(value)
     if text is None:
         return None
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    # compatibility forms first (math letters, ligatures), then case: casefold then NFKD again,
+    # since folding can produce new decomposable characters; idempotent by construction
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(folded.split()) or None
 

@@ -256,7 +256,7 @@ class CleanOperator(_PartitionOperator):
         self.validated_uri = validated_uri
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from harvest.pipeline import clean_validated_partition
+        from harvest.cleaning.clean import clean_partition as clean_validated_partition
 
         settings, spec = self._settings_and_spec()
         day = self._partition_date(context)
@@ -311,7 +311,7 @@ class LoadOperator(_PartitionOperator):
         self.clean_task_id = clean_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from harvest.pipeline import counts_from, load_cleaned_partition
+        from harvest.loading import counts_from, load_cleaned_partition
 
         settings, spec = self._settings_and_spec()
         day = self._partition_date(context)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import redis
 
+from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import load_spec
 from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
@@ -24,7 +25,7 @@ from tests.conftest import missing_service
 
 pytestmark = pytest.mark.redis
 
-SPEC = load_spec(Path(wh.__file__).resolve().parent.parent / "sources" / "demo.yaml")
+SPEC = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
 D1 = dt.date(2026, 1, 5)
 
 

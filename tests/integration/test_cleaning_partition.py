@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from harvest.config.settings import Settings
 from harvest.demo_site import SiteConfig
 from harvest.demo_site.records import demo_records
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
-from harvest.storage.warehouse import Warehouse
+from harvest.storage.warehouse import WarehouseUnavailable, open_warehouse
 from tests.unit.test_dedup_demo import demo_spec
 
 DAY_1 = dt.date(2026, 3, 1)
@@ -44,8 +45,7 @@ def local_path(uri: str) -> Path:
 
 def test_clean_load_and_clean_the_next_day_against_history(settings: Settings) -> None:
     spec = demo_spec()
-    warehouse = Warehouse.from_settings(settings)
-    warehouse.migrate([spec])
+    warehouse = open_warehouse(settings, spec)
     stage_validated(settings, DAY_1)
     stage_validated(settings, DAY_2)
 
@@ -83,13 +83,37 @@ def test_clean_load_and_clean_the_next_day_against_history(settings: Settings) -
     warehouse.close()
 
 
-def test_without_a_warehouse_history_is_skipped_and_said(settings: Settings) -> None:
+def test_on_its_own_it_opens_and_migrates_the_warehouse_for_history(settings: Settings) -> None:
     spec = demo_spec()
     stage_validated(settings, DAY_1)
-    report = clean_partition(spec, DAY_1, settings)  # SQLite file without tables
-    assert report.history_status.startswith("skipped:")
-    assert "migrate" in report.history_status
+    report = clean_partition(spec, DAY_1, settings)  # a SQLite file without tables yet
+    assert report.history_status == "used" and report.history_rows == 0
     assert report.output_rows > 0
+
+
+def test_an_unreachable_warehouse_fails_the_clean_naming_url_source_and_date(
+    settings: Settings,
+) -> None:
+    """Like the Airflow task: no silent de-duplication without the history the spec asks for."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = Settings.from_env(
+        {
+            "HARVEST_HOME": str(settings.home),
+            "HARVEST_WAREHOUSE_URL": f"postgresql://harvest:s3cret@127.0.0.1:{port}/warehouse",
+        }
+    )
+    stage_validated(down, DAY_1)
+    with pytest.raises(WarehouseUnavailable) as info:
+        clean_partition(demo_spec(), DAY_1, down)
+    message = str(info.value)
+    assert "source demo, logical date 2026-03-01" in message
+    assert f"127.0.0.1:{port}" in message and "***" in message
+    assert "s3cret" not in message
+    assert not local_path(
+        stage_uri(down.staging_url, StagedDataset.CLEANED, "demo", DAY_1)
+    ).exists()
 
 
 def test_a_missing_validated_partition_names_the_uri(settings: Settings) -> None:

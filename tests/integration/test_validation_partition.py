@@ -21,6 +21,7 @@ from harvest.storage.warehouse import (
     QUARANTINE,
     VALIDATION_RESULTS,
     Warehouse,
+    open_warehouse,
     processed_table_name,
 )
 from harvest.validation import ValidationFailed
@@ -102,8 +103,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def _sqlite(settings: Settings, spec: SourceSpec) -> Iterator[Warehouse]:
-    warehouse = Warehouse.from_settings(settings)
-    warehouse.migrate([spec])
+    warehouse = open_warehouse(settings, spec)
     yield warehouse
     warehouse.close()
 
@@ -246,7 +246,7 @@ def test_validate_partition_opens_the_stores_from_settings(
     FileRawStore(settings.home / "raw").upsert_many(messy_partition(spec.name))
     report = validate_partition(spec, DAY.isoformat(), settings, data_docs=False)
     assert report.success and report.quarantined == len(MALFORMED) + 2
-    warehouse = Warehouse.from_settings(settings)
+    warehouse = open_warehouse(settings, spec)
     try:
         assert len(stored(warehouse, QUARANTINE, spec.name)) >= report.quarantined
     finally:

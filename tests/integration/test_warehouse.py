@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import DetailSpec, FieldSpec, SourceSpec, load_spec
 from harvest.storage import warehouse as wh
 from harvest.storage.warehouse import (
@@ -23,8 +24,10 @@ from harvest.storage.warehouse import (
     WarehouseError,
     WarehouseUnavailable,
 )
+from harvest.storage.warehouse import copy as wh_copy
+from harvest.storage.warehouse import load as wh_load
 
-SPEC = load_spec(Path(wh.__file__).resolve().parent.parent / "sources" / "demo.yaml")
+SPEC = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
 D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
 
 
@@ -217,13 +220,13 @@ def test_failure_inside_the_transaction_leaves_the_table_as_it_was(
     warehouse.migrate([SPEC])
     warehouse.load_partition(SPEC, D1, listings(D1, 20))
     before = dump(warehouse, "processed_demo")
-    upsert = Warehouse._upsert_partition
+    upsert = wh_load._upsert_partition
 
-    def upsert_then_crash(self: Warehouse, *args: Any) -> tuple[int, int]:
-        upsert(self, *args)
+    def upsert_then_crash(*args: Any) -> tuple[int, int]:
+        upsert(*args)
         raise RuntimeError("worker died after the upsert")
 
-    monkeypatch.setattr(Warehouse, "_upsert_partition", upsert_then_crash)
+    monkeypatch.setattr(wh_load, "_upsert_partition", upsert_then_crash)
     with pytest.raises(RuntimeError, match="worker died"):
         warehouse.load_partition(SPEC, D1, listings(D1, 15, start=10))
     assert dump(warehouse, "processed_demo") == before
@@ -248,7 +251,7 @@ def test_bad_row_in_the_middle_of_the_copy_stream_rolls_back(
             if i == 2:  # after 300 good rows: a date that is not a date
                 yield b'"demo","L-x","not-a-date","http://x",,,,,,,,,,,,,,"[]"\n'
 
-    monkeypatch.setattr(wh, "csv_chunks", corrupted)
+    monkeypatch.setattr(wh_copy, "csv_chunks", corrupted)
     with pytest.raises(WarehouseError, match=r"rolled back.*not-a-date"):
         pg_warehouse.load_partition(SPEC, D1, listings(D1, 600, start=100))
     assert dump(pg_warehouse, "processed_demo") == before
@@ -300,7 +303,7 @@ def test_connection_killed_during_the_copy_rolls_back(
             yield chunk
             time.sleep(0.05)
 
-    monkeypatch.setattr(wh, "csv_chunks", slow)
+    monkeypatch.setattr(wh_copy, "csv_chunks", slow)
     killed: list[int] = []
 
     killer = threading.Thread(target=kill_when_copying, args=(pg_database, "harvest_stage", killed))
@@ -326,8 +329,8 @@ def test_a_first_load_is_copied_straight_in_and_a_rerun_upserts(warehouse: Wareh
     warehouse.load_partition(SPEC, D2, listings(D2, 5))
     first = warehouse.load_partition(SPEC, D1, listings(D1, 30))
     expected = "copy" if warehouse.dialect == "postgresql" else "upsert"
-    assert (first.rows, first.written, first.deleted, first.path) == (30, 30, 0, expected)
-    assert first.to_dict()["path"] == expected
+    assert (first.rows, first.written, first.deleted, first.strategy) == (30, 30, 0, expected)
+    assert first.to_dict()["strategy"] == expected
     before = dump(warehouse, "processed_demo")
     stamps = {r[-1] for r in before if r[SPEC_COLUMNS.index("logical_date")] == D1}
     assert len(stamps) == 1  # one loaded_at for the whole load
@@ -336,13 +339,13 @@ def test_a_first_load_is_copied_straight_in_and_a_rerun_upserts(warehouse: Wareh
         assert dt.timedelta(0) <= age < dt.timedelta(minutes=5)
 
     again = warehouse.load_partition(SPEC, D1, listings(D1, 30))
-    assert (again.rows, again.written, again.deleted, again.path) == (30, 0, 0, "upsert")
+    assert (again.rows, again.written, again.deleted, again.strategy) == (30, 0, 0, "upsert")
     assert dump(warehouse, "processed_demo") == before  # loaded_at included
 
     emptied = warehouse.load_partition(SPEC, D1, listings(D1, 0))
-    assert (emptied.rows, emptied.deleted, emptied.path) == (0, 30, "upsert")
+    assert (emptied.rows, emptied.deleted, emptied.strategy) == (0, 30, "upsert")
     refilled = warehouse.load_partition(SPEC, D1, listings(D1, 30))
-    assert refilled.path == expected  # the partition is empty again: a first load
+    assert refilled.strategy == expected  # the partition is empty again: a first load
     assert dump(warehouse, "processed_demo", False) == [r[:-1] for r in before]
 
 
@@ -358,13 +361,13 @@ def test_a_key_already_under_another_date_falls_back_to_the_upsert(
     sampled, the moved one is last) the COPY hits the primary key and the savepoint rolls back."""
     pg_warehouse.migrate([SPEC])
     pg_warehouse.load_partition(SPEC, D1, listings(D1, 10))
-    monkeypatch.setattr(wh, "KEY_SAMPLE", sample)
+    monkeypatch.setattr(wh_load, "KEY_SAMPLE", sample)
     moved = listings(D1, 10).listing_id[7]
     frame = pd.concat([listings(D2, 300), listings(D1, 10).iloc[[7]]], ignore_index=True)
     frame["logical_date"] = D2
     with caplog.at_level("INFO", logger=wh.__name__):
         result = pg_warehouse.load_partition(SPEC, D2, frame)
-    assert (result.rows, result.written, result.deleted, result.path) == (301, 301, 0, "upsert")
+    assert (result.rows, result.written, result.deleted, result.strategy) == (301, 301, 0, "upsert")
     assert ("already in processed_demo" in caplog.text) == (sample == 1)  # the COPY was tried
 
     rows = dump(pg_warehouse, "processed_demo")
@@ -401,32 +404,32 @@ def test_a_failure_on_the_direct_copy_leaves_nothing(
             yield chunk
             time.sleep(0.05)
 
-    copy = Warehouse._copy_new_partition
+    copy = wh_load._copy_new_partition
 
-    def copy_then_crash(self: Warehouse, *args: Any) -> bool:
-        assert copy(self, *args)
+    def copy_then_crash(*args: Any) -> bool:
+        assert copy(*args)
         raise RuntimeError("worker died after the COPY")
 
     if failure == "bad-row":
-        monkeypatch.setattr(wh, "csv_chunks", corrupted)
+        monkeypatch.setattr(wh_copy, "csv_chunks", corrupted)
         with pytest.raises(WarehouseError, match=r"rolled back.*not-a-date"):
             pg_warehouse.load_partition(SPEC, D1, listings(D1, 600))
     elif failure == "killed":
-        monkeypatch.setattr(wh, "csv_chunks", slow)
+        monkeypatch.setattr(wh_copy, "csv_chunks", slow)
         killer.start()
         with pytest.raises(WarehouseError):
             pg_warehouse.load_partition(SPEC, D1, listings(D1, 4000))
         killer.join()
         assert killed, "the loader was never seen in COPY processed_demo"
     else:
-        monkeypatch.setattr(Warehouse, "_copy_new_partition", copy_then_crash)
+        monkeypatch.setattr(wh_load, "_copy_new_partition", copy_then_crash)
         with pytest.raises(RuntimeError, match="worker died"):
             pg_warehouse.load_partition(SPEC, D1, listings(D1, 600))
     assert dump(pg_warehouse, "processed_demo") == before
 
     monkeypatch.undo()
     result = pg_warehouse.load_partition(SPEC, D1, listings(D1, 600))
-    assert (result.rows, result.written, result.deleted, result.path) == (600, 600, 0, "copy")
+    assert (result.rows, result.written, result.deleted, result.strategy) == (600, 600, 0, "copy")
     assert len(dump(pg_warehouse, "processed_demo")) == 650
 
 

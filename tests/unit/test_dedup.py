@@ -7,7 +7,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harvest.cleaning.dedup import DUPLICATE_COLUMNS, deduplicate, evaluate_dedup
+from harvest.cleaning.dedup import DUPLICATE_COLUMNS, deduplicate
+from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.cleaning.normalise import normalise_frame
 from tests.unit.test_cleaning import make_spec, typed_frame
 

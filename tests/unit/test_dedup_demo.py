@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harvest.cleaning.dedup import deduplicate, evaluate_dedup
+from harvest.cleaning.dedup import deduplicate
+from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.demo_site import SiteConfig
 from harvest.demo_site.records import demo_records

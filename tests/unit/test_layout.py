@@ -20,14 +20,6 @@ PACKAGE = Path(__file__).resolve().parents[2] / "include" / "harvest"
 MAX_LINES = 400
 MARKER = "Size:"
 
-# Modules another branch of issue 6 is splitting (validation/run.py is split on this branch);
-# the lead empties this list once those branches land. An entry that is no longer over the limit
-# fails the test below, so the list cannot outlive its reason.
-ALLOWED_FOR_NOW = {
-    "storage/warehouse.py",
-    "cleaning/dedup.py",
-}
-
 
 def size_reason(path: Path) -> str | None:
     """The reason after ``Size:`` in the module docstring of ``path``, or ``None``."""
@@ -50,16 +42,11 @@ def oversized(package: Path, max_lines: int = MAX_LINES) -> dict[str, int]:
 
 
 def test_no_module_is_over_the_limit_without_a_reason() -> None:
-    found = {k: v for k, v in oversized(PACKAGE).items() if k not in ALLOWED_FOR_NOW}
+    found = oversized(PACKAGE)
     assert not found, (
         f"modules in include/harvest over {MAX_LINES} lines without a '{MARKER}' line in their "
         f"module docstring: {found}; split them along their seams or write the reason there"
     )
-
-
-def test_the_allow_list_holds_only_modules_still_over_the_limit() -> None:
-    stale = sorted(ALLOWED_FOR_NOW - set(oversized(PACKAGE)))
-    assert not stale, f"remove {stale} from ALLOWED_FOR_NOW in {Path(__file__).name}: now in line"
 
 
 def test_the_rule_catches_a_long_module_and_accepts_a_written_reason(tmp_path: Path) -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import DetailSpec, FieldSpec, load_spec
 from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
 from harvest.storage.cache import Cache, NullCache, cache_key, decode, encode, key_covers
 from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
 
-SPEC = load_spec(Path(wh.__file__).resolve().parent.parent / "sources" / "demo.yaml")
+SPEC = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
 DAY = dt.date(2026, 1, 5)
 
 
@@ -120,12 +121,17 @@ def test_frames_round_trip_through_the_cache_encoding() -> None:
     assert NullCache().get_or_compute("k", 1, lambda: 42) == 42
 
 
-def test_load_result_says_which_path_ran(warehouse: Warehouse) -> None:
+def test_load_result_says_which_strategy_ran(warehouse: Warehouse) -> None:
     result = warehouse.load_partition(SPEC, DAY, frame())
-    assert result.path == "upsert"  # SQLite always stages and upserts; the direct COPY is PG only
-    assert result.to_dict()["path"] == "upsert" and result.to_dict()["logical_date"] == "2026-01-05"
-    direct = wh.LoadResult("demo", DAY, 3, 3, 0, 0.1, path="copy")
-    assert direct.to_dict()["path"] == "copy"
+    assert (
+        result.strategy == "upsert"
+    )  # SQLite always stages and upserts; the direct COPY is PG only
+    assert (
+        result.to_dict()["strategy"] == "upsert"
+        and result.to_dict()["logical_date"] == "2026-01-05"
+    )
+    direct = wh.LoadResult("demo", DAY, 3, 3, 0, 0.1, strategy="copy")
+    assert direct.to_dict()["strategy"] == "copy"
 
 
 def test_unsupported_urls_are_named_without_their_password() -> None:

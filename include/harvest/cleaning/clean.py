@@ -25,11 +25,9 @@ from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
 from harvest.partitions import partition_date
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
-from harvest.text import redact_url
 
 if TYPE_CHECKING:
     from harvest.storage.cache import Cache
-    from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +60,7 @@ class CleanReport:
     near_duplicates_batch: int
     near_duplicates_history: int
     history_rows: int
-    history_status: str  # "used", "disabled" or "skipped: <why>"
+    history_status: str  # "used" or "disabled"
     imputed: dict[str, int] = field(default_factory=dict)
     imputed_values: dict[str, Any] = field(default_factory=dict)
     left_missing: dict[str, int] = field(default_factory=dict)
@@ -94,28 +92,17 @@ def history_columns(spec: SourceSpec) -> list[str]:
 
 
 def read_history(
-    spec: SourceSpec, logical_date: dt.date, warehouse: HistorySource | None
+    spec: SourceSpec, logical_date: dt.date, warehouse: HistorySource
 ) -> tuple[pd.DataFrame | None, str]:
     """Processed records of the ``dedup.history_days`` days before ``logical_date`` and a status;
-    ``None`` (logged) when history is disabled or the warehouse cannot give it."""
+    ``None`` when history is disabled. What the warehouse raises goes up: a partition is never
+    de-duplicated without the history its spec asks for."""
     days = spec.dedup.history_days
     if days == 0:
         return None, "disabled"
-    if warehouse is None:
-        return None, "skipped: no warehouse"
     since = logical_date - dt.timedelta(days=days)
     until = logical_date - dt.timedelta(days=1)
-    try:
-        history = warehouse.read_history(spec.name, since, until, history_columns(spec))
-    except Exception as exc:  # any backend's "not there": history dedup is optional
-        log.warning(
-            "clean source=%s date=%s: no history from the warehouse (%s); "
-            "de-duplicating within the batch only",
-            spec.name,
-            logical_date,
-            exc,
-        )
-        return None, f"skipped: {type(exc).__name__}: {exc}"
+    history = warehouse.read_history(spec.name, since, until, history_columns(spec))
     log.info(
         "clean source=%s date=%s: %d history rows from %s to %s",
         spec.name,
@@ -170,23 +157,26 @@ def clean_partition(
 ) -> CleanReport:
     """Clean one partition from staging to staging (see the module docstring).
 
-    ``warehouse`` defaults to the one ``settings`` names (history then comes through the cache
-    ``cache`` or ``settings.cache_url``); when it cannot be opened or read, history
-    de-duplication is skipped and the report says why.
+    ``warehouse`` defaults to the one ``settings`` names, opened (and migrated) by
+    :func:`harvest.storage.warehouse.open_warehouse`, with history read through ``cache`` or
+    ``settings.cache_url``'s. An unreachable warehouse raises ``WarehouseUnavailable`` (naming
+    the server, the source and the date), as in the Airflow task: history de-duplication is
+    never skipped silently.
     """
     day = partition_date(logical_date)
     validated_uri = validated_uri or stage_uri(
         settings.staging_url, StagedDataset.VALIDATED, spec.name, day
     )
     validated = read_frame(validated_uri)
-    owned = None
-    if warehouse is None and spec.dedup.history_days:
-        owned = warehouse = _open_warehouse(settings, cache)
-    try:
+    if not spec.dedup.history_days:
+        history, status = None, "disabled"
+    elif warehouse is not None:
         history, status = read_history(spec, day, warehouse)
-    finally:
-        if owned is not None:
-            owned.close()
+    else:
+        from harvest.storage.warehouse import open_warehouse
+
+        with open_warehouse(settings, spec, day, cache=cache) as owned:
+            history, status = read_history(spec, day, owned)
     cleaned, duplicates, counts = clean_frame(validated, spec, history)
     cleaned_uri = write_frame(
         cleaned, stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day)
@@ -225,19 +215,6 @@ def clean_partition(
         cleaned_uri,
     )
     return report
-
-
-def _open_warehouse(settings: Settings, cache: Cache | None) -> Warehouse | None:
-    """The warehouse ``settings`` names, or ``None`` (logged) when it cannot be opened."""
-    try:
-        from harvest.storage.warehouse import Warehouse
-
-        if cache is not None:
-            return Warehouse.from_url(settings.warehouse_url, cache=cache)
-        return Warehouse.from_settings(settings)
-    except Exception as exc:
-        log.warning("clean: warehouse %s unavailable (%s)", redact_url(settings.warehouse_url), exc)
-        return None
 
 
 def _plain(value: Any) -> Any:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -158,9 +158,6 @@ class FileRawStore:
     def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
         rows = self._rows(source, logical_date)
         return [RawDocument.from_dict(rows[url]) for url in sorted(rows)]
-
-    def iter_partition(self, source: str, logical_date: dt.date | str) -> Iterator[RawDocument]:
-        yield from self.read_partition(source, logical_date)
 
     def count(self, source: str, logical_date: dt.date | str) -> int:
         return len(self._rows(source, logical_date))

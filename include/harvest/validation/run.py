@@ -255,10 +255,9 @@ def validate_partition(
             store.close()
     own_warehouse = warehouse is None
     if warehouse is None:
-        from harvest.storage.warehouse import Warehouse
+        from harvest.storage.warehouse import open_warehouse
 
-        warehouse = Warehouse.from_settings(settings)
-        warehouse.migrate([spec])
+        warehouse = open_warehouse(settings, spec, day)
     try:
         recent = warehouse.recent_row_counts(spec.name, day, spec.validation.recent_partitions)
         outcome = validate_records(raw, spec, day, recent_row_counts=recent, chunk_size=chunk_size)

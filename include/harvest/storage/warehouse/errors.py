@@ -1,0 +1,15 @@
+"""What the warehouse raises; every message says what to change."""
+
+from __future__ import annotations
+
+
+class WarehouseError(RuntimeError):
+    """Something the warehouse cannot do; the message says what to change."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The warehouse database cannot be reached."""
+
+
+class FrameError(WarehouseError, ValueError):
+    """A frame handed to the warehouse lacks a column or holds values it cannot store."""

@@ -1,0 +1,128 @@
+"""Cached reads: history for de-duplication, recent row counts for validation and partition
+summaries, served through a :class:`~harvest.storage.cache.Cache` (loads invalidate them) and
+typed the same on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from harvest.fields import field_kind, kind_names
+from harvest.partitions import partition_date
+from harvest.storage.cache import Cache, cache_key
+from harvest.storage.warehouse.engine import begin
+from harvest.storage.warehouse.errors import WarehouseError
+from harvest.storage.warehouse.results import PartitionSummary
+from harvest.storage.warehouse.schema import PARTITION_LOADS, _kind, reflect
+
+
+def partition_summary(
+    engine: sa.Engine, cache: Cache, ttl_seconds: int, source: str, logical_date: dt.date | str
+) -> PartitionSummary | None:
+    """The recorded summary of one partition, or ``None`` (cached)."""
+    day = partition_date(logical_date)
+
+    def compute() -> dict[str, Any] | None:
+        with begin(engine) as conn:
+            row = conn.execute(
+                sa.select(PARTITION_LOADS).where(
+                    PARTITION_LOADS.c.source == source,
+                    PARTITION_LOADS.c.logical_date == day,
+                )
+            ).first()
+        return PartitionSummary.from_dict(row._asdict()).to_dict() if row else None
+
+    data = cache.get_or_compute(cache_key(source, "summary", day, day), ttl_seconds, compute)
+    return PartitionSummary.from_dict(data) if data else None
+
+
+def read_history(
+    engine: sa.Engine,
+    cache: Cache,
+    ttl_seconds: int,
+    source: str,
+    since: dt.date | str,
+    until: dt.date | str,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Processed rows with ``since <= logical_date <= until``, ordered by date and key (cached).
+
+    Columns come back as nullable pandas dtypes, the same on PostgreSQL and SQLite.
+    """
+    first, last = partition_date(since), partition_date(until)
+    wanted = ",".join(columns) if columns else "*"
+    digest = hashlib.sha1(wanted.encode(), usedforsecurity=False).hexdigest()[:12]
+
+    def compute() -> pd.DataFrame:
+        with begin(engine) as conn:
+            table = reflect(conn, source)
+            unknown = [c for c in columns or [] if c not in table.c]
+            if unknown:
+                raise WarehouseError(
+                    f"source {source}: {table.name} has no column(s) {', '.join(unknown)}"
+                )
+            selected = [table.c[c] for c in columns] if columns else list(table.c)
+            query = (
+                sa.select(*selected)
+                .where(table.c.logical_date >= first, table.c.logical_date <= last)
+                .order_by(table.c.logical_date, table.c.record_key)
+            )
+            rows = conn.execute(query).all()
+        return _typed_frame(rows, selected)
+
+    return cache.get_or_compute(
+        cache_key(source, "history", first, last, digest), ttl_seconds, compute
+    )
+
+
+def recent_row_counts(
+    engine: sa.Engine,
+    cache: Cache,
+    ttl_seconds: int,
+    source: str,
+    before_date: dt.date | str,
+    n: int,
+) -> list[int]:
+    """Rows of the last ``n`` loaded partitions before ``before_date``, oldest first (cached)."""
+    before = partition_date(before_date)
+
+    def compute() -> list[int]:
+        with begin(engine) as conn:
+            table = reflect(conn, source)
+            query = (
+                sa.select(table.c.logical_date, sa.func.count())
+                .where(table.c.logical_date < before)
+                .group_by(table.c.logical_date)
+                .order_by(table.c.logical_date.desc())
+                .limit(n)
+            )
+            counts = [int(count) for _day, count in conn.execute(query)]
+        return counts[::-1]
+
+    last = before - dt.timedelta(days=1)
+    return cache.get_or_compute(
+        cache_key(source, "row_counts", None, last, str(n)), ttl_seconds, compute
+    )
+
+
+def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
+    """Rows as a frame with one dtype per SQL type, so both databases give equal frames."""
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns], dtype=object)
+    for column in columns:
+        kind = _kind(column.type)
+        values = frame[column.name]
+        if kind in kind_names():
+            frame[column.name] = values.astype(field_kind(kind).pandas_dtype)
+        elif kind == "float":
+            frame[column.name] = pd.to_numeric(values).astype("Float64")
+        elif kind == "datetime":
+            frame[column.name] = pd.to_datetime(values, utc=True)
+        elif kind == "json":
+            frame[column.name] = values.map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return frame

@@ -1,0 +1,222 @@
+"""The warehouse's tables and their migration: shared tables, ``processed_<source>`` from a spec,
+the column kinds compared across dialects, and :func:`migrate` (it only ever adds)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
+from harvest.storage.warehouse.errors import WarehouseError
+
+log = logging.getLogger(__name__)
+
+PROCESSED_PREFIX = "processed_"
+MIGRATION_LOCK_ID = 0x68617276  # "harv": serialises concurrent migrations on PostgreSQL
+# Columns every processed table has besides the spec's fields.
+KEY_COLUMNS = ("source", "record_key")
+RESERVED_COLUMNS = frozenset(
+    {"source", "record_key", "logical_date", "url", "is_duplicate_of", "imputed", "loaded_at"}
+)
+
+
+def _json_type() -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+_SHARED = sa.MetaData()
+
+QUARANTINE = sa.Table(
+    "quarantine",
+    _SHARED,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("field", sa.Text, primary_key=True),
+    sa.Column("check", sa.Text, primary_key=True),
+    sa.Column("stage", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("severity", sa.Text, nullable=False),
+)
+
+VALIDATION_RESULTS = sa.Table(
+    "validation_results",
+    _SHARED,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("expectation", sa.Text, primary_key=True),
+    # '' for expectations on the whole partition (a key column cannot be NULL)
+    sa.Column("column", sa.Text, primary_key=True),
+    sa.Column("severity", sa.Text),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("element_count", sa.BigInteger),
+    sa.Column("unexpected_count", sa.BigInteger),
+    sa.Column("pass_rate", sa.Double),
+    sa.Column("observed_value", sa.Text),
+    sa.Column("details", _json_type()),
+)
+
+PARTITION_LOADS = sa.Table(
+    "partition_loads",
+    _SHARED,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("scraped", sa.BigInteger, nullable=False),
+    sa.Column("valid", sa.BigInteger, nullable=False),
+    sa.Column("quarantined", sa.BigInteger, nullable=False),
+    sa.Column("duplicates", sa.BigInteger, nullable=False),
+    sa.Column("imputed", sa.BigInteger, nullable=False),
+    sa.Column("loaded", sa.BigInteger, nullable=False),
+    sa.Column("validation_passed", sa.Boolean, nullable=False),
+    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def processed_table_name(source: str) -> str:
+    return f"{PROCESSED_PREFIX}{source}"
+
+
+def processed_columns(spec: SourceSpec) -> dict[str, str]:
+    """The loaded columns of a source's processed table and their kind (a parser name or
+    ``json``), in table order; ``loaded_at`` is set by the load itself."""
+    columns = {"source": "text", "record_key": "text", "logical_date": "date", "url": "text"}
+    for name, field_spec in spec.detail.fields.items():
+        for column, kind in field_kind(field_spec.parser).columns(name).items():
+            if column in RESERVED_COLUMNS or column in columns:
+                raise WarehouseError(
+                    f"source {spec.name}: field {name!r} needs column {column!r}, which is "
+                    f"already taken; rename the field in the spec"
+                )
+            columns[column] = kind
+    columns["is_duplicate_of"] = "text"
+    columns["imputed"] = "json"
+    return columns
+
+
+def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.Table:
+    """The ``processed_<source>`` table as the spec defines it."""
+    name = processed_table_name(spec.name)
+    columns: list[sa.schema.SchemaItem] = []
+    for column, kind in processed_columns(spec).items():
+        if column in KEY_COLUMNS:
+            columns.append(sa.Column(column, sa.Text, primary_key=True))
+        elif column in ("logical_date", "url"):
+            columns.append(sa.Column(column, field_kind(kind).sql_type(), nullable=False))
+        elif kind == "json":
+            columns.append(sa.Column(column, _json_type()))
+        else:
+            columns.append(sa.Column(column, field_kind(kind).sql_type()))
+    columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
+    columns.append(sa.Index(f"ix_{name}_logical_date", "logical_date"))
+    return sa.Table(name, metadata or sa.MetaData(), *columns)
+
+
+def _kind(sql_type: sa.types.TypeEngine[Any]) -> str:
+    """A dialect-independent name for a column type, to compare the spec with the database
+    (``bool``, ``date``, ``int``, ``float``, ``text`` are also the field kinds read back as such)."""
+    for kind, cls in (
+        ("bool", sa.Boolean),
+        ("date", sa.Date),
+        ("datetime", sa.DateTime),
+        ("int", sa.Integer),
+        ("float", sa.Float),
+        ("json", sa.JSON),
+        ("text", sa.String),
+    ):
+        if isinstance(sql_type, cls):
+            return kind
+    return type(sql_type).__name__.lower()
+
+
+@dataclass
+class MigrationReport:
+    """What :meth:`Warehouse.migrate` did, and the differences it could not resolve."""
+
+    created_tables: list[str] = field(default_factory=list)
+    added_columns: list[str] = field(default_factory=list)
+    type_mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.type_mismatches
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created_tables or self.added_columns)
+
+
+def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport:
+    """Create missing tables and add missing columns for every spec (idempotent), in ``conn``'s
+    transaction."""
+    report = MigrationReport()
+    metadata = sa.MetaData()
+    tables = [t.to_metadata(metadata) for t in _SHARED.sorted_tables]
+    tables += [processed_table(spec, metadata) for spec in specs]
+    if conn.dialect.name == "postgresql":  # concurrent migrations wait instead of colliding
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
+    inspector = sa.inspect(conn)
+    for table in tables:
+        if not inspector.has_table(table.name):
+            table.create(conn)
+            report.created_tables.append(table.name)
+            continue
+        existing = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing:
+                _add_column(conn, table, column)
+                report.added_columns.append(f"{table.name}.{column.name}")
+            elif _kind(existing[column.name]) != _kind(column.type):
+                report.type_mismatches.append(
+                    f"{table.name}.{column.name} is {_kind(existing[column.name])} in "
+                    f"the database but {_kind(column.type)} in the spec; migrate it by hand"
+                )
+    for problem in report.type_mismatches:
+        log.warning("warehouse migration: %s", problem)
+    return report
+
+
+def _add_column(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> None:
+    prep = conn.dialect.identifier_preparer
+    added = sa.Column(column.name, column.type, nullable=True)
+    definition = sa.schema.CreateColumn(added).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {definition}")
+
+
+def check_table(
+    conn: sa.Connection, spec: SourceSpec, table: sa.Table, checked: dict[str, frozenset[str]]
+) -> None:
+    """The database table has every column the spec needs, or say to migrate; ``checked``
+    remembers tables found complete (cleared by a migration)."""
+    wanted = frozenset(c.name for c in table.columns)
+    if checked.get(table.name) == wanted:
+        return
+    inspector = sa.inspect(conn)
+    hint = "run `python -m harvest warehouse migrate` first"
+    if not inspector.has_table(table.name):
+        raise WarehouseError(f"source {spec.name}: table {table.name} does not exist; {hint}")
+    existing = {c["name"] for c in inspector.get_columns(table.name)}
+    missing = sorted(wanted - existing)
+    if missing:
+        raise WarehouseError(
+            f"source {spec.name}: table {table.name} lacks column(s) {', '.join(missing)}; {hint}"
+        )
+    checked[table.name] = wanted
+
+
+def reflect(conn: sa.Connection, source: str) -> sa.Table:
+    """The source's processed table as the database has it."""
+    name = processed_table_name(source)
+    try:
+        return sa.Table(name, sa.MetaData(), autoload_with=conn)
+    except sa.exc.NoSuchTableError as exc:
+        raise WarehouseError(
+            f"source {source}: table {name} does not exist; "
+            "run `python -m harvest warehouse migrate` first"
+        ) from exc
