@@ -152,17 +152,46 @@ class JavaScriptSpec(_Model):
         return bool(self.marker or self.url_patterns)
 
 
+# Query (and ;path) parameters that carry a session id: dropped from every URL before it is
+# requested, so a link space that mints a new id per link cannot grow without bound.
+SESSION_ID_PARAMETERS = (
+    "jsessionid", "phpsessid", "aspsessionid", "cfid", "cftoken", "sessionid", "session_id", "sid",
+)  # fmt: skip
+
+
 class CrawlSpec(_Model):
-    """Politeness and reliability knobs of the crawl (defaults are polite)."""
+    """Politeness, reliability and limit knobs of the crawl; the defaults are what a site owner
+    would accept (one site: at most 2 requests at a time, at least 1 s apart), and a spec may
+    lower them explicitly for a site it owns."""
 
     obey_robots_txt: bool = True
-    concurrency_per_domain: int = Field(8, ge=1, le=64)
-    download_delay_seconds: float = Field(0.0, ge=0)
+    concurrency_per_domain: int = Field(2, ge=1, le=64)
+    download_delay_seconds: float = Field(1.0, ge=0, description="minimum gap between requests")
     autothrottle: bool = True
-    autothrottle_target_concurrency: float = Field(8.0, gt=0)
+    autothrottle_target_concurrency: float = Field(1.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
     download_timeout_seconds: float = Field(30.0, gt=0)
-    max_pages: int | None = Field(None, ge=1)
+    max_pages: int | None = Field(
+        10_000, ge=1, description="page budget of one crawl (null: unbounded)"
+    )
+    max_depth: int | None = Field(
+        200, ge=1, description="links followed from a start page (null: unbounded)"
+    )
+    max_crawl_delay_seconds: float = Field(
+        10.0, ge=0, description="cap on a site's robots.txt Crawl-delay and 429 slow-down"
+    )
+    max_retry_after_seconds: float = Field(
+        60.0, ge=0, description="longest Retry-After honoured; a longer one fails the page"
+    )
+    download_maxsize_bytes: int = Field(
+        4 * 1024 * 1024, ge=1, description="a larger page (after decompression) fails"
+    )
+    download_warnsize_bytes: int = Field(1024 * 1024, ge=1, description="a larger page is logged")
+    drop_url_parameters: list[str] = Field(
+        list(SESSION_ID_PARAMETERS),
+        description="query/path parameters removed from every URL (any case): session ids",
+    )
+    keep_url_fragments: bool = Field(False, description="keep '#...' (hash-routed sites)")
     browsers: int = Field(2, ge=1, le=8, description="headless Chromium instances in the pool")
 
 

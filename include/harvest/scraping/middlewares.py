@@ -22,7 +22,9 @@ from scrapy import Request, signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import HtmlResponse, Response
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import defer, task, threads
+from twisted.internet import defer, threads
+
+from harvest.scraping.throttle import RetryAfterTooLong, retry_after_seconds, sleep
 
 if TYPE_CHECKING:
     from typing import Self
@@ -57,35 +59,56 @@ def utc_now_iso() -> str:
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
-    """Scrapy's retry middleware, waiting ``base * 2**(n-1)`` seconds before the n-th retry.
+    """Scrapy's retry middleware, waiting ``base * 2**(n-1)`` seconds before the n-th retry, or
+    what the site asks for in ``Retry-After`` on a 429/503.
 
-    Settings: ``HARVEST_RETRY_BACKOFF_SECONDS`` (base, default 0.5) and
-    ``HARVEST_RETRY_BACKOFF_MAX_SECONDS`` (cap, default 30). The wait does not block the reactor.
+    A ``Retry-After`` (seconds or an HTTP date) up to ``HARVEST_MAX_RETRY_AFTER_SECONDS`` is
+    waited out before the retry; a longer one fails the page at once (:class:`RetryAfterTooLong`).
+    (A 429 also slows the whole site down: :class:`harvest.scraping.throttle.SiteSlowDown`.)
+    Settings: ``HARVEST_RETRY_BACKOFF_SECONDS`` (base, default 0.5)
+    and ``HARVEST_RETRY_BACKOFF_MAX_SECONDS`` (cap, default 30). Stats:
+    ``harvest/retry_after_waits``, ``harvest/retry_after_too_long``.
+    The wait does not block the reactor.
     """
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self.backoff_base = settings.getfloat("HARVEST_RETRY_BACKOFF_SECONDS", 0.5)
         self.backoff_max = settings.getfloat("HARVEST_RETRY_BACKOFF_MAX_SECONDS", 30.0)
+        self.max_retry_after = settings.getfloat("HARVEST_MAX_RETRY_AFTER_SECONDS", 60.0)
 
     def backoff_seconds(self, retry_times: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2 ** max(retry_times - 1, 0)))
 
-    async def _after_backoff(self, result: Request | Response | None) -> Any:
-        if isinstance(result, Request) and self.backoff_base > 0:
-            from twisted.internet import reactor  # the installed one; never install at import
-
-            delay = self.backoff_seconds(int(result.meta.get("retry_times", 1)))
-            await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
+    async def _after_backoff(
+        self, result: Request | Response | None, retry_after: float | None = None
+    ) -> Any:
+        if isinstance(result, Request):
+            if retry_after is not None:
+                self._inc("harvest/retry_after_waits")
+                await sleep(retry_after)
+            elif self.backoff_base > 0:
+                await sleep(self.backoff_seconds(int(result.meta.get("retry_times", 1))))
         return result
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
-        return await self._after_backoff(super().process_response(request, response))
+        retry_after = None
+        if response.status in (429, 503) and not request.meta.get("dont_retry"):
+            retry_after = retry_after_seconds(response)
+            if retry_after is not None and retry_after > self.max_retry_after:
+                self._inc("harvest/retry_after_too_long")
+                raise RetryAfterTooLong(response, retry_after, self.max_retry_after)
+        result = super().process_response(request, response)
+        return await self._after_backoff(result, retry_after)
 
     async def process_exception(  # type: ignore[override]
         self, request: Request, exception: Exception
     ) -> Request | Response | None:
         return await self._after_backoff(super().process_exception(request, exception))
+
+    def _inc(self, key: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)
 
 
 class FetchTimeMiddleware:
@@ -130,12 +153,14 @@ class BrowserPool:
         *,
         wait_for: str | None = None,
         timeout_seconds: float = 15.0,
+        user_agent: str | None = None,
     ) -> None:
         self.size = size
         self.chromium_path = chromium_path
         self.chromedriver_path = chromedriver_path
         self.wait_for = wait_for
         self.timeout_seconds = timeout_seconds
+        self.user_agent = user_agent
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._all: list[Any] = []
         self._profiles: dict[int, Path] = {}
@@ -154,6 +179,8 @@ class BrowserPool:
         for argument in CHROMIUM_ARGUMENTS:
             options.add_argument(argument)
         options.add_argument(f"--user-data-dir={profile}")
+        if self.user_agent:  # else Chromium says HeadlessChrome
+            options.add_argument(f"--user-agent={self.user_agent}")
         try:
             driver = webdriver.Chrome(
                 service=Service(executable_path=self.chromedriver_path), options=options
@@ -268,7 +295,8 @@ class BrowserPool:
 class SeleniumMiddleware:
     """Render requests flagged ``meta["harvest_render"]`` with a pool of headless Chromium.
 
-    Settings: ``HARVEST_BROWSERS`` (pool size), ``HARVEST_JS_WAIT_FOR`` (CSS selector),
+    Settings: ``HARVEST_BROWSERS`` (pool size), ``USER_AGENT`` (sent by the browsers too),
+    ``HARVEST_JS_WAIT_FOR`` (CSS selector),
     ``HARVEST_JS_TIMEOUT_SECONDS``, ``HARVEST_CHROMIUM_PATH`` and ``HARVEST_CHROMEDRIVER_PATH``.
     Stats: ``harvest/js_rendered`` (requests that reached this middleware: not served from the
     HTTP cache), ``harvest/js_unavailable``, ``harvest/browser_restarts``; the spider counts
@@ -284,6 +312,7 @@ class SeleniumMiddleware:
         self.chromedriver_path: str | None = settings.get("HARVEST_CHROMEDRIVER_PATH")
         self.wait_for: str | None = settings.get("HARVEST_JS_WAIT_FOR")
         self.timeout_seconds = settings.getfloat("HARVEST_JS_TIMEOUT_SECONDS", 15.0)
+        self.user_agent: str | None = settings.get("USER_AGENT")
         self.pool: BrowserPool | None = None
         self.unavailable: str | None = self._why_unavailable()
         self._warned = False
@@ -328,6 +357,7 @@ class SeleniumMiddleware:
                 str(self.chromedriver_path),
                 wait_for=self.wait_for,
                 timeout_seconds=self.timeout_seconds,
+                user_agent=self.user_agent,
             )
         pool = self.pool
         try:

@@ -1,8 +1,11 @@
 """Scrapy settings for one crawl, built from the source spec and Harvest's settings.
 
-Polite by default: robots.txt obeyed (unless the spec says otherwise), AutoThrottle, a per-domain
-concurrency cap, a clear user agent, retries of 5xx and network errors with exponential backoff,
-and an HTTP cache that never keeps failures (so a re-run fetches only what failed).
+Polite by default: robots.txt obeyed per RFC 9309 with its Crawl-delay (unless the spec says
+otherwise), a minimum delay between requests to a site, AutoThrottle that never goes below a
+site's own delay, a per-domain concurrency cap, a clear user agent, Retry-After honoured and a
+site slowed down after a 429, retries of 5xx and network errors with exponential backoff, page
+size and depth limits, and an HTTP cache that never keeps failures (so a re-run fetches only
+what failed).
 """
 
 from __future__ import annotations
@@ -59,6 +62,22 @@ def build_scrapy_settings(
         "AUTOTHROTTLE_TARGET_CONCURRENCY": crawl.autothrottle_target_concurrency,
         "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay_seconds, 1.0),
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "DOWNLOAD_DELAY_JITTER": 0,  # the delay is a minimum gap, not an average
+        "EXTENSIONS": {
+            "scrapy.extensions.throttle.AutoThrottle": None,
+            "harvest.scraping.throttle.SiteAutoThrottle": 0,
+            "harvest.scraping.throttle.SiteSlowDown": 0,
+        },
+        "HARVEST_MAX_CRAWL_DELAY_SECONDS": crawl.max_crawl_delay_seconds,
+        "HARVEST_MAX_RETRY_AFTER_SECONDS": crawl.max_retry_after_seconds,
+        # limits
+        "DOWNLOAD_MAXSIZE": crawl.download_maxsize_bytes,
+        "DOWNLOAD_WARNSIZE": crawl.download_warnsize_bytes,
+        "DEPTH_LIMIT": crawl.max_depth or 0,
+        "SPIDER_MIDDLEWARES": {
+            "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+            "harvest.scraping.limits.DepthLimitMiddleware": 900,
+        },
         # reliability
         "DOWNLOAD_TIMEOUT": crawl.download_timeout_seconds,
         "RETRY_ENABLED": True,
@@ -67,6 +86,10 @@ def build_scrapy_settings(
         "HARVEST_RETRY_BACKOFF_SECONDS": RETRY_BACKOFF_SECONDS,
         "HARVEST_RETRY_BACKOFF_MAX_SECONDS": RETRY_BACKOFF_MAX_SECONDS,
         "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "harvest.scraping.robots.RobotsTxtMiddleware": 100,
+            "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+            "harvest.scraping.limits.HttpCompressionMiddleware": 590,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{_MIDDLEWARES}.BackoffRetryMiddleware": 550,
             f"{_MIDDLEWARES}.FetchTimeMiddleware": 940,

@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 
 from harvest.config.spec import FieldSpec, SourceSpec
 from harvest.scraping.items import PageItem
+from harvest.scraping.limits import canonical_url_for
 from harvest.scraping.middlewares import (
     FETCHED_AT_META,
     PLAIN_META,
@@ -79,16 +80,23 @@ class HarvestSpider(scrapy.Spider):
     def page_request(
         self, url: str, page_type: str, callback: Callable[..., Any]
     ) -> scrapy.Request | None:
-        """A request for a page not seen yet, or ``None`` (seen, or ``max_pages`` reached)."""
+        """A request for a page not seen yet, or ``None`` (seen, or ``max_pages`` reached).
+
+        ``url`` is canonicalised first (:func:`~harvest.scraping.limits.canonical_url_for`): the
+        same page reached with another session id or query order is seen already.
+        """
+        url = canonical_url_for(url, self.spec.crawl)
         if url in self._scheduled:
             return None
         if self.max_pages is not None and len(self._scheduled) >= self.max_pages:
             if self._inc("harvest/max_pages_skipped") == 1:
-                self.logger.info(
-                    "source %s, %s: max_pages=%d reached; not following further links",
+                self.logger.warning(
+                    "source %s, %s: page budget crawl.max_pages=%d reached; not following "
+                    "further links (first: %s)",
                     self.spec.name,
                     self.logical_date,
                     self.max_pages,
+                    url,
                 )
             return None
         self._scheduled.add(url)
@@ -171,6 +179,8 @@ class HarvestSpider(scrapy.Spider):
         retries = int(request.meta.get("retry_times", 0))
         if status is not None:
             error = f"HTTP {status}"
+            if not failure.check(HttpError):  # e.g. RetryAfterTooLong: say why
+                error += f": {failure.getErrorMessage()}"
         else:
             error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
         if retries:
