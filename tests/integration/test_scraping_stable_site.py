@@ -237,6 +237,17 @@ def test_a_404_is_never_cached_so_a_rerun_asks_again(
     assert cache_entries(settings, D1) == 5  # now that it is a 200, it is kept
 
 
+def test_links_on_a_latin1_page_are_escaped_in_latin1(site: StableSite, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None)
+    result = crawl(site, settings, D1, spec=stable_spec("/ort"))
+    assert site.hits["/suche?stadt=M%FCnchen"] == 1, site.hits
+    assert "/suche?stadt=M%C3%BCnchen" not in site.hits
+    (doc,) = details(settings, D1).values()
+    assert (doc.status, doc.error) == (200, None)
+    assert doc.fields == {"item_id": "München", "price": "7"}
+    assert result.failed_pages == 0
+
+
 # -- bounded size: purge after load, retention ------------------------------------------------
 
 
