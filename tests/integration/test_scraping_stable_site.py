@@ -344,3 +344,17 @@ def test_the_retention_setting_is_read_and_checked() -> None:
     )
     with pytest.raises(ValueError, match=r"HARVEST_HTTPCACHE_RETENTION_DAYS='0'.*at least 1"):
         Settings.from_env({"HARVEST_HTTPCACHE_RETENTION_DAYS": "0"})
+
+
+def test_a_cache_folder_that_cannot_be_written_leaves_pages_uncached_not_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, None)
+    settings.http_cache_dir.parent.mkdir(parents=True)
+    settings.http_cache_dir.write_text("a file where the cache folder should be")
+    storage, spider = _storage(settings, D1)
+    request = _store(storage, spider, "http://stable.test/a")
+    _store(storage, spider, "http://stable.test/b")
+    assert storage.retrieve_response(spider, request) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "HTTP cache: cannot write" in warnings[0]

@@ -105,6 +105,7 @@ class FilesystemCacheStorage(_PartitionCache):
     def __init__(self, settings: BaseSettings) -> None:
         super().__init__(settings)
         self.cachedir = Path(settings["HTTPCACHE_DIR"])
+        self._warned = False
 
     def open_spider(self, spider: Spider) -> None:
         removed, freed = remove_expired_files(self.cachedir, self.expiration_secs)
@@ -140,7 +141,7 @@ class FilesystemCacheStorage(_PartitionCache):
             with gzip.open(path, "rb") as file:
                 meta_line = file.readline()
                 body = file.read()
-        except FileNotFoundError:
+        except OSError:  # not cached (or unreadable: the write already warned)
             return None
         meta = json.loads(meta_line)
         headers = Headers(
@@ -153,9 +154,9 @@ class FilesystemCacheStorage(_PartitionCache):
         return _response(meta["url"], int(meta["status"]), headers, body)
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
-        """Write the entry atomically (temporary file, then rename)."""
+        """Write the entry atomically (temporary file, then rename); a write that fails (disk
+        full, no permission) leaves the page uncached with one warning, never fails the crawl."""
         path = self._path(spider, request)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "status": response.status,
             "url": response.url,
@@ -166,15 +167,30 @@ class FilesystemCacheStorage(_PartitionCache):
                 for name, values in response.headers.items()
             },
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            self._not_stored(path, exc)
+            return
         try:
             with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as file:
                 file.write(json.dumps(meta).encode() + b"\n")
                 file.write(response.body)
             os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            self._not_stored(path, exc)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def _not_stored(self, path: Path, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "HTTP cache: cannot write %s (%s): pages of this crawl may stay uncached", path, exc
+            )
 
 
 class RedisCacheStorage(_PartitionCache):
