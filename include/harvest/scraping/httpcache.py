@@ -109,20 +109,15 @@ class FilesystemCacheStorage(_PartitionCache):
 
     def open_spider(self, spider: Spider) -> None:
         removed, freed = remove_expired_files(self.cachedir, self.expiration_secs)
-        if removed:
-            logger.info(
-                "HTTP cache: removed %d entries older than %.1f days (%.1f MB) from %s",
-                removed,
-                self.expiration_secs / 86400,
-                freed / 1e6,
-                self.cachedir,
-            )
         logger.info(
-            "Using the on-disk HTTP cache of partition %s/%s in %s (retention %.1f days)",
+            "Using the on-disk HTTP cache of partition %s/%s in %s; removed %d files older than "
+            "the retention of %.1f days (%.1f MB)",
             self._source(spider),
             self.day,
             self.cachedir,
+            removed,
             self.expiration_secs / 86400,
+            freed / 1e6,
         )
 
     def close_spider(self, spider: Spider) -> None:
@@ -382,14 +377,9 @@ def _purge_redis(url: str, key_prefix: str) -> int:
     removed = 0
     try:
         with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) as client:
-            batch: list[bytes] = []
-            for key in client.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    removed += client.unlink(*batch)
-                    batch.clear()
-            if batch:
-                removed += client.unlink(*batch)
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(keys), 1000):
+                removed += client.unlink(*keys[start : start + 1000])
     except redis.RedisError as exc:
         logger.warning(
             "HTTP cache: could not remove the Redis entries %s* at %s (%s); they expire with "
