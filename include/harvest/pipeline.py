@@ -47,6 +47,8 @@ def run_partition(
     scrape: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """All four stages for one partition in this process; the report of each, by stage name.
+    Once the partition is loaded its HTTP cache entries are removed (they only served re-runs of
+    the stages before the load).
 
     ``scrape=False`` starts from the raw partition already in the raw store. Raises what the
     failing stage raises (``ValidationFailed``, ``WarehouseError``, ``CrawlError``,
@@ -74,4 +76,7 @@ def run_partition(
         cleaned_uri=reports["clean"]["cleaned_uri"],
         counts=counts_from(reports["validate"], reports["clean"]),
     ).to_dict()
+    from harvest.scraping.httpcache import purge_partition
+
+    reports["load"]["http_cache_purged"] = purge_partition(settings, spec.name, day)
     return reports

@@ -15,7 +15,12 @@ pytestmark = pytest.mark.redis
 
 
 def _storage(redis_url: str, **extra: object) -> tuple[RedisCacheStorage, Spider]:
-    values = {"HARVEST_CACHE_URL": redis_url, "HARVEST_SOURCE": "demo", **extra}
+    values = {
+        "HARVEST_CACHE_URL": redis_url,
+        "HARVEST_SOURCE": "demo",
+        "HARVEST_LOGICAL_DATE": "2026-03-01",
+        **extra,
+    }
     crawler = get_crawler(Spider, values)
     spider = Spider.from_crawler(crawler, name="demo")
     storage = RedisCacheStorage(crawler.settings)
@@ -76,3 +81,14 @@ def test_policies_never_store_failures_or_truncated_bodies() -> None:
     assert not policy.should_cache_response(lost, request)
     assert not policy.should_cache_response(failed, request)
     assert not DummyPolicy(settings).should_cache_response(failed, request)
+    # only 2xx: a 404 or a redirect is asked again by the next run, whatever the ignore list says
+    for status in (404, 410, 301, 304):
+        response = HtmlResponse(request.url, status=status, body=b"x")
+        assert not policy.should_cache_response(response, request), status
+    assert policy.should_cache_response(HtmlResponse(request.url, status=203, body=b"x"), request)
+
+
+def test_a_storage_without_the_partition_date_is_refused(clean_redis: str) -> None:
+    crawler = get_crawler(Spider, {"HARVEST_CACHE_URL": clean_redis, "HARVEST_SOURCE": "demo"})
+    with pytest.raises(ValueError, match="RedisCacheStorage needs HARVEST_LOGICAL_DATE"):
+        RedisCacheStorage(crawler.settings)

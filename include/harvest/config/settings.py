@@ -17,6 +17,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES_DIR = PACKAGE_DIR / "sources"
+DEFAULT_HTTP_CACHE_RETENTION_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "harvest"
     user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
+    http_cache_retention_days: int = DEFAULT_HTTP_CACHE_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +55,9 @@ class Settings:
             statsd_port=int(env.get("HARVEST_STATSD_PORT", "8125")),
             statsd_prefix=env.get("HARVEST_STATSD_PREFIX", "harvest"),
             user_agent=env.get("HARVEST_USER_AGENT", cls.user_agent),
+            http_cache_retention_days=_positive_int(
+                env, "HARVEST_HTTPCACHE_RETENTION_DAYS", DEFAULT_HTTP_CACHE_RETENTION_DAYS
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -61,5 +66,18 @@ class Settings:
 
     @property
     def http_cache_dir(self) -> Path:
-        """Scrapy's filesystem HTTP cache, used when no Redis cache is configured."""
+        """The on-disk HTTP cache, used when no Redis cache is configured."""
         return self.home / "httpcache"
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={raw!r}: expected a whole number of at least 1")
+    return value

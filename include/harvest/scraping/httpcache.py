@@ -1,23 +1,39 @@
-"""HTTP cache storages and policy: Redis (shared, expiring) or the filesystem (embedded default).
+"""The HTTP cache of one partition: Redis (shared, expiring) or files (embedded default).
 
-Both implement Scrapy's cache-storage interface (``open_spider``, ``close_spider``,
-``retrieve_response``, ``store_response``) and key entries by the request fingerprint. A page
-rendered by Chromium is cached under its own key (fingerprint + ``:chromium``) so the plain HTML
-and the rendered DOM of one URL never overwrite each other.
+What it is for: a retry or re-run of the *same* partition (source, logical date) does not fetch
+again what it already fetched. An entry is keyed by (source, logical date, request fingerprint),
+so a crawl for another date never reads it, even on a site whose URLs carry no date. Only
+complete 2xx responses are stored (:class:`HarvestCachePolicy`). Disk and memory are bounded:
+:func:`purge_partition` removes a partition's entries once it has loaded, and entries older than
+``HTTPCACHE_EXPIRATION_SECS`` (the retention) are never served and are removed (files: at the
+start of every crawl; Redis: by their TTL).
+
+Both storages implement Scrapy's cache-storage interface (``open_spider``, ``close_spider``,
+``retrieve_response``, ``store_response``) and read the partition from the Scrapy settings
+``HARVEST_SOURCE`` and ``HARVEST_LOGICAL_DATE``. A page rendered by Chromium is its own entry
+(fingerprint + ``:chromium``) so the plain HTML and the rendered DOM of one URL never overwrite
+each other.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
+import json
 import logging
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy.extensions.httpcache import DummyPolicy
-from scrapy.extensions.httpcache import FilesystemCacheStorage as _ScrapyFilesystemCacheStorage
 from scrapy.http.headers import Headers
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.python import to_unicode
 
+from harvest.config.settings import DEFAULT_HTTP_CACHE_RETENTION_DAYS
 from harvest.text import redact_url
 
 if TYPE_CHECKING:
@@ -25,12 +41,15 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
+    from harvest.config.settings import Settings
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_EXPIRATION_SECS = 7 * 24 * 3600
+DEFAULT_EXPIRATION_SECS = DEFAULT_HTTP_CACHE_RETENTION_DAYS * 24 * 3600
 DEFAULT_PREFIX = "harvest:httpcache"
 REDIS_RETRY_SECONDS = 30
 RENDER_META = "harvest_render"
+ENTRY_SUFFIX = ".gz"
 
 
 def cache_key(spider: Spider, request: Request) -> str:
@@ -42,41 +61,149 @@ def cache_key(spider: Spider, request: Request) -> str:
 
 
 class HarvestCachePolicy(DummyPolicy):
-    """Scrapy's DummyPolicy, except that a truncated body (``dataloss``) is never stored."""
+    """Store only complete successful responses: 2xx, and not truncated (``dataloss``).
+
+    A 3xx, 404 or any other failure is fetched again by the next run of the partition.
+    """
 
     def should_cache_response(self, response: Response, request: Request) -> bool:
+        if not 200 <= response.status < 300:
+            return False
         if "dataloss" in response.flags:
             return False
         return super().should_cache_response(response, request)
 
 
-class FilesystemCacheStorage(_ScrapyFilesystemCacheStorage):
-    """Scrapy's filesystem storage with a separate entry for rendered pages."""
+class _PartitionCache:
+    """What both storages share: the partition (source, date) and the retention."""
 
-    def _get_request_path(self, spider: Spider, request: Request) -> str:
-        path: str = super()._get_request_path(spider, request)
-        return f"{path}-chromium" if request.meta.get(RENDER_META) else path
+    def __init__(self, settings: BaseSettings) -> None:
+        day = settings.get("HARVEST_LOGICAL_DATE")
+        if not day:
+            raise ValueError(
+                f"{type(self).__name__} needs HARVEST_LOGICAL_DATE (YYYY-MM-DD): the HTTP cache "
+                "is kept per partition, so that no date is ever served another date's pages"
+            )
+        self.day: str = dt.date.fromisoformat(str(day)).isoformat()
+        self.source: str | None = settings.get("HARVEST_SOURCE")
+        # Unlike Scrapy, 0 does not mean "never expire": a cache must not grow forever.
+        self.expiration_secs: int = (
+            settings.getint("HTTPCACHE_EXPIRATION_SECS") or DEFAULT_EXPIRATION_SECS
+        )
+
+    def _source(self, spider: Spider) -> str:
+        return self.source or spider.name
 
 
-class RedisCacheStorage:
-    """Responses in Redis hashes ``<prefix>:<source>:<fingerprint>`` that expire.
+class FilesystemCacheStorage(_PartitionCache):
+    """One gzip file per response: ``<HTTPCACHE_DIR>/<source>/<YYYY-MM-DD>/<key>.gz``.
 
-    Settings: ``HARVEST_CACHE_URL`` (``redis://host:port/db``), ``HARVEST_SOURCE`` (the source
-    name, default the spider's name), ``HARVEST_HTTPCACHE_PREFIX`` (default ``harvest:httpcache``)
-    and ``HTTPCACHE_EXPIRATION_SECS``; unlike Scrapy, 0 does not mean "never": it means the
-    default of 7 days, because a shared cache must not grow forever.
+    A file holds a JSON line (status, URLs, headers, time stored) and then the body. It is
+    written to a temporary file and renamed, so an entry is whole or absent even when the crawl
+    is killed mid-write. Opening a crawl removes every entry older than the retention.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
+        super().__init__(settings)
+        self.cachedir = Path(settings["HTTPCACHE_DIR"])
+        self._warned = False
+
+    def open_spider(self, spider: Spider) -> None:
+        removed, freed = remove_expired_files(self.cachedir, self.expiration_secs)
+        logger.info(
+            "Using the on-disk HTTP cache of partition %s/%s in %s; removed %d files older than "
+            "the retention of %.1f days (%.1f MB)",
+            self._source(spider),
+            self.day,
+            self.cachedir,
+            removed,
+            self.expiration_secs / 86400,
+            freed / 1e6,
+        )
+
+    def close_spider(self, spider: Spider) -> None:
+        pass
+
+    def _path(self, spider: Spider, request: Request) -> Path:
+        name = cache_key(spider, request).replace(":", "-") + ENTRY_SUFFIX
+        return self.cachedir / self._source(spider) / self.day / name
+
+    def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
+        """The cached response of this partition, or None (not cached, or older than retention)."""
+        path = self._path(spider, request)
+        try:
+            if time.time() - path.stat().st_mtime > self.expiration_secs:
+                return None
+            with gzip.open(path, "rb") as file:
+                meta_line = file.readline()
+                body = file.read()
+        except OSError:  # not cached (or unreadable: the write already warned)
+            return None
+        meta = json.loads(meta_line)
+        headers = Headers(
+            {
+                name.encode("latin-1"): [v.encode("latin-1") for v in values]
+                for name, values in meta["headers"].items()
+            }
+        )
+        request.meta["cache_timestamp"] = meta["timestamp"]
+        return _response(meta["url"], int(meta["status"]), headers, body)
+
+    def store_response(self, spider: Spider, request: Request, response: Response) -> None:
+        """Write the entry atomically (temporary file, then rename); a write that fails (disk
+        full, no permission) leaves the page uncached with one warning, never fails the crawl."""
+        path = self._path(spider, request)
+        meta = {
+            "status": response.status,
+            "url": response.url,
+            "request_url": request.url,
+            "timestamp": time.time(),
+            "headers": {
+                name.decode("latin-1"): [v.decode("latin-1") for v in values]
+                for name, values in response.headers.items()
+            },
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            self._not_stored(path, exc)
+            return
+        try:
+            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as file:
+                file.write(json.dumps(meta).encode() + b"\n")
+                file.write(response.body)
+            os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            self._not_stored(path, exc)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _not_stored(self, path: Path, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "HTTP cache: cannot write %s (%s): pages of this crawl may stay uncached", path, exc
+            )
+
+
+class RedisCacheStorage(_PartitionCache):
+    """Responses in Redis hashes ``<prefix>:<source>:<YYYY-MM-DD>:<key>`` that expire.
+
+    Settings: ``HARVEST_CACHE_URL`` (``redis://host:port/db``), ``HARVEST_SOURCE`` (the source
+    name, default the spider's name), ``HARVEST_LOGICAL_DATE``, ``HARVEST_HTTPCACHE_PREFIX``
+    (default ``harvest:httpcache``) and ``HTTPCACHE_EXPIRATION_SECS`` (the TTL of every entry).
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        super().__init__(settings)
         url = settings.get("HARVEST_CACHE_URL")
         if not url:
             raise ValueError("RedisCacheStorage needs HARVEST_CACHE_URL (redis://host:port/db)")
         self.url: str = url
-        self.source: str | None = settings.get("HARVEST_SOURCE")
         self.prefix: str = settings.get("HARVEST_HTTPCACHE_PREFIX", DEFAULT_PREFIX)
-        self.expiration_secs: int = (
-            settings.getint("HTTPCACHE_EXPIRATION_SECS") or DEFAULT_EXPIRATION_SECS
-        )
         self.client: Any = None
         self._down_until = 0.0
         self._warned = False
@@ -101,12 +228,13 @@ class RedisCacheStorage:
         import redis
 
         self.client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
-        self.source = self.source or spider.name
+        self.source = self._source(spider)
         logger.info(
-            "Using the Redis HTTP cache at %s (keys %s:%s:*, expiry %d s)",
+            "Using the Redis HTTP cache at %s (keys %s:%s:%s:*, expiry %d s)",
             redact_url(self.url),
             self.prefix,
             self.source,
+            self.day,
             self.expiration_secs,
         )
 
@@ -116,10 +244,10 @@ class RedisCacheStorage:
             self.client = None
 
     def _key(self, spider: Spider, request: Request) -> str:
-        return f"{self.prefix}:{self.source or spider.name}:{cache_key(spider, request)}"
+        return f"{self.prefix}:{self._source(spider)}:{self.day}:{cache_key(spider, request)}"
 
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
-        """The cached response, or None when it is not cached (or has expired)."""
+        """The cached response of this partition, or None (not cached, or expired)."""
         import redis
 
         if not self._available():
@@ -135,8 +263,7 @@ class RedisCacheStorage:
         headers = Headers(_headers_from_raw(data.get(b"headers", b"")))
         body = data.get(b"body", b"")
         request.meta["cache_timestamp"] = float(data.get(b"timestamp", b"0"))
-        cls = responsetypes.from_args(headers=headers, url=url, body=body)
-        return cls(url=url, status=int(data[b"status"]), headers=headers, body=body)
+        return _response(url, int(data[b"status"]), headers, body)
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
         """Store status, URL, headers and body, expiring after ``HTTPCACHE_EXPIRATION_SECS``."""
@@ -177,3 +304,81 @@ def _headers_from_raw(raw: bytes) -> dict[bytes, list[bytes]]:
         if sep:
             headers.setdefault(name, []).append(value)
     return headers
+
+
+def _response(url: str, status: int, headers: Headers, body: bytes) -> Response:
+    cls = responsetypes.from_args(headers=headers, url=url, body=body)
+    return cls(url=url, status=status, headers=headers, body=body)
+
+
+def remove_expired_files(cachedir: Path, max_age_secs: float) -> tuple[int, int]:
+    """Remove every file under ``cachedir`` last written more than ``max_age_secs`` ago, then
+    the folders left empty; returns (files removed, bytes freed).
+
+    By write time, not by logical date: a backfill of an old date keeps its fresh entries.
+    Files of the former layout (Scrapy's, seven files per response) go the same way.
+    """
+    removed = freed = 0
+    if not cachedir.is_dir():
+        return removed, freed
+    cutoff = time.time() - max_age_secs
+    for root, dirs, files in os.walk(cachedir, topdown=False):
+        for name in files:
+            path = Path(root, name)
+            try:
+                stat = path.stat()
+                if stat.st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+                    freed += stat.st_size
+            except FileNotFoundError:
+                continue  # removed by a concurrent crawl
+        for name in dirs:
+            try:
+                Path(root, name).rmdir()
+            except OSError:
+                continue  # not empty
+    return removed, freed
+
+
+def purge_partition(settings: Settings, source: str, day: dt.date) -> int:
+    """Remove the HTTP cache entries of one partition; returns how many were removed.
+
+    The load stage calls this once the partition (``source``, ``day``) is in the warehouse: a
+    loaded partition is never re-crawled from its cache, so its entries only take room. Uses the
+    backend ``settings`` select (Redis when ``cache_url`` is set, else the files under
+    ``settings.http_cache_dir``). Never raises for an unreachable Redis: it logs a warning and
+    returns 0, and the entries expire with their TTL.
+    """
+    if settings.cache_url:
+        return _purge_redis(settings.cache_url, f"{DEFAULT_PREFIX}:{source}:{day.isoformat()}:")
+    folder = settings.http_cache_dir / source / day.isoformat()
+    if not folder.is_dir():
+        return 0
+    entries = sum(1 for p in folder.iterdir() if p.name.endswith(ENTRY_SUFFIX))
+    shutil.rmtree(folder, ignore_errors=True)
+    logger.info("HTTP cache: removed %d entries of partition %s/%s", entries, source, day)
+    return entries
+
+
+def _purge_redis(url: str, key_prefix: str) -> int:
+    import redis
+
+    pattern = "".join(f"[{c}]" if c in "*?[]\\" else c for c in key_prefix) + "*"
+    removed = 0
+    try:
+        with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) as client:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(keys), 1000):
+                removed += client.unlink(*keys[start : start + 1000])
+    except redis.RedisError as exc:
+        logger.warning(
+            "HTTP cache: could not remove the Redis entries %s* at %s (%s); they expire with "
+            "their TTL",
+            key_prefix,
+            redact_url(url),
+            exc,
+        )
+        return removed
+    logger.info("HTTP cache: removed %d Redis entries %s*", removed, key_prefix)
+    return removed

@@ -84,10 +84,14 @@ class DepthLimitMiddleware(DepthMiddleware):
 
 
 def canonical_url(
-    url: str, drop_parameters: Iterable[str] = (), keep_fragment: bool = False
+    url: str,
+    drop_parameters: Iterable[str] = (),
+    keep_fragment: bool = False,
+    encoding: str = "utf-8",
 ) -> str:
     """``url`` without the named query and ``;path`` parameters (any case) and, unless kept, its
-    fragment; the query sorted and percent-encoding normalised (w3lib's ``canonicalize_url``).
+    fragment; the query sorted and percent-encoding normalised (w3lib's ``canonicalize_url``),
+    non-ASCII query characters escaped in ``encoding`` (the page's, for a link found on a page).
 
     >>> canonical_url("http://h/a;JSESSIONID=9?b=2&sid=x&a=1#top", ["jsessionid", "sid"])
     'http://h/a?a=1&b=2'
@@ -103,13 +107,13 @@ def canonical_url(
         dropped = sorted({p.partition("=")[0] for p in parts.query.split("&") if _named(p, names)})
         if dropped:
             url = url_query_cleaner(url, dropped, remove=True, keep_fragments=True)
-    return canonicalize_url(url, keep_fragments=keep_fragment)
+    return canonicalize_url(url, keep_fragments=keep_fragment, encoding=encoding)
 
 
 def _named(piece: str, names: set[str]) -> bool:
     return piece.partition("=")[0].lower() in names
 
 
-def canonical_url_for(url: str, crawl: CrawlSpec) -> str:
+def canonical_url_for(url: str, crawl: CrawlSpec, encoding: str = "utf-8") -> str:
     """:func:`canonical_url` with a spec's ``crawl.drop_url_parameters`` and ``keep_url_fragments``."""
-    return canonical_url(url, crawl.drop_url_parameters, crawl.keep_url_fragments)
+    return canonical_url(url, crawl.drop_url_parameters, crawl.keep_url_fragments, encoding)

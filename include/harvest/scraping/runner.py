@@ -131,6 +131,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HARVEST_STATSD_PORT": str(settings.statsd_port),
         "HARVEST_STATSD_PREFIX": settings.statsd_prefix,
         "HARVEST_USER_AGENT": settings.user_agent,
+        "HARVEST_HTTPCACHE_RETENTION_DAYS": str(settings.http_cache_retention_days),
     }
 
 

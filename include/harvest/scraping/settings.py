@@ -4,8 +4,8 @@ Polite by default: robots.txt obeyed per RFC 9309 with its Crawl-delay (unless t
 otherwise), a minimum delay between requests to a site, AutoThrottle that never goes below a
 site's own delay, a per-domain concurrency cap, a clear user agent, Retry-After honoured and a
 site slowed down after a 429, retries of 5xx and network errors with exponential backoff, page
-size and depth limits, and an HTTP cache that never keeps failures (so a re-run fetches only
-what failed).
+size and depth limits, and an HTTP cache per partition that keeps only complete 2xx responses
+(so a re-run of a date fetches only what failed, and no date is served another date's pages).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from harvest.config.spec import SourceSpec
 RETRY_HTTP_CODES = [500, 502, 503, 504, 520, 521, 522, 523, 524, 408, 429]
 # Every 5xx (and throttling) is a failure to re-fetch next time, never a page to keep.
 CACHE_IGNORE_HTTP_CODES = [*range(500, 600), 408, 429]
-CACHE_EXPIRATION_SECS = 7 * 24 * 3600
 RETRY_BACKOFF_SECONDS = 0.5
 RETRY_BACKOFF_MAX_SECONDS = 30.0
 PIPELINE_BATCH_SIZE = 500  # the file store rewrites its partition per batch
@@ -95,11 +94,12 @@ def build_scrapy_settings(
             f"{_MIDDLEWARES}.FetchTimeMiddleware": 940,
             f"{_MIDDLEWARES}.SeleniumMiddleware": 950,
         },
-        # HTTP cache: failures are never stored, so a re-run re-fetches exactly those
+        # HTTP cache per partition (HARVEST_SOURCE, HARVEST_LOGICAL_DATE): only complete 2xx
+        # responses are stored, so a re-run re-fetches exactly the failures
         "HTTPCACHE_ENABLED": True,
         "HTTPCACHE_POLICY": "harvest.scraping.httpcache.HarvestCachePolicy",
         "HTTPCACHE_IGNORE_HTTP_CODES": CACHE_IGNORE_HTTP_CODES,
-        "HTTPCACHE_EXPIRATION_SECS": CACHE_EXPIRATION_SECS,
+        "HTTPCACHE_EXPIRATION_SECS": settings.http_cache_retention_days * 24 * 3600,
         "HTTPCACHE_DIR": str(settings.http_cache_dir),
         "HTTPCACHE_STORAGE": (
             "harvest.scraping.httpcache.RedisCacheStorage"

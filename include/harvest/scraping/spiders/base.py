@@ -78,14 +78,16 @@ class HarvestSpider(scrapy.Spider):
         return self.spec.start_urls_for(self.logical_date, base_url=self.base_url)
 
     def page_request(
-        self, url: str, page_type: str, callback: Callable[..., Any]
+        self, url: str, page_type: str, callback: Callable[..., Any], *, encoding: str = "utf-8"
     ) -> scrapy.Request | None:
         """A request for a page not seen yet, or ``None`` (seen, or ``max_pages`` reached).
 
         ``url`` is canonicalised first (:func:`~harvest.scraping.limits.canonical_url_for`): the
-        same page reached with another session id or query order is seen already.
+        same page reached with another session id or query order is seen already. ``encoding``
+        escapes non-ASCII characters of the query (the path is always UTF-8); a link found on a
+        page must use the page's encoding: see :meth:`follow_request`.
         """
-        url = canonical_url_for(url, self.spec.crawl)
+        url = canonical_url_for(url, self.spec.crawl, encoding)
         if url in self._scheduled:
             return None
         if self.max_pages is not None and len(self._scheduled) >= self.max_pages:
@@ -104,7 +106,19 @@ class HarvestSpider(scrapy.Spider):
         if any(pattern.search(url) for pattern in self._js_patterns):
             meta[RENDER_META] = True
             self._inc("harvest/js_pages")
-        return scrapy.Request(url, callback=callback, errback=self.errback, meta=meta)
+        return scrapy.Request(
+            url, callback=callback, errback=self.errback, meta=meta, encoding=encoding
+        )
+
+    def follow_request(
+        self, response: TextResponse, href: str, page_type: str, callback: Callable[..., Any]
+    ) -> scrapy.Request | None:
+        """:meth:`page_request` for a link on ``response``: joined to the page's URL and escaped
+        in the page's encoding, as Scrapy's ``response.follow`` does (a latin-1 page's
+        ``?stadt=München`` is requested as ``M%FCnchen``, which is what its server expects)."""
+        return self.page_request(
+            response.urljoin(href), page_type, callback, encoding=response.encoding
+        )
 
     def needs_rendering(self, response: Response) -> bool:
         """True for a plain-HTTP page the spec says needs JavaScript (marker or URL pattern)."""

@@ -30,14 +30,14 @@ class GenericSpider(HarvestSpider):
         for link in response.css(self.spec.index.detail_links):
             href = link.attrib.get("href")
             if href:
-                request = self.page_request(response.urljoin(href), "detail", self.parse_detail)
+                request = self.follow_request(response, href, "detail", self.parse_detail)
                 if request is not None:
                     yield request
         if self.spec.index.next_page:
             for link in response.css(self.spec.index.next_page)[:1]:
                 href = link.attrib.get("href")
                 if href:
-                    request = self.page_request(response.urljoin(href), "index", self.parse)
+                    request = self.follow_request(response, href, "index", self.parse)
                     if request is not None:
                         yield request
 
