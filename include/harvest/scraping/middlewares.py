@@ -113,6 +113,7 @@ class Rendered:
     html: str
     error: str | None = None  # e.g. the wait_for selector did not appear in time
     restarts: int = 0
+    final_url: str | None = None  # where the browser ended (a script may navigate away)
 
 
 class BrowserPool:
@@ -206,7 +207,7 @@ class BrowserPool:
                 f"javascript rendering timed out: {self.wait_for or 'the page'} "
                 f"not ready within {self.timeout_seconds:g} s"
             )
-        return Rendered(html=driver.page_source, error=error)
+        return Rendered(html=driver.page_source, error=error, final_url=driver.current_url)
 
     def render(self, url: str) -> Rendered:
         """Load ``url``, wait for ``wait_for``, return the DOM; restart a crashed browser once."""
@@ -349,8 +350,11 @@ class SeleniumMiddleware:
             request.meta[RENDER_ERROR_META] = rendered.error
             request.meta["dont_cache"] = True
         plain = request.meta.get(PLAIN_META)
+        final_url = rendered.final_url or request.url
+        if final_url != request.url:  # checked like a redirect (PageCheckMiddleware); not cached
+            request.meta["dont_cache"] = True
         return HtmlResponse(
-            url=request.url,
+            url=final_url,
             status=plain.status if isinstance(plain, Response) else 200,
             headers={
                 b"Content-Type": b"text/html; charset=utf-8",

@@ -23,6 +23,7 @@ RETRY_BACKOFF_MAX_SECONDS = 30.0
 PIPELINE_BATCH_SIZE = 500  # the file store rewrites its partition per batch
 
 _MIDDLEWARES = "harvest.scraping.middlewares"
+_OUTCOMES = "harvest.scraping.outcomes"
 
 
 def build_scrapy_settings(
@@ -71,7 +72,15 @@ def build_scrapy_settings(
             f"{_MIDDLEWARES}.BackoffRetryMiddleware": 550,
             f"{_MIDDLEWARES}.FetchTimeMiddleware": 940,
             f"{_MIDDLEWARES}.SeleniumMiddleware": 950,
+            # every page ends stored or failed with its reason (see harvest.scraping.outcomes)
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            f"{_OUTCOMES}.TracedRedirectMiddleware": 600,
+            f"{_OUTCOMES}.PageCheckMiddleware": 560,
+            f"{_OUTCOMES}.BodyCheckMiddleware": 910,  # before the HTTP cache: nothing bad cached
         },
+        "SPIDER_MIDDLEWARES": {f"{_OUTCOMES}.PageErrorMiddleware": 950},
+        "HARVEST_BLOCKED_URL_PATTERNS": crawl.blocked_url_patterns,
+        "HARVEST_BLOCKED_SELECTOR": crawl.blocked_selector,
         # HTTP cache: failures are never stored, so a re-run re-fetches exactly those
         "HTTPCACHE_ENABLED": True,
         "HTTPCACHE_POLICY": "harvest.scraping.httpcache.HarvestCachePolicy",
