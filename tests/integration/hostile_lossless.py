@@ -1,10 +1,11 @@
 """A small hostile site on localhost, with one switch per way a crawler can lose a page.
 
 Each switch adds one detail link to the index page, copying a behaviour from public crawler bug
-reports: a redirect to a login page, to itself, in a two-page loop, to another host or to a page
-already crawled; a login wall served as a 200; a gzip body cut short; an empty 200; a JSON
-document; a page the test spider fails to extract; a script that navigates to another host; and
-slow pages (for deadlines). Two pages are always good. The server counts requests per path.
+reports: a redirect to a login page, to itself, in a two-page loop, to another host or to a
+page already crawled (also by meta refresh); a login wall served as a 200; a gzip body cut
+short; an empty 200; a JSON document; a page the test spider fails to extract; a script that
+navigates to another host; and slow pages (for deadlines). Two pages are always good. The
+server counts requests per path.
 
 ``localhost`` and ``127.0.0.1`` are different hosts to a crawler started at ``127.0.0.1``, so
 "another host" stays on this machine.
@@ -43,6 +44,7 @@ class Switches:
     redirect_loop: bool = False  # /item/loop-a -> /item/loop-b -> /item/loop-a
     offsite_redirect: bool = False  # /item/away -> 302 http://localhost:PORT/elsewhere
     redirect_to_seen: bool = False  # /item/moved -> 301 /item/1 (a page crawled anyway)
+    refresh_to_seen: bool = False  # /item/refresh: <meta http-equiv=refresh> to /item/2
     gzip_cut: bool = False  # /item/gzip: gzip body cut in half, Content-Length matching
     empty_body: bool = False  # /item/empty: 200 text/html with no body
     json_page: bool = False  # /item/data.json: application/json
@@ -65,6 +67,7 @@ LINKS = {
     "redirect_loop": "/item/loop-a",
     "offsite_redirect": "/item/away",
     "redirect_to_seen": "/item/moved",
+    "refresh_to_seen": "/item/refresh",
     "gzip_cut": "/item/gzip",
     "empty_body": "/item/empty",
     "json_page": "/item/data.json",
@@ -148,6 +151,9 @@ class HostileSite:
             return self._send(
                 h, 301 if path == "/item/moved" else 302, b"", location=redirects[path]
             )
+        if path == "/item/refresh":
+            refresh = '<meta http-equiv="refresh" content="0; url=/item/2">'
+            return self._send(h, 200, f"<html><head>{refresh}</head><body></body></html>".encode())
         if path == "/login":
             return self._send(h, 200, _page("Sign in", "login", LOGIN_FORM))
         if path == "/item/wall":

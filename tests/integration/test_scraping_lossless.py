@@ -110,6 +110,9 @@ def test_a_redirect_to_a_page_already_crawled_is_stored_with_its_chain(
     assert moved.error is None and moved.status == 200 and moved.fields["item_id"] == "1"
     assert moved.final_url == f"{base}/item/1"
     assert moved.redirect_chain == [f"{base}/item/moved", f"{base}/item/1"]
+    refreshed = hostile_crawl["docs"]["/item/refresh"]  # a meta refresh is a redirect too
+    assert refreshed.error is None and refreshed.fields["item_id"] == "2"
+    assert refreshed.redirect_chain == [f"{base}/item/refresh", f"{base}/item/2"]
 
 
 @pytest.mark.parametrize(

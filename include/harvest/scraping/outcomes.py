@@ -6,7 +6,8 @@ far as it goes, an empty 200 is a page, and an exception in a callback leaves no
 middlewares turn each of those into a :class:`PageFailed` (which the spider's errback records as a
 failed page) or a retry:
 
-* :class:`TracedRedirectMiddleware` (replaces Scrapy's redirect middleware): a redirect that loops,
+* :class:`TracedRedirectMiddleware` and :class:`TracedMetaRefreshMiddleware` (replace Scrapy's
+  redirect middlewares): a redirect (3xx or meta refresh) that loops,
   leaves the site or lands on a login/blocked URL fails the page; every other redirect is
   followed even to a URL already crawled (the requested page still needs its outcome).
 * :class:`BodyCheckMiddleware` (before the HTTP cache, so nothing it rejects is cached): a body
@@ -30,7 +31,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.downloadermiddlewares.redirect import (
+    BaseRedirectMiddleware,
+    MetaRefreshMiddleware,
+    RedirectMiddleware,
+)
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
@@ -128,13 +133,11 @@ def ended(how: str, problem: tuple[str, str]) -> str:
     return f"{how} {'to ' if label == BLOCKED else ''}{label}: {why}"
 
 
-class TracedRedirectMiddleware(RedirectMiddleware):
-    """Scrapy's redirect middleware that fails a page redirected in a loop, off-site or to a
-    blocked URL, and follows other redirects even to URLs already crawled."""
+class _TracedRedirects(BaseRedirectMiddleware):
+    """Fail a page redirected in a loop, off-site or to a blocked URL; follow other redirects
+    even to URLs already crawled. Mixed into Scrapy's two redirect middlewares."""
 
-    def __init__(self, settings: Any, crawler: Crawler | None = None) -> None:
-        super().__init__(settings)
-        self.rules: _SiteRules | None = _SiteRules(crawler) if crawler is not None else None
+    rules: _SiteRules | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -169,6 +172,14 @@ class TracedRedirectMiddleware(RedirectMiddleware):
             ) from None
         followed.dont_filter = True  # its page was asked for: never dropped as a duplicate
         return followed
+
+
+class TracedRedirectMiddleware(_TracedRedirects, RedirectMiddleware):
+    """Scrapy's 3xx redirect middleware with the checks of :class:`_TracedRedirects`."""
+
+
+class TracedMetaRefreshMiddleware(_TracedRedirects, MetaRefreshMiddleware):
+    """Scrapy's ``<meta http-equiv="refresh">`` middleware with the same checks."""
 
 
 def incomplete_body(response: Response) -> str | None:

@@ -74,7 +74,9 @@ def build_scrapy_settings(
             f"{_MIDDLEWARES}.SeleniumMiddleware": 950,
             # every page ends stored or failed with its reason (see harvest.scraping.outcomes)
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
             f"{_OUTCOMES}.TracedRedirectMiddleware": 600,
+            f"{_OUTCOMES}.TracedMetaRefreshMiddleware": 580,
             f"{_OUTCOMES}.PageCheckMiddleware": 560,
             f"{_OUTCOMES}.BodyCheckMiddleware": 910,  # before the HTTP cache: nothing bad cached
         },
