@@ -1,262 +1,178 @@
-"""Crawl rate: Harvest's full crawl of the demo site against ``scrapy bench``, side by side.
+"""Crawl time: Harvest's full crawl of the demo site against a plain Scrapy spider, side by side.
 
-    python benchmarks/bench_crawl.py            # 2 rounds, 3000 listings, 20 s of scrapy bench
-    python benchmarks/bench_crawl.py --quick    # 1 round, 400 listings, 8 s: checks it works
+    python benchmarks/bench_crawl.py            # 3 rounds, 3000 listings
+    python benchmarks/bench_crawl.py --quick    # 1 round, 400 listings: checks it works
 
-Ours: ``run_crawl`` of the demo spec (robots.txt obeyed, full field extraction, file HTTP cache
-and file raw store under a fresh home) with AutoThrottle off and concurrency raised through
-``extra_scrapy_settings``, against the demo site served by its own process with no JavaScript
-pages. Baseline: ``scrapy bench`` (its own link-following spider and server) as a subprocess.
-Both rates are read the same way, from Scrapy's ``Crawled N pages (at X pages/min)`` lines every
-``--interval`` seconds, first and last interval dropped (start-up and wind-down); the rounds
-alternate so machine noise hits both. The site's capacity is measured too (a threaded keep-alive
-client for a few seconds), with the CPU the site used, to tell whether the site is the limit.
-Goal: ours >= 0.5 x scrapy bench.
+All three crawl the same demo site (its own process, no JavaScript pages) with the same settings:
+robots.txt obeyed, ``--concurrency`` requests per domain, AutoThrottle off, no download delay.
+
+* plain: ``plain_spider.py``, a minimal hand-written spider with the same selectors and a JSON
+  Lines feed export (``scrapy runspider -O``), the baseline;
+* harvest: ``run_crawl`` of the demo spec (every field extracted, file HTTP cache and file raw
+  store under a fresh home, every page's outcome checked);
+* harvest without checks: the same with the page-outcome middlewares of
+  ``harvest.scraping.outcomes`` switched off (Scrapy's own redirect middleware back), to show what
+  the checks cost.
+
+Each is a process started by the script, timed end to end (process start to exit), rounds
+alternating so machine noise hits all three; each crawl must get every page. Goals: harvest
+<= 1.25 x the plain spider's time, and harvest <= 1.10 x harvest without checks.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import logging
-import re
+import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from _common import (
-    DAY,
-    REPO,
-    SiteProcess,
-    children_cpu_seconds,
-    demo_spec,
-    goal_line,
-    make_settings,
-    median,
-)
+from _common import DAY, REPO, SiteProcess, _child_env, demo_spec, goal_line, make_settings, median
 
 from harvest.scraping import run_crawl
 
-LOGSTATS_RE = re.compile(r"Crawled (\d+) pages \(at (\d+) pages/min\)")
-GOAL_RATIO = 0.5
+PLAIN_GOAL = 1.25
+CHECKS_GOAL = 1.10
 
 
-@dataclass
-class Rate:
-    """A crawl's steady-state rate (pages/min) and how it was measured."""
-
-    steady: float
-    intervals: list[float]
-    pages: int
-    wall_seconds: float
-
-    @property
-    def overall(self) -> float:
-        return 60.0 * self.pages / self.wall_seconds if self.wall_seconds else 0.0
-
-
-def steady_rate(lines: list[str]) -> tuple[float, list[float], int]:
-    """Median pages/min of the LogStats intervals without the first and last; last page count."""
-    matches = [LOGSTATS_RE.search(line) for line in lines]
-    points = [(int(m.group(1)), float(m.group(2))) for m in matches if m]
-    if not points:
-        raise RuntimeError("no 'Crawled N pages (at X pages/min)' lines in the crawl's log")
-    rates = [rate for _, rate in points[1:]]  # the first line is the 0-page one at start
-    inner = rates[1:-1] if len(rates) >= 3 else rates
-    return median(inner), rates, points[-1][0]
-
-
-def run_scrapy_bench(seconds: int, interval: float) -> Rate:
-    """``scrapy bench`` for ``seconds``, in an empty folder so no project settings apply."""
-    command = [
-        str(REPO / ".venv/bin/scrapy"),
-        "bench",
-        "-s",
-        f"CLOSESPIDER_TIMEOUT={seconds}",
-        "-s",
-        f"LOGSTATS_INTERVAL={interval:g}",
-        "-s",
-        "TELNETCONSOLE_ENABLED=False",
-    ]
-    if not Path(command[0]).exists():
-        command[0:1] = [sys.executable, "-m", "scrapy"]
-    with tempfile.TemporaryDirectory(prefix="bench-scrapy-") as cwd:
-        started = time.monotonic()
-        proc = subprocess.run(
-            command, cwd=cwd, capture_output=True, text=True, timeout=seconds + 120, check=False
-        )
-        wall = time.monotonic() - started
-    lines = (proc.stdout + proc.stderr).splitlines()
-    if proc.returncode != 0 or not any("closespider_timeout" in line for line in lines):
-        tail = "\n".join(lines[-15:])
-        raise RuntimeError(f"scrapy bench failed (exit code {proc.returncode}):\n{tail}")
-    steady, rates, pages = steady_rate(lines)
-    return Rate(steady, rates, pages, wall)
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-def run_our_crawl(
-    site: SiteProcess, listings: int, concurrency: int, interval: float
-) -> tuple[Rate, float, float]:
-    """One full crawl under a fresh home; the rate, crawl-process CPU s and site CPU s."""
-    handler = _Lines()
-    logger = logging.getLogger("bench.crawl")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    extra = {
+def common_settings(concurrency: int) -> dict[str, Any]:
+    return {
+        "ROBOTSTXT_OBEY": True,
         "AUTOTHROTTLE_ENABLED": False,
         "DOWNLOAD_DELAY": 0,
         "CONCURRENT_REQUESTS": 2 * concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
-        "LOGSTATS_INTERVAL": interval,
+        "LOG_LEVEL": "INFO",
     }
+
+
+def run_plain(site: SiteProcess, concurrency: int, expected: int) -> float:
+    """Seconds for the plain spider to crawl the day; checks it got ``expected`` items."""
     spec = demo_spec()
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-crawl-") as home:
-            site_cpu, crawl_cpu = site.cpu_seconds(), children_cpu_seconds()
-            started = time.monotonic()
-            result = run_crawl(
-                spec,
-                DAY,
-                make_settings(Path(home)),
-                base_url=site.base_url,
-                logger=logger,
-                timeout_seconds=600,
-                extra_scrapy_settings=extra,
-            )
-            wall = time.monotonic() - started
-            crawl_cpu = children_cpu_seconds() - crawl_cpu
-            site_cpu = site.cpu_seconds() - site_cpu
-    finally:
-        logger.removeHandler(handler)
-    expected = listings + site.config.pages_per_day  # detail pages + index pages
+    fields = {name: field.css for name, field in spec.detail.fields.items()}
+    start_url = spec.start_urls_for(DAY, base_url=site.base_url)[0]
+    with tempfile.TemporaryDirectory(prefix="bench-plain-") as cwd:
+        out = Path(cwd) / "items.jsonl"
+        command = [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "runspider",
+            str(REPO / "benchmarks/plain_spider.py"),
+        ]
+        command += [
+            "-a",
+            f"start_url={start_url}",
+            "-a",
+            f"fields={json.dumps(fields)}",
+            "-O",
+            str(out),
+        ]
+        for key, value in {**common_settings(concurrency), "TELNETCONSOLE_ENABLED": False}.items():
+            command += ["-s", f"{key}={value}"]
+        started = time.monotonic()
+        proc = subprocess.run(
+            command,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=600,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+        if proc.returncode != 0:
+            raise RuntimeError(f"the plain spider failed:\n{proc.stderr[-2000:]}")
+        with out.open(encoding="utf-8") as handle:
+            items = sum(1 for line in handle if line.strip())
+    if items != expected:
+        raise RuntimeError(f"the plain spider got {items} items, expected {expected}")
+    return seconds
+
+
+def without_checks(spec: Any, home: Path) -> dict[str, Any]:
+    """Scrapy settings that switch the page-outcome middlewares off (Scrapy's redirects back)."""
+    from harvest.scraping.settings import build_scrapy_settings
+
+    built = build_scrapy_settings(spec, make_settings(home), DAY)
+    downloader = {
+        name: order
+        for name, order in built["DOWNLOADER_MIDDLEWARES"].items()
+        if not name.startswith("harvest.scraping.outcomes.")
+    }
+    downloader.pop("scrapy.downloadermiddlewares.redirect.RedirectMiddleware", None)
+    return {"DOWNLOADER_MIDDLEWARES": downloader, "SPIDER_MIDDLEWARES": {}}
+
+
+def run_harvest(site: SiteProcess, concurrency: int, expected: int, checks: bool) -> float:
+    """Seconds for ``run_crawl`` of the day under a fresh home; checks every page was stored."""
+    spec = demo_spec()
+    with tempfile.TemporaryDirectory(prefix="bench-crawl-") as home:
+        extra = common_settings(concurrency)
+        if not checks:
+            extra.update(without_checks(spec, Path(home)))
+        started = time.monotonic()
+        result = run_crawl(
+            spec, DAY, make_settings(Path(home)), base_url=site.base_url,
+            timeout_seconds=600, extra_scrapy_settings=extra,
+        )  # fmt: skip
+        seconds = time.monotonic() - started
     if result.documents != expected or result.failed_pages:
         raise RuntimeError(
-            f"the crawl stored {result.documents} documents ({result.failed_pages} failed), "
+            f"harvest stored {result.documents} documents ({result.failed_pages} failed), "
             f"expected {expected} and none failed"
         )
-    steady, rates, _ = steady_rate(handler.lines)
-    return Rate(steady, rates, result.pages + 1, wall), crawl_cpu, site_cpu  # +1: robots.txt
-
-
-def site_capacity(site: SiteProcess, seconds: float, connections: int) -> tuple[float, float]:
-    """Requests/s the site answers to ``connections`` keep-alive clients; site CPU per wall s."""
-    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
-    conn.request("GET", f"/listings/{DAY.isoformat()}")
-    index = conn.getresponse().read().decode()
-    conn.close()
-    paths = re.findall(r'class="listing-link" href="([^"]+)"', index)
-    if not paths:
-        raise RuntimeError("no listing links on the demo site's first index page")
-    counts = [0] * connections
-    errors: list[str] = []
-    stop_at = time.monotonic() + seconds
-
-    def client(slot: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
-        i = slot
-        try:
-            while time.monotonic() < stop_at:
-                conn.request("GET", paths[i % len(paths)])
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    errors.append(f"HTTP {response.status}")
-                    return
-                counts[slot] += 1
-                i += 1
-        except OSError as exc:
-            errors.append(repr(exc))
-        finally:
-            conn.close()
-
-    cpu = site.cpu_seconds()
-    started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.monotonic() - started
-    if errors:
-        raise RuntimeError(f"the site capacity check failed: {errors[0]}")
-    return sum(counts) / wall, (site.cpu_seconds() - cpu) / wall
+    return seconds
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run to check it works")
     parser.add_argument("--listings", type=int, help="listings on the crawled day")
-    parser.add_argument("--bench-seconds", type=int, help="scrapy bench CLOSESPIDER_TIMEOUT")
-    parser.add_argument("--rounds", type=int, help="alternating rounds of both")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests per domain (ours)")
-    parser.add_argument("--interval", type=float, default=2.0, help="LogStats interval, seconds")
+    parser.add_argument("--rounds", type=int, help="alternating rounds of the three")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests per domain")
     args = parser.parse_args()
     listings = args.listings or (400 if args.quick else 3000)
-    bench_seconds = args.bench_seconds or (8 if args.quick else 20)
-    rounds = args.rounds or (1 if args.quick else 2)
-
+    rounds = args.rounds or (1 if args.quick else 3)
     print(
-        f"== crawl rate: {listings} listings (no JavaScript pages), concurrency "
-        f"{args.concurrency}/domain, AutoThrottle off; scrapy bench {bench_seconds} s; "
-        f"{rounds} round(s)"
+        f"== crawl time: {listings} listings (no JavaScript pages), robots.txt obeyed, "
+        f"concurrency {args.concurrency}/domain, AutoThrottle off; {rounds} round(s)"
     )
-    ours: list[Rate] = []
-    theirs: list[Rate] = []
+    times: dict[str, list[float]] = {"plain": [], "harvest": [], "no checks": []}
     with SiteProcess(listings, js_fraction=0.0) as site:
-        capacity, site_load = site_capacity(site, 2.0 if args.quick else 5.0, 8)
-        print(
-            f"  demo site alone: {capacity:.0f} requests/s = {60 * capacity:.0f} pages/min "
-            f"(8 keep-alive clients; site process at {site_load:.0%} of a core)"
-        )
+        pages = listings + site.config.pages_per_day  # detail + index pages
         for n in range(1, rounds + 1):
-            bench = run_scrapy_bench(bench_seconds, args.interval)
-            theirs.append(bench)
+            times["plain"].append(run_plain(site, args.concurrency, listings))
+            times["harvest"].append(run_harvest(site, args.concurrency, pages, checks=True))
+            times["no checks"].append(run_harvest(site, args.concurrency, pages, checks=False))
             print(
-                f"  round {n} scrapy bench: {bench.steady:.0f} pages/min steady "
-                f"({bench.pages} pages; intervals {[round(r) for r in bench.intervals]})"
+                f"  round {n}: plain spider {times['plain'][-1]:.1f} s, harvest "
+                f"{times['harvest'][-1]:.1f} s, harvest without checks {times['no checks'][-1]:.1f} s "
+                f"({pages} pages each, process start included)"
             )
-            rate, crawl_cpu, site_cpu = run_our_crawl(
-                site, listings, args.concurrency, args.interval
-            )
-            ours.append(rate)
-            print(
-                f"  round {n} harvest:      {rate.steady:.0f} pages/min steady, "
-                f"{rate.overall:.0f} end to end (intervals {[round(r) for r in rate.intervals]}; "
-                f"{rate.pages} pages in {rate.wall_seconds:.1f} s "
-                f"incl. process start); CPU: crawl process {crawl_cpu / rate.wall_seconds:.0%}, "
-                f"site {site_cpu / rate.wall_seconds:.0%} of a core; "
-                f"ratio {rate.steady / bench.steady:.2f}"
-            )
-    ours_rate = median([r.steady for r in ours])
-    bench_rate = median([r.steady for r in theirs])
-    ratio = ours_rate / bench_rate
-    print(f"harvest crawl: {ours_rate:.0f} pages/min (median steady state)")
-    print(f"scrapy bench:  {bench_rate:.0f} pages/min (median steady state)")
-    print(f"demo site:     {60 * capacity:.0f} pages/min alone")
-    if ours_rate >= 0.8 * 60 * capacity:
-        print(
-            "  note: harvest's rate is close to what the site serves alone: the site is the limit"
-        )
+    plain, ours, unchecked = (median(times[k]) for k in ("plain", "harvest", "no checks"))
+    print(f"plain spider:           {plain:.1f} s = {60 * pages / plain:.0f} pages/min (median)")
+    print(f"harvest:                {ours:.1f} s = {60 * pages / ours:.0f} pages/min (median)")
+    print(
+        f"harvest without checks: {unchecked:.1f} s = {60 * pages / unchecked:.0f} pages/min (median)"
+    )
     print(
         goal_line(
-            "crawl rate ratio harvest/scrapy bench",
-            ratio >= GOAL_RATIO,
-            f">= {GOAL_RATIO}",
-            f"{ratio:.2f}",
+            "time ratio harvest/plain spider",
+            ours / plain <= PLAIN_GOAL,
+            f"<= {PLAIN_GOAL}",
+            f"{ours / plain:.2f}",
+        )
+    )
+    print(
+        goal_line(
+            "time ratio harvest/harvest without checks",
+            ours / unchecked <= CHECKS_GOAL,
+            f"<= {CHECKS_GOAL}",
+            f"{ours / unchecked:.2f}",
         )
     )
     return 0

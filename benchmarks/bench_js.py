@@ -29,7 +29,7 @@ from pathlib import Path
 from _common import DAY, SiteProcess, demo_spec, fetch, goal_line, make_settings, median
 
 from harvest.scraping import run_crawl
-from harvest.scraping.middlewares import BrowserPool, Rendered
+from harvest.scraping.browser import BrowserPool, Rendered
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

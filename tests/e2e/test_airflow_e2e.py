@@ -128,7 +128,7 @@ def test_trigger_from_the_ui(airflow: Airflow, chromium: tuple[str, str]) -> Non
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from harvest.scraping.middlewares import CHROMIUM_ARGUMENTS
+    from harvest.scraping.browser import CHROMIUM_ARGUMENTS
 
     browser, driver_path = chromium
     options = webdriver.ChromeOptions()

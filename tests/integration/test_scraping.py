@@ -333,7 +333,7 @@ def test_a_crashed_browser_is_replaced_and_the_page_retried(
 ) -> None:
     import psutil
 
-    from harvest.scraping.middlewares import BrowserPool
+    from harvest.scraping.browser import BrowserPool
 
     browser, driver_path = chromium
     js = [listing for listing in listings_for_day(CONFIG, DAY) if listing.needs_js][:2]

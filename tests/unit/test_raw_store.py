@@ -132,3 +132,35 @@ def test_an_unsupported_url_is_named_without_its_password() -> None:
     ) as raised:
         open_raw_store("ftp://harvest:s3cret@host/raw")
     assert "s3cret" not in str(raised.value)
+
+
+def test_deferred_file_store_journals_every_batch_so_a_killed_crawl_keeps_them(
+    tmp_path: Path,
+) -> None:
+    store = FileRawStore(tmp_path, deferred=True)
+    store.upsert_many([_doc("http://s/a"), _doc("http://s/b")])
+    store.upsert_many([_doc("http://s/c")])
+    # killed here (no close): the batches are on disk, beside the partition, not in it
+    journal = store.journal_path("demo", "2026-11-26")
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
+    assert not store.path("demo", "2026-11-26").exists()
+    assert FileRawStore(tmp_path).count("demo", "2026-11-26") == 0  # readers see no partition
+
+    rerun = FileRawStore(tmp_path, deferred=True)  # the next crawl continues the journal
+    rerun.upsert_many([_doc("http://s/b", price="1 EUR")])
+    rerun.close()
+    rows = {
+        r.url: r.fields["price"]
+        for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+    }
+    assert rows == {"http://s/a": "1250 EUR", "http://s/b": "1 EUR", "http://s/c": "1250 EUR"}
+    assert not journal.exists()
+
+
+def test_deleting_a_deferred_partition_removes_its_journal(tmp_path: Path) -> None:
+    store = FileRawStore(tmp_path, deferred=True)
+    store.upsert_many([_doc("http://s/a")])
+    assert store.delete_partition("demo", "2026-11-26") == 1
+    assert not store.journal_path("demo", "2026-11-26").exists()
+    store.close()
+    assert not store.path("demo", "2026-11-26").exists()

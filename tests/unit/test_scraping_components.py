@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
+from harvest.scraping.crawl import crawl_failed
 from harvest.scraping.items import PageItem
 from harvest.scraping.middlewares import PLAIN_META, RENDER_META, BackoffRetryMiddleware
 from harvest.scraping.pipelines import RawStorePipeline, to_raw_document
@@ -366,6 +367,27 @@ def test_crawl_result_from_stats_is_json_serialisable() -> None:
     assert data["cached_responses"] == 30 and data["requests_to_site"] == 50
     assert data["logical_date"] == "2026-03-01" and data["duration_seconds"] == 1.235
     assert data["browser_restarts"] == 1
+
+
+def test_a_crawl_stopped_at_its_deadline_is_partial_with_its_counts() -> None:
+    stats = {
+        "harvest/pages_asked": 100,
+        "harvest/pages_ok": 40,
+        "harvest/failed_pages": 5,
+        "harvest/ignored_requests": 2,
+        "finish_reason": "closespider_timeout",
+    }
+    result = CrawlResult.from_stats(
+        stats, source="demo", logical_date=DAY, documents=45, raw_uri="file:///r",
+        duration_seconds=1.0, exit_code=0,
+    )  # fmt: skip
+    assert result.partial and result.finish_reason == "closespider_timeout"
+    assert (result.pages_asked, result.pages, result.ignored_pages) == (100, 45, 2)
+    assert result.unfinished_pages == 53  # asked = stored + failed + ignored + never fetched
+    assert crawl_failed(stats) is None  # a deadline stop is not a broken crawl
+    assert (
+        crawl_failed({**stats, "finish_reason": "shutdown"}) == "the crawl stopped early (shutdown)"
+    )
 
 
 def test_crawl_error_names_source_date_exit_code_and_last_lines() -> None:

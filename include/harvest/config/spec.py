@@ -193,6 +193,20 @@ class CrawlSpec(_Model):
     )
     keep_url_fragments: bool = Field(False, description="keep '#...' (hash-routed sites)")
     browsers: int = Field(2, ge=1, le=8, description="headless Chromium instances in the pool")
+    blocked_url_patterns: list[str] = Field(
+        [], description="URL regexes of login/blocked pages: a page ending there is failed"
+    )
+    blocked_selector: str | None = Field(
+        None, description="CSS selector found only on login/blocked pages: such a page is failed"
+    )
+    on_deadline: Literal["fail", "warn"] = Field(
+        "fail", description="a crawl stopped at its deadline: fail the task, or warn and go on"
+    )
+
+    @field_validator("blocked_url_patterns")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        return JavaScriptSpec._valid_regexes(patterns)
 
 
 class ValidationSpec(_Model):

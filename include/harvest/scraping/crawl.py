@@ -1,11 +1,14 @@
 """Run ONE crawl in this process and write its final Scrapy stats as JSON.
 
 ``python -m harvest.scraping.crawl --spec PATH --date YYYY-MM-DD [--base-url URL]
-[--stats-out PATH] [--scrapy-settings JSON]``
+[--stats-out PATH] [--scrapy-settings JSON] [--deadline UNIX_SECONDS]``
 
 Twisted's reactor cannot be restarted, so every crawl is its own process; call
 :func:`harvest.scraping.runner.run_crawl` rather than this module directly. Harvest's settings
-come from the ``HARVEST_*`` environment variables. Exit codes: 0 crawled (failed pages are
+come from the ``HARVEST_*`` environment variables. With ``--deadline`` the crawl stops itself
+(Scrapy's ``CLOSESPIDER_TIMEOUT``) early enough for in-flight downloads to end and the raw store
+to be written before the deadline; its stats then say ``finish_reason: closespider_timeout`` (a
+partial partition). Exit codes: 0 crawled, completely or up to its deadline (failed pages are
 recorded, not fatal), 1 the crawl did not finish cleanly (e.g. the raw store could not be
 written), 2 bad arguments or spec.
 """
@@ -17,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,8 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SpecError, load_spec
 
 logger = logging.getLogger("harvest.scraping.crawl")
+DEADLINE_FINISH_REASON = "closespider_timeout"
+CLOSE_SECONDS = 10.0  # after the last download: spider close, raw-store merge, process exit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,13 +41,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scrapy-settings", default=None, help="JSON object of Scrapy settings to override"
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="Unix time by which the crawl must have stopped and written its pages",
+    )
     return parser.parse_args(argv)
+
+
+def seconds_until_stop(deadline: float, download_timeout: float, now: float) -> float:
+    """``CLOSESPIDER_TIMEOUT`` for a crawl that must be done by ``deadline`` (Unix seconds).
+
+    Stopping waits for in-flight downloads (at most ``download_timeout``) and then closes the
+    spider, so the crawl stops that much before the deadline; when the time left is too short
+    for that margin, it keeps half of it. Never below 1 s (0 would mean "no timeout").
+    """
+    left = deadline - now
+    margin = min(download_timeout + CLOSE_SECONDS, left / 2)
+    return max(1.0, left - margin)
 
 
 def crawl_failed(stats: dict[str, Any]) -> str | None:
     """Why a finished crawl is not a success, or None."""
     reason = stats.get("finish_reason")
-    if reason != "finished":
+    if reason not in ("finished", DEADLINE_FINISH_REASON):
         return f"the crawl stopped early ({reason})"
     if stats.get("harvest/store_errors"):
         return f"{stats['harvest/store_errors']} batch(es) could not be written to the raw store"
@@ -72,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         return 2
 
+    if args.deadline is not None:
+        scrapy_settings["CLOSESPIDER_TIMEOUT"] = seconds_until_stop(
+            args.deadline, float(scrapy_settings["DOWNLOAD_TIMEOUT"]), time.time()
+        )
     process = CrawlerProcess(scrapy_settings, install_root_handler=True)
     crawler = process.create_crawler(spider_cls)
     process.crawl(crawler, spec=spec, logical_date=args.date, base_url=args.base_url)
@@ -85,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         logger.error("source %s, %s: %s", spec.name, args.date, problem)
         return 1
+    if stats.get("finish_reason") == DEADLINE_FINISH_REASON:
+        logger.warning(
+            "source %s, %s: the crawl stopped at its deadline; the partition is partial",
+            spec.name,
+            args.date,
+        )
+        return 0
     logger.info("source %s, %s: crawl finished", spec.name, args.date)
     return 0
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class PageItem:
     """One page of a crawl; the pipeline adds the source and the partition (logical date)."""
 
-    url: str
+    url: str  # the URL requested (the raw document's key)
     status: int | None
     page_type: str  # "index" | "detail"
     fetched_at: str  # ISO timestamp (UTC) of the real fetch
@@ -17,3 +17,6 @@ class PageItem:
     body: str | None = None
     error: str | None = None
     rendered_with: str = "http"  # "http" | "chromium"
+    final_url: str | None = None  # where the page ended (after redirects or JavaScript)
+    redirect_chain: list[str] = field(default_factory=list)  # requested URL, ..., final URL
+    content_type: str | None = None  # the response's Content-Type header

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
@@ -42,6 +43,7 @@ def to_raw_document(
     """The raw document of one page item (a :class:`PageItem` or a dict with its keys)."""
     data = ItemAdapter(item).asdict()
     body = data.get("body")
+    final = data.get("final_url")
     day = logical_date if isinstance(logical_date, str) else logical_date.isoformat()
     return RawDocument(
         source=source,
@@ -55,11 +57,18 @@ def to_raw_document(
         error=data.get("error"),
         rendered_with=str(data.get("rendered_with") or "http"),
         body=body,
+        final_url=canonical_url(str(final), base_url, canonical_base_url) if final else None,
+        redirect_chain=[
+            canonical_url(str(url), base_url, canonical_base_url)
+            for url in data.get("redirect_chain") or []
+        ],
+        content_type=data.get("content_type"),
     )
 
 
 class RawStorePipeline:
-    """Batch page items into the raw store; flush every ``HARVEST_PIPELINE_BATCH_SIZE`` and at close.
+    """Batch page items into the raw store; flush every ``HARVEST_PIPELINE_BATCH_SIZE`` items, every
+    ``HARVEST_PIPELINE_FLUSH_SECONDS`` (a slow site still gets its pages written) and at close.
 
     Settings: ``HARVEST_RAW_STORE_URL``, ``HARVEST_SOURCE``, ``HARVEST_LOGICAL_DATE``.
     Stats: ``harvest/documents_written``, ``harvest/store_errors``.
@@ -74,6 +83,7 @@ class RawStorePipeline:
         crawler: Crawler | None = None,
         base_url: str | None = None,
         canonical_base_url: str | None = None,
+        flush_seconds: float = 10.0,
     ) -> None:
         if not raw_store_url or not source or not logical_date:
             raise ValueError(
@@ -90,6 +100,8 @@ class RawStorePipeline:
         self.store: RawStore | None = None
         self.batch: list[RawDocument] = []
         self.written = 0
+        self.flush_seconds = flush_seconds
+        self._flushed_at = time.monotonic()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -102,6 +114,7 @@ class RawStorePipeline:
             crawler=crawler,
             base_url=settings.get("HARVEST_BASE_URL"),
             canonical_base_url=settings.get("HARVEST_CANONICAL_BASE_URL"),
+            flush_seconds=settings.getfloat("HARVEST_PIPELINE_FLUSH_SECONDS", 10.0),
         )
 
     def open_spider(self) -> None:
@@ -114,7 +127,10 @@ class RawStorePipeline:
                 item, self.source, self.logical_date, self.base_url, self.canonical_base_url
             )
         )
-        if len(self.batch) >= self.batch_size:
+        if (
+            len(self.batch) >= self.batch_size
+            or time.monotonic() - self._flushed_at >= self.flush_seconds
+        ):
             self.flush()
         return item
 
@@ -125,6 +141,7 @@ class RawStorePipeline:
         if self.store is None:
             raise RuntimeError("RawStorePipeline.flush() before open_spider()")
         batch, self.batch = self.batch, []
+        self._flushed_at = time.monotonic()
         try:
             written = self.store.upsert_many(batch)
         except Exception:

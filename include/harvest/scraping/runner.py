@@ -3,8 +3,12 @@
 :func:`run_crawl` spawns ``python -m harvest.scraping.crawl`` (Twisted's reactor cannot restart,
 so each crawl gets a fresh process), passes Harvest's settings as ``HARVEST_*`` environment
 variables, streams every log line of the child to a logger while it runs (in Airflow: the task
-log), enforces a timeout by killing the child's process group, and returns a
-:class:`CrawlResult` built from the crawl's final stats and the raw-store partition.
+log), gives the child a deadline so that it stops itself in time and writes what it fetched
+(a *partial* partition: ``CrawlResult.partial``, failed or kept as the spec's
+``crawl.on_deadline`` says), kills the child's process group if it still runs at the timeout,
+and returns a :class:`CrawlResult` built from the crawl's final stats and the raw-store partition.
+The child never outlives this process: SIGTERM here kills its process group first, and on Linux
+the child is sent SIGTERM when this process dies of anything else.
 
 The spec is passed to the child as a file: the :class:`SourceSpec` object given is written to a
 temporary ``<name>.yaml`` (``model_dump(mode="json")``), so the child crawls exactly that spec,
@@ -14,6 +18,8 @@ whatever file it came from. Importing this module does not import Scrapy.
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import datetime as dt
 import json
 import logging
@@ -25,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +86,15 @@ class CrawlResult:
     duration_seconds: float
     exit_code: int
     browser_restarts: int = 0
+    pages_asked: int = 0  # pages the spider asked for: stored + failed + ignored (+ unfinished)
+    ignored_pages: int = 0  # not fetched on purpose (robots.txt, an off-site link)
+    finish_reason: str = "finished"  # Scrapy's; "closespider_timeout": stopped at the deadline
+    partial: bool = False  # stopped at its deadline: the partition holds what was fetched
+
+    @property
+    def unfinished_pages(self) -> int:
+        """Pages asked for that a crawl stopped at its deadline never got to."""
+        return max(0, self.pages_asked - self.pages - self.ignored_pages)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +131,10 @@ class CrawlResult:
             duration_seconds=round(duration_seconds, 3),
             exit_code=exit_code,
             browser_restarts=stat("harvest/browser_restarts"),
+            pages_asked=stat("harvest/pages_asked"),
+            ignored_pages=stat("harvest/ignored_requests"),
+            finish_reason=str(stats.get("finish_reason") or "unknown"),
+            partial=stats.get("finish_reason") == "closespider_timeout",
         )
 
 
@@ -169,6 +189,40 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
             continue
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be sent SIGTERM when the parent dies (Linux ``prctl``)."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _forward_sigterm(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """While the crawl runs, SIGTERM to this process kills the crawl's process group first.
+
+    The child runs in its own session (so a timeout can kill its browsers too), which also means
+    a SIGTERM sent to this process alone would not reach it. The previous handler (Airflow's,
+    say) runs afterwards; without one, this process exits with 143 as SIGTERM's default would.
+    Only possible in the main thread; elsewhere ``_die_with_parent`` still covers the child.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        _kill_group(proc)
+        if callable(previous):
+            previous(signum, frame)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_crawl(
     spec: SourceSpec,
     logical_date: dt.date,
@@ -183,6 +237,11 @@ def run_crawl(
 
     Failed pages do not fail the crawl: they are recorded in the raw store with their error.
     ``extra_scrapy_settings`` (JSON-serialisable) override the settings built from the spec.
+    With ``timeout_seconds`` the crawl stops itself before it and writes what it fetched; such a
+    partial partition raises :class:`CrawlError` (with its counts) when the spec's
+    ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
+    is ``warn``. A crawl still running at the timeout is killed; the pages it had written are
+    kept in the partition's journal (see :class:`~harvest.storage.raw.FileRawStore`).
     """
     settings = settings or Settings.from_env()
     logger = logger or logging.getLogger("harvest.scraping")
@@ -205,6 +264,8 @@ def run_crawl(
             command += ["--base-url", base_url]
         if extra_scrapy_settings:
             command += ["--scrapy-settings", json.dumps(extra_scrapy_settings)]
+        if timeout_seconds:
+            command += ["--deadline", repr(time.time() + timeout_seconds)]
         logger.info(
             "Crawling source %s for %s (timeout %s)",
             spec.name,
@@ -224,13 +285,15 @@ def run_crawl(
             bufsize=1,
             env=_child_env(settings),
             start_new_session=True,  # its own process group, so a timeout kills browsers too
+            preexec_fn=_die_with_parent,  # prctl only: safe before exec
         )
         reader = threading.Thread(
             target=_stream, args=(proc.stdout, logger, tail), name="crawl-log", daemon=True
         )
         reader.start()
         try:
-            exit_code = proc.wait(timeout=timeout_seconds)
+            with _forward_sigterm(proc):
+                exit_code = proc.wait(timeout=timeout_seconds)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             reader.join(timeout=5)
@@ -239,7 +302,7 @@ def run_crawl(
                 logical_date,
                 proc.returncode if proc.returncode is not None else -9,
                 list(tail),
-                f"timed out after {timeout_seconds:g} s and was killed",
+                f"timed out after {timeout_seconds:g} s and was killed{_kept(spec, logical_date, settings)}",
             ) from None
         except BaseException:
             _kill_group(proc)
@@ -270,5 +333,41 @@ def run_crawl(
         duration_seconds=duration,
         exit_code=exit_code,
     )
+    if result.partial:
+        counts = (
+            f"stopped at its deadline with a partial partition: {result.pages_asked} pages asked, "
+            f"{result.pages - result.failed_pages} stored, {result.failed_pages} failed, "
+            f"{result.unfinished_pages} never fetched; {result.documents} documents in {raw_uri}"
+        )
+        if spec.crawl.on_deadline == "fail":
+            raise CrawlError(
+                spec.name,
+                logical_date,
+                exit_code,
+                [],
+                f"{counts} (the spec's crawl.on_deadline is 'fail'; "
+                "set it to 'warn' to go on with partial partitions, or allow more time)",
+            )
+        logger.warning("Crawl of %s for %s %s", spec.name, logical_date.isoformat(), counts)
     logger.info("Crawl of %s for %s done: %s", spec.name, logical_date.isoformat(), result)
     return result
+
+
+def _kept(spec: SourceSpec, logical_date: dt.date, settings: Settings) -> str:
+    """What a killed crawl left in the file raw store's journal, for the error message."""
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        journal = getattr(store, "journal_path", None)
+        if journal is None:
+            return ""
+        path = journal(spec.name, logical_date)
+        if not path.exists():
+            return ""
+        with path.open(encoding="utf-8") as handle:
+            kept = sum(1 for line in handle if line.strip())
+        return (
+            f"; {kept} documents it had written are kept in {path} (not in the partition; "
+            "the next crawl of this partition continues them)"
+        )
+    finally:
+        store.close()

@@ -25,6 +25,7 @@ RETRY_BACKOFF_MAX_SECONDS = 30.0
 PIPELINE_BATCH_SIZE = 500  # the file store rewrites its partition per batch
 
 _MIDDLEWARES = "harvest.scraping.middlewares"
+_OUTCOMES = "harvest.scraping.outcomes"
 
 
 def build_scrapy_settings(
@@ -76,6 +77,8 @@ def build_scrapy_settings(
         "SPIDER_MIDDLEWARES": {
             "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
             "harvest.scraping.limits.DepthLimitMiddleware": 900,
+            # an exception while extracting a page makes it a failed page (harvest.scraping.outcomes)
+            f"{_OUTCOMES}.PageErrorMiddleware": 950,
         },
         # reliability
         "DOWNLOAD_TIMEOUT": crawl.download_timeout_seconds,
@@ -93,7 +96,16 @@ def build_scrapy_settings(
             f"{_MIDDLEWARES}.BackoffRetryMiddleware": 550,
             f"{_MIDDLEWARES}.FetchTimeMiddleware": 940,
             f"{_MIDDLEWARES}.SeleniumMiddleware": 950,
+            # every page ends stored or failed with its reason (see harvest.scraping.outcomes)
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+            f"{_OUTCOMES}.TracedRedirectMiddleware": 600,
+            f"{_OUTCOMES}.TracedMetaRefreshMiddleware": 580,
+            f"{_OUTCOMES}.PageCheckMiddleware": 560,
+            f"{_OUTCOMES}.BodyCheckMiddleware": 910,  # before the HTTP cache: nothing bad cached
         },
+        "HARVEST_BLOCKED_URL_PATTERNS": crawl.blocked_url_patterns,
+        "HARVEST_BLOCKED_SELECTOR": crawl.blocked_selector,
         # HTTP cache per partition (HARVEST_SOURCE, HARVEST_LOGICAL_DATE): only complete 2xx
         # responses are stored, so a re-run re-fetches exactly the failures
         "HTTPCACHE_ENABLED": True,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +31,11 @@ def content_hash(body: bytes | str) -> str:
 
 @dataclass
 class RawDocument:
-    """One fetched page (or one page that could not be fetched)."""
+    """One fetched page (or one page that could not be fetched), keyed by the URL requested.
+
+    ``error`` is set for a failed page (HTTP error, network error, a redirect off-site or in a
+    loop, a login/blocked page, a truncated or empty body, a non-HTML page, an extraction error).
+    """
 
     source: str
     logical_date: str  # ISO date of the partition, never the wall clock
@@ -44,6 +48,9 @@ class RawDocument:
     error: str | None = None
     rendered_with: str = "http"  # "http" | "chromium"
     body: str | None = None
+    final_url: str | None = None  # where the requested ``url`` ended (redirects, JavaScript)
+    redirect_chain: list[str] = field(default_factory=list)  # requested URL, ..., final URL
+    content_type: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -90,33 +97,55 @@ def _iso(day: dt.date | str) -> str:
 class FileRawStore:
     """JSON Lines partitions: ``<root>/<source>/<YYYY-MM-DD>.jsonl``, each replaced atomically.
 
-    With ``deferred=True`` (what a crawl uses) upserts collect in memory and each touched
-    partition is written once, atomically, by :meth:`flush` or :meth:`close`: the crawl replaces
-    its partition as one transaction, and a large day costs one write instead of one per batch.
+    With ``deferred=True`` (what a crawl uses) every upsert is appended at once to the partition's
+    journal ``<YYYY-MM-DD>.jsonl.partial`` (flushed to disk, so a killed crawl keeps every batch
+    written), and :meth:`flush` or :meth:`close` merges the journal into the partition, newest
+    document per URL, in one atomic rename. Memory stays flat however large the day: the merge
+    holds only an index of (URL -> file offset), never the documents. Readers of a partition
+    (the next stages) never see a journal: a crawl killed before its close leaves the partition
+    as it was, and the journal beside it, which the next deferred crawl of that partition
+    continues (its pages are kept, and a page fetched again replaces them).
     """
+
+    JOURNAL_SUFFIX = ".partial"
 
     def __init__(self, root: Path | str, deferred: bool = False) -> None:
         self.root = Path(root)
         self.deferred = deferred
-        self._pending: dict[Path, dict[str, dict[str, Any]]] = {}
+        self._journals: dict[Path, Any] = {}  # partition path -> open journal handle
 
     def path(self, source: str, logical_date: dt.date | str) -> Path:
         return self.root / source / f"{_iso(logical_date)}.jsonl"
 
+    def journal_path(self, source: str, logical_date: dt.date | str) -> Path:
+        """Where a deferred crawl appends its batches before the partition is replaced."""
+        path = self.path(source, logical_date)
+        return path.with_name(path.name + self.JOURNAL_SUFFIX)
+
     def _read(self, path: Path) -> dict[str, dict[str, Any]]:
-        if not path.exists():
-            return {}
-        with path.open(encoding="utf-8") as handle:
-            rows = (json.loads(line) for line in handle if line.strip())
-            return {row["url"]: row for row in rows}
+        rows: dict[str, dict[str, Any]] = {}
+        journal = path.with_name(path.name + self.JOURNAL_SUFFIX)
+        for source in (path, journal) if self.deferred else (path,):
+            if source.exists():
+                with source.open(encoding="utf-8") as handle:
+                    for line in handle:
+                        if line.strip():
+                            row = json.loads(line)
+                            rows[row["url"]] = row
+        return rows
 
     def _write(self, path: Path, rows: dict[str, dict[str, Any]]) -> None:
+        lines = (json.dumps(rows[url], ensure_ascii=False, sort_keys=True) for url in sorted(rows))
+        self._replace(path, lines)
+
+    def _replace(self, path: Path, lines: Iterable[str]) -> None:
+        """Write ``lines`` to a temporary file beside ``path`` and rename it over ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for url in sorted(rows):
-                    handle.write(json.dumps(rows[url], ensure_ascii=False, sort_keys=True))
+                for line in lines:
+                    handle.write(line)
                     handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -131,29 +160,70 @@ class FileRawStore:
             by_partition.setdefault(self.path(doc.source, doc.logical_date), []).append(doc)
         written = 0
         for path, batch in by_partition.items():
-            rows = self._pending.get(path) if self.deferred else None
-            if rows is None:
-                rows = self._read(path)
-            for doc in batch:
-                rows[doc.url] = doc.to_dict()
             if self.deferred:
-                self._pending[path] = rows
+                self._append(path, batch)
             else:
+                rows = self._read(path)
+                for doc in batch:
+                    rows[doc.url] = doc.to_dict()
                 self._write(path, rows)
             written += len(batch)
         return written
 
+    def _append(self, path: Path, batch: list[RawDocument]) -> None:
+        handle = self._journals.get(path)
+        if handle is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.with_name(path.name + self.JOURNAL_SUFFIX).open("a", encoding="utf-8")
+            self._journals[path] = handle
+        handle.write(
+            "".join(
+                json.dumps(doc.to_dict(), ensure_ascii=False, sort_keys=True) + "\n"
+                for doc in batch
+            )
+        )
+        handle.flush()
+        os.fsync(handle.fileno())
+
     def flush(self) -> None:
-        """Write every partition with deferred upserts (each atomically)."""
-        while self._pending:
-            path, rows = next(iter(self._pending.items()))
-            self._write(path, rows)
-            del self._pending[path]
+        """Merge every journal into its partition (each atomically) and remove the journal."""
+        while self._journals:
+            path, handle = next(iter(self._journals.items()))
+            handle.close()
+            self._merge_journal(path)
+            del self._journals[path]
+
+    def _merge_journal(self, path: Path) -> None:
+        journal = path.with_name(path.name + self.JOURNAL_SUFFIX)
+        sources = [p for p in (path, journal) if p.exists()]
+        handles = [p.open("rb") for p in sources]
+        try:
+            where: dict[str, tuple[int, int]] = {}  # URL -> (file, offset) of its newest line
+            for number, handle in enumerate(handles):
+                offset = 0
+                for line in handle:
+                    if line.strip():
+                        where[json.loads(line)["url"]] = (number, offset)
+                    offset += len(line)
+
+            def lines() -> Iterator[str]:
+                for url in sorted(where):
+                    number, offset = where[url]
+                    handles[number].seek(offset)
+                    yield handles[number].readline().decode("utf-8").rstrip("\n")
+
+            self._replace(path, lines())
+        finally:
+            for handle in handles:
+                handle.close()
+        journal.unlink(missing_ok=True)
 
     def _rows(self, source: str, logical_date: dt.date | str) -> dict[str, dict[str, Any]]:
         path = self.path(source, logical_date)
-        pending = self._pending.get(path)
-        return pending if pending is not None else self._read(path)
+        handle = self._journals.get(path)
+        if handle is not None:
+            handle.flush()
+        return self._read(path)
 
     def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
         rows = self._rows(source, logical_date)
@@ -165,7 +235,10 @@ class FileRawStore:
     def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
         n = len(self._rows(source, logical_date))
         path = self.path(source, logical_date)
-        self._pending.pop(path, None)
+        handle = self._journals.pop(path, None)
+        if handle is not None:
+            handle.close()
+        path.with_name(path.name + self.JOURNAL_SUFFIX).unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         return n
 
@@ -240,8 +313,8 @@ class MongoRawStore:
 def open_raw_store(url: str, *, deferred: bool = False) -> FileRawStore | MongoRawStore:
     """Open the raw store a URL names: ``file:///path`` or ``mongodb://host/db``.
 
-    ``deferred`` lets the file store write each partition once, at ``flush``/``close`` (MongoDB
-    writes every batch as it comes, with unordered bulk upserts).
+    ``deferred`` makes the file store append batches to a journal and replace each partition once,
+    at ``flush``/``close`` (MongoDB writes every batch as it comes, with unordered bulk upserts).
     """
     scheme = urlparse(url).scheme
     if scheme == "file":

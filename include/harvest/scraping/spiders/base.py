@@ -34,9 +34,15 @@ from harvest.scraping.middlewares import (
     RENDERED_HEADER,
     utc_now_iso,
 )
+from harvest.scraping.outcomes import (
+    PAGE_TYPE_META,
+    RECORDED_META,
+    PageFailed,
+    content_type,
+    redirect_chain,
+)
 from harvest.text import collapse_whitespace
 
-PAGE_TYPE_META = "harvest_page_type"
 URL_META = "harvest_url"
 
 
@@ -102,6 +108,7 @@ class HarvestSpider(scrapy.Spider):
                 )
             return None
         self._scheduled.add(url)
+        self._inc("harvest/pages_asked")
         meta: dict[str, Any] = {PAGE_TYPE_META: page_type, URL_META: url}
         if any(pattern.search(url) for pattern in self._js_patterns):
             meta[RENDER_META] = True
@@ -157,17 +164,16 @@ class HarvestSpider(scrapy.Spider):
     def page_item(
         self, response: Response, page_type: str, fields: dict[str, str | None] | None = None
     ) -> PageItem:
-        """The item for a fetched page (a truncated body is kept, with an error saying so)."""
+        """The item for a fetched page, with its final URL and redirect chain."""
         errors = []
         if response.meta.get(RENDER_ERROR_META):
             errors.append(str(response.meta[RENDER_ERROR_META]))
-        if "dataloss" in response.flags:
-            errors.append("truncated response: fewer bytes than Content-Length")
         rendered = response.headers.get(RENDERED_HEADER) == b"chromium"
         body = response.text if isinstance(response, TextResponse) else None
         if body is None:
             errors.append(f"not a text page ({type(response).__name__})")
         self._inc("harvest/pages_ok")
+        response.meta[RECORDED_META] = True
         return PageItem(
             url=response.meta.get(URL_META, response.url),
             status=response.status,
@@ -177,32 +183,72 @@ class HarvestSpider(scrapy.Spider):
             body=body,
             error="; ".join(errors) or None,
             rendered_with="chromium" if rendered else "http",
+            final_url=response.url,
+            redirect_chain=redirect_chain(response.request, response.url)
+            if response.request is not None
+            else [response.url],
+            content_type=content_type(response),
         )
 
     def errback(self, failure: Failure) -> Iterator[PageItem]:
-        """Record a request that finally failed (HTTP error after retries, timeout, DNS...)."""
+        """Record a request that finally failed: an HTTP error after retries, a network error,
+        or a :class:`~harvest.scraping.outcomes.PageFailed` check. A page not fetched on purpose
+        (robots.txt, an off-site link) is counted in ``harvest/ignored_requests`` and logged."""
         request = failure.request  # type: ignore[attr-defined]
-        url = request.meta.get(URL_META, request.url)
+        value = failure.value
+        response = getattr(value, "response", None)
+        status = response.status if isinstance(response, Response) else None
+        if isinstance(value, PageFailed):
+            yield self.failed_page(
+                request,
+                value.reason,
+                status=value.status,
+                final_url=value.final_url,
+                chain=value.redirect_chain,
+                content_type=value.content_type,
+            )
+            return
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             # robots.txt or an off-site link: not fetched on purpose, not a failure of the source
             self._inc("harvest/ignored_requests")
-            self.logger.info("not fetched: %s (%s)", url, failure.getErrorMessage())
+            self.logger.info("not fetched: %s (%s)", request.meta.get(URL_META, request.url), value)
             return
-        response = getattr(failure.value, "response", None)
-        status = response.status if isinstance(response, Response) else None
-        retries = int(request.meta.get("retry_times", 0))
         if status is not None:
             error = f"HTTP {status}"
             if not failure.check(HttpError):  # e.g. RetryAfterTooLong: say why
                 error += f": {failure.getErrorMessage()}"
         else:
-            error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+            error = f"{type(value).__name__}: {failure.getErrorMessage()}"
+        yield self.failed_page(
+            request,
+            error,
+            status=status,
+            body=response.text if isinstance(response, TextResponse) else None,
+            final_url=response.url if isinstance(response, Response) else None,
+            content_type=content_type(response) if isinstance(response, Response) else None,
+        )
+
+    def failed_page(
+        self,
+        request: scrapy.Request,
+        error: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        final_url: str | None = None,
+        chain: list[str] | None = None,
+        content_type: str | None = None,
+    ) -> PageItem:
+        """The item of a page that failed, counted in ``harvest/failed_pages`` and logged."""
+        url = request.meta.get(URL_META, request.url)
+        retries = int(request.meta.get("retry_times", 0))
         if retries:
             error += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
         self._inc("harvest/failed_pages")
         self.logger.warning("failed page %s: %s", url, error)
-        body = response.text if isinstance(response, TextResponse) else None
-        yield PageItem(
+        if chain is None:
+            chain = redirect_chain(request, final_url) if final_url else []
+        return PageItem(
             url=url,
             status=status,
             page_type=request.meta.get(PAGE_TYPE_META, "detail"),
@@ -210,6 +256,9 @@ class HarvestSpider(scrapy.Spider):
             body=body,
             error=error,
             rendered_with="chromium" if request.meta.get(RENDER_META) else "http",
+            final_url=final_url,
+            redirect_chain=chain,
+            content_type=content_type,
         )
 
     def _inc(self, key: str, count: int = 1) -> int:
