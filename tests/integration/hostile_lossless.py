@@ -199,8 +199,12 @@ class HostileSite:
 
 
 def hostile_spec(site: HostileSite, spider: str | None = None, **crawl: Any) -> SourceSpec:
-    """A source spec for the site: its login URL and form are blocked, JS pages by URL."""
+    """A source spec for the site: its login URL and form are blocked, JS pages by URL. The
+    site is our own test server, so the spec lowers the polite defaults (as the demo spec does):
+    these tests are about what happens to each page, not about pacing."""
     settings: dict[str, Any] = {
+        "concurrency_per_domain": 8,
+        "download_delay_seconds": 0,
         "blocked_url_patterns": [r"/login\b"],
         "blocked_selector": "form#login",
         "autothrottle": False,

@@ -26,7 +26,19 @@ from tests.integration.test_scraping import LogLines
 DAY = dt.date(2026, 3, 1)
 # the retry backoff is short, so a wait of a second or more can only be the site's own ask
 FAST = {"AUTOTHROTTLE_START_DELAY": 0.0, "HARVEST_RETRY_BACKOFF_SECONDS": 0.05}
-SLACK = 0.05  # timer resolution: a gap may be this much shorter than asked
+SLACK = 0.05  # timer resolution: on average a gap may be this much shorter than asked
+# The server stamps a request when it handles it, not when Scrapy sent it: on a loaded machine a
+# request handled late makes the gap before it look longer and the one after it shorter by as
+# much. Each single gap may therefore fall short by this much; their mean may not.
+JITTER = 0.3
+
+
+def assert_spaced(gaps: list[float], at_least: float) -> None:
+    """Requests were sent at least ``at_least`` seconds apart, as a server on a busy machine sees
+    it: the mean gap within :data:`SLACK`, each gap within :data:`JITTER`."""
+    assert gaps, "fewer than two requests: nothing to measure"
+    assert sum(gaps) / len(gaps) >= at_least - SLACK, gaps
+    assert min(gaps) >= at_least - JITTER, gaps
 
 
 def hostile_spec(javascript: dict[str, Any] | None = None, **crawl: Any) -> SourceSpec:
@@ -96,7 +108,7 @@ def test_crawl_delay_spaces_every_request_to_the_site(crawl: Any) -> None:
     site, done = crawl(Switches(crawl_delay=1), max_crawl_delay_seconds=2)
     pages = site.pages()
     assert len(pages) == 5 and done.result.failed_pages == 0
-    assert min(site.gaps(pages)) >= 1 - SLACK
+    assert_spaced(site.gaps(pages), 1)
     # the same site without a Crawl-delay is crawled without waiting: the gaps are the delay's
     fast, _ = crawl(Switches(), max_crawl_delay_seconds=2)
     assert max(fast.gaps(fast.pages())) < 0.5
@@ -105,7 +117,8 @@ def test_crawl_delay_spaces_every_request_to_the_site(crawl: Any) -> None:
 def test_a_crawl_delay_above_the_cap_is_logged_and_the_cap_used(crawl: Any) -> None:
     site, done = crawl(Switches(crawl_delay=5, items=3), max_crawl_delay_seconds=1)
     gaps = site.gaps(site.pages())
-    assert min(gaps) >= 1 - SLACK and max(gaps) < 2.5
+    assert_spaced(gaps, 1)
+    assert max(gaps) < 2.5
     assert done.logged("asks for Crawl-delay 5 s, more than crawl.max_crawl_delay_seconds (1 s)")
 
 
@@ -117,7 +130,7 @@ def test_robots_txt_503_disallows_all_after_one_polite_retry(crawl: Any) -> None
     site, done = crawl(switches, max_retry_after_seconds=2)
     robots = site.requests("/robots.txt")
     assert len(robots) == 2  # one fetch, one retry
-    assert site.gaps(robots)[0] >= 1 - SLACK  # after the Retry-After
+    assert site.gaps(robots)[0] >= 1 - JITTER  # after the Retry-After
     assert site.pages() == []  # disallow all: nothing else is fetched
     # ... and the page asked for is recorded as failed, with the reason
     start = done.doc("/start")
@@ -168,7 +181,7 @@ def test_retry_after_is_waited_out_before_the_retry(crawl: Any, retry_after: str
     attempts = site.requests("/item/1")
     assert len(attempts) == 3
     # an HTTP date has whole seconds: "in 2 s" may mean a little over 1 s
-    assert min(site.gaps(attempts)) >= (1 if retry_after == "1" else 0.95) - SLACK
+    assert_spaced(site.gaps(attempts), 1 if retry_after == "1" else 0.95)
     assert done.doc("/item/1").status == 200 and done.doc("/item/1").error is None
 
 
@@ -193,7 +206,7 @@ def test_a_429_slows_the_whole_site_down(crawl: Any) -> None:
     before, after = pages[: first_429 + 1], pages[first_429:]
     assert len(after) == 6, [hit.path for hit in pages]  # the 429, four pages and the retry
     assert max(site.gaps(before)) < 0.5  # full speed until the 429
-    assert min(site.gaps(after)) >= 1 - SLACK  # every page after it waits (doubled, >= 1 s)
+    assert_spaced(site.gaps(after), 1)  # every page after it waits (doubled, >= 1 s)
     assert done.result.failed_pages == 0 and done.doc("/item/5").status == 200
     assert done.logged("HTTP 429 from")
 

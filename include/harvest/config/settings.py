@@ -5,7 +5,7 @@ is a folder of JSON Lines partitions, the warehouse a SQLite file, MLflow a loca
 there is no cache; frames handed from one task to the next (validated, cleaned partitions) are
 Parquet files under ``staging_url`` (a shared volume or object store in production). Each backend is switched by a URL (``mongodb://``, ``postgresql://``,
 ``redis://``). In Airflow, the operators pass URLs taken from Airflow Connections instead
-(see ``plugins/harvest_airflow/connections.py``).
+(see ``plugins/harvest_airflow/hooks.py``).
 """
 
 from __future__ import annotations
