@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from harvest.config import load_spec
 from harvest.demo_site.generator import day_listings
 from harvest.storage.raw import FileRawStore
-from harvest_airflow import local
+from scripts import harvest_local as local
 
 if TYPE_CHECKING:
     from conftest import Airflow  # tests/e2e/conftest.py
