@@ -91,6 +91,27 @@ def test_rest_trigger_runs_and_writes_the_partition(airflow: Airflow) -> None:
     assert load["loaded"] == load["valid"] - load["duplicates"] > 0
 
 
+def test_rest_trigger_without_a_logical_date_processes_the_run_after_day(airflow: Airflow) -> None:
+    """Airflow 3's ``airflow dags trigger harvest_demo``: a run with no logical date (no
+    ``{{ ds }}``) processes the partition of the day it was triggered for (``run_after``, UTC)."""
+    run = airflow.request(
+        "POST",
+        "/api/v2/dags/harvest_demo/dagRuns",
+        {"dag_run_id": "e2e_rest_no_logical_date", "logical_date": None},
+    )
+    assert run["logical_date"] is None
+    day = dt.datetime.fromisoformat(run["run_after"]).astimezone(dt.UTC).date()
+    airflow.wait_for_runs({run["dag_run_id"]})
+    assert_partition(airflow, day)
+    load = airflow.request(
+        "GET",
+        f"/api/v2/dags/harvest_demo/dagRuns/{run['dag_run_id']}/taskInstances/load/"
+        "xcomEntries/return_value",
+    )["value"]
+    assert load["logical_date"] == day.isoformat()
+    assert load["loaded"] > 0
+
+
 def test_backfill_three_days(airflow: Airflow) -> None:
     days = [dt.date(2026, 2, 1) + dt.timedelta(days=n) for n in range(3)]
     before = {r["dag_run_id"] for r in airflow.dag_runs()}
