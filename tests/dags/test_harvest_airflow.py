@@ -64,7 +64,7 @@ def test_scrape_operator_init_only_stores_arguments() -> None:
 
     op = ScrapeOperator(task_id="scrape", source="nowhere", sources_dir="/does/not/exist")
     assert op.source == "nowhere"
-    assert op.logical_date is None  # the run's own partition (tests/dags/test_partitions.py)
+    assert op.logical_date is None  # the run's own partition (tests/dags/test_run_partitions.py)
     assert (op.warehouse_conn_id, op.raw_store_conn_id, op.cache_conn_id) == (
         "harvest_warehouse",
         "harvest_raw_store",
