@@ -8,9 +8,11 @@ dates with ``airflow backfill create``). A spec that fails validation only affec
 it becomes ``harvest_<file stem>``, tagged ``broken-spec``, whose docs and single task show the
 error (file, field, message); the other sources load as usual.
 
-Each run is ``scrape >> validate >> clean >> load`` on one partition (source, logical date); the
-tasks hand on only URIs and counts. Wiring only: the work happens in the operators' ``execute``,
-nothing heavy (pandas, Great Expectations, Scrapy) is imported here.
+Each run is ``scrape >> validate >> clean >> load`` on one partition (source, day: the logical
+date's, or ``run_after``'s for a manual run without one); each task takes its upstream results
+(``validate.output``...), URIs and counts only. Wiring only: the work happens in the operators'
+``execute``, the docs come from ``harvest_airflow.docs``, nothing heavy (pandas, Great
+Expectations, Scrapy) is imported here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from harvest.config import Settings, SourceSpec, SpecError
 from harvest.config.spec import load_specs
+from harvest_airflow.docs import broken_spec_doc_md, source_doc_md
 from harvest_airflow.operators import CleanOperator, LoadOperator, ScrapeOperator, ValidateOperator
 
 log = logging.getLogger(__name__)
@@ -52,47 +55,6 @@ def _schedule(spec: SourceSpec) -> CronDataIntervalTimetable | None:
     return CronDataIntervalTimetable(spec.schedule, timezone="UTC")
 
 
-def _doc_md(spec: SourceSpec) -> str:
-    js = spec.javascript
-    rows = [
-        ("base URL", f"`{spec.base_url}` (env `HARVEST_SOURCE_{spec.name.upper()}_BASE_URL`)"),
-        ("start URLs", "<br>".join(f"`{url}`" for url in spec.start_urls)),
-        ("schedule", f"`{spec.schedule}`" if spec.schedule else "manual only"),
-        ("start date", spec.start_date.isoformat()),
-        ("owner", spec.owner),
-        ("detail fields", ", ".join(f"`{name}`" for name in spec.detail.fields)),
-        ("key / target", f"`{spec.detail.key}` / `{spec.target or '-'}`"),
-        ("JavaScript pages", f"marker `{js.marker}`" if js.enabled else "none"),
-        (
-            "crawl",
-            f"{spec.crawl.concurrency_per_domain} per domain, {spec.crawl.retries} retries, "
-            f"robots.txt {'obeyed' if spec.crawl.obey_robots_txt else 'ignored'}, "
-            f"max pages {spec.crawl.max_pages or 'unlimited'}",
-        ),
-        (
-            "SLA",
-            f"done by {spec.sla.finish_by or '-'} UTC, at most {spec.sla.max_duration_minutes} "
-            f"min, data at most {spec.sla.freshness_hours} h old",
-        ),
-    ]
-    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return (
-        f"### Source `{spec.name}`\n\n{spec.description or '(no description)'}\n\n"
-        f"| setting | value |\n|---|---|\n{table}\n\n"
-        "#### Tasks\n\n"
-        "1. **scrape**: crawl the data interval into the raw store (upserts by URL; "
-        f"Asset `harvest://raw/{spec.name}`).\n"
-        "2. **validate**: the spec's Great Expectations suite; failing records go to the "
-        "`quarantine` table with a reason, the valid ones to staging. A broken critical "
-        "expectation fails the run at once (no retries): fix the cause, then clear the run.\n"
-        "3. **clean**: normalise, de-duplicate (within the partition and against "
-        f"{spec.dedup.history_days} days of history), impute.\n"
-        f"4. **load**: upsert into `processed_{spec.name}` in one transaction and record the "
-        f"counts in `partition_loads` (Asset `harvest://processed/{spec.name}`).\n\n"
-        "Edit the source's YAML spec to change these; see the README, *Source specs*."
-    )
-
-
 def build_source_dag(spec: SourceSpec) -> DAG:
     """The DAG of one source: scrape >> validate >> clean >> load, one partition per run."""
     with DAG(
@@ -104,7 +66,7 @@ def build_source_dag(spec: SourceSpec) -> DAG:
         max_active_runs=2,
         default_args={**DEFAULT_ARGS, "owner": spec.owner},
         tags={"harvest", "source", *spec.tags},
-        doc_md=_doc_md(spec),
+        doc_md=source_doc_md(spec),
     ) as dag:
         timeout = dt.timedelta(minutes=spec.sla.max_duration_minutes)
         scrape = ScrapeOperator(
@@ -123,27 +85,27 @@ def build_source_dag(spec: SourceSpec) -> DAG:
         clean = CleanOperator(
             task_id="clean",
             source=spec.name,
+            validation=validate.output,
             execution_timeout=timeout,
             doc_md="Normalise, de-duplicate (batch and history) and impute the valid records.",
         )
-        load = LoadOperator(
+        LoadOperator(
             task_id="load",
             source=spec.name,
+            validation=validate.output,
+            cleaning=clean.output,
             execution_timeout=timeout,
             doc_md="Upsert the cleaned partition into the warehouse; record its counts.",
         )
-        scrape >> validate >> clean >> load
+        # validate -> clean -> load follow from the results they take; scrape hands on the raw
+        # partition through the store, so its edge is explicit.
+        scrape >> validate
     return dag
 
 
 def build_broken_spec_dag(stem: str, error: SpecError) -> DAG:
     """A placeholder DAG that shows a spec error where the source's DAG would be."""
     dag_id = "harvest_" + re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
-    message = (
-        f"The spec of source {stem!r} is invalid, so its DAG cannot be built.\n\n"
-        f"- file: `{error.path}`\n- field: `{error.field or '(whole file)'}`\n"
-        f"- problem: {error.message}\n\nFix the file; the DAG comes back on the next parse."
-    )
     with DAG(
         dag_id=dag_id,
         description=f"BROKEN SPEC: {error}"[:200],
@@ -152,7 +114,7 @@ def build_broken_spec_dag(stem: str, error: SpecError) -> DAG:
         catchup=False,
         default_args={**DEFAULT_ARGS, "owner": "harvest"},
         tags={"harvest", "broken-spec"},
-        doc_md=f"### Broken source spec\n\n{message}",
+        doc_md=broken_spec_doc_md(stem, error),
     ) as dag:
 
         @task(task_id="spec_error", retries=0)

@@ -25,7 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
 
-from harvest_airflow import local  # noqa: E402 - after the path set-up above
+import harvest_local as local  # noqa: E402 - after the path set-up above
 
 DAG_ID = "harvest_demo"
 TASKS = ("scrape", "validate", "clean", "load")

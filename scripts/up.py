@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
 
-from harvest_airflow import local  # noqa: E402 - after the path set-up above
+import harvest_local as local  # noqa: E402 - after the path set-up above
 
 API_PORT = 8080
 DEMO_PORT = 8000

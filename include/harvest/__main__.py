@@ -23,6 +23,7 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec, load_specs
+from harvest.partitions import Partition
 
 
 def _date(text: str) -> dt.date:
@@ -60,6 +61,11 @@ def _spec(settings: Settings, source: str) -> SourceSpec | None:
     return result.specs[source]
 
 
+def _partition(args: argparse.Namespace) -> Partition:
+    """The partition named on the command line (``--source``, ``--date``); no data interval."""
+    return Partition(source=args.source, day=args.date)
+
+
 def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.scraping.runner import CrawlError, run_crawl
 
@@ -67,7 +73,7 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     try:
-        crawl = run_crawl(spec, args.date, settings, base_url=args.base_url)
+        crawl = run_crawl(spec, _partition(args).day, settings, base_url=args.base_url)
     except CrawlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -75,8 +81,12 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _stage(settings: Settings, args: argparse.Namespace, run: Callable[[SourceSpec], Any]) -> int:
-    """Run one stage (or all) for ``--source``/``--date``; print its report as JSON."""
+def _stage(
+    settings: Settings,
+    args: argparse.Namespace,
+    run: Callable[[SourceSpec, Partition], Any],
+) -> int:
+    """Run one stage (or all) on the partition of ``--source``/``--date``; print its report."""
     from harvest.loading import LoadError
     from harvest.pipeline import PipelineError
     from harvest.scraping.runner import CrawlError
@@ -87,7 +97,7 @@ def _stage(settings: Settings, args: argparse.Namespace, run: Callable[[SourceSp
     if spec is None:
         return 2
     try:
-        report = run(spec)
+        report = run(spec, _partition(args))
     except (
         ValidationFailed,
         WarehouseError,
@@ -106,25 +116,31 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.validation.run import validate_partition
 
     return _stage(
-        settings, args, lambda spec: validate_partition(spec, args.date, settings).to_dict()
+        settings,
+        args,
+        lambda spec, partition: validate_partition(spec, partition.day, settings).to_dict(),
     )
 
 
 def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.cleaning.clean import clean_partition
 
-    return _stage(settings, args, lambda spec: clean_partition(spec, args.date, settings).to_dict())
+    return _stage(
+        settings,
+        args,
+        lambda spec, partition: clean_partition(spec, partition.day, settings).to_dict(),
+    )
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.loading import load_cleaned_partition, staged_counts
     from harvest.storage.staging import StagedDataset, stage_uri
 
-    def load(spec: SourceSpec) -> dict[str, Any]:
-        uri = stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, args.date)
-        counts = staged_counts(spec, args.date, settings)
+    def load(spec: SourceSpec, partition: Partition) -> dict[str, Any]:
+        uri = stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, partition.day)
+        counts = staged_counts(spec, partition.day, settings)
         return load_cleaned_partition(
-            spec, args.date, settings, cleaned_uri=uri, counts=counts
+            spec, partition.day, settings, cleaned_uri=uri, counts=counts
         ).to_dict()
 
     return _stage(settings, args, load)
@@ -136,8 +152,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return _stage(
         settings,
         args,
-        lambda spec: run_partition(
-            spec, args.date, settings, base_url=args.base_url, scrape=not args.no_scrape
+        lambda spec, partition: run_partition(
+            spec, partition.day, settings, base_url=args.base_url, scrape=not args.no_scrape
         ),
     )
 

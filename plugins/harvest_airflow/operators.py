@@ -1,8 +1,10 @@
 """Operators that run Harvest stages inside Airflow tasks: scrape, validate, clean, load.
 
-``__init__`` only stores arguments; the spec, the settings (Airflow Connections, then the
-environment) and the work are all resolved in ``execute()``, so parsing a DAG file stays cheap.
-Between tasks go only identifiers and counts (XCom): URIs of staged Parquet files, never frames.
+``__init__`` only stores arguments; the spec, the settings (:class:`HarvestHook`: Airflow
+Connections, then the environment), the partition and the work are all resolved in
+``execute()``, so parsing a DAG file stays cheap. Between tasks go only identifiers and counts
+(XCom): URIs of staged Parquet files, never frames. The DAG file hands each stage its upstream
+results explicitly (``CleanOperator(validation=validate.output)``).
 
 Failures: a problem that a retry cannot fix (a bad spec, a partition that breaks a critical
 expectation) raises ``AirflowFailException`` and fails the task at once; anything else (an
@@ -12,16 +14,20 @@ unreachable warehouse, a crawl that fetched nothing) is retried with the DAG's b
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
+
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from harvest.config import Settings, SourceSpec
+    from harvest.partitions import Partition
 
 # Leave the crawl child this much of the task's execution_timeout to stop and report cleanly.
 _TIMEOUT_MARGIN_SECONDS = 30.0
@@ -41,49 +47,98 @@ def processed_asset(source: str) -> Asset:
     )
 
 
-class _PartitionOperator(BaseOperator):
-    """Common ground of the stage operators: one source, one logical date (a partition).
+def _utc_day(moment: dt.datetime) -> dt.date:
+    return (moment.astimezone(dt.UTC) if moment.tzinfo else moment).date()
 
-    :param source: the source name (its spec is ``<sources_dir>/<source>.yaml``).
-    :param logical_date: ISO date of the partition (templated, default ``{{ ds }}``).
+
+def partition_from_context(
+    source: str, context: Mapping[str, Any], logical_date: str | None = None
+) -> Partition:
+    """The partition a task instance processes, read once from its Airflow context.
+
+    - ``logical_date`` given (an ISO date, e.g. a rendered template): that day;
+    - the run has a logical date (scheduled, backfilled, triggered with a date, ``dags test``):
+      its day in UTC, which for scheduled and backfilled runs is the data interval's start;
+    - the run has none (Airflow 3 manual trigger without ``logical_date``): the day it was
+      triggered for, ``dag_run.run_after``, in UTC.
+
+    The run's data interval is attached when it has one. Raises ``AirflowFailException`` for a
+    ``logical_date`` that is not an ISO date (a retry cannot fix it).
+    """
+    from harvest.partitions import Partition, partition_date
+
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    value = (logical_date or "").strip()
+    if value:
+        try:
+            day = partition_date(value)
+        except ValueError:
+            raise AirflowFailException(
+                f"source {source!r}: logical_date {value!r} is not an ISO date (YYYY-MM-DD)"
+            ) from None
+    elif context.get("logical_date") is not None:
+        day = _utc_day(context["logical_date"])
+    else:
+        day = _utc_day(context["dag_run"].run_after)
+    return Partition(source=source, day=day, data_interval_start=start, data_interval_end=end)
+
+
+class _PartitionOperator(BaseOperator):
+    """Common ground of the stage operators: one source, one day (a partition).
+
+    :param source: the source name (its spec is ``<sources_dir>/<source>.yaml``). Not templated:
+        it names the task's outlet Assets, which Airflow must know when it parses the DAG.
+    :param logical_date: ISO date of the partition (templated); default the run's own, see
+        :func:`partition_from_context` (a run without a logical date takes its ``run_after`` day).
     :param sources_dir: where the specs are; default ``Settings.sources_dir``.
+    :param warehouse_conn_id: Airflow Connection of the warehouse (see :class:`HarvestHook`).
+    :param raw_store_conn_id: Airflow Connection of the raw store.
+    :param cache_conn_id: Airflow Connection of the HTTP cache.
     """
 
-    template_fields: tuple[str, ...] = ("source", "logical_date")
+    template_fields: tuple[str, ...] = ("logical_date",)
 
     def __init__(
         self,
         *,
         source: str,
-        logical_date: str = "{{ ds }}",
+        logical_date: str | None = None,
         sources_dir: str | None = None,
+        warehouse_conn_id: str = WAREHOUSE_CONN_ID,
+        raw_store_conn_id: str = RAW_STORE_CONN_ID,
+        cache_conn_id: str = CACHE_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("outlets", self.source_assets(source))
         super().__init__(**kwargs)
         self.source = source
         self.logical_date = logical_date
         self.sources_dir = sources_dir
+        self.warehouse_conn_id = warehouse_conn_id
+        self.raw_store_conn_id = raw_store_conn_id
+        self.cache_conn_id = cache_conn_id
 
-    def _partition_date(self, context: Context) -> dt.date:
-        value = (self.logical_date or "").strip()
-        if not value:
-            # A manual run without a logical date: the day it was triggered for.
-            run_after = context["dag_run"].run_after
-            return run_after.date()
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            raise AirflowFailException(
-                f"source {self.source!r}: logical_date {value!r} is not an ISO date (YYYY-MM-DD)"
-            ) from None
+    @staticmethod
+    def source_assets(source: str) -> list[Asset]:
+        """The Assets this stage updates for ``source`` (its default ``outlets``)."""
+        return []
+
+    def partition(self, context: Context) -> Partition:
+        """The partition this task instance processes (:func:`partition_from_context`)."""
+        return partition_from_context(self.source, context, self.logical_date)
 
     def _settings_and_spec(self) -> tuple[Settings, SourceSpec]:
         """Settings (Connections, then the environment) and the source's spec, at execute time."""
         from harvest.config import SpecError, load_spec
         from harvest.config.spec import spec_files
-        from harvest_airflow.connections import resolve_settings
+        from harvest_airflow.hooks import HarvestHook
 
-        settings = resolve_settings()
+        hook = HarvestHook(
+            warehouse_conn_id=self.warehouse_conn_id,
+            raw_store_conn_id=self.raw_store_conn_id,
+            cache_conn_id=self.cache_conn_id,
+        )
+        settings = hook.get_conn()
         sources_dir = Path(self.sources_dir) if self.sources_dir else settings.sources_dir
         paths = [p for p in spec_files(sources_dir) if p.stem == self.source]
         if not paths:
@@ -97,6 +152,16 @@ class _PartitionOperator(BaseOperator):
             # A bad spec does not fix itself on retry.
             raise AirflowFailException(f"source {self.source!r}: bad spec: {exc}") from exc
 
+    def _upstream(self, name: str, result: Any, keys: tuple[str, ...], partition: Partition) -> Any:
+        """Check the upstream result ``name`` (a resolved XCom) carries ``keys``."""
+        if not isinstance(result, Mapping) or any(key not in result for key in keys):
+            raise AirflowFailException(
+                f"source {self.source!r} {partition.day.isoformat()}: the {name} result handed "
+                f"to this task has no {', '.join(keys)} (got {result!r}); clear the upstream "
+                "tasks too when re-running this one"
+            )
+        return result
+
     def _emit(self, context: Context, extra: dict[str, Any]) -> None:
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
@@ -104,35 +169,27 @@ class _PartitionOperator(BaseOperator):
 
 
 class ScrapeOperator(_PartitionOperator):
-    """Crawl one source for one logical date into the raw store.
+    """Crawl one source for one partition into the raw store.
 
-    :param source: the source name (its spec is ``<sources_dir>/<source>.yaml``).
-    :param logical_date: ISO date of the partition to crawl (templated, default ``{{ ds }}``).
-    :param sources_dir: where the specs are; default ``Settings.sources_dir``.
+    Takes the arguments of every stage operator (``source``, ``logical_date``, ``sources_dir``,
+    ``*_conn_id``) and:
+
     :param crawl_timeout_seconds: stop the crawl after this long; default the task's
         ``execution_timeout`` minus a margin, so the crawl reports before Airflow kills it.
 
     Returns (XCom) the crawl's counts and the raw partition URI, and emits an event on
-    :func:`raw_asset` with ``{logical_date, documents, raw_uri}`` as extra.
+    :func:`raw_asset` with ``{source, logical_date, documents, raw_uri}`` as extra.
     """
 
-    template_fields = ("source", "logical_date")
     ui_color = "#e8f4ea"
 
-    def __init__(
-        self,
-        *,
-        source: str,
-        logical_date: str = "{{ ds }}",
-        sources_dir: str | None = None,
-        crawl_timeout_seconds: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("outlets", [raw_asset(source)])
-        super().__init__(
-            source=source, logical_date=logical_date, sources_dir=sources_dir, **kwargs
-        )
+    def __init__(self, *, crawl_timeout_seconds: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.crawl_timeout_seconds = crawl_timeout_seconds
+
+    @staticmethod
+    def source_assets(source: str) -> list[Asset]:
+        return [raw_asset(source)]
 
     def _crawl_timeout(self) -> float | None:
         if self.crawl_timeout_seconds is not None:
@@ -146,7 +203,8 @@ class ScrapeOperator(_PartitionOperator):
         from harvest.scraping.runner import CrawlError, run_crawl
 
         settings, spec = self._settings_and_spec()
-        day = self._partition_date(context)
+        partition = self.partition(context)
+        day = partition.day
         self.log.info(
             "Crawling source %s for %s into %s",
             self.source,
@@ -211,7 +269,7 @@ class ValidateOperator(_PartitionOperator):
         from harvest.validation.run import validate_partition
 
         settings, spec = self._settings_and_spec()
-        day = self._partition_date(context)
+        day = self.partition(context).day
         self.log.info("Validating source %s for %s", self.source, day.isoformat())
         try:
             report = validate_partition(spec, day, settings)
@@ -234,8 +292,9 @@ class ValidateOperator(_PartitionOperator):
 class CleanOperator(_PartitionOperator):
     """Clean one validated partition: normalise, de-duplicate (batch and history), impute.
 
-    :param validated_uri: the staged validated partition (templated; default the validate task's
-        ``validated_uri`` XCom). Empty means the partition's default staging URI.
+    :param validation: the validate task's result (templated; in a DAG ``validate.output``),
+        whose ``validated_uri`` is the staged partition to clean. ``None`` reads the partition's
+        default staging URI (``python -m harvest clean`` does the same).
 
     History comes from the warehouse (migrated first): when it cannot be reached the task fails
     and is retried, rather than de-duplicating without history. Returns (XCom)
@@ -243,26 +302,27 @@ class CleanOperator(_PartitionOperator):
     ``imputed`` per field, ...).
     """
 
-    template_fields = ("source", "logical_date", "validated_uri")
+    template_fields = (*_PartitionOperator.template_fields, "validation")
     ui_color = "#e3eefa"
 
     def __init__(
-        self,
-        *,
-        validated_uri: str | None = "{{ ti.xcom_pull(task_ids='validate')['validated_uri'] }}",
-        **kwargs: Any,
+        self, *, validation: XComArg | Mapping[str, Any] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.validated_uri = validated_uri
+        self.validation = validation
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from harvest.cleaning.clean import clean_partition as clean_validated_partition
+        from harvest.cleaning.clean import clean_partition
 
         settings, spec = self._settings_and_spec()
-        day = self._partition_date(context)
-        uri = (self.validated_uri or "").strip() or None
+        partition = self.partition(context)
+        day = partition.day
+        uri = None
+        if self.validation is not None:
+            validation = self._upstream("validate", self.validation, ("validated_uri",), partition)
+            uri = (validation["validated_uri"] or "").strip() or None
         self.log.info("Cleaning source %s for %s from %s", self.source, day.isoformat(), uri)
-        report = clean_validated_partition(spec, day, settings, validated_uri=uri)
+        report = clean_partition(spec, day, settings, validated_uri=uri)
         result: dict[str, Any] = report.to_dict()
         self.log.info(
             "Source %s %s: %d in, %d duplicates, %s imputed, %d out -> %s (history: %s)",
@@ -281,61 +341,60 @@ class CleanOperator(_PartitionOperator):
 class LoadOperator(_PartitionOperator):
     """Load one cleaned partition into the warehouse and record its summary, in one transaction.
 
-    :param cleaned_uri: the staged cleaned partition (templated; default the clean task's
-        ``cleaned_uri`` XCom).
-    :param validate_task_id: the task whose XCom gives scraped, valid and quarantined.
-    :param clean_task_id: the task whose XCom gives duplicates and imputed (recorded with the
-        load in ``partition_loads``).
+    :param validation: the validate task's result (templated; in a DAG ``validate.output``):
+        scraped, valid and quarantined, recorded with the load in ``partition_loads``.
+    :param cleaning: the clean task's result (templated; ``clean.output``): its ``cleaned_uri``
+        is what gets loaded; duplicates and imputed are recorded.
 
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
     :class:`harvest.pipeline.LoadReport` as a dict and emits an event on :func:`processed_asset`
     with ``{source, logical_date, rows}`` as extra.
     """
 
-    template_fields = ("source", "logical_date", "cleaned_uri")
+    template_fields = (*_PartitionOperator.template_fields, "validation", "cleaning")
     ui_color = "#ece3f5"
 
     def __init__(
         self,
         *,
-        source: str,
-        cleaned_uri: str = "{{ ti.xcom_pull(task_ids='clean')['cleaned_uri'] }}",
-        validate_task_id: str = "validate",
-        clean_task_id: str = "clean",
+        validation: XComArg | Mapping[str, Any],
+        cleaning: XComArg | Mapping[str, Any],
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("outlets", [processed_asset(source)])
-        super().__init__(source=source, **kwargs)
-        self.cleaned_uri = cleaned_uri
-        self.validate_task_id = validate_task_id
-        self.clean_task_id = clean_task_id
+        super().__init__(**kwargs)
+        self.validation = validation
+        self.cleaning = cleaning
+
+    @staticmethod
+    def source_assets(source: str) -> list[Asset]:
+        return [processed_asset(source)]
 
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.loading import counts_from, load_cleaned_partition
 
         settings, spec = self._settings_and_spec()
-        day = self._partition_date(context)
-        ti = context["ti"]
-        validation = ti.xcom_pull(task_ids=self.validate_task_id)
-        cleaning = ti.xcom_pull(task_ids=self.clean_task_id)
-        if not validation or not cleaning:
-            raise AirflowFailException(
-                f"source {self.source!r} {day.isoformat()}: no result of task "
-                f"{self.validate_task_id!r} or {self.clean_task_id!r} in this run; "
-                "clear those tasks too when re-running the load"
-            )
-        self.log.info(
-            "Loading source %s for %s from %s", self.source, day.isoformat(), self.cleaned_uri
+        partition = self.partition(context)
+        day = partition.day
+        validation = self._upstream(
+            "validate", self.validation, ("scraped", "valid", "quarantined"), partition
         )
+        cleaning = self._upstream("clean", self.cleaning, ("cleaned_uri", "duplicates"), partition)
+        cleaned_uri = cleaning["cleaned_uri"]
+        self.log.info("Loading source %s for %s from %s", self.source, day.isoformat(), cleaned_uri)
         report = load_cleaned_partition(
             spec,
             day,
             settings,
-            cleaned_uri=self.cleaned_uri,
+            cleaned_uri=cleaned_uri,
             counts=counts_from(validation, cleaning),
         )
         self._emit(
             context,
             {"source": self.source, "logical_date": day.isoformat(), "rows": report.loaded},
         )
-        return report.to_dict()
+        from harvest.scraping.httpcache import purge_partition
+
+        # the partition is loaded: its HTTP cache entries only served re-runs of the stages before
+        result = report.to_dict()
+        result["http_cache_purged"] = purge_partition(settings, spec.name, day)
+        return result

@@ -61,8 +61,8 @@ def test_scrape_task_wiring(dagbag) -> None:
     dag = dagbag.dags["harvest_demo"]
     scrape = dag.get_task("scrape")
     assert scrape.pool == "scraping"
-    assert {"source", "logical_date"} <= set(scrape.template_fields)
-    assert scrape.logical_date == "{{ ds }}"
+    assert "logical_date" in scrape.template_fields
+    assert scrape.logical_date is None, "the run's own partition, also without a logical date"
     uris = {getattr(outlet, "uri", None) for outlet in scrape.outlets}
     assert "harvest://raw/demo" in uris
     from airflow.sdk import CronDataIntervalTimetable
@@ -73,21 +73,33 @@ def test_scrape_task_wiring(dagbag) -> None:
 
 
 def test_pipeline_task_wiring(dagbag) -> None:
-    """scrape >> validate >> clean >> load, each handing on URIs and counts (templated XComs)."""
+    """scrape >> validate >> clean >> load, each taking its upstream results (URIs and counts)
+    as an explicit argument wired in the DAG file (``validate.output``), never a Jinja default."""
+    from airflow.sdk import XComArg
+
     dag = dagbag.dags["harvest_demo"]
     assert [t.task_id for t in dag.topological_sort()] == ["scrape", "validate", "clean", "load"]
-    for upstream, downstream in (("scrape", "validate"), ("validate", "clean"), ("clean", "load")):
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    upstreams = {"validate": {"scrape"}, "clean": {"validate"}, "load": {"validate", "clean"}}
+    for downstream, upstream in upstreams.items():
+        assert dag.get_task(downstream).upstream_task_ids == upstream
     clean, load = dag.get_task("clean"), dag.get_task("load")
-    assert "validated_uri" in clean.template_fields
-    assert "xcom_pull(task_ids='validate')" in clean.validated_uri
-    assert "cleaned_uri" in load.template_fields
-    assert "xcom_pull(task_ids='clean')" in load.cleaned_uri
+
+    def producer(arg: object) -> str:
+        assert isinstance(arg, XComArg), arg
+        (operator, _key) = next(iter(arg.iter_references()))
+        return operator.task_id
+
+    assert "validation" in clean.template_fields
+    assert producer(clean.validation) == "validate"
+    assert {"validation", "cleaning"} <= set(load.template_fields)
+    assert (producer(load.validation), producer(load.cleaning)) == ("validate", "clean")
     assert {getattr(o, "uri", None) for o in load.outlets} == {"harvest://processed/demo"}
     for task_id in ("validate", "clean", "load"):
         task = dag.get_task(task_id)
         assert task.pool != "scraping", f"{task_id} must not take a crawl slot"
-        assert task.logical_date == "{{ ds }}"
+        assert task.logical_date is None
+        values = [getattr(task, name) for name in task.template_fields]
+        assert not any(isinstance(v, str) and "{{" in v for v in values), f"{task_id}: Jinja"
     assert "**validate**" in dag.doc_md and "no retries" in dag.doc_md
 
 

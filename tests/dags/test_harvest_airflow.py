@@ -1,5 +1,5 @@
-"""The Airflow adapters without a scheduler: connection URIs, settings resolution, the operator's
-arguments and the local runtime helpers."""
+"""The Airflow adapters without a scheduler: the hook's connection URIs and settings, the
+operators' arguments and the local runtime helpers (``scripts/harvest_local.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harvest.config import Settings
-from harvest_airflow import local
-from harvest_airflow.connections import normalise_uri, resolve_settings
+from harvest_airflow.hooks import HarvestHook
+from scripts import harvest_local as local
 
 
 @pytest.mark.parametrize(
@@ -19,15 +19,17 @@ from harvest_airflow.connections import normalise_uri, resolve_settings
         "mongodb://u:p%40x@h:27017/harvest?authSource=admin",
         "redis://h:6379/0",
         "postgresql://u:p@h:5432/wh",  # Airflow stores it as postgres://
+        "postgresql://u:p%40x@h:5432/wh?sslmode=require",  # extras become the query again
         "file:///tmp/raw",  # Airflow percent-encodes the path
         "sqlite:////tmp/x.db",
     ],
 )
-def test_connection_uri_round_trip(uri: str) -> None:
-    from airflow.sdk import Connection
-
-    conn = Connection.from_uri(uri, conn_id="harvest_test")
-    assert normalise_uri(conn.get_uri()) == uri
+def test_connection_uri_round_trip(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URI given as a Connection comes back as the client needs it (PostgreSQL through the
+    postgres provider's hook, the psycopg2 driver the warehouse's COPY uses)."""
+    monkeypatch.setenv("AIRFLOW_CONN_HARVEST_TEST", uri)
+    assert HarvestHook().connection_uri("harvest_test") == uri
+    assert HarvestHook().connection_uri("harvest_not_defined") is None
 
 
 def test_connections_override_the_environment(
@@ -37,10 +39,24 @@ def test_connections_override_the_environment(
     monkeypatch.setenv("AIRFLOW_CONN_HARVEST_CACHE", "redis://cache:6379/3")
     monkeypatch.setenv("AIRFLOW_CONN_HARVEST_WAREHOUSE", "postgresql://u:secret@db:5432/harvest")
     monkeypatch.delenv("AIRFLOW_CONN_HARVEST_RAW_STORE", raising=False)
-    settings = resolve_settings()
+    settings = HarvestHook().get_conn()
     assert settings.cache_url == "redis://cache:6379/3"
     assert settings.warehouse_url == "postgresql://u:secret@db:5432/harvest"
     assert settings.raw_store_url == Settings.from_env().raw_store_url  # no connection: env
+
+
+def test_hook_takes_other_connection_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_WAREHOUSE", "sqlite:////data/other.db")
+    monkeypatch.setenv("AIRFLOW_CONN_HARVEST_WAREHOUSE", "postgresql://u:p@db/harvest")
+    hook = HarvestHook(warehouse_conn_id="other_warehouse", cache_conn_id="no_cache")
+    assert (HarvestHook.conn_name_attr, HarvestHook.default_conn_name) == (
+        "warehouse_conn_id",
+        "harvest_warehouse",
+    )
+    settings = hook.get_conn()
+    assert settings.warehouse_url == "sqlite:////data/other.db"
+    assert settings.cache_url == Settings.from_env().cache_url
 
 
 def test_scrape_operator_init_only_stores_arguments() -> None:
@@ -48,22 +64,34 @@ def test_scrape_operator_init_only_stores_arguments() -> None:
 
     op = ScrapeOperator(task_id="scrape", source="nowhere", sources_dir="/does/not/exist")
     assert op.source == "nowhere"
-    assert op.logical_date == "{{ ds }}"
+    assert op.logical_date is None  # the run's own partition (tests/dags/test_run_partitions.py)
+    assert (op.warehouse_conn_id, op.raw_store_conn_id, op.cache_conn_id) == (
+        "harvest_warehouse",
+        "harvest_raw_store",
+        "harvest_cache",
+    )
     assert [outlet.uri for outlet in op.outlets] == ["harvest://raw/nowhere"]
+    # templated fields are stored as given, rendered only at run time
+    templated = ScrapeOperator(task_id="s", source="x", logical_date="{{ ds }}")
+    assert templated.logical_date == "{{ ds }}"
+    assert "source" not in ScrapeOperator.template_fields  # it names the outlet Asset
 
 
 def test_stage_operators_init_only_store_arguments() -> None:
     from harvest_airflow.operators import CleanOperator, LoadOperator, ValidateOperator
 
     validate = ValidateOperator(task_id="validate", source="nowhere", sources_dir="/nope")
-    clean = CleanOperator(task_id="clean", source="nowhere", validated_uri="file:///x.parquet")
-    load = LoadOperator(task_id="load", source="nowhere", cleaned_uri="file:///y.parquet")
-    assert (validate.source, validate.logical_date) == ("nowhere", "{{ ds }}")
-    assert clean.validated_uri == "file:///x.parquet"
-    assert load.cleaned_uri == "file:///y.parquet"
-    assert (load.validate_task_id, load.clean_task_id) == ("validate", "clean")
+    validation = {"validated_uri": "file:///x.parquet"}
+    cleaning = {"cleaned_uri": "file:///y.parquet"}
+    clean = CleanOperator(task_id="clean", source="nowhere", validation=validation)
+    load = LoadOperator(task_id="load", source="nowhere", validation=validation, cleaning=cleaning)
+    assert (validate.source, validate.logical_date) == ("nowhere", None)
+    assert clean.validation is validation
+    assert (load.validation, load.cleaning) == (validation, cleaning)
     assert [outlet.uri for outlet in load.outlets] == ["harvest://processed/nowhere"]
     assert validate.outlets == [] and clean.outlets == []
+    assert {"logical_date", "validation"} <= set(clean.template_fields)
+    assert {"logical_date", "validation", "cleaning"} <= set(load.template_fields)
 
 
 def test_shared_keys_are_generated_once(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from harvest.demo_site.generator import SiteConfig
 from harvest.demo_site.server import DemoSite
-from harvest_airflow import local
+from scripts import harvest_local as local
 
 ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
 # Small enough to keep the whole e2e run short on 2 cores: 2 index + 40 detail pages a day.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pytest
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from harvest.config import load_spec
 from harvest.demo_site.generator import day_listings
 from harvest.storage.raw import FileRawStore
-from harvest_airflow import local
+from scripts import harvest_local as local
 
 if TYPE_CHECKING:
     from conftest import Airflow  # tests/e2e/conftest.py
@@ -64,31 +64,46 @@ def assert_partition(airflow: Airflow, day: dt.date) -> None:
     assert summary["loaded"] == summary["valid"] - summary["duplicates"]
 
 
-def test_rest_trigger_runs_and_writes_the_partition(airflow: Airflow) -> None:
-    day = dt.date(2026, 3, 10)
-    run = airflow.request(
+def trigger(airflow: Airflow, run_id: str, logical_date: str | None) -> dict[str, Any]:
+    """POST a run of harvest_demo (``logical_date=None``: a run without one); its API record."""
+    return airflow.request(
         "POST",
         "/api/v2/dags/harvest_demo/dagRuns",
-        {"dag_run_id": f"e2e_rest_{day}", "logical_date": utc_midnight(day)},
+        {"dag_run_id": run_id, "logical_date": logical_date},
     )
+
+
+def task_result(airflow: Airflow, run_id: str, task_id: str) -> Any:
+    """The return value (XCom) of one task of a harvest_demo run."""
+    path = f"/api/v2/dags/harvest_demo/dagRuns/{run_id}/taskInstances/{task_id}"
+    return airflow.request("GET", f"{path}/xcomEntries/return_value")["value"]
+
+
+def test_rest_trigger_runs_and_writes_the_partition(airflow: Airflow) -> None:
+    day = dt.date(2026, 3, 10)
+    run = trigger(airflow, f"e2e_rest_{day}", utc_midnight(day))
     airflow.wait_for_runs({run["dag_run_id"]})
     assert_partition(airflow, day)
-    xcom = airflow.request(
-        "GET",
-        f"/api/v2/dags/harvest_demo/dagRuns/{run['dag_run_id']}/taskInstances/scrape/"
-        "xcomEntries/return_value",
-    )
-    value = xcom["value"]
+    value = task_result(airflow, run["dag_run_id"], "scrape")
     site = airflow.site.config
     assert value["documents"] == len(day_listings(site, day)) + site.pages_per_day
     assert value["failed_pages"] == 0
-    load = airflow.request(
-        "GET",
-        f"/api/v2/dags/harvest_demo/dagRuns/{run['dag_run_id']}/taskInstances/load/"
-        "xcomEntries/return_value",
-    )["value"]
+    load = task_result(airflow, run["dag_run_id"], "load")
     assert load["logical_date"] == day.isoformat()
     assert load["loaded"] == load["valid"] - load["duplicates"] > 0
+
+
+def test_rest_trigger_without_a_logical_date_processes_the_run_after_day(airflow: Airflow) -> None:
+    """Airflow 3's ``airflow dags trigger harvest_demo``: a run with no logical date (no
+    ``{{ ds }}``) processes the partition of the day it was triggered for (``run_after``, UTC)."""
+    run = trigger(airflow, "e2e_rest_no_logical_date", None)
+    assert run["logical_date"] is None
+    day = dt.datetime.fromisoformat(run["run_after"]).astimezone(dt.UTC).date()
+    airflow.wait_for_runs({run["dag_run_id"]})
+    assert_partition(airflow, day)
+    load = task_result(airflow, run["dag_run_id"], "load")
+    assert load["logical_date"] == day.isoformat()
+    assert load["loaded"] > 0
 
 
 def test_backfill_three_days(airflow: Airflow) -> None:

@@ -54,8 +54,15 @@ def load_demo_dag() -> Any:
     return bag.dags["harvest_demo"]
 
 
-def run_dag(day: dt.date, prepare: Callable[[Any], None] | None = None) -> DagRunResult:
-    """dag.test() of harvest_demo for ``day``; ``prepare(dag)`` may adjust tasks first."""
+def run_dag(
+    day: dt.date | None,
+    prepare: Callable[[Any], None] | None = None,
+    run_after: dt.datetime | None = None,
+) -> DagRunResult:
+    """dag.test() of harvest_demo for ``day``; ``prepare(dag)`` may adjust tasks first.
+
+    ``day=None`` makes a run without a logical date (an Airflow 3 manual trigger without one),
+    due at ``run_after``."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -64,7 +71,10 @@ def run_dag(day: dt.date, prepare: Callable[[Any], None] | None = None) -> DagRu
     dag = load_demo_dag()
     if prepare is not None:
         prepare(dag)
-    run = dag.test(logical_date=dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+    if day is None:
+        run = dag.test(logical_date=None, run_after=run_after)
+    else:
+        run = dag.test(logical_date=dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
     result = DagRunResult(run)
     with create_session() as session:
         for ti in session.scalars(
@@ -284,3 +294,27 @@ def test_dag_runs_every_stage_and_a_rerun_changes_nothing(
     assert rerun.xcom["load"]["loaded"] == load["loaded"]
     assert rerun.xcom["load"]["written"] == 0, "a re-run rewrote unchanged rows"
     assert dump(warehouse_url, RERUN_EXCLUDE) == before
+
+
+def test_run_without_a_logical_date_processes_the_day_it_runs_after(
+    airflow_db: str, demo_site: DemoSite, harvest_home: Path
+) -> None:
+    """``airflow dags trigger harvest_demo`` in Airflow 3 makes a run with no logical date (no
+    ``{{ ds }}``); it processes the partition of its ``run_after`` day (UTC)."""
+    day = dt.date(2026, 3, 15)
+    result = run_dag(None, run_after=dt.datetime(2026, 3, 15, 21, 45, tzinfo=dt.UTC))
+
+    assert result.run.logical_date is None
+    assert result.state == "success", f"run ended {result.state}: {result.states}"
+    assert result.states == dict.fromkeys(TASKS, "success")
+    assert result.xcom["scrape"]["logical_date"] == day.isoformat()
+    store = FileRawStore(harvest_home / "raw")
+    assert {doc.url for doc in store.read_partition("demo", day)} == expected_urls(
+        SPEC_BASE, SITE, day
+    )
+    warehouse = f"sqlite:///{harvest_home / 'warehouse.db'}"
+    assert_counts_consistent(result.xcom, warehouse, day)
+    assert result.xcom["load"]["loaded"] > 0
+    assert result.events["harvest://processed/demo"] == [
+        {"source": "demo", "logical_date": day.isoformat(), "rows": result.xcom["load"]["loaded"]}
+    ]

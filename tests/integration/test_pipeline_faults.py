@@ -21,7 +21,7 @@ from harvest.pipeline import run_partition
 from harvest.storage.raw import FileRawStore
 from harvest.storage.staging import StagedDataset, stage_uri
 from harvest.validation import ValidationFailed
-from harvest_airflow import local
+from scripts import harvest_local as local
 from tests.integration.test_airflow_dag_test import (
     REPO,
     assert_counts_consistent,

@@ -1,7 +1,8 @@
 """Run Airflow on one machine: environment, shared keys, metadata DB, pool and processes.
 
-Used by ``scripts/demo.py``, ``scripts/up.py`` and the end-to-end tests, so they all start
-Airflow the same way. Standard library only (it runs before Airflow is imported).
+Process, port and secret tooling for ``make up``, ``make demo``, ``make env`` and the end-to-end
+tests, so they all start Airflow the same way; not an Airflow adapter (those are in
+``plugins/harvest_airflow``). Standard library only (it runs before Airflow is imported).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SCRAPING_POOL = ("scraping", 4, "Harvest crawls: at most this many sources crawl at once")
 SECRETS_FILE = "harvest_secrets.json"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
@@ -249,7 +250,7 @@ def env_lines(env: Mapping[str, str] | None = None) -> list[str]:
     return [f"{key}={full[key]}" for key in keys]
 
 
-if __name__ == "__main__":  # python plugins/harvest_airflow/local.py env
+if __name__ == "__main__":  # python scripts/harvest_local.py env
     if sys.argv[1:] != ["env"]:
-        sys.exit("usage: python plugins/harvest_airflow/local.py env")
+        sys.exit("usage: python scripts/harvest_local.py env")
     sys.stdout.write("\n".join(env_lines()) + "\n")
