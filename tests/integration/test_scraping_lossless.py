@@ -204,7 +204,7 @@ def test_a_killed_crawl_keeps_the_batches_it_wrote_outside_the_partition(tmp_pat
         extra = {"HARVEST_PIPELINE_BATCH_SIZE": 1}
         with pytest.raises(CrawlError, match=r"3 documents it had written are kept in .*partial"):
             # the deadline stop waits for the in-flight slow pages: killed at the timeout
-            run_crawl(spec, DAY, settings, timeout_seconds=6, extra_scrapy_settings=extra)
+            run_crawl(spec, DAY, settings, timeout_seconds=15, extra_scrapy_settings=extra)
     store = FileRawStore(settings.raw_store_url.removeprefix("file://"))
     assert not store.path("hostile", DAY).exists()  # no stage can mistake it for a partition
     assert store.journal_path("hostile", DAY).exists()
