@@ -4,7 +4,8 @@ Both sides parse the same synthetic extracted records (the demo site's price, ar
 formats plus the web's: ``£23.99``, ``R$ 1.250,00``, ``$63K``, ``Apr 24, 2022``, ``24 April
 2022``) with the same per-distinct-string loop of ``harvest.records.parse_records``, in chunks of
 200,000 rows, in the same process, rounds alternating. The baseline is today's former
-hand-written number, price, area and date parsers, kept only here (``old_*`` below). The new
+hand-written number, price, area and date parsers, kept only here (``old_*`` below; yes/no
+and text did not change and are shared). The new
 side is ``parse_records`` itself with its memoised parsers (caches cleared before each round,
 so each round pays for every distinct string once). Also printed: the cost per distinct string
 of each parser family without any cache, which is why the parsers are memoised.
@@ -28,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "include"))
 
-from harvest.parsers import Unparseable  # noqa: E402
-from harvest.text import collapse_whitespace, yes_no  # noqa: E402
+from harvest.parsers import Unparseable, parse_bool, parse_text  # noqa: E402
+from harvest.text import collapse_whitespace  # noqa: E402
 
 GOAL = 1.5
 DAY = "2026-03-01"
@@ -128,19 +129,6 @@ def old_parse_int(text: str | None) -> int | Unparseable:
     return int(number)
 
 
-def old_parse_float(text: str | None) -> float | Unparseable:
-    return old_parse_number(text)
-
-
-def old_parse_bool(text: str | None) -> bool | Unparseable:
-    """A yes/no word (:data:`harvest.text.TRUE_WORDS` / ``FALSE_WORDS``, any case)."""
-    cleaned = collapse_whitespace(text)
-    if cleaned is None:
-        return Unparseable("empty")
-    answer = yes_no(cleaned)
-    return Unparseable(f"not a yes/no value: {cleaned[:60]!r}") if answer is None else answer
-
-
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y")
 
 
@@ -156,18 +144,13 @@ def old_parse_date(text: str | None) -> dt.date | Unparseable:
     return Unparseable(f"not a date: {cleaned[:60]!r}")
 
 
-def old_parse_text(text: str | None) -> str | Unparseable:
-    cleaned = collapse_whitespace(text)
-    return Unparseable("empty") if cleaned is None else cleaned
-
-
 OLD_PARSERS: dict[str, Any] = {
     "price": old_parse_price,
     "area": old_parse_area,
     "int": old_parse_int,
-    "bool": old_parse_bool,
+    "bool": parse_bool,
     "date": old_parse_date,
-    "text": old_parse_text,
+    "text": parse_text,
 }
 
 
