@@ -199,7 +199,7 @@ def synthetic_records(n: int, seed: int = 7) -> Any:
         lambda a: f"EUR {a:,}.00",
         lambda a: f"{a:,} €".replace(",", " "),
         lambda a: f"£{a}.99",
-        lambda a: f"R$ {a:,},00".replace(",", "."),
+        lambda a: f"R$ {a:,}".replace(",", ".") + ",00",
         lambda a: f"${a // 10}K",
     ]
     fmt = rng.integers(0, len(price_formats), n)
