@@ -13,12 +13,14 @@ This module sits below config: it imports only the standard library and :mod:`ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from harvest.parsers import (
     Money,
+    Range,
     parse_area,
     parse_bool,
     parse_date,
@@ -26,6 +28,7 @@ from harvest.parsers import (
     parse_int,
     parse_number,
     parse_price,
+    parse_range,
     parse_text,
 )
 
@@ -51,14 +54,26 @@ class UnknownFieldKind(KeyError):
 @dataclass(frozen=True)
 class ExtraColumn:
     """A column a kind fills beside the field's own: ``<field>_<suffix>``, of kind ``kind``,
-    holding ``value(parsed)`` for each parsed value."""
+    holding ``value(parsed)`` for each parsed value.
+
+    An extra column with an ``option`` exists only when the field sets that option, and is named
+    after the option's value (``convert_to: EUR`` on ``price`` adds ``price_eur``); its ``value``
+    is ``None``: the step that owns the option fills it (conversion, in :mod:`harvest.records`).
+    """
 
     suffix: str
     kind: str
-    value: Callable[[Any], object]
+    value: Callable[[Any], object] | None
+    option: str | None = None
 
-    def column(self, field: str) -> str:
+    def column(self, field: str, options: Mapping[str, Any] | None = None) -> str:
+        if self.option is not None:
+            return f"{field}_{str((options or {})[self.option]).lower()}"
         return f"{field}_{self.suffix}"
+
+    def applies(self, options: Mapping[str, Any] | None) -> bool:
+        """Whether a field with these options has this column."""
+        return self.option is None or (options or {}).get(self.option) is not None
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,24 @@ class FieldKind:
     gx_types: tuple[str, ...]
     value: Callable[[Any], object] | None = None
     extra_columns: tuple[ExtraColumn, ...] = ()
+    options: tuple[str, ...] = ()
+    """Spec keys of a field that this kind takes: parser keywords (``formats``, ``languages``)
+    and the options of its extra columns (``convert_to``)."""
+
+    def parser(self, **options: Any) -> Parser:
+        """The kind's parser with the field's parser options (the ``None`` ones left out)."""
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = set(given) - set(self.options)
+        if unknown:
+            raise ValueError(
+                f"parser {self.name!r} takes no {', '.join(sorted(unknown))} option"
+                + (f" (it takes {', '.join(self.options)})" if self.options else "")
+            )
+        keywords = {k: v for k, v in given.items() if not self._column_option(k)}
+        return partial(self.parse, **keywords) if keywords else self.parse
+
+    def _column_option(self, name: str) -> bool:
+        return any(extra.option == name for extra in self.extra_columns)
 
     @property
     def numeric(self) -> bool:
@@ -102,10 +135,14 @@ class FieldKind:
         sql_type: type[sa.types.TypeEngine[Any]] = getattr(sa, self.sql_type_name)
         return sql_type
 
-    def columns(self, field: str) -> dict[str, str]:
+    def columns(self, field: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
         """The columns a field of this kind fills and their kinds: ``{field: name}`` then one
-        per extra column (``{"rent": "price", "rent_currency": "text"}``)."""
-        return {field: self.name, **{e.column(field): e.kind for e in self.extra_columns}}
+        per extra column its ``options`` call for
+        (``{"rent": "price", "rent_currency": "text", "rent_eur": "number"}``)."""
+        extras = {
+            e.column(field, options): e.kind for e in self.extra_columns if e.applies(options)
+        }
+        return {field: self.name, **extras}
 
     def extra_column(self, field: str, suffix: str) -> str:
         """The name of the extra column ``suffix`` of ``field``; ``KeyError`` if the kind has none."""
@@ -152,8 +189,24 @@ def _amount(money: Money) -> float:
     return money.amount
 
 
-def _currency(money: Money) -> str:
+def _currency(money: Money | Range) -> str | None:
     return money.currency
+
+
+def _stated(stated: Range) -> str:
+    return stated.text
+
+
+def _minimum(stated: Range) -> float:
+    return stated.minimum
+
+
+def _maximum(stated: Range) -> float:
+    return stated.maximum
+
+
+def _period(stated: Range) -> str | None:
+    return stated.period
 
 
 _DECIMAL_GX = ("float64", "Float64", "Float64Dtype")
@@ -173,13 +226,40 @@ for _kind in (
         "Double",
         _DECIMAL_GX,
         value=_amount,
-        extra_columns=(ExtraColumn("currency", "text", _currency),),
+        extra_columns=(
+            ExtraColumn("currency", "text", _currency),
+            ExtraColumn("converted", "number", None, option="convert_to"),
+        ),
+        options=("convert_to",),
+    ),
+    FieldKind(
+        "range",
+        parse_range,
+        "string",
+        "string",
+        "Text",
+        ("str", "string", "StringDtype", "object"),
+        value=_stated,
+        extra_columns=(
+            ExtraColumn("min", "number", _minimum),
+            ExtraColumn("max", "number", _maximum),
+            ExtraColumn("currency", "text", _currency),
+            ExtraColumn("period", "text", _period),
+        ),
     ),
     FieldKind("area", parse_area, "Float64", "double", "Double", _DECIMAL_GX),
     FieldKind(
         "bool", parse_bool, "boolean", "bool", "Boolean", ("bool", "boolean", "BooleanDtype")
     ),
-    FieldKind("date", parse_date, "object", "date32", "Date", ("date", "NoneType")),
+    FieldKind(
+        "date",
+        parse_date,
+        "object",
+        "date32",
+        "Date",
+        ("date", "NoneType"),
+        options=("formats", "languages"),
+    ),
 ):
     register(_kind)
 del _kind

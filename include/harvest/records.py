@@ -2,22 +2,28 @@
 
 ``extract_records`` gives one row of raw strings per detail page; ``parse_records`` turns each
 field into its typed column with the parser of the field kind the spec names
-(:mod:`harvest.fields`), and lists every value it could not
-parse (or a required value that is missing) as an issue with the reason, so nothing is lost.
+(:mod:`harvest.fields`) and the field's parser options (``formats``, ``languages``). A value that
+does not parse follows the field's ``on_error``: ``quarantine`` lists it as an issue with the
+reason (so the record is quarantined and nothing is lost), ``null`` leaves the field empty and
+counts it per field (:attr:`ParsedRecords.nulled`). A required value that is missing is always
+an issue. A price field with ``convert_to`` also gets its converted column from the spec's
+dated rates table (:mod:`harvest.currency`); an amount that cannot be converted is an issue.
 Each distinct string is parsed once, which keeps a million records fast.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from harvest.config.spec import SourceSpec
+from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.currency import load_rates
 from harvest.fields import field_kind
-from harvest.parsers import Unparseable
+from harvest.parsers import Money, Unparseable
 from harvest.storage.raw import RawDocument
 
 META_COLUMNS = ["source", "logical_date", "url"]
@@ -41,11 +47,22 @@ def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFra
 
 
 @dataclass
+class NulledValues:
+    """Values of one field that did not parse and were set to null (``on_error: null``)."""
+
+    count: int
+    example: str
+    reason: str
+
+
+@dataclass
 class ParsedRecords:
-    """Typed records, and one issue row per value that could not be used."""
+    """Typed records, one issue row per value that could not be used, and per field the values
+    set to null instead (``on_error: null``)."""
 
     frame: pd.DataFrame
     issues: pd.DataFrame
+    nulled: dict[str, NulledValues] = field(default_factory=dict)
 
     @property
     def bad_urls(self) -> set[str]:
@@ -54,29 +71,41 @@ class ParsedRecords:
 
 def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
     """Parse every field with its kind's parser into the kind's pandas dtype; a kind's extra
-    columns are filled too (a price field ``rent`` also gets ``rent_currency``)."""
+    columns are filled too (a price field ``rent`` also gets ``rent_currency``, and ``rent_eur``
+    with ``convert_to: EUR``). See the module docstring for failures."""
     out = raw[META_COLUMNS].copy()
     issues: list[pd.DataFrame] = []
-    for name, field in spec.detail.fields.items():
+    nulled: dict[str, NulledValues] = {}
+    for name, field_spec in spec.detail.fields.items():
         column = raw[name] if name in raw else pd.Series(pd.NA, index=raw.index, dtype="string")
         present = column.notna() & (column.str.strip() != "")
-        kind = field_kind(field.parser)
-        parsed = {value: kind.parse(value) for value in pd.unique(column[present].to_numpy())}
+        kind = field_kind(field_spec.parser)
+        parse = kind.parser(**field_spec.parser_options)
+        parsed = {value: parse(value) for value in pd.unique(column[present].to_numpy())}
         results = column.map(parsed)
         failed = present & results.map(lambda r: isinstance(r, Unparseable)).astype(bool)
         values = results.map(lambda r: None if isinstance(r, Unparseable) or r is None else r)
         usable = present & ~failed
         out[name] = _part(values, usable, kind.value).astype(kind.pandas_dtype)
         for extra in kind.extra_columns:
-            out[extra.column(name)] = _part(values, usable, extra.value).astype(
-                field_kind(extra.kind).pandas_dtype
-            )
+            if extra.value is not None:
+                out[extra.column(name)] = _part(values, usable, extra.value).astype(
+                    field_kind(extra.kind).pandas_dtype
+                )
         if failed.any():
             reasons = results[failed].map(lambda r: r.reason)
-            issues.append(
-                _issues(raw[failed], name, f"parse:{field.parser}", column[failed], reasons)
-            )
-        if field.required:
+            if field_spec.error_policy == "quarantine":
+                issues.append(
+                    _issues(
+                        raw[failed], name, f"parse:{field_spec.parser}", column[failed], reasons
+                    )
+                )
+            else:
+                first = failed.idxmax()
+                nulled[name] = NulledValues(
+                    int(failed.sum()), str(column[first]), str(reasons[first])
+                )
+        if field_spec.required:
             missing = ~present
             if missing.any():
                 issues.append(
@@ -84,12 +113,47 @@ def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
                         raw[missing], name, "required", column[missing], "missing required field"
                     )
                 )
+        if field_spec.convert_to is not None:
+            issues.extend(_convert(raw, out, name, field_spec, values.where(usable, None), spec))
     issue_frame = (
         pd.concat(issues, ignore_index=True)
         if issues
         else pd.DataFrame(columns=ISSUE_COLUMNS).astype("string")
     )
-    return ParsedRecords(out, issue_frame)
+    return ParsedRecords(out, issue_frame, nulled)
+
+
+def _convert(
+    raw: pd.DataFrame,
+    out: pd.DataFrame,
+    name: str,
+    field_spec: FieldSpec,
+    values: pd.Series,
+    spec: SourceSpec,
+) -> list[pd.DataFrame]:
+    """Fill ``<name>_<currency>`` with each stated amount converted on its record's date; the
+    amounts that cannot be converted become ``convert:<currency>`` issues."""
+    target = str(field_spec.convert_to)
+    column = str(field_spec.converted_column(name))
+    table = load_rates(str(spec.currency_rates))
+    days = pd.to_datetime(raw["logical_date"], errors="coerce").dt.date
+    converted: dict[tuple[float, str, dt.date], float | Unparseable] = {}
+    results: list[float | Unparseable | None] = []
+    for money, day in zip(values, days, strict=True):
+        if not isinstance(money, Money) or not isinstance(day, dt.date):
+            results.append(None)
+            continue
+        key = (money.amount, money.currency, day)
+        if key not in converted:
+            converted[key] = table.convert(money.amount, money.currency, target, day)
+        results.append(converted[key])
+    series = pd.Series(results, index=raw.index, dtype="object")
+    failed = series.map(lambda r: isinstance(r, Unparseable)).astype(bool)
+    out[column] = series.where(~failed, None).astype("Float64")
+    if not failed.any():
+        return []
+    reasons = series[failed].map(lambda r: r.reason)
+    return [_issues(raw[failed], name, f"convert:{target}", raw[name][failed], reasons)]
 
 
 def _part(values: pd.Series, usable: pd.Series, part: Callable[[Any], object] | None) -> pd.Series:

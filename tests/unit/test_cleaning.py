@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harvest.canonical import canonical_value
 from harvest.cleaning.impute import impute_frame, mode_value
-from harvest.cleaning.normalise import EUR_RATES, normalise_frame, to_bool, to_date, to_eur
+from harvest.cleaning.normalise import normalise_frame, to_bool, to_date
 from harvest.config.spec import SourceSpec
 from harvest.text import collapse_whitespace, fold
 
@@ -73,6 +73,7 @@ anything = st.one_of(
 # --- value normalisers ------------------------------------------------------------------------
 
 
+@settings(deadline=None)  # the first date string loads dateparser's languages
 @given(value=anything)
 def test_value_normalisers_never_raise(value: Any) -> None:
     text = collapse_whitespace(value)
@@ -81,8 +82,6 @@ def test_value_normalisers_never_raise(value: Any) -> None:
     assert folded is None or folded == fold(folded)  # folding is idempotent
     assert to_date(value) is None or isinstance(to_date(value), dt.date)
     assert to_bool(value) in (None, True, False)
-    assert to_eur(value, "USD") is None or isinstance(to_eur(value, "USD"), float)
-    assert to_eur(1.0, value) in (None, *(round(r, 2) for r in EUR_RATES.values()))
 
 
 @given(value=st.one_of(st.none(), st.text(max_size=40)))
@@ -114,14 +113,6 @@ def test_canonical_value_is_allowed_or_the_cleaned_input_and_idempotent(value: s
 def test_canonical_cities(raw: str, expected: str | None, corrected: bool) -> None:
     result = canonical_value(raw, CITIES)
     assert (result.value, result.corrected) == (expected, corrected)
-
-
-def test_to_eur_converts_with_the_fixed_table_and_refuses_unknown_currencies() -> None:
-    assert to_eur(1000, "EUR") == 1000.0
-    assert to_eur(1000, "usd") == round(1000 * EUR_RATES["USD"], 2)
-    assert to_eur(1000, "XYZ") is None
-    assert to_eur(None, "EUR") is None
-    assert to_eur("n/a", "EUR") is None
 
 
 def test_dates_and_booleans_from_the_usual_forms() -> None:
@@ -182,11 +173,11 @@ def typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def test_normalise_frame_canonicalises_converts_and_records() -> None:
+def test_normalise_frame_canonicalises_keeps_stated_prices_and_records() -> None:
     frame = typed_frame(
         [
             {"city": " Berln ", "district": "  Prenzlauer   Berg "},
-            {"city": "KÖLN", "price": 1000.0, "price_currency": "USD"},
+            {"city": "KÖLN", "price": 1000.0, "price_currency": " usd"},
             {"city": "Bonn", "title": "  Quiet  flat "},
         ]
     )
@@ -195,8 +186,8 @@ def test_normalise_frame_canonicalises_converts_and_records() -> None:
     assert out["city"].tolist() == ["Berlin", "Köln", "Bonn"]
     assert out["district"].tolist()[0] == "Prenzlauer Berg"
     assert out["title"].tolist()[2] == "Quiet flat"
-    assert out["price"].tolist() == [1000.0, 1000 * EUR_RATES["USD"], 1000.0]
-    assert out["price_currency"].tolist() == ["EUR", "USD", "EUR"]  # the stated currency is kept
+    assert out["price"].tolist() == [1000.0, 1000.0, 1000.0]  # the stated amount is kept
+    assert out["price_currency"].tolist() == ["EUR", "USD", "EUR"]  # and its currency
     assert result.corrected == {"city": 1}
     assert result.corrections == {"city": {"Berln": "Berlin"}}
     assert frame["city"].tolist()[0] == " Berln "  # the input is not changed
@@ -214,11 +205,11 @@ def test_normalise_frame_restores_dtypes_after_a_round_trip() -> None:
     assert out["available_from"].tolist() == [dt.date(2026, 4, 1), dt.date(2026, 5, 1)]
 
 
-def test_normalising_twice_changes_nothing_when_prices_are_already_in_eur() -> None:
+def test_normalising_twice_changes_nothing() -> None:
     frame = typed_frame([{"city": "Berln"}, {"price_currency": "GBP"}, {"area": None}])
     spec = make_spec()
     once = normalise_frame(frame, spec).frame
-    twice = normalise_frame(once, spec, convert_prices=False).frame
+    twice = normalise_frame(once, spec).frame
     pd.testing.assert_frame_equal(once, twice)
 
 

@@ -112,7 +112,7 @@ def write_spec(tmp_path: Path) -> Path:
         "  key: parcel_id\n"
         "  fields:\n"
         "    parcel_id: {css: '#id', required: true}\n"
-        "    weight: {css: '.weight', parser: weight}\n",
+        "    weight: {css: '.weight', parser: weight, on_error: quarantine}\n",
         encoding="utf-8",
     )
     return path

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvest.fields import field_kind, kind_names
 from harvest.parsers import (
     Money,
+    Range,
     Unparseable,
     parse_area,
     parse_bool,
@@ -18,6 +19,7 @@ from harvest.parsers import (
     parse_int,
     parse_number,
     parse_price,
+    parse_range,
 )
 
 
@@ -71,6 +73,7 @@ def test_numbers_ints_bools_dates() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(kind_names()))
+@settings(deadline=None)  # the first date string loads dateparser's languages
 @given(text=st.one_of(st.none(), st.text(max_size=80)))
 def test_parsers_never_raise(name: str, text: str | None) -> None:
     result = field_kind(name).parse(text)
@@ -82,3 +85,126 @@ def test_parsers_never_raise(name: str, text: str | None) -> None:
 def test_price_round_trips_formatted_integers(amount: int) -> None:
     assert parse_price(f"{amount:,} EUR") == Money(float(amount), "EUR")
     assert parse_price(f"€{amount:,}".replace(",", ".") + " / month") == Money(float(amount), "EUR")
+
+
+# --- the samples: each family with its right value ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (",89 €", 0.89),
+        ("CHF 1\u2019250.00", 1250.0),  # typographic apostrophe groups thousands
+        ("\u22121", -1.0),  # U+2212 minus sign
+        ("€1.2k", 1200.0),
+        ("1,5 Mio. €", 1_500_000.0),
+        ("$63K", 63_000.0),
+        ("- 5", -5.0),
+        ("3 million", 3_000_000.0),
+        ("2bn", 2e9),
+    ],
+)
+def test_numbers_of_every_locale_sign_and_multiplier(text: str, expected: float) -> None:
+    assert parse_number(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("R$ 1.250,00", Money(1250.0, "BRL")),  # never USD
+        ("$63K", Money(63_000.0, "USD")),
+        (",89 €", Money(0.89, "EUR")),
+        ("CHF 1\u2019250.00", Money(1250.0, "CHF")),
+        ("£23.99", Money(23.99, "GBP")),
+        ("1.250 zł", Money(1250.0, "PLN")),
+        ("JPY 5000", Money(5000.0, "JPY")),
+    ],
+)
+def test_price_currencies_are_iso_codes(text: str, expected: Money) -> None:
+    assert parse_price(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$63K-$122K", Range(63_000.0, 122_000.0, "USD", None, "$63K-$122K")),
+        (
+            "$50,000 - $70,000 a year",
+            Range(50_000.0, 70_000.0, "USD", "year", "$50,000 - $70,000 a year"),
+        ),
+        ("63-122K", Range(63_000.0, 122_000.0, None, None, "63-122K")),
+        ("€1.200 per month", Range(1200.0, 1200.0, "EUR", "month", "€1.200 per month")),
+        ("£25 \u2013 £30 /hr", Range(25.0, 30.0, "GBP", "hour", "£25 \u2013 £30 /hr")),
+        ("3 to 4", Range(3.0, 4.0, None, None, "3 to 4")),
+    ],
+)
+def test_ranges_give_minimum_maximum_and_period(text: str, expected: Range) -> None:
+    assert parse_range(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", None, "competitive", "$90K-$60K"])
+def test_unparseable_ranges_say_why(text: str | None) -> None:
+    result = parse_range(text)
+    assert isinstance(result, Unparseable) and result.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-04-01T00:00:00Z",
+        "2026-04-01",
+        "Apr 1, 2026",
+        "1 April 2026",
+        "Published on 1 April 2026",
+        "1. April 2026",
+        "01.04.2026",
+    ],
+)
+def test_dates_in_the_usual_forms(text: str) -> None:
+    assert parse_date(text) == dt.date(2026, 4, 1)
+
+
+def test_formats_pin_an_ambiguous_date_and_refuse_the_rest() -> None:
+    assert parse_date("03/04/2022", formats=["%d/%m/%Y"]) == dt.date(2022, 4, 3)
+    assert parse_date("03/04/2022", formats=["%m/%d/%Y"]) == dt.date(2022, 3, 4)
+    refused = parse_date("2022-04-03", formats=["%d/%m/%Y"])
+    assert isinstance(refused, Unparseable) and "%d/%m/%Y" in refused.reason
+
+
+def test_languages_read_month_names() -> None:
+    assert parse_date("24 mars 2022", languages=["fr"]) == dt.date(2022, 3, 24)
+    assert parse_date("24. März 2022", languages=["de"]) == dt.date(2022, 3, 24)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "April 2022", "in 3 days", "Published on"])
+def test_relative_and_partial_dates_are_refused(text: str) -> None:
+    # they would depend on the day the partition is processed
+    assert isinstance(parse_date(text), Unparseable)
+
+
+@settings(deadline=None)  # the first date string loads dateparser's languages
+@given(
+    text=st.one_of(st.none(), st.text(max_size=60)),
+    formats=st.sampled_from([None, ["%d/%m/%Y"], ["%Y-%m-%d", "%d %B %Y"]]),
+    languages=st.sampled_from([None, ["en"], ["de", "fr"]]),
+)
+def test_date_parser_with_options_never_raises(
+    text: str | None, formats: list[str] | None, languages: list[str] | None
+) -> None:
+    result = parse_date(text, formats=formats, languages=languages)
+    assert isinstance(result, dt.date) or (isinstance(result, Unparseable) and result.reason)
+
+
+@given(
+    low=st.integers(min_value=0, max_value=10_000_000),
+    span=st.integers(min_value=0, max_value=10_000_000),
+)
+def test_range_round_trips_formatted_integers(low: int, span: int) -> None:
+    parsed = parse_range(f"${low:,} - ${low + span:,} a year")
+    assert isinstance(parsed, Range)
+    assert (parsed.minimum, parsed.maximum, parsed.currency, parsed.period) == (
+        low,
+        low + span,
+        "USD",
+        "year",
+    )

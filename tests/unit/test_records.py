@@ -71,11 +71,9 @@ def test_parse_types_and_issues() -> None:
     assert typed.loc["u/1", "available_from"] == dt.date(2026, 3, 12)
     assert pd.isna(typed.loc["u/2", "price"])
     issues = {(r.url, r.field, r.check) for r in parsed.issues.itertuples()}
-    assert issues == {
-        ("u/2", "price", "parse:price"),
-        ("u/2", "rooms", "parse:int"),
-        ("u/3", "city", "required"),
-    }
+    assert issues == {("u/2", "price", "parse:price"), ("u/3", "city", "required")}
+    assert pd.isna(typed.loc["u/2", "rooms"])  # optional: on_error null, counted per field
+    assert parsed.nulled["rooms"].count == 1 and parsed.nulled["rooms"].example == "two"
     reason = parsed.issues.set_index("field").loc["price", "reason"]
     assert "Price on request" in reason
     assert parsed.bad_urls == {"u/2", "u/3"}

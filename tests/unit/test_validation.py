@@ -19,7 +19,8 @@ from harvest.validation.suite import build_suite, row_count_floor
 DAY = dt.date(2026, 11, 26)
 
 
-def make_spec(**validation: Any) -> SourceSpec:
+def make_spec(rooms: dict[str, Any] | None = None, **validation: Any) -> SourceSpec:
+    """The tiny spec; ``rooms`` adds keys to the rooms field (``on_error``, checks)."""
     return SourceSpec.model_validate(
         {
             "name": "tiny",
@@ -48,6 +49,7 @@ def make_spec(**validation: Any) -> SourceSpec:
                         "css": "#rooms",
                         "parser": "int",
                         "checks": {"min": 1, "max": 12, "max_null_rate": 0.5},
+                        **(rooms or {}),
                     },
                     "area": {
                         "css": "#area",
@@ -151,7 +153,6 @@ def test_clean_records_pass_and_all_are_valid() -> None:
         ({"city": "Gotham"}, "city", "values", "Gotham", "'Gotham' is not one of the allowed"),
         ({"listing_id": "X-1"}, "listing_id", "regex", "X-1", "does not match"),
         ({"price": "Price on request"}, "price", "parse:price", "Price on request", "no amount"),
-        ({"rooms": "many"}, "rooms", "parse:int", "many", "no number"),
         ({"price": None}, "price", "required", None, "missing required field"),
     ],
 )
@@ -168,6 +169,58 @@ def test_each_record_check_quarantines_the_record_with_a_reason(
     assert rows[2]["url"] not in set(outcome.valid["url"])
     assert len(outcome.valid) == 5
     assert outcome.quarantined_by_reason == {f"{field}:{check}": 1}
+
+
+def test_an_optional_field_that_does_not_parse_becomes_null_with_a_warning() -> None:
+    rows = good(6)
+    rows[2] = record(2, rooms="many")
+    rows[4] = record(4, rooms="lots")
+    outcome = validate_records(frame(rows), make_spec(), DAY, chunk_size=3)
+    assert outcome.quarantine.empty and len(outcome.valid) == 6  # no record is lost
+    assert outcome.valid["rooms"].isna().sum() == 2
+    (warning,) = [w for w in outcome.warnings if w.startswith("field 'rooms'")]
+    assert "2 values did not parse and were set to null (on_error: null)" in warning
+    assert "'many'" in warning and "no number" in warning
+    coverage = outcome.results[
+        (outcome.results["expectation"] == "expect_column_coverage_to_be_at_least")
+        & (outcome.results["column"] == "rooms")
+    ].iloc[0]
+    assert coverage["pass_rate"] == pytest.approx(4 / 6)
+    assert coverage["details"]["nulled"] == 2
+
+
+def test_on_error_quarantine_quarantines_an_optional_field() -> None:
+    rows = good(6)
+    rows[2] = record(2, rooms="many")
+    outcome = validate_records(frame(rows), make_spec({"on_error": "quarantine"}), DAY)
+    hits = quarantined(outcome, "rooms", "parse:int")
+    assert list(hits["url"]) == [rows[2]["url"]]
+    assert "no number" in hits["reason"].iloc[0]
+    assert len(outcome.valid) == 5
+
+
+def test_coverage_is_stored_per_field_and_judged_against_min_coverage() -> None:
+    rows = [record(i, rooms=None) for i in range(6)]
+    outcome = validate_records(frame(rows), make_spec(), DAY)
+    coverage = outcome.results[
+        outcome.results["expectation"] == "expect_column_coverage_to_be_at_least"
+    ].set_index("column")
+    assert set(coverage.index) == {"listing_id", "price", "city", "rooms", "area"}
+    assert coverage.loc["price", "pass_rate"] == 1.0 and coverage.loc["price", "success"]
+    assert not coverage.loc["rooms", "success"]  # 0%: always at least a warning
+    assert coverage.loc["rooms", "severity"] == "warning"
+    assert any(
+        "expect_column_coverage_to_be_at_least on 'rooms': coverage 0.000 (0 of 6" in w
+        for w in outcome.warnings
+    )
+
+    rows = [record(i, rooms=None) if i < 2 else record(i) for i in range(6)]
+    spec = make_spec({"checks": {"min_coverage": 0.9, "severity": "critical"}})
+    outcome = validate_records(frame(rows), spec, DAY)
+    (breach,) = outcome.breaches
+    assert (breach.expectation, breach.column) == ("expect_column_coverage_to_be_at_least", "rooms")
+    assert breach.observed.startswith("coverage 0.667 (4 of 6 records)")
+    assert "at least 0.9 (checks.min_coverage)" in breach.threshold
 
 
 def test_duplicate_keys_are_quarantined_even_across_chunks() -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import DetailSpec, FieldSpec, load_spec
-from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
 from harvest.storage.cache import Cache, NullCache, cache_key, decode, encode, key_covers
 from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
@@ -23,8 +22,9 @@ def frame(n: int = 3) -> pd.DataFrame:
     data: dict[str, object] = {"url": [f"http://x/{i}" for i in range(n)]}
     for name, field in SPEC.detail.fields.items():
         data[name] = [None] * n
-        for extra in field_kind(field.parser).extra_columns:
-            data[extra.column(name)] = ["EUR"] * n  # a price's currency
+        for column, kind in field.columns(name).items():
+            if column != name:  # a price's currency, a converted price
+                data[column] = ["EUR"] * n if kind == "text" else [1000.0] * n
     data["listing_id"] = [f"L-20260105-{i:04d}" for i in range(n)]
     return pd.DataFrame(data)
 

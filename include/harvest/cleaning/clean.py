@@ -22,7 +22,6 @@ from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.fields import field_kind
 from harvest.partitions import partition_date
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 
@@ -66,7 +65,6 @@ class CleanReport:
     left_missing: dict[str, int] = field(default_factory=dict)
     corrected: dict[str, int] = field(default_factory=dict)
     corrections: dict[str, dict[str, str]] = field(default_factory=dict)
-    unconvertible_prices: int = 0
 
     @property
     def duplicates(self) -> int:
@@ -87,7 +85,7 @@ def history_columns(spec: SourceSpec) -> list[str]:
     """The processed columns de-duplication and imputation compare with."""
     columns = ["record_key", "logical_date", "url", "is_duplicate_of"]
     for name, field_spec in spec.detail.fields.items():
-        columns.extend(field_kind(field_spec.parser).columns(name))
+        columns.extend(field_spec.columns(name))
     return columns
 
 
@@ -131,7 +129,7 @@ def clean_frame(
     frame["record_key"] = frame[key].astype("string")
     old = None
     if history is not None and len(history):
-        old = normalise_frame(history, spec, convert_prices=False).frame
+        old = normalise_frame(history, spec).frame
     deduped = deduplicate(frame, spec, old)
     imputed = impute_frame(deduped.frame, spec, old)
     counts: dict[str, Any] = {
@@ -141,7 +139,6 @@ def clean_frame(
         "left_missing": imputed.left_missing,
         "corrected": normalised.corrected,
         "corrections": normalised.corrections,
-        "unconvertible_prices": normalised.unconvertible_prices,
     }
     return imputed.frame, deduped.duplicates, counts
 
@@ -203,7 +200,6 @@ def clean_partition(
         left_missing=counts["left_missing"],
         corrected=counts["corrected"],
         corrections=counts["corrections"],
-        unconvertible_prices=counts["unconvertible_prices"],
     )
     log.info(
         "cleaned source=%s date=%s: %d in, %d duplicates, %d out -> %s",

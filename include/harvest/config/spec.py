@@ -5,6 +5,9 @@ A spec says where a source lives (start URLs with the data interval in them), ho
 pages need JavaScript, when it runs, its SLA and the target column. A bad spec raises
 :class:`SpecError` naming the file and the field; :func:`load_specs` keeps going so that one broken
 source never stops the others from loading.
+
+Size: one pydantic model per spec section, and the spec's cross-section rules (key, target,
+dedup fields, convert_to's rates file) need them all; split, the sections would import each other.
 """
 
 from __future__ import annotations
@@ -51,7 +54,15 @@ class FieldChecks(_Model):
     max: float | None = None
     values: list[str] | None = Field(None, description="allowed values (after parsing)")
     regex: str | None = Field(None, description="format the parsed text must match")
+    column: str | None = Field(
+        None,
+        description="the column min/max apply to: the field's own (default) or one of its "
+        "extra columns (price_eur, salary_max)",
+    )
     max_null_rate: float | None = Field(None, ge=0, le=1)
+    min_coverage: float | None = Field(
+        None, ge=0, le=1, description="least share of a partition's records with a value"
+    )
     severity: Literal["critical", "warning"] = Field(
         "warning", description="critical: a partition that breaks max_null_rate fails the task"
     )
@@ -75,6 +86,18 @@ class FieldSpec(_Model):
     xpath: str | None = None
     parser: str = "text"
     required: bool = False
+    on_error: Literal["null", "quarantine"] | None = Field(
+        None,
+        description="a value that does not parse: null (a warning per field) or quarantine "
+        "the record; default null for optional fields, quarantine for required ones",
+    )
+    formats: list[str] | None = Field(None, description="date: the only strftime formats accepted")
+    languages: list[str] | None = Field(None, description="date: ISO 639-1 languages to read")
+    convert_to: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        description="price: also store the amount in this ISO 4217 currency as <field>_<code>",
+    )
     checks: FieldChecks = FieldChecks()
     impute: Literal["none", "median", "mode", "constant"] = "none"
     impute_value: str | float | int | bool | None = None
@@ -102,6 +125,39 @@ class FieldSpec(_Model):
             raise ValueError(str(exc)) from None
         return value
 
+    @model_validator(mode="after")
+    def _options_fit_the_parser(self) -> FieldSpec:
+        field_kind(self.parser).parser(**self.parser_options)  # ValueError names the option
+        return self
+
+    @property
+    def parser_options(self) -> dict[str, Any]:
+        """The options this field sets for its kind (``formats``, ``languages``, ``convert_to``)."""
+        options = {
+            "formats": self.formats,
+            "languages": self.languages,
+            "convert_to": self.convert_to,
+        }
+        return {k: v for k, v in options.items() if v is not None}
+
+    @property
+    def error_policy(self) -> Literal["null", "quarantine"]:
+        """What a value that does not parse does: ``on_error``, else by ``required``."""
+        if self.on_error is not None:
+            return self.on_error
+        return "quarantine" if self.required else "null"
+
+    def columns(self, name: str) -> dict[str, str]:
+        """The columns this field fills, named ``name``, and their kinds (see
+        :meth:`harvest.fields.FieldKind.columns`)."""
+        return field_kind(self.parser).columns(name, self.parser_options)
+
+    def converted_column(self, name: str) -> str | None:
+        """``<name>_<currency>`` when the field asks for ``convert_to``, else ``None``."""
+        if self.convert_to is None:
+            return None
+        return f"{name}_{self.convert_to.lower()}"
+
 
 class IndexSpec(_Model):
     """Index pages: where the links to detail pages are, and the link to the next page."""
@@ -126,6 +182,14 @@ class DetailSpec(_Model):
             raise ValueError(
                 f"key {self.key!r} is not one of the fields ({', '.join(self.fields)})"
             )
+        for name, field_spec in self.fields.items():
+            column = field_spec.checks.column
+            columns = field_spec.columns(name)
+            if column is not None and column not in columns:
+                raise ValueError(
+                    f"fields.{name}.checks.column {column!r} is not a column of the field "
+                    f"(its columns: {', '.join(columns)})"
+                )
         return self
 
 
@@ -263,6 +327,11 @@ class SourceSpec(_Model):
     validation: ValidationSpec = ValidationSpec()
     dedup: DedupSpec = DedupSpec()
     target: str | None = None
+    currency_rates: str | None = Field(
+        None,
+        description="CSV of dated exchange rates (date,from,to,rate) for fields with "
+        "convert_to; a relative path is relative to the spec file",
+    )
     owner: str = "harvest"
     tags: list[str] = []
 
@@ -306,6 +375,12 @@ class SourceSpec(_Model):
         if self.dedup.title_field is not None and self.dedup.title_field not in fields:
             raise ValueError(
                 f"dedup.title_field {self.dedup.title_field!r} is not in detail.fields"
+            )
+        converting = [name for name, f in fields.items() if f.convert_to is not None]
+        if converting and self.currency_rates is None:
+            raise ValueError(
+                f"detail.fields {converting} ask for convert_to but the spec names no "
+                f"currency_rates file (a CSV of date,from,to,rate)"
             )
         return self
 
@@ -355,6 +430,9 @@ def load_spec(path: Path | str) -> SourceSpec:
     if not isinstance(data, dict):
         raise SpecError(path, "", "a spec must be a YAML mapping of fields")
     data.setdefault("name", path.stem)
+    rates = data.get("currency_rates")
+    if isinstance(rates, str) and not Path(rates).is_absolute():
+        data["currency_rates"] = str(path.parent / rates)
     if data["name"] != path.stem:
         raise SpecError(path, "name", f"{data['name']!r} must match the file name {path.stem!r}")
     try:

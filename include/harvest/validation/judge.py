@@ -4,8 +4,10 @@ The GX expectations are judged on their counts summed over chunks (:class:`Check
 record-level check that failed is a warning (its records are already quarantined); a batch-level
 one is a breach when critical, a warning otherwise. Two more checks are Harvest's own, judged from
 the quarantine rather than by GX: the quarantine rate (``validation.max_quarantine_rate``) and the
-number of valid records (``validation.min_rows``). Their results rows carry the names in
-:data:`QUARANTINE_RATE` and :data:`VALID_ROWS` (GX-style, so the results table and the failure
+number of valid records (``validation.min_rows``), plus one coverage row per field: the share of
+the partition's records where the field has a value (after ``on_error: null``), judged against
+``checks.min_coverage``; a field with no value at all is always at least a warning. Their results
+rows carry the names in :data:`QUARANTINE_RATE`, :data:`VALID_ROWS` and :data:`COVERAGE` (GX-style, so the results table and the failure
 message read as one list; they are stored values, which dashboards and tests match on).
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harvest.config.spec import SourceSpec
+from harvest.records import NulledValues
 from harvest.validation.gx import NOT_NULL, CheckTally
 from harvest.validation.report import Breach
 
@@ -33,6 +36,7 @@ RESULT_COLUMNS = [
 ]
 QUARANTINE_RATE = "expect_quarantine_rate_to_be_at_most"
 VALID_ROWS = "expect_valid_row_count_to_be_at_least"
+COVERAGE = "expect_column_coverage_to_be_at_least"
 HINTS = {
     "exists": "A spec field is missing from the parsed records: the parser or the spec changed.",
     "type": "A field no longer has its parsed type: check the field's parser in the spec.",
@@ -43,6 +47,8 @@ HINTS = {
     "row_count": "The partition has far fewer records than usual: check the scrape task log "
     "(failed pages, blocked crawl, empty index pages) and the source site.",
     "valid_rows": "Too few records survived validation: see the quarantine reasons.",
+    "coverage": "A field has a value on too few records: check its selector against a raw page "
+    "and its parser's warnings (values set to null by on_error: null).",
 }
 
 
@@ -63,15 +69,73 @@ def judge_partition(
     valid: int,
     spec: SourceSpec,
     top_reasons: dict[str, int],
+    coverage: dict[str, tuple[int, NulledValues | None]] | None = None,
 ) -> Judgement:
-    """Judge every tally, then the quarantine rate and the valid-record floor; ``top_reasons``
-    (quarantined records per ``field:check``, most first) names the causes of a high rate."""
+    """Judge every tally, then the quarantine rate, the valid-record floor and each field's
+    coverage; ``top_reasons`` (quarantined records per ``field:check``, most first) names the
+    causes of a high rate; ``coverage`` gives per field the records with a value and the values
+    set to null because they did not parse."""
     judgement = Judgement()
     for tally in tallies:
         _judge_expectation(tally, scraped, judgement)
     _judge_quarantine_rate(scraped, quarantined, spec, top_reasons, judgement)
     _judge_valid_rows(scraped, valid, spec, judgement)
+    for name, (present, nulled) in (coverage or {}).items():
+        _judge_coverage(name, present, nulled, scraped, spec, judgement)
     return judgement
+
+
+def _judge_coverage(
+    name: str,
+    present: int,
+    nulled: NulledValues | None,
+    scraped: int,
+    spec: SourceSpec,
+    judgement: Judgement,
+) -> None:
+    checks = spec.detail.fields[name].checks
+    share = present / scraped if scraped else 1.0
+    floor = checks.min_coverage
+    severity = checks.severity if floor is not None else "warning"
+    success = (floor is None or share >= floor - 1e-12) and (present > 0 or scraped == 0)
+    observed = f"coverage {share:.3f} ({present} of {scraped} records)"
+    if nulled is not None:
+        observed += (
+            f"; {nulled.count} values did not parse and were set to null (on_error: null), "
+            f"e.g. {nulled.example[:60]!r}: {nulled.reason}"
+        )
+        judgement.warnings.append(
+            f"field '{name}': {nulled.count} values did not parse and were set to null "
+            f"(on_error: null), e.g. {nulled.example[:60]!r}: {nulled.reason}"
+        )
+    threshold = f"at least {floor:g} (checks.min_coverage)" if floor is not None else "above 0"
+    judgement.rows.append(
+        {
+            "expectation": COVERAGE,
+            "column": name,
+            "severity": severity,
+            "success": success,
+            "element_count": scraped,
+            "unexpected_count": scraped - present,
+            "pass_rate": share,
+            "observed_value": observed,
+            "details": {
+                "check": "coverage",
+                "field": name,
+                "level": "batch",
+                "threshold": threshold,
+                "nulled": 0 if nulled is None else nulled.count,
+            },
+        }
+    )
+    if success:
+        return
+    if severity == "critical":
+        judgement.breaches.append(
+            Breach(COVERAGE, name, "coverage", observed, threshold, HINTS["coverage"])
+        )
+    else:
+        judgement.warnings.append(f"{COVERAGE} on '{name}': {observed}, threshold {threshold}")
 
 
 def _judge_expectation(tally: CheckTally, scraped: int, judgement: Judgement) -> None:

@@ -31,7 +31,7 @@ def quarantine_rows(
     """Quarantine rows for the records at ``positions`` that ``check`` rejected; ``typed`` (parsed)
     and ``raw`` (as extracted) are indexed the same way as the frame the check ran on."""
     name = str(check.field)
-    parsed = typed[name].iloc[positions]
+    parsed = typed[str(check.column or name)].iloc[positions]
     rows = typed[["url"]].iloc[positions].reset_index(drop=True)
     rows.insert(0, "logical_date", day.isoformat())
     rows.insert(0, "source", source)
@@ -45,7 +45,7 @@ def quarantine_rows(
 
 
 def _reasons(check: Check, parsed: pd.Series, typed: pd.DataFrame) -> np.ndarray:
-    name = check.field
+    name = check.column if check.check == "range" else check.field
     text = parsed.astype("string").fillna("<missing>").to_numpy(dtype=object)
     if check.check == "range":
         low, high = check.min_value, check.max_value

@@ -9,7 +9,7 @@ Records are parsed and validated in chunks of ``chunk_size`` rows through one ep
 Expectations context (``gx.py``); per-column counts are summed over chunks, and the expectations
 that need the whole partition (row count, uniqueness of the key) run once on a two-column frame
 (url, key). Failing rows become quarantine rows (``quarantine.py``); the partition is judged on
-the summed counts (``judge.py``).
+the summed counts and on each field's coverage (``judge.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pandas as pd
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
-from harvest.records import extract_records, parse_records
+from harvest.records import NulledValues, extract_records, parse_records
 from harvest.storage.raw import open_raw_store
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.validation.gx import PARTITION_WIDE, CheckTally, GxRunner, gx_frame, render_data_docs
@@ -153,16 +153,30 @@ def validate_records(
         runner.add_group(name, group)
 
     key = spec.detail.key
-    record_columns = ["url", *dict.fromkeys(str(t.check.field) for t in groups["record"])]
+    record_columns = [
+        "url",
+        *dict.fromkeys(str(t.check.column or t.check.field) for t in groups["record"]),
+    ]
     scraped = len(raw)
     chunk_size = max(1, chunk_size)
     valid_parts: list[pd.DataFrame] = []
     quarantine_parts: list[pd.DataFrame] = []
     key_parts: list[pd.DataFrame] = []
+    present = dict.fromkeys(spec.detail.fields, 0)
+    nulled: dict[str, NulledValues] = {}
     for start in range(0, max(scraped, 1), chunk_size):
         raw_chunk = raw.iloc[start : start + chunk_size].reset_index(drop=True)
         parsed = parse_records(raw_chunk, spec)
         typed = parsed.frame
+        for name in present:
+            present[name] += int(typed[name].notna().sum())
+        for name, values in parsed.nulled.items():
+            seen = nulled.get(name)
+            nulled[name] = (
+                values
+                if seen is None
+                else NulledValues(seen.count + values.count, seen.example, seen.reason)
+            )
         runner.run(typed, "batch", complete=False)
         checked = gx_frame(canonical_values(typed, spec), record_columns)
         failures = [
@@ -204,7 +218,13 @@ def validate_records(
         tallies=tallies,
     )
     judgement = judge_partition(
-        tallies, scraped, outcome.quarantined, len(valid), spec, outcome.quarantined_by_reason
+        tallies,
+        scraped,
+        outcome.quarantined,
+        len(valid),
+        spec,
+        outcome.quarantined_by_reason,
+        coverage={name: (present[name], nulled.get(name)) for name in present},
     )
     results = pd.DataFrame(judgement.rows)
     results.insert(0, "logical_date", day.isoformat())

@@ -9,7 +9,8 @@ partition) and a human ``threshold``.
   (``checks.max_null_rate`` with the field's severity; ``validation.required_null_rate`` for
   required fields, critical), row count (``validation.min_rows`` and
   ``validation.row_count_min_ratio`` x the median of recent partitions, critical);
-* record level: range (``checks.min``/``max``), allowed values (``checks.values``), format
+* record level: range (``checks.min``/``max``, on ``checks.column`` when set: a price field's
+  stated ``price`` or converted ``price_eur``), allowed values (``checks.values``), format
   (``checks.regex``) and uniqueness of the natural key (``detail.key``). Their severity is the
   field's, but a record-level failure never fails the batch on its own: the records are
   quarantined and the batch fails only above ``validation.max_quarantine_rate``.
@@ -116,9 +117,10 @@ def build_suite(spec: SourceSpec, recent_row_counts: Sequence[int] = ()) -> gx.E
             expectations.append(null_rate)
         checks = field.checks
         if checks.min is not None or checks.max is not None:
+            column = checks.column or name
             expectations.append(
                 gxe.ExpectColumnValuesToBeBetween(
-                    column=name,
+                    column=column,
                     min_value=checks.min,
                     max_value=checks.max,
                     meta=_meta(
@@ -126,7 +128,7 @@ def build_suite(spec: SourceSpec, recent_row_counts: Sequence[int] = ()) -> gx.E
                         name,
                         checks.severity,
                         "record",
-                        f"between {_bound(checks.min)} and {_bound(checks.max)}",
+                        f"{column} between {_bound(checks.min)} and {_bound(checks.max)}",
                     ),
                 )
             )
