@@ -13,12 +13,14 @@ This module sits below config: it imports only the standard library and :mod:`ha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harvest.parsers import (
     Money,
+    Unparseable,
     parse_area,
     parse_bool,
     parse_date,
@@ -148,6 +150,23 @@ def kind_names() -> frozenset[str]:
     return frozenset(_KINDS)
 
 
+MANY_KIND = "json"
+"""The kind of a ``many: true`` field's column: a JSON array of its parsed values, as text."""
+
+
+def parse_json_array(text: str | None) -> str | Unparseable:
+    """A JSON array as text (``'["A", "B"]'``), checked and re-written compactly."""
+    if text is None or not text.strip():
+        return Unparseable("empty")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return Unparseable(f"not JSON: {exc}")
+    if not isinstance(value, list):
+        return Unparseable(f"not a JSON array: {text[:60]!r}")
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _amount(money: Money) -> float:
     return money.amount
 
@@ -180,6 +199,14 @@ for _kind in (
         "bool", parse_bool, "boolean", "bool", "Boolean", ("bool", "boolean", "BooleanDtype")
     ),
     FieldKind("date", parse_date, "object", "date32", "Date", ("date", "NoneType")),
+    FieldKind(
+        MANY_KIND,
+        parse_json_array,
+        "string",
+        "string",
+        "Text",
+        ("str", "string", "StringDtype", "object"),
+    ),
 ):
     register(_kind)
 del _kind

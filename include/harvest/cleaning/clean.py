@@ -87,7 +87,7 @@ def history_columns(spec: SourceSpec) -> list[str]:
     """The processed columns de-duplication and imputation compare with."""
     columns = ["record_key", "logical_date", "url", "is_duplicate_of"]
     for name, field_spec in spec.detail.fields.items():
-        columns.extend(field_kind(field_spec.parser).columns(name))
+        columns.extend(field_kind(field_spec.column_kind).columns(name))
     return columns
 
 

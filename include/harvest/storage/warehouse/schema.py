@@ -88,7 +88,7 @@ def processed_columns(spec: SourceSpec) -> dict[str, str]:
     ``json``), in table order; ``loaded_at`` is set by the load itself."""
     columns = {"source": "text", "record_key": "text", "logical_date": "date", "url": "text"}
     for name, field_spec in spec.detail.fields.items():
-        for column, kind in field_kind(field_spec.parser).columns(name).items():
+        for column, kind in field_kind(field_spec.column_kind).columns(name).items():
             if column in RESERVED_COLUMNS or column in columns:
                 raise WarehouseError(
                     f"source {spec.name}: field {name!r} needs column {column!r}, which is "
