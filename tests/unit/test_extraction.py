@@ -107,7 +107,7 @@ def test_the_graph_keys_are_checked_and_index_is_the_one_level_graph() -> None:
         spec(levels=[{"name": "categories", "cards": "li"}, {"name": "lists", "links": "a"}])
     with pytest.raises(ValueError, match="no level has 'cards'"):
         spec(levels=[{"name": "lists", "links": "a"}])
-    with pytest.raises(ValueError, match="start URL .* or a sitemap"):
+    with pytest.raises(ValueError, match=r"start URL .* or a sitemap"):
         spec(start_urls=[])
     sitemap_only = spec(
         start_urls=[], levels=[], sitemap={"urls": ["{base_url}/sitemap.xml"]}, detail=plain
