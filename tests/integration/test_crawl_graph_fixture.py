@@ -79,7 +79,7 @@ def site() -> Iterator[str]:
     content = pages(base)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             page = content.get(_sorted_query(self.path))
             status, (kind, body) = (200, page) if page else (404, ("text/html", b"<p>no</p>"))
             self.send_response(status)
