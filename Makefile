@@ -53,7 +53,7 @@ test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
 
 demo: venv  ## run the demo source for one date through Airflow on embedded defaults
-	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS)
 
 up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
 	$(BIN)/python scripts/up.py

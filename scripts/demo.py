@@ -7,7 +7,7 @@ did and where the data is: the raw partition, the warehouse (a SQLite file) and 
 Airflow's own (long) output goes to a log file whose path is printed. Needs only Python 3.11
 and the venv: no database server, no Redis.
 
-    python scripts/demo.py [--date YYYY-MM-DD]
+    python scripts/demo.py [--date YYYY-MM-DD] [--source demo|catalogue|...]
 """
 
 from __future__ import annotations
@@ -76,8 +76,10 @@ def start_demo_site() -> tuple[Any, str]:
     return site, base_url
 
 
-def run_dag(day: dt.date, log_path: Path) -> tuple[str, dict[str, Any], dict[str, str], str]:
-    """``dag.test()`` of harvest_demo for ``day``: (run state, XCom result per task, task states,
+def run_dag(
+    day: dt.date, log_path: Path, dag_id: str = DAG_ID
+) -> tuple[str, dict[str, Any], dict[str, str], str]:
+    """``dag.test()`` of ``dag_id`` for ``day``: (run state, XCom result per task, task states,
     run id)."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
@@ -88,16 +90,16 @@ def run_dag(day: dt.date, log_path: Path) -> tuple[str, dict[str, Any], dict[str
     logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     with output_to(log_path):
         bag = DagBag(str(REPO / "dags" / "harvest_sources.py"))
-        dag = bag.dags.get(DAG_ID)
+        dag = bag.dags.get(dag_id)
         if dag is None:
-            raise SystemExit(f"error: DAG {DAG_ID} did not load: {bag.import_errors or 'no spec?'}")
+            raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")
         run = dag.test(logical_date=logical_date)
     results: dict[str, Any] = {}
     with create_session() as session:
         for task_id in TASKS:
             row = session.scalars(
                 XComModel.get_many(
-                    run_id=run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"
+                    run_id=run.run_id, dag_ids=dag_id, task_ids=task_id, key="return_value"
                 )
             ).first()
             if row is not None:
@@ -106,7 +108,7 @@ def run_dag(day: dt.date, log_path: Path) -> tuple[str, dict[str, Any], dict[str
             ti.task_id: str(ti.state)
             for ti in session.scalars(
                 select(TaskInstance).where(
-                    TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id
+                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id
                 )
             )
         }
@@ -158,13 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--date", type=_date, default=yesterday, help="logical date (default yesterday)"
     )
+    parser.add_argument("--source", default="demo", help="a source on the demo site (default demo)")
     args = parser.parse_args(argv)
+    dag_id = f"harvest_{args.source}"
 
     env = local.local_env()
     os.environ.update(env)  # before Airflow is imported: it reads its config once
     logs = Path(env["HARVEST_HOME"]) / "logs"
     log_path = logs / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
-    say(f"Harvest demo: source demo, logical date {args.date}")
+    say(f"Harvest demo: source {args.source}, logical date {args.date}")
     say(f"  Airflow output goes to {log_path}")
 
     started = time.monotonic()
@@ -174,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     local.ensure_pool(env, log_path)
 
     site, base_url = start_demo_site()
-    os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
+    os.environ[f"HARVEST_SOURCE_{args.source.upper()}_BASE_URL"] = base_url
     try:
-        say(f"  running DAG {DAG_ID} (dag.test) ...")
-        state, results, states, run_id = run_dag(args.date, log_path)
+        say(f"  running DAG {dag_id} (dag.test) ...")
+        state, results, states, run_id = run_dag(args.date, log_path, dag_id)
     finally:
         site.stop()
         say("  demo site stopped")

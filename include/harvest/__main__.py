@@ -9,6 +9,8 @@ Every stage can run without Airflow, which is handy in a notebook or when debugg
     python -m harvest load --source demo --date 2026-11-26       # cleaned -> warehouse
     python -m harvest run --source demo --date 2026-11-26 [--base-url URL] [--no-scrape]
     python -m harvest warehouse migrate [--url URL]  # create/migrate the warehouse tables
+    python -m harvest preview --source demo --url URL   # one page: every field, every level
+    python -m harvest preview --spec my_source.yaml --url URL   # a spec not in sources/ yet
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harvest.config.settings import Settings
-from harvest.config.spec import SourceSpec, load_specs
+from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
 from harvest.partitions import Partition
 
 
@@ -158,6 +160,38 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.scraping.preview import (
+        PreviewError,
+        fetch_page,
+        needs_rendering,
+        preview_lines,
+        render_page,
+    )
+
+    if args.spec:
+        try:
+            spec: SourceSpec | None = load_spec(args.spec)
+        except SpecError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        spec = _spec(settings, args.source)
+    if spec is None:
+        return 2
+    try:
+        response = fetch_page(args.url, settings.user_agent)
+        if args.render or needs_rendering(spec, response):
+            print(f"(rendered with Chromium: {spec.name}'s javascript settings say so)")
+            response = render_page(spec, args.url, settings.user_agent)
+    except PreviewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in preview_lines(spec, response):
+        print(line)
+    return 0
+
+
 def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.storage.warehouse import Warehouse, WarehouseError, engine_for
 
@@ -215,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
                 "--no-scrape", action="store_true", help="start from the raw partition stored"
             )
         stage.set_defaults(func=func)
+    preview = sub.add_parser(
+        "preview", help="fetch one page and show every field and link level a spec finds there"
+    )
+    which = preview.add_mutually_exclusive_group(required=True)
+    which.add_argument("--source", help="a source in the sources folder")
+    which.add_argument("--spec", help="a spec file (a source not added yet)")
+    preview.add_argument("--url", required=True, help="the page to try the spec on")
+    preview.add_argument("--render", action="store_true", help="render with Chromium anyway")
+    preview.set_defaults(func=cmd_preview)
     warehouse = sub.add_parser("warehouse", help="manage the warehouse tables")
     warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
     migrate = warehouse_sub.add_parser(

@@ -13,6 +13,7 @@ This module sits below config: it imports only the standard library and :mod:`ha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from harvest.parsers import (
     Money,
     Range,
+    Unparseable,
     parse_area,
     parse_bool,
     parse_date,
@@ -185,6 +187,23 @@ def kind_names() -> frozenset[str]:
     return frozenset(_KINDS)
 
 
+MANY_KIND = "json"
+"""The kind of a ``many: true`` field's column: a JSON array of its parsed values, as text."""
+
+
+def parse_json_array(text: str | None) -> str | Unparseable:
+    """A JSON array as text (``'["A", "B"]'``), checked and re-written compactly."""
+    if text is None or not text.strip():
+        return Unparseable("empty")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return Unparseable(f"not JSON: {exc}")
+    if not isinstance(value, list):
+        return Unparseable(f"not a JSON array: {text[:60]!r}")
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _amount(money: Money) -> float:
     return money.amount
 
@@ -259,6 +278,14 @@ for _kind in (
         "Date",
         ("date", "NoneType"),
         options=("formats", "languages"),
+    ),
+    FieldKind(
+        MANY_KIND,
+        parse_json_array,
+        "string",
+        "string",
+        "Text",
+        ("str", "string", "StringDtype", "object"),
     ),
 ):
     register(_kind)

@@ -22,7 +22,8 @@ class PipelineError(RuntimeError):
 
 
 def check_crawl(spec: SourceSpec, summary: Mapping[str, Any], base_url: str | None = None) -> None:
-    """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched)."""
+    """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched,
+    no item page reached: then the message says which level matched nothing, and where)."""
     day = summary.get("logical_date")
     if summary.get("exit_code") not in (0, None):
         raise PipelineError(
@@ -35,6 +36,18 @@ def check_crawl(spec: SourceSpec, summary: Mapping[str, Any], base_url: str | No
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed); "
             f"is {base_url or spec.resolved_base_url()} up? "
             f"(override the URL with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
+        )
+    if summary.get("item_pages") == 0:
+        why = summary.get("first_empty_level")
+        raise PipelineError(
+            f"crawl of source {spec.name!r} for {day} reached no item page "
+            f"({summary.get('pages')} page(s) fetched, {failed} failed): "
+            + (
+                f"{why}; check that selector on that page (python -m harvest preview "
+                f"--source {spec.name} --url URL)"
+                if why
+                else "every link was followed but none led to an item page"
+            )
         )
 
 

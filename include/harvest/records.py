@@ -1,6 +1,8 @@
 """From raw pages to records: extract the detail pages of a partition and parse their fields.
 
-``extract_records`` gives one row of raw strings per detail page; ``parse_records`` turns each
+``extract_records`` gives one row of raw strings per item (an item page, or a card that is the
+item: its URL is the list page's with ``#card-N``), a ``many: true`` field's strings as one JSON
+array; ``parse_records`` turns each
 field into its typed column with the parser of the field kind the spec names
 (:mod:`harvest.fields`) and the field's parser options (``formats``, ``languages``). A value that
 does not parse follows the field's ``on_error``: ``quarantine`` lists it as an issue with the
@@ -14,6 +16,7 @@ Each distinct string is parsed once, which keeps a million records fast.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +25,7 @@ import pandas as pd
 
 from harvest.config.spec import FieldSpec, SourceSpec
 from harvest.currency import load_rates
-from harvest.fields import field_kind
+from harvest.fields import FieldKind, field_kind
 from harvest.parsers import Money, Unparseable
 from harvest.storage.raw import RawDocument
 
@@ -30,8 +33,16 @@ META_COLUMNS = ["source", "logical_date", "url"]
 ISSUE_COLUMNS = ["source", "logical_date", "url", "field", "check", "value", "reason"]
 
 
+def _raw_string(value: object) -> str | None:
+    """A stored field value as one string: a ``many: true`` list as its JSON array."""
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False) if value else None
+    return None if value is None else str(value)
+
+
 def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFrame:
-    """One row per fetched detail page: source, logical_date, url and each field's raw string.
+    """One row per item: source, logical_date, url and each field's raw string; an item page
+    gives one, a list page whose cards are the items one per card (``<url>#card-<n>``).
 
     Pages that failed to download (``error`` set and no fields) are not records; they stay in the
     raw store, counted as failed pages.
@@ -39,9 +50,21 @@ def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFra
     names = list(spec.detail.fields)
     rows: list[list[Any]] = []
     for doc in docs:
+        for number, record in enumerate(doc.records, start=1):
+            url = f"{doc.url}#card-{number}"
+            rows.append(
+                [doc.source, doc.logical_date, url, *(_raw_string(record.get(n)) for n in names)]
+            )
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
             continue
-        rows.append([doc.source, doc.logical_date, doc.url, *(doc.fields.get(n) for n in names)])
+        rows.append(
+            [
+                doc.source,
+                doc.logical_date,
+                doc.url,
+                *(_raw_string(doc.fields.get(n)) for n in names),
+            ]
+        )
     frame = pd.DataFrame(rows, columns=META_COLUMNS + names, dtype="object")
     return frame.astype({c: "string" for c in frame.columns})
 
@@ -79,8 +102,13 @@ def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
     for name, field_spec in spec.detail.fields.items():
         column = raw[name] if name in raw else pd.Series(pd.NA, index=raw.index, dtype="string")
         present = column.notna() & (column.str.strip() != "")
-        kind = field_kind(field_spec.parser)
-        parse = kind.parser(**field_spec.parser_options)
+        kind = field_kind(field_spec.column_kind)
+        element_parse = field_kind(field_spec.parser).parser(**field_spec.parser_options)
+        parse = (
+            _many_parser(field_kind(field_spec.parser), element_parse)
+            if field_spec.many
+            else element_parse
+        )
         parsed = {value: parse(value) for value in pd.unique(column[present].to_numpy())}
         results = column.map(parsed)
         failed = present & results.map(lambda r: isinstance(r, Unparseable)).astype(bool)
@@ -154,6 +182,24 @@ def _convert(
         return []
     reasons = series[failed].map(lambda r: r.reason)
     return [_issues(raw[failed], name, f"convert:{target}", raw[name][failed], reasons)]
+
+
+def _many_parser(kind: FieldKind, element_parse: Callable[[str], Any]) -> Callable[[str], object]:
+    """The parser of a ``many: true`` field: each string of its JSON array with
+    ``element_parse`` (``kind``'s parser with the field's options), the values back as a JSON
+    array (dates as ISO text); the first failure is the reason."""
+
+    def parse(text: str) -> object:
+        values = []
+        for item in json.loads(text):
+            result = element_parse(item)
+            if isinstance(result, Unparseable):
+                return Unparseable(f"{item!r}: {result.reason}")
+            value = kind.value(result) if kind.value is not None else result
+            values.append(value.isoformat() if hasattr(value, "isoformat") else value)
+        return json.dumps(values, ensure_ascii=False)
+
+    return parse
 
 
 def _part(values: pd.Series, usable: pd.Series, part: Callable[[Any], object] | None) -> pd.Series:

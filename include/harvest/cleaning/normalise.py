@@ -90,7 +90,7 @@ def normalise_frame(
     for name, field_spec in spec.detail.fields.items():
         if name not in out:
             continue
-        parser = field_spec.parser
+        parser = field_spec.column_kind
         kind = field_kind(parser)
         if parser == "text":
             allowed = field_spec.checks.values

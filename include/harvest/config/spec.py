@@ -1,13 +1,15 @@
 """Source specs: one YAML file per source, loaded into validated models.
 
-A spec says where a source lives (start URLs with the data interval in them), how to walk it
-(index pages, pagination, detail links), what to extract (field selectors and their parsers), which
+A spec says where a source lives (start URLs with the data interval in them, or a sitemap), how
+to walk it (its crawl graph: link levels with their own pagination, cards, detail pages), what to
+extract (field selectors, regexes, maps and their parsers), which
 pages need JavaScript, when it runs, its SLA and the target column. A bad spec raises
 :class:`SpecError` naming the file and the field; :func:`load_specs` keeps going so that one broken
 source never stops the others from loading.
 
-Size: one pydantic model per spec section, and the spec's cross-section rules (key, target,
-dedup fields, convert_to's rates file) need them all; split, the sections would import each other.
+Size: one pydantic model per section of a spec file, each small, with the cross-section checks
+(graph against fields, key, target, dedup fields, convert_to's rates file) on :class:`SourceSpec`;
+reading the spec language top to bottom in one file is worth more than the split.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harvest.fields import UnknownFieldKind, field_kind
+from harvest.fields import MANY_KIND, UnknownFieldKind, field_kind
 
 # libyaml's safe loader when PyYAML has it (8x faster: specs are read at every DAG parse)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -79,11 +81,31 @@ class FieldChecks(_Model):
 
 
 class FieldSpec(_Model):
-    """How to extract one field from a detail page (a CSS or XPath selector and a parser), what
-    to expect of it, and how to fill it in when it is missing."""
+    """How to extract one field of an item, what to expect of it, and how to fill it in when it
+    is missing.
+
+    The text comes from the item page (``from: page``, the default), from the item's card on a
+    list page (``from: card``) or from the page URL (``from: url``, with ``regex``). A selector
+    (``css`` or ``xpath``) that selects an element gives the element's whole text,
+    whitespace-normalised; ``::text`` / ``text()`` give text nodes and ``::attr(name)`` /
+    ``@name`` attributes. Then ``regex`` keeps its first capture group that matched (the whole
+    match without a group), ``map`` replaces a string by its value, and ``default`` stands in for
+    nothing at all. ``many: true`` keeps every match (a JSON array column).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     css: str | None = None
     xpath: str | None = None
+    from_: Literal["page", "card", "url"] = Field("page", alias="from")
+    regex: str | None = Field(None, description="keep the first capture group that matched")
+    map: dict[str, str | int | float | bool] | None = Field(
+        None, description="extracted string -> value (a string not in the map is kept)"
+    )
+    default: str | int | float | bool | None = Field(
+        None, description="the value when the selector matches nothing"
+    )
+    many: bool = Field(False, description="keep every match, stored as a JSON array")
     parser: str = "text"
     required: bool = False
     on_error: Literal["null", "quarantine"] | None = Field(
@@ -104,7 +126,12 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _one_selector(self) -> FieldSpec:
-        if (self.css is None) == (self.xpath is None):
+        if self.from_ == "url":
+            if self.css is not None or self.xpath is not None:
+                raise ValueError("'from: url' takes a 'regex', not 'css' or 'xpath'")
+            if self.regex is None:
+                raise ValueError("'from: url' needs a 'regex' (with a capture group)")
+        elif (self.css is None) == (self.xpath is None):
             raise ValueError("give exactly one of 'css' or 'xpath'")
         return self
 
@@ -114,7 +141,18 @@ class FieldSpec(_Model):
             raise ValueError("impute: constant needs impute_value")
         if self.required and self.impute != "none":
             raise ValueError("a required field cannot be imputed")
+        if self.many and self.impute != "none":
+            raise ValueError("a 'many: true' field cannot be imputed")
+        if self.many and any(
+            v is not None for v in (self.checks.min, self.checks.max, self.checks.values)
+        ):
+            raise ValueError("a 'many: true' field takes only checks.max_null_rate and regex")
         return self
+
+    @field_validator("regex")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        return FieldChecks._valid_regex(value)
 
     @field_validator("parser")
     @classmethod
@@ -150,6 +188,8 @@ class FieldSpec(_Model):
     def columns(self, name: str) -> dict[str, str]:
         """The columns this field fills, named ``name``, and their kinds (see
         :meth:`harvest.fields.FieldKind.columns`)."""
+        if self.many:  # every match, as one JSON array column
+            return field_kind(MANY_KIND).columns(name)
         return field_kind(self.parser).columns(name, self.parser_options)
 
     def converted_column(self, name: str) -> str | None:
@@ -158,9 +198,59 @@ class FieldSpec(_Model):
             return None
         return f"{name}_{self.convert_to.lower()}"
 
+    @property
+    def selector(self) -> str:
+        """The selector as written, for messages: ``css: ...``, ``xpath: ...`` or ``url``."""
+        if self.css is not None:
+            return f"css: {self.css}"
+        if self.xpath is not None:
+            return f"xpath: {self.xpath}"
+        return "url"
+
+    @property
+    def column_kind(self) -> str:
+        """The field kind of the field's column: its parser's, or ``json`` for ``many: true``."""
+        return MANY_KIND if self.many else self.parser
+
+
+class LevelSpec(_Model):
+    """One level of the crawl graph between the start URLs and the item pages.
+
+    ``links`` selects the ``<a>`` elements leading to the next level (the item pages after the
+    last level); ``next_page`` this level's own pagination; ``cards`` the repeated blocks of an
+    item on a list page. With ``cards``, ``links`` is looked up inside each card and the fields
+    ``from: card`` travel with the link to the item page; a last level with ``cards`` and no
+    ``links`` makes each card an item (no detail page).
+    """
+
+    name: str
+    links: str | None = Field(None, description="CSS selector of the <a> to the next level")
+    next_page: str | None = Field(None, description="CSS selector of the <a> to the next page")
+    cards: str | None = Field(None, description="CSS selector of the repeated item blocks")
+
+    @model_validator(mode="after")
+    def _goes_somewhere(self) -> LevelSpec:
+        if self.links is None and self.cards is None:
+            raise ValueError(f"level {self.name!r} needs 'links' or 'cards' (or both)")
+        return self
+
+
+class SitemapSpec(_Model):
+    """A start from sitemaps (``sitemap.xml``, sitemap indexes, robots.txt): the URLs whose
+    address matches one of ``follow`` are item pages (every URL when ``follow`` is empty)."""
+
+    urls: list[str] = Field(description="sitemap URLs; may use {base_url}, {date}, ...")
+    follow: list[str] = Field([], description="URL regexes of the item pages to fetch")
+
+    @field_validator("follow")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        return JavaScriptSpec._valid_regexes(patterns)
+
 
 class IndexSpec(_Model):
-    """Index pages: where the links to detail pages are, and the link to the next page."""
+    """Index pages: where the links to detail pages are, and the link to the next page: the
+    one-level crawl graph (``levels: [{name: index, links: ..., next_page: ...}]``)."""
 
     detail_links: str = Field(description="CSS selector of <a> elements leading to detail pages")
     next_page: str | None = Field(
@@ -169,7 +259,8 @@ class IndexSpec(_Model):
 
 
 class DetailSpec(_Model):
-    """Detail pages: the fields to extract and which of them is the natural key."""
+    """The item: its fields (from its page, its card or its URL) and which one is the natural
+    key."""
 
     key: str
     fields: dict[str, FieldSpec]
@@ -190,6 +281,8 @@ class DetailSpec(_Model):
                     f"fields.{name}.checks.column {column!r} is not a column of the field "
                     f"(its columns: {', '.join(columns)})"
                 )
+        if self.fields[self.key].many:
+            raise ValueError(f"key {self.key!r} cannot be 'many: true'")
         return self
 
 
@@ -315,8 +408,10 @@ class SourceSpec(_Model):
     name: str
     description: str = ""
     base_url: str
-    start_urls: list[str]
-    index: IndexSpec
+    start_urls: list[str] = []
+    sitemap: SitemapSpec | None = None
+    index: IndexSpec | None = Field(None, description="the one-level graph; or use 'levels'")
+    levels: list[LevelSpec] = []
     detail: DetailSpec
     javascript: JavaScriptSpec = JavaScriptSpec()
     crawl: CrawlSpec = CrawlSpec()
@@ -352,8 +447,6 @@ class SourceSpec(_Model):
     @field_validator("start_urls")
     @classmethod
     def _valid_templates(cls, urls: list[str]) -> list[str]:
-        if not urls:
-            raise ValueError("at least one start URL is needed")
         for url in urls:
             keys = set(re.findall(r"{(\w+)}", url))
             unknown = keys - TEMPLATE_KEYS
@@ -363,6 +456,47 @@ class SourceSpec(_Model):
                     f"a start URL may use {', '.join(sorted(TEMPLATE_KEYS))}"
                 )
         return urls
+
+    @model_validator(mode="after")
+    def _graph_is_whole(self) -> SourceSpec:
+        if not self.start_urls and self.sitemap is None:
+            raise ValueError("at least one start URL (start_urls) or a sitemap is needed")
+        if self.index is not None and self.levels:
+            raise ValueError("give 'levels' or the older 'index', not both")
+        if self.start_urls and self.index is None and not self.levels:
+            raise ValueError("start_urls need 'levels' (or 'index') to reach the item pages")
+        if self.sitemap is not None:
+            for url in self.sitemap.urls:
+                SourceSpec._valid_templates([url])
+        names = [level.name for level in self.graph]
+        if len(set(names)) != len(names):
+            raise ValueError(f"level names must differ: {names}")
+        for level in self.graph[:-1]:
+            if level.links is None:
+                raise ValueError(f"level {level.name!r} is not the last: it needs 'links'")
+        card_fields = [n for n, f in self.detail.fields.items() if f.from_ == "card"]
+        if card_fields and not any(level.cards for level in self.graph):
+            raise ValueError(f"fields {card_fields} are 'from: card' but no level has 'cards'")
+        last = self.graph[-1] if self.graph else None
+        if last is not None and last.links is None:
+            page_fields = [n for n, f in self.detail.fields.items() if f.from_ == "page"]
+            if page_fields:
+                raise ValueError(
+                    f"level {last.name!r} has cards and no links (the cards are the items), so "
+                    f"fields {page_fields} need 'from: card' or 'from: url'"
+                )
+        return self
+
+    @property
+    def graph(self) -> list[LevelSpec]:
+        """The link levels from the start URLs to the item pages (``index`` is one level)."""
+        if self.index is not None:
+            return [
+                LevelSpec(
+                    name="index", links=self.index.detail_links, next_page=self.index.next_page
+                )
+            ]
+        return list(self.levels)
 
     @model_validator(mode="after")
     def _names_are_fields(self) -> SourceSpec:
@@ -398,8 +532,11 @@ class SourceSpec(_Model):
         logical_date: dt.date,
         data_interval_end: dt.date | None = None,
         base_url: str | None = None,
+        *,
+        templates: list[str] | None = None,
     ) -> list[str]:
-        """Start URLs for one partition, with the data interval filled in."""
+        """Start URLs for one partition, with the data interval filled in (``templates``: other
+        URL templates than ``start_urls``, such as the sitemap's)."""
         end = data_interval_end or logical_date + dt.timedelta(days=1)
         values = {
             "base_url": base_url or self.resolved_base_url(),
@@ -407,7 +544,8 @@ class SourceSpec(_Model):
             "start": logical_date.isoformat(),
             "end": end.isoformat(),
         }
-        return [url.format(**values) for url in self.start_urls]
+        urls = self.start_urls if templates is None else templates
+        return [url.format(**values) for url in urls]
 
 
 def _error_field(error: Any) -> str:

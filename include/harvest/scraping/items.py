@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -11,9 +12,10 @@ class PageItem:
 
     url: str  # the URL requested (the raw document's key)
     status: int | None
-    page_type: str  # "index" | "detail"
+    page_type: str  # "index" | "detail" | "sitemap"
     fetched_at: str  # ISO timestamp (UTC) of the real fetch
-    fields: dict[str, str | None] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)  # str | list[str] | None per field
+    records: list[dict[str, Any]] = field(default_factory=list)  # items from the page's cards
     body: str | None = None
     error: str | None = None
     rendered_with: str = "http"  # "http" | "chromium"

@@ -47,10 +47,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PAGE_TYPE_META = "harvest_page_type"  # request.meta: "index" | "detail"; marks a page request
+PAGE_TYPE_META = (
+    "harvest_page_type"  # request.meta: "index" | "detail" | "sitemap"; marks a page request
+)
 RECORDED_META = "harvest_recorded"  # request.meta: the spider already yielded this page's item
 BLOCKED = "a login/blocked page"
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+SITEMAP_TYPES = (
+    b"application/xml", b"text/xml", b"text/plain", b"application/gzip", b"application/x-gzip",
+)  # fmt: skip
+"""What a sitemap page (``page_type`` ``sitemap``) may be besides HTML: XML, robots.txt, gzip."""
 _INFLATE_CHUNK = 1 << 20
 
 
@@ -238,7 +244,10 @@ class BodyCheckMiddleware:
             return response
         kind = content_type(response)
         mime = (kind or "").split(";")[0].strip().lower().encode()
-        if kind and mime not in HTML_TYPES:
+        accepted: tuple[bytes, ...] = HTML_TYPES
+        if request.meta.get(PAGE_TYPE_META) == "sitemap":
+            accepted += SITEMAP_TYPES
+        if kind and mime not in accepted:
             self._inc("harvest/non_html_pages")
             raise PageFailed.of(f"not an HTML page (Content-Type: {kind})", request, response)
         problem = incomplete_body(response)

@@ -63,6 +63,7 @@ def to_raw_document(
             for url in data.get("redirect_chain") or []
         ],
         content_type=data.get("content_type"),
+        records=[dict(record) for record in data.get("records") or []],
     )
 
 

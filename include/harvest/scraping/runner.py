@@ -90,6 +90,9 @@ class CrawlResult:
     ignored_pages: int = 0  # not fetched on purpose (robots.txt, an off-site link)
     finish_reason: str = "finished"  # Scrapy's; "closespider_timeout": stopped at the deadline
     partial: bool = False  # stopped at its deadline: the partition holds what was fetched
+    item_pages: int | None = None  # item pages fetched + card items (None: not counted)
+    empty_levels: int = 0  # pages where a level's selector matched nothing
+    first_empty_level: str | None = None  # which level, which selector, which URL
 
     @property
     def unfinished_pages(self) -> int:
@@ -135,6 +138,9 @@ class CrawlResult:
             ignored_pages=stat("harvest/ignored_requests"),
             finish_reason=str(stats.get("finish_reason") or "unknown"),
             partial=stats.get("finish_reason") == "closespider_timeout",
+            item_pages=stat("harvest/item_pages"),
+            empty_levels=stat("harvest/empty_levels"),
+            first_empty_level=stats.get("harvest/first_empty_level"),
         )
 
 

@@ -42,15 +42,16 @@ class RawDocument:
     url: str
     status: int | None
     fetched_at: str  # ISO timestamp (UTC) of the fetch
-    page_type: str  # "index" | "detail"
+    page_type: str  # "index" | "detail" | "sitemap"
     content_hash: str | None = None
-    fields: dict[str, str | None] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)  # str | list[str] | None per field
     error: str | None = None
     rendered_with: str = "http"  # "http" | "chromium"
     body: str | None = None
     final_url: str | None = None  # where the requested ``url`` ended (redirects, JavaScript)
     redirect_chain: list[str] = field(default_factory=list)  # requested URL, ..., final URL
     content_type: str | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)  # items from the page's cards
 
     @property
     def key(self) -> tuple[str, str, str]:

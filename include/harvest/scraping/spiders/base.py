@@ -23,7 +23,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.config.spec import SourceSpec
 from harvest.scraping.items import PageItem
 from harvest.scraping.limits import canonical_url_for
 from harvest.scraping.middlewares import (
@@ -41,15 +41,9 @@ from harvest.scraping.outcomes import (
     content_type,
     redirect_chain,
 )
-from harvest.text import collapse_whitespace
 
 URL_META = "harvest_url"
-
-
-def extract_field(response: TextResponse, field: FieldSpec) -> str | None:
-    """The raw string of one field: its selector's first match, whitespace-normalised."""
-    selection = response.css(field.css) if field.css else response.xpath(str(field.xpath))
-    return collapse_whitespace(selection.get())
+ITEM_PAGES_STAT = "harvest/item_pages"
 
 
 class HarvestSpider(scrapy.Spider):
@@ -150,6 +144,7 @@ class HarvestSpider(scrapy.Spider):
             callback=callback,
             errback=self.errback,
             meta=meta,
+            cb_kwargs=dict(response.request.cb_kwargs) if response.request is not None else {},
             dont_filter=True,
         )
 
@@ -162,9 +157,15 @@ class HarvestSpider(scrapy.Spider):
     # -- items --------------------------------------------------------------------------------
 
     def page_item(
-        self, response: Response, page_type: str, fields: dict[str, str | None] | None = None
+        self,
+        response: Response,
+        page_type: str,
+        fields: dict[str, Any] | None = None,
+        records: list[dict[str, Any]] | None = None,
     ) -> PageItem:
-        """The item for a fetched page, with its final URL and redirect chain."""
+        """The item for a fetched page, with its final URL and redirect chain: ``fields`` of an
+        item page, or ``records`` of a list page whose cards are the items. Item pages and card
+        items are counted in ``harvest/item_pages``."""
         errors = []
         if response.meta.get(RENDER_ERROR_META):
             errors.append(str(response.meta[RENDER_ERROR_META]))
@@ -173,6 +174,9 @@ class HarvestSpider(scrapy.Spider):
         if body is None:
             errors.append(f"not a text page ({type(response).__name__})")
         self._inc("harvest/pages_ok")
+        items = (page_type == "detail") + len(records or [])
+        if items:
+            self._inc(ITEM_PAGES_STAT, items)
         response.meta[RECORDED_META] = True
         return PageItem(
             url=response.meta.get(URL_META, response.url),
@@ -180,6 +184,7 @@ class HarvestSpider(scrapy.Spider):
             page_type=page_type,
             fetched_at=response.meta.get(FETCHED_AT_META) or utc_now_iso(),
             fields=dict(fields or {}),
+            records=list(records or []),
             body=body,
             error="; ".join(errors) or None,
             rendered_with="chromium" if rendered else "http",

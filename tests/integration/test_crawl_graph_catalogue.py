@@ -1,0 +1,98 @@
+"""The catalogue demo source end to end: its spec (three levels, cards merged with product
+pages, values from the URL, regex + map, many) crawls one day of the catalogue demo site into the
+raw store, and every product's fields parse to the day's ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harvest.config.settings import Settings
+from harvest.config.spec import load_spec
+from harvest.demo_site import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
+from harvest.pipeline import PipelineError, check_crawl
+from harvest.records import extract_records, parse_records
+from harvest.scraping import run_crawl
+from harvest.storage.raw import FileRawStore
+
+DAY = dt.date(2026, 11, 26)
+CONFIG = CatalogueConfig(seed=5, products=150)
+SPEC = load_spec(Path(__file__).resolve().parents[2] / "include/harvest/sources/catalogue.yaml")
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("catalogue")
+    settings = Settings.from_env({"HARVEST_HOME": str(home)})
+    with DemoSite(SiteConfig(seed=5), catalogue=CONFIG, day=DAY) as site:
+        result = run_crawl(SPEC, DAY, settings, base_url=site.base_url)
+        truth = catalogue_truth(CONFIG, DAY, SPEC.base_url)  # raw URLs use the canonical base
+    docs = FileRawStore(settings.raw_store_url.removeprefix("file://")).read_partition(
+        SPEC.name, DAY
+    )
+    raw = extract_records(docs, SPEC)
+    yield {"result": result, "truth": truth, "raw": raw, "parsed": parse_records(raw, SPEC)}
+
+
+def test_the_crawl_reaches_every_product_once(crawled: dict[str, Any]) -> None:
+    result = crawled["result"]
+    frame = crawled["parsed"].frame
+    assert result.failed_pages == 0 and result.empty_levels == 0
+    assert result.item_pages == len(crawled["truth"])
+    assert sorted(frame["product_id"]) == sorted(t["product_id"] for t in crawled["truth"])
+    check_crawl(SPEC, result.to_dict())  # a crawl that reached its item pages passes
+
+
+def test_every_field_of_every_product_matches_the_truth(crawled: dict[str, Any]) -> None:
+    frame = crawled["parsed"].frame.set_index("product_id")
+    raw = crawled["raw"].set_index("product_id")
+    issues = crawled["parsed"].issues
+    for truth in crawled["truth"]:
+        row = frame.loc[truth["product_id"]]
+        where = f"product {truth['product_id']}"
+        assert row["url"] == truth["url"], where
+        assert row["title"] == truth["title"], where
+        assert row["category"] == truth["category"], where
+        assert _none(row["rating"]) == truth["rating"], where
+        assert _none(row["badge"]) == truth["badge"], where
+        assert _none(row["availability"]) == truth["availability"], where
+        assert row["published"] == truth["published_on"], where
+        assert _none(row["city"]) == truth["city"], where
+        assert json.loads(row["tags"]) == (truth["tags"].split(";") if truth["tags"] else []), where
+        # the price string as shown; today's price parser misreads some (``5.300 €``, pay
+        # ranges): parsing them is the price-parser work, not extraction's
+        assert raw.loc[truth["product_id"], "price"] == truth["price_text"], where
+    assert set(issues["field"]) <= {"price"}
+
+
+def test_a_level_that_matches_nothing_is_named_with_its_selector_and_url(
+    tmp_path: Path,
+) -> None:
+    broken = SPEC.model_copy(
+        update={
+            "levels": [
+                SPEC.levels[0].model_copy(update={"links": "ul.kategorien a"}),
+                SPEC.levels[1],
+            ]
+        }
+    )
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    with DemoSite(SiteConfig(seed=5), catalogue=CONFIG, day=DAY) as site:
+        result = run_crawl(broken, DAY, settings, base_url=site.base_url)
+        home = f"{site.base_url}/catalogue/"
+    assert result.item_pages == 0
+    expected = f"level 'categories': links selector 'ul.kategorien a' matched nothing on {home}"
+    assert result.first_empty_level == expected
+    with pytest.raises(PipelineError, match="reached no item page") as error:
+        check_crawl(broken, result.to_dict())
+    assert expected in str(error.value)
+
+
+def _none(value: Any) -> Any:
+    return None if pd.isna(value) else value
