@@ -1,6 +1,8 @@
 """From raw pages to records: extract the detail pages of a partition and parse their fields.
 
-``extract_records`` gives one row of raw strings per detail page; ``parse_records`` turns each
+``extract_records`` gives one row of raw strings per detail page, each string in its stored form
+(:func:`harvest.text.normalise_text`: NFC, NUL removed, surrogates repaired -- the one place text
+enters, so every later stage and both warehouses see the same text); ``parse_records`` turns each
 field into its typed column with the parser of the field kind the spec names
 (:mod:`harvest.fields`), and lists every value it could not
 parse (or a required value that is missing) as an issue with the reason, so nothing is lost.
@@ -9,6 +11,7 @@ Each distinct string is parsed once, which keeps a million records fast.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,23 +22,46 @@ from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
 from harvest.parsers import Unparseable
 from harvest.storage.raw import RawDocument
+from harvest.text import TextRepairs, normalise_text
+
+log = logging.getLogger(__name__)
 
 META_COLUMNS = ["source", "logical_date", "url"]
 ISSUE_COLUMNS = ["source", "logical_date", "url", "field", "check", "value", "reason"]
 
 
-def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFrame:
-    """One row per fetched detail page: source, logical_date, url and each field's raw string.
+def extract_records(
+    docs: Iterable[RawDocument], spec: SourceSpec, repairs: TextRepairs | None = None
+) -> pd.DataFrame:
+    """One row per fetched detail page: source, logical_date, url and each field's string, in
+    its stored form (:func:`~harvest.text.normalise_text`). What normalising changed is counted
+    in ``repairs``, and a NUL or a surrogate (never in a sound page) is logged as a warning.
 
     Pages that failed to download (``error`` set and no fields) are not records; they stay in the
     raw store, counted as failed pages.
     """
     names = list(spec.detail.fields)
+    repairs = repairs if repairs is not None else TextRepairs()
+    before = repairs.suspicious
     rows: list[list[Any]] = []
     for doc in docs:
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
             continue
-        rows.append([doc.source, doc.logical_date, doc.url, *(doc.fields.get(n) for n in names)])
+        values = (doc.fields.get(n) for n in names)
+        rows.append(
+            [
+                doc.source,
+                doc.logical_date,
+                normalise_text(doc.url, repairs),
+                *(v if v is None else normalise_text(v, repairs) for v in values),
+            ]
+        )
+    if repairs.suspicious > before:
+        log.warning(
+            "text extracted for source %s: %s; the stored text differs from the page there",
+            spec.name,
+            repairs.describe(),
+        )
     frame = pd.DataFrame(rows, columns=META_COLUMNS + names, dtype="object")
     return frame.astype({c: "string" for c in frame.columns})
 
