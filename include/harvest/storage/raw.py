@@ -83,6 +83,18 @@ class RawStore(Protocol):
     def close(self) -> None: ...
 
 
+def _json_line(row: dict[str, Any]) -> str:
+    """One document as a JSON line, kept readable (UTF-8); a document holding a surrogate code
+    point (a page rendered by a browser can) is written with ASCII escapes, which read back as
+    the same string."""
+    try:
+        line = json.dumps(row, ensure_ascii=False, sort_keys=True)
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(row, ensure_ascii=True, sort_keys=True)
+    return line
+
+
 def _iso(day: dt.date | str) -> str:
     return partition_date(day).isoformat()
 
@@ -116,7 +128,7 @@ class FileRawStore:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 for url in sorted(rows):
-                    handle.write(json.dumps(rows[url], ensure_ascii=False, sort_keys=True))
+                    handle.write(_json_line(rows[url]))
                     handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())
