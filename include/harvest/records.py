@@ -2,7 +2,9 @@
 
 ``extract_records`` gives one row of raw strings per item (an item page, or a card that is the
 item: its URL is the list page's with ``#card-N``), a ``many: true`` field's strings as one JSON
-array; ``parse_records`` turns each
+array, each string in its stored form (:func:`harvest.text.normalise_text`: NFC, NUL removed,
+surrogates repaired -- the one place text enters, so every later stage and both warehouses see the
+same text); ``parse_records`` turns each
 field into its typed column with the parser of the field kind the spec names
 (:mod:`harvest.fields`) and the field's parser options (``formats``, ``languages``). A value that
 does not parse follows the field's ``on_error``: ``quarantine`` lists it as an issue with the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,32 +31,48 @@ from harvest.currency import load_rates
 from harvest.fields import FieldKind, field_kind
 from harvest.parsers import Money, Unparseable
 from harvest.storage.raw import RawDocument
+from harvest.text import TextRepairs, normalise_text
+
+log = logging.getLogger(__name__)
 
 META_COLUMNS = ["source", "logical_date", "url"]
 ISSUE_COLUMNS = ["source", "logical_date", "url", "field", "check", "value", "reason"]
 
 
-def _raw_string(value: object) -> str | None:
-    """A stored field value as one string: a ``many: true`` list as its JSON array."""
+def _raw_string(value: object, repairs: TextRepairs) -> str | None:
+    """A stored field value as one string in its stored form: a ``many: true`` list as its JSON
+    array of normalised strings."""
     if isinstance(value, list):
-        return json.dumps(value, ensure_ascii=False) if value else None
-    return None if value is None else str(value)
+        items = [normalise_text(str(v), repairs) for v in value]
+        return json.dumps(items, ensure_ascii=False) if items else None
+    return None if value is None else normalise_text(str(value), repairs)
 
 
-def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFrame:
-    """One row per item: source, logical_date, url and each field's raw string; an item page
-    gives one, a list page whose cards are the items one per card (``<url>#card-<n>``).
+def extract_records(
+    docs: Iterable[RawDocument], spec: SourceSpec, repairs: TextRepairs | None = None
+) -> pd.DataFrame:
+    """One row per item: source, logical_date, url and each field's string, in its stored form
+    (:func:`~harvest.text.normalise_text`); an item page gives one, a list page whose cards are
+    the items one per card (``<url>#card-<n>``). What normalising changed is counted in
+    ``repairs``, and a NUL or a surrogate (never in a sound page) is logged as a warning.
 
     Pages that failed to download (``error`` set and no fields) are not records; they stay in the
     raw store, counted as failed pages.
     """
     names = list(spec.detail.fields)
+    repairs = repairs if repairs is not None else TextRepairs()
+    before = repairs.suspicious
     rows: list[list[Any]] = []
     for doc in docs:
         for number, record in enumerate(doc.records, start=1):
-            url = f"{doc.url}#card-{number}"
+            url = normalise_text(f"{doc.url}#card-{number}", repairs)
             rows.append(
-                [doc.source, doc.logical_date, url, *(_raw_string(record.get(n)) for n in names)]
+                [
+                    doc.source,
+                    doc.logical_date,
+                    url,
+                    *(_raw_string(record.get(n), repairs) for n in names),
+                ]
             )
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
             continue
@@ -61,9 +80,15 @@ def extract_records(docs: Iterable[RawDocument], spec: SourceSpec) -> pd.DataFra
             [
                 doc.source,
                 doc.logical_date,
-                doc.url,
-                *(_raw_string(doc.fields.get(n)) for n in names),
+                normalise_text(doc.url, repairs),
+                *(_raw_string(doc.fields.get(n), repairs) for n in names),
             ]
+        )
+    if repairs.suspicious > before:
+        log.warning(
+            "text extracted for source %s: %s; the stored text differs from the page there",
+            spec.name,
+            repairs.describe(),
         )
     frame = pd.DataFrame(rows, columns=META_COLUMNS + names, dtype="object")
     return frame.astype({c: "string" for c in frame.columns})

@@ -21,9 +21,10 @@ ordered by (logical date, key, URL); the earliest of a group is the canonical re
 one is marked ``is_duplicate_of`` the earliest *canonical* record it matches directly (never
 through a chain, so a record missing a field cannot glue two different flats together).
 
-Title similarity is rapidfuzz's ``token_set_ratio`` on lower-cased, punctuation-free titles: a
-re-listing typically keeps the words of the original and swaps or appends a few ("Bright 2-room
-flat in Mitte" -> "Cosy 2-room flat in Mitte (reposted)"). ``token_set_ratio`` compares the shared
+Title similarity is rapidfuzz's ``token_set_ratio`` on folded (:func:`harvest.text.fold`: case
+and accents), punctuation-free titles; text is NFC from extraction on, and folding also matches
+history stored in another form. A re-listing typically keeps the words of the original and swaps
+or appends a few ("Bright 2-room flat in Mitte" -> "Cosy 2-room flat in Mitte (reposted)"). ``token_set_ratio`` compares the shared
 words with each title's leftovers, so appended words cost little and word order not at all, where
 plain ``ratio`` would punish both; the match fields, not the title, are what tell two different
 flats apart.
@@ -304,9 +305,10 @@ def _codes(column: pd.Series, parser: str) -> npt.NDArray[np.int64]:
 
 
 def _title(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return ""
-    return str(utils.default_process(str(value)))
+    """The comparison form of a title: folded (case, accents, compatibility forms), then
+    punctuation-free; ``""`` when missing."""
+    folded = fold(value)
+    return "" if folded is None else str(utils.default_process(folded))
 
 
 def _result(

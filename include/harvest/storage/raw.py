@@ -91,6 +91,18 @@ class RawStore(Protocol):
     def close(self) -> None: ...
 
 
+def _json_line(row: dict[str, Any]) -> str:
+    """One document as a JSON line, kept readable (UTF-8); a document holding a surrogate code
+    point (a page rendered by a browser can) is written with ASCII escapes, which read back as
+    the same string."""
+    try:
+        line = json.dumps(row, ensure_ascii=False, sort_keys=True)
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(row, ensure_ascii=True, sort_keys=True)
+    return line
+
+
 def _iso(day: dt.date | str) -> str:
     return partition_date(day).isoformat()
 
@@ -136,7 +148,7 @@ class FileRawStore:
         return rows
 
     def _write(self, path: Path, rows: dict[str, dict[str, Any]]) -> None:
-        lines = (json.dumps(rows[url], ensure_ascii=False, sort_keys=True) for url in sorted(rows))
+        lines = (_json_line(rows[url]) for url in sorted(rows))
         self._replace(path, lines)
 
     def _replace(self, path: Path, lines: Iterable[str]) -> None:
@@ -177,12 +189,7 @@ class FileRawStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = path.with_name(path.name + self.JOURNAL_SUFFIX).open("a", encoding="utf-8")
             self._journals[path] = handle
-        handle.write(
-            "".join(
-                json.dumps(doc.to_dict(), ensure_ascii=False, sort_keys=True) + "\n"
-                for doc in batch
-            )
-        )
+        handle.write("".join(_json_line(doc.to_dict()) + "\n" for doc in batch))
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -72,6 +72,9 @@ class ValidationReport:
     quarantined: int
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    text_repairs: dict[str, int] = field(default_factory=dict)
+    """Extracted values whose text was changed to its stored form, per repair
+    (:class:`harvest.text.TextRepairs`: ``nul_removed``, ``surrogates_repaired``, ``recomposed``)."""
     validated_uri: str | None = None
     data_docs_path: str | None = None
     success: bool = True

@@ -30,6 +30,7 @@ from harvest.partitions import partition_date
 from harvest.records import NulledValues, extract_records, parse_records
 from harvest.storage.raw import open_raw_store
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
+from harvest.text import TextRepairs
 from harvest.validation.gx import PARTITION_WIDE, CheckTally, GxRunner, gx_frame, render_data_docs
 from harvest.validation.judge import RESULT_COLUMNS, judge_partition
 from harvest.validation.quarantine import (
@@ -267,8 +268,9 @@ def validate_partition(
     day = partition_date(logical_date)
     own_store = raw_store is None
     store = open_raw_store(settings.raw_store_url) if raw_store is None else raw_store
+    repairs = TextRepairs()
     try:
-        raw = extract_records(store.read_partition(spec.name, day), spec)
+        raw = extract_records(store.read_partition(spec.name, day), spec, repairs)
         raw_uri = store.uri(spec.name, day)
     finally:
         if own_store:
@@ -302,14 +304,16 @@ def validate_partition(
         outcome.valid, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
     )
     report = outcome.report(validated_uri=validated_uri, data_docs_path=docs_path)
+    report.text_repairs = repairs.to_dict()
     log.info(
-        "validated source=%s date=%s: %d scraped, %d valid, %d quarantined %s",
+        "validated source=%s date=%s: %d scraped, %d valid, %d quarantined %s, text repaired %s",
         spec.name,
         day,
         report.scraped,
         report.valid,
         report.quarantined,
         report.quarantined_by_reason,
+        report.text_repairs,
     )
     for warning in report.warnings:
         log.warning("source=%s date=%s: %s", spec.name, day, warning)

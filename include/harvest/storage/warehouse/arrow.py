@@ -1,10 +1,17 @@
 """Frames to Arrow: a partition's rows as the exact columns and types of their table, checked
-(partition columns, required columns, unique keys) before anything is written."""
+(partition columns, required columns, unique keys) before anything is written.
+
+Text is checked too: a value that PostgreSQL cannot store (NUL) or that cannot be encoded as
+UTF-8 (surrogates) is repaired with :func:`harvest.text.normalise_text` and logged, so both
+backends store the same string. Extraction already normalises every text it takes in; this is
+the guard for any other writer (quarantine rows of later stages, frames loaded by hand).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +24,9 @@ from harvest.fields import field_kind
 from harvest.partitions import partition_date
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import processed_columns
+from harvest.text import TextRepairs, normalise_text
+
+log = logging.getLogger(__name__)
 
 
 def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
@@ -55,10 +65,31 @@ def _to_arrow(values: pd.Series, kind: str, column: str, where: str) -> pa.Array
             except pa.ArrowException:  # ISO strings
                 return pc.cast(pa.array(values.astype("string")), target)
         if pa.types.is_string(target):
-            return pa.array(values.astype("string"), type=target, from_pandas=True)
+            return _text(values, column, where)
         return pa.array(values, type=target, from_pandas=True)
     except (TypeError, ValueError, pa.ArrowException) as exc:
         raise FrameError(f"{where}: column {column!r} cannot be stored as {kind}: {exc}") from exc
+
+
+def _text(values: pd.Series, column: str, where: str) -> pa.Array:
+    """A text column as Arrow; values holding NUL or surrogates are repaired (see the module
+    docstring) and counted in a warning. Costs one vectorised scan when there is none."""
+    try:
+        array = pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
+        if not pc.any(pc.match_substring(array, "\x00")).as_py():
+            return array
+    except UnicodeEncodeError:  # surrogates
+        pass
+    repairs = TextRepairs()
+    repaired = [None if pd.isna(v) else normalise_text(str(v), repairs) for v in values]
+    log.warning(
+        "%s: column %r: %s before writing; text should be normalised where it enters "
+        "(harvest.text.normalise_text)",
+        where,
+        column,
+        repairs.describe(),
+    )
+    return pa.array(repaired, type=pa.string())
 
 
 _LIST_LIKE = (list, tuple, np.ndarray)
