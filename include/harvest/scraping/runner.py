@@ -90,6 +90,8 @@ class CrawlResult:
     ignored_pages: int = 0  # not fetched on purpose (robots.txt, an off-site link)
     finish_reason: str = "finished"  # Scrapy's; "closespider_timeout": stopped at the deadline
     partial: bool = False  # stopped at its deadline: the partition holds what was fetched
+    max_pages_skipped: int = 0  # links not followed: the page budget crawl.max_pages was reached
+    depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
 
     @property
     def unfinished_pages(self) -> int:
@@ -135,6 +137,8 @@ class CrawlResult:
             ignored_pages=stat("harvest/ignored_requests"),
             finish_reason=str(stats.get("finish_reason") or "unknown"),
             partial=stats.get("finish_reason") == "closespider_timeout",
+            max_pages_skipped=stat("harvest/max_pages_skipped"),
+            depth_limit_skipped=stat("harvest/depth_limit_skipped"),
         )
 
 
@@ -241,7 +245,8 @@ def run_crawl(
     partial partition raises :class:`CrawlError` (with its counts) when the spec's
     ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
     is ``warn``. A crawl still running at the timeout is killed; the pages it had written are
-    kept in the partition's journal (see :class:`~harvest.storage.raw.FileRawStore`).
+    kept in the partition's journal, and the partition keeps what it held before (see
+    :class:`~harvest.storage.raw.FileRawStore`); a completed crawl replaces the partition.
     """
     settings = settings or Settings.from_env()
     logger = logger or logging.getLogger("harvest.scraping")
@@ -366,8 +371,8 @@ def _kept(spec: SourceSpec, logical_date: dt.date, settings: Settings) -> str:
         with path.open(encoding="utf-8") as handle:
             kept = sum(1 for line in handle if line.strip())
         return (
-            f"; {kept} documents it had written are kept in {path} (not in the partition; "
-            "the next crawl of this partition continues them)"
+            f"; {kept} documents it had written are kept in {path} (not in the partition, "
+            "which is as it was; the next crawl of this partition starts afresh)"
         )
     finally:
         store.close()
