@@ -6,7 +6,7 @@
 Each measurement is its own process (peak RSS from ``wait4``, so runs never share a heap): the
 crawl's ``RawStorePipeline`` receives N page items of 10 KB of HTML each (batches of 500, as a
 crawl sends them) and closes. Ours: the file raw store as a crawl opens it (``deferred``: batches
-journaled to disk, one merge at close). Baseline, side by side: the same store holding every
+journaled to disk, one commit at close). Baseline, side by side: the same store holding every
 document in memory until close, which is what it did before (a dict of rows written once).
 Both partitions are checked to hold N documents. Goals: at 50k pages ours uses <= 0.25 x the
 baseline's peak, and ours grows <= 1.25 x from 5k to 50k pages (flat, not growing with pages).
@@ -54,6 +54,7 @@ def child(mode: str, pages: int, root: Path) -> int:
             )
         )
     pipeline.close_spider()
+    pipeline.spider_closed("finished")  # what Scrapy's signal does: commit the partition
     seconds = time.perf_counter() - started
     with FileRawStore(root).path("bench", "2026-03-01").open(encoding="utf-8") as partition:
         documents = sum(1 for _ in partition)  # streamed: reading it whole would set the peak
@@ -80,8 +81,12 @@ class InMemoryFileRawStore:
     def uri(self, source: str, logical_date: str) -> str:
         return self._store.uri(source, logical_date)
 
+    def commit(self, source: str, logical_date: str) -> int:
+        self._store._write(self._store.path(source, logical_date), self._rows)
+        return len(self._rows)
+
     def close(self) -> None:
-        self._store._write(self._store.path("bench", "2026-03-01"), self._rows)
+        pass
 
 
 def measure(mode: str, pages: int) -> dict[str, float]:

@@ -9,6 +9,7 @@ only URIs and counts; :func:`run_partition` runs all four in this process, for t
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,14 +17,20 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
 
+logger = logging.getLogger(__name__)
+
 
 class PipelineError(RuntimeError):
     """A stage cannot go on; the message names the source, the date and what to check."""
 
 
-def check_crawl(spec: SourceSpec, summary: Mapping[str, Any], base_url: str | None = None) -> None:
+def check_crawl(
+    spec: SourceSpec, summary: Mapping[str, Any], base_url: str | None = None
+) -> list[str]:
     """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched,
-    no item page reached: then the message says which level matched nothing, and where)."""
+    no item page reached: then the message says which level matched nothing, and where); return
+    (and log) the warnings of one that did: the page budget or the depth limit was hit, so the
+    partition may miss pages."""
     day = summary.get("logical_date")
     if summary.get("exit_code") not in (0, None):
         raise PipelineError(
@@ -49,6 +56,22 @@ def check_crawl(spec: SourceSpec, summary: Mapping[str, Any], base_url: str | No
                 else "every link was followed but none led to an item page"
             )
         )
+    warnings = []
+    if int(summary.get("max_pages_skipped") or 0):
+        warnings.append(
+            f"crawl of source {spec.name!r} for {day} hit its page budget "
+            f"(crawl.max_pages={spec.crawl.max_pages}): {summary['max_pages_skipped']} links not "
+            "followed; the partition may miss pages (raise crawl.max_pages if the site is larger)"
+        )
+    if int(summary.get("depth_limit_skipped") or 0):
+        warnings.append(
+            f"crawl of source {spec.name!r} for {day} hit its depth limit "
+            f"(crawl.max_depth={spec.crawl.max_depth}): {summary['depth_limit_skipped']} links "
+            "not followed; the partition may miss pages"
+        )
+    for warning in warnings:
+        logger.warning("%s", warning)
+    return warnings
 
 
 def run_partition(

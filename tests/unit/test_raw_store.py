@@ -98,7 +98,7 @@ def test_open_raw_store_by_url(tmp_path: Path) -> None:
         open_raw_store("ftp://example/raw")
 
 
-def test_deferred_file_store_writes_each_partition_once_at_close(tmp_path: Path) -> None:
+def test_deferred_file_store_writes_each_partition_once_at_commit(tmp_path: Path) -> None:
     store = open_raw_store(f"file://{tmp_path}", deferred=True)
     assert isinstance(store, FileRawStore)
     store.upsert_many([_doc("http://s/a")])
@@ -106,24 +106,38 @@ def test_deferred_file_store_writes_each_partition_once_at_close(tmp_path: Path)
     path = store.path("demo", "2026-11-26")
     assert not path.exists()  # nothing on disk until the crawl ends
     assert store.count("demo", "2026-11-26") == 2  # but the store sees its own writes
+    assert store.commit("demo", "2026-11-26") == 2
     store.close()
     rows = FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
     assert [(r.url, r.fields["price"]) for r in rows] == [
         ("http://s/a", "900 EUR"),
         ("http://s/b", "1250 EUR"),
     ]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no journal, no temp file
 
 
-def test_deferred_file_store_merges_with_the_partition_on_disk(tmp_path: Path) -> None:
+def test_a_committed_crawl_replaces_the_partition_on_disk(tmp_path: Path) -> None:
     FileRawStore(tmp_path).upsert_many([_doc("http://s/old"), _doc("http://s/a")])
     store = FileRawStore(tmp_path, deferred=True)
-    store.upsert_many([_doc("http://s/a", price="1 EUR")])
+    store.upsert_many([_doc("http://s/a", price="1 EUR"), _doc("http://s/new")])
+    assert store.count("demo", "2026-11-26") == 2  # what the commit will make the partition
+    assert FileRawStore(tmp_path).count("demo", "2026-11-26") == 2  # readers: still the old one
+    store.commit("demo", "2026-11-26")
     store.close()
     rows = {
         r.url: r.fields["price"]
         for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
     }
-    assert rows == {"http://s/a": "1 EUR", "http://s/old": "1250 EUR"}
+    assert rows == {"http://s/a": "1 EUR", "http://s/new": "1250 EUR"}
+
+
+def test_a_completed_crawl_that_wrote_nothing_leaves_an_empty_partition(tmp_path: Path) -> None:
+    FileRawStore(tmp_path).upsert_many([_doc("http://s/old")])
+    store = FileRawStore(tmp_path, deferred=True)
+    assert store.commit("demo", "2026-11-26") == 0
+    assert FileRawStore(tmp_path).count("demo", "2026-11-26") == 0
+    with pytest.raises(RuntimeError, match=r"2026-11-26\.jsonl: commit\(\) needs a crawl's store"):
+        FileRawStore(tmp_path).commit("demo", "2026-11-26")
 
 
 def test_an_unsupported_url_is_named_without_its_password() -> None:
@@ -135,26 +149,52 @@ def test_an_unsupported_url_is_named_without_its_password() -> None:
 
 
 def test_deferred_file_store_journals_every_batch_so_a_killed_crawl_keeps_them(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    FileRawStore(tmp_path).upsert_many([_doc("http://s/previous")])
     store = FileRawStore(tmp_path, deferred=True)
     store.upsert_many([_doc("http://s/a"), _doc("http://s/b")])
     store.upsert_many([_doc("http://s/c")])
-    # killed here (no close): the batches are on disk, beside the partition, not in it
+    store.close()  # closed without a commit, as a killed or interrupted crawl is
     journal = store.journal_path("demo", "2026-11-26")
-    assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
-    assert not store.path("demo", "2026-11-26").exists()
-    assert FileRawStore(tmp_path).count("demo", "2026-11-26") == 0  # readers see no partition
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 3  # its batches are on disk
+    partition = FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+    assert [r.url for r in partition] == ["http://s/previous"]  # readers see the previous one
 
-    rerun = FileRawStore(tmp_path, deferred=True)  # the next crawl continues the journal
+    rerun = FileRawStore(tmp_path, deferred=True)  # the next crawl starts afresh
     rerun.upsert_many([_doc("http://s/b", price="1 EUR")])
+    assert "left 3 documents in its journal; this crawl starts afresh" in caplog.text
+    rerun.commit("demo", "2026-11-26")
     rerun.close()
     rows = {
         r.url: r.fields["price"]
         for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
     }
-    assert rows == {"http://s/a": "1250 EUR", "http://s/b": "1 EUR", "http://s/c": "1250 EUR"}
+    assert rows == {"http://s/b": "1 EUR"}
     assert not journal.exists()
+
+
+def test_mongo_commit_removes_what_an_earlier_crawl_wrote_and_this_one_did_not(
+    mongo_client,
+) -> None:
+    client, name = mongo_client
+    first = MongoRawStore(client, database=name)
+    first.upsert_many(
+        [_doc("http://s/a"), _doc("http://s/b"), _doc("http://s/a", day="2026-11-25")]
+    )
+    first.commit("demo", "2026-11-26")
+    rerun = MongoRawStore(client, database=name)
+    rerun.upsert_many([_doc("http://s/b", price="1 EUR"), _doc("http://s/c")])
+    # interrupted here (no commit): the earlier crawl's pages stay beside the re-run's
+    assert [r.url for r in rerun.read_partition("demo", "2026-11-26")] == [
+        "http://s/a",
+        "http://s/b",
+        "http://s/c",
+    ]
+    assert rerun.commit("demo", "2026-11-26") == 2
+    rows = {r.url: r.fields["price"] for r in rerun.read_partition("demo", "2026-11-26")}
+    assert rows == {"http://s/b": "1 EUR", "http://s/c": "1250 EUR"}
+    assert rerun.count("demo", "2026-11-25") == 1  # another partition is not touched
 
 
 def test_deleting_a_deferred_partition_removes_its_journal(tmp_path: Path) -> None:

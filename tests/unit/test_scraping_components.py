@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
+from harvest.pipeline import check_crawl
 from harvest.scraping.crawl import crawl_failed
 from harvest.scraping.items import PageItem
 from harvest.scraping.middlewares import PLAIN_META, RENDER_META, BackoffRetryMiddleware
@@ -285,6 +286,13 @@ def test_to_raw_document_keeps_the_partition_and_the_real_fetch_time() -> None:
     assert failed.content_hash is None and failed.error == "HTTP 503"
 
 
+def _close(pipeline: RawStorePipeline, reason: str = "finished") -> None:
+    """What Scrapy does at the end of a crawl: the pipeline's close_spider, then the signal."""
+    pipeline.close_spider()
+    assert pipeline.crawler is not None
+    pipeline.crawler.signals.send_catch_log(signals.spider_closed, spider=None, reason=reason)
+
+
 def _pipeline(url: str, batch_size: int) -> RawStorePipeline:
     crawler = get_crawler(
         settings_dict={
@@ -307,7 +315,7 @@ def test_pipeline_batches_into_the_file_store_and_flushes_on_close(tmp_path: Pat
     assert store.count("demo", DAY) == 0  # ...which writes the partition once, at close
     pipeline.process_item(item(f"{BASE}/3"))
     pipeline.process_item(item(f"{BASE}/1", fields={"price": "999 €"}))  # re-fetched page
-    pipeline.close_spider()
+    _close(pipeline)
     docs = store.read_partition("demo", DAY)
     assert [d.url for d in docs] == [f"{BASE}/1", f"{BASE}/2", f"{BASE}/3"]
     assert docs[0].fields == {"price": "999 €"}  # upserted, not duplicated
@@ -328,7 +336,7 @@ def test_pipeline_writes_the_mongo_store(
     for n in range(3):
         pipeline.process_item(item(f"{BASE}/{n}"))
     pipeline.process_item(item(f"{BASE}/0", status=503, body=None, error="HTTP 503"))
-    pipeline.close_spider()
+    _close(pipeline)
     docs = store.read_partition("demo", DAY)
     assert [(d.url, d.status) for d in docs] == [
         (f"{BASE}/0", 503),
@@ -336,6 +344,41 @@ def test_pipeline_writes_the_mongo_store(
         (f"{BASE}/2", 200),
     ]
     assert store.count("demo", "2026-03-01") == 3
+
+
+@pytest.mark.parametrize("store_kind", ["file", "mongo"])
+def test_a_completed_crawl_replaces_the_partition_and_an_interrupted_one_leaves_it(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store_kind == "file":
+        url = f"file://{tmp_path}"
+        reader: Any = FileRawStore(tmp_path)
+    else:
+        client, database = request.getfixturevalue("mongo_client")
+        url = f"mongodb://localhost/{database}"
+        reader = MongoRawStore(client, database=database)
+
+        def open_store(url: str, deferred: bool = False) -> MongoRawStore:
+            store = MongoRawStore(client, database=database)
+            monkeypatch.setattr(store, "close", lambda: None)  # the fixture owns the client
+            return store
+
+        monkeypatch.setattr("harvest.scraping.pipelines.open_raw_store", open_store)
+
+    def crawl(paths: list[str], reason: str) -> None:
+        pipeline = _pipeline(url, batch_size=1)
+        pipeline.open_spider()
+        for path in paths:
+            pipeline.process_item(item(f"{BASE}/{path}"))
+        _close(pipeline, reason)
+
+    crawl(["a1", "a2"], "finished")
+    crawl(["b1"], "shutdown")  # SIGTERM: the previous partition's pages stay
+    assert {f"{BASE}/a1", f"{BASE}/a2"} <= {d.url for d in reader.read_partition("demo", DAY)}
+    crawl(["b1", "b2"], "finished")
+    assert [d.url for d in reader.read_partition("demo", DAY)] == [f"{BASE}/b1", f"{BASE}/b2"]
+    crawl(["c1"], "closespider_timeout")  # stopped at its deadline: a partial partition
+    assert [d.url for d in reader.read_partition("demo", DAY)] == [f"{BASE}/c1"]
 
 
 def test_pipeline_needs_its_settings() -> None:
@@ -388,6 +431,39 @@ def test_a_crawl_stopped_at_its_deadline_is_partial_with_its_counts() -> None:
     assert (
         crawl_failed({**stats, "finish_reason": "shutdown"}) == "the crawl stopped early (shutdown)"
     )
+
+
+def test_a_crawl_that_hit_its_page_budget_reports_it_and_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = load_spec(SPEC_PATH)
+    spec = spec.model_copy(update={"crawl": spec.crawl.model_copy(update={"max_pages": 50})})
+    stats = {"harvest/pages_ok": 50, "harvest/max_pages_skipped": 7, "finish_reason": "finished"}
+    result = CrawlResult.from_stats(
+        stats, source="demo", logical_date=DAY, documents=50, raw_uri="file:///r",
+        duration_seconds=1.0, exit_code=0,
+    )  # fmt: skip
+    assert (result.max_pages_skipped, result.depth_limit_skipped) == (7, 0)
+    warnings = check_crawl(spec, result.to_dict())
+    assert warnings == [
+        "crawl of source 'demo' for 2026-03-01 hit its page budget (crawl.max_pages=50): 7 links "
+        "not followed; the partition may miss pages (raise crawl.max_pages if the site is larger)"
+    ]
+    assert warnings[0] in caplog.text
+    deep = CrawlResult.from_stats(
+        {**stats, "harvest/max_pages_skipped": 0, "harvest/depth_limit_skipped": 3},
+        source="demo", logical_date=DAY, documents=50, raw_uri="file:///r",
+        duration_seconds=1.0, exit_code=0,
+    )  # fmt: skip
+    assert deep.depth_limit_skipped == 3
+    assert check_crawl(spec, deep.to_dict())[0].endswith(
+        ": 3 links not followed; the partition may miss pages"
+    )
+    quiet = {**stats, "harvest/max_pages_skipped": 0}
+    assert check_crawl(spec, CrawlResult.from_stats(
+        quiet, source="demo", logical_date=DAY, documents=50, raw_uri="file:///r",
+        duration_seconds=1.0, exit_code=0,
+    ).to_dict()) == []  # fmt: skip
 
 
 def test_crawl_error_names_source_date_exit_code_and_last_lines() -> None:

@@ -2,7 +2,10 @@
 
 The partition is the crawl's logical date (``HARVEST_LOGICAL_DATE``), never the wall clock; the
 fetch time is the real one. Documents are keyed by (source, logical date, URL), so a re-run
-replaces them instead of adding duplicates.
+replaces them instead of adding duplicates; and when the crawl completes (Scrapy's finish reason
+``finished``, or ``closespider_timeout``: stopped at its deadline, a partial partition) the
+partition is committed: it becomes exactly this crawl's pages. A crawl closed for any other reason
+(SIGTERM, Ctrl-C, a failed write) leaves the previous partition as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
+from scrapy import signals
 
 from harvest.storage.raw import RawDocument, RawStore, content_hash, open_raw_store
 
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
+
+COMPLETE_FINISH_REASONS = ("finished", "closespider_timeout")
 
 
 def canonical_url(url: str, base_url: str | None, canonical_base_url: str | None) -> str:
@@ -69,7 +75,8 @@ def to_raw_document(
 
 class RawStorePipeline:
     """Batch page items into the raw store; flush every ``HARVEST_PIPELINE_BATCH_SIZE`` items, every
-    ``HARVEST_PIPELINE_FLUSH_SECONDS`` (a slow site still gets its pages written) and at close.
+    ``HARVEST_PIPELINE_FLUSH_SECONDS`` (a slow site still gets its pages written) and at close;
+    on ``spider_closed``, commit the partition if the crawl completed (see the module docstring).
 
     Settings: ``HARVEST_RAW_STORE_URL``, ``HARVEST_SOURCE``, ``HARVEST_LOGICAL_DATE``.
     Stats: ``harvest/documents_written``, ``harvest/store_errors``.
@@ -103,11 +110,12 @@ class RawStorePipeline:
         self.written = 0
         self.flush_seconds = flush_seconds
         self._flushed_at = time.monotonic()
+        self._store_failed = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        return cls(
+        pipeline = cls(
             settings.get("HARVEST_RAW_STORE_URL"),
             settings.get("HARVEST_SOURCE"),
             settings.get("HARVEST_LOGICAL_DATE"),
@@ -117,6 +125,8 @@ class RawStorePipeline:
             canonical_base_url=settings.get("HARVEST_CANONICAL_BASE_URL"),
             flush_seconds=settings.getfloat("HARVEST_PIPELINE_FLUSH_SECONDS", 10.0),
         )
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
 
     def open_spider(self) -> None:
         self.store = open_raw_store(self.raw_store_url, deferred=True)
@@ -146,35 +156,54 @@ class RawStorePipeline:
         try:
             written = self.store.upsert_many(batch)
         except Exception:
-            self._inc("harvest/store_errors")
-            logger.exception(
-                "source %s, %s: could not write %d raw documents to %s",
-                self.source,
-                self.logical_date,
-                len(batch),
-                self.raw_store_url.split("@")[-1],
-            )
+            self._store_error(f"could not write {len(batch)} raw documents to")
             raise
         self.written += written
         self._inc("harvest/documents_written", written)
 
     def close_spider(self) -> None:
+        """Write the pending batch; the partition is committed or not in :meth:`spider_closed`,
+        which Scrapy calls afterwards with the finish reason."""
+        self.flush()
+
+    def spider_closed(self, reason: str) -> None:
+        """Commit the partition if the crawl completed and every write succeeded; close the store."""
+        if self.store is None:
+            return
+        store, self.store = self.store, None
+        uri = store.uri(self.source, self.logical_date)
         try:
-            self.flush()
+            if reason in COMPLETE_FINISH_REASONS and not self._store_failed:
+                documents = store.commit(self.source, self.logical_date)
+                logger.info("Raw partition %s replaced: %d documents (%s)", uri, documents, reason)
+            else:
+                why = "a write failed" if self._store_failed else f"the crawl ended: {reason}"
+                logger.warning(
+                    "source %s, %s: raw partition %s not replaced (%s): the pages of earlier runs "
+                    "stay; the %d documents this crawl wrote stay in the file store's journal "
+                    "(or, in MongoDB, beside them)",
+                    self.source,
+                    self.logical_date,
+                    uri,
+                    why,
+                    self.written,
+                )
+        except Exception:
+            self._store_error("could not commit the raw partition to")
+            raise
         finally:
-            if self.store is not None:
-                store, self.store = self.store, None
-                try:
-                    store.close()  # the file store writes its partition here, atomically
-                except Exception:
-                    self._inc("harvest/store_errors")
-                    logger.exception(
-                        "source %s, %s: could not write the raw partition to %s",
-                        self.source,
-                        self.logical_date,
-                        self.raw_store_url.split("@")[-1],
-                    )
-                    raise
+            store.close()
+
+    def _store_error(self, what: str) -> None:
+        self._store_failed = True
+        self._inc("harvest/store_errors")
+        logger.exception(
+            "source %s, %s: %s %s",
+            self.source,
+            self.logical_date,
+            what,
+            self.raw_store_url.split("@")[-1],
+        )
 
     def _inc(self, key: str, count: int = 1) -> None:
         if self.crawler is not None and self.crawler.stats is not None:

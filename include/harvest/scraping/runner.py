@@ -93,6 +93,8 @@ class CrawlResult:
     item_pages: int | None = None  # item pages fetched + card items (None: not counted)
     empty_levels: int = 0  # pages where a level's selector matched nothing
     first_empty_level: str | None = None  # which level, which selector, which URL
+    max_pages_skipped: int = 0  # links not followed: the page budget crawl.max_pages was reached
+    depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
 
     @property
     def unfinished_pages(self) -> int:
@@ -141,6 +143,8 @@ class CrawlResult:
             item_pages=stat("harvest/item_pages"),
             empty_levels=stat("harvest/empty_levels"),
             first_empty_level=stats.get("harvest/first_empty_level"),
+            max_pages_skipped=stat("harvest/max_pages_skipped"),
+            depth_limit_skipped=stat("harvest/depth_limit_skipped"),
         )
 
 
@@ -247,7 +251,8 @@ def run_crawl(
     partial partition raises :class:`CrawlError` (with its counts) when the spec's
     ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
     is ``warn``. A crawl still running at the timeout is killed; the pages it had written are
-    kept in the partition's journal (see :class:`~harvest.storage.raw.FileRawStore`).
+    kept in the partition's journal, and the partition keeps what it held before (see
+    :class:`~harvest.storage.raw.FileRawStore`); a completed crawl replaces the partition.
     """
     settings = settings or Settings.from_env()
     logger = logger or logging.getLogger("harvest.scraping")
@@ -372,8 +377,8 @@ def _kept(spec: SourceSpec, logical_date: dt.date, settings: Settings) -> str:
         with path.open(encoding="utf-8") as handle:
             kept = sum(1 for line in handle if line.strip())
         return (
-            f"; {kept} documents it had written are kept in {path} (not in the partition; "
-            "the next crawl of this partition continues them)"
+            f"; {kept} documents it had written are kept in {path} (not in the partition, "
+            "which is as it was; the next crawl of this partition starts afresh)"
         )
     finally:
         store.close()

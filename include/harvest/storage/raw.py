@@ -4,7 +4,9 @@ Two backends behind one small interface. :class:`MongoRawStore` keeps documents 
 collection with a unique index on the key and writes with unordered bulk upserts;
 :class:`FileRawStore` keeps one JSON Lines file per (source, date) partition and replaces it
 atomically. In both, writing the same page twice replaces it, so re-running a date never
-duplicates.
+duplicates; and a crawl that completes calls :meth:`RawStore.commit`, after which the partition
+holds exactly the pages that crawl wrote (pages an earlier run of the date saw and this one did
+not are gone). A crawl interrupted before its commit leaves the previous partition's pages.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +26,8 @@ from urllib.parse import unquote, urlparse
 
 from harvest.partitions import partition_date
 from harvest.text import redact_url
+
+logger = logging.getLogger(__name__)
 
 
 def content_hash(body: bytes | str) -> str:
@@ -85,6 +91,10 @@ class RawStore(Protocol):
     def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
         """Remove one partition; return how many documents it held."""
 
+    def commit(self, source: str, logical_date: dt.date | str) -> int:
+        """A crawl completed: make the partition exactly the documents this store instance wrote
+        to it (none: an empty partition), removing the rest; return how many it now holds."""
+
     def uri(self, source: str, logical_date: dt.date | str) -> str:
         """Where one partition lives, for logs and task results."""
 
@@ -112,12 +122,15 @@ class FileRawStore:
 
     With ``deferred=True`` (what a crawl uses) every upsert is appended at once to the partition's
     journal ``<YYYY-MM-DD>.jsonl.partial`` (flushed to disk, so a killed crawl keeps every batch
-    written), and :meth:`flush` or :meth:`close` merges the journal into the partition, newest
-    document per URL, in one atomic rename. Memory stays flat however large the day: the merge
-    holds only an index of (URL -> file offset), never the documents. Readers of a partition
-    (the next stages) never see a journal: a crawl killed before its close leaves the partition
-    as it was, and the journal beside it, which the next deferred crawl of that partition
-    continues (its pages are kept, and a page fetched again replaces them).
+    written), and :meth:`commit` turns the journal into the partition, newest document per URL,
+    in one atomic rename: the partition becomes exactly this crawl's documents, whatever it held
+    before. Memory stays flat however large the day: the commit holds only an index of
+    (URL -> journal offset), never the documents. Readers of a partition (the next stages) never
+    see a journal: a crawl killed or closed before its commit leaves the partition as it was, and
+    its journal beside it. The next deferred crawl of that partition starts afresh: its first
+    write truncates the journal (with a warning counting the documents dropped), since a journal
+    may hold pages of other start URLs or another spec; the per-partition HTTP cache serves the
+    pages already fetched again without asking the site.
     """
 
     JOURNAL_SUFFIX = ".partial"
@@ -137,14 +150,12 @@ class FileRawStore:
 
     def _read(self, path: Path) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
-        journal = path.with_name(path.name + self.JOURNAL_SUFFIX)
-        for source in (path, journal) if self.deferred else (path,):
-            if source.exists():
-                with source.open(encoding="utf-8") as handle:
-                    for line in handle:
-                        if line.strip():
-                            row = json.loads(line)
-                            rows[row["url"]] = row
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        row = json.loads(line)
+                        rows[row["url"]] = row
         return rows
 
     def _write(self, path: Path, rows: dict[str, dict[str, Any]]) -> None:
@@ -187,51 +198,67 @@ class FileRawStore:
         handle = self._journals.get(path)
         if handle is None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle = path.with_name(path.name + self.JOURNAL_SUFFIX).open("a", encoding="utf-8")
+            journal = path.with_name(path.name + self.JOURNAL_SUFFIX)
+            if journal.exists():
+                with journal.open("rb") as stale:
+                    dropped = sum(1 for line in stale if line.strip())
+                logger.warning(
+                    "%s: an interrupted crawl left %d documents in its journal; this crawl "
+                    "starts afresh and replaces the partition with what it fetches",
+                    journal,
+                    dropped,
+                )
+            handle = journal.open("w", encoding="utf-8")
             self._journals[path] = handle
         handle.write("".join(_json_line(doc.to_dict()) + "\n" for doc in batch))
         handle.flush()
         os.fsync(handle.fileno())
 
-    def flush(self) -> None:
-        """Merge every journal into its partition (each atomically) and remove the journal."""
-        while self._journals:
-            path, handle = next(iter(self._journals.items()))
-            handle.close()
-            self._merge_journal(path)
-            del self._journals[path]
+    def commit(self, source: str, logical_date: dt.date | str) -> int:
+        """Replace the partition with this crawl's journal, newest document per URL, sorted by
+        URL, in one atomic rename, and remove the journal; return the documents it now holds.
 
-    def _merge_journal(self, path: Path) -> None:
+        A crawl that wrote nothing to the partition leaves it empty. Raises ``RuntimeError`` on
+        a store not opened with ``deferred=True`` (its writes go to the partition directly)."""
+        if not self.deferred:
+            raise RuntimeError(
+                f"{self.path(source, logical_date)}: commit() needs a crawl's store "
+                "(FileRawStore(..., deferred=True))"
+            )
+        path = self.path(source, logical_date)
         journal = path.with_name(path.name + self.JOURNAL_SUFFIX)
-        sources = [p for p in (path, journal) if p.exists()]
-        handles = [p.open("rb") for p in sources]
-        try:
-            where: dict[str, tuple[int, int]] = {}  # URL -> (file, offset) of its newest line
-            for number, handle in enumerate(handles):
-                offset = 0
-                for line in handle:
-                    if line.strip():
-                        where[json.loads(line)["url"]] = (number, offset)
-                    offset += len(line)
+        handle = self._journals.pop(path, None)
+        if handle is None:
+            self._replace(path, [])
+            journal.unlink(missing_ok=True)  # an interrupted crawl's: this crawl replaced it
+            return 0
+        handle.close()
+        with journal.open("rb") as lines_in:
+            where: dict[str, int] = {}  # URL -> offset of its newest line in the journal
+            offset = 0
+            for line in lines_in:
+                if line.strip():
+                    where[json.loads(line)["url"]] = offset
+                offset += len(line)
 
             def lines() -> Iterator[str]:
                 for url in sorted(where):
-                    number, offset = where[url]
-                    handles[number].seek(offset)
-                    yield handles[number].readline().decode("utf-8").rstrip("\n")
+                    lines_in.seek(where[url])
+                    yield lines_in.readline().decode("utf-8").rstrip("\n")
 
             self._replace(path, lines())
-        finally:
-            for handle in handles:
-                handle.close()
-        journal.unlink(missing_ok=True)
+        journal.unlink()
+        return len(where)
 
     def _rows(self, source: str, logical_date: dt.date | str) -> dict[str, dict[str, Any]]:
+        """The partition as readers see it; for a crawl that has written to it, its journal
+        (what :meth:`commit` will make the partition)."""
         path = self.path(source, logical_date)
         handle = self._journals.get(path)
-        if handle is not None:
-            handle.flush()
-        return self._read(path)
+        if handle is None:
+            return self._read(path)
+        handle.flush()
+        return self._read(path.with_name(path.name + self.JOURNAL_SUFFIX))
 
     def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
         rows = self._rows(source, logical_date)
@@ -254,16 +281,29 @@ class FileRawStore:
         return self.path(source, logical_date).resolve().as_uri()
 
     def close(self) -> None:
-        self.flush()
+        """Close the journals; a partition not committed keeps its previous contents."""
+        while self._journals:
+            _, handle = self._journals.popitem()
+            handle.close()
 
 
 class MongoRawStore:
-    """MongoDB collection with a unique (source, logical_date, url) index; unordered bulk upserts."""
+    """MongoDB collection with a unique (source, logical_date, url) index; unordered bulk upserts.
+
+    Every document is written with this store's ``crawl_id`` (a random hex id unless given), so
+    :meth:`commit` can remove the partition's documents an earlier crawl wrote and this one did
+    not. Until then, a re-run's documents replace the earlier ones URL by URL and the rest stay.
+    """
 
     def __init__(
-        self, client: Any, database: str = "harvest", collection: str = "raw_pages"
+        self,
+        client: Any,
+        database: str = "harvest",
+        collection: str = "raw_pages",
+        crawl_id: str | None = None,
     ) -> None:
         self.client = client
+        self.crawl_id = crawl_id or uuid.uuid4().hex
         self.collection = client[database][collection]
         self.collection.create_index(
             [("source", 1), ("logical_date", 1), ("url", 1)], unique=True, name="partition_url"
@@ -283,7 +323,7 @@ class MongoRawStore:
         ops = [
             ReplaceOne(
                 {"source": d.source, "logical_date": d.logical_date, "url": d.url},
-                {"_id": d.doc_id, **d.to_dict()},
+                {"_id": d.doc_id, **d.to_dict(), "crawl_id": self.crawl_id},
                 upsert=True,
             )
             for d in docs
@@ -295,7 +335,7 @@ class MongoRawStore:
 
     def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
         cursor = self.collection.find(
-            {"source": source, "logical_date": _iso(logical_date)}, {"_id": 0}
+            {"source": source, "logical_date": _iso(logical_date)}, {"_id": 0, "crawl_id": 0}
         ).sort("url", 1)
         return [RawDocument.from_dict(row) for row in cursor]
 
@@ -307,6 +347,13 @@ class MongoRawStore:
     def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
         result = self.collection.delete_many({"source": source, "logical_date": _iso(logical_date)})
         return int(result.deleted_count)
+
+    def commit(self, source: str, logical_date: dt.date | str) -> int:
+        """Delete the partition's documents written by any other crawl (or before crawl ids);
+        return how many documents the partition now holds."""
+        partition = {"source": source, "logical_date": _iso(logical_date)}
+        self.collection.delete_many({**partition, "crawl_id": {"$ne": self.crawl_id}})
+        return int(self.collection.count_documents(partition))
 
     def uri(self, source: str, logical_date: dt.date | str) -> str:
         return (
@@ -321,8 +368,9 @@ class MongoRawStore:
 def open_raw_store(url: str, *, deferred: bool = False) -> FileRawStore | MongoRawStore:
     """Open the raw store a URL names: ``file:///path`` or ``mongodb://host/db``.
 
-    ``deferred`` makes the file store append batches to a journal and replace each partition once,
-    at ``flush``/``close`` (MongoDB writes every batch as it comes, with unordered bulk upserts).
+    ``deferred`` makes the file store append batches to a journal and replace a partition once,
+    at ``commit`` (MongoDB writes every batch as it comes, with unordered bulk upserts, and its
+    ``commit`` removes the documents of earlier crawls).
     """
     scheme = urlparse(url).scheme
     if scheme == "file":
