@@ -438,7 +438,12 @@ def test_a_crawl_that_hit_its_page_budget_reports_it_and_is_warned_about(
 ) -> None:
     spec = load_spec(SPEC_PATH)
     spec = spec.model_copy(update={"crawl": spec.crawl.model_copy(update={"max_pages": 50})})
-    stats = {"harvest/pages_ok": 50, "harvest/max_pages_skipped": 7, "finish_reason": "finished"}
+    stats = {
+        "harvest/pages_ok": 50,
+        "harvest/item_pages": 45,
+        "harvest/max_pages_skipped": 7,
+        "finish_reason": "finished",
+    }
     result = CrawlResult.from_stats(
         stats, source="demo", logical_date=DAY, documents=50, raw_uri="file:///r",
         duration_seconds=1.0, exit_code=0,
