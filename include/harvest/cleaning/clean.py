@@ -64,6 +64,7 @@ class CleanReport:
     history_rows: int
     history_status: str  # "used" or "disabled"
     updated: int = 0  # listings: known keys kept because their fields changed
+    cleaned_at: str = ""  # UTC ISO time history was read (the load checks it is still current)
     imputed: dict[str, int] = field(default_factory=dict)
     imputed_values: dict[str, Any] = field(default_factory=dict)
     left_missing: dict[str, int] = field(default_factory=dict)
@@ -173,6 +174,7 @@ def clean_partition(
         settings.staging_url, StagedDataset.VALIDATED, spec.name, day
     )
     validated = read_frame(validated_uri)
+    cleaned_at = dt.datetime.now(dt.UTC).isoformat()
     if not spec.dedup.history_days or spec.mode == "catalogue":
         history, status = None, "disabled"
     elif warehouse is not None:
@@ -204,6 +206,7 @@ def clean_partition(
         history_rows=0 if history is None else len(history),
         history_status=status,
         updated=counts["updated"],
+        cleaned_at=cleaned_at,
         imputed=counts["imputed"],
         imputed_values=counts["imputed_values"],
         left_missing=counts["left_missing"],
