@@ -73,5 +73,7 @@ def run_partition(
         settings,
         cleaned_uri=reports["clean"]["cleaned_uri"],
         counts=counts_from(reports["validate"], reports["clean"]),
+        crawl=reports.get("scrape"),
+        cleaned_at=reports["clean"]["cleaned_at"],
     ).to_dict()
     return reports

@@ -286,6 +286,10 @@ class LoadOperator(_PartitionOperator):
     :param validate_task_id: the task whose XCom gives scraped, valid and quarantined.
     :param clean_task_id: the task whose XCom gives duplicates and imputed (recorded with the
         load in ``partition_loads``).
+    :param scrape_task_id: the task whose XCom gives the crawl's cache counts (the
+        ``all_cached`` warning); none in the run: that warning is not checked.
+
+    A warning the spec makes critical fails the task at once (``AirflowFailException``).
 
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
     :class:`harvest.pipeline.LoadReport` as a dict and emits an event on :func:`processed_asset`
@@ -302,6 +306,7 @@ class LoadOperator(_PartitionOperator):
         cleaned_uri: str = "{{ ti.xcom_pull(task_ids='clean')['cleaned_uri'] }}",
         validate_task_id: str = "validate",
         clean_task_id: str = "clean",
+        scrape_task_id: str = "scrape",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [processed_asset(source)])
@@ -309,9 +314,11 @@ class LoadOperator(_PartitionOperator):
         self.cleaned_uri = cleaned_uri
         self.validate_task_id = validate_task_id
         self.clean_task_id = clean_task_id
+        self.scrape_task_id = scrape_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.loading import counts_from, load_cleaned_partition
+        from harvest.loading.warnings import CriticalWarning
 
         settings, spec = self._settings_and_spec()
         day = self._partition_date(context)
@@ -327,13 +334,19 @@ class LoadOperator(_PartitionOperator):
         self.log.info(
             "Loading source %s for %s from %s", self.source, day.isoformat(), self.cleaned_uri
         )
-        report = load_cleaned_partition(
-            spec,
-            day,
-            settings,
-            cleaned_uri=self.cleaned_uri,
-            counts=counts_from(validation, cleaning),
-        )
+        crawl = ti.xcom_pull(task_ids=self.scrape_task_id)  # for the all_cached warning
+        try:
+            report = load_cleaned_partition(
+                spec,
+                day,
+                settings,
+                cleaned_uri=self.cleaned_uri,
+                counts=counts_from(validation, cleaning),
+                crawl=crawl if isinstance(crawl, dict) else None,
+                cleaned_at=cleaning.get("cleaned_at") or None,
+            )
+        except CriticalWarning as exc:  # a retry finds the same partition
+            raise AirflowFailException(str(exc)) from exc
         self._emit(
             context,
             {"source": self.source, "logical_date": day.isoformat(), "rows": report.loaded},

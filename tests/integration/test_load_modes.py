@@ -366,3 +366,33 @@ def test_old_partition_loads_rows_read_back_after_the_migration(warehouse: Wareh
         )  # fmt: skip
     summary = warehouse.partition_summary("demo", DAYS[0])
     assert summary is not None and summary.warnings is None and summary.updated is None
+
+
+def test_migrate_adds_the_new_partition_loads_columns_to_an_old_table(
+    warehouse: Warehouse,
+) -> None:
+    old = sa.Table(
+        "partition_loads",
+        sa.MetaData(),
+        *(c.copy() for c in PARTITION_LOADS.columns if c.name in base_columns()),
+    )
+    old.create(warehouse.engine)
+    report = warehouse.migrate([demo_spec(), catalogue_spec()])
+    added = {
+        "partition_loads.updated",
+        "partition_loads.versions_opened",
+        "partition_loads.versions_closed",
+        "partition_loads.versions_unchanged",
+        "partition_loads.warnings",
+    }
+    assert added <= set(report.added_columns)
+    assert {"versions_shop", "catalogue_partitions"} <= set(report.created_tables)
+    assert not warehouse.migrate([demo_spec(), catalogue_spec()]).changed
+
+
+def base_columns() -> set[str]:
+    """The columns ``partition_loads`` had before the modes."""
+    return {
+        "source", "logical_date", "scraped", "valid", "quarantined", "duplicates", "imputed",
+        "loaded", "validation_passed", "loaded_at",
+    }  # fmt: skip

@@ -111,7 +111,7 @@ def load_partition(
             strategy = "copy"
             written, deleted = data.num_rows, 0
             if not direct_copy or not _copy_new_partition(
-                conn, table, spec.name, day, data, check_keys=not catalogue
+                conn, table, spec.name, day, data, not catalogue
             ):
                 strategy = "upsert"
                 written, deleted = _upsert_partition(
@@ -177,7 +177,6 @@ def _copy_new_partition(
     source: str,
     day: dt.date,
     data: pa.Table,
-    *,
     check_keys: bool = True,
 ) -> bool:
     """The first load of a partition, COPYed straight into the table; False when it does not

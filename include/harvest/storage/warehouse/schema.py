@@ -85,9 +85,11 @@ PARTITION_LOADS = sa.Table(
     sa.Column("warnings", _json_type()),  # {name: {severity, counts...}} (harvest.loading.warnings)
 )
 
+_CATALOGUE = sa.MetaData()  # created with the first catalogue source
+
 CATALOGUE_PARTITIONS = sa.Table(
     "catalogue_partitions",
-    _SHARED,
+    _CATALOGUE,
     # the dates a catalogue source was observed on, even with no row: what closes versions
     sa.Column("source", sa.Text, primary_key=True),
     sa.Column("logical_date", sa.Date, primary_key=True),
@@ -220,7 +222,10 @@ def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport
     tables = [t.to_metadata(metadata) for t in _SHARED.sorted_tables]
     specs = list(specs)
     tables += [processed_table(spec, metadata) for spec in specs]
-    tables += [versions_table(spec, metadata) for spec in specs if spec.mode == "catalogue"]
+    catalogues = [spec for spec in specs if spec.mode == "catalogue"]
+    if catalogues:
+        tables.append(CATALOGUE_PARTITIONS.to_metadata(metadata))
+    tables += [versions_table(spec, metadata) for spec in catalogues]
     if conn.dialect.name == "postgresql":  # concurrent migrations wait instead of colliding
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
     inspector = sa.inspect(conn)
