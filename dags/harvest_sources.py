@@ -94,8 +94,9 @@ def build_source_dag(spec: SourceSpec) -> DAG:
             source=spec.name,
             validation=validate.output,
             cleaning=clean.output,
+            crawl=scrape.output,
             execution_timeout=timeout,
-            doc_md="Upsert the cleaned partition into the warehouse; record its counts.",
+            doc_md="Load the cleaned partition (the source's mode); record its counts and warnings.",
         )
         # validate -> clean -> load follow from the results they take; scrape hands on the raw
         # partition through the store, so its edge is explicit.

@@ -111,6 +111,8 @@ def run_partition(
         settings,
         cleaned_uri=reports["clean"]["cleaned_uri"],
         counts=counts_from(reports["validate"], reports["clean"]),
+        crawl=reports.get("scrape"),
+        cleaned_at=reports["clean"]["cleaned_at"],
     ).to_dict()
     from harvest.scraping.httpcache import purge_partition
 

@@ -47,8 +47,16 @@ def source_doc_md(spec: SourceSpec) -> str:
         "expectation fails the run at once (no retries): fix the cause, then clear the run.\n"
         "3. **clean**: normalise, de-duplicate (within the partition and against "
         f"{spec.dedup.history_days} days of history), impute.\n"
-        f"4. **load**: upsert into `processed_{spec.name}` in one transaction and record the "
-        f"counts in `partition_loads` (Asset `harvest://processed/{spec.name}`).\n\n"
+        f"4. **load** (mode `{spec.mode}`): "
+        + (
+            f"observations into `processed_{spec.name}` and versions rebuilt in "
+            f"`versions_{spec.name}`, in one transaction; "
+            if spec.mode == "catalogue"
+            else f"upsert into `processed_{spec.name}` in one transaction, then later loaded "
+            "dates re-checked; "
+        )
+        + "counts and warnings in `partition_loads` "
+        f"(Asset `harvest://processed/{spec.name}`).\n\n"
         "Edit the source's YAML spec to change these; see the README, *Source specs*."
     )
 

@@ -345,13 +345,17 @@ class LoadOperator(_PartitionOperator):
         scraped, valid and quarantined, recorded with the load in ``partition_loads``.
     :param cleaning: the clean task's result (templated; ``clean.output``): its ``cleaned_uri``
         is what gets loaded; duplicates and imputed are recorded.
+    :param crawl: the scrape task's result (templated; ``scrape.output``): its cache counts
+        feed the ``all_cached`` warning; ``None``: that warning is not checked.
+
+    A warning the spec makes critical fails the task at once (``AirflowFailException``).
 
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
     :class:`harvest.pipeline.LoadReport` as a dict and emits an event on :func:`processed_asset`
     with ``{source, logical_date, rows}`` as extra.
     """
 
-    template_fields = (*_PartitionOperator.template_fields, "validation", "cleaning")
+    template_fields = (*_PartitionOperator.template_fields, "validation", "cleaning", "crawl")
     ui_color = "#ece3f5"
 
     def __init__(
@@ -359,11 +363,13 @@ class LoadOperator(_PartitionOperator):
         *,
         validation: XComArg | Mapping[str, Any],
         cleaning: XComArg | Mapping[str, Any],
+        crawl: XComArg | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.validation = validation
         self.cleaning = cleaning
+        self.crawl = crawl
 
     @staticmethod
     def source_assets(source: str) -> list[Asset]:
@@ -371,6 +377,7 @@ class LoadOperator(_PartitionOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.loading import counts_from, load_cleaned_partition
+        from harvest.loading.warnings import CriticalWarning
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -381,13 +388,18 @@ class LoadOperator(_PartitionOperator):
         cleaning = self._upstream("clean", self.cleaning, ("cleaned_uri", "duplicates"), partition)
         cleaned_uri = cleaning["cleaned_uri"]
         self.log.info("Loading source %s for %s from %s", self.source, day.isoformat(), cleaned_uri)
-        report = load_cleaned_partition(
-            spec,
-            day,
-            settings,
-            cleaned_uri=cleaned_uri,
-            counts=counts_from(validation, cleaning),
-        )
+        try:
+            report = load_cleaned_partition(
+                spec,
+                day,
+                settings,
+                cleaned_uri=cleaned_uri,
+                counts=counts_from(validation, cleaning),
+                crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
+                cleaned_at=cleaning.get("cleaned_at") or None,
+            )
+        except CriticalWarning as exc:  # a retry finds the same partition
+            raise AirflowFailException(str(exc)) from exc
         self._emit(
             context,
             {"source": self.source, "logical_date": day.isoformat(), "rows": report.loaded},

@@ -79,7 +79,11 @@ def test_pipeline_task_wiring(dagbag) -> None:
 
     dag = dagbag.dags["harvest_demo"]
     assert [t.task_id for t in dag.topological_sort()] == ["scrape", "validate", "clean", "load"]
-    upstreams = {"validate": {"scrape"}, "clean": {"validate"}, "load": {"validate", "clean"}}
+    upstreams = {
+        "validate": {"scrape"},
+        "clean": {"validate"},
+        "load": {"scrape", "validate", "clean"},
+    }
     for downstream, upstream in upstreams.items():
         assert dag.get_task(downstream).upstream_task_ids == upstream
     clean, load = dag.get_task("clean"), dag.get_task("load")
@@ -91,8 +95,9 @@ def test_pipeline_task_wiring(dagbag) -> None:
 
     assert "validation" in clean.template_fields
     assert producer(clean.validation) == "validate"
-    assert {"validation", "cleaning"} <= set(load.template_fields)
+    assert {"validation", "cleaning", "crawl"} <= set(load.template_fields)
     assert (producer(load.validation), producer(load.cleaning)) == ("validate", "clean")
+    assert producer(load.crawl) == "scrape"  # its cache counts: the all_cached warning
     assert {getattr(o, "uri", None) for o in load.outlets} == {"harvest://processed/demo"}
     for task_id in ("validate", "clean", "load"):
         task = dag.get_task(task_id)

@@ -2,8 +2,10 @@
 
 :func:`clean_partition` reads the validated frame from staging, normalises it, removes exact and
 near duplicates (within the batch and against the processed records of the last
-``dedup.history_days`` days, read from the warehouse through its cache), imputes what the spec
-allows, adds ``record_key`` and writes two staged frames: ``cleaned`` (the records to load, in
+``dedup.history_days`` days, read from the warehouse through its cache; a known key whose fields
+changed is an update and is kept), imputes what the spec allows; a ``catalogue`` source only
+drops repeated keys within the batch (every run observes the whole set; the load keeps versions),
+adds ``record_key`` and writes two staged frames: ``cleaned`` (the records to load, in
 a fixed order) and ``duplicates`` (the records left out, each with the key of its canonical
 record and the rule that matched, for audit). Same input and history -> identical files.
 """
@@ -60,6 +62,8 @@ class CleanReport:
     near_duplicates_history: int
     history_rows: int
     history_status: str  # "used" or "disabled"
+    updated: int = 0  # listings: known keys kept because their fields changed
+    cleaned_at: str = ""  # UTC ISO time history was read (the load checks it is still current)
     imputed: dict[str, int] = field(default_factory=dict)
     imputed_values: dict[str, Any] = field(default_factory=dict)
     left_missing: dict[str, int] = field(default_factory=dict)
@@ -128,11 +132,13 @@ def clean_frame(
         )
     frame["record_key"] = frame[key].astype("string")
     old = None
-    if history is not None and len(history):
+    catalogue = spec.mode == "catalogue"
+    if history is not None and len(history) and not catalogue:
         old = normalise_frame(history, spec).frame
-    deduped = deduplicate(frame, spec, old)
+    deduped = deduplicate(frame, spec, old, key_only=catalogue)
     imputed = impute_frame(deduped.frame, spec, old)
     counts: dict[str, Any] = {
+        "updated": 0,
         **deduped.counts,
         "imputed": imputed.counts,
         "imputed_values": {k: _plain(v) for k, v in imputed.values.items()},
@@ -165,7 +171,8 @@ def clean_partition(
         settings.staging_url, StagedDataset.VALIDATED, spec.name, day
     )
     validated = read_frame(validated_uri)
-    if not spec.dedup.history_days:
+    cleaned_at = dt.datetime.now(dt.UTC).isoformat()
+    if not spec.dedup.history_days or spec.mode == "catalogue":
         history, status = None, "disabled"
     elif warehouse is not None:
         history, status = read_history(spec, day, warehouse)
@@ -195,6 +202,8 @@ def clean_partition(
         near_duplicates_history=counts["near_history"],
         history_rows=0 if history is None else len(history),
         history_status=status,
+        updated=counts["updated"],
+        cleaned_at=cleaned_at,
         imputed=counts["imputed"],
         imputed_values=counts["imputed_values"],
         left_missing=counts["left_missing"],

@@ -3,7 +3,9 @@
 Three rules, applied in this order; each record is a duplicate by at most one of them:
 
 1. **exact, key**: the natural key (``record_key``) was already seen, earlier in the batch or in
-   an earlier partition (history).
+   an earlier partition (history) with the same fields. A key from history whose fields changed
+   is an **update**: it is kept (the load moves the key to this partition with the new values)
+   and counted in ``counts["updated"]``, never dropped.
 2. **exact, content**: every spec field except the key is identical (after normalisation) to an
    earlier record's.
 3. **near**: a re-listing of the same flat under another key. Two records match when every
@@ -70,7 +72,8 @@ anything; each one more lets more different flats match)."""
 
 @dataclass
 class DedupResult:
-    """Canonical records (to load), the duplicates (not loaded, kept for audit) and counts."""
+    """Canonical records (to load), the duplicates (not loaded, kept for audit) and counts
+    (:data:`COUNT_NAMES`, plus ``updated``: known keys kept because their fields changed)."""
 
     frame: pd.DataFrame
     duplicates: pd.DataFrame
@@ -85,14 +88,19 @@ class DedupResult:
 
 
 def deduplicate(
-    batch: pd.DataFrame, spec: SourceSpec, history: pd.DataFrame | None = None
+    batch: pd.DataFrame,
+    spec: SourceSpec,
+    history: pd.DataFrame | None = None,
+    *,
+    key_only: bool = False,
 ) -> DedupResult:
     """Split a normalised batch (with a ``record_key`` column) into canonical records and
     duplicates, comparing it with itself and with ``history`` (processed records of earlier
     partitions; rows dated on or after the batch's logical date are ignored, so re-running a
     partition that is already loaded gives the same answer).
 
-    The canonical frame is sorted by (``record_key``, ``url``) and has an empty
+    ``key_only`` applies rule 1 alone (a catalogue: distinct keys are distinct items, however
+    alike). The canonical frame is sorted by (``record_key``, ``url``) and has an empty
     ``is_duplicate_of`` column; the duplicates frame has :data:`DUPLICATE_COLUMNS`.
     """
     if KEY not in batch:
@@ -104,14 +112,22 @@ def deduplicate(
     rule = np.full(n, "", dtype=object)
     score = np.full(n, np.nan)
 
-    # 1. exact: the same key earlier (history first, then the batch)
+    # 1. exact: the same key earlier (history first, then the batch); a key from history whose
+    # fields changed is an update, kept and counted, never a duplicate
+    content = _content_key(rows, spec)
     first_of_key = rows.groupby("_key", sort=False)["_pos"].transform("min").to_numpy()
     dup = is_batch & (first_of_key != rows["_pos"].to_numpy())
+    updated = dup & ~is_batch[first_of_key] & (content != content[first_of_key])
+    dup &= ~updated
     canonical[dup] = first_of_key[dup]
     rule[dup] = "key"
 
+    if key_only:
+        result = _result(rows, batch, canonical, rule, score)
+        result.counts["updated"] = int(updated.sum())
+        return result
+
     # 2. exact: identical content on every field but the key
-    content = _content_key(rows, spec)
     live = canonical < 0
     first_of_content = (
         pd.Series(rows["_pos"].to_numpy()[live]).groupby(content[live]).transform("min").to_numpy()
@@ -124,12 +140,17 @@ def deduplicate(
     # 3. near: re-listings, matched on the match fields and the title
     if spec.dedup.match_fields and spec.dedup.title_field:
         left, right, similarity = _near_pairs(rows, spec, alive=canonical < 0)
+        keys = rows["_key"].to_numpy(dtype=object)
         for earlier, later, sim in zip(left, right, similarity, strict=True):
+            if keys[earlier] == keys[later]:
+                continue  # an update of its own earlier version
             if canonical[later] < 0 and canonical[earlier] < 0:
                 canonical[later] = earlier
                 rule[later] = "near"
                 score[later] = sim
-    return _result(rows, batch, canonical, rule, score)
+    result = _result(rows, batch, canonical, rule, score)
+    result.counts["updated"] = int(updated.sum())
+    return result
 
 
 def _ordered_rows(

@@ -394,6 +394,19 @@ class DedupSpec(_Model):
     history_days: int = Field(30, ge=0, le=3650)
 
 
+WARNING_NAMES = ("zero_rows", "all_cached", "empty_field")
+"""The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
+
+
+class WarningsSpec(_Model):
+    """How serious each named warning is: ``warning`` (logged and stored with the partition) or
+    ``critical`` (the load fails, naming source, date and the warning, and loads nothing)."""
+
+    zero_rows: Literal["warning", "critical"] = "warning"
+    all_cached: Literal["warning", "critical"] = "warning"
+    empty_field: Literal["warning", "critical"] = "warning"
+
+
 class SlaSpec(_Model):
     """What 'on time' means for this source (evaluated by the supervisor DAG)."""
 
@@ -421,6 +434,15 @@ class SourceSpec(_Model):
     sla: SlaSpec = SlaSpec()
     validation: ValidationSpec = ValidationSpec()
     dedup: DedupSpec = DedupSpec()
+    mode: Literal["listings", "catalogue"] = Field(
+        "listings",
+        description="listings: each record once, re-listings removed; catalogue: the full "
+        "current set every run, kept as versions (valid_from / valid_to)",
+    )
+    tracked_fields: list[str] | None = Field(
+        None, description="catalogue: fields whose change opens a new version (default all)"
+    )
+    warnings: WarningsSpec = WarningsSpec()
     target: str | None = None
     currency_rates: str | None = Field(
         None,
@@ -516,7 +538,20 @@ class SourceSpec(_Model):
                 f"detail.fields {converting} ask for convert_to but the spec names no "
                 f"currency_rates file (a CSV of date,from,to,rate)"
             )
+        untracked = [f for f in self.tracked_fields or [] if f not in fields]
+        if untracked:
+            raise ValueError(f"tracked_fields {untracked} are not in detail.fields")
+        if self.tracked_fields is not None and self.mode != "catalogue":
+            raise ValueError("tracked_fields needs mode: catalogue")
         return self
+
+    @property
+    def versioned_fields(self) -> list[str]:
+        """Catalogue: the fields whose change opens a new version (``tracked_fields``, default
+        every field but the key)."""
+        if self.tracked_fields is not None:
+            return list(self.tracked_fields)
+        return [f for f in self.detail.fields if f != self.detail.key]
 
     @property
     def dag_id(self) -> str:

@@ -3,6 +3,11 @@
 :func:`load_cleaned_partition` is what ``LoadOperator`` and ``python -m harvest load`` run; the
 counts it records come from the validate and clean reports (:func:`counts_from`) or, for a load
 run on its own, from what those stages stored (:func:`staged_counts`).
+
+A ``listings`` source is upserted by key and its later partitions re-checked so that the order
+of loads does not matter (:mod:`.order`); a ``catalogue`` source keeps every date's observations
+and rebuilds the versions they change (:mod:`harvest.storage.warehouse.versions`). Either way
+the partition's warnings (:mod:`.warnings`) are checked first, logged and stored.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from harvest.config.settings import Settings
@@ -59,6 +64,14 @@ class LoadReport:
     deleted: int  # rows no longer in the partition
     strategy: str  # "copy" (a first load COPYed straight in) or "upsert" (through staging)
     seconds: float
+    updated: int = 0  # listings: known keys loaded with changed fields
+    versions_opened: int | None = None  # catalogue: versions with valid_from = this date
+    versions_closed: int | None = None  # catalogue: versions with valid_to = this date
+    versions_unchanged: int | None = None  # catalogue: observed again, nothing tracked changed
+    warnings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recleaned: bool = False  # listings: cleaned again first (an earlier date loaded since)
+    rechecked: list[str] = field(default_factory=list)  # listings: later dates cleaned again
+    unchecked: list[str] = field(default_factory=list)  # later dates whose frames were gone
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +87,7 @@ def counts_from(validation: Mapping[str, Any], cleaning: Mapping[str, Any]) -> d
         "quarantined": int(validation["quarantined"]),
         "duplicates": int(cleaning["duplicates"]),
         "imputed": int(sum(imputed.values())) if isinstance(imputed, Mapping) else int(imputed),
+        "updated": int(cleaning.get("updated") or 0),
     }
 
 
@@ -123,13 +137,21 @@ def load_cleaned_partition(
     cleaned_uri: str,
     counts: Mapping[str, int],
     warehouse: Warehouse | None = None,
+    crawl: Mapping[str, Any] | None = None,
+    cleaned_at: dt.datetime | str | None = None,
 ) -> LoadReport:
-    """Load the cleaned partition at ``cleaned_uri`` into ``processed_<source>`` and record its
-    summary (``partition_loads``) with ``counts`` (see :data:`COUNT_KEYS`).
+    """Load the cleaned partition at ``cleaned_uri`` into the warehouse and record its summary
+    (``partition_loads``) with ``counts`` (see :data:`COUNT_KEYS`; ``updated`` optional).
 
-    The load is one transaction (a failure changes nothing); re-running it gives the same
-    contents. ``warehouse`` defaults to the one ``settings`` names, migrated first.
+    The partition load is one transaction (a failure changes nothing); re-running it gives the
+    same contents. ``warehouse`` defaults to the one ``settings`` names, migrated first.
+    ``crawl`` (the scrape report) lets the ``all_cached`` warning be checked; ``cleaned_at``
+    (the clean report's) lets a listings load notice that an earlier date was loaded since
+    the clean, and clean again (:mod:`.order`). Raises :class:`~.warnings.CriticalWarning`,
+    before changing anything, when a warning the spec makes critical is found.
     """
+    from harvest.loading.order import recheck_later, source_lock, stale_clean
+    from harvest.loading.warnings import partition_warnings, report_warnings
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
 
@@ -147,25 +169,53 @@ def load_cleaned_partition(
         duplicates=int(counts["duplicates"]),
         imputed=int(counts["imputed"]),
     )
-    frame = read_frame(cleaned_uri)
+    updated = int(counts.get("updated", 0))
     own = warehouse is None
     wh = open_warehouse(settings, spec, day) if warehouse is None else warehouse
+    recleaned = False
+    rechecked: list[dt.date] = []
+    unchecked: list[dt.date] = []
     try:
-        result = wh.load_partition(spec, day, frame)
-        if result.rows != len(frame):
-            raise LoadError(
-                f"load source={spec.name} date={day}: {len(frame)} cleaned rows but "
-                f"{result.rows} in the warehouse partition afterwards"
+        with source_lock(wh, spec.name):
+            if spec.mode == "listings" and cleaned_at is not None and spec.dedup.history_days:
+                since = stale_clean(wh, spec, day, _timestamp(cleaned_at))
+                if since:
+                    from harvest.cleaning.clean import clean_partition
+
+                    log.info(
+                        "load source=%s date=%s: %s loaded after the clean; cleaning again",
+                        spec.name, day, ", ".join(map(str, since)),
+                    )  # fmt: skip
+                    again = clean_partition(spec, day, settings, warehouse=wh)
+                    cleaned_uri, recleaned = again.cleaned_uri, True
+                    stage_counts["duplicates"] = again.duplicates
+                    stage_counts["imputed"] = sum(again.imputed.values())
+                    updated = again.updated
+            frame = read_frame(cleaned_uri)
+            warnings = partition_warnings(spec, frame, crawl)
+            report_warnings(spec, day, warnings)
+            result = wh.load_partition(spec, day, frame)
+            if result.rows != len(frame):
+                raise LoadError(
+                    f"load source={spec.name} date={day}: {len(frame)} cleaned rows but "
+                    f"{result.rows} in the warehouse partition afterwards"
+                )
+            versions = result.versions
+            wh.record_partition(
+                PartitionSummary(
+                    source=spec.name,
+                    logical_date=day,
+                    **stage_counts,
+                    loaded=result.rows,
+                    validation_passed=True,
+                    updated=updated,
+                    versions_opened=versions.opened if versions else None,
+                    versions_closed=versions.closed if versions else None,
+                    versions_unchanged=versions.unchanged if versions else None,
+                    warnings=warnings,
+                )
             )
-        wh.record_partition(
-            PartitionSummary(
-                source=spec.name,
-                logical_date=day,
-                **stage_counts,
-                loaded=result.rows,
-                validation_passed=True,
-            )
-        )
+            rechecked, unchecked = recheck_later(spec, day, settings, wh)
         where = redact_url(wh.engine.url.render_as_string(hide_password=False))
     finally:
         if own:
@@ -181,14 +231,33 @@ def load_cleaned_partition(
         deleted=result.deleted,
         strategy=result.strategy,
         seconds=round(result.seconds, 3),
+        updated=updated,
+        versions_opened=versions.opened if versions else None,
+        versions_closed=versions.closed if versions else None,
+        versions_unchanged=versions.unchanged if versions else None,
+        warnings=warnings,
+        recleaned=recleaned,
+        rechecked=[d.isoformat() for d in rechecked],
+        unchecked=[d.isoformat() for d in unchecked],
     )
     log.info(
-        "load source=%s date=%s: %d rows in the warehouse (%d written, %d deleted) from %s",
+        "load source=%s date=%s: %d rows in the warehouse (%d written, %d deleted, %d updated)"
+        "%s from %s",
         spec.name,
         day,
         report.loaded,
         report.written,
         report.deleted,
+        report.updated,
+        f", versions {versions.opened} opened, {versions.closed} closed, "
+        f"{versions.unchanged} unchanged"
+        if versions
+        else "",
         cleaned_uri,
     )
     return report
+
+
+def _timestamp(value: dt.datetime | str) -> dt.datetime:
+    stamp = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)

@@ -9,7 +9,11 @@ default). Tables (:mod:`.schema`):
   field names) and ``loaded_at``. A key seen again on a later date moves to that date.
 - ``quarantine``: a row per issue, unique on (source, logical_date, url, field, check, stage).
 - ``validation_results``: a row per (source, logical_date, expectation, column).
-- ``partition_loads``: a row per (source, logical_date) with its counts, for the supervisor.
+- ``partition_loads``: a row per (source, logical_date) with its counts and warnings, for the
+  supervisor.
+- catalogue sources (``mode: catalogue``): ``processed_<source>`` holds the observations, one row
+  per (source, record_key, logical_date), and ``versions_<source>`` the type-2 versions rebuilt
+  from them (:mod:`.versions`); ``catalogue_partitions`` the dates observed.
 
 Loading a partition is one transaction (:mod:`.load`); frames become Arrow first
 (:mod:`.arrow`) and go in by ``COPY`` on PostgreSQL, ``executemany`` on SQLite (:mod:`.copy`).
@@ -168,6 +172,10 @@ class Warehouse:
         return reads.partition_summary(
             self.engine, self.cache, self.cache_ttl_seconds, source, logical_date
         )
+
+    def read_versions(self, source: str) -> pd.DataFrame:
+        """See :func:`.reads.read_versions`."""
+        return reads.read_versions(self.engine, source)
 
     def read_history(
         self,

@@ -18,6 +18,7 @@ which one ran.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -34,7 +35,14 @@ from harvest.storage.warehouse.arrow import processed_arrow
 from harvest.storage.warehouse.copy import bulk_insert
 from harvest.storage.warehouse.engine import begin, describe
 from harvest.storage.warehouse.errors import WarehouseError
-from harvest.storage.warehouse.schema import KEY_COLUMNS, check_table, processed_table
+from harvest.storage.warehouse.schema import (
+    PARTITION_LOADS,
+    check_table,
+    key_columns,
+    processed_table,
+    versions_table,
+)
+from harvest.storage.warehouse.versions import VersionCounts, refresh_versions
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +64,14 @@ class LoadResult:
     deleted: int
     seconds: float
     strategy: str = "upsert"
+    versions: VersionCounts | None = None  # catalogue: the versions counts of this date
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "logical_date": self.logical_date.isoformat()}
+        data = asdict(self)
+        data["logical_date"] = self.logical_date.isoformat()
+        if self.versions is not None:
+            data["versions"]["logical_date"] = self.versions.logical_date.isoformat()
+        return data
 
 
 def load_partition(
@@ -80,14 +93,36 @@ def load_partition(
     day = partition_date(logical_date)
     data = processed_arrow(spec, day, frame)
     table = processed_table(spec)
+    catalogue = spec.mode == "catalogue"
+    counts = None
     try:
         with begin(engine) as conn:
             check_table(conn, spec, table, checked)
+            if catalogue:
+                check_table(conn, spec, versions_table(spec), checked)
+                if conn.dialect.name == "postgresql":  # one version rebuild per source at a time
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_source_lock(spec.name))))
+                before = conn.execute(
+                    sa.select(table.c.record_key).where(
+                        table.c.source == spec.name, table.c.logical_date == day
+                    )
+                ).scalars()
+                keys_before = list(before)
             strategy = "copy"
             written, deleted = data.num_rows, 0
-            if not direct_copy or not _copy_new_partition(conn, table, spec.name, day, data):
+            if not direct_copy or not _copy_new_partition(
+                conn, table, spec.name, day, data, not catalogue
+            ):
                 strategy = "upsert"
-                written, deleted = _upsert_partition(conn, table, spec.name, day, data)
+                written, deleted = _upsert_partition(
+                    conn, table, spec.name, day, data, key_columns(spec)
+                )
+            if catalogue:
+                counts, following = refresh_versions(
+                    conn, spec, table, day, keys_before, data.num_rows
+                )
+                if following is not None:
+                    _restate(conn, spec.name, following)
     except (sa.exc.DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:
         # COPY runs on the driver's own cursor, so its errors arrive unwrapped
         orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -97,7 +132,14 @@ def load_partition(
             f"was rolled back (nothing changed); re-run the load: {reason}"
         ) from exc
     result = LoadResult(
-        spec.name, day, data.num_rows, written, deleted, time.perf_counter() - started, strategy
+        spec.name,
+        day,
+        data.num_rows,
+        written,
+        deleted,
+        time.perf_counter() - started,
+        strategy,
+        counts,
     )
     log.info(
         "loaded %s %s: %d rows (%d written, %d deleted) in %.1fs by %s",
@@ -106,8 +148,36 @@ def load_partition(
     return result
 
 
+def _source_lock(source: str) -> int:
+    """A PostgreSQL advisory lock id of its own per source (stable across processes)."""
+    return int.from_bytes(
+        hashlib.blake2b(source.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _restate(conn: sa.Connection, source: str, counts: VersionCounts) -> None:
+    """Bring the recorded versions counts of another date in line with the versions now."""
+    conn.execute(
+        sa.update(PARTITION_LOADS)
+        .where(
+            PARTITION_LOADS.c.source == source,
+            PARTITION_LOADS.c.logical_date == counts.logical_date,
+        )
+        .values(
+            versions_opened=counts.opened,
+            versions_closed=counts.closed,
+            versions_unchanged=counts.unchanged,
+        )
+    )
+
+
 def _copy_new_partition(
-    conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data: pa.Table
+    conn: sa.Connection,
+    table: sa.Table,
+    source: str,
+    day: dt.date,
+    data: pa.Table,
+    check_keys: bool = True,
 ) -> bool:
     """The first load of a partition, COPYed straight into the table; False when it does not
     apply (nothing written then).
@@ -125,6 +195,8 @@ def _copy_new_partition(
     )
     if conn.execute(partition.limit(1)).first() is not None:
         return False  # a re-load: the upsert keeps unchanged rows and deletes the gone ones
+    if not check_keys:  # the key includes the date: nothing of this date, nothing to collide
+        return _copy(conn, table, source, day, data)
     keys = data["record_key"]
     step = max(1, data.num_rows // KEY_SAMPLE)
     sample = keys.take(pa.array(range(0, data.num_rows, step))).to_pylist()
@@ -133,6 +205,10 @@ def _copy_new_partition(
     )
     if conn.execute(known.limit(1)).first() is not None:
         return False
+    return _copy(conn, table, source, day, data)
+
+
+def _copy(conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data: pa.Table) -> bool:
     loaded_at = pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", tz="UTC"))
     rows = data.append_column("loaded_at", pa.repeat(loaded_at, data.num_rows))
     savepoint = conn.begin_nested()
@@ -150,7 +226,12 @@ def _copy_new_partition(
 
 
 def _upsert_partition(
-    conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data: pa.Table
+    conn: sa.Connection,
+    table: sa.Table,
+    source: str,
+    day: dt.date,
+    data: pa.Table,
+    keys: tuple[str, ...],
 ) -> tuple[int, int]:
     is_sqlite = conn.dialect.name == "sqlite"
     stage = sa.Table(
@@ -182,9 +263,9 @@ def _upsert_partition(
     # WHERE true: SQLite needs it to tell the SELECT's end from the ON CONFLICT clause.
     select = sa.select(*(stage.c[c] for c in columns), loaded_at).where(sa.true())
     upsert = insert(table).from_select([*columns, "loaded_at"], select)
-    values = [c for c in columns if c not in KEY_COLUMNS]
+    values = [c for c in columns if c not in keys]
     upsert = upsert.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
+        index_elements=list(keys),
         set_={c: upsert.excluded[c] for c in [*values, "loaded_at"]},
         where=sa.or_(*(table.c[c].is_distinct_from(upsert.excluded[c]) for c in values)),
     )

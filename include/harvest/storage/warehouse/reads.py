@@ -19,7 +19,12 @@ from harvest.storage.cache import Cache, cache_key
 from harvest.storage.warehouse.engine import begin
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
-from harvest.storage.warehouse.schema import PARTITION_LOADS, _kind, reflect
+from harvest.storage.warehouse.schema import (
+    PARTITION_LOADS,
+    _kind,
+    reflect,
+    versions_table_name,
+)
 
 
 def partition_summary(
@@ -79,6 +84,24 @@ def read_history(
     return cache.get_or_compute(
         cache_key(source, "history", first, last, digest), ttl_seconds, compute
     )
+
+
+def read_versions(engine: sa.Engine, source: str) -> pd.DataFrame:
+    """Every version of a catalogue source, ordered by (key, valid_from), typed as
+    :func:`read_history`; the current state is the rows whose ``valid_to`` is missing."""
+    name = versions_table_name(source)
+    with begin(engine) as conn:
+        try:
+            table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+        except sa.exc.NoSuchTableError as exc:
+            raise WarehouseError(
+                f"source {source}: table {name} does not exist (is the source's mode catalogue? "
+                "run `python -m harvest warehouse migrate`)"
+            ) from exc
+        columns = list(table.c)
+        query = sa.select(*columns).order_by(table.c.record_key, table.c.valid_from)
+        rows = conn.execute(query).all()
+    return _typed_frame(rows, columns)
 
 
 def recent_row_counts(

@@ -46,6 +46,11 @@ class PartitionSummary:
     loaded: int
     validation_passed: bool
     loaded_at: dt.datetime | None = None
+    updated: int | None = None  # listings: known keys loaded with changed fields
+    versions_opened: int | None = None  # catalogue (see harvest.storage.warehouse.versions)
+    versions_closed: int | None = None
+    versions_unchanged: int | None = None
+    warnings: dict[str, Any] | None = None  # {name: {"severity": ..., counts...}}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -60,6 +65,8 @@ class PartitionSummary:
         loaded_at = data.get("loaded_at")
         if isinstance(loaded_at, str):
             data["loaded_at"] = dt.datetime.fromisoformat(loaded_at)
+        if isinstance(data.get("warnings"), str):  # SQLite's JSON comes back as text
+            data["warnings"] = json.loads(data["warnings"])
         if data["loaded_at"] is not None and data["loaded_at"].tzinfo is None:
             data["loaded_at"] = data["loaded_at"].replace(tzinfo=dt.UTC)  # SQLite drops the zone
         return cls(**data)

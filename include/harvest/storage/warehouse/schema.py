@@ -18,6 +18,7 @@ from harvest.storage.warehouse.errors import WarehouseError
 log = logging.getLogger(__name__)
 
 PROCESSED_PREFIX = "processed_"
+VERSIONS_PREFIX = "versions_"
 MIGRATION_LOCK_ID = 0x68617276  # "harv": serialises concurrent migrations on PostgreSQL
 # Columns every processed table has besides the spec's fields.
 KEY_COLUMNS = ("source", "record_key")
@@ -76,11 +77,49 @@ PARTITION_LOADS = sa.Table(
     sa.Column("loaded", sa.BigInteger, nullable=False),
     sa.Column("validation_passed", sa.Boolean, nullable=False),
     sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+    # added by the modes migration: NULL in rows recorded before it
+    sa.Column("updated", sa.BigInteger),  # listings: known keys loaded with changed fields
+    sa.Column("versions_opened", sa.BigInteger),  # catalogue: versions with valid_from = date
+    sa.Column("versions_closed", sa.BigInteger),  # catalogue: versions with valid_to = date
+    sa.Column("versions_unchanged", sa.BigInteger),  # catalogue: seen again, nothing changed
+    sa.Column("warnings", _json_type()),  # {name: {severity, counts...}} (harvest.loading.warnings)
+)
+
+_CATALOGUE = sa.MetaData()  # created with the first catalogue source
+
+CATALOGUE_PARTITIONS = sa.Table(
+    "catalogue_partitions",
+    _CATALOGUE,
+    # the dates a catalogue source was observed on, even with no row: what closes versions
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
 )
 
 
 def processed_table_name(source: str) -> str:
     return f"{PROCESSED_PREFIX}{source}"
+
+
+def versions_table_name(source: str) -> str:
+    return f"{VERSIONS_PREFIX}{source}"
+
+
+def key_columns(spec: SourceSpec) -> tuple[str, ...]:
+    """The primary key of ``processed_<source>``: one row per key (listings) or one per key and
+    date, the observations (catalogue)."""
+    return (*KEY_COLUMNS, "logical_date") if spec.mode == "catalogue" else KEY_COLUMNS
+
+
+def field_columns(spec: SourceSpec, fields: Iterable[str] | None = None) -> list[str]:
+    """The columns of the spec's fields (all, or ``fields``), in table order."""
+    wanted = set(spec.detail.fields if fields is None else fields)
+    return [
+        column
+        for name, field_spec in spec.detail.fields.items()
+        if name in wanted
+        for column in field_kind(field_spec.parser).columns(name)
+    ]
 
 
 def processed_columns(spec: SourceSpec) -> dict[str, str]:
@@ -103,9 +142,12 @@ def processed_columns(spec: SourceSpec) -> dict[str, str]:
 def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.Table:
     """The ``processed_<source>`` table as the spec defines it."""
     name = processed_table_name(spec.name)
+    keys = key_columns(spec)
     columns: list[sa.schema.SchemaItem] = []
     for column, kind in processed_columns(spec).items():
-        if column in KEY_COLUMNS:
+        if column == "logical_date" and column in keys:
+            columns.append(sa.Column(column, sa.Date, primary_key=True))
+        elif column in KEY_COLUMNS:
             columns.append(sa.Column(column, sa.Text, primary_key=True))
         elif column in ("logical_date", "url"):
             columns.append(sa.Column(column, field_kind(kind).sql_type(), nullable=False))
@@ -115,6 +157,26 @@ def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa
             columns.append(sa.Column(column, field_kind(kind).sql_type()))
     columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
     columns.append(sa.Index(f"ix_{name}_logical_date", "logical_date"))
+    return sa.Table(name, metadata or sa.MetaData(), *columns)
+
+
+def versions_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.Table:
+    """``versions_<source>`` of a catalogue source: a type-2 slowly changing dimension, one row
+    per (key, valid_from); ``valid_to`` is the date the version was replaced or the key
+    disappeared (NULL: current), ``last_seen`` the last date it was observed."""
+    name = versions_table_name(spec.name)
+    kinds = processed_columns(spec)
+    columns: list[sa.schema.SchemaItem] = [
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("record_key", sa.Text, primary_key=True),
+        sa.Column("valid_from", sa.Date, primary_key=True),
+        sa.Column("valid_to", sa.Date),
+        sa.Column("last_seen", sa.Date, nullable=False),
+        sa.Column("url", sa.Text, nullable=False),
+    ]
+    columns += [sa.Column(c, field_kind(kinds[c]).sql_type()) for c in field_columns(spec)]
+    columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
+    columns.append(sa.Index(f"ix_{name}_current", "source", "valid_to"))
     return sa.Table(name, metadata or sa.MetaData(), *columns)
 
 
@@ -158,7 +220,12 @@ def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport
     report = MigrationReport()
     metadata = sa.MetaData()
     tables = [t.to_metadata(metadata) for t in _SHARED.sorted_tables]
+    specs = list(specs)
     tables += [processed_table(spec, metadata) for spec in specs]
+    catalogues = [spec for spec in specs if spec.mode == "catalogue"]
+    if catalogues:
+        tables.append(CATALOGUE_PARTITIONS.to_metadata(metadata))
+    tables += [versions_table(spec, metadata) for spec in catalogues]
     if conn.dialect.name == "postgresql":  # concurrent migrations wait instead of colliding
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
     inspector = sa.inspect(conn)

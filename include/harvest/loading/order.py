@@ -1,0 +1,156 @@
+"""Listings: the same warehouse whatever the order partitions are cleaned and loaded in.
+
+Cleaning de-duplicates a partition against the partitions loaded before it, so the result of
+clean+load depends on what is loaded at that moment. Serialising runs is not enough: a backfill
+(or a re-run, or a retry) can process D2 before D1 however runs are queued, and Airflow's
+``max_active_runs=1`` or a pool of one slot orders tasks, not dates. Instead the load makes the
+result equal to "every date cleaned and loaded in date order":
+
+1. **stale clean**: the loaded partition was cleaned before an earlier partition within its
+   history window was (re)loaded (``cleaned_at`` older than that partition's ``loaded_at``): it
+   is cleaned again, against the history now, before loading.
+2. **later partitions**: after loading date D, every loaded partition L after D whose history
+   window reaches a changed partition (L <= last changed + ``dedup.history_days``) is cleaned
+   again from its staged validated frame, in date order, and re-loaded; a re-listing of a D
+   record loaded on L first is then removed, and an update on L moves its key back to L.
+
+Clean and load are deterministic given the validated frames and the history, so by induction
+over the dates the result is the in-order one. In-order nightly loads find no later partition and
+pay nothing. The whole load of one source holds a lock (a PostgreSQL advisory lock, or a lock
+file next to the SQLite warehouse), so two loads of one source never interleave their checks.
+A later partition whose validated frame is gone from staging cannot be checked: that is logged
+and reported (``unchecked``), and re-running that date restores the order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+
+if TYPE_CHECKING:
+    from harvest.storage.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def source_lock(warehouse: Warehouse, source: str) -> Iterator[None]:
+    """Hold the load lock of ``source`` (see the module docstring)."""
+    url = warehouse.engine.url
+    if url.get_backend_name() == "postgresql":
+        key = int.from_bytes(
+            hashlib.blake2b(f"load:{source}".encode(), digest_size=8).digest(), "big", signed=True
+        )
+        with warehouse.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+        return
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    path = Path(database).expanduser().with_name(f".{Path(database).name}.{source}.lock")
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def stale_clean(
+    warehouse: Warehouse, spec: SourceSpec, day: dt.date, cleaned_at: dt.datetime
+) -> list[dt.date]:
+    """The partitions of D's history window (re)loaded after D was cleaned."""
+    from harvest.storage.warehouse import PARTITION_LOADS
+
+    since = day - dt.timedelta(days=spec.dedup.history_days)
+    with warehouse.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(PARTITION_LOADS.c.logical_date, PARTITION_LOADS.c.loaded_at).where(
+                PARTITION_LOADS.c.source == spec.name,
+                PARTITION_LOADS.c.logical_date >= since,
+                PARTITION_LOADS.c.logical_date < day,
+            )
+        ).all()
+    return sorted(d for d, at in rows if _utc(at) > cleaned_at)
+
+
+def recheck_later(
+    spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
+) -> tuple[list[dt.date], list[dt.date]]:
+    """Clean again and re-load the later partitions D's load can change, in date order;
+    (re-checked dates, dates that could not be checked because their validated frame is gone)."""
+    from harvest.cleaning.clean import clean_partition
+    from harvest.storage.staging import read_frame
+    from harvest.storage.warehouse import PARTITION_LOADS
+
+    days = spec.dedup.history_days
+    if spec.mode != "listings" or not days:
+        return [], []
+    with warehouse.engine.connect() as conn:
+        later = sorted(
+            conn.execute(
+                sa.select(PARTITION_LOADS.c.logical_date).where(
+                    PARTITION_LOADS.c.source == spec.name, PARTITION_LOADS.c.logical_date > day
+                )
+            ).scalars()
+        )
+    horizon = day + dt.timedelta(days=days)
+    checked: list[dt.date] = []
+    unchecked: list[dt.date] = []
+    for other in later:
+        if other > horizon:
+            break
+        try:
+            cleaned = clean_partition(spec, other, settings, warehouse=warehouse)
+        except FileNotFoundError as exc:
+            log.warning(
+                "load source=%s date=%s: cannot re-check the later partition %s (%s); "
+                "re-run that date to de-duplicate it against %s",
+                spec.name, day, other, exc, day,
+            )  # fmt: skip
+            unchecked.append(other)
+            continue
+        result = warehouse.load_partition(spec, other, read_frame(cleaned.cleaned_uri))
+        summary = warehouse.partition_summary(spec.name, other)
+        if summary is not None:
+            warehouse.record_partition(
+                replace(
+                    summary,
+                    duplicates=cleaned.duplicates,
+                    imputed=sum(cleaned.imputed.values()),
+                    updated=cleaned.updated,
+                    loaded=result.rows,
+                    loaded_at=None,
+                )
+            )
+        if result.written or result.deleted:
+            horizon = other + dt.timedelta(days=days)
+        log.info(
+            "load source=%s date=%s: re-checked %s (%d written, %d deleted)",
+            spec.name, day, other, result.written, result.deleted,
+        )  # fmt: skip
+        checked.append(other)
+    return checked, unchecked
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite drops the zone
