@@ -91,7 +91,9 @@ class ConformColumns(TransformerMixin, BaseEstimator):
             out[column] = number.replace([np.inf, -np.inf], np.nan)
         for column in self.dates:
             values = X[column] if column in X.columns else empty
-            out[column] = pd.to_datetime(values, errors="coerce").astype("datetime64[ns]")
+            out[column] = pd.to_datetime(values, errors="coerce", format="ISO8601").astype(
+                "datetime64[ns]"
+            )
         return pd.DataFrame(out, index=X.index)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -51,10 +51,11 @@ class Split:
 
 
 def read_training_set(
-    warehouse_url: str, source: str, until: dt.date | None = None
+    warehouse_url: str, source: str, until: dt.date | None = None, on: dt.date | None = None
 ) -> pd.DataFrame:
-    """Every processed row of ``source`` (up to ``until`` inclusive) as a frame, with
-    ``logical_date`` as ``datetime64``. Raises :class:`TrainingDataError` if the table is missing."""
+    """Every processed row of ``source`` (up to ``until`` inclusive, or only of date ``on``) that
+    is not a duplicate, as a frame with ``logical_date`` as ``datetime64``. Raises
+    :class:`TrainingDataError` if the table is missing. The only read of the warehouse here."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(warehouse_url)
@@ -68,6 +69,8 @@ def read_training_set(
         query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
         if until is not None:
             query = query.where(table.c.logical_date <= until)
+        if on is not None:
+            query = query.where(table.c.logical_date == on)
         with engine.connect() as conn:
             frame = pd.read_sql(query.order_by(table.c.logical_date, table.c.record_key), conn)
     finally:
@@ -93,7 +96,7 @@ def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> 
         )
     if rows[target].nunique() < 2:
         raise TrainingDataError(
-            f"{where}: target {target!r} is constant ({rows[target].iloc[0]!r} in all "
+            f"{where}: target {target!r} is constant ({rows[target].iloc[0]} in all "
             f"{len(rows)} rows); there is nothing to learn"
         )
     return rows

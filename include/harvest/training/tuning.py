@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60
 GRACE_SECONDS = 180
+# Boosting rounds between pruning reports: each report is a write to the study's database
+# (every round made a 2-trial study on PostgreSQL take a minute).
+REPORT_EVERY = 25
 
 
 def storage_url(warehouse_url: str, home: Path) -> str:
@@ -101,6 +104,7 @@ def tune(
     round (``optuna_integration.LightGBMPruningCallback`` with a ``MedianPruner``)."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study instead
     x_fit, y_fit, x_valid, y_valid = matrices
     study = optuna.create_study(
         storage=storage,
@@ -108,7 +112,7 @@ def tune(
         direction="minimize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2 * REPORT_EVERY),
     )
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     remaining = trials - len(study.get_trials(deepcopy=False, states=states))
@@ -128,7 +132,11 @@ def tune(
                 eval_y=(y_valid,),
                 eval_names=["valid"],
                 eval_metric="rmse",
-                callbacks=[LightGBMPruningCallback(trial, "rmse", valid_name="valid")],
+                callbacks=[
+                    LightGBMPruningCallback(
+                        trial, "rmse", valid_name="valid", report_interval=REPORT_EVERY
+                    )
+                ],
             )
         else:
             model.fit(x_fit, y_fit)
