@@ -17,7 +17,12 @@ log = logging.getLogger(__name__)
 
 class TrainingDataError(ValueError):
     """The training set cannot give a model (too few rows or dates, constant or missing target):
-    nothing is tracked or registered; the message says what and where."""
+    nothing is tracked or registered; the message says what and where. ``more_data_helps`` is
+    true when loading more partitions would fix it (a scheduler may skip rather than fail)."""
+
+    def __init__(self, message: str, *, more_data_helps: bool = False) -> None:
+        super().__init__(message)
+        self.more_data_helps = more_data_helps
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ def read_training_set(
         table_name = processed_table_name(source)
         if not sa.inspect(engine).has_table(table_name):
             raise TrainingDataError(
-                f"source {source}: no table {table_name} in the warehouse; load a partition first"
+                f"source {source}: no table {table_name} in the warehouse; load a partition first",
+                more_data_helps=True,
             )
         table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
         query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
@@ -92,7 +98,8 @@ def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> 
     if len(rows) < min_rows:
         raise TrainingDataError(
             f"{where}: {len(rows)} rows with a {target} value, fewer than the {min_rows} "
-            "needed to train (HARVEST_TRAINING_MIN_ROWS); load more dates"
+            "needed to train (HARVEST_TRAINING_MIN_ROWS); load more dates",
+            more_data_helps=True,
         )
     if rows[target].nunique() < 2:
         raise TrainingDataError(
@@ -110,7 +117,8 @@ def time_split(frame: pd.DataFrame, holdout_days: int, where: str) -> Split:
         raise TrainingDataError(
             f"{where}: {len(dates)} date(s) of data, a time-aware split needs at least "
             f"{holdout_days + 2} (features.holdout_days={holdout_days} held out, one to "
-            "validate the tuning, one or more to fit)"
+            "validate the tuning, one or more to fit)",
+            more_data_helps=True,
         )
     holdout_start, valid_date = dates[-holdout_days], dates[-holdout_days - 1]
     return Split(

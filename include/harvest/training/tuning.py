@@ -142,7 +142,9 @@ def tune(
             model.fit(x_fit, y_fit)
         return _rmse(y_valid, model.predict(x_valid))
 
-    study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False)
+    # Workers sharing the study stop once it holds ``trials`` finished trials in total.
+    enough = optuna.study.MaxTrialsCallback(trials, states=states)
+    study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, callbacks=[enough])
     log.info(
         "study %s: %d trials, best valid RMSE %.2f with %s",
         study_name,
