@@ -51,8 +51,9 @@ test: venv lint  ## lint, type check and run every test (unit, integration, DAG,
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
 
-demo: venv  ## run the demo source for one date through Airflow on embedded defaults
+demo: venv  ## run the demo source through Airflow on embedded defaults, then train a champion
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+	$(BIN)/python scripts/demo_training.py $(DEMO_TRAINING_ARGS)
 
 up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
 	$(BIN)/python scripts/up.py
