@@ -1,6 +1,7 @@
 """Airflow adapters of training: what the ``harvest_train_<source>`` tasks call.
 
-Settings come from Airflow Connections then the environment, the spec from the sources folder,
+Settings come from Airflow Connections (``harvest_mlflow`` for the tracking URI besides the
+stage operators' ones) then the environment, the spec from the sources folder,
 both at execute time. Failures are sorted like the stage operators': a training set that is too
 small skips the run (more data will come), a constant or missing target fails it at once (a
 retry cannot fix the spec or the data), an unreachable MLflow or warehouse is retried.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MLFLOW_CONN_ID = "harvest_mlflow"  # e.g. http://mlflow:5000; else HARVEST_MLFLOW_TRACKING_URI
 WORKERS_ON_POSTGRES = 2  # mapped tuning tasks sharing each study; SQLite gets one
 
 
@@ -35,9 +37,13 @@ def training_specs(sources_dir: Path) -> list[SourceSpec]:
 
 def _settings_and_spec(source: str) -> tuple[Settings, SourceSpec]:
     from harvest.config import SpecError, load_spec
-    from harvest_airflow.connections import resolve_settings
+    from harvest_airflow.connections import connection_uri, resolve_settings
 
     settings = resolve_settings()
+    mlflow_uri = connection_uri(MLFLOW_CONN_ID)
+    if mlflow_uri:
+        log.info("Using Airflow connection %s for the MLflow tracking URI", MLFLOW_CONN_ID)
+        settings = settings.with_overrides(mlflow_tracking_uri=mlflow_uri)
     path = settings.sources_dir / f"{source}.yaml"
     try:
         return settings, load_spec(path)

@@ -57,3 +57,20 @@ def test_training_errors_become_skip_or_fail() -> None:
     with pytest.raises(AirflowFailException, match="no target"):
         _sorted_failures("demo", FeatureSpecError("the spec has no target"))
     _sorted_failures("demo", TrackingUnavailable("http://mlflow:5000 unreachable"))  # retried
+
+
+def test_mlflow_connection_overrides_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harvest_airflow.training import _settings_and_spec
+
+    monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(SOURCES))
+    monkeypatch.setenv("HARVEST_MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    monkeypatch.setenv("AIRFLOW_CONN_HARVEST_MLFLOW", "http://mlflow:5000")
+    settings, spec = _settings_and_spec("demo")
+    assert (settings.mlflow_tracking_uri, spec.name) == ("http://mlflow:5000", "demo")
+    monkeypatch.delenv("AIRFLOW_CONN_HARVEST_MLFLOW")
+    assert _settings_and_spec("demo")[0].mlflow_tracking_uri == "sqlite:///elsewhere.db"
+    with pytest.raises(AirflowFailException, match="source 'nosuch': bad spec"):
+        _settings_and_spec("nosuch")
