@@ -6,7 +6,7 @@ pipeline's scoring rate against bare ``booster.predict``.
 
 Rows come from the demo site as a cleaned partition would hold them
 (``harvest.demo_site.shown``: shown prices and areas with their outliers, missing fields,
-re-listings removed), loaded into a SQLite warehouse under a temporary home with the real
+re-listings removed, rows validation would quarantine left out), loaded into a SQLite warehouse under a temporary home with the real
 ``Warehouse.load_partition``; training then runs exactly as the DAG runs it.
 
 1. Quality: ``train_source`` (both kinds tuned, best by validation RMSE) on the demo spec
@@ -61,7 +61,7 @@ def load_days(settings, spec, days: int, per_day: int) -> pd.DataFrame:  # type:
         warehouse.migrate([spec])
         for n in range(days):
             day = FIRST_DAY + dt.timedelta(days=n)
-            frame = shown_partition(config, day)
+            frame = shown_partition(config, day, spec)
             warehouse.load_partition(spec, day, frame)
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)

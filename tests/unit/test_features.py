@@ -139,3 +139,12 @@ def test_unseen_category_is_scored_like_a_rare_one(fitted, frame: pd.DataFrame) 
     unseen["district"] = "Atlantis"
     rare["district"] = "Rare"
     assert fitted.predict(unseen)[0] == pytest.approx(fitted.predict(rare)[0])
+
+
+def test_shown_partition_leaves_out_what_validation_would_quarantine(spec: SourceSpec) -> None:
+    config = SiteConfig(listings_per_day=300)
+    every = shown_partition(config, dt.date(2026, 3, 1))
+    valid = shown_partition(config, dt.date(2026, 3, 1), spec)
+    assert every["area"].min() < 8 and every["price"].isna().any()  # the site's mess is there
+    assert valid["area"].min() >= 8 and valid["price"].notna().all()
+    assert len(valid) < len(every)

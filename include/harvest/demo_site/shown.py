@@ -10,10 +10,14 @@ through the real crawl instead.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from harvest.demo_site.generator import SiteConfig, ground_truth
+
+if TYPE_CHECKING:
+    from harvest.config.spec import SourceSpec
 
 SPEC_FIELDS = (
     "listing_id", "title", "price", "area", "rooms", "floor", "city", "district", "balcony",
@@ -21,9 +25,14 @@ SPEC_FIELDS = (
 )  # fmt: skip
 
 
-def shown_partition(config: SiteConfig, day: dt.date) -> pd.DataFrame:
+def shown_partition(
+    config: SiteConfig, day: dt.date, spec: SourceSpec | None = None
+) -> pd.DataFrame:
     """One day's listings with the demo spec's fields plus ``url``, ``price_currency``,
-    ``logical_date``, ``expected_price`` (the truth without noise) and ``true_price`` (with it)."""
+    ``logical_date``, ``expected_price`` (the truth without noise) and ``true_price`` (with it).
+
+    With ``spec``, rows that validation would quarantine are left out: a required field missing
+    or a value outside a field's ``checks.min``/``max`` (e.g. an area shown as 1 m²)."""
     truth = pd.DataFrame(ground_truth(config, day))
     truth = truth[truth["relist_of"].isna()].reset_index(drop=True)
     frame = pd.DataFrame(
@@ -49,4 +58,17 @@ def shown_partition(config: SiteConfig, day: dt.date) -> pd.DataFrame:
     frame["logical_date"] = day
     frame["expected_price"] = truth["expected_price"]
     frame["true_price"] = truth["price"]
-    return frame
+    if spec is None:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    for name, field_spec in spec.detail.fields.items():
+        if name not in frame.columns:
+            continue
+        values = frame[name]
+        if field_spec.required:
+            keep &= values.notna()
+        if field_spec.checks.min is not None:
+            keep &= ~(pd.to_numeric(values, errors="coerce") < field_spec.checks.min).fillna(False)
+        if field_spec.checks.max is not None:
+            keep &= ~(pd.to_numeric(values, errors="coerce") > field_spec.checks.max).fillna(False)
+    return frame[keep].reset_index(drop=True)
