@@ -174,3 +174,26 @@ def test_optuna_study_lives_in_postgres_with_a_heartbeat(postgres_url: str, tmp_
     import optuna
 
     optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_a_registration_failing_half_way_leaves_no_version(
+    settings: Settings, loaded: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harvest.training.tracking import connect, register
+
+    if _champion(settings, "harvest_demo") is None:
+        train_source(loaded["demo"], settings, FAST)
+    champion = _champion(settings, "harvest_demo")
+    mlflow = connect(settings.mlflow_tracking_uri)
+    source = mlflow.MlflowClient().get_model_version("harvest_demo", champion).source
+    before = len(_versions(settings, "harvest_demo"))
+
+    def registry_gone(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("registry went away")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_registered_model_alias", registry_gone)
+    with pytest.raises(RuntimeError, match="registry went away"):
+        register(mlflow, source, "harvest_demo", True, "test", {"source": "demo"})
+    monkeypatch.undo()
+    assert len(_versions(settings, "harvest_demo")) == before
+    assert _champion(settings, "harvest_demo") == champion

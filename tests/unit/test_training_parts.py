@@ -122,3 +122,15 @@ def test_settings_from_env_and_their_errors() -> None:
         TrainingSettings.from_env({"HARVEST_TRAINING_MODELS": "catboost"})
     with pytest.raises(ValueError, match="HARVEST_TRAINING_TRIALS: not a number: 'many'"):
         TrainingSettings.from_env({"HARVEST_TRAINING_TRIALS": "many"})
+
+
+def test_importing_training_does_not_import_mlflow() -> None:
+    """MLflow reconfigures logging when imported: only the functions that track import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harvest.training.train, harvest.training.scoring, harvest.features; "
+        "sys.exit('mlflow' in sys.modules or 'shap' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
