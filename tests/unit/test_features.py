@@ -148,3 +148,15 @@ def test_shown_partition_leaves_out_what_validation_would_quarantine(spec: Sourc
     assert every["area"].min() < 8 and every["price"].isna().any()  # the site's mess is there
     assert valid["area"].min() >= 8 and valid["price"].notna().all()
     assert len(valid) < len(every)
+
+
+def test_values_cleaning_imputed_count_as_missing(fitted, frame: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    row = frame.iloc[[0]].copy()
+    imputed, missing = row.copy(), row.copy()
+    imputed["area"], imputed["imputed"] = 63.0, ['["area", "rooms"]']  # as SQLite returns JSON
+    missing["area"], missing["rooms"] = None, None
+    assert fitted.predict(imputed)[0] == pytest.approx(fitted.predict(missing)[0])
+    as_list = row.copy()
+    as_list["imputed"] = [["area", "rooms"]]  # as PostgreSQL's JSONB returns it
+    assert fitted.predict(as_list)[0] == pytest.approx(fitted.predict(missing)[0])
+    assert fitted.predict(row.assign(imputed="[]"))[0] == pytest.approx(fitted.predict(row)[0])

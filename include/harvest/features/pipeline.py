@@ -5,7 +5,9 @@ Steps (each only when the spec gives it columns):
 1. :class:`ConformColumns` makes any incoming frame look like the training frame: columns the
    model expects but the rows lack are added as missing (and logged), extra columns are dropped,
    values are coerced to the column's role (text, float, datetime; ±inf and unparseable values
-   become missing). Scoring never crashes on a missing field.
+   become missing). Scoring never crashes on a missing field. Values the cleaning stage imputed
+   (named in a row's ``imputed`` list) are set back to missing first, so the indicators below
+   tell observed from filled-in values.
 2. feature-engine ``AddMissingIndicator`` + ``MeanMedianImputer`` (median) on numeric and bool
    columns; ``CategoricalImputer`` fills missing categories with ``"Missing"``.
 3. ``RareLabelEncoder`` groups categories rarer than ``rare_tolerance`` as ``"Rare"``; a category
@@ -21,6 +23,7 @@ Steps (each only when the spec gives it columns):
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -77,6 +80,7 @@ class ConformColumns(TransformerMixin, BaseEstimator):
                 len(X),
                 ", ".join(missing),
             )
+        X = _unimpute(X, self._inputs())
         out: dict[str, Any] = {}
         empty = pd.Series(np.nan, index=X.index, dtype=object)
         for column in self.categorical:
@@ -98,6 +102,31 @@ class ConformColumns(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self._inputs(), dtype=object)
+
+
+def _as_names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = json.loads(value) if value.startswith("[") else [value]
+    return [str(v) for v in value] if isinstance(value, list | tuple | np.ndarray) else []
+
+
+def _unimpute(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with the values cleaning imputed (listed per row in its ``imputed`` column) set
+    back to missing, so the pipeline's own missing indicators see them: a median area filled in
+    upstream would otherwise look observed and mislead the model."""
+    if "imputed" not in frame.columns:
+        return frame
+    names = frame["imputed"].dropna().map(_as_names)
+    names = names[names.map(len) > 0]
+    if names.empty:
+        return frame
+    frame = frame.copy()
+    for column in columns:
+        rows = names.index[names.map(lambda listed, c=column: c in listed)]
+        if len(rows) and column in frame.columns:
+            frame[column] = frame[column].astype(object)
+            frame.loc[rows, column] = np.nan
+    return frame
 
 
 def feature_steps(
