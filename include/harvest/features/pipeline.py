@@ -85,14 +85,10 @@ class ConformColumns(TransformerMixin, BaseEstimator):
         empty = pd.Series(np.nan, index=X.index, dtype=object)
         for column in self.categorical:
             values = X[column] if column in X.columns else empty
-            text = values.astype(object)
-            out[column] = text.where(values.notna(), np.nan).map(
-                lambda v: v if v is np.nan else str(v)
-            )
+            out[column] = _as_text(values)
         for column in self.numeric:
             values = X[column] if column in X.columns else empty
-            number = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
-            out[column] = number.replace([np.inf, -np.inf], np.nan)
+            out[column] = _as_float(values)
         for column in self.dates:
             values = X[column] if column in X.columns else empty
             out[column] = pd.to_datetime(values, errors="coerce", format="ISO8601").astype(
@@ -102,6 +98,23 @@ class ConformColumns(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self._inputs(), dtype=object)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Text as ``object`` with ``NaN`` for missing (what feature-engine's encoders expect)."""
+    present = values.notna()
+    if pd.api.types.is_string_dtype(values):
+        return values.astype(object).where(present, np.nan)
+    return values.astype(str).astype(object).where(present, np.nan)
+
+
+def _as_float(values: pd.Series) -> pd.Series:
+    """Numbers (and booleans) as ``float64``; unparseable and infinite values become ``NaN``."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        number = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index)
+    else:
+        number = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+    return number.replace([np.inf, -np.inf], np.nan)
 
 
 def _as_names(value: Any) -> list[str]:
@@ -116,10 +129,11 @@ def _unimpute(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     upstream would otherwise look observed and mislead the model."""
     if "imputed" not in frame.columns:
         return frame
-    names = frame["imputed"].dropna().map(_as_names)
-    names = names[names.map(len) > 0]
-    if names.empty:
+    raw = frame["imputed"]
+    listed = raw.notna() & ~raw.astype(str).isin(("[]", ""))
+    if not listed.any():
         return frame
+    names = raw[listed].map(_as_names)
     frame = frame.copy()
     for column in columns:
         rows = names.index[names.map(lambda listed, c=column: c in listed)]
