@@ -52,8 +52,9 @@ test: venv lint  ## lint, type check and run every test (unit, integration, DAG,
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
 
-demo: venv  ## run the demo source for one date through Airflow on embedded defaults
+demo: venv  ## run a source (SOURCE=demo by default) for one date through Airflow on embedded defaults; the demo source then trains a champion
 	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS)
+	$(if $(filter demo,$(or $(SOURCE),demo)),$(BIN)/python scripts/demo_training.py $(DEMO_TRAINING_ARGS))
 
 up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
 	$(BIN)/python scripts/up.py

@@ -415,6 +415,48 @@ class SlaSpec(_Model):
     freshness_hours: int = Field(26, ge=1)
 
 
+class FeaturesSpec(_Model):
+    """Which feature transforms apply to which fields before the model. Every list left out is
+    derived from the field kinds (see :func:`harvest.features.feature_columns`): text fields are
+    categorical, numeric and bool fields numeric, date fields give date parts; the key, the
+    target (and its ``_currency`` column) and ``dedup.title_field`` are never features."""
+
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    dates: list[str] | None = None
+    exclude: list[str] = Field([], description="fields never used as features")
+    ratios: list[tuple[str, str]] = Field(
+        [], description="(numerator, denominator) pairs added as <num>_div_<den> features"
+    )
+    rare_tolerance: float = Field(
+        0.01, ge=0, lt=1, description="categories rarer than this share are grouped as 'Rare'"
+    )
+    outlier_fold: float | None = Field(
+        3.0, gt=0, description="numeric values beyond fold x IQR are capped; null disables"
+    )
+    baseline_by: list[str] = Field(
+        [], description="fields the naive baseline takes the median target per; [] = overall"
+    )
+    holdout_days: int = Field(
+        2, ge=1, le=365, description="most recent dates held out to score the candidates"
+    )
+    target_outlier_fold: float | None = Field(
+        3.0,
+        gt=0,
+        description="rows whose target lies beyond fold x IQR of the training targets are left "
+        "out of training and of the holdout metrics (and counted); null keeps every row",
+    )
+    noise_floor: float | None = Field(
+        None, gt=0, description="the target's irreducible RMSE when known (demo site: 60 EUR)"
+    )
+
+    def named_fields(self) -> list[str]:
+        """Every field this block names (for the check that they exist)."""
+        names = [*(self.categorical or []), *(self.numeric or []), *(self.dates or [])]
+        names += [*self.exclude, *self.baseline_by, *(f for pair in self.ratios for f in pair)]
+        return names
+
+
 class SourceSpec(_Model):
     """Everything Harvest needs to know about one source."""
 
@@ -449,6 +491,7 @@ class SourceSpec(_Model):
         description="CSV of dated exchange rates (date,from,to,rate) for fields with "
         "convert_to; a relative path is relative to the spec file",
     )
+    features: FeaturesSpec = FeaturesSpec()
     owner: str = "harvest"
     tags: list[str] = []
 
@@ -543,6 +586,9 @@ class SourceSpec(_Model):
             raise ValueError(f"tracked_fields {untracked} are not in detail.fields")
         if self.tracked_fields is not None and self.mode != "catalogue":
             raise ValueError("tracked_fields needs mode: catalogue")
+        unknown = sorted({f for f in self.features.named_fields() if f not in fields})
+        if unknown:
+            raise ValueError(f"features: {unknown} are not in detail.fields")
         return self
 
     @property

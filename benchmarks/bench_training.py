@@ -1,0 +1,158 @@
+"""Training: model quality against the noise floor, LightGBM against XGBoost tuning time, and the
+pipeline's scoring rate against bare ``booster.predict``.
+
+    python benchmarks/bench_training.py            # 30 days x 800 listings, 30 trials, 1M rows
+    python benchmarks/bench_training.py --quick    # 8 days x 300, 5 trials, 100k rows
+
+Rows come from the demo site as a cleaned partition would hold them
+(``harvest.demo_site.shown``: shown prices and areas with their outliers, missing fields,
+re-listings removed, rows validation would quarantine left out), loaded into a SQLite warehouse under a temporary home with the real
+``Warehouse.load_partition``; training then runs exactly as the DAG runs it.
+
+1. Quality: ``train_source`` (both kinds tuned, best by validation RMSE) on the demo spec
+   (2 days held out). Holdout RMSE against the noise floor the site's ground truth gives: the sd
+   of its price noise (60 EUR) and the empirical RMSE of the true noisy price around the expected
+   price on the same holdout rows. Also the median-per-district baseline's ratio. Goal: model
+   within 10% of the floor (RMSE / 60 <= 1.10).
+2. Tuning time: ``--trials`` Optuna trials of LightGBM and of XGBoost on the same matrices, one
+   after the other in this process. Reported as seconds and the XGBoost / LightGBM ratio (no goal).
+3. Scoring: the trained champion pipeline on ``--score-rows`` rows (the holdout repeated) against
+   the bare booster's ``predict`` on the already-transformed matrix. Goal: pipeline >= 0.5 x bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import demo_spec, goal_line, make_settings
+
+from harvest.demo_site import NOISE_SD, SiteConfig
+from harvest.demo_site.shown import shown_partition
+from harvest.features.pipeline import transform_features
+from harvest.storage.warehouse import Warehouse
+from harvest.training import TrainingSettings
+from harvest.training.train import prepare, train_source, tune_candidates
+
+FIRST_DAY = dt.date(2026, 3, 1)
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def load_days(settings, spec, days: int, per_day: int) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Load ``days`` demo partitions; return the frames (with the truth columns) concatenated."""
+    config = SiteConfig(listings_per_day=per_day)
+    frames = []
+    with Warehouse.from_url(settings.warehouse_url) as warehouse:
+        warehouse.migrate([spec])
+        for n in range(days):
+            day = FIRST_DAY + dt.timedelta(days=n)
+            frame = shown_partition(config, day, spec)
+            warehouse.load_partition(spec, day, frame)
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def bare_predict(model) -> object:  # type: ignore[no-untyped-def]
+    """The booster's own predict on a float matrix (what the pipeline ends with)."""
+    if hasattr(model, "booster_"):
+        booster = model.booster_
+        return lambda matrix: booster.predict(matrix)
+    booster = model.get_booster()
+    return lambda matrix: booster.inplace_predict(matrix)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--per-day", type=int)
+    parser.add_argument("--trials", type=int)
+    parser.add_argument("--score-rows", type=int)
+    args = parser.parse_args(argv)
+    days = args.days or (8 if args.quick else 30)
+    per_day = args.per_day or (300 if args.quick else 800)
+    trials = args.trials or (5 if args.quick else 30)
+    score_rows = args.score_rows or (100_000 if args.quick else 1_000_000)
+    logging.basicConfig(level=logging.WARNING)
+    os.environ["MLFLOW_CONFIGURE_LOGGING"] = "false"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_settings(Path(tmp))
+        spec = demo_spec()
+        training = TrainingSettings(trials=trials, shap_sample=500)
+        started = time.perf_counter()
+        truth = load_days(settings, spec, days, per_day)
+        say(
+            f"loaded {len(truth):,} listings over {days} days in {time.perf_counter() - started:.1f} s"
+        )
+
+        # 2. tuning time, each kind alone on the same matrices
+        prepared = prepare(spec, settings, training)
+        seconds = {}
+        for kind in ("lightgbm", "xgboost"):
+            t0 = time.perf_counter()
+            tune_candidates(prepared, settings, training, kinds=(kind,))
+            seconds[kind] = time.perf_counter() - t0
+
+        # 1. quality (the studies are done: this fits, evaluates, logs and registers)
+        report = train_source(spec, settings, training)
+        holdout = prepared.split.holdout
+        kept = truth.set_index("listing_id").loc[holdout["record_key"]]
+        empirical_floor = float(
+            np.sqrt(np.mean((kept["true_price"] - kept["expected_price"]) ** 2))
+        )
+        say()
+        say(f"split: {report.split}")
+        say(f"model ({report.model_kind}) holdout RMSE   {report.holdout_rmse:8.1f} EUR")
+        say(f"baseline holdout RMSE          {report.baseline_rmse:8.1f} EUR")
+        say(f"noise floor (site sd)          {NOISE_SD:8.1f} EUR")
+        say(f"noise floor (holdout, truth)   {empirical_floor:8.1f} EUR")
+        say(f"model / floor {report.holdout_rmse / NOISE_SD:.2f}, baseline / floor "
+            f"{report.baseline_rmse / NOISE_SD:.2f}, model / baseline "
+            f"{report.holdout_rmse / report.baseline_rmse:.2f}")  # fmt: skip
+        say(goal_line("quality", report.holdout_rmse / NOISE_SD <= 1.10, "RMSE <= 1.10 x floor",
+                      f"{report.holdout_rmse / NOISE_SD:.2f} x floor"))  # fmt: skip
+        say()
+        say(f"tuning, {trials} trials on {len(prepared.split.fit):,} rows: LightGBM "
+            f"{seconds['lightgbm']:.1f} s, XGBoost {seconds['xgboost']:.1f} s, "
+            f"XGBoost / LightGBM {seconds['xgboost'] / seconds['lightgbm']:.2f}")  # fmt: skip
+
+        # 3. scoring throughput
+        import mlflow
+
+        pipeline = mlflow.sklearn.load_model(f"models:/{report.model_name}@champion")
+        repeats = -(-score_rows // len(holdout))
+        rows = pd.concat([holdout] * repeats, ignore_index=True).head(score_rows)
+        t0 = time.perf_counter()
+        pipeline.predict(rows)
+        piped = time.perf_counter() - t0
+        matrix = transform_features(pipeline, rows).to_numpy(dtype=np.float64)
+        predict = bare_predict(pipeline.steps[-1][1])
+        t0 = time.perf_counter()
+        predict(matrix)  # type: ignore[operator]
+        bare = time.perf_counter() - t0
+        say()
+        say(f"scoring {len(rows):,} rows: pipeline {len(rows) / piped:,.0f} rows/s, bare booster "
+            f"{len(rows) / bare:,.0f} rows/s")  # fmt: skip
+        ratio = bare / piped
+        say(goal_line("scoring", ratio >= 0.5, "pipeline >= 0.5 x bare booster", f"{ratio:.2f} x"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

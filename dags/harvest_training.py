@@ -1,0 +1,104 @@
+"""One training DAG per source with a ``target``: ``harvest_train_<source>``.
+
+Data-aware: each runs when the source's load emits its processed-data Asset
+(``harvest://processed/<source>``), not on a clock. Wiring only; the work is in
+``harvest_airflow.training`` and ``harvest.training``, imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from harvest.config import Settings, SourceSpec
+from harvest_airflow.operators import processed_asset
+from harvest_airflow.training import training_specs
+
+DEFAULT_ARGS = {
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    "execution_timeout": dt.timedelta(hours=2),
+}
+
+
+def _doc_md(spec: SourceSpec) -> str:
+    return (
+        f"### Training of source `{spec.name}` (target `{spec.target}`)\n\n"
+        f"Runs when `harvest://processed/{spec.name}` gets a new partition.\n\n"
+        "1. **plan**: the latest processed date (names the Optuna studies) and the number of "
+        "tuning workers (several on PostgreSQL, one on SQLite). Skips when nothing is loaded.\n"
+        "2. **tune** (mapped): each worker runs its share of the LightGBM and XGBoost studies.\n"
+        "3. **train**: fit the best candidate, log it to MLflow with SHAP plots, register it and "
+        f"move `harvest_{spec.name}@champion` only if it beats the champion on the same holdout "
+        "by `HARVEST_TRAINING_PROMOTION_MARGIN`. Too few rows skip; a constant or missing "
+        "target fails without retries.\n"
+        f"4. **score**: the champion scores the latest partition into `predictions_{spec.name}`."
+    )
+
+
+def build_training_dag(spec: SourceSpec) -> DAG:
+    """plan >> tune (mapped) >> train >> score for one source."""
+    with DAG(
+        dag_id=f"harvest_train_{spec.name}",
+        description=f"Train, register and score a model of {spec.name}.{spec.target}",
+        schedule=[processed_asset(spec.name)],
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "owner": spec.owner},
+        tags={"harvest", "training", *spec.tags},
+        doc_md=_doc_md(spec),
+    ) as dag:
+        source = spec.name
+
+        @task
+        def plan() -> dict[str, Any]:
+            """Latest processed date and tuning workers."""
+            from harvest_airflow.training import plan_training
+
+            return plan_training(source)
+
+        @task
+        def workers(planned: dict[str, Any]) -> list[int]:
+            """The worker indices to map the tuning over."""
+            return list(planned["workers"])
+
+        @task
+        def tune(worker: int, planned: dict[str, Any]) -> dict[str, Any]:
+            """This worker's share of the Optuna studies."""
+            from harvest_airflow.training import tune_worker
+
+            return tune_worker(source, planned["until"], worker)
+
+        @task
+        def train(planned: dict[str, Any], _tuned: Any) -> dict[str, Any]:
+            """Fit, track, register, promote when better."""
+            from harvest_airflow.training import train as train_model
+
+            return train_model(source, planned["until"])
+
+        @task
+        def score(planned: dict[str, Any], _trained: dict[str, Any]) -> dict[str, Any]:
+            """Score the latest partition with the champion."""
+            from harvest_airflow.training import score as score_partition
+
+            return score_partition(source, planned["until"])
+
+        # TaskFlow hands XComArgs to the calls below; Airflow resolves them to the typed values
+        planned: Any = plan()
+        tuned: Any = tune.partial(planned=planned).expand(worker=workers(planned))
+        trained: Any = train(planned, tuned)
+        score(planned, trained)
+    return dag
+
+
+globals().update(
+    {
+        f"harvest_train_{spec.name}": build_training_dag(spec)
+        for spec in training_specs(Settings.from_env().sources_dir)
+    }
+)

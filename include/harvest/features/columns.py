@@ -1,0 +1,71 @@
+"""Which fields feed the model, and as what: the spec's ``features:`` block over defaults taken
+from the field kinds (the parser each field declares)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harvest.config.spec import SourceSpec
+
+NUMERIC_PARSERS = frozenset({"int", "float", "number", "area", "price"})
+BOOL_PARSERS = frozenset({"bool"})
+DATE_PARSERS = frozenset({"date"})
+TEXT_PARSERS = frozenset({"text"})
+
+
+class FeatureSpecError(ValueError):
+    """A source whose spec does not say enough to train (no target, no features)."""
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The input columns of a source's model, by role; ``target`` is what it predicts."""
+
+    target: str
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    flags: tuple[str, ...]  # bool fields: numeric 0/1, imputed but never capped
+    dates: tuple[str, ...]
+    ratios: tuple[tuple[str, str], ...]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every column the pipeline reads, in a fixed order."""
+        return (*self.categorical, *self.numeric, *self.flags, *self.dates)
+
+
+def feature_columns(spec: SourceSpec) -> FeatureColumns:
+    """The feature columns of ``spec``; raise :class:`FeatureSpecError` when it has no target or
+    leaves no feature."""
+    if spec.target is None:
+        raise FeatureSpecError(f"source {spec.name}: the spec has no target; nothing to train")
+    block = spec.features
+    never = {spec.detail.key, spec.target, *block.exclude}
+    if spec.dedup.title_field:
+        never.add(spec.dedup.title_field)
+
+    def by_kind(chosen: list[str] | None, parsers: frozenset[str]) -> tuple[str, ...]:
+        if chosen is not None:
+            return tuple(chosen)
+        return tuple(
+            name
+            for name, field_spec in spec.detail.fields.items()
+            if field_spec.parser in parsers and name not in never
+        )
+
+    numeric = by_kind(block.numeric, NUMERIC_PARSERS | BOOL_PARSERS)
+    columns = FeatureColumns(
+        target=spec.target,
+        categorical=by_kind(block.categorical, TEXT_PARSERS),
+        numeric=tuple(n for n in numeric if spec.detail.fields[n].parser not in BOOL_PARSERS),
+        flags=tuple(n for n in numeric if spec.detail.fields[n].parser in BOOL_PARSERS),
+        dates=by_kind(block.dates, DATE_PARSERS),
+        ratios=tuple(block.ratios),
+    )
+    if spec.target in columns.inputs:
+        raise FeatureSpecError(
+            f"source {spec.name}: features: the target {spec.target!r} cannot be a feature"
+        )
+    if not columns.inputs:
+        raise FeatureSpecError(f"source {spec.name}: features: no field left to learn from")
+    return columns

@@ -1,0 +1,152 @@
+"""The training set: the processed rows of one source read from the warehouse, checked, and split
+by date (train on earlier dates, hold out the most recent ones)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harvest.config.spec import SourceSpec
+from harvest.storage.warehouse import processed_table_name
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDataError(ValueError):
+    """The training set cannot give a model (too few rows or dates, constant or missing target):
+    nothing is tracked or registered; the message says what and where. ``more_data_helps`` is
+    true when loading more partitions would fix it (a scheduler may skip rather than fail)."""
+
+    def __init__(self, message: str, *, more_data_helps: bool = False) -> None:
+        super().__init__(message)
+        self.more_data_helps = more_data_helps
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows by role; every frame keeps the warehouse columns (``logical_date`` included).
+
+    ``fit`` trains the candidates while tuning, ``valid`` (the last training date) scores the
+    Optuna trials, ``train`` = ``fit`` + ``valid`` refits the chosen candidate, ``holdout`` (the
+    most recent dates) compares candidates, baseline and champion.
+    """
+
+    fit: pd.DataFrame
+    valid: pd.DataFrame
+    holdout: pd.DataFrame
+    target_outliers: int = 0
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return pd.concat([self.fit, self.valid])
+
+    def summary(self) -> dict[str, object]:
+        """Rows and date ranges of each part (what MLflow records as the split)."""
+        out: dict[str, object] = {}
+        for name in ("fit", "valid", "holdout"):
+            part = getattr(self, name)
+            dates = part["logical_date"]
+            out[f"split_{name}_rows"] = len(part)
+            out[f"split_{name}_dates"] = f"{dates.min():%Y-%m-%d}..{dates.max():%Y-%m-%d}"
+        out["target_outliers_dropped"] = self.target_outliers
+        return out
+
+
+def read_training_set(
+    warehouse_url: str, source: str, until: dt.date | None = None, on: dt.date | None = None
+) -> pd.DataFrame:
+    """Every processed row of ``source`` (up to ``until`` inclusive, or only of date ``on``) that
+    is not a duplicate, as a frame with ``logical_date`` as ``datetime64``. Raises
+    :class:`TrainingDataError` if the table is missing. The only read of the warehouse here."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(warehouse_url)
+    try:
+        table_name = processed_table_name(source)
+        if not sa.inspect(engine).has_table(table_name):
+            raise TrainingDataError(
+                f"source {source}: no table {table_name} in the warehouse; load a partition first",
+                more_data_helps=True,
+            )
+        table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
+        query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
+        if until is not None:
+            query = query.where(table.c.logical_date <= until)
+        if on is not None:
+            query = query.where(table.c.logical_date == on)
+        with engine.connect() as conn:
+            frame = pd.read_sql(query.order_by(table.c.logical_date, table.c.record_key), conn)
+    finally:
+        engine.dispose()
+    frame["logical_date"] = pd.to_datetime(frame["logical_date"])
+    return frame
+
+
+def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> pd.DataFrame:
+    """The rows with a target value; raise :class:`TrainingDataError` when the target column is
+    missing, fewer than ``min_rows`` rows have a target, or the target is constant."""
+    target = spec.target
+    where = f"source {spec.name}, table {processed_table_name(spec.name)}"
+    if target is None or target not in frame.columns:
+        raise TrainingDataError(
+            f"{where}: target column {target!r} is missing (columns: {', '.join(frame.columns)})"
+        )
+    rows = frame[frame[target].notna()]
+    if len(rows) < min_rows:
+        raise TrainingDataError(
+            f"{where}: {len(rows)} rows with a {target} value, fewer than the {min_rows} "
+            "needed to train (HARVEST_TRAINING_MIN_ROWS); load more dates",
+            more_data_helps=True,
+        )
+    if rows[target].nunique() < 2:
+        raise TrainingDataError(
+            f"{where}: target {target!r} is constant ({rows[target].iloc[0]} in all "
+            f"{len(rows)} rows); there is nothing to learn"
+        )
+    return rows
+
+
+def time_split(frame: pd.DataFrame, holdout_days: int, where: str) -> Split:
+    """Hold out the ``holdout_days`` most recent dates, validate on the date before them and fit
+    on the rest; needs ``holdout_days + 2`` distinct dates, else :class:`TrainingDataError`."""
+    dates = sorted(frame["logical_date"].unique())
+    if len(dates) < holdout_days + 2:
+        raise TrainingDataError(
+            f"{where}: {len(dates)} date(s) of data, a time-aware split needs at least "
+            f"{holdout_days + 2} (features.holdout_days={holdout_days} held out, one to "
+            "validate the tuning, one or more to fit)",
+            more_data_helps=True,
+        )
+    holdout_start, valid_date = dates[-holdout_days], dates[-holdout_days - 1]
+    return Split(
+        fit=frame[frame["logical_date"] < valid_date],
+        valid=frame[frame["logical_date"] == valid_date],
+        holdout=frame[frame["logical_date"] >= holdout_start],
+    )
+
+
+def drop_target_outliers(split: Split, target: str, fold: float | None, where: str) -> Split:
+    """``split`` without the rows whose target lies beyond ``fold`` x IQR of the training
+    targets (e.g. a price shown ten times too high: no feature can explain it, and one such row
+    outweighs hundreds of good ones in an RMSE). The count is logged and kept in the split."""
+    if fold is None:
+        return split
+    values = split.train[target].astype(float)
+    q1, q3 = values.quantile(0.25), values.quantile(0.75)
+    low, high = q1 - fold * (q3 - q1), q3 + fold * (q3 - q1)
+
+    def keep(part: pd.DataFrame) -> pd.DataFrame:
+        return part[part[target].astype(float).between(low, high)]
+
+    parts = {name: keep(getattr(split, name)) for name in ("fit", "valid", "holdout")}
+    dropped = sum(len(getattr(split, n)) - len(p) for n, p in parts.items())
+    if dropped:
+        log.warning(
+            "%s: %d row(s) with %s outside [%.2f, %.2f] (%.1f x IQR) left out of training and "
+            "of the holdout metrics",
+            where, dropped, target, low, high, fold,
+        )  # fmt: skip
+    return Split(**parts, target_outliers=dropped)

@@ -1,0 +1,191 @@
+"""MLflow: where runs go, how the pipeline is logged, and the registry's ``champion`` alias.
+
+MLflow is imported inside functions only, after ``MLFLOW_CONFIGURE_LOGGING=false``: importing
+it otherwise reconfigures the root logger, which broke Airflow's task log handlers.
+
+The pipeline is logged with ``serialization_format="cloudpickle"``, not skops. skops loads only
+types listed as trusted, and this pipeline holds feature-engine transformers, category-encoders'
+``NestedCVWrapper``/``TargetEncoder`` (with their fitted pandas objects), Harvest's own
+``ConformColumns`` and a LightGBM/XGBoost estimator: the trusted list would name dozens of
+internal types and break at each library upgrade, and anything missing fails only at load time.
+The pickle's risk (code runs on load) is the registry's integrity: models are only loaded from
+Harvest's own tracking store, written by Harvest's training. Loading needs ``harvest`` importable
+(``ConformColumns`` is pickled by reference), which it is wherever scoring runs.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+PROBE_TIMEOUT_SECONDS = 5
+PIP_PACKAGES = (
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "feature-engine",
+    "category-encoders",
+    "lightgbm",
+    "xgboost",
+)
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking store cannot be reached; names the URI."""
+
+
+def registered_model_name(source: str) -> str:
+    return f"harvest_{source}"
+
+
+def experiment_name(source: str) -> str:
+    return f"harvest_{source}"
+
+
+def _redacted(uri: str) -> str:
+    import sqlalchemy as sa
+
+    if uri.startswith(("http://", "https://", "file:")):
+        return uri.split("@")[-1] if "@" in uri.split("//", 1)[-1] else uri
+    try:
+        return sa.make_url(uri).render_as_string(hide_password=True)
+    except Exception:
+        return uri
+
+
+def connect(tracking_uri: str) -> ModuleType:
+    """``mlflow`` pointed at ``tracking_uri``, after checking that the store answers; raise
+    :class:`TrackingUnavailable` naming the URI if it does not (before anything is logged)."""
+    os.environ["MLFLOW_CONFIGURE_LOGGING"] = "false"
+    shown = _redacted(tracking_uri)
+    if tracking_uri.startswith(("http://", "https://")):
+        url = tracking_uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS):  # noqa: S310 - http(s) only
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackingUnavailable(
+                f"MLflow tracking server {shown} is unreachable ({reason}); start it or set "
+                "HARVEST_MLFLOW_TRACKING_URI (nothing was logged or registered)"
+            ) from exc
+    elif tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        mlflow.MlflowClient().search_experiments(max_results=1)
+    except Exception as exc:
+        raise TrackingUnavailable(f"MLflow tracking store {shown} does not answer: {exc}") from exc
+    return mlflow
+
+
+def ensure_experiment(mlflow: ModuleType, name: str, artifact_root: Path | None) -> str:
+    """The id of experiment ``name``, created on first use; with a local store its artifacts go
+    under ``artifact_root`` (MLflow's default would be ``./mlruns`` of whatever the cwd is)."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = (artifact_root / name).as_uri() if artifact_root is not None else None
+    return str(mlflow.create_experiment(name, artifact_location=location))
+
+
+def pip_requirements() -> list[str]:
+    """The installed versions of what the pipeline needs to load (no slow inference)."""
+    found = []
+    for package in PIP_PACKAGES:
+        try:
+            found.append(f"{package}=={importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def log_pipeline(mlflow: ModuleType, pipeline: Any, example: Any) -> Any:
+    """Log the fitted pipeline as the run's model ``"model"`` with its signature and input
+    example; return MLflow's ``ModelInfo``."""
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, pipeline.predict(example))
+    return mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        serialization_format="cloudpickle",
+        signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements(),
+    )
+
+
+def champion_version(client: Any, name: str) -> Any | None:
+    """The model version holding the ``champion`` alias of ``name``, or ``None``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def promotion_decision(
+    challenger_rmse: float, champion_rmse: float | None, margin: float
+) -> tuple[bool, str]:
+    """Whether the challenger takes the ``champion`` alias, and why, using MLflow's
+    ``validate_evaluation_results`` with a relative-improvement threshold of ``margin``."""
+    if champion_rmse is None:
+        return True, "first model: no champion yet"
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+
+    thresholds = {"rmse": MetricThreshold(min_relative_change=margin, greater_is_better=False)}
+    try:
+        mlflow.validate_evaluation_results(
+            thresholds,
+            EvaluationResult(metrics={"rmse": challenger_rmse}, artifacts={}),
+            EvaluationResult(metrics={"rmse": champion_rmse}, artifacts={}),
+        )
+    except MlflowException:
+        return False, (
+            f"kept the champion: holdout RMSE {challenger_rmse:.2f} is not at least "
+            f"{margin:.1%} better than the champion's {champion_rmse:.2f}"
+        )
+    return True, (
+        f"holdout RMSE {challenger_rmse:.2f} beats the champion's {champion_rmse:.2f} by at "
+        f"least {margin:.1%}"
+    )
+
+
+def register(
+    mlflow: ModuleType, model_uri: str, name: str, promote: bool, reason: str, tags: dict[str, str]
+) -> str:
+    """Register ``model_uri`` as a new version of ``name`` with ``tags`` and the promotion
+    ``reason``; move the ``champion`` alias to it when ``promote``. If any step fails the new
+    version is deleted again, so nothing is left half-registered. Returns the version."""
+    client = mlflow.MlflowClient()
+    version = mlflow.register_model(model_uri, name, await_registration_for=60).version
+    try:
+        for key, value in {**tags, "promotion": reason, "promoted": str(promote)}.items():
+            client.set_model_version_tag(name, version, key, value)
+        if promote:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    except Exception:
+        log.exception("registering %s version %s failed; deleting that version", name, version)
+        client.delete_model_version(name, version)
+        raise
+    return str(version)

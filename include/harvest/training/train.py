@@ -1,0 +1,279 @@
+"""Train one source: read, split by date, tune LightGBM and XGBoost, fit the chosen pipeline,
+measure it against the naive baseline, the noise floor and the champion, track it in MLflow,
+register it, and move the ``champion`` alias only when it wins by the margin.
+
+Nothing is tracked or registered before the training set passed its checks and the tracking
+store answered: bad input fails with :class:`~harvest.training.data.TrainingDataError`, an
+unreachable store with :class:`~harvest.training.tracking.TrackingUnavailable`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+from harvest.features import FeatureColumns, build_pipeline, feature_columns, feature_steps
+from harvest.features.pipeline import transform_features
+from harvest.training import explain, tracking, tuning
+from harvest.training.data import (
+    Split,
+    check_training_set,
+    drop_target_outliers,
+    read_training_set,
+    time_split,
+)
+from harvest.training.metrics import MedianBaseline, regression_metrics, relative_metrics
+from harvest.training.settings import TrainingSettings
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_ROWS = 5
+
+
+@dataclass
+class TrainingReport:
+    """What one training run did (what the Airflow task returns as XCom)."""
+
+    source: str
+    run_id: str
+    model_kind: str
+    model_name: str
+    version: str
+    promoted: bool
+    reason: str
+    holdout_rmse: float
+    baseline_rmse: float
+    champion_rmse: float | None
+    noise_floor: float | None
+    split: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    """The checked, split training set of a source and its feature columns."""
+
+    spec: SourceSpec
+    columns: FeatureColumns
+    split: Split
+
+    @property
+    def where(self) -> str:
+        return f"source {self.spec.name}"
+
+    def y(self, part: pd.DataFrame) -> pd.Series:
+        return part[self.columns.target].astype(float)
+
+
+def prepare(
+    spec: SourceSpec, settings: Settings, training: TrainingSettings, until: dt.date | None = None
+) -> Prepared:
+    """Read and check the training set of ``spec`` and split it by date."""
+    columns = feature_columns(spec)
+    frame = read_training_set(settings.warehouse_url, spec.name, until)
+    rows = check_training_set(frame, spec, training.min_rows)
+    where = f"source {spec.name}"
+    split = time_split(rows, spec.features.holdout_days, where)
+    split = drop_target_outliers(split, columns.target, spec.features.target_outlier_fold, where)
+    return Prepared(spec, columns, split)
+
+
+def study_name(source: str, kind: str, until: dt.date | None) -> str:
+    return f"harvest_{source}_{kind}_{until.isoformat() if until else 'all'}"
+
+
+def tune_candidates(
+    prepared: Prepared,
+    settings: Settings,
+    training: TrainingSettings,
+    until: dt.date | None = None,
+    kinds: tuple[str, ...] | None = None,
+    worker: int = 0,
+) -> dict[str, Any]:
+    """Tune each model kind in its shared study (``worker`` offsets the sampler's seed, for
+    mapped tasks); return the studies by kind. Features are fitted once on the fit part."""
+    split = prepared.split
+    steps = feature_steps(prepared.columns, prepared.spec.features, training.seed)
+    x_fit: Any = split.fit
+    for _name, step in steps:
+        x_fit = step.fit_transform(x_fit, prepared.y(split.fit))
+    x_valid: Any = split.valid
+    for _name, step in steps:
+        x_valid = step.transform(x_valid)
+    matrices = (x_fit, prepared.y(split.fit), x_valid, prepared.y(split.valid))
+    storage = tuning.study_storage(tuning.storage_url(settings.warehouse_url, settings.home))
+    studies = {}
+    for kind in kinds or training.models:
+        studies[kind] = tuning.tune(
+            kind,
+            matrices,
+            storage=storage,
+            study_name=study_name(prepared.spec.name, kind, until),
+            trials=training.trials,
+            timeout_seconds=training.timeout_seconds,
+            seed=training.seed + worker,
+            n_jobs=training.n_jobs,
+        )
+    return studies
+
+
+def train_source(
+    spec: SourceSpec,
+    settings: Settings,
+    training: TrainingSettings | None = None,
+    until: dt.date | None = None,
+) -> TrainingReport:
+    """Train, track and register a model of ``spec``'s target on the data up to ``until``."""
+    training = training or TrainingSettings.from_env()
+    prepared = prepare(spec, settings, training, until)
+    mlflow = tracking.connect(settings.mlflow_tracking_uri)
+    studies = tune_candidates(prepared, settings, training, until)
+    kind = min(studies, key=lambda k: studies[k].best_value)
+    split, block = prepared.split, spec.features
+    model = tuning.make_model(
+        kind, tuning.best_params(kind, studies[kind]), training.seed, training.n_jobs
+    )
+    pipeline = build_pipeline(prepared.columns, block, model, training.seed)
+    pipeline.fit(split.train, prepared.y(split.train))
+    y_holdout = prepared.y(split.holdout)
+    metrics = regression_metrics(y_holdout, pipeline.predict(split.holdout))
+    baseline = MedianBaseline(block.baseline_by).fit(split.train, prepared.y(split.train))
+    baseline_metrics = regression_metrics(y_holdout, baseline.predict(split.holdout))
+
+    name = tracking.registered_model_name(spec.name)
+    client = mlflow.MlflowClient()
+    champion = tracking.champion_version(client, name)
+    champion_rmse = None
+    if champion is not None:
+        champion_model = mlflow.sklearn.load_model(f"models:/{name}@{tracking.CHAMPION}")
+        champion_rmse = regression_metrics(y_holdout, champion_model.predict(split.holdout))["rmse"]
+    promote, reason = tracking.promotion_decision(
+        metrics["rmse"], champion_rmse, training.promotion_margin
+    )
+
+    all_metrics = {f"holdout_{k}": v for k, v in metrics.items()}
+    all_metrics |= {f"baseline_{k}": v for k, v in baseline_metrics.items()}
+    all_metrics |= relative_metrics(metrics, baseline_metrics, block.noise_floor)
+    if block.noise_floor:
+        all_metrics["baseline_rmse_vs_noise_floor"] = baseline_metrics["rmse"] / block.noise_floor
+    if champion_rmse is not None:
+        all_metrics["champion_holdout_rmse"] = champion_rmse
+    for other, study in studies.items():
+        all_metrics[f"{other}_valid_rmse"] = study.best_value
+
+    experiment_id = tracking.ensure_experiment(
+        mlflow, tracking.experiment_name(spec.name), _artifact_root(settings)
+    )
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{spec.name} {until or 'all'} {kind}"
+    ) as run:
+        mlflow.log_params(
+            {
+                "model_kind": kind,
+                "trials": training.trials,
+                "seed": training.seed,
+                "until": str(until),
+                **{f"param_{k}": v for k, v in tuning.best_params(kind, studies[kind]).items()},
+                **prepared.split.summary(),
+                "features": ",".join(prepared.columns.inputs),
+                "baseline_by": ",".join(block.baseline_by) or "(overall)",
+            }
+        )
+        mlflow.log_metrics(all_metrics)
+        mlflow.set_tags({"source": spec.name, "promotion": reason, "promoted": str(promote)})
+        _log_explanations(mlflow, pipeline, split.holdout, studies, training)
+        example = split.holdout[list(prepared.columns.inputs)].head(EXAMPLE_ROWS)
+        info = tracking.log_pipeline(mlflow, pipeline, _plain(example))
+        run_id = run.info.run_id
+    version = tracking.register(
+        mlflow, info.model_uri, name, promote, reason, {"source": spec.name, "run_id": run_id}
+    )
+    log.info(
+        "source %s: %s model version %s, holdout RMSE %.2f (baseline %.2f%s); %s",
+        spec.name,
+        kind,
+        version,
+        metrics["rmse"],
+        baseline_metrics["rmse"],
+        f", noise floor {block.noise_floor:.2f}" if block.noise_floor else "",
+        f"promoted to @{tracking.CHAMPION}: {reason}" if promote else reason,
+    )
+    return TrainingReport(
+        source=spec.name,
+        run_id=run_id,
+        model_kind=kind,
+        model_name=name,
+        version=version,
+        promoted=promote,
+        reason=reason,
+        holdout_rmse=metrics["rmse"],
+        baseline_rmse=baseline_metrics["rmse"],
+        champion_rmse=champion_rmse,
+        noise_floor=block.noise_floor,
+        split=prepared.split.summary(),
+        metrics=all_metrics,
+    )
+
+
+def _artifact_root(settings: Settings) -> Path | None:
+    """Local artifact folder for a local tracking store; a server keeps its own."""
+    if settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+        return None
+    return settings.home / "mlartifacts"
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with JSON-friendly column types (text as object, dates as ISO strings), which
+    is what scoring callers send and what MLflow's signature can describe."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if (
+            pd.api.types.is_datetime64_any_dtype(series)
+            or series.map(lambda v: isinstance(v, dt.date)).any()
+        ):
+            out[column] = pd.to_datetime(series, errors="coerce").dt.strftime("%Y-%m-%d")
+        elif not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            out[column] = series.astype(object).where(series.notna(), None)
+        else:
+            out[column] = series.astype("float64")
+    return out
+
+
+def _log_explanations(
+    mlflow: Any,
+    pipeline: Any,
+    holdout: pd.DataFrame,
+    studies: dict[str, Any],
+    training: TrainingSettings,
+) -> None:
+    """SHAP plots, feature importances and the study summaries as run artifacts."""
+    sample = holdout.sample(min(len(holdout), training.shap_sample), random_state=training.seed)
+    matrix = transform_features(pipeline, sample)
+    values = explain.shap_values(pipeline.steps[-1][1], matrix)
+    with tempfile.TemporaryDirectory() as folder:
+        for path in explain.write_plots(values, matrix, Path(folder)):
+            mlflow.log_artifact(str(path), artifact_path="shap")
+    importance = explain.importances(values, matrix)
+    mlflow.log_dict({k: float(v) for k, v in importance.items()}, "feature_importances.json")
+    for kind, study in studies.items():
+        summary = {
+            "study": study.study_name,
+            "best_value": study.best_value,
+            "best_params": study.best_params,
+            "trials": len(study.trials),
+            "states": study.trials_dataframe(attrs=("state",))["state"].value_counts().to_dict(),
+        }
+        mlflow.log_text(json.dumps(summary, indent=2, default=str), f"optuna/{kind}.json")

@@ -1,0 +1,123 @@
+"""Airflow adapters of training: what the ``harvest_train_<source>`` tasks call.
+
+Settings come from Airflow Connections (``harvest_mlflow`` for the tracking URI besides the
+stage operators' ones) then the environment, the spec from the sources folder,
+both at execute time. Failures are sorted like the stage operators': a training set that is too
+small skips the run (more data will come), a constant or missing target fails it at once (a
+retry cannot fix the spec or the data), an unreachable MLflow or warehouse is retried.
+``harvest.training`` (pandas, scikit-learn, LightGBM, MLflow) is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+if TYPE_CHECKING:
+    from harvest.config import Settings, SourceSpec
+
+log = logging.getLogger(__name__)
+
+MLFLOW_CONN_ID = "harvest_mlflow"  # e.g. http://mlflow:5000; else HARVEST_MLFLOW_TRACKING_URI
+WORKERS_ON_POSTGRES = 2  # mapped tuning tasks sharing each study; SQLite gets one
+
+
+def training_specs(sources_dir: Path) -> list[SourceSpec]:
+    """The valid specs in ``sources_dir`` that name a ``target`` (parse time: YAML only)."""
+    from harvest.config.spec import load_specs
+
+    if not sources_dir.is_dir():
+        return []
+    return [spec for spec in load_specs(sources_dir).specs.values() if spec.target]
+
+
+def _settings_and_spec(source: str) -> tuple[Settings, SourceSpec]:
+    from harvest.config import SpecError, load_spec
+    from harvest_airflow.hooks import HarvestHook
+
+    hook = HarvestHook()
+    settings = hook.get_conn()
+    mlflow_uri = hook.connection_uri(MLFLOW_CONN_ID)
+    if mlflow_uri:
+        log.info("Using Airflow connection %s for the MLflow tracking URI", MLFLOW_CONN_ID)
+        settings = settings.with_overrides(mlflow_tracking_uri=mlflow_uri)
+    path = settings.sources_dir / f"{source}.yaml"
+    try:
+        return settings, load_spec(path)
+    except SpecError as exc:
+        raise AirflowFailException(f"source {source!r}: bad spec: {exc}") from exc
+
+
+def _sorted_failures(source: str, exc: Exception) -> None:
+    """Re-raise a training error as a skip (too little data yet) or a failure (no retry)."""
+    from harvest.features import FeatureSpecError
+    from harvest.training import TrainingDataError
+
+    if isinstance(exc, TrainingDataError) and exc.more_data_helps:
+        raise AirflowSkipException(f"source {source}: not trained: {exc}") from exc
+    if isinstance(exc, TrainingDataError | FeatureSpecError):
+        raise AirflowFailException(f"source {source}: not trained: {exc}") from exc
+
+
+def plan_training(source: str) -> dict[str, Any]:
+    """The latest processed date (the training set's end, which names the run's studies) and
+    the tuning workers: several on PostgreSQL, one on the embedded SQLite default."""
+    from harvest.training.scoring import latest_date
+
+    settings, _spec = _settings_and_spec(source)
+    try:
+        until = latest_date(settings.warehouse_url, source)
+    except Exception as exc:
+        _sorted_failures(source, exc)
+        raise
+    if until is None:
+        raise AirflowSkipException(f"source {source}: no processed rows yet")
+    postgres = settings.warehouse_url.startswith(("postgresql", "postgres:"))
+    workers = WORKERS_ON_POSTGRES if postgres else 1
+    return {"until": until.isoformat(), "workers": list(range(workers))}
+
+
+def tune_worker(source: str, until: str, worker: int) -> dict[str, Any]:
+    """Run this worker's share of every candidate's Optuna study (seed offset by ``worker``)."""
+    from harvest.training import TrainingSettings
+    from harvest.training.train import prepare, tune_candidates
+
+    settings, spec = _settings_and_spec(source)
+    training = TrainingSettings.from_env()
+    day = dt.date.fromisoformat(until)
+    try:
+        prepared = prepare(spec, settings, training, day)
+    except Exception as exc:
+        _sorted_failures(source, exc)
+        raise
+    studies = tune_candidates(prepared, settings, training, day, worker=worker)
+    return {kind: {"study": s.study_name, "best_rmse": s.best_value} for kind, s in studies.items()}
+
+
+def train(source: str, until: str) -> dict[str, Any]:
+    """Fit the best candidate, track, register, maybe promote (see ``train_source``)."""
+    from harvest.training.train import train_source
+
+    settings, spec = _settings_and_spec(source)
+    try:
+        report = train_source(spec, settings, until=dt.date.fromisoformat(until))
+    except Exception as exc:
+        _sorted_failures(source, exc)
+        raise
+    log.info("source %s: %s", source, report.reason)
+    return report.to_dict()
+
+
+def score(source: str, until: str) -> dict[str, Any]:
+    """Score partition ``until`` with the champion into ``predictions_<source>``."""
+    from harvest.training.scoring import NoChampion, score_partition
+
+    settings, spec = _settings_and_spec(source)
+    try:
+        return score_partition(spec, settings, dt.date.fromisoformat(until)).to_dict()
+    except NoChampion as exc:
+        raise AirflowSkipException(str(exc)) from exc

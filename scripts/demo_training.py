@@ -1,0 +1,157 @@
+"""`make demo` training step: several demo days through the real pipeline, then training.
+
+Runs the ``harvest_demo`` DAG (scrape -> validate -> clean -> load, the demo site served from
+this process) for ``--days`` consecutive dates ending yesterday, then the training DAG
+``harvest_train_demo`` once (plan -> tune -> train -> score) with ``dag.test()``, and prints the
+champion's version, its holdout RMSE, the naive baseline's and the noise floor of the demo
+site's prices. Data only reaches the warehouse through the load task. Embedded defaults
+(SQLite warehouse, local MLflow store under ``.harvest``); Airflow's output goes to a log file.
+
+    python scripts/demo_training.py [--days 5] [--trials 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "scripts")]
+
+import demo  # noqa: E402 - the one-day demo: its site, log redirection and DAG runner
+
+from harvest_airflow import local  # noqa: E402
+
+TRAIN_DAG_ID = "harvest_train_demo"
+say = demo.say
+
+
+def loaded_dates(warehouse_url: str) -> set[dt.date]:
+    """Dates of source demo already loaded (by an earlier `make demo`): not crawled again."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(warehouse_url)
+    try:
+        if not sa.inspect(engine).has_table("partition_loads"):
+            return set()
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT logical_date FROM partition_loads WHERE source = 'demo'")
+            )
+            return {dt.date.fromisoformat(str(value)[:10]) for (value,) in rows}
+    finally:
+        engine.dispose()
+
+
+def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
+    """``dag.test()`` of the training DAG: (run state, XCom return value per task)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with demo.output_to(log_path):
+        bag = DagBag(str(REPO / "dags" / "harvest_training.py"))
+        dag = bag.dags.get(TRAIN_DAG_ID)
+        if dag is None:
+            raise SystemExit(f"error: DAG {TRAIN_DAG_ID} did not load: {bag.import_errors}")
+        run = dag.test()
+    results: dict[str, Any] = {}
+    with create_session() as session:
+        for task_id in ("plan", "train", "score"):
+            row = session.scalars(
+                XComModel.get_many(
+                    run_id=run.run_id, dag_ids=TRAIN_DAG_ID, task_ids=task_id, key="return_value"
+                )
+            ).first()
+            if row is not None:
+                results[task_id] = XComModel.deserialize_value(row)
+    return str(run.state), results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=5, help="demo days to load (>= 4)")
+    parser.add_argument("--trials", type=int, default=10, help="Optuna trials per model kind")
+    args = parser.parse_args(argv)
+    if args.days < 4:
+        parser.error("--days must be at least 4 (2 held out, 1 to validate, 1 or more to fit)")
+
+    env = local.local_env()
+    os.environ.update(env)
+    os.environ.setdefault("HARVEST_TRAINING_TRIALS", str(args.trials))
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    log_path = (
+        Path(env["HARVEST_HOME"]) / "logs" / f"demo-training-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    days = [yesterday - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
+    say(f"Harvest training demo: source demo, {args.days} days {days[0]}..{days[-1]}")
+    say(f"  Airflow output goes to {log_path}")
+    started = time.monotonic()
+    local.migrate_db_if_needed(env, log_path)
+    local.ensure_pool(env, log_path)
+
+    from harvest.config.settings import Settings
+
+    done = loaded_dates(Settings.from_env().warehouse_url)
+    for day in sorted(done.intersection(days)):
+        say(f"  {day}: already loaded, not crawled again")
+    site, base_url = demo.start_demo_site()
+    os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
+    try:
+        for day in [d for d in days if d not in done]:
+            state, results, _states, run_id = demo.run_dag(day, log_path)
+            loaded = results.get("load", {}).get("loaded", "?")
+            say(f"  {day}: harvest_demo {state}, {loaded} rows loaded")
+            if state != "success":
+                say(f"FAILED: run {run_id}; the log is in {log_path}:\n{local.tail(log_path, 25)}")
+                return 1
+    finally:
+        site.stop()
+
+    say(
+        f"  running DAG {TRAIN_DAG_ID} (dag.test, {os.environ['HARVEST_TRAINING_TRIALS']} trials per model) ..."
+    )
+    state, results = run_training_dag(log_path)
+    trained = results.get("train")
+    if state != "success" or not trained:
+        say(f"FAILED: {TRAIN_DAG_ID} ended {state}; the log is in {log_path}:")
+        say(local.tail(log_path, 25))
+        return 1
+    say()
+    say(f"Done in {time.monotonic() - started:.0f} s")
+    say(
+        f"  model               {trained['model_name']} version {trained['version']} ({trained['model_kind']})"
+    )
+    say(f"  promotion           {trained['reason']}")
+    say(f"  champion            {trained['model_name']}@champion")
+    say(f"  holdout RMSE        {trained['holdout_rmse']:.1f} EUR")
+    say(f"  baseline RMSE       {trained['baseline_rmse']:.1f} EUR (median price per district)")
+    floor = trained.get("noise_floor")
+    if floor:
+        say(f"  noise floor         {floor:.1f} EUR (the demo site's price noise)")
+        say(
+            f"  RMSE / floor        model {trained['holdout_rmse'] / floor:.2f}, baseline {trained['baseline_rmse'] / floor:.2f}"
+        )
+    say(
+        f"  holdout             {trained['split']['split_holdout_dates']}, {trained['split']['split_holdout_rows']} rows"
+    )
+    scored = results.get("score")
+    if scored:
+        say(
+            f"  scored              {scored['rows']} rows of {scored['logical_date']} into {scored['table']}"
+        )
+    say(
+        f"  MLflow              {os.environ.get('HARVEST_MLFLOW_TRACKING_URI') or 'sqlite:///' + str(Path(env['HARVEST_HOME']) / 'mlflow.db')}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

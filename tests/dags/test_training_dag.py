@@ -1,0 +1,76 @@
+"""The training DAGs: one per source with a target, scheduled on the processed-data Asset, and
+training errors sorted into skip (too little data yet) or fail (no retry can help)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from harvest.features import FeatureSpecError
+from harvest.training import TrackingUnavailable, TrainingDataError
+from harvest_airflow.training import _sorted_failures, training_specs
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = REPO / "include" / "harvest" / "sources"
+
+
+@pytest.fixture(scope="module")
+def dag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(REPO / "dags" / "harvest_training.py"))
+    assert bag.import_errors == {}
+    return bag.dags["harvest_train_demo"]
+
+
+def test_one_training_dag_per_source_with_a_target(tmp_path: Path) -> None:
+    assert [spec.name for spec in training_specs(SOURCES)] == ["demo"]
+    assert training_specs(tmp_path / "missing") == []
+
+
+def test_scheduled_on_the_processed_asset(dag) -> None:  # type: ignore[no-untyped-def]
+    uris = [asset.uri for asset in dag.timetable.asset_condition.objects]
+    assert uris == ["harvest://processed/demo"]
+    assert {"harvest", "training"} <= set(dag.tags)
+
+
+def test_wiring(dag) -> None:  # type: ignore[no-untyped-def]
+    down = {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks}
+    assert down == {
+        "plan": ["score", "train", "tune", "workers"],
+        "workers": ["tune"],
+        "tune": ["train"],
+        "train": ["score"],
+        "score": [],
+    }
+    for task in dag.tasks:
+        assert task.retries == 2 and task.execution_timeout is not None
+
+
+def test_training_errors_become_skip_or_fail() -> None:
+    with pytest.raises(AirflowSkipException, match=r"source demo: not trained: .*fewer than"):
+        _sorted_failures("demo", TrainingDataError("3 rows, fewer than 200", more_data_helps=True))
+    with pytest.raises(AirflowFailException, match="constant"):
+        _sorted_failures("demo", TrainingDataError("target 'price' is constant"))
+    with pytest.raises(AirflowFailException, match="no target"):
+        _sorted_failures("demo", FeatureSpecError("the spec has no target"))
+    _sorted_failures("demo", TrackingUnavailable("http://mlflow:5000 unreachable"))  # retried
+
+
+def test_mlflow_connection_overrides_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harvest_airflow.training import _settings_and_spec
+
+    monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(SOURCES))
+    monkeypatch.setenv("HARVEST_MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    monkeypatch.setenv("AIRFLOW_CONN_HARVEST_MLFLOW", "http://mlflow:5000")
+    settings, spec = _settings_and_spec("demo")
+    assert (settings.mlflow_tracking_uri, spec.name) == ("http://mlflow:5000", "demo")
+    monkeypatch.delenv("AIRFLOW_CONN_HARVEST_MLFLOW")
+    assert _settings_and_spec("demo")[0].mlflow_tracking_uri == "sqlite:///elsewhere.db"
+    with pytest.raises(AirflowFailException, match="source 'nosuch': bad spec"):
+        _settings_and_spec("nosuch")

@@ -1,0 +1,199 @@
+"""Training, registry and scoring end to end on a small warehouse (SQLite file) and a local
+MLflow store: first model becomes champion, a challenger short of the margin keeps it, bad
+training sets and an unreachable tracking server register nothing, scoring is idempotent.
+The Optuna study storage is also exercised on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
+from harvest.config.spec import SourceSpec
+from harvest.demo_site import SiteConfig
+from harvest.demo_site.shown import shown_partition
+from harvest.storage.warehouse import Warehouse
+from harvest.training import TrackingUnavailable, TrainingDataError, TrainingSettings
+from harvest.training.scoring import score_partition
+from harvest.training.train import train_source
+from harvest.training.tuning import storage_url, study_storage, tune
+
+DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
+FAST = TrainingSettings(trials=2, shap_sample=60, min_rows=100, models=("lightgbm",))
+
+
+def _spec(name: str, **changes: Any) -> SourceSpec:
+    data = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text())
+    data.update(name=name, **changes)
+    return SourceSpec.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("harvest")
+    return Settings.from_env({"HARVEST_HOME": str(home)})
+
+
+@pytest.fixture(scope="module")
+def loaded(settings: Settings) -> dict[str, SourceSpec]:
+    """Warehouse with five days of demo listings (source ``demo``), the same rows under a
+    constant price (``flat``), and under a spec whose target column was never loaded."""
+    config = SiteConfig(listings_per_day=80)
+    specs = {"demo": _spec("demo"), "flat": _spec("flat")}
+    with Warehouse.from_url(settings.warehouse_url) as warehouse:
+        warehouse.migrate(specs.values())
+        for day in DAYS:
+            frame = shown_partition(config, day)
+            warehouse.load_partition(specs["demo"], day, frame)
+            warehouse.load_partition(specs["flat"], day, frame.assign(price=1200.0))
+    fields = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text())["detail"]["fields"]
+    fields["rent"] = {"css": "[data-field=rent]::text", "parser": "price"}
+    specs["no_target"] = _spec(
+        "demo", detail={"key": "listing_id", "fields": fields}, target="rent"
+    )
+    return specs
+
+
+def _versions(settings: Settings, name: str) -> list[Any]:
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return list(mlflow.MlflowClient().search_model_versions(f"name='{name}'"))
+
+
+def _champion(settings: Settings, name: str) -> str | None:
+    from harvest.training.tracking import champion_version, connect
+
+    found = champion_version(connect(settings.mlflow_tracking_uri).MlflowClient(), name)
+    return None if found is None else str(found.version)
+
+
+def test_bad_training_sets_register_nothing(settings: Settings, loaded: dict) -> None:
+    with pytest.raises(TrainingDataError, match="fewer than the 100000 needed"):
+        train_source(loaded["demo"], settings, dataclasses.replace(FAST, min_rows=100_000))
+    with pytest.raises(TrainingDataError, match=r"source flat.*target 'price' is constant"):
+        train_source(loaded["flat"], settings, FAST)
+    with pytest.raises(TrainingDataError, match="target column 'rent' is missing"):
+        train_source(loaded["no_target"], settings, FAST)
+    with pytest.raises(TrainingDataError, match="no table processed_nothing"):
+        train_source(_spec("nothing"), settings, FAST)
+    assert not _versions(settings, "harvest_demo") and not _versions(settings, "harvest_flat")
+
+
+def test_unreachable_tracking_server_names_the_uri(settings: Settings, loaded: dict) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    uri = f"http://127.0.0.1:{port}"
+    offline = dataclasses.replace(settings, mlflow_tracking_uri=uri)
+    with pytest.raises(TrackingUnavailable, match=f"MLflow tracking server {uri} is unreachable"):
+        train_source(loaded["demo"], offline, FAST)
+    assert not _versions(settings, "harvest_demo")
+
+
+def test_first_model_becomes_champion_and_a_weaker_one_does_not(
+    settings: Settings, loaded: dict
+) -> None:
+    first = train_source(loaded["demo"], settings, FAST)
+    assert (first.version, first.promoted, first.reason) == (
+        "1",
+        True,
+        "first model: no champion yet",
+    )
+    assert first.holdout_rmse < first.baseline_rmse
+    assert first.metrics["rmse_vs_noise_floor"] == pytest.approx(first.holdout_rmse / 60.0)
+    assert _champion(settings, "harvest_demo") == "1"
+
+    # same data, same holdout, but the challenger must be 90% better: it cannot be
+    second = train_source(loaded["demo"], settings, dataclasses.replace(FAST, promotion_margin=0.9))
+    assert (second.version, second.promoted) == ("2", False)
+    assert second.champion_rmse == pytest.approx(first.holdout_rmse)
+    assert second.reason.startswith("kept the champion")
+    assert _champion(settings, "harvest_demo") == "1"
+    tags = {str(v.version): v.tags for v in _versions(settings, "harvest_demo")}
+    assert tags["2"]["promotion"] == second.reason and tags["2"]["promoted"] == "False"
+
+    import mlflow
+
+    run = mlflow.get_run(first.run_id)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id, "shap")}
+    assert "shap/shap_summary.png" in artifacts and len(artifacts) >= 2
+    assert run.data.params["split_holdout_dates"] == "2026-03-04..2026-03-05"
+    assert run.data.tags["promotion"] == first.reason
+
+
+def test_scoring_the_latest_partition_is_idempotent(settings: Settings, loaded: dict) -> None:
+    if _champion(settings, "harvest_demo") is None:
+        train_source(loaded["demo"], settings, FAST)
+    first = score_partition(loaded["demo"], settings)
+    again = score_partition(loaded["demo"], settings)
+    assert first.logical_date == again.logical_date == "2026-03-05"
+    engine = sa.create_engine(settings.warehouse_url)
+    with engine.connect() as conn:
+        rows = pd.read_sql("select * from predictions_demo", conn)
+        loaded_rows = conn.execute(
+            sa.text("select count(*) from processed_demo where logical_date = '2026-03-05'")
+        ).scalar()
+    engine.dispose()
+    assert len(rows) == first.rows == loaded_rows
+    assert rows["prediction"].notna().all() and (rows["model_version"] == "1").all()
+    explanation = rows["explanation"].iloc[0]
+    explanation = yaml.safe_load(explanation) if isinstance(explanation, str) else explanation
+    assert len(explanation) == 3 and {"feature", "value", "contribution"} <= set(explanation[0])
+
+
+def test_optuna_study_lives_in_postgres_with_a_heartbeat(postgres_url: str, tmp_path: Path) -> None:
+    assert storage_url(postgres_url, tmp_path) == postgres_url
+    assert storage_url("sqlite:///x.db", tmp_path) == f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = study_storage(postgres_url)
+    assert storage.heartbeat_interval == 60
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.random((200, 3)), columns=["a", "b", "c"])
+    y = pd.Series(x["a"] * 10 + rng.normal(0, 0.1, 200))
+    name = f"harvest_test_{dt.datetime.now():%H%M%S%f}"
+    study = tune(
+        "lightgbm", (x[:150], y[:150], x[150:], y[150:]),
+        storage=storage, study_name=name, trials=2, timeout_seconds=None, seed=0, n_jobs=1,
+    )  # fmt: skip
+    assert len(study.trials) == 2
+    # a second worker on the same study runs only what is missing
+    again = tune(
+        "lightgbm", (x[:150], y[:150], x[150:], y[150:]),
+        storage=storage, study_name=name, trials=3, timeout_seconds=None, seed=1, n_jobs=1,
+    )  # fmt: skip
+    assert len(again.trials) == 3
+    import optuna
+
+    optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_a_registration_failing_half_way_leaves_no_version(
+    settings: Settings, loaded: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harvest.training.tracking import connect, register
+
+    if _champion(settings, "harvest_demo") is None:
+        train_source(loaded["demo"], settings, FAST)
+    champion = _champion(settings, "harvest_demo")
+    mlflow = connect(settings.mlflow_tracking_uri)
+    source = mlflow.MlflowClient().get_model_version("harvest_demo", champion).source
+    before = len(_versions(settings, "harvest_demo"))
+
+    def registry_gone(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("registry went away")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_registered_model_alias", registry_gone)
+    with pytest.raises(RuntimeError, match="registry went away"):
+        register(mlflow, source, "harvest_demo", True, "test", {"source": "demo"})
+    monkeypatch.undo()
+    assert len(_versions(settings, "harvest_demo")) == before
+    assert _champion(settings, "harvest_demo") == champion
