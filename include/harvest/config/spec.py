@@ -5,6 +5,8 @@ A spec says where a source lives (start URLs with the data interval in them), ho
 pages need JavaScript, when it runs, its SLA and the target column. A bad spec raises
 :class:`SpecError` naming the file and the field; :func:`load_specs` keeps going so that one broken
 source never stops the others from loading.
+
+Size: one pydantic model per spec section; split, the sections would import each other.
 """
 
 from __future__ import annotations
