@@ -17,7 +17,6 @@ import redis
 
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import load_spec
-from harvest.fields import field_kind
 from harvest.storage import warehouse as wh
 from harvest.storage.cache import Cache, NullCache, RedisCache, cache_key
 from harvest.storage.warehouse import Warehouse
@@ -34,7 +33,7 @@ def listings(day: dt.date, n: int) -> pd.DataFrame:
     ids = [f"L-{day:%Y%m%d}-{i:04d}" for i in range(n)]
     data: dict[str, object] = {"url": [f"http://x/{i}" for i in ids]}
     for name, field in SPEC.detail.fields.items():
-        data.update(dict.fromkeys(field_kind(field.parser).columns(name), [None] * n))
+        data.update(dict.fromkeys(field.columns(name), [None] * n))
     return pd.DataFrame(data).assign(listing_id=ids)
 
 
