@@ -185,15 +185,17 @@ def _first_page_seconds(demo: DemoSite) -> float:
 
 
 def test_100k_listings_per_day_serves_page_one_without_drawing_the_whole_day() -> None:
-    # side by side, not against a clock: a day of 100k listings serves page 1 about as fast as a
-    # day of 100 (drawing all 100k would take about 1,000 times as long)
-    with DemoSite(SiteConfig(seed=99, listings_per_day=100)) as small:
-        baseline = _first_page_seconds(small)
+    # side by side, not against a clock: page 1 of a fresh 100k-listing day is served in well
+    # under the time it takes to draw every listing of that day
     config = SiteConfig(seed=99, listings_per_day=100_000)
+    started = time.perf_counter()
+    listings_for_day(config, DATE)
+    whole_day = time.perf_counter() - started
     with DemoSite(config) as demo:
         elapsed = _first_page_seconds(demo)
-        assert elapsed < 20 * baseline + 0.05, (
-            f"page 1 of a 100k-listing day took {elapsed:.3f}s against {baseline:.3f}s for 100"
+        assert elapsed < whole_day / 4, (
+            f"page 1 of a 100k-listing day took {elapsed:.3f}s; drawing the day takes "
+            f"{whole_day:.3f}s"
         )
         status, body = fetch(f"{demo.base_url}/listings/{DAY}")
         assert status == 200
