@@ -5,6 +5,8 @@ A spec says where a source lives (start URLs with the data interval in them), ho
 pages need JavaScript, when it runs, its SLA and the target column. A bad spec raises
 :class:`SpecError` naming the file and the field; :func:`load_specs` keeps going so that one broken
 source never stops the others from loading.
+
+Size: one pydantic model per spec section, and the cross-section checks need them all together.
 """
 
 from __future__ import annotations
@@ -224,11 +226,42 @@ class DedupSpec(_Model):
 
 
 class SlaSpec(_Model):
-    """What 'on time' means for this source (evaluated by the supervisor DAG)."""
+    """What 'on time' and 'healthy' mean for this source, evaluated by the supervisor DAG
+    (``harvest.monitoring.evaluate_source``). A threshold set to ``null`` is not checked."""
 
     finish_by: dt.time | None = Field(None, description="UTC time of day the run must be done by")
     max_duration_minutes: int = Field(60, ge=1)
     freshness_hours: int = Field(26, ge=1)
+    max_consecutive_failures: int = Field(
+        2, ge=1, description="this many failed runs in a row (newest first) is a miss"
+    )
+    min_validation_pass_rate: float | None = Field(
+        0.9, ge=0, le=1, description="share of the newest partition's expectations that passed"
+    )
+    max_quarantine_rate: float | None = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="alert above this share of quarantined records (validation fails the task "
+        "above validation.max_quarantine_rate)",
+    )
+    min_field_coverage: float | None = Field(
+        None, ge=0, le=1, description="least share of loaded rows with a value, for every field"
+    )
+    field_coverage: dict[str, float] = Field(
+        {}, description="least coverage per field, overriding min_field_coverage"
+    )
+    data_warnings: bool = Field(
+        True, description="the partition's data warnings (0 rows loaded, ...) count as a miss"
+    )
+
+    @field_validator("field_coverage")
+    @classmethod
+    def _coverage_is_a_share(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, share in value.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"{name}: coverage {share} is not between 0 and 1")
+        return value
 
 
 class SourceSpec(_Model):
@@ -293,6 +326,9 @@ class SourceSpec(_Model):
             raise ValueError(
                 f"dedup.title_field {self.dedup.title_field!r} is not in detail.fields"
             )
+        unknown = [f for f in self.sla.field_coverage if f not in fields]
+        if unknown:
+            raise ValueError(f"sla.field_coverage {unknown} are not in detail.fields")
         return self
 
     @property
