@@ -41,8 +41,11 @@ def part(value: str) -> str:
     return _UNSAFE.sub("_", value) or "_"
 
 
-def client_for(settings: Settings) -> statsd.StatsClient:
-    """A UDP statsd client for ``settings.statsd_host:statsd_port`` with its prefix."""
+def client_for(settings: Settings) -> statsd.StatsClient | None:
+    """A UDP statsd client for ``settings.statsd_host:statsd_port`` with its prefix; None when
+    ``HARVEST_STATSD_ON`` is off (nothing is sent)."""
+    if not settings.statsd_on:
+        return None
     return statsd.StatsClient(
         settings.statsd_host, settings.statsd_port, prefix=settings.statsd_prefix or None
     )
