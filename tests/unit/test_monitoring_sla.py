@@ -303,3 +303,9 @@ def test_a_new_miss_of_the_same_check_alerts_again_and_unjudged_keeps_state() ->
     assert [a.message for a in alerts] == ["run b too long"]
     alerts, state = transitions([status(unknown)], state)
     assert alerts == [] and state["demo"] == {"max_duration": "b"}
+
+
+def test_a_run_read_as_started_after_now_has_run_zero() -> None:
+    started = run("r", "running", NIGHT, "2026-03-15T02:00:01")
+    assert started.duration(at(NIGHT)) == dt.timedelta(0)
+    assert run("q", "queued", NIGHT).duration(at(NIGHT)) is None

@@ -33,10 +33,11 @@ class RunRecord:
         return self.state in FINISHED_STATES
 
     def duration(self, now: dt.datetime) -> dt.timedelta | None:
-        """Run time so far (to ``now`` while it is still going); None before it starts."""
+        """Run time so far (to ``now`` while it is still going); None before it starts. A run
+        read as started just after ``now`` (history is read after ``now`` is taken) has run 0."""
         if self.start_date is None:
             return None
-        return (self.end_date or now) - self.start_date
+        return max((self.end_date or now) - self.start_date, dt.timedelta(0))
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> RunRecord:
