@@ -24,8 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "scripts")]
 
 import demo  # noqa: E402 - the one-day demo: its site, log redirection and DAG runner
-
-from harvest_airflow import local  # noqa: E402
+import harvest_local as local  # noqa: E402 - scripts/ is on the path above
 
 TRAIN_DAG_ID = "harvest_train_demo"
 say = demo.say

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import re
 import shlex
 import shutil
@@ -33,6 +34,9 @@ STATSD_MAPPING = DEPLOY / "statsd" / "statsd-mappings.yml"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 PROMETHEUS_RULES = DEPLOY / "prometheus" / "rules"
 GRAFANA_DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources"
+GRAFANA_DASHBOARD_PROVIDERS = DEPLOY / "grafana" / "provisioning" / "dashboards"
+GRAFANA_DASHBOARDS = DEPLOY / "grafana" / "dashboards"
+PROMETHEUS_RULE_TESTS = DEPLOY / "prometheus" / "tests"
 POSTGRES_INIT = DEPLOY / "postgres" / "init.sql"
 PRE_COMMIT = ROOT / ".pre-commit-config.yaml"
 
@@ -648,6 +652,90 @@ def test_grafana_datasource_points_at_prometheus() -> None:
         for service, _host, container in named_bind_mounts()
         if services()[service] is grafana
     )
+
+
+def test_promtool_rule_unit_tests_pass_and_cover_every_alert() -> None:
+    tests = sorted(PROMETHEUS_RULE_TESTS.glob("*.yml"))
+    tested = {
+        case["alertname"]
+        for path in tests
+        for group in load_yaml(path)["tests"]
+        for case in group.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    alerts = {rule["alert"] for _, rule in rules() if "alert" in rule}
+    # older rules whose text quotes a rate's $value (not exact in a unit test): checked above
+    older = {"HarvestScrapeFailureRateHigh", "HarvestScrapeSlow", "AirflowTaskFailures"}
+    untested = alerts - tested - older
+    assert not untested, f"alerts with no promtool test that fires them: {sorted(untested)}"
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package 'prometheus')")
+    result = subprocess.run(
+        [promtool, "test", "rules", *map(str, tests)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"promtool test rules:\n{result.stdout}{result.stderr}"
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {
+        path.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(GRAFANA_DASHBOARDS.glob("*.json"))
+    }
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every panel target and templating query."""
+    for panel in dashboard["panels"]:
+        targets = panel.get("targets") or []
+        assert targets, f"panel {panel.get('title')!r} has no query"
+        for target in targets:
+            yield f"panel {panel['title']!r} {target['refId']}", target["expr"]
+    for variable in dashboard.get("templating", {}).get("list", []):
+        query = variable.get("query")
+        yield f"variable {variable['name']}", query["query"] if isinstance(query, dict) else query
+
+
+def test_grafana_dashboards_query_only_metrics_the_mapping_produces() -> None:
+    boards = dashboards()
+    assert {"harvest-overview.json", "harvest-source.json", "airflow-health.json"} <= set(boards)
+    uids = [board["uid"] for board in boards.values()]
+    assert len(uids) == len(set(uids)), f"dashboard uids repeat: {uids}"
+    datasource_uids = {
+        source["uid"]
+        for path in GRAFANA_DATASOURCES.glob("*.yml")
+        for source in load_yaml(path)["datasources"]
+    }
+    mapped = mapped_metric_names()
+    for name, board in boards.items():
+        ids = [panel["id"] for panel in board["panels"]]
+        assert len(ids) == len(set(ids)), f"{name}: panel ids repeat"
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] in datasource_uids, f"{name}: {panel['title']}"
+        for where, expr in dashboard_queries(board):
+            unquoted = re.sub(r'"[^"]*"', '""', expr)  # label values are not metric names
+            names = re.findall(r"(?<![\w:])((?:airflow|harvest)_[a-z0-9_]+)(?![\w:])", unquoted)
+            assert names, f"{name}: {where}: no Harvest or Airflow metric in {expr!r}"
+            for metric in names:
+                assert metric in mapped, f"{name}: {where}: {metric} is not produced by the mapping"
+    source_board = boards["harvest-source.json"]
+    variables = [v["name"] for v in source_board["templating"]["list"]]
+    assert variables == ["source"], "the per-source dashboard is chosen by $source"
+
+
+def test_grafana_dashboard_provider_points_at_the_mounted_folder() -> None:
+    providers = [
+        provider
+        for path in GRAFANA_DASHBOARD_PROVIDERS.glob("*.yml")
+        for provider in load_yaml(path)["providers"]
+    ]
+    assert providers, f"no dashboard provider in {GRAFANA_DASHBOARD_PROVIDERS}"
+    mounts = {(host, container) for _, host, container in named_bind_mounts()}
+    for provider in providers:
+        assert ("./deploy/grafana/dashboards", provider["options"]["path"]) in mounts, (
+            f"provider {provider['name']} reads {provider['options']['path']}, which "
+            "docker-compose.yml does not mount from ./deploy/grafana/dashboards"
+        )
 
 
 # ---- pre-commit ---------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harvest.text import yes_no
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES_DIR = PACKAGE_DIR / "sources"
 DEFAULT_HTTP_CACHE_RETENTION_DAYS = 7
@@ -34,6 +36,8 @@ class Settings:
     statsd_host: str = "localhost"
     statsd_port: int = 8125
     statsd_prefix: str = "harvest"
+    statsd_on: bool = True
+    supervisor_interval_minutes: int = 5
     user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
     http_cache_retention_days: int = DEFAULT_HTTP_CACHE_RETENTION_DAYS
 
@@ -54,6 +58,8 @@ class Settings:
             statsd_host=env.get("HARVEST_STATSD_HOST", "localhost"),
             statsd_port=int(env.get("HARVEST_STATSD_PORT", "8125")),
             statsd_prefix=env.get("HARVEST_STATSD_PREFIX", "harvest"),
+            statsd_on=yes_no(env.get("HARVEST_STATSD_ON")) is not False,
+            supervisor_interval_minutes=int(env.get("HARVEST_SUPERVISOR_INTERVAL_MINUTES", "5")),
             user_agent=env.get("HARVEST_USER_AGENT", cls.user_agent),
             http_cache_retention_days=_positive_int(
                 env, "HARVEST_HTTPCACHE_RETENTION_DAYS", DEFAULT_HTTP_CACHE_RETENTION_DAYS

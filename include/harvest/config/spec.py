@@ -408,11 +408,42 @@ class WarningsSpec(_Model):
 
 
 class SlaSpec(_Model):
-    """What 'on time' means for this source (evaluated by the supervisor DAG)."""
+    """What 'on time' and 'healthy' mean for this source, evaluated by the supervisor DAG
+    (``harvest.monitoring.evaluate_source``). A threshold set to ``null`` is not checked."""
 
     finish_by: dt.time | None = Field(None, description="UTC time of day the run must be done by")
     max_duration_minutes: int = Field(60, ge=1)
     freshness_hours: int = Field(26, ge=1)
+    max_consecutive_failures: int = Field(
+        2, ge=1, description="this many failed runs in a row (newest first) is a miss"
+    )
+    min_validation_pass_rate: float | None = Field(
+        0.9, ge=0, le=1, description="share of the newest partition's expectations that passed"
+    )
+    max_quarantine_rate: float | None = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="alert above this share of quarantined records (validation fails the task "
+        "above validation.max_quarantine_rate)",
+    )
+    min_field_coverage: float | None = Field(
+        None, ge=0, le=1, description="least share of loaded rows with a value, for every field"
+    )
+    field_coverage: dict[str, float] = Field(
+        {}, description="least coverage per field, overriding min_field_coverage"
+    )
+    data_warnings: bool = Field(
+        True, description="the partition's data warnings (0 rows loaded, ...) count as a miss"
+    )
+
+    @field_validator("field_coverage")
+    @classmethod
+    def _coverage_is_a_share(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, share in value.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"{name}: coverage {share} is not between 0 and 1")
+        return value
 
 
 class FeaturesSpec(_Model):
@@ -589,6 +620,9 @@ class SourceSpec(_Model):
         unknown = sorted({f for f in self.features.named_fields() if f not in fields})
         if unknown:
             raise ValueError(f"features: {unknown} are not in detail.fields")
+        uncovered = [f for f in self.sla.field_coverage if f not in fields]
+        if uncovered:
+            raise ValueError(f"sla.field_coverage {uncovered} are not in detail.fields")
         return self
 
     @property

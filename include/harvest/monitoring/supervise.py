@@ -1,0 +1,101 @@
+"""One supervisor run: read every source's run history (Airflow REST API) and partition results
+(warehouse), evaluate its SLA, work out which alerts to send, and push the metrics.
+
+A failure of the Airflow API or of the warehouse is reported, never raised: it is logged, sent
+as ``harvest.supervisor.up`` 0 and ``harvest.supervisor.errors.<component>``, and listed in the
+result's ``errors``; sources that could not be judged keep their alert state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import sqlalchemy as sa
+import statsd
+
+from harvest.config.spec import SourceSpec
+from harvest.monitoring.airflow_api import AirflowApiError
+from harvest.monitoring.alerts import Alert, AlertState, transitions
+from harvest.monitoring.history import PartitionResult, RunRecord
+from harvest.monitoring.metrics import emit_statuses, emit_supervisor_run
+from harvest.monitoring.results import read_partition_results
+from harvest.monitoring.sla import SourceStatus, evaluate_source
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 30
+
+
+class RunHistory(Protocol):
+    """Where runs come from (:class:`~harvest.monitoring.airflow_api.AirflowApi`)."""
+
+    def dag_runs(
+        self, dag_ids: Iterable[str], since: dt.datetime
+    ) -> dict[str, list[RunRecord]]: ...
+
+
+PartitionHistory = Callable[[SourceSpec, dt.date], Sequence[PartitionResult]]
+
+
+def warehouse_partitions(engine: sa.Engine) -> PartitionHistory:
+    """Partition results read from the warehouse behind ``engine``."""
+    return lambda spec, since: read_partition_results(engine, spec, since)
+
+
+@dataclass
+class SupervisorRun:
+    """What one run found: statuses, alerts to send, the state to keep, and its own errors
+    (component -> message: ``airflow_api``, ``warehouse``)."""
+
+    statuses: list[SourceStatus]
+    alerts: list[Alert]
+    state: AlertState
+    errors: dict[str, str] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def supervise(
+    specs: Sequence[SourceSpec],
+    runs: RunHistory,
+    partitions: PartitionHistory,
+    state: Mapping[str, Mapping[str, str]],
+    now: dt.datetime,
+    client: statsd.StatsClient | None = None,
+    history_days: int = HISTORY_DAYS,
+) -> SupervisorRun:
+    """Evaluate every spec at ``now`` over ``history_days`` of history; never raises for an
+    unreachable Airflow API or warehouse (see the module docstring)."""
+    started = time.perf_counter()
+    errors: dict[str, str] = {}
+    since = now - dt.timedelta(days=history_days)
+    try:
+        history = runs.dag_runs([spec.dag_id for spec in specs], since)
+    except AirflowApiError as exc:
+        errors["airflow_api"] = str(exc)
+        log.error("supervisor: cannot read run history, no source judged: %s", exc)
+        history = None
+    statuses = []
+    for spec in specs if history is not None else ():
+        try:
+            results = partitions(spec, since.date())
+        except sa.exc.SQLAlchemyError as exc:
+            message = f"source {spec.name}: cannot read partition results: {exc}"
+            errors["warehouse"] = "; ".join(filter(None, [errors.get("warehouse"), message]))
+            log.error("supervisor: %s", message)
+            continue
+        source_runs = history.get(spec.dag_id, []) if history else []
+        statuses.append(evaluate_source(spec, source_runs, results, now))
+    alerts, new_state = transitions(statuses, state)
+    emit_statuses(client, statuses)
+    duration = time.perf_counter() - started
+    emit_supervisor_run(client, duration, errors)
+    return SupervisorRun(statuses, alerts, new_state, errors, duration)
