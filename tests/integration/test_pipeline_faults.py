@@ -82,6 +82,8 @@ def fixed_sources_dir(tmp_path: Path) -> Path:
     text = DEMO_YAML.read_text(encoding="utf-8")
     assert "[data-field=" in text
     (folder / "demo.yaml").write_text(text.replace("[data-field=", "[data-attr="), "utf-8")
+    rates = DEMO_YAML.parent / "currency_rates.csv"  # the spec's currency_rates, beside it
+    (folder / rates.name).write_bytes(rates.read_bytes())
     return folder
 
 
@@ -288,7 +290,11 @@ def test_malformed_values_end_in_quarantine_and_never_in_the_warehouse(tmp_path:
     """Every kind of malformed value (test_validation_partition checks each reason); here only
     that the counts add up from raw records to warehouse rows."""
     from tests.integration.test_validation_partition import DAY as MESSY_DAY
-    from tests.integration.test_validation_partition import MALFORMED, messy_partition
+    from tests.integration.test_validation_partition import (
+        MALFORMED,
+        QUARANTINED,
+        messy_partition,
+    )
 
     settings = settings_for(tmp_path / "home")
     FileRawStore(settings.home / "raw").upsert_many(messy_partition("demo"))
@@ -296,8 +302,8 @@ def test_malformed_values_end_in_quarantine_and_never_in_the_warehouse(tmp_path:
 
     validate, load = reports["validate"], reports["load"]
     assert validate["scraped"] == 40 + len(MALFORMED) + 1
-    assert validate["quarantined"] == len(MALFORMED) + 2  # + both pages of a repeated id
-    assert set(validate["quarantined_by_reason"]) >= {f"{f}:{c}" for _, f, c in MALFORMED}
+    assert validate["quarantined"] == len(QUARANTINED) + 2  # + both pages of a repeated id
+    assert set(validate["quarantined_by_reason"]) >= {f"{f}:{c}" for _, f, c in QUARANTINED}
     assert_counts_consistent(reports, sqlite_url(settings), MESSY_DAY)
     engine = sa.create_engine(sqlite_url(settings))
     with engine.connect() as conn:

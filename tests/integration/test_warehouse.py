@@ -44,6 +44,7 @@ def listings(day: dt.date, n: int, start: int = 0) -> pd.DataFrame:
             "title": pd.array([f"Flat {i} with 'quotes', \"commas\"" for i in rng], "string"),
             "price": pd.array([None if i % 7 == 3 else 500.25 + i for i in rng], "Float64"),
             "price_currency": pd.array([None if i % 7 == 3 else "EUR" for i in rng], "string"),
+            "price_eur": pd.array([None if i % 7 == 3 else 500.25 + i for i in rng], "Float64"),
             "area": pd.array([None if i % 5 == 1 else 20.5 + i / 3 for i in rng], "Float64"),
             "rooms": pd.array([1 + i % 4 for i in rng], "Int64"),
             "floor": pd.array([None if i % 3 == 0 else i % 9 - 1 for i in rng], "Int64"),
