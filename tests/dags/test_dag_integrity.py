@@ -79,7 +79,11 @@ def test_pipeline_task_wiring(dagbag) -> None:
 
     dag = dagbag.dags["harvest_demo"]
     assert [t.task_id for t in dag.topological_sort()] == ["scrape", "validate", "clean", "load"]
-    upstreams = {"validate": {"scrape"}, "clean": {"validate"}, "load": {"scrape", "validate", "clean"}}
+    upstreams = {
+        "validate": {"scrape"},
+        "clean": {"validate"},
+        "load": {"scrape", "validate", "clean"},
+    }
     for downstream, upstream in upstreams.items():
         assert dag.get_task(downstream).upstream_task_ids == upstream
     clean, load = dag.get_task("clean"), dag.get_task("load")
