@@ -396,3 +396,21 @@ def base_columns() -> set[str]:
         "source", "logical_date", "scraped", "valid", "quarantined", "duplicates", "imputed",
         "loaded", "validation_passed", "loaded_at",
     }  # fmt: skip
+
+
+def test_a_cached_rerun_of_a_loaded_date_is_not_a_warning(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    spec = catalogue_spec()
+    warehouse.migrate([spec])
+    uri = write_frame(
+        observed(DAYS[0]), stage_uri(settings.staging_url, StagedDataset.CLEANED, "shop", DAYS[0])
+    )
+    fetched = {"cached_responses": 0, "requests_to_site": 40}
+    cached = {"cached_responses": 40, "requests_to_site": 0}
+    for crawl in (fetched, cached):
+        report = load_cleaned_partition(
+            spec, DAYS[0], settings, cleaned_uri=uri, counts=COUNTS, warehouse=warehouse,
+            crawl=crawl,
+        )  # fmt: skip
+        assert report.warnings == {}

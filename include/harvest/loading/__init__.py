@@ -192,7 +192,8 @@ def load_cleaned_partition(
                     stage_counts["imputed"] = sum(again.imputed.values())
                     updated = again.updated
             frame = read_frame(cleaned_uri)
-            warnings = partition_warnings(spec, frame, crawl)
+            loaded_before = wh.partition_summary(spec.name, day) is not None
+            warnings = partition_warnings(spec, frame, crawl, loaded_before=loaded_before)
             report_warnings(spec, day, warnings)
             result = wh.load_partition(spec, day, frame)
             if result.rows != len(frame):

@@ -1,8 +1,10 @@
 """Named warnings of a partition: what passes but is suspicious.
 
 - ``zero_rows``: the partition loads no row.
-- ``all_cached``: every response of the crawl came from the HTTP cache (nothing was asked of the
-  source: its data may be old, and the crawl would pass with the source down).
+- ``all_cached``: every response of the crawl came from the HTTP cache although the date was
+  never loaded (nothing was asked of the source: its data may be old, and the crawl would pass
+  with the source down). A re-run of a loaded date served from the cache is what the cache is
+  for, and is not a warning: a re-run leaves the warehouse identical.
 - ``empty_field``: a spec field is empty in every record of a non-empty partition (a selector
   that no longer matches, a parser that fails quietly).
 
@@ -31,14 +33,19 @@ class CriticalWarning(RuntimeError):
 
 
 def partition_warnings(
-    spec: SourceSpec, frame: pd.DataFrame, crawl: Mapping[str, Any] | None = None
+    spec: SourceSpec,
+    frame: pd.DataFrame,
+    crawl: Mapping[str, Any] | None = None,
+    *,
+    loaded_before: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """The warnings of a cleaned partition ``frame`` (and its crawl summary, a
-    ``CrawlResult.to_dict()``, when known): name -> ``{"severity", ...counts}``."""
+    ``CrawlResult.to_dict()``, when known; ``loaded_before``: the date is being re-run):
+    name -> ``{"severity", ...counts}``."""
     found: dict[str, dict[str, Any]] = {}
     if len(frame) == 0:
         found["zero_rows"] = {"rows": 0}
-    if crawl is not None:
+    if crawl is not None and not loaded_before:
         cached = int(crawl.get("cached_responses") or 0)
         to_site = int(crawl.get("requests_to_site") or 0)
         if cached and not to_site:
