@@ -63,16 +63,17 @@ def output_to(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def start_demo_site() -> tuple[Any, str]:
-    """The bundled demo site on a free port, served from a thread of this process.
+def start_demo_site(day: dt.date) -> tuple[Any, str]:
+    """The bundled demo site on a free port, served from a thread of this process; its
+    catalogue shows ``day`` (the run's logical date: crawling date D needs day D's state).
 
     Pages are stored under the spec's canonical base URL, so the port does not matter.
     """
     from harvest.demo_site.server import DemoSite
 
-    site = DemoSite()
+    site = DemoSite(day=day)
     base_url = site.start()
-    say(f"  demo site serving {base_url}")
+    say(f"  demo site serving {base_url} (catalogue of {day})")
     return site, base_url
 
 
@@ -145,6 +146,13 @@ def report(results: dict[str, Any]) -> None:
     imputed = ", ".join(f"{field} {n}" for field, n in clean["imputed"].items()) or "none"
     say(f"  values imputed      {load['imputed']} ({imputed})")
     say(f"  rows loaded         {load['loaded']} into processed_{load['source']}")
+    if load.get("versions_opened") is not None:  # a catalogue source: versions of this date
+        say(
+            f"  versions            {load['versions_opened']} opened, {load['versions_closed']} "
+            f"closed, {load['versions_unchanged']} unchanged, in versions_{load['source']}"
+        )
+    for name, counts in (load.get("warnings") or {}).items():
+        say(f"  warning             {name} {counts}")
     say(f"  raw partition       {scrape['raw_uri']}")
     say(f"  warehouse           {_sqlite_path(load['warehouse'])}")
     if validate.get("data_docs_path"):
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         say("  metadata DB created/upgraded")
     local.ensure_pool(env, log_path)
 
-    site, base_url = start_demo_site()
+    site, base_url = start_demo_site(args.date)
     os.environ[f"HARVEST_SOURCE_{args.source.upper()}_BASE_URL"] = base_url
     try:
         say(f"  running DAG {dag_id} (dag.test) ...")

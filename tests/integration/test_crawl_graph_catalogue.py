@@ -65,10 +65,20 @@ def test_every_field_of_every_product_matches_the_truth(crawled: dict[str, Any])
         assert row["published"] == truth["published_on"], where
         assert _none(row["city"]) == truth["city"], where
         assert json.loads(row["tags"]) == (truth["tags"].split(";") if truth["tags"] else []), where
-        # the price string as shown; today's price parser misreads some (``5.300 €``, pay
-        # ranges): parsing them is the price-parser work, not extraction's
-        assert raw.loc[truth["product_id"], "price"] == truth["price_text"], where
-    assert set(issues["field"]) <= {"price"}
+        shown = tuple(_none(raw.loc[truth["product_id"], c]) for c in ("price", "pay"))
+        if truth["price_min"] is None:  # one amount: price, pay empty
+            assert shown == (truth["price_text"], None), where
+            assert row["price"] == float(truth["price"]), where
+            assert row["price_currency"] == truth["price_currency"], where
+            assert row[["pay", "pay_min", "pay_max"]].isna().all(), where
+        else:  # a pay range: pay, price empty
+            assert shown == (None, truth["price_text"]), where
+            assert pd.isna(row["price"]), where
+            assert row["pay"] == truth["price_text"], where
+            assert (row["pay_min"], row["pay_max"]) == (truth["price_min"], truth["price_max"])
+            assert row["pay_currency"] == truth["price_currency"], where
+            assert row["pay_period"] == truth["price_period"], where
+    assert issues.empty, issues
 
 
 def test_a_level_that_matches_nothing_is_named_with_its_selector_and_url(

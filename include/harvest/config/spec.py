@@ -8,8 +8,9 @@ pages need JavaScript, when it runs, its SLA and the target column. A bad spec r
 source never stops the others from loading.
 
 Size: one pydantic model per section of a spec file, each small, with the cross-section checks
-(graph against fields, key, target, dedup fields, convert_to's rates file) on :class:`SourceSpec`;
-reading the spec language top to bottom in one file is worth more than the split.
+(graph against fields, key, target, dedup fields, convert_to's rates file, mode and
+tracked_fields) on :class:`SourceSpec`; reading the spec language top to bottom in one file is
+worth more than the split (the sections would import each other).
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ def _json_type() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
+def _sql_type(kind: str) -> sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]:
+    """The column type of a field column of ``kind`` (a parser name, or ``json`` for the
+    arrays of ``many`` fields), the same in the processed and the versions table."""
+    return _json_type() if kind == "json" else field_kind(kind).sql_type()
+
+
 _SHARED = sa.MetaData()
 
 QUARANTINE = sa.Table(
@@ -118,7 +124,7 @@ def field_columns(spec: SourceSpec, fields: Iterable[str] | None = None) -> list
         column
         for name, field_spec in spec.detail.fields.items()
         if name in wanted
-        for column in field_kind(field_spec.parser).columns(name)
+        for column in field_spec.columns(name)
     ]
 
 
@@ -151,10 +157,8 @@ def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa
             columns.append(sa.Column(column, sa.Text, primary_key=True))
         elif column in ("logical_date", "url"):
             columns.append(sa.Column(column, field_kind(kind).sql_type(), nullable=False))
-        elif kind == "json":
-            columns.append(sa.Column(column, _json_type()))
         else:
-            columns.append(sa.Column(column, field_kind(kind).sql_type()))
+            columns.append(sa.Column(column, _sql_type(kind)))
     columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
     columns.append(sa.Index(f"ix_{name}_logical_date", "logical_date"))
     return sa.Table(name, metadata or sa.MetaData(), *columns)
@@ -174,7 +178,7 @@ def versions_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.
         sa.Column("last_seen", sa.Date, nullable=False),
         sa.Column("url", sa.Text, nullable=False),
     ]
-    columns += [sa.Column(c, field_kind(kinds[c]).sql_type()) for c in field_columns(spec)]
+    columns += [sa.Column(c, _sql_type(kinds[c])) for c in field_columns(spec)]
     columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
     columns.append(sa.Index(f"ix_{name}_current", "source", "valid_to"))
     return sa.Table(name, metadata or sa.MetaData(), *columns)
