@@ -375,7 +375,8 @@ def _dateparser_date(cleaned: str, languages: tuple[str, ...]) -> dt.date | Unpa
         return Unparseable(f"not a date: {cleaned[:60]!r} ({exc})")
     if found is None:
         return Unparseable(f"not a date: {cleaned[:60]!r}")
-    return found.date()
+    day: dt.date = found.date()  # dateparser is unannotated: `found` is a datetime
+    return day
 
 
 def parse_text(text: str | None) -> str | Unparseable:

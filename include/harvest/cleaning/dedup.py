@@ -191,7 +191,8 @@ def _per_distinct(column: pd.Series, fn: Any) -> npt.NDArray[Any]:
     """``fn`` of every value, called once per distinct value (``fn(None)`` for missing ones)."""
     codes, uniques = pd.factorize(column.astype("object"), use_na_sentinel=True)
     mapped = np.array([fn(u) for u in uniques] + [fn(None)], dtype=object)
-    return mapped[codes]  # code -1 picks the last entry, fn(None)
+    picked: npt.NDArray[Any] = mapped[codes]  # code -1 picks the last entry, fn(None)
+    return picked
 
 
 def _iso(value: Any) -> str | None:
@@ -203,12 +204,14 @@ def _content_key(rows: pd.DataFrame, spec: SourceSpec) -> npt.NDArray[Any]:
     """One string per row joining every spec field but the key (missing values included)."""
     names = [n for n in spec.detail.fields if n != spec.detail.key]
     if not names:
-        return rows["_pos"].astype(str).to_numpy()
+        positions: npt.NDArray[Any] = rows["_pos"].astype(str).to_numpy()
+        return positions
     parts = [_as_text(rows[n]) for n in names]
     key = parts[0]
     for part in parts[1:]:
         key = key + "\x1f" + part
-    return key.to_numpy(dtype=object)
+    joined: npt.NDArray[Any] = key.to_numpy(dtype=object)
+    return joined
 
 
 def _as_text(column: pd.Series) -> pd.Series:
@@ -322,7 +325,8 @@ def _codes(column: pd.Series, parser: str) -> npt.NDArray[np.int64]:
     else:
         values = column.astype("object").where(column.notna(), None).to_numpy()
     codes, _ = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)
-    return codes.astype(np.int64)
+    blocks: npt.NDArray[np.int64] = codes.astype(np.int64)
+    return blocks
 
 
 def _title(value: Any) -> str:

@@ -44,7 +44,8 @@ DATE_PARTS = ["year", "month", "day_of_week"]
 TARGET_ENCODING_FOLDS = 5
 
 
-class ConformColumns(TransformerMixin, BaseEstimator):
+# scikit-learn ships no type information, so its base classes are Any to mypy
+class ConformColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Select, add and coerce the pipeline's input columns (see the module docstring).
 
     :param categorical: text columns, returned as ``object`` with ``NaN`` for missing

@@ -129,7 +129,9 @@ class Extractor:
         self.url = [e for e in self.page if e.spec.from_ == "url"]
 
     @staticmethod
-    def _extract(extractors: Iterable[FieldExtractor], selector: Selector, url: str) -> dict:
+    def _extract(
+        extractors: Iterable[FieldExtractor], selector: Selector, url: str
+    ) -> dict[str, FieldValue]:
         return {e.name: e.extract(selector, url) for e in extractors}
 
     def page_fields(self, selector: Selector, url: str) -> dict[str, FieldValue]:

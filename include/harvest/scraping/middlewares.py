@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
@@ -41,6 +41,8 @@ PLAIN_META = "harvest_plain"  # request.meta: the plain HTTP response, kept if r
 RENDER_ERROR_META = "harvest_render_error"  # request.meta: why the page is not rendered
 FETCHED_AT_META = "harvest_fetched_at"  # request.meta: ISO UTC time the response was fetched
 RENDERED_HEADER = b"X-Harvest-Rendered-With"
+# what a retry step hands back, passed through the backoff unchanged
+_Outcome = TypeVar("_Outcome", bound=Request | Response | None)
 
 
 def utc_now_iso() -> str:
@@ -69,9 +71,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def backoff_seconds(self, retry_times: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2 ** max(retry_times - 1, 0)))
 
-    async def _after_backoff(
-        self, result: Request | Response | None, retry_after: float | None = None
-    ) -> Any:
+    async def _after_backoff(self, result: _Outcome, retry_after: float | None = None) -> _Outcome:
         if isinstance(result, Request):
             if retry_after is not None:
                 self._inc("harvest/retry_after_waits")

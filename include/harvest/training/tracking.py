@@ -153,12 +153,13 @@ def promotion_decision(
     from mlflow.models import MetricThreshold
     from mlflow.models.evaluation import EvaluationResult
 
-    thresholds = {"rmse": MetricThreshold(min_relative_change=margin, greater_is_better=False)}
+    # MLflow's MetricThreshold and EvaluationResult constructors are unannotated
+    thresholds = {"rmse": MetricThreshold(min_relative_change=margin, greater_is_better=False)}  # type: ignore[no-untyped-call]
     try:
         mlflow.validate_evaluation_results(
             thresholds,
-            EvaluationResult(metrics={"rmse": challenger_rmse}, artifacts={}),
-            EvaluationResult(metrics={"rmse": champion_rmse}, artifacts={}),
+            EvaluationResult(metrics={"rmse": challenger_rmse}, artifacts={}),  # type: ignore[no-untyped-call]
+            EvaluationResult(metrics={"rmse": champion_rmse}, artifacts={}),  # type: ignore[no-untyped-call]
         )
     except MlflowException:
         return False, (

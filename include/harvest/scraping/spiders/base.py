@@ -213,14 +213,16 @@ class HarvestSpider(scrapy.Spider):
                 content_type=value.content_type,
             )
             return
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        # (twisted's Failure.check is unannotated)
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):  # type: ignore[no-untyped-call]
             # robots.txt or an off-site link: not fetched on purpose, not a failure of the source
             self._inc("harvest/ignored_requests")
             self.logger.info("not fetched: %s (%s)", request.meta.get(URL_META, request.url), value)
             return
         if status is not None:
             error = f"HTTP {status}"
-            if not failure.check(HttpError):  # e.g. RetryAfterTooLong: say why
+            # e.g. RetryAfterTooLong: say why (twisted's Failure.check is unannotated)
+            if not failure.check(HttpError):  # type: ignore[no-untyped-call]
                 error += f": {failure.getErrorMessage()}"
         else:
             error = f"{type(value).__name__}: {failure.getErrorMessage()}"

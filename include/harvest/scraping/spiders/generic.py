@@ -64,7 +64,9 @@ class GenericSpider(HarvestSpider):
         if stats is not None and stats.get_value(FIRST_EMPTY_LEVEL_STAT) is None:
             stats.set_value(FIRST_EMPTY_LEVEL_STAT, message)
 
-    def _next(self, response: TextResponse, href: str, level: int, card: dict | None) -> Any:
+    def _next(
+        self, response: TextResponse, href: str, level: int, card: dict[str, FieldValue] | None
+    ) -> Any:
         """The request for a link of ``level``: the next level's page, or an item page."""
         if level + 1 < len(self.graph):
             request = self.follow_request(response, href, "index", self.parse)
@@ -77,7 +79,11 @@ class GenericSpider(HarvestSpider):
         return request
 
     def parse(
-        self, response: Response, level: int = 0, card: dict | None = None, **kwargs: Any
+        self,
+        response: Response,
+        level: int = 0,
+        card: dict[str, FieldValue] | None = None,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         """A page of level ``level``: its cards, its links to the next level, its next page."""
         if self.needs_rendering(response):
@@ -123,7 +129,7 @@ class GenericSpider(HarvestSpider):
         yield from (r for r in requests if r is not None)
 
     def parse_detail(
-        self, response: Response, card: dict | None = None, **kwargs: Any
+        self, response: Response, card: dict[str, FieldValue] | None = None, **kwargs: Any
     ) -> Iterator[Any]:
         """An item page: every field's value (``None`` when absent), its card's merged in."""
         if self.needs_rendering(response):
