@@ -28,7 +28,7 @@ SPEC_FIELDS = (
 def shown_partition(
     config: SiteConfig, day: dt.date, spec: SourceSpec | None = None
 ) -> pd.DataFrame:
-    """One day's listings with the demo spec's fields plus ``url``, ``price_currency``,
+    """One day's listings with the demo spec's fields plus ``url``, ``price_currency``, ``price_eur``,
     ``logical_date``, ``expected_price`` (the truth without noise) and ``true_price`` (with it).
 
     With ``spec``, rows that validation would quarantine are left out: a required field missing
@@ -55,6 +55,7 @@ def shown_partition(
             frame.loc[i, name] = None
     frame["url"] = "http://demo.invalid/listing/" + frame["listing_id"]
     frame["price_currency"] = "EUR"
+    frame["price_eur"] = frame["price"]  # the demo states every price in EUR (convert_to: EUR)
     frame["logical_date"] = day
     frame["expected_price"] = truth["expected_price"]
     frame["true_price"] = truth["price"]
