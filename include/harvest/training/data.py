@@ -63,7 +63,9 @@ def read_training_set(
     :class:`TrainingDataError` if the table is missing. The only read of the warehouse here."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(warehouse_url)
+    from harvest.storage.warehouse.engine import engine_for
+
+    engine = engine_for(warehouse_url)  # the warehouse's own opener: same URL rules and errors
     try:
         table_name = processed_table_name(source)
         if not sa.inspect(engine).has_table(table_name):

@@ -18,6 +18,8 @@ import pandas as pd
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.features.pipeline import transform_features
+from harvest.storage.warehouse.engine import engine_for
+from harvest.storage.warehouse.schema import processed_table_name
 from harvest.training import explain, tracking
 from harvest.training.data import read_training_set
 
@@ -66,9 +68,23 @@ def predictions_table(source: str) -> Any:
 
 
 def latest_date(warehouse_url: str, source: str) -> dt.date | None:
-    """The most recent ``logical_date`` with processed rows of ``source``."""
-    frame = read_training_set(warehouse_url, source)
-    return None if frame.empty else frame["logical_date"].max().date()
+    """The most recent ``logical_date`` with processed rows of ``source`` (one ``max()`` query,
+    not a read of the whole table); ``None`` when the table is missing or empty."""
+    import sqlalchemy as sa
+
+    engine = engine_for(warehouse_url)
+    try:
+        table_name = processed_table_name(source)
+        if not sa.inspect(engine).has_table(table_name):
+            return None
+        table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(table.c.logical_date))).scalar_one()
+    finally:
+        engine.dispose()
+    if value is None:
+        return None
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def score_partition(
@@ -109,7 +125,7 @@ def score_partition(
         values = explain.shap_values(pipeline.steps[-1][1], matrix)
         out["explanation"] = explain.top_contributions(values, matrix)
     table = predictions_table(spec.name)
-    engine = sa.create_engine(settings.warehouse_url)
+    engine = engine_for(settings.warehouse_url)
     try:
         with engine.begin() as conn:
             table.create(conn, checkfirst=True)
