@@ -38,6 +38,7 @@ class Settings:
     statsd_prefix: str = "harvest"
     statsd_on: bool = True
     supervisor_interval_minutes: int = 5
+    deadline_alerts: bool = False  # Airflow Deadline Alerts on the source DAGs (experimental)
     user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
     http_cache_retention_days: int = DEFAULT_HTTP_CACHE_RETENTION_DAYS
 
@@ -60,6 +61,7 @@ class Settings:
             statsd_prefix=env.get("HARVEST_STATSD_PREFIX", "harvest"),
             statsd_on=yes_no(env.get("HARVEST_STATSD_ON")) is not False,
             supervisor_interval_minutes=int(env.get("HARVEST_SUPERVISOR_INTERVAL_MINUTES", "5")),
+            deadline_alerts=yes_no(env.get("HARVEST_DEADLINE_ALERTS")) is True,
             user_agent=env.get("HARVEST_USER_AGENT", cls.user_agent),
             http_cache_retention_days=_positive_int(
                 env, "HARVEST_HTTPCACHE_RETENTION_DAYS", DEFAULT_HTTP_CACHE_RETENTION_DAYS
