@@ -1,5 +1,6 @@
 """Harvest's stage metrics on the wire: real stage runs (:func:`harvest.pipeline.run_partition`
-against the demo site, listings and catalogue) send statsd packets to a real UDP socket of the
+against the demo site, listings and catalogue, and the source DAG's operators under Airflow's
+``dag.test()``) send statsd packets to a real UDP socket of the
 test; each figure is checked against the stage's own report (names, types, values), and the
 statsd-exporter mapping (its rules applied as statsd-exporter does: ``map_statsd``) must turn each
 name into the intended Prometheus name and labels. An unresolvable statsd host fails no stage."""
@@ -20,6 +21,8 @@ from harvest.monitoring import metrics as metrics_module
 from harvest.monitoring.metrics import part
 from harvest.monitoring.stage_metrics import COUNTERS
 from harvest.pipeline import run_partition
+from tests.integration.test_airflow_dag_test import DAY as DAG_DAY
+from tests.integration.test_airflow_dag_test import demo_site, harvest_home, run_dag  # noqa: F401
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings
 from tests.unit.test_monitoring_supervisor import udp  # noqa: F401
 
@@ -174,3 +177,24 @@ def test_an_unresolvable_statsd_host_fails_no_stage(
         reports = run_partition(spec, DAY, settings, base_url=site.base_url)
     assert reports["load"]["loaded"] > 0
     assert "statsd target statsd.invalid:8125 unusable, no metrics sent" in caplog.text
+
+
+@pytest.mark.airflow
+def test_the_source_dags_tasks_send_what_their_xcom_says(
+    airflow_db: str,
+    demo_site: DemoSite,  # noqa: F811
+    harvest_home: Path,  # noqa: F811
+    udp: socket.socket,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operators (scrape, validate, clean, load) in ``dag.test()``: the tasks' XComs are
+    the reports the packets are checked against."""
+    monkeypatch.setattr(metrics_module, "_CLIENTS", {})
+    monkeypatch.setenv("HARVEST_STATSD_HOST", "127.0.0.1")
+    monkeypatch.setenv("HARVEST_STATSD_PORT", str(udp.getsockname()[1]))
+    result = run_dag(DAG_DAY)
+    assert result.state == "success", result.states
+    sent = by_name(received(udp))
+    assert result.xcom["validate"]["quarantined_by_reason"], "the demo day has malformed records"
+    check_against_reports(sent, result.xcom, "demo")
+    check_mapping(sent, "demo")
