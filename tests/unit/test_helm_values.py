@@ -127,6 +127,11 @@ def test_values_share_the_compose_settings() -> None:
     """Elasticsearch layout, log ids and the server major agree with docker-compose.yml."""
     compose_env = environment_of(services()["airflow-worker"])
     es = values()["config"]["elasticsearch"]
+    kibana_path = compose_env["AIRFLOW__ELASTICSEARCH__FRONTEND"].split("/app/", 1)[1]
+    assert es["frontend"].split("/app/", 1)[1] == kibana_path, "the Kibana link differs"
+    assert values()["config"]["logging"]["logging_config_class"] == (
+        compose_env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"]
+    )
     for option in ("target_index", "index_patterns", "es_compat_with", "log_id_template"):
         key = f"AIRFLOW__ELASTICSEARCH__{option.upper()}"
         expected = compose_env.get(key)
