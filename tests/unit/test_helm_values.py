@@ -129,8 +129,9 @@ def test_values_share_the_compose_settings() -> None:
     es = values()["config"]["elasticsearch"]
     kibana_path = compose_env["AIRFLOW__ELASTICSEARCH__FRONTEND"].split("/app/", 1)[1]
     assert es["frontend"].split("/app/", 1)[1] == kibana_path, "the Kibana link differs"
-    assert values()["config"]["logging"]["logging_config_class"] == (
-        compose_env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"]
+    assert (
+        values()["config"]["logging"]["logging_config_class"]
+        == (compose_env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"])
     )
     for option in ("target_index", "index_patterns", "es_compat_with", "log_id_template"):
         key = f"AIRFLOW__ELASTICSEARCH__{option.upper()}"
