@@ -92,6 +92,8 @@ HARVEST_METRIC_EXAMPLES = {
 # looked up here.
 UNCHECKED_AIRFLOW_SECTIONS = {
     "celery": "apache-airflow-providers-celery comes with the base image, not requirements.lock",
+    # Airflow hands every [sentry] option to sentry_sdk.init() (release, environment, ...).
+    "sentry": "any sentry_sdk.init() option is valid in [sentry] (Airflow's config.yml)",
 }
 
 
