@@ -8,6 +8,10 @@ dates with ``airflow backfill create``). A spec that fails validation only affec
 it becomes ``harvest_<file stem>``, tagged ``broken-spec``, whose docs and single task show the
 error (file, field, message); the other sources load as usual.
 
+The scrape task runs in the ``scraping`` pool and, when the spec names a ``queue``, on that
+queue (with the CeleryExecutor only the workers listening to it, e.g. those with Chromium, run
+the crawl); validate, clean and load need no browser and stay on Airflow's default queue.
+
 Each run is ``scrape >> validate >> clean >> load`` on one partition (source, day: the logical
 date's, or ``run_after``'s for a manual run without one); each task takes its upstream results
 (``validate.output``...), URIs and counts only. Wiring only: the work happens in the operators'
@@ -23,6 +27,7 @@ import re
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk.configuration import conf
 from airflow.sdk.definitions.callback import AsyncCallback  # not in airflow.sdk's stub in 3.3
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowFailException
@@ -38,7 +43,7 @@ log = logging.getLogger(__name__)
 SCRAPING_POOL = "scraping"
 DEFAULT_ARGS = {
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
+    # retry_delay: Airflow's [core] default_task_retry_delay (airflow.cfg: 2 minutes).
     # Airflow 3 takes a multiplier here (True would mean 1.0, i.e. no backoff): 2, 4, 8 min...
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
@@ -107,6 +112,7 @@ def build_source_dag(spec: SourceSpec, deadline_alerts: bool = False) -> DAG:
             task_id="scrape",
             source=spec.name,
             pool=SCRAPING_POOL,
+            queue=spec.queue or conf.get("operators", "default_queue"),
             execution_timeout=timeout,
             doc_md="Crawl the source for the logical date into the raw store (upserts by URL).",
         )
