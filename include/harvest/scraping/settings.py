@@ -16,6 +16,7 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.scraping.health import EXTENSION, EXTENSION_ORDER, monitor_settings
 
 RETRY_HTTP_CODES = [500, 502, 503, 504, 520, 521, 522, 523, 524, 408, 429]
 # Every 5xx (and throttling) is a failure to re-fetch next time, never a page to keep.
@@ -135,5 +136,9 @@ def build_scrapy_settings(
         "HARVEST_BASE_URL": (base_url or spec.resolved_base_url()).rstrip("/"),
         "HARVEST_CANONICAL_BASE_URL": spec.base_url,
     }
+    # scrape health: Spidermon's monitors, run when the spider closes (harvest.scraping.health)
+    values.update(monitor_settings(spec))
+    if spec.monitors.enabled:
+        values["EXTENSIONS"][EXTENSION] = EXTENSION_ORDER
     values.update(extra or {})
     return values

@@ -1,0 +1,166 @@
+"""Scrape health: the spec's ``monitors:`` as Spidermon settings, and their results.
+
+The crawl process runs Spidermon's monitors when the spider closes
+(:mod:`harvest.scraping.monitors`, configured by :func:`monitor_settings`) and writes their
+results into its stats; :class:`~harvest.scraping.runner.CrawlResult` carries them as
+``monitors`` (a list of ``{"monitor", "status", "severity", "message"}``, status ``passed``,
+``failed`` or ``skipped``) in the task's XCom. :func:`monitored_crawl` is the crawl a stage
+runs: it reads the source's recent scraped counts from the warehouse first (for
+``item_count_vs_median``) and stores the results in the warehouse table ``crawl_monitors``
+afterwards (replaced on a re-run). :func:`report_monitors` logs each failed monitor as a named
+warning and raises :class:`CriticalMonitorFailed` when the spec makes one critical.
+
+Importing this module does not import Scrapy, Spidermon nor the warehouse (the crawl process
+builds its settings with it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+
+if TYPE_CHECKING:
+    from harvest.scraping.runner import CrawlResult
+
+log = logging.getLogger(__name__)
+
+MONITORS_STAT = "harvest/monitors"  # = harvest.scraping.monitors.MONITORS_STAT
+SUITE = "harvest.scraping.monitors.CrawlMonitorSuite"
+EXTENSION = "harvest.scraping.monitors.HarvestSpidermon"
+EXTENSION_ORDER = 500  # after Scrapy's CoreStats (0), which sets finish_reason on close
+RECORD_TYPE = "Record"  # = harvest.scraping.monitors.RECORD_TYPE
+
+
+class CriticalMonitorFailed(RuntimeError):
+    """A crawl monitor the spec makes critical failed; names the source, date and monitors."""
+
+
+def monitor_settings(spec: SourceSpec, recent_item_counts: Sequence[int] = ()) -> dict[str, Any]:
+    """The Scrapy settings that run the spec's monitors: Spidermon's ``SPIDERMON_*`` and
+    Harvest's ``HARVEST_MONITORS`` (which monitors), ``HARVEST_RECENT_ITEM_COUNTS`` and
+    ``HARVEST_MIN_SHARE_OF_MEDIAN``. ``EXTENSIONS`` is merged by the caller."""
+    monitors = spec.monitors
+    if not monitors.enabled:
+        return {"SPIDERMON_ENABLED": False, "HARVEST_MONITORS": []}
+    names: list[str] = []
+    values: dict[str, Any] = {
+        "SPIDERMON_ENABLED": True,
+        "SPIDERMON_SPIDER_CLOSE_MONITORS": [SUITE],
+    }
+    if monitors.min_items is not None:
+        names.append("item_count")
+        values["SPIDERMON_MIN_ITEMS"] = monitors.min_items
+    rules = {
+        f"{RECORD_TYPE}/{field}": share
+        for field in spec.detail.fields
+        if (share := monitors.field_coverage.get(field, monitors.min_field_coverage)) is not None
+    }
+    values["SPIDERMON_ADD_FIELD_COVERAGE"] = bool(rules)  # no per-record counting when unused
+    if rules:
+        names.append("field_coverage")
+        values["SPIDERMON_FIELD_COVERAGE_RULES"] = rules
+        values["SPIDERMON_FIELD_COVERAGE_SKIP_NONE"] = True  # a field not found is None
+    if monitors.max_errors is not None:
+        names.append("error_count")
+        values["SPIDERMON_MAX_ERRORS"] = monitors.max_errors
+    if monitors.max_warnings is not None:
+        names.append("warning_count")
+        values["SPIDERMON_MAX_WARNINGS"] = monitors.max_warnings
+    names.append("finish_reason")
+    values["SPIDERMON_EXPECTED_FINISH_REASONS"] = list(monitors.expected_finish_reasons)
+    if monitors.unwanted_http_codes:
+        names.append("unwanted_http_codes")
+        values["SPIDERMON_UNWANTED_HTTP_CODES"] = dict(monitors.unwanted_http_codes)
+    if monitors.max_retries is not None:
+        names.append("retry_count")
+        values["SPIDERMON_MAX_RETRIES"] = monitors.max_retries
+    if monitors.max_downloader_exceptions is not None:
+        names.append("downloader_exceptions")
+        values["SPIDERMON_MAX_DOWNLOADER_EXCEPTIONS"] = monitors.max_downloader_exceptions
+    if monitors.min_share_of_median is not None:
+        names.append("item_count_vs_median")
+        values["HARVEST_MIN_SHARE_OF_MEDIAN"] = monitors.min_share_of_median
+        values["HARVEST_RECENT_ITEM_COUNTS"] = [int(n) for n in recent_item_counts]
+    values["HARVEST_MONITORS"] = names
+    return values
+
+
+def monitor_results(spec: SourceSpec, stats: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The monitors' results in a crawl's final stats, each with its severity from the spec."""
+    critical = set(spec.monitors.critical)
+    return [
+        {
+            "monitor": str(found["monitor"]),
+            "status": str(found["status"]),
+            "severity": "critical" if found["monitor"] in critical else "warning",
+            "message": str(found.get("message") or ""),
+        }
+        for found in stats.get(MONITORS_STAT) or []
+    ]
+
+
+def failed(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The results of the monitors that failed."""
+    return [result for result in results if result.get("status") == "failed"]
+
+
+def report_monitors(
+    spec: SourceSpec, day: dt.date | str, results: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Log every failed monitor as a named warning and return those warnings; raise
+    :class:`CriticalMonitorFailed` when one of them is critical (``monitors.critical``)."""
+    warnings = [
+        f"source={spec.name} date={day} crawl monitor {result['monitor']} failed "
+        f"({result.get('severity', 'warning')}): {result.get('message') or 'no message'}"
+        for result in failed(results)
+    ]
+    for warning in warnings:
+        log.warning("%s", warning)
+    critical = [r for r in failed(results) if r.get("severity") == "critical"]
+    if critical:
+        described = "; ".join(f"{r['monitor']} ({r.get('message')})" for r in critical)
+        raise CriticalMonitorFailed(
+            f"scrape source={spec.name} date={day}: critical crawl monitor(s) failed: "
+            f"{described}. The raw partition is stored; the spec's monitors.critical makes "
+            "this fail the task (re-run the scrape once the source is fixed, or drop the "
+            "monitor from monitors.critical)"
+        )
+    return warnings
+
+
+def monitored_crawl(
+    spec: SourceSpec,
+    logical_date: dt.date,
+    settings: Settings,
+    **crawl_kwargs: Any,
+) -> CrawlResult:
+    """:func:`~harvest.scraping.runner.run_crawl` with the spec's monitors: reads the recent
+    scraped counts first, stores the monitors' results in ``crawl_monitors`` after, and returns
+    the :class:`~harvest.scraping.runner.CrawlResult` (whose ``monitors`` hold the results).
+    Raises what ``run_crawl`` raises, and the warehouse's errors (``WarehouseUnavailable``)."""
+    from harvest.scraping.runner import run_crawl
+    from harvest.storage.warehouse import open_warehouse
+
+    recent: list[int] = []
+    with open_warehouse(settings, spec, logical_date) as warehouse:
+        if spec.monitors.enabled and spec.monitors.min_share_of_median is not None:
+            recent = warehouse.recent_scraped_counts(
+                spec.name, logical_date, spec.monitors.recent_partitions
+            )
+    result = run_crawl(spec, logical_date, settings, recent_item_counts=recent, **crawl_kwargs)
+    if spec.monitors.enabled:
+        with open_warehouse(settings, spec, logical_date) as warehouse:
+            stored = warehouse.replace_crawl_monitors(spec.name, logical_date, result.monitors)
+        log.info(
+            "source=%s date=%s: %d crawl monitor result(s) stored in crawl_monitors, %d failed",
+            spec.name,
+            logical_date,
+            stored,
+            len(failed(result.monitors)),
+        )
+    return result
