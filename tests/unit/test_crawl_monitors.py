@@ -130,7 +130,11 @@ def test_thresholds_set_to_null_switch_their_monitor_off() -> None:
         max_downloader_exceptions=3,
     )  # fmt: skip
     values = monitor_settings(spec)
-    assert values["HARVEST_MONITORS"] == ["field_coverage", "finish_reason", "downloader_exceptions"]
+    assert values["HARVEST_MONITORS"] == [
+        "field_coverage",
+        "finish_reason",
+        "downloader_exceptions",
+    ]
     assert values["SPIDERMON_FIELD_COVERAGE_RULES"] == {"Record/price": 0.8}
     assert values["SPIDERMON_MAX_DOWNLOADER_EXCEPTIONS"] == 3
     assert "SPIDERMON_MIN_ITEMS" not in values and "HARVEST_RECENT_ITEM_COUNTS" not in values
@@ -252,3 +256,19 @@ def test_failed_monitors_become_gauges_the_mapping_labels(udp: socket.socket) ->
         "harvest_crawl_monitor_failed",
         {"monitor": "item_count", "source": "demo"},
     )
+
+
+def test_a_failed_monitor_is_an_sla_miss_alerted_once_per_crawl() -> None:
+    failed = PartitionResult(
+        DAY, 100, 0, 100, crawl_monitors={"item_count": "failed", "finish_reason": "passed"},
+        crawl_monitors_date=DAY,
+    )  # fmt: skip
+    check = evaluate_source(demo(), [], [failed], NOW).check("crawl_monitors")
+    assert check.missed is True and check.observed == 1
+    assert check.key == "2026-03-14:item_count" and "failed monitors item_count" in check.message
+    passed = PartitionResult(DAY, 100, 0, 100, crawl_monitors={"item_count": "passed"})
+    assert evaluate_source(demo(), [], [passed], NOW).check("crawl_monitors").missed is False
+    unknown = evaluate_source(demo(), [], [PartitionResult(DAY, 1, 0, 1)], NOW)
+    assert unknown.check("crawl_monitors").missed is None  # nothing to judge
+    off = demo().model_copy(update={"sla": demo().sla.model_copy(update={"crawl_monitors": False})})
+    assert evaluate_source(off, [], [failed], NOW).check("crawl_monitors").missed is None

@@ -518,6 +518,9 @@ class SlaSpec(_Model):
     data_warnings: bool = Field(
         True, description="the partition's data warnings (0 rows loaded, ...) count as a miss"
     )
+    crawl_monitors: bool = Field(
+        True, description="a failed crawl monitor (monitors:) of the newest crawl is a miss"
+    )
 
     @field_validator("field_coverage")
     @classmethod

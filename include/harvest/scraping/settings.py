@@ -6,6 +6,7 @@ site's own delay, a per-domain concurrency cap, a clear user agent, Retry-After 
 site slowed down after a 429, retries of 5xx and network errors with exponential backoff, page
 size and depth limits, and an HTTP cache per partition that keeps only complete 2xx responses
 (so a re-run of a date fetches only what failed, and no date is served another date's pages).
+The spec's ``monitors:`` add Spidermon's extension and settings (:mod:`harvest.scraping.health`).
 """
 
 from __future__ import annotations
