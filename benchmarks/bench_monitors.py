@@ -23,6 +23,8 @@ adds in the parent. Goal: on / off <= 1.02 (CPU time, median of the rounds).
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +75,54 @@ def crawl(site: SiteProcess, monitors: bool, pages: int, listings: int) -> tuple
     if not monitors and statuses:
         raise RuntimeError(f"monitors off, yet results came back: {result.monitors}")
     return cpu, wall
+
+
+_PARTS = """
+import json, sys, time
+t0 = time.process_time()
+import scrapy.crawler, harvest.scraping.spiders.generic, harvest.scraping.pipelines
+t1 = time.process_time()
+import harvest.scraping.monitors as m
+t2 = time.process_time()
+from scrapy import Spider
+from scrapy.utils.test import get_crawler
+from harvest.config.spec import load_spec
+from harvest.scraping.health import monitor_settings
+from harvest.scraping.items import PageItem
+spec = load_spec(sys.argv[1])
+records = int(sys.argv[2])
+crawler = get_crawler(Spider, monitor_settings(spec, [records]))
+crawler.spider = Spider("bench")
+crawler.spider.crawler = crawler
+ext = m.HarvestSpidermon.from_crawler(crawler)
+fields = {name: "a value" for name in spec.detail.fields}
+pages = [PageItem(url=f"u{i}", status=200, page_type="detail", fetched_at="t", fields=fields)
+         for i in range(records)]
+t3 = time.process_time()
+for page in pages:
+    ext.item_scraped(page, None, crawler.spider)
+t4 = time.process_time()
+crawler.stats.set_value("harvest/item_pages", records)
+crawler.stats.set_value("finish_reason", "finished")
+ext._add_field_coverage_to_stats()
+ext._run_suites(crawler.spider, ext.spider_closed_suites)
+t5 = time.process_time()
+print(json.dumps({"import": t2 - t1, "records": t4 - t3, "suite": t5 - t4}))
+"""
+
+
+def parts(records: int) -> dict[str, float]:
+    """CPU seconds of each part of the monitors' cost, measured in a fresh process: importing
+    Spidermon (on top of Scrapy and the spider), counting ``records`` records' field coverage
+    through :class:`~harvest.scraping.monitors.HarvestSpidermon`, running the monitor suite."""
+    from _common import SPEC_PATH, _child_env
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _PARTS, str(SPEC_PATH), str(records)],
+        capture_output=True, text=True, env=_child_env(), timeout=600, check=True,
+    )  # fmt: skip
+    found: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
 
 
 def store_seconds(results: list[dict[str, str]], repeat: int = 20) -> float:
@@ -128,6 +178,14 @@ def main() -> int:
                      "finish_reason", "unwanted_http_codes", "retry_count", "item_count_vs_median")
     ]  # fmt: skip
     print(f"storing 8 results in crawl_monitors (SQLite): {1000 * store_seconds(results):.1f} ms")
+    cost = parts(listings)
+    total = sum(cost.values())
+    print(
+        f"parts, CPU in a fresh process: import {cost['import']:.3f} s, field coverage of "
+        f"{listings} records {cost['records']:.3f} s ({1e6 * cost['records'] / listings:.0f} us "
+        f"each), monitor suite {cost['suite']:.3f} s; {total:.3f} s = "
+        f"{100 * total / off_cpu:.1f}% of the crawl's CPU time without monitors"
+    )
     print(f"wall time ratio on/off: {on_wall / off_wall:.3f} (noisy on a shared machine)")
     print(
         goal_line(

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harvest.config.settings import Settings
-from harvest.config.spec import SourceSpec
+from harvest.config.spec import MONITOR_NAMES, SourceSpec
 
 if TYPE_CHECKING:
     from harvest.scraping.runner import CrawlResult
@@ -40,51 +40,56 @@ class CriticalMonitorFailed(RuntimeError):
     """A crawl monitor the spec makes critical failed; names the source, date and monitors."""
 
 
+# monitor -> (its threshold in the spec's monitors:, the setting that carries it); a threshold
+# set to null leaves the monitor out
+_THRESHOLDS = {
+    "item_count": ("min_items", "SPIDERMON_MIN_ITEMS"),
+    "error_count": ("max_errors", "SPIDERMON_MAX_ERRORS"),
+    "warning_count": ("max_warnings", "SPIDERMON_MAX_WARNINGS"),
+    "finish_reason": ("expected_finish_reasons", "SPIDERMON_EXPECTED_FINISH_REASONS"),
+    "unwanted_http_codes": ("unwanted_http_codes", "SPIDERMON_UNWANTED_HTTP_CODES"),
+    "retry_count": ("max_retries", "SPIDERMON_MAX_RETRIES"),
+    "downloader_exceptions": ("max_downloader_exceptions", "SPIDERMON_MAX_DOWNLOADER_EXCEPTIONS"),
+    "item_count_vs_median": ("min_share_of_median", "HARVEST_MIN_SHARE_OF_MEDIAN"),
+}
+
+
 def monitor_settings(spec: SourceSpec, recent_item_counts: Sequence[int] = ()) -> dict[str, Any]:
     """The Scrapy settings that run the spec's monitors: Spidermon's ``SPIDERMON_*`` and
-    Harvest's ``HARVEST_MONITORS`` (which monitors), ``HARVEST_RECENT_ITEM_COUNTS`` and
-    ``HARVEST_MIN_SHARE_OF_MEDIAN``. ``EXTENSIONS`` is merged by the caller."""
+    Harvest's ``HARVEST_MONITORS`` (which monitors, in :data:`MONITOR_NAMES` order),
+    ``HARVEST_RECENT_ITEM_COUNTS`` and ``HARVEST_MIN_SHARE_OF_MEDIAN``. ``EXTENSIONS`` is merged
+    by the caller."""
     monitors = spec.monitors
     if not monitors.enabled:
         return {"SPIDERMON_ENABLED": False, "HARVEST_MONITORS": []}
-    names: list[str] = []
     values: dict[str, Any] = {
         "SPIDERMON_ENABLED": True,
         "SPIDERMON_SPIDER_CLOSE_MONITORS": [SUITE],
     }
-    if monitors.min_items is not None:
-        names.append("item_count")
-        values["SPIDERMON_MIN_ITEMS"] = monitors.min_items
     rules = {
         f"{RECORD_TYPE}/{field}": share
         for field in spec.detail.fields
         if (share := monitors.field_coverage.get(field, monitors.min_field_coverage)) is not None
     }
     values["SPIDERMON_ADD_FIELD_COVERAGE"] = bool(rules)  # no per-record counting when unused
-    if rules:
-        names.append("field_coverage")
-        values["SPIDERMON_FIELD_COVERAGE_RULES"] = rules
-        values["SPIDERMON_FIELD_COVERAGE_SKIP_NONE"] = True  # a field not found is None
-    if monitors.max_errors is not None:
-        names.append("error_count")
-        values["SPIDERMON_MAX_ERRORS"] = monitors.max_errors
-    if monitors.max_warnings is not None:
-        names.append("warning_count")
-        values["SPIDERMON_MAX_WARNINGS"] = monitors.max_warnings
-    names.append("finish_reason")
-    values["SPIDERMON_EXPECTED_FINISH_REASONS"] = list(monitors.expected_finish_reasons)
-    if monitors.unwanted_http_codes:
-        names.append("unwanted_http_codes")
-        values["SPIDERMON_UNWANTED_HTTP_CODES"] = dict(monitors.unwanted_http_codes)
-    if monitors.max_retries is not None:
-        names.append("retry_count")
-        values["SPIDERMON_MAX_RETRIES"] = monitors.max_retries
-    if monitors.max_downloader_exceptions is not None:
-        names.append("downloader_exceptions")
-        values["SPIDERMON_MAX_DOWNLOADER_EXCEPTIONS"] = monitors.max_downloader_exceptions
-    if monitors.min_share_of_median is not None:
-        names.append("item_count_vs_median")
-        values["HARVEST_MIN_SHARE_OF_MEDIAN"] = monitors.min_share_of_median
+    names: list[str] = []
+    for name in MONITOR_NAMES:
+        if name == "field_coverage":
+            if rules:
+                names.append(name)
+                values["SPIDERMON_FIELD_COVERAGE_RULES"] = rules
+                values["SPIDERMON_FIELD_COVERAGE_SKIP_NONE"] = True  # a field not found is None
+                # Spidermon's default placeholders less "", [] and {}, which its falsy check
+                # (on by default) skips first: the same counts, fewer comparisons per value
+                values["SPIDERMON_FIELD_COVERAGE_SKIP_VALUES"] = ["N/A", "-"]
+            continue
+        key, setting = _THRESHOLDS[name]
+        threshold = getattr(monitors, key)
+        if threshold is None or threshold == {}:  # {}: no unwanted HTTP code
+            continue
+        names.append(name)
+        values[setting] = threshold
+    if "item_count_vs_median" in names:
         values["HARVEST_RECENT_ITEM_COUNTS"] = [int(n) for n in recent_item_counts]
     values["HARVEST_MONITORS"] = names
     return values
