@@ -272,3 +272,9 @@ def test_a_failed_monitor_is_an_sla_miss_alerted_once_per_crawl() -> None:
     assert unknown.check("crawl_monitors").missed is None  # nothing to judge
     off = demo().model_copy(update={"sla": demo().sla.model_copy(update={"crawl_monitors": False})})
     assert evaluate_source(off, [], [failed], NOW).check("crawl_monitors").missed is None
+
+
+def test_the_coverage_stats_name_the_record_type_the_settings_use() -> None:
+    from harvest.scraping.health import RECORD_TYPE
+
+    assert Record.__name__ == RECORD_TYPE

@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MONITORS_STAT = "harvest/monitors"  # = harvest.scraping.monitors.MONITORS_STAT
+MONITORS_STAT = "harvest/monitors"  # the crawl stat the monitors' results are written to
 SUITE = "harvest.scraping.monitors.CrawlMonitorSuite"
 EXTENSION = "harvest.scraping.monitors.HarvestSpidermon"
 EXTENSION_ORDER = 500  # after Scrapy's CoreStats (0), which sets finish_reason on close
-RECORD_TYPE = "Record"  # = harvest.scraping.monitors.RECORD_TYPE
+RECORD_TYPE = "Record"  # harvest.scraping.monitors.Record: the item type in coverage stats
 
 
 class CriticalMonitorFailed(RuntimeError):

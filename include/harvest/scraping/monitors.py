@@ -42,19 +42,18 @@ from spidermon.contrib.scrapy.monitors import (
 from spidermon.contrib.scrapy.monitors.base import BaseStatMonitor
 from spidermon.core.actions import Action
 
+from harvest.scraping.health import MONITORS_STAT
 from harvest.scraping.items import PageItem
+from harvest.scraping.spiders.base import ITEM_PAGES_STAT
 
 # Spidermon 1.27 writes its report with Spider.log(), deprecated in Scrapy 2.13: the warning
 # would be a WARNING line in every crawl's log (and in log_count/WARNING).
 warnings.filterwarnings("ignore", message=r"Spider\.log\(\) is deprecated")
 
-MONITORS_STAT = "harvest/monitors"
-RECORD_COUNT_STAT = "harvest/item_pages"  # = harvest.scraping.spiders.base.ITEM_PAGES_STAT
-RECORD_TYPE = "Record"
-
 
 class Record(dict[str, Any]):
-    """One record of a page, as Spidermon's field coverage sees it (its stats name the type)."""
+    """One record of a page, as Spidermon's field coverage sees it: its stats name the type
+    (``spidermon_field_coverage/Record/<field>``, :data:`~harvest.scraping.health.RECORD_TYPE`)."""
 
 
 def page_records(item: Any) -> list[Record]:
@@ -95,7 +94,7 @@ class HarvestSpidermon(Spidermon):  # type: ignore[misc]
 class RecordCountMonitor(ItemCountMonitor):  # type: ignore[misc]
     """Check the crawl yielded at least SPIDERMON_MIN_ITEMS records (item pages + card items)."""
 
-    stat_name = RECORD_COUNT_STAT
+    stat_name = ITEM_PAGES_STAT
 
 
 @monitors.name("Median Item Count Monitor")
@@ -104,7 +103,7 @@ class MedianItemCountMonitor(BaseStatMonitor):  # type: ignore[misc]
 
     Skipped when the source has no loaded partition before this one (nothing to compare)."""
 
-    stat_name = RECORD_COUNT_STAT
+    stat_name = ITEM_PAGES_STAT
     assert_type = ">="
     fail_if_stat_missing = False
 
