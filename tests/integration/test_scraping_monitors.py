@@ -86,6 +86,7 @@ def test_every_monitor_passes_on_the_healthy_site(healthy: dict[str, Any]) -> No
     assert {f["status"] for f in found.values()} == {"passed"}, found
     assert all(f["severity"] == "warning" and f["message"] for f in found.values())
     assert result.item_pages == CONFIG.listings_per_day
+    assert result.monitors_cpu_seconds > 0  # what they cost the crawl, counted by it
     # the task's XCom carries them, and check_crawl has nothing to say
     assert result.to_dict()["monitors"] == result.monitors
     assert check_crawl(demo_spec(), result.to_dict()) == []
@@ -140,6 +141,7 @@ def test_a_broken_site_fails_named_monitors_and_a_critical_one_fails_the_scrape(
 def test_monitors_switched_off_add_nothing(tmp_path: Path) -> None:
     result = crawl(tmp_path, demo_spec(enabled=False))
     assert result.monitors == [] and result.item_pages == CONFIG.listings_per_day
+    assert result.monitors_cpu_seconds == 0.0
     assert stored(tmp_path) == {}
 
 

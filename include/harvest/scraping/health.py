@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MONITORS_STAT = "harvest/monitors"  # the crawl stat the monitors' results are written to
+MONITORS_CPU_STAT = "harvest/monitors_cpu_seconds"  # what they cost the crawl process
 SUITE = "harvest.scraping.monitors.CrawlMonitorSuite"
 EXTENSION = "harvest.scraping.monitors.HarvestSpidermon"
 EXTENSION_ORDER = 500  # after Scrapy's CoreStats (0), which sets finish_reason on close

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 import warnings
 from typing import Any, ClassVar
 
@@ -42,7 +43,7 @@ from spidermon.contrib.scrapy.monitors import (
 from spidermon.contrib.scrapy.monitors.base import BaseStatMonitor
 from spidermon.core.actions import Action
 
-from harvest.scraping.health import MONITORS_STAT
+from harvest.scraping.health import MONITORS_CPU_STAT, MONITORS_STAT
 from harvest.scraping.items import PageItem
 from harvest.scraping.spiders.base import ITEM_PAGES_STAT
 
@@ -77,7 +78,11 @@ ZERO_STATS = (
 
 
 class HarvestSpidermon(Spidermon):  # type: ignore[misc]
-    """Spidermon's extension, counting field coverage over records instead of pages."""
+    """Spidermon's extension, counting field coverage over records instead of pages, and
+    keeping what it costs: the CPU seconds spent in it during the crawl (counting records,
+    running the monitors) in the stat ``harvest/monitors_cpu_seconds``."""
+
+    cpu_seconds = 0.0
 
     def spider_opened(self, spider: Any) -> None:
         for key in ZERO_STATS:
@@ -86,8 +91,16 @@ class HarvestSpidermon(Spidermon):  # type: ignore[misc]
         super().spider_opened(spider)
 
     def item_scraped(self, item: Any, response: Any, spider: Any) -> None:
+        started = time.process_time()
         for record in page_records(item):
             super().item_scraped(record, response, spider)
+        self.cpu_seconds += time.process_time() - started
+
+    def spider_closed(self, spider: Any) -> None:
+        started = time.process_time()
+        super().spider_closed(spider)
+        self.cpu_seconds += time.process_time() - started
+        self.crawler.stats.set_value(MONITORS_CPU_STAT, round(self.cpu_seconds, 6))
 
 
 @monitors.name("Record Count Monitor")

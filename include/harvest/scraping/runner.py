@@ -98,6 +98,7 @@ class CrawlResult:
     depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
     # the crawl monitors (Spidermon): [{monitor, status, severity, message}], see health.py
     monitors: list[dict[str, str]] = field(default_factory=list)
+    monitors_cpu_seconds: float = 0.0  # CPU the crawl process spent in them
 
     @property
     def unfinished_pages(self) -> int:
@@ -150,6 +151,7 @@ class CrawlResult:
             max_pages_skipped=stat("harvest/max_pages_skipped"),
             depth_limit_skipped=stat("harvest/depth_limit_skipped"),
             monitors=list(monitors or []),
+            monitors_cpu_seconds=float(stats.get("harvest/monitors_cpu_seconds") or 0.0),
         )
 
 
