@@ -1,6 +1,6 @@
 """Crawl monitor overhead: the demo crawl with Spidermon's monitors on against off, side by side.
 
-    python benchmarks/bench_monitors.py            # 5 rounds, 3000 listings
+    python benchmarks/bench_monitors.py            # 3 rounds, 3000 listings
     python benchmarks/bench_monitors.py --quick    # 1 round, 400 listings: checks it works
 
 Both are ``run_crawl`` of the demo spec against the same demo site (its own process, no
@@ -157,7 +157,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="alternating rounds of on and off")
     args = parser.parse_args()
     listings = args.listings or (400 if args.quick else 3000)
-    rounds = args.rounds or (1 if args.quick else 5)
+    rounds = args.rounds or (1 if args.quick else 3)
     print(
         f"== crawl monitor overhead: {listings} listings (no JavaScript pages), "
         f"16 requests/domain, AutoThrottle off; {rounds} round(s), on and off alternating"
