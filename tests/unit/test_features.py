@@ -55,7 +55,7 @@ def _with(spec: SourceSpec, **changes: object) -> SourceSpec:
 
 def test_columns_default_from_the_field_kinds(spec: SourceSpec) -> None:
     columns = feature_columns(spec)
-    assert columns.target == "price"
+    assert columns.target == "price_eur"  # price converts to EUR: one unit across currencies
     assert columns.categorical == ("city", "district")  # text; the key and the title are not
     assert columns.numeric == ("area", "rooms", "floor", "built_year")
     assert columns.flags == ("balcony",)

@@ -34,6 +34,15 @@ class FeatureColumns:
         return (*self.categorical, *self.numeric, *self.flags, *self.dates)
 
 
+def target_column(spec: SourceSpec) -> str | None:
+    """The warehouse column a model of ``spec`` predicts: the target field's converted column
+    when it has ``convert_to`` (``price`` with ``convert_to: EUR`` -> ``price_eur``, one unit
+    across currencies), else the field's own column; ``None`` without a target."""
+    if spec.target is None:
+        return None
+    return spec.detail.fields[spec.target].converted_column(spec.target) or spec.target
+
+
 def feature_columns(spec: SourceSpec) -> FeatureColumns:
     """The feature columns of ``spec``; raise :class:`FeatureSpecError` when it has no target or
     leaves no feature."""
@@ -55,7 +64,7 @@ def feature_columns(spec: SourceSpec) -> FeatureColumns:
 
     numeric = by_kind(block.numeric, NUMERIC_PARSERS | BOOL_PARSERS)
     columns = FeatureColumns(
-        target=spec.target,
+        target=str(target_column(spec)),
         categorical=by_kind(block.categorical, TEXT_PARSERS),
         numeric=tuple(n for n in numeric if spec.detail.fields[n].parser not in BOOL_PARSERS),
         flags=tuple(n for n in numeric if spec.detail.fields[n].parser in BOOL_PARSERS),

@@ -98,7 +98,7 @@ def score_partition(
     day = logical_date or latest_date(settings.warehouse_url, spec.name)
     if day is None:
         raise ValueError(f"source {spec.name}: no processed rows to score")
-    rows = read_training_set(settings.warehouse_url, spec.name, on=day)
+    rows = read_training_set(settings.warehouse_url, spec, on=day)
     mlflow = tracking.connect(settings.mlflow_tracking_uri)
     name = tracking.registered_model_name(spec.name)
     champion = tracking.champion_version(mlflow.MlflowClient(), name)
