@@ -54,7 +54,9 @@ def loaded(settings: Settings) -> dict[str, SourceSpec]:
         for day in DAYS:
             frame = shown_partition(config, day)
             warehouse.load_partition(specs["demo"], day, frame)
-            warehouse.load_partition(specs["flat"], day, frame.assign(price=1200.0, price_eur=1200.0))
+            warehouse.load_partition(
+                specs["flat"], day, frame.assign(price=1200.0, price_eur=1200.0)
+            )
     fields = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text())["detail"]["fields"]
     fields["rent"] = {"css": "[data-field=rent]::text", "parser": "price"}
     specs["no_target"] = _spec(
