@@ -7,6 +7,7 @@ Training and scoring of the bundled catalogue spec through the real crawl are in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,7 @@ def test_the_training_set_is_the_truth_of_each_date(loaded: Warehouse) -> None:
     changed = 0
     for day in DAYS:
         assert _rows(frame, day) == _truth(day), day
-    for before, after in zip(DAYS, DAYS[1:], strict=False):
+    for before, after in itertools.pairwise(DAYS):
         both = _truth(before).keys() & _truth(after).keys()
         changed += sum(_truth(before)[k] != _truth(after)[k] for k in both)
     assert changed > 0  # the dates do carry price or stock changes, each at its own date

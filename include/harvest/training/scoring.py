@@ -120,9 +120,10 @@ def score_partition(
         }
     )
     if len(rows):
-        out["prediction"] = pipeline.predict(rows).astype(float)
-        matrix = transform_features(pipeline, rows)
-        values = explain.shap_values(pipeline.steps[-1][1], matrix)
+        matrix = transform_features(pipeline, rows)  # once, for the prediction and SHAP
+        model = pipeline.steps[-1][1]
+        out["prediction"] = model.predict(matrix).astype(float)
+        values = explain.shap_values(model, matrix)
         out["explanation"] = explain.top_contributions(values, matrix)
     table = predictions_table(spec.name)
     engine = engine_for(settings.warehouse_url)
