@@ -33,36 +33,40 @@ class FillFromText(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.min_count = min_count
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> FillFromText:
-        self.patterns_: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        self.known_: dict[str, dict[str, str]] = {}  # casefolded -> the category as trained
         for column, _text in self.pairs:
             counts = X[column].dropna().astype(str).value_counts()
-            known = sorted(counts.index[counts >= self.min_count], key=len, reverse=True)
-            self.patterns_[column] = [
-                (value, re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE))
-                for value in known
-            ]
+            self.known_[column] = {v.casefold(): v for v in counts.index[counts >= self.min_count]}
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _pattern(self, column: str) -> re.Pattern[str] | None:
+        """One alternation of the known categories (longest first), as whole words."""
+        known = sorted(self.known_[column].values(), key=len, reverse=True)
+        if not known:
+            return None
+        return re.compile(
+            rf"(?<!\w)(?:{'|'.join(re.escape(v) for v in known)})(?!\w)", re.IGNORECASE
+        )
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         texts = sorted({text for _, text in self.pairs})
         out = X.drop(columns=[t for t in texts if t in X.columns])
         for column, text in self.pairs:
-            if column not in X.columns or text not in X.columns:
+            pattern = self._pattern(column)
+            if column not in X.columns or text not in X.columns or pattern is None:
                 continue
             rows = np.flatnonzero(X[column].isna().to_numpy() & X[text].notna().to_numpy())
             if not len(rows):
                 continue
-            said = X[text].iloc[rows].astype(str)
-            hits = np.zeros(len(rows), dtype=int)
-            found = np.empty(len(rows), dtype=object)
-            for value, pattern in self.patterns_[column]:
-                named = said.str.contains(pattern).to_numpy(dtype=bool)
-                hits += named
-                found[named] = value
+            known = self.known_[column]
+            named = [
+                {known[m.casefold()] for m in pattern.findall(said)}
+                for said in X[text].iloc[rows].astype(str)
+            ]
+            one = np.array([len(n) == 1 for n in named], dtype=bool)
             filled = out[column].to_numpy(dtype=object, copy=True)
-            one = hits == 1
-            filled[rows[one]] = found[one]
+            filled[rows[one]] = [next(iter(n)) for n, o in zip(named, one, strict=True) if o]
             out[column] = pd.Series(filled, index=out.index, dtype=object)
         return out
 
