@@ -54,8 +54,7 @@ test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
 
 demo: venv  ## run a source (SOURCE=demo by default) for one date through Airflow on embedded defaults; the demo source then trains a champion
-	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS)
-	$(if $(filter demo,$(or $(SOURCE),demo)),$(BIN)/python scripts/demo_training.py $(DEMO_TRAINING_ARGS))
+	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS) $(if $(filter demo,$(or $(SOURCE),demo)),--train $(DEMO_TRAINING_ARGS))
 
 up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
 	$(BIN)/python scripts/up.py

@@ -169,7 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         "--date", type=_date, default=yesterday, help="logical date (default yesterday)"
     )
     parser.add_argument("--source", default="demo", help="a source on the demo site (default demo)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="then train (scripts/demo_training.py, in this process: Airflow and the DAGs are "
+        "loaded once); other options go to it, e.g. --days 8 --trials 20",
+    )
+    args, training_args = parser.parse_known_args(argv)
+    if training_args and not args.train:
+        parser.error(f"unrecognized arguments: {' '.join(training_args)}")
     dag_id = f"harvest_{args.source}"
 
     env = local.local_env()
@@ -203,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Done in {time.monotonic() - started:.0f} s (run {run_id})")
     report(results)
     say(f"  Airflow log         {log_path}")
+    if args.train:
+        import demo_training
+
+        say()
+        return demo_training.main(training_args)
     return 0
 
 

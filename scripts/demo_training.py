@@ -101,13 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     done = loaded_dates(Settings.from_env().warehouse_url)
     for day in sorted(done.intersection(days)):
         say(f"  {day}: already loaded, not crawled again")
-    site, base_url = demo.start_demo_site()
+    site, base_url = demo.start_demo_site(days[-1])
     os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
     try:
         for day in [d for d in days if d not in done]:
+            site.set_day(day)  # the site shows the run's date, as a nightly crawl would see it
+            stage_started = time.monotonic()
             state, results, _states, run_id = demo.run_dag(day, log_path)
             loaded = results.get("load", {}).get("loaded", "?")
-            say(f"  {day}: harvest_demo {state}, {loaded} rows loaded")
+            say(
+                f"  {day}: harvest_demo {state}, {loaded} rows loaded "
+                f"({time.monotonic() - stage_started:.0f} s)"
+            )
             if state != "success":
                 say(f"FAILED: run {run_id}; the log is in {log_path}:\n{local.tail(log_path, 25)}")
                 return 1
@@ -117,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"  running DAG {TRAIN_DAG_ID} (dag.test, {os.environ['HARVEST_TRAINING_TRIALS']} trials per model) ..."
     )
+    stage_started = time.monotonic()
     state, results = run_training_dag(log_path)
+    say(f"  {TRAIN_DAG_ID} {state} ({time.monotonic() - stage_started:.0f} s)")
     trained = results.get("train")
     if state != "success" or not trained:
         say(f"FAILED: {TRAIN_DAG_ID} ended {state}; the log is in {log_path}:")

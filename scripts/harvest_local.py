@@ -130,7 +130,8 @@ def run_airflow(
 
 
 def migrate_db(env: Mapping[str, str], log_path: Path) -> None:
-    """Create or upgrade the metadata DB (idempotent)."""
+    """Create or upgrade the metadata DB (idempotent); the pool is set again after it."""
+    (Path(env["AIRFLOW_HOME"]) / POOL_MARKER).unlink(missing_ok=True)
     run_airflow(["db", "migrate"], env, log_path)
 
 
@@ -148,10 +149,24 @@ def migrate_db_if_needed(env: Mapping[str, str], log_path: Path) -> bool:
     return True
 
 
+POOL_MARKER = ".harvest-pool"
+
+
 def ensure_pool(env: Mapping[str, str], log_path: Path) -> None:
-    """Create (or update) the ``scraping`` pool the scrape tasks run in."""
+    """Create (or update) the ``scraping`` pool the scrape tasks run in, unless this metadata DB
+    already has it as defined here (a marker beside it, removed by :func:`migrate_db`): each
+    ``airflow pools set`` is a whole Airflow CLI start, 1 to 2 minutes on 2 busy cores, paid
+    twice per ``make demo`` before this check."""
     name, slots, description = SCRAPING_POOL
+    db = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite (airflow.cfg)")
+    stamp = f"{db} {name} {slots} {description}\n"
+    marker = Path(env["AIRFLOW_HOME"]) / POOL_MARKER
+    sqlite_file = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    fresh = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env and not sqlite_file.exists()
+    if not fresh and marker.exists() and marker.read_text(encoding="utf-8") == stamp:
+        return
     run_airflow(["pools", "set", name, str(slots), description], env, log_path)
+    marker.write_text(stamp, encoding="utf-8")
 
 
 def free_port() -> int:

@@ -22,11 +22,12 @@ def dag():  # type: ignore[no-untyped-def]
 
     bag = DagBag(str(REPO / "dags" / "harvest_training.py"))
     assert bag.import_errors == {}
+    assert sorted(bag.dags) == ["harvest_train_catalogue", "harvest_train_demo"]
     return bag.dags["harvest_train_demo"]
 
 
 def test_one_training_dag_per_source_with_a_target(tmp_path: Path) -> None:
-    assert [spec.name for spec in training_specs(SOURCES)] == ["demo"]
+    assert [spec.name for spec in training_specs(SOURCES)] == ["catalogue", "demo"]
     assert training_specs(tmp_path / "missing") == []
 
 

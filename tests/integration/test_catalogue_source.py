@@ -310,3 +310,41 @@ def test_out_of_order_on_postgresql_gives_the_same_warehouse(
     # partitions validated before, so it depends on the order by design; the data does not
     for table in sorted(set(want) - {"validation_results"}):
         assert got[table] == want[table], table
+
+
+def test_the_training_set_is_each_dates_valid_versions(in_order: dict[str, Any]) -> None:
+    """Through the real crawl: one row per product and observed date, with that date's values."""
+    from harvest.training.data import read_training_set
+
+    frame = read_training_set(in_order["settings"].warehouse_url, SPEC)
+    for day in DAYS:
+        rows = frame[frame["logical_date"].dt.date == day].set_index("record_key")
+        truth = catalogue_truth(CONFIG, day, SPEC.base_url)
+        assert sorted(rows.index) == sorted(t["product_id"] for t in truth), day
+        for product in truth:
+            _matches_truth(rows.loc[product["product_id"]], product, f"{day} {product['title']}")
+
+
+def test_the_catalogue_trains_a_champion_and_scores_its_latest_date(
+    in_order: dict[str, Any],
+) -> None:
+    """The bundled spec's target (price, in EUR) trains and scores like a listings source."""
+    from harvest.training import TrainingSettings
+    from harvest.training.scoring import score_partition
+    from harvest.training.train import train_source
+
+    settings = in_order["settings"]
+    fast = TrainingSettings(trials=2, shap_sample=40, min_rows=20, models=("lightgbm",))
+    report = train_source(SPEC, settings, fast)
+    assert (report.version, report.promoted) == ("1", True)
+    assert report.split["split_holdout_dates"] == f"{DAYS[-1]}..{DAYS[-1]}"
+    priced = [t for t in catalogue_truth(CONFIG, DAYS[-1]) if t["price"] is not None]
+    assert report.split["split_holdout_rows"] + report.split["target_outliers_dropped"] >= 1
+    assert report.split["split_holdout_rows"] <= len(priced)
+    scored = score_partition(SPEC, settings)
+    assert (scored.logical_date, scored.rows) == (
+        DAYS[-1].isoformat(),
+        len(catalogue_truth(CONFIG, DAYS[-1])),
+    )
+    predictions = _frame(settings, "predictions_catalogue")
+    assert predictions["prediction"].notna().all() and len(predictions) == scored.rows

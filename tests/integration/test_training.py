@@ -54,7 +54,9 @@ def loaded(settings: Settings) -> dict[str, SourceSpec]:
         for day in DAYS:
             frame = shown_partition(config, day)
             warehouse.load_partition(specs["demo"], day, frame)
-            warehouse.load_partition(specs["flat"], day, frame.assign(price=1200.0))
+            warehouse.load_partition(
+                specs["flat"], day, frame.assign(price=1200.0, price_eur=1200.0)
+            )
     fields = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text())["detail"]["fields"]
     fields["rent"] = {"css": "[data-field=rent]::text", "parser": "price"}
     specs["no_target"] = _spec(
@@ -80,7 +82,7 @@ def _champion(settings: Settings, name: str) -> str | None:
 def test_bad_training_sets_register_nothing(settings: Settings, loaded: dict) -> None:
     with pytest.raises(TrainingDataError, match="fewer than the 100000 needed"):
         train_source(loaded["demo"], settings, dataclasses.replace(FAST, min_rows=100_000))
-    with pytest.raises(TrainingDataError, match=r"source flat.*target 'price' is constant"):
+    with pytest.raises(TrainingDataError, match=r"source flat.*target 'price_eur' is constant"):
         train_source(loaded["flat"], settings, FAST)
     with pytest.raises(TrainingDataError, match="target column 'rent' is missing"):
         train_source(loaded["no_target"], settings, FAST)

@@ -55,7 +55,7 @@ def _with(spec: SourceSpec, **changes: object) -> SourceSpec:
 
 def test_columns_default_from_the_field_kinds(spec: SourceSpec) -> None:
     columns = feature_columns(spec)
-    assert columns.target == "price"
+    assert columns.target == "price_eur"  # price converts to EUR: one unit across currencies
     assert columns.categorical == ("city", "district")  # text; the key and the title are not
     assert columns.numeric == ("area", "rooms", "floor", "built_year")
     assert columns.flags == ("balcony",)
@@ -160,3 +160,44 @@ def test_values_cleaning_imputed_count_as_missing(fitted, frame: pd.DataFrame) -
     as_list["imputed"] = [["area", "rooms"]]  # as PostgreSQL's JSONB returns it
     assert fitted.predict(as_list)[0] == pytest.approx(fitted.predict(missing)[0])
     assert fitted.predict(row.assign(imputed="[]"))[0] == pytest.approx(fitted.predict(row)[0])
+
+
+def test_a_missing_category_is_filled_from_the_text_that_names_it_once() -> None:
+    from harvest.features.fill import FillFromText
+
+    train = pd.DataFrame(
+        {"district": ["Mitte"] * 5 + ["Altona"] * 5 + ["Alt"] * 2, "title": ["x"] * 12}
+    )
+    fill = FillFromText((("district", "title"),)).fit(train)
+    rows = pd.DataFrame(
+        {
+            "district": [None, None, None, None, "Kalk"],
+            "title": [
+                "Bright 2-room flat in mitte",  # named once, any case: filled
+                "Mitte or Altona, 60 m²",  # two districts named: ambiguous, left missing
+                "Altonaer Str. 5",  # only as part of a word: not named
+                None,  # no text
+                "Flat in Mitte",  # a value present is never replaced
+            ],
+        }
+    )
+    out = fill.transform(rows)
+    assert list(out.columns) == ["district"]  # the text is read, never a feature
+    assert out["district"].tolist()[0] == "Mitte"
+    assert out["district"].isna().tolist()[1:4] == [True, True, True]
+    assert out["district"].tolist()[4] == "Kalk"
+
+
+def test_the_demo_pipeline_reads_a_missing_district_from_the_title(
+    spec: SourceSpec, frame: pd.DataFrame, fitted
+) -> None:  # type: ignore[no-untyped-def]
+    columns = feature_columns(spec)
+    assert columns.fill_from_text == (("district", "title"),)
+    assert "title" in columns.inputs and "title" not in columns.categorical
+    pipeline = fitted
+    row = frame[frame["district"].notna()].head(1).copy()
+    without = row.assign(district=None)
+    assert pipeline.predict(without) == pytest.approx(pipeline.predict(row))
+    assert pipeline.predict(without.assign(title="no place named")) != pytest.approx(
+        pipeline.predict(row)
+    )

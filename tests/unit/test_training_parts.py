@@ -34,28 +34,30 @@ def _frame(days: int = 5, per_day: int = 10, price: object = None) -> pd.DataFra
             "city": rng.choice(["Berlin", "Köln"], n),
             "price": rng.normal(1000, 100, n) if price is None else price,
         }
-    )
+    ).assign(price_eur=lambda f: f["price"])  # the target column: price with convert_to: EUR
 
 
 def test_missing_target_column_names_source_table_and_column() -> None:
     with pytest.raises(
         TrainingDataError,
-        match=r"source demo, table processed_demo: target column 'price' is missing",
+        match=r"source demo, table processed_demo: target column 'price_eur' is missing",
     ):
-        check_training_set(_frame().drop(columns="price"), SPEC, min_rows=1)
+        check_training_set(_frame().drop(columns="price_eur"), SPEC, min_rows=1)
 
 
 def test_too_few_rows_says_how_many_and_the_setting() -> None:
     frame = _frame()
-    frame.loc[:44, "price"] = None
+    frame.loc[:44, "price_eur"] = None
     with pytest.raises(
-        TrainingDataError, match=r"5 rows with a price value, fewer than the 20.*MIN_ROWS"
+        TrainingDataError, match=r"5 rows with a price_eur value, fewer than the 20.*MIN_ROWS"
     ):
         check_training_set(frame, SPEC, min_rows=20)
 
 
 def test_constant_target_is_refused() -> None:
-    with pytest.raises(TrainingDataError, match=r"target 'price' is constant \(1200.0 in all 50"):
+    with pytest.raises(
+        TrainingDataError, match=r"target 'price_eur' is constant \(1200.0 in all 50"
+    ):
         check_training_set(_frame(price=1200.0), SPEC, min_rows=1)
 
 

@@ -543,6 +543,11 @@ class FeaturesSpec(_Model):
     ratios: list[tuple[str, str]] = Field(
         [], description="(numerator, denominator) pairs added as <num>_div_<den> features"
     )
+    fill_from_text: dict[str, str] = Field(
+        {},
+        description="categorical field -> text field (e.g. district: title): a missing value is "
+        "filled with the one category known from training that the text names",
+    )
     rare_tolerance: float = Field(
         0.01, ge=0, lt=1, description="categories rarer than this share are grouped as 'Rare'"
     )
@@ -569,6 +574,7 @@ class FeaturesSpec(_Model):
         """Every field this block names (for the check that they exist)."""
         names = [*(self.categorical or []), *(self.numeric or []), *(self.dates or [])]
         names += [*self.exclude, *self.baseline_by, *(f for pair in self.ratios for f in pair)]
+        names += [*self.fill_from_text, *self.fill_from_text.values()]
         return names
 
 

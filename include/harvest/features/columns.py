@@ -27,11 +27,26 @@ class FeatureColumns:
     flags: tuple[str, ...]  # bool fields: numeric 0/1, imputed but never capped
     dates: tuple[str, ...]
     ratios: tuple[tuple[str, str], ...]
+    fill_from_text: tuple[tuple[str, str], ...] = ()  # (categorical, text read to fill it)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Text columns read only to fill missing categories (never features themselves)."""
+        return tuple(dict.fromkeys(text for _, text in self.fill_from_text))
 
     @property
     def inputs(self) -> tuple[str, ...]:
         """Every column the pipeline reads, in a fixed order."""
-        return (*self.categorical, *self.numeric, *self.flags, *self.dates)
+        return (*self.categorical, *self.numeric, *self.flags, *self.dates, *self.texts)
+
+
+def target_column(spec: SourceSpec) -> str | None:
+    """The warehouse column a model of ``spec`` predicts: the target field's converted column
+    when it has ``convert_to`` (``price`` with ``convert_to: EUR`` -> ``price_eur``, one unit
+    across currencies), else the field's own column; ``None`` without a target."""
+    if spec.target is None:
+        return None
+    return spec.detail.fields[spec.target].converted_column(spec.target) or spec.target
 
 
 def feature_columns(spec: SourceSpec) -> FeatureColumns:
@@ -55,13 +70,20 @@ def feature_columns(spec: SourceSpec) -> FeatureColumns:
 
     numeric = by_kind(block.numeric, NUMERIC_PARSERS | BOOL_PARSERS)
     columns = FeatureColumns(
-        target=spec.target,
+        target=str(target_column(spec)),
         categorical=by_kind(block.categorical, TEXT_PARSERS),
         numeric=tuple(n for n in numeric if spec.detail.fields[n].parser not in BOOL_PARSERS),
         flags=tuple(n for n in numeric if spec.detail.fields[n].parser in BOOL_PARSERS),
         dates=by_kind(block.dates, DATE_PARSERS),
         ratios=tuple(block.ratios),
+        fill_from_text=tuple(block.fill_from_text.items()),
     )
+    not_categorical = [c for c, _ in columns.fill_from_text if c not in columns.categorical]
+    if not_categorical:
+        raise FeatureSpecError(
+            f"source {spec.name}: features.fill_from_text: {not_categorical} are not categorical "
+            "features"
+        )
     if spec.target in columns.inputs:
         raise FeatureSpecError(
             f"source {spec.name}: features: the target {spec.target!r} cannot be a feature"

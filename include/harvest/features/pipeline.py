@@ -6,8 +6,10 @@ Steps (each only when the spec gives it columns):
    model expects but the rows lack are added as missing (and logged), extra columns are dropped,
    values are coerced to the column's role (text, float, datetime; ±inf and unparseable values
    become missing). Scoring never crashes on a missing field. Values the cleaning stage imputed
-   (named in a row's ``imputed`` list) are set back to missing first, so the indicators below
-   tell observed from filled-in values.
+   (named in a row's ``imputed`` list) are set back to missing, so the indicators below tell
+   observed from filled-in values.
+   ``features.fill_from_text`` (:mod:`.fill`) then fills a missing category from the text that
+   names it (a district from the title) and drops the text columns.
 2. feature-engine ``AddMissingIndicator`` + ``MeanMedianImputer`` (median) on numeric and bool
    columns; ``CategoricalImputer`` fills missing categories with ``"Missing"``.
 3. ``RareLabelEncoder`` groups categories rarer than ``rare_tolerance`` as ``"Rare"``; a category
@@ -23,7 +25,6 @@ Steps (each only when the spec gives it columns):
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -35,6 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from harvest.config.spec import FeaturesSpec
 from harvest.features.columns import FeatureColumns
+from harvest.features.fill import FillFromText
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +60,19 @@ class ConformColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         categorical: tuple[str, ...] = (),
         numeric: tuple[str, ...] = (),
         dates: tuple[str, ...] = (),
+        texts: tuple[str, ...] = (),
     ) -> None:
         self.categorical = categorical
         self.numeric = numeric
         self.dates = dates
+        self.texts = texts
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> ConformColumns:
         self.n_features_in_ = len(self._inputs())
         return self
 
     def _inputs(self) -> list[str]:
-        return [*self.categorical, *self.numeric, *self.dates]
+        return [*self.categorical, *self.numeric, *self.dates, *self.texts]
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
@@ -81,10 +85,10 @@ class ConformColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 len(X),
                 ", ".join(missing),
             )
-        X = _unimpute(X, self._inputs())
+        imputed = _imputed_masks(X, self._inputs())
         out: dict[str, Any] = {}
         empty = pd.Series(np.nan, index=X.index, dtype=object)
-        for column in self.categorical:
+        for column in (*self.categorical, *self.texts):
             values = X[column] if column in X.columns else empty
             out[column] = _as_text(values)
         for column in self.numeric:
@@ -95,6 +99,8 @@ class ConformColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             out[column] = pd.to_datetime(values, errors="coerce", format="ISO8601").astype(
                 "datetime64[ns]"
             )
+        for column, mask in imputed.items():
+            out[column] = out[column].mask(mask)
         return pd.DataFrame(out, index=X.index)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -102,11 +108,13 @@ class ConformColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Text as ``object`` with ``NaN`` for missing (what feature-engine's encoders expect)."""
+    """Text as pandas' ``str`` dtype (Arrow-backed, ``NaN`` for missing): the encoders after it
+    check for missing values several times, and on Arrow strings that is a bitmap, not a
+    Python check per value as on ``object``."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is np.nan:
+        return values
     present = values.notna()
-    if pd.api.types.is_string_dtype(values):
-        return values.astype(object).where(present, np.nan)
-    return values.astype(str).astype(object).where(present, np.nan)
+    return values.astype(object).where(present, None).astype("str")
 
 
 def _as_float(values: pd.Series) -> pd.Series:
@@ -118,30 +126,32 @@ def _as_float(values: pd.Series) -> pd.Series:
     return number.replace([np.inf, -np.inf], np.nan)
 
 
-def _as_names(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = json.loads(value) if value.startswith("[") else [value]
-    return [str(v) for v in value] if isinstance(value, list | tuple | np.ndarray) else []
-
-
-def _unimpute(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``frame`` with the values cleaning imputed (listed per row in its ``imputed`` column) set
-    back to missing, so the pipeline's own missing indicators see them: a median area filled in
-    upstream would otherwise look observed and mislead the model."""
+def _imputed_masks(frame: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    """Per input column, which rows hold a value cleaning imputed (the row's ``imputed`` list
+    names the column): those are set back to missing, so the pipeline's own missing indicators
+    see them (a median area filled in upstream would otherwise look observed and mislead the
+    model). ``imputed`` holds lists (as the warehouse reads them back), JSON texts or nothing.
+    Vectorised (``explode``, one text match per column), not a Python call per row: at 1M rows
+    a ``json.dumps`` per row cost more than the model's own prediction."""
     if "imputed" not in frame.columns:
-        return frame
-    raw = frame["imputed"]
-    listed = raw.notna() & ~raw.astype(str).isin(("[]", ""))
-    if not listed.any():
-        return frame
-    names = raw[listed].map(_as_names)
-    frame = frame.copy()
+        return {}
+    raw = frame["imputed"].reset_index(drop=True)  # positions, whatever the frame's index
+    raw = raw[raw.notna()]
+    texts = raw[raw.map(type).eq(str)] if not pd.api.types.is_string_dtype(raw) else raw
+    names = raw.drop(texts.index).explode().dropna().astype(str)
+    texts = texts[~texts.isin(("[]", ""))].astype(str)
+    masks = {}
     for column in columns:
-        rows = names.index[names.map(lambda listed, c=column: c in listed)]
-        if len(rows) and column in frame.columns:
-            frame[column] = frame[column].astype(object)
-            frame.loc[rows, column] = np.nan
-    return frame
+        if column not in frame.columns:
+            continue
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[names.index[names.eq(column)]] = True
+        if len(texts):
+            named = texts.str.contains(f'"{column}"', regex=False) | texts.eq(column)
+            mask[named.index[named]] = True
+        if mask.any():
+            masks[column] = mask
+    return masks
 
 
 def feature_steps(
@@ -161,9 +171,16 @@ def feature_steps(
     steps: list[tuple[str, Any]] = [
         (
             "conform",
-            ConformColumns(columns.categorical, (*columns.numeric, *columns.flags), columns.dates),
+            ConformColumns(
+                columns.categorical,
+                (*columns.numeric, *columns.flags),
+                columns.dates,
+                columns.texts,
+            ),
         )
     ]
+    if columns.fill_from_text:
+        steps.append(("fill_from_text", FillFromText(columns.fill_from_text)))
     if numbers:
         steps.append(("missing_indicator", AddMissingIndicator(variables=numbers)))
         steps.append(("impute_numeric", MeanMedianImputer("median", variables=numbers)))

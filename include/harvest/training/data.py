@@ -1,5 +1,11 @@
-"""The training set: the processed rows of one source read from the warehouse, checked, and split
-by date (train on earlier dates, hold out the most recent ones)."""
+"""The training set: the rows of one source read from the warehouse, checked, and split by date
+(train on earlier dates, hold out the most recent ones).
+
+A ``listings`` source trains on its processed rows (one per record, at the date it was last
+loaded). A ``catalogue`` source trains on its versions as they were on each observed date: one
+row per item and date it was valid on (``valid_from <= date < valid_to``), with that version's
+values, so an item seen on 30 nights at two prices gives 30 rows, each with the price of its
+night."""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
+from harvest.features.columns import target_column
 from harvest.storage.warehouse import processed_table_name
+from harvest.storage.warehouse.schema import CATALOGUE_PARTITIONS, versions_table_name
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +64,51 @@ class Split:
 
 
 def read_training_set(
-    warehouse_url: str, source: str, until: dt.date | None = None, on: dt.date | None = None
+    warehouse_url: str, spec: SourceSpec, until: dt.date | None = None, on: dt.date | None = None
 ) -> pd.DataFrame:
-    """Every processed row of ``source`` (up to ``until`` inclusive, or only of date ``on``) that
-    is not a duplicate, as a frame with ``logical_date`` as ``datetime64``. Raises
+    """The rows ``spec``'s model learns from (up to ``until`` inclusive, or only of date ``on``),
+    as a frame with ``record_key``, ``logical_date`` (``datetime64``) and a column per field:
+    the processed rows that are not duplicates (listings), or the versions valid on each observed
+    date (catalogue, see the module docstring; ``logical_date`` is the observed date, plus the
+    version's ``valid_from``/``valid_to``/``last_seen``). Ordered by date and key. Raises
     :class:`TrainingDataError` if the table is missing. The only read of the warehouse here."""
     import sqlalchemy as sa
 
     from harvest.storage.warehouse.engine import engine_for
 
+    catalogue = spec.mode == "catalogue"
+    table_name = (versions_table_name if catalogue else processed_table_name)(spec.name)
     engine = engine_for(warehouse_url)  # the warehouse's own opener: same URL rules and errors
     try:
-        table_name = processed_table_name(source)
         if not sa.inspect(engine).has_table(table_name):
             raise TrainingDataError(
-                f"source {source}: no table {table_name} in the warehouse; load a partition first",
+                f"source {spec.name}: no table {table_name} in the warehouse; load a partition "
+                "first",
                 more_data_helps=True,
             )
         table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
-        query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
+        if catalogue:
+            dates = CATALOGUE_PARTITIONS
+            date = dates.c.logical_date
+            query = (
+                sa.select(table, date)
+                .join(
+                    dates,
+                    (dates.c.source == table.c.source)
+                    & (table.c.valid_from <= date)
+                    & (sa.or_(table.c.valid_to.is_(None), table.c.valid_to > date)),
+                )
+                .where(table.c.source == spec.name)
+            )
+        else:
+            date = table.c.logical_date
+            query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
         if until is not None:
-            query = query.where(table.c.logical_date <= until)
+            query = query.where(date <= until)
         if on is not None:
-            query = query.where(table.c.logical_date == on)
+            query = query.where(date == on)
         with engine.connect() as conn:
-            frame = pd.read_sql(query.order_by(table.c.logical_date, table.c.record_key), conn)
+            frame = pd.read_sql(query.order_by(date, table.c.record_key), conn)
     finally:
         engine.dispose()
     frame["logical_date"] = pd.to_datetime(frame["logical_date"])
@@ -90,8 +118,9 @@ def read_training_set(
 def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> pd.DataFrame:
     """The rows with a target value; raise :class:`TrainingDataError` when the target column is
     missing, fewer than ``min_rows`` rows have a target, or the target is constant."""
-    target = spec.target
-    where = f"source {spec.name}, table {processed_table_name(spec.name)}"
+    target = target_column(spec)
+    table = (versions_table_name if spec.mode == "catalogue" else processed_table_name)(spec.name)
+    where = f"source {spec.name}, table {table}"
     if target is None or target not in frame.columns:
         raise TrainingDataError(
             f"{where}: target column {target!r} is missing (columns: {', '.join(frame.columns)})"

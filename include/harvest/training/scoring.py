@@ -98,7 +98,7 @@ def score_partition(
     day = logical_date or latest_date(settings.warehouse_url, spec.name)
     if day is None:
         raise ValueError(f"source {spec.name}: no processed rows to score")
-    rows = read_training_set(settings.warehouse_url, spec.name, on=day)
+    rows = read_training_set(settings.warehouse_url, spec, on=day)
     mlflow = tracking.connect(settings.mlflow_tracking_uri)
     name = tracking.registered_model_name(spec.name)
     champion = tracking.champion_version(mlflow.MlflowClient(), name)
@@ -120,9 +120,10 @@ def score_partition(
         }
     )
     if len(rows):
-        out["prediction"] = pipeline.predict(rows).astype(float)
-        matrix = transform_features(pipeline, rows)
-        values = explain.shap_values(pipeline.steps[-1][1], matrix)
+        matrix = transform_features(pipeline, rows)  # once, for the prediction and SHAP
+        model = pipeline.steps[-1][1]
+        out["prediction"] = model.predict(matrix).astype(float)
+        values = explain.shap_values(model, matrix)
         out["explanation"] = explain.top_contributions(values, matrix)
     table = predictions_table(spec.name)
     engine = engine_for(settings.warehouse_url)

@@ -82,7 +82,7 @@ def prepare(
 ) -> Prepared:
     """Read and check the training set of ``spec`` and split it by date."""
     columns = feature_columns(spec)
-    frame = read_training_set(settings.warehouse_url, spec.name, until)
+    frame = read_training_set(settings.warehouse_url, spec, until)
     rows = check_training_set(frame, spec, training.min_rows)
     where = f"source {spec.name}"
     split = time_split(rows, spec.features.holdout_days, where)
