@@ -3,6 +3,7 @@ dag-processor as subprocesses (LocalExecutor), the demo site, and a REST client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
+from harvest.demo_site.catalogue import CatalogueConfig
 from harvest.demo_site.generator import SiteConfig
 from harvest.demo_site.server import DemoSite
 from scripts import harvest_local as local
@@ -25,6 +27,11 @@ from scripts import harvest_local as local
 ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
 # Small enough to keep the whole e2e run short on 2 cores: 2 index + 40 detail pages a day.
 SITE = SiteConfig(seed=11, listings_per_day=40, page_size=20)
+# The catalogue beside it: about ten products a day in four categories (one list page each),
+# changing fast (products appear, disappear and change price from one day to the next).
+CATALOGUE = CatalogueConfig(
+    seed=1, products=12, lifetime_days=(6, 16), gap_days=(1, 3), price_days=(2, 4)
+)
 RUN_TIMEOUT = 420  # scrape + validate + clean + load
 
 
@@ -66,6 +73,11 @@ class Airflow:
                 f"{method} {path} -> {exc.code}: {exc.read().decode(errors='replace')[:1000]}"
             ) from exc
         return json.loads(text) if text else {}
+
+    def task_result(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        """The return value (XCom) of one task instance of a run."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        return self.request("GET", f"{path}/xcomEntries/return_value")["value"]
 
     def dag_runs(self, dag_id: str = "harvest_demo") -> list[dict[str, Any]]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
@@ -118,23 +130,37 @@ def _with_database(url: str, name: str) -> str:
     return urlunparse(parsed._replace(path=f"/{name}"))
 
 
-@pytest.fixture(scope="session")
-def e2e_database(postgres_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for Airflow's metadata, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database named ``<prefix>_<random>`` on the server of ``postgres_url``;
+    its ``postgresql://`` URL. Dropped on exit."""
     import psycopg2
 
-    name = f"harvest_e2e_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(postgres_url)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        url = _with_database(postgres_url, name)
-        yield url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        yield _with_database(postgres_url, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def new_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """``new_database(prefix)``: the URL of a fresh PostgreSQL database, dropped after the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda prefix: stack.enter_context(fresh_database(postgres_url, prefix))
+
+
+@pytest.fixture(scope="session")
+def e2e_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for Airflow's metadata, dropped afterwards."""
+    with fresh_database(postgres_url, "harvest_e2e") as url:
+        yield url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +169,7 @@ def airflow_stack(
 ) -> Iterator[Airflow]:
     root = tmp_path_factory.mktemp("e2e")
     harvest_home, airflow_home, log_dir = root / "harvest", root / "airflow", root / "logs"
-    site = DemoSite(SITE)
+    site = DemoSite(SITE, catalogue=CATALOGUE)
     site_url = site.start()
     port = local.free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -158,6 +184,7 @@ def airflow_stack(
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
         HARVEST_SOURCE_DEMO_BASE_URL=site_url,
+        HARVEST_SOURCE_CATALOGUE_BASE_URL=site_url,
         PYTHONUNBUFFERED="1",
     )
     for name in (
