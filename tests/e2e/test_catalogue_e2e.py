@@ -125,9 +125,13 @@ def set_warehouse(airflow: Airflow, url: str | None) -> None:
 
 def process(airflow: Airflow, days: list[dt.date], label: str) -> dict[dt.date, dict[str, Any]]:
     """Trigger one run per day (REST, explicit logical date), each after the previous one
-    finished, the site showing that day; per day its scrape and load results."""
+    finished, the site showing that day; per day its scrape and load results. A run of the
+    same logical date from before is deleted first (a DAG has one run per logical date)."""
     out: dict[dt.date, dict[str, Any]] = {}
     for day in days:
+        for old in airflow.dag_runs(DAG_ID):
+            if (old["logical_date"] or "")[:10] == day.isoformat():
+                airflow.request("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{old['dag_run_id']}")
         airflow.site.set_day(day)
         run = airflow.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
             "dag_run_id": f"e2e_catalogue_{label}_{day}",
