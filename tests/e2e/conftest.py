@@ -89,7 +89,12 @@ class Airflow:
         deadline = time.monotonic() + timeout
         runs: dict[str, dict[str, Any]] = {}
         while time.monotonic() < deadline:
-            runs = {r["dag_run_id"]: r for r in self.dag_runs(dag_id) if r["dag_run_id"] in run_ids}
+            try:
+                listed = self.dag_runs(dag_id)
+            except TimeoutError:  # an api-server slow under load: ask again until the deadline
+                time.sleep(3)
+                continue
+            runs = {r["dag_run_id"]: r for r in listed if r["dag_run_id"] in run_ids}
             if len(runs) == len(run_ids) and all(
                 r["state"] in ("success", "failed") for r in runs.values()
             ):
