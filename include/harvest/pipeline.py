@@ -34,9 +34,10 @@ def check_crawl(
     spec: SourceSpec, summary: Mapping[str, Any], base_url: str | None = None
 ) -> list[str]:
     """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched,
-    no item page reached: then the message says which level matched nothing, and where); return
-    (and log) the warnings of one that did: the page budget or the depth limit was hit, so the
-    partition may miss pages."""
+    no item page reached: then the message says which level matched nothing, and where, or a
+    crawl monitor the spec makes critical failed); return (and log) the warnings of one that
+    did: the page budget or the depth limit was hit, so the partition may miss pages, or a crawl
+    monitor failed (:func:`harvest.scraping.health.report_monitors`)."""
     day = summary.get("logical_date")
     if summary.get("exit_code") not in (0, None):
         raise PipelineError(
@@ -77,6 +78,12 @@ def check_crawl(
         )
     for warning in warnings:
         logger.warning("%s", warning)
+    from harvest.scraping.health import CriticalMonitorFailed, report_monitors
+
+    try:
+        warnings += report_monitors(spec, str(day), summary.get("monitors") or [])
+    except CriticalMonitorFailed as exc:
+        raise PipelineError(str(exc)) from exc
     return warnings
 
 
@@ -101,6 +108,7 @@ def run_partition(
     scrape: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """All four stages for one partition in this process; the report of each, by stage name.
+    Each stage sends its metrics when it finishes (:mod:`harvest.monitoring.stage_metrics`).
     Once the partition is loaded, the load stage removes its HTTP cache entries (they only
     served re-runs of the stages before the load).
 
@@ -110,27 +118,34 @@ def run_partition(
     """
     from harvest.cleaning.clean import clean_partition
     from harvest.loading import counts_from, load_cleaned_partition
+    from harvest.monitoring.stage_metrics import measured_stage
     from harvest.validation.run import validate_partition
 
     day = partition_date(logical_date)
     reports: dict[str, dict[str, Any]] = {}
     if scrape:
-        from harvest.scraping.runner import run_crawl
+        from harvest.scraping.health import monitored_crawl
 
-        reports["scrape"] = run_crawl(spec, day, settings, base_url=base_url).to_dict()
-        check_crawl(spec, reports["scrape"], base_url)
-    reports["validate"] = validate_partition(spec, day, settings).to_dict()
-    reports["clean"] = clean_partition(
-        spec, day, settings, validated_uri=reports["validate"]["validated_uri"]
-    ).to_dict()
-    reports["load"] = load_cleaned_partition(
-        spec,
-        day,
-        settings,
-        cleaned_uri=reports["clean"]["cleaned_uri"],
-        counts=counts_from(reports["validate"], reports["clean"]),
-        crawl=reports.get("scrape"),
-        cleaned_at=reports["clean"]["cleaned_at"],
-        clean=clean_again,
-    ).to_dict()
+        with measured_stage(settings, "scrape") as stage:
+            stage.report = reports["scrape"] = monitored_crawl(
+                spec, day, settings, base_url=base_url
+            ).to_dict()
+            check_crawl(spec, reports["scrape"], base_url)
+    with measured_stage(settings, "validate") as stage:
+        stage.report = reports["validate"] = validate_partition(spec, day, settings).to_dict()
+    with measured_stage(settings, "clean") as stage:
+        stage.report = reports["clean"] = clean_partition(
+            spec, day, settings, validated_uri=reports["validate"]["validated_uri"]
+        ).to_dict()
+    with measured_stage(settings, "load") as stage:
+        stage.report = reports["load"] = load_cleaned_partition(
+            spec,
+            day,
+            settings,
+            cleaned_uri=reports["clean"]["cleaned_uri"],
+            counts=counts_from(reports["validate"], reports["clean"]),
+            crawl=reports.get("scrape"),
+            cleaned_at=reports["clean"]["cleaned_at"],
+            clean=clean_again,
+        ).to_dict()
     return reports
