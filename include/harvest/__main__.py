@@ -137,13 +137,14 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.loading import load_cleaned_partition, staged_counts
+    from harvest.pipeline import clean_again
     from harvest.storage.staging import StagedDataset, stage_uri
 
     def load(spec: SourceSpec, partition: Partition) -> dict[str, Any]:
         uri = stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, partition.day)
         counts = staged_counts(spec, partition.day, settings)
         return load_cleaned_partition(
-            spec, partition.day, settings, cleaned_uri=uri, counts=counts
+            spec, partition.day, settings, cleaned_uri=uri, counts=counts, clean=clean_again
         ).to_dict()
 
     return _stage(settings, args, load)

@@ -3,7 +3,9 @@
 Airflow runs each stage in its own task (``plugins/harvest_airflow/operators.py``), handing on
 only URIs and counts; :func:`run_partition` runs all four in this process, for the command line
 (``python -m harvest run``) and for tests. The stages live in their own packages
-(``scraping``, ``validation``, ``cleaning``, ``loading``).
+(``scraping``, ``validation``, ``cleaning``, ``loading``) and never call each other: where the
+load needs a partition cleaned again (listings loads stay order-independent), it is handed the
+clean stage (:func:`clean_again`) by whoever runs it: here, the ``LoadOperator`` and the CLI.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
+
+if TYPE_CHECKING:
+    from harvest.cleaning.clean import CleanReport
+    from harvest.storage.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +87,18 @@ def check_crawl(
     return warnings
 
 
+def clean_again(
+    spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
+) -> CleanReport:
+    """The clean stage of one partition from its staged validated frame, with history read from
+    ``warehouse``: the :data:`harvest.loading.Reclean` that the load of a listings source calls
+    under its lock (a stale clean, later partitions). Raises ``FileNotFoundError`` when the
+    validated frame is gone from staging."""
+    from harvest.cleaning.clean import clean_partition
+
+    return clean_partition(spec, day, settings, warehouse=warehouse)
+
+
 def run_partition(
     spec: SourceSpec,
     logical_date: dt.date | str,
@@ -91,8 +109,8 @@ def run_partition(
 ) -> dict[str, dict[str, Any]]:
     """All four stages for one partition in this process; the report of each, by stage name.
     Each stage sends its metrics when it finishes (:mod:`harvest.monitoring.stage_metrics`).
-    Once the partition is loaded its HTTP cache entries are removed (they only served re-runs of
-    the stages before the load).
+    Once the partition is loaded, the load stage removes its HTTP cache entries (they only
+    served re-runs of the stages before the load).
 
     ``scrape=False`` starts from the raw partition already in the raw store. Raises what the
     failing stage raises (``ValidationFailed``, ``WarehouseError``, ``CrawlError``,
@@ -128,8 +146,6 @@ def run_partition(
             counts=counts_from(reports["validate"], reports["clean"]),
             crawl=reports.get("scrape"),
             cleaned_at=reports["clean"]["cleaned_at"],
+            clean=clean_again,
         ).to_dict()
-    from harvest.scraping.httpcache import purge_partition
-
-    reports["load"]["http_cache_purged"] = purge_partition(settings, spec.name, day)
     return reports

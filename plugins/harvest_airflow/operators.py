@@ -360,8 +360,13 @@ class LoadOperator(_PartitionOperator):
 
     A warning the spec makes critical fails the task at once (``AirflowFailException``).
 
+    A listings load cleans again what an earlier date loaded since its clean made stale, and
+    the later dates it changes (:mod:`harvest.loading.order`): the clean stage is handed to it
+    (:func:`harvest.pipeline.clean_again`). Once loaded, the partition's HTTP cache entries are
+    removed (``http_cache_purged``).
+
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
-    :class:`harvest.pipeline.LoadReport` as a dict and emits an event on :func:`processed_asset`
+    :class:`harvest.loading.LoadReport` as a dict and emits an event on :func:`processed_asset`
     with ``{source, logical_date, rows}`` as extra.
     """
 
@@ -389,6 +394,7 @@ class LoadOperator(_PartitionOperator):
         from harvest.loading import counts_from, load_cleaned_partition
         from harvest.loading.warnings import CriticalWarning
         from harvest.monitoring.stage_metrics import measured_stage
+        from harvest.pipeline import clean_again
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -409,6 +415,7 @@ class LoadOperator(_PartitionOperator):
                     counts=counts_from(validation, cleaning),
                     crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
                     cleaned_at=cleaning.get("cleaned_at") or None,
+                    clean=clean_again,
                 )
             except CriticalWarning as exc:  # a retry finds the same partition
                 raise AirflowFailException(str(exc)) from exc
@@ -417,9 +424,4 @@ class LoadOperator(_PartitionOperator):
             context,
             {"source": self.source, "logical_date": day.isoformat(), "rows": report.loaded},
         )
-        from harvest.scraping.httpcache import purge_partition
-
-        # the partition is loaded: its HTTP cache entries only served re-runs of the stages before
-        result = report.to_dict()
-        result["http_cache_purged"] = purge_partition(settings, spec.name, day)
-        return result
+        return report.to_dict()

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
+from harvest.demo_site.catalogue import CatalogueConfig
 from harvest.demo_site.generator import SiteConfig
 from harvest.demo_site.server import DemoSite
 from scripts import harvest_local as local
@@ -28,6 +29,11 @@ from scripts import harvest_local as local
 ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
 # Small enough to keep the whole e2e run short on 2 cores: 2 index + 40 detail pages a day.
 SITE = SiteConfig(seed=11, listings_per_day=40, page_size=20)
+# The catalogue beside it: about ten products a day in four categories (one list page each),
+# changing fast (products appear, disappear and change price from one day to the next).
+CATALOGUE = CatalogueConfig(
+    seed=1, products=12, lifetime_days=(6, 16), gap_days=(1, 3), price_days=(2, 4)
+)
 RUN_TIMEOUT = 420  # scrape + validate + clean + load
 
 
@@ -71,6 +77,11 @@ class Airflow:
             ) from exc
         return json.loads(text) if text else {}
 
+    def task_result(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        """The return value (XCom) of one task instance of a run."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        return self.request("GET", f"{path}/xcomEntries/return_value")["value"]
+
     def dag_runs(self, dag_id: str = "harvest_demo") -> list[dict[str, Any]]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
 
@@ -81,7 +92,12 @@ class Airflow:
         deadline = time.monotonic() + timeout
         runs: dict[str, dict[str, Any]] = {}
         while time.monotonic() < deadline:
-            runs = {r["dag_run_id"]: r for r in self.dag_runs(dag_id) if r["dag_run_id"] in run_ids}
+            try:
+                listed = self.dag_runs(dag_id)
+            except TimeoutError:  # an api-server slow under load: ask again until the deadline
+                time.sleep(3)
+                continue
+            runs = {r["dag_run_id"]: r for r in listed if r["dag_run_id"] in run_ids}
             if len(runs) == len(run_ids) and all(
                 r["state"] in ("success", "failed") for r in runs.values()
             ):
@@ -148,22 +164,36 @@ def _with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def metadata_database(postgres_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one Airflow's metadata (SQLAlchemy URL), dropped after."""
+def fresh_database(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database named ``<prefix>_<random>`` on the server of ``postgres_url``;
+    its ``postgresql://`` URL. Dropped on exit."""
     import psycopg2
 
-    name = f"harvest_e2e_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(postgres_url)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        url = _with_database(postgres_url, name)
-        yield url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        yield _with_database(postgres_url, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@contextmanager
+def metadata_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one Airflow's metadata (SQLAlchemy URL), dropped after."""
+    with fresh_database(postgres_url, "harvest_e2e") as url:
+        yield url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+@pytest.fixture
+def new_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """``new_database(prefix)``: the URL of a fresh PostgreSQL database, dropped after the test."""
+    with ExitStack() as stack:
+        yield lambda prefix: stack.enter_context(fresh_database(postgres_url, prefix))
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +219,7 @@ def running_airflow(
     sources in ``site_sources`` crawl the demo site. Stop them all on exit, printing the log
     tails when ``failed()``."""
     harvest_home, airflow_home, log_dir = root / "harvest", root / "airflow", root / "logs"
-    site = DemoSite(SITE)
+    site = DemoSite(SITE, catalogue=CATALOGUE)
     site_url = site.start()
     port = local.free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -270,6 +300,7 @@ def airflow_stack(
     with running_airflow(
         tmp_path_factory.mktemp("e2e"),
         e2e_database,
+        site_sources=("demo", "catalogue"),
         failed=lambda: bool(request.session.testsfailed),
     ) as stack:
         yield stack

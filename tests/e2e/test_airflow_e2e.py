@@ -1,5 +1,6 @@
-"""End to end on a real Airflow: REST-triggered run, a 3-day backfill, and a run triggered from
-the UI in headless Chromium. Each checks the raw partitions the runs wrote and the rows they
+"""End to end on a real Airflow: REST-triggered runs (with and without a logical date), a 3-day
+backfill, ``airflow dags test`` from the command line, and a run triggered from the UI in headless
+Chromium (the scheduled kind is in ``test_catalogue_e2e.py``). Each checks the raw partitions the runs wrote and the rows they
 loaded into the (embedded SQLite) warehouse."""
 
 from __future__ import annotations
@@ -74,8 +75,7 @@ def trigger(airflow: Airflow, run_id: str, logical_date: str | None) -> dict[str
 
 def task_result(airflow: Airflow, run_id: str, task_id: str) -> Any:
     """The return value (XCom) of one task of a harvest_demo run."""
-    path = f"/api/v2/dags/harvest_demo/dagRuns/{run_id}/taskInstances/{task_id}"
-    return airflow.request("GET", f"{path}/xcomEntries/return_value")["value"]
+    return airflow.task_result("harvest_demo", run_id, task_id)
 
 
 def test_rest_trigger_runs_and_writes_the_partition(airflow: Airflow) -> None:
@@ -101,6 +101,24 @@ def test_rest_trigger_without_a_logical_date_processes_the_run_after_day(airflow
     airflow.wait_for_runs({run["dag_run_id"]})
     assert_partition(airflow, day)
     load = task_result(airflow, run["dag_run_id"], "load")
+    assert load["logical_date"] == day.isoformat()
+    assert load["loaded"] > 0
+
+
+def test_airflow_dags_test_processes_its_date(airflow_stack: Airflow) -> None:
+    """``airflow dags test harvest_demo D`` (the CLI in its own process, beside the running
+    scheduler, the DAG paused or not) runs every task of D in that process and processes D."""
+    day = dt.date(2026, 3, 12)
+    before = {r["dag_run_id"] for r in airflow_stack.dag_runs()}
+    airflow_stack.airflow("dags", "test", "harvest_demo", day.isoformat())
+    new = [
+        r
+        for r in airflow_stack.dag_runs()
+        if r["dag_run_id"] not in before and (r["logical_date"] or "")[:10] == day.isoformat()
+    ]
+    assert [r["state"] for r in new] == ["success"], new
+    assert_partition(airflow_stack, day)
+    load = task_result(airflow_stack, new[0]["dag_run_id"], "load")
     assert load["logical_date"] == day.isoformat()
     assert load["loaded"] > 0
 

@@ -17,8 +17,9 @@ from harvest.config.spec import DetailSpec, FieldSpec, IndexSpec, SourceSpec
 from harvest.demo_site import SiteConfig
 from harvest.demo_site.catalogue import CatalogueConfig, catalogue_for_day
 from harvest.demo_site.catalogue_truth import catalogue_changes
-from harvest.loading import load_cleaned_partition
+from harvest.loading import LoadError, load_cleaned_partition
 from harvest.loading.warnings import CriticalWarning
+from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.storage.warehouse import PARTITION_LOADS, Warehouse
 from tests.integration import test_warehouse as base
@@ -222,7 +223,7 @@ def clean_and_load(spec: SourceSpec, day: dt.date, settings: Settings, wh: Wareh
     counts = {**COUNTS, "duplicates": cleaned.duplicates, "updated": cleaned.updated}
     return load_cleaned_partition(
         spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=counts, warehouse=wh,
-        cleaned_at=cleaned.cleaned_at,
+        cleaned_at=cleaned.cleaned_at, clean=clean_again,
     )  # fmt: skip
 
 
@@ -265,11 +266,28 @@ def test_a_stale_clean_is_cleaned_again_before_loading(tmp_path: Path) -> None:
     report = load_cleaned_partition(
         spec, d2, settings, cleaned_uri=early.cleaned_uri,
         counts={**COUNTS, "duplicates": early.duplicates}, warehouse=wh,
-        cleaned_at=early.cleaned_at,
+        cleaned_at=early.cleaned_at, clean=clean_again,
     )  # fmt: skip
     assert report.recleaned
     assert dump(wh, "processed_demo", with_loaded_at=False) == in_order
     first.close()
+    wh.close()
+
+
+def test_a_listings_load_without_the_clean_stage_is_refused(tmp_path: Path) -> None:
+    """Its order checks need the clean stage handed in: without it nothing is loaded."""
+    spec = demo_spec()
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    wh = Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    wh.migrate([spec])
+    day = dt.date(2026, 3, 1)
+    stage_validated(settings, day)
+    cleaned = clean_partition(spec, day, settings, warehouse=wh)
+    with pytest.raises(LoadError, match=r"source=demo date=2026-03-01: .*clean=harvest\.pipeline"):
+        load_cleaned_partition(
+            spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=COUNTS, warehouse=wh
+        )
+    assert wh.partition_summary("demo", day) is None
     wh.close()
 
 
@@ -291,6 +309,29 @@ def test_a_changed_listing_is_stored_as_an_update(warehouse: Warehouse, settings
     assert row["price"] == loaded.set_index("listing_id").loc[key, "price"] + 100
     assert row["logical_date"] == d2
     assert warehouse.partition_summary("demo", d2).updated == 1
+
+
+def test_a_load_removes_the_http_cache_of_its_partition_only(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    """The entries only served re-runs of the stages before the load (files backend here; Redis:
+    ``test_scraping_stable_site.py``)."""
+    spec = catalogue_spec()
+    warehouse.migrate([spec])
+    for day in DAYS[:2]:
+        folder = settings.http_cache_dir / "shop" / day.isoformat()
+        folder.mkdir(parents=True)
+        for n in range(3):
+            (folder / f"fingerprint{n}.gz").write_bytes(b"x")
+    uri = write_frame(
+        observed(DAYS[0]), stage_uri(settings.staging_url, StagedDataset.CLEANED, "shop", DAYS[0])
+    )
+    report = load_cleaned_partition(
+        spec, DAYS[0], settings, cleaned_uri=uri, counts=COUNTS, warehouse=warehouse
+    )
+    assert report.http_cache_purged == 3
+    assert not (settings.http_cache_dir / "shop" / DAYS[0].isoformat()).exists()
+    assert len(list((settings.http_cache_dir / "shop" / DAYS[1].isoformat()).iterdir())) == 3
 
 
 # --- warnings -----------------------------------------------------------------------------------

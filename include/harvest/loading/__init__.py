@@ -7,16 +7,21 @@ run on its own, from what those stages stored (:func:`staged_counts`).
 A ``listings`` source is upserted by key and its later partitions re-checked so that the order
 of loads does not matter (:mod:`.order`); a ``catalogue`` source keeps every date's observations
 and rebuilds the versions they change (:mod:`harvest.storage.warehouse.versions`). Either way
-the partition's warnings (:mod:`.warnings`) are checked first, logged and stored.
+the partition's warnings (:mod:`.warnings`) are checked first, logged and stored, and once the
+partition is loaded its HTTP cache entries are removed (:func:`harvest.storage.http_cache.
+purge_partition`: they only served re-runs of the stages before the load).
+
+Those order checks clean partitions again, but stages never call each other: the caller hands
+the clean stage in (``clean``, a :data:`Reclean`; :func:`harvest.pipeline.clean_again`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
@@ -40,6 +45,24 @@ class StageCounts(TypedDict):
 
 
 COUNT_KEYS = tuple(StageCounts.__annotations__)
+
+
+class Recleaned(Protocol):
+    """What the load needs of a partition cleaned again (the clean stage's report)."""
+
+    @property
+    def cleaned_uri(self) -> str: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def imputed(self) -> Mapping[str, int]: ...
+
+
+Reclean = Callable[[SourceSpec, dt.date, Settings, "Warehouse"], Recleaned]
+"""Clean one partition (source spec, date) again, reading history from the given warehouse;
+what a listings load calls under its source's lock to stay order-independent (:mod:`.order`)."""
 
 
 class LoadError(RuntimeError):
@@ -72,6 +95,7 @@ class LoadReport:
     recleaned: bool = False  # listings: cleaned again first (an earlier date loaded since)
     rechecked: list[str] = field(default_factory=list)  # listings: later dates cleaned again
     unchecked: list[str] = field(default_factory=list)  # later dates whose frames were gone
+    http_cache_purged: int = 0  # HTTP cache entries of the partition removed after the load
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +163,7 @@ def load_cleaned_partition(
     warehouse: Warehouse | None = None,
     crawl: Mapping[str, Any] | None = None,
     cleaned_at: dt.datetime | str | None = None,
+    clean: Reclean | None = None,
 ) -> LoadReport:
     """Load the cleaned partition at ``cleaned_uri`` into the warehouse and record its summary
     (``partition_loads``) with ``counts`` (see :data:`COUNT_KEYS`; ``updated`` optional).
@@ -147,11 +172,15 @@ def load_cleaned_partition(
     same contents. ``warehouse`` defaults to the one ``settings`` names, migrated first.
     ``crawl`` (the scrape report) lets the ``all_cached`` warning be checked; ``cleaned_at``
     (the clean report's) lets a listings load notice that an earlier date was loaded since
-    the clean, and clean again (:mod:`.order`). Raises :class:`~.warnings.CriticalWarning`,
-    before changing anything, when a warning the spec makes critical is found.
+    the clean, and clean again (:mod:`.order`) with ``clean`` (the clean stage,
+    :func:`harvest.pipeline.clean_again`), which a listings source with a history window needs
+    (:class:`LoadError` without it). Once loaded, the partition's HTTP cache entries are removed
+    (``http_cache_purged``). Raises :class:`~.warnings.CriticalWarning`, before changing
+    anything, when a warning the spec makes critical is found.
     """
     from harvest.loading.order import recheck_later, source_lock, stale_clean
     from harvest.loading.warnings import partition_warnings, report_warnings
+    from harvest.storage.http_cache import purge_partition
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
 
@@ -170,6 +199,11 @@ def load_cleaned_partition(
         imputed=int(counts["imputed"]),
     )
     updated = int(counts.get("updated", 0))
+    if clean is None and spec.mode == "listings" and spec.dedup.history_days:
+        raise LoadError(
+            f"load source={spec.name} date={day}: a listings load with a history window needs "
+            "the clean stage to stay order-independent (pass clean=harvest.pipeline.clean_again)"
+        )
     own = warehouse is None
     wh = open_warehouse(settings, spec, day) if warehouse is None else warehouse
     recleaned = False
@@ -177,16 +211,14 @@ def load_cleaned_partition(
     unchecked: list[dt.date] = []
     try:
         with source_lock(wh, spec.name):
-            if spec.mode == "listings" and cleaned_at is not None and spec.dedup.history_days:
+            if clean is not None and cleaned_at is not None and spec.mode == "listings":
                 since = stale_clean(wh, spec, day, _timestamp(cleaned_at))
                 if since:
-                    from harvest.cleaning.clean import clean_partition
-
                     log.info(
                         "load source=%s date=%s: %s loaded after the clean; cleaning again",
                         spec.name, day, ", ".join(map(str, since)),
                     )  # fmt: skip
-                    again = clean_partition(spec, day, settings, warehouse=wh)
+                    again = clean(spec, day, settings, wh)
                     cleaned_uri, recleaned = again.cleaned_uri, True
                     stage_counts["duplicates"] = again.duplicates
                     stage_counts["imputed"] = sum(again.imputed.values())
@@ -216,11 +248,13 @@ def load_cleaned_partition(
                     warnings=warnings,
                 )
             )
-            rechecked, unchecked = recheck_later(spec, day, settings, wh)
+            if clean is not None:
+                rechecked, unchecked = recheck_later(spec, day, settings, wh, clean)
         where = redact_url(wh.engine.url.render_as_string(hide_password=False))
     finally:
         if own:
             wh.close()
+    purged = purge_partition(settings, spec.name, day)
     report = LoadReport(
         source=spec.name,
         logical_date=day.isoformat(),
@@ -240,6 +274,7 @@ def load_cleaned_partition(
         recleaned=recleaned,
         rechecked=[d.isoformat() for d in rechecked],
         unchecked=[d.isoformat() for d in unchecked],
+        http_cache_purged=purged,
     )
     log.info(
         "load source=%s date=%s: %d rows in the warehouse (%d written, %d deleted, %d updated)"

@@ -40,6 +40,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 
 if TYPE_CHECKING:
+    from harvest.loading import Reclean
     from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,11 @@ def stale_clean(
 
 
 def recheck_later(
-    spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
+    spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse, clean: Reclean
 ) -> tuple[list[dt.date], list[dt.date]]:
-    """Clean again and re-load the later partitions D's load can change, in date order;
-    (re-checked dates, dates that could not be checked because their validated frame is gone)."""
-    from harvest.cleaning.clean import clean_partition
+    """Clean again (with ``clean``, the clean stage the caller hands in) and re-load the later
+    partitions D's load can change, in date order; (re-checked dates, dates that could not be
+    checked because their validated frame is gone)."""
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PARTITION_LOADS
 
@@ -120,7 +121,7 @@ def recheck_later(
         if other > horizon:
             break
         try:
-            cleaned = clean_partition(spec, other, settings, warehouse=warehouse)
+            cleaned = clean(spec, other, settings, warehouse)
         except FileNotFoundError as exc:
             log.warning(
                 "load source=%s date=%s: cannot re-check the later partition %s (%s); "

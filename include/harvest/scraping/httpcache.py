@@ -4,7 +4,8 @@ What it is for: a retry or re-run of the *same* partition (source, logical date)
 again what it already fetched. An entry is keyed by (source, logical date, request fingerprint),
 so a crawl for another date never reads it, even on a site whose URLs carry no date. Only
 complete 2xx responses are stored (:class:`HarvestCachePolicy`). Disk and memory are bounded:
-:func:`purge_partition` removes a partition's entries once it has loaded, and entries older than
+the load stage removes a partition's entries once it has loaded
+(:func:`harvest.storage.http_cache.purge_partition`, no Scrapy needed), and entries older than
 ``HTTPCACHE_EXPIRATION_SECS`` (the retention) are never served and are removed (files: at the
 start of every crawl; Redis: by their TTL).
 
@@ -22,7 +23,6 @@ import gzip
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +34,7 @@ from scrapy.responsetypes import responsetypes
 from scrapy.utils.python import to_unicode
 
 from harvest.config.settings import DEFAULT_HTTP_CACHE_RETENTION_DAYS
+from harvest.storage.http_cache import DEFAULT_PREFIX, ENTRY_SUFFIX, remove_expired_files
 from harvest.text import redact_url
 
 if TYPE_CHECKING:
@@ -41,15 +42,11 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
-    from harvest.config.settings import Settings
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXPIRATION_SECS = DEFAULT_HTTP_CACHE_RETENTION_DAYS * 24 * 3600
-DEFAULT_PREFIX = "harvest:httpcache"
 REDIS_RETRY_SECONDS = 30
 RENDER_META = "harvest_render"
-ENTRY_SUFFIX = ".gz"
 
 
 def cache_key(spider: Spider, request: Request) -> str:
@@ -309,76 +306,3 @@ def _headers_from_raw(raw: bytes) -> dict[bytes, list[bytes]]:
 def _response(url: str, status: int, headers: Headers, body: bytes) -> Response:
     cls = responsetypes.from_args(headers=headers, url=url, body=body)
     return cls(url=url, status=status, headers=headers, body=body)
-
-
-def remove_expired_files(cachedir: Path, max_age_secs: float) -> tuple[int, int]:
-    """Remove every file under ``cachedir`` last written more than ``max_age_secs`` ago, then
-    the folders left empty; returns (files removed, bytes freed).
-
-    By write time, not by logical date: a backfill of an old date keeps its fresh entries.
-    Files of the former layout (Scrapy's, seven files per response) go the same way.
-    """
-    removed = freed = 0
-    if not cachedir.is_dir():
-        return removed, freed
-    cutoff = time.time() - max_age_secs
-    for root, dirs, files in os.walk(cachedir, topdown=False):
-        for name in files:
-            path = Path(root, name)
-            try:
-                stat = path.stat()
-                if stat.st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-                    freed += stat.st_size
-            except FileNotFoundError:
-                continue  # removed by a concurrent crawl
-        for name in dirs:
-            try:
-                Path(root, name).rmdir()
-            except OSError:
-                continue  # not empty
-    return removed, freed
-
-
-def purge_partition(settings: Settings, source: str, day: dt.date) -> int:
-    """Remove the HTTP cache entries of one partition; returns how many were removed.
-
-    The load stage calls this once the partition (``source``, ``day``) is in the warehouse: a
-    loaded partition is never re-crawled from its cache, so its entries only take room. Uses the
-    backend ``settings`` select (Redis when ``cache_url`` is set, else the files under
-    ``settings.http_cache_dir``). Never raises for an unreachable Redis: it logs a warning and
-    returns 0, and the entries expire with their TTL.
-    """
-    if settings.cache_url:
-        return _purge_redis(settings.cache_url, f"{DEFAULT_PREFIX}:{source}:{day.isoformat()}:")
-    folder = settings.http_cache_dir / source / day.isoformat()
-    if not folder.is_dir():
-        return 0
-    entries = sum(1 for p in folder.iterdir() if p.name.endswith(ENTRY_SUFFIX))
-    shutil.rmtree(folder, ignore_errors=True)
-    logger.info("HTTP cache: removed %d entries of partition %s/%s", entries, source, day)
-    return entries
-
-
-def _purge_redis(url: str, key_prefix: str) -> int:
-    import redis
-
-    pattern = "".join(f"[{c}]" if c in "*?[]\\" else c for c in key_prefix) + "*"
-    removed = 0
-    try:
-        with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) as client:
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 1000):
-                removed += client.unlink(*keys[start : start + 1000])
-    except redis.RedisError as exc:
-        logger.warning(
-            "HTTP cache: could not remove the Redis entries %s* at %s (%s); they expire with "
-            "their TTL",
-            key_prefix,
-            redact_url(url),
-            exc,
-        )
-        return removed
-    logger.info("HTTP cache: removed %d Redis entries %s*", removed, key_prefix)
-    return removed
