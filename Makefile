@@ -60,6 +60,9 @@ test: venv lint  ## lint, type check and run every test (unit, integration, DAG,
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
 
+check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3.13) found here, import and test
+	$(BIN)/python scripts/check_python_versions.py $(CHECK_PYTHONS_ARGS)
+
 demo: venv  ## run a source (SOURCE=demo by default) for one date through Airflow on embedded defaults; the demo source then trains a champion
 	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS)
 	$(if $(filter demo,$(or $(SOURCE),demo)),$(BIN)/python scripts/demo_training.py $(DEMO_TRAINING_ARGS))
