@@ -47,8 +47,8 @@ IMPORTS = {
     "apache-airflow-providers-redis": "airflow.providers.redis.hooks.redis",
     "apache-airflow-providers-standard": "airflow.providers.standard.operators.python",
     "apache-airflow-providers-elasticsearch": "airflow.providers.elasticsearch.log.es_task_handler",
-    # Not .executors.celery_executor: with celery 5.7.0 (the lock's) it fails on every Python,
-    # 3.11 too (provider 3.26.0 imports celery.backends.database.retry, gone in 5.7).
+    # Not .executors.celery_executor: with celery 5.7.0 (the lock's) it fails whatever the Python
+    # (seen on 3.11 and 3.12): provider 3.26.0 imports celery.backends.database.retry, gone in 5.7.
     "apache-airflow-providers-celery": "airflow.providers.celery",
     "scrapy": "scrapy",
     "selenium": "selenium.webdriver",
