@@ -28,11 +28,9 @@ ENV HARVEST_REPO=/opt/harvest \
     AIRFLOW_CONFIG=/opt/harvest/airflow.cfg
 
 # Owned by `airflow` so the named volumes docker compose mounts here start with that owner.
-# /opt/airflow/auth holds the simple auth manager's passwords file (written by airflow-init).
-RUN mkdir -p "${HARVEST_REPO}" "${HARVEST_HOME}" /opt/airflow/auth \
-    && chown -R airflow:0 "${HARVEST_REPO}" "${HARVEST_HOME}" /opt/airflow/auth \
-    && chmod -R g+rwX "${HARVEST_REPO}" "${HARVEST_HOME}" \
-    && chmod 0770 /opt/airflow/auth
+RUN mkdir -p "${HARVEST_REPO}" "${HARVEST_HOME}" \
+    && chown -R airflow:0 "${HARVEST_REPO}" "${HARVEST_HOME}" \
+    && chmod -R g+rwX "${HARVEST_REPO}" "${HARVEST_HOME}"
 
 # Back to the unprivileged user: the official image installs Python packages as `airflow`.
 USER airflow
@@ -43,7 +41,7 @@ COPY --chown=airflow:0 requirements.lock ./
 RUN pip install --no-cache-dir --no-deps -r requirements.lock \
     && python -c "import importlib.metadata as m, sys; v = m.version('apache-airflow'); sys.exit(0 if v == '3.3.2' else f'lock has apache-airflow {v}, image is 3.3.2')" \
     && python -c "import airflow.providers.celery.executors.celery_executor" \
-    && python -c "import airflow.providers.elasticsearch, airflow.providers.postgres, airflow.providers.mongo, airflow.providers.redis"
+    && python -c "import airflow.providers.elasticsearch, airflow.providers.fab, airflow.providers.postgres, airflow.providers.mongo, airflow.providers.redis, sentry_sdk"
 
 # The harvest package (pyproject.toml builds it from include/), without touching the lock.
 COPY --chown=airflow:0 pyproject.toml README.md ./

@@ -42,11 +42,12 @@ lock:  ## re-resolve requirements.lock and requirements-dev.lock from the pinned
 	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements.txt -o requirements.lock
 	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
-lint: venv  ## ruff (lint + format check), mypy, and the import layers (import-linter)
+lint: venv  ## ruff (lint + format check), mypy, the import layers (import-linter), hadolint (Dockerfile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
 
 format: venv  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -8,6 +8,10 @@ dates with ``airflow backfill create``). A spec that fails validation only affec
 it becomes ``harvest_<file stem>``, tagged ``broken-spec``, whose docs and single task show the
 error (file, field, message); the other sources load as usual.
 
+The scrape task runs in the ``scraping`` pool and, when the spec names a ``queue``, on that
+queue (with the CeleryExecutor only the workers listening to it, e.g. those with Chromium, run
+the crawl); validate, clean and load need no browser and stay on Airflow's default queue.
+
 Each run is ``scrape >> validate >> clean >> load`` on one partition (source, day: the logical
 date's, or ``run_after``'s for a manual run without one); each task takes its upstream results
 (``validate.output``...), URIs and counts only. Wiring only: the work happens in the operators'
@@ -20,13 +24,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk.configuration import conf
+from airflow.sdk.definitions.callback import AsyncCallback  # not in airflow.sdk's stub in 3.3
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowFailException
 
 from harvest.config import Settings, SourceSpec, SpecError
 from harvest.config.spec import load_specs
 from harvest_airflow.docs import broken_spec_doc_md, source_doc_md
+from harvest_airflow.notifiers import deadline_missed
 from harvest_airflow.operators import CleanOperator, LoadOperator, ScrapeOperator, ValidateOperator
 
 log = logging.getLogger(__name__)
@@ -34,7 +43,7 @@ log = logging.getLogger(__name__)
 SCRAPING_POOL = "scraping"
 DEFAULT_ARGS = {
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
+    # retry_delay: Airflow's [core] default_task_retry_delay (airflow.cfg: 2 minutes).
     # Airflow 3 takes a multiplier here (True would mean 1.0, i.e. no backoff): 2, 4, 8 min...
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
@@ -55,9 +64,38 @@ def _schedule(spec: SourceSpec) -> CronDataIntervalTimetable | None:
     return CronDataIntervalTimetable(spec.schedule, timezone="UTC")
 
 
-def build_source_dag(spec: SourceSpec) -> DAG:
-    """The DAG of one source: scrape >> validate >> clean >> load, one partition per run."""
-    with DAG(
+class SourceDAG(DAG):
+    """A source's DAG. Its ``test()`` runs without Deadline Alerts: ``dag.test()`` of a DAG with
+    ``deadline=`` crashes in Airflow 3.3 (apache/airflow#73428)."""
+
+    def test(self, *args: Any, **kwargs: Any) -> Any:
+        self.deadline = None
+        return super().test(*args, **kwargs)
+
+
+def max_duration_deadline(spec: SourceSpec) -> DeadlineAlert:
+    """Airflow's Deadline Alert for the spec's ``sla.max_duration_minutes``, counted from when
+    the run was queued; a miss alerts through Harvest's notifier
+    (:func:`harvest_airflow.notifiers.deadline_missed`, in the triggerer)."""
+    minutes = spec.sla.max_duration_minutes
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(minutes=minutes),
+        callback=AsyncCallback(
+            deadline_missed, kwargs={"source": spec.name, "max_duration_minutes": minutes}
+        ),
+        name=f"{spec.dag_id}_max_duration",
+    )
+
+
+def build_source_dag(spec: SourceSpec, deadline_alerts: bool = False) -> DAG:
+    """The DAG of one source: scrape >> validate >> clean >> load, one partition per run.
+
+    ``deadline_alerts`` (``HARVEST_DEADLINE_ALERTS``, off by default) adds Airflow's Deadline
+    Alert for the spec's maximum duration (:func:`max_duration_deadline`); experimental in
+    Airflow 3.3 and never under ``dag.test()`` (:class:`SourceDAG`). The supervisor checks the
+    same limit either way."""
+    with SourceDAG(
         dag_id=spec.dag_id,
         description=spec.description[:200] or None,
         schedule=_schedule(spec),
@@ -67,12 +105,14 @@ def build_source_dag(spec: SourceSpec) -> DAG:
         default_args={**DEFAULT_ARGS, "owner": spec.owner},
         tags={"harvest", "source", *spec.tags},
         doc_md=source_doc_md(spec),
+        deadline=max_duration_deadline(spec) if deadline_alerts else None,
     ) as dag:
         timeout = dt.timedelta(minutes=spec.sla.max_duration_minutes)
         scrape = ScrapeOperator(
             task_id="scrape",
             source=spec.name,
             pool=SCRAPING_POOL,
+            queue=spec.queue or conf.get("operators", "default_queue"),
             execution_timeout=timeout,
             doc_md="Crawl the source for the logical date into the raw store (upserts by URL).",
         )
@@ -128,12 +168,16 @@ def build_broken_spec_dag(stem: str, error: SpecError) -> DAG:
 
 
 def _build_all() -> dict[str, DAG]:
-    sources_dir = Settings.from_env().sources_dir
+    settings = Settings.from_env()
+    sources_dir = settings.sources_dir
     if not sources_dir.is_dir():
         log.error("Harvest sources folder %s does not exist (HARVEST_SOURCES_DIR)", sources_dir)
         return {}
     loaded = load_specs(sources_dir)
-    dags = {spec.dag_id: build_source_dag(spec) for spec in loaded.specs.values()}
+    dags = {
+        spec.dag_id: build_source_dag(spec, settings.deadline_alerts)
+        for spec in loaded.specs.values()
+    }
     for stem, error in loaded.errors.items():
         log.error("Source spec skipped: %s", error)
         broken = build_broken_spec_dag(stem, error)

@@ -18,7 +18,7 @@ from harvest_airflow.training import training_specs
 
 DEFAULT_ARGS = {
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
+    # retry_delay: Airflow's [core] default_task_retry_delay (airflow.cfg: 2 minutes).
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=2),

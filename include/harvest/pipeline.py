@@ -83,6 +83,7 @@ def run_partition(
     scrape: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """All four stages for one partition in this process; the report of each, by stage name.
+    Each stage sends its metrics when it finishes (:mod:`harvest.monitoring.stage_metrics`).
     Once the partition is loaded its HTTP cache entries are removed (they only served re-runs of
     the stages before the load).
 
@@ -92,6 +93,7 @@ def run_partition(
     """
     from harvest.cleaning.clean import clean_partition
     from harvest.loading import counts_from, load_cleaned_partition
+    from harvest.monitoring.stage_metrics import measured_stage
     from harvest.validation.run import validate_partition
 
     day = partition_date(logical_date)
@@ -99,21 +101,27 @@ def run_partition(
     if scrape:
         from harvest.scraping.runner import run_crawl
 
-        reports["scrape"] = run_crawl(spec, day, settings, base_url=base_url).to_dict()
-        check_crawl(spec, reports["scrape"], base_url)
-    reports["validate"] = validate_partition(spec, day, settings).to_dict()
-    reports["clean"] = clean_partition(
-        spec, day, settings, validated_uri=reports["validate"]["validated_uri"]
-    ).to_dict()
-    reports["load"] = load_cleaned_partition(
-        spec,
-        day,
-        settings,
-        cleaned_uri=reports["clean"]["cleaned_uri"],
-        counts=counts_from(reports["validate"], reports["clean"]),
-        crawl=reports.get("scrape"),
-        cleaned_at=reports["clean"]["cleaned_at"],
-    ).to_dict()
+        with measured_stage(settings, "scrape") as stage:
+            stage.report = reports["scrape"] = run_crawl(
+                spec, day, settings, base_url=base_url
+            ).to_dict()
+            check_crawl(spec, reports["scrape"], base_url)
+    with measured_stage(settings, "validate") as stage:
+        stage.report = reports["validate"] = validate_partition(spec, day, settings).to_dict()
+    with measured_stage(settings, "clean") as stage:
+        stage.report = reports["clean"] = clean_partition(
+            spec, day, settings, validated_uri=reports["validate"]["validated_uri"]
+        ).to_dict()
+    with measured_stage(settings, "load") as stage:
+        stage.report = reports["load"] = load_cleaned_partition(
+            spec,
+            day,
+            settings,
+            cleaned_uri=reports["clean"]["cleaned_uri"],
+            counts=counts_from(reports["validate"], reports["clean"]),
+            crawl=reports.get("scrape"),
+            cleaned_at=reports["clean"]["cleaned_at"],
+        ).to_dict()
     from harvest.scraping.httpcache import purge_partition
 
     reports["load"]["http_cache_purged"] = purge_partition(settings, spec.name, day)

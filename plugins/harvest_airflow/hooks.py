@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -118,8 +118,15 @@ class HarvestHook(BaseHook):
         return normalise_uri(conn.get_uri())
 
     def get_conn(self) -> Settings:
-        """The settings with every defined connection applied (see the class docstring)."""
+        """The settings with every defined connection applied (see the class docstring).
+
+        :raises AirflowFailException: (no retry) when Airflow's executor runs tasks on several
+            machines and a store is a local file (:func:`harvest.config.settings.check_shared_storage`).
+        """
+        from airflow.sdk.configuration import conf
+
         from harvest.config import Settings
+        from harvest.config.settings import StorageNotShared, check_shared_storage
 
         settings = self.base or Settings.from_env()
         overrides: dict[str, object] = {}
@@ -128,4 +135,9 @@ class HarvestHook(BaseHook):
             if uri:
                 self.log.info("Using Airflow connection %s for %s", conn_id, field)
                 overrides[field] = uri
-        return settings.with_overrides(**overrides)
+        settings = settings.with_overrides(**overrides)
+        try:
+            check_shared_storage(settings, conf.get("core", "executor"))
+        except StorageNotShared as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return settings

@@ -11,11 +11,13 @@ harvest_smtp          ``smtp://user:password@host:587?from=harvest@x.org&to=a@x.
 
 A delivery that fails is logged with the reason and does not stop the others (the log always
 has the alert). Used by ``harvest_airflow.supervisor``; also usable as a DAG or task callback
-(``on_failure_callback=HarvestAlertNotifier(message="...")``).
+(``on_failure_callback=HarvestAlertNotifier(message="...")``), and through
+:func:`deadline_missed` as the source DAGs' Deadline Alert callback (``HARVEST_DEADLINE_ALERTS``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
 from collections.abc import Sequence
@@ -73,6 +75,28 @@ class HarvestAlertNotifier(BaseNotifier):
                 self.delivered.append("email")
             except (OSError, smtplib.SMTPException, ValueError) as exc:
                 log.error("alert not e-mailed (%s): %s", redact_url(smtp), exc)
+
+
+async def deadline_missed(
+    source: str, max_duration_minutes: int, context: dict[str, Any] | None = None
+) -> list[str]:
+    """Deadline Alert callback of a source DAG (an Airflow ``AsyncCallback``, run by the
+    triggerer): the run is still going ``max_duration_minutes`` (the spec's
+    ``sla.max_duration_minutes``) after it was queued. Alerts through
+    :class:`HarvestAlertNotifier` (its blocking delivery in a worker thread); ``context`` is the
+    simple context Airflow 3.3 passes (``dag_run`` as JSON, ``deadline``). Returns the channels
+    that got the alert."""
+    context = context or {}
+    run = context.get("dag_run") or {}
+    deadline = (context.get("deadline") or {}).get("deadline_time")
+    message = (
+        f"Source {source}: run {run.get('run_id', '?')} of {run.get('dag_id', '?')} has not "
+        f"finished {max_duration_minutes} min after it was queued (sla.max_duration_minutes; "
+        f"deadline {deadline or '?'}): Airflow Deadline Alert"
+    )
+    notifier = HarvestAlertNotifier(message=message, subject=message[:120])
+    await asyncio.to_thread(notifier.notify, context)
+    return notifier.delivered
 
 
 def send_slack(webhook_url: str, text: str, timeout: float = 10.0) -> None:

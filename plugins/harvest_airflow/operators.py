@@ -199,6 +199,7 @@ class ScrapeOperator(_PartitionOperator):
         return max(self.execution_timeout.total_seconds() - _TIMEOUT_MARGIN_SECONDS, 1.0)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from harvest.monitoring.stage_metrics import measured_stage
         from harvest.pipeline import PipelineError, check_crawl
         from harvest.scraping.runner import CrawlError, run_crawl
 
@@ -211,23 +212,24 @@ class ScrapeOperator(_PartitionOperator):
             day.isoformat(),
             settings.raw_store_url,
         )
-        try:
-            result = run_crawl(
-                spec,
-                day,
-                settings,
-                logger=self.log,  # type: ignore[arg-type]
-                timeout_seconds=self._crawl_timeout(),
-            )
-        except CrawlError as exc:
-            raise AirflowException(
-                f"crawl of source {self.source!r} for {day.isoformat()} failed: {exc}"
-            ) from exc
-        summary = result.to_dict()
-        try:
-            check_crawl(spec, summary)
-        except PipelineError as exc:
-            raise AirflowException(str(exc)) from exc
+        with measured_stage(settings, "scrape") as stage:
+            try:
+                result = run_crawl(
+                    spec,
+                    day,
+                    settings,
+                    logger=self.log,  # type: ignore[arg-type]
+                    timeout_seconds=self._crawl_timeout(),
+                )
+            except CrawlError as exc:
+                raise AirflowException(
+                    f"crawl of source {self.source!r} for {day.isoformat()} failed: {exc}"
+                ) from exc
+            summary = stage.report = result.to_dict()
+            try:
+                check_crawl(spec, summary)
+            except PipelineError as exc:
+                raise AirflowException(str(exc)) from exc
         self.log.info(
             "Source %s %s: %s pages, %s documents, %s failed pages, %s JS pages -> %s",
             self.source,
@@ -265,17 +267,19 @@ class ValidateOperator(_PartitionOperator):
     ui_color = "#fdf3dc"
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from harvest.monitoring.stage_metrics import measured_stage
         from harvest.validation import ValidationFailed
         from harvest.validation.run import validate_partition
 
         settings, spec = self._settings_and_spec()
         day = self.partition(context).day
         self.log.info("Validating source %s for %s", self.source, day.isoformat())
-        try:
-            report = validate_partition(spec, day, settings)
-        except ValidationFailed as exc:
-            raise AirflowFailException(str(exc)) from exc
-        result = report.to_dict()
+        with measured_stage(settings, "validate") as stage:
+            try:
+                report = validate_partition(spec, day, settings)
+            except ValidationFailed as exc:
+                raise AirflowFailException(str(exc)) from exc
+            result = stage.report = report.to_dict()
         self.log.info(
             "Source %s %s: %d scraped, %d valid, %d quarantined %s -> %s",
             self.source,
@@ -313,6 +317,7 @@ class CleanOperator(_PartitionOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.cleaning.clean import clean_partition
+        from harvest.monitoring.stage_metrics import measured_stage
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -322,8 +327,10 @@ class CleanOperator(_PartitionOperator):
             validation = self._upstream("validate", self.validation, ("validated_uri",), partition)
             uri = (validation["validated_uri"] or "").strip() or None
         self.log.info("Cleaning source %s for %s from %s", self.source, day.isoformat(), uri)
-        report = clean_partition(spec, day, settings, validated_uri=uri)
-        result: dict[str, Any] = report.to_dict()
+        with measured_stage(settings, "clean") as stage:
+            report = clean_partition(spec, day, settings, validated_uri=uri)
+            result: dict[str, Any] = report.to_dict()
+            stage.report = result
         self.log.info(
             "Source %s %s: %d in, %d duplicates, %s imputed, %d out -> %s (history: %s)",
             self.source,
@@ -378,6 +385,7 @@ class LoadOperator(_PartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.loading import counts_from, load_cleaned_partition
         from harvest.loading.warnings import CriticalWarning
+        from harvest.monitoring.stage_metrics import measured_stage
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -388,18 +396,20 @@ class LoadOperator(_PartitionOperator):
         cleaning = self._upstream("clean", self.cleaning, ("cleaned_uri", "duplicates"), partition)
         cleaned_uri = cleaning["cleaned_uri"]
         self.log.info("Loading source %s for %s from %s", self.source, day.isoformat(), cleaned_uri)
-        try:
-            report = load_cleaned_partition(
-                spec,
-                day,
-                settings,
-                cleaned_uri=cleaned_uri,
-                counts=counts_from(validation, cleaning),
-                crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
-                cleaned_at=cleaning.get("cleaned_at") or None,
-            )
-        except CriticalWarning as exc:  # a retry finds the same partition
-            raise AirflowFailException(str(exc)) from exc
+        with measured_stage(settings, "load") as stage:
+            try:
+                report = load_cleaned_partition(
+                    spec,
+                    day,
+                    settings,
+                    cleaned_uri=cleaned_uri,
+                    counts=counts_from(validation, cleaning),
+                    crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
+                    cleaned_at=cleaning.get("cleaned_at") or None,
+                )
+            except CriticalWarning as exc:  # a retry finds the same partition
+                raise AirflowFailException(str(exc)) from exc
+            stage.report = report.to_dict()
         self._emit(
             context,
             {"source": self.source, "logical_date": day.isoformat(), "rows": report.loaded},

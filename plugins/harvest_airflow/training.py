@@ -100,24 +100,31 @@ def tune_worker(source: str, until: str, worker: int) -> dict[str, Any]:
 
 def train(source: str, until: str) -> dict[str, Any]:
     """Fit the best candidate, track, register, maybe promote (see ``train_source``)."""
+    from harvest.monitoring.stage_metrics import measured_stage
     from harvest.training.train import train_source
 
     settings, spec = _settings_and_spec(source)
-    try:
-        report = train_source(spec, settings, until=dt.date.fromisoformat(until))
-    except Exception as exc:
-        _sorted_failures(source, exc)
-        raise
+    with measured_stage(settings, "train") as stage:
+        try:
+            report = train_source(spec, settings, until=dt.date.fromisoformat(until))
+        except Exception as exc:
+            _sorted_failures(source, exc)
+            raise
+        result = stage.report = report.to_dict()
     log.info("source %s: %s", source, report.reason)
-    return report.to_dict()
+    return result
 
 
 def score(source: str, until: str) -> dict[str, Any]:
     """Score partition ``until`` with the champion into ``predictions_<source>``."""
+    from harvest.monitoring.stage_metrics import measured_stage
     from harvest.training.scoring import NoChampion, score_partition
 
     settings, spec = _settings_and_spec(source)
-    try:
-        return score_partition(spec, settings, dt.date.fromisoformat(until)).to_dict()
-    except NoChampion as exc:
-        raise AirflowSkipException(str(exc)) from exc
+    with measured_stage(settings, "score") as stage:
+        try:
+            result = score_partition(spec, settings, dt.date.fromisoformat(until)).to_dict()
+        except NoChampion as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        stage.report = result
+    return result

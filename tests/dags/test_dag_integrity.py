@@ -72,6 +72,32 @@ def test_scrape_task_wiring(dagbag) -> None:
     assert "| schedule |" in dag.doc_md and "Rental listings" in dag.doc_md
 
 
+def test_a_spec_queue_puts_only_the_crawl_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``queue: chromium`` sends the scrape task there (the workers with a browser); validate,
+    clean and load, and sources without a queue, stay on Airflow's default queue."""
+    from airflow.configuration import conf
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in ("demo.yaml", "currency_rates.csv"):
+        shutil.copy(SOURCES / name, sources / name)
+    queued = (SOURCES / "demo.yaml").read_text().replace("name: demo", "name: heavy_js")
+    (sources / "heavy_js.yaml").write_text(queued + "queue: chromium\n")
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources))
+
+    bag = _dagbag(DAGS / "harvest_sources.py")
+
+    assert bag.import_errors == {}
+    default = conf.get("operators", "default_queue")
+    heavy, demo = bag.dags["harvest_heavy_js"], bag.dags["harvest_demo"]
+    assert heavy.get_task("scrape").queue == "chromium"
+    assert heavy.get_task("scrape").pool == "scraping"
+    assert {heavy.get_task(t).queue for t in ("validate", "clean", "load")} == {default}
+    assert {task.queue for task in demo.tasks} == {default}
+
+
 def test_pipeline_task_wiring(dagbag) -> None:
     """scrape >> validate >> clean >> load, each taking its upstream results (URIs and counts)
     as an explicit argument wired in the DAG file (``validate.output``), never a Jinja default."""

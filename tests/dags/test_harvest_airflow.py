@@ -59,6 +59,49 @@ def test_hook_takes_other_connection_ids(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.cache_url == Settings.from_env().cache_url
 
 
+def test_a_multi_worker_executor_refuses_local_file_stores(
+    harvest_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the CeleryExecutor a task may read what another machine wrote: the embedded file
+    stores fail the task (no retry) naming each setting and what to set instead."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    with pytest.raises(AirflowFailException) as caught:
+        HarvestHook().get_conn()
+    message = str(caught.value)
+    assert "[core] executor = CeleryExecutor runs tasks on several workers" in message
+    for setting, instead in (
+        ("HARVEST_RAW_STORE_URL", "mongodb://"),
+        ("HARVEST_STAGING_URL", "s3://"),
+        ("HARVEST_WAREHOUSE_URL", "postgresql://"),
+        ("HARVEST_MLFLOW_TRACKING_URI", "http://"),
+    ):
+        assert f"{setting}=" in message and instead in message, (setting, message)
+    assert str(harvest_env / "raw") in message
+    assert "HARVEST_SHARED_FILESYSTEM=true" in message
+
+    monkeypatch.setenv("HARVEST_SHARED_FILESYSTEM", "true")  # one machine, one volume
+    assert HarvestHook().get_conn().shared_filesystem is True
+
+
+def test_shared_stores_pass_with_a_multi_worker_executor(
+    harvest_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "KubernetesExecutor")
+    monkeypatch.setenv("AIRFLOW_CONN_HARVEST_RAW_STORE", "mongodb://mongo:27017/harvest")
+    monkeypatch.setenv("AIRFLOW_CONN_HARVEST_WAREHOUSE", "postgresql://u:p@db:5432/harvest")
+    monkeypatch.setenv("HARVEST_STAGING_URL", "s3://bucket/harvest/staging")
+    monkeypatch.setenv("HARVEST_MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    settings = HarvestHook().get_conn()
+    assert settings.raw_store_url == "mongodb://mongo:27017/harvest"
+    monkeypatch.delenv("AIRFLOW_CONN_HARVEST_WAREHOUSE")
+    with pytest.raises(Exception, match=r"HARVEST_WAREHOUSE_URL=sqlite:///.*harvest_warehouse"):
+        HarvestHook().get_conn()
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")  # one machine: files are fine
+    assert HarvestHook().get_conn().warehouse_url.startswith("sqlite:///")
+
+
 def test_scrape_operator_init_only_stores_arguments() -> None:
     from harvest_airflow.operators import ScrapeOperator
 

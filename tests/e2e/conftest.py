@@ -3,14 +3,17 @@ dag-processor as subprocesses (LocalExecutor), the demo site, and a REST client.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ class Airflow:
     logs: dict[str, Path]
     site: DemoSite
     password: str = ADMIN_PASSWORD
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     _token: str = field(default="", repr=False)
 
     def token(self) -> str:
@@ -91,6 +95,31 @@ class Airflow:
         assert not failed, f"runs failed: {_states(failed)}\n{self.task_logs(failed, dag_id)}"
         return runs
 
+    def backfill(self, days: Sequence[dt.date], dag_id: str = "harvest_demo") -> set[str]:
+        """``airflow backfill create`` over ``days`` (one run per date: the DAG runs at 02:00,
+        so the range ends at the last day's end); the ids of the backfill runs it created."""
+        before = {r["dag_run_id"] for r in self.dag_runs(dag_id)}
+        self.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            days[0].isoformat(),
+            "--to-date",
+            f"{days[-1].isoformat()}T23:59:59+00:00",
+        )
+        deadline = time.monotonic() + 60
+        new: set[str] = set()
+        while time.monotonic() < deadline and len(new) < len(days):
+            new = {
+                r["dag_run_id"]
+                for r in self.dag_runs(dag_id)
+                if r["dag_run_id"] not in before and r["run_type"] == "backfill"
+            }
+            time.sleep(2)
+        return new
+
     def task_logs(self, runs: dict[str, dict[str, Any]], dag_id: str) -> str:
         out = []
         for run_id in runs:
@@ -118,9 +147,9 @@ def _with_database(url: str, name: str) -> str:
     return urlunparse(parsed._replace(path=f"/{name}"))
 
 
-@pytest.fixture(scope="session")
-def e2e_database(postgres_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for Airflow's metadata, dropped afterwards."""
+@contextmanager
+def metadata_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one Airflow's metadata (SQLAlchemy URL), dropped after."""
     import psycopg2
 
     name = f"harvest_e2e_{uuid.uuid4().hex[:10]}"
@@ -138,10 +167,27 @@ def e2e_database(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def airflow_stack(
-    request: pytest.FixtureRequest, e2e_database: str, tmp_path_factory: pytest.TempPathFactory
+def e2e_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for Airflow's metadata, dropped afterwards."""
+    with metadata_database(postgres_url) as url:
+        yield url
+
+
+@contextmanager
+def running_airflow(
+    root: Path,
+    database: str,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    workers: Mapping[str, tuple[Sequence[str], Mapping[str, str]]] | None = None,
+    site_sources: Sequence[str] = ("demo",),
+    failed: Callable[[], bool] = lambda: False,
 ) -> Iterator[Airflow]:
-    root = tmp_path_factory.mktemp("e2e")
+    """Start the demo site, api-server, scheduler and dag-processor on ``database`` under
+    ``root``, with ``extra_env`` over the environment, and ``workers`` (name -> ``airflow`` CLI
+    arguments such as ``celery worker ...`` and that process's own extra variables); the
+    sources in ``site_sources`` crawl the demo site. Stop them all on exit, printing the log
+    tails when ``failed()``."""
     harvest_home, airflow_home, log_dir = root / "harvest", root / "airflow", root / "logs"
     site = DemoSite(SITE)
     site_url = site.start()
@@ -149,7 +195,7 @@ def airflow_stack(
     base_url = f"http://127.0.0.1:{port}"
     env = local.local_env(harvest_home, airflow_home, base=os.environ)
     env.update(
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=e2e_database,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=database,
         AIRFLOW__API__PORT=str(port),
         AIRFLOW__API__BASE_URL=base_url,
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{base_url}/execution/",
@@ -157,9 +203,9 @@ def airflow_stack(
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
-        HARVEST_SOURCE_DEMO_BASE_URL=site_url,
         PYTHONUNBUFFERED="1",
     )
+    env.update({f"HARVEST_SOURCE_{name.upper()}_BASE_URL": site_url for name in site_sources})
     for name in (
         "HARVEST_RAW_STORE_URL",
         "HARVEST_CACHE_URL",
@@ -168,12 +214,14 @@ def airflow_stack(
         "HARVEST_STAGING_URL",
     ):
         env.pop(name, None)
+    env.update(extra_env or {})
+    workers = workers or {}
     logs = {
         name: log_dir / f"{name}.log"
-        for name in ("cli", "api-server", "scheduler", "dag-processor")
+        for name in ("cli", "api-server", "scheduler", "dag-processor", *workers)
     }
     stack = Airflow(base_url=base_url, env=env, harvest_home=harvest_home, logs=logs, site=site)
-    procs: dict[str, Any] = {}
+    procs = stack.procs
     started = time.monotonic()
     try:
         local.migrate_db(env, logs["cli"])
@@ -187,6 +235,10 @@ def airflow_stack(
         )
         for name in ("scheduler", "dag-processor"):
             procs[name] = local.start_process(local.airflow_cmd(name), env, logs[name])
+        for name, (args, worker_env) in workers.items():
+            procs[name] = local.start_process(
+                local.airflow_cmd(*args), {**env, **worker_env}, logs[name]
+            )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             for name, proc in procs.items():
@@ -207,8 +259,20 @@ def airflow_stack(
         for proc in reversed(procs.values()):
             local.stop_process_group(proc.pid, timeout=20)
         site.stop()
-        if request.session.testsfailed:
+        if failed():
             sys.stderr.write(f"\n[e2e] log tails after failures:\n{stack.log_tails(60)}\n")
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(
+    request: pytest.FixtureRequest, e2e_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Airflow]:
+    with running_airflow(
+        tmp_path_factory.mktemp("e2e"),
+        e2e_database,
+        failed=lambda: bool(request.session.testsfailed),
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture

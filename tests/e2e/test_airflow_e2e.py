@@ -5,7 +5,6 @@ loaded into the (embedded SQLite) warehouse."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -108,27 +107,7 @@ def test_rest_trigger_without_a_logical_date_processes_the_run_after_day(airflow
 
 def test_backfill_three_days(airflow: Airflow) -> None:
     days = [dt.date(2026, 2, 1) + dt.timedelta(days=n) for n in range(3)]
-    before = {r["dag_run_id"] for r in airflow.dag_runs()}
-    # The DAG runs at 02:00, so the last logical date of the range is days[-1] 02:00.
-    airflow.airflow(
-        "backfill",
-        "create",
-        "--dag-id",
-        "harvest_demo",
-        "--from-date",
-        days[0].isoformat(),
-        "--to-date",
-        f"{days[-1].isoformat()}T23:59:59+00:00",
-    )
-    deadline = time.monotonic() + 60
-    new: set[str] = set()
-    while time.monotonic() < deadline and len(new) < 3:
-        new = {
-            r["dag_run_id"]
-            for r in airflow.dag_runs()
-            if r["dag_run_id"] not in before and r["run_type"] == "backfill"
-        }
-        time.sleep(2)
+    new = airflow.backfill(days)
     runs = airflow.wait_for_runs(new)
     assert sorted(r["logical_date"][:10] for r in runs.values()) == [d.isoformat() for d in days]
     for day in days:

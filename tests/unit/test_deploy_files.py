@@ -92,6 +92,8 @@ HARVEST_METRIC_EXAMPLES = {
 # looked up here.
 UNCHECKED_AIRFLOW_SECTIONS = {
     "celery": "apache-airflow-providers-celery comes with the base image, not requirements.lock",
+    # Airflow hands every [sentry] option to sentry_sdk.init() (release, environment, ...).
+    "sentry": "any sentry_sdk.init() option is valid in [sentry] (Airflow's config.yml)",
 }
 
 
@@ -586,15 +588,34 @@ def test_statsd_mapping_keeps_airflow_reference_and_maps_harvest_metrics() -> No
         assert map_statsd(metric, mappings) == expected, f"{metric} maps wrongly"
 
 
+def stage_metric_examples() -> list[str]:
+    """One statsd name (prefix ``harvest``, source ``demo``) of every metric the stages send."""
+    from harvest.monitoring import stage_metrics as sm
+
+    names = [f"harvest.{stage}.duration.demo" for stage in sm.STAGES]
+    for table in (sm.COUNTERS, sm.GAUGES):
+        names += [f"harvest.{stage}.{f}.demo" for stage, fields in table.items() for f in fields]
+    for stage, breakdowns in sm.BREAKDOWNS.items():
+        names += [f"harvest.{stage}.{field}.key.demo" for field in breakdowns]
+    return names
+
+
 def mapped_metric_names() -> set[str]:
+    """Prometheus names the mapping gives: its literal names, and what its templated names make
+    of every stage metric that is sent (:func:`stage_metric_examples`)."""
     names = set()
-    for mapping in statsd_mappings():
+    mappings = statsd_mappings()
+    for mapping in mappings:
         name = mapping["name"]
         if "$" in name:
             continue
         names |= {name, f"{name}_sum", f"{name}_count"}  # timers are summaries by default
         if mapping.get("observer_type") == "histogram":
             names.add(f"{name}_bucket")
+    for metric in stage_metric_examples():
+        mapped = map_statsd(metric, mappings)
+        assert mapped is not None, f"the mapping has no rule for {metric}"
+        names |= {mapped[0], f"{mapped[0]}_sum", f"{mapped[0]}_count"}
     return names
 
 

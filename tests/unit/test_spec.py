@@ -60,6 +60,7 @@ def test_base_url_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
         (lambda d: d.update(target="rent"), "", "target 'rent' is not one of detail.fields"),
         (lambda d: d["crawl"].update(retries=-1), "crawl.retries", "greater than or equal to 0"),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (lambda d: d.update(queue="chromium,default"), "queue", "is not a queue name"),
         (lambda d: d.pop("index"), "", "start_urls need 'levels' (or 'index')"),
         (
             lambda d: d["javascript"].update(url_patterns=["("]),

@@ -38,8 +38,10 @@ class Settings:
     statsd_prefix: str = "harvest"
     statsd_on: bool = True
     supervisor_interval_minutes: int = 5
+    deadline_alerts: bool = False  # Airflow Deadline Alerts on the source DAGs (experimental)
     user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
     http_cache_retention_days: int = DEFAULT_HTTP_CACHE_RETENTION_DAYS
+    shared_filesystem: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,10 +62,12 @@ class Settings:
             statsd_prefix=env.get("HARVEST_STATSD_PREFIX", "harvest"),
             statsd_on=yes_no(env.get("HARVEST_STATSD_ON")) is not False,
             supervisor_interval_minutes=int(env.get("HARVEST_SUPERVISOR_INTERVAL_MINUTES", "5")),
+            deadline_alerts=yes_no(env.get("HARVEST_DEADLINE_ALERTS")) is True,
             user_agent=env.get("HARVEST_USER_AGENT", cls.user_agent),
             http_cache_retention_days=_positive_int(
                 env, "HARVEST_HTTPCACHE_RETENTION_DAYS", DEFAULT_HTTP_CACHE_RETENTION_DAYS
             ),
+            shared_filesystem=yes_no(env.get("HARVEST_SHARED_FILESYSTEM")) is True,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -87,3 +91,73 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"{name}={raw!r}: expected a whole number of at least 1")
     return value
+
+
+# Executors that run every task on the scheduler's machine; any other (CeleryExecutor,
+# KubernetesExecutor, EdgeExecutor, AWS ECS...) may run a task's next step on another machine.
+SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+
+# Local-file settings: (field, variable, Airflow connection or None, what to set instead)
+_SHARED_STORES = (
+    ("raw_store_url", "HARVEST_RAW_STORE_URL", "harvest_raw_store", "mongodb://host:27017/harvest"),
+    (
+        "staging_url",
+        "HARVEST_STAGING_URL",
+        None,
+        "an object store every worker reaches, e.g. s3://bucket/harvest/staging (any fsspec URL)",
+    ),
+    (
+        "warehouse_url",
+        "HARVEST_WAREHOUSE_URL",
+        "harvest_warehouse",
+        "postgresql://user:password@host:5432/harvest",
+    ),
+    ("mlflow_tracking_uri", "HARVEST_MLFLOW_TRACKING_URI", None, "http://mlflow-server:5000"),
+)
+
+
+class StorageNotShared(ValueError):
+    """A multi-machine executor with a store that lives in one machine's local files."""
+
+
+def distributed_executors(executor_setting: str) -> list[str]:
+    """The executors of Airflow's ``[core] executor`` (``"CeleryExecutor"``, a comma list,
+    ``alias:module.Class``) that may run tasks on other machines."""
+    names = [part.strip().split(":")[-1].rsplit(".", 1)[-1] for part in executor_setting.split(",")]
+    return [name for name in names if name and name not in SINGLE_HOST_EXECUTORS]
+
+
+def is_local_file_url(url: str) -> bool:
+    """``file://``, ``sqlite://`` or a plain path: only this machine sees it."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme in ("", "file", "sqlite") or scheme.startswith("sqlite+")
+
+
+def check_shared_storage(settings: Settings, executor_setting: str) -> None:
+    """Refuse local files as stores when tasks may run on several machines.
+
+    A source's scrape, validate, clean and load may each run on a different worker: what one
+    writes the next must read, so the raw store, staging, warehouse and MLflow store must be
+    shared. With ``settings.shared_filesystem`` (``HARVEST_SHARED_FILESYSTEM=true``: every worker
+    on one machine, or one network volume mounted at the same path everywhere) local files pass.
+
+    :param executor_setting: Airflow's ``[core] executor`` value.
+    :raises StorageNotShared: naming each local setting, its value and what to set instead.
+    """
+    executors = distributed_executors(executor_setting)
+    if not executors or settings.shared_filesystem:
+        return
+    problems = []
+    for name, variable, conn_id, instead in _SHARED_STORES:
+        url = getattr(settings, name)
+        if is_local_file_url(url):
+            via = f" (or the Airflow connection {conn_id})" if conn_id else ""
+            problems.append(f"{variable}={url} is a local file: set {variable}{via} to {instead}")
+    if problems:
+        raise StorageNotShared(
+            f"[core] executor = {executor_setting} runs tasks on several workers, and a task "
+            "reads what the task before wrote, maybe on another machine: "
+            + "; ".join(problems)
+            + ". If every worker shares this file system (one machine, or one network volume "
+            "mounted at the same path on every worker), set HARVEST_SHARED_FILESYSTEM=true."
+        )

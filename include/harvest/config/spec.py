@@ -31,6 +31,8 @@ from harvest.fields import MANY_KIND, UnknownFieldKind, field_kind
 # libyaml's safe loader when PyYAML has it (8x faster: specs are read at every DAG parse)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Celery queue names end up in Redis keys and `celery worker --queues a,b`: no commas, no spaces.
+QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 TEMPLATE_KEYS = {"base_url", "date", "start", "end"}
 
 
@@ -526,12 +528,27 @@ class SourceSpec(_Model):
     features: FeaturesSpec = FeaturesSpec()
     owner: str = "harvest"
     tags: list[str] = []
+    queue: str | None = Field(
+        None,
+        description="the Airflow queue of the source's scrape task (with the CeleryExecutor, "
+        "only workers that listen to it run the crawl, e.g. those with Chromium); "
+        "default: Airflow's [operators] default_queue",
+    )
 
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
         if not NAME_RE.match(value):
             raise ValueError("must be lower-case letters, digits and '_', starting with a letter")
+        return value
+
+    @field_validator("queue")
+    @classmethod
+    def _valid_queue(cls, value: str | None) -> str | None:
+        if value is not None and not QUEUE_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a queue name: letters, digits, '_', '-' and '.', up to 200"
+            )
         return value
 
     @field_validator("base_url")

@@ -71,6 +71,8 @@ class ValidationReport:
     valid: int
     quarantined: int
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    field_coverage: dict[str, float] = field(default_factory=dict)
+    """Per field, the share of scraped records with a value after parsing (0..1)."""
     warnings: list[str] = field(default_factory=list)
     text_repairs: dict[str, int] = field(default_factory=dict)
     """Extracted values whose text was changed to its stored form, per repair

@@ -76,6 +76,7 @@ class ValidationOutcome:
     warnings: list[str]
     scraped: int
     tallies: list[CheckTally] = field(default_factory=list, repr=False)
+    field_coverage: dict[str, float] = field(default_factory=dict)
 
     @property
     def quarantined(self) -> int:
@@ -104,6 +105,7 @@ class ValidationOutcome:
             valid=len(self.valid),
             quarantined=self.quarantined,
             quarantined_by_reason=self.quarantined_by_reason,
+            field_coverage=dict(self.field_coverage),
             warnings=list(self.warnings),
             validated_uri=validated_uri,
             data_docs_path=data_docs_path,
@@ -217,6 +219,7 @@ def validate_records(
         warnings=[],
         scraped=scraped,
         tallies=tallies,
+        field_coverage={n: round(present[n] / scraped, 6) for n in present} if scraped else {},
     )
     judgement = judge_partition(
         tallies,
