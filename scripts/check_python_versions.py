@@ -47,9 +47,9 @@ IMPORTS = {
     "apache-airflow-providers-redis": "airflow.providers.redis.hooks.redis",
     "apache-airflow-providers-standard": "airflow.providers.standard.operators.python",
     "apache-airflow-providers-elasticsearch": "airflow.providers.elasticsearch.log.es_task_handler",
-    # Not .executors.celery_executor: with celery 5.7.0 (the lock's) it fails whatever the Python
-    # (seen on 3.11 and 3.12): provider 3.26.0 imports celery.backends.database.retry, gone in 5.7.
-    "apache-airflow-providers-celery": "airflow.providers.celery",
+    "apache-airflow-providers-celery": "airflow.providers.celery.executors.celery_executor",
+    "apache-airflow-providers-fab": "airflow.providers.fab.auth_manager.fab_auth_manager",
+    "celery": "celery",
     "scrapy": "scrapy",
     "selenium": "selenium.webdriver",
     "pymongo": "pymongo",
@@ -67,6 +67,7 @@ IMPORTS = {
     "mlflow": "mlflow",
     "shap": "shap",
     "statsd": "statsd",
+    "sentry-sdk": "sentry_sdk",
     "pydantic": "pydantic",
     "pyyaml": "yaml",
     "rapidfuzz": "rapidfuzz",
