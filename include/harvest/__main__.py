@@ -69,13 +69,14 @@ def _partition(args: argparse.Namespace) -> Partition:
 
 
 def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.scraping.runner import CrawlError, run_crawl
+    from harvest.scraping.health import monitored_crawl
+    from harvest.scraping.runner import CrawlError
 
     spec = _spec(settings, args.source)
     if spec is None:
         return 2
-    try:
-        crawl = run_crawl(spec, _partition(args).day, settings, base_url=args.base_url)
+    try:  # as the scrape task crawls: its monitors' results stored in the warehouse
+        crawl = monitored_crawl(spec, _partition(args).day, settings, base_url=args.base_url)
     except CrawlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -28,9 +28,10 @@ def check_crawl(
     spec: SourceSpec, summary: Mapping[str, Any], base_url: str | None = None
 ) -> list[str]:
     """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched,
-    no item page reached: then the message says which level matched nothing, and where); return
-    (and log) the warnings of one that did: the page budget or the depth limit was hit, so the
-    partition may miss pages."""
+    no item page reached: then the message says which level matched nothing, and where, or a
+    crawl monitor the spec makes critical failed); return (and log) the warnings of one that
+    did: the page budget or the depth limit was hit, so the partition may miss pages, or a crawl
+    monitor failed (:func:`harvest.scraping.health.report_monitors`)."""
     day = summary.get("logical_date")
     if summary.get("exit_code") not in (0, None):
         raise PipelineError(
@@ -71,6 +72,12 @@ def check_crawl(
         )
     for warning in warnings:
         logger.warning("%s", warning)
+    from harvest.scraping.health import CriticalMonitorFailed, report_monitors
+
+    try:
+        warnings += report_monitors(spec, str(day), summary.get("monitors") or [])
+    except CriticalMonitorFailed as exc:
+        raise PipelineError(str(exc)) from exc
     return warnings
 
 
@@ -99,10 +106,10 @@ def run_partition(
     day = partition_date(logical_date)
     reports: dict[str, dict[str, Any]] = {}
     if scrape:
-        from harvest.scraping.runner import run_crawl
+        from harvest.scraping.health import monitored_crawl
 
         with measured_stage(settings, "scrape") as stage:
-            stage.report = reports["scrape"] = run_crawl(
+            stage.report = reports["scrape"] = monitored_crawl(
                 spec, day, settings, base_url=base_url
             ).to_dict()
             check_crawl(spec, reports["scrape"], base_url)

@@ -177,8 +177,10 @@ class ScrapeOperator(_PartitionOperator):
     :param crawl_timeout_seconds: stop the crawl after this long; default the task's
         ``execution_timeout`` minus a margin, so the crawl reports before Airflow kills it.
 
-    Returns (XCom) the crawl's counts and the raw partition URI, and emits an event on
-    :func:`raw_asset` with ``{source, logical_date, documents, raw_uri}`` as extra.
+    Returns (XCom) the crawl's counts, the raw partition URI and its crawl monitors' results
+    (``monitors``, also stored in the warehouse table ``crawl_monitors``; a failed one is a
+    named warning, a critical one fails the task and is retried: a re-crawl may pass), and
+    emits an event on :func:`raw_asset` with ``{source, logical_date, documents, raw_uri}``.
     """
 
     ui_color = "#e8f4ea"
@@ -201,7 +203,8 @@ class ScrapeOperator(_PartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.monitoring.stage_metrics import measured_stage
         from harvest.pipeline import PipelineError, check_crawl
-        from harvest.scraping.runner import CrawlError, run_crawl
+        from harvest.scraping.health import monitored_crawl
+        from harvest.scraping.runner import CrawlError
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -214,11 +217,11 @@ class ScrapeOperator(_PartitionOperator):
         )
         with measured_stage(settings, "scrape") as stage:
             try:
-                result = run_crawl(
+                result = monitored_crawl(  # run_crawl + the spec's monitors, kept in the warehouse
                     spec,
                     day,
                     settings,
-                    logger=self.log,  # type: ignore[arg-type]
+                    logger=self.log,
                     timeout_seconds=self._crawl_timeout(),
                 )
             except CrawlError as exc:

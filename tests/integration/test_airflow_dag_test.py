@@ -27,7 +27,13 @@ pytestmark = pytest.mark.airflow
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = ("scrape", "validate", "clean", "load")
-WAREHOUSE_TABLES = ("processed_demo", "quarantine", "validation_results", "partition_loads")
+WAREHOUSE_TABLES = (
+    "processed_demo",
+    "quarantine",
+    "validation_results",
+    "partition_loads",
+    "crawl_monitors",
+)
 
 
 @dataclass
@@ -196,7 +202,7 @@ DAY = dt.date(2026, 3, 14)
 SITE = SiteConfig(seed=7, listings_per_day=40, page_size=20)
 # Re-running a date keeps every row as it was, except this audit column (when the summary was
 # recorded); the processed rows keep even their loaded_at (unchanged rows are not rewritten).
-RERUN_EXCLUDE = {"partition_loads": {"loaded_at"}}
+RERUN_EXCLUDE = {"partition_loads": {"loaded_at"}, "crawl_monitors": {"checked_at"}}
 
 
 def expected_urls(base_url: str, config: SiteConfig, day: dt.date) -> set[str]:
@@ -259,6 +265,11 @@ def test_dag_runs_every_stage_and_a_rerun_changes_nothing(
     assert scrape["documents"] == scrape["pages"] == len(docs) == len(expected)
     assert scrape["failed_pages"] == 0
     assert scrape["raw_uri"] == store.uri("demo", DAY)
+    # the crawl's Spidermon monitors: in the XCom and in the warehouse, none failed
+    monitors = {found["monitor"]: found["status"] for found in scrape["monitors"]}
+    assert {"item_count", "field_coverage", "finish_reason"} <= set(monitors)
+    assert "failed" not in monitors.values(), scrape["monitors"]
+    assert count_rows(warehouse_url, "crawl_monitors", DAY) == len(monitors)
 
     # validate -> clean -> load: only URIs and counts between tasks, consistent with the warehouse
     validate, clean, load = (result.xcom[t] for t in ("validate", "clean", "load"))

@@ -120,6 +120,7 @@ def warehouse(request: pytest.FixtureRequest) -> Warehouse:
 def test_migrate_creates_every_table_and_twice_is_a_no_op(warehouse: Warehouse) -> None:
     first = warehouse.migrate([SPEC])
     assert sorted(first.created_tables) == [
+        "crawl_monitors",
         "partition_loads",
         "processed_demo",
         "quarantine",

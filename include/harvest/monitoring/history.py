@@ -64,7 +64,10 @@ class PartitionResult:
     ``field_coverage`` maps a field to the share (0..1) of loaded rows with a value;
     ``validation_pass_rate`` is the share of the partition's expectations that passed (None when
     none were stored); ``warnings`` are the correct-data warnings (e.g. ``zero_rows_loaded``,
-    ``all_from_cache``, ``empty_field:price``).
+    ``all_from_cache``, ``empty_field:price``); ``crawl_monitors`` maps each crawl monitor of
+    the newest crawled partition (``crawl_monitors`` table, dated ``crawl_monitors_date``, which
+    may be newer than this partition when that scrape failed) to its status (passed | failed |
+    skipped).
     """
 
     logical_date: dt.date
@@ -75,6 +78,13 @@ class PartitionResult:
     validation_pass_rate: float | None = None
     field_coverage: Mapping[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    crawl_monitors: Mapping[str, str] = field(default_factory=dict)
+    crawl_monitors_date: dt.date | None = None
+
+    @property
+    def failed_monitors(self) -> list[str]:
+        """The crawl monitors that failed, by name."""
+        return sorted(name for name, status in self.crawl_monitors.items() if status == "failed")
 
     @property
     def quarantine_rate(self) -> float | None:

@@ -14,6 +14,10 @@ statsd name (after the ``harvest`` prefix)     type   Prometheus (statsd-exporte
                                                       quarantine_rate, validation_pass_rate,
                                                       data_warnings (newest partition)
 ``coverage.<field>.<source>``                  gauge  ``harvest_field_coverage{field,source}``
+``crawl.monitors_failed.<source>``             gauge  ``harvest_crawl_monitors_failed{source}``:
+                                                      failed crawl monitors (newest crawl)
+``crawl.monitor_failed.<monitor>.<source>``    gauge  ``harvest_crawl_monitor_failed``
+                                                      ``{monitor,source}`` 1/0 per monitor
 ``supervisor.up``                              gauge  ``harvest_supervisor_up`` 1/0
 ``supervisor.errors.<component>``              count  ``harvest_supervisor_errors_total{component}``
 ``supervisor.duration``                        timer  ``harvest_supervisor_duration_seconds``
@@ -155,6 +159,11 @@ def status_gauges(status: SourceStatus) -> dict[str, float]:
             gauges[f"partition.validation_pass_rate.{source}"] = float(newest.validation_pass_rate)
         for name, share in newest.field_coverage.items():
             gauges[f"coverage.{part(name)}.{source}"] = float(share)
+        if newest.crawl_monitors:
+            gauges[f"crawl.monitors_failed.{source}"] = float(len(newest.failed_monitors))
+            for name, outcome in newest.crawl_monitors.items():
+                failed = 1.0 if outcome == "failed" else 0.0
+                gauges[f"crawl.monitor_failed.{part(name)}.{source}"] = failed
     return gauges
 
 

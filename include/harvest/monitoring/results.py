@@ -1,7 +1,8 @@
 """Partition results of a source, read from the warehouse for the supervisor: the counts of
 ``partition_loads`` for a window of days, and for the newest partition the share of its
-expectations that passed (``validation_results``) and each field's coverage in
-``processed_<source>`` (rows with a value over rows loaded). Three queries per source.
+expectations that passed (``validation_results``), each field's coverage in
+``processed_<source>`` (rows with a value over rows loaded) and the crawl monitors of the newest
+crawled partition (``crawl_monitors``). Four queries per source.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
 from harvest.monitoring.history import PartitionResult
-from harvest.storage.warehouse.schema import PARTITION_LOADS, VALIDATION_RESULTS, processed_table
+from harvest.storage.warehouse.schema import (
+    CRAWL_MONITORS,
+    PARTITION_LOADS,
+    VALIDATION_RESULTS,
+    processed_table,
+)
 
 
 def read_partition_results(
@@ -48,6 +54,7 @@ def read_partition_results(
         newest = rows[-1].logical_date
         pass_rate = _validation_pass_rate(conn, spec.name, newest)
         coverage = _field_coverage(conn, spec, newest)
+        monitors_date, monitors = _crawl_monitors(conn, spec.name, since)
     results = [
         PartitionResult(
             logical_date=row.logical_date,
@@ -59,7 +66,13 @@ def read_partition_results(
         )
         for row in rows
     ]
-    results[-1] = replace(results[-1], validation_pass_rate=pass_rate, field_coverage=coverage)
+    results[-1] = replace(
+        results[-1],
+        validation_pass_rate=pass_rate,
+        field_coverage=coverage,
+        crawl_monitors=monitors,
+        crawl_monitors_date=monitors_date,
+    )
     return results
 
 
@@ -70,6 +83,29 @@ def _validation_pass_rate(conn: sa.Connection, source: str, day: dt.date) -> flo
     )
     total, passed = conn.execute(query).one()
     return (passed or 0) / total if total else None
+
+
+def _crawl_monitors(
+    conn: sa.Connection, source: str, since: dt.date
+) -> tuple[dt.date | None, dict[str, str]]:
+    """The newest crawled partition's monitors (monitor -> status) and its date, or (None, {})."""
+    table = CRAWL_MONITORS
+    newest = (
+        sa.select(sa.func.max(table.c.logical_date))
+        .where(table.c.source == source, table.c.logical_date >= since)
+        .scalar_subquery()
+    )
+    query = sa.select(table.c.logical_date, table.c.monitor, table.c.status).where(
+        table.c.source == source, table.c.logical_date == newest
+    )
+    try:
+        rows = conn.execute(query).all()
+    except (sa.exc.ProgrammingError, sa.exc.OperationalError):
+        conn.rollback()  # a warehouse migrated before crawl_monitors existed: none known
+        return None, {}
+    if not rows:
+        return None, {}
+    return rows[0].logical_date, {row.monitor: row.status for row in rows}
 
 
 def _field_coverage(conn: sa.Connection, spec: SourceSpec, day: dt.date) -> dict[str, float]:

@@ -33,6 +33,7 @@ CHECKS = (
     "quarantine_rate",
     "field_coverage",
     "data_warnings",
+    "crawl_monitors",
 )
 
 
@@ -257,6 +258,22 @@ def check_data_warnings(sla: SlaSpec, newest: PartitionResult | None) -> CheckRe
     return CheckResult("data_warnings", True, message, len(found), None, key)
 
 
+def check_crawl_monitors(sla: SlaSpec, newest: PartitionResult | None) -> CheckResult:
+    """Missed when a crawl monitor (Spidermon, the spec's ``monitors:``) failed in the newest
+    crawl; one miss per crawl date and set of failed monitors."""
+    if not sla.crawl_monitors:
+        return _not_judged("crawl_monitors", "switched off")
+    if newest is None or not newest.crawl_monitors:
+        return _not_judged("crawl_monitors", "no crawl monitor results")
+    failed = newest.failed_monitors
+    where = f"crawl of {newest.crawl_monitors_date or newest.logical_date}"
+    if not failed:
+        return CheckResult("crawl_monitors", False, f"{where}: every monitor passed", 0, None, "")
+    key = f"{newest.crawl_monitors_date or newest.logical_date}:{','.join(failed)}"
+    message = f"{where}: failed monitors {', '.join(failed)} (see table crawl_monitors)"
+    return CheckResult("crawl_monitors", True, message, len(failed), None, key)
+
+
 def evaluate_source(
     spec: SourceSpec,
     runs: Sequence[RunRecord],
@@ -279,6 +296,7 @@ def evaluate_source(
         check_quarantine_rate(spec.sla, newest),
         check_field_coverage(spec, newest),
         check_data_warnings(spec.sla, newest),
+        check_crawl_monitors(spec.sla, newest),
     )
     started = [run for run in runs if run.start_date is not None]
     return SourceStatus(

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ import yaml
 import harvest
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.scraping.health import monitor_results
 from harvest.storage.raw import open_raw_store
 
 _LEVEL_RE = re.compile(r"\] (DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
@@ -95,6 +96,9 @@ class CrawlResult:
     first_empty_level: str | None = None  # which level, which selector, which URL
     max_pages_skipped: int = 0  # links not followed: the page budget crawl.max_pages was reached
     depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
+    # the crawl monitors (Spidermon): [{monitor, status, severity, message}], see health.py
+    monitors: list[dict[str, str]] = field(default_factory=list)
+    monitors_cpu_seconds: float = 0.0  # CPU the crawl process spent in them
 
     @property
     def unfinished_pages(self) -> int:
@@ -115,6 +119,7 @@ class CrawlResult:
         raw_uri: str,
         duration_seconds: float,
         exit_code: int,
+        monitors: list[dict[str, str]] | None = None,
     ) -> CrawlResult:
         def stat(key: str) -> int:
             return int(stats.get(key) or 0)
@@ -145,6 +150,8 @@ class CrawlResult:
             first_empty_level=stats.get("harvest/first_empty_level"),
             max_pages_skipped=stat("harvest/max_pages_skipped"),
             depth_limit_skipped=stat("harvest/depth_limit_skipped"),
+            monitors=list(monitors or []),
+            monitors_cpu_seconds=float(stats.get("harvest/monitors_cpu_seconds") or 0.0),
         )
 
 
@@ -242,11 +249,14 @@ def run_crawl(
     logger: logging.Logger | None = None,
     timeout_seconds: float | None = None,
     extra_scrapy_settings: dict[str, Any] | None = None,
+    recent_item_counts: list[int] | None = None,
 ) -> CrawlResult:
     """Crawl ``spec`` for ``logical_date`` in a child process; raise :class:`CrawlError` on failure.
 
     Failed pages do not fail the crawl: they are recorded in the raw store with their error.
     ``extra_scrapy_settings`` (JSON-serialisable) override the settings built from the spec.
+    ``recent_item_counts``: records scraped in the source's recent partitions, for the
+    ``item_count_vs_median`` monitor (see :mod:`harvest.scraping.health`; None or []: skipped).
     With ``timeout_seconds`` the crawl stops itself before it and writes what it fetched; such a
     partial partition raises :class:`CrawlError` (with its counts) when the spec's
     ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
@@ -273,8 +283,11 @@ def run_crawl(
         ]
         if base_url:
             command += ["--base-url", base_url]
-        if extra_scrapy_settings:
-            command += ["--scrapy-settings", json.dumps(extra_scrapy_settings)]
+        extra = dict(extra_scrapy_settings or {})
+        if recent_item_counts:
+            extra.setdefault("HARVEST_RECENT_ITEM_COUNTS", [int(n) for n in recent_item_counts])
+        if extra:
+            command += ["--scrapy-settings", json.dumps(extra)]
         if timeout_seconds:
             command += ["--deadline", repr(time.time() + timeout_seconds)]
         logger.info(
@@ -343,6 +356,7 @@ def run_crawl(
         raw_uri=raw_uri,
         duration_seconds=duration,
         exit_code=exit_code,
+        monitors=monitor_results(spec, stats),
     )
     if result.partial:
         counts = (

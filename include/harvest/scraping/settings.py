@@ -6,6 +6,7 @@ site's own delay, a per-domain concurrency cap, a clear user agent, Retry-After 
 site slowed down after a 429, retries of 5xx and network errors with exponential backoff, page
 size and depth limits, and an HTTP cache per partition that keeps only complete 2xx responses
 (so a re-run of a date fetches only what failed, and no date is served another date's pages).
+The spec's ``monitors:`` add Spidermon's extension and settings (:mod:`harvest.scraping.health`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.scraping.health import EXTENSION, EXTENSION_ORDER, monitor_settings
 
 RETRY_HTTP_CODES = [500, 502, 503, 504, 520, 521, 522, 523, 524, 408, 429]
 # Every 5xx (and throttling) is a failure to re-fetch next time, never a page to keep.
@@ -135,5 +137,9 @@ def build_scrapy_settings(
         "HARVEST_BASE_URL": (base_url or spec.resolved_base_url()).rstrip("/"),
         "HARVEST_CANONICAL_BASE_URL": spec.base_url,
     }
+    # scrape health: Spidermon's monitors, run when the spider closes (harvest.scraping.health)
+    values.update(monitor_settings(spec))
+    if spec.monitors.enabled:
+        values["EXTENSIONS"][EXTENSION] = EXTENSION_ORDER
     values.update(extra or {})
     return values

@@ -11,6 +11,8 @@ default). Tables (:mod:`.schema`):
 - ``validation_results``: a row per (source, logical_date, expectation, column).
 - ``partition_loads``: a row per (source, logical_date) with its counts and warnings, for the
   supervisor.
+- ``crawl_monitors``: a row per (source, logical_date, monitor): the crawl's Spidermon monitors
+  (status passed | failed | skipped, severity, message; :mod:`harvest.scraping.health`).
 - catalogue sources (``mode: catalogue``): ``processed_<source>`` holds the observations, one row
   per (source, record_key, logical_date), and ``versions_<source>`` the type-2 versions rebuilt
   from them (:mod:`.versions`); ``catalogue_partitions`` the dates observed.
@@ -35,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -52,6 +55,7 @@ from harvest.storage.warehouse.errors import FrameError, WarehouseError, Warehou
 from harvest.storage.warehouse.load import KEY_SAMPLE, LoadResult
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
+    CRAWL_MONITORS,
     PARTITION_LOADS,
     QUARANTINE,
     VALIDATION_RESULTS,
@@ -62,6 +66,7 @@ from harvest.storage.warehouse.schema import (
 )
 
 __all__ = [
+    "CRAWL_MONITORS",
     "KEY_SAMPLE",
     "PARTITION_LOADS",
     "QUARANTINE",
@@ -164,6 +169,16 @@ class Warehouse:
         """Insert or replace the summary row of one partition."""
         writers.record_partition(self.engine, summary)
         self.cache.invalidate_partition(summary.source, summary.logical_date)
+
+    def replace_crawl_monitors(
+        self, source: str, logical_date: dt.date | str, results: list[dict[str, Any]]
+    ) -> int:
+        """See :func:`.results.replace_crawl_monitors`."""
+        return writers.replace_crawl_monitors(self.engine, source, logical_date, results)
+
+    def recent_scraped_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
+        """See :func:`.reads.recent_scraped_counts`."""
+        return reads.recent_scraped_counts(self.engine, source, before_date, n)
 
     def partition_summary(
         self, source: str, logical_date: dt.date | str

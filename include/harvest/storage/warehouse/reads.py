@@ -134,6 +134,23 @@ def recent_row_counts(
     )
 
 
+def recent_scraped_counts(
+    engine: sa.Engine, source: str, before_date: dt.date | str, n: int
+) -> list[int]:
+    """Records scraped (``partition_loads.scraped``) in the last ``n`` loaded partitions before
+    ``before_date``, oldest first: what the crawl's item count is compared with."""
+    before = partition_date(before_date)
+    query = (
+        sa.select(PARTITION_LOADS.c.scraped)
+        .where(PARTITION_LOADS.c.source == source, PARTITION_LOADS.c.logical_date < before)
+        .order_by(PARTITION_LOADS.c.logical_date.desc())
+        .limit(n)
+    )
+    with begin(engine) as conn:
+        counts = [int(count) for count in conn.execute(query).scalars()]
+    return counts[::-1]
+
+
 def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
     """Rows as a frame with one dtype per SQL type, so both databases give equal frames."""
     frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns], dtype=object)

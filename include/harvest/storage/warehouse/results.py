@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from harvest.storage.warehouse.copy import bulk_insert
 from harvest.storage.warehouse.engine import begin
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import (
+    CRAWL_MONITORS,
     PARTITION_LOADS,
     QUARANTINE,
     VALIDATION_RESULTS,
@@ -194,3 +196,46 @@ def record_partition(engine: sa.Engine, summary: PartitionSummary) -> None:
     )
     with begin(engine) as conn:
         conn.execute(stmt)
+
+
+def replace_crawl_monitors(
+    engine: sa.Engine,
+    source: str,
+    logical_date: dt.date | str,
+    results: Sequence[Mapping[str, Any]],
+    checked_at: dt.datetime | None = None,
+) -> int:
+    """Make the crawl monitors of one partition exactly ``results`` (one transaction): each a
+    mapping with ``monitor``, ``status`` (passed | failed | skipped), ``severity`` and
+    ``message``. Raises :class:`FrameError` naming the partition for a result missing a key."""
+    day = partition_date(logical_date)
+    moment = checked_at or dt.datetime.now(dt.UTC)
+    rows = []
+    for result in results:
+        missing = [k for k in ("monitor", "status", "severity") if not result.get(k)]
+        if missing:
+            raise FrameError(
+                f"crawl monitors of source {source}, logical date {day}: {dict(result)!r} has "
+                f"no {', '.join(missing)}"
+            )
+        rows.append(
+            {
+                "source": source,
+                "logical_date": day,
+                "monitor": str(result["monitor"]),
+                "status": str(result["status"]),
+                "severity": str(result["severity"]),
+                "message": str(result.get("message") or ""),
+                "checked_at": moment,
+            }
+        )
+    rows = list({row["monitor"]: row for row in rows}.values())  # a monitor once: the last
+    with begin(engine) as conn:
+        conn.execute(
+            sa.delete(CRAWL_MONITORS).where(
+                CRAWL_MONITORS.c.source == source, CRAWL_MONITORS.c.logical_date == day
+            )
+        )
+        if rows:
+            conn.execute(sa.insert(CRAWL_MONITORS), rows)
+    return len(rows)

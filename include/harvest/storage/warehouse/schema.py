@@ -91,6 +91,19 @@ PARTITION_LOADS = sa.Table(
     sa.Column("warnings", _json_type()),  # {name: {severity, counts...}} (harvest.loading.warnings)
 )
 
+CRAWL_MONITORS = sa.Table(
+    "crawl_monitors",
+    _SHARED,
+    # one row per crawl monitor of a partition (harvest.scraping.health), replaced on re-run
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("monitor", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),  # passed | failed | skipped
+    sa.Column("severity", sa.Text, nullable=False),  # warning | critical (spec monitors.critical)
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 _CATALOGUE = sa.MetaData()  # created with the first catalogue source
 
 CATALOGUE_PARTITIONS = sa.Table(
