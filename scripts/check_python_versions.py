@@ -51,6 +51,7 @@ IMPORTS = {
     "apache-airflow-providers-fab": "airflow.providers.fab.auth_manager.fab_auth_manager",
     "celery": "celery",
     "scrapy": "scrapy",
+    "spidermon": "spidermon.contrib.scrapy.monitors",
     "selenium": "selenium.webdriver",
     "pymongo": "pymongo",
     "sqlalchemy": "sqlalchemy",
