@@ -1,6 +1,11 @@
 # Harvest: every command a user needs. `make help` lists them.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# Harvest runs on CPython 3.11, 3.12 and 3.13 (one universal lock). PYTHON is the interpreter
+# `make venv` builds .venv from: the first usable of these, in this order (3.11 is the version CI
+# runs every test on), found by scripts/find_python.sh; `make venv PYTHON=/path/to/python3.X`
+# picks another. The search runs once, and only when a recipe needs PYTHON.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+PYTHON ?= $(eval PYTHON := $$(shell scripts/find_python.sh $$(SUPPORTED_PYTHONS)))$(PYTHON)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -13,13 +18,14 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast demo up down bench clean
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/python:
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; Harvest needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -n "$(PYTHON)" && scripts/find_python.sh --only "$(PYTHON)" $(SUPPORTED_PYTHONS) >/dev/null
+	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
@@ -30,9 +36,11 @@ $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.synced  ## create or update the virtual environment from the lock
 
+# --universal: one lock with environment markers for every Python from 3.11 up and every platform,
+# so the same file installs on 3.11, 3.12 and 3.13 (`make check-pythons` proves it).
 lock:  ## re-resolve requirements.lock and requirements-dev.lock from the pinned requirements
-	$(BIN)/uv pip compile --quiet --no-header --python-version 3.11 requirements.txt -o requirements.lock
-	$(BIN)/uv pip compile --quiet --no-header --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements.txt -o requirements.lock
+	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 lint: venv  ## ruff (lint + format check), mypy, the import layers (import-linter), hadolint (Dockerfile)
 	$(BIN)/ruff check .
@@ -52,6 +60,9 @@ test: venv lint  ## lint, type check and run every test (unit, integration, DAG,
 
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
+
+check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3.13) found here, import and test
+	$(BIN)/python scripts/check_python_versions.py $(CHECK_PYTHONS_ARGS)
 
 demo: venv  ## run a source (SOURCE=demo by default) for one date through Airflow on embedded defaults; the demo source then trains a champion
 	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS) $(if $(filter demo,$(or $(SOURCE),demo)),--train $(DEMO_TRAINING_ARGS))

@@ -4,8 +4,8 @@ Starts the bundled demo site on a free port, prepares Airflow's metadata DB (SQL
 ``.harvest/airflow``) and the ``scraping`` pool, runs the ``harvest_demo`` DAG (scrape ->
 validate -> clean -> load) for one logical date with ``dag.test()`` and prints what each stage
 did and where the data is: the raw partition, the warehouse (a SQLite file) and the Data Docs.
-Airflow's own (long) output goes to a log file whose path is printed. Needs only Python 3.11
-and the venv: no database server, no Redis.
+Airflow's own (long) output goes to a log file whose path is printed. Needs only Python (3.11 to
+3.13) and the venv: no database server, no Redis.
 
     python scripts/demo.py [--date YYYY-MM-DD] [--source demo|catalogue|...]
 """
