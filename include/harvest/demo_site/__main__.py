@@ -56,7 +56,8 @@ def _catalogue(args: argparse.Namespace) -> CatalogueConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harvest.demo_site", description="The bundled rental-listings demo site."
+        prog="python -m harvest.demo_site",
+        description="The bundled demo sites: rental listings (/) and a product catalogue (/catalogue/).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
