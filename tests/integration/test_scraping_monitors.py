@@ -142,7 +142,8 @@ def test_monitors_switched_off_add_nothing(tmp_path: Path) -> None:
     result = crawl(tmp_path, demo_spec(enabled=False))
     assert result.monitors == [] and result.item_pages == CONFIG.listings_per_day
     assert result.monitors_cpu_seconds == 0.0
-    assert stored(tmp_path) == {}
+    # monitors off: the crawl neither reads recent counts nor stores results (no warehouse opened)
+    assert not (tmp_path / "warehouse.db").exists()
 
 
 def test_crawl_monitors_on_both_warehouses(warehouse: Warehouse) -> None:
@@ -159,7 +160,9 @@ def test_crawl_monitors_on_both_warehouses(warehouse: Warehouse) -> None:
         ("demo", DAY, "finish_reason", "passed")
     ]
     assert rows[0].checked_at is not None
-    for day, scraped in ((dt.date(2026, 2, 26), 10), (dt.date(2026, 2, 27), 20)):
+    # 2026-02-25 scraped nothing (a failed crawl): not part of the norm, as the row-count floor
+    days = ((dt.date(2026, 2, 25), 0), (dt.date(2026, 2, 26), 10), (dt.date(2026, 2, 27), 20))
+    for day, scraped in days:
         warehouse.record_partition(PartitionSummary("demo", day, scraped, 0, 0, 0, 0, 0, True))
     warehouse.record_partition(PartitionSummary("demo", DAY, 99, 0, 0, 0, 0, 0, True))
     assert warehouse.recent_scraped_counts("demo", DAY, 7) == [10, 20]

@@ -153,8 +153,8 @@ def monitored_crawl(
     from harvest.storage.warehouse import open_warehouse
 
     recent: list[int] = []
-    with open_warehouse(settings, spec, logical_date) as warehouse:
-        if spec.monitors.enabled and spec.monitors.min_share_of_median is not None:
+    if spec.monitors.enabled and spec.monitors.min_share_of_median is not None:
+        with open_warehouse(settings, spec, logical_date) as warehouse:
             recent = warehouse.recent_scraped_counts(
                 spec.name, logical_date, spec.monitors.recent_partitions
             )
@@ -162,6 +162,13 @@ def monitored_crawl(
     if spec.monitors.enabled:
         with open_warehouse(settings, spec, logical_date) as warehouse:
             stored = warehouse.replace_crawl_monitors(spec.name, logical_date, result.monitors)
+        if not result.monitors:
+            log.warning(
+                "source=%s date=%s: monitors are on but the crawl reported no monitor results "
+                "(Spidermon not loaded, or the crawl stopped before its close)",
+                spec.name,
+                logical_date,
+            )
         log.info(
             "source=%s date=%s: %d crawl monitor result(s) stored in crawl_monitors, %d failed",
             spec.name,

@@ -138,11 +138,15 @@ def recent_scraped_counts(
     engine: sa.Engine, source: str, before_date: dt.date | str, n: int
 ) -> list[int]:
     """Records scraped (``partition_loads.scraped``) in the last ``n`` loaded partitions before
-    ``before_date``, oldest first: what the crawl's item count is compared with."""
+    ``before_date`` that scraped any, oldest first: what the crawl's item count is compared with."""
     before = partition_date(before_date)
     query = (
         sa.select(PARTITION_LOADS.c.scraped)
-        .where(PARTITION_LOADS.c.source == source, PARTITION_LOADS.c.logical_date < before)
+        .where(
+            PARTITION_LOADS.c.source == source,
+            PARTITION_LOADS.c.logical_date < before,
+            PARTITION_LOADS.c.scraped > 0,  # as the row-count floor: a failed crawl is no norm
+        )
         .order_by(PARTITION_LOADS.c.logical_date.desc())
         .limit(n)
     )
