@@ -8,7 +8,8 @@ parser names against this registry; record parsing, normalisation, imputation, t
 suite and the warehouse look the kind up here. Adding a kind is one :func:`register` call.
 
 This module sits below config: it imports only the standard library and :mod:`harvest.parsers`
-(pyarrow and SQLAlchemy are imported when a type is asked for, not at DAG parse time).
+(pyarrow is imported when a type is asked for, not at DAG parse time; SQLAlchemy never: the
+warehouse's schema makes ``sql_type_name`` a column type, as only storage writes SQL).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from harvest.parsers import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import sqlalchemy as sa
 
 Parser = Callable[[str | None], object]
 """A string (or ``None``) to a typed value, or a :class:`harvest.parsers.Unparseable`; never raises."""
@@ -129,13 +129,6 @@ class FieldKind:
         import pyarrow as pa
 
         return pa.type_for_alias(self.arrow_type_name)
-
-    def sql_type(self) -> type[sa.types.TypeEngine[Any]]:
-        """The SQLAlchemy column type the warehouse stores this kind as."""
-        import sqlalchemy as sa
-
-        sql_type: type[sa.types.TypeEngine[Any]] = getattr(sa, self.sql_type_name)
-        return sql_type
 
     def columns(self, field: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
         """The columns a field of this kind fills and their kinds: ``{field: name}`` then one

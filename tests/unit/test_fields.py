@@ -26,7 +26,8 @@ from harvest.fields import (
 from harvest.parsers import Unparseable
 from harvest.records import extract_records, parse_records
 from harvest.storage.raw import RawDocument
-from harvest.storage.warehouse import Warehouse, processed_columns, processed_table
+from harvest.storage.warehouse import open_warehouse, processed_columns, processed_table
+from harvest.storage.warehouse.schema import sql_type
 
 DAY = dt.date(2026, 3, 14)
 BUILT_IN = {"text", "number", "int", "float", "price", "area", "bool", "date"}
@@ -37,7 +38,7 @@ def test_every_built_in_kind_has_its_types() -> None:
     for name in BUILT_IN:
         kind = field_kind(name)
         assert isinstance(kind.arrow_type(), pa.DataType)
-        assert issubclass(kind.sql_type(), sa.types.TypeEngine)
+        assert isinstance(sql_type(name), sa.types.TypeEngine)
         assert pd.api.types.pandas_dtype(kind.pandas_dtype) is not None
         assert kind.gx_types
     assert field_kind("price").columns("rent") == {"rent": "price", "rent_currency": "text"}
@@ -148,7 +149,7 @@ def test_a_new_kind_flows_from_spec_to_warehouse_column(weight: FieldKind, tmp_p
     assert isinstance(processed_table(spec).c.weight.type, sa.Float)
 
     good = frame[~frame["url"].isin(parsed.bad_urls)]
-    with Warehouse.from_url(f"sqlite:///{tmp_path / 'w.db'}") as warehouse:
+    with open_warehouse(f"sqlite:///{tmp_path / 'w.db'}") as warehouse:
         assert warehouse.migrate([spec]).created_tables[-1] == "processed_parcels"
         columns = {
             c["name"]: c["type"]
