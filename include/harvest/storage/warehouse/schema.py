@@ -5,6 +5,7 @@ in every table, reflected ones included."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
-from harvest.fields import field_kind
+from harvest.fields import FieldKind, field_kind
 from harvest.storage.warehouse.dialects import (
     UtcDateTime,
     json_type,
@@ -35,14 +36,17 @@ RESERVED_COLUMNS = frozenset(
 )
 
 
-def sql_type(kind: str) -> sa.types.TypeEngine[Any]:
-    """The column type of a field column of ``kind`` (a field kind's ``sql_type_name``, a
-    SQLAlchemy generic type, or ``json`` for the arrays of ``many`` fields), the same in the
-    processed and the versions table."""
-    if kind == "json":
-        return json_type()
-    generic: type[sa.types.TypeEngine[Any]] = getattr(sa, field_kind(kind).sql_type_name)
-    return generic()
+def sql_type(kind: str | FieldKind) -> sa.types.TypeEngine[Any]:
+    """The column type of a field kind (a kind or its name), the same in the processed and the
+    versions table: its ``sql_type_name`` (a SQLAlchemy generic type) with the variants its
+    ``sql_dialect_types`` name (``{"postgresql": "JSONB"}``)."""
+    field_type = kind if isinstance(kind, FieldKind) else field_kind(kind)
+    generic: type[sa.types.TypeEngine[Any]] = getattr(sa, field_type.sql_type_name)
+    column_type = generic()
+    for dialect, name in (field_type.sql_dialect_types or {}).items():
+        variant = getattr(importlib.import_module(f"sqlalchemy.dialects.{dialect}"), name)
+        column_type = column_type.with_variant(variant(), dialect)
+    return column_type
 
 
 _SHARED = sa.MetaData()
@@ -173,8 +177,8 @@ def field_columns(spec: SourceSpec, fields: Iterable[str] | None = None) -> list
 
 
 def processed_columns(spec: SourceSpec) -> dict[str, str]:
-    """The loaded columns of a source's processed table and their kind (a parser name or
-    ``json``), in table order; ``loaded_at`` is set by the load itself."""
+    """The loaded columns of a source's processed table and their field kind (``json`` for
+    arrays), in table order; ``loaded_at`` is set by the load itself."""
     columns = {"source": "text", "record_key": "text", "logical_date": "date", "url": "text"}
     for name, field_spec in spec.detail.fields.items():
         for column, kind in field_spec.columns(name).items():
@@ -228,12 +232,13 @@ def versions_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.
     return sa.Table(name, metadata or sa.MetaData(), *columns)
 
 
-def _kind(sql_type: sa.types.TypeEngine[Any]) -> str:
-    """A dialect-independent name for a column type, to compare the spec with the database
-    (``bool``, ``date``, ``int``, ``float``, ``text`` are also the field kinds read back as such)."""
+def _type_family(sql_type: sa.types.TypeEngine[Any]) -> str:
+    """A dialect-independent name for a column type (``bool``, ``date``, ``datetime``, ``int``,
+    ``float``, ``json``, ``text``, else the type's own name), to compare the spec with the
+    database and to type what is read back."""
     if isinstance(sql_type, sa.types.TypeDecorator):
         sql_type = sql_type.impl_instance
-    for kind, cls in (
+    for family, cls in (
         ("bool", sa.Boolean),
         ("date", sa.Date),
         ("datetime", sa.DateTime),
@@ -243,7 +248,7 @@ def _kind(sql_type: sa.types.TypeEngine[Any]) -> str:
         ("text", sa.String),
     ):
         if isinstance(sql_type, cls):
-            return kind
+            return family
     return type(sql_type).__name__.lower()
 
 
@@ -288,10 +293,10 @@ def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport
             if column.name not in existing:
                 _add_column(conn, table, column)
                 report.added_columns.append(f"{table.name}.{column.name}")
-            elif _kind(existing[column.name]) != _kind(column.type):
+            elif _type_family(existing[column.name]) != _type_family(column.type):
                 report.type_mismatches.append(
-                    f"{table.name}.{column.name} is {_kind(existing[column.name])} in "
-                    f"the database but {_kind(column.type)} in the spec; migrate it by hand"
+                    f"{table.name}.{column.name} is {_type_family(existing[column.name])} in "
+                    f"the database but {_type_family(column.type)} in the spec; migrate it by hand"
                 )
     for problem in report.type_mismatches:
         log.warning("warehouse migration: %s", problem)
