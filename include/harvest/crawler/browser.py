@@ -1,7 +1,7 @@
 """A pool of reused headless Chromium browsers (Selenium) that render JavaScript pages.
 
 :class:`BrowserPool` starts browsers lazily, reuses them across pages, and replaces one that
-crashed; :class:`~harvest.scraping.middlewares.SeleniumMiddleware` drives it from the crawl.
+crashed; :class:`~harvest.crawler.middlewares.SeleniumMiddleware` drives it from the crawl.
 """
 
 from __future__ import annotations

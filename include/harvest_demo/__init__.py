@@ -6,21 +6,21 @@ they are shown with (``formats``); ``pages`` renders the HTML the demo source sp
 ``server`` serves it over HTTP with ``faults`` on demand. ``catalogue`` is the second source on
 the same server, under ``/catalogue/``: a product catalogue with stable URLs whose products
 change from day to day (``catalogue_pages`` renders it, ``catalogue_truth`` gives its ground
-truth). CLI: ``python -m harvest.demo_site serve|truth``.
+truth). CLI: ``python -m harvest_demo serve|truth``.
 """
 
-from harvest.demo_site.catalogue import (
+from harvest_demo.catalogue import (
     CatalogueConfig,
     Product,
     catalogue_for_day,
     find_product,
 )
-from harvest.demo_site.catalogue_truth import Change, catalogue_changes, catalogue_truth
-from harvest.demo_site.faults import Faults
-from harvest.demo_site.generator import SiteConfig, find_listing, ground_truth, listings_for_day
-from harvest.demo_site.listing import Listing
-from harvest.demo_site.market import NOISE_SD, true_price
-from harvest.demo_site.server import DemoSite, SiteApp
+from harvest_demo.catalogue_truth import Change, catalogue_changes, catalogue_truth
+from harvest_demo.faults import Faults
+from harvest_demo.generator import SiteConfig, find_listing, ground_truth, listings_for_day
+from harvest_demo.listing import Listing
+from harvest_demo.market import NOISE_SD, true_price
+from harvest_demo.server import DemoSite, SiteApp
 
 __all__ = [
     "NOISE_SD",

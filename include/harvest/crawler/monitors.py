@@ -1,11 +1,11 @@
 """Spidermon in the crawl process: the crawl's monitors, run when the spider closes.
 
 Loaded by Scrapy only (``EXTENSIONS`` and ``SPIDERMON_SPIDER_CLOSE_MONITORS`` name it; see
-:func:`harvest.scraping.health.monitor_settings`), never imported by the parent process.
+:func:`harvest.crawler.monitor_settings.monitor_settings`), never imported by the parent process.
 Spidermon does the work; Harvest adds four small pieces, each for something Spidermon lacks:
 
 - :class:`HarvestSpidermon`, Spidermon's extension fed the *records* of each page for field
-  coverage. Harvest's Scrapy item is a page (:class:`~harvest.scraping.items.PageItem`): an
+  coverage. Harvest's Scrapy item is a page (:class:`~harvest.crawler.items.PageItem`): an
   item page carries one record in ``fields``, a list page many in ``records``, so Spidermon's
   coverage of the item itself would measure pages, not records. Its stats are
   ``spidermon_field_coverage/Record/<field>``.
@@ -43,9 +43,9 @@ from spidermon.contrib.scrapy.monitors import (
 from spidermon.contrib.scrapy.monitors.base import BaseStatMonitor
 from spidermon.core.actions import Action
 
-from harvest.scraping.health import MONITORS_CPU_STAT, MONITORS_STAT
-from harvest.scraping.items import PageItem
-from harvest.scraping.spiders.base import ITEM_PAGES_STAT
+from harvest.crawler.items import PageItem
+from harvest.crawler.monitor_settings import MONITORS_CPU_STAT, MONITORS_STAT
+from harvest.crawler.spiders.base import ITEM_PAGES_STAT
 
 # Spidermon 1.27 writes its report with Spider.log(), deprecated in Scrapy 2.13: the warning
 # would be a WARNING line in every crawl's log (and in log_count/WARNING).
@@ -54,7 +54,7 @@ warnings.filterwarnings("ignore", message=r"Spider\.log\(\) is deprecated")
 
 class Record(dict[str, Any]):
     """One record of a page, as Spidermon's field coverage sees it: its stats name the type
-    (``spidermon_field_coverage/Record/<field>``, :data:`~harvest.scraping.health.RECORD_TYPE`)."""
+    (``spidermon_field_coverage/Record/<field>``, :data:`~harvest.crawler.monitor_settings.RECORD_TYPE`)."""
 
 
 def page_records(item: Any) -> list[Record]:

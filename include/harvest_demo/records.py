@@ -1,7 +1,7 @@
 """The demo site's listings as typed, cleaned records, with the ground truth of re-listings.
 
 For measuring de-duplication against the truth without a crawl: each listing's fields are the
-strings its detail page shows (:func:`harvest.demo_site.pages.shown_fields`), parsed with the
+strings its detail page shows (:func:`harvest_demo.pages.shown_fields`), parsed with the
 spec's parsers and normalised as the pipeline does; records with a parse issue are left out, as
 validation would quarantine them.
 """
@@ -14,9 +14,9 @@ import pandas as pd
 
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import SourceSpec
-from harvest.demo_site.generator import SiteConfig, listings_for_day
-from harvest.demo_site.pages import shown_fields
 from harvest.records import parse_records
+from harvest_demo.generator import SiteConfig, listings_for_day
+from harvest_demo.pages import shown_fields
 
 
 def demo_records(

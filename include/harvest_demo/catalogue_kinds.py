@@ -1,6 +1,6 @@
 """What the catalogue's products look like: categories, kinds, words, and how prices are written.
 
-Tables and pure formatting only; :mod:`harvest.demo_site.catalogue` draws products from them.
+Tables and pure formatting only; :mod:`harvest_demo.catalogue` draws products from them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ site's own delay, a per-domain concurrency cap, a clear user agent, Retry-After 
 site slowed down after a 429, retries of 5xx and network errors with exponential backoff, page
 size and depth limits, and an HTTP cache per partition that keeps only complete 2xx responses
 (so a re-run of a date fetches only what failed, and no date is served another date's pages).
-The spec's ``monitors:`` add Spidermon's extension and settings (:mod:`harvest.scraping.health`).
+The spec's ``monitors:`` add Spidermon's extension and settings (:mod:`harvest.crawler.monitor_settings`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.scraping.health import EXTENSION, EXTENSION_ORDER, monitor_settings
+from harvest.crawler.monitor_settings import EXTENSION, EXTENSION_ORDER, monitor_settings
 
 RETRY_HTTP_CODES = [500, 502, 503, 504, 520, 521, 522, 523, 524, 408, 429]
 # Every 5xx (and throttling) is a failure to re-fetch next time, never a page to keep.
@@ -26,8 +26,8 @@ RETRY_BACKOFF_SECONDS = 0.5
 RETRY_BACKOFF_MAX_SECONDS = 30.0
 PIPELINE_BATCH_SIZE = 500  # the file store rewrites its partition per batch
 
-_MIDDLEWARES = "harvest.scraping.middlewares"
-_OUTCOMES = "harvest.scraping.outcomes"
+_MIDDLEWARES = "harvest.crawler.middlewares"
+_OUTCOMES = "harvest.crawler.outcomes"
 
 
 def build_scrapy_settings(
@@ -67,8 +67,8 @@ def build_scrapy_settings(
         "DOWNLOAD_DELAY_JITTER": 0,  # the delay is a minimum gap, not an average
         "EXTENSIONS": {
             "scrapy.extensions.throttle.AutoThrottle": None,
-            "harvest.scraping.throttle.SiteAutoThrottle": 0,
-            "harvest.scraping.throttle.SiteSlowDown": 0,
+            "harvest.crawler.throttle.SiteAutoThrottle": 0,
+            "harvest.crawler.throttle.SiteSlowDown": 0,
         },
         "HARVEST_MAX_CRAWL_DELAY_SECONDS": crawl.max_crawl_delay_seconds,
         "HARVEST_MAX_RETRY_AFTER_SECONDS": crawl.max_retry_after_seconds,
@@ -78,8 +78,8 @@ def build_scrapy_settings(
         "DEPTH_LIMIT": crawl.max_depth or 0,
         "SPIDER_MIDDLEWARES": {
             "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
-            "harvest.scraping.limits.DepthLimitMiddleware": 900,
-            # an exception while extracting a page makes it a failed page (harvest.scraping.outcomes)
+            "harvest.crawler.limits.DepthLimitMiddleware": 900,
+            # an exception while extracting a page makes it a failed page (harvest.crawler.outcomes)
             f"{_OUTCOMES}.PageErrorMiddleware": 950,
         },
         # reliability
@@ -91,14 +91,14 @@ def build_scrapy_settings(
         "HARVEST_RETRY_BACKOFF_MAX_SECONDS": RETRY_BACKOFF_MAX_SECONDS,
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-            "harvest.scraping.robots.RobotsTxtMiddleware": 100,
+            "harvest.crawler.robots.RobotsTxtMiddleware": 100,
             "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-            "harvest.scraping.limits.HttpCompressionMiddleware": 590,
+            "harvest.crawler.limits.HttpCompressionMiddleware": 590,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{_MIDDLEWARES}.BackoffRetryMiddleware": 550,
             f"{_MIDDLEWARES}.FetchTimeMiddleware": 940,
             f"{_MIDDLEWARES}.SeleniumMiddleware": 950,
-            # every page ends stored or failed with its reason (see harvest.scraping.outcomes)
+            # every page ends stored or failed with its reason (see harvest.crawler.outcomes)
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
             f"{_OUTCOMES}.TracedRedirectMiddleware": 600,
@@ -111,14 +111,14 @@ def build_scrapy_settings(
         # HTTP cache per partition (HARVEST_SOURCE, HARVEST_LOGICAL_DATE): only complete 2xx
         # responses are stored, so a re-run re-fetches exactly the failures
         "HTTPCACHE_ENABLED": True,
-        "HTTPCACHE_POLICY": "harvest.scraping.httpcache.HarvestCachePolicy",
+        "HTTPCACHE_POLICY": "harvest.crawler.http_cache_storage.HarvestCachePolicy",
         "HTTPCACHE_IGNORE_HTTP_CODES": CACHE_IGNORE_HTTP_CODES,
         "HTTPCACHE_EXPIRATION_SECS": settings.http_cache_retention_days * 24 * 3600,
         "HTTPCACHE_DIR": str(settings.http_cache_dir),
         "HTTPCACHE_STORAGE": (
-            "harvest.scraping.httpcache.RedisCacheStorage"
+            "harvest.crawler.http_cache_storage.RedisCacheStorage"
             if cache_url
-            else "harvest.scraping.httpcache.FilesystemCacheStorage"
+            else "harvest.crawler.http_cache_storage.FilesystemCacheStorage"
         ),
         "HARVEST_CACHE_URL": cache_url,
         # JavaScript pages
@@ -128,7 +128,7 @@ def build_scrapy_settings(
         "HARVEST_CHROMIUM_PATH": shutil.which("chromium") or shutil.which("chromium-browser"),
         "HARVEST_CHROMEDRIVER_PATH": shutil.which("chromedriver"),
         # the raw store
-        "ITEM_PIPELINES": {"harvest.scraping.pipelines.RawStorePipeline": 300},
+        "ITEM_PIPELINES": {"harvest.crawler.pipelines.RawStorePipeline": 300},
         "HARVEST_SOURCE": spec.name,
         "HARVEST_LOGICAL_DATE": logical_date.isoformat(),
         "HARVEST_RAW_STORE_URL": settings.raw_store_url,
@@ -137,7 +137,7 @@ def build_scrapy_settings(
         "HARVEST_BASE_URL": (base_url or spec.resolved_base_url()).rstrip("/"),
         "HARVEST_CANONICAL_BASE_URL": spec.base_url,
     }
-    # scrape health: Spidermon's monitors, run when the spider closes (harvest.scraping.health)
+    # scrape health: Spidermon's monitors, run when the spider closes (harvest.crawler.monitor_settings)
     values.update(monitor_settings(spec))
     if spec.monitors.enabled:
         values["EXTENSIONS"][EXTENSION] = EXTENSION_ORDER

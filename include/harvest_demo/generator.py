@@ -23,7 +23,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from harvest.demo_site.formats import (
+from harvest_demo.formats import (
     ADJECTIVES,
     AREA_FORMATS,
     DATE_FORMATS,
@@ -33,8 +33,8 @@ from harvest.demo_site.formats import (
     format_area,
     format_price,
 )
-from harvest.demo_site.listing import OPTIONAL_FIELDS, OUTLIER_KINDS, Listing, ground_truth_row
-from harvest.demo_site.market import (
+from harvest_demo.listing import OPTIONAL_FIELDS, OUTLIER_KINDS, Listing, ground_truth_row
+from harvest_demo.market import (
     CITIES,
     CITY_RATE,
     CITY_WEIGHT,
@@ -358,5 +358,5 @@ def find_listing(config: SiteConfig, value: str) -> Listing | None:
 
 
 def ground_truth(config: SiteConfig, date: dt.date) -> list[dict[str, Any]]:
-    """Per listing of ``date``, its ground truth (:func:`~harvest.demo_site.listing.ground_truth_row`)."""
+    """Per listing of ``date``, its ground truth (:func:`~harvest_demo.listing.ground_truth_row`)."""
     return [ground_truth_row(listing) for listing in listings_for_day(config, date)]

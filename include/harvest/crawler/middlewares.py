@@ -1,6 +1,6 @@
 """Downloader middlewares: retries with exponential backoff, fetch times, and headless Chromium.
 
-The browser pool itself is :mod:`harvest.scraping.browser`.
+The browser pool itself is :mod:`harvest.crawler.browser`.
 
 :class:`SeleniumMiddleware` renders the requests a spider flags with ``meta["harvest_render"]``
 in a pool of reused headless Chromium browsers. Rendering runs in threads so the Twisted reactor
@@ -21,13 +21,13 @@ from scrapy.http import HtmlResponse, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer, threads
 
-from harvest.scraping.browser import (
+from harvest.crawler.browser import (
     UNAVAILABLE_WARNING,
     BrowserPool,
     Rendered,
     RenderError,
 )
-from harvest.scraping.throttle import RetryAfterTooLong, retry_after_seconds, sleep
+from harvest.crawler.throttle import RetryAfterTooLong, retry_after_seconds, sleep
 
 if TYPE_CHECKING:
     from typing import Self
@@ -55,7 +55,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     A ``Retry-After`` (seconds or an HTTP date) up to ``HARVEST_MAX_RETRY_AFTER_SECONDS`` is
     waited out before the retry; a longer one fails the page at once (:class:`RetryAfterTooLong`).
-    (A 429 also slows the whole site down: :class:`harvest.scraping.throttle.SiteSlowDown`.)
+    (A 429 also slows the whole site down: :class:`harvest.crawler.throttle.SiteSlowDown`.)
     Settings: ``HARVEST_RETRY_BACKOFF_SECONDS`` (base, default 0.5)
     and ``HARVEST_RETRY_BACKOFF_MAX_SECONDS`` (cap, default 30). Stats:
     ``harvest/retry_after_waits``, ``harvest/retry_after_too_long``.

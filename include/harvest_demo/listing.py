@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harvest.demo_site.formats import SQFT_PER_M2
+from harvest_demo.formats import SQFT_PER_M2
 
 OPTIONAL_FIELDS = ("area", "rooms", "floor", "district", "balcony", "built_year", "available_from")
 """Fields a detail page may leave out; listing_id, title, price and city are always there."""

@@ -20,8 +20,8 @@ from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from harvest.config.spec import LevelSpec
-from harvest.scraping.extract import Extractor, FieldValue
-from harvest.scraping.spiders.base import HarvestSpider
+from harvest.crawler.spiders.base import HarvestSpider
+from harvest.extract import Extractor, FieldValue
 
 FIRST_EMPTY_LEVEL_STAT = "harvest/first_empty_level"
 

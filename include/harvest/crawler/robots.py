@@ -30,7 +30,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from harvest.scraping.throttle import raise_site_delay, retry_after_seconds, sleep
+from harvest.crawler.throttle import raise_site_delay, retry_after_seconds, sleep
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -27,14 +27,14 @@ import math
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from harvest.demo_site.catalogue import (
+from harvest_demo.catalogue import (
     CatalogueConfig,
     Product,
     catalogue_for_day,
     category_products,
     find_product,
 )
-from harvest.demo_site.catalogue_kinds import (
+from harvest_demo.catalogue_kinds import (
     CATEGORIES,
     CATEGORY_BY_SLUG,
     JOB_CITIES,

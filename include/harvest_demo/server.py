@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 
-from harvest.demo_site.app import Response, SiteApp
-from harvest.demo_site.catalogue import CatalogueConfig
-from harvest.demo_site.faults import Faults
-from harvest.demo_site.generator import SiteConfig
+from harvest_demo.app import Response, SiteApp
+from harvest_demo.catalogue import CatalogueConfig
+from harvest_demo.faults import Faults
+from harvest_demo.generator import SiteConfig
 
 __all__ = ["DemoSite", "Faults", "Response", "SiteApp"]
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from harvest.demo_site import catalogue_pages, pages
-from harvest.demo_site.catalogue import CatalogueConfig
-from harvest.demo_site.catalogue_truth import DEFAULT_BASE_URL
-from harvest.demo_site.faults import Faults, fault_draw
-from harvest.demo_site.generator import SiteConfig
+from harvest_demo import catalogue_pages, pages
+from harvest_demo.catalogue import CatalogueConfig
+from harvest_demo.catalogue_truth import DEFAULT_BASE_URL
+from harvest_demo.faults import Faults, fault_draw
+from harvest_demo.generator import SiteConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The HTTP cache's entries as stored data: where they are, and removing them.
 
-The crawl reads and writes entries through Scrapy (:mod:`harvest.scraping.httpcache`, keyed by
-source, logical date and request fingerprint); this module only knows their layout, so the load
-stage can remove a loaded partition's entries without importing Scrapy:
+The crawl reads and writes entries through Scrapy (:mod:`harvest.crawler.http_cache_storage`,
+keyed by source, logical date and request fingerprint); this module only knows their layout, so
+the load stage can remove a loaded partition's entries without importing Scrapy:
 
 - files: ``<settings.http_cache_dir>/<source>/<YYYY-MM-DD>/<fingerprint>[-chromium].gz``;
 - Redis (``settings.cache_url``): hashes ``harvest:httpcache:<source>:<YYYY-MM-DD>:<fingerprint>``.

@@ -2,7 +2,7 @@
 
 The generic spider fits index -> detail sites. A source that needs more names its own class in
 ``spider:`` (a dotted path); it must subclass :class:`HarvestSpider` and accept the keyword
-arguments ``spec``, ``logical_date`` and ``base_url`` (see :mod:`harvest.scraping.spiders.base`).
+arguments ``spec``, ``logical_date`` and ``base_url`` (see :mod:`harvest.crawler.spiders.base`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 
 from harvest.config.spec import SourceSpec
-from harvest.scraping.spiders.base import HarvestSpider
-from harvest.scraping.spiders.generic import GenericSpider
+from harvest.crawler.spiders.base import HarvestSpider
+from harvest.crawler.spiders.generic import GenericSpider
 
 __all__ = ["GenericSpider", "HarvestSpider", "SpiderLoadError", "load_spider_class"]
 
@@ -37,7 +37,7 @@ def load_spider_class(spec: SourceSpec) -> type[HarvestSpider]:
         raise SpiderLoadError(f"{where}: module {module_name!r} has no {class_name!r}")
     if not (isinstance(cls, type) and issubclass(cls, HarvestSpider)):
         raise SpiderLoadError(
-            f"{where} must be a subclass of harvest.scraping.spiders.HarvestSpider "
+            f"{where} must be a subclass of harvest.crawler.spiders.HarvestSpider "
             "(constructed with spec=, logical_date=, base_url=)"
         )
     return cls

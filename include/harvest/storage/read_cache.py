@@ -1,14 +1,15 @@
-"""Redis as the results cache for expensive warehouse reads: history, row counts, summaries.
+"""The read cache: Redis holding the results of expensive warehouse reads (history, row counts,
+summaries). Not the crawl's HTTP cache (:mod:`harvest.storage.http_cache_entries`).
 
-Keys are ``harvest:<source>:<kind>:<first>:<last>[:<detail>]``, where ``first``/``last`` are the ISO
-dates the value was computed from (``-`` when open-ended), so :meth:`Cache.invalidate_partition`
-can find every value that a re-loaded partition makes stale. Frames are stored as Parquet bytes,
-everything else as JSON; never pickle.
+Keys are ``harvest:<source>:<kind>:<first>:<last>[:<detail>]``, where ``first``/``last`` are the
+ISO dates the value was computed from (``-`` when open-ended), so
+:meth:`ReadCache.invalidate_partition` can find every value that a re-loaded partition makes
+stale. Frames are stored as Parquet bytes, everything else as JSON; never pickle.
 
-A cache never changes an answer. :class:`NullCache` (no ``cache_url``) computes every time. When
-Redis is down or slow, :class:`RedisCache` logs one warning, computes, and tries Redis again after
-a short pause, so the pipeline always completes. Limit: a partition re-loaded while Redis is down
-cannot be invalidated; what Redis still holds from before expires with its TTL.
+A cache never changes an answer. :class:`NullReadCache` (no ``cache_url``) computes every time.
+When Redis is down or slow, :class:`RedisReadCache` logs one warning, computes, and tries Redis
+again after a short pause, so the pipeline always completes. Limit: a partition re-loaded while
+Redis is down cannot be invalidated; what Redis still holds from before expires with its TTL.
 """
 
 from __future__ import annotations
@@ -70,20 +71,20 @@ def decode(data: bytes) -> Any:
     raise ValueError(f"unknown cache encoding {data[:8]!r}")
 
 
-class Cache(ABC):
+class ReadCache(ABC):
     """Results cache for values computed from warehouse partitions."""
 
     @staticmethod
-    def from_url(url: str | None, **options: Any) -> Cache:
-        """A :class:`RedisCache` for ``redis://``/``rediss://``/``unix://`` URLs, else a :class:`NullCache`."""
+    def from_url(url: str | None, **options: Any) -> ReadCache:
+        """A :class:`RedisReadCache` for ``redis://``/``rediss://``/``unix://`` URLs, else a :class:`NullReadCache`."""
         if not url:
-            return NullCache()
+            return NullReadCache()
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
                 f"cache URL {redact_url(url)!r} is not supported; use redis://host:6379/0 or leave "
                 "HARVEST_CACHE_URL unset for no cache"
             )
-        return RedisCache(url, **options)
+        return RedisReadCache(url, **options)
 
     @abstractmethod
     def get_or_compute(self, key: str, ttl_seconds: int, fn: Callable[[], T]) -> T:
@@ -97,7 +98,7 @@ class Cache(ABC):
         return None
 
 
-class NullCache(Cache):
+class NullReadCache(ReadCache):
     """No cache: every call computes."""
 
     def get_or_compute(self, key: str, ttl_seconds: int, fn: Callable[[], T]) -> T:
@@ -107,7 +108,7 @@ class NullCache(Cache):
         return 0
 
 
-class RedisCache(Cache):
+class RedisReadCache(ReadCache):
     """Redis with short timeouts; when Redis fails, warn once and compute instead."""
 
     def __init__(

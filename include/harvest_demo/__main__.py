@@ -1,4 +1,4 @@
-"""``python -m harvest.demo_site serve|truth``: run the demo site (listings and catalogue), or
+"""``python -m harvest_demo serve|truth``: run the demo site (listings and catalogue), or
 write a day's ground truth of either."""
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from harvest.demo_site.catalogue import CatalogueConfig
-from harvest.demo_site.catalogue_truth import (
+from harvest_demo.catalogue import CatalogueConfig
+from harvest_demo.catalogue_truth import (
     CATALOGUE_TRUTH_COLUMNS,
     DEFAULT_BASE_URL,
     catalogue_truth,
 )
-from harvest.demo_site.faults import Faults
-from harvest.demo_site.generator import SiteConfig, ground_truth
-from harvest.demo_site.listing import GROUND_TRUTH_COLUMNS
-from harvest.demo_site.server import DemoSite
+from harvest_demo.faults import Faults
+from harvest_demo.generator import SiteConfig, ground_truth
+from harvest_demo.listing import GROUND_TRUTH_COLUMNS
+from harvest_demo.server import DemoSite
 
 
 def _date(text: str) -> dt.date:
@@ -56,7 +56,7 @@ def _catalogue(args: argparse.Namespace) -> CatalogueConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harvest.demo_site",
+        prog="python -m harvest_demo",
         description="The bundled demo sites: rental listings (/) and a product catalogue (/catalogue/).",
     )
     commands = parser.add_subparsers(dest="command", required=True)

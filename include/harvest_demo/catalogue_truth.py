@@ -1,6 +1,6 @@
 """The catalogue's ground truth: what is visible on a day, and what changed between two days.
 
-``python -m harvest.demo_site truth --site catalogue --date D`` writes :func:`catalogue_truth`
+``python -m harvest_demo truth --site catalogue --date D`` writes :func:`catalogue_truth`
 as CSV; tests compare a crawl against it and against :func:`catalogue_changes`.
 """
 
@@ -10,10 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harvest.demo_site.catalogue import CatalogueConfig, Product, catalogue_for_day
+from harvest_demo.catalogue import CatalogueConfig, Product, catalogue_for_day
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-"""Where ``python -m harvest.demo_site serve`` listens by default."""
+"""Where ``python -m harvest_demo serve`` listens by default."""
 
 CATALOGUE_TRUTH_COLUMNS = (
     "product_id", "url", "category", "title", "price", "price_currency", "price_min",

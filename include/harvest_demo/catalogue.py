@@ -1,6 +1,6 @@
 """A deterministic product catalogue that changes from day to day, with known ground truth.
 
-The second bundled demo source (the first, :mod:`harvest.demo_site.generator`, publishes new
+The second bundled demo source (the first, :mod:`harvest_demo.generator`, publishes new
 listings under dated URLs). Here URLs are stable and the same item is re-observed every day, as
 on a real shop or job board. The catalogue has ``products`` *slots*; each slot's products come
 and go in cycles and their prices move in epochs, all drawn from hashes of ``(seed, slot, ...)``,
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from harvest.demo_site.catalogue_kinds import (
+from harvest_demo.catalogue_kinds import (
     BADGES,
     BOOK_ADJECTIVES,
     BOOK_NOUNS,

@@ -1,7 +1,7 @@
 """The base of every Harvest spider: the constructor contract, page items and failure records.
 
 A hand-written spider (named by ``spider:`` in a source spec) subclasses :class:`HarvestSpider`
-(or :class:`~harvest.scraping.spiders.generic.GenericSpider`) and is constructed with keyword
+(or :class:`~harvest.crawler.spiders.generic.GenericSpider`) and is constructed with keyword
 arguments ``spec`` (the :class:`SourceSpec`), ``logical_date`` (the partition, a ``date``) and
 ``base_url`` (``None``: the spec's, after its environment override). Its name is the source name.
 It yields :class:`PageItem` objects built with :meth:`page_item`, schedules pages with
@@ -24,9 +24,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from harvest.config.spec import SourceSpec
-from harvest.scraping.items import PageItem
-from harvest.scraping.limits import canonical_url_for
-from harvest.scraping.middlewares import (
+from harvest.crawler.items import PageItem
+from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.middlewares import (
     FETCHED_AT_META,
     PLAIN_META,
     RENDER_ERROR_META,
@@ -34,7 +34,7 @@ from harvest.scraping.middlewares import (
     RENDERED_HEADER,
     utc_now_iso,
 )
-from harvest.scraping.outcomes import (
+from harvest.crawler.outcomes import (
     PAGE_TYPE_META,
     RECORDED_META,
     PageFailed,
@@ -82,7 +82,7 @@ class HarvestSpider(scrapy.Spider):
     ) -> scrapy.Request | None:
         """A request for a page not seen yet, or ``None`` (seen, or ``max_pages`` reached).
 
-        ``url`` is canonicalised first (:func:`~harvest.scraping.limits.canonical_url_for`): the
+        ``url`` is canonicalised first (:func:`~harvest.crawler.limits.canonical_url_for`): the
         same page reached with another session id or query order is seen already. ``encoding``
         escapes non-ASCII characters of the query (the path is always UTF-8); a link found on a
         page must use the page's encoding: see :meth:`follow_request`.
@@ -197,7 +197,7 @@ class HarvestSpider(scrapy.Spider):
 
     def errback(self, failure: Failure) -> Iterator[PageItem]:
         """Record a request that finally failed: an HTTP error after retries, a network error,
-        or a :class:`~harvest.scraping.outcomes.PageFailed` check. A page not fetched on purpose
+        or a :class:`~harvest.crawler.outcomes.PageFailed` check. A page not fetched on purpose
         (robots.txt, an off-site link) is counted in ``harvest/ignored_requests`` and logged."""
         request = failure.request  # type: ignore[attr-defined]
         value = failure.value

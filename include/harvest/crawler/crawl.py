@@ -1,6 +1,6 @@
 """Run ONE crawl in this process and write its final Scrapy stats as JSON.
 
-``python -m harvest.scraping.crawl --spec PATH --date YYYY-MM-DD [--base-url URL]
+``python -m harvest.crawler.crawl --spec PATH --date YYYY-MM-DD [--base-url URL]
 [--stats-out PATH] [--scrapy-settings JSON] [--deadline UNIX_SECONDS]``
 
 Twisted's reactor cannot be restarted, so every crawl is its own process; call
@@ -27,13 +27,13 @@ from typing import Any
 from harvest.config.settings import Settings
 from harvest.config.spec import SpecError, load_spec
 
-logger = logging.getLogger("harvest.scraping.crawl")
+logger = logging.getLogger("harvest.crawler.crawl")
 DEADLINE_FINISH_REASON = "closespider_timeout"
 CLOSE_SECONDS = 10.0  # after the last download: spider close, raw-store merge, process exit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m harvest.scraping.crawl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harvest.crawler.crawl", description=__doc__)
     parser.add_argument("--spec", required=True, type=Path, help="source spec YAML file")
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="logical date")
     parser.add_argument("--base-url", default=None, help="override the spec's base URL")
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from scrapy.crawler import CrawlerProcess
 
-    from harvest.scraping.settings import build_scrapy_settings
-    from harvest.scraping.spiders import SpiderLoadError, load_spider_class
+    from harvest.crawler.settings import build_scrapy_settings
+    from harvest.crawler.spiders import SpiderLoadError, load_spider_class
 
     settings = Settings.from_env()
     try:

@@ -19,8 +19,8 @@ import functools
 import html
 import json
 
-from harvest.demo_site.generator import SiteConfig, day_listings, find_listing
-from harvest.demo_site.listing import Listing
+from harvest_demo.generator import SiteConfig, day_listings, find_listing
+from harvest_demo.listing import Listing
 
 ROBOTS_TXT = b"User-agent: *\nDisallow: /private/\n"
 SITE_NAME = "Harvest Homes"

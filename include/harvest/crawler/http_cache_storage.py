@@ -1,11 +1,13 @@
-"""The HTTP cache of one partition: Redis (shared, expiring) or files (embedded default).
+"""The HTTP cache's Scrapy storage (``HTTPCACHE_STORAGE``, ``HTTPCACHE_POLICY``), per partition:
+Redis (shared, expiring) or files (embedded default).
 
 What it is for: a retry or re-run of the *same* partition (source, logical date) does not fetch
 again what it already fetched. An entry is keyed by (source, logical date, request fingerprint),
 so a crawl for another date never reads it, even on a site whose URLs carry no date. Only
 complete 2xx responses are stored (:class:`HarvestCachePolicy`). Disk and memory are bounded:
 the load stage removes a partition's entries once it has loaded
-(:func:`harvest.storage.http_cache.purge_partition`, no Scrapy needed), and entries older than
+(:func:`harvest.storage.http_cache_entries.purge_partition`, no Scrapy
+needed), and entries older than
 ``HTTPCACHE_EXPIRATION_SECS`` (the retention) are never served and are removed (files: at the
 start of every crawl; Redis: by their TTL).
 
@@ -34,7 +36,7 @@ from scrapy.responsetypes import responsetypes
 from scrapy.utils.python import to_unicode
 
 from harvest.config.settings import DEFAULT_HTTP_CACHE_RETENTION_DAYS
-from harvest.storage.http_cache import DEFAULT_PREFIX, ENTRY_SUFFIX, remove_expired_files
+from harvest.storage.http_cache_entries import DEFAULT_PREFIX, ENTRY_SUFFIX, remove_expired_files
 from harvest.text import redact_url
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from harvest.demo_site.generator import SiteConfig, ground_truth
+from harvest_demo.generator import SiteConfig, ground_truth
 
 if TYPE_CHECKING:
     from harvest.config.spec import SourceSpec
