@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -159,10 +160,16 @@ _READ_DTYPES = {
     "int": "Int64",
     "float": "Float64",
     "text": "string",
-    "json": "string",
 }
 """The pandas dtype each SQL type family (:func:`schema._type_family`) is read back as: the
 dtypes of the field kinds stored in it."""
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as the text parsing gives a ``many: true`` field (``'["a", "b"]'``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
@@ -173,6 +180,8 @@ def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataF
         values = frame[column.name]
         if family == "datetime":
             frame[column.name] = pd.to_datetime(values, utc=True)
+        elif family == "json":  # as parsed records hold it, so history compares like with like
+            frame[column.name] = values.map(_json_text).astype("string")
         elif family in _READ_DTYPES:
             frame[column.name] = values.astype(_READ_DTYPES[family])
     return frame
