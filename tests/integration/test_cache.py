@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from harvest.config.settings import PACKAGE_DIR, Settings
 from harvest.config.spec import load_spec
-from harvest.storage.cache import Cache, NullCache, RedisCache, cache_key
+from harvest.storage.read_cache import NullReadCache, ReadCache, RedisReadCache, cache_key
 from harvest.storage.warehouse import open_warehouse
 from tests.conftest import missing_service
 
@@ -53,14 +53,14 @@ class Counter:
 
 
 def test_from_url() -> None:
-    assert isinstance(Cache.from_url(None), NullCache)
-    assert isinstance(Cache.from_url("redis://127.0.0.1:6379/15"), RedisCache)
+    assert isinstance(ReadCache.from_url(None), NullReadCache)
+    assert isinstance(ReadCache.from_url("redis://127.0.0.1:6379/15"), RedisReadCache)
     with pytest.raises(ValueError, match="memcached"):
-        Cache.from_url("memcached://h")
+        ReadCache.from_url("memcached://h")
 
 
 def test_get_or_compute_computes_once_then_serves_from_redis(clean_redis: str) -> None:
-    cache = Cache.from_url(clean_redis)
+    cache = ReadCache.from_url(clean_redis)
     frame = pd.DataFrame({"n": pd.array([1, None], "Int64"), "d": [D1, None]})
     compute = Counter(frame)
     first = cache.get_or_compute("harvest:demo:history:-:-:x", 60, compute)
@@ -76,7 +76,7 @@ def test_get_or_compute_computes_once_then_serves_from_redis(clean_redis: str) -
 
 
 def test_invalidate_partition_drops_the_keys_that_include_the_date(clean_redis: str) -> None:
-    cache = Cache.from_url(clean_redis)
+    cache = ReadCache.from_url(clean_redis)
     day = dt.timedelta(days=1)
     keys = {
         "summary": cache_key("demo", "summary", D1, D1),
@@ -98,7 +98,9 @@ def test_invalidate_partition_drops_the_keys_that_include_the_date(clean_redis: 
 def test_warehouse_reads_are_cached_and_loads_invalidate_them(
     clean_redis: str, tmp_path: Path
 ) -> None:
-    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'w.db'}", cache=Cache.from_url(clean_redis))
+    warehouse = open_warehouse(
+        f"sqlite:///{tmp_path / 'w.db'}", cache=ReadCache.from_url(clean_redis)
+    )
     warehouse.migrate([SPEC])
     warehouse.load_partition(SPEC, D1, listings(D1, 6))
     queries: list[str] = []
@@ -123,25 +125,25 @@ def test_open_warehouse_wires_the_settings_cache_for_every_caller(
     ``open_warehouse(settings)``: the read cache is ``settings.cache_url``'s for each of them."""
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path), "HARVEST_CACHE_URL": clean_redis})
     with open_warehouse(settings, SPEC, D1) as warehouse:
-        assert isinstance(warehouse.cache, RedisCache)
+        assert isinstance(warehouse.cache, RedisReadCache)
         warehouse.load_partition(SPEC, D1, listings(D1, 3))
         assert len(warehouse.read_history("demo", D1, D1)) == 3
     keys = redis.Redis.from_url(clean_redis, decode_responses=True).keys("harvest:demo:history:*")
     assert len(keys) == 1
     with open_warehouse(settings) as reader:  # no spec: opened, not migrated
-        assert isinstance(reader.cache, RedisCache)
+        assert isinstance(reader.cache, RedisReadCache)
         assert len(reader.read_history("demo", D1, D1)) == 3
     with open_warehouse(settings.warehouse_url) as bare:  # a bare URL: no cache
-        assert isinstance(bare.cache, NullCache)
+        assert isinstance(bare.cache, NullReadCache)
 
 
 def test_redis_at_a_closed_port_gives_the_same_answers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = Cache.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    cache = ReadCache.from_url(f"redis://127.0.0.1:{free_port()}/0")
     warehouse = open_warehouse(f"sqlite:///{tmp_path / 'w.db'}", cache=cache)
     warehouse.migrate([SPEC])
-    with caplog.at_level(logging.WARNING, logger="harvest.storage.cache"):
+    with caplog.at_level(logging.WARNING, logger="harvest.storage.read_cache"):
         started = time.monotonic()
         warehouse.load_partition(SPEC, D1, listings(D1, 6))
         for _ in range(3):
@@ -178,7 +180,7 @@ def test_redis_going_down_mid_run_falls_through_to_computing(
     temp_redis: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
 ) -> None:
     url, process = temp_redis
-    cache = RedisCache(url, retry_after_seconds=0.2)
+    cache = RedisReadCache(url, retry_after_seconds=0.2)
     compute = Counter({"rows": 10})
     assert cache.get_or_compute("harvest:demo:summary:-:-", 60, compute) == {"rows": 10}
     assert cache.get_or_compute("harvest:demo:summary:-:-", 60, compute) == {"rows": 10}
@@ -186,7 +188,7 @@ def test_redis_going_down_mid_run_falls_through_to_computing(
 
     process.terminate()
     process.wait(10)
-    with caplog.at_level(logging.WARNING, logger="harvest.storage.cache"):
+    with caplog.at_level(logging.WARNING, logger="harvest.storage.read_cache"):
         for _ in range(3):
             assert cache.get_or_compute("harvest:demo:summary:-:-", 60, compute) == {"rows": 10}
             assert cache.invalidate_partition("demo", D1) == 0

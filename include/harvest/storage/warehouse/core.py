@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
-from harvest.storage.cache import DEFAULT_TTL_SECONDS, Cache, NullCache, cache_key
+from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadCache, cache_key
 from harvest.storage.warehouse import load, monitoring, predictions, reads, schema, training
 from harvest.storage.warehouse import results as writers
 from harvest.storage.warehouse.dialects import lock_key, session_lock
@@ -44,19 +44,20 @@ class Warehouse:
     """Processed tables, quarantine, validation results, partition summaries, crawl monitors
     and predictions of every source, on PostgreSQL or SQLite.
 
-    Open it with :func:`open_warehouse`. With a :class:`~harvest.storage.cache.Cache`, history,
-    row counts and summaries are served from Redis; loads invalidate what they make stale.
+    Open it with :func:`open_warehouse`. With a :class:`~harvest.storage.read_cache.ReadCache`,
+    history, row counts and summaries are served from Redis; loads invalidate what they make
+    stale.
     Unreachable databases raise :class:`WarehouseUnavailable` naming the server.
     """
 
     def __init__(
         self,
         engine: sa.Engine,
-        cache: Cache | None = None,
+        cache: ReadCache | None = None,
         cache_ttl_seconds: int = DEFAULT_TTL_SECONDS,
     ) -> None:
         self.engine = engine
-        self.cache = cache or NullCache()
+        self.cache = cache or NullReadCache()
         self.cache_ttl_seconds = cache_ttl_seconds
         self._checked: dict[str, frozenset[str]] = {}
 
@@ -278,7 +279,7 @@ def open_warehouse(
     spec: SourceSpec | None = None,
     logical_date: dt.date | str | None = None,
     *,
-    cache: Cache | None = None,
+    cache: ReadCache | None = None,
 ) -> Warehouse:
     """The warehouse ``settings`` names (or a warehouse URL), with the read cache of
     ``settings.cache_url`` (or ``cache``): the one way to open it, for stages, the CLI, the
@@ -294,7 +295,7 @@ def open_warehouse(
     else:
         url, cache_url = settings.warehouse_url, settings.cache_url
     warehouse = Warehouse(
-        engine_for(url), cache=cache if cache is not None else Cache.from_url(cache_url)
+        engine_for(url), cache=cache if cache is not None else ReadCache.from_url(cache_url)
     )
     if spec is None:
         return warehouse
