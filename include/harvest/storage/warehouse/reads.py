@@ -7,6 +7,7 @@ connection and serves the cached ones through Redis."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,10 +132,16 @@ _READ_DTYPES = {
     "int": "Int64",
     "float": "Float64",
     "text": "string",
-    "json": "string",
 }
 """The pandas dtype each SQL type family (:func:`schema._type_family`) is read back as: the
 dtypes of the field kinds stored in it."""
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as the text parsing gives a ``many: true`` field (``'["a", "b"]'``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
@@ -145,6 +152,8 @@ def typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFr
         values = frame[column.name]
         if family == "datetime":
             frame[column.name] = pd.to_datetime(values, utc=True)
+        elif family == "json":  # as parsed records hold it, so history compares like with like
+            frame[column.name] = values.map(_json_text).astype("string")
         elif family in _READ_DTYPES:
             frame[column.name] = values.astype(_READ_DTYPES[family])
     return frame
