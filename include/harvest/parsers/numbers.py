@@ -47,6 +47,8 @@ _EXPONENT_RE = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)[eE]([+-]?\d+)(?!\w)")
 VULGAR_FRACTIONS = "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
 # a whole part (optional) and a vulgar fraction: "2½", "2 ½", "½"
 _FRACTION_RE = re.compile(rf"(\d*)\s?([{VULGAR_FRACTIONS}])")
+# what only a few texts have: an exponent or a vulgar fraction (one search for both)
+_SPECIAL_RE = re.compile(rf"\d[eE][+-]?\d|[{VULGAR_FRACTIONS}]")
 LARGEST_INT = 2**63 - 1
 """The largest whole number an ``int`` field holds (a 64-bit ``BIGINT`` column)."""
 # a range: two amounts joined by a dash (en dashes are made hyphens first), an em dash or "to";
@@ -128,7 +130,8 @@ def _fractions(text: str) -> str:
 def _number_parts(text: str) -> tuple[float, float] | Unparseable:
     """(signed amount, multiplier) of the first number in ``text`` (collapsed)."""
     text = text.translate(_MINUS_SIGNS).translate(_APOSTROPHES)
-    if any(c in VULGAR_FRACTIONS for c in text):
+    special = _SPECIAL_RE.search(text) is not None
+    if special:
         text = _fractions(text)
     first = _FIRST_DIGIT_RE.search(text)
     if first is None:
@@ -136,7 +139,7 @@ def _number_parts(text: str) -> tuple[float, float] | Unparseable:
     if not first.group(0)[0].isdigit():  # ",89 €": no digit before the decimal separator
         text = f"{text[: first.start()]}0{text[first.start() :]}"
     sign = -1.0 if _SIGN_BEFORE_RE.search(text[: first.start()]) else 1.0
-    scientific = _exponent(text)
+    scientific = _exponent(text) if special else None
     if scientific is not None:
         return sign * scientific, 1.0
     factor = 1.0
@@ -197,9 +200,9 @@ def _amount_text(text: str) -> str:
     price-parser takes the first number of a text (its ``extract_price_text`` FIXME says the
     one next to the currency would be better, and it has no option for it), so this is ours.
     """
-    groups = list(_NUMBER_GROUP_RE.finditer(text))
-    if len(groups) < 2:
+    if len(_NUMBER_GROUP_RE.findall(text, 0)) < 2:
         return text
+    groups = list(_NUMBER_GROUP_RE.finditer(text))
     apart = any(_LETTER_RE.search(text[a.end() : b.start()]) for a, b in itertools.pairwise(groups))
     at = _currency_position(text) if apart else None
     if at is None:
