@@ -26,6 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harvest.config.selectors import SelectorSpec, check_css, check_selector, describe
 from harvest.fields import MANY_KIND, UnknownFieldKind, field_kind
 
 # libyaml's safe loader when PyYAML has it (8x faster: specs are read at every DAG parse)
@@ -91,15 +92,27 @@ class FieldSpec(_Model):
     list page (``from: card``) or from the page URL (``from: url``, with ``regex``). A selector
     (``css`` or ``xpath``) that selects an element gives the element's whole text,
     whitespace-normalised; ``::text`` / ``text()`` give text nodes and ``::attr(name)`` /
-    ``@name`` attributes. Then ``regex`` keeps its first capture group that matched (the whole
-    match without a group), ``map`` replaces a string by its value, and ``default`` stands in for
-    nothing at all. ``many: true`` keeps every match (a JSON array column).
+    ``@name`` attributes; an XPath number or string (``count(//li)``, ``string-length(...)``)
+    its value. ``jmespath`` reads JSON: a JSON page or card, the text ``css``/``xpath`` selected
+    (a ``<script>``), or the page's ``metadata`` (``json-ld``, ``microdata``: objects keyed by
+    ``@type``). ``label`` reads the value beside a label (``<th>UPC</th><td>``,
+    ``<dt>..</dt><dd>``, ``<strong>Published:</strong> ...``) and ``header`` the cell of a table
+    row (a card) under that column heading. Then ``regex`` keeps its first capture group that
+    matched (the whole match without a group), ``map`` replaces a string by its value, and
+    ``default`` stands in for nothing at all. ``many: true`` keeps every match (a JSON array
+    column). A ``url`` field's value is made absolute against the page's URL.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     css: str | None = None
     xpath: str | None = None
+    jmespath: str | None = Field(None, description="JMESPath into the JSON selected (or the page)")
+    metadata: Literal["json-ld", "microdata"] | None = Field(
+        None, description="read the page's embedded metadata (then jmespath: 'Type.field')"
+    )
+    label: str | None = Field(None, description="the value shown beside this label")
+    header: str | None = Field(None, description="from: card on a table row: this column's cell")
     from_: Literal["page", "card", "url"] = Field("page", alias="from")
     regex: str | None = Field(None, description="keep the first capture group that matched")
     map: dict[str, str | int | float | bool] | None = Field(
@@ -129,13 +142,19 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _one_selector(self) -> FieldSpec:
+        given = [k for k in ("css", "xpath", "jmespath", "metadata", "label", "header") if getattr(self, k) is not None]
         if self.from_ == "url":
-            if self.css is not None or self.xpath is not None:
-                raise ValueError("'from: url' takes a 'regex', not 'css' or 'xpath'")
+            if given:
+                raise ValueError(f"'from: url' takes a 'regex', not {', '.join(given)}")
             if self.regex is None:
                 raise ValueError("'from: url' needs a 'regex' (with a capture group)")
-        elif (self.css is None) == (self.xpath is None):
-            raise ValueError("give exactly one of 'css' or 'xpath'")
+        elif self.label is not None or self.header is not None:
+            if len(given) > 1:
+                raise ValueError(f"'label' and 'header' stand alone: give one of {', '.join(given)}")
+            if self.header is not None and self.from_ != "card":
+                raise ValueError("'header' reads a table row: it needs 'from: card'")
+        else:
+            check_selector(self.css, self.xpath, self.metadata, self.jmespath)
         return self
 
     @model_validator(mode="after")
@@ -203,12 +222,15 @@ class FieldSpec(_Model):
 
     @property
     def selector(self) -> str:
-        """The selector as written, for messages: ``css: ...``, ``xpath: ...`` or ``url``."""
-        if self.css is not None:
-            return f"css: {self.css}"
-        if self.xpath is not None:
-            return f"xpath: {self.xpath}"
-        return "url"
+        """The selector as written, for messages: ``css: ...``, ``xpath: ...``, ``label: ...``,
+        ``css: ..., then jmespath: ...`` or ``url``."""
+        if self.label is not None:
+            return f"label: {self.label}"
+        if self.header is not None:
+            return f"header: {self.header}"
+        if self.from_ == "url":
+            return "url"
+        return describe(self.css, self.xpath, self.metadata, self.jmespath)
 
     @property
     def column_kind(self) -> str:
@@ -216,25 +238,59 @@ class FieldSpec(_Model):
         return MANY_KIND if self.many else self.parser
 
 
+class PagesSpec(_Model):
+    """Numbered pages of a level without a next link: ``template`` (``?page={page}``, joined to
+    the level's first page URL) for pages ``first``, ``first + 1``, ... asked one after the
+    other. The numbering stops at a page with no card and no link (empty), a page whose cards
+    and links were all seen before (no new items), a failed page, ``has_next`` false on a page
+    (a JSON API's ``has_next``), or after ``max`` pages (counted as skipped for the budget)."""
+
+    template: str = Field(description="URL of page {page}, relative to the level's first page")
+    first: int = Field(2, ge=0, description="the number of the first page after the start page")
+    max: int = Field(100, ge=1, description="most pages of one level page's numbering")
+    has_next: SelectorSpec | None = Field(
+        None, description="a value on the page that is true while there are more pages"
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _has_page(cls, value: str) -> str:
+        if "{page}" not in value:
+            raise ValueError(f"template {value!r} needs '{{page}}' where the page number goes")
+        unknown = set(re.findall(r"{(\w*)}", value)) - {"page"}
+        if unknown:
+            raise ValueError(f"template {value!r} may use only {{page}}, not {sorted(unknown)}")
+        return value
+
+
 class LevelSpec(_Model):
     """One level of the crawl graph between the start URLs and the item pages.
 
-    ``links`` selects the ``<a>`` elements leading to the next level (the item pages after the
-    last level); ``next_page`` this level's own pagination; ``cards`` the repeated blocks of an
-    item on a list page. With ``cards``, ``links`` is looked up inside each card and the fields
-    ``from: card`` travel with the link to the item page; a last level with ``cards`` and no
-    ``links`` makes each card an item (no detail page).
+    ``links`` selects the links leading to the next level (the item pages after the last
+    level); ``recurse`` the links to more pages of this same level (sub-categories, at most
+    ``max_recursion`` deep); ``next_page`` this level's own pagination (every matching link,
+    each URL once) or ``pages`` numbered pages; ``cards`` the repeated blocks of an item on a
+    list page. With ``cards``, ``links`` is looked up inside each card and the fields ``from:
+    card`` travel with the link to the item page (several cards may link one item page: it is
+    fetched once and joined to each); a last level with ``cards`` and no ``links`` makes each
+    card an item (no detail page). Every selector is CSS, or a mapping with ``css``, ``xpath``
+    or ``jmespath`` (see :mod:`harvest.config.selectors`).
     """
 
     name: str
-    links: str | None = Field(None, description="CSS selector of the <a> to the next level")
-    next_page: str | None = Field(None, description="CSS selector of the <a> to the next page")
-    cards: str | None = Field(None, description="CSS selector of the repeated item blocks")
+    links: SelectorSpec | None = Field(None, description="links to the next level")
+    next_page: SelectorSpec | None = Field(None, description="links to this level's next pages")
+    cards: SelectorSpec | None = Field(None, description="the repeated item blocks")
+    recurse: SelectorSpec | None = Field(None, description="links to deeper pages of this level")
+    max_recursion: int = Field(10, ge=1, le=100, description="how deep 'recurse' goes")
+    pages: PagesSpec | None = Field(None, description="numbered pages (no next link)")
 
     @model_validator(mode="after")
     def _goes_somewhere(self) -> LevelSpec:
         if self.links is None and self.cards is None:
             raise ValueError(f"level {self.name!r} needs 'links' or 'cards' (or both)")
+        if self.next_page is not None and self.pages is not None:
+            raise ValueError(f"level {self.name!r}: give 'next_page' or 'pages', not both")
         return self
 
 
@@ -259,6 +315,11 @@ class IndexSpec(_Model):
     next_page: str | None = Field(
         None, description="CSS selector of the <a> to the next index page"
     )
+
+    @field_validator("detail_links", "next_page")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return None if value is None else check_css(value)
 
 
 class DetailSpec(_Model):
@@ -665,8 +726,6 @@ class SourceSpec(_Model):
             raise ValueError("at least one start URL (start_urls) or a sitemap is needed")
         if self.index is not None and self.levels:
             raise ValueError("give 'levels' or the older 'index', not both")
-        if self.start_urls and self.index is None and not self.levels:
-            raise ValueError("start_urls need 'levels' (or 'index') to reach the item pages")
         if self.sitemap is not None:
             for url in self.sitemap.urls:
                 SourceSpec._valid_templates([url])
@@ -691,11 +750,12 @@ class SourceSpec(_Model):
 
     @property
     def graph(self) -> list[LevelSpec]:
-        """The link levels from the start URLs to the item pages (``index`` is one level)."""
+        """The link levels from the start URLs to the item pages (``index`` is one level; none:
+        the start URLs are the item pages)."""
         if self.index is not None:
             return [
-                LevelSpec(
-                    name="index", links=self.index.detail_links, next_page=self.index.next_page
+                LevelSpec.model_validate(
+                    {"name": "index", "links": self.index.detail_links, "next_page": self.index.next_page}
                 )
             ]
         return list(self.levels)

@@ -247,7 +247,7 @@ class BodyCheckMiddleware:
         accepted: tuple[bytes, ...] = HTML_TYPES
         if request.meta.get(PAGE_TYPE_META) == "sitemap":
             accepted += SITEMAP_TYPES
-        if kind and mime not in accepted:
+        if kind and mime not in accepted and not mime.endswith(b"json"):  # JSON: jmespath reads it
             self._inc("harvest/non_html_pages")
             raise PageFailed.of(f"not an HTML page (Content-Type: {kind})", request, response)
         problem = incomplete_body(response)
