@@ -236,7 +236,9 @@ for _kind in (
     ),
     # url: text whose value the extraction made absolute against the page's URL (a link's href,
     # an image's src); kept as written otherwise
-    FieldKind("url", parse_text, "string", "string", "Text", ("str", "string", "StringDtype", "object")),
+    FieldKind(
+        "url", parse_text, "string", "string", "Text", ("str", "string", "StringDtype", "object")
+    ),
     FieldKind("number", parse_number, "Float64", "double", "Double", _DECIMAL_GX),
     FieldKind("int", parse_int, "Int64", "int64", "BigInteger", ("int64", "Int64", "Int64Dtype")),
     FieldKind("float", parse_float, "Float64", "double", "Double", _DECIMAL_GX),

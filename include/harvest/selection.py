@@ -18,10 +18,16 @@ from harvest.text import collapse_whitespace
 
 
 class SelectorParts(Protocol):
-    css: str | None
-    xpath: str | None
-    metadata: str | None
-    jmespath: str | None
+    """A selector's parts (:class:`~harvest.config.selectors.SelectorSpec`, a field's spec)."""
+
+    @property
+    def css(self) -> str | None: ...
+    @property
+    def xpath(self) -> str | None: ...
+    @property
+    def metadata(self) -> str | None: ...
+    @property
+    def jmespath(self) -> str | None: ...
 
 
 class WrongPageType(ValueError):
@@ -47,7 +53,9 @@ class Page:
         if syntax not in self._metadata:
             if self.is_json:
                 raise WrongPageType(f"{self.url} is a JSON page: it has no embedded {syntax}")
-            self._metadata[syntax] = Selector(root=_metadata(self.selector, syntax, self.url), type="json")
+            self._metadata[syntax] = Selector(
+                root=_metadata(self.selector, syntax, self.url), type="json"
+            )
         return self._metadata[syntax]
 
 
@@ -161,7 +169,7 @@ def _literal(text: str) -> str:
         return f"'{text}'"
     if '"' not in text:
         return f'"{text}"'
-    return "concat(" + ", \"'\", ".join(f"'{p}'" for p in text.split("'")) + ")"
+    return "concat(" + ', "\'", '.join(f"'{p}'" for p in text.split("'")) + ")"
 
 
 LABEL_TAGS = ("strong", "b", "em", "label", "span", "th", "dt", "td")
@@ -200,7 +208,9 @@ def header_values(row: Selector, header: str) -> list[str]:
     without ``colspan``."""
     wanted = collapse_whitespace(header) or ""
     heads = row.xpath("ancestor::table[1]//tr[th][1]/th")
-    names = [(collapse_whitespace(" ".join(h.xpath(".//text()").getall())) or "").lower() for h in heads]
+    names = [
+        (collapse_whitespace(" ".join(h.xpath(".//text()").getall())) or "").lower() for h in heads
+    ]
     if wanted.lower() not in names:
         return []
     index = names.index(wanted.lower()) + 1

@@ -34,7 +34,10 @@ Page = tuple[str, bytes]
 
 
 def _html(body: str, title: str = "") -> Page:
-    return HTML, f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>".encode()
+    return (
+        HTML,
+        f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>".encode(),
+    )
 
 
 # -- 1. cards that share a detail page ----------------------------------------------------------
@@ -110,7 +113,9 @@ def _shop(path: str, query: dict[str, list[str]]) -> Page | None:
         body += '<a class="sub" href="http://elsewhere.invalid/shop/">partner shop</a>'
     body += "".join(f'<div class="product"><a href="/shop/item/{i}">{i}</a></div>' for i in shown)
     if pages > 1:  # numbered links to every page and a next link: many matches, same URLs
-        nav = "".join(f'<a class="pg" href="/shop/{category}/?page={n}">{n}</a>' for n in range(1, pages + 1))
+        nav = "".join(
+            f'<a class="pg" href="/shop/{category}/?page={n}">{n}</a>' for n in range(1, pages + 1)
+        )
         if page < pages:
             nav += f'<a class="pg next" href="/shop/{category}/?page={page + 1}">next</a>'
         body += f'<nav class="pages">{nav}</nav>'
@@ -145,7 +150,10 @@ def _sitemap(path: str, base: str) -> Page | None:
     ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
     if path == "/sitemap.xml":
         parts = "".join(f"<sitemap><loc>{base}/sitemap-{k}.xml</loc></sitemap>" for k in ("a", "b"))
-        return "application/xml", f'<?xml version="1.0"?><sitemapindex {ns}>{parts}</sitemapindex>'.encode()
+        return (
+            "application/xml",
+            f'<?xml version="1.0"?><sitemapindex {ns}>{parts}</sitemapindex>'.encode(),
+        )
     if path in ("/sitemap-a.xml", "/sitemap-b.xml"):
         mine = SITEMAP_ITEMS[:4] if path.endswith("a.xml") else SITEMAP_ITEMS[4:]
         urls = "".join(f"<url><loc>{base}/item/{n}</loc></url>" for n in mine)
@@ -173,7 +181,10 @@ def _item(path: str) -> Page | None:
 
 
 # -- 5. JSON ------------------------------------------------------------------------------------
-API_PRODUCTS = [{"sku": f"S{n:03d}", "title": f"Product {n}", "price": {"amount": 5 * n, "currency": "EUR"}} for n in range(1, 12)]
+API_PRODUCTS = [
+    {"sku": f"S{n:03d}", "title": f"Product {n}", "price": {"amount": 5 * n, "currency": "EUR"}}
+    for n in range(1, 12)
+]
 API_PER_PAGE = 4  # 11 products on 3 pages
 JOBS = [{"id": n, "role": f"Role {n}", "city": ["Berlin", "Paris"][n % 2]} for n in range(1, 10)]
 JOBS_PER_PAGE = 4  # 9 jobs on 3 pages, has_next false on the last
@@ -219,7 +230,9 @@ def _api(path: str, query: dict[str, list[str]]) -> Page | None:
 
 
 # -- 8. tables as records, label/value pairs ----------------------------------------------------
-TABLE_ROWS = [(f"Country {c}", f"{1000 + 37 * k}", f"{k * 1.5:.1f}") for k, c in enumerate("ABCDEFGHIJKL", 1)]
+TABLE_ROWS = [
+    (f"Country {c}", f"{1000 + 37 * k}", f"{k * 1.5:.1f}") for k, c in enumerate("ABCDEFGHIJKL", 1)
+]
 BOOKS = {
     "1": ("A Light in the Attic", "a897fe39b1053632", "In stock (22 available)", "June 21, 2024"),
     "2": ("Tipping the Velvet", "90fa61229261140a", "In stock (20 available)", "May 3, 2023"),

@@ -23,7 +23,6 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.pipeline import run_partition
 from harvest.storage.warehouse import processed_table_name
-
 from tests.integration.shape_site import (
     API_PRODUCTS,
     AUTHORS,
@@ -130,9 +129,7 @@ def test_a_category_tree_of_mixed_depth(site: ShapeSite, tmp_path: Path) -> None
     assert category["records"] == len(SHOP_ITEMS)
 
 
-def test_a_bounded_recursion_counts_what_it_did_not_follow(
-    site: ShapeSite, tmp_path: Path
-) -> None:
+def test_a_bounded_recursion_counts_what_it_did_not_follow(site: ShapeSite, tmp_path: Path) -> None:
     levels = [{**SHOP_LEVELS[0], "max_recursion": 2}]
     frame, reports = run({
         "name": "shape_shop_shallow", "start_urls": ["{base_url}/shop/"],

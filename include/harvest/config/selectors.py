@@ -67,7 +67,9 @@ def check_jmespath(expression: str) -> str:
         jmespath.compile(expression)
     except JMESPathError as exc:
         message = " ".join(str(exc).split())
-        raise ValueError(f"jmespath {expression!r} is not a JMESPath expression ({message})") from None
+        raise ValueError(
+            f"jmespath {expression!r} is not a JMESPath expression ({message})"
+        ) from None
     return expression
 
 
@@ -122,9 +124,7 @@ def check_selector(
         check_jmespath(jmespath)
 
 
-def describe(
-    css: str | None, xpath: str | None, metadata: str | None, jmespath: str | None
-) -> str:
+def describe(css: str | None, xpath: str | None, metadata: str | None, jmespath: str | None) -> str:
     """A selector as written, for messages."""
     parts = [f"{k}: {v}" for k, v in (("css", css), ("xpath", xpath), ("metadata", metadata)) if v]
     if jmespath:

@@ -142,15 +142,23 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _one_selector(self) -> FieldSpec:
-        given = [k for k in ("css", "xpath", "jmespath", "metadata", "label", "header") if getattr(self, k) is not None]
+        given = [
+            k
+            for k in ("css", "xpath", "jmespath", "metadata", "label", "header")
+            if getattr(self, k) is not None
+        ]
         if self.from_ == "url":
             if given:
-                raise ValueError(f"'from: url' takes a 'regex', not {', '.join(given)}")
+                raise ValueError(
+                    f"'from: url' takes a 'regex', not {' or '.join(repr(k) for k in given)}"
+                )
             if self.regex is None:
                 raise ValueError("'from: url' needs a 'regex' (with a capture group)")
         elif self.label is not None or self.header is not None:
             if len(given) > 1:
-                raise ValueError(f"'label' and 'header' stand alone: give one of {', '.join(given)}")
+                raise ValueError(
+                    f"'label' and 'header' stand alone: give one of {', '.join(given)}"
+                )
             if self.header is not None and self.from_ != "card":
                 raise ValueError("'header' reads a table row: it needs 'from: card'")
         else:
@@ -755,7 +763,11 @@ class SourceSpec(_Model):
         if self.index is not None:
             return [
                 LevelSpec.model_validate(
-                    {"name": "index", "links": self.index.detail_links, "next_page": self.index.next_page}
+                    {
+                        "name": "index",
+                        "links": self.index.detail_links,
+                        "next_page": self.index.next_page,
+                    }
                 )
             ]
         return list(self.levels)

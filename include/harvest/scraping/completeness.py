@@ -24,6 +24,7 @@ module imports nothing of Scrapy's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,6 +137,31 @@ def completeness_of(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The account and its warnings from a crawl's stats: ``{"levels": [...], "warnings": [...]}``."""
     levels = account_from_stats(stats)
     return {"levels": levels, "warnings": completeness_warnings(levels, stats.get(LIMITS_STAT))}
+
+
+def completeness_fields(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """The crawl result's completeness fields from its stats: ``completeness`` (levels and
+    warnings), ``cards_seen``, ``links_skipped`` (reason -> links, every level) and
+    ``completeness_warnings`` (how many)."""
+    completeness = completeness_of(stats)
+    skipped: dict[str, int] = {}
+    for entry in completeness["levels"]:
+        for reason, n in entry["skipped"].items():
+            skipped[reason] = skipped.get(reason, 0) + n
+    return {
+        "completeness": completeness,
+        "cards_seen": sum(e["cards_seen"] for e in completeness["levels"]),
+        "links_skipped": skipped,
+        "completeness_warnings": len(completeness["warnings"]),
+    }
+
+
+def log_account(logger: logging.Logger, prefix: str, completeness: Mapping[str, Any]) -> None:
+    """Log the account: a line per level (INFO), then each named warning (WARNING)."""
+    for line in summary_lines(completeness.get("levels") or [], []):
+        logger.info("%s: %s", prefix, line)
+    for warning in completeness.get("warnings") or []:
+        logger.warning("%s: %s", prefix, warning)
 
 
 def summary_lines(account: list[dict[str, Any]], warnings: list[str]) -> list[str]:

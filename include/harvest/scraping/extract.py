@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urljoin
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 from itemloaders.processors import Identity, MapCompose, TakeFirst
 from parsel import Selector, SelectorList
 
 from harvest.config.spec import FieldSpec, SourceSpec
-from harvest.selection import Page, header_values, label_values, select, texts
+from harvest.selection import Page, WrongPageType, header_values, label_values, select, texts
 from harvest.text import collapse_whitespace
 
 FieldValue = str | list[str] | None
@@ -110,7 +110,10 @@ class FieldExtractor:
         return self.value(self.matches(selector, url, page), url)
 
     def trace(self, selector: Selector, url: str, page: Page | None = None) -> FieldTrace:
-        matches = self.matches(selector, url, page)
+        try:
+            matches = self.matches(selector, url, page)
+        except WrongPageType as exc:
+            return FieldTrace(self.name, self.spec.selector, [], None, str(exc))
         value = self.value(matches, url)
         problem = None
         if not matches:
@@ -142,7 +145,9 @@ class Extractor:
         """The fields read on an item page (``from: page`` and ``from: url``)."""
         return self._extract(self.page, selector, url, None)
 
-    def card_fields(self, card: Selector, url: str, page: Page | None = None) -> dict[str, FieldValue]:
+    def card_fields(
+        self, card: Selector, url: str, page: Page | None = None
+    ) -> dict[str, FieldValue]:
         """The fields read in one card (``from: card``); ``page``: the list page the card is on."""
         return self._extract(self.card, card, url, page)
 

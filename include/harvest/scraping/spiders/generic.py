@@ -23,16 +23,13 @@ account kept.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 
 import scrapy
 from scrapy.http import Response, TextResponse
-from scrapy.utils.gz import gunzip, gzip_magic_number
-from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
 from harvest.config.spec import LevelSpec
@@ -40,12 +37,11 @@ from harvest.scraping.completeness import LEVEL_META, LEVELS_STAT, LIMITS_STAT, 
 from harvest.scraping.extract import Extractor, FieldValue
 from harvest.scraping.items import PageItem
 from harvest.scraping.limits import canonical_url_for
-from harvest.scraping.spiders.base import NUMBERED_META, URL_META, HarvestSpider
+from harvest.scraping.spiders.base import NUMBERED_META, URL_META
+from harvest.scraping.spiders.sitemap import SITEMAP_LEVEL, SitemapSpider
 from harvest.selection import Page, hrefs, select
 
-FIRST_EMPTY_LEVEL_STAT = "harvest/first_empty_level"
 START_LEVEL = "start"  # the account's level of item pages given as start URLs
-SITEMAP_LEVEL = "sitemap"
 
 Card = dict[str, FieldValue]
 
@@ -58,7 +54,7 @@ class SharedItemPage:
     waiting: list[tuple[str, Card]] = field(default_factory=list)  # (level, card fields)
 
 
-class GenericSpider(HarvestSpider):
+class GenericSpider(SitemapSpider):
     """Walks ``spec.graph`` (or ``spec.sitemap``) from the partition's start URLs.
 
     Every page becomes one item: list pages with the items of their cards when the cards are the
@@ -72,8 +68,6 @@ class GenericSpider(HarvestSpider):
         super().__init__(*args, **kwargs)
         self.graph = self.spec.graph
         self.extractor = Extractor(self.spec)
-        sitemap = self.spec.sitemap
-        self._sitemap_follow = [re.compile(p) for p in (sitemap.follow if sitemap else [])]
         self._item_pages: dict[str, SharedItemPage] = {}
         self._card_items: dict[str, set[tuple[Any, ...]]] = {}  # level -> cards that are items
 
@@ -105,21 +99,7 @@ class GenericSpider(HarvestSpider):
                 if request is not None:
                     yield request
 
-    def empty_level(self, level: str, what: str, selector: str, url: str) -> None:
-        """Log (and count) a level whose selector matched nothing on ``url``."""
-        message = f"level {level!r}: {what} selector {selector!r} matched nothing on {url}"
-        self.logger.warning("source %s, %s: %s", self.spec.name, self.logical_date, message)
-        self._inc("harvest/empty_levels")
-        stats = self.crawler.stats if getattr(self, "crawler", None) else None
-        if stats is not None and stats.get_value(FIRST_EMPTY_LEVEL_STAT) is None:
-            stats.set_value(FIRST_EMPTY_LEVEL_STAT, message)
-
     # -- following links, with the account kept ---------------------------------------------
-
-    def _off_site(self, url: str) -> bool:
-        host = (urlparse(url).hostname or "").lower()
-        domains = self.allowed_domains
-        return bool(domains) and not any(host == d or host.endswith(f".{d}") for d in domains)
 
     def follow_link(
         self,
@@ -272,29 +252,45 @@ class GenericSpider(HarvestSpider):
                         self._recursion_said = True
                         self.logger.warning(
                             "level %r: max_recursion=%d reached on %s: not following %s",
-                            name, spec.max_recursion, url, response.urljoin(href),
-                        )  # fmt: skip
+                            name,
+                            spec.max_recursion,
+                            url,
+                            response.urljoin(href),
+                        )
                     continue
                 requests.append(
                     self.follow_link(
-                        response, href, name, "index", self.parse,
-                        level=level, card=card, depth=depth + 1,
-                    )  # fmt: skip
+                        response,
+                        href,
+                        name,
+                        "index",
+                        self.parse,
+                        level=level,
+                        card=card,
+                        depth=depth + 1,
+                    )
                 )
         if spec.next_page is not None:
             for href in hrefs(select(spec.next_page, response.selector, page)):
                 requests.append(
                     self.follow_link(
-                        response, href, name, "index", self.parse,
-                        level=level, card=card, depth=depth,
-                    )  # fmt: skip
+                        response,
+                        href,
+                        name,
+                        "index",
+                        self.parse,
+                        level=level,
+                        card=card,
+                        depth=depth,
+                    )
                 )
         if not found and number is None:
             self.count(name, "empty_pages")
         if spec.pages is not None:
             requests.append(
-                self._numbered(response, spec, level, card, depth, number, first_url, page,
-                               found, new_items)  # fmt: skip
+                self._numbered(
+                    response, spec, level, card, depth, number, first_url, page, found, new_items
+                )
             )
         yield self.page_item(response, "index", records=records)
         yield from (r for r in requests if r is not None)
@@ -341,21 +337,33 @@ class GenericSpider(HarvestSpider):
             self.skipped(spec.name, "budget")
             self.logger.warning(
                 "level %r: pages.max=%d reached at %s; the numbering may go on",
-                spec.name, pages.max, response.url,
-            )  # fmt: skip
+                spec.name,
+                pages.max,
+                response.url,
+            )
             return None
         href = urljoin(first_url, pages.template.format(page=current + 1))
         request = self.follow_link(
-            response, href, spec.name, "index", self.parse,
-            level=level, card=card, depth=depth, number=current + 1, first_url=first_url,
-        )  # fmt: skip
+            response,
+            href,
+            spec.name,
+            "index",
+            self.parse,
+            level=level,
+            card=card,
+            depth=depth,
+            number=current + 1,
+            first_url=first_url,
+        )
         if request is not None:
             request.meta[NUMBERED_META] = True
         return request
 
     # -- item pages ---------------------------------------------------------------------------
 
-    def parse_detail(self, response: Response, card: Card | None = None, **kwargs: Any) -> Iterator[Any]:
+    def parse_detail(
+        self, response: Response, card: Card | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         """An item page: every field's value (``None`` when absent), its card's merged in; the
         cards that share the page are its ``records``, each joined to the page's fields."""
         if self.needs_rendering(response):
@@ -389,47 +397,3 @@ class GenericSpider(HarvestSpider):
                 self.unfollowed(level, "failed")
             shared.waiting = []
         yield from super().errback(failure)
-
-    def parse_sitemap(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        """A sitemap, sitemap index or robots.txt: follow sitemaps, request the item pages."""
-        yield self.page_item(response, "sitemap")
-        url = response.meta.get("harvest_url", response.url)
-        if url.endswith("/robots.txt") and isinstance(response, TextResponse):
-            for sitemap_url in sitemap_urls_from_robots(response.text, base_url=response.url):
-                request = self.page_request(sitemap_url, "sitemap", self.parse_sitemap)
-                if request is not None:
-                    yield request
-            return
-        body = response.body
-        if gzip_magic_number(response):
-            body = gunzip(body, max_size=self.spec.crawl.download_maxsize_bytes)
-        try:
-            sitemap = Sitemap(body)
-        except Exception:  # lxml has many errors: said in the log, as an empty level
-            sitemap = None
-        entries = [entry["loc"] for entry in sitemap] if sitemap is not None else []
-        if not entries:
-            self.empty_level("sitemap", "sitemap", "<loc>", url)
-            return
-        if sitemap is not None and sitemap.type == "sitemapindex":
-            for loc in entries:
-                request = self.page_request(loc, "sitemap", self.parse_sitemap)
-                if request is not None:
-                    yield request
-            return
-        self.count(SITEMAP_LEVEL, "pages")
-        for loc in entries:
-            self.count(SITEMAP_LEVEL, "links_seen")
-            if self._sitemap_follow and not any(p.search(loc) for p in self._sitemap_follow):
-                self.skipped(SITEMAP_LEVEL, "not followed")
-                continue
-            if self._off_site(loc):
-                self.skipped(SITEMAP_LEVEL, "off-site")
-                continue
-            request = self.page_request(loc, "detail", self.parse_detail)
-            if request is None:
-                self.skipped(SITEMAP_LEVEL, self.refused or "duplicate")
-                continue
-            self.count(SITEMAP_LEVEL, "followed")
-            request.meta[LEVEL_META] = SITEMAP_LEVEL
-            yield request
