@@ -150,15 +150,13 @@ def test_preview_prints_every_field_and_every_level_of_a_fixture_page() -> None:
     text = "\n".join(preview_lines(spec(), response))
     assert "id  [url]" in text and "MISSING (required)" in text
     assert "accepted (an HTML page)" in text
+    assert "links [ul.categories a] to the next level: 1 found: https://shop.example/c/1" in text
+    assert "cards [article]: 2 found" in text
     assert (
-        "links [css: ul.categories a] to the next level: 1 found: https://shop.example/c/1" in text
-    )
-    assert "cards [css: article]: 2 found" in text
-    assert (
-        "links [css: h3 a] to item pages: 2 found: https://shop.example/p/5, https://shop.example/p/6"
+        "links [h3 a] to item pages: 2 found: https://shop.example/p/5, https://shop.example/p/6"
         in text
     )
-    assert "next_page [css: li.next a]: 1 found: https://shop.example/c/1?page=2" in text
+    assert "next_page [li.next a]: 1 found: https://shop.example/c/1?page=2" in text
     assert "matched: ['star-rating Three']" in text and "parsed:  3" in text
 
     item = HtmlResponse(

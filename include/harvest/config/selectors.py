@@ -97,7 +97,10 @@ class SelectorSpec(BaseModel):
 
     @property
     def text(self) -> str:
-        """The selector as written, for messages: ``css: a.next``, ``jmespath: next``."""
+        """The selector as written, for messages: ``a.next`` (CSS alone, as a spec writes it),
+        ``xpath: //a``, ``jmespath: next``."""
+        if self.css is not None and self.jmespath is None:
+            return self.css
         return describe(self.css, self.xpath, self.metadata, self.jmespath)
 
 

@@ -813,6 +813,22 @@ class SourceSpec(_Model):
         return self
 
     @property
+    def reads_json(self) -> bool:
+        """Whether a selector of the spec reads JSON (``jmespath``): JSON pages are then pages."""
+        selectors = [
+            s
+            for level in self.graph
+            for s in (level.links, level.cards, level.next_page, level.recurse)
+            if s is not None
+        ]
+        selectors += [
+            level.pages.has_next for level in self.graph if level.pages and level.pages.has_next
+        ]
+        return any(s.jmespath for s in selectors) or any(
+            f.jmespath and not (f.css or f.xpath or f.metadata) for f in self.detail.fields.values()
+        )
+
+    @property
     def versioned_fields(self) -> list[str]:
         """Catalogue: the fields whose change opens a new version (``tracked_fields``, default
         every field but the key)."""

@@ -139,7 +139,7 @@ class MedianItemCountMonitor(BaseStatMonitor):  # type: ignore[misc]
 class CompletenessMonitor(Monitor):  # type: ignore[misc]
     """Check the completeness account of the crawl has no named warning."""
 
-    @monitors.name("every link and card ends as a record or a drop with its reason")
+    @monitors.name("every link and card ends as a record or a drop with its reason")  # type: ignore[untyped-decorator]
     def test_completeness(self) -> None:
         warnings = completeness_of(self.data.crawler.stats.get_stats())["warnings"]
         if warnings:

@@ -120,8 +120,14 @@ def page_verdict(spec: SourceSpec, response: TextResponse) -> str:
     :mod:`harvest.scraping.outcomes` that apply to a fetched page."""
     kind = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
     mime = kind.split(";")[0].strip().lower()
-    if mime and mime not in ("text/html", "application/xhtml+xml") and not mime.endswith("json"):
+    json_page = mime.endswith("json")
+    if mime and mime not in ("text/html", "application/xhtml+xml") and not json_page:
         return f"REJECTED: not an HTML or JSON page (Content-Type: {kind})"
+    if json_page and not spec.reads_json:
+        return (
+            f"REJECTED: a JSON page (Content-Type: {kind}) but the spec reads HTML (css/xpath): "
+            "read JSON with 'jmespath:' selectors"
+        )
     blocked = spec.crawl.blocked_selector
     if blocked and response.selector.type != "json" and response.css(blocked):
         return f"REJECTED: a login/blocked page: it matches blocked_selector {blocked!r}"
