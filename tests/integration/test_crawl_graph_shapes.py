@@ -173,7 +173,9 @@ def test_numbered_pages_stop_when_no_new_items_appear(site: ShapeSite, tmp_path:
     # cards are counted as duplicates, not loaded twice
     assert len(frame) == TRUTH["clamped"]
     assert site.requests["/clamped/"] == 4
-    assert level(reports, "results")["skipped"]["duplicate"] == 2
+    results = level(reports, "results")
+    assert (results["cards_seen"], results["cards_duplicate"], results["records"]) == (14, 2, 12)
+    assert reports["scrape"]["completeness"]["warnings"] == []
 
 
 def test_a_sitemap_index_as_the_index_of_item_pages(site: ShapeSite, tmp_path: Path) -> None:

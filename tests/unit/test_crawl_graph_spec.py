@@ -131,7 +131,8 @@ def test_the_account_warns_of_every_drop_without_a_reason_and_every_loss() -> No
     }
     account = account_from_stats(stats)
     assert account == [{
-        "level": "lists", "links_seen": 10, "followed": 5, "cards_seen": 8, "records": 5,
+        "level": "lists", "links_seen": 10, "followed": 5, "cards_seen": 8, "cards_duplicate": 0,
+        "records": 5,
         "pages": 3, "empty_pages": 0, "skipped": {"duplicate": 2, "failed": 1},
     }]  # fmt: skip
     warnings = completeness_warnings(account)

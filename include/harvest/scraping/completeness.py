@@ -12,6 +12,8 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
   ``links`` selects), ``ignored`` (Scrapy refused it for another reason, said in the log);
 - ``cards_seen`` and ``records``: cards found, and records produced (item pages reached from
   this level, cards that are the items, cards joined to a shared item page);
+  ``cards_duplicate``: cards that are items seen before on the level (a numbered page repeating
+  the last one), which are no new record;
 - ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link.
 
 :func:`account_from_stats` turns those counters into a table, :func:`completeness_warnings`
@@ -39,7 +41,9 @@ SKIP_REASONS = (
 """Why a link was not followed (see the module docstring)."""
 LOSSY_REASONS = ("depth", "budget", "failed", "ignored")
 """Reasons that may leave items of the site out of the partition: each is a warning."""
-COUNTERS = ("links_seen", "followed", "cards_seen", "records", "pages", "empty_pages")
+COUNTERS = (
+    "links_seen", "followed", "cards_seen", "cards_duplicate", "records", "pages", "empty_pages",
+)  # fmt: skip
 
 
 def stat_key(level: str, counter: str) -> str:
@@ -91,11 +95,12 @@ def completeness_warnings(
                 f"unexplained_drop: level {name!r}: {unexplained} of {entry['links_seen']} links "
                 "neither followed nor skipped with a reason"
             )
-        if entry["cards_seen"] > entry["records"]:
+        cards = entry["cards_seen"] - entry["cards_duplicate"]
+        if name == limits.get("last_level", name) and cards > entry["records"]:
             reasons = ", ".join(f"{n} {r}" for r, n in skipped.items() if r != "duplicate")
             warnings.append(
                 f"records_below_cards: level {name!r}: {entry['records']} records from "
-                f"{entry['cards_seen']} cards" + (f" (links skipped: {reasons})" if reasons else "")
+                f"{cards} cards" + (f" (links skipped: {reasons})" if reasons else "")
             )
         if entry["empty_pages"]:
             warnings.append(
@@ -130,6 +135,8 @@ def limits_of(spec: Any) -> dict[str, Any]:
     }
     for level in spec.graph:
         out[f"max_recursion/{level.name}"] = level.max_recursion
+    if spec.graph:  # the level whose cards are records (earlier levels' cards travel on)
+        out["last_level"] = spec.graph[-1].name
     return out
 
 
@@ -172,7 +179,9 @@ def summary_lines(account: list[dict[str, Any]], warnings: list[str]) -> list[st
         lines.append(
             f"level {entry['level']!r}: {entry['pages']} pages, links seen {entry['links_seen']}, "
             f"followed {entry['followed']}, skipped {sum(entry['skipped'].values())} ({skipped}); "
-            f"cards seen {entry['cards_seen']}, records {entry['records']}"
+            f"cards seen {entry['cards_seen']}"
+            + (f" ({entry['cards_duplicate']} seen before)" if entry["cards_duplicate"] else "")
+            + f", records {entry['records']}"
         )
     lines += [f"WARNING {w}" for w in warnings]
     return lines

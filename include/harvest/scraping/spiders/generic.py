@@ -303,7 +303,7 @@ class GenericSpider(SitemapSpider):
         ident = (key, str(value)) if value is not None else tuple(sorted(map(str, record.items())))
         seen = self._card_items.setdefault(level, set())
         if ident in seen:
-            self.skipped(level, "duplicate")
+            self.count(level, "cards_duplicate")
             return False
         seen.add(ident)
         return True
