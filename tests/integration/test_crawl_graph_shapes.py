@@ -86,7 +86,7 @@ def test_cards_sharing_a_detail_page_each_stay_a_record(site: ShapeSite, tmp_pat
             "id": {"from": "card", "css": "::attr(data-id)", "required": True},
             "text": {"from": "card", "css": "span.text"},
             "author": {"css": "h2.name"},
-            "born": {"css": "span.born", "parser": "date"},
+            "born": {"css": "span.born", "kind": "date"},
         }},
     }, site, tmp_path)  # fmt: skip
     assert_all_loaded(frame, reports, "quotes")
@@ -111,7 +111,7 @@ SHOP_LEVELS = [{
 SHOP_DETAIL = {"key": "id", "fields": {
     "id": {"from": "url", "regex": r"/shop/item/(\w+)$", "required": True},
     "name": {"xpath": "//h1/text()"},
-    "price": {"css": "p.price", "parser": "price"},
+    "price": {"css": "p.price", "kind": "price"},
 }}  # fmt: skip
 
 
@@ -198,10 +198,10 @@ def test_start_urls_that_are_item_pages(site: ShapeSite, tmp_path: Path) -> None
         "start_urls": [f"{{base_url}}/item/{n}" for n in range(1, 8)],
         "detail": {"key": "name", "fields": {
             "name": {"css": "h1", "required": True},
-            "photo": {"css": "img.photo::attr(src)", "parser": "url"},
-            "tags": {"xpath": "count(//ul[@class='tags']/li)", "parser": "int"},
+            "photo": {"css": "img.photo::attr(src)", "kind": "url"},
+            "tags": {"xpath": "count(//ul[@class='tags']/li)", "kind": "int"},
             "description_length": {
-                "xpath": "string-length(normalize-space(//p[@class='desc']))", "parser": "int"},
+                "xpath": "string-length(normalize-space(//p[@class='desc']))", "kind": "int"},
         }},
     }, site, tmp_path)  # fmt: skip
     assert_all_loaded(frame, reports, "items")
@@ -222,7 +222,7 @@ def test_a_json_api_with_a_next_url(site: ShapeSite, tmp_path: Path) -> None:
         "detail": {"key": "sku", "fields": {
             "sku": {"from": "card", "jmespath": "sku", "required": True},
             "title": {"from": "card", "jmespath": "title"},
-            "price": {"from": "card", "jmespath": "price.amount", "parser": "number"},
+            "price": {"from": "card", "jmespath": "price.amount", "kind": "number"},
             "currency": {"from": "card", "jmespath": "price.currency"},
         }},
     }, site, tmp_path)  # fmt: skip
@@ -241,7 +241,7 @@ def test_a_json_api_with_has_next(site: ShapeSite, tmp_path: Path) -> None:
                     "pages": {"template": "?page={page}",
                               "has_next": {"jmespath": "data.has_next"}}}],
         "detail": {"key": "id", "fields": {
-            "id": {"from": "card", "jmespath": "id", "parser": "int", "required": True},
+            "id": {"from": "card", "jmespath": "id", "kind": "int", "required": True},
             "role": {"from": "card", "jmespath": "role"},
             "city": {"from": "card", "jmespath": "city"},
         }},
@@ -259,9 +259,9 @@ def test_json_in_html_pages(site: ShapeSite, tmp_path: Path) -> None:
         "detail": {"key": "id", "fields": {
             "id": {"css": "script#__DATA__::text", "jmespath": "props.book.id", "required": True},
             "pages": {"css": "script#__DATA__::text", "jmespath": "props.book.pages",
-                      "parser": "int"},
+                      "kind": "int"},
             "name": {"metadata": "json-ld", "jmespath": "Book.name"},
-            "price": {"metadata": "json-ld", "jmespath": "Book.offers.price", "parser": "number"},
+            "price": {"metadata": "json-ld", "jmespath": "Book.offers.price", "kind": "number"},
             "author": {"metadata": "microdata", "jmespath": "Person.name"},
         }},
     }, site, tmp_path)  # fmt: skip
@@ -281,8 +281,8 @@ def test_a_table_whose_rows_are_records(site: ShapeSite, tmp_path: Path) -> None
         "levels": [{"name": "rows", "cards": "table.wikitable tbody tr"}],
         "detail": {"key": "country", "fields": {
             "country": {"from": "card", "header": "Country", "required": True},
-            "population": {"from": "card", "header": "Population", "parser": "int"},
-            "area": {"from": "card", "header": "Area (km2)", "parser": "number"},
+            "population": {"from": "card", "header": "Population", "kind": "int"},
+            "area": {"from": "card", "header": "Area (km2)", "kind": "number"},
         }},
     }, site, tmp_path)  # fmt: skip
     assert_all_loaded(frame, reports, "table")
@@ -301,7 +301,7 @@ def test_label_value_pairs(site: ShapeSite, tmp_path: Path) -> None:
             "upc": {"label": "UPC", "required": True},
             "title": {"css": "h1"},
             "availability": {"label": "Availability"},
-            "published": {"label": "Published", "parser": "date"},
+            "published": {"label": "Published", "kind": "date"},
         }},
     }, site, tmp_path)  # fmt: skip
     assert_all_loaded(frame, reports, "books")

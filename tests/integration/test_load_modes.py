@@ -35,8 +35,8 @@ COUNTS = {"scraped": 0, "valid": 0, "quarantined": 0, "duplicates": 0, "imputed"
 
 
 def catalogue_spec(**changes: Any) -> SourceSpec:
-    def field(parser: str = "text", **kw: Any) -> FieldSpec:
-        return FieldSpec(css="span", parser=parser, **kw)
+    def field(kind: str = "text", **kw: Any) -> FieldSpec:
+        return FieldSpec(css="span", kind=kind, **kw)
 
     data: dict[str, Any] = {
         "name": "shop",

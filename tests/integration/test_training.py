@@ -58,7 +58,7 @@ def loaded(settings: Settings) -> dict[str, SourceSpec]:
                 specs["flat"], day, frame.assign(price=1200.0, price_eur=1200.0)
             )
     fields = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text())["detail"]["fields"]
-    fields["rent"] = {"css": "[data-field=rent]::text", "parser": "price"}
+    fields["rent"] = {"css": "[data-field=rent]::text", "kind": "price"}
     specs["no_target"] = _spec(
         "demo", detail={"key": "listing_id", "fields": fields}, target="rent"
     )

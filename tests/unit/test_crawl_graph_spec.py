@@ -49,7 +49,7 @@ def _load(tmp_path: Path, **changes: Any) -> Any:
          "needs 'from: card'"),
         ({"detail": {"key": "id", "fields": {"id": {"label": "Id", "css": "b"}}}},
          "detail.fields.id", "stand alone"),
-        ({"detail": {"key": "id", "fields": {"id": {"xpath": "//h1[", "parser": "text"}}}},
+        ({"detail": {"key": "id", "fields": {"id": {"xpath": "//h1[", "kind": "text"}}}},
          "detail.fields.id", "is not an XPath expression"),
     ],
 )  # fmt: skip

@@ -85,7 +85,7 @@ def spec(**changes: Any) -> SourceSpec:
                     "css": "p.star-rating::attr(class)",
                     "regex": r"star-rating (\w+)",
                     "map": {"Three": 3},
-                    "parser": "int",
+                    "kind": "int",
                 },
             },
         },
@@ -170,7 +170,7 @@ def test_a_failed_parse_is_shown_with_its_reason() -> None:
     bad = spec(
         detail={
             "key": "id",
-            "fields": {"id": {"css": "h1"}, "when": {"css": "p", "parser": "date"}},
+            "fields": {"id": {"css": "h1"}, "when": {"css": "p", "kind": "date"}},
         },
         levels=[{"name": "lists", "links": "a"}],
     )

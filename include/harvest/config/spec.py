@@ -122,7 +122,11 @@ class FieldSpec(_Model):
         None, description="the value when the selector matches nothing"
     )
     many: bool = Field(False, description="keep every match, stored as a JSON array")
-    parser: str = "text"
+    kind: str = Field(
+        "text",
+        description="the field kind (include/harvest/fields/): how the value is parsed, "
+        "typed, cleaned, compared and used; `parser` is its old name, still accepted",
+    )
     required: bool = False
     on_error: Literal["null", "quarantine"] | None = Field(
         None,
@@ -184,9 +188,25 @@ class FieldSpec(_Model):
     def _valid_regex(cls, value: str | None) -> str | None:
         return FieldChecks._valid_regex(value)
 
-    @field_validator("parser")
+    @model_validator(mode="before")
     @classmethod
-    def _known_parser(cls, value: str) -> str:
+    def _parser_is_kind(cls, data: Any) -> Any:
+        """``parser:`` is the old name of ``kind:``: either is accepted, both only if equal."""
+        if not isinstance(data, dict) or "parser" not in data:
+            return data
+        data = dict(data)
+        parser = data.pop("parser")
+        if "kind" in data and data["kind"] != parser:
+            raise ValueError(
+                f"'kind: {data['kind']}' and 'parser: {parser}' disagree; give only 'kind' "
+                "('parser' is its old name)"
+            )
+        data["kind"] = parser
+        return data
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
         try:
             field_kind(value)
         except UnknownFieldKind as exc:
@@ -194,12 +214,12 @@ class FieldSpec(_Model):
         return value
 
     @model_validator(mode="after")
-    def _options_fit_the_parser(self) -> FieldSpec:
-        field_kind(self.parser).parser(**self.parser_options)  # ValueError names the option
+    def _options_fit_the_kind(self) -> FieldSpec:
+        field_kind(self.kind).check_options(self.kind_options)  # ValueError names the option
         return self
 
     @property
-    def parser_options(self) -> dict[str, Any]:
+    def kind_options(self) -> dict[str, Any]:
         """The options this field sets for its kind (``formats``, ``languages``, ``convert_to``)."""
         options = {
             "formats": self.formats,
@@ -220,7 +240,7 @@ class FieldSpec(_Model):
         :meth:`harvest.fields.FieldKind.columns`)."""
         if self.many:  # every match, as one JSON array column
             return field_kind(MANY_KIND).columns(name)
-        return field_kind(self.parser).columns(name, self.parser_options)
+        return field_kind(self.kind).columns(name, self.kind_options)
 
     def converted_column(self, name: str) -> str | None:
         """``<name>_<currency>`` when the field asks for ``convert_to``, else ``None``."""
@@ -241,9 +261,10 @@ class FieldSpec(_Model):
         return describe(self.css, self.xpath, self.metadata, self.jmespath)
 
     @property
-    def column_kind(self) -> str:
-        """The field kind of the field's column: its parser's, or ``json`` for ``many: true``."""
-        return MANY_KIND if self.many else self.parser
+    def stored_kind(self) -> str:
+        """The kind of the field's own column: the field's ``kind``, or ``json`` (an array of
+        values of that kind) for ``many: true``."""
+        return MANY_KIND if self.many else self.kind
 
 
 class PagesSpec(_Model):

@@ -68,7 +68,7 @@ class FieldExtractor:
         self._input = MapCompose(*steps)
         self._output = Identity() if spec.many else TakeFirst()
         self._default = None if spec.default is None else _map_text(spec.default)
-        self._absolute = spec.parser == "url"
+        self._absolute = spec.kind == "url"
 
     def _apply_regex(self, text: str) -> str | None:
         assert self._regex is not None  # noqa: S101 - only added as a step with a regex

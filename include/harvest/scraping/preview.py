@@ -104,13 +104,13 @@ def parsed_text(extractor: FieldExtractor, value: FieldValue) -> str:
     """The parsed value of an extracted value, or ``FAILED: <reason>``."""
     if value is None or value == []:
         return "MISSING (required)" if extractor.spec.required else "(none)"
-    kind = field_kind(extractor.spec.parser)
+    kind = field_kind(extractor.spec.kind)
     values = value if isinstance(value, list) else [value]
     out = []
     for item in values:
         result = kind.parse(item)
         if isinstance(result, Unparseable):
-            return f"FAILED ({extractor.spec.parser}): {result.reason}"
+            return f"FAILED ({extractor.spec.kind}): {result.reason}"
         out.append(result)
     return repr(out if isinstance(value, list) else out[0])
 

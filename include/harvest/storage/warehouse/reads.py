@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from harvest.fields import field_kind, kind_names
 from harvest.partitions import partition_date
 from harvest.storage.cache import Cache, cache_key
 from harvest.storage.warehouse.engine import begin
@@ -21,7 +20,7 @@ from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
     PARTITION_LOADS,
-    _kind,
+    _type_family,
     reflect,
     versions_table_name,
 )
@@ -155,18 +154,34 @@ def recent_scraped_counts(
     return counts[::-1]
 
 
+_READ_DTYPES = {
+    "bool": "boolean",
+    "date": "object",  # datetime.date
+    "int": "Int64",
+    "float": "Float64",
+    "text": "string",
+}
+"""The pandas dtype each SQL type family (:func:`schema._type_family`) is read back as: the
+dtypes of the field kinds stored in it."""
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as the text parsing gives a ``many: true`` field (``'["a", "b"]'``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
     """Rows as a frame with one dtype per SQL type, so both databases give equal frames."""
     frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns], dtype=object)
     for column in columns:
-        kind = _kind(column.type)
+        family = _type_family(column.type)
         values = frame[column.name]
-        if kind in kind_names():
-            frame[column.name] = values.astype(field_kind(kind).pandas_dtype)
-        elif kind == "float":
-            frame[column.name] = pd.to_numeric(values).astype("Float64")
-        elif kind == "datetime":
+        if family == "datetime":
             frame[column.name] = pd.to_datetime(values, utc=True)
-        elif kind == "json":
-            frame[column.name] = values.map(lambda v: json.loads(v) if isinstance(v, str) else v)
+        elif family == "json":  # as parsed records hold it, so history compares like with like
+            frame[column.name] = values.map(_json_text).astype("string")
+        elif family in _READ_DTYPES:
+            frame[column.name] = values.astype(_READ_DTYPES[family])
     return frame
