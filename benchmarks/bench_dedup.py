@@ -29,10 +29,10 @@ from rapidfuzz import fuzz, process, utils
 from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate
 from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.records import demo_records
 from harvest.fields import Comparison, field_kind
 from harvest.text import fold
+from harvest_demo import SiteConfig
+from harvest_demo.records import demo_records
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "include/harvest/sources/demo.yaml"
 FIRST_DAY = dt.date(2026, 3, 1)

@@ -37,7 +37,7 @@ def check_crawl(
     no item page reached: then the message says which level matched nothing, and where, or a
     crawl monitor the spec makes critical failed); return (and log) the warnings of one that
     did: the page budget or the depth limit was hit, so the partition may miss pages, the
-    completeness account has named warnings (:mod:`harvest.scraping.completeness`), or a crawl
+    completeness account has named warnings (:mod:`harvest.crawler.completeness`), or a crawl
     monitor failed (:func:`harvest.scraping.health.report_monitors`)."""
     day = summary.get("logical_date")
     if summary.get("exit_code") not in (0, None):

@@ -12,7 +12,7 @@ from parsel import Selector
 
 from harvest.config.selectors import SelectorSpec
 from harvest.config.spec import SpecError, load_spec
-from harvest.scraping.completeness import account_from_stats, completeness_warnings, summary_lines
+from harvest.crawler.completeness import account_from_stats, completeness_warnings, summary_lines
 from harvest.selection import Page, WrongPageType, header_values, hrefs, label_values, select, texts
 
 BASE: dict[str, Any] = {

@@ -10,8 +10,8 @@ from parsel import Selector
 from scrapy.http import HtmlResponse
 
 from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.extract import FieldExtractor
 from harvest.records import extract_records, parse_records
-from harvest.scraping.extract import FieldExtractor
 from harvest.scraping.preview import preview_lines
 from harvest.storage.raw import RawDocument
 

@@ -7,7 +7,7 @@ failed; whether the crawl would keep the page (accepted, or rejected and why: it
 login/blocked page, a selector in the wrong language); and for every level of the crawl graph
 the cards, links, deeper pages, next and numbered pages found on this page and what the crawl
 would do with them (follow, join cards sharing an item page, skip as duplicate). It uses
-the crawl's own extraction (:mod:`harvest.scraping.extract`) and the field kinds' parsers, so
+the crawl's own extraction (:mod:`harvest.extract`) and the field kinds' parsers, so
 what it shows is what a crawl would store.
 """
 
@@ -23,9 +23,9 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, TextResponse
 
 from harvest.config.spec import LevelSpec, SourceSpec
+from harvest.extract import Extractor, FieldExtractor, FieldValue
 from harvest.fields import field_kind
 from harvest.parsers import Unparseable
-from harvest.scraping.extract import Extractor, FieldExtractor, FieldValue
 from harvest.selection import Page, WrongPageType, hrefs, select
 
 SHOWN_LINKS = 3
@@ -55,7 +55,7 @@ def fetch_page(url: str, user_agent: str, timeout: float = 30.0) -> TextResponse
 
 def render_page(spec: SourceSpec, url: str, user_agent: str) -> TextResponse:
     """``url`` rendered by headless Chromium (the spec's ``javascript.wait_for`` awaited)."""
-    from harvest.scraping.browser import BrowserPool
+    from harvest.crawler.browser import BrowserPool
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
@@ -117,7 +117,7 @@ def parsed_text(extractor: FieldExtractor, value: FieldValue) -> str:
 
 def page_verdict(spec: SourceSpec, response: TextResponse) -> str:
     """Whether the crawl would keep this page (``accepted``) or fail it, and why: the checks of
-    :mod:`harvest.scraping.outcomes` that apply to a fetched page."""
+    :mod:`harvest.crawler.outcomes` that apply to a fetched page."""
     kind = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
     mime = kind.split(";")[0].strip().lower()
     json_page = mime.endswith("json")

@@ -1,6 +1,6 @@
 """Cached reads: history for de-duplication, recent row counts for validation and partition
-summaries, served through a :class:`~harvest.storage.cache.Cache` (loads invalidate them) and
-typed the same on PostgreSQL and SQLite."""
+summaries, served through the read cache (:class:`~harvest.storage.read_cache.ReadCache`; loads
+invalidate them) and typed the same on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from harvest.partitions import partition_date
-from harvest.storage.cache import Cache, cache_key
+from harvest.storage.read_cache import ReadCache, cache_key
 from harvest.storage.warehouse.engine import begin
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
@@ -27,7 +27,7 @@ from harvest.storage.warehouse.schema import (
 
 
 def partition_summary(
-    engine: sa.Engine, cache: Cache, ttl_seconds: int, source: str, logical_date: dt.date | str
+    engine: sa.Engine, cache: ReadCache, ttl_seconds: int, source: str, logical_date: dt.date | str
 ) -> PartitionSummary | None:
     """The recorded summary of one partition, or ``None`` (cached)."""
     day = partition_date(logical_date)
@@ -48,7 +48,7 @@ def partition_summary(
 
 def read_history(
     engine: sa.Engine,
-    cache: Cache,
+    cache: ReadCache,
     ttl_seconds: int,
     source: str,
     since: dt.date | str,
@@ -105,7 +105,7 @@ def read_versions(engine: sa.Engine, source: str) -> pd.DataFrame:
 
 def recent_row_counts(
     engine: sa.Engine,
-    cache: Cache,
+    cache: ReadCache,
     ttl_seconds: int,
     source: str,
     before_date: dt.date | str,

@@ -1,0 +1,176 @@
+"""How a source is walked: the crawl graph (``levels:``, ``index:``, ``sitemap:``), which pages
+need JavaScript (``javascript:``), and the politeness and limit knobs (``crawl:``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from harvest.config.selectors import SelectorSpec, check_css
+from harvest.config.spec.base import _Model
+
+
+class PagesSpec(_Model):
+    """Numbered pages of a level without a next link: ``template`` (``?page={page}``, joined to
+    the level's first page URL) for pages ``first``, ``first + 1``, ... asked one after the
+    other. The numbering stops at a page with no card and no link (empty), a page whose cards
+    and links were all seen before (no new items), a failed page, ``has_next`` false on a page
+    (a JSON API's ``has_next``), or after ``max`` pages (counted as skipped for the budget)."""
+
+    template: str = Field(description="URL of page {page}, relative to the level's first page")
+    first: int = Field(2, ge=0, description="the number of the first page after the start page")
+    max: int = Field(100, ge=1, description="most pages of one level page's numbering")
+    has_next: SelectorSpec | None = Field(
+        None, description="a value on the page that is true while there are more pages"
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _has_page(cls, value: str) -> str:
+        if "{page}" not in value:
+            raise ValueError(f"template {value!r} needs '{{page}}' where the page number goes")
+        unknown = set(re.findall(r"{(\w*)}", value)) - {"page"}
+        if unknown:
+            raise ValueError(f"template {value!r} may use only {{page}}, not {sorted(unknown)}")
+        return value
+
+
+class LevelSpec(_Model):
+    """One level of the crawl graph between the start URLs and the item pages.
+
+    ``links`` selects the links leading to the next level (the item pages after the last
+    level); ``recurse`` the links to more pages of this same level (sub-categories, at most
+    ``max_recursion`` deep); ``next_page`` this level's own pagination (every matching link,
+    each URL once) or ``pages`` numbered pages; ``cards`` the repeated blocks of an item on a
+    list page. With ``cards``, ``links`` is looked up inside each card and the fields ``from:
+    card`` travel with the link to the item page (several cards may link one item page: it is
+    fetched once and joined to each); a last level with ``cards`` and no ``links`` makes each
+    card an item (no detail page). Every selector is CSS, or a mapping with ``css``, ``xpath``
+    or ``jmespath`` (see :mod:`harvest.config.selectors`).
+    """
+
+    name: str
+    links: SelectorSpec | None = Field(None, description="links to the next level")
+    next_page: SelectorSpec | None = Field(None, description="links to this level's next pages")
+    cards: SelectorSpec | None = Field(None, description="the repeated item blocks")
+    recurse: SelectorSpec | None = Field(None, description="links to deeper pages of this level")
+    max_recursion: int = Field(10, ge=1, le=100, description="how deep 'recurse' goes")
+    pages: PagesSpec | None = Field(None, description="numbered pages (no next link)")
+
+    @model_validator(mode="after")
+    def _goes_somewhere(self) -> LevelSpec:
+        if self.links is None and self.cards is None:
+            raise ValueError(f"level {self.name!r} needs 'links' or 'cards' (or both)")
+        if self.next_page is not None and self.pages is not None:
+            raise ValueError(f"level {self.name!r}: give 'next_page' or 'pages', not both")
+        return self
+
+
+class SitemapSpec(_Model):
+    """A start from sitemaps (``sitemap.xml``, sitemap indexes, robots.txt): the URLs whose
+    address matches one of ``follow`` are item pages (every URL when ``follow`` is empty)."""
+
+    urls: list[str] = Field(description="sitemap URLs; may use {base_url}, {date}, ...")
+    follow: list[str] = Field([], description="URL regexes of the item pages to fetch")
+
+    @field_validator("follow")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        return JavaScriptSpec._valid_regexes(patterns)
+
+
+class IndexSpec(_Model):
+    """Index pages: where the links to detail pages are, and the link to the next page: the
+    one-level crawl graph (``levels: [{name: index, links: ..., next_page: ...}]``)."""
+
+    detail_links: str = Field(description="CSS selector of <a> elements leading to detail pages")
+    next_page: str | None = Field(
+        None, description="CSS selector of the <a> to the next index page"
+    )
+
+    @field_validator("detail_links", "next_page")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return None if value is None else check_css(value)
+
+
+class JavaScriptSpec(_Model):
+    """Which pages need a real browser: a CSS marker in the plain HTML and/or URL regexes."""
+
+    marker: str | None = None
+    url_patterns: list[str] = []
+    wait_for: str | None = Field(None, description="CSS selector that appears once rendered")
+    timeout_seconds: float = 15.0
+
+    @field_validator("url_patterns")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.marker or self.url_patterns)
+
+
+# Query (and ;path) parameters that carry a session id: dropped from every URL before it is
+# requested, so a link space that mints a new id per link cannot grow without bound.
+SESSION_ID_PARAMETERS = (
+    "jsessionid", "phpsessid", "aspsessionid", "cfid", "cftoken", "sessionid", "session_id", "sid",
+)  # fmt: skip
+
+
+class CrawlSpec(_Model):
+    """Politeness, reliability and limit knobs of the crawl; the defaults are what a site owner
+    would accept (one site: at most 2 requests at a time, at least 1 s apart), and a spec may
+    lower them explicitly for a site it owns."""
+
+    obey_robots_txt: bool = True
+    concurrency_per_domain: int = Field(2, ge=1, le=64)
+    download_delay_seconds: float = Field(1.0, ge=0, description="minimum gap between requests")
+    autothrottle: bool = True
+    autothrottle_target_concurrency: float = Field(1.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    download_timeout_seconds: float = Field(30.0, gt=0)
+    max_pages: int | None = Field(
+        10_000, ge=1, description="page budget of one crawl (null: unbounded)"
+    )
+    max_depth: int | None = Field(
+        200, ge=1, description="links followed from a start page (null: unbounded)"
+    )
+    max_crawl_delay_seconds: float = Field(
+        10.0, ge=0, description="cap on a site's robots.txt Crawl-delay and 429 slow-down"
+    )
+    max_retry_after_seconds: float = Field(
+        60.0, ge=0, description="longest Retry-After honoured; a longer one fails the page"
+    )
+    download_maxsize_bytes: int = Field(
+        4 * 1024 * 1024, ge=1, description="a larger page (after decompression) fails"
+    )
+    download_warnsize_bytes: int = Field(1024 * 1024, ge=1, description="a larger page is logged")
+    drop_url_parameters: list[str] = Field(
+        list(SESSION_ID_PARAMETERS),
+        description="query/path parameters removed from every URL (any case): session ids",
+    )
+    keep_url_fragments: bool = Field(False, description="keep '#...' (hash-routed sites)")
+    browsers: int = Field(2, ge=1, le=8, description="headless Chromium instances in the pool")
+    blocked_url_patterns: list[str] = Field(
+        [], description="URL regexes of login/blocked pages: a page ending there is failed"
+    )
+    blocked_selector: str | None = Field(
+        None, description="CSS selector found only on login/blocked pages: such a page is failed"
+    )
+    on_deadline: Literal["fail", "warn"] = Field(
+        "fail", description="a crawl stopped at its deadline: fail the task, or warn and go on"
+    )
+
+    @field_validator("blocked_url_patterns")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        return JavaScriptSpec._valid_regexes(patterns)
