@@ -69,6 +69,7 @@ def assert_all_loaded(frame: pd.DataFrame, reports: dict[str, Any], shape: str) 
     assert (load["scraped"], load["quarantined"], load["duplicates"]) == (TRUTH[shape], 0, 0)
     assert len(frame) == load["loaded"] == TRUTH[shape]
     assert reports["scrape"]["completeness"]["warnings"] == []
+    assert "crawl_incomplete" not in load["warnings"]
 
 
 def level(reports: dict[str, Any], name: str) -> dict[str, Any]:
@@ -141,6 +142,10 @@ def test_a_bounded_recursion_counts_what_it_did_not_follow(site: ShapeSite, tmp_
     assert category["skipped"]["depth"] == 1
     completeness = reports["scrape"]["completeness"]
     assert any("max_recursion" in warning for warning in completeness["warnings"])
+    # the partition's named warning, stored with the load for the supervisor
+    incomplete = reports["load"]["warnings"]["crawl_incomplete"]
+    assert incomplete["warnings"] == ["links_skipped_depth"]
+    assert incomplete["links_skipped"]["depth"] == 1
 
 
 def test_numbered_pages_without_a_next_link_stop_at_the_empty_page(

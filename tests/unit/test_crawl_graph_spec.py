@@ -142,3 +142,21 @@ def test_the_account_warns_of_every_drop_without_a_reason_and_every_loss() -> No
     assert "2 of 10 links neither followed nor skipped" in warnings[0]
     assert "5 records from 8 cards (links skipped: 1 failed)" in warnings[1]
     assert summary_lines(account, [])[0].startswith("level 'lists': 3 pages, links seen 10")
+
+
+def test_an_incomplete_crawl_is_a_named_warning_of_the_partition(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from harvest.loading.warnings import partition_warnings
+
+    spec = _load(tmp_path)
+    crawl = {
+        "completeness": {"levels": [], "warnings": ["links_skipped_budget: level 'lists': ..."]},
+        "links_skipped": {"budget": 3},
+    }
+    frame = pd.DataFrame({"id": ["a"]})
+    found = partition_warnings(spec, frame, crawl)
+    assert found["crawl_incomplete"] == {
+        "severity": "warning", "warnings": ["links_skipped_budget"], "links_skipped": {"budget": 3},
+    }  # fmt: skip
+    assert "crawl_incomplete" not in partition_warnings(spec, frame, {"completeness": {}})
