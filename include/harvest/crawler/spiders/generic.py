@@ -213,6 +213,12 @@ class GenericSpider(SitemapSpider):
                 new_items += request is not None
                 requests.append(request)
 
+        def same_level(href: str, at_depth: int) -> scrapy.Request | None:
+            """A deeper page (``recurse``) or a next page of this level."""
+            return self.follow_link(
+                response, href, name, "index", self.parse, level=level, card=card, depth=at_depth
+            )
+
         if spec.cards is not None:
             blocks = select(spec.cards, response.selector, page)
             found += len(blocks)
@@ -258,32 +264,10 @@ class GenericSpider(SitemapSpider):
                             response.urljoin(href),
                         )
                     continue
-                requests.append(
-                    self.follow_link(
-                        response,
-                        href,
-                        name,
-                        "index",
-                        self.parse,
-                        level=level,
-                        card=card,
-                        depth=depth + 1,
-                    )
-                )
+                requests.append(same_level(href, depth + 1))
         if spec.next_page is not None:
             for href in hrefs(select(spec.next_page, response.selector, page)):
-                requests.append(
-                    self.follow_link(
-                        response,
-                        href,
-                        name,
-                        "index",
-                        self.parse,
-                        level=level,
-                        card=card,
-                        depth=depth,
-                    )
-                )
+                requests.append(same_level(href, depth))
         if not found and number is None:
             self.count(name, "empty_pages")
         if spec.pages is not None:
