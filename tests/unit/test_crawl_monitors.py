@@ -108,7 +108,7 @@ def test_default_monitors_become_spidermon_settings() -> None:
     ]
     assert values["HARVEST_MONITORS"] == [
         "item_count", "field_coverage", "error_count", "warning_count", "finish_reason",
-        "unwanted_http_codes", "retry_count", "item_count_vs_median",
+        "unwanted_http_codes", "retry_count", "item_count_vs_median", "completeness",
     ]  # fmt: skip
     assert values["SPIDERMON_MIN_ITEMS"] == 1
     assert values["SPIDERMON_ADD_FIELD_COVERAGE"] is True
@@ -128,7 +128,7 @@ def test_thresholds_set_to_null_switch_their_monitor_off() -> None:
     spec = demo(
         min_items=None, min_field_coverage=None, field_coverage={"price": 0.8}, max_errors=None,
         max_warnings=None, unwanted_http_codes={}, max_retries=None, min_share_of_median=None,
-        max_downloader_exceptions=3,
+        max_downloader_exceptions=3, completeness=False,
     )  # fmt: skip
     values = monitor_settings(spec)
     assert values["HARVEST_MONITORS"] == [
