@@ -29,6 +29,7 @@ from harvest.monitoring.supervise import SupervisorRun, supervise, warehouse_par
 from harvest.storage.warehouse import Warehouse
 from harvest.storage.warehouse.engine import describe, engine_for
 from harvest.storage.warehouse.errors import WarehouseError
+from harvest_airflow.errors import translate_errors
 from harvest_airflow.hooks import HarvestHook
 from harvest_airflow.notifiers import HarvestAlertNotifier
 
@@ -82,6 +83,7 @@ def write_state(state: dict[str, dict[str, str]]) -> None:
     Variable.set(STATE_VARIABLE, state, serialize_json=True)
 
 
+@translate_errors
 def run_supervisor(
     context: Any,
     now: dt.datetime | None = None,

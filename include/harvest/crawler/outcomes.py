@@ -40,6 +40,8 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
+from harvest.errors import HarvestError
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -60,7 +62,7 @@ SITEMAP_TYPES = (
 _INFLATE_CHUNK = 1 << 20
 
 
-class PageFailed(IgnoreRequest):
+class PageFailed(HarvestError, IgnoreRequest):
     """A page that was fetched (or redirected) but must not be stored as a good page."""
 
     def __init__(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.features.columns import target_column
 from harvest.storage.warehouse import processed_table_name
 from harvest.storage.warehouse.schema import CATALOGUE_PARTITIONS, versions_table_name
@@ -23,10 +24,12 @@ from harvest.storage.warehouse.schema import CATALOGUE_PARTITIONS, versions_tabl
 log = logging.getLogger(__name__)
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(HarvestError, ValueError):
     """The training set cannot give a model (too few rows or dates, constant or missing target):
     nothing is tracked or registered; the message says what and where. ``more_data_helps`` is
     true when loading more partitions would fix it (a scheduler may skip rather than fail)."""
+
+    retryable = False
 
     def __init__(self, message: str, *, more_data_helps: bool = False) -> None:
         super().__init__(message)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.features.pipeline import transform_features
 from harvest.storage.warehouse.engine import engine_for
 from harvest.storage.warehouse.schema import processed_table_name
@@ -28,8 +29,10 @@ log = logging.getLogger(__name__)
 PREDICTIONS_PREFIX = "predictions_"
 
 
-class NoChampion(RuntimeError):
+class NoChampion(HarvestError, RuntimeError):
     """A source has no ``champion`` model to score with yet."""
+
+    retryable = False
 
 
 @dataclass(frozen=True)

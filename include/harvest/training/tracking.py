@@ -24,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from harvest.errors import HarvestError
+
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
@@ -39,7 +41,7 @@ PIP_PACKAGES = (
 )
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(HarvestError, RuntimeError):
     """The MLflow tracking store cannot be reached; names the URI."""
 
 
