@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from harvest_airflow.assets import processed_asset, raw_asset
 from harvest_airflow.errors import translate_errors
 from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
 
@@ -34,20 +35,6 @@ if TYPE_CHECKING:
 
 # Leave the crawl child this much of the task's execution_timeout to stop and report cleanly.
 _TIMEOUT_MARGIN_SECONDS = 30.0
-
-
-def raw_asset(source: str) -> Asset:
-    """The Asset of a source's raw partitions; each event's extra names the partition."""
-    return Asset(name=f"harvest_raw_{source}", uri=f"harvest://raw/{source}", group="harvest_raw")
-
-
-def processed_asset(source: str) -> Asset:
-    """The Asset of a source's processed (warehouse) partitions; what training waits for."""
-    return Asset(
-        name=f"harvest_processed_{source}",
-        uri=f"harvest://processed/{source}",
-        group="harvest_processed",
-    )
 
 
 def _utc_day(moment: dt.datetime) -> dt.date:
@@ -179,7 +166,7 @@ class ScrapeOperator(_PartitionOperator):
     Returns (XCom) the crawl's counts, the raw partition URI and its crawl monitors' results
     (``monitors``, also stored in the warehouse table ``crawl_monitors``; a failed one is a
     named warning, a critical one fails the task and is retried: a re-crawl may pass), and
-    emits an event on :func:`raw_asset` with ``{source, logical_date, documents, raw_uri}``.
+    emits an event on :func:`~harvest_airflow.assets.raw_asset` with ``{source, logical_date, documents, raw_uri}``.
     """
 
     ui_color = "#e8f4ea"
@@ -355,7 +342,7 @@ class LoadOperator(_PartitionOperator):
     removed (``http_cache_purged``).
 
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
-    :class:`harvest.loading.LoadReport` as a dict and emits an event on :func:`processed_asset`
+    :class:`harvest.loading.LoadReport` as a dict and emits an event on :func:`~harvest_airflow.assets.processed_asset`
     with ``{source, logical_date, rows}`` as extra.
     """
 
