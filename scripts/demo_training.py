@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import demo  # the one-day demo (scripts/, beside this file): its site, log redirection and DAG runner
+from demo_runs import output_to, run_dag, say, start_demo_site
 
 import harvest_local as local
 
 TRAIN_DAG_ID = "harvest_train_demo"
-say = demo.say
 
 
 def loaded_dates(warehouse_url: str) -> set[dt.date]:
@@ -51,7 +50,7 @@ def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    with demo.output_to(log_path):
+    with output_to(log_path):
         bag = DagBag(str(local.REPO / "dags" / "harvest_training.py"))
         dag = bag.dags.get(TRAIN_DAG_ID)
         if dag is None:
@@ -99,13 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     done = loaded_dates(Settings.from_env().warehouse_url)
     for day in sorted(done.intersection(days)):
         say(f"  {day}: already loaded, not crawled again")
-    site, base_url = demo.start_demo_site(days[-1])
+    site, base_url = start_demo_site(days[-1])
     os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
     try:
         for day in [d for d in days if d not in done]:
             site.set_day(day)  # the site shows the run's date, as a nightly crawl would see it
             stage_started = time.monotonic()
-            state, results, _states, run_id = demo.run_dag(day, log_path)
+            state, results, _states, run_id = run_dag(day, log_path)
             loaded = results.get("load", {}).get("loaded", "?")
             say(
                 f"  {day}: harvest_demo {state}, {loaded} rows loaded "
