@@ -60,27 +60,30 @@ def start_demo_site(day: dt.date) -> tuple[Any, str]:
     return site, base_url
 
 
-def run_dag(
-    day: dt.date, log_path: Path, dag_id: str = DAG_ID
+def run_dag_file(
+    dag_file: str, dag_id: str, log_path: Path, task_ids: tuple[str, ...], day: dt.date | None
 ) -> tuple[str, dict[str, Any], dict[str, str], str]:
-    """``dag.test()`` of ``dag_id`` for ``day``: (run state, XCom result per task, task states,
-    run id)."""
+    """``dag.test()`` of ``dag_id`` from ``dags/<dag_file>`` (for ``day``, or a run without a
+    logical date), Airflow's output to ``log_path``: (run state, XCom return value per task of
+    ``task_ids``, every task's state, run id)."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     with output_to(log_path):
-        bag = DagBag(str(local.REPO / "dags" / "harvest_sources.py"))
+        bag = DagBag(str(local.REPO / "dags" / dag_file))
         dag = bag.dags.get(dag_id)
         if dag is None:
             raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")
-        run = dag.test(logical_date=logical_date)
+        if day is None:
+            run = dag.test()
+        else:
+            run = dag.test(logical_date=dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
     results: dict[str, Any] = {}
     with create_session() as session:
-        for task_id in TASKS:
+        for task_id in task_ids:
             row = session.scalars(
                 XComModel.get_many(
                     run_id=run.run_id, dag_ids=dag_id, task_ids=task_id, key="return_value"
@@ -97,3 +100,11 @@ def run_dag(
             )
         }
     return str(run.state), results, states, run.run_id
+
+
+def run_dag(
+    day: dt.date, log_path: Path, dag_id: str = DAG_ID
+) -> tuple[str, dict[str, Any], dict[str, str], str]:
+    """``dag.test()`` of a source's DAG ``dag_id`` for ``day``: (run state, XCom result per
+    stage task, task states, run id)."""
+    return run_dag_file("harvest_sources.py", dag_id, log_path, TASKS, day)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from demo_runs import output_to, run_dag, say, start_demo_site
+from demo_runs import run_dag, run_dag_file, say, start_demo_site
 
 import harvest_local as local
 
@@ -46,27 +46,10 @@ def loaded_dates(warehouse_url: str) -> set[dt.date]:
 
 def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
     """``dag.test()`` of the training DAG: (run state, XCom return value per task)."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with output_to(log_path):
-        bag = DagBag(str(local.REPO / "dags" / "harvest_training.py"))
-        dag = bag.dags.get(TRAIN_DAG_ID)
-        if dag is None:
-            raise SystemExit(f"error: DAG {TRAIN_DAG_ID} did not load: {bag.import_errors}")
-        run = dag.test()
-    results: dict[str, Any] = {}
-    with create_session() as session:
-        for task_id in ("plan", "train", "score"):
-            row = session.scalars(
-                XComModel.get_many(
-                    run_id=run.run_id, dag_ids=TRAIN_DAG_ID, task_ids=task_id, key="return_value"
-                )
-            ).first()
-            if row is not None:
-                results[task_id] = XComModel.deserialize_value(row)
-    return str(run.state), results
+    state, results, _states, _run_id = run_dag_file(
+        "harvest_training.py", TRAIN_DAG_ID, log_path, ("plan", "train", "score"), None
+    )
+    return state, results
 
 
 def main(argv: list[str] | None = None) -> int:
