@@ -72,14 +72,14 @@ def skipped_until_more_data(source: str) -> Iterator[None]:
 def plan_training(source: str) -> dict[str, Any]:
     """The latest processed date (the training set's end, which names the run's studies) and
     the tuning workers: several on PostgreSQL, one on the embedded SQLite default."""
-    from harvest.training.scoring import latest_date
+    from harvest.storage.warehouse import open_warehouse
 
     settings, _spec = _settings_and_spec(source)
-    with skipped_until_more_data(source):
-        until = latest_date(settings.warehouse_url, source)
+    with skipped_until_more_data(source), open_warehouse(settings) as warehouse:
+        until = warehouse.latest_date(source)
+        postgres = warehouse.dialect == "postgresql"
     if until is None:
         raise AirflowSkipException(f"source {source}: no processed rows yet")
-    postgres = settings.warehouse_url.startswith(("postgresql", "postgres:"))
     workers = WORKERS_ON_POSTGRES if postgres else 1
     return {"until": until.isoformat(), "workers": list(range(workers))}
 

@@ -24,6 +24,7 @@ NOT_RETRYABLE = {
     "harvest.features.columns.FeatureSpecError",
     "harvest.fields.registry.UnknownFieldKind",
     "harvest.loading.warnings.CriticalWarning",
+    "harvest.selection.WrongPageType",
     "harvest.storage.warehouse.errors.FrameError",
     "harvest.training.data.TrainingDataError",
     "harvest.training.scoring.NoChampion",

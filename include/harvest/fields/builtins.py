@@ -1,5 +1,5 @@
 """The built-in field kinds, registered when :mod:`harvest.fields` is imported: ``text``,
-``number``, ``int``, ``float``, ``price``, ``range``, ``area``, ``bool``, ``date`` and ``json``
+``url``, ``number``, ``int``, ``float``, ``price``, ``range``, ``area``, ``bool``, ``date`` and ``json``
 (the column of a ``many: true`` field)."""
 
 from __future__ import annotations
@@ -100,6 +100,15 @@ for _kind in (
         feature_role=FeatureRole.CATEGORICAL,
         normalisation=Normalisation.TEXT,
         comparison=Comparison.FOLDED,
+    ),
+    # a link or an image: text whose value the extraction made absolute against the page's URL
+    FieldKind(
+        name="url",
+        parse=parse_text,
+        **_TEXT,
+        feature_role=FeatureRole.NONE,
+        normalisation=Normalisation.DTYPE,
+        comparison=Comparison.EXACT,
     ),
     FieldKind(name="number", parse=parse_number, **_MEASURE),
     FieldKind(
