@@ -182,7 +182,7 @@ for _kind in (
         feature_role=FeatureRole.DATE,
         normalisation=Normalisation.DATE,
         comparison=Comparison.SAME_DAY,
-        options=("formats", "languages"),
+        options=("formats", "languages", "date_order"),
     ),
     FieldKind(
         name=MANY_KIND,

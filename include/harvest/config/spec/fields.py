@@ -95,6 +95,11 @@ class FieldSpec(_Model):
     )
     formats: list[str] | None = Field(None, description="date: the only strftime formats accepted")
     languages: list[str] | None = Field(None, description="date: ISO 639-1 languages to read")
+    date_order: Literal["DMY", "MDY", "YMD"] | None = Field(
+        None,
+        description="date: how the source writes all-numeric dates (12.03.26 is 12 March 2026 "
+        "with DMY); without it a date that reads more than one way is refused",
+    )
     convert_to: str | None = Field(
         None,
         pattern=r"^[A-Z]{3}$",
@@ -180,10 +185,12 @@ class FieldSpec(_Model):
 
     @property
     def kind_options(self) -> dict[str, Any]:
-        """The options this field sets for its kind (``formats``, ``languages``, ``convert_to``)."""
+        """The options this field sets for its kind (``formats``, ``languages``, ``date_order``,
+        ``convert_to``)."""
         options = {
             "formats": self.formats,
             "languages": self.languages,
+            "date_order": self.date_order,
             "convert_to": self.convert_to,
         }
         return {k: v for k, v in options.items() if v is not None}
