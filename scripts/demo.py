@@ -170,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--source", default="demo", help="a source on the demo site (default demo)")
     parser.add_argument(
+        "--base-url",
+        help="crawl a demo site already serving there (e.g. `python -m harvest.demo_site serve`) "
+        "instead of starting one in this process",
+    )
+    parser.add_argument(
         "--train",
         action="store_true",
         help="then train (scripts/demo_training.py, in this process: Airflow and the DAGs are "
@@ -183,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     env = local.local_env()
     os.environ.update(env)  # before Airflow is imported: it reads its config once
     logs = Path(env["HARVEST_HOME"]) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
     say(f"Harvest demo: source {args.source}, logical date {args.date}")
     say(f"  Airflow output goes to {log_path}")
@@ -193,14 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         say("  metadata DB created/upgraded")
     local.ensure_pool(env, log_path)
 
-    site, base_url = start_demo_site(args.date)
+    site, base_url = (None, args.base_url) if args.base_url else start_demo_site(args.date)
     os.environ[f"HARVEST_SOURCE_{args.source.upper()}_BASE_URL"] = base_url
     try:
         say(f"  running DAG {dag_id} (dag.test) ...")
         state, results, states, run_id = run_dag(args.date, log_path, dag_id)
     finally:
-        site.stop()
-        say("  demo site stopped")
+        if site is not None:
+            site.stop()
+            say("  demo site stopped")
 
     say()
     if state != "success" or set(results) != set(TASKS):
