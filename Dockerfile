@@ -47,7 +47,7 @@ RUN pip install --no-cache-dir --no-deps -r requirements.lock \
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 include/ ./include/
 RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import harvest.config, harvest.demo_site"
+    && python -c "import harvest.config, harvest_demo"
 
 # DAGs, plugins and configuration. airflow.cfg refers to ${HARVEST_REPO}/dags, ${HARVEST_REPO}/plugins
 # and ${AIRFLOW_HOME} (the image sets AIRFLOW_HOME=/opt/airflow), all set above.

@@ -36,10 +36,10 @@ from _common import load_average, median, rotated, spread
 from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate
 from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.records import demo_records
-from harvest.fields import field_kind
+from harvest.fields import Comparison, field_kind
 from harvest.text import fold
+from harvest_demo import SiteConfig
+from harvest_demo.records import demo_records
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "include/harvest/sources/demo.yaml"
 FIRST_DAY = dt.date(2026, 3, 1)
@@ -70,7 +70,9 @@ def drop_duplicates_baseline(
     keyed = pd.DataFrame({"record_key": both["record_key"]})
     for name in spec.dedup.match_fields:
         keyed[name] = (
-            both[name].map(fold) if spec.detail.fields[name].parser == "text" else both[name]
+            both[name].map(fold)
+            if field_kind(spec.detail.fields[name].kind).comparison is Comparison.FOLDED
+            else both[name]
         )
     keyed = keyed.sort_values("record_key", kind="stable")
     duplicated = keyed.duplicated(subset=spec.dedup.match_fields, keep="first")
@@ -91,8 +93,8 @@ def all_pairs_seconds(frame: pd.DataFrame, spec: SourceSpec, sample: int, seed: 
     missing = np.zeros((n, n), dtype=np.int64)
     tolerance = spec.dedup.numeric_tolerance
     for name in spec.dedup.match_fields:
-        parser = spec.detail.fields[name].parser
-        if field_kind(parser).decimal:
+        comparison = field_kind(spec.detail.fields[name].kind).comparison
+        if comparison is Comparison.TOLERANCE:
             v = pd.to_numeric(rows[name], errors="coerce").astype("float64").to_numpy()
             a, b = v[:, None], v[None, :]
             close = np.abs(a - b) <= tolerance * np.maximum(np.abs(a), np.abs(b))
@@ -100,7 +102,11 @@ def all_pairs_seconds(frame: pd.DataFrame, spec: SourceSpec, sample: int, seed: 
             missing += either
             ok &= either | close
         else:
-            values = rows[name].map(fold) if parser == "text" else rows[name].astype("object")
+            values = (
+                rows[name].map(fold)
+                if comparison is Comparison.FOLDED
+                else rows[name].astype("object")
+            )
             codes, _ = pd.factorize(values)
             a, b = codes[:, None], codes[None, :]
             either = (a < 0) | (b < 0)

@@ -40,8 +40,8 @@ from _common import (
     spread,
 )
 
+from harvest.crawler.browser import BrowserPool, Rendered
 from harvest.scraping import run_crawl
-from harvest.scraping.browser import BrowserPool, Rendered
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

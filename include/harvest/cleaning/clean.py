@@ -28,7 +28,7 @@ from harvest.partitions import partition_date
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 
 if TYPE_CHECKING:
-    from harvest.storage.cache import Cache
+    from harvest.storage.read_cache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def clean_partition(
     *,
     validated_uri: str | None = None,
     warehouse: HistorySource | None = None,
-    cache: Cache | None = None,
+    cache: ReadCache | None = None,
 ) -> CleanReport:
     """Clean one partition from staging to staging (see the module docstring).
 

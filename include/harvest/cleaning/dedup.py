@@ -9,15 +9,16 @@ Three rules, applied in this order; each record is a duplicate by at most one of
 2. **exact, content**: every spec field except the key is identical (after normalisation) to an
    earlier record's.
 3. **near**: a re-listing of the same flat under another key. Two records match when every
-   ``dedup.match_fields`` agrees, each pair of values being equal (text compared case- and
-   accent-folded, integers, booleans and dates exactly), or within ``dedup.numeric_tolerance``
-   (relative, for float fields such as the area), or missing on one side -- for at most
+   ``dedup.match_fields`` agrees, each pair of values compared as its field kind says
+   (:class:`harvest.fields.Comparison`): equal (text case- and accent-folded, integers,
+   booleans and dates exactly), or within ``dedup.numeric_tolerance`` (relative, for decimal
+   kinds such as the area), or missing on one side -- for at most
    :data:`MAX_MISSING_MATCH_FIELDS` fields of the pair -- and their ``dedup.title_field`` values
    are at least ``dedup.title_similarity`` alike. Integer fields (rooms, floor, year) must be
    equal: a relative tolerance means nothing for a count or a year.
 
 Blocking keeps this linear: records are only compared with records that have the same values on
-the exact match fields (e.g. city, district, rooms, floor, built year). A record that lacks one
+the match fields whose kind's comparison blocks (e.g. city, district, rooms, floor, built year). A record that lacks one
 of them is compared, in a pass of its own, with the records that agree on the fields it has. Records are
 ordered by (logical date, key, URL); the earliest of a group is the canonical record, and a later
 one is marked ``is_duplicate_of`` the earliest *canonical* record it matches directly (never
@@ -48,7 +49,7 @@ from rapidfuzz import fuzz, process, utils
 
 from harvest.cleaning.normalise import to_date
 from harvest.config.spec import SourceSpec
-from harvest.fields import field_kind
+from harvest.fields import Comparison, field_kind
 from harvest.text import fold
 
 log = logging.getLogger(__name__)
@@ -231,14 +232,15 @@ def _near_pairs(
     and, for one later record, earlier ascending; the later record is always in the batch."""
     dedup = spec.dedup
     fields = spec.detail.fields
-    tolerant = [f for f in dedup.match_fields if field_kind(fields[f].parser).decimal]
-    exact = [f for f in dedup.match_fields if f not in tolerant]
+    comparison = {f: field_kind(fields[f].kind).comparison for f in dedup.match_fields}
+    tolerant = [f for f in dedup.match_fields if not comparison[f].blocks]
+    exact = [f for f in dedup.match_fields if comparison[f].blocks]
     empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
     if not exact:
         log.warning("dedup of %s: no exact match field to block on; near dedup skipped", spec.name)
         return empty
 
-    codes = np.column_stack([_codes(rows[f], fields[f].parser) for f in exact])
+    codes = np.column_stack([_codes(rows[f], comparison[f]) for f in exact])
     weights = 1 << np.arange(len(exact), dtype=np.int64)
     pattern = ((codes < 0) * weights).sum(axis=1)  # bit i set: exact field i is missing
     is_batch = rows["_batch"].to_numpy(dtype=bool)
@@ -316,11 +318,12 @@ def _passes(patterns: npt.NDArray[np.int64], max_missing: int) -> list[int]:
     )
 
 
-def _codes(column: pd.Series, parser: str) -> npt.NDArray[np.int64]:
-    """Integer codes of a match field for blocking (-1 where missing); text is folded first."""
-    if parser == "text":
+def _codes(column: pd.Series, comparison: Comparison) -> npt.NDArray[np.int64]:
+    """Integer codes of a match field for blocking (-1 where missing), equal where its kind's
+    ``comparison`` says two values are: text folded, dates by day, other values as they are."""
+    if comparison is Comparison.FOLDED:
         values = _per_distinct(column, fold)
-    elif parser == "date":
+    elif comparison is Comparison.SAME_DAY:
         values = _per_distinct(column, _iso)
     else:
         values = column.astype("object").where(column.notna(), None).to_numpy()
