@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default="demo", help="a source on the demo site (default demo)")
     parser.add_argument(
         "--base-url",
-        help="crawl a demo site already serving there (e.g. `python -m harvest.demo_site serve`) "
+        help="crawl a demo site already serving there (e.g. `python -m harvest_demo serve`) "
         "instead of starting one in this process",
     )
     parser.add_argument(
