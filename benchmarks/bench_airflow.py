@@ -1,7 +1,7 @@
 """Airflow's overhead on one partition: ``make demo``'s ``dag.test()`` against ``harvest run``.
 
     python benchmarks/bench_airflow.py            # 300 listings (the demo day), 3 rounds
-    python benchmarks/bench_airflow.py --quick    # 60 listings, 2 rounds: checks it works
+    python benchmarks/bench_airflow.py --quick    # 60 listings, 1 round: checks it works
 
 The same partition (source ``demo``, one date, the demo spec's own crawl settings) goes through
 all four stages two ways, each a fresh process timed from start to exit, with a fresh
@@ -104,12 +104,12 @@ def run_side(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="60 listings, 2 rounds")
+    parser.add_argument("--quick", action="store_true", help="60 listings, 1 round")
     parser.add_argument("--listings", type=int, help="listings on the day (default 300)")
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 3)")
     args = parser.parse_args()
     listings = args.listings or (60 if args.quick else 300)
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 3)
     print(f"== Airflow overhead, one partition: {listings} listings (10% JavaScript), "
           f"{rounds} rounds in rotated order; {load_average()}", flush=True)  # fmt: skip
     sides = {"cli": "harvest run", "airflow": "Airflow (make demo, dag.test)"}

@@ -258,12 +258,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="50k records: checks it works")
     parser.add_argument("--rows", type=int, help="records (default 1M)")
-    parser.add_argument("--rounds", type=int, default=3, help="rotated rounds of the three sides")
+    parser.add_argument(
+        "--rounds", type=int, help="rotated rounds of the three sides (3; --quick 1)"
+    )
     parser.add_argument("--chunk-size", type=int, default=200_000)
     parser.add_argument("--side", choices=["ge", "pandas", "parse"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = args.rows or (50_000 if args.quick else 1_000_000)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     if args.side:
         print(json.dumps(run_side(args.side, rows, args.chunk_size, args.out)))
         return

@@ -13,6 +13,7 @@ Airflow's own (long) output goes to a log file whose path is printed. Needs only
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime as dt
 import os
@@ -223,5 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit with ``code`` without tearing the interpreter down: the exit handlers run (logging,
+    Airflow's and MLflow's clean-ups), every result is committed, and freeing Airflow, Great
+    Expectations and pandas object by object took 1.5 to 5 seconds after the demo was done."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
