@@ -7,7 +7,7 @@
 Generates realistic processed listing rows once, then, in a database of its own (created for the
 run and dropped after), each round runs these in rotated order (no side always first):
 
-* (a) ``Warehouse.load_partition`` of a new partition into ``processed_demo`` (primary key and
+* (a) ``Warehouse.load_partition`` (opened with ``open_warehouse``) of a new partition into ``processed_demo`` (primary key and
   ``logical_date`` index; one transaction; a first load COPYs straight into the table), then
   the same partition again (the re-run: staging table + upsert, nothing changes);
 * (a0) the same first load forced through the staging table + upsert, the baseline the direct
@@ -49,7 +49,8 @@ from _warehouse import (
     settle,
 )
 
-from harvest.storage.warehouse import Warehouse, engine_for, load, processed_arrow, processed_table
+from harvest.storage.warehouse import load, open_warehouse, processed_arrow, processed_table
+from harvest.storage.warehouse.engine import engine_for
 
 DAY = dt.date(2026, 1, 5)
 COPY_GOAL, TO_SQL_GOAL, DIRECT_GOAL = 0.5, 5.0, 1.3
@@ -74,7 +75,7 @@ def main() -> int:
 
     with scratch_database(args.url) as url, tempfile.TemporaryDirectory() as tmp:
         text_url = url.render_as_string(hide_password=False)
-        warehouse = Warehouse.from_url(text_url)
+        warehouse = open_warehouse(text_url)
         warehouse.migrate([spec])
         engine = engine_for(text_url)
         # (b) a plain table with the same columns and types; (b2) the same with the processed

@@ -41,7 +41,8 @@ from _common import goal_line, load_average, median, ratio_line, rotated, spread
 from _warehouse import DEFAULT_URL, demo_spec, digest, listings, scratch_database, settle
 
 from harvest.config.spec import SourceSpec
-from harvest.storage.warehouse import Warehouse, engine_for, processed_table
+from harvest.storage.warehouse import Warehouse, open_warehouse, processed_table
+from harvest.storage.warehouse.engine import engine_for
 
 OLDER, DAY = dt.date(2026, 1, 4), dt.date(2026, 1, 5)
 HISTORY_ROWS = 10_000
@@ -120,7 +121,7 @@ def main() -> int:
     ratios_met = True
     with scratch_database(args.url) as url:
         text_url = url.render_as_string(hide_password=False)
-        warehouse = Warehouse.from_url(text_url)
+        warehouse = open_warehouse(text_url)
         warehouse.migrate([spec])
         engine = engine_for(text_url)
         with engine.begin() as conn:

@@ -4,8 +4,9 @@ Each field of a spec becomes a :class:`FieldExtractor` built on Scrapy's ``iteml
 processors: the selector's matches (an element's whole text, a text node, an attribute) go
 through ``MapCompose`` (whitespace normalised, ``regex``, ``map``) and then ``TakeFirst`` (or
 every value with ``many: true``), and ``default`` stands in when nothing is left. The processors
-are built once per spec, not once per page, and so are the selectors (one compiled lxml XPath
-per field, read on the page's tree directly), so extraction costs less than ``css().get()``.
+are built once per spec, not once per page, and so are plain CSS/XPath selectors (one compiled
+lxml XPath per field, read on an HTML page's tree directly), so extraction costs less than
+``css().get()`` per field.
 
 A field's value is a string (the parser of its kind reads it later, in
 :mod:`harvest.records`), a list of strings for ``many: true``, or ``None``.
@@ -17,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 from itemloaders.processors import Identity, MapCompose, TakeFirst
 from lxml import etree
@@ -24,6 +26,7 @@ from parsel import Selector, SelectorList
 from parsel.csstranslator import HTMLTranslator
 
 from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.selection import Page, WrongPageType, header_values, label_values, select, texts
 from harvest.text import collapse_whitespace
 
 FieldValue = str | list[str] | None
@@ -36,47 +39,44 @@ _TEXTS = etree.XPath(".//text()", smart_strings=False)
 _CSS = HTMLTranslator()
 
 
-def compiled_query(css: str | None, xpath: str | None) -> etree.XPath | None:
-    """The field's selector as one compiled XPath (CSS translated as parsel does, with its
-    ``::text`` and ``::attr()``), evaluated on the page's lxml tree without wrapping every match
-    in a parsel ``Selector``; ``None`` when it does not compile (parsel then says why)."""
+def compiled_query(spec: FieldSpec) -> etree.XPath | None:
+    """A field's plain CSS or XPath selector (no ``jmespath``, ``metadata``, ``label`` or
+    ``header``) as one compiled XPath, CSS translated as parsel does (``::text``,
+    ``::attr()``), to read on an HTML page's lxml tree without a parsel ``Selector`` per match;
+    ``None`` for any other field or a selector that does not compile (parsel then says why)."""
+    if spec.from_ == "url" or spec.jmespath or spec.metadata or spec.label or spec.header:
+        return None
+    if spec.css is None and spec.xpath is None:
+        return None
     try:
-        query = _CSS.css_to_xpath(css) if css is not None else str(xpath)
+        query = _CSS.css_to_xpath(spec.css) if spec.css is not None else str(spec.xpath)
         namespaces = {p: uri for p, uri in _NAMESPACES.items() if f"{p}:" in query}
         return etree.XPath(query, namespaces=namespaces, smart_strings=False)
     except Exception:  # any bad selector: parsel's own path raises its error
         return None
 
 
-def _text_of(value: object) -> str | None:
-    """A match as :func:`element_texts` reads it: an element's whole text, any other result
-    (text node, attribute, string, number, boolean) as parsel's ``get()`` gives it."""
-    if isinstance(value, etree._Element):
-        return collapse_whitespace(" ".join(_TEXTS(value)))
-    if value is True or value is False:
-        return "1" if value else "0"
-    return collapse_whitespace(str(value))
-
-
-def compiled_texts(query: etree.XPath, root: etree._Element) -> list[str]:
-    """:func:`element_texts` of a compiled query's matches on ``root``."""
+def compiled_texts(query: etree.XPath, root: etree._Element) -> list[str] | None:
+    """:func:`harvest.selection.texts` of a compiled query's matches on ``root``: an element's
+    whole text, a text node, attribute or string as it is, blanks left out; ``None`` when a
+    match is anything else (an XPath number or boolean: the parsel path reads those)."""
     result = query(root)
-    texts = (_text_of(v) for v in (result if isinstance(result, list) else [result]))
-    return [text for text in texts if text is not None]
+    out = []
+    for value in result if isinstance(result, list) else [result]:
+        if isinstance(value, str):
+            text = collapse_whitespace(value)
+        elif isinstance(value, etree._Element) and isinstance(value.tag, str):
+            text = collapse_whitespace(" ".join(_TEXTS(value)))
+        else:
+            return None
+        if text:
+            out.append(text)
+    return out
 
 
 def element_texts(selection: SelectorList[Selector]) -> list[str]:
-    """The text of each match, whitespace-normalised, blanks left out: an element's whole text
-    (every text node under it), a text node or attribute as it is, an XPath string or number."""
-    texts = []
-    for match in selection:
-        if isinstance(match.root, str | int | float | bool):
-            text = collapse_whitespace(match.get())
-        else:
-            text = collapse_whitespace(" ".join(match.xpath(".//text()").getall()))
-        if text is not None:
-            texts.append(text)
-    return texts
+    """The text of each match (:func:`harvest.selection.texts`)."""
+    return texts(selection)
 
 
 def _map_text(value: str | int | float | bool) -> str:
@@ -113,7 +113,8 @@ class FieldExtractor:
         self._input = MapCompose(*steps)
         self._output = Identity() if spec.many else TakeFirst()
         self._default = None if spec.default is None else _map_text(spec.default)
-        self._query = None if spec.from_ == "url" else compiled_query(spec.css, spec.xpath)
+        self._absolute = spec.kind == "url"
+        self._query = compiled_query(spec)
 
     def _apply_regex(self, text: str) -> str | None:
         assert self._regex is not None  # noqa: S101 - only added as a step with a regex
@@ -126,31 +127,44 @@ class FieldExtractor:
     def _apply_map(self, text: str) -> str:
         return self._map.get(text, text)
 
-    def matches(self, selector: Selector, url: str) -> list[str]:
-        """The strings the field's selector finds in ``selector`` (or the URL, ``from: url``)."""
-        if self.spec.from_ == "url":
+    def matches(self, selector: Selector, url: str, page: Page | None = None) -> list[str]:
+        """The strings the field's selector finds in ``selector`` (or the URL, ``from: url``);
+        ``page``: the page ``selector`` is on or in (its embedded metadata, shared by the
+        fields; default: ``selector`` is the page). Raises
+        :class:`~harvest.selection.WrongPageType` for a selector of the wrong language."""
+        spec = self.spec
+        if spec.from_ == "url":
             return [url]
-        root = selector.root
-        if self._query is not None and selector.type == "html" and isinstance(root, etree._Element):
-            return compiled_texts(self._query, root)  # the same strings, without parsel's wrappers
-        if self.spec.css is not None:
-            return element_texts(selector.css(self.spec.css))
-        return element_texts(selector.xpath(str(self.spec.xpath)))
+        if spec.label is not None:
+            return label_values(selector, spec.label)
+        if spec.header is not None:
+            return header_values(selector, spec.header)
+        if self._query is not None and selector.type == "html" and hasattr(selector.root, "tag"):
+            found = compiled_texts(self._query, selector.root)  # the same strings, no wrappers
+            if found is not None:
+                return found
+        return texts(select(spec, selector, page or Page(selector, url)))
 
-    def value(self, matches: list[str]) -> FieldValue:
-        """The field's value from its matches: processed, first or all, else the default."""
+    def value(self, matches: list[str], url: str | None = None) -> FieldValue:
+        """The field's value from its matches: processed, first or all, else the default; a
+        ``url`` field's value joined to ``url`` (the page's)."""
         values = self._input(matches)
+        if self._absolute and url:
+            values = [urljoin(url, v) for v in values]
         result: FieldValue = list(values) if self.spec.many else self._output(values)
         if result is None or result == []:
             return [self._default] if self.spec.many and self._default else self._default
         return result
 
-    def extract(self, selector: Selector, url: str) -> FieldValue:
-        return self.value(self.matches(selector, url))
+    def extract(self, selector: Selector, url: str, page: Page | None = None) -> FieldValue:
+        return self.value(self.matches(selector, url, page), url)
 
-    def trace(self, selector: Selector, url: str) -> FieldTrace:
-        matches = self.matches(selector, url)
-        value = self.value(matches)
+    def trace(self, selector: Selector, url: str, page: Page | None = None) -> FieldTrace:
+        try:
+            matches = self.matches(selector, url, page)
+        except WrongPageType as exc:
+            return FieldTrace(self.name, self.spec.selector, [], None, str(exc))
+        value = self.value(matches, url)
         problem = None
         if not matches:
             problem = "the selector matched nothing"
@@ -172,19 +186,21 @@ class Extractor:
 
     @staticmethod
     def _extract(
-        extractors: Iterable[FieldExtractor], selector: Selector, url: str
+        extractors: Iterable[FieldExtractor], selector: Selector, url: str, page: Page | None
     ) -> dict[str, FieldValue]:
-        return {e.name: e.extract(selector, url) for e in extractors}
+        page = page or Page(selector, url)
+        return {e.name: e.extract(selector, url, page) for e in extractors}
 
     def page_fields(self, selector: Selector, url: str) -> dict[str, FieldValue]:
         """The fields read on an item page (``from: page`` and ``from: url``)."""
-        return self._extract(self.page, selector, url)
+        return self._extract(self.page, selector, url, None)
 
-    def card_fields(self, card: Selector, url: str) -> dict[str, FieldValue]:
-        """The fields read in one card (``from: card``) and, for a card that is the item (no
-        item page), from ``url`` (``from: url``) too."""
-        return self._extract(self.card, card, url)
+    def card_fields(
+        self, card: Selector, url: str, page: Page | None = None
+    ) -> dict[str, FieldValue]:
+        """The fields read in one card (``from: card``); ``page``: the list page the card is on."""
+        return self._extract(self.card, card, url, page)
 
     def url_fields(self, url: str) -> dict[str, FieldValue]:
         """The ``from: url`` fields of an item known only by its card (``url``: the list page)."""
-        return self._extract(self.url, Selector(text=""), url)
+        return self._extract(self.url, Selector(text=""), url, None)

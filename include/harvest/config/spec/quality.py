@@ -37,7 +37,7 @@ class DedupSpec(_Model):
     history_days: int = Field(30, ge=0, le=3650)
 
 
-WARNING_NAMES = ("zero_rows", "all_cached", "empty_field")
+WARNING_NAMES = ("zero_rows", "all_cached", "empty_field", "crawl_incomplete")
 """The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
 
 
@@ -48,3 +48,4 @@ class WarningsSpec(_Model):
     zero_rows: Literal["warning", "critical"] = "warning"
     all_cached: Literal["warning", "critical"] = "warning"
     empty_field: Literal["warning", "critical"] = "warning"
+    crawl_incomplete: Literal["warning", "critical"] = "warning"
