@@ -80,15 +80,15 @@ def normalised(fields: dict[str, Any]) -> dict[str, str | None]:
 
 
 def timed_process(run: Any) -> tuple[float, float, Any]:
-    """(wall seconds, CPU seconds of waited-for children, result) of ``run()``."""
+    """(wall seconds, CPU seconds, result) of ``run()``: the CPU of this process (``run_crawl``'s
+    parent side: the spec written, the stats and the partition read) and of its children."""
     before = os.times()
     started = time.monotonic()
     result = run()
     wall = time.monotonic() - started
     after = os.times()
-    cpu = (
-        after.children_user - before.children_user + after.children_system - before.children_system
-    )
+    cpu = sum(getattr(after, f) - getattr(before, f)
+              for f in ("user", "system", "children_user", "children_system"))  # fmt: skip
     return wall, cpu, result
 
 
