@@ -37,8 +37,12 @@ class DedupSpec(_Model):
     history_days: int = Field(30, ge=0, le=3650)
 
 
-WARNING_NAMES = ("zero_rows", "all_cached", "empty_field", "crawl_incomplete")
-"""The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
+WARNING_NAMES = (
+    "zero_rows", "all_cached", "empty_field", "crawl_incomplete", "looks_like_catalogue",
+)  # fmt: skip
+"""The named warnings a spec can make critical (see :mod:`harvest.loading.warnings`)."""
+ALL_WARNING_NAMES = (*WARNING_NAMES, "unobserved_items")
+"""Every named warning a partition can raise (``unobserved_items`` is never critical)."""
 
 
 class WarningsSpec(_Model):
@@ -49,3 +53,4 @@ class WarningsSpec(_Model):
     all_cached: Literal["warning", "critical"] = "warning"
     empty_field: Literal["warning", "critical"] = "warning"
     crawl_incomplete: Literal["warning", "critical"] = "warning"
+    looks_like_catalogue: Literal["warning", "critical"] = "warning"
