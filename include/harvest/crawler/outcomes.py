@@ -42,6 +42,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
 from harvest.crawler.completeness import LEVEL_META
+from harvest.errors import HarvestError
 
 if TYPE_CHECKING:
     from typing import Self
@@ -63,7 +64,7 @@ SITEMAP_TYPES = (
 _INFLATE_CHUNK = 1 << 20
 
 
-class PageFailed(IgnoreRequest):
+class PageFailed(HarvestError, IgnoreRequest):
     """A page that was fetched (or redirected) but must not be stored as a good page."""
 
     def __init__(

@@ -47,7 +47,7 @@ def to_raw_document(
     canonical_base_url: str | None = None,
 ) -> RawDocument:
     """The raw document of one page item (a :class:`PageItem` or a dict with its keys)."""
-    data = ItemAdapter(item).asdict()
+    data = ItemAdapter(item)  # read in place: asdict() deep-copied every page
     body = data.get("body")
     final = data.get("final_url")
     day = logical_date if isinstance(logical_date, str) else logical_date.isoformat()
@@ -70,7 +70,26 @@ def to_raw_document(
         ],
         content_type=data.get("content_type"),
         records=[dict(record) for record in data.get("records") or []],
+        listing=_canonical_listing(data.get("listing"), base_url, canonical_base_url),
     )
+
+
+def _canonical_listing(
+    listing: Any, base_url: str | None, canonical_base_url: str | None
+) -> dict[str, Any] | None:
+    """A page's listing with every URL in it under the spec's own base URL (as the page's)."""
+    if not listing:
+        return None
+
+    def moved(url: Any) -> Any:
+        return canonical_url(str(url), base_url, canonical_base_url) if url else url
+
+    out = dict(listing)
+    for key in ("branch", "parent"):
+        out[key] = moved(out.get(key))
+    for key in ("links", "continues"):
+        out[key] = [moved(url) for url in out.get(key) or []]
+    return out
 
 
 class RawStorePipeline:

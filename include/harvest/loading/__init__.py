@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.partitions import partition_date
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ Reclean = Callable[[SourceSpec, dt.date, Settings, "Warehouse"], Recleaned]
 what a listings load calls under its source's lock to stay order-independent (:mod:`.order`)."""
 
 
-class LoadError(RuntimeError):
+class LoadError(HarvestError, RuntimeError):
     """The load cannot go on; the message names the source, the date and what to check."""
 
 
@@ -90,6 +91,7 @@ class LoadReport:
     versions_opened: int | None = None  # catalogue: versions with valid_from = this date
     versions_closed: int | None = None  # catalogue: versions with valid_to = this date
     versions_unchanged: int | None = None  # catalogue: observed again, nothing tracked changed
+    versions_unobserved: int | None = None  # catalogue: open, not observed (list page not read)
     warnings: dict[str, dict[str, Any]] = field(default_factory=dict)
     recleaned: bool = False  # listings: cleaned again first (an earlier date loaded since)
     rechecked: list[str] = field(default_factory=list)  # listings: later dates cleaned again
@@ -170,7 +172,11 @@ def load_cleaned_partition(
     anything, when a warning the spec makes critical is found.
     """
     from harvest.loading.order import recheck_later, stale_clean
-    from harvest.loading.warnings import partition_warnings, report_warnings
+    from harvest.loading.warnings import (
+        partition_warnings,
+        report_warnings,
+        unobserved_warning,
+    )
     from harvest.storage.http_cache_entries import purge_partition
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
@@ -180,7 +186,8 @@ def load_cleaned_partition(
     if missing:
         raise LoadError(
             f"load source={spec.name} date={day}: counts lack {', '.join(missing)} "
-            "(pass the validate and clean reports' counts)"
+            "(pass the validate and clean reports' counts)",
+            retryable=False,  # the caller's wiring: a retry passes the same counts
         )
     stage_counts = StageCounts(
         scraped=int(counts["scraped"]),
@@ -193,7 +200,8 @@ def load_cleaned_partition(
     if clean is None and spec.mode == "listings" and spec.dedup.history_days:
         raise LoadError(
             f"load source={spec.name} date={day}: a listings load with a history window needs "
-            "the clean stage to stay order-independent (pass clean=harvest.pipeline.clean_again)"
+            "the clean stage to stay order-independent (pass clean=harvest.pipeline.clean_again)",
+            retryable=False,
         )
     own = warehouse is None
     wh = open_warehouse(settings, spec, day) if warehouse is None else warehouse
@@ -227,6 +235,9 @@ def load_cleaned_partition(
                     f"{result.rows} in the warehouse partition afterwards"
                 )
             versions = result.versions
+            if versions is not None and versions.unobserved:
+                warnings["unobserved_items"] = unobserved_warning(versions)
+                report_warnings(spec, day, {"unobserved_items": warnings["unobserved_items"]})
             wh.record_partition(
                 PartitionSummary(
                     source=spec.name,
@@ -238,6 +249,7 @@ def load_cleaned_partition(
                     versions_opened=versions.opened if versions else None,
                     versions_closed=versions.closed if versions else None,
                     versions_unchanged=versions.unchanged if versions else None,
+                    versions_unobserved=versions.unobserved if versions else None,
                     warnings=warnings,
                 )
             )
@@ -263,6 +275,7 @@ def load_cleaned_partition(
         versions_opened=versions.opened if versions else None,
         versions_closed=versions.closed if versions else None,
         versions_unchanged=versions.unchanged if versions else None,
+        versions_unobserved=versions.unobserved if versions else None,
         warnings=warnings,
         recleaned=recleaned,
         rechecked=[d.isoformat() for d in rechecked],
@@ -279,7 +292,7 @@ def load_cleaned_partition(
         report.deleted,
         report.updated,
         f", versions {versions.opened} opened, {versions.closed} closed, "
-        f"{versions.unchanged} unchanged"
+        f"{versions.unchanged} unchanged, {versions.unobserved} unobserved"
         if versions
         else "",
         cleaned_uri,

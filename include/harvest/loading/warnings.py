@@ -15,6 +15,9 @@
   ``quarantined`` were quarantined and ``duplicates`` removed by de-duplication, so
   ``scraped - quarantined - duplicates`` rows should load: a difference is records lost without
   a reason.
+- ``unobserved_items`` (catalogue, after the load): items whose version stays open although the
+  crawl did not see them, because it did not read where they were listed (a failed list page),
+  with how many and why (:mod:`harvest.observation`); always a warning.
 
 Each is logged with its counts and stored in ``partition_loads.warnings`` (the supervisor turns
 them into metrics and alerts). A spec makes one critical with ``warnings: {zero_rows: critical}``:
@@ -32,12 +35,15 @@ from typing import Any
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 
 log = logging.getLogger(__name__)
 
 
-class CriticalWarning(RuntimeError):
+class CriticalWarning(HarvestError, RuntimeError):
     """A warning the spec makes critical; a retry cannot clear it (re-scrape, fix the spec)."""
+
+    retryable = False
 
 
 def partition_warnings(
@@ -79,6 +85,18 @@ def partition_warnings(
             found["empty_field"] = {"fields": empty, "rows": len(frame)}
     severities = spec.warnings.model_dump()
     return {name: {"severity": severities[name], **counts} for name, counts in found.items()}
+
+
+def unobserved_warning(versions: Any) -> dict[str, Any]:
+    """The ``unobserved_items`` warning of a catalogue load (a :class:`~harvest.storage.
+    warehouse.versions.VersionCounts`): items whose version stays open although they were not
+    observed, because the crawl did not read where they were listed; never critical (nothing
+    was closed that may still be on the site)."""
+    return {
+        "severity": "warning",
+        "items": int(versions.unobserved),
+        "reasons": dict(versions.unobserved_reasons),
+    }
 
 
 def report_warnings(

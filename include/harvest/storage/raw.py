@@ -58,6 +58,9 @@ class RawDocument:
     redirect_chain: list[str] = field(default_factory=list)  # requested URL, ..., final URL
     content_type: str | None = None
     records: list[dict[str, Any]] = field(default_factory=list)  # items from the page's cards
+    # a list page's place in the crawl graph and the pages it links (harvest.observation):
+    # {"branch", "parent", "level", "links", "continues"}; None for item pages and old documents
+    listing: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -69,6 +72,11 @@ class RawDocument:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def row_view(self) -> dict[str, Any]:
+        """The document as a row, its values not copied (for writing it out: ``to_dict`` deep-copies
+        the body, fields and records of every page)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RawDocument:
@@ -210,7 +218,7 @@ class FileRawStore:
                 )
             handle = journal.open("w", encoding="utf-8")
             self._journals[path] = handle
-        handle.write("".join(_json_line(doc.to_dict()) + "\n" for doc in batch))
+        handle.write("".join(_json_line(doc.row_view()) + "\n" for doc in batch))
         handle.flush()
         os.fsync(handle.fileno())
 
