@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench clean
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench clean docs docs-serve
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,11 +55,20 @@ format: venv  ## apply ruff fixes and formatting
 
 typecheck: lint
 
-test: venv lint  ## lint, type check and run every test (unit, integration, DAG, end-to-end)
+test: venv lint docs  ## lint, type check, build the docs (strict) and run every test (unit, integration, DAG, end-to-end)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/): --strict turns every warning (a broken link or
+# anchor, a page not in the nav, an undocumented spec key, a docstring mkdocstrings cannot read)
+# into a failure. NO_MKDOCS_2_WARNING silences Material's banner about its successor.
+docs: venv  ## build the documentation site into site/ (strict: any warning fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: venv  ## serve the documentation site on http://127.0.0.1:8001, rebuilt as you edit docs/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3.13) found here, import and test
 	$(BIN)/python scripts/check_python_versions.py $(CHECK_PYTHONS_ARGS)
@@ -80,4 +89,4 @@ bench: venv  ## run the benchmarks (prints ratios against their baselines)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove local data (.harvest) and caches, keep the virtual environment
-	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache site
