@@ -1,7 +1,7 @@
 """De-duplication: precision, recall and time, Harvest's blocking matcher against naive baselines.
 
-    python benchmarks/bench_dedup.py                 # 100k records (about a minute)
-    python benchmarks/bench_dedup.py --rows 20000    # quick check
+    python benchmarks/bench_dedup.py                 # 100k records (a few minutes)
+    python benchmarks/bench_dedup.py --quick         # 5k records: checks it works
 
 Records come from the demo site (``SiteConfig``, 5% re-listings of the same or the last 7 days),
 built from its listing objects as the detail pages show them and parsed with the spec's parsers.
@@ -13,18 +13,25 @@ built from its listing objects as the detail pages show them and parsed with the
    (``--rows`` more records): time per 100k records, and precision/recall at that volume. Against
    (a) pandas ``drop_duplicates`` on the match fields (exact agreement only) and (b) the all-pairs
    comparison with the same rule on a ``--sample`` subsample, its time scaled by (n / sample)².
+   Timed in ``--rounds`` rounds, the sides in rotated order; medians with their spread. The
+   baselines are quality baselines: they find other pairs (their precision and recall say how).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process, utils
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import load_average, median, rotated, spread
 
 from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate
 from harvest.cleaning.dedup_eval import evaluate_dedup
@@ -115,23 +122,29 @@ def all_pairs_seconds(frame: pd.DataFrame, spec: SourceSpec, sample: int, seed: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000, help="records per day at scale")
-    parser.add_argument("--days", type=int, default=7, help="days for precision and recall")
-    parser.add_argument("--quality-rows", type=int, default=1000, help="listings per day (quality)")
-    parser.add_argument("--sample", type=int, default=3000, help="all-pairs baseline subsample")
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks it works")
+    parser.add_argument("--rows", type=int, help="records per day at scale (default 100k)")
+    parser.add_argument("--days", type=int, help="days for precision and recall (default 7)")
+    parser.add_argument("--quality-rows", type=int, help="listings per day (quality; 1000)")
+    parser.add_argument("--sample", type=int, help="all-pairs baseline subsample (3000)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (rotated)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    rows = args.rows or (5_000 if args.quick else 100_000)
+    days = args.days or (3 if args.quick else 7)
+    quality_rows = args.quality_rows or (300 if args.quick else 1000)
+    sample = args.sample or (500 if args.quick else 3000)
     spec = load_spec(SPEC_PATH)
+    print(f"== de-duplication; {load_average()}")
 
-    print(f"== quality: {args.days} days x {args.quality_rows} listings, seed {args.seed}")
-    config = SiteConfig(seed=args.seed, listings_per_day=args.quality_rows)
-    frames = [
-        demo_records(config, FIRST_DAY + dt.timedelta(days=k), spec) for k in range(args.days)
-    ]
+    print(f"== quality: {days} days x {quality_rows} listings, seed {args.seed}")
+    config = SiteConfig(seed=args.seed, listings_per_day=quality_rows)
+    frames = [demo_records(config, FIRST_DAY + dt.timedelta(days=k), spec) for k in range(days)]
     print(f"  demo.yaml dedup settings  {quality(spec, frames)}")
 
-    print(f"== scale: {args.rows} records against {args.rows} of history, seed {args.seed}")
-    config = SiteConfig(seed=args.seed, listings_per_day=min(args.rows, 100_000))
+    print(f"== scale: {rows} records against {rows} of history, seed {args.seed}, "
+          f"{args.rounds} rounds in rotated order")  # fmt: skip
+    config = SiteConfig(seed=args.seed, listings_per_day=min(rows, 100_000))
     started = time.perf_counter()
     history, history_truth = demo_records(config, FIRST_DAY, spec)
     frame, truth = demo_records(config, FIRST_DAY + dt.timedelta(days=1), spec)
@@ -140,40 +153,56 @@ def main() -> None:
     history = history_result.frame
     kept = set(history["record_key"])
     truth = {**{k: v for k, v in history_truth.items() if k in kept}, **truth}
+    both = pd.concat([history, frame], ignore_index=True)
 
-    started = time.perf_counter()
-    within = deduplicate(frame, spec)
-    batch_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    result = deduplicate(frame, spec, history)
-    full_seconds = time.perf_counter() - started
-    score = evaluate_dedup(result.pairs, truth)
+    outputs: dict[str, object] = {}
+
+    def timed(name: str, run: Callable[[], object]) -> Callable[[], float]:
+        def side() -> float:
+            started = time.perf_counter()
+            outputs[name] = run()
+            return time.perf_counter() - started
+
+        return side
+
+    sides = {
+        "batch": timed("batch", lambda: deduplicate(frame, spec)),
+        "full": timed("full", lambda: deduplicate(frame, spec, history)),
+        "naive": timed("naive", lambda: drop_duplicates_baseline(frame, history, spec)[0]),
+        "all-pairs": lambda: all_pairs_seconds(both, spec, sample),
+    }
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for n in range(args.rounds):
+        for name in rotated(list(sides), n):
+            times[name].append(sides[name]())
     per_100k = 100_000 / len(frame)
-    print(
-        f"  harvest, batch only       {batch_seconds * per_100k:6.2f}s per 100k  "
-        f"({sum(within.counts.values())} duplicates)"
-    )
-    print(
-        f"  harvest, batch + history  {full_seconds * per_100k:6.2f}s per 100k  "
-        f"precision {score.precision:.3f} recall {score.recall:.3f}  {result.counts}"
-    )
-    pairs, naive_seconds = drop_duplicates_baseline(frame, history, spec)
-    naive = evaluate_dedup(pairs, truth)
-    print(
-        f"  drop_duplicates baseline  {naive_seconds * per_100k:6.2f}s per 100k  "
-        f"precision {naive.precision:.3f} recall {naive.recall:.3f}  ({len(pairs)} found)"
-    )
-    seconds = all_pairs_seconds(pd.concat([history, frame], ignore_index=True), spec, args.sample)
-    n = len(frame) + len(history)
-    scaled = seconds * (n / min(args.sample, n)) ** 2 * per_100k
-    print(
-        f"  all-pairs baseline        {scaled:6.0f}s per 100k  (measured {seconds:.2f}s on "
-        f"{args.sample} records, scaled by (n/sample)^2; finds the same pairs)"
-    )
-    print(
-        f"  ratios: all-pairs / harvest = {scaled / (full_seconds * per_100k):.0f}x, "
-        f"harvest / drop_duplicates = {full_seconds / max(naive_seconds, 1e-9):.1f}x"
-    )
+    n_all = len(frame) + len(history)
+    times["all-pairs"] = [t * (n_all / min(sample, n_all)) ** 2 for t in times["all-pairs"]]
+
+    def cost(name: str, fmt: str = ".2f") -> str:
+        scaled = [t * per_100k for t in times[name]]
+        return f"{median(scaled):6{fmt}}s per 100k (spread {spread(scaled, fmt)})"
+
+    within = outputs["batch"]
+    result = outputs["full"]
+    score = evaluate_dedup(result.pairs, truth)  # type: ignore[attr-defined]
+    print(f"  harvest, batch only       {cost('batch')}  "
+          f"({sum(within.counts.values())} duplicates)")  # type: ignore[attr-defined]  # fmt: skip
+    print(f"  harvest, batch + history  {cost('full')}  precision {score.precision:.3f} "
+          f"recall {score.recall:.3f}  {result.counts}")  # type: ignore[attr-defined]  # fmt: skip
+    pairs = outputs["naive"]
+    naive = evaluate_dedup(pairs, truth)  # type: ignore[arg-type]
+    print(f"  drop_duplicates baseline  {cost('naive')}  precision {naive.precision:.3f} "
+          f"recall {naive.recall:.3f}  ({len(pairs)} found)")  # type: ignore[arg-type]  # fmt: skip
+    print(f"  all-pairs baseline        {cost('all-pairs', '.0f')}  (measured on {sample} "
+          f"records, scaled by (n/sample)^2; the same rule on every pair)")  # fmt: skip
+    full = times["full"]
+    print(f"  ratios (median of {args.rounds} rounds): all-pairs / harvest = "
+          f"{median([a / f for a, f in zip(times['all-pairs'], full, strict=True)]):.0f}x, "
+          f"harvest / drop_duplicates = "
+          f"{median([f / d for f, d in zip(full, times['naive'], strict=True)]):.1f}x "
+          f"(spread {spread([f / d for f, d in zip(full, times['naive'], strict=True)], '.1f')})")  # fmt: skip
+    print(load_average())
 
 
 if __name__ == "__main__":
