@@ -42,12 +42,11 @@ from harvest.storage.warehouse.engine import begin, describe
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.migrations import check_table
 from harvest.storage.warehouse.schema import (
-    PARTITION_LOADS,
     key_columns,
     processed_table,
     versions_table,
 )
-from harvest.storage.warehouse.versions import VersionCounts, refresh_versions
+from harvest.storage.warehouse.versions import VersionCounts, refresh_versions, restate_counts
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ def load_partition(
                     conn, spec, table, day, keys_before, data.num_rows
                 )
                 if following is not None:
-                    _restate(conn, spec.name, following)
+                    restate_counts(conn, spec.name, following)
     except (sa.exc.DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:
         # COPY runs on the driver's own cursor, so its errors arrive unwrapped
         orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -150,23 +149,6 @@ def load_partition(
         spec.name, day, result.rows, written, deleted, result.seconds, strategy,
     )  # fmt: skip
     return result
-
-
-def _restate(conn: sa.Connection, source: str, counts: VersionCounts) -> None:
-    """Bring the recorded versions counts of another date in line with the versions now."""
-    conn.execute(
-        sa.update(PARTITION_LOADS)
-        .where(
-            PARTITION_LOADS.c.source == source,
-            PARTITION_LOADS.c.logical_date == counts.logical_date,
-        )
-        .values(
-            versions_opened=counts.opened,
-            versions_closed=counts.closed,
-            versions_unchanged=counts.unchanged,
-            versions_unobserved=counts.unobserved,
-        )
-    )
 
 
 def _copy_new_partition(
