@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench bench-quick clean
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench bench-quick clean docs docs-serve
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,7 +61,7 @@ typecheck: lint
 BENCH_QUICK ?= 1
 BENCH_LOG ?= $(HARVEST_HOME)/logs/bench-quick.log
 
-test: venv lint  ## lint, type check and run every test (unit, integration, DAG, end-to-end) and every benchmark's --quick run
+test: venv lint docs  ## lint, type check, build the docs (strict), run every test (unit, integration, DAG, end-to-end) and every benchmark's --quick run
 ifeq ($(BENCH_QUICK),1)
 	@mkdir -p $(dir $(BENCH_LOG))
 	@echo "make test: benchmarks/bench_*.py --quick run beside the suite (log: $(BENCH_LOG))"
@@ -79,6 +79,15 @@ bench-quick: venv  ## run every benchmark's --quick form (what make test runs be
 
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/): --strict turns every warning (a broken link or
+# anchor, a page not in the nav, an undocumented spec key, a docstring mkdocstrings cannot read)
+# into a failure. NO_MKDOCS_2_WARNING silences Material's banner about its successor.
+docs: venv  ## build the documentation site into site/ (strict: any warning fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: venv  ## serve the documentation site on http://127.0.0.1:8001, rebuilt as you edit docs/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3.13) found here, import and test
 	$(BIN)/python scripts/check_python_versions.py $(CHECK_PYTHONS_ARGS)
@@ -100,4 +109,4 @@ bench: venv  ## run the benchmarks at full size (each prints its ratios with rou
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove local data (.harvest) and caches, keep the virtual environment
-	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache site

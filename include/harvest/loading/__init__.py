@@ -114,6 +114,7 @@ def counts_from(validation: Mapping[str, Any], cleaning: Mapping[str, Any]) -> d
         "imputed": int(sum(imputed.values())) if isinstance(imputed, Mapping) else int(imputed),
         "updated": int(cleaning.get("updated") or 0),
         "history_duplicates": history_duplicates(cleaning),
+        "same_item": int(validation.get("same_item_pages") or 0),
     }
 
 
@@ -208,6 +209,7 @@ def load_cleaned_partition(
     )
     updated = int(counts.get("updated", 0))
     seen_before = int(counts.get("history_duplicates", 0))
+    same_item = int(counts.get("same_item", 0))
     if clean is None and spec.mode == "listings" and spec.dedup.history_days:
         raise LoadError(
             f"load source={spec.name} date={day}: a listings load with a history window needs "
@@ -242,9 +244,10 @@ def load_cleaned_partition(
                 crawl,
                 loaded_before=loaded_before,
                 counts={
-                    "valid": stage_counts["valid"],
+                    **stage_counts,
                     "updated": updated,
                     "history_duplicates": seen_before,
+                    "same_item": same_item,
                 },
             )
             report_warnings(spec, day, warnings)

@@ -10,6 +10,12 @@
 - ``crawl_incomplete``: the crawl's completeness account has named warnings (fewer records than
   cards seen, an empty level page, links lost to depth, budget or failures, a drop without a
   reason; :mod:`harvest.crawler.completeness`): the partition may miss items of the site.
+- ``records_unaccounted``: the records account does not add up: the crawl produced
+  ``crawl_records`` (item pages and card items), validation read ``scraped``; of those,
+  ``quarantined`` were quarantined and ``duplicates`` removed by de-duplication, so
+  ``scraped - quarantined - duplicates`` rows should load: a difference is records lost without
+  a reason. Item pages that ended at another URL's page of the same item (``same_item``, one
+  record for both) are accounted for.
 - ``looks_like_catalogue`` (listings): most of the partition's valid records were seen on an
   earlier date (history duplicates and updates): the site shows the same items every night, so
   the listings mode loads almost nothing from the second night on. Set ``mode: catalogue``.
@@ -50,12 +56,13 @@ def partition_warnings(
     crawl: Mapping[str, Any] | None = None,
     *,
     loaded_before: bool = False,
-    counts: Mapping[str, int] | None = None,
+    counts: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The warnings of a cleaned partition ``frame`` (and its crawl summary, a
     ``CrawlResult.to_dict()``, when known; ``loaded_before``: the date is being re-run;
-    ``counts``: the stages' counts, ``valid``, ``history_duplicates`` and ``updated``, when
-    known): name -> ``{"severity", ...counts}``."""
+    ``counts``: the stage counts ``scraped``, ``valid``, ``quarantined``, ``duplicates``,
+    ``history_duplicates``, ``updated`` and ``same_item``, when known):
+    name -> ``{"severity", ...counts}``."""
     found: dict[str, dict[str, Any]] = {}
     if len(frame) == 0:
         found["zero_rows"] = {"rows": 0}
@@ -76,6 +83,9 @@ def partition_warnings(
             "warnings": [w.split(":", 1)[0] for w in account["warnings"]],
             "links_skipped": dict((crawl or {}).get("links_skipped") or {}),
         }
+    unaccounted = _unaccounted(len(frame), crawl, counts)
+    if unaccounted:
+        found["records_unaccounted"] = unaccounted
     if len(frame):
         empty = [
             name
@@ -147,6 +157,31 @@ def report_warnings(
             f"loaded. The spec's `warnings:` makes it critical; re-scrape the partition or fix "
             f"the source (or lower it to warning)"
         )
+
+
+def _unaccounted(
+    rows: int, crawl: Mapping[str, Any] | None, counts: Mapping[str, Any] | None
+) -> dict[str, int] | None:
+    """The records account of a partition when it does not add up (see the module docstring)."""
+    if counts is None:
+        return None
+    scraped = int(counts.get("scraped") or 0)
+    expected = scraped - int(counts.get("quarantined") or 0) - int(counts.get("duplicates") or 0)
+    crawled = crawl.get("item_pages") if crawl is not None else None
+    merged = int(counts.get("same_item") or 0)  # one record for an item reached under two URLs
+    if rows == expected and (crawled is None or int(crawled) == scraped + merged):
+        return None
+    account = {
+        "scraped": scraped,
+        "quarantined": int(counts.get("quarantined") or 0),
+        "duplicates": int(counts.get("duplicates") or 0),
+        "rows": rows,
+    }
+    if crawled is not None:
+        account["crawl_records"] = int(crawled)
+    if merged:
+        account["same_item"] = merged
+    return account
 
 
 def _blank(column: pd.Series) -> bool:

@@ -330,6 +330,7 @@ def validate_partition(
             f"(a redirect), kept once: {'; '.join(same_item[:3])}"
         )
     report = outcome.report(validated_uri=validated_uri, data_docs_path=docs_path)
+    report.same_item_pages = len(same_item)
     report.text_repairs = repairs.to_dict()
     log.info(
         "validated source=%s date=%s: %d scraped, %d valid, %d quarantined %s, text repaired %s",

@@ -38,8 +38,13 @@ class DedupSpec(_Model):
 
 
 WARNING_NAMES = (
-    "zero_rows", "all_cached", "empty_field", "crawl_incomplete", "looks_like_catalogue",
-)  # fmt: skip
+    "zero_rows",
+    "all_cached",
+    "empty_field",
+    "crawl_incomplete",
+    "records_unaccounted",
+    "looks_like_catalogue",
+)
 """The named warnings a spec can make critical (see :mod:`harvest.loading.warnings`)."""
 ALL_WARNING_NAMES = (*WARNING_NAMES, "unobserved_items")
 """Every named warning a partition can raise (``unobserved_items`` is never critical)."""
@@ -53,4 +58,5 @@ class WarningsSpec(_Model):
     all_cached: Literal["warning", "critical"] = "warning"
     empty_field: Literal["warning", "critical"] = "warning"
     crawl_incomplete: Literal["warning", "critical"] = "warning"
+    records_unaccounted: Literal["warning", "critical"] = "warning"
     looks_like_catalogue: Literal["warning", "critical"] = "warning"
