@@ -224,7 +224,9 @@ def load_cleaned_partition(
                     updated = again.updated
             frame = read_frame(cleaned_uri)
             loaded_before = wh.partition_summary(spec.name, day) is not None
-            warnings = partition_warnings(spec, frame, crawl, loaded_before=loaded_before)
+            warnings = partition_warnings(
+                spec, frame, crawl, loaded_before=loaded_before, counts=stage_counts
+            )
             report_warnings(spec, day, warnings)
             result = wh.load_partition(spec, day, frame)
             if result.rows != len(frame):

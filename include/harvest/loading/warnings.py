@@ -10,6 +10,11 @@
 - ``crawl_incomplete``: the crawl's completeness account has named warnings (fewer records than
   cards seen, an empty level page, links lost to depth, budget or failures, a drop without a
   reason; :mod:`harvest.crawler.completeness`): the partition may miss items of the site.
+- ``records_unaccounted``: the records account does not add up: the crawl produced
+  ``crawl_records`` (item pages and card items), validation read ``scraped``; of those,
+  ``quarantined`` were quarantined and ``duplicates`` removed by de-duplication, so
+  ``scraped - quarantined - duplicates`` rows should load: a difference is records lost without
+  a reason.
 - ``unobserved_items`` (catalogue, after the load): items whose version stays open although the
   crawl did not see them, because it did not read where they were listed (a failed list page),
   with how many and why (:mod:`harvest.observation`); always a warning.
@@ -47,9 +52,11 @@ def partition_warnings(
     crawl: Mapping[str, Any] | None = None,
     *,
     loaded_before: bool = False,
+    counts: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The warnings of a cleaned partition ``frame`` (and its crawl summary, a
-    ``CrawlResult.to_dict()``, when known; ``loaded_before``: the date is being re-run):
+    ``CrawlResult.to_dict()``, when known; ``loaded_before``: the date is being re-run;
+    ``counts``: the stage counts ``scraped``, ``quarantined``, ``duplicates``):
     name -> ``{"severity", ...counts}``."""
     found: dict[str, dict[str, Any]] = {}
     if len(frame) == 0:
@@ -65,6 +72,9 @@ def partition_warnings(
             "warnings": [w.split(":", 1)[0] for w in account["warnings"]],
             "links_skipped": dict((crawl or {}).get("links_skipped") or {}),
         }
+    unaccounted = _unaccounted(len(frame), crawl, counts)
+    if unaccounted:
+        found["records_unaccounted"] = unaccounted
     if len(frame):
         empty = [
             name
@@ -114,6 +124,28 @@ def report_warnings(
             f"loaded. The spec's `warnings:` makes it critical; re-scrape the partition or fix "
             f"the source (or lower it to warning)"
         )
+
+
+def _unaccounted(
+    rows: int, crawl: Mapping[str, Any] | None, counts: Mapping[str, Any] | None
+) -> dict[str, int] | None:
+    """The records account of a partition when it does not add up (see the module docstring)."""
+    if counts is None:
+        return None
+    scraped = int(counts.get("scraped") or 0)
+    expected = scraped - int(counts.get("quarantined") or 0) - int(counts.get("duplicates") or 0)
+    crawled = crawl.get("item_pages") if crawl is not None else None
+    if rows == expected and (crawled is None or int(crawled) == scraped):
+        return None
+    account = {
+        "scraped": scraped,
+        "quarantined": int(counts.get("quarantined") or 0),
+        "duplicates": int(counts.get("duplicates") or 0),
+        "rows": rows,
+    }
+    if crawled is not None:
+        account["crawl_records"] = int(crawled)
+    return account
 
 
 def _blank(column: pd.Series) -> bool:

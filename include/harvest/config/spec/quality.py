@@ -37,7 +37,13 @@ class DedupSpec(_Model):
     history_days: int = Field(30, ge=0, le=3650)
 
 
-WARNING_NAMES = ("zero_rows", "all_cached", "empty_field", "crawl_incomplete")
+WARNING_NAMES = (
+    "zero_rows",
+    "all_cached",
+    "empty_field",
+    "crawl_incomplete",
+    "records_unaccounted",
+)
 """The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
 
 
@@ -49,3 +55,4 @@ class WarningsSpec(_Model):
     all_cached: Literal["warning", "critical"] = "warning"
     empty_field: Literal["warning", "critical"] = "warning"
     crawl_incomplete: Literal["warning", "critical"] = "warning"
+    records_unaccounted: Literal["warning", "critical"] = "warning"
