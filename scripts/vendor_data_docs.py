@@ -128,6 +128,7 @@ def vendor(dest: Path, lock_path: Path = LOCK) -> int:
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("lock_sha256") == digest:
+            manifest_path.touch()  # up to date for make, which compares it with the lock
             return 0
     lock = json.loads(lock_text)
     packages = lock["packages"]
