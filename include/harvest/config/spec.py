@@ -387,14 +387,55 @@ class ValidationSpec(_Model):
 
 
 class DedupSpec(_Model):
-    """How re-listings are recognised: same values on ``match_fields`` (after normalisation)
-    and titles at least ``title_similarity`` alike, within the batch and against history."""
+    """De-duplication. Records with the same key are one record; records with different keys are
+    never merged unless the spec says so: ``content_duplicates: drop`` (identical on every field
+    but the key), or ``relistings: true`` (the source re-lists an item under a new key), matched
+    by a dedupe model trained on the labelled pairs in ``training_file``."""
 
-    match_fields: list[str] = []
-    title_field: str | None = None
-    title_similarity: float = Field(0.8, ge=0, le=1)
-    numeric_tolerance: float = Field(0.02, ge=0, le=1, description="relative, for numbers")
+    relistings: bool = Field(
+        False, description="the source re-lists items under new keys: match near duplicates"
+    )
+    content_duplicates: Literal["report", "drop"] = Field(
+        "report",
+        description="records identical on every field but the key: report them (kept) or drop",
+    )
+    match_fields: list[str] = Field(
+        [], description="fields the re-listing matcher compares (default: all but the key)"
+    )
+    title_field: str | None = Field(
+        None, description="a free-text field compared as a string (others: exactly or as numbers)"
+    )
+    block_on: list[str] = Field(
+        [], description="fields candidate pairs must agree on (default: the exactly compared ones)"
+    )
+    max_missing: int = Field(
+        2, ge=0, le=8, description="block fields a candidate pair may lack between them"
+    )
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="match probability at or above which a pair is a re-listing"
+    )
+    review_margin: float = Field(
+        0.2, ge=0, lt=1, description="pairs scored this close to the threshold are borderline"
+    )
+    training_file: str | None = Field(
+        None,
+        description="labelled pairs (dedupe's JSON); a relative path is relative to the spec "
+        "file; default <source>.dedup.json beside it",
+    )
     history_days: int = Field(30, ge=0, le=3650)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [k for k in ("title_similarity", "numeric_tolerance") if k in data]
+            if old:
+                raise ValueError(
+                    f"dedup.{old[0]} is gone: re-listings are matched by a model trained on "
+                    "labelled pairs; set dedup.relistings: true and label pairs with "
+                    "`harvest dedup label --source <name>` (README: De-duplication)"
+                )
+        return data
 
 
 WARNING_NAMES = ("zero_rows", "all_cached", "empty_field")
@@ -705,9 +746,10 @@ class SourceSpec(_Model):
         fields = self.detail.fields
         if self.target is not None and self.target not in fields:
             raise ValueError(f"target {self.target!r} is not one of detail.fields")
-        unknown = [f for f in self.dedup.match_fields if f not in fields]
-        if unknown:
-            raise ValueError(f"dedup.match_fields {unknown} are not in detail.fields")
+        for option in ("match_fields", "block_on"):
+            unknown = [f for f in getattr(self.dedup, option) if f not in fields]
+            if unknown:
+                raise ValueError(f"dedup.{option} {unknown} are not in detail.fields")
         if self.dedup.title_field is not None and self.dedup.title_field not in fields:
             raise ValueError(
                 f"dedup.title_field {self.dedup.title_field!r} is not in detail.fields"
@@ -795,6 +837,11 @@ def load_spec(path: Path | str) -> SourceSpec:
     rates = data.get("currency_rates")
     if isinstance(rates, str) and not Path(rates).is_absolute():
         data["currency_rates"] = str(path.parent / rates)
+    dedup = data.get("dedup")
+    if dedup is None or isinstance(dedup, dict):  # labelled pairs live beside the spec
+        pairs = (dedup or {}).get("training_file") or f"{path.stem}.dedup.json"
+        if isinstance(pairs, str) and not Path(pairs).is_absolute():
+            data["dedup"] = {**(dedup or {}), "training_file": str(path.parent / pairs)}
     if data["name"] != path.stem:
         raise SpecError(path, "name", f"{data['name']!r} must match the file name {path.stem!r}")
     try:

@@ -23,6 +23,8 @@ from harvest.demo_site.generator import SiteConfig, ground_truth
 from harvest.demo_site.listing import GROUND_TRUTH_COLUMNS
 from harvest.demo_site.server import DemoSite
 
+DEMO_SPEC = Path(__file__).resolve().parent.parent / "sources" / "demo.yaml"
+
 
 def _date(text: str) -> dt.date:
     try:
@@ -93,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-url", default=DEFAULT_BASE_URL, help="catalogue: the site's URLs start with this"
     )
     _add_site_options(truth)
+
+    pairs = commands.add_parser(
+        "dedup-pairs",
+        help="write the demo source's labelled de-duplication pairs from the ground truth",
+    )
+    pairs.add_argument("--spec", type=Path, default=DEMO_SPEC, help="the demo source's spec")
+    pairs.add_argument("--matches", type=int, default=25, help="re-listing pairs")
+    pairs.add_argument("--distincts", type=int, default=25, help="different-flat pairs")
+    pairs.add_argument("--out", type=Path, help="default: the spec's dedup.training_file")
     return parser
 
 
@@ -103,9 +114,28 @@ def _write_truth(rows: list[dict[str, object]], columns: Sequence[str], out: Tex
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
+def _write_pairs(args: argparse.Namespace) -> int:
+    from harvest.cleaning.near import training_path, write_pairs
+    from harvest.config.spec import load_spec
+    from harvest.demo_site.dedup_pairs import labelled_pairs
+
+    spec = load_spec(args.spec)
+    out = args.out or training_path(spec)
+    if out is None:
+        raise ValueError(f"{args.spec} names no dedup.training_file: pass --out")
+    write_pairs(out, labelled_pairs(spec, args.matches, args.distincts))
+    sys.stderr.write(f"wrote {args.matches} match and {args.distincts} distinct pairs to {out}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "dedup-pairs":
+        try:
+            return _write_pairs(args)
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
         config = _config(args)
         catalogue = _catalogue(args)

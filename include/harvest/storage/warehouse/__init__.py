@@ -13,6 +13,8 @@ default). Tables (:mod:`.schema`):
   supervisor.
 - ``crawl_monitors``: a row per (source, logical_date, monitor): the crawl's Spidermon monitors
   (status passed | failed | skipped, severity, message; :mod:`harvest.scraping.health`).
+- ``dedup_matches``: a row per record de-duplication dropped or matched and kept, with the
+  record it matched, the rule and the score (:mod:`.dedup_matches`).
 - catalogue sources (``mode: catalogue``): ``processed_<source>`` holds the observations, one row
   per (source, record_key, logical_date), and ``versions_<source>`` the type-2 versions rebuilt
   from them (:mod:`.versions`); ``catalogue_partitions`` the dates observed.
@@ -46,7 +48,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
 from harvest.storage.cache import DEFAULT_TTL_SECONDS, Cache, NullCache
-from harvest.storage.warehouse import load, reads, schema
+from harvest.storage.warehouse import dedup_matches, load, reads, schema
 from harvest.storage.warehouse import results as writers
 from harvest.storage.warehouse.arrow import processed_arrow
 from harvest.storage.warehouse.copy import csv_chunks
@@ -175,6 +177,16 @@ class Warehouse:
     ) -> int:
         """See :func:`.results.replace_crawl_monitors`."""
         return writers.replace_crawl_monitors(self.engine, source, logical_date, results)
+
+    def replace_dedup_matches(
+        self, source: str, logical_date: dt.date | str, matches: pd.DataFrame
+    ) -> int:
+        """See :func:`.dedup_matches.replace_dedup_matches`."""
+        return dedup_matches.replace_dedup_matches(self.engine, source, logical_date, matches)
+
+    def read_dedup_matches(self, source: str, **filters: Any) -> pd.DataFrame:
+        """See :func:`.dedup_matches.read_dedup_matches`."""
+        return dedup_matches.read_dedup_matches(self.engine, source, **filters)
 
     def recent_scraped_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
         """See :func:`.reads.recent_scraped_counts`."""
