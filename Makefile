@@ -74,7 +74,7 @@ down:  ## stop what `make up` started
 	-$(BIN)/python scripts/up.py --stop
 
 env: venv  ## print the environment (paths, shared keys) airflow commands need, for `export`
-	@$(BIN)/python scripts/harvest_local.py env
+	@$(BIN)/python -m harvest_local env
 
 bench: venv  ## run the benchmarks (prints ratios against their baselines)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

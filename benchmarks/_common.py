@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from harvest.demo_site import SiteConfig
+from harvest_demo import SiteConfig
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC_PATH = REPO / "include/harvest/sources/demo.yaml"
@@ -186,7 +186,7 @@ def _serve(argv: list[str]) -> int:
     """Serve the demo site in this process until terminated (what :class:`SiteProcess` runs)."""
     import signal
 
-    from harvest.demo_site import DemoSite
+    from harvest_demo import DemoSite
 
     parser = argparse.ArgumentParser(prog="_common.py serve")
     parser.add_argument("--port", type=int, required=True)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from _common import DAY, SiteProcess, demo_spec, goal_line, make_settings
 
-from harvest.demo_site import SiteConfig
 from harvest.scraping import CrawlResult, run_crawl
+from harvest_demo import SiteConfig
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 GOAL_RATIO = 5.0

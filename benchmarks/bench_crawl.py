@@ -11,7 +11,7 @@ robots.txt obeyed, ``--concurrency`` requests per domain, AutoThrottle off, no d
 * harvest: ``run_crawl`` of the demo spec (every field extracted, file HTTP cache and file raw
   store under a fresh home, every page's outcome checked);
 * harvest without checks: the same with the page-outcome middlewares of
-  ``harvest.scraping.outcomes`` switched off (Scrapy's own redirect middleware back), to show what
+  ``harvest.crawler.outcomes`` switched off (Scrapy's own redirect middleware back), to show what
   the checks cost.
 
 Each is a process started by the script, timed end to end (process start to exit), rounds
@@ -95,13 +95,13 @@ def run_plain(site: SiteProcess, concurrency: int, expected: int) -> float:
 
 def without_checks(spec: Any, home: Path) -> dict[str, Any]:
     """Scrapy settings that switch the page-outcome middlewares off (Scrapy's redirects back)."""
-    from harvest.scraping.settings import build_scrapy_settings
+    from harvest.crawler.settings import build_scrapy_settings
 
     built = build_scrapy_settings(spec, make_settings(home), DAY)
     downloader = {
         name: order
         for name, order in built["DOWNLOADER_MIDDLEWARES"].items()
-        if not name.startswith("harvest.scraping.outcomes.")
+        if not name.startswith("harvest.crawler.outcomes.")
     }
     downloader.pop("scrapy.downloadermiddlewares.redirect.RedirectMiddleware", None)
     return {"DOWNLOADER_MIDDLEWARES": downloader, "SPIDER_MIDDLEWARES": {}}

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from _common import DAY, SiteProcess, demo_spec, fetch, goal_line, make_settings, median
 
+from harvest.crawler.browser import BrowserPool, Rendered
 from harvest.scraping import run_crawl
-from harvest.scraping.browser import BrowserPool, Rendered
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -88,15 +88,15 @@ def crawl(
 _PARTS = """
 import json, sys, time
 t0 = time.process_time()
-import scrapy.crawler, harvest.scraping.spiders.generic, harvest.scraping.pipelines
+import scrapy.crawler, harvest.crawler.spiders.generic, harvest.crawler.pipelines
 t1 = time.process_time()
-import harvest.scraping.monitors as m
+import harvest.crawler.monitors as m
 t2 = time.process_time()
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
 from harvest.config.spec import load_spec
-from harvest.scraping.health import monitor_settings
-from harvest.scraping.items import PageItem
+from harvest.crawler.monitor_settings import monitor_settings
+from harvest.crawler.items import PageItem
 spec = load_spec(sys.argv[1])
 records = int(sys.argv[2])
 crawler = get_crawler(Spider, monitor_settings(spec, [records]))
@@ -122,7 +122,7 @@ print(json.dumps({"import": t2 - t1, "records": t4 - t3, "suite": t5 - t4}))
 def parts(records: int) -> dict[str, float]:
     """CPU seconds of each part of the monitors' cost, measured in a fresh process: importing
     Spidermon (on top of Scrapy and the spider), counting ``records`` records' field coverage
-    through :class:`~harvest.scraping.monitors.HarvestSpidermon`, running the monitor suite."""
+    through :class:`~harvest.crawler.monitors.HarvestSpidermon`, running the monitor suite."""
     from _common import SPEC_PATH, _child_env
 
     proc = subprocess.run(

@@ -166,8 +166,8 @@ def old_parse_records(raw: Any, spec: Any) -> Any:
     for name, field in spec.detail.fields.items():
         column = raw[name]
         present = column.notna() & (column.str.strip() != "")
-        kind = field_kind(field.parser)
-        parse = OLD_PARSERS[field.parser]
+        kind = field_kind(field.kind)
+        parse = OLD_PARSERS[field.kind]
         parsed = {value: parse(value) for value in pd.unique(column[present].to_numpy())}
         results = column.map(parsed)
         failed = present & results.map(lambda r: isinstance(r, Unparseable)).astype(bool)

@@ -32,8 +32,8 @@ MODES = ("journal", "in_memory")
 
 def child(mode: str, pages: int, root: Path) -> int:
     """Feed ``pages`` items through the pipeline into a store under ``root``; print JSON."""
-    from harvest.scraping import pipelines
-    from harvest.scraping.items import PageItem
+    from harvest.crawler import pipelines
+    from harvest.crawler.items import PageItem
     from harvest.storage.raw import FileRawStore
 
     if mode == "in_memory":  # the pipeline opens its store through this name

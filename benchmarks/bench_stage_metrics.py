@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DAY, demo_spec, goal_line, median
 
 from harvest.config import Settings
-from harvest.demo_site import DemoSite, SiteConfig
 from harvest.monitoring.metrics import client_for
 from harvest.monitoring.stage_metrics import emit_stage
 from harvest.pipeline import run_partition
+from harvest_demo import DemoSite, SiteConfig
 
 SITE = SiteConfig(seed=5, listings_per_day=200, page_size=25, outlier_fraction=0.05)
 

@@ -5,7 +5,7 @@ pipeline's scoring rate against bare ``booster.predict``.
     python benchmarks/bench_training.py --quick    # 8 days x 300, 5 trials, 100k rows
 
 Rows come from the demo site as a cleaned partition would hold them
-(``harvest.demo_site.shown``: shown prices and areas with their outliers, missing fields,
+(``harvest_demo.shown``: shown prices and areas with their outliers, missing fields,
 re-listings removed, rows validation would quarantine left out), loaded into a SQLite warehouse under a temporary home with the real
 ``Warehouse.load_partition``; training then runs exactly as the DAG runs it.
 
@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import demo_spec, goal_line, make_settings
 
-from harvest.demo_site import NOISE_SD, SiteConfig
-from harvest.demo_site.shown import shown_partition
 from harvest.features.pipeline import transform_features
 from harvest.storage.warehouse import Warehouse
 from harvest.training import TrainingSettings
 from harvest.training.train import prepare, train_source, tune_candidates
+from harvest_demo import NOISE_SD, SiteConfig
+from harvest_demo.shown import shown_partition
 
 FIRST_DAY = dt.date(2026, 3, 1)
 

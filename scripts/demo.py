@@ -22,10 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
-
-import harvest_local as local  # noqa: E402 - after the path set-up above
+import harvest_local as local
 
 DAG_ID = "harvest_demo"
 TASKS = ("scrape", "validate", "clean", "load")
@@ -69,7 +66,7 @@ def start_demo_site(day: dt.date) -> tuple[Any, str]:
 
     Pages are stored under the spec's canonical base URL, so the port does not matter.
     """
-    from harvest.demo_site.server import DemoSite
+    from harvest_demo.server import DemoSite
 
     site = DemoSite(day=day)
     base_url = site.start()
@@ -90,7 +87,7 @@ def run_dag(
 
     logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     with output_to(log_path):
-        bag = DagBag(str(REPO / "dags" / "harvest_sources.py"))
+        bag = DagBag(str(local.REPO / "dags" / "harvest_sources.py"))
         dag = bag.dags.get(dag_id)
         if dag is None:
             raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")

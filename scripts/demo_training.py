@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "scripts")]
+import demo  # the one-day demo (scripts/, beside this file): its site, log redirection and DAG runner
 
-import demo  # noqa: E402 - the one-day demo: its site, log redirection and DAG runner
-import harvest_local as local  # noqa: E402 - scripts/ is on the path above
+import harvest_local as local
 
 TRAIN_DAG_ID = "harvest_train_demo"
 say = demo.say
@@ -54,7 +52,7 @@ def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
     from airflow.utils.session import create_session
 
     with demo.output_to(log_path):
-        bag = DagBag(str(REPO / "dags" / "harvest_training.py"))
+        bag = DagBag(str(local.REPO / "dags" / "harvest_training.py"))
         dag = bag.dags.get(TRAIN_DAG_ID)
         if dag is None:
             raise SystemExit(f"error: DAG {TRAIN_DAG_ID} did not load: {bag.import_errors}")

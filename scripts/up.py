@@ -15,10 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
-
-import harvest_local as local  # noqa: E402 - after the path set-up above
+import harvest_local as local
 
 API_PORT = 8080
 DEMO_PORT = 8000
@@ -77,7 +74,7 @@ def up(env: dict[str, str]) -> int:
 
     site_log, airflow_log = logs / "demo_site.log", logs / "airflow-standalone.log"
     site = local.start_process(
-        [sys.executable, "-m", "harvest.demo_site", "serve", "--port", str(DEMO_PORT)],
+        [sys.executable, "-m", "harvest_demo", "serve", "--port", str(DEMO_PORT)],
         env,
         site_log,
     )

@@ -6,7 +6,7 @@ array, each string in its stored form (:func:`harvest.text.normalise_text`: NFC,
 surrogates repaired -- the one place text enters, so every later stage and both warehouses see the
 same text); ``parse_records`` turns each
 field into its typed column with the parser of the field kind the spec names
-(:mod:`harvest.fields`) and the field's parser options (``formats``, ``languages``). A value that
+(:mod:`harvest.fields`) and the field's kind options (``formats``, ``languages``). A value that
 does not parse follows the field's ``on_error``: ``quarantine`` lists it as an issue with the
 reason (so the record is quarantined and nothing is lost), ``null`` leaves the field empty and
 counts it per field (:attr:`ParsedRecords.nulled`). A required value that is missing is always
@@ -127,13 +127,10 @@ def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
     for name, field_spec in spec.detail.fields.items():
         column = raw[name] if name in raw else pd.Series(pd.NA, index=raw.index, dtype="string")
         present = column.notna() & (column.str.strip() != "")
-        kind = field_kind(field_spec.column_kind)
-        element_parse = field_kind(field_spec.parser).parser(**field_spec.parser_options)
-        parse = (
-            _many_parser(field_kind(field_spec.parser), element_parse)
-            if field_spec.many
-            else element_parse
-        )
+        kind = field_kind(field_spec.stored_kind)
+        element_kind = field_kind(field_spec.kind)
+        element_parse = element_kind.parser(**field_spec.kind_options)
+        parse = _many_parser(element_kind, element_parse) if field_spec.many else element_parse
         parsed = {value: parse(value) for value in pd.unique(column[present].to_numpy())}
         results = column.map(parsed)
         failed = present & results.map(lambda r: isinstance(r, Unparseable)).astype(bool)
@@ -149,9 +146,7 @@ def parse_records(raw: pd.DataFrame, spec: SourceSpec) -> ParsedRecords:
             reasons = results[failed].map(lambda r: r.reason)
             if field_spec.error_policy == "quarantine":
                 issues.append(
-                    _issues(
-                        raw[failed], name, f"parse:{field_spec.parser}", column[failed], reasons
-                    )
+                    _issues(raw[failed], name, f"parse:{field_spec.kind}", column[failed], reasons)
                 )
             else:
                 first = failed.idxmax()

@@ -199,7 +199,7 @@ def test_broken_spec_only_breaks_its_own_dag(
     shutil.copy(SOURCES / "demo.yaml", sources / "demo.yaml")
     # A valid spec with one bad field, and a file that is not YAML at all.
     bad = (SOURCES / "demo.yaml").read_text().replace("name: demo", "name: bad_field")
-    bad = bad.replace("parser: price", "parser: no_such_parser")
+    bad = bad.replace("kind: price", "kind: no_such_kind")
     (sources / "bad_field.yaml").write_text(bad)
     (sources / "not_yaml.yaml").write_text("name: not_yaml\nstart_urls: [unclosed\n")
     monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources))
@@ -210,7 +210,7 @@ def test_broken_spec_only_breaks_its_own_dag(
     assert "harvest_demo" in bag.dags, "a good source must still load"
     assert "broken-spec" not in bag.dags["harvest_demo"].tags
     for dag_id, field in (
-        ("harvest_bad_field", "detail.fields.price.parser"),
+        ("harvest_bad_field", "detail.fields.price.kind"),
         ("harvest_not_yaml", "line"),
     ):
         dag = bag.dags[dag_id]
@@ -222,4 +222,4 @@ def test_broken_spec_only_breaks_its_own_dag(
 
         with pytest.raises(AirflowFailException, match=field):
             task.python_callable(*task.op_args, **task.op_kwargs)
-    assert "no_such_parser" in bag.dags["harvest_bad_field"].doc_md
+    assert "no_such_kind" in bag.dags["harvest_bad_field"].doc_md

@@ -1,5 +1,5 @@
 """The Airflow adapters without a scheduler: the hook's connection URIs and settings, the
-operators' arguments and the local runtime helpers (``scripts/harvest_local.py``)."""
+operators' arguments and the local runtime helpers (``include/harvest_local``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import harvest_local as local
 from harvest.config import Settings
 from harvest_airflow.hooks import HarvestHook
-from scripts import harvest_local as local
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,10 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-from harvest.demo_site.catalogue import CatalogueConfig
-from harvest.demo_site.generator import SiteConfig
-from harvest.demo_site.server import DemoSite
-from scripts import harvest_local as local
+import harvest_local as local
+from harvest_demo.catalogue import CatalogueConfig
+from harvest_demo.generator import SiteConfig
+from harvest_demo.server import DemoSite
 
 ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
 # Small enough to keep the whole e2e run short on 2 cores: 2 index + 40 detail pages a day.

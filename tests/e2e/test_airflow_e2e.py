@@ -12,10 +12,10 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 
+import harvest_local as local
 from harvest.config import load_spec
-from harvest.demo_site.generator import day_listings
 from harvest.storage.raw import FileRawStore
-from scripts import harvest_local as local
+from harvest_demo.generator import day_listings
 
 if TYPE_CHECKING:
     from conftest import Airflow  # tests/e2e/conftest.py
@@ -140,7 +140,7 @@ def test_trigger_from_the_ui(airflow: Airflow, chromium: tuple[str, str]) -> Non
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from harvest.scraping.browser import CHROMIUM_ARGUMENTS
+    from harvest.crawler.browser import CHROMIUM_ARGUMENTS
 
     browser, driver_path = chromium
     options = webdriver.ChromeOptions()

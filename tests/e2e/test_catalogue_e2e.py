@@ -22,9 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 from harvest.config import load_spec
-from harvest.demo_site import catalogue_truth
-from harvest.demo_site.catalogue_truth import catalogue_changes
 from harvest_airflow.hooks import WAREHOUSE_CONN_ID
+from harvest_demo import catalogue_truth
+from harvest_demo.catalogue_truth import catalogue_changes
 from tests.integration.test_catalogue_source import TIME_COLUMNS, _comparable
 
 if TYPE_CHECKING:

@@ -29,12 +29,12 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 import sqlalchemy as sa
 
+import harvest_local as local
 from harvest.config import Settings, load_spec
-from harvest.demo_site.faults import Faults
-from harvest.demo_site.generator import day_listings
 from harvest.pipeline import run_partition
 from harvest.storage.raw import FileRawStore
-from scripts import harvest_local as local
+from harvest_demo.faults import Faults
+from harvest_demo.generator import day_listings
 
 # By package path: at run time the module named ``conftest`` is whichever test folder's conftest
 # pytest imported last.

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from scripts import harvest_local as local
+import harvest_local as local
 from tests.sentry_receiver import SentryReceiver, event_tags
 
 # The first test also waits for the stack to start and a scrape try to fail (setup counts).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from scripts import harvest_local as local
+import harvest_local as local
 
 if TYPE_CHECKING:
     from conftest import Airflow  # tests/e2e/conftest.py

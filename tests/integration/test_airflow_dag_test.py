@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from harvest.config import load_spec
-from harvest.demo_site.generator import SiteConfig, day_listings
-from harvest.demo_site.server import DemoSite
 from harvest.storage.raw import FileRawStore
+from harvest_demo.generator import SiteConfig, day_listings
+from harvest_demo.server import DemoSite
 
 pytestmark = pytest.mark.airflow
 

@@ -18,7 +18,7 @@ import redis
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import load_spec
 from harvest.storage import warehouse as wh
-from harvest.storage.cache import Cache, NullCache, RedisCache, cache_key
+from harvest.storage.read_cache import NullReadCache, ReadCache, RedisReadCache, cache_key
 from harvest.storage.warehouse import Warehouse
 from tests.conftest import missing_service
 
@@ -53,14 +53,14 @@ class Counter:
 
 
 def test_from_url() -> None:
-    assert isinstance(Cache.from_url(None), NullCache)
-    assert isinstance(Cache.from_url("redis://127.0.0.1:6379/15"), RedisCache)
+    assert isinstance(ReadCache.from_url(None), NullReadCache)
+    assert isinstance(ReadCache.from_url("redis://127.0.0.1:6379/15"), RedisReadCache)
     with pytest.raises(ValueError, match="memcached"):
-        Cache.from_url("memcached://h")
+        ReadCache.from_url("memcached://h")
 
 
 def test_get_or_compute_computes_once_then_serves_from_redis(clean_redis: str) -> None:
-    cache = Cache.from_url(clean_redis)
+    cache = ReadCache.from_url(clean_redis)
     frame = pd.DataFrame({"n": pd.array([1, None], "Int64"), "d": [D1, None]})
     compute = Counter(frame)
     first = cache.get_or_compute("harvest:demo:history:-:-:x", 60, compute)
@@ -76,7 +76,7 @@ def test_get_or_compute_computes_once_then_serves_from_redis(clean_redis: str) -
 
 
 def test_invalidate_partition_drops_the_keys_that_include_the_date(clean_redis: str) -> None:
-    cache = Cache.from_url(clean_redis)
+    cache = ReadCache.from_url(clean_redis)
     day = dt.timedelta(days=1)
     keys = {
         "summary": cache_key("demo", "summary", D1, D1),
@@ -99,7 +99,7 @@ def test_warehouse_reads_are_cached_and_loads_invalidate_them(
     clean_redis: str, tmp_path: Path
 ) -> None:
     warehouse = Warehouse.from_url(
-        f"sqlite:///{tmp_path / 'w.db'}", cache=Cache.from_url(clean_redis)
+        f"sqlite:///{tmp_path / 'w.db'}", cache=ReadCache.from_url(clean_redis)
     )
     warehouse.migrate([SPEC])
     warehouse.load_partition(SPEC, D1, listings(D1, 6))
@@ -121,10 +121,10 @@ def test_warehouse_reads_are_cached_and_loads_invalidate_them(
 def test_redis_at_a_closed_port_gives_the_same_answers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = Cache.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    cache = ReadCache.from_url(f"redis://127.0.0.1:{free_port()}/0")
     warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'w.db'}", cache=cache)
     warehouse.migrate([SPEC])
-    with caplog.at_level(logging.WARNING, logger="harvest.storage.cache"):
+    with caplog.at_level(logging.WARNING, logger="harvest.storage.read_cache"):
         started = time.monotonic()
         warehouse.load_partition(SPEC, D1, listings(D1, 6))
         for _ in range(3):
@@ -161,7 +161,7 @@ def test_redis_going_down_mid_run_falls_through_to_computing(
     temp_redis: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
 ) -> None:
     url, process = temp_redis
-    cache = RedisCache(url, retry_after_seconds=0.2)
+    cache = RedisReadCache(url, retry_after_seconds=0.2)
     compute = Counter({"rows": 10})
     assert cache.get_or_compute("harvest:demo:summary:-:-", 60, compute) == {"rows": 10}
     assert cache.get_or_compute("harvest:demo:summary:-:-", 60, compute) == {"rows": 10}
@@ -169,7 +169,7 @@ def test_redis_going_down_mid_run_falls_through_to_computing(
 
     process.terminate()
     process.wait(10)
-    with caplog.at_level(logging.WARNING, logger="harvest.storage.cache"):
+    with caplog.at_level(logging.WARNING, logger="harvest.storage.read_cache"):
         for _ in range(3):
             assert cache.get_or_compute("harvest:demo:summary:-:-", 60, compute) == {"rows": 10}
             assert cache.invalidate_partition("demo", D1) == 0

@@ -34,11 +34,11 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
-from harvest.demo_site import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
-from harvest.demo_site.catalogue_truth import TRACKED_FIELDS, catalogue_changes
 from harvest.pipeline import run_partition
 from harvest.scraping import run_crawl
 from harvest.storage.warehouse import Warehouse
+from harvest_demo import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
+from harvest_demo.catalogue_truth import TRACKED_FIELDS, catalogue_changes
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "include/harvest/sources/catalogue.yaml")
 CONFIG = CatalogueConfig(

@@ -12,10 +12,10 @@ import pytest
 
 from harvest.cleaning.clean import clean_partition
 from harvest.config.settings import Settings
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.records import demo_records
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 from harvest.storage.warehouse import WarehouseUnavailable, open_warehouse
+from harvest_demo import SiteConfig
+from harvest_demo.records import demo_records
 from tests.unit.test_dedup_demo import demo_spec
 
 DAY_1 = dt.date(2026, 3, 1)

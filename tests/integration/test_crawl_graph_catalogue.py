@@ -15,11 +15,11 @@ import pytest
 
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
-from harvest.demo_site import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.records import extract_records, parse_records
 from harvest.scraping import run_crawl
 from harvest.storage.raw import FileRawStore
+from harvest_demo import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
 
 DAY = dt.date(2026, 11, 26)
 CONFIG = CatalogueConfig(seed=5, products=150)

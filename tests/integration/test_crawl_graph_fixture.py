@@ -123,7 +123,7 @@ def test_two_levels_of_latin1_pages_with_cards_as_items(site: str, tmp_path: Pat
             "id": {"from": "card", "css": "::attr(data-id)", "required": True},
             "name": {"from": "card", "css": "b.name"},
             "city": {"from": "card", "css": "i.city"},
-            "price": {"from": "card", "css": "span.price", "parser": "price"},
+            "price": {"from": "card", "css": "span.price", "kind": "price"},
         }},
         "crawl": FAST,
     })  # fmt: skip

@@ -19,7 +19,7 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.sitemap import Sitemap
 from w3lib.url import safe_url_string
 
-from harvest.demo_site import (
+from harvest_demo import (
     CatalogueConfig,
     DemoSite,
     SiteConfig,

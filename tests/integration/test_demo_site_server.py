@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from parsel import Selector
 
-from harvest.demo_site import DemoSite, Faults, SiteConfig, find_listing, listings_for_day
+from harvest_demo import DemoSite, Faults, SiteConfig, find_listing, listings_for_day
 
 DATE = dt.date(2026, 11, 26)
 DAY = DATE.isoformat()

@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from harvest.cleaning.clean import clean_partition
 from harvest.config.settings import Settings
 from harvest.config.spec import DetailSpec, FieldSpec, IndexSpec, SourceSpec
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.catalogue import CatalogueConfig, catalogue_for_day
-from harvest.demo_site.catalogue_truth import catalogue_changes
 from harvest.loading import LoadError, load_cleaned_partition
 from harvest.loading.warnings import CriticalWarning
 from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.storage.warehouse import PARTITION_LOADS, Warehouse
+from harvest_demo import SiteConfig
+from harvest_demo.catalogue import CatalogueConfig, catalogue_for_day
+from harvest_demo.catalogue_truth import catalogue_changes
 from tests.integration import test_warehouse as base
 from tests.integration.test_cleaning_partition import stage_validated
 from tests.unit.test_dedup_demo import demo_spec
@@ -35,8 +35,8 @@ COUNTS = {"scraped": 0, "valid": 0, "quarantined": 0, "duplicates": 0, "imputed"
 
 
 def catalogue_spec(**changes: Any) -> SourceSpec:
-    def field(parser: str = "text", **kw: Any) -> FieldSpec:
-        return FieldSpec(css="span", parser=parser, **kw)
+    def field(kind: str = "text", **kw: Any) -> FieldSpec:
+        return FieldSpec(css="span", kind=kind, **kw)
 
     data: dict[str, Any] = {
         "name": "shop",

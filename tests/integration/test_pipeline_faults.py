@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import harvest_local as local
 from harvest.config import Settings, SourceSpec, load_spec
 from harvest.config.spec import load_specs
-from harvest.demo_site.generator import SiteConfig
-from harvest.demo_site.server import DemoSite, Faults
 from harvest.pipeline import run_partition
 from harvest.storage.raw import FileRawStore
 from harvest.storage.staging import StagedDataset, stage_uri
 from harvest.validation import ValidationFailed
-from scripts import harvest_local as local
+from harvest_demo.generator import SiteConfig
+from harvest_demo.server import DemoSite, Faults
 from tests.integration.test_airflow_dag_test import (
     REPO,
     assert_counts_consistent,

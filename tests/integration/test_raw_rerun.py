@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from harvest.config import Settings, SourceSpec, load_spec
-from harvest.demo_site.generator import SiteConfig
-from harvest.demo_site.server import DemoSite
 from harvest.pipeline import run_partition
 from harvest.storage.raw import FileRawStore, RawDocument
+from harvest_demo.generator import SiteConfig
+from harvest_demo.server import DemoSite
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 3, 14)

@@ -18,10 +18,10 @@ import pytest
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.demo_site import DemoSite, Faults, SiteConfig, listings_for_day
+from harvest.crawler.spiders import HarvestSpider
 from harvest.scraping import CrawlError, CrawlResult, run_crawl
-from harvest.scraping.spiders import HarvestSpider
 from harvest.storage.raw import FileRawStore, RawDocument
+from harvest_demo import DemoSite, Faults, SiteConfig, listings_for_day
 
 DAY = dt.date(2026, 3, 1)
 CONFIG = SiteConfig(seed=7, listings_per_day=60, page_size=20)
@@ -333,7 +333,7 @@ def test_a_crashed_browser_is_replaced_and_the_page_retried(
 ) -> None:
     import psutil
 
-    from harvest.scraping.browser import BrowserPool
+    from harvest.crawler.browser import BrowserPool
 
     browser, driver_path = chromium
     js = [listing for listing in listings_for_day(CONFIG, DAY) if listing.needs_js][:2]

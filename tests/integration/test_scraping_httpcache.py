@@ -9,7 +9,7 @@ from scrapy.http import HtmlResponse
 from scrapy.settings import Settings as ScrapySettings
 from scrapy.utils.test import get_crawler
 
-from harvest.scraping.httpcache import HarvestCachePolicy, RedisCacheStorage
+from harvest.crawler.http_cache_storage import HarvestCachePolicy, RedisCacheStorage
 
 pytestmark = pytest.mark.redis
 

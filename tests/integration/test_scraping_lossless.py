@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from harvest.config.settings import Settings
+from harvest.crawler.spiders import GenericSpider
 from harvest.scraping import CrawlError, CrawlResult, run_crawl
-from harvest.scraping.spiders import GenericSpider
 from harvest.storage.raw import FileRawStore, RawDocument
 from tests.integration.hostile_lossless import (
     GOOD_PAGES,

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import MONITOR_NAMES, SourceSpec, load_spec
-from harvest.demo_site import DemoSite, Faults, SiteConfig
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import monitored_crawl
 from harvest.scraping.runner import CrawlResult
 from harvest.storage.warehouse import CRAWL_MONITORS, PartitionSummary, Warehouse
+from harvest_demo import DemoSite, Faults, SiteConfig
 
 DAY = dt.date(2026, 3, 1)
 CONFIG = SiteConfig(seed=7, listings_per_day=60, page_size=20, js_fraction=0.0)

@@ -26,9 +26,9 @@ from scrapy.utils.test import get_crawler
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.crawler.http_cache_storage import FilesystemCacheStorage, RedisCacheStorage
 from harvest.scraping import CrawlResult, run_crawl
-from harvest.scraping.httpcache import FilesystemCacheStorage, RedisCacheStorage
-from harvest.storage.http_cache import purge_partition
+from harvest.storage.http_cache_entries import purge_partition
 from harvest.storage.raw import FileRawStore, RawDocument
 
 D1, D2 = dt.date(2026, 4, 1), dt.date(2026, 4, 2)

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from harvest.config import Settings, load_spec
-from harvest.demo_site import CatalogueConfig, DemoSite, SiteConfig
 from harvest.monitoring import metrics as metrics_module
 from harvest.monitoring.metrics import part
 from harvest.monitoring.stage_metrics import COUNTERS
 from harvest.pipeline import run_partition
+from harvest_demo import CatalogueConfig, DemoSite, SiteConfig
 from tests.integration.test_airflow_dag_test import DAY as DAG_DAY
 from tests.integration.test_airflow_dag_test import demo_site, harvest_home, run_dag  # noqa: F401
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings

@@ -19,13 +19,13 @@ import yaml
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
 from harvest.config.spec import SourceSpec
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.shown import shown_partition
 from harvest.storage.warehouse import Warehouse
 from harvest.training import TrackingUnavailable, TrainingDataError, TrainingSettings
 from harvest.training.scoring import score_partition
 from harvest.training.train import train_source
 from harvest.training.tuning import storage_url, study_storage, tune
+from harvest_demo import SiteConfig
+from harvest_demo.shown import shown_partition
 
 DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
 FAST = TrainingSettings(trials=2, shap_sample=60, min_rows=100, models=("lightgbm",))
@@ -58,7 +58,7 @@ def loaded(settings: Settings) -> dict[str, SourceSpec]:
                 specs["flat"], day, frame.assign(price=1200.0, price_eur=1200.0)
             )
     fields = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text())["detail"]["fields"]
-    fields["rent"] = {"css": "[data-field=rent]::text", "parser": "price"}
+    fields["rent"] = {"css": "[data-field=rent]::text", "kind": "price"}
     specs["no_target"] = _spec(
         "demo", detail={"key": "listing_id", "fields": fields}, target="rent"
     )

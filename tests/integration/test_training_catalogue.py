@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from harvest.config.settings import Settings
-from harvest.demo_site.catalogue import catalogue_for_day
 from harvest.storage.warehouse import Warehouse
 from harvest.training.data import read_training_set
+from harvest_demo.catalogue import catalogue_for_day
 from tests.integration.test_load_modes import CONFIG, DAYS, catalogue_spec, load_catalogue, observed
 
 SPEC = catalogue_spec(target="price")

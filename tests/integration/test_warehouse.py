@@ -140,8 +140,8 @@ def test_migrate_adds_columns_for_new_fields(warehouse: Warehouse) -> None:
     warehouse.load_partition(SPEC, D1, listings(D1, 4))
     grown = with_fields(
         SPEC,
-        deposit=FieldSpec(css=".deposit", parser="price"),
-        parking=FieldSpec(css=".parking", parser="bool"),
+        deposit=FieldSpec(css=".deposit", kind="price"),
+        parking=FieldSpec(css=".parking", kind="bool"),
     )
     frame = listings(D2, 3).assign(deposit=1500.0, deposit_currency="EUR", parking=True)
     with pytest.raises(WarehouseError, match="warehouse migrate"):
@@ -163,7 +163,7 @@ def test_migrate_adds_columns_for_new_fields(warehouse: Warehouse) -> None:
 
 def test_migrate_reports_a_changed_type(warehouse: Warehouse) -> None:
     warehouse.migrate([SPEC])
-    changed = with_fields(SPEC, floor=FieldSpec(css=".floor", parser="text"))
+    changed = with_fields(SPEC, floor=FieldSpec(css=".floor", kind="text"))
     report = warehouse.migrate([changed])
     assert not report.ok
     assert "processed_demo.floor is int in the database but text" in report.type_mismatches[0]

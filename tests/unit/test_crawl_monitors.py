@@ -19,15 +19,16 @@ import yaml
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
 from harvest.config.spec import MONITOR_NAMES, MonitorsSpec, SourceSpec, SpecError, load_spec
+from harvest.crawler.items import PageItem
+from harvest.crawler.monitor_settings import monitor_settings
+from harvest.crawler.monitors import MONITOR_CLASSES, Record, page_records
+from harvest.crawler.settings import build_scrapy_settings
 from harvest.monitoring.history import PartitionResult
 from harvest.monitoring.metrics import emit_statuses, status_gauges
 from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.sla import evaluate_source
 from harvest.pipeline import PipelineError, check_crawl
-from harvest.scraping.health import CriticalMonitorFailed, monitor_settings, report_monitors
-from harvest.scraping.items import PageItem
-from harvest.scraping.monitors import MONITOR_CLASSES, Record, page_records
-from harvest.scraping.settings import build_scrapy_settings
+from harvest.scraping.health import CriticalMonitorFailed, report_monitors
 from harvest.storage.warehouse import PartitionSummary, Warehouse
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings
 from tests.unit.test_monitoring_supervisor import received, udp  # noqa: F401 - fixture
@@ -103,7 +104,7 @@ def test_default_monitors_become_spidermon_settings() -> None:
     values = monitor_settings(spec, [300, 310])
     assert values["SPIDERMON_ENABLED"] is True
     assert values["SPIDERMON_SPIDER_CLOSE_MONITORS"] == [
-        "harvest.scraping.monitors.CrawlMonitorSuite"
+        "harvest.crawler.monitors.CrawlMonitorSuite"
     ]
     assert values["HARVEST_MONITORS"] == [
         "item_count", "field_coverage", "error_count", "warning_count", "finish_reason",
@@ -145,7 +146,7 @@ def test_thresholds_set_to_null_switch_their_monitor_off() -> None:
 
 def test_the_crawl_settings_load_spidermon_only_when_enabled(tmp_path: Path) -> None:
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
-    extension = "harvest.scraping.monitors.HarvestSpidermon"
+    extension = "harvest.crawler.monitors.HarvestSpidermon"
     on = build_scrapy_settings(demo(), settings, DAY)
     assert on["EXTENSIONS"][extension] == 500 and on["SPIDERMON_ENABLED"] is True
     off = build_scrapy_settings(demo(enabled=False), settings, DAY)
@@ -275,6 +276,6 @@ def test_a_failed_monitor_is_an_sla_miss_alerted_once_per_crawl() -> None:
 
 
 def test_the_coverage_stats_name_the_record_type_the_settings_use() -> None:
-    from harvest.scraping.health import RECORD_TYPE
+    from harvest.crawler.monitor_settings import RECORD_TYPE
 
     assert Record.__name__ == RECORD_TYPE

@@ -84,7 +84,7 @@ def docs(*prices: str) -> list[RawDocument]:
 
 def test_the_stated_price_is_kept_and_conversion_fills_its_own_column(tmp_path: Path) -> None:
     write(tmp_path, "rates.csv", RATES)
-    price = "{css: '.price', parser: price, required: true, convert_to: EUR}"
+    price = "{css: '.price', kind: price, required: true, convert_to: EUR}"
     spec = load_spec(write(tmp_path, "books.yaml", spec_text(price, "currency_rates: rates.csv\n")))
     assert spec.currency_rates == str(tmp_path / "rates.csv")  # relative to the spec file
     columns = processed_columns(spec)
@@ -110,7 +110,7 @@ def test_the_stated_price_is_kept_and_conversion_fills_its_own_column(tmp_path: 
 
 
 def test_without_convert_to_nothing_is_converted(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, "books.yaml", spec_text("{css: '.p', parser: price}")))
+    spec = load_spec(write(tmp_path, "books.yaml", spec_text("{css: '.p', kind: price}")))
     assert "price_eur" not in processed_columns(spec)
     parsed = parse_records(extract_records(docs("£23.99", "R$ 1.250,00"), spec), spec)
     assert parsed.frame["price"].tolist() == [23.99, 1250.0]
@@ -120,12 +120,12 @@ def test_without_convert_to_nothing_is_converted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("price", "extra", "message"),
     [
-        ("{css: '.p', parser: price, convert_to: EUR}", "", "names no currency_rates file"),
-        ("{css: '.p', parser: price, convert_to: euro}", "", "should match pattern"),
-        ("{css: '.p', parser: int, convert_to: EUR}", "", "parser 'int' takes no convert_to"),
-        ("{css: '.p', parser: price, formats: ['%Y']}", "", "takes no formats option"),
+        ("{css: '.p', kind: price, convert_to: EUR}", "", "names no currency_rates file"),
+        ("{css: '.p', kind: price, convert_to: euro}", "", "should match pattern"),
+        ("{css: '.p', kind: int, convert_to: EUR}", "", "kind 'int' takes no convert_to"),
+        ("{css: '.p', kind: price, formats: ['%Y']}", "", "takes no formats option"),
         (
-            "{css: '.p', parser: price, checks: {min: 1, column: price_usd}}",
+            "{css: '.p', kind: price, checks: {min: 1, column: price_usd}}",
             "",
             "checks.column 'price_usd' is not a column of the field",
         ),

@@ -17,8 +17,8 @@ import pytest
 from harvest.cleaning.dedup import deduplicate
 from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.records import demo_records
+from harvest_demo import SiteConfig
+from harvest_demo.records import demo_records
 
 SPEC_PATH = Path(__file__).parents[2] / "include" / "harvest" / "sources" / "demo.yaml"
 FIRST_DAY = dt.date(2026, 3, 1)

@@ -17,7 +17,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import pytest
 from parsel import Selector
 
-from harvest.demo_site import (
+from harvest_demo import (
     CatalogueConfig,
     SiteApp,
     SiteConfig,
@@ -26,17 +26,17 @@ from harvest.demo_site import (
     catalogue_truth,
     find_product,
 )
-from harvest.demo_site.__main__ import main as cli_main
-from harvest.demo_site.catalogue import category_products
-from harvest.demo_site.catalogue_kinds import (
+from harvest_demo.__main__ import main as cli_main
+from harvest_demo.catalogue import category_products
+from harvest_demo.catalogue_kinds import (
     CATEGORIES,
     JOB_CITIES,
     RATING_WORDS,
     format_price,
     format_range,
 )
-from harvest.demo_site.catalogue_pages import render_list, render_product, route
-from harvest.demo_site.catalogue_truth import CATALOGUE_TRUTH_COLUMNS, DEFAULT_BASE_URL
+from harvest_demo.catalogue_pages import render_list, render_product, route
+from harvest_demo.catalogue_truth import CATALOGUE_TRUTH_COLUMNS, DEFAULT_BASE_URL
 
 DAY = dt.date(2026, 11, 26)
 CONFIG = CatalogueConfig(seed=5)

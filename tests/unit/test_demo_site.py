@@ -14,7 +14,8 @@ import pytest
 import yaml
 from parsel import Selector
 
-from harvest.demo_site import (
+from harvest.parsers import Money, Unparseable, parse_area, parse_date, parse_price
+from harvest_demo import (
     NOISE_SD,
     Faults,
     SiteApp,
@@ -24,13 +25,12 @@ from harvest.demo_site import (
     listings_for_day,
     true_price,
 )
-from harvest.demo_site.__main__ import main as cli_main
-from harvest.demo_site.formats import AREA_FORMATS, PRICE_FORMATS
-from harvest.demo_site.generator import day_listings, parse_listing_id
-from harvest.demo_site.listing import GROUND_TRUTH_COLUMNS, OUTLIER_KINDS
-from harvest.demo_site.market import CITIES
-from harvest.demo_site.pages import ROBOTS_TXT, render_detail, render_index
-from harvest.parsers import Money, Unparseable, parse_area, parse_date, parse_price
+from harvest_demo.__main__ import main as cli_main
+from harvest_demo.formats import AREA_FORMATS, PRICE_FORMATS
+from harvest_demo.generator import day_listings, parse_listing_id
+from harvest_demo.listing import GROUND_TRUTH_COLUMNS, OUTLIER_KINDS
+from harvest_demo.market import CITIES
+from harvest_demo.pages import ROBOTS_TXT, render_detail, render_index
 
 DAY = dt.date(2026, 11, 26)
 SPEC = Path(__file__).parents[2] / "include" / "harvest" / "sources" / "demo.yaml"

@@ -10,8 +10,8 @@ from parsel import Selector
 from scrapy.http import HtmlResponse
 
 from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.extract import FieldExtractor
 from harvest.records import extract_records, parse_records
-from harvest.scraping.extract import FieldExtractor
 from harvest.scraping.preview import preview_lines
 from harvest.storage.raw import RawDocument
 
@@ -85,7 +85,7 @@ def spec(**changes: Any) -> SourceSpec:
                     "css": "p.star-rating::attr(class)",
                     "regex": r"star-rating (\w+)",
                     "map": {"Three": 3},
-                    "parser": "int",
+                    "kind": "int",
                 },
             },
         },
@@ -166,7 +166,7 @@ def test_a_failed_parse_is_shown_with_its_reason() -> None:
     bad = spec(
         detail={
             "key": "id",
-            "fields": {"id": {"css": "h1"}, "when": {"css": "p", "parser": "date"}},
+            "fields": {"id": {"css": "h1"}, "when": {"css": "p", "kind": "date"}},
         },
         levels=[{"name": "lists", "links": "a"}],
     )

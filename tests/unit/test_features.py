@@ -14,8 +14,6 @@ from lightgbm import LGBMRegressor
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import SourceSpec, SpecError, load_spec
-from harvest.demo_site import SiteConfig
-from harvest.demo_site.shown import shown_partition
 from harvest.features import (
     FeatureSpecError,
     build_pipeline,
@@ -23,6 +21,8 @@ from harvest.features import (
     feature_steps,
     transform_features,
 )
+from harvest_demo import SiteConfig
+from harvest_demo.shown import shown_partition
 
 DEMO = DEFAULT_SOURCES_DIR / "demo.yaml"
 

@@ -236,9 +236,9 @@ def test_field_coverage_per_field_overrides_the_default(spec: SourceSpec) -> Non
 
 
 def test_correct_data_warnings_are_misses(spec: SourceSpec) -> None:
-    stored = partition("2026-03-14", warnings=("all_from_cache",))
+    stored = partition("2026-03-14", warnings=("all_cached",))
     result = check_data_warnings(spec.sla, stored)
-    assert result.missed is True and "all_from_cache" in result.message
+    assert result.missed is True and "all_cached" in result.message
     derived = partition("2026-03-14", loaded=0, field_coverage={"price": 0.0, "area": 0.9})
     assert check_data_warnings(spec.sla, derived).message.endswith(
         "empty_field:price, zero_rows_loaded"

@@ -17,20 +17,20 @@ from twisted.python.failure import Failure
 
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
-from harvest.pipeline import check_crawl
-from harvest.scraping.crawl import crawl_failed
-from harvest.scraping.items import PageItem
-from harvest.scraping.middlewares import PLAIN_META, RENDER_META, BackoffRetryMiddleware
-from harvest.scraping.pipelines import RawStorePipeline, to_raw_document
-from harvest.scraping.runner import CrawlError, CrawlResult, settings_env
-from harvest.scraping.settings import build_scrapy_settings
-from harvest.scraping.spiders import (
+from harvest.crawler.crawl import crawl_failed
+from harvest.crawler.items import PageItem
+from harvest.crawler.middlewares import PLAIN_META, RENDER_META, BackoffRetryMiddleware
+from harvest.crawler.pipelines import RawStorePipeline, to_raw_document
+from harvest.crawler.settings import build_scrapy_settings
+from harvest.crawler.spiders import (
     GenericSpider,
     HarvestSpider,
     SpiderLoadError,
     load_spider_class,
 )
-from harvest.scraping.spiders.base import PAGE_TYPE_META, URL_META
+from harvest.crawler.spiders.base import PAGE_TYPE_META, URL_META
+from harvest.pipeline import check_crawl
+from harvest.scraping.runner import CrawlError, CrawlResult, settings_env
 from harvest.storage.raw import FileRawStore, MongoRawStore, content_hash
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "include/harvest/sources/demo.yaml"
@@ -106,7 +106,7 @@ def test_scrapy_settings_are_polite_and_come_from_spec_and_settings(
     assert values["HARVEST_RAW_STORE_URL"] == f"file://{tmp_path / 'raw'}"
     mws = values["DOWNLOADER_MIDDLEWARES"]
     assert mws["scrapy.downloadermiddlewares.retry.RetryMiddleware"] is None
-    assert mws["harvest.scraping.middlewares.BackoffRetryMiddleware"] == 550
+    assert mws["harvest.crawler.middlewares.BackoffRetryMiddleware"] == 550
 
 
 def test_redis_cache_url_selects_the_redis_storage_and_extra_overrides(
@@ -116,7 +116,7 @@ def test_redis_cache_url_selects_the_redis_storage_and_extra_overrides(
         {"HARVEST_HOME": str(tmp_path), "HARVEST_CACHE_URL": "redis://cache:6379/2"}
     )
     values = build_scrapy_settings(spec, settings, DAY, {"RETRY_TIMES": 0})
-    assert values["HTTPCACHE_STORAGE"] == "harvest.scraping.httpcache.RedisCacheStorage"
+    assert values["HTTPCACHE_STORAGE"] == "harvest.crawler.http_cache_storage.RedisCacheStorage"
     assert values["HARVEST_CACHE_URL"] == "redis://cache:6379/2"
     assert values["RETRY_TIMES"] == 0
 
@@ -328,7 +328,7 @@ def test_pipeline_writes_the_mongo_store(
     client, database = mongo_client
     store = MongoRawStore(client, database=database)
     monkeypatch.setattr(
-        "harvest.scraping.pipelines.open_raw_store", lambda url, deferred=False: store
+        "harvest.crawler.pipelines.open_raw_store", lambda url, deferred=False: store
     )
     pipeline = _pipeline(f"mongodb://localhost/{database}", batch_size=10)
     monkeypatch.setattr(store, "close", lambda: None)  # the fixture owns the client
@@ -363,7 +363,7 @@ def test_a_completed_crawl_replaces_the_partition_and_an_interrupted_one_leaves_
             monkeypatch.setattr(store, "close", lambda: None)  # the fixture owns the client
             return store
 
-        monkeypatch.setattr("harvest.scraping.pipelines.open_raw_store", open_store)
+        monkeypatch.setattr("harvest.crawler.pipelines.open_raw_store", open_store)
 
     def crawl(paths: list[str], reason: str) -> None:
         pipeline = _pipeline(url, batch_size=1)
@@ -493,8 +493,8 @@ def test_importing_the_scraping_code_installs_no_reactor() -> None:
     import sys
 
     code = (
-        "import sys, harvest.scraping.spiders, harvest.scraping.pipelines, "
-        "harvest.scraping.httpcache, harvest.scraping.settings, harvest.scraping.runner; "
+        "import sys, harvest.crawler.spiders, harvest.crawler.pipelines, "
+        "harvest.crawler.http_cache_storage, harvest.crawler.settings, harvest.scraping.runner; "
         "assert 'twisted.internet.reactor' not in sys.modules"
     )
     include = str(Path(__file__).resolve().parents[2] / "include")
@@ -502,7 +502,7 @@ def test_importing_the_scraping_code_installs_no_reactor() -> None:
 
 
 def test_urls_are_stored_under_the_specs_base_url() -> None:
-    from harvest.scraping.pipelines import canonical_url
+    from harvest.crawler.pipelines import canonical_url
 
     here, canon = "http://127.0.0.1:40123", "http://127.0.0.1:8000"
     assert canonical_url(f"{here}/listing/L-1", here, canon) == f"{canon}/listing/L-1"

@@ -8,8 +8,8 @@ import zlib
 import pytest
 from scrapy.http import HtmlResponse, Request
 
-from harvest.scraping.crawl import seconds_until_stop
-from harvest.scraping.outcomes import PageFailed, incomplete_body, redirect_chain
+from harvest.crawler.crawl import seconds_until_stop
+from harvest.crawler.outcomes import PageFailed, incomplete_body, redirect_chain
 
 URL = "http://demo.test/listing/L-1"
 PAGE = b"<html><body>" + b"<p>listing</p>" * 500 + b"</body></html>"

@@ -13,9 +13,9 @@ from scrapy.http import Response
 
 from harvest.config.settings import Settings
 from harvest.config.spec import CrawlSpec, load_spec
-from harvest.scraping.limits import canonical_url, canonical_url_for
-from harvest.scraping.settings import build_scrapy_settings
-from harvest.scraping.throttle import retry_after_seconds
+from harvest.crawler.limits import canonical_url, canonical_url_for
+from harvest.crawler.settings import build_scrapy_settings
+from harvest.crawler.throttle import retry_after_seconds
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 DEMO = Path(__file__).resolve().parents[2] / "include/harvest/sources/demo.yaml"
@@ -76,5 +76,5 @@ def test_the_default_crawl_is_polite_and_a_spec_can_lower_it(tmp_path: Path) -> 
     assert values["HARVEST_MAX_RETRY_AFTER_SECONDS"] == polite.max_retry_after_seconds
     middlewares = values["DOWNLOADER_MIDDLEWARES"]
     assert middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] is None
-    assert middlewares["harvest.scraping.robots.RobotsTxtMiddleware"] == 100
+    assert middlewares["harvest.crawler.robots.RobotsTxtMiddleware"] == 100
     assert values["EXTENSIONS"]["scrapy.extensions.throttle.AutoThrottle"] is None

@@ -45,9 +45,9 @@ def test_base_url_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
     ("mutate", "field", "message"),
     [
         (
-            lambda d: d["detail"]["fields"]["price"].update(parser="prise"),
-            "detail.fields.price.parser",
-            "unknown parser 'prise'",
+            lambda d: d["detail"]["fields"]["price"].update(kind="prise"),
+            "detail.fields.price.kind",
+            "unknown field kind 'prise'",
         ),
         (
             lambda d: d["detail"]["fields"]["price"].pop("css"),

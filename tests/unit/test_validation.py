@@ -37,7 +37,7 @@ def make_spec(rooms: dict[str, Any] | None = None, **validation: Any) -> SourceS
                     },
                     "price": {
                         "css": "#price",
-                        "parser": "price",
+                        "kind": "price",
                         "required": True,
                         "checks": {"min": 100, "max": 20000, "severity": "critical"},
                     },
@@ -47,13 +47,13 @@ def make_spec(rooms: dict[str, Any] | None = None, **validation: Any) -> SourceS
                     },
                     "rooms": {
                         "css": "#rooms",
-                        "parser": "int",
+                        "kind": "int",
                         "checks": {"min": 1, "max": 12, "max_null_rate": 0.5},
                         **(rooms or {}),
                     },
                     "area": {
                         "css": "#area",
-                        "parser": "area",
+                        "kind": "area",
                         "checks": {"max_null_rate": 0.5, "severity": "critical"},
                     },
                 },
@@ -306,7 +306,7 @@ def test_a_missing_column_is_schema_drift() -> None:
                 "key": "listing_id",
                 "fields": {
                     **spec.model_dump()["detail"]["fields"],
-                    "floor": {"css": "#floor", "parser": "int", "required": True},
+                    "floor": {"css": "#floor", "kind": "int", "required": True},
                 },
             },
         }

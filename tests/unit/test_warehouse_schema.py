@@ -11,7 +11,14 @@ import pytest
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import DetailSpec, FieldSpec, load_spec
 from harvest.storage import warehouse as wh
-from harvest.storage.cache import Cache, NullCache, cache_key, decode, encode, key_covers
+from harvest.storage.read_cache import (
+    NullReadCache,
+    ReadCache,
+    cache_key,
+    decode,
+    encode,
+    key_covers,
+)
 from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
 
 SPEC = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
@@ -118,7 +125,7 @@ def test_frames_round_trip_through_the_cache_encoding() -> None:
     )
     pd.testing.assert_frame_equal(decode(encode(original)), original)
     assert decode(encode({"n": [1, 2]})) == {"n": [1, 2]}
-    assert NullCache().get_or_compute("k", 1, lambda: 42) == 42
+    assert NullReadCache().get_or_compute("k", 1, lambda: 42) == 42
 
 
 def test_load_result_says_which_strategy_ran(warehouse: Warehouse) -> None:
@@ -138,7 +145,7 @@ def test_unsupported_urls_are_named_without_their_password() -> None:
     with pytest.raises(
         ValueError, match=r"cache URL 'memcached://u:\*\*\*@host/0' is not supported"
     ):
-        Cache.from_url("memcached://u:s3cret@host/0")
+        ReadCache.from_url("memcached://u:s3cret@host/0")
     with pytest.raises(
         WarehouseError, match=r"warehouse URL 'mysql://u:\*\*\*@host/db': unsupported"
     ):

@@ -30,7 +30,7 @@ from harvest.partitions import partition_date
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 
 if TYPE_CHECKING:
-    from harvest.storage.cache import Cache
+    from harvest.storage.read_cache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class CleanReport:
     corrections: dict[str, dict[str, str]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # de-duplication drops per reason
     reported: int = 0  # content-identical records with other keys, kept (dedup.content_duplicates)
-    borderline: int = 0  # near pairs scored just below dedup.threshold, kept (`harvest dedup review`)
+    borderline: int = (
+        0  # near pairs scored just below dedup.threshold, kept (`harvest dedup review`)
+    )
     near_status: str = ""  # whether re-listings were matched, and why not
     kept_matches_uri: str = ""
 
@@ -177,7 +179,7 @@ def clean_partition(
     *,
     validated_uri: str | None = None,
     warehouse: HistorySource | None = None,
-    cache: Cache | None = None,
+    cache: ReadCache | None = None,
 ) -> CleanReport:
     """Clean one partition from staging to staging (see the module docstring).
 

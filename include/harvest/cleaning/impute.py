@@ -40,14 +40,14 @@ class Imputed:
     """Per imputable field with no value to fill in, how many values stay missing."""
 
 
-def median_value(values: pd.Series, parser: str) -> float | int | None:
+def median_value(values: pd.Series, kind: str) -> float | int | None:
     """The median of the observed values, rounded to a whole number for whole-number kinds
     (``int``); ``None`` when there is none."""
     observed = pd.to_numeric(values, errors="coerce").dropna()
     if observed.empty:
         return None
     median = float(observed.median())
-    return round(median) if field_kind(parser).pandas_dtype == "Int64" else median
+    return round(median) if field_kind(kind).pandas_dtype == "Int64" else median
 
 
 def mode_value(values: pd.Series) -> Any:
@@ -64,7 +64,7 @@ def mode_value(values: pd.Series) -> Any:
 def constant_value(field_spec: FieldSpec) -> str | float | int | bool | None:
     """The spec's ``impute_value``, typed like the field (``"false"`` for a bool means False)."""
     value = field_spec.impute_value
-    dtype = field_kind(field_spec.parser).pandas_dtype
+    dtype = field_kind(field_spec.kind).pandas_dtype
     if dtype == "boolean" and isinstance(value, str):
         return (collapse_whitespace(value) or "").lower() in TRUE_WORDS
     if dtype == "Int64" and value is not None and not isinstance(value, bool):
@@ -104,7 +104,7 @@ def impute_frame(
             source = "batch+history"
         fill: object
         if field_spec.impute == "median":
-            fill = median_value(values, field_spec.parser)
+            fill = median_value(values, field_spec.kind)
         elif field_spec.impute == "mode":
             fill = mode_value(values)
         else:

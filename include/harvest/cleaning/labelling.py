@@ -73,7 +73,8 @@ def label(
             f"source {spec.name}: {len(frame)} record(s) to label; load some partitions first"
         )
     if len(frame) > sample:
-        frame = frame.iloc[sorted(random.Random(seed).sample(range(len(frame)), sample))]
+        chosen = random.Random(seed).sample(range(len(frame)), sample)  # noqa: S311 - a sample
+        frame = frame.iloc[sorted(chosen)]
     old = near.read_pairs(path)
     compared = near.compared_fields(spec)
     deduper = dedupe.Dedupe([c.variable() for c in compared], num_cores=1, in_memory=True)
@@ -82,8 +83,7 @@ def label(
     names = [c.name for c in compared]
     for label_name in ("match", "distinct"):  # fields added to the spec since: missing
         old[label_name] = [
-            ({n: a.get(n) for n in names}, {n: b.get(n) for n in names})
-            for a, b in old[label_name]
+            ({n: a.get(n) for n in names}, {n: b.get(n) for n in names}) for a, b in old[label_name]
         ]
     # the pairs already labelled go in as dedupe's training file, so its learner knows them
     known = io.StringIO(json.dumps({k: [list(p) for p in v] for k, v in old.items()}))

@@ -8,8 +8,9 @@ Without it the source keeps exact-key de-duplication and :func:`load_matcher` sa
 
 The model is dedupe's (``Dedupe.prepare_training`` -> ``mark_pairs`` from the file -> ``train``):
 a logistic regression over one distance per compared field, weights learned from the pairs. Each
-field is compared as its kind says: the ``title_field`` as a string (affine gap), decimal kinds
-(price, area) by :func:`digits_of_agreement`, every other field exactly (folded text, ISO dates).
+field is compared as its kind's :class:`~harvest.fields.Comparison` says: the ``title_field`` as a
+string (affine gap), ``tolerance`` kinds (price, area) by :func:`digits_of_agreement`, the others
+exactly in their comparison form (text folded, dates by day, counts and flags as they are).
 
 Candidate pairs come from Harvest's blocking (:func:`candidate_pairs`), not dedupe's learned
 predicates: agreeing on every exactly-compared field both records have, with at most
@@ -37,7 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
-from harvest.fields import field_kind
+from harvest.fields import Comparison, field_kind
 from harvest.text import fold
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,24 @@ def digits_of_agreement(a: float, b: float) -> float:
 @dataclass(frozen=True)
 class Compared:
     """One compared field: its name in the record, the frame column read, and how it compares
-    (``string``, ``number`` or ``exact``)."""
+    (the kind's :class:`~harvest.fields.Comparison`, or ``None`` for the free-text title)."""
 
     name: str
     column: str
-    comparison: str
+    comparison: Comparison | None
+
+    @property
+    def blocks(self) -> bool:
+        """Whether Harvest's blocking may use the field (its kind compares values as equal)."""
+        return self.comparison is not None and self.comparison.blocks
 
     def variable(self) -> Any:
+        """The dedupe variable comparing this field (every one may be missing)."""
         import dedupe
 
-        if self.comparison == "string":
+        if self.comparison is None:
             return dedupe.variables.String(self.name, has_missing=True)
-        if self.comparison == "number":
+        if not self.comparison.blocks:
             return dedupe.variables.Custom(
                 self.name, comparator=digits_of_agreement, has_missing=True
             )
@@ -85,21 +92,21 @@ class Compared:
 
 
 def compared_fields(spec: SourceSpec) -> list[Compared]:
-    """The fields the matcher compares: ``dedup.match_fields``, or every field but the key and
-    ``many`` fields; a field with ``convert_to`` is compared in its converted column."""
+    """The fields the matcher compares: ``dedup.match_fields`` (or every field but the key and
+    ``many`` fields) and the ``title_field``; a field with ``convert_to`` is compared in its
+    converted column."""
     fields = spec.detail.fields
     names = spec.dedup.match_fields or [
         n for n, f in fields.items() if n != spec.detail.key and not f.many
     ]
+    if spec.dedup.title_field and spec.dedup.title_field not in names:
+        names = [*names, spec.dedup.title_field]
     out = []
     for name in names:
         field_spec = fields[name]
-        if name == spec.dedup.title_field:
-            comparison = "string"
-        elif field_kind(field_spec.parser).decimal:
-            comparison = "number"
-        else:
-            comparison = "exact"
+        comparison = (
+            None if name == spec.dedup.title_field else field_kind(field_spec.kind).comparison
+        )
         out.append(Compared(name, field_spec.converted_column(name) or name, comparison))
     return out
 
@@ -108,23 +115,25 @@ def block_fields(spec: SourceSpec) -> list[str]:
     """The fields Harvest blocks on: ``dedup.block_on``, or every exactly compared field."""
     if spec.dedup.block_on:
         return list(spec.dedup.block_on)
-    return [c.name for c in compared_fields(spec) if c.comparison == "exact"]
+    return [c.name for c in compared_fields(spec) if c.blocks]
+
+
+def _day_value(value: Any) -> str | None:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()[:10]
+    if isinstance(value, str):
+        try:  # history read back as text
+            return dt.date.fromisoformat(value[:10]).isoformat()
+        except ValueError:
+            return fold(value)
+    return None
 
 
 def _exact_value(value: Any) -> str | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()[:10]
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
-    if isinstance(value, str):
-        try:  # history read back as text: a date's ISO form is its canonical form already
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            return fold(value)
     return fold(str(value))
 
 
@@ -137,17 +146,22 @@ def _number_value(value: Any) -> float | None:
 
 
 def column_values(frame: pd.DataFrame, compared: Compared) -> list[Any]:
-    """A column's values in their compared form (one conversion per distinct value)."""
+    """A column's values in their compared form (one conversion per distinct value): folded
+    text, ISO days, numbers as floats, counts and flags as text; ``None`` where missing."""
     column = (
         frame[compared.column]
         if compared.column in frame
         else pd.Series(pd.NA, index=frame.index, dtype="object")
     )
-    convert = {
-        "string": fold,
-        "number": _number_value,
-        "exact": _exact_value,
-    }[compared.comparison]
+    comparison = compared.comparison
+    if comparison is None or comparison is Comparison.FOLDED:
+        convert: Any = fold
+    elif not comparison.blocks:
+        convert = _number_value
+    elif comparison is Comparison.SAME_DAY:
+        convert = _day_value
+    else:
+        convert = _exact_value
     codes, uniques = pd.factorize(column.astype("object"), use_na_sentinel=True)
     mapped = [convert(u) for u in uniques] + [None]
     return [mapped[c] for c in codes]
@@ -336,7 +350,9 @@ def blocking_codes(frame: pd.DataFrame, spec: SourceSpec) -> npt.NDArray[np.int6
     names = block_fields(spec)
     columns = []
     for name in names:
-        compared = by_name.get(name) or Compared(name, name, "exact")
+        compared = by_name.get(name) or Compared(
+            name, name, field_kind(spec.detail.fields[name].kind).comparison
+        )
         values = pd.Series(column_values(frame, compared), dtype="object")
         codes, _ = pd.factorize(values, use_na_sentinel=True)
         columns.append(codes.astype(np.int64))
@@ -378,9 +394,7 @@ def candidate_pairs(
         if not keys:
             continue
         eligible = rows[(rows["_pattern"] & ~missing) == 0]
-        left = eligible[is_new[eligible["_pos"].to_numpy()]]
-        if missing:
-            left = left[left["_pattern"] != 0] if len(left) else left
+        left = eligible[is_new[eligible["_pos"].to_numpy()]]  # the missing side may be either
         joined = left[[*keys, "_pos", "_pattern"]].merge(
             eligible[[*keys, "_pos", "_pattern"]], on=keys, suffixes=("_a", "_b")
         )
@@ -406,4 +420,3 @@ def score_pairs(
 ) -> npt.NDArray[np.float64]:
     """dedupe's match probability of each (earlier, later) pair of ``recs``."""
     return matcher.score([(recs[a], recs[b]) for a, b in zip(earlier, later, strict=True)])
-

@@ -3,7 +3,8 @@
 Small pure functions on values (:func:`to_date`, :func:`to_bool`, and from
 lower floors :func:`harvest.text.collapse_whitespace`, :func:`harvest.text.fold` and
 :func:`harvest.canonical.canonical_value`) that accept anything and never raise, and
-:func:`normalise_frame`, which applies them to a partition's typed frame as the spec describes:
+:func:`normalise_frame`, which applies them to a partition's typed frame as each field's kind
+says (:class:`harvest.fields.Normalisation`):
 
 - text is trimmed and inner whitespace collapsed;
 - a text field whose spec lists allowed values (``checks.values``, e.g. the cities) is mapped
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 import pandas as pd
 
 from harvest.canonical import CANONICAL_MIN_SIMILARITY, canonical_column, map_unique
 from harvest.config.spec import SourceSpec
-from harvest.fields import field_kind
+from harvest.fields import Normalisation, field_kind
 from harvest.parsers import parse_date
 from harvest.text import collapse_whitespace, yes_no
 
@@ -90,46 +91,62 @@ def normalise_frame(
     for name, field_spec in spec.detail.fields.items():
         if name not in out:
             continue
-        parser = field_spec.column_kind
-        kind = field_kind(parser)
-        if parser == "text":
-            allowed = field_spec.checks.values
-            if allowed:
-                mapped = canonical_column(out[name], allowed, min_similarity)
-                out[name] = mapped.map(lambda c: c.value).astype("string")
-                fixes = {
-                    str(collapse_whitespace(original)): c.value
-                    for original, c in zip(frame[name], mapped, strict=True)
-                    if c.corrected and c.value is not None
-                }
-                count = int(mapped.map(lambda c: c.corrected).sum())
-                if count:
-                    result.corrections[name] = dict(sorted(fixes.items()))
-                    result.corrected[name] = count
-            else:
-                out[name] = map_unique(out[name], collapse_whitespace).astype("string")
-        elif parser == "price":
-            out[name] = pd.to_numeric(out[name], errors="coerce").astype("Float64")
-            currency_column = kind.extra_column(name, "currency")
-            if currency_column in out:
-                currencies = map_unique(out[currency_column], collapse_whitespace)
-                out[currency_column] = currencies.map(lambda c: c.upper() if c else None).astype(
-                    "string"
-                )
-            converted = field_spec.converted_column(name)
-            if converted is not None and converted in out:
-                out[converted] = pd.to_numeric(out[converted], errors="coerce").astype("Float64")
-        elif kind.numeric:
-            numbers = pd.to_numeric(out[name], errors="coerce")
-            if not kind.decimal:
-                whole = numbers.where(numbers.isna() | (numbers == numbers.round()))
-                out[name] = whole.astype("Float64").astype("Int64")
-            else:
-                out[name] = numbers.astype("Float64")
-        elif kind.pandas_dtype == "boolean":
-            out[name] = map_unique(out[name], to_bool).astype("boolean")
-        elif parser == "date":
-            out[name] = pd.Series([to_date(v) for v in out[name]], index=out.index, dtype="object")
-        else:  # a kind with no rule of its own: coerce to its dtype
-            out[name] = out[name].astype(kind.pandas_dtype)
+        kind = field_kind(field_spec.stored_kind)
+        if kind.normalisation is Normalisation.TEXT and field_spec.checks.values:
+            _canonical(out, frame, name, field_spec.checks.values, min_similarity, result)
+        else:
+            out[name] = _normalised(out[name], kind.normalisation, kind.pandas_dtype)
+        options = field_spec.kind_options
+        for extra in kind.extra_columns:
+            if extra.normalisation is None or not extra.applies(options):
+                continue
+            column = extra.column(name, options)
+            if column in out:
+                dtype = field_kind(extra.kind).pandas_dtype
+                out[column] = _normalised(out[column], extra.normalisation, dtype)
     return result
+
+
+def _normalised(values: pd.Series, how: Normalisation, dtype: str) -> pd.Series:
+    """``values`` normalised as ``how`` says, as ``dtype`` (the column kind's pandas dtype)."""
+    match how:
+        case Normalisation.TEXT:
+            return map_unique(values, collapse_whitespace).astype("string")
+        case Normalisation.NUMBER:
+            numbers = pd.to_numeric(values, errors="coerce")
+            if dtype == "Int64":  # whole numbers only
+                whole = numbers.where(numbers.isna() | (numbers == numbers.round()))
+                return whole.astype("Float64").astype("Int64")
+            return numbers.astype(dtype)
+        case Normalisation.BOOL:
+            return map_unique(values, to_bool).astype("boolean")
+        case Normalisation.DATE:
+            return pd.Series([to_date(v) for v in values], index=values.index, dtype="object")
+        case Normalisation.CODE:
+            codes = map_unique(values, collapse_whitespace)
+            return codes.map(lambda c: c.upper() if c else None).astype("string")
+        case Normalisation.DTYPE:
+            return values.astype(dtype)
+    assert_never(how)
+
+
+def _canonical(
+    out: pd.DataFrame,
+    frame: pd.DataFrame,
+    name: str,
+    allowed: list[str],
+    min_similarity: float,
+    result: Normalised,
+) -> None:
+    """Map text field ``name`` onto its ``allowed`` values, recording each typo corrected."""
+    mapped = canonical_column(out[name], allowed, min_similarity)
+    out[name] = mapped.map(lambda c: c.value).astype("string")
+    fixes = {
+        str(collapse_whitespace(original)): c.value
+        for original, c in zip(frame[name], mapped, strict=True)
+        if c.corrected and c.value is not None
+    }
+    count = int(mapped.map(lambda c: c.corrected).sum())
+    if count:
+        result.corrections[name] = dict(sorted(fixes.items()))
+        result.corrected[name] = count

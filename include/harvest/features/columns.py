@@ -1,16 +1,12 @@
 """Which fields feed the model, and as what: the spec's ``features:`` block over defaults taken
-from the field kinds (the parser each field declares)."""
+from the field kinds (each kind's :class:`harvest.fields.FeatureRole`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from harvest.config.spec import SourceSpec
-
-NUMERIC_PARSERS = frozenset({"int", "float", "number", "area", "price"})
-BOOL_PARSERS = frozenset({"bool"})
-DATE_PARSERS = frozenset({"date"})
-TEXT_PARSERS = frozenset({"text"})
+from harvest.fields import FeatureRole, field_kind
 
 
 class FeatureSpecError(ValueError):
@@ -59,22 +55,21 @@ def feature_columns(spec: SourceSpec) -> FeatureColumns:
     if spec.dedup.title_field:
         never.add(spec.dedup.title_field)
 
-    def by_kind(chosen: list[str] | None, parsers: frozenset[str]) -> tuple[str, ...]:
+    def role(name: str) -> FeatureRole:
+        return field_kind(spec.detail.fields[name].kind).feature_role
+
+    def by_role(chosen: list[str] | None, *roles: FeatureRole) -> tuple[str, ...]:
         if chosen is not None:
             return tuple(chosen)
-        return tuple(
-            name
-            for name, field_spec in spec.detail.fields.items()
-            if field_spec.parser in parsers and name not in never
-        )
+        return tuple(n for n in spec.detail.fields if role(n) in roles and n not in never)
 
-    numeric = by_kind(block.numeric, NUMERIC_PARSERS | BOOL_PARSERS)
+    numeric = by_role(block.numeric, FeatureRole.NUMERIC, FeatureRole.FLAG)
     columns = FeatureColumns(
         target=str(target_column(spec)),
-        categorical=by_kind(block.categorical, TEXT_PARSERS),
-        numeric=tuple(n for n in numeric if spec.detail.fields[n].parser not in BOOL_PARSERS),
-        flags=tuple(n for n in numeric if spec.detail.fields[n].parser in BOOL_PARSERS),
-        dates=by_kind(block.dates, DATE_PARSERS),
+        categorical=by_role(block.categorical, FeatureRole.CATEGORICAL),
+        numeric=tuple(n for n in numeric if role(n) is not FeatureRole.FLAG),
+        flags=tuple(n for n in numeric if role(n) is FeatureRole.FLAG),
+        dates=by_role(block.dates, FeatureRole.DATE),
         ratios=tuple(block.ratios),
         fill_from_text=tuple(block.fill_from_text.items()),
     )

@@ -8,7 +8,7 @@ A ``listings`` source is upserted by key and its later partitions re-checked so 
 of loads does not matter (:mod:`.order`); a ``catalogue`` source keeps every date's observations
 and rebuilds the versions they change (:mod:`harvest.storage.warehouse.versions`). Either way
 the partition's warnings (:mod:`.warnings`) are checked first, logged and stored, and once the
-partition is loaded its HTTP cache entries are removed (:func:`harvest.storage.http_cache.
+partition is loaded its HTTP cache entries are removed (:func:`harvest.storage.http_cache_entries.
 purge_partition`: they only served re-runs of the stages before the load).
 
 Those order checks clean partitions again, but stages never call each other: the caller hands
@@ -180,7 +180,7 @@ def load_cleaned_partition(
     """
     from harvest.loading.order import recheck_later, source_lock, stale_clean
     from harvest.loading.warnings import partition_warnings, report_warnings
-    from harvest.storage.http_cache import purge_partition
+    from harvest.storage.http_cache_entries import purge_partition
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
 

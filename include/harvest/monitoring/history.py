@@ -64,7 +64,7 @@ class PartitionResult:
     ``field_coverage`` maps a field to the share (0..1) of loaded rows with a value;
     ``validation_pass_rate`` is the share of the partition's expectations that passed (None when
     none were stored); ``warnings`` are the correct-data warnings (e.g. ``zero_rows_loaded``,
-    ``all_from_cache``, ``empty_field:price``); ``crawl_monitors`` maps each crawl monitor of
+    ``all_cached``, ``empty_field:price``); ``crawl_monitors`` maps each crawl monitor of
     the newest crawled partition (``crawl_monitors`` table, dated ``crawl_monitors_date``, which
     may be newer than this partition when that scrape failed) to its status (passed | failed |
     skipped).

@@ -1,13 +1,10 @@
-"""Scraping: a Scrapy project driven by the source spec.
+"""The scrape stage, parent side: start the crawl child, read its stats, check and store them.
 
-One generic spider walks index pages to detail pages and extracts every field the spec names;
-pages that need JavaScript are rendered by a pool of headless Chromium browsers (Selenium); an
-item pipeline upserts every page, fetched or failed, into the raw store for its partition. HTTP
-responses are cached per partition (Redis when configured, else on disk) so a re-run of a date
-does not hammer the site, and a new date never reads another date's pages.
-
-Every crawl runs in its own process (Twisted's reactor cannot restart): call :func:`run_crawl`,
-which spawns ``python -m harvest.scraping.crawl`` and returns a :class:`CrawlResult`.
+:func:`run_crawl` spawns the crawl child (``python -m harvest.crawler.crawl``, the Scrapy
+project in :mod:`harvest.crawler`) and returns a :class:`CrawlResult`;
+:func:`harvest.scraping.health.monitored_crawl` wraps it with the spec's crawl monitors (recent
+counts read before, results stored after); :mod:`harvest.scraping.preview` runs one page through
+a spec for ``python -m harvest preview``.
 """
 
 from harvest.scraping.runner import CrawlError, CrawlResult, run_crawl

@@ -4,7 +4,7 @@ The loop of writing a spec: fetch one page (through headless Chromium when the s
 ``javascript`` says the page needs it), then print for every field its selector, the strings it
 matched, the value after ``regex``/``map``/``default`` and the parsed value or the reason it
 failed; and for every level of the crawl graph the cards and links found on this page. It uses
-the crawl's own extraction (:mod:`harvest.scraping.extract`) and the field kinds' parsers, so
+the crawl's own extraction (:mod:`harvest.extract`) and the field kinds' parsers, so
 what it shows is what a crawl would store.
 """
 
@@ -20,9 +20,9 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, TextResponse
 
 from harvest.config.spec import SourceSpec
+from harvest.extract import Extractor, FieldExtractor, FieldValue
 from harvest.fields import field_kind
 from harvest.parsers import Unparseable
-from harvest.scraping.extract import Extractor, FieldExtractor, FieldValue
 
 SHOWN_LINKS = 3
 
@@ -50,7 +50,7 @@ def fetch_page(url: str, user_agent: str, timeout: float = 30.0) -> TextResponse
 
 def render_page(spec: SourceSpec, url: str, user_agent: str) -> TextResponse:
     """``url`` rendered by headless Chromium (the spec's ``javascript.wait_for`` awaited)."""
-    from harvest.scraping.browser import BrowserPool
+    from harvest.crawler.browser import BrowserPool
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
@@ -97,13 +97,13 @@ def parsed_text(extractor: FieldExtractor, value: FieldValue) -> str:
     """The parsed value of an extracted value, or ``FAILED: <reason>``."""
     if value is None or value == []:
         return "MISSING (required)" if extractor.spec.required else "(none)"
-    kind = field_kind(extractor.spec.parser)
+    kind = field_kind(extractor.spec.kind)
     values = value if isinstance(value, list) else [value]
     out = []
     for item in values:
         result = kind.parse(item)
         if isinstance(result, Unparseable):
-            return f"FAILED ({extractor.spec.parser}): {result.reason}"
+            return f"FAILED ({extractor.spec.kind}): {result.reason}"
         out.append(result)
     return repr(out if isinstance(value, list) else out[0])
 

@@ -1,6 +1,6 @@
 """Run a crawl for one source and one logical date, in its own process; the public scraping API.
 
-:func:`run_crawl` spawns ``python -m harvest.scraping.crawl`` (Twisted's reactor cannot restart,
+:func:`run_crawl` spawns ``python -m harvest.crawler.crawl`` (Twisted's reactor cannot restart,
 so each crawl gets a fresh process), passes Harvest's settings as ``HARVEST_*`` environment
 variables, streams every log line of the child to a logger while it runs (in Airflow: the task
 log), gives the child a deadline so that it stops itself in time and writes what it fetched
@@ -41,7 +41,7 @@ import yaml
 import harvest
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.scraping.health import monitor_results
+from harvest.crawler.monitor_settings import monitor_results
 from harvest.storage.raw import open_raw_store
 
 _LEVEL_RE = re.compile(r"\] (DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
@@ -256,7 +256,7 @@ def run_crawl(
     Failed pages do not fail the crawl: they are recorded in the raw store with their error.
     ``extra_scrapy_settings`` (JSON-serialisable) override the settings built from the spec.
     ``recent_item_counts``: records scraped in the source's recent partitions, for the
-    ``item_count_vs_median`` monitor (see :mod:`harvest.scraping.health`; None or []: skipped).
+    ``item_count_vs_median`` monitor (see :mod:`harvest.crawler.monitor_settings`; None or []: skipped).
     With ``timeout_seconds`` the crawl stops itself before it and writes what it fetched; such a
     partial partition raises :class:`CrawlError` (with its counts) when the spec's
     ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
@@ -273,7 +273,7 @@ def run_crawl(
         command = [
             sys.executable,
             "-m",
-            "harvest.scraping.crawl",
+            "harvest.crawler.crawl",
             "--spec",
             str(spec_path),
             "--date",

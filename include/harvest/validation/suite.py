@@ -104,7 +104,7 @@ def build_suite(spec: SourceSpec, recent_row_counts: Sequence[int] = ()) -> gx.E
                 meta=_meta("exists", name, schema_severity, "batch", "column present"),
             )
         )
-        types = list(field_kind(field.column_kind).gx_types)
+        types = list(field_kind(field.stored_kind).gx_types)
         expectations.append(
             gxe.ExpectColumnValuesToBeInTypeList(
                 column=name,

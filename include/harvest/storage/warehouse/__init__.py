@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
-from harvest.storage.cache import DEFAULT_TTL_SECONDS, Cache, NullCache
+from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadCache
 from harvest.storage.warehouse import dedup_matches, load, reads, schema
 from harvest.storage.warehouse import results as writers
 from harvest.storage.warehouse.arrow import processed_arrow
@@ -95,23 +95,23 @@ log = logging.getLogger(__name__)
 class Warehouse:
     """Processed tables, quarantine, validation results and partition summaries of every source.
 
-    Pass a :class:`~harvest.storage.cache.Cache` to serve history, row counts and summaries from
-    Redis; loads invalidate what they make stale. Stages open it with :func:`open_warehouse`.
+    Pass a :class:`~harvest.storage.read_cache.ReadCache` to serve history, row counts and
+    summaries from Redis; loads invalidate what they make stale. Stages open it with :func:`open_warehouse`.
     """
 
     def __init__(
         self,
         engine: sa.Engine,
-        cache: Cache | None = None,
+        cache: ReadCache | None = None,
         cache_ttl_seconds: int = DEFAULT_TTL_SECONDS,
     ) -> None:
         self.engine = engine
-        self.cache = cache or NullCache()
+        self.cache = cache or NullReadCache()
         self.cache_ttl_seconds = cache_ttl_seconds
         self._checked: dict[str, frozenset[str]] = {}
 
     @classmethod
-    def from_url(cls, url: str, cache: Cache | None = None) -> Warehouse:
+    def from_url(cls, url: str, cache: ReadCache | None = None) -> Warehouse:
         return cls(engine_for(url), cache=cache)
 
     @property
@@ -228,7 +228,7 @@ def open_warehouse(
     spec: SourceSpec,
     logical_date: dt.date | str | None = None,
     *,
-    cache: Cache | None = None,
+    cache: ReadCache | None = None,
 ) -> Warehouse:
     """The warehouse ``settings`` names, migrated for ``spec`` (idempotent, cheap when current):
     the one way a stage opens it. ``cache`` defaults to ``settings.cache_url``'s.
@@ -239,7 +239,7 @@ def open_warehouse(
     """
     warehouse = Warehouse(
         engine_for(settings.warehouse_url),
-        cache=cache if cache is not None else Cache.from_url(settings.cache_url),
+        cache=cache if cache is not None else ReadCache.from_url(settings.cache_url),
     )
     try:
         report = warehouse.migrate([spec])

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
@@ -54,9 +55,10 @@ def _check_partition_column(
 def _to_arrow(values: pd.Series, kind: str, column: str, where: str) -> pa.Array:
     """One column, as the Arrow type its SQL column stores; bad values raise :class:`FrameError`."""
     try:
-        if kind == "json":
+        field = field_kind(kind)
+        if isinstance(field.sql_type(), sa.JSON):  # stored as JSON: staged as its text
             return _json_lists(values)
-        target = field_kind(kind).arrow_type()
+        target = field.arrow_type()
         if pa.types.is_date(target):
             if pd.api.types.is_datetime64_any_dtype(values):
                 values = values.dt.date
@@ -142,7 +144,7 @@ def processed_arrow(spec: SourceSpec, logical_date: dt.date, frame: pd.DataFrame
         elif column == "record_key":
             arrays[column] = _to_arrow(_required(frame, key, where), "text", key, where)
         elif column in ("is_duplicate_of", "imputed") and column not in frame:
-            arrays[column] = _constant("[]" if kind == "json" else None, n, pa.string())
+            arrays[column] = _constant("[]" if column == "imputed" else None, n, pa.string())
         else:
             arrays[column] = _to_arrow(_required(frame, column, where), kind, column, where)
     table = pa.table(arrays)

@@ -1,6 +1,6 @@
 """Cached reads: history for de-duplication, recent row counts for validation and partition
-summaries, served through a :class:`~harvest.storage.cache.Cache` (loads invalidate them) and
-typed the same on PostgreSQL and SQLite."""
+summaries, served through the read cache (:class:`~harvest.storage.read_cache.ReadCache`; loads
+invalidate them) and typed the same on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -13,22 +13,21 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from harvest.fields import field_kind, kind_names
 from harvest.partitions import partition_date
-from harvest.storage.cache import Cache, cache_key
+from harvest.storage.read_cache import ReadCache, cache_key
 from harvest.storage.warehouse.engine import begin
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
     PARTITION_LOADS,
-    _kind,
+    _type_family,
     reflect,
     versions_table_name,
 )
 
 
 def partition_summary(
-    engine: sa.Engine, cache: Cache, ttl_seconds: int, source: str, logical_date: dt.date | str
+    engine: sa.Engine, cache: ReadCache, ttl_seconds: int, source: str, logical_date: dt.date | str
 ) -> PartitionSummary | None:
     """The recorded summary of one partition, or ``None`` (cached)."""
     day = partition_date(logical_date)
@@ -49,7 +48,7 @@ def partition_summary(
 
 def read_history(
     engine: sa.Engine,
-    cache: Cache,
+    cache: ReadCache,
     ttl_seconds: int,
     source: str,
     since: dt.date | str,
@@ -106,7 +105,7 @@ def read_versions(engine: sa.Engine, source: str) -> pd.DataFrame:
 
 def recent_row_counts(
     engine: sa.Engine,
-    cache: Cache,
+    cache: ReadCache,
     ttl_seconds: int,
     source: str,
     before_date: dt.date | str,
@@ -155,18 +154,34 @@ def recent_scraped_counts(
     return counts[::-1]
 
 
+_READ_DTYPES = {
+    "bool": "boolean",
+    "date": "object",  # datetime.date
+    "int": "Int64",
+    "float": "Float64",
+    "text": "string",
+}
+"""The pandas dtype each SQL type family (:func:`schema._type_family`) is read back as: the
+dtypes of the field kinds stored in it."""
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as the text parsing gives a ``many: true`` field (``'["a", "b"]'``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
     """Rows as a frame with one dtype per SQL type, so both databases give equal frames."""
     frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns], dtype=object)
     for column in columns:
-        kind = _kind(column.type)
+        family = _type_family(column.type)
         values = frame[column.name]
-        if kind in kind_names():
-            frame[column.name] = values.astype(field_kind(kind).pandas_dtype)
-        elif kind == "float":
-            frame[column.name] = pd.to_numeric(values).astype("Float64")
-        elif kind == "datetime":
+        if family == "datetime":
             frame[column.name] = pd.to_datetime(values, utc=True)
-        elif kind == "json":
-            frame[column.name] = values.map(lambda v: json.loads(v) if isinstance(v, str) else v)
+        elif family == "json":  # as parsed records hold it, so history compares like with like
+            frame[column.name] = values.map(_json_text).astype("string")
+        elif family in _READ_DTYPES:
+            frame[column.name] = values.astype(_READ_DTYPES[family])
     return frame

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from harvest.config.spec import SourceSpec
-from harvest.fields import field_kind
+from harvest.fields import MANY_KIND, field_kind
 from harvest.storage.warehouse.errors import WarehouseError
 
 log = logging.getLogger(__name__)
@@ -28,13 +27,14 @@ RESERVED_COLUMNS = frozenset(
 
 
 def _json_type() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    """JSON columns: JSONB on PostgreSQL (as the ``json`` kind's arrays are stored)."""
+    return field_kind(MANY_KIND).sql_type()
 
 
-def _sql_type(kind: str) -> sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]:
-    """The column type of a field column of ``kind`` (a parser name, or ``json`` for the
+def _sql_type(kind: str) -> sa.types.TypeEngine[Any]:
+    """The column type of a field column of ``kind`` (a field kind's name, ``json`` for the
     arrays of ``many`` fields), the same in the processed and the versions table."""
-    return _json_type() if kind == "json" else field_kind(kind).sql_type()
+    return field_kind(kind).sql_type()
 
 
 _SHARED = sa.MetaData()
@@ -163,8 +163,8 @@ def field_columns(spec: SourceSpec, fields: Iterable[str] | None = None) -> list
 
 
 def processed_columns(spec: SourceSpec) -> dict[str, str]:
-    """The loaded columns of a source's processed table and their kind (a parser name or
-    ``json``), in table order; ``loaded_at`` is set by the load itself."""
+    """The loaded columns of a source's processed table and their field kind (``json`` for
+    arrays), in table order; ``loaded_at`` is set by the load itself."""
     columns = {"source": "text", "record_key": "text", "logical_date": "date", "url": "text"}
     for name, field_spec in spec.detail.fields.items():
         for column, kind in field_spec.columns(name).items():
@@ -190,7 +190,7 @@ def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa
         elif column in KEY_COLUMNS:
             columns.append(sa.Column(column, sa.Text, primary_key=True))
         elif column in ("logical_date", "url"):
-            columns.append(sa.Column(column, field_kind(kind).sql_type(), nullable=False))
+            columns.append(sa.Column(column, _sql_type(kind), nullable=False))
         else:
             columns.append(sa.Column(column, _sql_type(kind)))
     columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
@@ -218,10 +218,11 @@ def versions_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.
     return sa.Table(name, metadata or sa.MetaData(), *columns)
 
 
-def _kind(sql_type: sa.types.TypeEngine[Any]) -> str:
-    """A dialect-independent name for a column type, to compare the spec with the database
-    (``bool``, ``date``, ``int``, ``float``, ``text`` are also the field kinds read back as such)."""
-    for kind, cls in (
+def _type_family(sql_type: sa.types.TypeEngine[Any]) -> str:
+    """A dialect-independent name for a column type (``bool``, ``date``, ``datetime``, ``int``,
+    ``float``, ``json``, ``text``, else the type's own name), to compare the spec with the
+    database and to type what is read back."""
+    for family, cls in (
         ("bool", sa.Boolean),
         ("date", sa.Date),
         ("datetime", sa.DateTime),
@@ -231,7 +232,7 @@ def _kind(sql_type: sa.types.TypeEngine[Any]) -> str:
         ("text", sa.String),
     ):
         if isinstance(sql_type, cls):
-            return kind
+            return family
     return type(sql_type).__name__.lower()
 
 
@@ -277,10 +278,10 @@ def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport
             if column.name not in existing:
                 _add_column(conn, table, column)
                 report.added_columns.append(f"{table.name}.{column.name}")
-            elif _kind(existing[column.name]) != _kind(column.type):
+            elif _type_family(existing[column.name]) != _type_family(column.type):
                 report.type_mismatches.append(
-                    f"{table.name}.{column.name} is {_kind(existing[column.name])} in "
-                    f"the database but {_kind(column.type)} in the spec; migrate it by hand"
+                    f"{table.name}.{column.name} is {_type_family(existing[column.name])} in "
+                    f"the database but {_type_family(column.type)} in the spec; migrate it by hand"
                 )
     for problem in report.type_mismatches:
         log.warning("warehouse migration: %s", problem)

@@ -1,0 +1,128 @@
+"""Run ONE crawl in this process and write its final Scrapy stats as JSON.
+
+``python -m harvest.crawler.crawl --spec PATH --date YYYY-MM-DD [--base-url URL]
+[--stats-out PATH] [--scrapy-settings JSON] [--deadline UNIX_SECONDS]``
+
+Twisted's reactor cannot be restarted, so every crawl is its own process; call
+:func:`harvest.scraping.runner.run_crawl` rather than this module directly. Harvest's settings
+come from the ``HARVEST_*`` environment variables. With ``--deadline`` the crawl stops itself
+(Scrapy's ``CLOSESPIDER_TIMEOUT``) early enough for in-flight downloads to end and the raw store
+to be written before the deadline; its stats then say ``finish_reason: closespider_timeout`` (a
+partial partition). Exit codes: 0 crawled, completely or up to its deadline (failed pages are
+recorded, not fatal), 1 the crawl did not finish cleanly (e.g. the raw store could not be
+written), 2 bad arguments or spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harvest.config.settings import Settings
+from harvest.config.spec import SpecError, load_spec
+
+logger = logging.getLogger("harvest.crawler.crawl")
+DEADLINE_FINISH_REASON = "closespider_timeout"
+CLOSE_SECONDS = 10.0  # after the last download: spider close, raw-store merge, process exit
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m harvest.crawler.crawl", description=__doc__)
+    parser.add_argument("--spec", required=True, type=Path, help="source spec YAML file")
+    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="logical date")
+    parser.add_argument("--base-url", default=None, help="override the spec's base URL")
+    parser.add_argument("--stats-out", type=Path, default=None, help="write final stats here")
+    parser.add_argument(
+        "--scrapy-settings", default=None, help="JSON object of Scrapy settings to override"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="Unix time by which the crawl must have stopped and written its pages",
+    )
+    return parser.parse_args(argv)
+
+
+def seconds_until_stop(deadline: float, download_timeout: float, now: float) -> float:
+    """``CLOSESPIDER_TIMEOUT`` for a crawl that must be done by ``deadline`` (Unix seconds).
+
+    Stopping waits for in-flight downloads (at most ``download_timeout``) and then closes the
+    spider, so the crawl stops that much before the deadline; when the time left is too short
+    for that margin, it keeps half of it. Never below 1 s (0 would mean "no timeout").
+    """
+    left = deadline - now
+    margin = min(download_timeout + CLOSE_SECONDS, left / 2)
+    return max(1.0, left - margin)
+
+
+def crawl_failed(stats: dict[str, Any]) -> str | None:
+    """Why a finished crawl is not a success, or None."""
+    reason = stats.get("finish_reason")
+    if reason not in ("finished", DEADLINE_FINISH_REASON):
+        return f"the crawl stopped early ({reason})"
+    if stats.get("harvest/store_errors"):
+        return f"{stats['harvest/store_errors']} batch(es) could not be written to the raw store"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        extra = json.loads(args.scrapy_settings) if args.scrapy_settings else {}
+    except (SpecError, ValueError) as exc:
+        logging.basicConfig(level=logging.INFO)
+        logger.error("%s", exc)
+        return 2
+
+    from scrapy.crawler import CrawlerProcess
+
+    from harvest.crawler.settings import build_scrapy_settings
+    from harvest.crawler.spiders import SpiderLoadError, load_spider_class
+
+    settings = Settings.from_env()
+    try:
+        spider_cls = load_spider_class(spec)
+        scrapy_settings = build_scrapy_settings(spec, settings, args.date, extra, args.base_url)
+    except (SpiderLoadError, ValueError) as exc:
+        logging.basicConfig(level=logging.INFO)
+        logger.error("%s", exc)
+        return 2
+
+    if args.deadline is not None:
+        scrapy_settings["CLOSESPIDER_TIMEOUT"] = seconds_until_stop(
+            args.deadline, float(scrapy_settings["DOWNLOAD_TIMEOUT"]), time.time()
+        )
+    process = CrawlerProcess(scrapy_settings, install_root_handler=True)
+    crawler = process.create_crawler(spider_cls)
+    process.crawl(crawler, spec=spec, logical_date=args.date, base_url=args.base_url)
+    process.start()
+
+    stats: dict[str, Any] = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    if args.stats_out:
+        args.stats_out.parent.mkdir(parents=True, exist_ok=True)
+        args.stats_out.write_text(json.dumps(stats, default=str, indent=2, sort_keys=True))
+    problem = crawl_failed(stats)
+    if problem:
+        logger.error("source %s, %s: %s", spec.name, args.date, problem)
+        return 1
+    if stats.get("finish_reason") == DEADLINE_FINISH_REASON:
+        logger.warning(
+            "source %s, %s: the crawl stopped at its deadline; the partition is partial",
+            spec.name,
+            args.date,
+        )
+        return 0
+    logger.info("source %s, %s: crawl finished", spec.name, args.date)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

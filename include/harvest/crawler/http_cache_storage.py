@@ -1,0 +1,310 @@
+"""The HTTP cache's Scrapy storage (``HTTPCACHE_STORAGE``, ``HTTPCACHE_POLICY``), per partition:
+Redis (shared, expiring) or files (embedded default).
+
+What it is for: a retry or re-run of the *same* partition (source, logical date) does not fetch
+again what it already fetched. An entry is keyed by (source, logical date, request fingerprint),
+so a crawl for another date never reads it, even on a site whose URLs carry no date. Only
+complete 2xx responses are stored (:class:`HarvestCachePolicy`). Disk and memory are bounded:
+the load stage removes a partition's entries once it has loaded
+(:func:`harvest.storage.http_cache_entries.purge_partition`, no Scrapy
+needed), and entries older than
+``HTTPCACHE_EXPIRATION_SECS`` (the retention) are never served and are removed (files: at the
+start of every crawl; Redis: by their TTL).
+
+Both storages implement Scrapy's cache-storage interface (``open_spider``, ``close_spider``,
+``retrieve_response``, ``store_response``) and read the partition from the Scrapy settings
+``HARVEST_SOURCE`` and ``HARVEST_LOGICAL_DATE``. A page rendered by Chromium is its own entry
+(fingerprint + ``:chromium``) so the plain HTML and the rendered DOM of one URL never overwrite
+each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy.extensions.httpcache import DummyPolicy
+from scrapy.http.headers import Headers
+from scrapy.responsetypes import responsetypes
+from scrapy.utils.python import to_unicode
+
+from harvest.config.settings import DEFAULT_HTTP_CACHE_RETENTION_DAYS
+from harvest.storage.http_cache_entries import DEFAULT_PREFIX, ENTRY_SUFFIX, remove_expired_files
+from harvest.text import redact_url
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXPIRATION_SECS = DEFAULT_HTTP_CACHE_RETENTION_DAYS * 24 * 3600
+REDIS_RETRY_SECONDS = 30
+RENDER_META = "harvest_render"
+
+
+def cache_key(spider: Spider, request: Request) -> str:
+    """The request fingerprint (hex), with ``:chromium`` for a request to be rendered."""
+    if spider.crawler is None:
+        raise RuntimeError(f"spider {spider.name!r} is not bound to a crawler")
+    key = spider.crawler.request_fingerprinter.fingerprint(request).hex()
+    return f"{key}:chromium" if request.meta.get(RENDER_META) else key
+
+
+class HarvestCachePolicy(DummyPolicy):
+    """Store only complete successful responses: 2xx, and not truncated (``dataloss``).
+
+    A 3xx, 404 or any other failure is fetched again by the next run of the partition.
+    """
+
+    def should_cache_response(self, response: Response, request: Request) -> bool:
+        if not 200 <= response.status < 300:
+            return False
+        if "dataloss" in response.flags:
+            return False
+        return super().should_cache_response(response, request)
+
+
+class _PartitionCache:
+    """What both storages share: the partition (source, date) and the retention."""
+
+    def __init__(self, settings: BaseSettings) -> None:
+        day = settings.get("HARVEST_LOGICAL_DATE")
+        if not day:
+            raise ValueError(
+                f"{type(self).__name__} needs HARVEST_LOGICAL_DATE (YYYY-MM-DD): the HTTP cache "
+                "is kept per partition, so that no date is ever served another date's pages"
+            )
+        self.day: str = dt.date.fromisoformat(str(day)).isoformat()
+        self.source: str | None = settings.get("HARVEST_SOURCE")
+        # Unlike Scrapy, 0 does not mean "never expire": a cache must not grow forever.
+        self.expiration_secs: int = (
+            settings.getint("HTTPCACHE_EXPIRATION_SECS") or DEFAULT_EXPIRATION_SECS
+        )
+
+    def _source(self, spider: Spider) -> str:
+        return self.source or spider.name
+
+
+class FilesystemCacheStorage(_PartitionCache):
+    """One gzip file per response: ``<HTTPCACHE_DIR>/<source>/<YYYY-MM-DD>/<key>.gz``.
+
+    A file holds a JSON line (status, URLs, headers, time stored) and then the body. It is
+    written to a temporary file and renamed, so an entry is whole or absent even when the crawl
+    is killed mid-write. Opening a crawl removes every entry older than the retention.
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        super().__init__(settings)
+        self.cachedir = Path(settings["HTTPCACHE_DIR"])
+        self._warned = False
+
+    def open_spider(self, spider: Spider) -> None:
+        removed, freed = remove_expired_files(self.cachedir, self.expiration_secs)
+        logger.info(
+            "Using the on-disk HTTP cache of partition %s/%s in %s; removed %d files older than "
+            "the retention of %.1f days (%.1f MB)",
+            self._source(spider),
+            self.day,
+            self.cachedir,
+            removed,
+            self.expiration_secs / 86400,
+            freed / 1e6,
+        )
+
+    def close_spider(self, spider: Spider) -> None:
+        pass
+
+    def _path(self, spider: Spider, request: Request) -> Path:
+        name = cache_key(spider, request).replace(":", "-") + ENTRY_SUFFIX
+        return self.cachedir / self._source(spider) / self.day / name
+
+    def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
+        """The cached response of this partition, or None (not cached, or older than retention)."""
+        path = self._path(spider, request)
+        try:
+            if time.time() - path.stat().st_mtime > self.expiration_secs:
+                return None
+            with gzip.open(path, "rb") as file:
+                meta_line = file.readline()
+                body = file.read()
+        except OSError:  # not cached (or unreadable: the write already warned)
+            return None
+        meta = json.loads(meta_line)
+        headers = Headers(
+            {
+                name.encode("latin-1"): [v.encode("latin-1") for v in values]
+                for name, values in meta["headers"].items()
+            }
+        )
+        request.meta["cache_timestamp"] = meta["timestamp"]
+        return _response(meta["url"], int(meta["status"]), headers, body)
+
+    def store_response(self, spider: Spider, request: Request, response: Response) -> None:
+        """Write the entry atomically (temporary file, then rename); a write that fails (disk
+        full, no permission) leaves the page uncached with one warning, never fails the crawl."""
+        path = self._path(spider, request)
+        meta = {
+            "status": response.status,
+            "url": response.url,
+            "request_url": request.url,
+            "timestamp": time.time(),
+            "headers": {
+                name.decode("latin-1"): [v.decode("latin-1") for v in values]
+                for name, values in response.headers.items()
+            },
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            self._not_stored(path, exc)
+            return
+        try:
+            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as file:
+                file.write(json.dumps(meta).encode() + b"\n")
+                file.write(response.body)
+            os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            self._not_stored(path, exc)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _not_stored(self, path: Path, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "HTTP cache: cannot write %s (%s): pages of this crawl may stay uncached", path, exc
+            )
+
+
+class RedisCacheStorage(_PartitionCache):
+    """Responses in Redis hashes ``<prefix>:<source>:<YYYY-MM-DD>:<key>`` that expire.
+
+    Settings: ``HARVEST_CACHE_URL`` (``redis://host:port/db``), ``HARVEST_SOURCE`` (the source
+    name, default the spider's name), ``HARVEST_LOGICAL_DATE``, ``HARVEST_HTTPCACHE_PREFIX``
+    (default ``harvest:httpcache``) and ``HTTPCACHE_EXPIRATION_SECS`` (the TTL of every entry).
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        super().__init__(settings)
+        url = settings.get("HARVEST_CACHE_URL")
+        if not url:
+            raise ValueError("RedisCacheStorage needs HARVEST_CACHE_URL (redis://host:port/db)")
+        self.url: str = url
+        self.prefix: str = settings.get("HARVEST_HTTPCACHE_PREFIX", DEFAULT_PREFIX)
+        self.client: Any = None
+        self._down_until = 0.0
+        self._warned = False
+
+    def _available(self) -> bool:
+        return self.client is not None and time.monotonic() >= self._down_until
+
+    def _unavailable(self, exc: Exception) -> None:
+        """Redis failed: crawl on uncached (a cache must never stop a crawl), retry it in 30 s."""
+        self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "Redis HTTP cache at %s is unavailable (%s): fetching pages uncached; "
+                "trying Redis again every %d s",
+                redact_url(self.url),
+                exc,
+                REDIS_RETRY_SECONDS,
+            )
+
+    def open_spider(self, spider: Spider) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+        self.source = self._source(spider)
+        logger.info(
+            "Using the Redis HTTP cache at %s (keys %s:%s:%s:*, expiry %d s)",
+            redact_url(self.url),
+            self.prefix,
+            self.source,
+            self.day,
+            self.expiration_secs,
+        )
+
+    def close_spider(self, spider: Spider) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def _key(self, spider: Spider, request: Request) -> str:
+        return f"{self.prefix}:{self._source(spider)}:{self.day}:{cache_key(spider, request)}"
+
+    def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
+        """The cached response of this partition, or None (not cached, or expired)."""
+        import redis
+
+        if not self._available():
+            return None
+        try:
+            data: dict[bytes, bytes] = self.client.hgetall(self._key(spider, request))
+        except redis.RedisError as exc:
+            self._unavailable(exc)
+            return None
+        if not data:
+            return None
+        url = to_unicode(data[b"url"])
+        headers = Headers(_headers_from_raw(data.get(b"headers", b"")))
+        body = data.get(b"body", b"")
+        request.meta["cache_timestamp"] = float(data.get(b"timestamp", b"0"))
+        return _response(url, int(data[b"status"]), headers, body)
+
+    def store_response(self, spider: Spider, request: Request, response: Response) -> None:
+        """Store status, URL, headers and body, expiring after ``HTTPCACHE_EXPIRATION_SECS``."""
+        import redis
+
+        if not self._available():
+            return
+        key = self._key(spider, request)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(
+            key,
+            mapping={
+                "status": response.status,
+                "url": response.url,
+                "request_url": request.url,
+                "headers": _headers_to_raw(response.headers),
+                "body": response.body,
+                "timestamp": repr(time.time()),
+            },
+        )
+        pipe.expire(key, self.expiration_secs)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            self._unavailable(exc)
+
+
+def _headers_to_raw(headers: Headers) -> bytes:
+    lines = [name + b": " + value for name, values in headers.items() for value in values if value]
+    return b"\r\n".join(lines)
+
+
+def _headers_from_raw(raw: bytes) -> dict[bytes, list[bytes]]:
+    headers: dict[bytes, list[bytes]] = {}
+    for line in raw.split(b"\r\n"):
+        name, sep, value = line.partition(b": ")
+        if sep:
+            headers.setdefault(name, []).append(value)
+    return headers
+
+
+def _response(url: str, status: int, headers: Headers, body: bytes) -> Response:
+    cls = responsetypes.from_args(headers=headers, url=url, body=body)
+    return cls(url=url, status=status, headers=headers, body=body)

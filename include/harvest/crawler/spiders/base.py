@@ -1,0 +1,276 @@
+"""The base of every Harvest spider: the constructor contract, page items and failure records.
+
+A hand-written spider (named by ``spider:`` in a source spec) subclasses :class:`HarvestSpider`
+(or :class:`~harvest.crawler.spiders.generic.GenericSpider`) and is constructed with keyword
+arguments ``spec`` (the :class:`SourceSpec`), ``logical_date`` (the partition, a ``date``) and
+``base_url`` (``None``: the spec's, after its environment override). Its name is the source name.
+It yields :class:`PageItem` objects built with :meth:`page_item`, schedules pages with
+:meth:`page_request` (which honours ``crawl.max_pages`` and records failures through
+:meth:`errback`) and may hand JavaScript pages to Chromium with :meth:`render_request`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from harvest.config.spec import SourceSpec
+from harvest.crawler.items import PageItem
+from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.middlewares import (
+    FETCHED_AT_META,
+    PLAIN_META,
+    RENDER_ERROR_META,
+    RENDER_META,
+    RENDERED_HEADER,
+    utc_now_iso,
+)
+from harvest.crawler.outcomes import (
+    PAGE_TYPE_META,
+    RECORDED_META,
+    PageFailed,
+    content_type,
+    redirect_chain,
+)
+
+URL_META = "harvest_url"
+ITEM_PAGES_STAT = "harvest/item_pages"
+
+
+class HarvestSpider(scrapy.Spider):
+    """Base class: spec, partition, page scheduling with ``max_pages``, items and failures."""
+
+    name = "harvest"
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        logical_date: dt.date | str,
+        base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=spec.name, **kwargs)
+        self.spec = spec
+        self.logical_date = (
+            logical_date
+            if isinstance(logical_date, dt.date)
+            else dt.date.fromisoformat(logical_date)
+        )
+        self.base_url = (base_url or spec.resolved_base_url()).rstrip("/")
+        host = urlparse(self.base_url).hostname
+        self.allowed_domains = [host] if host else []
+        self.max_pages = spec.crawl.max_pages
+        self._scheduled: set[str] = set()
+        self._js_patterns = [re.compile(p) for p in spec.javascript.url_patterns]
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def start_urls_for_partition(self) -> list[str]:
+        return self.spec.start_urls_for(self.logical_date, base_url=self.base_url)
+
+    def page_request(
+        self, url: str, page_type: str, callback: Callable[..., Any], *, encoding: str = "utf-8"
+    ) -> scrapy.Request | None:
+        """A request for a page not seen yet, or ``None`` (seen, or ``max_pages`` reached).
+
+        ``url`` is canonicalised first (:func:`~harvest.crawler.limits.canonical_url_for`): the
+        same page reached with another session id or query order is seen already. ``encoding``
+        escapes non-ASCII characters of the query (the path is always UTF-8); a link found on a
+        page must use the page's encoding: see :meth:`follow_request`.
+        """
+        url = canonical_url_for(url, self.spec.crawl, encoding)
+        if url in self._scheduled:
+            return None
+        if self.max_pages is not None and len(self._scheduled) >= self.max_pages:
+            if self._inc("harvest/max_pages_skipped") == 1:
+                self.logger.warning(
+                    "source %s, %s: page budget crawl.max_pages=%d reached; not following "
+                    "further links (first: %s)",
+                    self.spec.name,
+                    self.logical_date,
+                    self.max_pages,
+                    url,
+                )
+            return None
+        self._scheduled.add(url)
+        self._inc("harvest/pages_asked")
+        meta: dict[str, Any] = {PAGE_TYPE_META: page_type, URL_META: url}
+        if any(pattern.search(url) for pattern in self._js_patterns):
+            meta[RENDER_META] = True
+            self._inc("harvest/js_pages")
+        return scrapy.Request(
+            url, callback=callback, errback=self.errback, meta=meta, encoding=encoding
+        )
+
+    def follow_request(
+        self, response: TextResponse, href: str, page_type: str, callback: Callable[..., Any]
+    ) -> scrapy.Request | None:
+        """:meth:`page_request` for a link on ``response``: joined to the page's URL and escaped
+        in the page's encoding, as Scrapy's ``response.follow`` does (a latin-1 page's
+        ``?stadt=München`` is requested as ``M%FCnchen``, which is what its server expects)."""
+        return self.page_request(
+            response.urljoin(href), page_type, callback, encoding=response.encoding
+        )
+
+    def needs_rendering(self, response: Response) -> bool:
+        """True for a plain-HTTP page the spec says needs JavaScript (marker or URL pattern)."""
+        js = self.spec.javascript
+        if not js.enabled or response.meta.get(RENDER_META):
+            return False
+        if any(pattern.search(response.url) for pattern in self._js_patterns):
+            return True
+        return bool(js.marker and isinstance(response, TextResponse) and response.css(js.marker))
+
+    def render_request(self, response: Response, callback: Callable[..., Any]) -> scrapy.Request:
+        """Request the same URL again, this time through headless Chromium."""
+        self._inc("harvest/js_pages")
+        meta = {
+            PAGE_TYPE_META: response.meta.get(PAGE_TYPE_META, "detail"),
+            URL_META: response.meta.get(URL_META, response.url),
+            RENDER_META: True,
+            PLAIN_META: response,
+        }
+        return scrapy.Request(
+            meta[URL_META],
+            callback=callback,
+            errback=self.errback,
+            meta=meta,
+            cb_kwargs=dict(response.request.cb_kwargs) if response.request is not None else {},
+            dont_filter=True,
+        )
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.start_urls_for_partition():
+            request = self.page_request(url, "index", self.parse)
+            if request is not None:
+                yield request
+
+    # -- items --------------------------------------------------------------------------------
+
+    def page_item(
+        self,
+        response: Response,
+        page_type: str,
+        fields: dict[str, Any] | None = None,
+        records: list[dict[str, Any]] | None = None,
+    ) -> PageItem:
+        """The item for a fetched page, with its final URL and redirect chain: ``fields`` of an
+        item page, or ``records`` of a list page whose cards are the items. Item pages and card
+        items are counted in ``harvest/item_pages``."""
+        errors = []
+        if response.meta.get(RENDER_ERROR_META):
+            errors.append(str(response.meta[RENDER_ERROR_META]))
+        rendered = response.headers.get(RENDERED_HEADER) == b"chromium"
+        body = response.text if isinstance(response, TextResponse) else None
+        if body is None:
+            errors.append(f"not a text page ({type(response).__name__})")
+        self._inc("harvest/pages_ok")
+        items = (page_type == "detail") + len(records or [])
+        if items:
+            self._inc(ITEM_PAGES_STAT, items)
+        response.meta[RECORDED_META] = True
+        return PageItem(
+            url=response.meta.get(URL_META, response.url),
+            status=response.status,
+            page_type=page_type,
+            fetched_at=response.meta.get(FETCHED_AT_META) or utc_now_iso(),
+            fields=dict(fields or {}),
+            records=list(records or []),
+            body=body,
+            error="; ".join(errors) or None,
+            rendered_with="chromium" if rendered else "http",
+            final_url=response.url,
+            redirect_chain=redirect_chain(response.request, response.url)
+            if response.request is not None
+            else [response.url],
+            content_type=content_type(response),
+        )
+
+    def errback(self, failure: Failure) -> Iterator[PageItem]:
+        """Record a request that finally failed: an HTTP error after retries, a network error,
+        or a :class:`~harvest.crawler.outcomes.PageFailed` check. A page not fetched on purpose
+        (robots.txt, an off-site link) is counted in ``harvest/ignored_requests`` and logged."""
+        request = failure.request  # type: ignore[attr-defined]
+        value = failure.value
+        response = getattr(value, "response", None)
+        status = response.status if isinstance(response, Response) else None
+        if isinstance(value, PageFailed):
+            yield self.failed_page(
+                request,
+                value.reason,
+                status=value.status,
+                final_url=value.final_url,
+                chain=value.redirect_chain,
+                content_type=value.content_type,
+            )
+            return
+        # (twisted's Failure.check is unannotated)
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):  # type: ignore[no-untyped-call]
+            # robots.txt or an off-site link: not fetched on purpose, not a failure of the source
+            self._inc("harvest/ignored_requests")
+            self.logger.info("not fetched: %s (%s)", request.meta.get(URL_META, request.url), value)
+            return
+        if status is not None:
+            error = f"HTTP {status}"
+            # e.g. RetryAfterTooLong: say why (twisted's Failure.check is unannotated)
+            if not failure.check(HttpError):  # type: ignore[no-untyped-call]
+                error += f": {failure.getErrorMessage()}"
+        else:
+            error = f"{type(value).__name__}: {failure.getErrorMessage()}"
+        yield self.failed_page(
+            request,
+            error,
+            status=status,
+            body=response.text if isinstance(response, TextResponse) else None,
+            final_url=response.url if isinstance(response, Response) else None,
+            content_type=content_type(response) if isinstance(response, Response) else None,
+        )
+
+    def failed_page(
+        self,
+        request: scrapy.Request,
+        error: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        final_url: str | None = None,
+        chain: list[str] | None = None,
+        content_type: str | None = None,
+    ) -> PageItem:
+        """The item of a page that failed, counted in ``harvest/failed_pages`` and logged."""
+        url = request.meta.get(URL_META, request.url)
+        retries = int(request.meta.get("retry_times", 0))
+        if retries:
+            error += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
+        self._inc("harvest/failed_pages")
+        self.logger.warning("failed page %s: %s", url, error)
+        if chain is None:
+            chain = redirect_chain(request, final_url) if final_url else []
+        return PageItem(
+            url=url,
+            status=status,
+            page_type=request.meta.get(PAGE_TYPE_META, "detail"),
+            fetched_at=request.meta.get(FETCHED_AT_META) or utc_now_iso(),
+            body=body,
+            error=error,
+            rendered_with="chromium" if request.meta.get(RENDER_META) else "http",
+            final_url=final_url,
+            redirect_chain=chain,
+            content_type=content_type,
+        )
+
+    def _inc(self, key: str, count: int = 1) -> int:
+        stats = self.crawler.stats if getattr(self, "crawler", None) else None
+        if stats is None:
+            return 0
+        stats.inc_value(key, count)
+        return int(stats.get_value(key, 0))
