@@ -220,12 +220,12 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=20_000, help="quality: listings a day")
     parser.add_argument("--days", type=int, default=7, help="quality: days")
     parser.add_argument("--rows", type=int, default=100_000, help="scale: records (and history)")
-    parser.add_argument("--dedupe-rows", type=int, default=2_000, help="dedupe blocking: a day")
+    parser.add_argument("--dedupe-rows", type=int, default=1_000, help="dedupe blocking: a day")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     if args.quick:
-        args.per_day, args.rows, args.dedupe_rows = 2_000, 10_000, 1_000
+        args.per_day, args.rows = 2_000, 10_000
     spec = load_spec(SPEC_PATH)
 
     started = time.perf_counter()

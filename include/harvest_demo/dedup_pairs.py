@@ -43,7 +43,8 @@ def labelled_pairs(
     records of ``spec`` (deterministic for the same arguments). Raises ``ValueError`` when the
     days drawn hold fewer pairs than asked for."""
     config = SiteConfig(seed=seed, listings_per_day=listings_per_day)
-    frames, truth = [], {}
+    frames: list[pd.DataFrame] = []
+    truth: dict[str, str | None] = {}
     for k in range(days):
         frame, day_truth = demo_records(config, first_day + dt.timedelta(days=k), spec)
         frames.append(frame)
@@ -61,7 +62,7 @@ def labelled_pairs(
         return key
 
     rng = random.Random(seed)
-    same = sorted((key, parent) for key, parent in truth.items() if parent in position)
+    same = sorted((key, parent) for key, parent in truth.items() if parent and parent in position)
     earlier, later = near.candidate_pairs(
         near.blocking_codes(rows, spec), np.ones(len(rows), dtype=bool), spec.dedup.max_missing
     )

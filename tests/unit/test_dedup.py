@@ -241,7 +241,7 @@ def test_too_few_labelled_pairs_say_how_many_are_needed(tmp_path: Path) -> None:
 def test_a_training_file_that_is_not_dedupes_json_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text("[1, 2]", encoding="utf-8")
-    with pytest.raises(near.TrainingPairsError, match="bad.json"):
+    with pytest.raises(near.TrainingPairsError, match=r"bad\.json"):
         near.read_pairs(path)
 
 

@@ -78,7 +78,7 @@ def label(
     old = near.read_pairs(path)
     compared = near.compared_fields(spec)
     deduper = dedupe.Dedupe([c.variable() for c in compared], num_cores=1, in_memory=True)
-    deduper.classifier.set_params(n_jobs=1)
+    near.no_workers(deduper)
     data = dict(enumerate(near.records(frame.reset_index(drop=True), spec)))
     names = [c.name for c in compared]
     for label_name in ("match", "distinct"):  # fields added to the spec since: missing
@@ -93,7 +93,7 @@ def label(
         dedupe.console_label(deduper)
     except (KeyboardInterrupt, EOFError):
         interrupted = True  # the pairs marked so far are kept; the last answer may be lost
-    pairs = deduper.training_pairs
+    pairs: dict[str, Any] = dict(deduper.training_pairs)
     near.write_pairs(path, pairs)
     return LabelResult(
         path=path,

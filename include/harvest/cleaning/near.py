@@ -80,15 +80,13 @@ class Compared:
 
     def variable(self) -> Any:
         """The dedupe variable comparing this field (every one may be missing)."""
-        import dedupe
+        from dedupe import variables
 
         if self.comparison is None:
-            return dedupe.variables.String(self.name, has_missing=True)
+            return variables.String(self.name, has_missing=True)
         if not self.comparison.blocks:
-            return dedupe.variables.Custom(
-                self.name, comparator=digits_of_agreement, has_missing=True
-            )
-        return dedupe.variables.Exact(self.name, has_missing=True)
+            return variables.Custom(self.name, comparator=digits_of_agreement, has_missing=True)
+        return variables.Exact(self.name, has_missing=True)
 
 
 def compared_fields(spec: SourceSpec) -> list[Compared]:
@@ -322,13 +320,19 @@ def _train(path: str, digest: str, compared: tuple[Compared, ...]) -> Matcher:
             "(add more with `harvest dedup label`)"
         )
     deduper = dedupe.Dedupe([c.variable() for c in compared], num_cores=1, in_memory=True)
-    deduper.classifier.set_params(n_jobs=1)  # no worker processes inside an Airflow task
+    no_workers(deduper)
     data = {i: rec for i, rec in enumerate(_unique_records(pairs))}
     deduper.prepare_training(data)
-    deduper.mark_pairs(pairs)
+    deduper.mark_pairs(pairs)  # type: ignore[arg-type]  # dedupe types pairs as tuples
     deduper.train(index_predicates=False)
     log.info("dedupe trained on %s: %d match, %d distinct pairs", path, *counts.values())
     return Matcher(deduper, compared, counts["match"], counts["distinct"], path)
+
+
+def no_workers(deduper: Any) -> None:
+    """No worker processes inside a task: dedupe's classifier search (scikit-learn's
+    ``GridSearchCV``) defaults to every core."""
+    deduper.classifier.set_params(n_jobs=1)
 
 
 def _unique_records(pairs: Mapping[str, Sequence[tuple[Record, Record]]]) -> list[Record]:
