@@ -37,7 +37,13 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 from harvest.config.spec import load_spec
-from harvest.storage.warehouse import Warehouse, engine_for, load, processed_arrow, processed_table
+from harvest.storage.warehouse import (
+    load,
+    open_warehouse,
+    processed_arrow,
+    processed_table,
+)
+from harvest.storage.warehouse.engine import engine_for
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "include/harvest/sources/demo.yaml"
 DAY = dt.date(2026, 1, 5)
@@ -149,7 +155,7 @@ def main() -> None:
             f"(peak RSS {peak_rss_mb():.0f} MB)"
         )
 
-        warehouse = Warehouse.from_url(url.render_as_string(hide_password=False))
+        warehouse = open_warehouse(url.render_as_string(hide_password=False))
         warehouse.migrate([spec])
         engine = engine_for(url.render_as_string(hide_password=False))
         # (b) a plain table with the same columns and types; (b2) the same with the processed

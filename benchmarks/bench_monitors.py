@@ -135,12 +135,12 @@ def parts(records: int) -> dict[str, float]:
 
 def store_seconds(results: list[dict[str, str]], repeat: int = 20) -> float:
     """Median seconds to replace one partition's crawl_monitors rows in a SQLite warehouse."""
-    from harvest.storage.warehouse import Warehouse
+    from harvest.storage.warehouse import open_warehouse
 
     times = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-monitors-wh-") as home,
-        Warehouse.from_url(f"sqlite:///{Path(home) / 'warehouse.db'}") as warehouse,
+        open_warehouse(f"sqlite:///{Path(home) / 'warehouse.db'}") as warehouse,
     ):
         warehouse.migrate([demo_spec()])
         for _ in range(repeat):

@@ -259,8 +259,9 @@ def bench_spec() -> Any:
 def clear_caches() -> None:
     from harvest import parsers
 
-    for name in ("parse_number", "parse_price", "parse_range", "_parse_date"):
+    for name in ("parse_number", "parse_price", "parse_range"):
         getattr(parsers, name).cache_clear()
+    parsers.dates._parse_date.cache_clear()
 
 
 def run(side: str, raw: Any, spec: Any, chunk: int) -> tuple[float, float, int]:
@@ -286,7 +287,7 @@ def per_distinct_string(raw: Any) -> None:
     families = [
         ("price", "price", old_parse_price, parsers.parse_price.__wrapped__),
         ("area", "area", old_parse_area, parsers.parse_area),
-        ("date", "available_from", old_parse_date, parsers._parse_date.__wrapped__),
+        ("date", "available_from", old_parse_date, parsers.dates._parse_date.__wrapped__),
     ]
     for label, column, old, new in families:
         values = list(raw[column].dropna().unique()[:2000])

@@ -122,10 +122,10 @@ class ApiServer:
 def fill_warehouse(url: str, specs: list[Any]) -> Any:
     import pandas as pd
 
-    from harvest.storage.warehouse import Warehouse
+    from harvest.storage.warehouse import open_warehouse
     from harvest.storage.warehouse.results import PartitionSummary
 
-    wh = Warehouse.from_url(url)
+    wh = open_warehouse(url)
     wh.migrate(specs)
     for spec in specs:
         for p in partitions():
@@ -210,7 +210,7 @@ def measure(n: int, home: Path, client: Any, repeats: int) -> dict[str, Any]:
 
     server = ApiServer(items)
     wh = fill_warehouse(f"sqlite:///{home / f'wh{n}.db'}", specs)
-    reader = warehouse_partitions(wh.engine)
+    reader = warehouse_partitions(wh)
 
     def full_run(metrics: Any = None) -> None:
         with AirflowApi(server.url, "admin", "pw") as api:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import demo_spec, goal_line, make_settings
 
 from harvest.features.pipeline import transform_features
-from harvest.storage.warehouse import Warehouse
+from harvest.storage.warehouse import open_warehouse
 from harvest.training import TrainingSettings
 from harvest.training.train import prepare, train_source, tune_candidates
 from harvest_demo import NOISE_SD, SiteConfig
@@ -57,7 +57,7 @@ def load_days(settings, spec, days: int, per_day: int) -> pd.DataFrame:  # type:
     """Load ``days`` demo partitions; return the frames (with the truth columns) concatenated."""
     config = SiteConfig(listings_per_day=per_day)
     frames = []
-    with Warehouse.from_url(settings.warehouse_url) as warehouse:
+    with open_warehouse(settings.warehouse_url) as warehouse:
         warehouse.migrate([spec])
         for n in range(days):
             day = FIRST_DAY + dt.timedelta(days=n)

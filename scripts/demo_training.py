@@ -30,19 +30,11 @@ say = demo.say
 
 def loaded_dates(warehouse_url: str) -> set[dt.date]:
     """Dates of source demo already loaded (by an earlier `make demo`): not crawled again."""
-    import sqlalchemy as sa
+    from harvest.storage.warehouse import open_warehouse
 
-    engine = sa.create_engine(warehouse_url)
-    try:
-        if not sa.inspect(engine).has_table("partition_loads"):
-            return set()
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text("SELECT logical_date FROM partition_loads WHERE source = 'demo'")
-            )
-            return {dt.date.fromisoformat(str(value)[:10]) for (value,) in rows}
-    finally:
-        engine.dispose()
+    with open_warehouse(warehouse_url) as warehouse:
+        warehouse.migrate([])  # the shared tables, as the first load creates them
+        return set(warehouse.loaded_dates("demo"))
 
 
 def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:

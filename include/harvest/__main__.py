@@ -197,18 +197,16 @@ def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.storage.warehouse import Warehouse, WarehouseError, engine_for
+    from harvest.storage.warehouse import WarehouseError, open_warehouse
 
     result = load_specs(settings.sources_dir)
     for error in result.errors.values():
         print(f"error: {error} (its table is not migrated)", file=sys.stderr)
-    url = args.url or settings.warehouse_url
+    if args.url:
+        settings = settings.with_overrides(warehouse_url=args.url)
     try:
-        warehouse = Warehouse(engine_for(url))
-        try:
+        with open_warehouse(settings) as warehouse:
             report = warehouse.migrate(result.specs.values())
-        finally:
-            warehouse.close()
     except WarehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,11 +16,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 from itemloaders.processors import Identity, MapCompose, TakeFirst
 from parsel import Selector, SelectorList
 
 from harvest.config.spec import FieldSpec, SourceSpec
+from harvest.selection import Page, WrongPageType, header_values, label_values, select, texts
 from harvest.text import collapse_whitespace
 
 FieldValue = str | list[str] | None
@@ -28,17 +30,8 @@ FieldValue = str | list[str] | None
 
 
 def element_texts(selection: SelectorList[Selector]) -> list[str]:
-    """The text of each match, whitespace-normalised, blanks left out: an element's whole text
-    (every text node under it), a text node or attribute as it is, an XPath string or number."""
-    texts = []
-    for match in selection:
-        if isinstance(match.root, str | int | float | bool):
-            text = collapse_whitespace(match.get())
-        else:
-            text = collapse_whitespace(" ".join(match.xpath(".//text()").getall()))
-        if text is not None:
-            texts.append(text)
-    return texts
+    """The text of each match (:func:`harvest.selection.texts`)."""
+    return texts(selection)
 
 
 def _map_text(value: str | int | float | bool) -> str:
@@ -75,6 +68,7 @@ class FieldExtractor:
         self._input = MapCompose(*steps)
         self._output = Identity() if spec.many else TakeFirst()
         self._default = None if spec.default is None else _map_text(spec.default)
+        self._absolute = spec.kind == "url"
 
     def _apply_regex(self, text: str) -> str | None:
         assert self._regex is not None  # noqa: S101 - only added as a step with a regex
@@ -87,28 +81,40 @@ class FieldExtractor:
     def _apply_map(self, text: str) -> str:
         return self._map.get(text, text)
 
-    def matches(self, selector: Selector, url: str) -> list[str]:
-        """The strings the field's selector finds in ``selector`` (or the URL, ``from: url``)."""
-        if self.spec.from_ == "url":
+    def matches(self, selector: Selector, url: str, page: Page | None = None) -> list[str]:
+        """The strings the field's selector finds in ``selector`` (or the URL, ``from: url``);
+        ``page``: the page ``selector`` is on or in (its embedded metadata, shared by the
+        fields; default: ``selector`` is the page). Raises
+        :class:`~harvest.selection.WrongPageType` for a selector of the wrong language."""
+        spec = self.spec
+        if spec.from_ == "url":
             return [url]
-        if self.spec.css is not None:
-            return element_texts(selector.css(self.spec.css))
-        return element_texts(selector.xpath(str(self.spec.xpath)))
+        if spec.label is not None:
+            return label_values(selector, spec.label)
+        if spec.header is not None:
+            return header_values(selector, spec.header)
+        return texts(select(spec, selector, page or Page(selector, url)))
 
-    def value(self, matches: list[str]) -> FieldValue:
-        """The field's value from its matches: processed, first or all, else the default."""
+    def value(self, matches: list[str], url: str | None = None) -> FieldValue:
+        """The field's value from its matches: processed, first or all, else the default; a
+        ``url`` field's value joined to ``url`` (the page's)."""
         values = self._input(matches)
+        if self._absolute and url:
+            values = [urljoin(url, v) for v in values]
         result: FieldValue = list(values) if self.spec.many else self._output(values)
         if result is None or result == []:
             return [self._default] if self.spec.many and self._default else self._default
         return result
 
-    def extract(self, selector: Selector, url: str) -> FieldValue:
-        return self.value(self.matches(selector, url))
+    def extract(self, selector: Selector, url: str, page: Page | None = None) -> FieldValue:
+        return self.value(self.matches(selector, url, page), url)
 
-    def trace(self, selector: Selector, url: str) -> FieldTrace:
-        matches = self.matches(selector, url)
-        value = self.value(matches)
+    def trace(self, selector: Selector, url: str, page: Page | None = None) -> FieldTrace:
+        try:
+            matches = self.matches(selector, url, page)
+        except WrongPageType as exc:
+            return FieldTrace(self.name, self.spec.selector, [], None, str(exc))
+        value = self.value(matches, url)
         problem = None
         if not matches:
             problem = "the selector matched nothing"
@@ -130,19 +136,21 @@ class Extractor:
 
     @staticmethod
     def _extract(
-        extractors: Iterable[FieldExtractor], selector: Selector, url: str
+        extractors: Iterable[FieldExtractor], selector: Selector, url: str, page: Page | None
     ) -> dict[str, FieldValue]:
-        return {e.name: e.extract(selector, url) for e in extractors}
+        page = page or Page(selector, url)
+        return {e.name: e.extract(selector, url, page) for e in extractors}
 
     def page_fields(self, selector: Selector, url: str) -> dict[str, FieldValue]:
         """The fields read on an item page (``from: page`` and ``from: url``)."""
-        return self._extract(self.page, selector, url)
+        return self._extract(self.page, selector, url, None)
 
-    def card_fields(self, card: Selector, url: str) -> dict[str, FieldValue]:
-        """The fields read in one card (``from: card``) and, for a card that is the item (no
-        item page), from ``url`` (``from: url``) too."""
-        return self._extract(self.card, card, url)
+    def card_fields(
+        self, card: Selector, url: str, page: Page | None = None
+    ) -> dict[str, FieldValue]:
+        """The fields read in one card (``from: card``); ``page``: the list page the card is on."""
+        return self._extract(self.card, card, url, page)
 
     def url_fields(self, url: str) -> dict[str, FieldValue]:
         """The ``from: url`` fields of an item known only by its card (``url``: the list page)."""
-        return self._extract(self.url, Selector(text=""), url)
+        return self._extract(self.url, Selector(text=""), url, None)

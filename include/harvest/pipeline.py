@@ -36,7 +36,8 @@ def check_crawl(
     """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched,
     no item page reached: then the message says which level matched nothing, and where, or a
     crawl monitor the spec makes critical failed); return (and log) the warnings of one that
-    did: the page budget or the depth limit was hit, so the partition may miss pages, or a crawl
+    did: the page budget or the depth limit was hit, so the partition may miss pages, the
+    completeness account has named warnings (:mod:`harvest.crawler.completeness`), or a crawl
     monitor failed (:func:`harvest.scraping.health.report_monitors`)."""
     day = summary.get("logical_date")
     if summary.get("exit_code") not in (0, None):
@@ -76,6 +77,11 @@ def check_crawl(
             f"(crawl.max_depth={spec.crawl.max_depth}): {summary['depth_limit_skipped']} links "
             "not followed; the partition may miss pages"
         )
+    completeness = summary.get("completeness") or {}
+    warnings += [
+        f"crawl of source {spec.name!r} for {day}: {warning}"
+        for warning in completeness.get("warnings") or []
+    ]
     for warning in warnings:
         logger.warning("%s", warning)
     from harvest.scraping.health import CriticalMonitorFailed, report_monitors

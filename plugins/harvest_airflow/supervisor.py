@@ -26,9 +26,7 @@ from harvest.config.spec import load_specs
 from harvest.monitoring.airflow_api import AirflowApi
 from harvest.monitoring.metrics import client_for
 from harvest.monitoring.supervise import SupervisorRun, supervise, warehouse_partitions
-from harvest.storage.warehouse import Warehouse
-from harvest.storage.warehouse.engine import describe, engine_for
-from harvest.storage.warehouse.errors import WarehouseError
+from harvest.storage.warehouse import WarehouseError, open_warehouse
 from harvest_airflow.hooks import HarvestHook
 from harvest_airflow.notifiers import HarvestAlertNotifier
 
@@ -97,24 +95,24 @@ def run_supervisor(
     for path, error in specs.errors.items():
         log.warning("spec %s not supervised: %s", path, error)
     get_state, set_state = state_store
-    engine = engine_for(settings.warehouse_url)
+    warehouse = open_warehouse(settings)
     try:  # a fresh warehouse has no tables yet; reading it then is an error per source
-        Warehouse(engine).migrate(specs.specs.values())
+        warehouse.migrate(specs.specs.values())
     except WarehouseError as exc:
-        log.error("warehouse not migrated (%s): %s", describe(engine.url), exc)
+        log.error("warehouse not migrated (%s): %s", warehouse.where, exc)
     client = api or api_from_connection()
     try:
         result: SupervisorRun = supervise(
             list(specs.specs.values()),
             client,
-            warehouse_partitions(engine),
+            warehouse_partitions(warehouse),
             get_state(),
             now or dt.datetime.now(dt.UTC),
             client_for(settings),
         )
     finally:
         client.close()
-        engine.dispose()
+        warehouse.close()
     for alert in result.alerts:
         HarvestAlertNotifier(message=alert.text, subject=alert.text[:120]).notify(context)
     set_state(result.state)

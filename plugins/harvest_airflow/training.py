@@ -66,17 +66,18 @@ def _sorted_failures(source: str, exc: Exception) -> None:
 def plan_training(source: str) -> dict[str, Any]:
     """The latest processed date (the training set's end, which names the run's studies) and
     the tuning workers: several on PostgreSQL, one on the embedded SQLite default."""
-    from harvest.training.scoring import latest_date
+    from harvest.storage.warehouse import open_warehouse
 
     settings, _spec = _settings_and_spec(source)
     try:
-        until = latest_date(settings.warehouse_url, source)
+        with open_warehouse(settings) as warehouse:
+            until = warehouse.latest_date(source)
+            postgres = warehouse.dialect == "postgresql"
     except Exception as exc:
         _sorted_failures(source, exc)
         raise
     if until is None:
         raise AirflowSkipException(f"source {source}: no processed rows yet")
-    postgres = settings.warehouse_url.startswith(("postgresql", "postgres:"))
     workers = WORKERS_ON_POSTGRES if postgres else 1
     return {"until": until.isoformat(), "workers": list(range(workers))}
 

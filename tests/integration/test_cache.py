@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
+import sqlalchemy as sa
 
-from harvest.config.settings import PACKAGE_DIR
+from harvest.config.settings import PACKAGE_DIR, Settings
 from harvest.config.spec import load_spec
-from harvest.storage import warehouse as wh
 from harvest.storage.read_cache import NullReadCache, ReadCache, RedisReadCache, cache_key
-from harvest.storage.warehouse import Warehouse
+from harvest.storage.warehouse import open_warehouse
 from tests.conftest import missing_service
 
 pytestmark = pytest.mark.redis
@@ -98,13 +98,13 @@ def test_invalidate_partition_drops_the_keys_that_include_the_date(clean_redis: 
 def test_warehouse_reads_are_cached_and_loads_invalidate_them(
     clean_redis: str, tmp_path: Path
 ) -> None:
-    warehouse = Warehouse.from_url(
+    warehouse = open_warehouse(
         f"sqlite:///{tmp_path / 'w.db'}", cache=ReadCache.from_url(clean_redis)
     )
     warehouse.migrate([SPEC])
     warehouse.load_partition(SPEC, D1, listings(D1, 6))
     queries: list[str] = []
-    wh.sa.event.listen(warehouse.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    sa.event.listen(warehouse.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
     first = warehouse.read_history("demo", D1, D1)
     n = len(queries)
     second = warehouse.read_history("demo", D1, D1)
@@ -118,11 +118,30 @@ def test_warehouse_reads_are_cached_and_loads_invalidate_them(
     warehouse.close()
 
 
+def test_open_warehouse_wires_the_settings_cache_for_every_caller(
+    clean_redis: str, tmp_path: Path
+) -> None:
+    """Stages, the CLI, the supervisor and training all open the warehouse with
+    ``open_warehouse(settings)``: the read cache is ``settings.cache_url``'s for each of them."""
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path), "HARVEST_CACHE_URL": clean_redis})
+    with open_warehouse(settings, SPEC, D1) as warehouse:
+        assert isinstance(warehouse.cache, RedisReadCache)
+        warehouse.load_partition(SPEC, D1, listings(D1, 3))
+        assert len(warehouse.read_history("demo", D1, D1)) == 3
+    keys = redis.Redis.from_url(clean_redis, decode_responses=True).keys("harvest:demo:history:*")
+    assert len(keys) == 1
+    with open_warehouse(settings) as reader:  # no spec: opened, not migrated
+        assert isinstance(reader.cache, RedisReadCache)
+        assert len(reader.read_history("demo", D1, D1)) == 3
+    with open_warehouse(settings.warehouse_url) as bare:  # a bare URL: no cache
+        assert isinstance(bare.cache, NullReadCache)
+
+
 def test_redis_at_a_closed_port_gives_the_same_answers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = ReadCache.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'w.db'}", cache=cache)
+    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'w.db'}", cache=cache)
     warehouse.migrate([SPEC])
     with caplog.at_level(logging.WARNING, logger="harvest.storage.read_cache"):
         started = time.monotonic()

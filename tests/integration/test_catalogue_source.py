@@ -36,7 +36,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
 from harvest.pipeline import run_partition
 from harvest.scraping import run_crawl
-from harvest.storage.warehouse import Warehouse
+from harvest.storage.warehouse import open_warehouse
 from harvest_demo import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
 from harvest_demo.catalogue_truth import TRACKED_FIELDS, catalogue_changes
 
@@ -301,7 +301,7 @@ def test_out_of_order_on_postgresql_gives_the_same_warehouse(
     pg_database: str,
     tmp_path: Path,
 ) -> None:
-    Warehouse.from_url(pg_database).close()
+    open_warehouse(pg_database).close()
     settings = _settings(tmp_path, pg_database)
     reports = {day: _run(site, day, settings) for day in OUT_OF_ORDER}
     assert all(r["load"]["loaded"] > 0 for r in reports.values())
@@ -318,7 +318,8 @@ def test_the_training_set_is_each_dates_valid_versions(in_order: dict[str, Any])
     """Through the real crawl: one row per product and observed date, with that date's values."""
     from harvest.training.data import read_training_set
 
-    frame = read_training_set(in_order["settings"].warehouse_url, SPEC)
+    with open_warehouse(in_order["settings"]) as warehouse:
+        frame = read_training_set(warehouse, SPEC)
     for day in DAYS:
         rows = frame[frame["logical_date"].dt.date == day].set_index("record_key")
         truth = catalogue_truth(CONFIG, day, SPEC.base_url)

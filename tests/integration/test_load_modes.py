@@ -18,7 +18,7 @@ from harvest.loading import LoadError, load_cleaned_partition
 from harvest.loading.warnings import CriticalWarning
 from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
-from harvest.storage.warehouse import PARTITION_LOADS, Warehouse
+from harvest.storage.warehouse import PARTITION_LOADS, Warehouse, open_warehouse
 from harvest_demo import SiteConfig
 from harvest_demo.catalogue import CatalogueConfig, catalogue_for_day
 from harvest_demo.catalogue_truth import catalogue_changes
@@ -176,7 +176,7 @@ def test_catalogue_out_of_order_and_reruns_give_the_same_warehouse(
     in_order = dump(warehouse, "versions_shop", with_loaded_at=False)
     counts = version_counts(warehouse, "shop")
 
-    other = Warehouse.from_url(f"sqlite:///{tmp_path / 'other.db'}")
+    other = open_warehouse(f"sqlite:///{tmp_path / 'other.db'}")
     other.migrate([spec])
     shuffled = [DAYS[3], DAYS[0], DAYS[4], DAYS[2], DAYS[1]]
     for day in shuffled:
@@ -232,7 +232,7 @@ def listings_warehouse(
 ) -> tuple[list[tuple[Any, ...]], Warehouse]:
     spec = demo_spec()
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / name)})
-    wh = Warehouse.from_url(f"sqlite:///{tmp_path / name / 'warehouse.db'}")
+    wh = open_warehouse(f"sqlite:///{tmp_path / name / 'warehouse.db'}")
     wh.migrate([spec])
     for day in sorted(order):
         stage_validated(settings, day)
@@ -257,7 +257,7 @@ def test_a_stale_clean_is_cleaned_again_before_loading(tmp_path: Path) -> None:
     in_order, first = listings_warehouse(tmp_path, [d1, d2], "in_order")
     spec = demo_spec()
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / "racing")})
-    wh = Warehouse.from_url(f"sqlite:///{tmp_path / 'racing' / 'warehouse.db'}")
+    wh = open_warehouse(f"sqlite:///{tmp_path / 'racing' / 'warehouse.db'}")
     wh.migrate([spec])
     stage_validated(settings, d1)
     stage_validated(settings, d2)
@@ -278,7 +278,7 @@ def test_a_listings_load_without_the_clean_stage_is_refused(tmp_path: Path) -> N
     """Its order checks need the clean stage handed in: without it nothing is loaded."""
     spec = demo_spec()
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
-    wh = Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    wh = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
     wh.migrate([spec])
     day = dt.date(2026, 3, 1)
     stage_validated(settings, day)

@@ -21,7 +21,7 @@ from harvest.config.spec import MONITOR_NAMES, SourceSpec, load_spec
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import monitored_crawl
 from harvest.scraping.runner import CrawlResult
-from harvest.storage.warehouse import CRAWL_MONITORS, PartitionSummary, Warehouse
+from harvest.storage.warehouse import CRAWL_MONITORS, PartitionSummary, Warehouse, open_warehouse
 from harvest_demo import DemoSite, Faults, SiteConfig
 
 DAY = dt.date(2026, 3, 1)
@@ -65,7 +65,7 @@ def by_name(result: CrawlResult) -> dict[str, dict[str, str]]:
 def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A crawl of the healthy demo site, then its re-run, with three earlier partitions."""
     home = tmp_path_factory.mktemp("healthy")
-    with Warehouse.from_url(f"sqlite:///{home / 'warehouse.db'}") as warehouse:
+    with open_warehouse(f"sqlite:///{home / 'warehouse.db'}") as warehouse:
         warehouse.migrate([load_spec(SPEC_PATH)])
         for days_back, scraped in ((3, 58), (2, 61), (1, 60)):
             day = DAY - dt.timedelta(days=days_back)
@@ -109,7 +109,7 @@ def test_a_broken_site_fails_named_monitors_and_a_critical_one_fails_the_scrape(
 ) -> None:
     """Layout drift empties every field; 503s twice per page; a minimum nobody can reach; and
     the recent partitions were ten times larger. Field coverage is critical in this spec."""
-    with Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
+    with open_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
         warehouse.migrate([load_spec(SPEC_PATH)])
         for days_back in (2, 1):
             day = DAY - dt.timedelta(days=days_back)

@@ -22,7 +22,7 @@ from harvest.config.settings import PACKAGE_DIR, Settings
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.storage.raw import FileRawStore, RawDocument
 from harvest.storage.staging import read_frame
-from harvest.storage.warehouse import QUARANTINE, Warehouse, processed_table_name
+from harvest.storage.warehouse import QUARANTINE, Warehouse, open_warehouse, processed_table_name
 from harvest.validation.run import validate_partition
 from tests.integration.test_validation_partition import DAY, detail
 
@@ -131,7 +131,7 @@ def spec() -> SourceSpec:
 
 @pytest.fixture
 def postgres(postgres_url: str, spec: SourceSpec) -> Iterator[Warehouse]:
-    warehouse = Warehouse.from_url(postgres_url)
+    warehouse = open_warehouse(postgres_url)
     warehouse.migrate([spec])
     yield warehouse
     with warehouse.engine.begin() as conn:
@@ -149,7 +149,7 @@ def test_hostile_text_is_stored_identically_in_sqlite_and_postgres(
     for name in ("sqlite", "postgresql"):
         settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / name)})
         if name == "sqlite":
-            warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}")
+            warehouse = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
             warehouse.migrate([spec])
         else:
             warehouse = postgres
@@ -186,7 +186,7 @@ def test_quarantine_values_are_cleaned_defensively_on_both_backends(
 ) -> None:
     """Quarantine rows written by any stage (not only from extracted text) are stored the same."""
     expected = {f"http://h.test/{i}": kept for i, (_, kept) in enumerate(UNSTORABLE)}
-    sqlite = Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    sqlite = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
     sqlite.migrate([spec])
     read = {}
     for warehouse in (sqlite, postgres):

@@ -19,7 +19,7 @@ import yaml
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
 from harvest.config.spec import SourceSpec
-from harvest.storage.warehouse import Warehouse
+from harvest.storage.warehouse import open_warehouse
 from harvest.training import TrackingUnavailable, TrainingDataError, TrainingSettings
 from harvest.training.scoring import score_partition
 from harvest.training.train import train_source
@@ -49,7 +49,7 @@ def loaded(settings: Settings) -> dict[str, SourceSpec]:
     constant price (``flat``), and under a spec whose target column was never loaded."""
     config = SiteConfig(listings_per_day=80)
     specs = {"demo": _spec("demo"), "flat": _spec("flat")}
-    with Warehouse.from_url(settings.warehouse_url) as warehouse:
+    with open_warehouse(settings.warehouse_url) as warehouse:
         warehouse.migrate(specs.values())
         for day in DAYS:
             frame = shown_partition(config, day)

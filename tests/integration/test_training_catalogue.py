@@ -22,10 +22,6 @@ from tests.integration.test_load_modes import CONFIG, DAYS, catalogue_spec, load
 SPEC = catalogue_spec(target="price")
 
 
-def _url(warehouse: Warehouse) -> str:
-    return warehouse.engine.url.render_as_string(hide_password=False)
-
-
 def _truth(day: dt.date) -> dict[str, tuple[int | None, int | None]]:
     """Per product visible on ``day``: (price in cents, stock) as the site showed them."""
     return {p.product_id: (p.price_cents, p.availability) for p in catalogue_for_day(CONFIG, day)}
@@ -53,7 +49,7 @@ def loaded(warehouse: Warehouse, tmp_path: Path) -> Warehouse:
 
 
 def test_the_training_set_is_the_truth_of_each_date(loaded: Warehouse) -> None:
-    frame = read_training_set(_url(loaded), SPEC)
+    frame = read_training_set(loaded, SPEC)
     assert sorted(frame["logical_date"].dt.date.unique()) == DAYS
     changed = 0
     for day in DAYS:
@@ -72,9 +68,9 @@ def test_the_training_set_is_the_truth_of_each_date(loaded: Warehouse) -> None:
 
 
 def test_until_and_on_select_dates_of_the_training_set(loaded: Warehouse) -> None:
-    until = read_training_set(_url(loaded), SPEC, until=DAYS[2])
+    until = read_training_set(loaded, SPEC, until=DAYS[2])
     assert sorted(until["logical_date"].dt.date.unique()) == DAYS[:3]
-    on = read_training_set(_url(loaded), SPEC, on=DAYS[3])
+    on = read_training_set(loaded, SPEC, on=DAYS[3])
     assert _rows(on, DAYS[3]) == _truth(DAYS[3])
     assert set(on["logical_date"].dt.date) == {DAYS[3]}
 
@@ -91,6 +87,6 @@ def test_a_date_without_a_product_leaves_it_out_of_that_date(
         load_catalogue(
             warehouse, settings, SPEC, day, observed(day, drop=1 if day == DAYS[1] else 0)
         )
-    frame = read_training_set(_url(warehouse), SPEC)
+    frame = read_training_set(warehouse, SPEC)
     dates = frame[frame["record_key"] == gone]["logical_date"].dt.date.tolist()
     assert DAYS[1] not in dates and DAYS[2] in dates

@@ -113,7 +113,7 @@ def _sqlite(settings: Settings, spec: SourceSpec) -> Iterator[Warehouse]:
 
 
 def _postgres(url: str, spec: SourceSpec) -> Iterator[Warehouse]:
-    warehouse = Warehouse.from_url(url)
+    warehouse = open_warehouse(url)
     warehouse.migrate([spec])
     yield warehouse
     with warehouse.engine.begin() as conn:

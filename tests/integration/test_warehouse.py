@@ -19,10 +19,12 @@ from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import DetailSpec, FieldSpec, SourceSpec, load_spec
 from harvest.storage import warehouse as wh
 from harvest.storage.warehouse import (
+    CRAWL_MONITORS,
     PartitionSummary,
     Warehouse,
     WarehouseError,
     WarehouseUnavailable,
+    open_warehouse,
 )
 from harvest.storage.warehouse import copy as wh_copy
 from harvest.storage.warehouse import load as wh_load
@@ -94,7 +96,7 @@ def _empty(warehouse: Warehouse) -> None:
 
 @pytest.fixture
 def pg_warehouse(pg_database: str) -> Iterator[Warehouse]:
-    warehouse = Warehouse.from_url(pg_database)
+    warehouse = open_warehouse(pg_database)
     _empty(warehouse)
     yield warehouse
     _empty(warehouse)
@@ -103,7 +105,7 @@ def pg_warehouse(pg_database: str) -> Iterator[Warehouse]:
 
 @pytest.fixture
 def sqlite_warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
     yield warehouse
     warehouse.close()
 
@@ -439,7 +441,7 @@ def test_postgres_unreachable_names_host_and_port() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed once the block ends
-    warehouse = Warehouse.from_url(f"postgresql://harvest:secret@127.0.0.1:{port}/harvest")
+    warehouse = open_warehouse(f"postgresql://harvest:secret@127.0.0.1:{port}/harvest")
     with pytest.raises(WarehouseUnavailable, match=rf"127\.0\.0\.1:{port}") as info:
         warehouse.migrate([SPEC])
     assert "secret" not in str(info.value)
@@ -561,3 +563,98 @@ def test_sqlite_and_postgres_hold_the_same_contents(
     b = pg_warehouse.read_history("demo", D1, D2).drop(columns="loaded_at")
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 63 and a.imputed.map(len).sum() > 0
+
+
+# --- timestamps: UTC-aware in and out on both databases -----------------------------------------
+
+BERLIN = dt.timezone(dt.timedelta(hours=2))
+MONITOR = {"monitor": "item_count", "status": "passed", "severity": "warning"}
+
+
+def _is_utc(moment: dt.datetime | None) -> bool:
+    return moment is not None and moment.utcoffset() == dt.timedelta(0)
+
+
+def test_timestamps_go_in_in_any_zone_and_come_back_in_utc(warehouse: Warehouse) -> None:
+    """One type (``UtcDateTime``) for every timestamp column: SQLite keeps no zone and
+    PostgreSQL answers in the session's, yet every read gives the same UTC-aware instant."""
+    warehouse.migrate([SPEC])
+    at = dt.datetime(2026, 1, 5, 23, 30, 15, 123456, tzinfo=BERLIN)
+    summary = PartitionSummary("demo", D1, 3, 3, 0, 0, 0, 3, True, loaded_at=at)
+    warehouse.record_partition(summary)
+    warehouse.replace_crawl_monitors("demo", D1, [MONITOR], checked_at=at)
+    warehouse.load_partition(SPEC, D2, listings(D2, 3))
+
+    got = warehouse.partition_summary("demo", D1)
+    assert got is not None and got.loaded_at == at and _is_utc(got.loaded_at)
+    (loaded,) = warehouse.load_times("demo", D1, D2).values()
+    assert loaded == at and _is_utc(loaded)
+    read = warehouse.partition_results(SPEC, D1)
+    assert read.partitions[0].loaded_at == at and _is_utc(read.partitions[0].loaded_at)
+    with warehouse.engine.connect() as conn:
+        checked = conn.execute(sa.select(CRAWL_MONITORS.c.checked_at)).scalar_one()
+    assert checked == at and _is_utc(checked)
+    history = warehouse.read_history("demo", D2, D2)  # a reflected table: the same type
+    assert str(history["loaded_at"].dt.tz) == "UTC"
+    assert (dt.datetime.now(dt.UTC) - history["loaded_at"].iloc[0]) < dt.timedelta(minutes=5)
+
+
+@pytest.mark.postgres
+def test_a_postgres_session_in_another_zone_still_reads_utc(
+    pg_warehouse: Warehouse, pg_database: str
+) -> None:
+    tokyo = f"{pg_database}?options=-c%20timezone%3DAsia%2FTokyo"
+    with open_warehouse(tokyo) as warehouse:
+        with warehouse.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW timezone").scalar_one() == "Asia/Tokyo"
+        warehouse.migrate([SPEC])
+        at = dt.datetime(2026, 1, 5, 23, 30, tzinfo=BERLIN)
+        warehouse.record_partition(PartitionSummary("demo", D1, 1, 1, 0, 0, 0, 1, True, at))
+        got = warehouse.partition_summary("demo", D1)
+    assert got is not None and got.loaded_at == at and _is_utc(got.loaded_at)
+    assert got.to_dict()["loaded_at"] == "2026-01-05T21:30:00+00:00"
+
+
+# --- the supervisor's reads ---------------------------------------------------------------------
+
+
+def test_the_supervisor_read_looks_missing_tables_up(warehouse: Warehouse) -> None:
+    """No processed table yet and a warehouse from before ``crawl_monitors``: no coverage, no
+    monitors, found by looking the tables up (not by catching the query's error)."""
+    warehouse.migrate([])
+    with warehouse.engine.begin() as conn:
+        CRAWL_MONITORS.drop(conn)
+    warehouse.record_partition(PartitionSummary("demo", D1, 3, 3, 0, 0, 0, 3, True))
+    read = warehouse.partition_results(SPEC, D1)
+    assert [p.logical_date for p in read.partitions] == [D1]
+    assert read.crawl_monitors == {} and read.crawl_monitors_date is None
+    assert read.field_coverage == {} and read.validation_pass_rate is None
+
+
+@pytest.mark.postgres
+def test_a_connection_dropped_during_the_supervisor_read_is_an_error(
+    pg_warehouse: Warehouse,
+) -> None:
+    """The connection is killed by the server just as the crawl monitors are queried: that is
+    an error naming the warehouse, never "no crawl monitors"."""
+    warehouse = pg_warehouse
+    warehouse.migrate([SPEC])
+    warehouse.record_partition(PartitionSummary("demo", D1, 3, 3, 0, 0, 0, 3, True))
+    warehouse.replace_crawl_monitors("demo", D1, [MONITOR])
+    assert warehouse.partition_results(SPEC, D1).crawl_monitors == {"item_count": "passed"}
+    killer = sa.create_engine(warehouse.engine.url, isolation_level="AUTOCOMMIT")
+
+    def kill(conn: sa.Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "crawl_monitors" in statement:
+            pid = conn.connection.dbapi_connection.get_backend_pid()  # type: ignore[union-attr]
+            with killer.connect() as admin:
+                admin.execute(sa.select(sa.func.pg_terminate_backend(pid)))
+
+    sa.event.listen(warehouse.engine, "before_cursor_execute", kill)
+    try:
+        with pytest.raises(WarehouseError, match=r"terminat|closed the connection") as err:
+            warehouse.partition_results(SPEC, D1)
+    finally:
+        sa.event.remove(warehouse.engine, "before_cursor_execute", kill)
+        killer.dispose()
+    assert warehouse.where.split(" ")[0] in str(err.value)

@@ -29,7 +29,7 @@ from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.sla import evaluate_source
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import CriticalMonitorFailed, report_monitors
-from harvest.storage.warehouse import PartitionSummary, Warehouse
+from harvest.storage.warehouse import PartitionSummary, open_warehouse
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings
 from tests.unit.test_monitoring_supervisor import received, udp  # noqa: F401 - fixture
 
@@ -108,7 +108,7 @@ def test_default_monitors_become_spidermon_settings() -> None:
     ]
     assert values["HARVEST_MONITORS"] == [
         "item_count", "field_coverage", "error_count", "warning_count", "finish_reason",
-        "unwanted_http_codes", "retry_count", "item_count_vs_median",
+        "unwanted_http_codes", "retry_count", "item_count_vs_median", "completeness",
     ]  # fmt: skip
     assert values["SPIDERMON_MIN_ITEMS"] == 1
     assert values["SPIDERMON_ADD_FIELD_COVERAGE"] is True
@@ -128,7 +128,7 @@ def test_thresholds_set_to_null_switch_their_monitor_off() -> None:
     spec = demo(
         min_items=None, min_field_coverage=None, field_coverage={"price": 0.8}, max_errors=None,
         max_warnings=None, unwanted_http_codes={}, max_retries=None, min_share_of_median=None,
-        max_downloader_exceptions=3,
+        max_downloader_exceptions=3, completeness=False,
     )  # fmt: skip
     values = monitor_settings(spec)
     assert values["HARVEST_MONITORS"] == [
@@ -210,15 +210,15 @@ def test_a_critical_monitor_fails_the_scrape_naming_source_date_and_monitor() ->
 
 def test_the_supervisor_reads_the_newest_crawls_monitors(tmp_path: Path) -> None:
     spec = demo()
-    with Warehouse.from_url(f"sqlite:///{tmp_path / 'wh.db'}") as wh:
+    with open_warehouse(f"sqlite:///{tmp_path / 'wh.db'}") as wh:
         wh.migrate([spec])
         wh.record_partition(PartitionSummary("demo", DAY, 50, 45, 5, 0, 0, 45, True))
         wh.replace_crawl_monitors("demo", DAY - dt.timedelta(days=1), RESULTS[2:])
         wh.replace_crawl_monitors("demo", DAY, RESULTS[1:])
-        newest = read_partition_results(wh.engine, spec, DAY)[-1]
+        newest = read_partition_results(wh, spec, DAY)[-1]
         # a newer crawl whose scrape failed (no load yet): its monitors are the newest
         wh.replace_crawl_monitors("demo", DAY + dt.timedelta(days=1), RESULTS)
-        failed_scrape = read_partition_results(wh.engine, spec, DAY)[-1]
+        failed_scrape = read_partition_results(wh, spec, DAY)[-1]
     assert newest.crawl_monitors == {
         "retry_count": "failed", "finish_reason": "passed", "error_count": "skipped",
     }  # fmt: skip

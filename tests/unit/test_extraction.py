@@ -98,7 +98,7 @@ def test_the_graph_keys_are_checked_and_index_is_the_one_level_graph() -> None:
     assert [level.name for level in spec().graph] == ["categories", "lists"]
     plain = {"key": "id", "fields": {"id": {"from": "url", "regex": r"/p/(\d+)"}}}
     old = spec(levels=[], index={"detail_links": "a.item", "next_page": "a.next"}, detail=plain)
-    assert [(lv.name, lv.links, lv.next_page) for lv in old.graph] == [
+    assert [(lv.name, lv.links.css, lv.next_page.css) for lv in old.graph] == [  # type: ignore[union-attr]
         ("index", "a.item", "a.next")
     ]
     with pytest.raises(ValueError, match="not both"):
@@ -149,10 +149,14 @@ def test_preview_prints_every_field_and_every_level_of_a_fixture_page() -> None:
     response = HtmlResponse("https://shop.example/c/1", body=list_page, encoding="utf-8")
     text = "\n".join(preview_lines(spec(), response))
     assert "id  [url]" in text and "MISSING (required)" in text
-    assert "links 'ul.categories a': 1 found: https://shop.example/c/1" in text
-    assert "cards 'article': 2 found" in text
-    assert "links 'h3 a': 2 found: https://shop.example/p/5, https://shop.example/p/6" in text
-    assert "next_page 'li.next a': https://shop.example/c/1?page=2" in text
+    assert "accepted (an HTML page)" in text
+    assert "links [ul.categories a] to the next level: 1 found: https://shop.example/c/1" in text
+    assert "cards [article]: 2 found" in text
+    assert (
+        "links [h3 a] to item pages: 2 found: https://shop.example/p/5, https://shop.example/p/6"
+        in text
+    )
+    assert "next_page [li.next a]: 1 found: https://shop.example/c/1?page=2" in text
     assert "matched: ['star-rating Three']" in text and "parsed:  3" in text
 
     item = HtmlResponse(

@@ -37,7 +37,8 @@ from harvest.fields import (
 from harvest.parsers import Unparseable
 from harvest.records import ParsedRecords, extract_records, parse_records
 from harvest.storage.raw import RawDocument
-from harvest.storage.warehouse import Warehouse, processed_columns, processed_table
+from harvest.storage.warehouse import open_warehouse, processed_columns, processed_table
+from harvest.storage.warehouse.schema import sql_type
 
 DAY = dt.date(2026, 3, 14)
 BUILT_IN = {"text", "number", "int", "float", "price", "range", "area", "bool", "date", "json"}
@@ -48,7 +49,7 @@ def test_every_built_in_kind_has_its_types_and_behaviour() -> None:
     for name in BUILT_IN:
         kind = field_kind(name)
         assert isinstance(kind.arrow_type(), pa.DataType)
-        assert isinstance(kind.sql_type(), sa.types.TypeEngine)
+        assert isinstance(sql_type(name), sa.types.TypeEngine)
         assert pd.api.types.pandas_dtype(kind.pandas_dtype) is not None
         assert kind.gx_types
     assert field_kind("price").columns("rent") == {"rent": "price", "rent_currency": "text"}
@@ -66,7 +67,7 @@ def test_every_built_in_kind_has_its_types_and_behaviour() -> None:
         "date": (FeatureRole.DATE, Normalisation.DATE, Comparison.SAME_DAY),
         "json": (FeatureRole.NONE, Normalisation.DTYPE, Comparison.EXACT),
     }
-    json_type = field_kind("json").sql_type()  # JSONB on PostgreSQL, JSON elsewhere
+    json_type = sql_type("json")  # JSONB on PostgreSQL, JSON elsewhere
     assert json_type.compile(dialect=postgresql.dialect()) == "JSONB"
     assert json_type.compile(dialect=sqlite.dialect()) == "JSON"
 
@@ -292,7 +293,7 @@ def test_a_new_kind_is_a_feature_is_normalised_is_deduplicated_and_is_a_column(
     assert processed_columns(spec)["weight"] == "weight"
     assert processed_columns(spec)["weight_unit"] == "text"
     assert isinstance(processed_table(spec).c.weight.type, sa.Float)
-    with Warehouse.from_url(f"sqlite:///{tmp_path / 'w.db'}") as warehouse:
+    with open_warehouse(f"sqlite:///{tmp_path / 'w.db'}") as warehouse:
         assert warehouse.migrate([spec]).created_tables[-1] == "processed_parcels"
         columns_in_db = {
             c["name"]: c["type"]

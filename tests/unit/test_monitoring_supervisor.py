@@ -24,7 +24,7 @@ from harvest.monitoring.airflow_api import AirflowApi, AirflowApiError
 from harvest.monitoring.history import PartitionResult, RunRecord
 from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.supervise import supervise
-from harvest.storage.warehouse import Warehouse
+from harvest.storage.warehouse import open_warehouse
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import processed_table
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings
@@ -151,7 +151,7 @@ def test_api_errors_name_the_url_and_never_leak_the_password(fake_airflow: str) 
 
 
 def test_partition_results_from_the_warehouse(tmp_path: Path, spec: SourceSpec) -> None:
-    with Warehouse.from_url(f"sqlite:///{tmp_path / 'wh.db'}") as wh:
+    with open_warehouse(f"sqlite:///{tmp_path / 'wh.db'}") as wh:
         wh.migrate([spec])
         for day, scraped in ((13, 100), (14, 50)):
             wh.record_partition(
@@ -177,8 +177,8 @@ def test_partition_results_from_the_warehouse(tmp_path: Path, spec: SourceSpec) 
         ]  # fmt: skip
         with wh.engine.begin() as conn:
             conn.execute(table.insert(), rows)
-        results = read_partition_results(wh.engine, spec, dt.date(2026, 3, 13))
-        assert read_partition_results(wh.engine, spec, dt.date(2026, 3, 15)) == []
+        results = read_partition_results(wh, spec, dt.date(2026, 3, 13))
+        assert read_partition_results(wh, spec, dt.date(2026, 3, 15)) == []
     assert [r.logical_date.day for r in results] == [13, 14]
     newest = results[-1]
     assert (newest.scraped, newest.quarantined, newest.loaded) == (50, 5, 45)
@@ -287,14 +287,16 @@ def test_api_down_is_reported_as_a_metric_not_raised(
 
 
 def test_a_warehouse_error_skips_that_source_only(fake_airflow: str, spec: SourceSpec) -> None:
-    def partitions(s: SourceSpec, _since: dt.date) -> list[PartitionResult]:
-        if s.name == "demo":
-            raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
-        return []
+    down = open_warehouse(f"postgresql://harvest:secret@127.0.0.1:{closed_port()}/harvest")
+
+    def partitions(s: SourceSpec, since: dt.date) -> list[PartitionResult]:
+        return read_partition_results(down, s, since) if s.name == "demo" else []
 
     other = spec.model_copy(update={"name": "other"})
-    with AirflowApi(fake_airflow, "admin", "pw") as api:
+    with down, AirflowApi(fake_airflow, "admin", "pw") as api:
         run = supervise([spec, other], api, partitions, {}, NOW)
     assert [s.source for s in run.statuses] == ["other"]
-    assert "source demo: cannot read partition results" in run.errors["warehouse"]
+    error = run.errors["warehouse"]
+    assert "source demo: cannot read partition results" in error
+    assert "cannot connect to the warehouse at 127.0.0.1" in error and "secret" not in error
     assert isinstance(run.statuses[0].last_run, RunRecord)

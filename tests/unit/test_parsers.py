@@ -208,3 +208,88 @@ def test_range_round_trips_formatted_integers(low: int, span: int) -> None:
         "USD",
         "year",
     )
+
+
+# -- values that cannot lie (issue 18) -----------------------------------------------------------
+
+NINES = "£" + "9" * 400
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (NINES, "amount out of range (not a finite number)"),
+        ("€ 1e999", "amount out of range (not a finite number)"),
+        ("-1e999 EUR", "amount out of range (not a finite number)"),
+    ],
+)
+def test_amounts_beyond_a_float_are_refused_with_the_reason(text: str, reason: str) -> None:
+    for parse in (parse_price, parse_number):
+        result = parse(text)
+        assert isinstance(result, Unparseable), (parse.__name__, text, result)
+        assert result.reason.startswith(reason)
+    assert "(401 characters)" in parse_price(NINES).reason  # a long value is cut, and says so
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.250 Kč", Money(1250.0, "CZK")),  # the K of Kč is no thousands multiplier
+        ("2 pairs from $349", Money(349.0, "USD")),  # the amount next to the currency
+        ("2 Zimmer ab 1.250 €", Money(1250.0, "EUR")),
+        ("€ 1e5", Money(100000.0, "EUR")),  # an exponent is read whole
+        ("$63K", Money(63000.0, "USD")),  # the multiplier still applies
+        ("1,5 Mio. €", Money(1500000.0, "EUR")),
+        ("12€ 34", parse_price("12€34")),  # price-parser's euro-as-separator left alone
+    ],
+)
+def test_prices_take_the_amount_not_a_count_or_a_unit(text: str, expected: Money) -> None:
+    assert parse_price(text) == expected
+
+
+def test_a_vulgar_fraction_is_no_whole_number() -> None:
+    assert parse_number("2½") == 2.5
+    assert parse_number("½") == 0.5
+    assert parse_number("3 ¾ rooms") == 3.75
+    refused = parse_int("2½")
+    assert isinstance(refused, Unparseable) and refused.reason == "not a whole number: 2.5 in '2½'"
+    assert parse_int("2") == 2
+
+
+def test_whole_numbers_beyond_64_bits_are_refused() -> None:
+    assert parse_int(str(10**15)) == 10**15
+    refused = parse_int("1" + "0" * 20)
+    assert isinstance(refused, Unparseable)
+    assert refused.reason.startswith("out of range for a 64-bit whole number")
+
+
+def test_an_all_numeric_date_needs_its_order() -> None:
+    refused = parse_date("12.03.26")
+    assert isinstance(refused, Unparseable)
+    assert refused.reason == (
+        "ambiguous date '12.03.26': it reads as 2026-03-12 (DMY), 2026-12-03 (MDY), "
+        "2012-03-26 (YMD); set the field's date_order (DMY, MDY, YMD) or formats in the spec"
+    )
+    assert parse_date("12.03.26", date_order="DMY") == dt.date(2026, 3, 12)
+    assert parse_date("12.03.26", date_order="MDY") == dt.date(2026, 12, 3)
+    assert parse_date("12.03.26", date_order="YMD") == dt.date(2012, 3, 26)
+    assert isinstance(parse_date("03/04/2022"), Unparseable)
+    assert parse_date("03/04/2022", date_order="DMY") == dt.date(2022, 4, 3)
+    # one reading only: no order needed
+    assert parse_date("12/25/2022") == dt.date(2022, 12, 25)
+    assert parse_date("2026/03/12") == dt.date(2026, 3, 12)
+    # dots and a four-digit year are day first unless the source says otherwise
+    assert parse_date("01.04.2026") == dt.date(2026, 4, 1)
+    assert parse_date("01.04.2026", date_order="MDY") == dt.date(2026, 1, 4)
+    wrong = parse_date("12.03.26", date_order="DYM")
+    assert isinstance(wrong, Unparseable) and "date_order 'DYM'" in wrong.reason
+
+
+def test_the_date_kind_takes_date_order_from_the_spec() -> None:
+    from harvest.config.spec import FieldSpec
+
+    field_spec = FieldSpec(css="p", kind="date", date_order="DMY")
+    parse = field_kind("date").parser(**field_spec.kind_options)
+    assert parse("12.03.26") == dt.date(2026, 3, 12)
+    with pytest.raises(ValueError, match="date_order"):
+        FieldSpec(css="p", kind="price", date_order="DMY")

@@ -52,7 +52,7 @@ def test_base_url_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             lambda d: d["detail"]["fields"]["price"].pop("css"),
             "detail.fields.price",
-            "exactly one of 'css' or 'xpath'",
+            "give a selector: 'css', 'xpath', 'metadata' or 'jmespath'",
         ),
         (lambda d: d["detail"].update(key="nope"), "detail", "key 'nope' is not one of the fields"),
         (lambda d: d.update(base_url="ftp://x"), "base_url", "is not an http(s) URL"),
@@ -61,7 +61,21 @@ def test_base_url_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
         (lambda d: d["crawl"].update(retries=-1), "crawl.retries", "greater than or equal to 0"),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
         (lambda d: d.update(queue="chromium,default"), "queue", "is not a queue name"),
-        (lambda d: d.pop("index"), "", "start_urls need 'levels' (or 'index')"),
+        (
+            lambda d: d["index"].update(detail_links="//a[@class='item']"),
+            "index.detail_links",
+            "it looks like XPath: write it as 'xpath: ...'",
+        ),
+        (
+            lambda d: d["detail"]["fields"]["price"].update(css=None, xpath="span.price"),
+            "detail.fields.price",
+            "looks like a CSS selector: write it as 'css: span.price'",
+        ),
+        (
+            lambda d: d["detail"]["fields"]["price"].update(css="a[", regex=None),
+            "detail.fields.price",
+            "css 'a[' is not a CSS selector",
+        ),
         (
             lambda d: d["javascript"].update(url_patterns=["("]),
             "javascript.url_patterns",

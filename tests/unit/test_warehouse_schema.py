@@ -19,7 +19,7 @@ from harvest.storage.read_cache import (
     encode,
     key_covers,
 )
-from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError
+from harvest.storage.warehouse import FrameError, Warehouse, WarehouseError, open_warehouse
 
 SPEC = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
 DAY = dt.date(2026, 1, 5)
@@ -56,7 +56,7 @@ def test_a_field_that_clashes_with_a_column_is_refused() -> None:
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
-    warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'w.db'}")
+    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'w.db'}")
     warehouse.migrate([SPEC])
     return warehouse
 
@@ -95,14 +95,14 @@ def test_strings_and_timestamps_are_accepted_for_dates(warehouse: Warehouse) -> 
 
 
 def test_load_without_migrate_says_what_to_run(tmp_path: Path) -> None:
-    warehouse = Warehouse.from_url(f"sqlite:///{tmp_path / 'new.db'}")
+    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'new.db'}")
     with pytest.raises(WarehouseError, match="python -m harvest warehouse migrate"):
         warehouse.load_partition(SPEC, DAY, frame())
 
 
 def test_unsupported_url() -> None:
     with pytest.raises(WarehouseError, match="unsupported database 'mysql'"):
-        Warehouse.from_url("mysql://u@h/db")
+        open_warehouse("mysql://u@h/db")
 
 
 def test_cache_keys_and_coverage() -> None:
@@ -149,4 +149,4 @@ def test_unsupported_urls_are_named_without_their_password() -> None:
     with pytest.raises(
         WarehouseError, match=r"warehouse URL 'mysql://u:\*\*\*@host/db': unsupported"
     ):
-        Warehouse.from_url("mysql://u:s3cret@host/db")
+        open_warehouse("mysql://u:s3cret@host/db")

@@ -26,6 +26,7 @@ from scrapy.spidermiddlewares.depth import DepthMiddleware
 from w3lib.url import canonicalize_url, url_query_cleaner
 
 from harvest.config.spec import CrawlSpec
+from harvest.crawler.completeness import LEVEL_META, skip_key, stat_key
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ class DepthLimitMiddleware(DepthMiddleware):
         processed = super().get_processed_request(request, response)
         if processed is None and self.maxdepth and request.meta.get("depth", 0) > self.maxdepth:
             self.stats.inc_value("harvest/depth_limit_skipped")
+            level = request.meta.get(LEVEL_META)
+            if level is not None:  # the completeness account: followed, then skipped for depth
+                self.stats.inc_value(stat_key(level, "followed"), -1)
+                self.stats.inc_value(skip_key(level, "depth"))
             if self.stats.get_value("harvest/depth_limit_skipped") == 1:
                 logger.warning(
                     "crawl.max_depth=%d reached: not following links deeper than that "

@@ -33,6 +33,7 @@ _THRESHOLDS = {
     "retry_count": ("max_retries", "SPIDERMON_MAX_RETRIES"),
     "downloader_exceptions": ("max_downloader_exceptions", "SPIDERMON_MAX_DOWNLOADER_EXCEPTIONS"),
     "item_count_vs_median": ("min_share_of_median", "HARVEST_MIN_SHARE_OF_MEDIAN"),
+    "completeness": ("completeness", "HARVEST_COMPLETENESS_MONITOR"),
 }
 
 
@@ -67,7 +68,7 @@ def monitor_settings(spec: SourceSpec, recent_item_counts: Sequence[int] = ()) -
             continue
         key, setting = _THRESHOLDS[name]
         threshold = getattr(monitors, key)
-        if threshold is None or threshold == {}:  # {}: no unwanted HTTP code
+        if threshold is None or threshold is False or threshold == {}:  # {}: no unwanted code
             continue
         names.append(name)
         values[setting] = threshold

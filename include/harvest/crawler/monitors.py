@@ -16,6 +16,9 @@ Spidermon does the work; Harvest adds four small pieces, each for something Spid
   recent partitions. Spidermon's ``ZyteJobsComparisonMonitor`` reads previous jobs from
   Scrapy Cloud only; Harvest's previous crawls are in its warehouse, whose counts the parent
   passes in ``HARVEST_RECENT_ITEM_COUNTS``.
+- :class:`CompletenessMonitor`: the crawl's completeness account
+  (:mod:`harvest.crawler.completeness`) has no named warning: every link and card seen ended
+  as a record or a drop with its reason, and no level lost items to depth, budget or failures.
 - :class:`StoreMonitorResults`, a Spidermon action that writes every monitor's result into the
   crawl stats (``harvest/monitors``), which the crawl hands back to the task.
 """
@@ -28,7 +31,7 @@ import time
 import warnings
 from typing import Any, ClassVar
 
-from spidermon import MonitorSuite, monitors
+from spidermon import Monitor, MonitorSuite, monitors
 from spidermon.contrib.scrapy.extensions import Spidermon
 from spidermon.contrib.scrapy.monitors import (
     DownloaderExceptionMonitor,
@@ -43,6 +46,7 @@ from spidermon.contrib.scrapy.monitors import (
 from spidermon.contrib.scrapy.monitors.base import BaseStatMonitor
 from spidermon.core.actions import Action
 
+from harvest.crawler.completeness import completeness_of
 from harvest.crawler.items import PageItem
 from harvest.crawler.monitor_settings import MONITORS_CPU_STAT, MONITORS_STAT
 from harvest.crawler.spiders.base import ITEM_PAGES_STAT
@@ -131,6 +135,17 @@ class MedianItemCountMonitor(BaseStatMonitor):  # type: ignore[misc]
         return float(math.ceil(statistics.median(recent) * share))
 
 
+@monitors.name("Completeness Monitor")
+class CompletenessMonitor(Monitor):  # type: ignore[misc]
+    """Check the completeness account of the crawl has no named warning."""
+
+    @monitors.name("every link and card ends as a record or a drop with its reason")  # type: ignore[untyped-decorator]
+    def test_completeness(self) -> None:
+        warnings = completeness_of(self.data.crawler.stats.get_stats())["warnings"]
+        if warnings:
+            self.fail("; ".join(warnings))
+
+
 # Harvest's name of each monitor (MONITOR_NAMES in harvest.config.spec): one name per thing in
 # the stats, the warehouse table crawl_monitors, the metrics and the logs.
 MONITOR_CLASSES: dict[str, type] = {
@@ -143,6 +158,7 @@ MONITOR_CLASSES: dict[str, type] = {
     "retry_count": RetryCountMonitor,
     "downloader_exceptions": DownloaderExceptionMonitor,
     "item_count_vs_median": MedianItemCountMonitor,
+    "completeness": CompletenessMonitor,
 }
 _NAMES = {cls: name for name, cls in MONITOR_CLASSES.items()}
 _STATUS = {"OK": "passed", "SKIPPED": "skipped", "FAIL": "failed", "ERROR": "failed"}

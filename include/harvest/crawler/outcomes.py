@@ -12,7 +12,8 @@ failed page) or a retry:
   followed even to a URL already crawled (the requested page still needs its outcome).
 * :class:`BodyCheckMiddleware` (before the HTTP cache, so nothing it rejects is cached): a body
   cut short (``dataloss``, or a gzip/deflate stream that does not end) or empty where HTML was
-  expected is retried, then failed; a non-HTML ``Content-Type`` fails at once.
+  expected is retried, then failed; a non-HTML ``Content-Type`` fails at once (JSON is a page
+  when the spec reads JSON: a ``jmespath`` selector anywhere; else the reason says so).
 * :class:`PageCheckMiddleware` (after decompression and rendering): the final URL (after
   redirects or JavaScript navigation) must be on the site and not a blocked URL, and the page
   must not match the spec's ``blocked_selector``.
@@ -234,6 +235,7 @@ class BodyCheckMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.reads_json = crawler.settings.getbool("HARVEST_READS_JSON")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -247,9 +249,13 @@ class BodyCheckMiddleware:
         accepted: tuple[bytes, ...] = HTML_TYPES
         if request.meta.get(PAGE_TYPE_META) == "sitemap":
             accepted += SITEMAP_TYPES
-        if kind and mime not in accepted:
+        json_page = mime.endswith(b"json")
+        if kind and mime not in accepted and not (json_page and self.reads_json):
             self._inc("harvest/non_html_pages")
-            raise PageFailed.of(f"not an HTML page (Content-Type: {kind})", request, response)
+            hint = ""
+            if json_page:
+                hint = "; the spec reads HTML (css/xpath): read JSON with 'jmespath:' selectors"
+            raise PageFailed.of(f"not an HTML page (Content-Type: {kind}){hint}", request, response)
         problem = incomplete_body(response)
         if problem is None:
             return response

@@ -108,6 +108,8 @@ def build_scrapy_settings(
         },
         "HARVEST_BLOCKED_URL_PATTERNS": crawl.blocked_url_patterns,
         "HARVEST_BLOCKED_SELECTOR": crawl.blocked_selector,
+        # JSON pages are read only by a spec with a JMESPath selector; otherwise they fail
+        "HARVEST_READS_JSON": spec.reads_json,
         # HTTP cache per partition (HARVEST_SOURCE, HARVEST_LOGICAL_DATE): only complete 2xx
         # responses are stored, so a re-run re-fetches exactly the failures
         "HTTPCACHE_ENABLED": True,

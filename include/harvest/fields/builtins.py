@@ -1,5 +1,5 @@
 """The built-in field kinds, registered when :mod:`harvest.fields` is imported: ``text``,
-``number``, ``int``, ``float``, ``price``, ``range``, ``area``, ``bool``, ``date`` and ``json``
+``url``, ``number``, ``int``, ``float``, ``price``, ``range``, ``area``, ``bool``, ``date`` and ``json``
 (the column of a ``many: true`` field)."""
 
 from __future__ import annotations
@@ -101,6 +101,15 @@ for _kind in (
         normalisation=Normalisation.TEXT,
         comparison=Comparison.FOLDED,
     ),
+    # a link or an image: text whose value the extraction made absolute against the page's URL
+    FieldKind(
+        name="url",
+        parse=parse_text,
+        **_TEXT,
+        feature_role=FeatureRole.NONE,
+        normalisation=Normalisation.DTYPE,
+        comparison=Comparison.EXACT,
+    ),
     FieldKind(name="number", parse=parse_number, **_MEASURE),
     FieldKind(
         name="int",
@@ -173,7 +182,7 @@ for _kind in (
         feature_role=FeatureRole.DATE,
         normalisation=Normalisation.DATE,
         comparison=Comparison.SAME_DAY,
-        options=("formats", "languages"),
+        options=("formats", "languages", "date_order"),
     ),
     FieldKind(
         name=MANY_KIND,

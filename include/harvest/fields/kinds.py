@@ -4,7 +4,6 @@ floor), the extra columns it may fill (:class:`ExtraColumn`), and the behaviours
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import sqlalchemy as sa
 
 Parser = Callable[[str | None], object]
 """A string (or ``None``) to a typed value, or a :class:`harvest.parsers.Unparseable`; never raises."""
@@ -112,7 +110,8 @@ class FieldKind:
     ``arrow_type_name`` is a pyarrow type alias (``double``, ``date32``); ``sql_type_name`` a
     SQLAlchemy generic type (``Double``, ``Date``), and ``sql_dialect_types`` a type of
     ``sqlalchemy.dialects.<dialect>`` to use instead on that dialect
-    (``{"postgresql": "JSONB"}``). ``value`` turns a parsed value into the field's own column
+    (``{"postgresql": "JSONB"}``): names only, made column types by the warehouse's schema
+    (:func:`harvest.storage.warehouse.schema.sql_type`; only storage imports SQLAlchemy). ``value`` turns a parsed value into the field's own column
     value (a price's amount); ``None`` keeps the parsed value as it is.
     """
 
@@ -177,17 +176,6 @@ class FieldKind:
         import pyarrow as pa
 
         return pa.type_for_alias(self.arrow_type_name)
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        """The SQLAlchemy column type the warehouse stores this kind as (with its variants on
-        the dialects named in ``sql_dialect_types``)."""
-        import sqlalchemy as sa
-
-        sql_type: sa.types.TypeEngine[Any] = getattr(sa, self.sql_type_name)()
-        for dialect, name in (self.sql_dialect_types or {}).items():
-            variant = getattr(importlib.import_module(f"sqlalchemy.dialects.{dialect}"), name)
-            sql_type = sql_type.with_variant(variant(), dialect)
-        return sql_type
 
     def columns(self, field: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
         """The columns a field of this kind fills and their kinds: ``{field: name}`` then one

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
-from harvest.text import redact_url
 
 if TYPE_CHECKING:
     from harvest.storage.warehouse import Warehouse
@@ -120,10 +119,8 @@ def staged_counts(
 ) -> dict[str, int]:
     """The ``counts`` of a partition rebuilt from what the earlier stages stored (staged frames,
     the quarantine table), for a load run on its own (``python -m harvest load``)."""
-    import sqlalchemy as sa
-
     from harvest.storage.staging import StagedDataset, read_frame, stage_uri
-    from harvest.storage.warehouse import QUARANTINE, open_warehouse
+    from harvest.storage.warehouse import open_warehouse
 
     day = partition_date(logical_date)
     valid = len(
@@ -136,18 +133,12 @@ def staged_counts(
     imputed = (
         int(sum(len(v) for v in cleaned["imputed"] if v is not None)) if "imputed" in cleaned else 0
     )
-    with open_warehouse(settings, spec, day) as warehouse, warehouse.engine.connect() as conn:
-        quarantined = conn.execute(
-            sa.select(sa.func.count(sa.distinct(QUARANTINE.c.url))).where(
-                QUARANTINE.c.source == spec.name,
-                QUARANTINE.c.logical_date == day,
-                QUARANTINE.c.stage == "validate",
-            )
-        ).scalar_one()
+    with open_warehouse(settings, spec, day) as warehouse:
+        quarantined = warehouse.quarantined_records(spec.name, day, "validate")
     return {
-        "scraped": valid + int(quarantined),
+        "scraped": valid + quarantined,
         "valid": valid,
-        "quarantined": int(quarantined),
+        "quarantined": quarantined,
         "duplicates": duplicates,
         "imputed": imputed,
     }
@@ -178,7 +169,7 @@ def load_cleaned_partition(
     (``http_cache_purged``). Raises :class:`~.warnings.CriticalWarning`, before changing
     anything, when a warning the spec makes critical is found.
     """
-    from harvest.loading.order import recheck_later, source_lock, stale_clean
+    from harvest.loading.order import recheck_later, stale_clean
     from harvest.loading.warnings import partition_warnings, report_warnings
     from harvest.storage.http_cache_entries import purge_partition
     from harvest.storage.staging import read_frame
@@ -210,7 +201,7 @@ def load_cleaned_partition(
     rechecked: list[dt.date] = []
     unchecked: list[dt.date] = []
     try:
-        with source_lock(wh, spec.name):
+        with wh.source_lock(spec.name):
             if clean is not None and cleaned_at is not None and spec.mode == "listings":
                 since = stale_clean(wh, spec, day, _timestamp(cleaned_at))
                 if since:
@@ -251,7 +242,7 @@ def load_cleaned_partition(
             _record_dedup_matches(spec, day, settings, wh)
             if clean is not None:
                 rechecked, unchecked = recheck_later(spec, day, settings, wh, clean)
-        where = redact_url(wh.engine.url.render_as_string(hide_password=False))
+        where = wh.url
     finally:
         if own:
             wh.close()

@@ -16,25 +16,18 @@ result equal to "every date cleaned and loaded in date order":
 
 Clean and load are deterministic given the validated frames and the history, so by induction
 over the dates the result is the in-order one. In-order nightly loads find no later partition and
-pay nothing. The whole load of one source holds a lock (a PostgreSQL advisory lock, or a lock
-file next to the SQLite warehouse), so two loads of one source never interleave their checks.
+pay nothing. The whole load of one source holds a lock (:meth:`~harvest.storage.warehouse.
+Warehouse.source_lock`), so two loads of one source never interleave their checks.
 A later partition whose validated frame is gone from staging cannot be checked: that is logged
 and reported (``unchecked``), and re-running that date restores the order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
-import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
@@ -46,52 +39,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@contextlib.contextmanager
-def source_lock(warehouse: Warehouse, source: str) -> Iterator[None]:
-    """Hold the load lock of ``source`` (see the module docstring)."""
-    url = warehouse.engine.url
-    if url.get_backend_name() == "postgresql":
-        key = int.from_bytes(
-            hashlib.blake2b(f"load:{source}".encode(), digest_size=8).digest(), "big", signed=True
-        )
-        with warehouse.engine.connect() as conn:
-            conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                conn.commit()
-        return
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        yield
-        return
-    path = Path(database).expanduser().with_name(f".{Path(database).name}.{source}.lock")
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def stale_clean(
     warehouse: Warehouse, spec: SourceSpec, day: dt.date, cleaned_at: dt.datetime
 ) -> list[dt.date]:
     """The partitions of D's history window (re)loaded after D was cleaned."""
-    from harvest.storage.warehouse import PARTITION_LOADS
-
     since = day - dt.timedelta(days=spec.dedup.history_days)
-    with warehouse.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(PARTITION_LOADS.c.logical_date, PARTITION_LOADS.c.loaded_at).where(
-                PARTITION_LOADS.c.source == spec.name,
-                PARTITION_LOADS.c.logical_date >= since,
-                PARTITION_LOADS.c.logical_date < day,
-            )
-        ).all()
-    return sorted(d for d, at in rows if _utc(at) > cleaned_at)
+    loaded = warehouse.load_times(spec.name, since, day)
+    return sorted(d for d, at in loaded.items() if at > cleaned_at)
 
 
 def recheck_later(
@@ -101,19 +55,11 @@ def recheck_later(
     partitions D's load can change, in date order; (re-checked dates, dates that could not be
     checked because their validated frame is gone)."""
     from harvest.storage.staging import read_frame
-    from harvest.storage.warehouse import PARTITION_LOADS
 
     days = spec.dedup.history_days
     if spec.mode != "listings" or not days:
         return [], []
-    with warehouse.engine.connect() as conn:
-        later = sorted(
-            conn.execute(
-                sa.select(PARTITION_LOADS.c.logical_date).where(
-                    PARTITION_LOADS.c.source == spec.name, PARTITION_LOADS.c.logical_date > day
-                )
-            ).scalars()
-        )
+    later = warehouse.loaded_dates(spec.name, after=day)
     horizon = day + dt.timedelta(days=days)
     checked: list[dt.date] = []
     unchecked: list[dt.date] = []
@@ -151,7 +97,3 @@ def recheck_later(
         )  # fmt: skip
         checked.append(other)
     return checked, unchecked
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite drops the zone

@@ -7,6 +7,9 @@
   for, and is not a warning: a re-run leaves the warehouse identical.
 - ``empty_field``: a spec field is empty in every record of a non-empty partition (a selector
   that no longer matches, a parser that fails quietly).
+- ``crawl_incomplete``: the crawl's completeness account has named warnings (fewer records than
+  cards seen, an empty level page, links lost to depth, budget or failures, a drop without a
+  reason; :mod:`harvest.crawler.completeness`): the partition may miss items of the site.
 
 Each is logged with its counts and stored in ``partition_loads.warnings`` (the supervisor turns
 them into metrics and alerts). A spec makes one critical with ``warnings: {zero_rows: critical}``:
@@ -50,6 +53,12 @@ def partition_warnings(
         to_site = int(crawl.get("requests_to_site") or 0)
         if cached and not to_site:
             found["all_cached"] = {"cached_responses": cached, "requests_to_site": 0}
+    account = (crawl or {}).get("completeness") or {}
+    if account.get("warnings"):
+        found["crawl_incomplete"] = {
+            "warnings": [w.split(":", 1)[0] for w in account["warnings"]],
+            "links_skipped": dict((crawl or {}).get("links_skipped") or {}),
+        }
     if len(frame):
         empty = [
             name

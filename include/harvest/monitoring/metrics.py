@@ -34,7 +34,12 @@ statsd name (after the ``harvest`` prefix)     type   Prometheus (statsd-exporte
 ``requests_to_site``, ``items``,
 ``documents``, ``bytes``, ``js_pages``,
 ``ignored_pages``, ``max_pages_skipped``,
-``depth_limit_skipped`` (``CrawlResult``)
+``depth_limit_skipped``, ``cards_seen``,
+``completeness_warnings`` (``CrawlResult``)
+``scrape.links_skipped.<reason>.<source>``     count  ``harvest_scrape_links_skipped
+                                                      {reason,source}`` (the completeness
+                                                      account: ``duplicate``, ``off_site``,
+                                                      ``robots``, ``depth``, ``budget``, ...)
 ``validate.<field>.<source>``: ``scraped``,    count  ``harvest_validate_<field>{source}``
 ``valid``, ``quarantined``
 ``validate.quarantine_rate.<source>``          gauge  ``harvest_validate_quarantine_rate``

@@ -51,6 +51,8 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "ignored_pages",
         "max_pages_skipped",
         "depth_limit_skipped",
+        "cards_seen",
+        "completeness_warnings",
     ),
     "validate": ("scraped", "valid", "quarantined"),
     "clean": (
@@ -76,6 +78,7 @@ GAUGES: dict[str, tuple[str, ...]] = {
 """Per stage, the report fields sent as gauges (what the partition or the model is)."""
 
 BREAKDOWNS: dict[str, dict[str, tuple[MetricType, str]]] = {
+    "scrape": {"links_skipped": ("c", "reason")},
     "validate": {"quarantined_by_reason": ("c", "reason"), "field_coverage": ("g", "field")},
     "clean": {"imputed": ("c", "field")},
     "train": {"metrics": ("g", "metric")},

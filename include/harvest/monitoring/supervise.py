@@ -13,9 +13,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import sqlalchemy as sa
 import statsd
 
 from harvest.config.spec import SourceSpec
@@ -25,6 +24,10 @@ from harvest.monitoring.history import PartitionResult, RunRecord
 from harvest.monitoring.metrics import emit_statuses, emit_supervisor_run
 from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.sla import SourceStatus, evaluate_source
+from harvest.storage.warehouse.errors import WarehouseError
+
+if TYPE_CHECKING:
+    from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,9 @@ class RunHistory(Protocol):
 PartitionHistory = Callable[[SourceSpec, dt.date], Sequence[PartitionResult]]
 
 
-def warehouse_partitions(engine: sa.Engine) -> PartitionHistory:
-    """Partition results read from the warehouse behind ``engine``."""
-    return lambda spec, since: read_partition_results(engine, spec, since)
+def warehouse_partitions(warehouse: Warehouse) -> PartitionHistory:
+    """Partition results read from ``warehouse``."""
+    return lambda spec, since: read_partition_results(warehouse, spec, since)
 
 
 @dataclass
@@ -87,7 +90,7 @@ def supervise(
     for spec in specs if history is not None else ():
         try:
             results = partitions(spec, since.date())
-        except sa.exc.SQLAlchemyError as exc:
+        except WarehouseError as exc:
             message = f"source {spec.name}: cannot read partition results: {exc}"
             errors["warehouse"] = "; ".join(filter(None, [errors.get("warehouse"), message]))
             log.error("supervisor: %s", message)

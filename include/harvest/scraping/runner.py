@@ -41,6 +41,7 @@ import yaml
 import harvest
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.crawler.completeness import completeness_fields, log_account
 from harvest.crawler.monitor_settings import monitor_results
 from harvest.storage.raw import open_raw_store
 
@@ -99,6 +100,11 @@ class CrawlResult:
     # the crawl monitors (Spidermon): [{monitor, status, severity, message}], see health.py
     monitors: list[dict[str, str]] = field(default_factory=list)
     monitors_cpu_seconds: float = 0.0  # CPU the crawl process spent in them
+    # the completeness account: {"levels": [...], "warnings": [...]}, see completeness.py
+    completeness: dict[str, Any] = field(default_factory=dict)
+    cards_seen: int = 0  # cards found on list pages, every level
+    links_skipped: dict[str, int] = field(default_factory=dict)  # reason -> links, every level
+    completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
 
     @property
     def unfinished_pages(self) -> int:
@@ -152,6 +158,7 @@ class CrawlResult:
             depth_limit_skipped=stat("harvest/depth_limit_skipped"),
             monitors=list(monitors or []),
             monitors_cpu_seconds=float(stats.get("harvest/monitors_cpu_seconds") or 0.0),
+            **completeness_fields(stats),
         )
 
 
@@ -270,17 +277,8 @@ def run_crawl(
         spec_path = Path(tmp) / f"{spec.name}.yaml"
         spec_path.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         stats_path = Path(tmp) / "stats.json"
-        command = [
-            sys.executable,
-            "-m",
-            "harvest.crawler.crawl",
-            "--spec",
-            str(spec_path),
-            "--date",
-            logical_date.isoformat(),
-            "--stats-out",
-            str(stats_path),
-        ]
+        command = [sys.executable, "-m", "harvest.crawler.crawl", "--spec", str(spec_path)]
+        command += ["--date", logical_date.isoformat(), "--stats-out", str(stats_path)]
         if base_url:
             command += ["--base-url", base_url]
         extra = dict(extra_scrapy_settings or {})
@@ -375,6 +373,7 @@ def run_crawl(
             )
         logger.warning("Crawl of %s for %s %s", spec.name, logical_date.isoformat(), counts)
     logger.info("Crawl of %s for %s done: %s", spec.name, logical_date.isoformat(), result)
+    log_account(logger, f"Crawl of {spec.name} for {logical_date.isoformat()}", result.completeness)
     return result
 
 

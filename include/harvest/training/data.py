@@ -12,13 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
 from harvest.features.columns import target_column
-from harvest.storage.warehouse import processed_table_name
-from harvest.storage.warehouse.schema import CATALOGUE_PARTITIONS, versions_table_name
+from harvest.storage.warehouse.training import training_table_name
+
+if TYPE_CHECKING:
+    from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class Split:
 
 
 def read_training_set(
-    warehouse_url: str, spec: SourceSpec, until: dt.date | None = None, on: dt.date | None = None
+    warehouse: Warehouse, spec: SourceSpec, until: dt.date | None = None, on: dt.date | None = None
 ) -> pd.DataFrame:
     """The rows ``spec``'s model learns from (up to ``until`` inclusive, or only of date ``on``),
     as a frame with ``record_key``, ``logical_date`` (``datetime64``) and a column per field:
@@ -72,45 +75,13 @@ def read_training_set(
     date (catalogue, see the module docstring; ``logical_date`` is the observed date, plus the
     version's ``valid_from``/``valid_to``/``last_seen``). Ordered by date and key. Raises
     :class:`TrainingDataError` if the table is missing. The only read of the warehouse here."""
-    import sqlalchemy as sa
-
-    from harvest.storage.warehouse.engine import engine_for
-
-    catalogue = spec.mode == "catalogue"
-    table_name = (versions_table_name if catalogue else processed_table_name)(spec.name)
-    engine = engine_for(warehouse_url)  # the warehouse's own opener: same URL rules and errors
-    try:
-        if not sa.inspect(engine).has_table(table_name):
-            raise TrainingDataError(
-                f"source {spec.name}: no table {table_name} in the warehouse; load a partition "
-                "first",
-                more_data_helps=True,
-            )
-        table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
-        if catalogue:
-            dates = CATALOGUE_PARTITIONS
-            date = dates.c.logical_date
-            query = (
-                sa.select(table, date)
-                .join(
-                    dates,
-                    (dates.c.source == table.c.source)
-                    & (table.c.valid_from <= date)
-                    & (sa.or_(table.c.valid_to.is_(None), table.c.valid_to > date)),
-                )
-                .where(table.c.source == spec.name)
-            )
-        else:
-            date = table.c.logical_date
-            query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
-        if until is not None:
-            query = query.where(date <= until)
-        if on is not None:
-            query = query.where(date == on)
-        with engine.connect() as conn:
-            frame = pd.read_sql(query.order_by(date, table.c.record_key), conn)
-    finally:
-        engine.dispose()
+    frame = warehouse.training_rows(spec, until=until, on=on)
+    if frame is None:
+        raise TrainingDataError(
+            f"source {spec.name}: no table {training_table_name(spec)} in the warehouse; load a "
+            "partition first",
+            more_data_helps=True,
+        )
     frame["logical_date"] = pd.to_datetime(frame["logical_date"])
     return frame
 
@@ -119,8 +90,7 @@ def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> 
     """The rows with a target value; raise :class:`TrainingDataError` when the target column is
     missing, fewer than ``min_rows`` rows have a target, or the target is constant."""
     target = target_column(spec)
-    table = (versions_table_name if spec.mode == "catalogue" else processed_table_name)(spec.name)
-    where = f"source {spec.name}, table {table}"
+    where = f"source {spec.name}, table {training_table_name(spec)}"
     if target is None or target not in frame.columns:
         raise TrainingDataError(
             f"{where}: target column {target!r} is missing (columns: {', '.join(frame.columns)})"

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from harvest.text import redact_url
+
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
@@ -52,13 +54,11 @@ def experiment_name(source: str) -> str:
 
 
 def _redacted(uri: str) -> str:
-    import sqlalchemy as sa
-
     if uri.startswith(("http://", "https://", "file:")):
         return uri.split("@")[-1] if "@" in uri.split("//", 1)[-1] else uri
     try:
-        return sa.make_url(uri).render_as_string(hide_password=True)
-    except Exception:
+        return redact_url(uri)
+    except ValueError:
         return uri
 
 

@@ -81,8 +81,11 @@ def prepare(
     spec: SourceSpec, settings: Settings, training: TrainingSettings, until: dt.date | None = None
 ) -> Prepared:
     """Read and check the training set of ``spec`` and split it by date."""
+    from harvest.storage.warehouse import open_warehouse
+
     columns = feature_columns(spec)
-    frame = read_training_set(settings.warehouse_url, spec, until)
+    with open_warehouse(settings) as warehouse:
+        frame = read_training_set(warehouse, spec, until)
     rows = check_training_set(frame, spec, training.min_rows)
     where = f"source {spec.name}"
     split = time_split(rows, spec.features.holdout_days, where)

@@ -8,7 +8,7 @@ field; :func:`load_specs` keeps going so that one broken source never stops the 
 loading.
 
 One module per section of a spec file: :mod:`.fields` (``detail:``), :mod:`.crawl` (the crawl
-graph, ``javascript:``, ``crawl:``), :mod:`.quality` (``validation:``, ``dedup:``,
+graph and its selectors, checked by :mod:`harvest.config.selectors`, ``javascript:``, ``crawl:``), :mod:`.quality` (``validation:``, ``dedup:``,
 ``warnings:``), :mod:`.monitoring` (``monitors:``, ``sla:``), :mod:`.features`; :mod:`.source`
 holds the whole spec and the checks across sections, :mod:`.files` reads spec files.
 """
@@ -20,6 +20,7 @@ from harvest.config.spec.crawl import (
     IndexSpec,
     JavaScriptSpec,
     LevelSpec,
+    PagesSpec,
     SitemapSpec,
 )
 from harvest.config.spec.features import FeaturesSpec
@@ -46,6 +47,7 @@ __all__ = [
     "JavaScriptSpec",
     "LevelSpec",
     "MonitorsSpec",
+    "PagesSpec",
     "SitemapSpec",
     "SlaSpec",
     "SourceSpec",

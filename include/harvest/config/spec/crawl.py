@@ -8,28 +8,63 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harvest.config.selectors import SelectorSpec, check_css
 from harvest.config.spec.base import _Model
+
+
+class PagesSpec(_Model):
+    """Numbered pages of a level without a next link: ``template`` (``?page={page}``, joined to
+    the level's first page URL) for pages ``first``, ``first + 1``, ... asked one after the
+    other. The numbering stops at a page with no card and no link (empty), a page whose cards
+    and links were all seen before (no new items), a failed page, ``has_next`` false on a page
+    (a JSON API's ``has_next``), or after ``max`` pages (counted as skipped for the budget)."""
+
+    template: str = Field(description="URL of page {page}, relative to the level's first page")
+    first: int = Field(2, ge=0, description="the number of the first page after the start page")
+    max: int = Field(100, ge=1, description="most pages of one level page's numbering")
+    has_next: SelectorSpec | None = Field(
+        None, description="a value on the page that is true while there are more pages"
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _has_page(cls, value: str) -> str:
+        if "{page}" not in value:
+            raise ValueError(f"template {value!r} needs '{{page}}' where the page number goes")
+        unknown = set(re.findall(r"{(\w*)}", value)) - {"page"}
+        if unknown:
+            raise ValueError(f"template {value!r} may use only {{page}}, not {sorted(unknown)}")
+        return value
 
 
 class LevelSpec(_Model):
     """One level of the crawl graph between the start URLs and the item pages.
 
-    ``links`` selects the ``<a>`` elements leading to the next level (the item pages after the
-    last level); ``next_page`` this level's own pagination; ``cards`` the repeated blocks of an
-    item on a list page. With ``cards``, ``links`` is looked up inside each card and the fields
-    ``from: card`` travel with the link to the item page; a last level with ``cards`` and no
-    ``links`` makes each card an item (no detail page).
+    ``links`` selects the links leading to the next level (the item pages after the last
+    level); ``recurse`` the links to more pages of this same level (sub-categories, at most
+    ``max_recursion`` deep); ``next_page`` this level's own pagination (every matching link,
+    each URL once) or ``pages`` numbered pages; ``cards`` the repeated blocks of an item on a
+    list page. With ``cards``, ``links`` is looked up inside each card and the fields ``from:
+    card`` travel with the link to the item page (several cards may link one item page: it is
+    fetched once and joined to each); a last level with ``cards`` and no ``links`` makes each
+    card an item (no detail page). Every selector is CSS, or a mapping with ``css``, ``xpath``
+    or ``jmespath`` (see :mod:`harvest.config.selectors`).
     """
 
     name: str
-    links: str | None = Field(None, description="CSS selector of the <a> to the next level")
-    next_page: str | None = Field(None, description="CSS selector of the <a> to the next page")
-    cards: str | None = Field(None, description="CSS selector of the repeated item blocks")
+    links: SelectorSpec | None = Field(None, description="links to the next level")
+    next_page: SelectorSpec | None = Field(None, description="links to this level's next pages")
+    cards: SelectorSpec | None = Field(None, description="the repeated item blocks")
+    recurse: SelectorSpec | None = Field(None, description="links to deeper pages of this level")
+    max_recursion: int = Field(10, ge=1, le=100, description="how deep 'recurse' goes")
+    pages: PagesSpec | None = Field(None, description="numbered pages (no next link)")
 
     @model_validator(mode="after")
     def _goes_somewhere(self) -> LevelSpec:
         if self.links is None and self.cards is None:
             raise ValueError(f"level {self.name!r} needs 'links' or 'cards' (or both)")
+        if self.next_page is not None and self.pages is not None:
+            raise ValueError(f"level {self.name!r}: give 'next_page' or 'pages', not both")
         return self
 
 
@@ -54,6 +89,11 @@ class IndexSpec(_Model):
     next_page: str | None = Field(
         None, description="CSS selector of the <a> to the next index page"
     )
+
+    @field_validator("detail_links", "next_page")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return None if value is None else check_css(value)
 
 
 class JavaScriptSpec(_Model):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from harvest.config.selectors import check_selector, describe
 from harvest.config.spec.base import _Model
 from harvest.fields import MANY_KIND, UnknownFieldKind, field_kind
 
@@ -51,15 +52,27 @@ class FieldSpec(_Model):
     list page (``from: card``) or from the page URL (``from: url``, with ``regex``). A selector
     (``css`` or ``xpath``) that selects an element gives the element's whole text,
     whitespace-normalised; ``::text`` / ``text()`` give text nodes and ``::attr(name)`` /
-    ``@name`` attributes. Then ``regex`` keeps its first capture group that matched (the whole
-    match without a group), ``map`` replaces a string by its value, and ``default`` stands in for
-    nothing at all. ``many: true`` keeps every match (a JSON array column).
+    ``@name`` attributes; an XPath number or string (``count(//li)``, ``string-length(...)``)
+    its value. ``jmespath`` reads JSON: a JSON page or card, the text ``css``/``xpath`` selected
+    (a ``<script>``), or the page's ``metadata`` (``json-ld``, ``microdata``: objects keyed by
+    ``@type``). ``label`` reads the value beside a label (``<th>UPC</th><td>``,
+    ``<dt>..</dt><dd>``, ``<strong>Published:</strong> ...``) and ``header`` the cell of a table
+    row (a card) under that column heading. Then ``regex`` keeps its first capture group that
+    matched (the whole match without a group), ``map`` replaces a string by its value, and
+    ``default`` stands in for nothing at all. ``many: true`` keeps every match (a JSON array
+    column). A ``url`` field's value is made absolute against the page's URL.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     css: str | None = None
     xpath: str | None = None
+    jmespath: str | None = Field(None, description="JMESPath into the JSON selected (or the page)")
+    metadata: Literal["json-ld", "microdata"] | None = Field(
+        None, description="read the page's embedded metadata (then jmespath: 'Type.field')"
+    )
+    label: str | None = Field(None, description="the value shown beside this label")
+    header: str | None = Field(None, description="from: card on a table row: this column's cell")
     from_: Literal["page", "card", "url"] = Field("page", alias="from")
     regex: str | None = Field(None, description="keep the first capture group that matched")
     map: dict[str, str | int | float | bool] | None = Field(
@@ -82,6 +95,11 @@ class FieldSpec(_Model):
     )
     formats: list[str] | None = Field(None, description="date: the only strftime formats accepted")
     languages: list[str] | None = Field(None, description="date: ISO 639-1 languages to read")
+    date_order: Literal["DMY", "MDY", "YMD"] | None = Field(
+        None,
+        description="date: how the source writes all-numeric dates (12.03.26 is 12 March 2026 "
+        "with DMY); without it a date that reads more than one way is refused",
+    )
     convert_to: str | None = Field(
         None,
         pattern=r"^[A-Z]{3}$",
@@ -93,13 +111,27 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _one_selector(self) -> FieldSpec:
+        given = [
+            k
+            for k in ("css", "xpath", "jmespath", "metadata", "label", "header")
+            if getattr(self, k) is not None
+        ]
         if self.from_ == "url":
-            if self.css is not None or self.xpath is not None:
-                raise ValueError("'from: url' takes a 'regex', not 'css' or 'xpath'")
+            if given:
+                raise ValueError(
+                    f"'from: url' takes a 'regex', not {' or '.join(repr(k) for k in given)}"
+                )
             if self.regex is None:
                 raise ValueError("'from: url' needs a 'regex' (with a capture group)")
-        elif (self.css is None) == (self.xpath is None):
-            raise ValueError("give exactly one of 'css' or 'xpath'")
+        elif self.label is not None or self.header is not None:
+            if len(given) > 1:
+                raise ValueError(
+                    f"'label' and 'header' stand alone: give one of {', '.join(given)}"
+                )
+            if self.header is not None and self.from_ != "card":
+                raise ValueError("'header' reads a table row: it needs 'from: card'")
+        else:
+            check_selector(self.css, self.xpath, self.metadata, self.jmespath)
         return self
 
     @model_validator(mode="after")
@@ -153,10 +185,12 @@ class FieldSpec(_Model):
 
     @property
     def kind_options(self) -> dict[str, Any]:
-        """The options this field sets for its kind (``formats``, ``languages``, ``convert_to``)."""
+        """The options this field sets for its kind (``formats``, ``languages``, ``date_order``,
+        ``convert_to``)."""
         options = {
             "formats": self.formats,
             "languages": self.languages,
+            "date_order": self.date_order,
             "convert_to": self.convert_to,
         }
         return {k: v for k, v in options.items() if v is not None}
@@ -183,12 +217,15 @@ class FieldSpec(_Model):
 
     @property
     def selector(self) -> str:
-        """The selector as written, for messages: ``css: ...``, ``xpath: ...`` or ``url``."""
-        if self.css is not None:
-            return f"css: {self.css}"
-        if self.xpath is not None:
-            return f"xpath: {self.xpath}"
-        return "url"
+        """The selector as written, for messages: ``css: ...``, ``xpath: ...``, ``label: ...``,
+        ``css: ..., then jmespath: ...`` or ``url``."""
+        if self.label is not None:
+            return f"label: {self.label}"
+        if self.header is not None:
+            return f"header: {self.header}"
+        if self.from_ == "url":
+            return "url"
+        return describe(self.css, self.xpath, self.metadata, self.jmespath)
 
     @property
     def stored_kind(self) -> str:

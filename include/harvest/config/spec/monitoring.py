@@ -27,6 +27,7 @@ MONITOR_NAMES = (
     "retry_count",
     "downloader_exceptions",
     "item_count_vs_median",
+    "completeness",
 )
 """The crawl monitors (Spidermon, run in the crawl process; see :mod:`harvest.crawler.monitor_settings`)."""
 
@@ -73,6 +74,11 @@ class MonitorsSpec(_Model):
         description="records vs the median scraped count of the source's recent partitions",
     )
     recent_partitions: int = Field(7, ge=1, le=90, description="partitions in that median")
+    completeness: bool = Field(
+        True,
+        description="the crawl's completeness account has no named warning (fewer records "
+        "than cards, an empty level page, links lost to depth, budget or failures)",
+    )
     critical: list[str] = Field(
         [], description="monitors whose failure fails the scrape task (names as in the README)"
     )

@@ -81,7 +81,7 @@ class DedupSpec(_Model):
         return data
 
 
-WARNING_NAMES = ("zero_rows", "all_cached", "empty_field")
+WARNING_NAMES = ("zero_rows", "all_cached", "empty_field", "crawl_incomplete")
 """The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
 
 
@@ -92,3 +92,4 @@ class WarningsSpec(_Model):
     zero_rows: Literal["warning", "critical"] = "warning"
     all_cached: Literal["warning", "critical"] = "warning"
     empty_field: Literal["warning", "critical"] = "warning"
+    crawl_incomplete: Literal["warning", "critical"] = "warning"

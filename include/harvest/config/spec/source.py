@@ -105,8 +105,6 @@ class SourceSpec(_Model):
             raise ValueError("at least one start URL (start_urls) or a sitemap is needed")
         if self.index is not None and self.levels:
             raise ValueError("give 'levels' or the older 'index', not both")
-        if self.start_urls and self.index is None and not self.levels:
-            raise ValueError("start_urls need 'levels' (or 'index') to reach the item pages")
         if self.sitemap is not None:
             for url in self.sitemap.urls:
                 SourceSpec._valid_templates([url])
@@ -131,11 +129,16 @@ class SourceSpec(_Model):
 
     @property
     def graph(self) -> list[LevelSpec]:
-        """The link levels from the start URLs to the item pages (``index`` is one level)."""
+        """The link levels from the start URLs to the item pages (``index`` is one level; none:
+        the start URLs are the item pages)."""
         if self.index is not None:
             return [
-                LevelSpec(
-                    name="index", links=self.index.detail_links, next_page=self.index.next_page
+                LevelSpec.model_validate(
+                    {
+                        "name": "index",
+                        "links": self.index.detail_links,
+                        "next_page": self.index.next_page,
+                    }
                 )
             ]
         return list(self.levels)
@@ -174,6 +177,22 @@ class SourceSpec(_Model):
         if uncovered:
             raise ValueError(f"monitors.field_coverage {uncovered} are not in detail.fields")
         return self
+
+    @property
+    def reads_json(self) -> bool:
+        """Whether a selector of the spec reads JSON (``jmespath``): JSON pages are then pages."""
+        selectors = [
+            s
+            for level in self.graph
+            for s in (level.links, level.cards, level.next_page, level.recurse)
+            if s is not None
+        ]
+        selectors += [
+            level.pages.has_next for level in self.graph if level.pages and level.pages.has_next
+        ]
+        return any(s.jmespath for s in selectors) or any(
+            f.jmespath and not (f.css or f.xpath or f.metadata) for f in self.detail.fields.values()
+        )
 
     @property
     def versioned_fields(self) -> list[str]:

@@ -24,6 +24,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from harvest.config.spec import SourceSpec
+from harvest.crawler.completeness import LEVEL_META, skip_key, stat_key
 from harvest.crawler.items import PageItem
 from harvest.crawler.limits import canonical_url_for
 from harvest.crawler.middlewares import (
@@ -43,6 +44,7 @@ from harvest.crawler.outcomes import (
 )
 
 URL_META = "harvest_url"
+NUMBERED_META = "harvest_numbered"  # a numbered page (pages.template): a 404 ends the numbering
 ITEM_PAGES_STAT = "harvest/item_pages"
 
 
@@ -70,6 +72,7 @@ class HarvestSpider(scrapy.Spider):
         self.allowed_domains = [host] if host else []
         self.max_pages = spec.crawl.max_pages
         self._scheduled: set[str] = set()
+        self.refused: str | None = None  # why the last page_request gave None
         self._js_patterns = [re.compile(p) for p in spec.javascript.url_patterns]
 
     # -- scheduling -------------------------------------------------------------------------
@@ -89,8 +92,10 @@ class HarvestSpider(scrapy.Spider):
         """
         url = canonical_url_for(url, self.spec.crawl, encoding)
         if url in self._scheduled:
+            self.refused = "duplicate"
             return None
         if self.max_pages is not None and len(self._scheduled) >= self.max_pages:
+            self.refused = "budget"
             if self._inc("harvest/max_pages_skipped") == 1:
                 self.logger.warning(
                     "source %s, %s: page budget crawl.max_pages=%d reached; not following "
@@ -128,7 +133,12 @@ class HarvestSpider(scrapy.Spider):
             return False
         if any(pattern.search(response.url) for pattern in self._js_patterns):
             return True
-        return bool(js.marker and isinstance(response, TextResponse) and response.css(js.marker))
+        return bool(
+            js.marker
+            and isinstance(response, TextResponse)
+            and response.selector.type != "json"
+            and response.css(js.marker)
+        )
 
     def render_request(self, response: Response, callback: Callable[..., Any]) -> scrapy.Request:
         """Request the same URL again, this time through headless Chromium."""
@@ -139,6 +149,9 @@ class HarvestSpider(scrapy.Spider):
             RENDER_META: True,
             PLAIN_META: response,
         }
+        for key in (LEVEL_META, NUMBERED_META):  # the account's level, a numbered page
+            if key in response.meta:
+                meta[key] = response.meta[key]
         return scrapy.Request(
             meta[URL_META],
             callback=callback,
@@ -203,6 +216,20 @@ class HarvestSpider(scrapy.Spider):
         value = failure.value
         response = getattr(value, "response", None)
         status = response.status if isinstance(response, Response) else None
+        if request.meta.get(NUMBERED_META) and status == 404:
+            # past the last numbered page: the numbering's end, not a failure of the source
+            self._inc("harvest/numbered_pages_ended")
+            self.logger.info("numbered pages end at %s (HTTP 404)", request.url)
+            return
+        level = request.meta.get(LEVEL_META)
+        ignored = failure.check(IgnoreRequest) and not failure.check(HttpError)  # type: ignore[no-untyped-call]
+        if level is not None:  # the link was followed, and ended here: say why in the account
+            reason = "failed"
+            if ignored and not isinstance(value, PageFailed):
+                reason = "robots" if "robots" in str(value).lower() else "ignored"
+                if "offsite" in str(value).lower().replace("-", ""):
+                    reason = "off-site"
+            self.unfollowed(level, reason)
         if isinstance(value, PageFailed):
             yield self.failed_page(
                 request,
@@ -213,8 +240,7 @@ class HarvestSpider(scrapy.Spider):
                 content_type=value.content_type,
             )
             return
-        # (twisted's Failure.check is unannotated)
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):  # type: ignore[no-untyped-call]
+        if ignored:
             # robots.txt or an off-site link: not fetched on purpose, not a failure of the source
             self._inc("harvest/ignored_requests")
             self.logger.info("not fetched: %s (%s)", request.meta.get(URL_META, request.url), value)
@@ -267,6 +293,23 @@ class HarvestSpider(scrapy.Spider):
             redirect_chain=chain,
             content_type=content_type,
         )
+
+    def count(self, level: str, counter: str, n: int = 1) -> None:
+        """Add ``n`` to one counter of a level's completeness account
+        (:mod:`harvest.crawler.completeness`)."""
+        if n:
+            self._inc(stat_key(level, counter), n)
+
+    def skipped(self, level: str, reason: str, n: int = 1) -> None:
+        """Count ``n`` links of ``level`` not followed, for ``reason``."""
+        if n:
+            self._inc(skip_key(level, reason), n)
+
+    def unfollowed(self, level: str, reason: str) -> None:
+        """A link counted as followed that ended before its page was parsed (robots, depth,
+        failed): moved from ``followed`` to ``skipped/<reason>``."""
+        self.count(level, "followed", -1)
+        self.skipped(level, reason)
 
     def _inc(self, key: str, count: int = 1) -> int:
         stats = self.crawler.stats if getattr(self, "crawler", None) else None

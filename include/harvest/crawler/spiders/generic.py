@@ -1,32 +1,60 @@
 """The generic spider: walks a spec's crawl graph, everything it needs comes from the spec.
 
 From the start URLs it walks the link levels (``levels:``, or the older ``index:`` as one level),
-each with its own pagination, down to the item pages; or it starts from sitemaps. Items come
-from item pages, from cards on a list page, or from both merged (the card's fields travel with
-the link, in the request's ``cb_kwargs``). A level whose selector matches nothing on a page is
-logged with the level, the selector and the URL, and counted (``harvest/empty_levels``); the
-first such message is kept in the stats (``harvest/first_empty_level``) so that a crawl reaching
-no item page can say why.
+each with its own pagination (every ``next_page`` link, or numbered ``pages``) and, with
+``recurse``, deeper pages of the same level (a category tree of any depth, bounded by
+``max_recursion``), down to the item pages; or the start URLs are the item pages (no levels);
+or it starts from sitemaps. Pages may be HTML or JSON (selectors in JMESPath). Items come from
+item pages, from cards on a list page, or from both merged (the card's fields travel with the
+link, in the request's ``cb_kwargs``). Several cards linking one item page each stay a record:
+the page is fetched once and joined to every card (:class:`SharedItemPage`).
+
+Every link and card seen is counted in the level's completeness account
+(:mod:`harvest.crawler.completeness`) as followed or skipped with its reason. A level whose
+selector matches nothing on a page is logged with the level, the selector and the URL, and
+counted (``harvest/empty_levels``); the first such message is kept in the stats
+(``harvest/first_empty_level``) so that a crawl reaching no item page can say why.
+
+Hooks for other spiders (a subclass, or a browser-driven level): :meth:`GenericSpider.level_page`
+reads one level page that is already fetched (or rendered, scrolled, posted to) and returns the
+item and requests; :meth:`GenericSpider.follow_link` follows one link of a level with the
+account kept.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
+import scrapy
 from scrapy.http import Response, TextResponse
-from scrapy.utils.gz import gunzip, gzip_magic_number
-from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from twisted.python.failure import Failure
 
 from harvest.config.spec import LevelSpec
-from harvest.crawler.spiders.base import HarvestSpider
+from harvest.crawler.completeness import LEVEL_META, LEVELS_STAT, LIMITS_STAT, limits_of
+from harvest.crawler.items import PageItem
+from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.spiders.base import NUMBERED_META, URL_META
+from harvest.crawler.spiders.sitemap import SITEMAP_LEVEL, SitemapSpider
 from harvest.extract import Extractor, FieldValue
+from harvest.selection import Page, hrefs, select
 
-FIRST_EMPTY_LEVEL_STAT = "harvest/first_empty_level"
+START_LEVEL = "start"  # the account's level of item pages given as start URLs
+
+Card = dict[str, FieldValue]
 
 
-class GenericSpider(HarvestSpider):
+@dataclass
+class SharedItemPage:
+    """An item page asked for by a card: its fields once parsed, the cards waiting for it."""
+
+    fields: Card | None = None
+    waiting: list[tuple[str, Card]] = field(default_factory=list)  # (level, card fields)
+
+
+class GenericSpider(SitemapSpider):
     """Walks ``spec.graph`` (or ``spec.sitemap``) from the partition's start URLs.
 
     Every page becomes one item: list pages with the items of their cards when the cards are the
@@ -40,12 +68,28 @@ class GenericSpider(HarvestSpider):
         super().__init__(*args, **kwargs)
         self.graph = self.spec.graph
         self.extractor = Extractor(self.spec)
-        sitemap = self.spec.sitemap
-        self._sitemap_follow = [re.compile(p) for p in (sitemap.follow if sitemap else [])]
+        self._item_pages: dict[str, SharedItemPage] = {}
+        self._card_items: dict[str, set[tuple[Any, ...]]] = {}  # level -> cards that are items
 
     async def start(self) -> Any:
-        async for request in super().start():
-            yield request
+        names = [level.name for level in self.graph] or [START_LEVEL]
+        stats = self.crawler.stats if getattr(self, "crawler", None) else None
+        if stats is not None:
+            stats.set_value(LEVELS_STAT, names + ([SITEMAP_LEVEL] if self.spec.sitemap else []))
+            stats.set_value(LIMITS_STAT, limits_of(self.spec))
+        for url in self.start_urls_for_partition():
+            if self.graph:
+                request = self.page_request(url, "index", self.parse)
+            else:  # the start URLs are the item pages
+                self.count(START_LEVEL, "links_seen")
+                request = self.page_request(url, "detail", self.parse_detail)
+                if request is None:
+                    self.skipped(START_LEVEL, self.refused or "duplicate")
+                else:
+                    self.count(START_LEVEL, "followed")
+                    request.meta[LEVEL_META] = START_LEVEL
+            if request is not None:
+                yield request
         if self.spec.sitemap is not None:
             templates = self.spec.sitemap.urls
             for url in self.spec.start_urls_for(
@@ -55,124 +99,285 @@ class GenericSpider(HarvestSpider):
                 if request is not None:
                     yield request
 
-    def empty_level(self, level: str, what: str, selector: str, url: str) -> None:
-        """Log (and count) a level whose selector matched nothing on ``url``."""
-        message = f"level {level!r}: {what} selector {selector!r} matched nothing on {url}"
-        self.logger.warning("source %s, %s: %s", self.spec.name, self.logical_date, message)
-        self._inc("harvest/empty_levels")
-        stats = self.crawler.stats if getattr(self, "crawler", None) else None
-        if stats is not None and stats.get_value(FIRST_EMPTY_LEVEL_STAT) is None:
-            stats.set_value(FIRST_EMPTY_LEVEL_STAT, message)
+    # -- following links, with the account kept ---------------------------------------------
 
-    def _next(
-        self, response: TextResponse, href: str, level: int, card: dict[str, FieldValue] | None
-    ) -> Any:
-        """The request for a link of ``level``: the next level's page, or an item page."""
-        if level + 1 < len(self.graph):
-            request = self.follow_request(response, href, "index", self.parse)
-            if request is not None:
-                request.cb_kwargs.update(level=level + 1, card=card)
-        else:
-            request = self.follow_request(response, href, "detail", self.parse_detail)
-            if request is not None and card:
-                request.cb_kwargs["card"] = card
+    def follow_link(
+        self,
+        response: TextResponse,
+        href: str,
+        at: str,
+        page_type: str,
+        callback: Any,
+        **cb_kwargs: Any,
+    ) -> scrapy.Request | None:
+        """Follow one link seen on a page of level ``at``: counted as seen, then as followed or
+        skipped with its reason (off-site, duplicate, budget). ``cb_kwargs`` go to the callback.
+        Returns the request or None."""
+        self.count(at, "links_seen")
+        url = response.urljoin(href)
+        if not url.startswith(("http://", "https://")):
+            self.skipped(at, "ignored")
+            return None
+        if self._off_site(url):
+            self.skipped(at, "off-site")
+            return None
+        request = self.follow_request(response, href, page_type, callback)
+        if request is None:
+            self.skipped(at, self.refused or "duplicate")
+            return None
+        self.count(at, "followed")
+        request.meta[LEVEL_META] = at
+        request.cb_kwargs.update(cb_kwargs)
         return request
+
+    def _to_item_page(
+        self, response: TextResponse, href: str, level: str, card: Card | None
+    ) -> tuple[scrapy.Request | None, Card | None, bool]:
+        """A link of the last level: the item page's request, or (a card linking an item page
+        asked for already) the card joined to it: the joined record now when the page is
+        parsed, else the card waits for it. Returns (request, record, whether it is new)."""
+        url = canonical_url_for(response.urljoin(href), self.spec.crawl, response.encoding)
+        shared = self._item_pages.get(url) if card is not None else None
+        if shared is None:
+            request = self.follow_link(response, href, level, "detail", self.parse_detail)
+            if request is not None and card is not None:
+                self._item_pages[url] = SharedItemPage()
+                request.cb_kwargs["card"] = card
+            return request, None, request is not None
+        self.count(level, "links_seen")
+        self.count(level, "followed")
+        if shared.fields is None:
+            shared.waiting.append((level, card or {}))
+            return None, None, True
+        self.count(level, "records")
+        return None, self._joined(shared.fields, card or {}), True
+
+    def _joined(self, page: Card, card: Card) -> Card:
+        return {name: page.get(name, card.get(name)) for name in self.spec.detail.fields}
+
+    # -- level pages --------------------------------------------------------------------------
 
     def parse(
         self,
         response: Response,
         level: int = 0,
-        card: dict[str, FieldValue] | None = None,
+        card: Card | None = None,
+        depth: int = 0,
+        number: int | None = None,
+        first_url: str | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        """A page of level ``level``: its cards, its links to the next level, its next page."""
+        """A page of level ``level``: its cards, its links to the next level, its deeper pages
+        (``recurse``, at ``depth``), its next pages; ``number``/``first_url``: a numbered page."""
         if self.needs_rendering(response):
             yield self.render_request(response, self.parse)
             return
         if not isinstance(response, TextResponse):
             yield self.page_item(response, "index")
             return
+        yield from self.level_page(response, level, card, depth, number, first_url)
+
+    def level_page(
+        self,
+        response: TextResponse,
+        level: int,
+        card: Card | None = None,
+        depth: int = 0,
+        number: int | None = None,
+        first_url: str | None = None,
+    ) -> Iterator[Any]:
+        """Read one fetched page of level ``level``: yields its item, then its requests."""
         spec: LevelSpec = self.graph[level]
-        url = response.meta.get("harvest_url", response.url)
-        requests: list[Any] = []
-        records: list[dict[str, FieldValue]] = []
+        name = spec.name
+        url = response.meta.get(URL_META, response.url)
+        page = Page(response.selector, url)
+        last = level + 1 == len(self.graph)
+        requests: list[scrapy.Request | None] = []
+        records: list[Card] = []
+        new_items = 0
+        found = 0
+        self.count(name, "pages")
+
+        def to_next(href: str, fields: Card | None) -> None:
+            nonlocal new_items
+            if last:
+                request, joined, new = self._to_item_page(response, href, name, fields)
+                if joined is not None:
+                    records.append(joined)
+                new_items += new
+                requests.append(request)
+            else:
+                request = self.follow_link(
+                    response, href, name, "index", self.parse, level=level + 1, card=fields
+                )
+                new_items += request is not None
+                requests.append(request)
+
+        def same_level(href: str, at_depth: int) -> scrapy.Request | None:
+            """A deeper page (``recurse``) or a next page of this level."""
+            return self.follow_link(
+                response, href, name, "index", self.parse, level=level, card=card, depth=at_depth
+            )
+
         if spec.cards is not None:
-            cards = response.css(spec.cards)
-            if not cards:
-                self.empty_level(spec.name, "cards", spec.cards, url)
-            for block in cards:
-                fields = {**(card or {}), **self.extractor.card_fields(block, url)}
+            blocks = select(spec.cards, response.selector, page)
+            found += len(blocks)
+            self.count(name, "cards_seen", len(blocks))
+            if not blocks and number is None:  # an empty numbered page ends the numbering
+                self.empty_level(name, "cards", spec.cards.text, url)
+            for block in blocks:
+                fields = {**(card or {}), **self.extractor.card_fields(block, url, page)}
                 if spec.links is None:
-                    records.append({**fields, **self.extractor.url_fields(url)})
+                    record = {**fields, **self.extractor.url_fields(url)}
+                    if self._new_card_item(name, record):
+                        records.append(record)
+                        self.count(name, "records")
+                        new_items += 1
                     continue
-                for link in block.css(spec.links)[:1]:
-                    href = link.attrib.get("href")
-                    if href:
-                        requests.append(self._next(response, href, level, fields))
+                links = hrefs(select(spec.links, block, page))[:1]
+                if not links:
+                    self.count(name, "links_seen")
+                    self.skipped(name, "no link")
+                for href in links:
+                    to_next(href, fields)
         elif spec.links is not None:
-            links = response.css(spec.links)
-            if not links:
-                self.empty_level(spec.name, "links", spec.links, url)
-            for link in links:
-                href = link.attrib.get("href")
-                if href:
-                    requests.append(self._next(response, href, level, card))
-        if spec.next_page:
-            for link in response.css(spec.next_page)[:1]:
-                href = link.attrib.get("href")
-                if href:
-                    request = self.follow_request(response, href, "index", self.parse)
-                    if request is not None:
-                        request.cb_kwargs.update(level=level, card=card)
-                        requests.append(request)
+            links = hrefs(select(spec.links, response.selector, page))
+            found += len(links)
+            if not links and spec.recurse is None and number is None:
+                self.empty_level(name, "links", spec.links.text, url)
+            for href in links:
+                to_next(href, card)
+        if spec.recurse is not None:
+            deeper = hrefs(select(spec.recurse, response.selector, page))
+            found += len(deeper)
+            for href in deeper:
+                if depth + 1 > spec.max_recursion:
+                    self.count(name, "links_seen")
+                    self.skipped(name, "depth")
+                    if not getattr(self, "_recursion_said", False):
+                        self._recursion_said = True
+                        self.logger.warning(
+                            "level %r: max_recursion=%d reached on %s: not following %s",
+                            name,
+                            spec.max_recursion,
+                            url,
+                            response.urljoin(href),
+                        )
+                    continue
+                requests.append(same_level(href, depth + 1))
+        if spec.next_page is not None:
+            for href in hrefs(select(spec.next_page, response.selector, page)):
+                requests.append(same_level(href, depth))
+        if not found and number is None:
+            self.count(name, "empty_pages")
+        if spec.pages is not None:
+            requests.append(
+                self._numbered(
+                    response, spec, level, card, depth, number, first_url, page, found, new_items
+                )
+            )
         yield self.page_item(response, "index", records=records)
         yield from (r for r in requests if r is not None)
 
+    def _new_card_item(self, level: str, record: Card) -> bool:
+        """Whether a card that is an item was not seen before on this level (a numbered page
+        repeating the last one); a repeat is counted as a duplicate."""
+        key = self.spec.detail.key
+        value = record.get(key)
+        ident = (key, str(value)) if value is not None else tuple(sorted(map(str, record.items())))
+        seen = self._card_items.setdefault(level, set())
+        if ident in seen:
+            self.count(level, "cards_duplicate")
+            return False
+        seen.add(ident)
+        return True
+
+    def _numbered(
+        self,
+        response: TextResponse,
+        spec: LevelSpec,
+        level: int,
+        card: Card | None,
+        depth: int,
+        number: int | None,
+        first_url: str | None,
+        page: Page,
+        found: int,
+        new_items: int,
+    ) -> scrapy.Request | None:
+        """The next numbered page (``pages``), or None when a stop rule says so."""
+        pages = spec.pages
+        assert pages is not None  # noqa: S101 - called only for a level with pages
+        first_url = first_url or response.meta.get(URL_META, response.url)
+        current = pages.first - 1 if number is None else number
+        if not found or not new_items:
+            return None  # an empty page, or nothing new on it: the numbering ends
+        if pages.has_next is not None:
+            flags = [m.get() for m in select(pages.has_next, response.selector, page)]
+            if not flags or flags[0] in (None, False, "false", "False", "0", "", "null"):
+                return None
+        if current + 1 - (pages.first - 1) > pages.max:
+            self.count(spec.name, "links_seen")
+            self.skipped(spec.name, "budget")
+            self.logger.warning(
+                "level %r: pages.max=%d reached at %s; the numbering may go on",
+                spec.name,
+                pages.max,
+                response.url,
+            )
+            return None
+        href = urljoin(first_url, pages.template.format(page=current + 1))
+        request = self.follow_link(
+            response,
+            href,
+            spec.name,
+            "index",
+            self.parse,
+            level=level,
+            card=card,
+            depth=depth,
+            number=current + 1,
+            first_url=first_url,
+        )
+        if request is not None:
+            request.meta[NUMBERED_META] = True
+        return request
+
+    # -- item pages ---------------------------------------------------------------------------
+
     def parse_detail(
-        self, response: Response, card: dict[str, FieldValue] | None = None, **kwargs: Any
+        self, response: Response, card: Card | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        """An item page: every field's value (``None`` when absent), its card's merged in."""
+        """An item page: every field's value (``None`` when absent), its card's merged in; the
+        cards that share the page are its ``records``, each joined to the page's fields."""
         if self.needs_rendering(response):
             yield self.render_request(response, self.parse_detail)
             return
-        fields: dict[str, FieldValue] = {}
+        fields: Card = {}
+        page: Card = {}
         if isinstance(response, TextResponse):
-            url = response.meta.get("harvest_url", response.url)
+            url = response.meta.get(URL_META, response.url)
             page = self.extractor.page_fields(response.selector, url)
-            card = card or {}
-            fields = {name: page.get(name, card.get(name)) for name in self.spec.detail.fields}
-        yield self.page_item(response, "detail", fields)
+            fields = self._joined(page, card or {})
+        level = response.meta.get(LEVEL_META)
+        shared = self._item_pages.get(response.meta.get(URL_META, response.url))
+        records = []
+        if shared is not None:
+            shared.fields = page
+            for waiting_level, waiting in shared.waiting:
+                records.append(self._joined(page, waiting))
+                self.count(waiting_level, "records")
+            shared.waiting = []
+        if level is not None:
+            self.count(level, "records")
+        yield self.page_item(response, "detail", fields, records=records)
 
-    def parse_sitemap(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        """A sitemap, sitemap index or robots.txt: follow sitemaps, request the item pages."""
-        yield self.page_item(response, "sitemap")
-        url = response.meta.get("harvest_url", response.url)
-        if url.endswith("/robots.txt") and isinstance(response, TextResponse):
-            for sitemap_url in sitemap_urls_from_robots(response.text, base_url=response.url):
-                request = self.page_request(sitemap_url, "sitemap", self.parse_sitemap)
-                if request is not None:
-                    yield request
-            return
-        body = response.body
-        if gzip_magic_number(response):
-            body = gunzip(body, max_size=self.spec.crawl.download_maxsize_bytes)
-        try:
-            sitemap = Sitemap(body)
-        except Exception:  # lxml has many errors: said in the log, as an empty level
-            sitemap = None
-        entries = [entry["loc"] for entry in sitemap] if sitemap is not None else []
-        if not entries:
-            self.empty_level("sitemap", "sitemap", "<loc>", url)
-            return
-        if sitemap is not None and sitemap.type == "sitemapindex":
-            for loc in entries:
-                request = self.page_request(loc, "sitemap", self.parse_sitemap)
-                if request is not None:
-                    yield request
-            return
-        for loc in entries:
-            if self._sitemap_follow and not any(p.search(loc) for p in self._sitemap_follow):
-                continue
-            request = self.page_request(loc, "detail", self.parse_detail)
-            if request is not None:
-                yield request
+    def errback(self, failure: Failure) -> Iterator[PageItem]:
+        """The base errback; an item page that failed also fails the cards waiting for it."""
+        request = failure.request  # type: ignore[attr-defined]
+        shared = self._item_pages.get(request.meta.get(URL_META, request.url))
+        if shared is not None:
+            for level, _ in shared.waiting:
+                self.unfollowed(level, "failed")
+            shared.waiting = []
+        yield from super().errback(failure)

@@ -24,7 +24,7 @@ from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
 from harvest.partitions import partition_date
 from harvest.storage.warehouse.errors import FrameError
-from harvest.storage.warehouse.schema import processed_columns
+from harvest.storage.warehouse.schema import processed_columns, sql_type
 from harvest.text import TextRepairs, normalise_text
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _to_arrow(values: pd.Series, kind: str, column: str, where: str) -> pa.Array
     """One column, as the Arrow type its SQL column stores; bad values raise :class:`FrameError`."""
     try:
         field = field_kind(kind)
-        if isinstance(field.sql_type(), sa.JSON):  # stored as JSON: staged as its text
+        if isinstance(sql_type(field), sa.JSON):  # stored as JSON: staged as its text
             return _json_lists(values)
         target = field.arrow_type()
         if pa.types.is_date(target):

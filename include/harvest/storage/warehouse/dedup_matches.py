@@ -16,7 +16,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from harvest.partitions import partition_date
-from harvest.storage.warehouse.engine import begin
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import DEDUP_MATCHES
 
@@ -46,11 +45,11 @@ def _json(value: Any) -> Any:
 
 
 def replace_dedup_matches(
-    engine: sa.Engine, source: str, logical_date: dt.date | str, matches: pd.DataFrame
+    conn: sa.Connection, source: str, logical_date: dt.date | str, matches: pd.DataFrame
 ) -> int:
     """Make the ``dedup_matches`` rows of one partition exactly ``matches`` (clean's
-    ``duplicates`` and ``dedup_kept`` frames, concatenated), in one transaction; returns the
-    row count. Raises :class:`FrameError` naming the partition when a column is missing."""
+    ``duplicates`` and ``dedup_kept`` frames, concatenated), in ``conn``'s transaction; returns
+    the row count. Raises :class:`FrameError` naming the partition when a column is missing."""
     day = partition_date(logical_date)
     missing = [c for c in MATCH_FRAME_COLUMNS if c not in matches]
     if missing:
@@ -79,19 +78,18 @@ def replace_dedup_matches(
                 "matched_record": _json(row.matched_record),
             }
         )
-    with begin(engine) as conn:
-        conn.execute(
-            sa.delete(DEDUP_MATCHES).where(
-                DEDUP_MATCHES.c.source == source, DEDUP_MATCHES.c.logical_date == day
-            )
+    conn.execute(
+        sa.delete(DEDUP_MATCHES).where(
+            DEDUP_MATCHES.c.source == source, DEDUP_MATCHES.c.logical_date == day
         )
-        if rows:
-            conn.execute(sa.insert(DEDUP_MATCHES), rows)
+    )
+    if rows:
+        conn.execute(sa.insert(DEDUP_MATCHES), rows)
     return len(rows)
 
 
 def read_dedup_matches(
-    engine: sa.Engine,
+    conn: sa.Connection,
     source: str,
     *,
     since: dt.date | str | None = None,
@@ -113,8 +111,7 @@ def read_dedup_matches(
     if record_key is not None:
         query = query.where(table.c.record_key == record_key)
     query = query.order_by(table.c.logical_date, table.c.position)
-    with begin(engine) as conn:
-        frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=list(table.c.keys()))
+    frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=list(table.c.keys()))
     for column in ("record", "matched_record"):
         frame[column] = [_json(v) for v in frame[column]]
     return frame

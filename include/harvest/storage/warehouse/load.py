@@ -18,7 +18,6 @@ which one ran.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -27,12 +26,18 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
 from harvest.storage.warehouse.arrow import processed_arrow
 from harvest.storage.warehouse.copy import bulk_insert
+from harvest.storage.warehouse.dialects import (
+    UtcDateTime,
+    analyze,
+    insert,
+    lock_key,
+    transaction_lock,
+)
 from harvest.storage.warehouse.engine import begin, describe
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.schema import (
@@ -100,8 +105,7 @@ def load_partition(
             check_table(conn, spec, table, checked)
             if catalogue:
                 check_table(conn, spec, versions_table(spec), checked)
-                if conn.dialect.name == "postgresql":  # one version rebuild per source at a time
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_source_lock(spec.name))))
+                transaction_lock(conn, lock_key(spec.name))  # one version rebuild at a time
                 before = conn.execute(
                     sa.select(table.c.record_key).where(
                         table.c.source == spec.name, table.c.logical_date == day
@@ -146,13 +150,6 @@ def load_partition(
         spec.name, day, result.rows, written, deleted, result.seconds, strategy,
     )  # fmt: skip
     return result
-
-
-def _source_lock(source: str) -> int:
-    """A PostgreSQL advisory lock id of its own per source (stable across processes)."""
-    return int.from_bytes(
-        hashlib.blake2b(source.encode(), digest_size=8).digest(), "big", signed=True
-    )
 
 
 def _restate(conn: sa.Connection, source: str, counts: VersionCounts) -> None:
@@ -247,8 +244,7 @@ def _upsert_partition(
     )
     stage.create(conn)
     bulk_insert(conn, stage, data)
-    if not is_sqlite:
-        conn.exec_driver_sql("ANALYZE harvest_stage (record_key)")  # for the anti-join plan
+    analyze(conn, "harvest_stage", "record_key")  # for the anti-join plan
     # Delete first: on a first load the partition is empty and this costs nothing.
     gone = sa.delete(table).where(
         table.c.source == source,
@@ -258,11 +254,10 @@ def _upsert_partition(
     deleted = conn.execute(gone).rowcount
 
     columns = data.column_names
-    insert = postgresql.insert if not is_sqlite else sqlite.insert
-    loaded_at = sa.literal(dt.datetime.now(dt.UTC), sa.DateTime(timezone=True))
+    loaded_at = sa.literal(dt.datetime.now(dt.UTC), UtcDateTime())
     # WHERE true: SQLite needs it to tell the SELECT's end from the ON CONFLICT clause.
     select = sa.select(*(stage.c[c] for c in columns), loaded_at).where(sa.true())
-    upsert = insert(table).from_select([*columns, "loaded_at"], select)
+    upsert = insert(conn, table).from_select([*columns, "loaded_at"], select)
     values = [c for c in columns if c not in keys]
     upsert = upsert.on_conflict_do_update(
         index_elements=list(keys),

@@ -1,11 +1,12 @@
-"""Cached reads: history for de-duplication, recent row counts for validation and partition
-summaries, served through the read cache (:class:`~harvest.storage.read_cache.ReadCache`; loads
-invalidate them) and typed the same on PostgreSQL and SQLite."""
+"""The stages' reads, one statement each on a connection: partition summaries, history for
+de-duplication, recent row and scraped counts for validation and the crawl monitors, the
+quarantine count and load times of the load stage, and the versions of a catalogue source.
+Frames come back typed the same on PostgreSQL and SQLite. :class:`~.core.Warehouse` opens the
+connection and serves the cached ones through Redis."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -13,132 +14,75 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from harvest.partitions import partition_date
-from harvest.storage.read_cache import ReadCache, cache_key
-from harvest.storage.warehouse.engine import begin
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
     PARTITION_LOADS,
+    QUARANTINE,
     _type_family,
     reflect,
     versions_table_name,
 )
 
 
-def partition_summary(
-    engine: sa.Engine, cache: ReadCache, ttl_seconds: int, source: str, logical_date: dt.date | str
-) -> PartitionSummary | None:
-    """The recorded summary of one partition, or ``None`` (cached)."""
-    day = partition_date(logical_date)
-
-    def compute() -> dict[str, Any] | None:
-        with begin(engine) as conn:
-            row = conn.execute(
-                sa.select(PARTITION_LOADS).where(
-                    PARTITION_LOADS.c.source == source,
-                    PARTITION_LOADS.c.logical_date == day,
-                )
-            ).first()
-        return PartitionSummary.from_dict(row._asdict()).to_dict() if row else None
-
-    data = cache.get_or_compute(cache_key(source, "summary", day, day), ttl_seconds, compute)
-    return PartitionSummary.from_dict(data) if data else None
+def partition_summary(conn: sa.Connection, source: str, day: dt.date) -> PartitionSummary | None:
+    """The recorded summary of one partition, or ``None``."""
+    row = conn.execute(
+        sa.select(PARTITION_LOADS).where(
+            PARTITION_LOADS.c.source == source, PARTITION_LOADS.c.logical_date == day
+        )
+    ).first()
+    return PartitionSummary(**row._asdict()) if row else None
 
 
-def read_history(
-    engine: sa.Engine,
-    cache: ReadCache,
-    ttl_seconds: int,
+def history(
+    conn: sa.Connection,
     source: str,
-    since: dt.date | str,
-    until: dt.date | str,
+    first: dt.date,
+    last: dt.date,
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Processed rows with ``since <= logical_date <= until``, ordered by date and key (cached).
-
-    Columns come back as nullable pandas dtypes, the same on PostgreSQL and SQLite.
-    """
-    first, last = partition_date(since), partition_date(until)
-    wanted = ",".join(columns) if columns else "*"
-    digest = hashlib.sha1(wanted.encode(), usedforsecurity=False).hexdigest()[:12]
-
-    def compute() -> pd.DataFrame:
-        with begin(engine) as conn:
-            table = reflect(conn, source)
-            unknown = [c for c in columns or [] if c not in table.c]
-            if unknown:
-                raise WarehouseError(
-                    f"source {source}: {table.name} has no column(s) {', '.join(unknown)}"
-                )
-            selected = [table.c[c] for c in columns] if columns else list(table.c)
-            query = (
-                sa.select(*selected)
-                .where(table.c.logical_date >= first, table.c.logical_date <= last)
-                .order_by(table.c.logical_date, table.c.record_key)
-            )
-            rows = conn.execute(query).all()
-        return _typed_frame(rows, selected)
-
-    return cache.get_or_compute(
-        cache_key(source, "history", first, last, digest), ttl_seconds, compute
+    """Processed rows with ``first <= logical_date <= last``, ordered by date and key; columns
+    come back as nullable pandas dtypes."""
+    table = reflect(conn, source)
+    unknown = [c for c in columns or [] if c not in table.c]
+    if unknown:
+        raise WarehouseError(f"source {source}: {table.name} has no column(s) {', '.join(unknown)}")
+    selected = [table.c[c] for c in columns] if columns else list(table.c)
+    query = (
+        sa.select(*selected)
+        .where(table.c.logical_date >= first, table.c.logical_date <= last)
+        .order_by(table.c.logical_date, table.c.record_key)
     )
+    return typed_frame(conn.execute(query).all(), selected)
 
 
-def read_versions(engine: sa.Engine, source: str) -> pd.DataFrame:
+def versions(conn: sa.Connection, source: str) -> pd.DataFrame:
     """Every version of a catalogue source, ordered by (key, valid_from), typed as
-    :func:`read_history`; the current state is the rows whose ``valid_to`` is missing."""
+    :func:`history`; the current state is the rows whose ``valid_to`` is missing."""
     name = versions_table_name(source)
-    with begin(engine) as conn:
-        try:
-            table = sa.Table(name, sa.MetaData(), autoload_with=conn)
-        except sa.exc.NoSuchTableError as exc:
-            raise WarehouseError(
-                f"source {source}: table {name} does not exist (is the source's mode catalogue? "
-                "run `python -m harvest warehouse migrate`)"
-            ) from exc
-        columns = list(table.c)
-        query = sa.select(*columns).order_by(table.c.record_key, table.c.valid_from)
-        rows = conn.execute(query).all()
-    return _typed_frame(rows, columns)
+    table = reflect(conn, source, name, hint=" (is the source's mode catalogue?)")
+    columns = list(table.c)
+    query = sa.select(*columns).order_by(table.c.record_key, table.c.valid_from)
+    return typed_frame(conn.execute(query).all(), columns)
 
 
-def recent_row_counts(
-    engine: sa.Engine,
-    cache: ReadCache,
-    ttl_seconds: int,
-    source: str,
-    before_date: dt.date | str,
-    n: int,
-) -> list[int]:
-    """Rows of the last ``n`` loaded partitions before ``before_date``, oldest first (cached)."""
-    before = partition_date(before_date)
-
-    def compute() -> list[int]:
-        with begin(engine) as conn:
-            table = reflect(conn, source)
-            query = (
-                sa.select(table.c.logical_date, sa.func.count())
-                .where(table.c.logical_date < before)
-                .group_by(table.c.logical_date)
-                .order_by(table.c.logical_date.desc())
-                .limit(n)
-            )
-            counts = [int(count) for _day, count in conn.execute(query)]
-        return counts[::-1]
-
-    last = before - dt.timedelta(days=1)
-    return cache.get_or_compute(
-        cache_key(source, "row_counts", None, last, str(n)), ttl_seconds, compute
+def row_counts(conn: sa.Connection, source: str, before: dt.date, n: int) -> list[int]:
+    """Rows of the last ``n`` loaded partitions before ``before``, oldest first."""
+    table = reflect(conn, source)
+    query = (
+        sa.select(table.c.logical_date, sa.func.count())
+        .where(table.c.logical_date < before)
+        .group_by(table.c.logical_date)
+        .order_by(table.c.logical_date.desc())
+        .limit(n)
     )
+    return [int(count) for _day, count in conn.execute(query)][::-1]
 
 
-def recent_scraped_counts(
-    engine: sa.Engine, source: str, before_date: dt.date | str, n: int
-) -> list[int]:
+def scraped_counts(conn: sa.Connection, source: str, before: dt.date, n: int) -> list[int]:
     """Records scraped (``partition_loads.scraped``) in the last ``n`` loaded partitions before
-    ``before_date`` that scraped any, oldest first: what the crawl's item count is compared with."""
-    before = partition_date(before_date)
+    ``before`` that scraped any, oldest first: what the crawl's item count is compared with."""
     query = (
         sa.select(PARTITION_LOADS.c.scraped)
         .where(
@@ -149,9 +93,37 @@ def recent_scraped_counts(
         .order_by(PARTITION_LOADS.c.logical_date.desc())
         .limit(n)
     )
-    with begin(engine) as conn:
-        counts = [int(count) for count in conn.execute(query).scalars()]
-    return counts[::-1]
+    return [int(count) for count in conn.execute(query).scalars()][::-1]
+
+
+def quarantined_records(conn: sa.Connection, source: str, day: dt.date, stage: str) -> int:
+    """Records (distinct URLs) of one partition that ``stage`` quarantined."""
+    query = sa.select(sa.func.count(sa.distinct(QUARANTINE.c.url))).where(
+        QUARANTINE.c.source == source,
+        QUARANTINE.c.logical_date == day,
+        QUARANTINE.c.stage == stage,
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def load_times(
+    conn: sa.Connection, source: str, since: dt.date, before: dt.date
+) -> dict[dt.date, dt.datetime]:
+    """When each partition with ``since <= logical_date < before`` was last (re)loaded (UTC)."""
+    query = sa.select(PARTITION_LOADS.c.logical_date, PARTITION_LOADS.c.loaded_at).where(
+        PARTITION_LOADS.c.source == source,
+        PARTITION_LOADS.c.logical_date >= since,
+        PARTITION_LOADS.c.logical_date < before,
+    )
+    return {day: at for day, at in conn.execute(query)}
+
+
+def loaded_dates(conn: sa.Connection, source: str, after: dt.date | None = None) -> list[dt.date]:
+    """The dates of ``source`` with a recorded load (after ``after``, if given), in order."""
+    query = sa.select(PARTITION_LOADS.c.logical_date).where(PARTITION_LOADS.c.source == source)
+    if after is not None:
+        query = query.where(PARTITION_LOADS.c.logical_date > after)
+    return sorted(conn.execute(query).scalars())
 
 
 _READ_DTYPES = {
@@ -172,7 +144,7 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
+def typed_frame(rows: Sequence[Any], columns: list[sa.Column[Any]]) -> pd.DataFrame:
     """Rows as a frame with one dtype per SQL type, so both databases give equal frames."""
     frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns], dtype=object)
     for column in columns:

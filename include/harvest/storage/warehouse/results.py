@@ -1,5 +1,7 @@
-"""Result writers: the quarantine, validation results and partition summaries of a partition,
-each replaced whole in one transaction (a re-run gives the same rows)."""
+"""Result writers: the quarantine, validation results, crawl monitors and summary of a
+partition. Each frame is checked and made Arrow rows first (``*_rows``, before any transaction),
+then replaced whole on a connection (``replace_*``): :class:`~.core.Warehouse` runs both in
+one transaction, so a re-run gives the same rows."""
 
 from __future__ import annotations
 
@@ -12,10 +14,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from harvest.fields import field_kind
-from harvest.partitions import partition_date
 from harvest.storage.warehouse.arrow import (
     _check_partition_column,
     _constant,
@@ -24,7 +24,7 @@ from harvest.storage.warehouse.arrow import (
     _to_arrow,
 )
 from harvest.storage.warehouse.copy import bulk_insert
-from harvest.storage.warehouse.engine import begin
+from harvest.storage.warehouse.dialects import insert
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import (
     CRAWL_MONITORS,
@@ -62,32 +62,21 @@ class PartitionSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartitionSummary:
+        """The summary from :meth:`to_dict`'s form (ISO dates and times)."""
         data = dict(data)
-        data["logical_date"] = partition_date(data["logical_date"])
-        loaded_at = data.get("loaded_at")
-        if isinstance(loaded_at, str):
-            data["loaded_at"] = dt.datetime.fromisoformat(loaded_at)
-        if isinstance(data.get("warnings"), str):  # SQLite's JSON comes back as text
-            data["warnings"] = json.loads(data["warnings"])
-        if data["loaded_at"] is not None and data["loaded_at"].tzinfo is None:
-            data["loaded_at"] = data["loaded_at"].replace(tzinfo=dt.UTC)  # SQLite drops the zone
+        if isinstance(data["logical_date"], str):
+            data["logical_date"] = dt.date.fromisoformat(data["logical_date"])
+        if isinstance(data.get("loaded_at"), str):
+            data["loaded_at"] = dt.datetime.fromisoformat(data["loaded_at"])
         return cls(**data)
 
 
-def replace_quarantine(
-    engine: sa.Engine,
-    source: str,
-    logical_date: dt.date | str,
-    stage: str,
-    issues: pd.DataFrame,
-    severity: str = "warning",
-) -> int:
-    """Make the quarantine of one partition and stage hold exactly ``issues`` (one transaction).
-
-    ``issues`` has :data:`harvest.records.ISSUE_COLUMNS` (``value``/``reason`` may be
-    missing) and optionally ``severity`` (else ``severity``); repeated issues are kept once.
-    """
-    day = partition_date(logical_date)
+def quarantine_rows(
+    source: str, day: dt.date, stage: str, issues: pd.DataFrame, severity: str = "warning"
+) -> pa.Table:
+    """The quarantine rows of one partition and stage: ``issues`` has
+    :data:`harvest.records.ISSUE_COLUMNS` (``value``/``reason`` may be missing) and optionally
+    ``severity`` (else ``severity``); repeated issues are kept once. Raises :class:`FrameError`."""
     where = f"quarantine of source {source}, logical date {day}, stage {stage}"
     _check_partition_column(issues, "source", source, where)
     _check_partition_column(issues, "logical_date", day, where)
@@ -110,27 +99,28 @@ def replace_quarantine(
     for column in [*keys, "severity"]:
         if data[column].null_count:
             raise FrameError(f"{where}: {data[column].null_count} issue(s) have no {column!r}")
-    scope = sa.and_(
-        QUARANTINE.c.source == source,
-        QUARANTINE.c.logical_date == day,
-        QUARANTINE.c.stage == stage,
+    return data
+
+
+def replace_quarantine(
+    conn: sa.Connection, source: str, day: dt.date, stage: str, rows: pa.Table
+) -> None:
+    """Make the quarantine of one partition and stage hold exactly ``rows``."""
+    conn.execute(
+        sa.delete(QUARANTINE).where(
+            QUARANTINE.c.source == source,
+            QUARANTINE.c.logical_date == day,
+            QUARANTINE.c.stage == stage,
+        )
     )
-    with begin(engine) as conn:
-        conn.execute(sa.delete(QUARANTINE).where(scope))
-        bulk_insert(conn, QUARANTINE, data)
-    return n
+    bulk_insert(conn, QUARANTINE, rows)
 
 
-def replace_validation_results(
-    engine: sa.Engine, source: str, logical_date: dt.date | str, results: pd.DataFrame
-) -> int:
-    """Make the validation results of one partition exactly ``results`` (one transaction).
-
-    Needs ``expectation`` and ``success``; ``column`` (None or '' for the whole partition),
-    ``severity``, ``element_count``, ``unexpected_count``, ``pass_rate``, ``observed_value``
-    (stored as text, JSON for non-strings) and ``details`` (JSON) are optional.
-    """
-    day = partition_date(logical_date)
+def validation_rows(source: str, day: dt.date, results: pd.DataFrame) -> pa.Table:
+    """The validation results of one partition: ``results`` needs ``expectation`` and
+    ``success``; ``column`` (None or '' for the whole partition), ``severity``,
+    ``element_count``, ``unexpected_count``, ``pass_rate``, ``observed_value`` (stored as text,
+    JSON for non-strings) and ``details`` (JSON) are optional. Raises :class:`FrameError`."""
     where = f"validation results of source {source}, logical date {day}"
     _check_partition_column(results, "source", source, where)
     _check_partition_column(results, "logical_date", day, where)
@@ -173,42 +163,42 @@ def replace_validation_results(
     data = pa.table(arrays)
     if data["success"].null_count or data["expectation"].null_count:
         raise FrameError(f"{where}: every result needs 'expectation' and 'success'")
-    with begin(engine) as conn:
-        conn.execute(
-            sa.delete(VALIDATION_RESULTS).where(
-                VALIDATION_RESULTS.c.source == source,
-                VALIDATION_RESULTS.c.logical_date == day,
-            )
+    return data
+
+
+def replace_validation_results(
+    conn: sa.Connection, source: str, day: dt.date, rows: pa.Table
+) -> None:
+    """Make the validation results of one partition exactly ``rows``."""
+    conn.execute(
+        sa.delete(VALIDATION_RESULTS).where(
+            VALIDATION_RESULTS.c.source == source, VALIDATION_RESULTS.c.logical_date == day
         )
-        bulk_insert(conn, VALIDATION_RESULTS, data)
-    return n
+    )
+    bulk_insert(conn, VALIDATION_RESULTS, rows)
 
 
-def record_partition(engine: sa.Engine, summary: PartitionSummary) -> None:
+def record_partition(conn: sa.Connection, summary: PartitionSummary) -> None:
     """Insert or replace the summary row of one partition."""
     values = asdict(summary)
     values["loaded_at"] = summary.loaded_at or dt.datetime.now(dt.UTC)
-    insert = postgresql.insert if engine.dialect.name != "sqlite" else sqlite.insert
-    stmt = insert(PARTITION_LOADS).values(**values)
+    stmt = insert(conn, PARTITION_LOADS).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source", "logical_date"],
         set_={k: stmt.excluded[k] for k in values if k not in ("source", "logical_date")},
     )
-    with begin(engine) as conn:
-        conn.execute(stmt)
+    conn.execute(stmt)
 
 
-def replace_crawl_monitors(
-    engine: sa.Engine,
+def crawl_monitor_rows(
     source: str,
-    logical_date: dt.date | str,
+    day: dt.date,
     results: Sequence[Mapping[str, Any]],
     checked_at: dt.datetime | None = None,
-) -> int:
-    """Make the crawl monitors of one partition exactly ``results`` (one transaction): each a
+) -> list[dict[str, Any]]:
+    """The crawl monitor rows of one partition, a monitor once (the last): each result a
     mapping with ``monitor``, ``status`` (passed | failed | skipped), ``severity`` and
     ``message``. Raises :class:`FrameError` naming the partition for a result missing a key."""
-    day = partition_date(logical_date)
     moment = checked_at or dt.datetime.now(dt.UTC)
     rows = []
     for result in results:
@@ -229,13 +219,17 @@ def replace_crawl_monitors(
                 "checked_at": moment,
             }
         )
-    rows = list({row["monitor"]: row for row in rows}.values())  # a monitor once: the last
-    with begin(engine) as conn:
-        conn.execute(
-            sa.delete(CRAWL_MONITORS).where(
-                CRAWL_MONITORS.c.source == source, CRAWL_MONITORS.c.logical_date == day
-            )
+    return list({row["monitor"]: row for row in rows}.values())
+
+
+def replace_crawl_monitors(
+    conn: sa.Connection, source: str, day: dt.date, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Make the crawl monitors of one partition exactly ``rows``."""
+    conn.execute(
+        sa.delete(CRAWL_MONITORS).where(
+            CRAWL_MONITORS.c.source == source, CRAWL_MONITORS.c.logical_date == day
         )
-        if rows:
-            conn.execute(sa.insert(CRAWL_MONITORS), rows)
-    return len(rows)
+    )
+    if rows:
+        conn.execute(sa.insert(CRAWL_MONITORS), list(rows))

@@ -1,8 +1,11 @@
-"""The warehouse's tables and their migration: shared tables, ``processed_<source>`` from a spec,
-the column kinds compared across dialects, and :func:`migrate` (it only ever adds)."""
+"""Every warehouse table and its migration: the shared tables, ``processed_<source>`` and
+``versions_<source>`` from a spec, ``predictions_<source>``, the column kinds compared across
+dialects, and :func:`migrate` (it only ever adds). Timestamps are :class:`.dialects.UtcDateTime`
+in every table, reflected ones included."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,13 +14,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
-from harvest.fields import MANY_KIND, field_kind
+from harvest.fields import FieldKind, field_kind
+from harvest.storage.warehouse.dialects import (
+    UtcDateTime,
+    json_type,
+    transaction_lock,
+    utc_reflected,
+)
 from harvest.storage.warehouse.errors import WarehouseError
 
 log = logging.getLogger(__name__)
 
 PROCESSED_PREFIX = "processed_"
 VERSIONS_PREFIX = "versions_"
+PREDICTIONS_PREFIX = "predictions_"
 MIGRATION_LOCK_ID = 0x68617276  # "harv": serialises concurrent migrations on PostgreSQL
 # Columns every processed table has besides the spec's fields.
 KEY_COLUMNS = ("source", "record_key")
@@ -26,15 +36,17 @@ RESERVED_COLUMNS = frozenset(
 )
 
 
-def _json_type() -> sa.types.TypeEngine[Any]:
-    """JSON columns: JSONB on PostgreSQL (as the ``json`` kind's arrays are stored)."""
-    return field_kind(MANY_KIND).sql_type()
-
-
-def _sql_type(kind: str) -> sa.types.TypeEngine[Any]:
-    """The column type of a field column of ``kind`` (a field kind's name, ``json`` for the
-    arrays of ``many`` fields), the same in the processed and the versions table."""
-    return field_kind(kind).sql_type()
+def sql_type(kind: str | FieldKind) -> sa.types.TypeEngine[Any]:
+    """The column type of a field kind (a kind or its name), the same in the processed and the
+    versions table: its ``sql_type_name`` (a SQLAlchemy generic type) with the variants its
+    ``sql_dialect_types`` name (``{"postgresql": "JSONB"}``)."""
+    field_type = kind if isinstance(kind, FieldKind) else field_kind(kind)
+    generic: type[sa.types.TypeEngine[Any]] = getattr(sa, field_type.sql_type_name)
+    column_type = generic()
+    for dialect, name in (field_type.sql_dialect_types or {}).items():
+        variant = getattr(importlib.import_module(f"sqlalchemy.dialects.{dialect}"), name)
+        column_type = column_type.with_variant(variant(), dialect)
+    return column_type
 
 
 _SHARED = sa.MetaData()
@@ -67,7 +79,7 @@ VALIDATION_RESULTS = sa.Table(
     sa.Column("unexpected_count", sa.BigInteger),
     sa.Column("pass_rate", sa.Double),
     sa.Column("observed_value", sa.Text),
-    sa.Column("details", _json_type()),
+    sa.Column("details", json_type()),
 )
 
 PARTITION_LOADS = sa.Table(
@@ -82,13 +94,13 @@ PARTITION_LOADS = sa.Table(
     sa.Column("imputed", sa.BigInteger, nullable=False),
     sa.Column("loaded", sa.BigInteger, nullable=False),
     sa.Column("validation_passed", sa.Boolean, nullable=False),
-    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("loaded_at", UtcDateTime(), nullable=False),
     # added by the modes migration: NULL in rows recorded before it
     sa.Column("updated", sa.BigInteger),  # listings: known keys loaded with changed fields
     sa.Column("versions_opened", sa.BigInteger),  # catalogue: versions with valid_from = date
     sa.Column("versions_closed", sa.BigInteger),  # catalogue: versions with valid_to = date
     sa.Column("versions_unchanged", sa.BigInteger),  # catalogue: seen again, nothing changed
-    sa.Column("warnings", _json_type()),  # {name: {severity, counts...}} (harvest.loading.warnings)
+    sa.Column("warnings", json_type()),  # {name: {severity, counts...}} (harvest.loading.warnings)
 )
 
 CRAWL_MONITORS = sa.Table(
@@ -101,7 +113,7 @@ CRAWL_MONITORS = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # passed | failed | skipped
     sa.Column("severity", sa.Text, nullable=False),  # warning | critical (spec monitors.critical)
     sa.Column("message", sa.Text, nullable=False),
-    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("checked_at", UtcDateTime(), nullable=False),
 )
 
 DEDUP_MATCHES = sa.Table(
@@ -143,6 +155,29 @@ def processed_table_name(source: str) -> str:
 
 def versions_table_name(source: str) -> str:
     return f"{VERSIONS_PREFIX}{source}"
+
+
+def predictions_table_name(source: str) -> str:
+    return f"{PREDICTIONS_PREFIX}{source}"
+
+
+def predictions_table(source: str, metadata: sa.MetaData | None = None) -> sa.Table:
+    """``predictions_<source>``: per processed row and date, the ``@champion`` model's
+    prediction, the model name and version that made it and its top SHAP contributions (JSON
+    ``[{"feature", "value", "contribution"}]``). Created by the first scoring, not by
+    :func:`migrate` (a source without a model has no predictions)."""
+    return sa.Table(
+        predictions_table_name(source),
+        metadata or sa.MetaData(),
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("record_key", sa.Text, primary_key=True),
+        sa.Column("logical_date", sa.Date, primary_key=True),
+        sa.Column("prediction", sa.Double, nullable=False),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("model_version", sa.Text, nullable=False),
+        sa.Column("explanation", sa.JSON, nullable=False),
+        sa.Column("scored_at", UtcDateTime(), nullable=False),
+    )
 
 
 def key_columns(spec: SourceSpec) -> tuple[str, ...]:
@@ -190,10 +225,10 @@ def processed_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa
         elif column in KEY_COLUMNS:
             columns.append(sa.Column(column, sa.Text, primary_key=True))
         elif column in ("logical_date", "url"):
-            columns.append(sa.Column(column, _sql_type(kind), nullable=False))
+            columns.append(sa.Column(column, sql_type(kind), nullable=False))
         else:
-            columns.append(sa.Column(column, _sql_type(kind)))
-    columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
+            columns.append(sa.Column(column, sql_type(kind)))
+    columns.append(sa.Column("loaded_at", UtcDateTime(), nullable=False))
     columns.append(sa.Index(f"ix_{name}_logical_date", "logical_date"))
     return sa.Table(name, metadata or sa.MetaData(), *columns)
 
@@ -212,8 +247,8 @@ def versions_table(spec: SourceSpec, metadata: sa.MetaData | None = None) -> sa.
         sa.Column("last_seen", sa.Date, nullable=False),
         sa.Column("url", sa.Text, nullable=False),
     ]
-    columns += [sa.Column(c, _sql_type(kinds[c])) for c in field_columns(spec)]
-    columns.append(sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
+    columns += [sa.Column(c, sql_type(kinds[c])) for c in field_columns(spec)]
+    columns.append(sa.Column("loaded_at", UtcDateTime(), nullable=False))
     columns.append(sa.Index(f"ix_{name}_current", "source", "valid_to"))
     return sa.Table(name, metadata or sa.MetaData(), *columns)
 
@@ -222,6 +257,8 @@ def _type_family(sql_type: sa.types.TypeEngine[Any]) -> str:
     """A dialect-independent name for a column type (``bool``, ``date``, ``datetime``, ``int``,
     ``float``, ``json``, ``text``, else the type's own name), to compare the spec with the
     database and to type what is read back."""
+    if isinstance(sql_type, sa.types.TypeDecorator):
+        sql_type = sql_type.impl_instance
     for family, cls in (
         ("bool", sa.Boolean),
         ("date", sa.Date),
@@ -265,8 +302,7 @@ def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport
     if catalogues:
         tables.append(CATALOGUE_PARTITIONS.to_metadata(metadata))
     tables += [versions_table(spec, metadata) for spec in catalogues]
-    if conn.dialect.name == "postgresql":  # concurrent migrations wait instead of colliding
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
+    transaction_lock(conn, MIGRATION_LOCK_ID)  # concurrent migrations wait, not collide
     inspector = sa.inspect(conn)
     for table in tables:
         if not inspector.has_table(table.name):
@@ -316,13 +352,24 @@ def check_table(
     checked[table.name] = wanted
 
 
-def reflect(conn: sa.Connection, source: str) -> sa.Table:
-    """The source's processed table as the database has it."""
-    name = processed_table_name(source)
+def reflect(conn: sa.Connection, source: str, name: str | None = None, hint: str = "") -> sa.Table:
+    """Table ``name`` (default: the source's processed table) as the database has it, its
+    timestamps as :class:`~.dialects.UtcDateTime`; a missing table raises :class:`WarehouseError`
+    saying to migrate (after ``hint``)."""
+    name = name or processed_table_name(source)
     try:
-        return sa.Table(name, sa.MetaData(), autoload_with=conn)
+        return sa.Table(
+            name,
+            sa.MetaData(),
+            autoload_with=conn,
+            listeners=[("column_reflect", utc_reflected)],
+        )
     except sa.exc.NoSuchTableError as exc:
         raise WarehouseError(
-            f"source {source}: table {name} does not exist; "
+            f"source {source}: table {name} does not exist{hint}; "
             "run `python -m harvest warehouse migrate` first"
         ) from exc
+
+
+def has_table(conn: sa.Connection, name: str) -> bool:
+    return sa.inspect(conn).has_table(name)

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from harvest.config.spec import SourceSpec
+from harvest.storage.warehouse.dialects import insert
 from harvest.storage.warehouse.schema import (
     CATALOGUE_PARTITIONS,
     field_columns,
@@ -100,8 +100,7 @@ def refresh_versions(
     change; the counts of ``day`` and of the next observed date (``None`` if there is none)."""
     source = spec.name
     versions = versions_table(spec)
-    insert = postgresql.insert if conn.dialect.name != "sqlite" else sqlite.insert
-    upsert = insert(CATALOGUE_PARTITIONS).values(source=source, logical_date=day, rows=rows)
+    upsert = insert(conn, CATALOGUE_PARTITIONS).values(source=source, logical_date=day, rows=rows)
     conn.execute(
         upsert.on_conflict_do_update(
             index_elements=["source", "logical_date"], set_={"rows": upsert.excluded.rows}

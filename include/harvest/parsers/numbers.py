@@ -1,35 +1,17 @@
-"""Pure parsers from scraped strings to typed values, built on well-kept libraries.
-
-Every parser takes any string (or ``None``) and returns either a value or an
-:class:`Unparseable` that says why; none of them raises on bad input (a library error becomes
-the reason). Source specs name a field kind per field (``parser: price``); :mod:`harvest.fields`
-maps those names to these functions.
-
-- amounts and currencies: ``price-parser`` (separators of every locale, currency symbols and
-  codes), plus what it leaves out: the minus sign U+2212, typographic apostrophes as thousands
-  separators, ``k``/``Mio.``/``bn`` multipliers, and ISO codes for symbols (``R$`` is BRL);
-- dates: ISO 8601 and ``dd.mm.yyyy`` directly, anything else through ``dateparser`` (month
-  names in many languages, text around the date); ``formats`` pins the accepted formats;
-- ranges (``$63K-$122K``, ``$50,000 - $70,000 a year``): a minimum, a maximum, the currency
-  and the period when stated.
-
-Results are memoised per distinct string (:data:`CACHE_SIZE`): scraped columns repeat values.
-"""
+"""Numbers, prices, ranges, areas, whole numbers, yes/no words and text (see :mod:`harvest.parsers`)."""
 
 from __future__ import annotations
 
-import datetime as dt
+import itertools
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import unicodedata
 from functools import lru_cache
-from typing import Any
 
+from harvest.parsers.values import CACHE_SIZE, Money, Range, Unparseable, shown
 from harvest.text import collapse_whitespace, yes_no
 
 SQFT_TO_M2 = 0.09290304
-CACHE_SIZE = 65_536
-"""Distinct strings whose parse result each parser keeps."""
 
 # ISO 4217 codes of the symbols and local spellings price-parser reports as written; the longest
 # symbols first, so "R$" is BRL before "$" is USD.
@@ -47,7 +29,7 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2032": "'", "`": 
 _MULTIPLIER_RE = re.compile(
     r"(?P<number>\d[\d.,'\s\u00a0\u202f]*?)\s?"
     r"(?P<word>k|K|M(?![²2a-zA-Z])|Mio\.?|Mill?\.?|[Mm]illions?|mn|Mrd\.?|bn|[Bb]illions?|"
-    r"[Tt]housand|Tsd\.?|Tsd)(?![A-Za-z²])"
+    r"[Tt]housand|Tsd\.?|Tsd)(?![^\W\d_]|²)"  # not the start of a word: "Kč" is a currency
 )
 _MULTIPLIERS = {
     "k": 1e3, "thousand": 1e3, "tsd": 1e3, "m": 1e6, "mio": 1e6, "mil": 1e6, "mill": 1e6,
@@ -57,7 +39,18 @@ _MULTIPLIERS = {
 # a minus right before the number, or before its currency ("-5", "- €5", "EUR -5", "-EUR 5")
 _SIGN_BEFORE_RE = re.compile(r"-\s*(?:[^\w\s-]{1,3}|[A-Z]{3})?\s*$")
 _FIRST_DIGIT_RE = re.compile(r"[.,]?\d")
-_DIGIT_RE = re.compile(r"\d")
+# a number as written, separators, inner spaces and an exponent included ("1 234,56", "1e5")
+_NUMBER_GROUP_RE = re.compile(r"\d(?:[\d.,'\s\u00a0\u202f]*\d)?(?:[eE][+-]?\d+)?")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+# scientific notation right after a number ("1e999", "2.5E-3"), not inside a word
+_EXPONENT_RE = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)[eE]([+-]?\d+)(?!\w)")
+VULGAR_FRACTIONS = "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
+# a whole part (optional) and a vulgar fraction: "2½", "2 ½", "½"
+_FRACTION_RE = re.compile(rf"(\d*)\s?([{VULGAR_FRACTIONS}])")
+# what only a few texts have: an exponent or a vulgar fraction (one search for both)
+_SPECIAL_RE = re.compile(rf"\d[eE][+-]?\d|[{VULGAR_FRACTIONS}]")
+LARGEST_INT = 2**63 - 1
+"""The largest whole number an ``int`` field holds (a 64-bit ``BIGINT`` column)."""
 # a range: two amounts joined by a dash (en dashes are made hyphens first), an em dash or "to";
 # the dash may be spaced ("50,000 - 70,000")
 _RANGE_SPLIT_RE = re.compile(
@@ -82,37 +75,6 @@ _PERIOD_ADVERBS = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly"
 _PERIOD_ADVERB_RE = re.compile(r"\b(" + "|".join(_PERIOD_ADVERBS) + r")\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Unparseable:
-    """Why a string could not be parsed (kept, so the record can be quarantined with the reason)."""
-
-    reason: str
-
-    def __bool__(self) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount as stated on the page, in its ISO 4217 currency (never converted here)."""
-
-    amount: float
-    currency: str
-
-
-@dataclass(frozen=True)
-class Range:
-    """A stated range: ``minimum``/``maximum`` amounts (equal for a single value), the currency
-    (ISO 4217, ``None`` when none is stated), the period (a key of :data:`PERIODS`, or ``None``)
-    and the stated text (whitespace-collapsed)."""
-
-    minimum: float
-    maximum: float
-    currency: str | None
-    period: str | None
-    text: str
-
-
 @lru_cache(maxsize=256)
 def _library_price(text: str) -> tuple[float | None, str | None]:
     """(amount, currency as written) that price-parser finds in ``text``; kept for the next
@@ -132,19 +94,54 @@ def _library_amount(text: str) -> float | None:
 
 
 def _number(text: str) -> float | Unparseable:
-    """The signed amount in ``text`` with its multiplier applied; ``text`` is already collapsed."""
+    """The signed amount in ``text`` with its multiplier applied; ``text`` is already collapsed.
+    An amount that is no finite float (too large for 64 bits) is :class:`Unparseable`."""
     parts = _number_parts(text)
-    return parts if isinstance(parts, Unparseable) else parts[0] * parts[1]
+    if isinstance(parts, Unparseable):
+        return parts
+    value = parts[0] * parts[1]
+    if not math.isfinite(value):
+        return Unparseable(f"amount out of range (not a finite number): {shown(text)}")
+    return value
+
+
+def _exponent(text: str) -> float | None:
+    """The value of a number in scientific notation in ``text`` (``1e999`` is inf), else None;
+    price-parser reads only its mantissa."""
+    match = _EXPONENT_RE.search(text)
+    if match is None:
+        return None
+    try:
+        return float(f"{match.group(1).replace(',', '.')}e{match.group(2)}")
+    except OverflowError:
+        return math.inf
+
+
+def _fractions(text: str) -> str:
+    """Vulgar fractions written as decimals (``2½`` -> ``2.5``), which price-parser drops."""
+
+    def decimal(match: re.Match[str]) -> str:
+        whole = int(match.group(1) or 0)
+        return f"{whole + unicodedata.numeric(match.group(2)):g}"
+
+    return _FRACTION_RE.sub(decimal, text)
 
 
 def _number_parts(text: str) -> tuple[float, float] | Unparseable:
     """(signed amount, multiplier) of the first number in ``text`` (collapsed)."""
     text = text.translate(_MINUS_SIGNS).translate(_APOSTROPHES)
+    special = _SPECIAL_RE.search(text) is not None
+    if special:
+        text = _fractions(text)
     first = _FIRST_DIGIT_RE.search(text)
     if first is None:
         return Unparseable(f"no number in {text[:60]!r}")
     if not first.group(0)[0].isdigit():  # ",89 €": no digit before the decimal separator
         text = f"{text[: first.start()]}0{text[first.start() :]}"
+    sign = -1.0 if _SIGN_BEFORE_RE.search(text[: first.start()]) else 1.0
+    scientific = _exponent(text) if special else None
+    if scientific is not None:
+        return sign * scientific, 1.0
     factor = 1.0
     multiplier = _MULTIPLIER_RE.search(text)
     if multiplier:
@@ -153,7 +150,6 @@ def _number_parts(text: str) -> tuple[float, float] | Unparseable:
     amount = _library_amount(text.replace("'", ""))
     if amount is None:
         return Unparseable(f"no number in {text[:60]!r}")
-    sign = -1.0 if _SIGN_BEFORE_RE.search(text[: first.start()]) else 1.0
     return sign * amount, factor
 
 
@@ -186,6 +182,44 @@ def currency_code(text: str) -> str | None:
     return None
 
 
+def _currency_position(text: str) -> int | None:
+    """Where the currency price-parser finds in ``text`` is written (its first character)."""
+    found = _library_price(text)[1]
+    if found and found in text:
+        return text.index(found)
+    code = _ISO_CODE_RE.search(text)
+    if code and _is_currency(code.group(1)):
+        return code.start()
+    return None
+
+
+def _amount_text(text: str) -> str:
+    """``text`` with only the number next to its currency, when words separate it from other
+    numbers (``2 Zimmer ab 1.250 €``: the count is blanked, the price kept); else ``text``.
+
+    price-parser takes the first number of a text (its ``extract_price_text`` FIXME says the
+    one next to the currency would be better, and it has no option for it), so this is ours.
+    """
+    if len(_NUMBER_GROUP_RE.findall(text, 0)) < 2:
+        return text
+    groups = list(_NUMBER_GROUP_RE.finditer(text))
+    apart = any(_LETTER_RE.search(text[a.end() : b.start()]) for a, b in itertools.pairwise(groups))
+    at = _currency_position(text) if apart else None
+    if at is None:
+        return text
+    nearest = min(
+        groups,
+        key=lambda g: (
+            0 if g.start() <= at < g.end() else min(abs(g.start() - at), abs(g.end() - at))
+        ),
+    )
+    kept = list(text)
+    for group in groups:
+        if group is not nearest:
+            kept[group.start() : group.end()] = " " * (group.end() - group.start())
+    return "".join(kept)
+
+
 @lru_cache(maxsize=512)
 def _is_currency(code: str) -> bool:
     from price_parser._currencies import CURRENCY_CODES
@@ -195,14 +229,17 @@ def _is_currency(code: str) -> bool:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def parse_price(text: str | None) -> Money | Unparseable:
-    """``€1.250 / month``, ``1250 EUR``, ``R$ 1.250,00`` (BRL), ``$63K`` -> :class:`Money` as
-    stated; no amount, no currency or a negative amount -> :class:`Unparseable`."""
+    """``€1.250 / month``, ``1250 EUR``, ``R$ 1.250,00`` (BRL), ``$63K``, ``2 pairs from
+    $349`` (the amount next to the currency) -> :class:`Money` as stated; no amount, no
+    currency, a negative amount or one out of range -> :class:`Unparseable`."""
     cleaned = collapse_whitespace(text)
     if cleaned is None:
         return Unparseable("empty")
-    number = _number(cleaned)
+    number = _number(_amount_text(cleaned))
     if isinstance(number, Unparseable):
-        return Unparseable(f"no amount in price {cleaned[:60]!r}")
+        if number.reason.startswith("amount out of range"):
+            return number
+        return Unparseable(f"no amount in price {shown(cleaned)}")
     currency = currency_code(cleaned)
     if currency is None:
         return Unparseable(f"no currency in price {cleaned[:60]!r}")
@@ -267,12 +304,15 @@ def parse_area(text: str | None) -> float | Unparseable:
 
 
 def parse_int(text: str | None) -> int | Unparseable:
-    """A whole number (``3 rooms``, ``-1``, ``2k``); ``2.5`` -> :class:`Unparseable`."""
+    """A whole number (``3 rooms``, ``-1``, ``2k``); ``2.5``, ``2½`` and numbers beyond 64 bits
+    (:data:`LARGEST_INT`) -> :class:`Unparseable`."""
     number = parse_number(text)
     if isinstance(number, Unparseable):
         return number
     if number != int(number):
-        return Unparseable(f"not a whole number: {number}")
+        return Unparseable(f"not a whole number: {number:g} in {shown(str(text))}")
+    if abs(number) > LARGEST_INT:  # as a float, 2**63 - 1 rounds up to 2**63: refused
+        return Unparseable(f"out of range for a 64-bit whole number: {shown(str(text))}")
     return int(number)
 
 
@@ -288,95 +328,6 @@ def parse_bool(text: str | None) -> bool | Unparseable:
         return Unparseable("empty")
     answer = yes_no(cleaned)
     return Unparseable(f"not a yes/no value: {cleaned[:60]!r}") if answer is None else answer
-
-
-DATE_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt")
-"""Languages dates are read in when a field names none (``languages:`` in the spec): every
-language dateparser knows costs seconds to load and tens of milliseconds per unknown string."""
-_MONTH_NAME_FORMATS = ("%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y")
-_DOTTED_RE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-# Deterministic dateparser settings: no relative dates ("yesterday" would depend on the clock)
-# and no partial dates ("April 2022" would take today's day).
-_DATEPARSER_SETTINGS: dict[str, Any] = {
-    "PARSERS": ["absolute-time", "custom-formats"],
-    "REQUIRE_PARTS": ["day", "month", "year"],
-    "RETURN_AS_TIMEZONE_AWARE": False,
-}
-
-
-def parse_date(
-    text: str | None,
-    formats: Sequence[str] | None = None,
-    languages: Sequence[str] | None = None,
-) -> dt.date | Unparseable:
-    """A calendar date: ISO 8601 (``2026-04-01``, ``2026-04-01T00:00:00Z``), ``12.03.2026``, or
-    what ``dateparser`` reads (``Apr 24, 2022``, ``24 April 2022``, ``Published on 24 April
-    2022``, ``24. März 2022``), in ``languages`` (ISO 639-1 codes; :data:`DATE_LANGUAGES` by
-    default). A date needs a day, a month and a year; relative dates (``yesterday``) are refused.
-
-    ``formats`` (``strftime`` patterns, e.g. ``["%d/%m/%Y"]``) pins the accepted formats: the
-    text must match one of them exactly, which settles an ambiguous ``03/04/2022``.
-    """
-    return _parse_date(
-        text, tuple(formats) if formats else None, tuple(languages) if languages else None
-    )
-
-
-@lru_cache(maxsize=CACHE_SIZE)
-def _parse_date(
-    text: str | None, formats: tuple[str, ...] | None, languages: tuple[str, ...] | None
-) -> dt.date | Unparseable:
-    cleaned = collapse_whitespace(text)
-    if cleaned is None:
-        return Unparseable("empty")
-    if formats:
-        for fmt in formats:
-            try:
-                return dt.datetime.strptime(cleaned, fmt).date()
-            except ValueError:
-                continue
-        return Unparseable(f"{cleaned[:60]!r} matches none of the formats {list(formats)}")
-    try:
-        return dt.datetime.fromisoformat(cleaned).date()
-    except ValueError:
-        pass
-    for fmt in _MONTH_NAME_FORMATS:  # unambiguous, and 50x faster than dateparser
-        try:
-            return dt.datetime.strptime(cleaned, fmt).date()
-        except ValueError:
-            continue
-    dotted = _DOTTED_RE.fullmatch(cleaned)
-    if dotted:
-        day, month, year = (int(g) for g in dotted.groups())
-        try:
-            return dt.date(year, month, day)
-        except ValueError as exc:
-            return Unparseable(f"not a date: {cleaned[:60]!r} ({exc})")
-    if not _DIGIT_RE.search(cleaned):
-        return Unparseable(f"not a date: {cleaned[:60]!r} (no day or year in it)")
-    return _dateparser_date(cleaned, languages or DATE_LANGUAGES)
-
-
-def _dateparser_date(cleaned: str, languages: tuple[str, ...]) -> dt.date | Unparseable:
-    import dateparser
-    from dateparser.search import search_dates
-
-    langs = list(languages)
-    try:
-        found = dateparser.parse(cleaned, languages=langs, settings=_DATEPARSER_SETTINGS)
-        if found is None:
-            # the date inside a longer text ("Published on 24 April 2022"): the one date in it
-            matches = search_dates(cleaned, languages=langs, settings=_DATEPARSER_SETTINGS)
-            dates = {m[1].date() for m in matches or []}
-            if len(dates) > 1:
-                return Unparseable(f"more than one date in {cleaned[:60]!r}")
-            found = matches[0][1] if matches else None
-    except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as exc:
-        return Unparseable(f"not a date: {cleaned[:60]!r} ({exc})")
-    if found is None:
-        return Unparseable(f"not a date: {cleaned[:60]!r}")
-    day: dt.date = found.date()  # dateparser is unannotated: `found` is a datetime
-    return day
 
 
 def parse_text(text: str | None) -> str | Unparseable:

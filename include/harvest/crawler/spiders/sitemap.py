@@ -1,0 +1,94 @@
+"""Sitemaps as the index of item pages, and what the generic spider's levels share with them.
+
+:class:`SitemapSpider` reads sitemaps, sitemap indexes and robots.txt (Scrapy's ``Sitemap``)
+and requests the item pages whose URL matches ``sitemap.follow``, each entry counted in the
+completeness account's ``sitemap`` level; it also holds the checks every level uses (off-site
+links, a level that matched nothing on a page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+from scrapy.http import Response, TextResponse
+from scrapy.utils.gz import gunzip, gzip_magic_number
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+
+from harvest.crawler.completeness import LEVEL_META
+from harvest.crawler.spiders.base import HarvestSpider
+
+FIRST_EMPTY_LEVEL_STAT = "harvest/first_empty_level"
+SITEMAP_LEVEL = "sitemap"  # the account's level of the item pages a sitemap lists
+
+
+class SitemapSpider(HarvestSpider):
+    """A spider that starts from sitemaps (``spec.sitemap``); subclasses give ``parse_detail``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sitemap = self.spec.sitemap
+        self._sitemap_follow = [re.compile(p) for p in (sitemap.follow if sitemap else [])]
+
+    def parse_detail(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def empty_level(self, level: str, what: str, selector: str, url: str) -> None:
+        """Log (and count) a level whose selector matched nothing on ``url``."""
+        message = f"level {level!r}: {what} selector {selector!r} matched nothing on {url}"
+        self.logger.warning("source %s, %s: %s", self.spec.name, self.logical_date, message)
+        self._inc("harvest/empty_levels")
+        stats = self.crawler.stats if getattr(self, "crawler", None) else None
+        if stats is not None and stats.get_value(FIRST_EMPTY_LEVEL_STAT) is None:
+            stats.set_value(FIRST_EMPTY_LEVEL_STAT, message)
+
+    def _off_site(self, url: str) -> bool:
+        host = (urlparse(url).hostname or "").lower()
+        domains = self.allowed_domains
+        return bool(domains) and not any(host == d or host.endswith(f".{d}") for d in domains)
+
+    def parse_sitemap(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        """A sitemap, sitemap index or robots.txt: follow sitemaps, request the item pages."""
+        yield self.page_item(response, "sitemap")
+        url = response.meta.get("harvest_url", response.url)
+        if url.endswith("/robots.txt") and isinstance(response, TextResponse):
+            for sitemap_url in sitemap_urls_from_robots(response.text, base_url=response.url):
+                request = self.page_request(sitemap_url, "sitemap", self.parse_sitemap)
+                if request is not None:
+                    yield request
+            return
+        body = response.body
+        if gzip_magic_number(response):
+            body = gunzip(body, max_size=self.spec.crawl.download_maxsize_bytes)
+        try:
+            sitemap = Sitemap(body)
+        except Exception:  # lxml has many errors: said in the log, as an empty level
+            sitemap = None
+        entries = [entry["loc"] for entry in sitemap] if sitemap is not None else []
+        if not entries:
+            self.empty_level("sitemap", "sitemap", "<loc>", url)
+            return
+        if sitemap is not None and sitemap.type == "sitemapindex":
+            for loc in entries:
+                request = self.page_request(loc, "sitemap", self.parse_sitemap)
+                if request is not None:
+                    yield request
+            return
+        self.count(SITEMAP_LEVEL, "pages")
+        for loc in entries:
+            self.count(SITEMAP_LEVEL, "links_seen")
+            if self._sitemap_follow and not any(p.search(loc) for p in self._sitemap_follow):
+                self.skipped(SITEMAP_LEVEL, "not followed")
+                continue
+            if self._off_site(loc):
+                self.skipped(SITEMAP_LEVEL, "off-site")
+                continue
+            request = self.page_request(loc, "detail", self.parse_detail)
+            if request is None:
+                self.skipped(SITEMAP_LEVEL, self.refused or "duplicate")
+                continue
+            self.count(SITEMAP_LEVEL, "followed")
+            request.meta[LEVEL_META] = SITEMAP_LEVEL
+            yield request
