@@ -18,7 +18,7 @@ import random
 import numpy as np
 import pandas as pd
 
-from harvest.cleaning import near
+from harvest.cleaning import blocking, near
 from harvest.config.spec import SourceSpec
 from harvest_demo.generator import SiteConfig
 from harvest_demo.records import demo_records
@@ -63,8 +63,8 @@ def labelled_pairs(
 
     rng = random.Random(seed)
     same = sorted((key, parent) for key, parent in truth.items() if parent and parent in position)
-    earlier, later = near.candidate_pairs(
-        near.blocking_codes(rows, spec), np.ones(len(rows), dtype=bool), spec.dedup.max_missing
+    earlier, later = blocking.candidate_pairs(
+        blocking.blocking_codes(rows, spec), np.ones(len(rows), dtype=bool), spec.dedup.max_missing
     )
     different = [
         (keys[a], keys[b])

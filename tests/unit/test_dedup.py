@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harvest.cleaning import near
+from harvest.cleaning import blocking, near
 from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
 from harvest.cleaning.dedup_eval import evaluate_dedup
 from harvest.cleaning.normalise import normalise_frame
@@ -287,9 +287,9 @@ def test_blocking_pairs_agree_on_every_field_both_have() -> None:
         ]
     )
     new = np.array([False, True, True, True, True])
-    earlier, later = near.candidate_pairs(codes, new, max_missing=1)
+    earlier, later = blocking.candidate_pairs(codes, new, max_missing=1)
     assert list(zip(earlier.tolist(), later.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 2)]
-    earlier, later = near.candidate_pairs(codes, new, max_missing=2)
+    earlier, later = blocking.candidate_pairs(codes, new, max_missing=2)
     assert (0, 3) in zip(earlier.tolist(), later.tolist(), strict=True)
     assert 4 not in later.tolist()
 

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from harvest.cleaning import near
+from harvest.cleaning import blocking, near
 from harvest.cleaning.normalise import to_date
 from harvest.config.spec import SourceSpec
 
@@ -170,8 +170,8 @@ def _near(
     """Mark near duplicates in place; return the borderline pairs kept."""
     alive = np.flatnonzero(canonical < 0)
     is_new = rows["_batch"].to_numpy(dtype=bool)[alive]
-    codes = near.blocking_codes(rows.iloc[alive], spec)
-    earlier, later = near.candidate_pairs(codes, is_new, spec.dedup.max_missing)
+    codes = blocking.blocking_codes(rows.iloc[alive], spec)
+    earlier, later = blocking.candidate_pairs(codes, is_new, spec.dedup.max_missing)
     earlier, later = alive[earlier], alive[later]
     keys = rows["_key"].to_numpy(dtype=object)
     other = keys[earlier] != keys[later]  # a key's own earlier version is an update

@@ -132,8 +132,8 @@ DEDUP_MATCHES = sa.Table(
     sa.Column("scope", sa.Text, nullable=False),  # batch | history
     sa.Column("score", sa.Double),  # near: dedupe's match probability; key, content: 1.0
     sa.Column("action", sa.Text, nullable=False),  # dropped | reported | kept (borderline)
-    sa.Column("record", _json_type()),  # the compared fields of the record
-    sa.Column("matched_record", _json_type()),  # and of the record it matched
+    sa.Column("record", json_type()),  # the compared fields of the record
+    sa.Column("matched_record", json_type()),  # and of the record it matched
     sa.Index("ix_dedup_matches_record", "source", "record_key"),
 )
 
