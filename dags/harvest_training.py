@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from harvest.config import Settings, SourceSpec
-from harvest_airflow.operators import processed_asset
+from harvest_airflow.assets import processed_asset
 from harvest_airflow.training import training_specs
 
 DEFAULT_ARGS = {

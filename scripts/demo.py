@@ -13,24 +13,16 @@ Airflow's own (long) output goes to a log file whose path is printed. Needs only
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from demo_runs import TASKS, run_dag, say, start_demo_site
+
 import harvest_local as local
-
-DAG_ID = "harvest_demo"
-TASKS = ("scrape", "validate", "clean", "load")
-
-
-def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def _date(text: str) -> dt.date:
@@ -38,79 +30,6 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (expected YYYY-MM-DD): {text!r}") from exc
-
-
-@contextlib.contextmanager
-def output_to(log_path: Path) -> Iterator[None]:
-    """Send this process's stdout/stderr (and its children's) to ``log_path`` for a while."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with log_path.open("ab") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
-def start_demo_site(day: dt.date) -> tuple[Any, str]:
-    """The bundled demo site on a free port, served from a thread of this process; its
-    catalogue shows ``day`` (the run's logical date: crawling date D needs day D's state).
-
-    Pages are stored under the spec's canonical base URL, so the port does not matter.
-    """
-    from harvest_demo.server import DemoSite
-
-    site = DemoSite(day=day)
-    base_url = site.start()
-    say(f"  demo site serving {base_url} (catalogue of {day})")
-    return site, base_url
-
-
-def run_dag(
-    day: dt.date, log_path: Path, dag_id: str = DAG_ID
-) -> tuple[str, dict[str, Any], dict[str, str], str]:
-    """``dag.test()`` of ``dag_id`` for ``day``: (run state, XCom result per task, task states,
-    run id)."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    with output_to(log_path):
-        bag = DagBag(str(local.REPO / "dags" / "harvest_sources.py"))
-        dag = bag.dags.get(dag_id)
-        if dag is None:
-            raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")
-        run = dag.test(logical_date=logical_date)
-    results: dict[str, Any] = {}
-    with create_session() as session:
-        for task_id in TASKS:
-            row = session.scalars(
-                XComModel.get_many(
-                    run_id=run.run_id, dag_ids=dag_id, task_ids=task_id, key="return_value"
-                )
-            ).first()
-            if row is not None:
-                results[task_id] = XComModel.deserialize_value(row)
-        states = {
-            ti.task_id: str(ti.state)
-            for ti in session.scalars(
-                select(TaskInstance).where(
-                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id
-                )
-            )
-        }
-    return str(run.state), results, states, run.run_id
 
 
 def _sqlite_path(url: str) -> str:

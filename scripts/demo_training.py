@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import demo  # the one-day demo (scripts/, beside this file): its site, log redirection and DAG runner
+from demo_runs import run_dag, run_dag_file, say, start_demo_site
 
 import harvest_local as local
 
 TRAIN_DAG_ID = "harvest_train_demo"
-say = demo.say
 
 
 def loaded_dates(warehouse_url: str) -> set[dt.date]:
@@ -39,27 +38,10 @@ def loaded_dates(warehouse_url: str) -> set[dt.date]:
 
 def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
     """``dag.test()`` of the training DAG: (run state, XCom return value per task)."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with demo.output_to(log_path):
-        bag = DagBag(str(local.REPO / "dags" / "harvest_training.py"))
-        dag = bag.dags.get(TRAIN_DAG_ID)
-        if dag is None:
-            raise SystemExit(f"error: DAG {TRAIN_DAG_ID} did not load: {bag.import_errors}")
-        run = dag.test()
-    results: dict[str, Any] = {}
-    with create_session() as session:
-        for task_id in ("plan", "train", "score"):
-            row = session.scalars(
-                XComModel.get_many(
-                    run_id=run.run_id, dag_ids=TRAIN_DAG_ID, task_ids=task_id, key="return_value"
-                )
-            ).first()
-            if row is not None:
-                results[task_id] = XComModel.deserialize_value(row)
-    return str(run.state), results
+    state, results, _states, _run_id = run_dag_file(
+        "harvest_training.py", TRAIN_DAG_ID, log_path, ("plan", "train", "score"), None
+    )
+    return state, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     done = loaded_dates(Settings.from_env().warehouse_url)
     for day in sorted(done.intersection(days)):
         say(f"  {day}: already loaded, not crawled again")
-    site, base_url = demo.start_demo_site(days[-1])
+    site, base_url = start_demo_site(days[-1])
     os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
     try:
         for day in [d for d in days if d not in done]:
             site.set_day(day)  # the site shows the run's date, as a nightly crawl would see it
             stage_started = time.monotonic()
-            state, results, _states, run_id = demo.run_dag(day, log_path)
+            state, results, _states, run_id = run_dag(day, log_path)
             loaded = results.get("load", {}).get("loaded", "?")
             say(
                 f"  {day}: harvest_demo {state}, {loaded} rows loaded "

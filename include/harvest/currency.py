@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from harvest.errors import HarvestError
 from harvest.parsers import Unparseable
 
 RATE_COLUMNS = ("date", "from", "to", "rate")
 
 
-class RatesError(ValueError):
+class RatesError(HarvestError, ValueError):
     """A rates file that cannot be used; names the file and the line."""
+
+    retryable = False
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.partitions import partition_date
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class PipelineError(RuntimeError):
+class PipelineError(HarvestError, RuntimeError):
     """A stage cannot go on; the message names the source, the date and what to check."""
 
 

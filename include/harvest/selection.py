@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from parsel import Selector, SelectorList
 
+from harvest.errors import HarvestError
 from harvest.text import collapse_whitespace
 
 
@@ -30,8 +31,10 @@ class SelectorParts(Protocol):
     def jmespath(self) -> str | None: ...
 
 
-class WrongPageType(ValueError):
+class WrongPageType(HarvestError, ValueError):
     """A selector of one language used on a page of another (CSS on JSON, JMESPath on HTML)."""
+
+    retryable = False
 
 
 class Page:

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from harvest_airflow.errors import translate_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -117,6 +119,7 @@ class HarvestHook(BaseHook):
             return postgres_url(conn)
         return normalise_uri(conn.get_uri())
 
+    @translate_errors
     def get_conn(self) -> Settings:
         """The settings with every defined connection applied (see the class docstring).
 
@@ -126,7 +129,7 @@ class HarvestHook(BaseHook):
         from airflow.sdk.configuration import conf
 
         from harvest.config import Settings
-        from harvest.config.settings import StorageNotShared, check_shared_storage
+        from harvest.config.settings import check_shared_storage
 
         settings = self.base or Settings.from_env()
         overrides: dict[str, object] = {}
@@ -136,8 +139,5 @@ class HarvestHook(BaseHook):
                 self.log.info("Using Airflow connection %s for %s", conn_id, field)
                 overrides[field] = uri
         settings = settings.with_overrides(**overrides)
-        try:
-            check_shared_storage(settings, conf.get("core", "executor"))
-        except StorageNotShared as exc:
-            raise AirflowFailException(str(exc)) from exc
+        check_shared_storage(settings, conf.get("core", "executor"))
         return settings

@@ -6,9 +6,11 @@ Connections, then the environment), the partition and the work are all resolved 
 (XCom): URIs of staged Parquet files, never frames. The DAG file hands each stage its upstream
 results explicitly (``CleanOperator(validation=validate.output)``).
 
-Failures: a problem that a retry cannot fix (a bad spec, a partition that breaks a critical
-expectation) raises ``AirflowFailException`` and fails the task at once; anything else (an
-unreachable warehouse, a crawl that fetched nothing) is retried with the DAG's backoff.
+Failures: every ``execute`` goes through :func:`harvest_airflow.errors.translate_errors`, the
+one place Harvest's errors become Airflow's: one a retry cannot fix (``retryable = False``: a
+bad spec, a partition that breaks a critical expectation, a critical data warning) fails the
+task at once (``AirflowFailException``); anything else (an unreachable warehouse, a crawl that
+fetched nothing) is retried with the DAG's backoff.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
+from harvest_airflow.assets import processed_asset, raw_asset
+from harvest_airflow.errors import translate_errors
 from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
 
 if TYPE_CHECKING:
@@ -31,20 +35,6 @@ if TYPE_CHECKING:
 
 # Leave the crawl child this much of the task's execution_timeout to stop and report cleanly.
 _TIMEOUT_MARGIN_SECONDS = 30.0
-
-
-def raw_asset(source: str) -> Asset:
-    """The Asset of a source's raw partitions; each event's extra names the partition."""
-    return Asset(name=f"harvest_raw_{source}", uri=f"harvest://raw/{source}", group="harvest_raw")
-
-
-def processed_asset(source: str) -> Asset:
-    """The Asset of a source's processed (warehouse) partitions; what training waits for."""
-    return Asset(
-        name=f"harvest_processed_{source}",
-        uri=f"harvest://processed/{source}",
-        group="harvest_processed",
-    )
 
 
 def _utc_day(moment: dt.datetime) -> dt.date:
@@ -129,7 +119,7 @@ class _PartitionOperator(BaseOperator):
 
     def _settings_and_spec(self) -> tuple[Settings, SourceSpec]:
         """Settings (Connections, then the environment) and the source's spec, at execute time."""
-        from harvest.config import SpecError, load_spec
+        from harvest.config import load_spec
         from harvest.config.spec import spec_files
         from harvest_airflow.hooks import HarvestHook
 
@@ -146,11 +136,7 @@ class _PartitionOperator(BaseOperator):
                 f"source {self.source!r}: no spec {self.source}.yaml in {sources_dir} "
                 "(set HARVEST_SOURCES_DIR or add the file)"
             )
-        try:
-            return settings, load_spec(paths[0])
-        except SpecError as exc:
-            # A bad spec does not fix itself on retry.
-            raise AirflowFailException(f"source {self.source!r}: bad spec: {exc}") from exc
+        return settings, load_spec(paths[0])  # SpecError: not retryable, names file and field
 
     def _upstream(self, name: str, result: Any, keys: tuple[str, ...], partition: Partition) -> Any:
         """Check the upstream result ``name`` (a resolved XCom) carries ``keys``."""
@@ -180,7 +166,7 @@ class ScrapeOperator(_PartitionOperator):
     Returns (XCom) the crawl's counts, the raw partition URI and its crawl monitors' results
     (``monitors``, also stored in the warehouse table ``crawl_monitors``; a failed one is a
     named warning, a critical one fails the task and is retried: a re-crawl may pass), and
-    emits an event on :func:`raw_asset` with ``{source, logical_date, documents, raw_uri}``.
+    emits an event on :func:`~harvest_airflow.assets.raw_asset` with ``{source, logical_date, documents, raw_uri}``.
     """
 
     ui_color = "#e8f4ea"
@@ -200,11 +186,11 @@ class ScrapeOperator(_PartitionOperator):
             return None
         return max(self.execution_timeout.total_seconds() - _TIMEOUT_MARGIN_SECONDS, 1.0)
 
+    @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.monitoring.stage_metrics import measured_stage
-        from harvest.pipeline import PipelineError, check_crawl
+        from harvest.pipeline import check_crawl
         from harvest.scraping.health import monitored_crawl
-        from harvest.scraping.runner import CrawlError
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -216,23 +202,15 @@ class ScrapeOperator(_PartitionOperator):
             settings.raw_store_url,
         )
         with measured_stage(settings, "scrape") as stage:
-            try:
-                result = monitored_crawl(  # run_crawl + the spec's monitors, kept in the warehouse
-                    spec,
-                    day,
-                    settings,
-                    logger=self.log,
-                    timeout_seconds=self._crawl_timeout(),
-                )
-            except CrawlError as exc:
-                raise AirflowException(
-                    f"crawl of source {self.source!r} for {day.isoformat()} failed: {exc}"
-                ) from exc
+            result = monitored_crawl(  # run_crawl + the spec's monitors, kept in the warehouse
+                spec,
+                day,
+                settings,
+                logger=self.log,
+                timeout_seconds=self._crawl_timeout(),
+            )
             summary = stage.report = result.to_dict()
-            try:
-                check_crawl(spec, summary)
-            except PipelineError as exc:
-                raise AirflowException(str(exc)) from exc
+            check_crawl(spec, summary)  # PipelineError: retried (a re-crawl may pass)
         self.log.info(
             "Source %s %s: %s pages, %s documents, %s failed pages, %s JS pages -> %s",
             self.source,
@@ -269,19 +247,16 @@ class ValidateOperator(_PartitionOperator):
 
     ui_color = "#fdf3dc"
 
+    @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.monitoring.stage_metrics import measured_stage
-        from harvest.validation import ValidationFailed
         from harvest.validation.run import validate_partition
 
         settings, spec = self._settings_and_spec()
         day = self.partition(context).day
         self.log.info("Validating source %s for %s", self.source, day.isoformat())
         with measured_stage(settings, "validate") as stage:
-            try:
-                report = validate_partition(spec, day, settings)
-            except ValidationFailed as exc:
-                raise AirflowFailException(str(exc)) from exc
+            report = validate_partition(spec, day, settings)  # ValidationFailed: not retried
             result = stage.report = report.to_dict()
         self.log.info(
             "Source %s %s: %d scraped, %d valid, %d quarantined %s -> %s",
@@ -318,6 +293,7 @@ class CleanOperator(_PartitionOperator):
         super().__init__(**kwargs)
         self.validation = validation
 
+    @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.cleaning.clean import clean_partition
         from harvest.monitoring.stage_metrics import measured_stage
@@ -366,7 +342,7 @@ class LoadOperator(_PartitionOperator):
     removed (``http_cache_purged``).
 
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
-    :class:`harvest.loading.LoadReport` as a dict and emits an event on :func:`processed_asset`
+    :class:`harvest.loading.LoadReport` as a dict and emits an event on :func:`~harvest_airflow.assets.processed_asset`
     with ``{source, logical_date, rows}`` as extra.
     """
 
@@ -390,9 +366,9 @@ class LoadOperator(_PartitionOperator):
     def source_assets(source: str) -> list[Asset]:
         return [processed_asset(source)]
 
+    @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.loading import counts_from, load_cleaned_partition
-        from harvest.loading.warnings import CriticalWarning
         from harvest.monitoring.stage_metrics import measured_stage
         from harvest.pipeline import clean_again
 
@@ -406,19 +382,16 @@ class LoadOperator(_PartitionOperator):
         cleaned_uri = cleaning["cleaned_uri"]
         self.log.info("Loading source %s for %s from %s", self.source, day.isoformat(), cleaned_uri)
         with measured_stage(settings, "load") as stage:
-            try:
-                report = load_cleaned_partition(
-                    spec,
-                    day,
-                    settings,
-                    cleaned_uri=cleaned_uri,
-                    counts=counts_from(validation, cleaning),
-                    crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
-                    cleaned_at=cleaning.get("cleaned_at") or None,
-                    clean=clean_again,
-                )
-            except CriticalWarning as exc:  # a retry finds the same partition
-                raise AirflowFailException(str(exc)) from exc
+            report = load_cleaned_partition(  # CriticalWarning: not retried (same partition)
+                spec,
+                day,
+                settings,
+                cleaned_uri=cleaned_uri,
+                counts=counts_from(validation, cleaning),
+                crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
+                cleaned_at=cleaning.get("cleaned_at") or None,
+                clean=clean_again,
+            )
             stage.report = report.to_dict()
         self._emit(
             context,

@@ -27,6 +27,7 @@ from harvest.monitoring.airflow_api import AirflowApi
 from harvest.monitoring.metrics import client_for
 from harvest.monitoring.supervise import SupervisorRun, supervise, warehouse_partitions
 from harvest.storage.warehouse import WarehouseError, open_warehouse
+from harvest_airflow.errors import translate_errors
 from harvest_airflow.hooks import HarvestHook
 from harvest_airflow.notifiers import HarvestAlertNotifier
 
@@ -80,6 +81,7 @@ def write_state(state: dict[str, dict[str, str]]) -> None:
     Variable.set(STATE_VARIABLE, state, serialize_json=True)
 
 
+@translate_errors
 def run_supervisor(
     context: Any,
     now: dt.datetime | None = None,

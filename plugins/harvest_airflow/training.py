@@ -2,20 +2,25 @@
 
 Settings come from Airflow Connections (``harvest_mlflow`` for the tracking URI besides the
 stage operators' ones) then the environment, the spec from the sources folder,
-both at execute time. Failures are sorted like the stage operators': a training set that is too
-small skips the run (more data will come), a constant or missing target fails it at once (a
-retry cannot fix the spec or the data), an unreachable MLflow or warehouse is retried.
+both at execute time. A training set that is too small skips the run (more data will come);
+other failures go through :func:`harvest_airflow.errors.translate_errors` like the stage
+operators': a constant or missing target fails it at once (a retry cannot fix the spec or the
+data), an unreachable MLflow or warehouse is retried.
 ``harvest.training`` (pandas, scikit-learn, LightGBM, MLflow) is imported inside the functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
+
+from harvest_airflow.errors import translate_errors
 
 if TYPE_CHECKING:
     from harvest.config import Settings, SourceSpec
@@ -36,7 +41,7 @@ def training_specs(sources_dir: Path) -> list[SourceSpec]:
 
 
 def _settings_and_spec(source: str) -> tuple[Settings, SourceSpec]:
-    from harvest.config import SpecError, load_spec
+    from harvest.config import load_spec
     from harvest_airflow.hooks import HarvestHook
 
     hook = HarvestHook()
@@ -46,42 +51,40 @@ def _settings_and_spec(source: str) -> tuple[Settings, SourceSpec]:
         log.info("Using Airflow connection %s for the MLflow tracking URI", MLFLOW_CONN_ID)
         settings = settings.with_overrides(mlflow_tracking_uri=mlflow_uri)
     path = settings.sources_dir / f"{source}.yaml"
-    try:
-        return settings, load_spec(path)
-    except SpecError as exc:
-        raise AirflowFailException(f"source {source!r}: bad spec: {exc}") from exc
+    return settings, load_spec(path)  # SpecError: not retryable, names file and field
 
 
-def _sorted_failures(source: str, exc: Exception) -> None:
-    """Re-raise a training error as a skip (too little data yet) or a failure (no retry)."""
-    from harvest.features import FeatureSpecError
+@contextlib.contextmanager
+def skipped_until_more_data(source: str) -> Iterator[None]:
+    """A training set too small yet (``TrainingDataError.more_data_helps``) skips the task;
+    every other error goes on to :func:`~harvest_airflow.errors.translate_errors`."""
     from harvest.training import TrainingDataError
 
-    if isinstance(exc, TrainingDataError) and exc.more_data_helps:
-        raise AirflowSkipException(f"source {source}: not trained: {exc}") from exc
-    if isinstance(exc, TrainingDataError | FeatureSpecError):
-        raise AirflowFailException(f"source {source}: not trained: {exc}") from exc
+    try:
+        yield
+    except TrainingDataError as exc:
+        if exc.more_data_helps:
+            raise AirflowSkipException(f"source {source}: not trained: {exc}") from exc
+        raise
 
 
+@translate_errors
 def plan_training(source: str) -> dict[str, Any]:
     """The latest processed date (the training set's end, which names the run's studies) and
     the tuning workers: several on PostgreSQL, one on the embedded SQLite default."""
     from harvest.storage.warehouse import open_warehouse
 
     settings, _spec = _settings_and_spec(source)
-    try:
-        with open_warehouse(settings) as warehouse:
-            until = warehouse.latest_date(source)
-            postgres = warehouse.dialect == "postgresql"
-    except Exception as exc:
-        _sorted_failures(source, exc)
-        raise
+    with skipped_until_more_data(source), open_warehouse(settings) as warehouse:
+        until = warehouse.latest_date(source)
+        postgres = warehouse.dialect == "postgresql"
     if until is None:
         raise AirflowSkipException(f"source {source}: no processed rows yet")
     workers = WORKERS_ON_POSTGRES if postgres else 1
     return {"until": until.isoformat(), "workers": list(range(workers))}
 
 
+@translate_errors
 def tune_worker(source: str, until: str, worker: int) -> dict[str, Any]:
     """Run this worker's share of every candidate's Optuna study (seed offset by ``worker``)."""
     from harvest.training import TrainingSettings
@@ -90,15 +93,13 @@ def tune_worker(source: str, until: str, worker: int) -> dict[str, Any]:
     settings, spec = _settings_and_spec(source)
     training = TrainingSettings.from_env()
     day = dt.date.fromisoformat(until)
-    try:
+    with skipped_until_more_data(source):
         prepared = prepare(spec, settings, training, day)
-    except Exception as exc:
-        _sorted_failures(source, exc)
-        raise
     studies = tune_candidates(prepared, settings, training, day, worker=worker)
     return {kind: {"study": s.study_name, "best_rmse": s.best_value} for kind, s in studies.items()}
 
 
+@translate_errors
 def train(source: str, until: str) -> dict[str, Any]:
     """Fit the best candidate, track, register, maybe promote (see ``train_source``)."""
     from harvest.monitoring.stage_metrics import measured_stage
@@ -106,16 +107,14 @@ def train(source: str, until: str) -> dict[str, Any]:
 
     settings, spec = _settings_and_spec(source)
     with measured_stage(settings, "train") as stage:
-        try:
+        with skipped_until_more_data(source):
             report = train_source(spec, settings, until=dt.date.fromisoformat(until))
-        except Exception as exc:
-            _sorted_failures(source, exc)
-            raise
         result = stage.report = report.to_dict()
     log.info("source %s: %s", source, report.reason)
     return result
 
 
+@translate_errors
 def score(source: str, until: str) -> dict[str, Any]:
     """Score partition ``until`` with the champion into ``predictions_<source>``."""
     from harvest.monitoring.stage_metrics import measured_stage

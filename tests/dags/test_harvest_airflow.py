@@ -164,3 +164,36 @@ def test_make_env_carries_the_paths_and_the_shared_keys(tmp_path: Path) -> None:
     # an airflow command run by hand must use the same keys as the running components
     assert {k: lines[k] for k in keys} == keys
     assert local.env_lines(base) == local.env_lines(base)  # generated once, then reused
+
+
+def test_the_local_run_library_finds_the_checkout_and_runs_as_a_module(tmp_path: Path) -> None:
+    """harvest_local lives in include/: REPO is the checkout (airflow.cfg, dags, plugins), and
+    `python -m harvest_local env` (what `make env` runs) prints the same lines as env_lines."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    assert repo == local.REPO
+    assert (local.REPO / "airflow.cfg").is_file() and (local.REPO / "dags").is_dir()
+    base = {"HARVEST_HOME": str(tmp_path / "h"), "PATH": "/usr/bin"}
+    lines = dict(line.split("=", 1) for line in local.env_lines(base))
+    assert lines["HARVEST_REPO"] == str(repo)
+    assert lines["AIRFLOW_CONFIG"] == str(repo / "airflow.cfg")
+    assert lines["PYTHONPATH"].split(":")[:2] == [str(repo / "include"), str(repo / "plugins")]
+    run = subprocess.run(
+        [sys.executable, "-m", "harvest_local", "env"],
+        env={**base, "PYTHONPATH": str(repo / "include")},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert run.stdout.splitlines() == local.env_lines(base)
+    wrong = subprocess.run(
+        [sys.executable, "-m", "harvest_local", "nope"],
+        env={**base, "PYTHONPATH": str(repo / "include")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode != 0 and "usage: python -m harvest_local env" in wrong.stderr

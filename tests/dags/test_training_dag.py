@@ -3,14 +3,16 @@ training errors sorted into skip (too little data yet) or fail (no retry can hel
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from harvest.features import FeatureSpecError
 from harvest.training import TrackingUnavailable, TrainingDataError
-from harvest_airflow.training import _sorted_failures, training_specs
+from harvest_airflow.errors import translate_errors
+from harvest_airflow.training import skipped_until_more_data, training_specs
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "include" / "harvest" / "sources"
@@ -51,19 +53,33 @@ def test_wiring(dag) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_training_errors_become_skip_or_fail() -> None:
-    with pytest.raises(AirflowSkipException, match=r"source demo: not trained: .*fewer than"):
-        _sorted_failures("demo", TrainingDataError("3 rows, fewer than 200", more_data_helps=True))
-    with pytest.raises(AirflowFailException, match="constant"):
-        _sorted_failures("demo", TrainingDataError("target 'price' is constant"))
-    with pytest.raises(AirflowFailException, match="no target"):
-        _sorted_failures("demo", FeatureSpecError("the spec has no target"))
-    _sorted_failures("demo", TrackingUnavailable("http://mlflow:5000 unreachable"))  # retried
+    """Too little data yet skips; the rest is translated once (retryable: retried, else failed)."""
+    with (
+        pytest.raises(AirflowSkipException, match=r"source demo: not trained: .*fewer than"),
+        skipped_until_more_data("demo"),
+    ):
+        raise TrainingDataError("3 rows, fewer than 200", more_data_helps=True)
+    for error, kind in (
+        (TrainingDataError("target 'price' is constant"), AirflowFailException),
+        (FeatureSpecError("the spec has no target"), AirflowFailException),
+        (TrackingUnavailable("http://mlflow:5000 unreachable"), AirflowException),
+    ):
+
+        @translate_errors
+        def task(error: Exception = error) -> None:
+            with skipped_until_more_data("demo"):
+                raise error
+
+        with pytest.raises(kind, match=re.escape(str(error))) as caught:
+            task()
+        assert type(caught.value) is kind and caught.value.__cause__ is error
 
 
 def test_mlflow_connection_overrides_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harvest_airflow.training import _settings_and_spec
+    from harvest.config import SpecError
+    from harvest_airflow.training import _settings_and_spec, plan_training
 
     monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
     monkeypatch.setenv("HARVEST_SOURCES_DIR", str(SOURCES))
@@ -73,5 +89,7 @@ def test_mlflow_connection_overrides_the_environment(
     assert (settings.mlflow_tracking_uri, spec.name) == ("http://mlflow:5000", "demo")
     monkeypatch.delenv("AIRFLOW_CONN_HARVEST_MLFLOW")
     assert _settings_and_spec("demo")[0].mlflow_tracking_uri == "sqlite:///elsewhere.db"
-    with pytest.raises(AirflowFailException, match="source 'nosuch': bad spec"):
+    with pytest.raises(SpecError, match=r"nosuch\.yaml: cannot read the file"):
         _settings_and_spec("nosuch")
+    with pytest.raises(AirflowFailException, match=r"nosuch\.yaml: cannot read the file"):
+        plan_training("nosuch")  # a bad spec fails the task at once

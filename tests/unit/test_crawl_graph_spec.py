@@ -160,3 +160,31 @@ def test_an_incomplete_crawl_is_a_named_warning_of_the_partition(tmp_path: Path)
         "severity": "warning", "warnings": ["links_skipped_budget"], "links_skipped": {"budget": 3},
     }  # fmt: skip
     assert "crawl_incomplete" not in partition_warnings(spec, frame, {"completeness": {}})
+
+
+def test_preview_of_a_json_page_says_what_the_crawl_would_do() -> None:
+    from scrapy.http import TextResponse
+
+    from harvest.config.spec import SourceSpec
+    from harvest.scraping.preview import preview_lines
+
+    body = b'{"products": [{"sku": "A"}, {"sku": "B"}], "next": "/api?page=2"}'
+    response = TextResponse(
+        "https://api.example/api", body=body, headers={"Content-Type": "application/json"}
+    )
+    json_spec = SourceSpec.model_validate({
+        **BASE, "name": "api",
+        "levels": [{"name": "products", "cards": {"jmespath": "products"},
+                    "next_page": {"jmespath": "next"}}],
+        "detail": {"key": "sku", "fields": {"sku": {"from": "card", "jmespath": "sku"}}},
+    })  # fmt: skip
+    text = "\n".join(preview_lines(json_spec, response))
+    assert "accepted (a JSON page)" in text
+    assert "cards [jmespath: products]: 2 found" in text
+    assert "-> each card is a record (2 records)" in text
+    assert "next_page [jmespath: next]: 1 found: https://api.example/api?page=2" in text
+    assert "value:   'A'" in text
+    html_spec = SourceSpec.model_validate({**BASE, "name": "shop"})
+    text = "\n".join(preview_lines(html_spec, response))
+    assert "REJECTED: a JSON page (Content-Type: application/json) but the spec reads HTML" in text
+    assert "is JSON but the selector is css 'a.item'" in text  # the level, not a stack trace

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harvest.errors import HarvestError
 from harvest.text import yes_no
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -116,8 +117,10 @@ _SHARED_STORES = (
 )
 
 
-class StorageNotShared(ValueError):
+class StorageNotShared(HarvestError, ValueError):
     """A multi-machine executor with a store that lives in one machine's local files."""
+
+    retryable = False
 
 
 def distributed_executors(executor_setting: str) -> list[str]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harvest.errors import HarvestError
+
 logger = logging.getLogger(__name__)
 
 CHROMIUM_ARGUMENTS = (
@@ -32,7 +34,7 @@ UNAVAILABLE_WARNING = (
 )
 
 
-class RenderError(RuntimeError):
+class RenderError(HarvestError, RuntimeError):
     """A page could not be rendered, even after restarting its browser."""
 
 

@@ -27,12 +27,15 @@ from w3lib.url import canonicalize_url, url_query_cleaner
 
 from harvest.config.spec import CrawlSpec
 from harvest.crawler.completeness import LEVEL_META, skip_key, stat_key
+from harvest.errors import HarvestError
 
 logger = logging.getLogger(__name__)
 
 
-class PageTooLarge(Exception):
+class PageTooLarge(HarvestError):
     """A page whose body (after decompression) is larger than ``crawl.download_maxsize_bytes``."""
+
+    retryable = False
 
 
 class HttpCompressionMiddleware(ScrapyHttpCompressionMiddleware):

@@ -41,6 +41,9 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
+from harvest.crawler.completeness import LEVEL_META
+from harvest.errors import HarvestError
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -61,7 +64,7 @@ SITEMAP_TYPES = (
 _INFLATE_CHUNK = 1 << 20
 
 
-class PageFailed(IgnoreRequest):
+class PageFailed(HarvestError, IgnoreRequest):
     """A page that was fetched (or redirected) but must not be stored as a good page."""
 
     def __init__(
@@ -329,6 +332,8 @@ class PageErrorMiddleware:
             stats = self.crawler.stats
             if stats is not None:
                 stats.inc_value("harvest/pages_ok", -1)
+        if request.meta.get(LEVEL_META) is not None and hasattr(spider, "unfollowed"):
+            spider.unfollowed(request.meta[LEVEL_META], "failed")  # the account: a failed page
         return [
             spider.failed_page(
                 request,

@@ -31,6 +31,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
 from harvest.crawler.throttle import raise_site_delay, retry_after_seconds, sleep
+from harvest.errors import HarvestError
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -42,7 +43,7 @@ MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five consecutive redirect
 ATTEMPTS = 2  # one fetch and one polite retry of a 5xx / network error
 
 
-class RobotsTxtUnavailable(Exception):
+class RobotsTxtUnavailable(HarvestError):
     """A page not fetched because its site's robots.txt is unreachable (5xx, 429, network)."""
 
 

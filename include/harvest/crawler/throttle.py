@@ -21,6 +21,8 @@ from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
 
+from harvest.errors import HarvestError
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 SLOW_DOWN_MIN_SECONDS = 1.0  # the least gap a site gets after answering 429
 
 
-class RetryAfterTooLong(Exception):
+class RetryAfterTooLong(HarvestError):
     """A 429/503 asked for a wait longer than ``crawl.max_retry_after_seconds``: the page fails.
 
     ``response`` is the site's answer, so the failure is recorded with its status.

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.fields import FeatureRole, field_kind
 
 
-class FeatureSpecError(ValueError):
+class FeatureSpecError(HarvestError, ValueError):
     """A source whose spec does not say enough to train (no target, no features)."""
+
+    retryable = False
 
 
 @dataclass(frozen=True)

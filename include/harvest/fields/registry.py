@@ -3,11 +3,14 @@ spec gives."""
 
 from __future__ import annotations
 
+from harvest.errors import HarvestError
 from harvest.fields.kinds import FieldKind
 
 
-class UnknownFieldKind(KeyError):
+class UnknownFieldKind(HarvestError, KeyError):
     """A field kind that is not registered; the message lists the known ones."""
+
+    retryable = False
 
     def __init__(self, name: str) -> None:
         self.name = name

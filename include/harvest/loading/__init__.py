@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.partitions import partition_date
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ Reclean = Callable[[SourceSpec, dt.date, Settings, "Warehouse"], Recleaned]
 what a listings load calls under its source's lock to stay order-independent (:mod:`.order`)."""
 
 
-class LoadError(RuntimeError):
+class LoadError(HarvestError, RuntimeError):
     """The load cannot go on; the message names the source, the date and what to check."""
 
 
@@ -180,7 +181,8 @@ def load_cleaned_partition(
     if missing:
         raise LoadError(
             f"load source={spec.name} date={day}: counts lack {', '.join(missing)} "
-            "(pass the validate and clean reports' counts)"
+            "(pass the validate and clean reports' counts)",
+            retryable=False,  # the caller's wiring: a retry passes the same counts
         )
     stage_counts = StageCounts(
         scraped=int(counts["scraped"]),
@@ -193,7 +195,8 @@ def load_cleaned_partition(
     if clean is None and spec.mode == "listings" and spec.dedup.history_days:
         raise LoadError(
             f"load source={spec.name} date={day}: a listings load with a history window needs "
-            "the clean stage to stay order-independent (pass clean=harvest.pipeline.clean_again)"
+            "the clean stage to stay order-independent (pass clean=harvest.pipeline.clean_again)",
+            retryable=False,
         )
     own = warehouse is None
     wh = open_warehouse(settings, spec, day) if warehouse is None else warehouse

@@ -27,12 +27,15 @@ from typing import Any
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 
 log = logging.getLogger(__name__)
 
 
-class CriticalWarning(RuntimeError):
+class CriticalWarning(HarvestError, RuntimeError):
     """A warning the spec makes critical; a retry cannot clear it (re-scrape, fix the spec)."""
+
+    retryable = False
 
 
 def partition_warnings(

@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 
+from harvest.errors import HarvestError
 from harvest.monitoring.history import RunRecord
 from harvest.text import redact_url
 
 PAGE_LIMIT = 100  # the API's default [api] maximum_page_limit
 
 
-class AirflowApiError(RuntimeError):
+class AirflowApiError(HarvestError, RuntimeError):
     """The Airflow REST API could not be used; the message names the URL and the reason."""
 
 

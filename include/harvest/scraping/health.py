@@ -22,12 +22,13 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.scraping.runner import CrawlResult, run_crawl
 
 log = logging.getLogger(__name__)
 
 
-class CriticalMonitorFailed(RuntimeError):
+class CriticalMonitorFailed(HarvestError, RuntimeError):
     """A crawl monitor the spec makes critical failed; names the source, date and monitors."""
 
 

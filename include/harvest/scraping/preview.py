@@ -23,6 +23,7 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, TextResponse
 
 from harvest.config.spec import LevelSpec, SourceSpec
+from harvest.errors import HarvestError
 from harvest.extract import Extractor, FieldExtractor, FieldValue
 from harvest.fields import field_kind
 from harvest.parsers import Unparseable
@@ -31,7 +32,7 @@ from harvest.selection import Page, WrongPageType, hrefs, select
 SHOWN_LINKS = 3
 
 
-class PreviewError(RuntimeError):
+class PreviewError(HarvestError, RuntimeError):
     """The page could not be fetched or rendered; the message names the URL."""
 
 

@@ -43,6 +43,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.crawler.completeness import completeness_fields, log_account
 from harvest.crawler.monitor_settings import monitor_results
+from harvest.errors import HarvestError
 from harvest.storage.raw import open_raw_store
 
 _LEVEL_RE = re.compile(r"\] (DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
@@ -52,7 +53,7 @@ _LEVELS = {
 TAIL_LINES = 20
 
 
-class CrawlError(RuntimeError):
+class CrawlError(HarvestError, RuntimeError):
     """A crawl process that failed or timed out; says which source, date, exit code and why."""
 
     def __init__(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.features.columns import target_column
 from harvest.storage.warehouse.training import training_table_name
 
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(HarvestError, ValueError):
     """The training set cannot give a model (too few rows or dates, constant or missing target):
     nothing is tracked or registered; the message says what and where. ``more_data_helps`` is
     true when loading more partitions would fix it (a scheduler may skip rather than fail)."""
+
+    retryable = False
 
     def __init__(self, message: str, *, more_data_helps: bool = False) -> None:
         super().__init__(message)

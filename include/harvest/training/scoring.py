@@ -18,6 +18,7 @@ import pandas as pd
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.features.pipeline import transform_features
 from harvest.storage.warehouse import Warehouse, open_warehouse
 from harvest.training import explain, tracking
@@ -26,8 +27,10 @@ from harvest.training.data import read_training_set
 log = logging.getLogger(__name__)
 
 
-class NoChampion(RuntimeError):
+class NoChampion(HarvestError, RuntimeError):
     """A source has no ``champion`` model to score with yet."""
+
+    retryable = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from harvest.errors import HarvestError
 from harvest.text import redact_url
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ PIP_PACKAGES = (
 )
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(HarvestError, RuntimeError):
     """The MLflow tracking store cannot be reached; names the URI."""
 
 

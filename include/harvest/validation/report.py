@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harvest.errors import HarvestError
+
 
 @dataclass(frozen=True)
 class Breach:
@@ -27,9 +29,11 @@ class Breach:
         return f"{text}. {self.hint}" if self.hint else text
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(HarvestError, RuntimeError):
     """A partition broke a critical expectation. The message names the partition, each broken
     expectation with its observed value and threshold, and where to look next."""
+
+    retryable = False
 
     def __init__(
         self,

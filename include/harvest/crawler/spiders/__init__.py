@@ -12,12 +12,15 @@ import importlib
 from harvest.config.spec import SourceSpec
 from harvest.crawler.spiders.base import HarvestSpider
 from harvest.crawler.spiders.generic import GenericSpider
+from harvest.errors import HarvestError
 
 __all__ = ["GenericSpider", "HarvestSpider", "SpiderLoadError", "load_spider_class"]
 
 
-class SpiderLoadError(ValueError):
+class SpiderLoadError(HarvestError, ValueError):
     """The ``spider:`` of a source spec does not name a usable spider class."""
+
+    retryable = False
 
 
 def load_spider_class(spec: SourceSpec) -> type[HarvestSpider]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from harvest.errors import HarvestError
 
-class WarehouseError(RuntimeError):
+
+class WarehouseError(HarvestError, RuntimeError):
     """Something the warehouse cannot do; the message says what to change."""
 
 
@@ -13,3 +15,5 @@ class WarehouseUnavailable(WarehouseError):
 
 class FrameError(WarehouseError, ValueError):
     """A frame handed to the warehouse lacks a column or holds values it cannot store."""
+
+    retryable = False

@@ -1,0 +1,110 @@
+"""What `make demo` and its training step share: the demo site, log redirection, a DAG run.
+
+``scripts/demo.py`` (one date through the source DAG, then ``--train``) and
+``scripts/demo_training.py`` (several dates, then the training DAG) both import it, so neither
+imports the other for these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import harvest_local as local
+
+DAG_ID = "harvest_demo"
+TASKS = ("scrape", "validate", "clean", "load")
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def output_to(log_path: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (and its children's) to ``log_path`` for a while."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def start_demo_site(day: dt.date) -> tuple[Any, str]:
+    """The bundled demo site on a free port, served from a thread of this process; its
+    catalogue shows ``day`` (the run's logical date: crawling date D needs day D's state).
+
+    Pages are stored under the spec's canonical base URL, so the port does not matter.
+    """
+    from harvest_demo.server import DemoSite
+
+    site = DemoSite(day=day)
+    base_url = site.start()
+    say(f"  demo site serving {base_url} (catalogue of {day})")
+    return site, base_url
+
+
+def run_dag_file(
+    dag_file: str, dag_id: str, log_path: Path, task_ids: tuple[str, ...], day: dt.date | None
+) -> tuple[str, dict[str, Any], dict[str, str], str]:
+    """``dag.test()`` of ``dag_id`` from ``dags/<dag_file>`` (for ``day``, or a run without a
+    logical date), Airflow's output to ``log_path``: (run state, XCom return value per task of
+    ``task_ids``, every task's state, run id)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with output_to(log_path):
+        bag = DagBag(str(local.REPO / "dags" / dag_file))
+        dag = bag.dags.get(dag_id)
+        if dag is None:
+            raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")
+        if day is None:
+            run = dag.test()
+        else:
+            run = dag.test(logical_date=dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+    results: dict[str, Any] = {}
+    with create_session() as session:
+        for task_id in task_ids:
+            row = session.scalars(
+                XComModel.get_many(
+                    run_id=run.run_id, dag_ids=dag_id, task_ids=task_id, key="return_value"
+                )
+            ).first()
+            if row is not None:
+                results[task_id] = XComModel.deserialize_value(row)
+        states = {
+            ti.task_id: str(ti.state)
+            for ti in session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id
+                )
+            )
+        }
+    return str(run.state), results, states, run.run_id
+
+
+def run_dag(
+    day: dt.date, log_path: Path, dag_id: str = DAG_ID
+) -> tuple[str, dict[str, Any], dict[str, str], str]:
+    """``dag.test()`` of a source's DAG ``dag_id`` for ``day``: (run state, XCom result per
+    stage task, task states, run id)."""
+    return run_dag_file("harvest_sources.py", dag_id, log_path, TASKS, day)
