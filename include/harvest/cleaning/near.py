@@ -38,6 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
 from harvest.fields import Comparison, field_kind
 from harvest.text import fold
 
@@ -51,8 +52,11 @@ MIN_PAIRS_PER_LABEL = 5
 five-fold cross-validation, which needs five of each)."""
 
 
-class TrainingPairsError(ValueError):
-    """A training file that cannot train a matcher; the message names the file and what to do."""
+class TrainingPairsError(HarvestError, ValueError):
+    """A training file that cannot train a matcher; the message names the file and what to do
+    (label more pairs, or re-create it): a retry cannot help."""
+
+    retryable = False
 
 
 def digits_of_agreement(a: float, b: float) -> float:
