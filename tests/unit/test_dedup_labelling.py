@@ -9,6 +9,7 @@ re-lists a flat at the same price, so two records with the same price are the sa
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import re
 import shutil
@@ -115,7 +116,7 @@ def test_the_labelling_loop_writes_pairs_that_the_next_run_uses(home: Path) -> N
     records = dict(zip(frame["record_key"], near.records(frame, spec), strict=True))
     same = [(records[k], records[v]) for k, v in truth.items() if v in records]
     keys = sorted(records)
-    other = [(records[a], records[b]) for a, b in zip(keys, keys[1:], strict=False)]
+    other = [(records[a], records[b]) for a, b in itertools.pairwise(keys)]
     assert len(same) >= 5
     assert status.matcher.score(same).mean() > status.matcher.score(other).mean() + 0.2
 
