@@ -164,6 +164,7 @@ class SiteApp:
         if (
             attempt <= faults.fail_first
             or fault_draw(seed, "error", target, attempt) < faults.error_rate
+            or target.startswith(faults.fail_paths)
         ):
             return Response(
                 503,

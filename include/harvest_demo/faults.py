@@ -21,7 +21,9 @@ class Faults:
     - ``fail_first``: each URL (path and query) gets 503 on its first N requests, then succeeds;
     - ``slow_rate`` / ``slow_seconds``: probability of sleeping that long before answering;
     - ``truncate_rate``: probability that an HTML body is cut half-way (Content-Length matches);
-    - ``layout_drift``: detail pages say ``data-attr`` instead of ``data-field``.
+    - ``layout_drift``: detail pages say ``data-attr`` instead of ``data-field``;
+    - ``fail_paths``: requests whose target (path and query, as sent) starts with one of these
+      are always answered 503 (one list page failing for a whole night).
     """
 
     error_rate: float = 0.0
@@ -30,6 +32,7 @@ class Faults:
     slow_seconds: float = 1.0
     truncate_rate: float = 0.0
     layout_drift: bool = False
+    fail_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "slow_rate", "truncate_rate"):
@@ -51,6 +54,13 @@ class Faults:
         values: dict[str, Any] = {}
         for name, value in data.items():
             kind = type(getattr(cls(), name))
+            if kind is tuple:
+                if not isinstance(value, list | tuple) or not all(
+                    isinstance(v, str) for v in value
+                ):
+                    raise ValueError(f"fault {name} must be a list of strings, got {value!r}")
+                values[name] = tuple(value)
+                continue
             if kind is bool:
                 if not isinstance(value, bool):
                     raise ValueError(f"fault {name} must be true or false, got {value!r}")
@@ -62,7 +72,9 @@ class Faults:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["fail_paths"] = list(self.fail_paths)
+        return data
 
 
 def fault_draw(seed: int, kind: str, target: str, attempt: int) -> float:

@@ -22,3 +22,6 @@ class PageItem:
     final_url: str | None = None  # where the page ended (after redirects or JavaScript)
     redirect_chain: list[str] = field(default_factory=list)  # requested URL, ..., final URL
     content_type: str | None = None  # the response's Content-Type header
+    # list pages: where the page sits in the crawl graph and what it lists (see
+    # harvest.crawler.spiders.base.listing): {"branch", "parent", "level", "links", "continues"}
+    listing: dict[str, Any] | None = None

@@ -70,7 +70,26 @@ def to_raw_document(
         ],
         content_type=data.get("content_type"),
         records=[dict(record) for record in data.get("records") or []],
+        listing=_canonical_listing(data.get("listing"), base_url, canonical_base_url),
     )
+
+
+def _canonical_listing(
+    listing: Any, base_url: str | None, canonical_base_url: str | None
+) -> dict[str, Any] | None:
+    """A page's listing with every URL in it under the spec's own base URL (as the page's)."""
+    if not listing:
+        return None
+
+    def moved(url: Any) -> Any:
+        return canonical_url(str(url), base_url, canonical_base_url) if url else url
+
+    out = dict(listing)
+    for key in ("branch", "parent"):
+        out[key] = moved(out.get(key))
+    for key in ("links", "continues"):
+        out[key] = [moved(url) for url in out.get(key) or []]
+    return out
 
 
 class RawStorePipeline:

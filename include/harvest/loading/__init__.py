@@ -91,6 +91,7 @@ class LoadReport:
     versions_opened: int | None = None  # catalogue: versions with valid_from = this date
     versions_closed: int | None = None  # catalogue: versions with valid_to = this date
     versions_unchanged: int | None = None  # catalogue: observed again, nothing tracked changed
+    versions_unobserved: int | None = None  # catalogue: open, not observed (list page not read)
     warnings: dict[str, dict[str, Any]] = field(default_factory=dict)
     recleaned: bool = False  # listings: cleaned again first (an earlier date loaded since)
     rechecked: list[str] = field(default_factory=list)  # listings: later dates cleaned again
@@ -171,7 +172,11 @@ def load_cleaned_partition(
     anything, when a warning the spec makes critical is found.
     """
     from harvest.loading.order import recheck_later, stale_clean
-    from harvest.loading.warnings import partition_warnings, report_warnings
+    from harvest.loading.warnings import (
+        partition_warnings,
+        report_warnings,
+        unobserved_warning,
+    )
     from harvest.storage.http_cache_entries import purge_partition
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
@@ -228,6 +233,9 @@ def load_cleaned_partition(
                     f"{result.rows} in the warehouse partition afterwards"
                 )
             versions = result.versions
+            if versions is not None and versions.unobserved:
+                warnings["unobserved_items"] = unobserved_warning(versions)
+                report_warnings(spec, day, {"unobserved_items": warnings["unobserved_items"]})
             wh.record_partition(
                 PartitionSummary(
                     source=spec.name,
@@ -239,6 +247,7 @@ def load_cleaned_partition(
                     versions_opened=versions.opened if versions else None,
                     versions_closed=versions.closed if versions else None,
                     versions_unchanged=versions.unchanged if versions else None,
+                    versions_unobserved=versions.unobserved if versions else None,
                     warnings=warnings,
                 )
             )
@@ -265,6 +274,7 @@ def load_cleaned_partition(
         versions_opened=versions.opened if versions else None,
         versions_closed=versions.closed if versions else None,
         versions_unchanged=versions.unchanged if versions else None,
+        versions_unobserved=versions.unobserved if versions else None,
         warnings=warnings,
         recleaned=recleaned,
         rechecked=[d.isoformat() for d in rechecked],
@@ -281,7 +291,7 @@ def load_cleaned_partition(
         report.deleted,
         report.updated,
         f", versions {versions.opened} opened, {versions.closed} closed, "
-        f"{versions.unchanged} unchanged"
+        f"{versions.unchanged} unchanged, {versions.unobserved} unobserved"
         if versions
         else "",
         cleaned_uri,

@@ -10,6 +10,9 @@
 - ``crawl_incomplete``: the crawl's completeness account has named warnings (fewer records than
   cards seen, an empty level page, links lost to depth, budget or failures, a drop without a
   reason; :mod:`harvest.crawler.completeness`): the partition may miss items of the site.
+- ``unobserved_items`` (catalogue, after the load): items whose version stays open although the
+  crawl did not see them, because it did not read where they were listed (a failed list page),
+  with how many and why (:mod:`harvest.observation`); always a warning.
 
 Each is logged with its counts and stored in ``partition_loads.warnings`` (the supervisor turns
 them into metrics and alerts). A spec makes one critical with ``warnings: {zero_rows: critical}``:
@@ -72,6 +75,18 @@ def partition_warnings(
             found["empty_field"] = {"fields": empty, "rows": len(frame)}
     severities = spec.warnings.model_dump()
     return {name: {"severity": severities[name], **counts} for name, counts in found.items()}
+
+
+def unobserved_warning(versions: Any) -> dict[str, Any]:
+    """The ``unobserved_items`` warning of a catalogue load (a :class:`~harvest.storage.
+    warehouse.versions.VersionCounts`): items whose version stays open although they were not
+    observed, because the crawl did not read where they were listed; never critical (nothing
+    was closed that may still be on the site)."""
+    return {
+        "severity": "warning",
+        "items": int(versions.unobserved),
+        "reasons": dict(versions.unobserved_reasons),
+    }
 
 
 def report_warnings(

@@ -58,6 +58,9 @@ class RawDocument:
     redirect_chain: list[str] = field(default_factory=list)  # requested URL, ..., final URL
     content_type: str | None = None
     records: list[dict[str, Any]] = field(default_factory=list)  # items from the page's cards
+    # a list page's place in the crawl graph and the pages it links (harvest.observation):
+    # {"branch", "parent", "level", "links", "continues"}; None for item pages and old documents
+    listing: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

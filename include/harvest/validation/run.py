@@ -26,6 +26,7 @@ import pandas as pd
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
+from harvest.observation import listing_account
 from harvest.partitions import partition_date
 from harvest.records import NulledValues, extract_records, parse_records
 from harvest.storage.raw import open_raw_store
@@ -60,6 +61,14 @@ class ValidationSink(Protocol):
     ) -> Any: ...
 
     def recent_row_counts(self, source: str, before_date: dt.date, n: int) -> list[int]: ...
+
+    def replace_crawl_account(
+        self,
+        source: str,
+        logical_date: dt.date,
+        branches: Sequence[dict[str, Any]],
+        listed: Sequence[dict[str, Any]],
+    ) -> Any: ...
 
 
 @dataclass
@@ -273,7 +282,11 @@ def validate_partition(
     store = open_raw_store(settings.raw_store_url) if raw_store is None else raw_store
     repairs = TextRepairs()
     try:
-        raw = extract_records(store.read_partition(spec.name, day), spec, repairs)
+        docs = store.read_partition(spec.name, day)
+        raw = extract_records(docs, spec, repairs)
+        # a catalogue closes what its crawl looked for and did not find: keep what it read
+        account = listing_account(docs) if spec.mode == "catalogue" else None
+        del docs
         raw_uri = store.uri(spec.name, day)
     finally:
         if own_store:
@@ -289,6 +302,10 @@ def validate_partition(
         del raw
         warehouse.replace_quarantine(spec.name, day, STAGE, outcome.quarantine)
         warehouse.replace_validation_results(spec.name, day, outcome.results)
+        if account is not None:
+            warehouse.replace_crawl_account(
+                spec.name, day, account.branch_rows(), account.listed_rows()
+            )
     finally:
         if own_warehouse:
             warehouse.close()  # type: ignore[union-attr]

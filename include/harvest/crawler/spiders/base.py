@@ -44,6 +44,12 @@ from harvest.crawler.outcomes import (
 )
 
 URL_META = "harvest_url"
+# The list pages of a crawl form branches: the pages of one level reached from one link (a
+# category's first page and its next/numbered pages). A request carries the branch it belongs to
+# (the URL of the branch's first page) and the branch that linked that first page (its parent);
+# each list page's item says so, with the URLs it links (harvest.observation reads them).
+BRANCH_META = "harvest_branch"
+PARENT_META = "harvest_parent_branch"
 NUMBERED_META = "harvest_numbered"  # a numbered page (pages.template): a 404 ends the numbering
 ITEM_PAGES_STAT = "harvest/item_pages"
 
@@ -149,7 +155,8 @@ class HarvestSpider(scrapy.Spider):
             RENDER_META: True,
             PLAIN_META: response,
         }
-        for key in (LEVEL_META, NUMBERED_META):  # the account's level, a numbered page
+        # the account's level, a numbered page, the page's branch in the crawl graph
+        for key in (LEVEL_META, NUMBERED_META, BRANCH_META, PARENT_META):
             if key in response.meta:
                 meta[key] = response.meta[key]
         return scrapy.Request(
@@ -175,10 +182,12 @@ class HarvestSpider(scrapy.Spider):
         page_type: str,
         fields: dict[str, Any] | None = None,
         records: list[dict[str, Any]] | None = None,
+        listing: dict[str, Any] | None = None,
     ) -> PageItem:
         """The item for a fetched page, with its final URL and redirect chain: ``fields`` of an
-        item page, or ``records`` of a list page whose cards are the items. Item pages and card
-        items are counted in ``harvest/item_pages``."""
+        item page, or ``records`` of a list page whose cards are the items; ``listing``: a list
+        page's place in the crawl graph (:meth:`listing`). Item pages and card items are counted
+        in ``harvest/item_pages``."""
         errors = []
         if response.meta.get(RENDER_ERROR_META):
             errors.append(str(response.meta[RENDER_ERROR_META]))
@@ -206,7 +215,43 @@ class HarvestSpider(scrapy.Spider):
             if response.request is not None
             else [response.url],
             content_type=content_type(response),
+            listing=listing,
         )
+
+    def branch(self, meta: dict[str, Any], url: str) -> tuple[str, str | None]:
+        """(branch, parent branch) of the page asked for with ``meta`` (see :data:`BRANCH_META`):
+        a page asked for without one (a start URL) starts its own branch."""
+        return str(meta.get(BRANCH_META) or url), meta.get(PARENT_META)
+
+    def canonical(self, response: TextResponse, href: str) -> str:
+        """The canonical URL of a link on ``response`` (as :meth:`follow_request` asks for it)."""
+        return canonical_url_for(response.urljoin(href), self.spec.crawl, response.encoding)
+
+    @staticmethod
+    def in_branch(request: scrapy.Request | None, branch: str, parent: str | None) -> None:
+        """Say which branch (and parent branch) the page ``request`` asks for belongs to."""
+        if request is not None:
+            request.meta[BRANCH_META], request.meta[PARENT_META] = branch, parent
+
+    def listing(
+        self,
+        response: Response,
+        level: str,
+        links: list[str] | None = None,
+        continues: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A list page's listing: its ``branch`` and ``parent`` (:meth:`branch`), its ``level``,
+        the canonical URLs it ``links`` (item pages, next levels' pages, deeper pages: every link
+        its selectors found, followed or not) and the pages of its own branch it ``continues``
+        to (next and numbered pages)."""
+        branch, parent = self.branch(response.meta, response.meta.get(URL_META, response.url))
+        return {
+            "branch": branch,
+            "parent": parent,
+            "level": level,
+            "links": list(dict.fromkeys(links or [])),
+            "continues": list(dict.fromkeys(continues or [])),
+        }
 
     def errback(self, failure: Failure) -> Iterator[PageItem]:
         """Record a request that finally failed: an HTTP error after retries, a network error,
@@ -281,10 +326,15 @@ class HarvestSpider(scrapy.Spider):
         self.logger.warning("failed page %s: %s", url, error)
         if chain is None:
             chain = redirect_chain(request, final_url) if final_url else []
+        page_type = request.meta.get(PAGE_TYPE_META, "detail")
+        listing = None
+        if page_type != "detail":  # a list page that failed: its branch was not read whole
+            branch, parent = self.branch(request.meta, url)
+            listing = {"branch": branch, "parent": parent}
         return PageItem(
             url=url,
             status=status,
-            page_type=request.meta.get(PAGE_TYPE_META, "detail"),
+            page_type=page_type,
             fetched_at=request.meta.get(FETCHED_AT_META) or utc_now_iso(),
             body=body,
             error=error,
@@ -292,6 +342,7 @@ class HarvestSpider(scrapy.Spider):
             final_url=final_url,
             redirect_chain=chain,
             content_type=content_type,
+            listing=listing,
         )
 
     def count(self, level: str, counter: str, n: int = 1) -> None:

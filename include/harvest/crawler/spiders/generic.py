@@ -136,7 +136,7 @@ class GenericSpider(SitemapSpider):
         """A link of the last level: the item page's request, or (a card linking an item page
         asked for already) the card joined to it: the joined record now when the page is
         parsed, else the card waits for it. Returns (request, record, whether it is new)."""
-        url = canonical_url_for(response.urljoin(href), self.spec.crawl, response.encoding)
+        url = self.canonical(response, href)
         shared = self._item_pages.get(url) if card is not None else None
         if shared is None:
             request = self.follow_link(response, href, level, "detail", self.parse_detail)
@@ -197,9 +197,13 @@ class GenericSpider(SitemapSpider):
         new_items = 0
         found = 0
         self.count(name, "pages")
+        branch, parent = self.branch(response.meta, url)
+        listed: list[str] = []  # what the page links: item pages, next levels', deeper pages
+        continues: list[str] = []  # the pages of its own branch it goes on to
 
         def to_next(href: str, fields: Card | None) -> None:
             nonlocal new_items
+            listed.append(self.canonical(response, href))
             if last:
                 request, joined, new = self._to_item_page(response, href, name, fields)
                 if joined is not None:
@@ -210,6 +214,8 @@ class GenericSpider(SitemapSpider):
                 request = self.follow_link(
                     response, href, name, "index", self.parse, level=level + 1, card=fields
                 )
+                if request is not None:  # the first page of a branch of the next level
+                    self.in_branch(request, request.meta[URL_META], branch)
                 new_items += request is not None
                 requests.append(request)
 
@@ -251,6 +257,7 @@ class GenericSpider(SitemapSpider):
             deeper = hrefs(select(spec.recurse, response.selector, page))
             found += len(deeper)
             for href in deeper:
+                listed.append(self.canonical(response, href))
                 if depth + 1 > spec.max_recursion:
                     self.count(name, "links_seen")
                     self.skipped(name, "depth")
@@ -264,19 +271,29 @@ class GenericSpider(SitemapSpider):
                             response.urljoin(href),
                         )
                     continue
-                requests.append(same_level(href, depth + 1))
+                deeper_page = same_level(href, depth + 1)
+                if deeper_page is not None:  # a branch of its own below this one
+                    self.in_branch(deeper_page, deeper_page.meta[URL_META], branch)
+                requests.append(deeper_page)
         if spec.next_page is not None:
             for href in hrefs(select(spec.next_page, response.selector, page)):
-                requests.append(same_level(href, depth))
+                continues.append(self.canonical(response, href))
+                next_page = same_level(href, depth)
+                self.in_branch(next_page, branch, parent)
+                requests.append(next_page)
         if not found and number is None:
             self.count(name, "empty_pages")
         if spec.pages is not None:
-            requests.append(
-                self._numbered(
-                    response, spec, level, card, depth, number, first_url, page, found, new_items
-                )
+            numbered = self._numbered(
+                response, spec, level, card, depth, number, first_url, page, found, new_items
             )
-        yield self.page_item(response, "index", records=records)
+            if isinstance(numbered, scrapy.Request):
+                self.in_branch(numbered, branch, parent)
+                requests.append(numbered)
+                numbered = numbered.meta[URL_META]
+            continues += [numbered] if numbered is not None else []
+        listing = self.listing(response, name, listed, continues)
+        yield self.page_item(response, "index", records=records, listing=listing)
         yield from (r for r in requests if r is not None)
 
     def _new_card_item(self, level: str, record: Card) -> bool:
@@ -304,8 +321,10 @@ class GenericSpider(SitemapSpider):
         page: Page,
         found: int,
         new_items: int,
-    ) -> scrapy.Request | None:
-        """The next numbered page (``pages``), or None when a stop rule says so."""
+    ) -> scrapy.Request | str | None:
+        """The next numbered page (``pages``); None when a stop rule ends the numbering; its URL
+        when it is not asked for (``pages.max`` reached, or refused): the branch goes on
+        unread."""
         pages = spec.pages
         assert pages is not None  # noqa: S101 - called only for a level with pages
         first_url = first_url or response.meta.get(URL_META, response.url)
@@ -316,17 +335,15 @@ class GenericSpider(SitemapSpider):
             flags = [m.get() for m in select(pages.has_next, response.selector, page)]
             if not flags or flags[0] in (None, False, "false", "False", "0", "", "null"):
                 return None
+        href = urljoin(first_url, pages.template.format(page=current + 1))
         if current + 1 - (pages.first - 1) > pages.max:
             self.count(spec.name, "links_seen")
             self.skipped(spec.name, "budget")
             self.logger.warning(
                 "level %r: pages.max=%d reached at %s; the numbering may go on",
-                spec.name,
-                pages.max,
-                response.url,
-            )
-            return None
-        href = urljoin(first_url, pages.template.format(page=current + 1))
+                spec.name, pages.max, response.url,
+            )  # fmt: skip
+            return canonical_url_for(href, self.spec.crawl, response.encoding)
         request = self.follow_link(
             response,
             href,
@@ -341,7 +358,7 @@ class GenericSpider(SitemapSpider):
         )
         if request is not None:
             request.meta[NUMBERED_META] = True
-        return request
+        return request or canonical_url_for(href, self.spec.crawl, response.encoding)
 
     # -- item pages ---------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from harvest.crawler.completeness import LEVEL_META
-from harvest.crawler.spiders.base import HarvestSpider
+from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.spiders.base import URL_META, HarvestSpider
 
 FIRST_EMPTY_LEVEL_STAT = "harvest/first_empty_level"
 SITEMAP_LEVEL = "sitemap"  # the account's level of the item pages a sitemap lists
@@ -50,14 +51,34 @@ class SitemapSpider(HarvestSpider):
         return bool(domains) and not any(host == d or host.endswith(f".{d}") for d in domains)
 
     def parse_sitemap(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        """A sitemap, sitemap index or robots.txt: follow sitemaps, request the item pages."""
-        yield self.page_item(response, "sitemap")
-        url = response.meta.get("harvest_url", response.url)
+        """A sitemap, sitemap index or robots.txt: follow sitemaps, request the item pages. The
+        page's listing (:meth:`listing`) names what it lists: sitemaps, or item pages (those
+        ``sitemap.follow`` keeps, on the site)."""
+        url = response.meta.get(URL_META, response.url)
+        requests: list[Any] = []
+        links: list[str] = []
+        self._sitemap_entries(response, url, requests, links)
+        yield self.page_item(
+            response, "sitemap", listing=self.listing(response, SITEMAP_LEVEL, links)
+        )
+        yield from requests
+
+    def _child_sitemap(self, loc: str, branch: str, requests: list[Any], links: list[str]) -> None:
+        request = self.page_request(loc, "sitemap", self.parse_sitemap)
+        links.append(canonical_url_for(loc, self.spec.crawl))
+        if request is not None:  # a branch of its own below this one
+            self.in_branch(request, request.meta[URL_META], branch)
+            requests.append(request)
+
+    def _sitemap_entries(
+        self, response: Response, url: str, requests: list[Any], links: list[str]
+    ) -> None:
+        """Fill ``requests`` (sitemaps, item pages to ask for) and ``links`` (what the page
+        lists) from one sitemap, sitemap index or robots.txt."""
+        branch, _ = self.branch(response.meta, url)
         if url.endswith("/robots.txt") and isinstance(response, TextResponse):
             for sitemap_url in sitemap_urls_from_robots(response.text, base_url=response.url):
-                request = self.page_request(sitemap_url, "sitemap", self.parse_sitemap)
-                if request is not None:
-                    yield request
+                self._child_sitemap(sitemap_url, branch, requests, links)
             return
         body = response.body
         if gzip_magic_number(response):
@@ -72,9 +93,7 @@ class SitemapSpider(HarvestSpider):
             return
         if sitemap is not None and sitemap.type == "sitemapindex":
             for loc in entries:
-                request = self.page_request(loc, "sitemap", self.parse_sitemap)
-                if request is not None:
-                    yield request
+                self._child_sitemap(loc, branch, requests, links)
             return
         self.count(SITEMAP_LEVEL, "pages")
         for loc in entries:
@@ -85,10 +104,11 @@ class SitemapSpider(HarvestSpider):
             if self._off_site(loc):
                 self.skipped(SITEMAP_LEVEL, "off-site")
                 continue
+            links.append(canonical_url_for(loc, self.spec.crawl))
             request = self.page_request(loc, "detail", self.parse_detail)
             if request is None:
                 self.skipped(SITEMAP_LEVEL, self.refused or "duplicate")
                 continue
             self.count(SITEMAP_LEVEL, "followed")
             request.meta[LEVEL_META] = SITEMAP_LEVEL
-            yield request
+            requests.append(request)

@@ -48,6 +48,7 @@ from harvest.storage.warehouse.copy import csv_chunks
 from harvest.storage.warehouse.core import Warehouse, open_warehouse
 from harvest.storage.warehouse.errors import FrameError, WarehouseError, WarehouseUnavailable
 from harvest.storage.warehouse.load import KEY_SAMPLE, LoadResult
+from harvest.storage.warehouse.migrations import MigrationReport
 from harvest.storage.warehouse.monitoring import SourceResults
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
@@ -55,7 +56,6 @@ from harvest.storage.warehouse.schema import (
     PARTITION_LOADS,
     QUARANTINE,
     VALIDATION_RESULTS,
-    MigrationReport,
     predictions_table_name,
     processed_columns,
     processed_table,

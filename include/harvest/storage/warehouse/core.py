@@ -27,10 +27,11 @@ from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadC
 from harvest.storage.warehouse import (
     dedup_matches,
     load,
+    migrations,
     monitoring,
+    observed,
     predictions,
     reads,
-    schema,
     training,
 )
 from harvest.storage.warehouse import results as writers
@@ -38,9 +39,9 @@ from harvest.storage.warehouse.dialects import lock_key, session_lock
 from harvest.storage.warehouse.engine import begin, describe, engine_for
 from harvest.storage.warehouse.errors import WarehouseError, WarehouseUnavailable
 from harvest.storage.warehouse.load import LoadResult
+from harvest.storage.warehouse.migrations import MigrationReport
 from harvest.storage.warehouse.monitoring import SourceResults
 from harvest.storage.warehouse.results import PartitionSummary
-from harvest.storage.warehouse.schema import MigrationReport
 from harvest.text import redact_url
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Warehouse:
     def migrate(self, specs: Iterable[SourceSpec]) -> MigrationReport:
         """Create missing tables and add missing columns for every spec (idempotent)."""
         with self._begin() as conn:
-            report = schema.migrate(conn, specs)
+            report = migrations.migrate(conn, specs)
         self._checked.clear()
         return report
 
@@ -164,6 +165,19 @@ class Warehouse:
         with self._begin() as conn:
             writers.replace_crawl_monitors(conn, source, day, rows)
         return len(rows)
+
+    def replace_crawl_account(
+        self,
+        source: str,
+        logical_date: dt.date | str,
+        branches: Sequence[Mapping[str, Any]],
+        listed: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Make the crawl account of one catalogue partition (what its crawl read of its list
+        pages, :mod:`.observed`) exactly these rows, in one transaction."""
+        day = partition_date(logical_date)
+        with self._begin() as conn:
+            observed.replace_crawl_account(conn, source, day, branches, listed)
 
     # ---- the stages' reads -------------------------------------------------------------------
 

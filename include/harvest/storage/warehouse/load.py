@@ -40,9 +40,9 @@ from harvest.storage.warehouse.dialects import (
 )
 from harvest.storage.warehouse.engine import begin, describe
 from harvest.storage.warehouse.errors import WarehouseError
+from harvest.storage.warehouse.migrations import check_table
 from harvest.storage.warehouse.schema import (
     PARTITION_LOADS,
-    check_table,
     key_columns,
     processed_table,
     versions_table,
@@ -89,7 +89,7 @@ def load_partition(
     direct_copy: bool = True,
 ) -> LoadResult:
     """Make ``processed_<source>`` hold exactly ``frame`` for this partition, in one transaction
-    (``checked``: see :func:`~harvest.storage.warehouse.schema.check_table`).
+    (``checked``: see :func:`~harvest.storage.warehouse.migrations.check_table`).
 
     ``direct_copy=False`` always takes the staging + upsert path (the baseline the direct COPY
     of a first load is measured against in ``benchmarks/bench_load.py``).
@@ -164,6 +164,7 @@ def _restate(conn: sa.Connection, source: str, counts: VersionCounts) -> None:
             versions_opened=counts.opened,
             versions_closed=counts.closed,
             versions_unchanged=counts.unchanged,
+            versions_unobserved=counts.unobserved,
         )
     )
 

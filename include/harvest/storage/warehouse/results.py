@@ -52,6 +52,7 @@ class PartitionSummary:
     versions_opened: int | None = None  # catalogue (see harvest.storage.warehouse.versions)
     versions_closed: int | None = None
     versions_unchanged: int | None = None
+    versions_unobserved: int | None = None
     warnings: dict[str, Any] | None = None  # {name: {"severity": ..., counts...}}
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,14 +1,13 @@
-"""Every warehouse table and its migration: the shared tables, ``processed_<source>`` and
-``versions_<source>`` from a spec, ``predictions_<source>``, the column kinds compared across
-dialects, and :func:`migrate` (it only ever adds). Timestamps are :class:`.dialects.UtcDateTime`
-in every table, reflected ones included."""
+"""Every warehouse table: the shared tables, ``processed_<source>`` and ``versions_<source>``
+from a spec, the catalogue's observed dates and crawl accounts, ``predictions_<source>``, and
+the column kinds compared across dialects; their migration is :mod:`.migrations`. Timestamps
+are :class:`.dialects.UtcDateTime` in every table, reflected ones included."""
 
 from __future__ import annotations
 
 import importlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +17,6 @@ from harvest.fields import FieldKind, field_kind
 from harvest.storage.warehouse.dialects import (
     UtcDateTime,
     json_type,
-    transaction_lock,
     utc_reflected,
 )
 from harvest.storage.warehouse.errors import WarehouseError
@@ -100,6 +98,8 @@ PARTITION_LOADS = sa.Table(
     sa.Column("versions_opened", sa.BigInteger),  # catalogue: versions with valid_from = date
     sa.Column("versions_closed", sa.BigInteger),  # catalogue: versions with valid_to = date
     sa.Column("versions_unchanged", sa.BigInteger),  # catalogue: seen again, nothing changed
+    # catalogue: open versions whose key was not observed (its list page failed): kept open
+    sa.Column("versions_unobserved", sa.BigInteger),
     sa.Column("warnings", json_type()),  # {name: {severity, counts...}} (harvest.loading.warnings)
 )
 
@@ -146,6 +146,36 @@ CATALOGUE_PARTITIONS = sa.Table(
     sa.Column("source", sa.Text, primary_key=True),
     sa.Column("logical_date", sa.Date, primary_key=True),
     sa.Column("rows", sa.BigInteger, nullable=False),
+    # the processed columns that date's load wrote (a JSON list; NULL: every column of the
+    # table then): a column added later is no change of the items observed before it
+    sa.Column("columns", json_type()),
+)
+
+CRAWL_BRANCHES = sa.Table(
+    "crawl_branches",
+    _CATALOGUE,
+    # a catalogue crawl's branches of list pages per date (harvest.observation): was each read
+    # whole? An item is closed as gone only when a branch that listed it was.
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("branch", sa.Text, primary_key=True),  # the URL of its first page
+    sa.Column("parent", sa.Text),  # the branch that linked it (NULL: a start URL)
+    sa.Column("level", sa.Text),
+    sa.Column("pages", sa.BigInteger, nullable=False),
+    sa.Column("failed_pages", sa.BigInteger, nullable=False),
+    sa.Column("complete", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text),  # why not complete
+)
+
+CRAWL_LISTED = sa.Table(
+    "crawl_listed",
+    _CATALOGUE,
+    # what each branch's pages listed per date: item URLs (where they ended) and deeper pages
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("branch", sa.Text, primary_key=True),
+    sa.Index("ix_crawl_listed_url", "source", "url"),
 )
 
 
@@ -195,6 +225,23 @@ def field_columns(spec: SourceSpec, fields: Iterable[str] | None = None) -> list
         if name in wanted
         for column in field_spec.columns(name)
     ]
+
+
+def observed_columns(spec: SourceSpec, fields: Iterable[str] | None = None) -> dict[str, str]:
+    """The columns of the spec's fields (all, or ``fields``) that the page states, each with
+    the field it belongs to: a field's own column and the extra columns parsed from its value
+    (a price's currency). Derived columns, filled from outside the page (a ``convert_to``
+    column, from the day's exchange rate), are left out: they are no observation of the item."""
+    wanted = set(spec.detail.fields if fields is None else fields)
+    out: dict[str, str] = {}
+    for name, field_spec in spec.detail.fields.items():
+        if name not in wanted:
+            continue
+        derived = field_spec.converted_column(name)
+        for column in field_spec.columns(name):
+            if column != derived:
+                out[column] = name
+    return out
 
 
 def processed_columns(spec: SourceSpec) -> dict[str, str]:
@@ -271,85 +318,6 @@ def _type_family(sql_type: sa.types.TypeEngine[Any]) -> str:
         if isinstance(sql_type, cls):
             return family
     return type(sql_type).__name__.lower()
-
-
-@dataclass
-class MigrationReport:
-    """What :meth:`Warehouse.migrate` did, and the differences it could not resolve."""
-
-    created_tables: list[str] = field(default_factory=list)
-    added_columns: list[str] = field(default_factory=list)
-    type_mismatches: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.type_mismatches
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created_tables or self.added_columns)
-
-
-def migrate(conn: sa.Connection, specs: Iterable[SourceSpec]) -> MigrationReport:
-    """Create missing tables and add missing columns for every spec (idempotent), in ``conn``'s
-    transaction."""
-    report = MigrationReport()
-    metadata = sa.MetaData()
-    tables = [t.to_metadata(metadata) for t in _SHARED.sorted_tables]
-    specs = list(specs)
-    tables += [processed_table(spec, metadata) for spec in specs]
-    catalogues = [spec for spec in specs if spec.mode == "catalogue"]
-    if catalogues:
-        tables.append(CATALOGUE_PARTITIONS.to_metadata(metadata))
-    tables += [versions_table(spec, metadata) for spec in catalogues]
-    transaction_lock(conn, MIGRATION_LOCK_ID)  # concurrent migrations wait, not collide
-    inspector = sa.inspect(conn)
-    for table in tables:
-        if not inspector.has_table(table.name):
-            table.create(conn)
-            report.created_tables.append(table.name)
-            continue
-        existing = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in existing:
-                _add_column(conn, table, column)
-                report.added_columns.append(f"{table.name}.{column.name}")
-            elif _type_family(existing[column.name]) != _type_family(column.type):
-                report.type_mismatches.append(
-                    f"{table.name}.{column.name} is {_type_family(existing[column.name])} in "
-                    f"the database but {_type_family(column.type)} in the spec; migrate it by hand"
-                )
-    for problem in report.type_mismatches:
-        log.warning("warehouse migration: %s", problem)
-    return report
-
-
-def _add_column(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> None:
-    prep = conn.dialect.identifier_preparer
-    added = sa.Column(column.name, column.type, nullable=True)
-    definition = sa.schema.CreateColumn(added).compile(dialect=conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {definition}")
-
-
-def check_table(
-    conn: sa.Connection, spec: SourceSpec, table: sa.Table, checked: dict[str, frozenset[str]]
-) -> None:
-    """The database table has every column the spec needs, or say to migrate; ``checked``
-    remembers tables found complete (cleared by a migration)."""
-    wanted = frozenset(c.name for c in table.columns)
-    if checked.get(table.name) == wanted:
-        return
-    inspector = sa.inspect(conn)
-    hint = "run `python -m harvest warehouse migrate` first"
-    if not inspector.has_table(table.name):
-        raise WarehouseError(f"source {spec.name}: table {table.name} does not exist; {hint}")
-    existing = {c["name"] for c in inspector.get_columns(table.name)}
-    missing = sorted(wanted - existing)
-    if missing:
-        raise WarehouseError(
-            f"source {spec.name}: table {table.name} lacks column(s) {', '.join(missing)}; {hint}"
-        )
-    checked[table.name] = wanted
 
 
 def reflect(conn: sa.Connection, source: str, name: str | None = None, hint: str = "") -> sa.Table:
