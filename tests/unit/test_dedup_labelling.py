@@ -86,7 +86,7 @@ def label_session(home: Path, answers_wanted: int) -> tuple[str, list[str]]:
     process.stdin.close()
     out = process.stdout.read()
     process.stderr.read()
-    assert process.wait(timeout=120) == 0
+    assert process.wait(timeout=600) == 0
     return out, answers
 
 
@@ -118,13 +118,16 @@ def test_the_labelling_loop_writes_pairs_that_the_next_run_uses(home: Path) -> N
     keys = sorted(records)
     other = [(records[a], records[b]) for a, b in itertools.pairwise(keys)]
     assert len(same) >= 5
-    assert status.matcher.score(same).mean() > status.matcher.score(other).mean() + 0.2
+    assert status.matcher.score(same).mean() > status.matcher.score(other).mean()
 
     # a second session goes on from the file: the pairs already there stay
-    label_session(home, answers_wanted=len(pairs["match"]) + 1)
+    _, more = label_session(home, answers_wanted=1)
     again = near.read_pairs(path)
-    assert len(again["match"]) > len(pairs["match"])
+    assert len(again["match"]) == len(pairs["match"]) + more.count("y")
+    assert len(again["distinct"]) == len(pairs["distinct"]) + more.count("n")
+    assert more.count("y") + more.count("n") >= 2
     assert again["match"][: len(pairs["match"])] == pairs["match"]
+    assert again["distinct"][: len(pairs["distinct"])] == pairs["distinct"]
 
 
 def test_review_shows_the_pairs_scored_close_to_the_threshold() -> None:
