@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench clean
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench bench-quick clean docs docs-serve
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,11 +55,39 @@ format: venv  ## apply ruff fixes and formatting
 
 typecheck: lint
 
-test: venv lint  ## lint, type check and run every test (unit, integration, DAG, end-to-end)
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Every benchmark's --quick run (tests/benchmarks, marker bench) goes on in a second pytest
+# process beside the suite, so that it adds little to CI's wall time; its output is kept in
+# BENCH_LOG and its tail printed at the end. BENCH_QUICK=0 leaves it out.
+BENCH_QUICK ?= 1
+BENCH_LOG ?= $(HARVEST_HOME)/logs/bench-quick.log
+
+test: venv lint docs  ## lint, type check, build the docs (strict), run every test (unit, integration, DAG, end-to-end) and every benchmark's --quick run
+ifeq ($(BENCH_QUICK),1)
+	@mkdir -p $(dir $(BENCH_LOG))
+	@echo "make test: benchmarks/bench_*.py --quick run beside the suite (log: $(BENCH_LOG))"
+	@$(BIN)/pytest -m bench -p no:cacheprovider tests/benchmarks > $(BENCH_LOG) 2>&1 & quick=$$!; \
+	$(BIN)/pytest -m "not bench" $(PYTEST_ARGS); suite=$$?; \
+	wait $$quick; bench=$$?; \
+	echo "== benchmarks --quick (full log: $(BENCH_LOG))"; tail -n 30 $(BENCH_LOG); \
+	exit $$(( suite || bench ))
+else
+	$(BIN)/pytest -m "not bench" $(PYTEST_ARGS)
+endif
+
+bench-quick: venv  ## run every benchmark's --quick form (what make test runs beside the suite)
+	$(BIN)/pytest -m bench tests/benchmarks $(PYTEST_ARGS)
 
 test-fast: venv  ## unit and DAG tests only
 	$(BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/): --strict turns every warning (a broken link or
+# anchor, a page not in the nav, an undocumented spec key, a docstring mkdocstrings cannot read)
+# into a failure. NO_MKDOCS_2_WARNING silences Material's banner about its successor.
+docs: venv  ## build the documentation site into site/ (strict: any warning fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: venv  ## serve the documentation site on http://127.0.0.1:8001, rebuilt as you edit docs/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3.13) found here, import and test
 	$(BIN)/python scripts/check_python_versions.py $(CHECK_PYTHONS_ARGS)
@@ -76,8 +104,9 @@ down:  ## stop what `make up` started
 env: venv  ## print the environment (paths, shared keys) airflow commands need, for `export`
 	@$(BIN)/python -m harvest_local env
 
-bench: venv  ## run the benchmarks (prints ratios against their baselines)
+bench: venv  ## run the benchmarks at full size (each prints its ratios with rounds and spread)
+	@uptime
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove local data (.harvest) and caches, keep the virtual environment
-	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .harvest .pytest_cache .mypy_cache .ruff_cache site

@@ -172,6 +172,45 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def rotated(items: list[Any], round_index: int) -> list[Any]:
+    """``items`` rotated by ``round_index``: round 0 runs them in order, round 1 starts with the
+    second, ... so that no contender always runs first (cold) or last."""
+    if not items:
+        return []
+    k = round_index % len(items)
+    return items[k:] + items[:k]
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+    """``min-max`` of the values (the spread printed beside every median)."""
+    if not values:
+        return "n/a"
+    return f"{min(values):{fmt}}-{max(values):{fmt}}"
+
+
+def ratio_line(
+    name: str, ratios: list[float], met: bool | None, goal: str, fmt: str = ".2f", unit: str = ""
+) -> str:
+    """One ratio as every benchmark prints it: the median of the per-round ratios, the rounds
+    and their spread, and the goal (``met=None``: a figure without a goal).
+
+    ``name: 1.05x (median of 3 rounds, spread 0.98-1.12) -> goal met (<= 1.1)``
+    """
+    value = (
+        f"{median(ratios):{fmt}}{unit} (median of {len(ratios)} round"
+        f"{'s' if len(ratios) != 1 else ''}, spread {spread(ratios, fmt)})"
+    )
+    if met is None:
+        return f"{name}: {value}"
+    return goal_line(name, met, goal, value)
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, printed with every run (the machine is shared)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} cores"
+
+
 def children_cpu_seconds() -> float:
     """CPU time of this process's waited-for children (a finished crawl process is one)."""
     usage = os.times()

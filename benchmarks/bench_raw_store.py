@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, _child_env, goal_line
+from _common import REPO, _child_env, load_average, median, ratio_line, rotated, spread
 
 PAGE_BYTES = 10_000
 MODES = ("journal", "in_memory")
@@ -112,6 +112,7 @@ def measure(mode: str, pages: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run to check it works")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3, --quick 2)")
     parser.add_argument(
         "--child", nargs=3, metavar=("MODE", "PAGES", "ROOT"), help=argparse.SUPPRESS
     )
@@ -120,32 +121,28 @@ def main() -> int:
         mode, pages, root = args.child
         return child(mode, int(pages), Path(root))
     small, large = (1_000, 5_000) if args.quick else (5_000, 50_000)
-    print(f"== file raw store peak memory: {small} and {large} pages of {PAGE_BYTES // 1000} KB")
-    results: dict[tuple[str, int], dict[str, float]] = {}
-    for pages in (small, large):
-        for mode in MODES:
-            results[mode, pages] = r = measure(mode, pages)
-            print(
-                f"  {mode:9s} {pages:6d} pages: peak {r['peak_mb']:7.1f} MB, "
-                f"{r['seconds']:5.1f} s, {r['documents']} documents"
-            )
-    ours, before = results["journal", large], results["in_memory", large]
-    ratio = ours["peak_mb"] / before["peak_mb"]
-    growth = ours["peak_mb"] / results["journal", small]["peak_mb"]
-    print(
-        f"peak at {large} pages: journal {ours['peak_mb']:.0f} MB, in memory {before['peak_mb']:.0f} MB"
-    )
-    print(
-        goal_line("peak memory ratio journal/in-memory", ratio <= 0.25, "<= 0.25", f"{ratio:.2f}")
-    )
-    print(
-        goal_line(
-            f"journal peak growth {small} -> {large} pages",
-            growth <= 1.25,
-            "<= 1.25",
-            f"{growth:.2f}",
-        )
-    )
+    rounds = args.rounds or (2 if args.quick else 3)
+    print(f"== file raw store peak memory: {small} and {large} pages of {PAGE_BYTES // 1000} KB, "
+          f"{rounds} rounds, the modes in rotated order; {load_average()}")  # fmt: skip
+    peaks: dict[tuple[str, int], list[float]] = {}
+    for n in range(rounds):
+        for pages in (small, large):
+            for mode in rotated(list(MODES), n):
+                r = measure(mode, pages)
+                peaks.setdefault((mode, pages), []).append(r["peak_mb"])
+                print(f"  round {n + 1}: {mode:9s} {pages:6d} pages: peak {r['peak_mb']:7.1f} MB, "
+                      f"{r['seconds']:5.1f} s, {r['documents']} documents")  # fmt: skip
+    ours, before = peaks["journal", large], peaks["in_memory", large]
+    print(f"peak at {large} pages (medians): journal {median(ours):.0f} MB (spread "
+          f"{spread(ours, '.0f')}), in memory {median(before):.0f} MB (spread "
+          f"{spread(before, '.0f')})")  # fmt: skip
+    ratios = [a / b for a, b in zip(ours, before, strict=True)]
+    print(ratio_line("peak memory ratio journal/in-memory", ratios, median(ratios) <= 0.25,
+                     "<= 0.25"))  # fmt: skip
+    growth = [a / b for a, b in zip(ours, peaks["journal", small], strict=True)]
+    print(ratio_line(f"journal peak growth {small} -> {large} pages", growth,
+                     median(growth) <= 1.25, "<= 1.25"))  # fmt: skip
+    print(load_average())
     return 0
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import demo_spec, goal_line, median
+from _common import demo_spec, goal_line, load_average, median
 
 NOW = dt.datetime(2026, 3, 31, 6, 30, tzinfo=dt.UTC)
 DAYS = 30
@@ -246,6 +246,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
     repeats = 3 if args.quick else 9
+    print(f"== supervisor: 1, 20 and 100 sources, medians of {repeats}; {load_average()}")
 
     import statsd
 
@@ -284,6 +285,7 @@ def main() -> int:
     share = emission / sizes[100]["full"]
     print(goal_line("metric emission of 100 sources vs a full run", share < 0.02, "< 2 %",
                     f"{share:.2%} ({emission * 1000:.1f} ms CPU)"))  # fmt: skip
+    print(load_average())
     return 0
 
 

@@ -8,8 +8,13 @@ Timed: parsing + checks + quarantine selection, in memory; warehouse and staging
 included. CPU time (``process_time``) is the figure to compare on a busy machine; wall time is
 shown too. Each side runs in its own process so its peak memory (ru_maxrss) is its own.
 
-    .venv/bin/python benchmarks/bench_validation.py              # 1,000,000 records
-    .venv/bin/python benchmarks/bench_validation.py --rows 50000 # quick run
+    .venv/bin/python benchmarks/bench_validation.py            # 1,000,000 records, 3 rounds
+    .venv/bin/python benchmarks/bench_validation.py --quick    # 50,000 records: checks it works
+
+Rounds run the three sides (parsing only, parsing + pandas checks, parsing + GX) in rotated
+order; every round checks that GX and pandas kept the same records and quarantined the same
+(url, field, check) triples, and fails naming the difference when they do not. Goal: peak
+memory under 2 GB at a million records.
 """
 
 from __future__ import annotations
@@ -20,11 +25,16 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from _common import goal_line, load_average, median, ratio_line, rotated, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "include"))
+PEAK_GOAL_MB = 2000  # at a million records
 
 DAY = "2026-11-26"
 CITIES = ["Berlin", "München", "Hamburg", "Köln", "Frankfurt", "Leipzig"]
@@ -101,6 +111,7 @@ def pandas_validate(raw, spec, chunk_size: int):  # type: ignore[no-untyped-def]
     import numpy as np
     import pandas as pd
 
+    from harvest.canonical import canonical_series  # what validation's value checks see
     from harvest.records import parse_records
 
     fields = spec.detail.fields
@@ -116,14 +127,19 @@ def pandas_validate(raw, spec, chunk_size: int):  # type: ignore[no-untyped-def]
             column = typed[name]
             nulls[name] += int(column.isna().sum())
             checks = field.checks
+            ranged = typed[checks.column or name]  # e.g. price_eur for the price field
             fail = pd.Series(False, index=typed.index)
             if checks.min is not None:
-                fail |= (column < checks.min).fillna(False)
+                fail |= (ranged < checks.min).fillna(False)
             if checks.max is not None:
-                fail |= (column > checks.max).fillna(False)
+                fail |= (ranged > checks.max).fillna(False)
+            allowed = canonical_series(column, checks.values) if checks.values else column
             for check, mask in (
                 ("range", fail),
-                ("values", ~column.isin(checks.values) & column.notna() if checks.values else None),
+                (
+                    "values",
+                    ~allowed.isin(checks.values) & allowed.notna() if checks.values else None,
+                ),
                 (
                     "regex",
                     ~column.str.match(checks.regex).fillna(True).astype(bool)
@@ -166,7 +182,17 @@ def pandas_validate(raw, spec, chunk_size: int):  # type: ignore[no-untyped-def]
     return valid, quarantine, bool(batch_ok and rate_ok and np.True_)
 
 
-def run_side(mode: str, rows: int, chunk_size: int) -> dict[str, float]:
+def outcome_sets(valid_urls: Any, quarantine: Any) -> dict[str, list[str]]:
+    """What a side decided, comparable across sides: the valid records' URLs and the
+    quarantined (url, field, check) triples, sorted."""
+    triples = quarantine[["url", "field", "check"]].astype("string").drop_duplicates()
+    return {
+        "valid": sorted(str(u) for u in valid_urls),
+        "quarantine": sorted("|".join(map(str, t)) for t in triples.itertuples(index=False)),
+    }
+
+
+def run_side(mode: str, rows: int, chunk_size: int, out: str | None = None) -> dict[str, Any]:
     import pandas as pd  # noqa: F401  (loaded before the clock starts, on both sides)
 
     from harvest.config.spec import load_spec
@@ -178,18 +204,25 @@ def run_side(mode: str, rows: int, chunk_size: int) -> dict[str, float]:
     raw = synthetic_records(rows)
     rss_data_mb = _rss_now_mb()
     start, cpu_start = time.perf_counter(), time.process_time()
+    decided: dict[str, list[str]] = {}
     if mode == "parse":
         for i in range(0, len(raw), chunk_size):
             parse_records(raw.iloc[i : i + chunk_size].reset_index(drop=True), spec)
         valid_n = quarantined = 0
     elif mode == "ge":
         outcome = validate_records(raw, spec, DAY, chunk_size=chunk_size)
-        valid_n, quarantined = len(outcome.valid), outcome.quarantined
+        valid_n, quarantined = len(outcome.valid), int(outcome.quarantine["url"].nunique())
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        decided = outcome_sets(outcome.valid["url"], outcome.quarantine)
     else:
         valid, quarantine, _ = pandas_validate(raw, spec, chunk_size)
         valid_n, quarantined = len(valid), int(quarantine["url"].nunique())
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu_start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        decided = outcome_sets(valid["url"], quarantine)
+    if mode == "parse":
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    if out:
+        Path(out).write_text(json.dumps(decided))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "seconds": seconds,
@@ -207,49 +240,91 @@ def _rss_now_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def same_decisions(ge_file: Path, pandas_file: Path) -> None:
+    """Both sides kept the same records and quarantined the same (url, field, check)."""
+    ge, pd_ = json.loads(ge_file.read_text()), json.loads(pandas_file.read_text())
+    for part in ("valid", "quarantine"):
+        if ge[part] != pd_[part]:
+            only_ge = sorted(set(ge[part]) - set(pd_[part]))[:5]
+            only_pd = sorted(set(pd_[part]) - set(ge[part]))[:5]
+            raise RuntimeError(
+                f"Great Expectations and the pandas baseline disagree on {part}: "
+                f"{len(ge[part]):,} vs {len(pd_[part]):,}; only GE e.g. {only_ge}, "
+                f"only pandas e.g. {only_pd}: update pandas_validate() to the suite"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="50k records: checks it works")
+    parser.add_argument("--rows", type=int, help="records (default 1M)")
+    parser.add_argument(
+        "--rounds", type=int, help="rotated rounds of the three sides (3; --quick 1)"
+    )
     parser.add_argument("--chunk-size", type=int, default=200_000)
     parser.add_argument("--side", choices=["ge", "pandas", "parse"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    rows = args.rows or (50_000 if args.quick else 1_000_000)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     if args.side:
-        print(json.dumps(run_side(args.side, args.rows, args.chunk_size)))
+        print(json.dumps(run_side(args.side, rows, args.chunk_size, args.out)))
         return
-    results = {}
-    for side in ("parse", "pandas", "ge"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--rows", str(args.rows), "--chunk-size",
-             str(args.chunk_size), "--side", side],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        results[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    per_million = 1_000_000 / args.rows
-    parse_s = results["parse"]["cpu"]
-    print(f"records: {args.rows:,}  chunk size: {args.chunk_size:,}  (no warehouse/staging writes)")
-    print(
-        f"{'side':<28}{'wall s':>8}{'cpu s':>8}{'cpu s/1M':>10}{'peak MB':>9}{'data MB':>9}"
-        f"{'valid':>10}{'quar.':>9}"
-    )
+    print(f"== validation: {rows:,} records, chunk size {args.chunk_size:,}, {args.rounds} rounds "
+          f"in rotated order, each side its own process (no warehouse/staging writes); "
+          f"{load_average()}", flush=True)  # fmt: skip
+    sides = ["parse", "pandas", "ge"]
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    with tempfile.TemporaryDirectory(prefix="bench-validation-") as tmp:
+        for n in range(args.rounds):
+            for side in rotated(sides, n):
+                out = Path(tmp) / f"{side}.json"
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--rows", str(rows), "--chunk-size",
+                     str(args.chunk_size), "--side", side, "--out", str(out)],
+                    check=False, capture_output=True, text=True,
+                )  # fmt: skip
+                if proc.returncode != 0:
+                    raise RuntimeError(f"side {side} failed:\n{proc.stderr[-2000:]}")
+                results[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            same_decisions(Path(tmp) / "ge.json", Path(tmp) / "pandas.json")
+            print(f"  round {n + 1}: " + ", ".join(
+                f"{side} {results[side][-1]['cpu']:.2f} s CPU" for side in sides
+            ) + "; GE and pandas kept and quarantined the same records")  # fmt: skip
+    per_million = 1_000_000 / rows
     labels = {
         "parse": "parse_records only",
         "pandas": "parse + pandas checks",
         "ge": "parse + Great Expectations",
     }
+    print(f"{'side (medians)':<28}{'wall s':>8}{'cpu s':>8}{'cpu spread':>14}{'cpu s/1M':>10}"
+          f"{'peak MB':>9}{'data MB':>9}{'valid':>10}{'quar.':>9}")  # fmt: skip
     for side, label in labels.items():
-        r = results[side]
-        print(
-            f"{label:<28}{r['seconds']:>8.2f}{r['cpu']:>8.2f}{r['cpu'] * per_million:>10.2f}"
-            f"{r['peak_mb']:>9.0f}{r['data_mb']:>9.0f}{r['valid']:>10,}{r['quarantined']:>9,}"
-        )
-    ge, pd_ = results["ge"]["cpu"], results["pandas"]["cpu"]
-    print(f"ratio GE / pandas (CPU time), end to end: {ge / pd_:.2f}x")
-    checks_ge, checks_pd = max(ge - parse_s, 1e-9), max(pd_ - parse_s, 1e-9)
-    print(
-        f"ratio GE / pandas (CPU time), checks only (minus parsing): {checks_ge / checks_pd:.1f}x"
-    )
-    print(f"peak memory (ru_maxrss) of the GE side: {results['ge']['peak_mb']:.0f} MB")
+        rs = results[side]
+        cpus = [r["cpu"] for r in rs]
+        print(f"{label:<28}{median([r['seconds'] for r in rs]):>8.2f}{median(cpus):>8.2f}"
+              f"{spread(cpus):>14}{median(cpus) * per_million:>10.2f}"
+              f"{median([r['peak_mb'] for r in rs]):>9.0f}{median([r['data_mb'] for r in rs]):>9.0f}"
+              f"{rs[-1]['valid']:>10,}{rs[-1]['quarantined']:>9,}")  # fmt: skip
+    cpu = {side: [r["cpu"] for r in results[side]] for side in sides}
+    end_to_end = [g / p for g, p in zip(cpu["ge"], cpu["pandas"], strict=True)]
+    checks_only = [
+        max(g - x, 1e-9) / max(p - x, 1e-9)
+        for g, p, x in zip(cpu["ge"], cpu["pandas"], cpu["parse"], strict=True)
+    ]
+    print(ratio_line("GE / pandas (CPU time), end to end", end_to_end, None, "", unit="x"))
+    print(ratio_line("GE / pandas (CPU time), checks only (minus parsing)", checks_only, None, "",
+                     fmt=".1f", unit="x"))  # fmt: skip
+    peak = max(r["peak_mb"] for r in results["ge"])
+    line = goal_line("peak memory (ru_maxrss) of the GE side", peak < PEAK_GOAL_MB,
+                     f"< {PEAK_GOAL_MB:,} MB at 1M records", f"{peak:,.0f} MB")  # fmt: skip
+    print(line if rows >= 1_000_000 else f"{line} (not judged below 1M records)")
+    print(load_average())
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as exc:
+        print(f"bench_validation failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -35,7 +35,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from harvest.config import Settings, SourceSpec, SpecError
 from harvest.config.spec import load_specs
 from harvest_airflow.docs import broken_spec_doc_md, source_doc_md
-from harvest_airflow.notifiers import deadline_missed
 from harvest_airflow.operators import CleanOperator, LoadOperator, ScrapeOperator, ValidateOperator
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,8 @@ def max_duration_deadline(spec: SourceSpec) -> DeadlineAlert:
     """Airflow's Deadline Alert for the spec's ``sla.max_duration_minutes``, counted from when
     the run was queued; a miss alerts through Harvest's notifier
     (:func:`harvest_airflow.notifiers.deadline_missed`, in the triggerer)."""
+    from harvest_airflow.notifiers import deadline_missed  # only when Deadline Alerts are on
+
     minutes = spec.sla.max_duration_minutes
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,

@@ -8,7 +8,7 @@ Every stage can run without Airflow, which is handy in a notebook or when debugg
     python -m harvest clean --source demo --date 2026-11-26      # validated -> cleaned (staging)
     python -m harvest load --source demo --date 2026-11-26       # cleaned -> warehouse
     python -m harvest run --source demo --date 2026-11-26 [--base-url URL] [--no-scrape]
-    python -m harvest warehouse migrate [--url URL]  # create/migrate the warehouse tables
+    python -m harvest warehouse migrate [--url URL] [--source S] [--plan]  # migrate the tables
     python -m harvest preview --source demo --url URL   # one page: every field, every level
     python -m harvest preview --spec my_source.yaml --url URL   # a spec not in sources/ yet
     python -m harvest dedup label --source demo      # label re-listing pairs at the console
@@ -204,20 +204,31 @@ def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {error} (its table is not migrated)", file=sys.stderr)
     if args.url:
         settings = settings.with_overrides(warehouse_url=args.url)
+    specs = list(result.specs.values())
+    if args.source:
+        specs = [s for s in specs if s.name == args.source]
+        if not specs:
+            print(f"error: no valid spec for source {args.source!r}", file=sys.stderr)
+            return 1
     try:
         with open_warehouse(settings) as warehouse:
-            report = warehouse.migrate(result.specs.values())
+            if args.plan:  # what it would do, in a transaction rolled back
+                with warehouse.engine.connect() as conn, conn.begin() as transaction:
+                    from harvest.storage.warehouse.migrations import migrate
+
+                    report = migrate(conn, specs, apply=True)
+                    transaction.rollback()
+            else:
+                report = warehouse.migrate(specs, apply=True)
     except WarehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for table in report.created_tables:
-        print(f"created table {table}")
-    for column in report.added_columns:
-        print(f"added column  {column}")
-    for problem in report.type_mismatches:
-        print(f"MISMATCH      {problem}", file=sys.stderr)
-    if not report.changed:
-        print(f"warehouse is up to date ({len(result.specs)} source(s))")
+    for line in report.lines():
+        print(f"would: {line}" if args.plan else line)
+    if not report.changed and not report.recorded:
+        print(f"warehouse is up to date ({len(specs)} source(s))")
+    elif args.plan:
+        print("nothing was changed (--plan); run the command without --plan to do it")
     return 0 if report.ok and not result.errors else 1
 
 
@@ -311,9 +322,17 @@ def main(argv: list[str] | None = None) -> int:
     warehouse = sub.add_parser("warehouse", help="manage the warehouse tables")
     warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
     migrate = warehouse_sub.add_parser(
-        "migrate", help="create missing tables and add columns for new spec fields (idempotent)"
+        "migrate",
+        help="make the warehouse match the specs: new tables and columns, retyped fields and "
+        "mode switches, keeping every row (idempotent; --plan says what it would do)",
     )
     migrate.add_argument("--url", help="warehouse URL (default: HARVEST_WAREHOUSE_URL or SQLite)")
+    migrate.add_argument("--source", help="only this source's tables")
+    migrate.add_argument(
+        "--plan",
+        action="store_true",
+        help="say what it would do (a retyped field, a mode switch, new columns), change nothing",
+    )
     migrate.set_defaults(func=cmd_warehouse_migrate)
     dedup = sub.add_parser("dedup", help="label and review de-duplication pairs")
     dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)

@@ -4,7 +4,9 @@ Each field of a spec becomes a :class:`FieldExtractor` built on Scrapy's ``iteml
 processors: the selector's matches (an element's whole text, a text node, an attribute) go
 through ``MapCompose`` (whitespace normalised, ``regex``, ``map``) and then ``TakeFirst`` (or
 every value with ``many: true``), and ``default`` stands in when nothing is left. The processors
-are built once per spec, not once per page, so extraction costs little more than the selectors.
+are built once per spec, not once per page, and so are plain CSS/XPath selectors (one compiled
+lxml XPath per field, read on an HTML page's tree directly), so extraction costs less than
+``css().get()`` per field.
 
 A field's value is a string (the parser of its kind reads it later, in
 :mod:`harvest.records`), a list of strings for ``many: true``, or ``None``.
@@ -19,7 +21,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 from itemloaders.processors import Identity, MapCompose, TakeFirst
+from lxml import etree
 from parsel import Selector, SelectorList
+from parsel.csstranslator import HTMLTranslator
 
 from harvest.config.spec import FieldSpec, SourceSpec
 from harvest.selection import Page, WrongPageType, header_values, label_values, select, texts
@@ -27,6 +31,47 @@ from harvest.text import collapse_whitespace
 
 FieldValue = str | list[str] | None
 """A field's extracted value: a string, every string (``many: true``), or ``None``."""
+
+
+# The XPath extension namespaces parsel gives every query (EXSLT regular expressions and sets).
+_NAMESPACES = {"re": "http://exslt.org/regular-expressions", "set": "http://exslt.org/sets"}
+_TEXTS = etree.XPath(".//text()", smart_strings=False)
+_CSS = HTMLTranslator()
+
+
+def compiled_query(spec: FieldSpec) -> etree.XPath | None:
+    """A field's plain CSS or XPath selector (no ``jmespath``, ``metadata``, ``label`` or
+    ``header``) as one compiled XPath, CSS translated as parsel does (``::text``,
+    ``::attr()``), to read on an HTML page's lxml tree without a parsel ``Selector`` per match;
+    ``None`` for any other field or a selector that does not compile (parsel then says why)."""
+    if spec.from_ == "url" or spec.jmespath or spec.metadata or spec.label or spec.header:
+        return None
+    if spec.css is None and spec.xpath is None:
+        return None
+    try:
+        query = _CSS.css_to_xpath(spec.css) if spec.css is not None else str(spec.xpath)
+        namespaces = {p: uri for p, uri in _NAMESPACES.items() if f"{p}:" in query}
+        return etree.XPath(query, namespaces=namespaces, smart_strings=False)
+    except Exception:  # any bad selector: parsel's own path raises its error
+        return None
+
+
+def compiled_texts(query: etree.XPath, root: etree._Element) -> list[str] | None:
+    """:func:`harvest.selection.texts` of a compiled query's matches on ``root``: an element's
+    whole text, a text node, attribute or string as it is, blanks left out; ``None`` when a
+    match is anything else (an XPath number or boolean: the parsel path reads those)."""
+    result = query(root)
+    out = []
+    for value in result if isinstance(result, list) else [result]:
+        if isinstance(value, str):
+            text = collapse_whitespace(value)
+        elif isinstance(value, etree._Element) and isinstance(value.tag, str):
+            text = collapse_whitespace(" ".join(_TEXTS(value)))
+        else:
+            return None
+        if text:
+            out.append(text)
+    return out
 
 
 def element_texts(selection: SelectorList[Selector]) -> list[str]:
@@ -69,6 +114,7 @@ class FieldExtractor:
         self._output = Identity() if spec.many else TakeFirst()
         self._default = None if spec.default is None else _map_text(spec.default)
         self._absolute = spec.kind == "url"
+        self._query = compiled_query(spec)
 
     def _apply_regex(self, text: str) -> str | None:
         assert self._regex is not None  # noqa: S101 - only added as a step with a regex
@@ -93,6 +139,10 @@ class FieldExtractor:
             return label_values(selector, spec.label)
         if spec.header is not None:
             return header_values(selector, spec.header)
+        if self._query is not None and selector.type == "html" and hasattr(selector.root, "tag"):
+            found = compiled_texts(self._query, selector.root)  # the same strings, no wrappers
+            if found is not None:
+                return found
         return texts(select(spec, selector, page or Page(selector, url)))
 
     def value(self, matches: list[str], url: str | None = None) -> FieldValue:

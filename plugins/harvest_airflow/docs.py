@@ -57,7 +57,7 @@ def source_doc_md(spec: SourceSpec) -> str:
         )
         + "counts and warnings in `partition_loads` "
         f"(Asset `harvest://processed/{spec.name}`).\n\n"
-        "Edit the source's YAML spec to change these; see the README, *Source specs*."
+        "Edit the source's YAML spec to change these; see docs/reference/spec.md."
     )
 
 

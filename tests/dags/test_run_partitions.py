@@ -1,4 +1,4 @@
-"""What partition a run processes, for each way an Airflow 3 run starts (the README's table).
+"""What partition a run processes, for each way an Airflow 3 run starts (the table in docs/concepts/runs.md).
 
 The contexts are the ones the task runner builds: a run with a logical date has ``logical_date``,
 ``ds`` and its data interval; a run without one (Airflow 3 manual trigger without

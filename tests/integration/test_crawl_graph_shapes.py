@@ -1,6 +1,6 @@
 """Every page shape of issue 17 crawled end to end into the warehouse, with exact counts.
 
-Each test writes a spec as a user would from the README, runs the partition through
+Each test writes a spec as a user would from docs/cookbook/page-shapes.md, runs the partition through
 :func:`harvest.pipeline.run_partition` (crawl, validate, clean, load into SQLite) against
 :mod:`shape_site` (our own fixture site on 127.0.0.1), and checks: the rows loaded equal the
 records the site shows (nothing quarantined, nothing de-duplicated away), the values, and the

@@ -269,6 +269,8 @@ def _store(storage: Any, spider: Spider, url: str, body: bytes = b"<p>x</p>") ->
     request = Request(url)
     response = HtmlResponse(url, body=body, headers={"Content-Type": "text/html"})
     storage.store_response(spider, request, response)
+    if hasattr(storage, "flush"):  # the file storage writes in a background thread
+        storage.flush()
     return request
 
 
@@ -355,3 +357,21 @@ def test_a_cache_folder_that_cannot_be_written_leaves_pages_uncached_not_lost(
     assert storage.retrieve_response(spider, request) is None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "HTTP cache: cannot write" in warnings[0]
+
+
+def test_file_entries_queued_for_the_writer_are_on_disk_when_the_spider_closes(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, None)
+    storage, spider = _storage(settings, D1)
+    urls = [f"http://stable.test/queued/{i}" for i in range(300)]  # more than the queue holds
+    for url in urls:
+        storage.store_response(spider, Request(url), HtmlResponse(url, body=url.encode()))
+    storage.close_spider(spider)
+    partition = settings.http_cache_dir / "stable" / D1.isoformat()
+    assert len(list(partition.glob("*.gz"))) == 300
+    assert not list(partition.glob(".*.tmp"))  # every entry renamed into place
+    storage, spider = _storage(settings, D1)
+    cached = storage.retrieve_response(spider, Request(urls[-1]))
+    assert cached is not None and cached.body == urls[-1].encode()
+    storage.close_spider(spider)

@@ -47,7 +47,7 @@ def to_raw_document(
     canonical_base_url: str | None = None,
 ) -> RawDocument:
     """The raw document of one page item (a :class:`PageItem` or a dict with its keys)."""
-    data = ItemAdapter(item).asdict()
+    data = ItemAdapter(item)  # read in place: asdict() deep-copied every page
     body = data.get("body")
     final = data.get("final_url")
     day = logical_date if isinstance(logical_date, str) else logical_date.isoformat()

@@ -73,6 +73,11 @@ class RawDocument:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def row_view(self) -> dict[str, Any]:
+        """The document as a row, its values not copied (for writing it out: ``to_dict`` deep-copies
+        the body, fields and records of every page)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RawDocument:
         known = cls.__dataclass_fields__
@@ -213,7 +218,7 @@ class FileRawStore:
                 )
             handle = journal.open("w", encoding="utf-8")
             self._journals[path] = handle
-        handle.write("".join(_json_line(doc.to_dict()) + "\n" for doc in batch))
+        handle.write("".join(_json_line(doc.row_view()) + "\n" for doc in batch))
         handle.flush()
         os.fsync(handle.fileno())
 

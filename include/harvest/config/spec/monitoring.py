@@ -80,7 +80,7 @@ class MonitorsSpec(_Model):
         "than cards, an empty level page, links lost to depth, budget or failures)",
     )
     critical: list[str] = Field(
-        [], description="monitors whose failure fails the scrape task (names as in the README)"
+        [], description="monitors whose failure fails the scrape task (crawl monitor names)"
     )
 
     @field_validator("field_coverage")

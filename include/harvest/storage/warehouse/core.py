@@ -100,10 +100,12 @@ class Warehouse:
     def _cached(self, key: str, compute: Callable[[], T]) -> T:
         return self.cache.get_or_compute(key, self.cache_ttl_seconds, compute)
 
-    def migrate(self, specs: Iterable[SourceSpec]) -> MigrationReport:
-        """Create missing tables and add missing columns for every spec (idempotent)."""
+    def migrate(self, specs: Iterable[SourceSpec], *, apply: bool = False) -> MigrationReport:
+        """Create missing tables and add missing columns for every spec (idempotent); with
+        ``apply`` also the planned steps (a retyped field, a mode switch:
+        :mod:`.migrations`), else they are listed as pending. One transaction."""
         with self._begin() as conn:
-            report = migrations.migrate(conn, specs)
+            report = migrations.migrate(conn, specs, apply=apply)
         self._checked.clear()
         return report
 
@@ -343,11 +345,6 @@ def open_warehouse(
     except BaseException:
         warehouse.close()
         raise
-    if report.changed:
-        log.info(
-            "warehouse migrated for source %s: tables %s, columns %s",
-            spec.name,
-            report.created_tables or "-",
-            report.added_columns or "-",
-        )
+    if report.changed or report.recorded:
+        log.info("warehouse migrated for source %s: %s", spec.name, "; ".join(report.lines()))
     return warehouse

@@ -1,12 +1,15 @@
 """Training reads: the rows a source's model learns from and the newest loaded date.
 
 A ``listings`` source trains on its processed rows that are not duplicates; a ``catalogue``
-source on its versions as they were on each observed date (``valid_from <= date < valid_to``),
-one row per item and date, joined with ``catalogue_partitions``."""
+source on its versions valid on each observed date (``valid_from <= date < valid_to``), one row
+per item and date, joined with ``catalogue_partitions``, each row holding the values *as of its
+date*: those of the item's latest observation on or before it (an untracked field changed later,
+which a version overwrites in place, never reaches an earlier row; issue 18)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -40,18 +43,7 @@ def training_rows(
         return None
     table = reflect(conn, spec.name, name)
     if spec.mode == "catalogue":
-        dates = CATALOGUE_PARTITIONS
-        date = dates.c.logical_date
-        query = (
-            sa.select(table, date)
-            .join(
-                dates,
-                (dates.c.source == table.c.source)
-                & (table.c.valid_from <= date)
-                & (sa.or_(table.c.valid_to.is_(None), table.c.valid_to > date)),
-            )
-            .where(table.c.source == spec.name)
-        )
+        query, date = _as_of(conn, spec, table)
     else:
         date = table.c.logical_date
         query = sa.select(table).where(table.c.is_duplicate_of.is_(None))
@@ -60,6 +52,56 @@ def training_rows(
     if on is not None:
         query = query.where(date == on)
     return pd.read_sql(query.order_by(date, table.c.record_key), conn)
+
+
+VERSION_COLUMNS = ("source", "record_key", "valid_from", "valid_to", "last_seen", "loaded_at")
+
+
+def _as_of(conn: sa.Connection, spec: SourceSpec, versions: sa.Table) -> tuple[Any, Any]:
+    """The catalogue's training query and its date column: each version on each observed date
+    it was valid on, with the values of the key's latest observation on or before that date
+    (``last_seen``: that observation's date)."""
+    processed = reflect(conn, spec.name, processed_table_name(spec.name))
+    dates = CATALOGUE_PARTITIONS
+    date = dates.c.logical_date
+    seen = processed.alias("seen")
+    as_of = (
+        sa.select(sa.func.max(seen.c.logical_date))
+        .where(
+            seen.c.source == versions.c.source,
+            seen.c.record_key == versions.c.record_key,
+            seen.c.logical_date <= date,
+            seen.c.logical_date >= versions.c.valid_from,
+        )
+        .scalar_subquery()
+    )
+    values = [c for c in versions.c if c.name not in VERSION_COLUMNS and c.name in processed.c]
+    query = (
+        sa.select(
+            versions.c.source,
+            versions.c.record_key,
+            versions.c.valid_from,
+            versions.c.valid_to,
+            processed.c.logical_date.label("last_seen"),
+            *(processed.c[c.name] for c in values),
+            versions.c.loaded_at,
+            date,
+        )
+        .join(
+            dates,
+            (dates.c.source == versions.c.source)
+            & (versions.c.valid_from <= date)
+            & (sa.or_(versions.c.valid_to.is_(None), versions.c.valid_to > date)),
+        )
+        .join(
+            processed,
+            (processed.c.source == versions.c.source)
+            & (processed.c.record_key == versions.c.record_key)
+            & (processed.c.logical_date == as_of),
+        )
+        .where(versions.c.source == spec.name)
+    )
+    return query, date
 
 
 def latest_date(conn: sa.Connection, source: str) -> dt.date | None:

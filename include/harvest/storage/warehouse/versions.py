@@ -45,6 +45,7 @@ from harvest.storage.warehouse.dialects import insert
 from harvest.storage.warehouse.observed import CrawlAccounts, Listed, crawl_accounts
 from harvest.storage.warehouse.schema import (
     CATALOGUE_PARTITIONS,
+    PARTITION_LOADS,
     field_columns,
     observed_columns,
     versions_table,
@@ -91,6 +92,7 @@ def version_rows(
     days = sorted({d for d in observed_dates if d >= first} | set(by_date))
     current: dict[str, Any] | None = None
     last: Mapping[str, Any] | None = None
+    seen: dict[str, Any] = {}  # tracked column -> its last observed (not imputed) value
     for day in days:
         row = by_date.get(day)
         if row is None:
@@ -103,35 +105,29 @@ def version_rows(
             elif unobserved is not None:
                 unobserved[day] = why
             continue
-        if current is not None and last is not None and _changed(last, row, tracked, columns):
+        observed = _observed(row, tracked, (columns or {}).get(day))
+        if current is not None and any(seen[c] != v for c, v in observed.items() if c in seen):
             current["valid_to"] = day
             current = None
         values = {k: v for k, v in row.items() if k not in ("logical_date", "imputed")}
         if current is None:
             current = {**values, "valid_from": day, "valid_to": None}
             versions.append(current)
+            seen = {}
         else:
             current.update(values)
+        seen.update(observed)
         current["last_seen"] = day
         last = row
     return versions
 
 
-def _changed(
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
-    tracked: Sequence[str],
-    columns: Mapping[dt.date, frozenset[str] | None] | None,
-) -> bool:
-    """Whether an observed tracked column differs between two observations of one key."""
-    had = (columns or {}).get(before["logical_date"])
-    has = (columns or {}).get(after["logical_date"])
-    imputed = _imputed(before) | _imputed(after)
-    return any(
-        before[c] != after[c]
-        for c in tracked
-        if (had is None or c in had) and (has is None or c in has) and c not in imputed
-    )
+def _observed(
+    row: Mapping[str, Any], tracked: Sequence[str], loaded: frozenset[str] | None
+) -> dict[str, Any]:
+    """The tracked columns a row observed: written by its date's load, not imputed."""
+    imputed = _imputed(row)
+    return {c: row[c] for c in tracked if (loaded is None or c in loaded) and c not in imputed}
 
 
 def _imputed(row: Mapping[str, Any]) -> frozenset[str]:
@@ -155,7 +151,7 @@ def refresh_versions(
     if there is none)."""
     source = spec.name
     versions = versions_table(spec)
-    loaded = json.dumps([c.name for c in processed.columns if c.name != "loaded_at"])
+    loaded = [c.name for c in processed.columns if c.name != "loaded_at"]
     upsert = insert(conn, CATALOGUE_PARTITIONS).values(
         source=source, logical_date=day, rows=rows, columns=loaded
     )
@@ -165,12 +161,7 @@ def refresh_versions(
             set_={"rows": upsert.excluded.rows, "columns": upsert.excluded.columns},
         )
     )
-    partitions = conn.execute(
-        sa.select(CATALOGUE_PARTITIONS.c.logical_date, CATALOGUE_PARTITIONS.c.columns).where(
-            CATALOGUE_PARTITIONS.c.source == source
-        )
-    ).all()
-    columns = {d: _column_set(c) for d, c in partitions}
+    columns = observed_dates(conn, source)
     dates = sorted(columns)
     at = dates.index(day)
     around = [dates[at - 1]] if at else []
@@ -187,14 +178,77 @@ def refresh_versions(
         | set(conn.execute(observed_near).scalars())
         | set(conn.execute(spanning).scalars())
     )
+    reasons = _rebuild(conn, spec, processed, affected, columns, day)
+    following = dates[at + 1] if at + 1 < len(dates) else None
+    next_counts = (
+        _counts(conn, spec, processed, versions, following) if following is not None else None
+    )
+    return _counts(conn, spec, processed, versions, day, reasons), next_counts
 
+
+def rebuild_versions(
+    conn: sa.Connection, spec: SourceSpec, processed: sa.Table
+) -> list[VersionCounts]:
+    """Rebuild every version of ``spec`` from its observations (a migration: a mode switch, a
+    retyped column); each observed date's counts, in date order."""
+    columns = observed_dates(conn, spec.name)
+    keys = conn.execute(
+        sa.select(processed.c.record_key).where(processed.c.source == spec.name).distinct()
+    ).scalars()
+    versions = versions_table(spec)
+    conn.execute(sa.delete(versions).where(versions.c.source == spec.name))
+    _rebuild(conn, spec, processed, sorted(keys), columns, None)
+    return [_counts(conn, spec, processed, versions, day) for day in sorted(columns)]
+
+
+def restate_counts(conn: sa.Connection, source: str, counts: VersionCounts) -> None:
+    """Bring the recorded versions counts of a date (``partition_loads``) in line with the
+    versions now."""
+    conn.execute(
+        sa.update(PARTITION_LOADS)
+        .where(
+            PARTITION_LOADS.c.source == source,
+            PARTITION_LOADS.c.logical_date == counts.logical_date,
+        )
+        .values(
+            versions_opened=counts.opened,
+            versions_closed=counts.closed,
+            versions_unchanged=counts.unchanged,
+            versions_unobserved=counts.unobserved,
+        )
+    )
+
+
+def observed_dates(conn: sa.Connection, source: str) -> dict[dt.date, frozenset[str] | None]:
+    """The observed dates of a catalogue source and the columns each date's load wrote."""
+    partitions = conn.execute(
+        sa.select(CATALOGUE_PARTITIONS.c.logical_date, CATALOGUE_PARTITIONS.c.columns).where(
+            CATALOGUE_PARTITIONS.c.source == source
+        )
+    ).all()
+    return {d: _column_set(c) for d, c in partitions}
+
+
+def _rebuild(
+    conn: sa.Connection,
+    spec: SourceSpec,
+    processed: sa.Table,
+    keys: Sequence[str],
+    columns: Mapping[dt.date, frozenset[str] | None],
+    day: dt.date | None,
+) -> dict[str, int]:
+    """Replace the versions of ``keys`` (sorted) with those rebuilt from all their observations;
+    why keys were unobserved on ``day``, counted."""
+    source = spec.name
+    versions = versions_table(spec)
+    dates = sorted(columns)
     values = ["url", *field_columns(spec)]
     tracked = list(observed_columns(spec, spec.versioned_fields))
     accounts = crawl_accounts(conn, source)
     loaded_at = dt.datetime.now(dt.UTC)
     reasons: Counter[str] = Counter()
-    for start in range(0, len(affected), _CHUNK):
-        chunk = affected[start : start + _CHUNK]
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
         conn.execute(
             sa.delete(versions).where(versions.c.source == source, versions.c.record_key.in_(chunk))
         )
@@ -225,15 +279,11 @@ def refresh_versions(
                 unobserved=skipped,
             ):
                 new_rows.append({**version, "source": source, "loaded_at": loaded_at})
-            if day in skipped:
+            if day is not None and day in skipped:
                 reasons[skipped[day] or "unknown"] += 1
         if new_rows:
             conn.execute(sa.insert(versions), new_rows)
-    following = dates[at + 1] if at + 1 < len(dates) else None
-    next_counts = (
-        _counts(conn, spec, processed, versions, following) if following is not None else None
-    )
-    return _counts(conn, spec, processed, versions, day, dict(reasons)), next_counts
+    return dict(reasons)
 
 
 def _column_set(value: Any) -> frozenset[str] | None:

@@ -1,0 +1,151 @@
+"""Where a crawl's CPU goes per page: Harvest's crawl child against the plain spider, sampled.
+
+    pip install py-spy   # a sampling profiler (not a Harvest dependency)
+    python benchmarks/profile_crawl.py [--listings 1000] [--py-spy PATH]
+
+Not a benchmark (no ratio, no goal; ``make bench`` does not run it): the tool behind the
+breakdown in ``benchmarks/README.md``. The demo site (its own process, no JavaScript pages) is
+warmed, then each side crawls it once under ``py-spy record --format raw`` at 250 samples/s
+with the settings of ``bench_crawl.py``: the plain spider (``scrapy runspider plain_spider.py``)
+and Harvest's crawl child (``python -m harvest.crawler.crawl``, as ``run_crawl`` starts it). Each
+sample is put in the bucket of the deepest Harvest (or Spidermon, itemloaders) frame on its
+stack: extraction, HTTP cache storage, raw store, monitors, outcome and other middlewares; a
+sample with none is Scrapy/Twisted core (parsel apart), one inside an import is start-up.
+Samples of waiting threads (select, locks, sleeps) are left out. Printed: milliseconds of
+sampled CPU per page in each bucket, per side. Sampling has its own overhead and a busy machine
+inflates every bucket alike: compare the buckets and the two sides, not the totals with
+``bench_crawl.py``'s unprofiled CPU times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from _common import DAY, REPO, SiteProcess, _child_env, demo_spec, load_average
+from bench_crawl import common_settings
+
+RATE = 250
+IDLE = ("Condition.wait", "_wait (asyncio", "select (selectors", "poll (", "Lock.acquire",
+        "sleep", "Event.wait", "Thread.join", "wait (threading", "_worker (concurrent")  # fmt: skip
+HARVEST_FRAME = re.compile(
+    r"\((harvest(?!/crawler/crawl\.py)[^:]*|spidermon[^:]*|itemloaders[^:]*|plain_spider\.py)"
+)
+BUCKETS = [
+    ("spidermon", "monitors (Spidermon)"),
+    ("crawler/monitor", "monitors (Harvest's field coverage)"),
+    ("http_cache_storage", "HTTP cache storage"),
+    ("storage/raw", "item pipeline: raw store"),
+    ("crawler/pipelines", "item pipeline: raw store"),
+    ("crawler/outcomes", "outcome middlewares"),
+    ("extract", "extraction (spider callbacks)"),
+    ("spiders", "extraction (spider callbacks)"),
+    ("itemloaders", "extraction (spider callbacks)"),
+    ("plain_spider", "extraction (spider callbacks)"),
+    ("crawler/robots", "other Harvest middlewares"),
+    ("crawler/limits", "other Harvest middlewares"),
+    ("crawler/middlewares", "other Harvest middlewares"),
+    ("crawler/throttle", "other Harvest middlewares"),
+]
+
+
+def bucket(frames: list[str]) -> str:
+    if any("importlib" in f for f in frames):
+        return "start-up (imports)"
+    deepest = None
+    for frame in frames:
+        match = HARVEST_FRAME.search(frame)
+        if match:
+            deepest = match.group(1)
+    if deepest is None:
+        leaf = frames[-1]
+        return "core: parsel/lxml" if "parsel" in leaf or "lxml" in leaf else "core: Scrapy/Twisted"
+    for marker, name in BUCKETS:
+        if marker in deepest:
+            return name
+    return f"other Harvest code ({deepest})"
+
+
+def classify(raw: Path) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        if not frames[-1].strip() or any(idle in frames[-1] for idle in IDLE):
+            continue
+        counts[bucket(frames)] += int(n)
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listings", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy binary")
+    args = parser.parse_args()
+    if not args.py_spy:
+        print("profile_crawl: py-spy not found (pip install py-spy, or --py-spy PATH)")
+        return 1
+    settings = common_settings(args.concurrency)
+    spec = demo_spec()
+    fields = json.dumps({name: field.css for name, field in spec.detail.fields.items()})
+    print(f"== crawl CPU per page, sampled: {args.listings} listings; {load_average()}")
+    counts: dict[str, Counter[str]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="profile-crawl-") as tmp,
+        SiteProcess(args.listings, js_fraction=0.0) as site,
+    ):
+        pages = args.listings + site.config.pages_per_day
+        work = Path(tmp)
+        spec_path = work / "demo.yaml"
+        spec_path.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        start_url = spec.start_urls_for(DAY, base_url=site.base_url)[0]
+        plain = [sys.executable, "-m", "scrapy", "runspider", str(REPO / "benchmarks/plain_spider.py"),
+                 "-a", f"start_url={start_url}", "-a", f"fields={fields}", "-O", str(work / "items.jsonl")]  # fmt: skip
+        for key, value in settings.items():
+            plain += ["-s", f"{key}={value}"]
+        harvest = [sys.executable, "-m", "harvest.crawler.crawl", "--spec", str(spec_path),
+                   "--date", DAY.isoformat(), "--base-url", site.base_url,
+                   "--scrapy-settings", json.dumps(settings)]  # fmt: skip
+        env = _child_env()
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run(plain, cwd=work, env=env, capture_output=True, check=True)  # warm the site
+        for side, command in (("plain spider", plain), ("harvest", harvest)):
+            raw = work / f"{side}.raw"
+            home = work / f"home-{len(counts)}"
+            record = [
+                args.py_spy,
+                "record",
+                "-r",
+                str(RATE),
+                "--format",
+                "raw",
+                "-o",
+                str(raw),
+                "--",
+            ]
+            subprocess.run(record + command, cwd=work, env={**env, "HARVEST_HOME": str(home)},
+                           capture_output=True, check=True)  # fmt: skip
+            counts[side] = classify(raw)
+    names = sorted({n for c in counts.values() for n in c}, key=lambda n: -counts["harvest"][n])
+    print(f"{'ms of sampled CPU per page':<44}{'plain spider':>14}{'harvest':>10}")
+    for name in names:
+        cells = "".join(f"{1000 * counts[s][name] / RATE / pages:>{w}.2f}"
+                        for s, w in (("plain spider", 14), ("harvest", 10)))  # fmt: skip
+        print(f"  {name:<42}{cells}")
+    totals = "".join(f"{1000 * sum(counts[s].values()) / RATE / pages:>{w}.2f}"
+                     for s, w in (("plain spider", 14), ("harvest", 10)))  # fmt: skip
+    print(f"  {'total':<42}{totals}   ({pages} pages; {load_average()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
