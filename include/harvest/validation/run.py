@@ -289,7 +289,8 @@ def validate_partition(
     repairs = TextRepairs()
     try:
         docs = store.read_partition(spec.name, day)
-        raw = extract_records(docs, spec, repairs)
+        same_item: list[str] = []
+        raw = extract_records(docs, spec, repairs, same_item)
         # a catalogue closes what its crawl looked for and did not find: keep what it read
         account = listing_account(docs) if spec.mode == "catalogue" else None
         del docs
@@ -331,7 +332,13 @@ def validate_partition(
     validated_uri = write_frame(
         outcome.valid, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
     )
+    if same_item:  # counted, never silently merged
+        outcome.warnings.append(
+            f"{len(same_item)} item page(s) ended at the page of another URL of the same item "
+            f"(a redirect), kept once: {'; '.join(same_item[:3])}"
+        )
     report = outcome.report(validated_uri=validated_uri, data_docs_path=docs_path)
+    report.same_item_pages = len(same_item)
     report.text_repairs = repairs.to_dict()
     log.info(
         "validated source=%s date=%s: %d scraped, %d valid, %d quarantined %s, text repaired %s",

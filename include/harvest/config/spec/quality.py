@@ -43,8 +43,11 @@ WARNING_NAMES = (
     "empty_field",
     "crawl_incomplete",
     "records_unaccounted",
+    "looks_like_catalogue",
 )
-"""The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
+"""The named warnings a spec can make critical (see :mod:`harvest.loading.warnings`)."""
+ALL_WARNING_NAMES = (*WARNING_NAMES, "unobserved_items")
+"""Every named warning a partition can raise (``unobserved_items`` is never critical)."""
 
 
 class WarningsSpec(_Model):
@@ -56,3 +59,4 @@ class WarningsSpec(_Model):
     empty_field: Literal["warning", "critical"] = "warning"
     crawl_incomplete: Literal["warning", "critical"] = "warning"
     records_unaccounted: Literal["warning", "critical"] = "warning"
+    looks_like_catalogue: Literal["warning", "critical"] = "warning"
