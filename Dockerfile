@@ -52,6 +52,13 @@ COPY --chown=airflow:0 include/ ./include/
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import harvest.config, harvest_demo, dedupe, affinegap"
 
+# The CSS/JS Data Docs load from CDNs, vendored from the npm registry with their integrity hashes
+# checked (scripts/data_docs_assets.lock.json), so Data Docs render offline; a hash that differs
+# fails the build.
+COPY --chown=airflow:0 scripts/vendor_data_docs.py scripts/data_docs_assets.lock.json ./scripts/
+RUN python scripts/vendor_data_docs.py --dest "${HARVEST_REPO}/data-docs-assets"
+ENV HARVEST_DATA_DOCS_ASSETS=/opt/harvest/data-docs-assets
+
 # DAGs, plugins and configuration. airflow.cfg refers to ${HARVEST_REPO}/dags, ${HARVEST_REPO}/plugins
 # and ${AIRFLOW_HOME} (the image sets AIRFLOW_HOME=/opt/airflow), all set above.
 COPY --chown=airflow:0 airflow.cfg ./

@@ -34,7 +34,14 @@ $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-venv: $(VENV)/.synced  ## create or update the virtual environment from the lock
+# The CSS/JS/fonts Great Expectations' Data Docs load from CDNs, vendored from the npm registry
+# (versions and integrity hashes in scripts/data_docs_assets.lock.json) so Data Docs render
+# offline. A failed download leaves Data Docs on their CDN links (a warning) and is tried again.
+DATA_DOCS_ASSETS := $(VENV)/share/harvest/data-docs-assets
+$(DATA_DOCS_ASSETS)/manifest.json: scripts/data_docs_assets.lock.json scripts/vendor_data_docs.py | $(VENV)/.synced
+	-$(BIN)/python scripts/vendor_data_docs.py --dest $(DATA_DOCS_ASSETS)
+
+venv: $(VENV)/.synced $(DATA_DOCS_ASSETS)/manifest.json  ## create or update the virtual environment from the lock
 
 # --universal: one lock with environment markers for every Python from 3.11 up and every platform,
 # so the same file installs on 3.11, 3.12 and 3.13 (`make check-pythons` proves it).

@@ -29,6 +29,7 @@ import pandas as pd
 from harvest.config.spec import FieldSpec, SourceSpec
 from harvest.currency import load_rates
 from harvest.fields import FieldKind, field_kind
+from harvest.observation import item_url
 from harvest.parsers import Money, Unparseable
 from harvest.storage.raw import RawDocument
 from harvest.text import TextRepairs, normalise_text
@@ -49,7 +50,10 @@ def _raw_string(value: object, repairs: TextRepairs) -> str | None:
 
 
 def extract_records(
-    docs: Iterable[RawDocument], spec: SourceSpec, repairs: TextRepairs | None = None
+    docs: Iterable[RawDocument],
+    spec: SourceSpec,
+    repairs: TextRepairs | None = None,
+    same_item: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per item: source, logical_date, url and each field's string, in its stored form
     (:func:`~harvest.text.normalise_text`); an item page gives one, a list page whose cards are
@@ -57,12 +61,16 @@ def extract_records(
     ``repairs``, and a NUL or a surrogate (never in a sound page) is logged as a warning.
 
     Pages that failed to download (``error`` set and no fields) are not records; they stay in the
-    raw store, counted as failed pages.
+    raw store, counted as failed pages. An item page is identified by where it ended (its final
+    URL, after redirects: the record's ``url``) and its key: pages of one item reached under
+    several URLs give one record, the others are listed in ``same_item`` (``"<url> (ended at
+    <final>, as <the URL kept> did)"``).
     """
     names = list(spec.detail.fields)
     repairs = repairs if repairs is not None else TextRepairs()
     before = repairs.suspicious
     rows: list[list[Any]] = []
+    items: dict[tuple[str, str | None], tuple[int, str]] = {}  # (item URL, key) -> (row, asked)
     for doc in docs:
         for number, record in enumerate(doc.records, start=1):
             url = normalise_text(f"{doc.url}#card-{number}", repairs)
@@ -76,14 +84,28 @@ def extract_records(
             )
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
             continue
-        rows.append(
-            [
-                doc.source,
-                doc.logical_date,
-                normalise_text(doc.url, repairs),
-                *(_raw_string(doc.fields.get(n), repairs) for n in names),
-            ]
-        )
+        url = normalise_text(item_url(doc), repairs)
+        row = [
+            doc.source,
+            doc.logical_date,
+            url,
+            *(_raw_string(doc.fields.get(n), repairs) for n in names),
+        ]
+        identity = (url, row[len(META_COLUMNS) + names.index(spec.detail.key)])
+        if identity not in items:
+            items[identity] = (len(rows), doc.url)
+            rows.append(row)
+            continue
+        # one item reached under two URLs (/x/ redirecting to /x, both linked): one record,
+        # the one asked for at its own URL (else the first URL in order)
+        at, asked = items[identity]
+        if doc.url == url or (asked != url and doc.url < asked):
+            rows[at], (asked, dropped) = row, (doc.url, asked)
+            items[identity] = (at, asked)
+        else:
+            dropped = doc.url
+        if same_item is not None:
+            same_item.append(f"{dropped} (ended at {url}, as {asked} did)")
     if repairs.suspicious > before:
         log.warning(
             "text extracted for source %s: %s; the stored text differs from the page there",

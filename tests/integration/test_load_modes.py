@@ -345,8 +345,9 @@ def test_warnings_are_stored_with_their_counts(warehouse: Warehouse, settings: S
         frame, stage_uri(settings.staging_url, StagedDataset.CLEANED, "shop", DAYS[0])
     )
     crawl = {"cached_responses": 40, "requests_to_site": 0, "pages": 40}
+    counts = {**COUNTS, "scraped": len(frame), "valid": len(frame)}  # the records add up
     report = load_cleaned_partition(
-        spec, DAYS[0], settings, cleaned_uri=uri, counts=COUNTS, warehouse=warehouse, crawl=crawl
+        spec, DAYS[0], settings, cleaned_uri=uri, counts=counts, warehouse=warehouse, crawl=crawl
     )
     assert report.warnings == {
         "all_cached": {"severity": "warning", "cached_responses": 40, "requests_to_site": 0},
@@ -449,9 +450,11 @@ def test_a_cached_rerun_of_a_loaded_date_is_not_a_warning(
     )
     fetched = {"cached_responses": 0, "requests_to_site": 40}
     cached = {"cached_responses": 40, "requests_to_site": 0}
+    rows = len(observed(DAYS[0]))
+    counts = {**COUNTS, "scraped": rows, "valid": rows}  # the records add up
     for crawl in (fetched, cached):
         report = load_cleaned_partition(
-            spec, DAYS[0], settings, cleaned_uri=uri, counts=COUNTS, warehouse=warehouse,
+            spec, DAYS[0], settings, cleaned_uri=uri, counts=counts, warehouse=warehouse,
             crawl=crawl,
         )  # fmt: skip
         assert report.warnings == {}

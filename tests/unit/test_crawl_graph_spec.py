@@ -188,3 +188,23 @@ def test_preview_of_a_json_page_says_what_the_crawl_would_do() -> None:
     text = "\n".join(preview_lines(html_spec, response))
     assert "REJECTED: a JSON page (Content-Type: application/json) but the spec reads HTML" in text
     assert "is JSON but the selector is css 'a.item'" in text  # the level, not a stack trace
+
+
+def test_records_that_do_not_add_up_are_a_named_warning(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from harvest.loading.warnings import partition_warnings
+
+    spec = _load(tmp_path)
+    frame = pd.DataFrame({"id": ["a", "b", "c"]})
+    counts = {"scraped": 5, "quarantined": 1, "duplicates": 1}
+    assert "records_unaccounted" not in partition_warnings(
+        spec, frame, {"item_pages": 5}, counts=counts
+    )
+    lost = partition_warnings(spec, frame, {"item_pages": 7}, counts=counts)  # 2 never read
+    assert lost["records_unaccounted"] == {
+        "severity": "warning", "scraped": 5, "quarantined": 1, "duplicates": 1, "rows": 3,
+        "crawl_records": 7,
+    }  # fmt: skip
+    short = partition_warnings(spec, frame.head(2), None, counts=counts)  # one row vanished
+    assert short["records_unaccounted"]["rows"] == 2

@@ -223,6 +223,7 @@ def test_supervise_sends_statsd_packets_that_the_mapping_labels(
     newest = PartitionResult(
         dt.date(2026, 3, 14), scraped=100, quarantined=20, loaded=0,
         validation_pass_rate=0.75, field_coverage={"price": 0.4, "area": 0.9},
+        warnings=("looks_like_catalogue",),
     )  # fmt: skip
     other = spec.model_copy(update={"name": "other"})
     client = statsd.StatsClient("127.0.0.1", udp.getsockname()[1], prefix="harvest")
@@ -239,7 +240,11 @@ def test_supervise_sends_statsd_packets_that_the_mapping_labels(
         "harvest.freshness.age_seconds.demo": (4.5 * 3600, "g"),
         "harvest.runs.consecutive_failures.other": (1.0, "g"),
         "harvest.partition.quarantine_rate.demo": (0.2, "g"),
-        "harvest.partition.data_warnings.demo": (1.0, "g"),  # zero_rows_loaded
+        "harvest.partition.data_warnings.demo": (2.0, "g"),  # zero_rows_loaded, looks_like..
+        # each named warning, 1 or 0 (issue 18): the alerts on them clear when they are gone
+        "harvest.partition.warning.zero_rows.demo": (1.0, "g"),  # 0 rows loaded
+        "harvest.partition.warning.looks_like_catalogue.demo": (1.0, "g"),
+        "harvest.partition.warning.unobserved_items.demo": (0.0, "g"),
         "harvest.coverage.price.demo": (0.4, "g"),
         "harvest.supervisor.up": (1.0, "g"),
     }
@@ -257,6 +262,9 @@ def test_supervise_sends_statsd_packets_that_the_mapping_labels(
         "harvest.partition.quarantine_rate.demo": ("harvest_partition_quarantine_rate", {"source": "demo"}),
         "harvest.runs.consecutive_failures.other": ("harvest_runs_consecutive_failures", {"source": "other"}),
         "harvest.supervisor.up": ("harvest_supervisor_up", {}),
+        "harvest.partition.warning.looks_like_catalogue.demo": (
+            "harvest_partition_warning", {"warning": "looks_like_catalogue", "source": "demo"}
+        ),
         "harvest.supervisor.duration": ("harvest_supervisor_duration_seconds", {}),
     }  # fmt: skip
     for name, (prometheus, labels) in labelled.items():

@@ -11,6 +11,7 @@ Parquet files under ``staging_url`` (a shared volume or object store in producti
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,8 @@ from harvest.text import yes_no
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES_DIR = PACKAGE_DIR / "sources"
 DEFAULT_HTTP_CACHE_RETENTION_DAYS = 7
+# Where `make venv` vendors the files Data Docs load from CDNs (scripts/vendor_data_docs.py)
+DEFAULT_DATA_DOCS_ASSETS = Path(sys.prefix) / "share" / "harvest" / "data-docs-assets"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Settings:
     user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
     http_cache_retention_days: int = DEFAULT_HTTP_CACHE_RETENTION_DAYS
     shared_filesystem: bool = False
+    # The CSS/JS Data Docs load from CDNs, vendored at install time (scripts/vendor_data_docs.py)
+    data_docs_assets: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +74,9 @@ class Settings:
                 env, "HARVEST_HTTPCACHE_RETENTION_DAYS", DEFAULT_HTTP_CACHE_RETENTION_DAYS
             ),
             shared_filesystem=yes_no(env.get("HARVEST_SHARED_FILESYSTEM")) is True,
+            data_docs_assets=Path(env["HARVEST_DATA_DOCS_ASSETS"])
+            if env.get("HARVEST_DATA_DOCS_ASSETS")
+            else DEFAULT_DATA_DOCS_ASSETS,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

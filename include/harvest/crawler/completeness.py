@@ -17,7 +17,7 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
 - ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link.
 
 :func:`account_from_stats` turns those counters into a table, :func:`completeness_warnings`
-into named warnings: fewer records than cards seen, a level page with nothing on it, links
+into named warnings: fewer records than cards seen, a level whose pages all had nothing on them, links
 skipped for depth, budget or failure (the partition may miss items), and any link that ended
 nowhere (a drop without a reason). The crawl summary, the ``completeness`` crawl monitor and the
 metric ``harvest.scrape.completeness_warnings.<source>`` all come from these. Importing this
@@ -102,11 +102,12 @@ def completeness_warnings(
                 f"records_below_cards: level {name!r}: {entry['records']} records from "
                 f"{cards} cards" + (f" (links skipped: {reasons})" if reasons else "")
             )
-        if entry["empty_pages"]:
+        if entry["empty_pages"] and entry["empty_pages"] == entry["pages"]:
+            # every page of the level empty: the selector no longer matches (one empty page
+            # among full ones is an empty category: logged and counted, no warning)
             warnings.append(
-                f"empty_level_page: level {name!r}: {entry['empty_pages']} of {entry['pages']} "
-                "pages had no card and no link (the selector may no longer match; see the log "
-                "for the first URL)"
+                f"empty_level_page: level {name!r}: none of its {entry['pages']} pages had a "
+                "card or a link (the selector may no longer match; see the log for the URL)"
             )
         for reason in LOSSY_REASONS:
             count = skipped.get(reason, 0)

@@ -332,6 +332,8 @@ class PageErrorMiddleware:
             stats = self.crawler.stats
             if stats is not None:
                 stats.inc_value("harvest/pages_ok", -1)
+                if request.meta.get(PAGE_TYPE_META) == "detail":  # its record is no record
+                    stats.inc_value("harvest/item_pages", -1)
         if request.meta.get(LEVEL_META) is not None and hasattr(spider, "unfollowed"):
             spider.unfollowed(request.meta[LEVEL_META], "failed")  # the account: a failed page
         return [

@@ -113,7 +113,18 @@ def counts_from(validation: Mapping[str, Any], cleaning: Mapping[str, Any]) -> d
         "duplicates": int(cleaning["duplicates"]),
         "imputed": int(sum(imputed.values())) if isinstance(imputed, Mapping) else int(imputed),
         "updated": int(cleaning.get("updated") or 0),
+        "history_duplicates": history_duplicates(cleaning),
+        "same_item": int(validation.get("same_item_pages") or 0),
     }
+
+
+def history_duplicates(cleaning: Mapping[str, Any] | Any) -> int:
+    """Records the clean stage found on earlier dates (exact and near history duplicates), from
+    its report or the report's ``to_dict()``; 0 when it does not say."""
+    names = ("exact_duplicates_history", "near_duplicates_history")
+    if isinstance(cleaning, Mapping):
+        return sum(int(cleaning.get(n) or 0) for n in names)
+    return sum(int(getattr(cleaning, n, 0) or 0) for n in names)
 
 
 def staged_counts(
@@ -197,6 +208,8 @@ def load_cleaned_partition(
         imputed=int(counts["imputed"]),
     )
     updated = int(counts.get("updated", 0))
+    seen_before = int(counts.get("history_duplicates", 0))
+    same_item = int(counts.get("same_item", 0))
     if clean is None and spec.mode == "listings" and spec.dedup.history_days:
         raise LoadError(
             f"load source={spec.name} date={day}: a listings load with a history window needs "
@@ -222,9 +235,21 @@ def load_cleaned_partition(
                     stage_counts["duplicates"] = again.duplicates
                     stage_counts["imputed"] = sum(again.imputed.values())
                     updated = again.updated
+                    seen_before = history_duplicates(again)
             frame = read_frame(cleaned_uri)
             loaded_before = wh.partition_summary(spec.name, day) is not None
-            warnings = partition_warnings(spec, frame, crawl, loaded_before=loaded_before)
+            warnings = partition_warnings(
+                spec,
+                frame,
+                crawl,
+                loaded_before=loaded_before,
+                counts={
+                    **stage_counts,
+                    "updated": updated,
+                    "history_duplicates": seen_before,
+                    "same_item": same_item,
+                },
+            )
             report_warnings(spec, day, warnings)
             result = wh.load_partition(spec, day, frame)
             if result.rows != len(frame):

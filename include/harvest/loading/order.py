@@ -27,14 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 
 if TYPE_CHECKING:
-    from harvest.loading import Reclean
-    from harvest.storage.warehouse import Warehouse
+    from harvest.loading import Reclean, Recleaned
+    from harvest.storage.warehouse import PartitionSummary, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ def recheck_later(
             )  # fmt: skip
             unchecked.append(other)
             continue
-        result = warehouse.load_partition(spec, other, read_frame(cleaned.cleaned_uri))
+        frame = read_frame(cleaned.cleaned_uri)
+        result = warehouse.load_partition(spec, other, frame)
         summary = warehouse.partition_summary(spec.name, other)
         if summary is not None:
             warehouse.record_partition(
@@ -87,6 +88,7 @@ def recheck_later(
                     updated=cleaned.updated,
                     loaded=result.rows,
                     loaded_at=None,
+                    warnings=_rechecked_warnings(spec, other, summary, frame, cleaned),
                 )
             )
         if result.written or result.deleted:
@@ -97,3 +99,26 @@ def recheck_later(
         )  # fmt: skip
         checked.append(other)
     return checked, unchecked
+
+
+def _rechecked_warnings(
+    spec: SourceSpec, day: dt.date, summary: PartitionSummary, frame: Any, cleaned: Recleaned
+) -> dict[str, Any]:
+    """A re-checked partition's warnings: those of its crawl as recorded, those of its frame
+    checked again (a partition the re-check emptied says ``zero_rows``)."""
+    from harvest.loading import history_duplicates
+    from harvest.loading.warnings import FRAME_WARNINGS, partition_warnings
+
+    counts = {
+        "valid": summary.valid,
+        "updated": cleaned.updated,
+        "history_duplicates": history_duplicates(cleaned),
+    }
+    fresh = partition_warnings(spec, frame, None, loaded_before=True, counts=counts)
+    kept = {k: v for k, v in (summary.warnings or {}).items() if k not in FRAME_WARNINGS}
+    for name in fresh.keys() - (summary.warnings or {}).keys():
+        log.warning(
+            "source=%s date=%s warning %s after the re-check: %s",
+            spec.name, day, name, fresh[name],
+        )  # fmt: skip
+    return {**kept, **fresh}

@@ -10,6 +10,15 @@
 - ``crawl_incomplete``: the crawl's completeness account has named warnings (fewer records than
   cards seen, an empty level page, links lost to depth, budget or failures, a drop without a
   reason; :mod:`harvest.crawler.completeness`): the partition may miss items of the site.
+- ``records_unaccounted``: the records account does not add up: the crawl produced
+  ``crawl_records`` (item pages and card items), validation read ``scraped``; of those,
+  ``quarantined`` were quarantined and ``duplicates`` removed by de-duplication, so
+  ``scraped - quarantined - duplicates`` rows should load: a difference is records lost without
+  a reason. Item pages that ended at another URL's page of the same item (``same_item``, one
+  record for both) are accounted for.
+- ``looks_like_catalogue`` (listings): most of the partition's valid records were seen on an
+  earlier date (history duplicates and updates): the site shows the same items every night, so
+  the listings mode loads almost nothing from the second night on. Set ``mode: catalogue``.
 - ``unobserved_items`` (catalogue, after the load): items whose version stays open although the
   crawl did not see them, because it did not read where they were listed (a failed list page),
   with how many and why (:mod:`harvest.observation`); always a warning.
@@ -47,13 +56,22 @@ def partition_warnings(
     crawl: Mapping[str, Any] | None = None,
     *,
     loaded_before: bool = False,
+    counts: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The warnings of a cleaned partition ``frame`` (and its crawl summary, a
-    ``CrawlResult.to_dict()``, when known; ``loaded_before``: the date is being re-run):
+    ``CrawlResult.to_dict()``, when known; ``loaded_before``: the date is being re-run;
+    ``counts``: the stage counts ``scraped``, ``valid``, ``quarantined``, ``duplicates``,
+    ``history_duplicates``, ``updated`` and ``same_item``, when known):
     name -> ``{"severity", ...counts}``."""
     found: dict[str, dict[str, Any]] = {}
     if len(frame) == 0:
         found["zero_rows"] = {"rows": 0}
+    seen_before = repeats(spec, counts)
+    if seen_before is not None:
+        found["looks_like_catalogue"] = {
+            **seen_before,
+            "message": "looks like a catalogue: set mode: catalogue",
+        }
     if crawl is not None and not loaded_before:
         cached = int(crawl.get("cached_responses") or 0)
         to_site = int(crawl.get("requests_to_site") or 0)
@@ -65,6 +83,9 @@ def partition_warnings(
             "warnings": [w.split(":", 1)[0] for w in account["warnings"]],
             "links_skipped": dict((crawl or {}).get("links_skipped") or {}),
         }
+    unaccounted = _unaccounted(len(frame), crawl, counts)
+    if unaccounted:
+        found["records_unaccounted"] = unaccounted
     if len(frame):
         empty = [
             name
@@ -75,6 +96,28 @@ def partition_warnings(
             found["empty_field"] = {"fields": empty, "rows": len(frame)}
     severities = spec.warnings.model_dump()
     return {name: {"severity": severities[name], **counts} for name, counts in found.items()}
+
+
+REPEAT_SHARE = 0.5
+"""``looks_like_catalogue``: the share of a listings partition's valid records seen before
+(history duplicates and updates) above which its nights repeat."""
+
+
+def repeats(spec: SourceSpec, counts: Mapping[str, int] | None) -> dict[str, Any] | None:
+    """A listings partition whose valid records were mostly seen on earlier dates: its counts
+    (``valid``, ``seen_before``, ``share``), else ``None``."""
+    if spec.mode != "listings" or not counts:
+        return None
+    valid = int(counts.get("valid") or 0)
+    seen = int(counts.get("history_duplicates") or 0) + int(counts.get("updated") or 0)
+    if not valid or seen / valid <= REPEAT_SHARE:
+        return None
+    return {"valid": valid, "seen_before": seen, "share": round(seen / valid, 3)}
+
+
+FRAME_WARNINGS = ("zero_rows", "empty_field", "looks_like_catalogue")
+"""The warnings a partition's cleaned frame (and counts) decide, checked again whenever the
+partition is re-loaded (a later partition re-checked by :mod:`harvest.loading.order`)."""
 
 
 def unobserved_warning(versions: Any) -> dict[str, Any]:
@@ -114,6 +157,31 @@ def report_warnings(
             f"loaded. The spec's `warnings:` makes it critical; re-scrape the partition or fix "
             f"the source (or lower it to warning)"
         )
+
+
+def _unaccounted(
+    rows: int, crawl: Mapping[str, Any] | None, counts: Mapping[str, Any] | None
+) -> dict[str, int] | None:
+    """The records account of a partition when it does not add up (see the module docstring)."""
+    if counts is None:
+        return None
+    scraped = int(counts.get("scraped") or 0)
+    expected = scraped - int(counts.get("quarantined") or 0) - int(counts.get("duplicates") or 0)
+    crawled = crawl.get("item_pages") if crawl is not None else None
+    merged = int(counts.get("same_item") or 0)  # one record for an item reached under two URLs
+    if rows == expected and (crawled is None or int(crawled) == scraped + merged):
+        return None
+    account = {
+        "scraped": scraped,
+        "quarantined": int(counts.get("quarantined") or 0),
+        "duplicates": int(counts.get("duplicates") or 0),
+        "rows": rows,
+    }
+    if crawled is not None:
+        account["crawl_records"] = int(crawled)
+    if merged:
+        account["same_item"] = merged
+    return account
 
 
 def _blank(column: pd.Series) -> bool:

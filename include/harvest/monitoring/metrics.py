@@ -13,6 +13,10 @@ statsd name (after the ``harvest`` prefix)     type   Prometheus (statsd-exporte
                                                       scraped, quarantined, loaded,
                                                       quarantine_rate, validation_pass_rate,
                                                       data_warnings (newest partition)
+``partition.warning.<name>.<source>``          gauge  ``harvest_partition_warning{warning,
+                                                      source}`` 1/0: each named warning of
+                                                      the newest partition (zero_rows,
+                                                      looks_like_catalogue, unobserved_items...)
 ``coverage.<field>.<source>``                  gauge  ``harvest_field_coverage{field,source}``
 ``crawl.monitors_failed.<source>``             gauge  ``harvest_crawl_monitors_failed{source}``:
                                                       failed crawl monitors (newest crawl)
@@ -82,6 +86,7 @@ from functools import lru_cache
 import statsd
 
 from harvest.config.settings import Settings
+from harvest.config.spec import ALL_WARNING_NAMES
 from harvest.monitoring.sla import SourceStatus, data_warnings
 
 log = logging.getLogger(__name__)
@@ -158,6 +163,9 @@ def status_gauges(status: SourceStatus) -> dict[str, float]:
         gauges[f"partition.loaded.{source}"] = float(newest.loaded)
         count = len(data_warnings(newest)) if warnings is None else warnings
         gauges[f"partition.data_warnings.{source}"] = float(count)
+        for name in ALL_WARNING_NAMES:  # 0 too: an alert on one clears when it is gone
+            raised = name in newest.warnings or (name == "zero_rows" and newest.loaded == 0)
+            gauges[f"partition.warning.{name}.{source}"] = 1.0 if raised else 0.0
         if newest.quarantine_rate is not None:
             gauges[f"partition.quarantine_rate.{source}"] = float(newest.quarantine_rate)
         if newest.validation_pass_rate is not None:

@@ -84,6 +84,10 @@ class ValidationReport:
     validated_uri: str | None = None
     data_docs_path: str | None = None
     success: bool = True
+    same_item_pages: int = 0
+    """Item pages that ended at the page of another URL of the same item (a redirect): one
+    record for both (:func:`harvest.records.extract_records`), so the crawl's records are
+    ``scraped + same_item_pages``."""
 
     @property
     def quarantine_rate(self) -> float:

@@ -248,10 +248,14 @@ def validate_records(
     return outcome
 
 
-def build_data_docs(outcome: ValidationOutcome, docs_dir: Path) -> str:
-    """Render the suite and this partition's combined result as GX Data Docs under ``docs_dir``;
-    return the path of the partition's page (re-running a date replaces its page)."""
-    return render_data_docs(
+def build_data_docs(outcome: ValidationOutcome, docs_dir: Path, assets: Path | None = None) -> str:
+    """Render the suite and this partition's combined result as GX Data Docs under ``docs_dir``
+    and make them render offline with the vendored ``assets`` (see
+    :mod:`harvest.validation.data_docs`); return the path of the partition's page (re-running a
+    date replaces its page)."""
+    from harvest.validation.data_docs import offline_or_warn
+
+    page = render_data_docs(
         outcome.suite,
         outcome.tallies,
         [bool(success) for success in outcome.results["success"]],
@@ -260,6 +264,8 @@ def build_data_docs(outcome: ValidationOutcome, docs_dir: Path) -> str:
         day=outcome.logical_date,
         docs_dir=docs_dir,
     )
+    offline_or_warn(docs_dir, assets)
+    return page
 
 
 def validate_partition(
@@ -283,7 +289,8 @@ def validate_partition(
     repairs = TextRepairs()
     try:
         docs = store.read_partition(spec.name, day)
-        raw = extract_records(docs, spec, repairs)
+        same_item: list[str] = []
+        raw = extract_records(docs, spec, repairs, same_item)
         # a catalogue closes what its crawl looked for and did not find: keep what it read
         account = listing_account(docs) if spec.mode == "catalogue" else None
         del docs
@@ -312,7 +319,9 @@ def validate_partition(
     docs_path = None
     if data_docs:
         try:
-            docs_path = build_data_docs(outcome, settings.home / "data_docs")
+            docs_path = build_data_docs(
+                outcome, settings.home / "data_docs", settings.data_docs_assets
+            )
         except Exception as exc:  # Data Docs are a view: never fail the partition over them
             log.warning("Data Docs not built for %s %s: %s", spec.name, day, exc, exc_info=True)
             outcome.warnings.append(f"Data Docs were not built: {exc}")
@@ -323,7 +332,13 @@ def validate_partition(
     validated_uri = write_frame(
         outcome.valid, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
     )
+    if same_item:  # counted, never silently merged
+        outcome.warnings.append(
+            f"{len(same_item)} item page(s) ended at the page of another URL of the same item "
+            f"(a redirect), kept once: {'; '.join(same_item[:3])}"
+        )
     report = outcome.report(validated_uri=validated_uri, data_docs_path=docs_path)
+    report.same_item_pages = len(same_item)
     report.text_repairs = repairs.to_dict()
     log.info(
         "validated source=%s date=%s: %d scraped, %d valid, %d quarantined %s, text repaired %s",

@@ -27,10 +27,17 @@ from harvest.config.spec.features import FeaturesSpec
 from harvest.config.spec.fields import DetailSpec, FieldChecks, FieldSpec
 from harvest.config.spec.files import SpecSet, load_spec, load_specs, spec_files
 from harvest.config.spec.monitoring import MONITOR_NAMES, MonitorsSpec, SlaSpec
-from harvest.config.spec.quality import WARNING_NAMES, DedupSpec, ValidationSpec, WarningsSpec
+from harvest.config.spec.quality import (
+    ALL_WARNING_NAMES,
+    WARNING_NAMES,
+    DedupSpec,
+    ValidationSpec,
+    WarningsSpec,
+)
 from harvest.config.spec.source import SourceSpec
 
 __all__ = [
+    "ALL_WARNING_NAMES",
     "MONITOR_NAMES",
     "NAME_RE",
     "QUEUE_RE",

@@ -81,8 +81,17 @@ class DedupSpec(_Model):
         return data
 
 
-WARNING_NAMES = ("zero_rows", "all_cached", "empty_field", "crawl_incomplete")
-"""The named warnings a partition can raise (see :mod:`harvest.loading.warnings`)."""
+WARNING_NAMES = (
+    "zero_rows",
+    "all_cached",
+    "empty_field",
+    "crawl_incomplete",
+    "records_unaccounted",
+    "looks_like_catalogue",
+)
+"""The named warnings a spec can make critical (see :mod:`harvest.loading.warnings`)."""
+ALL_WARNING_NAMES = (*WARNING_NAMES, "unobserved_items")
+"""Every named warning a partition can raise (``unobserved_items`` is never critical)."""
 
 
 class WarningsSpec(_Model):
@@ -93,3 +102,5 @@ class WarningsSpec(_Model):
     all_cached: Literal["warning", "critical"] = "warning"
     empty_field: Literal["warning", "critical"] = "warning"
     crawl_incomplete: Literal["warning", "critical"] = "warning"
+    records_unaccounted: Literal["warning", "critical"] = "warning"
+    looks_like_catalogue: Literal["warning", "critical"] = "warning"

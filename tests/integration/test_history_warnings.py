@@ -1,0 +1,90 @@
+"""Say what looks wrong (issue 18), on PostgreSQL and SQLite: a listings source whose nights
+repeat is told "looks like a catalogue: set mode: catalogue", and a partition a later re-check
+empties keeps its zero-rows warning (the supervisor's gauges and alerts read these)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from harvest.cleaning.clean import clean_partition
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+from harvest.loading import counts_from, load_cleaned_partition
+from harvest.pipeline import clean_again
+from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
+from harvest.storage.warehouse import Warehouse
+from tests.integration.test_cleaning_partition import stage_validated
+from tests.unit.test_dedup_demo import demo_spec
+
+D1, D2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+
+
+def spec_without_imputation() -> SourceSpec:
+    """The demo spec with nothing imputed: a night shown again is then exactly the night before
+    (an imputed value in history would differ from the same missing value tonight, which
+    de-duplication counts as an update; see the report of issue 18)."""
+    spec = demo_spec()
+    fields = {
+        name: field.model_copy(update={"impute": "none", "impute_value": None})
+        for name, field in spec.detail.fields.items()
+    }
+    detail = spec.detail.model_copy(update={"fields": fields})
+    return spec.model_copy(update={"detail": detail})
+
+
+def same_night_again(settings: Settings, source: str, day: dt.date, again: dt.date) -> None:
+    """Stage ``day``'s validated records as ``again``'s: the site showed the same items."""
+    frame = read_frame(stage_uri(settings.staging_url, StagedDataset.VALIDATED, source, day))
+    frame["logical_date"] = again.isoformat() if frame["logical_date"].dtype == object else again
+    write_frame(frame, stage_uri(settings.staging_url, StagedDataset.VALIDATED, source, again))
+
+
+def clean_and_load(settings: Settings, warehouse: Warehouse, day: dt.date) -> Any:
+    spec = spec_without_imputation()
+    cleaned = clean_partition(spec, day, settings, warehouse=warehouse)
+    valid = cleaned.input_rows
+    counts = counts_from({"scraped": valid, "valid": valid, "quarantined": 0}, cleaned.to_dict())
+    return load_cleaned_partition(
+        spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=counts,
+        warehouse=warehouse, cleaned_at=cleaned.cleaned_at, clean=clean_again,
+    )  # fmt: skip
+
+
+def test_a_listings_source_whose_nights_repeat_looks_like_a_catalogue(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    warehouse.migrate([spec_without_imputation()])
+    stage_validated(settings, D1)
+    same_night_again(settings, "demo", D1, D2)
+    first = clean_and_load(settings, warehouse, D1)
+    assert first.loaded > 0 and "looks_like_catalogue" not in first.warnings
+    second = clean_and_load(settings, warehouse, D2)
+    assert second.loaded == 0
+    assert set(second.warnings) >= {"zero_rows", "looks_like_catalogue"}
+    repeat = second.warnings["looks_like_catalogue"]
+    assert repeat["message"] == "looks like a catalogue: set mode: catalogue"
+    assert repeat["share"] == 1.0 and repeat["seen_before"] == repeat["valid"] > 0
+    stored = warehouse.partition_summary("demo", D2)
+    assert stored is not None and "looks_like_catalogue" in (stored.warnings or {})
+
+
+def test_a_partition_emptied_by_a_recheck_keeps_its_zero_rows_warning(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """D2 loaded first with rows; D1 (a backfill) shows the same items, so re-checking D2 finds
+    every record a duplicate of D1: D2 now loads none, and says so."""
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    warehouse.migrate([spec_without_imputation()])
+    stage_validated(settings, D1)
+    same_night_again(settings, "demo", D1, D2)
+    later = clean_and_load(settings, warehouse, D2)
+    assert later.loaded > 0 and "zero_rows" not in later.warnings
+    earlier = clean_and_load(settings, warehouse, D1)
+    assert earlier.rechecked == [D2.isoformat()]
+    summary = warehouse.partition_summary("demo", D2)
+    assert summary is not None and summary.loaded == 0
+    assert "zero_rows" in (summary.warnings or {}), summary.warnings
+    assert "looks_like_catalogue" in (summary.warnings or {})
