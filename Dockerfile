@@ -14,12 +14,15 @@
 # user and signal handling; revisit if the extra providers ever get in the way.
 FROM apache/airflow:3.3.2-python3.11
 
-# Chromium and its driver for Selenium (Debian packages of the same release, so versions match).
+# Chromium and its driver for Selenium (Debian packages of the same release, so versions match);
+# a C compiler for dedupe's affinegap and its other C extensions, which PyPI ships as sources only.
 USER root
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         chromium \
         chromium-driver \
+        gcc \
+        libc6-dev \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
@@ -47,7 +50,7 @@ RUN pip install --no-cache-dir --no-deps -r requirements.lock \
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 include/ ./include/
 RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import harvest.config, harvest_demo"
+    && python -c "import harvest.config, harvest_demo, dedupe, affinegap"
 
 # The CSS/JS Data Docs load from CDNs, vendored from the npm registry with their integrity hashes
 # checked (scripts/data_docs_assets.lock.json), so Data Docs render offline; a hash that differs

@@ -1,209 +1,292 @@
-"""De-duplication: precision, recall and time, Harvest's blocking matcher against naive baselines.
+"""De-duplication: precision, recall and time of today's matcher beside the former rules and baselines.
 
-    python benchmarks/bench_dedup.py                 # 100k records (a few minutes)
-    python benchmarks/bench_dedup.py --quick         # 5k records: checks it works
+    python benchmarks/bench_dedup.py            # 20,000 a day x 7 days; 100k against 100k (~25 min)
+    python benchmarks/bench_dedup.py --quick    # 2,000 a day x 7 days; 10k against 10k (~2 min)
 
-Records come from the demo site (``SiteConfig``, 5% re-listings of the same or the last 7 days),
-built from its listing objects as the detail pages show them and parsed with the spec's parsers.
+Records come from the demo site (5% re-listings of the same day or the 7 before), built from its
+listings as the detail pages show them and parsed with the spec's kinds
+(:func:`harvest_demo.records.demo_records`); the seed (42) is not the one the demo's labelled
+pairs were drawn from (:mod:`harvest_demo.dedup_pairs`), so the model is scored on unseen flats.
 
-1. Quality: ``--days`` days of ``--quality-rows`` listings, each day de-duplicated against the
-   canonical records of the days before, scored with ``evaluate_dedup`` against the generator's
-   ``relist_of``, with demo.yaml's dedup settings.
-2. Scale: one day of ``--rows`` records, de-duplicated against a history of the previous day
-   (``--rows`` more records): time per 100k records, and precision/recall at that volume. Against
-   (a) pandas ``drop_duplicates`` on the match fields (exact agreement only) and (b) the all-pairs
-   comparison with the same rule on a ``--sample`` subsample, its time scaled by (n / sample)².
-   Timed in ``--rounds`` rounds, the sides in rotated order; medians with their spread. The
-   baselines are quality baselines: they find other pairs (their precision and recall say how).
+Two settings, each method scored with ``evaluate_dedup`` against the generator's ``relist_of``:
+
+1. quality: ``--days`` days of ``--per-day`` listings, each day de-duplicated against the
+   canonical records of the days before (as the pipeline does with its history);
+2. scale: one day of ``--rows`` records against ``--rows`` of history (the previous day).
+
+Methods, timed on the same frames in the same process, order rotated each round, ``--rounds``
+rounds (median and min-max); each method must give the same pairs every round:
+
+- ``harvest``: :func:`harvest.cleaning.dedup.deduplicate` with demo.yaml (dedupe's model trained
+  on demo.dedup.json, Harvest's blocking); training is timed once, apart (a clean task trains
+  once per process);
+- ``dedupe blocking``: the same trained model with dedupe's own learned blocking
+  (``Dedupe.pairs`` within the day, ``Gazetteer.index`` / ``blocks`` against history); slow, so
+  run on at most ``--dedupe-rows`` listings a day and its time scaled to 100k records linearly
+  (a lower bound: its pairs grow faster than n);
+- ``rules (before #19)``: the former hand-tuned rules (``benchmarks/dedup_rules_v1.py``);
+- ``drop_duplicates``: pandas on the former match fields (exact agreement, nulls equal).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz, process, utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_average, median, rotated, spread
 
-from harvest.cleaning.dedup import MAX_MISSING_MATCH_FIELDS, deduplicate
-from harvest.cleaning.dedup_eval import evaluate_dedup
+from _common import goal_line, load_average, rotated
+from dedup_rules_v1 import DEMO_RULES
+from dedup_rules_v1 import deduplicate as rules_deduplicate
+
+from harvest.cleaning import near
+from harvest.cleaning.dedup import deduplicate
+from harvest.cleaning.dedup_eval import DedupScore, evaluate_dedup
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.fields import Comparison, field_kind
 from harvest.text import fold
 from harvest_demo import SiteConfig
 from harvest_demo.records import demo_records
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "include/harvest/sources/demo.yaml"
 FIRST_DAY = dt.date(2026, 3, 1)
+Pairs = list[tuple[str, str]]
+Method = Callable[[pd.DataFrame, pd.DataFrame | None], tuple[Pairs, pd.DataFrame]]
+"""(batch, history) -> (duplicate pairs, the batch's canonical records)."""
 
 
-def quality(spec: SourceSpec, frames: list[tuple[pd.DataFrame, dict[str, str | None]]]) -> str:
-    history: pd.DataFrame | None = None
-    pairs: list[tuple[str, str]] = []
-    truth: dict[str, str | None] = {}
-    for frame, day_truth in frames:
-        result = deduplicate(frame, spec, history)
-        pairs += result.pairs
+def harvest_method(spec: SourceSpec, status: near.MatcherStatus) -> Method:
+    def run(batch: pd.DataFrame, history: pd.DataFrame | None) -> tuple[Pairs, pd.DataFrame]:
+        result = deduplicate(batch, spec, history, matcher=status)
+        return result.pairs, result.frame
+
+    return run
+
+
+def rules_method(spec: SourceSpec) -> Method:
+    def run(batch: pd.DataFrame, history: pd.DataFrame | None) -> tuple[Pairs, pd.DataFrame]:
+        result = rules_deduplicate(batch, spec, history, rules=DEMO_RULES)
+        return result.pairs, result.frame
+
+    return run
+
+
+def drop_duplicates_method(spec: SourceSpec) -> Method:
+    fields = list(DEMO_RULES.match_fields)
+
+    def run(batch: pd.DataFrame, history: pd.DataFrame | None) -> tuple[Pairs, pd.DataFrame]:
+        both = batch if history is None else pd.concat([history, batch], ignore_index=True)
+        keyed = pd.DataFrame({"record_key": both["record_key"]})
+        for name in fields:
+            keyed[name] = both[name].map(fold) if both[name].dtype == "string" else both[name]
+        keyed = keyed.sort_values("record_key", kind="stable")
+        duplicated = keyed.duplicated(subset=fields, keep="first")
+        first = keyed.groupby(fields, dropna=False)["record_key"].transform("first")
+        chosen = duplicated & keyed["record_key"].isin(set(batch["record_key"]))
+        pairs = list(zip(keyed.loc[chosen, "record_key"], first[chosen], strict=True))
+        dropped = {k for k, _ in pairs}
+        return pairs, batch[~batch["record_key"].isin(dropped)]
+
+    return run
+
+
+def dedupe_blocking_method(spec: SourceSpec, status: near.MatcherStatus) -> Method:
+    """dedupe's own blocking: ``Dedupe.pairs`` within the batch, a ``Gazetteer`` over history."""
+    import io
+
+    import dedupe
+
+    if status.matcher is None:
+        raise SystemExit(f"dedupe blocking: {status.status}")
+    settings = io.BytesIO()
+    status.matcher.deduper.write_settings(settings)
+
+    def run(batch: pd.DataFrame, history: pd.DataFrame | None) -> tuple[Pairs, pd.DataFrame]:
+        threshold = spec.dedup.threshold
+        batch = batch.sort_values(["record_key"], ignore_index=True)
+        records = dict(zip(batch["record_key"], near.records(batch, spec), strict=True))
+        best: dict[str, tuple[float, str]] = {}
+
+        def offer(later: str, earlier: str, score: float) -> None:
+            if score >= threshold and (later not in best or score > best[later][0]):
+                best[later] = (score, earlier)
+
+        deduper = status.matcher.deduper  # type: ignore[union-attr]
+        pairs = list(deduper.pairs(records)) if len(records) > 1 else []
+        if pairs:
+            scored = deduper.score(iter(pairs))
+            for (a, b), score in zip(scored["pairs"], scored["score"], strict=True):
+                earlier, later = sorted((str(a), str(b)))
+                offer(later, earlier, float(score))
+        if history is not None and len(history):
+            settings.seek(0)
+            gazetteer = dedupe.StaticGazetteer(settings, num_cores=1)
+            gazetteer.index(
+                dict(zip(history["record_key"], near.records(history, spec), strict=True))
+            )
+            for block in gazetteer.score(gazetteer.blocks(records)):
+                for (a, b), score in zip(block["pairs"], block["score"], strict=True):
+                    offer(str(a), str(b), float(score))
+        # the earliest of a group stays: a record chosen as canonical is never dropped
+        found = [(later, earlier) for later, (_, earlier) in sorted(best.items())]
+        dropped = {later for later, earlier in found if earlier not in best or earlier < later}
+        return [(k, v) for k, v in found if k in dropped], batch[~batch["record_key"].isin(dropped)]
+
+    return run
+
+
+@dataclass
+class Setup:
+    """What a method runs on: a history (canonical records before the days) and the days."""
+
+    history: pd.DataFrame | None
+    history_truth: dict[str, str | None]
+    days: list[tuple[pd.DataFrame, dict[str, str | None]]]
+
+    @property
+    def records(self) -> int:
+        return sum(len(frame) for frame, _ in self.days)
+
+
+def run_days(method: Method, setup: Setup) -> tuple[Pairs, dict[str, str | None], float]:
+    """Each day against the history and the canonical records of the days before: pairs,
+    truth, seconds."""
+    history = setup.history
+    pairs: Pairs = []
+    truth = dict(setup.history_truth)
+    started = time.perf_counter()
+    for frame, day_truth in setup.days:
+        found, kept = method(frame, history)
+        pairs += found
         truth |= day_truth
-        history = result.frame if history is None else pd.concat([history, result.frame])
-    score = evaluate_dedup(pairs, truth)
+        history = kept if history is None else pd.concat([history, kept], ignore_index=True)
+    return pairs, truth, time.perf_counter() - started
+
+
+def spread(seconds: list[float], per: float) -> str:
+    values = [s * per for s in seconds]
+    return f"{statistics.median(values):8.2f}s [{min(values):.2f}-{max(values):.2f}]"
+
+
+def score_text(score: DedupScore) -> str:
     return (
-        f"precision {score.precision:.3f}  recall {score.recall:.3f}  "
+        f"P {score.precision:.4f}  R {score.recall:.4f}  "
         f"(tp {score.true_positives}, fp {score.false_positives}, fn {score.false_negatives})"
     )
 
 
-def drop_duplicates_baseline(
-    frame: pd.DataFrame, history: pd.DataFrame, spec: SourceSpec
-) -> tuple[list[tuple[str, str]], float]:
-    """pandas ``drop_duplicates`` on the (folded) match fields: exact agreement, nulls equal."""
-    started = time.perf_counter()
-    both = pd.concat([history, frame], ignore_index=True)
-    keyed = pd.DataFrame({"record_key": both["record_key"]})
-    for name in spec.dedup.match_fields:
-        keyed[name] = (
-            both[name].map(fold)
-            if field_kind(spec.detail.fields[name].kind).comparison is Comparison.FOLDED
-            else both[name]
+def measure(
+    title: str,
+    methods: dict[str, Method],
+    setups: dict[str, Setup],
+    rounds: int,
+) -> DedupScore:
+    """Run every method on its setup ``rounds`` times, order rotated; print P/R and the median
+    time per 100k records with its spread; return the ``harvest`` method's score."""
+    print(f"== {title} (times: median of {rounds} rounds [min-max]; {load_average()})")
+    names = list(methods)
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    results: dict[str, tuple[Pairs, dict[str, str | None]]] = {}
+    for r in range(rounds):
+        for name in rotated(names, r):
+            pairs, truth, took = run_days(methods[name], setups[name])
+            if name in results and sorted(results[name][0]) != sorted(pairs):
+                raise SystemExit(f"{name}: round {r + 1} found other pairs than round 1")
+            results[name] = (pairs, truth)
+            seconds[name].append(took)
+    baseline = statistics.median(seconds["drop_duplicates"]) / setups["drop_duplicates"].records
+    for name in names:
+        records = setups[name].records
+        per = 100_000 / records
+        pairs, truth = results[name]
+        ratio = statistics.median(seconds[name]) / records / baseline
+        note = f"  (on {records} records)" if records != setups["harvest"].records else ""
+        print(
+            f"  {name:<20} {score_text(evaluate_dedup(pairs, truth))}  "
+            f"{spread(seconds[name], per)} per 100k, {ratio:6.1f}x drop_duplicates{note}"
         )
-    keyed = keyed.sort_values("record_key", kind="stable")
-    duplicated = keyed.duplicated(subset=spec.dedup.match_fields, keep="first")
-    first = keyed.groupby(spec.dedup.match_fields, dropna=False)["record_key"].transform("first")
-    in_batch = keyed["record_key"].isin(set(frame["record_key"]))
-    chosen = duplicated & in_batch
-    elapsed = time.perf_counter() - started
-    return list(zip(keyed.loc[chosen, "record_key"], first[chosen], strict=True)), elapsed
-
-
-def all_pairs_seconds(frame: pd.DataFrame, spec: SourceSpec, sample: int, seed: int = 0) -> float:
-    """Seconds to compare every pair of ``sample`` records with the same rule (vectorised
-    numpy on the fields, rapidfuzz ``cdist`` on the titles, one thread)."""
-    rows = frame.sample(n=min(sample, len(frame)), random_state=seed).reset_index(drop=True)
-    started = time.perf_counter()
-    n = len(rows)
-    ok = np.ones((n, n), dtype=bool)
-    missing = np.zeros((n, n), dtype=np.int64)
-    tolerance = spec.dedup.numeric_tolerance
-    for name in spec.dedup.match_fields:
-        comparison = field_kind(spec.detail.fields[name].kind).comparison
-        if comparison is Comparison.TOLERANCE:
-            v = pd.to_numeric(rows[name], errors="coerce").astype("float64").to_numpy()
-            a, b = v[:, None], v[None, :]
-            close = np.abs(a - b) <= tolerance * np.maximum(np.abs(a), np.abs(b))
-            either = np.isnan(a) | np.isnan(b)
-            missing += either
-            ok &= either | close
-        else:
-            values = (
-                rows[name].map(fold)
-                if comparison is Comparison.FOLDED
-                else rows[name].astype("object")
-            )
-            codes, _ = pd.factorize(values)
-            a, b = codes[:, None], codes[None, :]
-            either = (a < 0) | (b < 0)
-            missing += either
-            ok &= either | (a == b)
-    ok &= missing <= MAX_MISSING_MATCH_FIELDS
-    titles = [utils.default_process(str(t)) for t in rows[spec.dedup.title_field or "title"]]
-    scores = process.cdist(titles, titles, scorer=fuzz.token_set_ratio, workers=1)
-    ok &= scores >= spec.dedup.title_similarity * 100
-    int(np.triu(ok, 1).sum())
-    return time.perf_counter() - started
+    return evaluate_dedup(*results["harvest"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: checks it works")
-    parser.add_argument("--rows", type=int, help="records per day at scale (default 100k)")
-    parser.add_argument("--days", type=int, help="days for precision and recall (default 7)")
-    parser.add_argument("--quality-rows", type=int, help="listings per day (quality; 1000)")
-    parser.add_argument("--sample", type=int, help="all-pairs baseline subsample (3000)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (rotated)")
+    parser.add_argument("--quick", action="store_true", help="2,000 a day; 10k against 10k")
+    parser.add_argument("--per-day", type=int, default=20_000, help="quality: listings a day")
+    parser.add_argument("--days", type=int, default=7, help="quality: days")
+    parser.add_argument("--rows", type=int, default=100_000, help="scale: records (and history)")
+    parser.add_argument("--dedupe-rows", type=int, default=1_000, help="dedupe blocking: a day")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    rows = args.rows or (5_000 if args.quick else 100_000)
-    days = args.days or (3 if args.quick else 7)
-    quality_rows = args.quality_rows or (300 if args.quick else 1000)
-    sample = args.sample or (500 if args.quick else 3000)
+    if args.quick:
+        args.per_day, args.rows, args.dedupe_rows = 2_000, 10_000, 500
     spec = load_spec(SPEC_PATH)
-    print(f"== de-duplication; {load_average()}")
 
-    print(f"== quality: {days} days x {quality_rows} listings, seed {args.seed}")
-    config = SiteConfig(seed=args.seed, listings_per_day=quality_rows)
-    frames = [demo_records(config, FIRST_DAY + dt.timedelta(days=k), spec) for k in range(days)]
-    print(f"  demo.yaml dedup settings  {quality(spec, frames)}")
-
-    print(f"== scale: {rows} records against {rows} of history, seed {args.seed}, "
-          f"{args.rounds} rounds in rotated order")  # fmt: skip
-    config = SiteConfig(seed=args.seed, listings_per_day=min(rows, 100_000))
     started = time.perf_counter()
-    history, history_truth = demo_records(config, FIRST_DAY, spec)
-    frame, truth = demo_records(config, FIRST_DAY + dt.timedelta(days=1), spec)
-    print(f"  generated and parsed in {time.perf_counter() - started:.1f}s")
-    history_result = deduplicate(history, spec)
-    history = history_result.frame
-    kept = set(history["record_key"])
-    truth = {**{k: v for k, v in history_truth.items() if k in kept}, **truth}
-    both = pd.concat([history, frame], ignore_index=True)
+    status = near.load_matcher(spec)
+    if status.matcher is None:
+        raise SystemExit(f"demo.yaml: {status.status}")
+    print(f"training: {status.status}; {time.perf_counter() - started:.1f}s (once per process)")
 
-    outputs: dict[str, object] = {}
+    def days(per_day: int, n: int) -> list[tuple[pd.DataFrame, dict[str, str | None]]]:
+        config = SiteConfig(seed=args.seed, listings_per_day=per_day)
+        return [demo_records(config, FIRST_DAY + dt.timedelta(days=k), spec) for k in range(n)]
 
-    def timed(name: str, run: Callable[[], object]) -> Callable[[], float]:
-        def side() -> float:
-            started = time.perf_counter()
-            outputs[name] = run()
-            return time.perf_counter() - started
-
-        return side
-
-    sides = {
-        "batch": timed("batch", lambda: deduplicate(frame, spec)),
-        "full": timed("full", lambda: deduplicate(frame, spec, history)),
-        "naive": timed("naive", lambda: drop_duplicates_baseline(frame, history, spec)[0]),
-        "all-pairs": lambda: all_pairs_seconds(both, spec, sample),
+    methods = {
+        "harvest": harvest_method(spec, status),
+        "dedupe blocking": dedupe_blocking_method(spec, status),
+        "rules (before #19)": rules_method(spec),
+        "drop_duplicates": drop_duplicates_method(spec),
     }
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for n in range(args.rounds):
-        for name in rotated(list(sides), n):
-            times[name].append(sides[name]())
-    per_100k = 100_000 / len(frame)
-    n_all = len(frame) + len(history)
-    times["all-pairs"] = [t * (n_all / min(sample, n_all)) ** 2 for t in times["all-pairs"]]
+    quality = Setup(None, {}, days(args.per_day, args.days))
+    small = Setup(None, {}, days(min(args.dedupe_rows, args.per_day), args.days))
+    score = measure(
+        f"quality: {args.days} days x {args.per_day} listings, each against the days before",
+        methods,
+        {name: quality for name in methods} | {"dedupe blocking": small},
+        args.rounds,
+    )
+    print(
+        goal_line(
+            "harvest, quality",
+            score.precision >= 0.99 and score.recall >= 0.95,
+            "precision >= 0.99 at recall >= 0.95",
+            f"precision {score.precision:.4f}, recall {score.recall:.4f}",
+        )
+    )
 
-    def cost(name: str, fmt: str = ".2f") -> str:
-        scaled = [t * per_100k for t in times[name]]
-        return f"{median(scaled):6{fmt}}s per 100k (spread {spread(scaled, fmt)})"
+    def against_history(rows: int) -> Setup:
+        (first, first_truth), second = days(rows, 2)
+        kept = deduplicate(first, spec, matcher=status).frame  # the history as the pipeline has it
+        keys = set(kept["record_key"])
+        return Setup(kept, {k: v for k, v in first_truth.items() if k in keys}, [second])
 
-    within = outputs["batch"]
-    result = outputs["full"]
-    score = evaluate_dedup(result.pairs, truth)  # type: ignore[attr-defined]
-    print(f"  harvest, batch only       {cost('batch')}  "
-          f"({sum(within.counts.values())} duplicates)")  # type: ignore[attr-defined]  # fmt: skip
-    print(f"  harvest, batch + history  {cost('full')}  precision {score.precision:.3f} "
-          f"recall {score.recall:.3f}  {result.counts}")  # type: ignore[attr-defined]  # fmt: skip
-    pairs = outputs["naive"]
-    naive = evaluate_dedup(pairs, truth)  # type: ignore[arg-type]
-    print(f"  drop_duplicates baseline  {cost('naive')}  precision {naive.precision:.3f} "
-          f"recall {naive.recall:.3f}  ({len(pairs)} found)")  # type: ignore[arg-type]  # fmt: skip
-    print(f"  all-pairs baseline        {cost('all-pairs', '.0f')}  (measured on {sample} "
-          f"records, scaled by (n/sample)^2; the same rule on every pair)")  # fmt: skip
-    full = times["full"]
-    print(f"  ratios (median of {args.rounds} rounds): all-pairs / harvest = "
-          f"{median([a / f for a, f in zip(times['all-pairs'], full, strict=True)]):.0f}x, "
-          f"harvest / drop_duplicates = "
-          f"{median([f / d for f, d in zip(full, times['naive'], strict=True)]):.1f}x "
-          f"(spread {spread([f / d for f, d in zip(full, times['naive'], strict=True)], '.1f')})")  # fmt: skip
-    print(load_average())
+    scale = against_history(args.rows)
+    small_scale = against_history(min(args.dedupe_rows, args.rows))
+    score = measure(
+        f"scale: {args.rows} records against {args.rows} of history",
+        methods,
+        {name: scale for name in methods} | {"dedupe blocking": small_scale},
+        args.rounds,
+    )
+    print(
+        goal_line(
+            "harvest, scale",
+            score.precision >= 0.98,
+            "precision >= 0.98",
+            f"precision {score.precision:.4f}, recall {score.recall:.4f}",
+        )
+    )
 
 
 if __name__ == "__main__":
+    np.seterr(all="ignore")
     main()

@@ -11,6 +11,8 @@ Every stage can run without Airflow, which is handy in a notebook or when debugg
     python -m harvest warehouse migrate [--url URL] [--source S] [--plan]  # migrate the tables
     python -m harvest preview --source demo --url URL   # one page: every field, every level
     python -m harvest preview --spec my_source.yaml --url URL   # a spec not in sources/ yet
+    python -m harvest dedup label --source demo      # label re-listing pairs at the console
+    python -m harvest dedup review --source demo     # the pairs de-duplication was unsure of
 """
 
 from __future__ import annotations
@@ -230,6 +232,54 @@ def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok and not result.errors else 1
 
 
+def _history_window(spec: SourceSpec, args: argparse.Namespace) -> tuple[dt.date, dt.date]:
+    until = args.until or dt.datetime.now(dt.UTC).date()
+    since = args.since or until - dt.timedelta(days=max(spec.dedup.history_days, 1))
+    return since, until
+
+
+def cmd_dedup_label(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.cleaning.clean import history_columns
+    from harvest.cleaning.labelling import label
+    from harvest.storage.warehouse import open_warehouse
+
+    spec = _spec(settings, args.source)
+    if spec is None:
+        return 1
+    since, until = _history_window(spec, args)
+    with open_warehouse(settings, spec) as warehouse:
+        frame = warehouse.read_history(spec.name, since, until, history_columns(spec))
+    print(
+        f"{len(frame)} processed records of {spec.name} from {since} to {until}; answer "
+        "y(es) / n(o) / u(nsure) / f(inished) / p(revious) for each pair shown",
+        file=sys.stderr,
+    )
+    try:
+        result = label(spec, frame, sample=args.sample)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{result.path}: {result.matches} match and {result.distincts} distinct pairs "
+        f"({result.added} new){'; stopped early, run again to go on' if result.interrupted else ''}"
+    )
+    return 0
+
+
+def cmd_dedup_review(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.cleaning.labelling import review_lines
+    from harvest.storage.warehouse import open_warehouse
+
+    spec = _spec(settings, args.source)
+    if spec is None:
+        return 1
+    with open_warehouse(settings, spec) as warehouse:
+        matches = warehouse.read_dedup_matches(spec.name, since=args.since, until=args.until)
+    for line in review_lines(spec, matches, limit=args.limit):
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harvest", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +334,22 @@ def main(argv: list[str] | None = None) -> int:
         help="say what it would do (a retyped field, a mode switch, new columns), change nothing",
     )
     migrate.set_defaults(func=cmd_warehouse_migrate)
+    dedup = sub.add_parser("dedup", help="label and review de-duplication pairs")
+    dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)
+    label = dedup_sub.add_parser(
+        "label", help="label re-listing pairs at the console (dedupe active learning, resumable)"
+    )
+    review = dedup_sub.add_parser(
+        "review", help="show the near pairs scored close to the threshold, dropped or kept"
+    )
+    for command in (label, review):
+        command.add_argument("--source", required=True)
+        command.add_argument("--since", type=_date, help="first logical date, YYYY-MM-DD")
+        command.add_argument("--until", type=_date, help="last logical date, YYYY-MM-DD")
+    label.add_argument("--sample", type=int, default=5000, help="records to draw pairs from")
+    label.set_defaults(func=cmd_dedup_label)
+    review.add_argument("--limit", type=int, default=20, help="pairs to show, closest first")
+    review.set_defaults(func=cmd_dedup_review)
     args = parser.parse_args(argv)
     return int(args.func(Settings.from_env(), args))
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest_demo.catalogue import CatalogueConfig
 from harvest_demo.catalogue_truth import (
     CATALOGUE_TRUTH_COLUMNS,
@@ -22,6 +23,8 @@ from harvest_demo.faults import Faults
 from harvest_demo.generator import SiteConfig, ground_truth
 from harvest_demo.listing import GROUND_TRUTH_COLUMNS
 from harvest_demo.server import DemoSite
+
+DEMO_SPEC = DEFAULT_SOURCES_DIR / "demo.yaml"
 
 
 def _date(text: str) -> dt.date:
@@ -93,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-url", default=DEFAULT_BASE_URL, help="catalogue: the site's URLs start with this"
     )
     _add_site_options(truth)
+
+    pairs = commands.add_parser(
+        "dedup-pairs",
+        help="write the demo source's labelled de-duplication pairs from the ground truth",
+    )
+    pairs.add_argument("--spec", type=Path, default=DEMO_SPEC, help="the demo source's spec")
+    pairs.add_argument("--matches", type=int, default=50, help="re-listing pairs")
+    pairs.add_argument("--distincts", type=int, default=50, help="different-flat pairs")
+    pairs.add_argument("--out", type=Path, help="default: the spec's dedup.training_file")
     return parser
 
 
@@ -103,9 +115,28 @@ def _write_truth(rows: list[dict[str, object]], columns: Sequence[str], out: Tex
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
+def _write_pairs(args: argparse.Namespace) -> int:
+    from harvest.cleaning.near import training_path, write_pairs
+    from harvest.config.spec import load_spec
+    from harvest_demo.dedup_pairs import labelled_pairs
+
+    spec = load_spec(args.spec)
+    out = args.out or training_path(spec)
+    if out is None:
+        raise ValueError(f"{args.spec} names no dedup.training_file: pass --out")
+    write_pairs(out, labelled_pairs(spec, args.matches, args.distincts))
+    sys.stderr.write(f"wrote {args.matches} match and {args.distincts} distinct pairs to {out}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "dedup-pairs":
+        try:
+            return _write_pairs(args)
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
         config = _config(args)
         catalogue = _catalogue(args)

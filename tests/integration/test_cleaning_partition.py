@@ -12,6 +12,8 @@ import pytest
 
 from harvest.cleaning.clean import clean_partition
 from harvest.config.settings import Settings
+from harvest.loading import load_cleaned_partition
+from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 from harvest.storage.warehouse import WarehouseUnavailable, open_warehouse
 from harvest_demo import SiteConfig
@@ -74,14 +76,47 @@ def test_clean_load_and_clean_the_next_day_against_history(settings: Settings) -
         settings.staging_url, StagedDataset.CLEANED, "demo", DAY_2
     )
 
+    assert second.dropped == {
+        "duplicate_key": 0,
+        "content_identical": 0,
+        "near_duplicate": second.near_duplicates_batch + second.near_duplicates_history,
+    }
+    assert "trained on 50 match and 50 distinct pairs" in second.near_status
+
     # idempotent: the same input and history give byte-identical files, also after loading
     before = local_path(second.cleaned_uri).read_bytes()
+    dropped_before = local_path(second.duplicates_uri).read_bytes()
     warehouse.load_partition(spec, DAY_2, read_frame(second.cleaned_uri))
     again = clean_partition(spec, DAY_2, settings, warehouse=warehouse)
     assert local_path(again.cleaned_uri).read_bytes() == before
+    assert local_path(again.duplicates_uri).read_bytes() == dropped_before  # the same drops
     # the same report, but for when it was cleaned (a timestamp the order-independent load reads)
     assert {**again.to_dict(), "cleaned_at": None} == {**report, "cleaned_at": None}
     warehouse.close()
+
+
+def test_every_dropped_record_stays_queryable_after_the_load(settings: Settings) -> None:
+    """The load writes clean's decisions to ``dedup_matches``: each dropped record with the one
+    it matched, the rule and the score; a re-run replaces them."""
+    spec = demo_spec()
+    stage_validated(settings, DAY_1)
+    counts = {"scraped": 300, "valid": 300, "quarantined": 0, "imputed": 0}
+    with open_warehouse(settings, spec) as warehouse:
+        for _ in range(2):
+            report = clean_partition(spec, DAY_1, settings, warehouse=warehouse)
+            load_cleaned_partition(
+                spec, DAY_1, settings, cleaned_uri=report.cleaned_uri, warehouse=warehouse,
+                counts={**counts, "duplicates": report.duplicates}, clean=clean_again,
+            )  # fmt: skip
+        matches = warehouse.read_dedup_matches(spec.name, actions=("dropped",))
+        loaded = warehouse.read_history(spec.name, DAY_1, DAY_1, ["record_key"])
+    assert len(matches) == report.duplicates > 0  # once, though loaded twice
+    assert set(matches["rule"]) == {"near"}
+    assert (matches["score"] >= spec.dedup.threshold).all()
+    assert set(matches["matched_key"]) <= set(loaded["record_key"])
+    assert not set(matches["record_key"]) & set(loaded["record_key"])
+    first = matches.iloc[0]
+    assert first["record"]["district"] and first["matched_record"]["district"]
 
 
 def test_on_its_own_it_opens_and_migrates_the_warehouse_for_history(settings: Settings) -> None:

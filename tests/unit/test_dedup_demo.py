@@ -25,7 +25,8 @@ FIRST_DAY = dt.date(2026, 3, 1)
 
 
 def demo_spec() -> SourceSpec:
-    """The demo spec as shipped (its dedup settings were tuned with these tests)."""
+    """The demo spec as shipped, with its labelled pairs (drawn from another seed and other
+    days than these tests use)."""
     return load_spec(SPEC_PATH)
 
 

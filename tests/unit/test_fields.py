@@ -18,6 +18,7 @@ from sklearn.dummy import DummyRegressor
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harvest.cleaning.clean import clean_frame
+from harvest.cleaning.near import write_pairs
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import FieldSpec, SourceSpec, SpecError, load_spec
 from harvest.features import build_pipeline, feature_columns, transform_features
@@ -198,9 +199,23 @@ def write_spec(tmp_path: Path) -> Path:
         "    title: {css: 'h1'}\n"
         "    weight: {css: '.weight', kind: weight, on_error: quarantine}\n"
         "    price: {css: '.price', kind: number}\n"
-        "dedup: {match_fields: [city, weight], title_field: title, numeric_tolerance: 0.02}\n",
+        "dedup: {relistings: true, match_fields: [city, weight], title_field: title}\n",
         encoding="utf-8",
     )
+    # labelled pairs beside the spec (what `harvest dedup label` writes): the same parcel
+    # weighs the same within half a percent; other parcels weigh a fifth more or less
+    weights = [1.0, 2.5, 4.0, 7.5, 12.0, 20.0]
+    same = [
+        ({"city": "berlin", "weight": w, "title": "blue parcel"},
+         {"city": "berlin", "weight": w * 1.005, "title": "blue parcel"})
+        for w in weights
+    ]  # fmt: skip
+    other = [
+        ({"city": "berlin", "weight": w, "title": "blue parcel"},
+         {"city": "berlin", "weight": w * 1.2, "title": "parcel number 7"})
+        for w in weights
+    ]  # fmt: skip
+    write_pairs(tmp_path / "parcels.dedup.json", {"match": same, "distinct": other})
     return path
 
 
@@ -258,8 +273,8 @@ def test_a_new_kind_is_a_feature_is_normalised_is_deduplicated_and_is_a_column(
     assert str(normalised["weight"].dtype) == "Float64" and normalised.loc[0, "weight"] == 2.5
     assert normalised["weight_unit"].tolist()[:3] == ["KG", "G", "KG"]
 
-    # compared by its comparison: within the tolerance, P1 is P0 re-listed; P2 is not
-    cleaned, duplicates, counts = clean_frame(good, spec)
+    # compared by its comparison: close in weight, P1 is P0 re-listed; P2 is not
+    cleaned, duplicates, counts, _ = clean_frame(good, spec)
     assert list(zip(duplicates["record_key"], duplicates["is_duplicate_of"], strict=True)) == [
         ("P1", "P0")
     ]
@@ -299,7 +314,7 @@ def test_dedup_compares_a_kind_as_it_declares(tmp_path: Path) -> None:
         spec = load_spec(write_spec(tmp_path))
         parsed = parsed_parcels(spec)
         good = parsed.frame[~parsed.frame["url"].isin(parsed.bad_urls)]
-        _, duplicates, counts = clean_frame(good, spec)
+        _, duplicates, counts, _ = clean_frame(good, spec)
     finally:
         unregister("weight")
     assert duplicates.empty and counts["near_batch"] == 0

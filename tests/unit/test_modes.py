@@ -93,7 +93,7 @@ def test_clean_counts_updates() -> None:
     spec = demo_spec()
     history = _frame(_record("A", 900.0, D1))
     history["is_duplicate_of"] = pd.Series([None], dtype="string")
-    cleaned, duplicates, counts = clean_frame(
+    cleaned, duplicates, counts, _ = clean_frame(
         _frame(_record("A", 950.0, D2)).drop(columns="record_key"), spec, history
     )
     assert cleaned["price"].tolist() == [950.0]

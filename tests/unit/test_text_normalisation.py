@@ -55,7 +55,7 @@ def _cleaned(*docs: RawDocument, history: list[RawDocument] | None = None) -> pd
     if history:
         old = parse_records(extract_records(history, SPEC), SPEC).frame
         old["record_key"] = old["listing_id"]
-    cleaned, _, _ = clean_frame(parsed.frame, SPEC, old)
+    cleaned, _, _, _ = clean_frame(parsed.frame, SPEC, old)
     return cleaned
 
 
@@ -91,7 +91,7 @@ def test_history_stored_decomposed_still_matches_folded() -> None:
     history["title"] = NFD.upper()  # as it was stored, not as extraction would store it now
     history["record_key"] = history["listing_id"]
     batch = parse_records(extract_records([_doc("2026-03-02", "L-20260302-0001")], SPEC), SPEC)
-    cleaned, duplicates, counts = clean_frame(batch.frame, SPEC, history)
+    cleaned, duplicates, counts, _ = clean_frame(batch.frame, SPEC, history)
     assert cleaned.empty
     assert counts["near_history"] == 1
     assert duplicates["is_duplicate_of"].tolist() == ["L-20260301-0004"]

@@ -5,9 +5,11 @@ near duplicates (within the batch and against the processed records of the last
 ``dedup.history_days`` days, read from the warehouse through its cache; a known key whose fields
 changed is an update and is kept), imputes what the spec allows; a ``catalogue`` source only
 drops repeated keys within the batch (every run observes the whole set; the load keeps versions),
-adds ``record_key`` and writes two staged frames: ``cleaned`` (the records to load, in
-a fixed order) and ``duplicates`` (the records left out, each with the key of its canonical
-record and the rule that matched, for audit). Same input and history -> identical files.
+adds ``record_key`` and writes three staged frames: ``cleaned`` (the records to load, in
+a fixed order), ``duplicates`` (the records left out, each with the record it matched, the rule
+and the score) and ``dedup_kept`` (pairs matched but kept: content-identical records reported,
+borderline re-listing candidates); the load writes the last two to the warehouse's
+``dedup_matches``. Same input, history and training pairs -> identical files.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pandas as pd
 
-from harvest.cleaning.dedup import deduplicate
+from harvest.cleaning.dedup import DROP_REASONS, deduplicate
 from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.settings import Settings
@@ -69,6 +71,13 @@ class CleanReport:
     left_missing: dict[str, int] = field(default_factory=dict)
     corrected: dict[str, int] = field(default_factory=dict)
     corrections: dict[str, dict[str, str]] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # de-duplication drops per reason
+    reported: int = 0  # content-identical records with other keys, kept (dedup.content_duplicates)
+    borderline: int = (
+        0  # near pairs scored just below dedup.threshold, kept (`harvest dedup review`)
+    )
+    near_status: str = ""  # whether re-listings were matched, and why not
+    kept_matches_uri: str = ""
 
     @property
     def duplicates(self) -> int:
@@ -116,12 +125,22 @@ def read_history(
     return history, "used"
 
 
+class CleanedFrames(NamedTuple):
+    """What :func:`clean_frame` returns."""
+
+    cleaned: pd.DataFrame
+    duplicates: pd.DataFrame
+    counts: dict[str, Any]
+    kept_matches: pd.DataFrame
+
+
 def clean_frame(
     validated: pd.DataFrame,
     spec: SourceSpec,
     history: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """The pure part of :func:`clean_partition`: (cleaned, duplicates, counts) of a frame."""
+) -> CleanedFrames:
+    """The pure part of :func:`clean_partition`: the cleaned frame, the duplicates, the counts
+    and the matches kept (see :mod:`harvest.cleaning.dedup`)."""
     normalised = normalise_frame(validated, spec)
     frame = normalised.frame
     key = spec.detail.key
@@ -136,17 +155,21 @@ def clean_frame(
     if history is not None and len(history) and not catalogue:
         old = normalise_frame(history, spec).frame
     deduped = deduplicate(frame, spec, old, key_only=catalogue)
+    if deduped.near_status:
+        log.info("dedup source=%s: %s", spec.name, deduped.near_status)
     imputed = impute_frame(deduped.frame, spec, old)
     counts: dict[str, Any] = {
         "updated": 0,
         **deduped.counts,
+        "dropped": deduped.dropped,
+        "near_status": deduped.near_status,
         "imputed": imputed.counts,
         "imputed_values": {k: _plain(v) for k, v in imputed.values.items()},
         "left_missing": imputed.left_missing,
         "corrected": normalised.corrected,
         "corrections": normalised.corrections,
     }
-    return imputed.frame, deduped.duplicates, counts
+    return CleanedFrames(imputed.frame, deduped.duplicates, counts, deduped.kept_matches)
 
 
 def clean_partition(
@@ -181,12 +204,15 @@ def clean_partition(
 
         with open_warehouse(settings, spec, day, cache=cache) as owned:
             history, status = read_history(spec, day, owned)
-    cleaned, duplicates, counts = clean_frame(validated, spec, history)
+    cleaned, duplicates, counts, kept_matches = clean_frame(validated, spec, history)
     cleaned_uri = write_frame(
         cleaned, stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day)
     )
     duplicates_uri = write_frame(
         duplicates, stage_uri(settings.staging_url, StagedDataset.DUPLICATES, spec.name, day)
+    )
+    kept_matches_uri = write_frame(
+        kept_matches, stage_uri(settings.staging_url, StagedDataset.DEDUP_KEPT, spec.name, day)
     )
     report = CleanReport(
         source=spec.name,
@@ -209,6 +235,11 @@ def clean_partition(
         left_missing=counts["left_missing"],
         corrected=counts["corrected"],
         corrections=counts["corrections"],
+        dropped={reason: counts["dropped"].get(reason, 0) for reason in DROP_REASONS},
+        reported=counts.get("reported", 0),
+        borderline=counts.get("borderline", 0),
+        near_status=counts["near_status"],
+        kept_matches_uri=kept_matches_uri,
     )
     log.info(
         "cleaned source=%s date=%s: %d in, %d duplicates, %d out -> %s",

@@ -1,43 +1,31 @@
 """De-duplication of a partition's records, within the batch and against history.
 
-Three rules, applied in this order; each record is a duplicate by at most one of them:
+Precision first: a record wrongly dropped is data lost. Three rules, in this order; each record
+is dropped by at most one of them:
 
-1. **exact, key**: the natural key (``record_key``) was already seen, earlier in the batch or in
-   an earlier partition (history) with the same fields. A key from history whose fields changed
-   is an **update**: it is kept (the load moves the key to this partition with the new values)
-   and counted in ``counts["updated"]``, never dropped.
-2. **exact, content**: every spec field except the key is identical (after normalisation) to an
-   earlier record's.
-3. **near**: a re-listing of the same flat under another key. Two records match when every
-   ``dedup.match_fields`` agrees, each pair of values compared as its field kind says
-   (:class:`harvest.fields.Comparison`): equal (text case- and accent-folded, integers,
-   booleans and dates exactly), or within ``dedup.numeric_tolerance`` (relative, for decimal
-   kinds such as the area), or missing on one side -- for at most
-   :data:`MAX_MISSING_MATCH_FIELDS` fields of the pair -- and their ``dedup.title_field`` values
-   are at least ``dedup.title_similarity`` alike. Integer fields (rooms, floor, year) must be
-   equal: a relative tolerance means nothing for a count or a year.
+1. **key** (always): the declared key (``record_key``) was already seen, earlier in the batch or
+   in an earlier partition (history) with the same fields. A key from history whose fields
+   changed is an **update**: kept (the load moves the key to this partition with the new
+   values) and counted in ``counts["updated"]``, never dropped.
+2. **content**: identical on every spec field but the key to an earlier record. Records with
+   different keys are distinct by default (two quotes by one author with the same tags are two
+   quotes): they are *reported* (kept, listed with ``action == "reported"``) unless the spec
+   says ``dedup.content_duplicates: drop``.
+3. **near** (only with ``dedup.relistings: true`` and labelled pairs): a re-listing of an
+   earlier record under a new key, matched by the source's dedupe model
+   (:mod:`harvest.cleaning.near`) with a match probability at or above ``dedup.threshold``.
+   Pairs scored within ``dedup.review_margin`` below it are kept and listed as borderline
+   (``action == "kept"``) for ``harvest dedup review``.
 
-Blocking keeps this linear: records are only compared with records that have the same values on
-the match fields whose kind's comparison blocks (e.g. city, district, rooms, floor, built year). A record that lacks one
-of them is compared, in a pass of its own, with the records that agree on the fields it has. Records are
-ordered by (logical date, key, URL); the earliest of a group is the canonical record, and a later
-one is marked ``is_duplicate_of`` the earliest *canonical* record it matches directly (never
-through a chain, so a record missing a field cannot glue two different flats together).
-
-Title similarity is rapidfuzz's ``token_set_ratio`` on folded (:func:`harvest.text.fold`: case
-and accents), punctuation-free titles; text is NFC from extraction on, and folding also matches
-history stored in another form. A re-listing typically keeps the words of the original and swaps
-or appends a few ("Bright 2-room flat in Mitte" -> "Cosy 2-room flat in Mitte (reposted)"). ``token_set_ratio`` compares the shared
-words with each title's leftovers, so appended words cost little and word order not at all, where
-plain ``ratio`` would punish both; the match fields, not the title, are what tell two different
-flats apart.
-
-Duplicates are not loaded as new records: :func:`deduplicate` returns the canonical records and,
-separately, the duplicates with the key of their canonical record, the rule and the scope.
+Records are ordered by (logical date, key, URL); the earliest is canonical, and a later one is
+marked ``is_duplicate_of`` the canonical record it matches directly (the best-scoring one,
+never through a chain, so a record missing fields cannot glue two different items together).
+Same batch, history and training pairs -> the same result.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,40 +33,51 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from rapidfuzz import fuzz, process, utils
 
+from harvest.cleaning import blocking, near
 from harvest.cleaning.normalise import to_date
 from harvest.config.spec import SourceSpec
-from harvest.fields import Comparison, field_kind
-from harvest.text import fold
 
 log = logging.getLogger(__name__)
 
 KEY = "record_key"
-DUPLICATE_COLUMNS = [
+MATCH_COLUMNS = [
     "record_key",
     "url",
     "logical_date",
     "is_duplicate_of",
+    "matched_date",
     "kind",
     "scope",
     "rule",
-    "title_similarity",
+    "score",
+    "action",
+    "record",
+    "matched_record",
 ]
+"""The columns of the duplicates and of the kept matches: the record, the record it matched
+(key and logical date), ``kind`` (exact | near), ``scope`` (batch | history), ``rule``
+(key | content | near), ``score`` (near: dedupe's match probability; exact rules: 1.0),
+``action`` (dropped | reported | kept) and both records' compared fields as JSON."""
+DUPLICATE_COLUMNS = MATCH_COLUMNS
 COUNT_NAMES = ("exact_batch", "exact_history", "near_batch", "near_history")
-MAX_MISSING_MATCH_FIELDS = 1
-"""Most match fields a near-duplicate pair may lack between them (a missing value matches
-anything; each one more lets more different flats match)."""
+DROP_REASONS = ("duplicate_key", "content_identical", "near_duplicate")
+"""The reasons a record is dropped by de-duplication (rule key, content, near)."""
+_REASON = {"key": "duplicate_key", "content": "content_identical", "near": "near_duplicate"}
 
 
 @dataclass
 class DedupResult:
-    """Canonical records (to load), the duplicates (not loaded, kept for audit) and counts
-    (:data:`COUNT_NAMES`, plus ``updated``: known keys kept because their fields changed)."""
+    """Canonical records (to load), the duplicates (dropped, kept for audit), the matches that
+    were kept (reported content-identical records, borderline near pairs) and counts
+    (:data:`COUNT_NAMES`, ``updated``, ``reported``, ``borderline``) and the near-matching
+    status."""
 
     frame: pd.DataFrame
     duplicates: pd.DataFrame
+    kept_matches: pd.DataFrame = field(default_factory=lambda: _empty_matches())
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_NAMES, 0))
+    near_status: str = ""
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
@@ -87,6 +86,12 @@ class DedupResult:
         other = dups[dups["record_key"] != dups["is_duplicate_of"]]
         return list(zip(other["record_key"], other["is_duplicate_of"], strict=True))
 
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Dropped records per reason (:data:`DROP_REASONS`)."""
+        counts = self.duplicates["rule"].value_counts()
+        return {_REASON[r]: int(counts.get(r, 0)) for r in _REASON}
+
 
 def deduplicate(
     batch: pd.DataFrame,
@@ -94,6 +99,7 @@ def deduplicate(
     history: pd.DataFrame | None = None,
     *,
     key_only: bool = False,
+    matcher: near.MatcherStatus | None = None,
 ) -> DedupResult:
     """Split a normalised batch (with a ``record_key`` column) into canonical records and
     duplicates, comparing it with itself and with ``history`` (processed records of earlier
@@ -101,8 +107,9 @@ def deduplicate(
     partition that is already loaded gives the same answer).
 
     ``key_only`` applies rule 1 alone (a catalogue: distinct keys are distinct items, however
-    alike). The canonical frame is sorted by (``record_key``, ``url``) and has an empty
-    ``is_duplicate_of`` column; the duplicates frame has :data:`DUPLICATE_COLUMNS`.
+    alike). ``matcher`` defaults to :func:`harvest.cleaning.near.load_matcher` of ``spec``.
+    The canonical frame is sorted by (``record_key``, ``url``) with an empty ``is_duplicate_of``
+    column; duplicates and kept matches have :data:`MATCH_COLUMNS`.
     """
     if KEY not in batch:
         raise ValueError(f"deduplicate: the batch of source {spec.name!r} has no {KEY!r} column")
@@ -112,8 +119,9 @@ def deduplicate(
     canonical = np.full(n, -1, dtype=np.int64)  # position of the canonical record, -1 = none
     rule = np.full(n, "", dtype=object)
     score = np.full(n, np.nan)
+    kept: list[tuple[int, int, str, float, str]] = []  # (row, matched row, rule, score, action)
 
-    # 1. exact: the same key earlier (history first, then the batch); a key from history whose
+    # 1. key: the same key earlier (history first, then the batch); a key from history whose
     # fields changed is an update, kept and counted, never a duplicate
     content = _content_key(rows, spec)
     first_of_key = rows.groupby("_key", sort=False)["_pos"].transform("min").to_numpy()
@@ -122,36 +130,69 @@ def deduplicate(
     dup &= ~updated
     canonical[dup] = first_of_key[dup]
     rule[dup] = "key"
+    score[dup] = 1.0
+    status = "exact-key only: a catalogue keeps every key" if key_only else ""
 
-    if key_only:
-        result = _result(rows, batch, canonical, rule, score)
-        result.counts["updated"] = int(updated.sum())
-        return result
+    if not key_only:
+        # 2. content: identical on every field but the key; reported unless the spec drops them
+        live = np.flatnonzero(canonical < 0)
+        first_of_content = (
+            pd.Series(live).groupby(content[live]).transform("min").to_numpy(dtype=np.int64)
+        )
+        same = is_batch[live] & (first_of_content != live)
+        if spec.dedup.content_duplicates == "drop":
+            canonical[live[same]] = first_of_content[same]
+            rule[live[same]] = "content"
+            score[live[same]] = 1.0
+        else:
+            kept += [(int(p), int(c), "content", 1.0, "reported")
+                     for p, c in zip(live[same], first_of_content[same], strict=True)]  # fmt: skip
 
-    # 2. exact: identical content on every field but the key
-    live = canonical < 0
-    first_of_content = (
-        pd.Series(rows["_pos"].to_numpy()[live]).groupby(content[live]).transform("min").to_numpy()
-    )
-    positions = np.flatnonzero(live)
-    same = is_batch[live] & (first_of_content != positions)
-    canonical[positions[same]] = first_of_content[same]
-    rule[positions[same]] = "content"
-
-    # 3. near: re-listings, matched on the match fields and the title
-    if spec.dedup.match_fields and spec.dedup.title_field:
-        left, right, similarity = _near_pairs(rows, spec, alive=canonical < 0)
-        keys = rows["_key"].to_numpy(dtype=object)
-        for earlier, later, sim in zip(left, right, similarity, strict=True):
-            if keys[earlier] == keys[later]:
-                continue  # an update of its own earlier version
-            if canonical[later] < 0 and canonical[earlier] < 0:
-                canonical[later] = earlier
-                rule[later] = "near"
-                score[later] = sim
-    result = _result(rows, batch, canonical, rule, score)
+        # 3. near: re-listings, scored by the source's dedupe model
+        status_of = matcher if matcher is not None else near.load_matcher(spec)
+        status = status_of.status
+        if status_of.matcher is not None:
+            kept += _near(rows, spec, status_of.matcher, canonical, rule, score)
+    result = _result(rows, batch, canonical, rule, score, kept, spec)
     result.counts["updated"] = int(updated.sum())
+    result.near_status = status
     return result
+
+
+def _near(
+    rows: pd.DataFrame,
+    spec: SourceSpec,
+    matcher: near.Matcher,
+    canonical: npt.NDArray[np.int64],
+    rule: npt.NDArray[Any],
+    score: npt.NDArray[np.float64],
+) -> list[tuple[int, int, str, float, str]]:
+    """Mark near duplicates in place; return the borderline pairs kept."""
+    alive = np.flatnonzero(canonical < 0)
+    is_new = rows["_batch"].to_numpy(dtype=bool)[alive]
+    codes = blocking.blocking_codes(rows.iloc[alive], spec)
+    earlier, later = blocking.candidate_pairs(codes, is_new, spec.dedup.max_missing)
+    earlier, later = alive[earlier], alive[later]
+    keys = rows["_key"].to_numpy(dtype=object)
+    other = keys[earlier] != keys[later]  # a key's own earlier version is an update
+    earlier, later = earlier[other], later[other]
+    wanted = np.unique(np.concatenate([earlier, later]))
+    recs = dict(zip(wanted.tolist(), near.records(rows.iloc[wanted], spec), strict=True))
+    scores = matcher.score([(recs[a], recs[b]) for a, b in zip(earlier, later, strict=True)])
+    threshold, margin = spec.dedup.threshold, spec.dedup.review_margin
+    # best score first; among equals the earliest canonical record
+    order = np.lexsort((earlier, -np.round(scores, 6), later))
+    kept: list[tuple[int, int, str, float, str]] = []
+    for i in order:
+        a, b, s = int(earlier[i]), int(later[i]), float(round(scores[i], 6))
+        if s >= threshold:
+            if canonical[b] < 0 and canonical[a] < 0:
+                canonical[b] = a
+                rule[b] = "near"
+                score[b] = s
+        elif s >= threshold - margin:
+            kept.append((b, a, "near", s, "kept"))
+    return [k for k in kept if canonical[k[0]] < 0]
 
 
 def _ordered_rows(
@@ -225,118 +266,50 @@ def _as_text(column: pd.Series) -> pd.Series:
     return pd.Series(text, index=column.index, dtype=object)
 
 
-def _near_pairs(
-    rows: pd.DataFrame, spec: SourceSpec, alive: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Matching (earlier, later) positions with their title similarity (0..1), later ascending
-    and, for one later record, earlier ascending; the later record is always in the batch."""
-    dedup = spec.dedup
-    fields = spec.detail.fields
-    comparison = {f: field_kind(fields[f].kind).comparison for f in dedup.match_fields}
-    tolerant = [f for f in dedup.match_fields if not comparison[f].blocks]
-    exact = [f for f in dedup.match_fields if comparison[f].blocks]
-    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
-    if not exact:
-        log.warning("dedup of %s: no exact match field to block on; near dedup skipped", spec.name)
-        return empty
-
-    codes = np.column_stack([_codes(rows[f], comparison[f]) for f in exact])
-    weights = 1 << np.arange(len(exact), dtype=np.int64)
-    pattern = ((codes < 0) * weights).sum(axis=1)  # bit i set: exact field i is missing
-    is_batch = rows["_batch"].to_numpy(dtype=bool)
-    blocks = pd.DataFrame(codes, columns=exact)
-    blocks["_pos"] = rows["_pos"].to_numpy()
-    blocks["_pattern"] = pattern
-    blocks = blocks[alive]
-    found: list[pd.DataFrame] = []
-    for missing in _passes(blocks["_pattern"].to_numpy(), MAX_MISSING_MATCH_FIELDS):
-        keys = [f for i, f in enumerate(exact) if not (missing >> i) & 1]
-        if not keys:  # nothing to block on: such records are never near-matched
-            continue
-        eligible = blocks[(blocks["_pattern"] & ~missing) == 0]
-        left = eligible if missing == 0 else eligible[eligible["_pattern"] != 0]
-        if left.empty:
-            continue
-        pairs = left[[*keys, "_pos", "_pattern"]].merge(
-            eligible[[*keys, "_pos", "_pattern"]], on=keys, suffixes=("_a", "_b")
-        )
-        a = pairs["_pos_a"].to_numpy()
-        b = pairs["_pos_b"].to_numpy()
-        union = pairs["_pattern_a"].to_numpy() | pairs["_pattern_b"].to_numpy()
-        earlier, later = np.minimum(a, b), np.maximum(a, b)
-        keep = (earlier != later) & is_batch[later] & (union == missing)
-        found.append(pd.DataFrame({"earlier": earlier[keep], "later": later[keep]}))
-    if not found:
-        return empty
-    candidates = pd.concat(found, ignore_index=True).drop_duplicates()
-    earlier = candidates["earlier"].to_numpy(dtype=np.int64)
-    later = candidates["later"].to_numpy(dtype=np.int64)
-
-    ok = np.ones(len(earlier), dtype=bool)
-    absent = np.array([int(p).bit_count() for p in pattern[earlier] | pattern[later]], dtype=int)
-    for name in tolerant:
-        values = pd.to_numeric(rows[name], errors="coerce").astype("float64").to_numpy()
-        x, y = values[earlier], values[later]
-        close = np.abs(x - y) <= dedup.numeric_tolerance * np.maximum(np.abs(x), np.abs(y))
-        either = np.isnan(x) | np.isnan(y)
-        absent += either
-        ok &= either | close
-    ok &= absent <= MAX_MISSING_MATCH_FIELDS
-    earlier, later = earlier[ok], later[ok]
-
-    titles = [_title(t) for t in rows[dedup.title_field]]
-    similarity = (
-        np.asarray(
-            process.cpdist(
-                [titles[i] for i in earlier],
-                [titles[i] for i in later],
-                scorer=fuzz.token_set_ratio,
-                processor=None,
-                dtype=np.float64,
-            )
-            if len(earlier)
-            else np.empty(0),
-            dtype=np.float64,
-        )
-        / 100.0
-    )
-    present = np.array([bool(t) for t in titles], dtype=bool)
-    has_titles = present[earlier] & present[later]
-    ok = has_titles & (similarity >= dedup.title_similarity)
-    earlier, later, similarity = earlier[ok], later[ok], similarity[ok]
-    order = np.lexsort((earlier, later))
-    return earlier[order], later[order], np.round(similarity[order], 4)
+def _empty_matches() -> pd.DataFrame:
+    return _matches_frame(pd.DataFrame(), np.empty(0, np.int64), np.empty(0, np.int64), [], [], [])
 
 
-def _passes(patterns: npt.NDArray[np.int64], max_missing: int) -> list[int]:
-    """The blocking passes: one per set of missing exact fields a pair of records can have
-    (the union of two records' patterns), at most ``max_missing`` fields, fewest first."""
-    occurring = {int(p) for p in np.unique(patterns)}
-    unions = {a | b for a in occurring for b in occurring}
-    return sorted(
-        (u for u in unions if u.bit_count() <= max_missing), key=lambda u: (u.bit_count(), u)
-    )
-
-
-def _codes(column: pd.Series, comparison: Comparison) -> npt.NDArray[np.int64]:
-    """Integer codes of a match field for blocking (-1 where missing), equal where its kind's
-    ``comparison`` says two values are: text folded, dates by day, other values as they are."""
-    if comparison is Comparison.FOLDED:
-        values = _per_distinct(column, fold)
-    elif comparison is Comparison.SAME_DAY:
-        values = _per_distinct(column, _iso)
+def _matches_frame(
+    rows: pd.DataFrame,
+    positions: npt.NDArray[np.int64],
+    matched: npt.NDArray[np.int64],
+    rules: list[str],
+    scores: list[float],
+    actions: list[str],
+    spec: SourceSpec | None = None,
+) -> pd.DataFrame:
+    """One row per (record, matched record) decision, with :data:`MATCH_COLUMNS`."""
+    if len(positions) and spec is not None:
+        wanted = np.unique(np.concatenate([positions, matched]))
+        recs = dict(zip(wanted.tolist(), near.records(rows.iloc[wanted], spec), strict=True))
+        as_json = {p: json.dumps(r, sort_keys=True, ensure_ascii=False) for p, r in recs.items()}
     else:
-        values = column.astype("object").where(column.notna(), None).to_numpy()
-    codes, _ = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)
-    blocks: npt.NDArray[np.int64] = codes.astype(np.int64)
-    return blocks
-
-
-def _title(value: Any) -> str:
-    """The comparison form of a title: folded (case, accents, compatibility forms), then
-    punctuation-free; ``""`` when missing."""
-    folded = fold(value)
-    return "" if folded is None else str(utils.default_process(folded))
+        as_json = {}
+    is_batch = rows["_batch"].to_numpy(dtype=bool) if len(rows) else np.empty(0, bool)
+    pick = (lambda col: rows[col].to_numpy()[positions]) if len(rows) else (lambda col: [])
+    other = (lambda col: rows[col].to_numpy()[matched]) if len(rows) else (lambda col: [])
+    frame = pd.DataFrame(
+        {
+            "record_key": pd.Series(pick("_key"), dtype="string"),
+            "url": pd.Series(pick("_url"), dtype="string"),
+            "logical_date": pd.Series(pick("_date"), dtype="string"),
+            "is_duplicate_of": pd.Series(other("_key"), dtype="string"),
+            "matched_date": pd.Series(other("_date"), dtype="string"),
+            "kind": pd.Series(["near" if r == "near" else "exact" for r in rules], dtype="string"),
+            "scope": pd.Series(
+                ["batch" if is_batch[m] else "history" for m in matched], dtype="string"
+            ),
+            "rule": pd.Series(rules, dtype="string"),
+            "score": pd.Series(scores, dtype="Float64"),
+            "action": pd.Series(actions, dtype="string"),
+            "record": pd.Series([as_json.get(int(p)) for p in positions], dtype="string"),
+            "matched_record": pd.Series([as_json.get(int(m)) for m in matched], dtype="string"),
+        }
+    )
+    return frame.sort_values(
+        ["record_key", "url", "is_duplicate_of", "rule"], kind="stable", ignore_index=True
+    )
 
 
 def _result(
@@ -345,36 +318,41 @@ def _result(
     canonical: npt.NDArray[np.int64],
     rule: npt.NDArray[Any],
     score: npt.NDArray[np.float64],
+    kept: list[tuple[int, int, str, float, str]],
+    spec: SourceSpec,
 ) -> DedupResult:
     is_batch = rows["_batch"].to_numpy(dtype=bool)
-    keys = rows["_key"].to_numpy(dtype=object)
     dup = is_batch & (canonical >= 0)
-    counts = dict.fromkeys(COUNT_NAMES, 0)
-    from_history = np.zeros(len(rows), dtype=bool)
-    from_history[dup] = ~is_batch[canonical[dup]]
-    for position in np.flatnonzero(dup):
-        kind = "near" if rule[position] == "near" else "exact"
-        scope = "history" if from_history[position] else "batch"
-        counts[f"{kind}_{scope}"] += 1
-
     positions = np.flatnonzero(dup)
-    duplicates = pd.DataFrame(
-        {
-            "record_key": pd.Series(keys[positions], dtype="string"),
-            "url": rows["_url"].to_numpy()[positions],
-            "logical_date": rows["_date"].to_numpy()[positions],
-            "is_duplicate_of": pd.Series(keys[canonical[positions]], dtype="string"),
-            "kind": ["near" if rule[p] == "near" else "exact" for p in positions],
-            "scope": ["history" if from_history[p] else "batch" for p in positions],
-            "rule": rule[positions].astype(str),
-            "title_similarity": pd.Series(score[positions], dtype="Float64"),
-        }
-    ).astype(dict.fromkeys(["url", "logical_date", "kind", "scope", "rule"], "string"))
-    duplicates = duplicates.sort_values(["record_key", "url"], kind="stable", ignore_index=True)
+    counts = dict.fromkeys(COUNT_NAMES, 0)
+    for position in positions:
+        kind = "near" if rule[position] == "near" else "exact"
+        scope = "batch" if is_batch[canonical[position]] else "history"
+        counts[f"{kind}_{scope}"] += 1
+    duplicates = _matches_frame(
+        rows,
+        positions,
+        canonical[positions],
+        [str(r) for r in rule[positions]],
+        [float(s) for s in score[positions]],
+        ["dropped"] * len(positions),
+        spec,
+    )
+    kept_matches = _matches_frame(
+        rows,
+        np.array([k[0] for k in kept], dtype=np.int64),
+        np.array([k[1] for k in kept], dtype=np.int64),
+        [k[2] for k in kept],
+        [k[3] for k in kept],
+        [k[4] for k in kept],
+        spec,
+    )
+    counts["reported"] = int((kept_matches["action"] == "reported").sum())
+    counts["borderline"] = int((kept_matches["action"] == "kept").sum())
 
     keep_rows = rows["_row"].to_numpy()[is_batch & (canonical < 0)]
     frame = batch.iloc[np.sort(keep_rows)].drop(columns="is_duplicate_of", errors="ignore")
     frame["is_duplicate_of"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     sort_by = [KEY, "url"] if "url" in frame else [KEY]
     frame = frame.sort_values(sort_by, kind="stable", ignore_index=True)
-    return DedupResult(frame, duplicates, counts)
+    return DedupResult(frame, duplicates, kept_matches, counts)

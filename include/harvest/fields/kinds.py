@@ -55,11 +55,12 @@ class Normalisation(StrEnum):
 
 
 class Comparison(StrEnum):
-    """How de-duplication (:mod:`harvest.cleaning.dedup`) compares two values of a kind on a
+    """How de-duplication (:mod:`harvest.cleaning.near`) compares two values of a kind on a
     ``dedup.match_fields`` field, and whether it can block on them."""
 
     TOLERANCE = "tolerance"
-    """Numbers equal within ``dedup.numeric_tolerance`` (relative); never a blocking key."""
+    """Numbers compared by how close they are (the weight of closeness is learned from the
+    labelled pairs); never a blocking key."""
     EXACT = "exact"
     """Equal values (whole numbers, booleans); a blocking key."""
     FOLDED = "folded"

@@ -276,6 +276,7 @@ def load_cleaned_partition(
                     warnings=warnings,
                 )
             )
+            _record_dedup_matches(spec, day, settings, wh)
             if clean is not None:
                 rechecked, unchecked = recheck_later(spec, day, settings, wh, clean)
         where = wh.url
@@ -326,3 +327,26 @@ def load_cleaned_partition(
 def _timestamp(value: dt.datetime | str) -> dt.datetime:
     stamp = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def _record_dedup_matches(
+    spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
+) -> None:
+    """Store what clean dropped or matched and kept (its ``duplicates`` and ``dedup_kept``
+    frames) in ``dedup_matches``; a partition cleaned before those frames existed is said."""
+    import pandas as pd
+
+    from harvest.storage.staging import StagedDataset, read_frame, stage_uri
+
+    frames = []
+    for dataset in (StagedDataset.DUPLICATES, StagedDataset.DEDUP_KEPT):
+        uri = stage_uri(settings.staging_url, dataset, spec.name, day)
+        try:
+            frames.append(read_frame(uri))
+        except FileNotFoundError:
+            log.warning(
+                "load source=%s date=%s: no staged %s frame (%s); dedup_matches not updated: "
+                "clean the partition again", spec.name, day, dataset.value, uri,
+            )  # fmt: skip
+            return
+    warehouse.replace_dedup_matches(spec.name, day, pd.concat(frames, ignore_index=True))

@@ -26,6 +26,8 @@ class StagedDataset(StrEnum):
     """Normalised, de-duplicated, imputed records (clean -> load)."""
     DUPLICATES = "duplicates"
     """Records clean removed as duplicates, with the record each duplicates (kept for audit)."""
+    DEDUP_KEPT = "dedup_kept"
+    """Pairs de-duplication matched but kept (content-identical reported, borderline near)."""
 
 
 def stage_uri(

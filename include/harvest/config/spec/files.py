@@ -40,6 +40,11 @@ def load_spec(path: Path | str) -> SourceSpec:
     rates = data.get("currency_rates")
     if isinstance(rates, str) and not Path(rates).is_absolute():
         data["currency_rates"] = str(path.parent / rates)
+    dedup = data.get("dedup")
+    if dedup is None or isinstance(dedup, dict):  # labelled pairs live beside the spec
+        pairs = (dedup or {}).get("training_file") or f"{path.stem}.dedup.json"
+        if isinstance(pairs, str) and not Path(pairs).is_absolute():
+            data["dedup"] = {**(dedup or {}), "training_file": str(path.parent / pairs)}
     if data["name"] != path.stem:
         raise SpecError(path, "name", f"{data['name']!r} must match the file name {path.stem!r}")
     try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harvest.config.spec.base import _Model
 
@@ -27,14 +27,58 @@ class ValidationSpec(_Model):
 
 
 class DedupSpec(_Model):
-    """How re-listings are recognised: same values on ``match_fields`` (after normalisation)
-    and titles at least ``title_similarity`` alike, within the batch and against history."""
+    """De-duplication. Records with the same key are one record; records with different keys are
+    never merged unless the spec says so: ``content_duplicates: drop`` (identical on every field
+    but the key), or ``relistings: true`` (the source re-lists an item under a new key), matched
+    by a dedupe model trained on the labelled pairs in ``training_file``."""
 
-    match_fields: list[str] = []
-    title_field: str | None = None
-    title_similarity: float = Field(0.8, ge=0, le=1)
-    numeric_tolerance: float = Field(0.02, ge=0, le=1, description="relative, for numbers")
+    relistings: bool = Field(
+        False, description="the source re-lists items under new keys: match near duplicates"
+    )
+    content_duplicates: Literal["report", "drop"] = Field(
+        "report",
+        description="records identical on every field but the key: report them (kept) or drop",
+    )
+    match_fields: list[str] = Field(
+        [], description="fields the re-listing matcher compares (default: all but the key)"
+    )
+    title_field: str | None = Field(
+        None, description="a free-text field compared as a string (others: exactly or as numbers)"
+    )
+    block_on: list[str] = Field(
+        [], description="fields candidate pairs must agree on (default: the exactly compared ones)"
+    )
+    max_missing: int = Field(
+        2, ge=0, le=8, description="block fields a candidate pair may lack between them"
+    )
+    threshold: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="match probability at or above which a pair is a re-listing (precision first)",
+    )
+    review_margin: float = Field(
+        0.2, ge=0, lt=1, description="pairs scored this close to the threshold are borderline"
+    )
+    training_file: str | None = Field(
+        None,
+        description="labelled pairs (dedupe's JSON); a relative path is relative to the spec "
+        "file; default <source>.dedup.json beside it",
+    )
     history_days: int = Field(30, ge=0, le=3650)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [k for k in ("title_similarity", "numeric_tolerance") if k in data]
+            if old:
+                raise ValueError(
+                    f"dedup.{old[0]} is gone: re-listings are matched by a model trained on "
+                    "labelled pairs; set dedup.relistings: true and label pairs with "
+                    "`harvest dedup label --source <name>` (README: De-duplication)"
+                )
+        return data
 
 
 WARNING_NAMES = (

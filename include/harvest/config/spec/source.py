@@ -148,9 +148,10 @@ class SourceSpec(_Model):
         fields = self.detail.fields
         if self.target is not None and self.target not in fields:
             raise ValueError(f"target {self.target!r} is not one of detail.fields")
-        unknown = [f for f in self.dedup.match_fields if f not in fields]
-        if unknown:
-            raise ValueError(f"dedup.match_fields {unknown} are not in detail.fields")
+        for option in ("match_fields", "block_on"):
+            unknown = [f for f in getattr(self.dedup, option) if f not in fields]
+            if unknown:
+                raise ValueError(f"dedup.{option} {unknown} are not in detail.fields")
         if self.dedup.title_field is not None and self.dedup.title_field not in fields:
             raise ValueError(
                 f"dedup.title_field {self.dedup.title_field!r} is not in detail.fields"

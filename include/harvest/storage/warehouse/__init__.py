@@ -13,6 +13,8 @@ default). Tables (:mod:`.schema`):
   supervisor.
 - ``crawl_monitors``: a row per (source, logical_date, monitor): the crawl's Spidermon monitors
   (status passed | failed | skipped, severity, message; :mod:`harvest.scraping.health`).
+- ``dedup_matches``: a row per record de-duplication dropped or matched and kept, with the
+  record it matched, the rule and the score (:mod:`.dedup_matches`).
 - ``predictions_<source>``: a row per (source, record_key, logical_date) scored by the source's
   ``@champion`` model, with its top SHAP contributions (:mod:`harvest.training.scoring`).
 - catalogue sources (``mode: catalogue``): ``processed_<source>`` holds the observations, one row

@@ -25,6 +25,7 @@ from harvest.config.spec import SourceSpec
 from harvest.partitions import partition_date
 from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadCache, cache_key
 from harvest.storage.warehouse import (
+    dedup_matches,
     load,
     migrations,
     monitoring,
@@ -284,6 +285,19 @@ class Warehouse:
         rows = frame.to_dict("records")
         with self._begin() as conn:
             return predictions.replace_predictions(conn, source, day, rows)
+
+    def replace_dedup_matches(
+        self, source: str, logical_date: dt.date | str, matches: pd.DataFrame
+    ) -> int:
+        """Make ``dedup_matches`` hold exactly ``matches`` for one partition (one transaction;
+        :mod:`.dedup_matches`); the row count."""
+        with self._begin() as conn:
+            return dedup_matches.replace_dedup_matches(conn, source, logical_date, matches)
+
+    def read_dedup_matches(self, source: str, **filters: Any) -> pd.DataFrame:
+        """What de-duplication dropped or matched and kept (:func:`.dedup_matches.read_dedup_matches`)."""
+        with self._begin() as conn:
+            return dedup_matches.read_dedup_matches(conn, source, **filters)
 
     # ---- the supervisor ----------------------------------------------------------------------
 

@@ -116,6 +116,27 @@ CRAWL_MONITORS = sa.Table(
     sa.Column("checked_at", UtcDateTime(), nullable=False),
 )
 
+DEDUP_MATCHES = sa.Table(
+    "dedup_matches",
+    _SHARED,
+    # a row per record de-duplication dropped, or matched and kept (harvest.cleaning.dedup):
+    # the record, the record it matched, the rule and the score; replaced per partition
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),  # row in the partition's decisions
+    sa.Column("record_key", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("matched_key", sa.Text, nullable=False),
+    sa.Column("matched_date", sa.Date),
+    sa.Column("rule", sa.Text, nullable=False),  # key | content | near
+    sa.Column("scope", sa.Text, nullable=False),  # batch | history
+    sa.Column("score", sa.Double),  # near: dedupe's match probability; key, content: 1.0
+    sa.Column("action", sa.Text, nullable=False),  # dropped | reported | kept (borderline)
+    sa.Column("record", json_type()),  # the compared fields of the record
+    sa.Column("matched_record", json_type()),  # and of the record it matched
+    sa.Index("ix_dedup_matches_record", "source", "record_key"),
+)
+
 _CATALOGUE = sa.MetaData()  # created with the first catalogue source
 
 CATALOGUE_PARTITIONS = sa.Table(
