@@ -106,6 +106,8 @@ class CrawlResult:
     cards_seen: int = 0  # cards found on list pages, every level
     links_skipped: dict[str, int] = field(default_factory=dict)  # reason -> links, every level
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
+    reused: str | None = None  # why stored pages were re-processed (harvest.scraping.past)
+    observed_on: str | None = None  # a forced crawl of a past date: the day it observed
 
     @property
     def unfinished_pages(self) -> int:

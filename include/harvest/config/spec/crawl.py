@@ -144,6 +144,12 @@ class CrawlSpec(_Model):
     max_depth: int | None = Field(
         200, ge=1, description="links followed from a start page (null: unbounded)"
     )
+    recrawl_past: bool = Field(
+        False,
+        description="crawl a past date even though the site only shows today (a backfill of a "
+        "source whose URLs carry no date; harvest.scraping.past): the partition records the "
+        "day its pages were observed on",
+    )
     max_crawl_delay_seconds: float = Field(
         10.0, ge=0, description="cap on a site's robots.txt Crawl-delay and 429 slow-down"
     )

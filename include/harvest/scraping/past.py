@@ -1,0 +1,139 @@
+"""Re-running the past: a crawl can only observe the site as it is today.
+
+So the scrape stage asks :func:`plan_crawl` before it crawls a partition:
+
+===================================================  ======================================
+the partition                                        the scrape stage
+===================================================  ======================================
+its raw partition exists, and it was loaded or its   re-processes the stored pages (no
+night is past (a re-run, a backfill of a date        request to the site): the date's rows
+crawled before)                                      and versions stay what the site showed
+its night is now (the data interval ended less than  crawls (the first run, or a retry of
+:data:`GRACE` ago) and it was not loaded             tonight's crawl)
+past, never crawled, the start URLs carry the date   crawls: the site is asked for that
+(``{date}``, ``{start}``, ``{end}``)                 date's pages
+past, never crawled, start URLs without a date (a    refused (:class:`PastNotObservable`):
+catalogue, an undated listings source)               today's pages are not that date's
+forced (spec ``crawl.recrawl_past``, ``--recrawl``,  crawls; a past night is recorded as
+the run's ``recrawl``)                               observed on the day it was fetched
+===================================================  ======================================
+
+:func:`reused_result` is the scrape report of a partition re-processed from the raw store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from harvest.config.settings import Settings
+from harvest.config.spec import SourceSpec
+from harvest.errors import HarvestError
+
+if TYPE_CHECKING:
+    from harvest.scraping.runner import CrawlResult
+
+GRACE = dt.timedelta(days=1)
+"""How long after its data interval ends a partition's night is still *now*: its crawl (or a
+retry of it) sees what the site showed that night."""
+_DATED = re.compile(r"{(date|start|end)}")
+
+
+class PastNotObservable(HarvestError, RuntimeError):
+    """A crawl asked of a past date that was never crawled, of a source whose pages carry no
+    date: it would store today's pages under that date. Not retryable."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class CrawlPlan:
+    """What the scrape stage does with a partition: ``crawl`` the site or ``reuse`` the stored
+    pages, why, and (a forced crawl of a past night) the day the pages are observed on."""
+
+    action: Literal["crawl", "reuse"]
+    reason: str
+    observed_on: dt.date | None = None  # set when it differs from the partition's day
+
+
+def dated(spec: SourceSpec) -> bool:
+    """Whether the spec asks the site for a date's pages (a date in a start or sitemap URL)."""
+    templates = list(spec.start_urls) + (list(spec.sitemap.urls) if spec.sitemap else [])
+    return any(_DATED.search(url) for url in templates)
+
+
+def plan_crawl(
+    spec: SourceSpec,
+    day: dt.date,
+    interval_end: dt.datetime,
+    now: dt.datetime,
+    *,
+    stored_pages: int,
+    loaded: bool,
+    recrawl: bool = False,
+) -> CrawlPlan:
+    """The :class:`CrawlPlan` of partition ``day`` of ``spec`` (see the module docstring):
+    ``interval_end`` its data interval's end, ``now`` the time of the run (UTC),
+    ``stored_pages`` the documents of its raw partition, ``loaded`` whether it was loaded,
+    ``recrawl`` forced by the run (or the spec's ``crawl.recrawl_past``). Raises
+    :class:`PastNotObservable` naming the source, the date and how to force it."""
+    current = now < interval_end + GRACE
+    forced = recrawl or spec.crawl.recrawl_past
+    if forced:
+        observed = None if current or dated(spec) else now.date()
+        return CrawlPlan("crawl", "forced", observed)
+    if stored_pages and (loaded or not current):
+        why = "a re-run of a loaded date" if loaded else "a past date crawled before"
+        return CrawlPlan("reuse", f"{why}: its {stored_pages} stored pages are re-processed")
+    if current:
+        return CrawlPlan("crawl", "its night is now")
+    if dated(spec):
+        return CrawlPlan("crawl", "the start URLs ask the site for that date's pages")
+    raise PastNotObservable(
+        f"source {spec.name}, date {day}: cannot observe the past. A crawl sees the site as it "
+        f"is today ({now:%Y-%m-%d %H:%M} UTC), and the date's night ended at "
+        f"{interval_end:%Y-%m-%d %H:%M} UTC; its raw partition holds no page, and its start "
+        f"URLs carry no date ({{date}}, {{start}} or {{end}}), so today's pages are not that "
+        f"date's. Nothing was crawled. To store today's pages under {day} anyway, force it: "
+        f"`python -m harvest run --source {spec.name} --date {day} --recrawl`, the DAG run conf "
+        f'{{"recrawl": true}}, or crawl.recrawl_past: true in the spec; the partition then '
+        f"records that it was observed on {now:%Y-%m-%d}"
+    )
+
+
+def reused_result(
+    spec: SourceSpec, day: dt.date, settings: Settings, plan: CrawlPlan
+) -> CrawlResult:
+    """The scrape report of a partition whose stored pages are re-processed: the raw
+    partition's counts, nothing asked of the site (``reused``)."""
+    from harvest.scraping.runner import CrawlResult
+    from harvest.storage.raw import open_raw_store
+
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        docs = store.read_partition(spec.name, day)
+        uri = store.uri(spec.name, day)
+    finally:
+        store.close()
+    failed = sum(1 for doc in docs if doc.error and not any(doc.fields.values()))
+    items = sum((doc.page_type == "detail" and not doc.error) + len(doc.records) for doc in docs)
+    return CrawlResult(
+        source=spec.name,
+        logical_date=day.isoformat(),
+        pages=len(docs),
+        documents=len(docs),
+        failed_pages=failed,
+        items=len(docs),
+        bytes=0,
+        js_pages=sum(doc.rendered_with == "chromium" for doc in docs),
+        js_unavailable=0,
+        cached_responses=0,
+        requests_to_site=0,
+        raw_uri=uri,
+        duration_seconds=0.0,
+        exit_code=0,
+        item_pages=items,
+        reused=plan.reason,
+    )

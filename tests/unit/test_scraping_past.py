@@ -1,0 +1,83 @@
+"""Re-running the past (issue 18): what the scrape stage does with a partition, by the rule of
+:mod:`harvest.scraping.past` (the site can only be observed as it is today)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from harvest.config.spec import SourceSpec
+from harvest.scraping.past import GRACE, PastNotObservable, dated, plan_crawl
+
+DAY = dt.date(2026, 11, 23)
+END = dt.datetime(2026, 11, 24, 3, 0, tzinfo=dt.UTC)  # the interval of 0 3 * * * on DAY
+TONIGHT = END + dt.timedelta(minutes=5)
+LATER = END + GRACE + dt.timedelta(days=10)
+
+
+def spec(start_url: str = "{base_url}/catalogue/", **crawl: Any) -> SourceSpec:
+    return SourceSpec.model_validate(
+        {
+            "name": "shop",
+            "base_url": "http://127.0.0.1:8000",
+            "start_urls": [start_url],
+            "index": {"detail_links": "a"},
+            "detail": {"key": "id", "fields": {"id": {"css": "h1"}}},
+            "crawl": crawl,
+        }
+    )
+
+
+def test_the_first_crawl_and_a_retry_of_tonight_crawl() -> None:
+    assert plan_crawl(spec(), DAY, END, TONIGHT, stored_pages=0, loaded=False).action == "crawl"
+    retry = plan_crawl(spec(), DAY, END, TONIGHT, stored_pages=40, loaded=False)
+    assert (retry.action, retry.observed_on) == ("crawl", None)
+
+
+@pytest.mark.parametrize("now", [TONIGHT, LATER], ids=["tonight", "ten days later"])
+def test_a_rerun_of_a_loaded_date_reprocesses_its_stored_pages(now: dt.datetime) -> None:
+    plan = plan_crawl(spec(), DAY, END, now, stored_pages=40, loaded=True)
+    assert plan.action == "reuse"
+    assert plan.reason == "a re-run of a loaded date: its 40 stored pages are re-processed"
+
+
+def test_a_past_date_crawled_before_is_reprocessed_even_if_never_loaded() -> None:
+    plan = plan_crawl(spec(), DAY, END, LATER, stored_pages=40, loaded=False)
+    assert plan.action == "reuse" and plan.reason.startswith("a past date crawled before")
+
+
+def test_a_catalogue_backfilled_for_a_date_never_crawled_cannot_observe_the_past() -> None:
+    with pytest.raises(PastNotObservable) as refused:
+        plan_crawl(spec(), DAY, END, LATER, stored_pages=0, loaded=False)
+    message = str(refused.value)
+    assert message.startswith("source shop, date 2026-11-23: cannot observe the past.")
+    assert "--recrawl" in message and '{"recrawl": true}' in message
+    assert "crawl.recrawl_past: true" in message
+    assert not PastNotObservable.retryable
+
+
+def test_an_undated_listings_source_follows_the_same_rule() -> None:
+    listings = spec("{base_url}/jobs/")
+    assert listings.mode == "listings" and not dated(listings)
+    with pytest.raises(PastNotObservable):
+        plan_crawl(listings, DAY, END, LATER, stored_pages=0, loaded=False)
+
+
+def test_a_source_whose_urls_carry_the_date_asks_the_site_for_it() -> None:
+    listings = spec("{base_url}/listings/{date}")
+    assert dated(listings)
+    plan = plan_crawl(listings, DAY, END, LATER, stored_pages=0, loaded=False)
+    assert plan.action == "crawl" and plan.observed_on is None
+    # and once crawled, it is re-processed like any other
+    assert plan_crawl(listings, DAY, END, LATER, stored_pages=5, loaded=True).action == "reuse"
+
+
+@pytest.mark.parametrize("how", ["run", "spec"])
+def test_a_forced_crawl_of_the_past_records_the_day_it_observed(how: str) -> None:
+    source = spec(recrawl_past=True) if how == "spec" else spec()
+    plan = plan_crawl(source, DAY, END, LATER, stored_pages=40, loaded=True, recrawl=how == "run")
+    assert (plan.action, plan.observed_on) == ("crawl", LATER.date())
+    tonight = plan_crawl(source, DAY, END, TONIGHT, stored_pages=0, loaded=False, recrawl=True)
+    assert tonight.observed_on is None  # tonight's pages are that night's
