@@ -25,6 +25,7 @@ NOT_RETRYABLE = {
     "harvest.features.columns.FeatureSpecError",
     "harvest.fields.registry.UnknownFieldKind",
     "harvest.loading.warnings.CriticalWarning",
+    "harvest.scraping.past.PastNotObservable",
     "harvest.selection.WrongPageType",
     "harvest.storage.warehouse.errors.FrameError",
     "harvest.training.data.TrainingDataError",
