@@ -227,8 +227,8 @@ def _history_window(spec: SourceSpec, args: argparse.Namespace) -> tuple[dt.date
 
 
 def cmd_dedup_label(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.cleaning.clean import history_columns
     from harvest.cleaning.labelling import label
+    from harvest.cleaning.stage import history_columns
     from harvest.storage.warehouse import open_warehouse
 
     spec = _spec(settings, args.source)

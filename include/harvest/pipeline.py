@@ -4,7 +4,7 @@ Airflow runs each stage in its own task (``plugins/harvest_airflow/operators.py`
 only URIs and counts; :func:`run_partition` runs all four here, for the command line
 (``python -m harvest run``) and for tests. Both only call the stages' entry points
 (:func:`harvest.scraping.scrape`, :func:`harvest.validation.validate`,
-:func:`harvest.cleaning.clean`, :func:`harvest.loading.load`), which hold the stages' checks;
+:func:`harvest.cleaning.stage`, :func:`harvest.loading.load`), which hold the stages' checks;
 the stages never call each other: the load is handed the clean stage
 (:func:`harvest.cleaning.reclean`) by whoever runs it.
 """

@@ -273,7 +273,7 @@ class CleanOperator(_PartitionOperator):
 
     History comes from the warehouse (migrated first): when it cannot be reached the task fails
     and is retried, rather than de-duplicating without history. Returns (XCom)
-    :class:`harvest.cleaning.clean.CleanReport` as a dict (``cleaned_uri``, ``duplicates``,
+    :class:`harvest.cleaning.stage.CleanReport` as a dict (``cleaned_uri``, ``duplicates``,
     ``imputed`` per field, ...).
     """
 

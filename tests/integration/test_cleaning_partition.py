@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harvest.cleaning import reclean
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import Settings
 from harvest.loading import load_cleaned_partition
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame

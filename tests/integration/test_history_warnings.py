@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harvest.cleaning import reclean
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.loading import counts_from, load_cleaned_partition

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from harvest.cleaning import reclean
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import Settings
 from harvest.config.spec import DetailSpec, FieldSpec, IndexSpec, SourceSpec
 from harvest.loading import LoadError, load_cleaned_partition
@@ -283,7 +283,9 @@ def test_a_listings_load_without_the_clean_stage_is_refused(tmp_path: Path) -> N
     day = dt.date(2026, 3, 1)
     stage_validated(settings, day)
     cleaned = clean_partition(spec, day, settings, warehouse=wh)
-    with pytest.raises(LoadError, match=r"source=demo date=2026-03-01: .*clean=harvest\.pipeline"):
+    with pytest.raises(
+        LoadError, match=r"source=demo date=2026-03-01: .*clean=harvest\.cleaning\.reclean"
+    ):
         load_cleaned_partition(
             spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=COUNTS, warehouse=wh
         )

@@ -21,8 +21,8 @@ from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
 from harvest.config.spec import SourceSpec
 from harvest.storage.warehouse import open_warehouse
 from harvest.training import TrackingUnavailable, TrainingDataError, TrainingSettings
+from harvest.training.run import train_source
 from harvest.training.scoring import score_partition
-from harvest.training.train import train_source
 from harvest.training.tuning import storage_url, study_storage, tune
 from harvest_demo import SiteConfig
 from harvest_demo.shown import shown_partition

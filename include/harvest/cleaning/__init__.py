@@ -9,7 +9,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harvest.cleaning.clean import CleanReport, HistorySource
+    from harvest.cleaning.stage import CleanReport, HistorySource
     from harvest.config.settings import Settings
     from harvest.config.spec import SourceSpec
     from harvest.partitions import Partition
@@ -21,11 +21,11 @@ def clean(
     spec: SourceSpec, partition: Partition | dt.date, settings: Settings, **options: Any
 ) -> CleanReport:
     """Clean one validated partition from staging to staging and return its
-    :class:`~harvest.cleaning.clean.CleanReport` (``options``: ``validated_uri``, ``warehouse``,
-    ``cache`` of :func:`harvest.cleaning.clean.clean_partition`). Raises ``FileNotFoundError``
+    :class:`~harvest.cleaning.stage.CleanReport` (``options``: ``validated_uri``, ``warehouse``,
+    ``cache`` of :func:`harvest.cleaning.stage.clean_partition`). Raises ``FileNotFoundError``
     when the validated frame is not staged and ``WarehouseUnavailable`` (retryable) when
     history cannot be read."""
-    from harvest.cleaning.clean import clean_partition
+    from harvest.cleaning.stage import clean_partition
 
     return clean_partition(spec, partition, settings, **options)
 
