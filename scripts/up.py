@@ -198,7 +198,8 @@ def status(env: dict[str, str]) -> int:
             say(f"  {dag_id:<26}{state:<9}{run_id}  {start or ''} -> {end or ''}")
         say(f"Task instances failed or retried: {retried}")
     for pending_dag, why in local.pending_runs(Path(env["AIRFLOW_HOME"])):
-        say(f"  queued: {pending_dag} ({why})")
+        if why.startswith("new data"):  # runs left queued/running are in the table above
+            say(f"Queued by new data: {pending_dag}")
     return 0
 
 
