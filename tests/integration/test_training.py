@@ -230,7 +230,7 @@ def test_features_without_information_are_dropped_with_a_warning(
         return frame.assign(floor=None, balcony=False, built_year=year)
 
     _load(settings, spec, {day: sparse(day) for day in DAYS})
-    with caplog.at_level("WARNING", logger="harvest.training.train"):
+    with caplog.at_level("WARNING", logger="harvest.training.run"):
         report = train_source(spec, settings, FAST)
     assert report.dropped_features == {"floor": "never filled", "balcony": "constant (0.0)"}
     assert "source sparse: feature(s) left out, they carry no information in the " in caplog.text
