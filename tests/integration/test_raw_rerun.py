@@ -57,7 +57,8 @@ def test_a_rerun_with_other_start_urls_replaces_the_partition_and_its_rows(
     tmp_path: Path, site: DemoSite
 ) -> None:
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / "home")})
-    first = run_partition(spec_starting_at(DAY), DAY, settings, base_url=site.base_url)
+    night = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)  # its night
+    first = run_partition(spec_starting_at(DAY), DAY, settings, base_url=site.base_url, now=night)
     first_docs = raw_partition(settings)
     first_ids = warehouse_ids(settings)
     assert first["scrape"]["documents"] == len(first_docs) and first_ids
