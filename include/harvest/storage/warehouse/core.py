@@ -168,6 +168,16 @@ class Warehouse:
             writers.replace_crawl_monitors(conn, source, day, rows)
         return len(rows)
 
+    def replace_crawl_stats(
+        self, source: str, logical_date: dt.date | str, stats: Mapping[str, Any]
+    ) -> None:
+        """Make the crawl figures of one partition (``crawl_stats``) those of ``stats``, a
+        crawl's report (:func:`.results.crawl_stats_row`)."""
+        day = partition_date(logical_date)
+        row = writers.crawl_stats_row(source, day, stats)
+        with self._begin() as conn:
+            writers.replace_crawl_stats(conn, row)
+
     def replace_crawl_account(
         self,
         source: str,
@@ -310,6 +320,64 @@ class Warehouse:
         except sa.exc.SQLAlchemyError as exc:
             raise WarehouseError(f"{self.where}: {exc}") from exc
 
+    # ---- the app (harvest.app; read-only) ----------------------------------------------------
+
+    def _read(self, statement: Callable[..., T], *args: Any) -> T:
+        """One read of :mod:`.monitoring` on a connection; SQL errors become
+        :class:`WarehouseError` naming the warehouse (password hidden)."""
+        try:
+            with self._begin() as conn:
+                return statement(conn, *args)
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise WarehouseError(f"{self.where}: {reason}") from exc
+
+    def sources(self) -> list[str]:
+        """The sources with a recorded partition, sorted."""
+        return self._read(monitoring.sources)
+
+    def data_version(self, source: str) -> tuple[int, dt.datetime | None]:
+        """(partitions recorded, newest ``loaded_at``) of ``source``: a cache key."""
+        return self._read(monitoring.data_version, source)
+
+    def partition_loads(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
+        """The ``partition_loads`` rows of ``source``, oldest first (a column per field)."""
+        return self._read(monitoring.partition_loads, source, since)
+
+    def quarantine_by_reason(
+        self, source: str, since: dt.date | None = None, day: dt.date | None = None
+    ) -> pd.DataFrame:
+        """Quarantined records per (logical_date, stage, field, check, severity)."""
+        return self._read(monitoring.quarantine_by_reason, source, since, day)
+
+    def quarantined_per_date(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
+        """Quarantined records per (logical_date, stage)."""
+        return self._read(monitoring.quarantined_per_date, source, since)
+
+    def quarantine_issues(self, source: str, day: dt.date, limit: int = 1000) -> pd.DataFrame:
+        """One partition's quarantine, an issue a row with its value and reason."""
+        return self._read(monitoring.quarantine_issues, source, day, limit)
+
+    def field_coverage_by_date(
+        self, spec: SourceSpec, since: dt.date | None = None
+    ) -> pd.DataFrame:
+        """Rows loaded and rows with a value per field, per logical date."""
+        return self._read(monitoring.field_coverage_by_date, spec, since)
+
+    def crawl_stats(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
+        """The crawl figures (``crawl_stats``) of ``source`` per date."""
+        return self._read(monitoring.crawl_stats, source, since)
+
+    def crawl_monitor_results(
+        self, source: str, since: dt.date | None = None, day: dt.date | None = None
+    ) -> pd.DataFrame:
+        """The crawl monitors of ``source`` per date."""
+        return self._read(monitoring.crawl_monitor_results, source, since, day)
+
+    def validation_results(self, source: str, day: dt.date) -> pd.DataFrame:
+        """The expectations of one partition, failed first."""
+        return self._read(monitoring.validation_results, source, day)
+
 
 def open_warehouse(
     settings: Settings | str,
@@ -317,13 +385,16 @@ def open_warehouse(
     logical_date: dt.date | str | None = None,
     *,
     cache: ReadCache | None = None,
+    read_only: bool = False,
 ) -> Warehouse:
     """The warehouse ``settings`` names (or a warehouse URL), with the read cache of
     ``settings.cache_url`` (or ``cache``): the one way to open it, for stages, the CLI, the
     supervisor, training and tests alike.
 
     With ``spec`` it is migrated for that source first (idempotent, cheap when current): a
-    stage never goes on without the tables it needs. Raises :class:`WarehouseUnavailable`
+    stage never goes on without the tables it needs. ``read_only`` (the app) opens a connection
+    that cannot write: SQLite's ``mode=ro``, PostgreSQL's ``default_transaction_read_only``
+    (production gives the app a read-only role as well); it takes no ``spec``. Raises :class:`WarehouseUnavailable`
     naming the server (password hidden), the source and the date when the database cannot be
     reached, and :class:`WarehouseError` for an unsupported URL or a failed migration.
     """
@@ -331,8 +402,11 @@ def open_warehouse(
         url, cache_url = settings, None
     else:
         url, cache_url = settings.warehouse_url, settings.cache_url
+    if read_only and spec is not None:
+        raise WarehouseError(f"source {spec.name}: a read-only warehouse cannot be migrated")
     warehouse = Warehouse(
-        engine_for(url), cache=cache if cache is not None else ReadCache.from_url(cache_url)
+        engine_for(url, read_only=read_only),
+        cache=cache if cache is not None else ReadCache.from_url(cache_url),
     )
     if spec is None:
         return warehouse
