@@ -14,6 +14,7 @@ import streamlit as st
 
 from harvest.config import Settings, SourceSpec
 from harvest.config.spec import SpecError, load_specs
+from harvest.errors import HarvestError
 from harvest.storage.warehouse import (
     Warehouse,
     WarehouseError,
@@ -25,7 +26,7 @@ log = logging.getLogger("harvest.app")
 T = TypeVar("T")
 
 
-class NoData(Exception):
+class NoData(HarvestError):
     """Nothing to show yet (no partition, no source): shown as an information message."""
 
 

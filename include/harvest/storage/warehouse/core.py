@@ -40,7 +40,7 @@ from harvest.storage.warehouse.engine import begin, describe, engine_for
 from harvest.storage.warehouse.errors import WarehouseError, WarehouseUnavailable
 from harvest.storage.warehouse.load import LoadResult
 from harvest.storage.warehouse.migrations import MigrationReport
-from harvest.storage.warehouse.monitoring import SourceResults
+from harvest.storage.warehouse.monitoring import AppReads, SourceResults
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.text import redact_url
 
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Warehouse:
+class Warehouse(AppReads):
     """Processed tables, quarantine, validation results, partition summaries, crawl monitors
     and predictions of every source, on PostgreSQL or SQLite.
 
@@ -319,64 +319,6 @@ class Warehouse:
                 return monitoring.source_results(conn, spec, since)
         except sa.exc.SQLAlchemyError as exc:
             raise WarehouseError(f"{self.where}: {exc}") from exc
-
-    # ---- the app (harvest.app; read-only) ----------------------------------------------------
-
-    def _read(self, statement: Callable[..., T], *args: Any) -> T:
-        """One read of :mod:`.monitoring` on a connection; SQL errors become
-        :class:`WarehouseError` naming the warehouse (password hidden)."""
-        try:
-            with self._begin() as conn:
-                return statement(conn, *args)
-        except sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(f"{self.where}: {reason}") from exc
-
-    def sources(self) -> list[str]:
-        """The sources with a recorded partition, sorted."""
-        return self._read(monitoring.sources)
-
-    def data_version(self, source: str) -> tuple[int, dt.datetime | None]:
-        """(partitions recorded, newest ``loaded_at``) of ``source``: a cache key."""
-        return self._read(monitoring.data_version, source)
-
-    def partition_loads(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
-        """The ``partition_loads`` rows of ``source``, oldest first (a column per field)."""
-        return self._read(monitoring.partition_loads, source, since)
-
-    def quarantine_by_reason(
-        self, source: str, since: dt.date | None = None, day: dt.date | None = None
-    ) -> pd.DataFrame:
-        """Quarantined records per (logical_date, stage, field, check, severity)."""
-        return self._read(monitoring.quarantine_by_reason, source, since, day)
-
-    def quarantined_per_date(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
-        """Quarantined records per (logical_date, stage)."""
-        return self._read(monitoring.quarantined_per_date, source, since)
-
-    def quarantine_issues(self, source: str, day: dt.date, limit: int = 1000) -> pd.DataFrame:
-        """One partition's quarantine, an issue a row with its value and reason."""
-        return self._read(monitoring.quarantine_issues, source, day, limit)
-
-    def field_coverage_by_date(
-        self, spec: SourceSpec, since: dt.date | None = None
-    ) -> pd.DataFrame:
-        """Rows loaded and rows with a value per field, per logical date."""
-        return self._read(monitoring.field_coverage_by_date, spec, since)
-
-    def crawl_stats(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
-        """The crawl figures (``crawl_stats``) of ``source`` per date."""
-        return self._read(monitoring.crawl_stats, source, since)
-
-    def crawl_monitor_results(
-        self, source: str, since: dt.date | None = None, day: dt.date | None = None
-    ) -> pd.DataFrame:
-        """The crawl monitors of ``source`` per date."""
-        return self._read(monitoring.crawl_monitor_results, source, since, day)
-
-    def validation_results(self, source: str, day: dt.date) -> pd.DataFrame:
-        """The expectations of one partition, failed first."""
-        return self._read(monitoring.validation_results, source, day)
 
 
 def open_warehouse(

@@ -11,14 +11,17 @@ error: a dropped connection is an error, not an empty answer."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
+from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
     CRAWL_MONITORS,
@@ -28,6 +31,8 @@ from harvest.storage.warehouse.schema import (
     VALIDATION_RESULTS,
     processed_table,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -272,3 +277,71 @@ def validation_results(conn: sa.Connection, source: str, day: dt.date) -> pd.Dat
         .order_by(table.c.success, table.c.column, table.c.expectation)
     )
     return _frame(conn.execute(query))
+
+
+class AppReads:
+    """The app's reads as :class:`~.core.Warehouse` methods (it inherits them): each one
+    statement of this module on a connection of the warehouse's ``_begin``."""
+
+    @property
+    def where(self) -> str:
+        raise NotImplementedError  # the Warehouse's
+
+    def _begin(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        raise NotImplementedError  # the Warehouse's
+
+    def _read(self, statement: Callable[..., T], *args: Any) -> T:
+        """One read of this module on a connection; SQL errors become :class:`WarehouseError`
+        naming the warehouse (password hidden)."""
+        try:
+            with self._begin() as conn:
+                return statement(conn, *args)
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise WarehouseError(f"{self.where}: {reason}") from exc
+
+    def sources(self) -> list[str]:
+        """The sources with a recorded partition, sorted."""
+        return self._read(sources)
+
+    def data_version(self, source: str) -> tuple[int, dt.datetime | None]:
+        """(partitions recorded, newest ``loaded_at``) of ``source``: a cache key."""
+        return self._read(data_version, source)
+
+    def partition_loads(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
+        """The ``partition_loads`` rows of ``source``, oldest first (a column per field)."""
+        return self._read(partition_loads, source, since)
+
+    def quarantine_by_reason(
+        self, source: str, since: dt.date | None = None, day: dt.date | None = None
+    ) -> pd.DataFrame:
+        """Quarantined records per (logical_date, stage, field, check, severity)."""
+        return self._read(quarantine_by_reason, source, since, day)
+
+    def quarantined_per_date(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
+        """Quarantined records per (logical_date, stage)."""
+        return self._read(quarantined_per_date, source, since)
+
+    def quarantine_issues(self, source: str, day: dt.date, limit: int = 1000) -> pd.DataFrame:
+        """One partition's quarantine, an issue a row with its value and reason."""
+        return self._read(quarantine_issues, source, day, limit)
+
+    def field_coverage_by_date(
+        self, spec: SourceSpec, since: dt.date | None = None
+    ) -> pd.DataFrame:
+        """Rows loaded and rows with a value per field, per logical date."""
+        return self._read(field_coverage_by_date, spec, since)
+
+    def crawl_stats(self, source: str, since: dt.date | None = None) -> pd.DataFrame:
+        """The crawl figures (``crawl_stats``) of ``source`` per date."""
+        return self._read(crawl_stats, source, since)
+
+    def crawl_monitor_results(
+        self, source: str, since: dt.date | None = None, day: dt.date | None = None
+    ) -> pd.DataFrame:
+        """The crawl monitors of ``source`` per date."""
+        return self._read(crawl_monitor_results, source, since, day)
+
+    def validation_results(self, source: str, day: dt.date) -> pd.DataFrame:
+        """The expectations of one partition, failed first."""
+        return self._read(validation_results, source, day)
