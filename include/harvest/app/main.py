@@ -14,6 +14,10 @@ navigation = st.navigation(
     [
         st.Page(PAGES / "sources.py", title="Sources", default=True),
         st.Page(PAGES / "partition.py", title="Partition"),
+        st.Page(PAGES / "trends.py", title="Trends"),
+        st.Page(PAGES / "catalogue.py", title="Catalogue"),
+        st.Page(PAGES / "models.py", title="Models"),
+        st.Page(PAGES / "browse.py", title="Browse"),
     ]
 )
 navigation.run()

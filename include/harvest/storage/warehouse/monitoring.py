@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
+from harvest.storage.warehouse import reads
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
@@ -279,6 +280,28 @@ def validation_results(conn: sa.Connection, source: str, day: dt.date) -> pd.Dat
     return _frame(conn.execute(query))
 
 
+def means_by_date(
+    conn: sa.Connection, spec: SourceSpec, columns: list[str], since: dt.date | None
+) -> pd.DataFrame:
+    """Per logical date the mean of each numeric column of ``processed_<source>`` (``AVG`` in
+    the database): the price level the Trends page tests for drift. Columns the table lacks
+    are left out; empty without a processed table."""
+    table = processed_table(spec, sa.MetaData())
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(table.name):
+        return pd.DataFrame(columns=["logical_date"])
+    existing = {column["name"] for column in inspector.get_columns(table.name)}
+    present = [c for c in columns if c in table.c and c in existing]
+    query = sa.select(table.c.logical_date, *[sa.func.avg(table.c[c]).label(c) for c in present])
+    if since is not None:
+        query = query.where(table.c.logical_date >= since)
+    query = query.group_by(table.c.logical_date).order_by(table.c.logical_date)
+    frame = _frame(conn.execute(query))
+    for column in present:
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
 class AppReads:
     """The app's reads as :class:`~.core.Warehouse` methods (it inherits them): each one
     statement of this module on a connection of the warehouse's ``_begin``."""
@@ -345,3 +368,35 @@ class AppReads:
     def validation_results(self, source: str, day: dt.date) -> pd.DataFrame:
         """The expectations of one partition, failed first."""
         return self._read(validation_results, source, day)
+
+    def means_by_date(
+        self, spec: SourceSpec, columns: list[str], since: dt.date | None = None
+    ) -> pd.DataFrame:
+        """The mean of each numeric column per logical date."""
+        return self._read(means_by_date, spec, columns, since)
+
+    def item_search(
+        self, spec: SourceSpec, text: str, field: str | None = None, limit: int = 50
+    ) -> pd.DataFrame:
+        """Items whose key, URL or ``field`` contains ``text`` (:func:`.reads.item_search`)."""
+        return self._read(reads.item_search, spec, text, field, limit)
+
+    def item_versions(self, spec: SourceSpec, key: str) -> pd.DataFrame:
+        """Every version of one item, oldest first (:func:`.reads.item_versions`)."""
+        return self._read(reads.item_versions, spec, key)
+
+    def browse(
+        self,
+        spec: SourceSpec,
+        first: dt.date,
+        last: dt.date,
+        equals: dict[str, Any] | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> tuple[pd.DataFrame, int]:
+        """A page of the processed table and the rows that match (:func:`.reads.browse`)."""
+        return self._read(reads.browse, spec, first, last, equals or {}, limit, offset)
+
+    def predictions(self, source: str, key: str | None = None, limit: int = 200) -> pd.DataFrame:
+        """Scored rows with their top contributions (:func:`.reads.predictions`)."""
+        return self._read(reads.predictions, source, key, limit)
