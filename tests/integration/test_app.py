@@ -7,6 +7,7 @@ reported; a missing warehouse is a message on the page, never a traceback nor it
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -21,18 +22,23 @@ from streamlit.testing.v1 import AppTest
 from harvest.config import Settings, load_spec
 from harvest.pipeline import run_partition
 from harvest.storage.warehouse import open_warehouse
-from harvest_demo import DemoSite, SiteConfig
+from harvest_demo import CatalogueConfig, DemoSite, SiteConfig
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "include/harvest/app/main.py")
 DAYS = (dt.date(2026, 3, 14), dt.date(2026, 3, 15))
+CATALOGUE_DAYS = (dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.date(2026, 11, 25))
+CATALOGUE = CatalogueConfig(
+    seed=1, products=40, lifetime_days=(6, 16), gap_days=(1, 3), price_days=(2, 4)
+)
 SITE = SiteConfig(
     seed=11, listings_per_day=16, page_size=8, outlier_fraction=0.15, missing_fraction=0.1
 )
 
 
 def _demo_run(home: Path, warehouse_url: str) -> dict[dt.date, dict[str, dict[str, Any]]]:
-    """Two nights of the demo source through every stage into ``warehouse_url``."""
+    """Two nights of the demo listings source and three of the catalogue source through every
+    stage into ``warehouse_url``."""
     settings = Settings.from_env(
         {"HARVEST_HOME": str(home), "HARVEST_WAREHOUSE_URL": warehouse_url}
     )
@@ -42,6 +48,11 @@ def _demo_run(home: Path, warehouse_url: str) -> dict[dt.date, dict[str, dict[st
         for day in DAYS:
             night = spec.model_copy(update={"start_urls": [f"{{base_url}}/listings/{day}"]})
             reports[day] = run_partition(night, day, settings, base_url=site.base_url)
+    catalogue = load_spec(REPO / "include/harvest/sources/catalogue.yaml")
+    with DemoSite(SiteConfig(seed=1), catalogue=CATALOGUE, day=CATALOGUE_DAYS[0]) as site:
+        for day in CATALOGUE_DAYS:
+            site.set_day(day)
+            reports[day] = run_partition(catalogue, day, settings, base_url=site.base_url)
     return reports
 
 
@@ -132,7 +143,9 @@ def _run(page: str | None = None) -> AppTest:
 def test_the_sources_page_shows_the_warehouse_counts_of_every_night(demo_run: tuple) -> None:
     url, reports = demo_run
     at = _run()
-    assert at.sidebar.selectbox(key="source").value == "demo"  # the source with data first
+    assert at.sidebar.selectbox(key="source").value == "catalogue"  # a source with data first
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert not at.exception and not at.error
     figures = _figures(at)
 
     stages = _traces(figures["Records per night, by stage"])
@@ -209,6 +222,7 @@ def test_the_partition_page_shows_every_stage_and_the_quarantine_with_values(
 ) -> None:
     url, reports = demo_run
     at = _run("pages/partition.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
     day = DAYS[-1]
     assert at.sidebar.selectbox(key="logical_date").value == day  # the newest first
     funnel = _figures(at)[f"demo {day}: every stage's count"]["data"][0]
@@ -254,7 +268,7 @@ def test_the_partition_page_shows_every_stage_and_the_quarantine_with_values(
 def test_the_app_reads_the_warehouse_read_only(demo_run: tuple) -> None:
     url, _reports = demo_run
     with open_warehouse(url, read_only=True) as warehouse:
-        assert warehouse.sources() == ["demo"]
+        assert warehouse.sources() == ["catalogue", "demo"]
         with pytest.raises(sa.exc.DBAPIError), warehouse.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM quarantine")
     assert _sql(url, "SELECT COUNT(*) FROM quarantine")[0][0] > 0
@@ -277,3 +291,86 @@ def test_a_missing_warehouse_is_a_message_without_its_url(
         assert errors and "cannot be reached" in errors[0]
         shown = " ".join(errors + [m.value for m in at.markdown])
         assert "s3cret" not in shown and "nowhere" not in shown and "127.0.0.1" not in shown
+
+
+def test_the_catalogue_page_shows_an_items_versions_as_the_warehouse_has_them(
+    demo_run: tuple,
+) -> None:
+    url, _reports = demo_run
+    changed = _sql(
+        url,
+        "SELECT record_key FROM versions_catalogue WHERE price_eur IS NOT NULL"
+        " GROUP BY record_key HAVING COUNT(*) > 1 ORDER BY record_key",
+    )
+    assert changed, "the demo catalogue changes a price within three nights"
+    key = changed[0][0]
+    at = _run("pages/catalogue.py")
+    at.text_input(key="item").input(key).run()
+    assert at.selectbox(key="record_key").value == key
+    at.selectbox(key="step_column").set_value("price_eur").run()
+    assert not at.exception and not at.error
+    versions = _sql(
+        url,
+        "SELECT valid_from, valid_to, price_eur FROM versions_catalogue WHERE record_key = :key"
+        " ORDER BY valid_from",
+        key=key,
+    )
+    steps = _figures(at)[f"{key}: price_eur over time"]["data"][0]
+    shown = [(x, y) for x, y in zip(steps["x"], steps["y"], strict=True) if x is not None]
+    expected = []
+    for valid_from, valid_to, price in versions:
+        end = valid_to or CATALOGUE_DAYS[-1]
+        expected += [(str(valid_from)[:10], price), (str(end)[:10], price)]
+    assert shown == [(x, pytest.approx(y)) for x, y in expected]
+    events = _table(at, "date", "event", "detail")
+    assert events["event"].iloc[0] == "appeared"
+    pairs = list(itertools.pairwise(versions))
+    contiguous = sum(1 for before, after in pairs if before[1] == after[0])
+    assert (events["event"] == "changed").sum() == contiguous
+    assert (events["event"] == "reappeared").sum() == len(pairs) - contiguous
+    assert any("price" in d for d in events.loc[events["event"] == "changed", "detail"])
+
+
+def test_the_trends_page_tests_each_nightly_metric_of_the_warehouse(demo_run: tuple) -> None:
+    url, _reports = demo_run
+    at = _run("pages/trends.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert not at.exception and not at.error
+    table = _table(at, "metric", "drift", "judged")
+    assert {"loaded", "scraped", "quarantine_rate", "coverage:price", "mean:price_eur"} <= set(
+        table["metric"]
+    )
+    # two nights are too few to judge: said, never flagged
+    assert not table["drift"].any()
+    assert all("fewer than" in str(j) for j in table["judged"])
+    assert set(at.multiselect(key="trend_charts").value) == {"loaded", "quarantine_rate"}
+    figures = _figures(at)
+    loaded = _traces(figures["loaded: not judged"])["loaded"]["y"]
+    rows = _sql(
+        url, "SELECT loaded FROM partition_loads WHERE source = 'demo' ORDER BY logical_date"
+    )
+    assert loaded == [float(r[0]) for r in rows]
+
+
+def test_the_browse_page_pages_through_the_processed_table(demo_run: tuple) -> None:
+    url, _reports = demo_run
+    at = _run("pages/browse.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert not at.exception and not at.error
+    rows = _table(at, "record_key", "price")
+    (total,) = _sql(url, "SELECT COUNT(*) FROM processed_demo")
+    assert len(rows) == total[0]
+    assert f"{total[0]} row(s) match" in at.caption[0].value
+    city = str(rows["city"].dropna().iloc[0])
+    at.multiselect(key="browse_filters").set_value(["city"]).run()
+    at.text_input(key="browse_city").input(city).run()
+    (in_city,) = _sql(url, "SELECT COUNT(*) FROM processed_demo WHERE city = :city", city=city)
+    assert len(_table(at, "record_key", "price")) == in_city[0] < total[0]
+    assert len(at.get("download_button")) == 2
+
+
+def test_the_models_page_says_when_nothing_was_trained(demo_run: tuple) -> None:
+    at = _run("pages/models.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert not at.exception and not at.error
+    assert "no training yet" in at.info[0].value

@@ -14,7 +14,8 @@ from harvest.config.spec import SourceSpec
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened to an item: appeared, changed, unobserved or disappeared."""
+    """One thing that happened to an item: appeared, changed, unobserved, disappeared or
+    reappeared."""
 
     logical_date: dt.date
     event: str
@@ -39,7 +40,8 @@ def _changed(before: pd.Series, after: pd.Series, columns: list[str]) -> list[st
 
 def item_events(versions: pd.DataFrame, fields: list[str], observed: list[dt.date]) -> list[Event]:
     """What happened to one item of a catalogue source, from its versions (oldest first):
-    appeared on the first ``valid_from``; changed on each later one (which fields, old → new);
+    appeared on the first ``valid_from``; changed on each later one that continues the one
+    before (which fields, old → new), reappeared on one after a gap;
     unobserved on each date in ``observed`` (the dates the source was loaded) inside an open
     version's span after its ``last_seen`` (its list page failed: the version stays open);
     disappeared on a ``valid_to`` that no version continues."""
@@ -49,6 +51,8 @@ def item_events(versions: pd.DataFrame, fields: list[str], observed: list[dt.dat
     for i, row in enumerate(rows):
         if i == 0:
             events.append(Event(row["valid_from"], "appeared"))
+        elif rows[i - 1]["valid_to"] != row["valid_from"]:  # gone for a while, then back
+            events.append(Event(row["valid_from"], "reappeared"))
         else:
             detail = "; ".join(_changed(rows[i - 1], row, columns))
             events.append(Event(row["valid_from"], "changed", detail))

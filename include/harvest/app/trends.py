@@ -30,6 +30,9 @@ MIN_NIGHTS = 8
 
 ALPHA = 0.01
 
+HEADLINE = ("loaded", "quarantine_rate")
+"""The metrics charted when none drifts."""
+
 
 @dataclass(frozen=True)
 class Drift:

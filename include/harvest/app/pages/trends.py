@@ -57,9 +57,9 @@ with ui.shown_errors():
             ]
         )
         st.dataframe(table, hide_index=True)
-        shown = st.multiselect(
-            "Charts", [d.metric for d in found], default=[d.metric for d in found][:4]
-        )
+        names = [d.metric for d in found]
+        default = [d.metric for d in flagged] or [n for n in trends.HEADLINE if n in names]
+        shown = st.multiselect("Charts", names, default=default, key="trend_charts")
         for d in found:
             if d.metric in shown:
                 ui.plotly(trends.drift_figure(metrics, d), key=f"trend_{d.metric}")
