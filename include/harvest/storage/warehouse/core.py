@@ -35,12 +35,13 @@ from harvest.storage.warehouse import (
     training,
 )
 from harvest.storage.warehouse import results as writers
+from harvest.storage.warehouse.app_reads import AppReads
 from harvest.storage.warehouse.dialects import lock_key, session_lock
 from harvest.storage.warehouse.engine import begin, describe, engine_for
 from harvest.storage.warehouse.errors import WarehouseError, WarehouseUnavailable
 from harvest.storage.warehouse.load import LoadResult
 from harvest.storage.warehouse.migrations import MigrationReport
-from harvest.storage.warehouse.monitoring import AppReads, SourceResults
+from harvest.storage.warehouse.monitoring import SourceResults
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.text import redact_url
 
