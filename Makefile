@@ -25,12 +25,15 @@ help:  ## list the commands
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" && scripts/find_python.sh --only "$(PYTHON)" $(SUPPORTED_PYTHONS) >/dev/null
-	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
+	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1)), then installing uv into it"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# On a terminal uv draws its progress bars (resolving, preparing, installing N/357); elsewhere
+# (CI, a pipe) it is quiet, as its list of installed packages is hundreds of lines.
 $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements-dev.lock
+	@echo "make: installing the packages of requirements-dev.lock into $(VENV) (about 2.5 GB; 2-4 minutes the first time)"
+	$(BIN)/uv pip sync $$([ -t 2 ] || echo --quiet) --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 

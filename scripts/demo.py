@@ -24,6 +24,7 @@ from typing import Any
 from demo_runs import TASKS, run_dag, say, start_demo_site
 
 import harvest_local as local
+from harvest.console import summary_lines, warning_lines
 
 
 def _date(text: str) -> dt.date:
@@ -33,50 +34,19 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (expected YYYY-MM-DD): {text!r}") from exc
 
 
-def _sqlite_path(url: str) -> str:
-    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-
-
-def report(results: dict[str, Any]) -> None:
-    """What each stage did, from the tasks' XComs."""
-    scrape, validate = results["scrape"], results["validate"]
-    clean, load = results["clean"], results["load"]
-    say(f"  pages visited       {scrape['pages']}")
-    say(f"  documents stored    {scrape['documents']}")
-    say(f"  failed pages        {scrape['failed_pages']}")
-    say(f"  JS pages rendered   {scrape['js_pages'] - scrape['js_unavailable']}")
-    if scrape["js_unavailable"]:
-        say(
-            f"  JS pages unrendered {scrape['js_unavailable']}: headless Chromium is not available "
-            "(install chromium and chromium-driver); their JavaScript-only fields are missing"
-        )
-    say(f"  records scraped     {validate['scraped']}")
-    say(f"  valid               {validate['valid']}")
-    say(f"  quarantined         {validate['quarantined']}")
-    for reason, count in validate["quarantined_by_reason"].items():
-        say(f"    {reason:<26}{count}")
-    say(
-        f"  duplicates removed  {clean['duplicates']} (exact {clean['exact_duplicates_batch']}"
-        f" + {clean['exact_duplicates_history']} history, near {clean['near_duplicates_batch']}"
-        f" + {clean['near_duplicates_history']} history)"
-    )
-    imputed = ", ".join(f"{field} {n}" for field, n in clean["imputed"].items()) or "none"
-    say(f"  values imputed      {load['imputed']} ({imputed})")
-    say(f"  rows loaded         {load['loaded']} into processed_{load['source']}")
-    if load.get("versions_opened") is not None:  # a catalogue source: versions of this date
-        say(
-            f"  versions            {load['versions_opened']} opened, {load['versions_closed']} "
-            f"closed, {load['versions_unchanged']} unchanged, in versions_{load['source']}"
-        )
-    for name, counts in (load.get("warnings") or {}).items():
-        say(f"  warning             {name} {counts}")
-    say(f"  raw partition       {scrape['raw_uri']}")
-    say(f"  warehouse           {_sqlite_path(load['warehouse'])}")
-    if validate.get("data_docs_path"):
-        say(f"  Data Docs           {validate['data_docs_path']}")
-        docs_index = Path(os.environ["HARVEST_HOME"]) / "data_docs" / "index.html"
-        if docs_index.is_file():
-            say(f"  Data Docs index     {docs_index}")
+def report(results: dict[str, Any], log_path: Path) -> None:
+    """What each stage did, from the tasks' XComs, then the warnings that matter."""
+    for line in summary_lines(results):
+        say(line)
+    docs_index = Path(os.environ["HARVEST_HOME"]) / "data_docs" / "index.html"
+    if results["validate"].get("data_docs_path") and docs_index.is_file():
+        say(f"  Data Docs index     {docs_index}")
+    say(f"  Airflow log         {log_path}")
+    warnings = warning_lines(results)
+    if warnings:
+        say(f"warnings ({len(warnings)}):")
+        for line in warnings:
+            say(f"  ! {line}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         say(local.tail(log_path, 25))
         return 1
     say(f"Done in {time.monotonic() - started:.0f} s (run {run_id})")
-    report(results)
-    say(f"  Airflow log         {log_path}")
+    report(results, log_path)
     if args.train:
         import demo_training
 

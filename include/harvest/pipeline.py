@@ -44,14 +44,18 @@ def check_crawl(
     if summary.get("exit_code") not in (0, None):
         raise PipelineError(
             f"crawl of source {spec.name!r} for {day} exited with code {summary['exit_code']}; "
-            "see the crawl log lines above"
+            "see the crawl's lines in the log"
         )
     failed = int(summary.get("failed_pages") or 0)
     if int(summary.get("pages") or 0) <= failed:
         raise PipelineError(
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed); "
             f"is {base_url or spec.resolved_base_url()} up? "
-            f"(override the URL with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
+            + (
+                ""
+                if base_url
+                else f"(override it with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
+            )
         )
     if summary.get("item_pages") == 0:
         why = summary.get("first_empty_level")
