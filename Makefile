@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench bench-quick clean docs docs-serve app
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench bench-quick clean docs docs-serve app app-screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -113,6 +113,11 @@ app: venv  ## the Harvest app on http://127.0.0.1:8501 (APP_PORT): crawl health,
 	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/streamlit run include/harvest/app/main.py \
 		--server.address 127.0.0.1 --server.port $(APP_PORT) --server.headless true \
 		--browser.gatherUsageStats false
+
+# Every page of the app in headless Chromium (after `make demo`): a screenshot each in
+# docs/images/app/, and a failure when a page shows an exception or a request leaves 127.0.0.1.
+app-screenshots: venv  ## screenshots of every app page (docs/images/app), checked for errors and outside requests
+	$(BIN)/python scripts/app_screenshots.py --out docs/images/app
 
 up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
 	$(BIN)/python scripts/up.py

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -374,3 +377,33 @@ def test_the_models_page_says_when_nothing_was_trained(demo_run: tuple) -> None:
     at.sidebar.selectbox(key="source").set_value("demo").run()
     assert not at.exception and not at.error
     assert "no training yet" in at.info[0].value
+
+
+@pytest.mark.chromium
+def test_every_page_draws_in_chromium_with_no_request_leaving_the_machine(
+    sqlite_run: tuple[str, Path, dict],
+    chromium: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    """``make app-screenshots`` (scripts/app_screenshots.py) against the demo run: the real
+    ``streamlit run``, every page in headless Chromium until its charts drew."""
+    url, home, _reports = sqlite_run
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARVEST_", "STREAMLIT_"))}
+    env.update(HARVEST_HOME=str(home), HARVEST_WAREHOUSE_URL=url)
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts/app_screenshots.py"), "--out", str(tmp_path),
+         "--report", str(report)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert report.exists(), done.stdout + done.stderr
+    pages = {page["page"]: page for page in json.loads(report.read_text())}
+    assert set(pages) == {"sources", "partition", "trends", "catalogue", "models", "browse"}
+    for name, page in pages.items():
+        assert page["exceptions"] == [] and page["errors"] == [], (name, page)
+        assert page["off_machine"] == [], (name, page["off_machine"])
+        assert page["charts_drawn"] == page["charts"], (name, page)
+        assert Path(page["screenshot"]).stat().st_size > 10_000, name
+    assert pages["sources"]["charts"] == 5  # stages, completeness, quarantine, coverage, monitors
+    assert pages["partition"]["charts"] == 1
+    assert done.returncode == 0, done.stdout + done.stderr
