@@ -77,11 +77,26 @@ def choose_source(label: str = "Source") -> SourceSpec | None:
     if not names:
         raise NoData("No source yet: add a spec under the sources folder and run `make demo`.")
     first = names.index(loaded[0]) if loaded else 0  # a source with data, when one has
+    linked = _linked_source(names)  # ?source=... or the Airflow UI's ?dag_id=...
+    if linked is not None and "source" not in st.session_state:
+        first = names.index(linked)
     name = st.sidebar.selectbox(label, names, index=first, key="source")
+    spec = specs().get(name)
+    if spec is not None:
+        st.sidebar.link_button("Runs in Airflow", f"{settings().airflow_url}/dags/{spec.dag_id}")
     if name not in specs():
         st.warning(f"Source {name} has partitions in the warehouse but no spec that loads.")
         return None
     return specs()[name]
+
+
+def _linked_source(names: list[str]) -> str | None:
+    """The source a link asked for: ``?source=<name>`` or ``?dag_id=<its DAG>``."""
+    wanted = st.query_params.get("source")
+    dag_id = st.query_params.get("dag_id")
+    if dag_id:
+        wanted = next((n for n, spec in specs().items() if spec.dag_id == dag_id), wanted)
+    return wanted if wanted in names else None
 
 
 @contextlib.contextmanager

@@ -47,7 +47,7 @@ with ui.shown_errors():
                 {
                     "metric": d.metric,
                     "drift": d.flagged,
-                    "judged": d.judged if d.judged else d.why,
+                    "judged": "yes" if d.judged else f"no: {d.why}",
                     "slope per night": d.slope_per_night,
                     "trend p": d.trend_p,
                     "change p": d.change_p,
