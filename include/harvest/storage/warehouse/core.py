@@ -169,12 +169,11 @@ class Warehouse(AppReads):
         return len(rows)
 
     def replace_crawl_stats(
-        self, source: str, logical_date: dt.date | str, stats: Mapping[str, Any]
+        self, source: str, logical_date: dt.date, stats: Mapping[str, Any]
     ) -> None:
         """Make the crawl figures of one partition (``crawl_stats``) those of ``stats``, a
         crawl's report (:func:`.results.crawl_stats_row`)."""
-        day = partition_date(logical_date)
-        row = writers.crawl_stats_row(source, day, stats)
+        row = writers.crawl_stats_row(source, logical_date, stats)
         with self._begin() as conn:
             writers.replace_crawl_stats(conn, row)
 
