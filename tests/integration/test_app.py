@@ -420,3 +420,56 @@ def test_a_link_from_the_airflow_ui_opens_its_source(
     assert at.sidebar.selectbox(key="source").value == "demo"
     (button,) = at.get("link_button")
     assert button.proto.url == "http://airflow.internal:8080/dags/harvest_demo"
+
+
+@pytest.mark.postgres
+def test_the_compose_stacks_app_role_reads_the_warehouse_and_writes_nothing(
+    postgres_url: str,
+) -> None:
+    """deploy/postgres/app-role.sh (what the compose stack's PostgreSQL runs on first start) on
+    a database of the test's own: the app's role reads the warehouse, tables created later
+    included, and can write nothing."""
+    server = sa.make_url(postgres_url)
+    suffix = uuid.uuid4().hex[:8]
+    db, role = f"harvest_test_app_role_{suffix}", f"harvest_app_{suffix}"
+    admin = sa.create_engine(
+        server.set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{db}"')
+    owner_url = server.set(database=db).render_as_string(hide_password=False)
+    try:
+        with open_warehouse(owner_url, load_spec(REPO / "include/harvest/sources/demo.yaml")):
+            pass  # the warehouse's tables, created by its owner before the role exists
+        env = {**os.environ, "POSTGRES_USER": server.username or "postgres",
+               "HARVEST_APP_DB_PASSWORD": "s3cret", "HARVEST_APP_DB": db,
+               "HARVEST_APP_ROLE": role, "PGHOST": server.host or "127.0.0.1",
+               "PGPORT": str(server.port or 5432)}  # fmt: skip
+        done = subprocess.run(
+            ["sh", str(REPO / "deploy/postgres/app-role.sh")], env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        with sa.create_engine(
+            sa.make_url(owner_url).set(drivername="postgresql+psycopg2")
+        ).begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE later_table (x int)")  # created after the role
+        app_url = server.set(database=db, username=role, password="s3cret").render_as_string(
+            hide_password=False
+        )
+        with open_warehouse(app_url, read_only=True) as warehouse:
+            assert warehouse.sources() == []
+            with warehouse.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT * FROM later_table").all()
+        engine = sa.create_engine(sa.make_url(app_url).set(drivername="postgresql+psycopg2"))
+        with (
+            pytest.raises(sa.exc.DBAPIError, match=r"read-only|permission denied"),
+            engine.begin() as conn,  # not even without the app's read-only transactions
+        ):
+            conn.exec_driver_sql("DELETE FROM quarantine")
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
