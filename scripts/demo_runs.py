@@ -47,6 +47,7 @@ def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0)
     def poll() -> None:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
             while True:
+                last = stop.is_set()  # once more after the run ended: its last task
                 try:
                     rows = conn.execute(
                         "SELECT task_id, state, start_date, end_date FROM task_instance "
@@ -64,8 +65,9 @@ def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0)
                         ).total_seconds()
                         console.write(f"    {task_id:<12}{state} ({seconds:.0f} s)\n")
                         console.flush()
-                if stop.wait(interval):
+                if last:
                     return
+                stop.wait(interval)
 
     thread = threading.Thread(target=poll, name="demo-progress", daemon=True)
     thread.start()
