@@ -156,7 +156,11 @@ def clean_frame(
         old = normalise_frame(history, spec).frame
     deduped = deduplicate(frame, spec, old, key_only=catalogue)
     if deduped.near_status:
-        log.info("dedup source=%s: %s", spec.name, deduped.near_status)
+        # a spec that says re-listings exist but matches none of them is said louder
+        unmatched = spec.dedup.relistings and deduped.near_status.startswith("exact-key only")
+        (log.warning if unmatched else log.info)(
+            "dedup source=%s: %s", spec.name, deduped.near_status
+        )
     imputed = impute_frame(deduped.frame, spec, old)
     counts: dict[str, Any] = {
         "updated": 0,

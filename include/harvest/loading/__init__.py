@@ -321,7 +321,7 @@ def load_cleaned_partition(
                     warnings=warnings,
                 )
             )
-            _record_dedup_matches(spec, day, settings, wh)
+            record_dedup_matches(spec, day, settings, wh)
             if clean is not None:
                 rechecked, unchecked = recheck_later(spec, day, settings, wh, clean)
         where = wh.url
@@ -374,7 +374,7 @@ def _timestamp(value: dt.datetime | str) -> dt.datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
-def _record_dedup_matches(
+def record_dedup_matches(
     spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
 ) -> None:
     """Store what clean dropped or matched and kept (its ``duplicates`` and ``dedup_kept``
