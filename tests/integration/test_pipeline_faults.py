@@ -96,8 +96,9 @@ def test_layout_drift_fails_validation_clearly_and_a_fixed_spec_recovers(
     tmp_path: Path, drifted_site: DemoSite, site: DemoSite
 ) -> None:
     settings = settings_for(tmp_path / "home")
+    tonight = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)
     with pytest.raises(ValidationFailed) as failed:
-        run_partition(demo_spec(), DAY, settings, base_url=drifted_site.base_url)
+        run_partition(demo_spec(), DAY, settings, base_url=drifted_site.base_url, now=tonight)
 
     message = str(failed.value)
     assert "source=demo date=2026-03-14" in message
@@ -117,13 +118,14 @@ def test_layout_drift_fails_validation_clearly_and_a_fixed_spec_recovers(
     assert count_rows(sqlite_url(settings), "processed_demo", DAY) == 0
     assert count_rows(sqlite_url(settings), "partition_loads", DAY) == 0
 
-    # The spec is fixed (selectors follow the new layout) and the date re-run: full recovery.
+    # The spec is fixed (selectors follow the new layout) and the date re-run the same night
+    # (not loaded, its night is now: crawled again, harvest.scraping.past): full recovery.
     fixed = load_specs(
         settings_for(
             tmp_path / "home", HARVEST_SOURCES_DIR=str(fixed_sources_dir(tmp_path))
         ).sources_dir
     ).specs["demo"]
-    reports = run_partition(fixed, DAY, settings, base_url=drifted_site.base_url)
+    reports = run_partition(fixed, DAY, settings, base_url=drifted_site.base_url, now=tonight)
     assert reports["load"]["loaded"] > 0
     assert_counts_consistent(reports, sqlite_url(settings), DAY)
 
