@@ -49,13 +49,41 @@ def report(results: dict[str, Any], log_path: Path) -> None:
             say(f"  ! {line}")
 
 
+# The base URL of the bundled sources' specs (the demo site of `make up`); `make demo` crawls a
+# demo site of its own on a free port for them, and any other source at its own base URL.
+DEMO_SITE_URLS = ("http://127.0.0.1:8000", "http://localhost:8000")
+
+
+def _spec_or_none(source: str) -> Any:
+    """The spec of ``source`` from the sources folder, or ``None`` after saying why not (before
+    Airflow is started: a misspelt source is refused at once)."""
+    from harvest.config.settings import Settings
+    from harvest.config.spec import load_specs
+
+    folder = Settings.from_env().sources_dir
+    result = load_specs(folder)
+    if source in result.errors:
+        say(f"error: {result.errors[source]}")
+        return None
+    if source not in result.specs:
+        known = ", ".join(sorted(result.specs)) or "none"
+        say(f"error: no source {source!r} in {folder} (known: {known})")
+        return None
+    return result.specs[source]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     parser.add_argument(
         "--date", type=_date, default=yesterday, help="logical date (default yesterday)"
     )
-    parser.add_argument("--source", default="demo", help="a source on the demo site (default demo)")
+    parser.add_argument(
+        "--source",
+        default="demo",
+        help="a source of the sources folder (default demo); the bundled demo and catalogue "
+        "sources crawl a demo site started here, any other its spec's base_url",
+    )
     parser.add_argument(
         "--base-url",
         help="crawl a demo site already serving there (e.g. `python -m harvest_demo serve`) "
@@ -70,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     args, training_args = parser.parse_known_args(argv)
     if training_args and not args.train:
         parser.error(f"unrecognized arguments: {' '.join(training_args)}")
-    dag_id = f"harvest_{args.source}"
 
     env = local.local_env()
     os.environ.update(env)  # before Airflow is imported: it reads its config once
+    spec = _spec_or_none(args.source)
+    if spec is None:
+        return 2
+    dag_id = spec.dag_id
     logs = Path(env["HARVEST_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
@@ -86,8 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         say("  metadata DB created/upgraded")
     local.ensure_pool(env, log_path)
 
-    site, base_url = (None, args.base_url) if args.base_url else start_demo_site(args.date)
-    os.environ[f"HARVEST_SOURCE_{args.source.upper()}_BASE_URL"] = base_url
+    override = f"HARVEST_SOURCE_{spec.name.upper()}_BASE_URL"
+    site = None
+    if args.base_url:
+        os.environ[override] = args.base_url
+    elif os.environ.get(override):
+        say(f"  crawling {os.environ[override]} ({override})")
+    elif spec.base_url.rstrip("/") in DEMO_SITE_URLS:  # the bundled sources: a site of its own
+        site, os.environ[override] = start_demo_site(args.date)
+    else:
+        say(
+            f"  crawling {spec.resolved_base_url()} (the spec's base_url; the bundled demo site "
+            "serves only the demo and catalogue sources)"
+        )
     try:
         say(f"  running DAG {dag_id} (dag.test) ...")
         state, results, states, run_id = run_dag(args.date, log_path, dag_id)

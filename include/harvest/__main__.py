@@ -21,12 +21,12 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
 from harvest.console import configure_logging, output_options, print_error, print_reports
 from harvest.errors import HarvestError
-from harvest.partitions import Partition
+from harvest.partitions import Partition, partition_date
 
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        return partition_date(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
@@ -72,8 +72,9 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     try:  # as the scrape task crawls: its monitors' results stored in the warehouse
-        crawl = monitored_crawl(spec, _partition(args).day, settings, base_url=args.base_url)
-        check_crawl(spec, crawl.to_dict(), args.base_url)  # as `run` and the scrape task do
+        partition = _partition(args)
+        crawl = monitored_crawl(spec, partition, settings, base_url=args.base_url)
+        check_crawl(spec, partition, crawl.to_dict(), args.base_url)  # as `run` and the task do
     except (CrawlError, PipelineError) as exc:
         return print_error(exc, args.log_path)
     return print_reports(args, {"scrape": crawl.to_dict()})
@@ -137,7 +138,7 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
     return _stage(
         settings,
         args,
-        lambda spec, partition: validate_partition(spec, partition.day, settings).to_dict(),
+        lambda spec, partition: validate_partition(spec, partition, settings).to_dict(),
     )
 
 
@@ -147,20 +148,20 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
     return _stage(
         settings,
         args,
-        lambda spec, partition: clean_partition(spec, partition.day, settings).to_dict(),
+        lambda spec, partition: clean_partition(spec, partition, settings).to_dict(),
     )
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.loading import load_cleaned_partition, staged_counts
     from harvest.pipeline import clean_again
-    from harvest.storage.staging import StagedDataset, stage_uri
+    from harvest.storage.staging import StagedDataset
 
     def load(spec: SourceSpec, partition: Partition) -> dict[str, Any]:
-        uri = stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, partition.day)
-        counts = staged_counts(spec, partition.day, settings)
+        uri = partition.staged_uri(settings.staging_url, StagedDataset.CLEANED)
+        counts = staged_counts(spec, partition, settings)
         return load_cleaned_partition(
-            spec, partition.day, settings, cleaned_uri=uri, counts=counts, clean=clean_again
+            spec, partition, settings, cleaned_uri=uri, counts=counts, clean=clean_again
         ).to_dict()
 
     return _stage(settings, args, load)
@@ -175,7 +176,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         args,
         lambda spec, partition: run_partition(
-            spec, partition.day, settings, base_url=args.base_url, scrape=not args.no_scrape
+            spec, partition, settings, base_url=args.base_url, scrape=not args.no_scrape
         ),
     )
 

@@ -197,3 +197,21 @@ def test_the_local_run_library_finds_the_checkout_and_runs_as_a_module(tmp_path:
         timeout=60,
     )
     assert wrong.returncode != 0 and "usage: python -m harvest_local env" in wrong.stderr
+
+
+def test_the_plugin_links_the_airflow_ui_to_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The menu entry and each DAG's link are external views Airflow's API accepts, pointing
+    at HARVEST_APP_URL; the app reads ``dag_id`` to choose that DAG's source."""
+    import importlib
+
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    monkeypatch.setenv("HARVEST_APP_URL", "https://harvest.example.org/")
+    import harvest_plugin
+
+    plugin = importlib.reload(harvest_plugin).HarvestPlugin
+    views = {
+        v["destination"]: ExternalViewResponse.model_validate(v) for v in plugin.external_views
+    }
+    assert views["nav"].href == "https://harvest.example.org"
+    assert views["dag"].href == "https://harvest.example.org/?dag_id={DAG_ID}"

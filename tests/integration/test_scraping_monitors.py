@@ -18,10 +18,12 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import MONITOR_NAMES, SourceSpec, load_spec
+from harvest.partitions import Partition
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import monitored_crawl
 from harvest.scraping.runner import CrawlResult
 from harvest.storage.warehouse import CRAWL_MONITORS, PartitionSummary, Warehouse, open_warehouse
+from harvest.storage.warehouse.schema import CRAWL_STATS
 from harvest_demo import DemoSite, Faults, SiteConfig
 
 DAY = dt.date(2026, 3, 1)
@@ -89,7 +91,7 @@ def test_every_monitor_passes_on_the_healthy_site(healthy: dict[str, Any]) -> No
     assert result.monitors_cpu_seconds > 0  # what they cost the crawl, counted by it
     # the task's XCom carries them, and check_crawl has nothing to say
     assert result.to_dict()["monitors"] == result.monitors
-    assert check_crawl(demo_spec(), result.to_dict()) == []
+    assert check_crawl(demo_spec(), Partition("demo", DAY), result.to_dict()) == []
 
 
 def test_the_results_are_stored_and_a_rerun_replaces_them(healthy: dict[str, Any]) -> None:
@@ -129,7 +131,7 @@ def test_a_broken_site_fails_named_monitors_and_a_critical_one_fails_the_scrape(
 
     caplog.set_level(logging.WARNING, logger="harvest.scraping.health")
     with pytest.raises(PipelineError) as raised:
-        check_crawl(spec, result.to_dict())
+        check_crawl(spec, Partition(spec.name, DAY), result.to_dict())
     message = str(raised.value)
     assert "source=demo date=2026-03-01" in message and "field_coverage" in message
     assert "item_count " not in message  # only the critical monitor fails the scrape
@@ -142,8 +144,18 @@ def test_monitors_switched_off_add_nothing(tmp_path: Path) -> None:
     result = crawl(tmp_path, demo_spec(enabled=False))
     assert result.monitors == [] and result.item_pages == CONFIG.listings_per_day
     assert result.monitors_cpu_seconds == 0.0
-    # monitors off: the crawl neither reads recent counts nor stores results (no warehouse opened)
-    assert not (tmp_path / "warehouse.db").exists()
+    # monitors off: the crawl stores no monitor result, only its own figures (crawl_stats)
+    assert stored(tmp_path) == {}
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    with engine.connect() as conn:
+        (row,) = conn.execute(sa.select(CRAWL_STATS)).all()
+    engine.dispose()
+    assert (row.source, row.logical_date, row.pages, row.items) == (
+        "demo",
+        DAY,
+        result.pages,
+        result.items,
+    )
 
 
 def test_crawl_monitors_on_both_warehouses(warehouse: Warehouse) -> None:

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.partitions import partition_date
 from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadCache, cache_key
 from harvest.storage.warehouse import (
     dedup_matches,
@@ -35,6 +34,7 @@ from harvest.storage.warehouse import (
     training,
 )
 from harvest.storage.warehouse import results as writers
+from harvest.storage.warehouse.app_reads import AppReads
 from harvest.storage.warehouse.dialects import lock_key, session_lock
 from harvest.storage.warehouse.engine import begin, describe, engine_for
 from harvest.storage.warehouse.errors import WarehouseError, WarehouseUnavailable
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Warehouse:
+class Warehouse(AppReads):
     """Processed tables, quarantine, validation results, partition summaries, crawl monitors
     and predictions of every source, on PostgreSQL or SQLite.
 
@@ -112,7 +112,7 @@ class Warehouse:
     # ---- the stages' writes ------------------------------------------------------------------
 
     def load_partition(
-        self, spec: SourceSpec, logical_date: dt.date | str, frame: pd.DataFrame
+        self, spec: SourceSpec, logical_date: dt.date, frame: pd.DataFrame
     ) -> LoadResult:
         """Make ``processed_<source>`` hold exactly ``frame`` for this partition, in one
         transaction (:mod:`.load`); the partition's cached reads are dropped."""
@@ -129,25 +129,25 @@ class Warehouse:
     def replace_quarantine(
         self,
         source: str,
-        logical_date: dt.date | str,
+        logical_date: dt.date,
         stage: str,
         issues: pd.DataFrame,
         severity: str = "warning",
     ) -> int:
         """Make the quarantine of one partition and stage hold exactly ``issues`` (see
         :func:`.results.quarantine_rows`); the rows stored."""
-        day = partition_date(logical_date)
+        day = logical_date
         rows = writers.quarantine_rows(source, day, stage, issues, severity)
         with self._begin() as conn:
             writers.replace_quarantine(conn, source, day, stage, rows)
         return int(rows.num_rows)
 
     def replace_validation_results(
-        self, source: str, logical_date: dt.date | str, results: pd.DataFrame
+        self, source: str, logical_date: dt.date, results: pd.DataFrame
     ) -> int:
         """Make the validation results of one partition exactly ``results`` (see
         :func:`.results.validation_rows`); the rows stored."""
-        day = partition_date(logical_date)
+        day = logical_date
         rows = writers.validation_rows(source, day, results)
         with self._begin() as conn:
             writers.replace_validation_results(conn, source, day, rows)
@@ -156,38 +156,45 @@ class Warehouse:
     def replace_crawl_monitors(
         self,
         source: str,
-        logical_date: dt.date | str,
+        logical_date: dt.date,
         results: Sequence[Mapping[str, Any]],
         checked_at: dt.datetime | None = None,
     ) -> int:
         """Make the crawl monitors of one partition exactly ``results`` (see
         :func:`.results.crawl_monitor_rows`); the rows stored."""
-        day = partition_date(logical_date)
+        day = logical_date
         rows = writers.crawl_monitor_rows(source, day, results, checked_at)
         with self._begin() as conn:
             writers.replace_crawl_monitors(conn, source, day, rows)
         return len(rows)
 
+    def replace_crawl_stats(
+        self, source: str, logical_date: dt.date, stats: Mapping[str, Any]
+    ) -> None:
+        """Make the crawl figures of one partition (``crawl_stats``) those of ``stats``, a
+        crawl's report (:func:`.results.crawl_stats_row`)."""
+        row = writers.crawl_stats_row(source, logical_date, stats)
+        with self._begin() as conn:
+            writers.replace_crawl_stats(conn, row)
+
     def replace_crawl_account(
         self,
         source: str,
-        logical_date: dt.date | str,
+        logical_date: dt.date,
         branches: Sequence[Mapping[str, Any]],
         listed: Sequence[Mapping[str, Any]],
     ) -> None:
         """Make the crawl account of one catalogue partition (what its crawl read of its list
         pages, :mod:`.observed`) exactly these rows, in one transaction."""
-        day = partition_date(logical_date)
+        day = logical_date
         with self._begin() as conn:
             observed.replace_crawl_account(conn, source, day, branches, listed)
 
     # ---- the stages' reads -------------------------------------------------------------------
 
-    def partition_summary(
-        self, source: str, logical_date: dt.date | str
-    ) -> PartitionSummary | None:
+    def partition_summary(self, source: str, logical_date: dt.date) -> PartitionSummary | None:
         """The recorded summary of one partition, or ``None`` (cached)."""
-        day = partition_date(logical_date)
+        day = logical_date
 
         def compute() -> dict[str, Any] | None:
             with self._begin() as conn:
@@ -200,13 +207,13 @@ class Warehouse:
     def read_history(
         self,
         source: str,
-        since: dt.date | str,
-        until: dt.date | str,
+        since: dt.date,
+        until: dt.date,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
         """Processed rows with ``since <= logical_date <= until``, ordered by date and key,
         as nullable pandas dtypes the same on PostgreSQL and SQLite (cached)."""
-        first, last = partition_date(since), partition_date(until)
+        first, last = since, until
         wanted = ",".join(columns) if columns else "*"
         digest = hashlib.sha1(wanted.encode(), usedforsecurity=False).hexdigest()[:12]
 
@@ -216,9 +223,9 @@ class Warehouse:
 
         return self._cached(cache_key(source, "history", first, last, digest), compute)
 
-    def recent_row_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
+    def recent_row_counts(self, source: str, before_date: dt.date, n: int) -> list[int]:
         """Rows of the last ``n`` loaded partitions before ``before_date``, oldest first (cached)."""
-        before = partition_date(before_date)
+        before = before_date
 
         def compute() -> list[int]:
             with self._begin() as conn:
@@ -227,11 +234,11 @@ class Warehouse:
         last = before - dt.timedelta(days=1)
         return self._cached(cache_key(source, "row_counts", None, last, str(n)), compute)
 
-    def recent_scraped_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
+    def recent_scraped_counts(self, source: str, before_date: dt.date, n: int) -> list[int]:
         """Records scraped in the last ``n`` partitions before ``before_date`` that scraped any,
         oldest first (:func:`.reads.scraped_counts`)."""
         with self._begin() as conn:
-            return reads.scraped_counts(conn, source, partition_date(before_date), n)
+            return reads.scraped_counts(conn, source, before_date, n)
 
     def read_versions(self, source: str) -> pd.DataFrame:
         """Every version of a catalogue source (:func:`.reads.versions`)."""
@@ -287,7 +294,7 @@ class Warehouse:
             return predictions.replace_predictions(conn, source, day, rows)
 
     def replace_dedup_matches(
-        self, source: str, logical_date: dt.date | str, matches: pd.DataFrame
+        self, source: str, logical_date: dt.date, matches: pd.DataFrame
     ) -> int:
         """Make ``dedup_matches`` hold exactly ``matches`` for one partition (one transaction;
         :mod:`.dedup_matches`); the row count."""
@@ -314,16 +321,19 @@ class Warehouse:
 def open_warehouse(
     settings: Settings | str,
     spec: SourceSpec | None = None,
-    logical_date: dt.date | str | None = None,
+    logical_date: dt.date | None = None,
     *,
     cache: ReadCache | None = None,
+    read_only: bool = False,
 ) -> Warehouse:
     """The warehouse ``settings`` names (or a warehouse URL), with the read cache of
     ``settings.cache_url`` (or ``cache``): the one way to open it, for stages, the CLI, the
     supervisor, training and tests alike.
 
     With ``spec`` it is migrated for that source first (idempotent, cheap when current): a
-    stage never goes on without the tables it needs. Raises :class:`WarehouseUnavailable`
+    stage never goes on without the tables it needs. ``read_only`` (the app) opens a connection
+    that cannot write: SQLite's ``mode=ro``, PostgreSQL's ``default_transaction_read_only``
+    (production gives the app a read-only role as well); it takes no ``spec``. Raises :class:`WarehouseUnavailable`
     naming the server (password hidden), the source and the date when the database cannot be
     reached, and :class:`WarehouseError` for an unsupported URL or a failed migration.
     """
@@ -331,8 +341,11 @@ def open_warehouse(
         url, cache_url = settings, None
     else:
         url, cache_url = settings.warehouse_url, settings.cache_url
+    if read_only and spec is not None:
+        raise WarehouseError(f"source {spec.name}: a read-only warehouse cannot be migrated")
     warehouse = Warehouse(
-        engine_for(url), cache=cache if cache is not None else ReadCache.from_url(cache_url)
+        engine_for(url, read_only=read_only),
+        cache=cache if cache is not None else ReadCache.from_url(cache_url),
     )
     if spec is None:
         return warehouse
@@ -340,7 +353,7 @@ def open_warehouse(
         report = warehouse.migrate([spec])
     except WarehouseUnavailable as exc:
         warehouse.close()
-        day = f", logical date {partition_date(logical_date)}" if logical_date else ""
+        day = f", logical date {logical_date}" if logical_date else ""
         raise WarehouseUnavailable(f"source {spec.name}{day}: {exc}") from exc
     except BaseException:
         warehouse.close()
