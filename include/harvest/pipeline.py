@@ -47,6 +47,11 @@ def check_crawl(
             "see the crawl log lines above"
         )
     failed = int(summary.get("failed_pages") or 0)
+    if int(summary.get("pages") or 0) <= failed and summary.get("first_failure"):
+        raise PipelineError(
+            f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed, "
+            f"{int(summary.get('ignored_pages') or 0)} not fetched): {summary['first_failure']}"
+        )
     if int(summary.get("pages") or 0) <= failed:
         raise PipelineError(
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed); "

@@ -7,7 +7,9 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
   numbered pages, sitemap entries); each ends as ``followed`` or ``skipped/<reason>``:
   ``duplicate`` (its URL was asked for already), ``off-site``, ``robots`` (robots.txt forbids
   it), ``depth`` (``max_recursion`` or ``crawl.max_depth``), ``budget`` (``crawl.max_pages``, or
-  a numbering's ``pages.max``), ``failed`` (the page failed after retries), ``not followed``
+  a numbering's ``pages.max``), ``failed`` (the page failed after retries), ``deadline`` (the
+  crawl stopped at its deadline before the page came: :mod:`harvest.crawler.deadline`),
+  ``not followed``
   (a sitemap entry ``sitemap.follow`` does not match), ``no link`` (a card without the link
   ``links`` selects), ``ignored`` (Scrapy refused it for another reason, said in the log);
 - ``cards_seen`` and ``records``: cards found, and records produced (item pages reached from
@@ -18,7 +20,7 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
 
 :func:`account_from_stats` turns those counters into a table, :func:`completeness_warnings`
 into named warnings: fewer records than cards seen, a level whose pages all had nothing on them, links
-skipped for depth, budget or failure (the partition may miss items), and any link that ended
+skipped for depth, budget, failure or the deadline (the partition may miss items), and any link that ended
 nowhere (a drop without a reason). The crawl summary, the ``completeness`` crawl monitor and the
 metric ``harvest.scrape.completeness_warnings.<source>`` all come from these. Importing this
 module imports nothing of Scrapy's.
@@ -35,11 +37,11 @@ ACCOUNT_PREFIX = "harvest/account/"
 LEVELS_STAT = "harvest/account_levels"  # the level names, in crawl order
 LIMITS_STAT = "harvest/account_limits"  # the spec's limits named in the warnings' advice
 SKIP_REASONS = (
-    "duplicate", "off-site", "robots", "depth", "budget", "failed", "not followed", "no link",
-    "ignored",
+    "duplicate", "off-site", "robots", "depth", "budget", "failed", "deadline", "not followed",
+    "no link", "ignored",
 )  # fmt: skip
 """Why a link was not followed (see the module docstring)."""
-LOSSY_REASONS = ("depth", "budget", "failed", "ignored")
+LOSSY_REASONS = ("depth", "budget", "failed", "deadline", "ignored")
 """Reasons that may leave items of the site out of the partition: each is a warning."""
 COUNTERS = (
     "links_seen", "followed", "cards_seen", "cards_duplicate", "records", "pages", "empty_pages",
@@ -119,6 +121,8 @@ def completeness_warnings(
                 "budget": f"raise crawl.max_pages (now {limits.get('max_pages', '?')}) or the "
                 "level's pages.max",
                 "failed": "see the failed pages in the raw store",
+                "deadline": "the crawl stopped at its deadline before their pages came: allow "
+                "it more time (the scrape task's execution_timeout) or crawl fewer pages",
                 "ignored": "see the crawl log",
             }[reason]
             warnings.append(

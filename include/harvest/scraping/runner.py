@@ -4,15 +4,13 @@
 so each crawl gets a fresh process), passes Harvest's settings as ``HARVEST_*`` environment
 variables, streams every log line of the child to a logger while it runs (in Airflow: the task
 log), gives the child a deadline so that it stops itself in time and writes what it fetched
-(a *partial* partition: ``CrawlResult.partial``, failed or kept as the spec's
-``crawl.on_deadline`` says), kills the child's process group if it still runs at the timeout,
-and returns a :class:`CrawlResult` built from the crawl's final stats and the raw-store partition.
-The child never outlives this process: SIGTERM here kills its process group first, and on Linux
-the child is sent SIGTERM when this process dies of anything else.
+(a *partial* partition, failed or kept as ``crawl.on_deadline`` says), kills the child's process
+group if it still runs at the timeout, and returns a :class:`CrawlResult` (the crawl's final
+stats and the raw-store partition). The child never outlives this process (SIGTERM here kills
+its process group first; on Linux the child gets SIGTERM when this process dies).
 
-The spec is passed to the child as a file: the :class:`SourceSpec` object given is written to a
-temporary ``<name>.yaml`` (``model_dump(mode="json")``), so the child crawls exactly that spec,
-whatever file it came from. Importing this module does not import Scrapy.
+The spec is passed to the child as a file (a temporary ``<name>.yaml`` of the
+:class:`SourceSpec` given), so the child crawls exactly that spec. Imports no Scrapy.
 """
 
 from __future__ import annotations
@@ -96,6 +94,7 @@ class CrawlResult:
     item_pages: int | None = None  # item pages fetched + card items (None: not counted)
     empty_levels: int = 0  # pages where a level's selector matched nothing
     first_empty_level: str | None = None  # which level, which selector, which URL
+    first_failure: str | None = None  # the first page failed or not fetched (robots), and why
     max_pages_skipped: int = 0  # links not followed: the page budget crawl.max_pages was reached
     depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
     # the crawl monitors (Spidermon): [{monitor, status, severity, message}], see health.py
@@ -157,6 +156,7 @@ class CrawlResult:
             item_pages=stat("harvest/item_pages"),
             empty_levels=stat("harvest/empty_levels"),
             first_empty_level=stats.get("harvest/first_empty_level"),
+            first_failure=stats.get("harvest/first_failure"),
             max_pages_skipped=stat("harvest/max_pages_skipped"),
             depth_limit_skipped=stat("harvest/depth_limit_skipped"),
             monitors=list(monitors or []),

@@ -24,37 +24,25 @@ account kept.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
 import scrapy
 from scrapy.http import Response, TextResponse
-from twisted.python.failure import Failure
 
 from harvest.config.spec import LevelSpec
-from harvest.crawler.completeness import LEVEL_META, LEVELS_STAT, LIMITS_STAT, limits_of
-from harvest.crawler.items import PageItem
+from harvest.crawler.completeness import LEVELS_STAT, LIMITS_STAT, limits_of
 from harvest.crawler.limits import canonical_url_for
 from harvest.crawler.spiders.base import NUMBERED_META, URL_META
+from harvest.crawler.spiders.item_pages import Card, ItemPages
 from harvest.crawler.spiders.sitemap import SITEMAP_LEVEL, SitemapSpider
-from harvest.extract import Extractor, FieldValue
+from harvest.extract import Extractor
 from harvest.selection import Page, hrefs, select
 
 START_LEVEL = "start"  # the account's level of item pages given as start URLs
 
-Card = dict[str, FieldValue]
 
-
-@dataclass
-class SharedItemPage:
-    """An item page asked for by a card: its fields once parsed, the cards waiting for it."""
-
-    fields: Card | None = None
-    waiting: list[tuple[str, Card]] = field(default_factory=list)  # (level, card fields)
-
-
-class GenericSpider(SitemapSpider):
+class GenericSpider(ItemPages, SitemapSpider):
     """Walks ``spec.graph`` (or ``spec.sitemap``) from the partition's start URLs.
 
     Every page becomes one item: list pages with the items of their cards when the cards are the
@@ -68,7 +56,6 @@ class GenericSpider(SitemapSpider):
         super().__init__(*args, **kwargs)
         self.graph = self.spec.graph
         self.extractor = Extractor(self.spec)
-        self._item_pages: dict[str, SharedItemPage] = {}
         self._card_items: dict[str, set[tuple[Any, ...]]] = {}  # level -> cards that are items
 
     async def start(self) -> Any:
@@ -87,7 +74,7 @@ class GenericSpider(SitemapSpider):
                     self.skipped(START_LEVEL, self.refused or "duplicate")
                 else:
                     self.count(START_LEVEL, "followed")
-                    request.meta[LEVEL_META] = START_LEVEL
+                    self.awaits(request, START_LEVEL)
             if request is not None:
                 yield request
         if self.spec.sitemap is not None:
@@ -126,34 +113,9 @@ class GenericSpider(SitemapSpider):
             self.skipped(at, self.refused or "duplicate")
             return None
         self.count(at, "followed")
-        request.meta[LEVEL_META] = at
+        self.awaits(request, at)
         request.cb_kwargs.update(cb_kwargs)
         return request
-
-    def _to_item_page(
-        self, response: TextResponse, href: str, level: str, card: Card | None
-    ) -> tuple[scrapy.Request | None, Card | None, bool]:
-        """A link of the last level: the item page's request, or (a card linking an item page
-        asked for already) the card joined to it: the joined record now when the page is
-        parsed, else the card waits for it. Returns (request, record, whether it is new)."""
-        url = self.canonical(response, href)
-        shared = self._item_pages.get(url) if card is not None else None
-        if shared is None:
-            request = self.follow_link(response, href, level, "detail", self.parse_detail)
-            if request is not None and card is not None:
-                self._item_pages[url] = SharedItemPage()
-                request.cb_kwargs["card"] = card
-            return request, None, request is not None
-        self.count(level, "links_seen")
-        self.count(level, "followed")
-        if shared.fields is None:
-            shared.waiting.append((level, card or {}))
-            return None, None, True
-        self.count(level, "records")
-        return None, self._joined(shared.fields, card or {}), True
-
-    def _joined(self, page: Card, card: Card) -> Card:
-        return {name: page.get(name, card.get(name)) for name in self.spec.detail.fields}
 
     # -- level pages --------------------------------------------------------------------------
 
@@ -230,7 +192,7 @@ class GenericSpider(SitemapSpider):
             found += len(blocks)
             self.count(name, "cards_seen", len(blocks))
             if not blocks and number is None:  # an empty numbered page ends the numbering
-                self.empty_level(name, "cards", spec.cards.text, url)
+                self.empty_level(name, "cards", spec.cards.text, url, response)
             for block in blocks:
                 fields = {**(card or {}), **self.extractor.card_fields(block, url, page)}
                 if spec.links is None:
@@ -250,7 +212,7 @@ class GenericSpider(SitemapSpider):
             links = hrefs(select(spec.links, response.selector, page))
             found += len(links)
             if not links and spec.recurse is None and number is None:
-                self.empty_level(name, "links", spec.links.text, url)
+                self.empty_level(name, "links", spec.links.text, url, response)
             for href in links:
                 to_next(href, card)
         if spec.recurse is not None:
@@ -359,42 +321,3 @@ class GenericSpider(SitemapSpider):
         if request is not None:
             request.meta[NUMBERED_META] = True
         return request or canonical_url_for(href, self.spec.crawl, response.encoding)
-
-    # -- item pages ---------------------------------------------------------------------------
-
-    def parse_detail(
-        self, response: Response, card: Card | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        """An item page: every field's value (``None`` when absent), its card's merged in; the
-        cards that share the page are its ``records``, each joined to the page's fields."""
-        if self.needs_rendering(response):
-            yield self.render_request(response, self.parse_detail)
-            return
-        fields: Card = {}
-        page: Card = {}
-        if isinstance(response, TextResponse):
-            url = response.meta.get(URL_META, response.url)
-            page = self.extractor.page_fields(response.selector, url)
-            fields = self._joined(page, card or {})
-        level = response.meta.get(LEVEL_META)
-        shared = self._item_pages.get(response.meta.get(URL_META, response.url))
-        records = []
-        if shared is not None:
-            shared.fields = page
-            for waiting_level, waiting in shared.waiting:
-                records.append(self._joined(page, waiting))
-                self.count(waiting_level, "records")
-            shared.waiting = []
-        if level is not None:
-            self.count(level, "records")
-        yield self.page_item(response, "detail", fields, records=records)
-
-    def errback(self, failure: Failure) -> Iterator[PageItem]:
-        """The base errback; an item page that failed also fails the cards waiting for it."""
-        request = failure.request  # type: ignore[attr-defined]
-        shared = self._item_pages.get(request.meta.get(URL_META, request.url))
-        if shared is not None:
-            for level, _ in shared.waiting:
-                self.unfollowed(level, "failed")
-            shared.waiting = []
-        yield from super().errback(failure)
