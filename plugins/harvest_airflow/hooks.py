@@ -119,6 +119,20 @@ class HarvestHook(BaseHook):
             return postgres_url(conn)
         return normalise_uri(conn.get_uri())
 
+    def login_env(self, conn_id: str) -> dict[str, str]:
+        """A spec's ``login.conn_id`` for the crawl process: the Connection's login and password
+        as Airflow's own variable ``AIRFLOW_CONN_<ID>`` (:mod:`harvest.config.credentials` reads it);
+        ``{}`` when it is not defined (the crawl then says which Connection is missing)."""
+        from harvest.config.credentials import connection_json, connection_variable
+
+        try:
+            conn = self.get_connection(conn_id)
+        except AirflowNotFoundException:
+            return {}
+        return {
+            connection_variable(conn_id): connection_json(conn.login or "", conn.password or "")
+        }
+
     @translate_errors
     def get_conn(self) -> Settings:
         """The settings with every defined connection applied (see the class docstring).

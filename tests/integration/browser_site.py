@@ -51,6 +51,7 @@ ENDLESS_BATCH = 5
 
 # the page appends the batch its script fetches; `scrolled` fires on reaching the bottom
 SCROLL_PAGE = """
+<style>.card {{ height: 150px; }}</style>
 <div id="feed">{cards}</div><div id="end" style="height:50px"></div>
 <script>
 let offset = {offset}, loading = false, done = false;
@@ -134,7 +135,7 @@ ORDERS = [(f"o{n}", f"Order {n}", f"{n * 11}.50") for n in range(1, 13)]  # 12 o
 ORDERS_PER_PAGE = 5
 
 
-def _csrf(session: str) -> str:
+def csrf(session: str) -> str:
     return hashlib.sha256(f"csrf:{session}".encode()).hexdigest()[:16]
 
 
@@ -235,10 +236,10 @@ class BrowserSite:
             return _html(_card("p1", "Private"))
         if path == "/search":
             options = "".join(f'<option value="{c}">{c}</option>' for c in CATEGORIES)
-            form = SEARCH_FORM.format(viewstate=VIEWSTATE, csrf=_csrf("search"), options=options)
+            form = SEARCH_FORM.format(viewstate=VIEWSTATE, csrf=csrf("search"), options=options)
             return _html(form)
         if path == "/login":
-            return _html(LOGIN_FORM.format(csrf=_csrf("login"), error=""))
+            return _html(LOGIN_FORM.format(csrf=csrf("login"), error=""))
         if path.startswith("/account/"):
             return self._account(path, query, session)
         routes: list[Callable[[], Page | None]] = [lambda: _scroll(path, query)]
@@ -276,7 +277,7 @@ class BrowserSite:
             return (form.get(name) or [""])[0]
 
         if path == "/search":
-            if value("__VIEWSTATE") != VIEWSTATE or value("csrf_token") != _csrf("search"):
+            if value("__VIEWSTATE") != VIEWSTATE or value("csrf_token") != csrf("search"):
                 return _html("<p class='error'>Your session has expired.</p>", 400)
             chosen = value("category")
             found = [
@@ -284,11 +285,11 @@ class BrowserSite:
             ]
             return _html("".join(_card(i, t) for i, t in found) or "<p>No results.</p>")
         if path == "/login":
-            if value("csrf_token") != _csrf("login"):
+            if value("csrf_token") != csrf("login"):
                 return _html("<p class='error'>Bad CSRF token.</p>", 403)
             if (value("username"), value("password")) != (USERNAME, PASSWORD):
                 error = '<p class="error">Wrong username or password.</p>'
-                return _html(LOGIN_FORM.format(csrf=_csrf("login"), error=error))
+                return _html(LOGIN_FORM.format(csrf=csrf("login"), error=error))
             sid = hashlib.sha256(f"{len(self.sessions)}".encode()).hexdigest()[:12]
             self.sessions.add(sid)
             headers = {"Set-Cookie": f"sid={sid}; Path=/; HttpOnly", "Location": "/account/"}

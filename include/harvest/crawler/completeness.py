@@ -16,7 +16,10 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
   this level, cards that are the items, cards joined to a shared item page);
   ``cards_duplicate``: cards that are items seen before on the level (a numbered page repeating
   the last one), which are no new record;
-- ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link.
+- ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link;
+- ``scroll_rounds``: scrolls or "load more" clicks made on the level's pages (``scroll:``);
+  ``scroll_capped``/``scroll_cut``: pages still loading new cards when ``scroll.max_rounds``
+  or the deadline stopped the scrolling.
 
 :func:`account_from_stats` turns those counters into a table, :func:`completeness_warnings`
 into named warnings: fewer records than cards seen, a level whose pages all had nothing on them, links
@@ -45,6 +48,7 @@ LOSSY_REASONS = ("depth", "budget", "failed", "deadline", "ignored")
 """Reasons that may leave items of the site out of the partition: each is a warning."""
 COUNTERS = (
     "links_seen", "followed", "cards_seen", "cards_duplicate", "records", "pages", "empty_pages",
+    "scroll_rounds", "scroll_capped", "scroll_cut",
 )  # fmt: skip
 
 
@@ -111,6 +115,17 @@ def completeness_warnings(
                 f"empty_level_page: level {name!r}: none of its {entry['pages']} pages had a "
                 "card or a link (the selector may no longer match; see the log for the URL)"
             )
+        for counter, why, advice in (
+            ("scroll_capped", "after scroll.max_rounds scrolls or clicks",
+             f"raise the level's scroll.max_rounds (now {limits.get(f'scroll_max_rounds/{name}', '?')})"),
+            ("scroll_cut", "when the crawl's deadline came",
+             "allow the crawl more time (the scrape task's execution_timeout)"),
+        ):  # fmt: skip
+            if entry.get(counter):
+                warnings.append(
+                    f"{counter}: level {name!r}: {entry[counter]} of its {entry['pages']} pages "
+                    f"still showed new cards {why}; the partition may miss items: {advice}"
+                )
         for reason in LOSSY_REASONS:
             count = skipped.get(reason, 0)
             if not count:
@@ -140,6 +155,8 @@ def limits_of(spec: Any) -> dict[str, Any]:
     }
     for level in spec.graph:
         out[f"max_recursion/{level.name}"] = level.max_recursion
+        if level.scroll is not None:
+            out[f"scroll_max_rounds/{level.name}"] = level.scroll.max_rounds
     if spec.graph:  # the level whose cards are records (earlier levels' cards travel on)
         out["last_level"] = spec.graph[-1].name
     return out
@@ -187,6 +204,7 @@ def summary_lines(account: list[dict[str, Any]], warnings: list[str]) -> list[st
             f"cards seen {entry['cards_seen']}"
             + (f" ({entry['cards_duplicate']} seen before)" if entry["cards_duplicate"] else "")
             + f", records {entry['records']}"
+            + (f"; scrolls {entry['scroll_rounds']}" if entry.get("scroll_rounds") else "")
         )
     lines += [f"WARNING {w}" for w in warnings]
     return lines

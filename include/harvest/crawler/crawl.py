@@ -66,6 +66,8 @@ def stop_times(deadline: float, download_timeout: float, now: float) -> tuple[fl
 def crawl_failed(stats: dict[str, Any]) -> str | None:
     """Why a finished crawl is not a success, or None."""
     reason = stats.get("finish_reason")
+    if stats.get("harvest/crawl_error"):  # the spider said why (a login that failed)
+        return str(stats["harvest/crawl_error"])
     if reason not in ("finished", DEADLINE_FINISH_REASON):
         return f"the crawl stopped early ({reason})"
     if stats.get("harvest/store_errors"):

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class CrawlResult:
     item_pages: int | None = None  # item pages fetched + card items (None: not counted)
     empty_levels: int = 0  # pages where a level's selector matched nothing
     first_empty_level: str | None = None  # which level, which selector, which URL
-    first_failure: str | None = None  # the first page failed or not fetched (robots), and why
+    first_failure: str | None = None  # the first page failed or not fetched, and why
     max_pages_skipped: int = 0  # links not followed: the page budget crawl.max_pages was reached
     depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
     # the crawl monitors (Spidermon): [{monitor, status, severity, message}], see health.py
@@ -182,8 +182,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {}), **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     package_root = str(Path(harvest.__file__).resolve().parent.parent)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if package_root not in paths:
@@ -225,13 +225,10 @@ def _die_with_parent() -> None:
 
 @contextlib.contextmanager
 def _forward_sigterm(proc: subprocess.Popen[str]) -> Iterator[None]:
-    """While the crawl runs, SIGTERM to this process kills the crawl's process group first.
-
-    The child runs in its own session (so a timeout can kill its browsers too), which also means
-    a SIGTERM sent to this process alone would not reach it. The previous handler (Airflow's,
-    say) runs afterwards; without one, this process exits with 143 as SIGTERM's default would.
-    Only possible in the main thread; elsewhere ``_die_with_parent`` still covers the child.
-    """
+    """While the crawl runs, SIGTERM to this process kills the crawl's process group first
+    (the child runs in its own session, so a timeout can kill its browsers too, and a SIGTERM
+    to this process alone would not reach it). The previous handler (Airflow's) runs after;
+    without one, this process exits with 143. Main thread only (else ``_die_with_parent``)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -260,6 +257,7 @@ def run_crawl(
     timeout_seconds: float | None = None,
     extra_scrapy_settings: dict[str, Any] | None = None,
     recent_item_counts: list[int] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CrawlResult:
     """Crawl ``spec`` for ``logical_date`` in a child process; raise :class:`CrawlError` on failure.
 
@@ -267,13 +265,13 @@ def run_crawl(
     ``extra_scrapy_settings`` (JSON-serialisable) override the settings built from the spec.
     ``recent_item_counts``: records scraped in the source's recent partitions, for the
     ``item_count_vs_median`` monitor (see :mod:`harvest.crawler.monitor_settings`; None or []: skipped).
+    ``env``: more variables for the crawl process (a login's Connection: :mod:`harvest.config.credentials`).
     With ``timeout_seconds`` the crawl stops itself before it and writes what it fetched; such a
     partial partition raises :class:`CrawlError` (with its counts) when the spec's
     ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
-    is ``warn``. A crawl still running at the timeout is killed; the pages it had written are
-    kept in the partition's journal, and the partition keeps what it held before (see
-    :class:`~harvest.storage.raw.FileRawStore`); a completed crawl replaces the partition.
-    """
+    is ``warn``. A crawl still running at the timeout is killed; the pages it wrote stay in
+    the partition's journal (:class:`~harvest.storage.raw.FileRawStore`). A crawl that fails
+    raises :class:`CrawlError` with its own word on why (``harvest/crawl_error``: a login)."""
     settings = settings or Settings.from_env()
     logger = logger or logging.getLogger("harvest.scraping")
     with tempfile.TemporaryDirectory(prefix="harvest-crawl-") as tmp:
@@ -308,7 +306,7 @@ def run_crawl(
             encoding="utf-8",
             errors="replace",
             bufsize=1,
-            env=_child_env(settings),
+            env=_child_env(settings, env),
             start_new_session=True,  # its own process group, so a timeout kills browsers too
             preexec_fn=_die_with_parent,  # prctl only: safe before exec
         )
@@ -334,14 +332,15 @@ def run_crawl(
             raise
         reader.join(timeout=10)
         duration = time.monotonic() - started
-        if exit_code != 0:
-            raise CrawlError(spec.name, logical_date, exit_code, list(tail), "failed")
+        if exit_code != 0:  # the crawl's own word on why (a failed login), if it said one
+            said = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+            why = f"failed: {said.get('harvest/crawl_error') or 'see the log'}"
+            raise CrawlError(spec.name, logical_date, exit_code, list(tail), why)
         try:
             stats = json.loads(stats_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CrawlError(
-                spec.name, logical_date, exit_code, list(tail), f"left no stats ({exc})"
-            ) from exc
+            why = f"left no stats ({exc})"
+            raise CrawlError(spec.name, logical_date, exit_code, list(tail), why) from exc
 
     store = open_raw_store(settings.raw_store_url)
     try:

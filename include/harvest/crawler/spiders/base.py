@@ -45,6 +45,7 @@ from harvest.crawler.outcomes import (
 )
 from harvest.crawler.spiders.account import URL_META as URL_META
 from harvest.crawler.spiders.account import CrawlAccount
+from harvest.crawler.spiders.forms import LoginSteps
 
 # The list pages of a crawl form branches: the pages of one level reached from one link (a
 # category's first page and its next/numbered pages). A request carries the branch it belongs to
@@ -56,7 +57,7 @@ NUMBERED_META = "harvest_numbered"  # a numbered page (pages.template): a 404 en
 ITEM_PAGES_STAT = "harvest/item_pages"
 
 
-class HarvestSpider(CrawlAccount, scrapy.Spider):
+class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
     """Base class: spec, partition, page scheduling with ``max_pages``, items and failures."""
 
     name = "harvest"
@@ -171,6 +172,16 @@ class HarvestSpider(CrawlAccount, scrapy.Spider):
         )
 
     async def start(self) -> AsyncIterator[Any]:
+        """Log in first when the spec says so (:class:`LoginSteps`), then
+        :meth:`first_requests`."""
+        if self.spec.login is not None:
+            yield self.login_request()
+            return
+        for request in self.first_requests():
+            yield request
+
+    def first_requests(self) -> Iterator[Any]:
+        """The crawl's first requests: the partition's start URLs."""
         for url in self.start_urls_for_partition():
             request = self.page_request(url, "index", self.parse)
             if request is not None:

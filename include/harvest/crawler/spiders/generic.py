@@ -30,10 +30,15 @@ from urllib.parse import urljoin
 import scrapy
 from scrapy.http import Response, TextResponse
 
-from harvest.config.spec import LevelSpec
+from harvest.config.spec import FormSpec, LevelSpec
+from harvest.config.spec.crawl import browser_selector
+from harvest.crawler.browser import Scroll
 from harvest.crawler.completeness import LEVELS_STAT, LIMITS_STAT, limits_of
 from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.middlewares import SCROLL_META, SCROLLED_META
+from harvest.crawler.outcomes import PAGE_TYPE_META
 from harvest.crawler.spiders.base import NUMBERED_META, URL_META
+from harvest.crawler.spiders.forms import FORM_META, form_key, form_request
 from harvest.crawler.spiders.item_pages import Card, ItemPages
 from harvest.crawler.spiders.sitemap import SITEMAP_LEVEL, SitemapSpider
 from harvest.extract import Extractor
@@ -58,7 +63,7 @@ class GenericSpider(ItemPages, SitemapSpider):
         self.extractor = Extractor(self.spec)
         self._card_items: dict[str, set[tuple[Any, ...]]] = {}  # level -> cards that are items
 
-    async def start(self) -> Any:
+    def first_requests(self) -> Iterator[Any]:
         names = [level.name for level in self.graph] or [START_LEVEL]
         stats = self.crawler.stats if getattr(self, "crawler", None) else None
         if stats is not None:
@@ -115,6 +120,11 @@ class GenericSpider(ItemPages, SitemapSpider):
         self.count(at, "followed")
         self.awaits(request, at)
         request.cb_kwargs.update(cb_kwargs)
+        same_level = (
+            cb_kwargs.get("level") is not None and self.graph[cb_kwargs["level"]].name == at
+        )
+        if FORM_META in response.meta and same_level:  # a posted page's next pages: no new post
+            request.meta[FORM_META] = response.meta[FORM_META]
         return request
 
     # -- level pages --------------------------------------------------------------------------
@@ -131,13 +141,78 @@ class GenericSpider(ItemPages, SitemapSpider):
     ) -> Iterator[Any]:
         """A page of level ``level``: its cards, its links to the next level, its deeper pages
         (``recurse``, at ``depth``), its next pages; ``number``/``first_url``: a numbered page."""
-        if self.needs_rendering(response):
-            yield self.render_request(response, self.parse)
+        form = self.graph[level].form if level < len(self.graph) else None
+        if (
+            form is not None
+            and FORM_META not in response.meta
+            and isinstance(response, TextResponse)
+        ):
+            yield from self.post_forms(response, level, form, card, depth)
+            return
+        scroll = self.scroll(level)
+        if self.needs_rendering(response) or (scroll and SCROLL_META not in response.meta):
+            request = self.render_request(response, self.parse)
+            if scroll is not None:  # a page that loads more as it is scrolled: in Chromium
+                request.meta[SCROLL_META] = scroll
+            yield request
             return
         if not isinstance(response, TextResponse):
             yield self.page_item(response, "index")
             return
         yield from self.level_page(response, level, card, depth, number, first_url)
+
+    def post_forms(
+        self, response: TextResponse, level: int, form: FormSpec, card: Card | None, depth: int
+    ) -> Iterator[Any]:
+        """The form page of a level: stored as a page, and its form posted once per ``data``
+        (each post a link of the level in the account); the answers are the level's pages."""
+        name = self.graph[level].name
+        branch, _ = self.branch(response.meta, response.meta.get(URL_META, response.url))
+        requests = []
+        for data in form.data:
+            self.count(name, "links_seen")
+            key = form_key(response.meta.get(URL_META, response.url), data)
+            if key in self._scheduled:
+                self.skipped(name, "duplicate")
+                continue
+            request = form_request(
+                response, form, data, callback=self.parse, errback=self.errback,
+                cb_kwargs={"level": level, "card": card, "depth": depth},
+                meta={PAGE_TYPE_META: "index", URL_META: key, FORM_META: data},
+            )  # fmt: skip
+            self._scheduled.add(key)
+            self._inc("harvest/pages_asked")
+            self.count(name, "followed")
+            self.awaits(request, name)
+            self.in_branch(request, key, branch)
+            requests.append(request)
+        yield self.page_item(response, "index", listing=self.listing(response, name))
+        yield from requests
+
+    def scroll(self, level: int) -> Scroll | None:
+        """How the browser scrolls a page of ``level`` (its ``scroll:``), or None."""
+        spec = self.graph[level] if level < len(self.graph) else None
+        counted = spec and (spec.cards or spec.links)
+        found = browser_selector(counted) if spec and spec.scroll and counted else None
+        if spec is None or spec.scroll is None or found is None:
+            return None
+        by, selector = found
+        return Scroll(by, selector, **spec.scroll.model_dump())
+
+    def scrolled(self, response: TextResponse, level: str) -> None:
+        """Count a scrolled page's scrolls (or clicks) in the account; one that stopped at
+        ``max_rounds`` still growing, or at the deadline, is ``scroll_capped``/``scroll_cut``."""
+        scrolled = response.meta.get(SCROLLED_META)
+        if scrolled is None:
+            return
+        self.count(level, "scroll_rounds", scrolled.rounds)
+        if scrolled.ended in ("max_rounds", "deadline"):
+            self.count(level, "scroll_capped" if scrolled.ended == "max_rounds" else "scroll_cut")
+            self.logger.warning(
+                "level %r: %s still loading new cards after %d scrolls or clicks (%s): %d cards "
+                "kept",
+                level, response.url, scrolled.rounds, scrolled.ended, scrolled.elements,
+            )  # fmt: skip
 
     def level_page(
         self,
@@ -159,6 +234,7 @@ class GenericSpider(ItemPages, SitemapSpider):
         new_items = 0
         found = 0
         self.count(name, "pages")
+        self.scrolled(response, name)
         branch, parent = self.branch(response.meta, url)
         listed: list[str] = []  # what the page links: item pages, next levels', deeper pages
         continues: list[str] = []  # the pages of its own branch it goes on to
