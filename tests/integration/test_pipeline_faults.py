@@ -82,8 +82,9 @@ def fixed_sources_dir(tmp_path: Path) -> Path:
     text = DEMO_YAML.read_text(encoding="utf-8")
     assert "[data-field=" in text
     (folder / "demo.yaml").write_text(text.replace("[data-field=", "[data-attr="), "utf-8")
-    rates = DEMO_YAML.parent / "currency_rates.csv"  # the spec's currency_rates, beside it
-    (folder / rates.name).write_bytes(rates.read_bytes())
+    # the spec's currency_rates and its labelled de-duplication pairs, beside it
+    for beside in ("currency_rates.csv", "demo.dedup.json"):
+        (folder / beside).write_bytes((DEMO_YAML.parent / beside).read_bytes())
     return folder
 
 
