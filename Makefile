@@ -18,19 +18,22 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down bench bench-quick clean docs docs-serve
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" && scripts/find_python.sh --only "$(PYTHON)" $(SUPPORTED_PYTHONS) >/dev/null
-	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
+	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1)), then installing uv into it"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# On a terminal uv draws its progress bars (resolving, preparing, installing N/357); elsewhere
+# (CI, a pipe) it is quiet, as its list of installed packages is hundreds of lines.
 $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements-dev.lock
+	@echo "make: installing the packages of requirements-dev.lock into $(VENV) (about 2.5 GB; 2-4 minutes the first time)"
+	$(BIN)/uv pip sync $$([ -t 2 ] || echo --quiet) --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -102,11 +105,17 @@ check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3
 demo: venv  ## run a source (SOURCE=demo by default) for one date through Airflow on embedded defaults; the demo source then trains a champion
 	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS) $(if $(filter demo,$(or $(SOURCE),demo)),--train $(DEMO_TRAINING_ARGS))
 
-up: venv  ## the local platform: Airflow standalone on :8080 and the demo site on :8000
+up: venv  ## the local platform: Airflow on :8080 (api-server first, then scheduler, dag-processor, triggerer, each waited for) and the demo site on :8000
 	$(BIN)/python scripts/up.py
 
 down:  ## stop what `make up` started
 	-$(BIN)/python scripts/up.py --stop
+
+status:  ## what `make up` runs: each process, Airflow's health, the latest run of each DAG
+	@$(BIN)/python scripts/up.py --status
+
+logs:  ## the end of each log of `make up` (demo site, api-server, scheduler, dag-processor, triggerer)
+	@$(BIN)/python scripts/up.py --logs
 
 env: venv  ## print the environment (paths, shared keys) airflow commands need, for `export`
 	@$(BIN)/python -m harvest_local env

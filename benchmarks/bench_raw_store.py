@@ -15,6 +15,7 @@ baseline's peak, and ours grows <= 1.25 x from 5k to 50k pages (flat, not growin
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from typing import Any
 
 from _common import REPO, _child_env, load_average, median, ratio_line, rotated, spread
 
+DAY = dt.date(2026, 3, 1)
 PAGE_BYTES = 10_000
 MODES = ("journal", "in_memory")
 
@@ -34,11 +36,12 @@ def child(mode: str, pages: int, root: Path) -> int:
     """Feed ``pages`` items through the pipeline into a store under ``root``; print JSON."""
     from harvest.crawler import pipelines
     from harvest.crawler.items import PageItem
+    from harvest.partitions import Partition
     from harvest.storage.raw import FileRawStore
 
     if mode == "in_memory":  # the pipeline opens its store through this name
         pipelines.open_raw_store = lambda url, deferred=False: InMemoryFileRawStore(root)  # type: ignore[assignment]
-    pipeline = pipelines.RawStorePipeline(f"file://{root}", "bench", "2026-03-01", batch_size=500)
+    pipeline = pipelines.RawStorePipeline(f"file://{root}", Partition("bench", DAY), batch_size=500)
     pipeline.open_spider()
     filler = "x" * (PAGE_BYTES - 200)
     started = time.perf_counter()
@@ -56,7 +59,7 @@ def child(mode: str, pages: int, root: Path) -> int:
     pipeline.close_spider()
     pipeline.spider_closed("finished")  # what Scrapy's signal does: commit the partition
     seconds = time.perf_counter() - started
-    with FileRawStore(root).path("bench", "2026-03-01").open(encoding="utf-8") as partition:
+    with FileRawStore(root).path("bench", DAY).open(encoding="utf-8") as partition:
         documents = sum(1 for _ in partition)  # streamed: reading it whole would set the peak
     print(json.dumps({"documents": documents, "seconds": seconds}))
     return 0
@@ -78,10 +81,10 @@ class InMemoryFileRawStore:
             n += 1
         return n
 
-    def uri(self, source: str, logical_date: str) -> str:
+    def uri(self, source: str, logical_date: dt.date) -> str:
         return self._store.uri(source, logical_date)
 
-    def commit(self, source: str, logical_date: str) -> int:
+    def commit(self, source: str, logical_date: dt.date) -> int:
         self._store._write(self._store.path(source, logical_date), self._rows)
         return len(self._rows)
 

@@ -20,6 +20,7 @@ memory under 2 GB at a million records.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "include"))
 PEAK_GOAL_MB = 2000  # at a million records
 
-DAY = "2026-11-26"
+DAY = dt.date(2026, 11, 26)
 CITIES = ["Berlin", "München", "Hamburg", "Köln", "Frankfurt", "Leipzig"]
 TYPOS = ["Berln", "Munchen", "Hambrug", "Koln", "Frankfrut", "Leipzg"]
 DISTRICTS = ["Mitte", "Altona", "Schwabing", "Ehrenfeld", "Westend", "Plagwitz"]

@@ -76,6 +76,10 @@ IMPORTS = {
     "dateparser": "dateparser",
     "croniter": "croniter",
     "httpx": "httpx",
+    "dedupe": "dedupe",
+    "btrees": "BTrees.OOBTree",
+    "jmespath": "jmespath",
+    "extruct": "extruct",
 }
 
 # Run inside the checked venv: import each module, report every failure (not only the first).

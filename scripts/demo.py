@@ -24,6 +24,7 @@ from typing import Any
 from demo_runs import TASKS, run_dag, say, start_demo_site
 
 import harvest_local as local
+from harvest.console import summary_lines, warning_lines
 
 
 def _date(text: str) -> dt.date:
@@ -33,50 +34,42 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (expected YYYY-MM-DD): {text!r}") from exc
 
 
-def _sqlite_path(url: str) -> str:
-    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+def report(results: dict[str, Any], log_path: Path) -> None:
+    """What each stage did, from the tasks' XComs, then the warnings that matter."""
+    for line in summary_lines(results):
+        say(line)
+    docs_index = Path(os.environ["HARVEST_HOME"]) / "data_docs" / "index.html"
+    if results["validate"].get("data_docs_path") and docs_index.is_file():
+        say(f"  Data Docs index     {docs_index}")
+    say(f"  Airflow log         {log_path}")
+    warnings = warning_lines(results)
+    if warnings:
+        say(f"warnings ({len(warnings)}):")
+        for line in warnings:
+            say(f"  ! {line}")
 
 
-def report(results: dict[str, Any]) -> None:
-    """What each stage did, from the tasks' XComs."""
-    scrape, validate = results["scrape"], results["validate"]
-    clean, load = results["clean"], results["load"]
-    say(f"  pages visited       {scrape['pages']}")
-    say(f"  documents stored    {scrape['documents']}")
-    say(f"  failed pages        {scrape['failed_pages']}")
-    say(f"  JS pages rendered   {scrape['js_pages'] - scrape['js_unavailable']}")
-    if scrape["js_unavailable"]:
-        say(
-            f"  JS pages unrendered {scrape['js_unavailable']}: headless Chromium is not available "
-            "(install chromium and chromium-driver); their JavaScript-only fields are missing"
-        )
-    say(f"  records scraped     {validate['scraped']}")
-    say(f"  valid               {validate['valid']}")
-    say(f"  quarantined         {validate['quarantined']}")
-    for reason, count in validate["quarantined_by_reason"].items():
-        say(f"    {reason:<26}{count}")
-    say(
-        f"  duplicates removed  {clean['duplicates']} (exact {clean['exact_duplicates_batch']}"
-        f" + {clean['exact_duplicates_history']} history, near {clean['near_duplicates_batch']}"
-        f" + {clean['near_duplicates_history']} history)"
-    )
-    imputed = ", ".join(f"{field} {n}" for field, n in clean["imputed"].items()) or "none"
-    say(f"  values imputed      {load['imputed']} ({imputed})")
-    say(f"  rows loaded         {load['loaded']} into processed_{load['source']}")
-    if load.get("versions_opened") is not None:  # a catalogue source: versions of this date
-        say(
-            f"  versions            {load['versions_opened']} opened, {load['versions_closed']} "
-            f"closed, {load['versions_unchanged']} unchanged, in versions_{load['source']}"
-        )
-    for name, counts in (load.get("warnings") or {}).items():
-        say(f"  warning             {name} {counts}")
-    say(f"  raw partition       {scrape['raw_uri']}")
-    say(f"  warehouse           {_sqlite_path(load['warehouse'])}")
-    if validate.get("data_docs_path"):
-        say(f"  Data Docs           {validate['data_docs_path']}")
-        docs_index = Path(os.environ["HARVEST_HOME"]) / "data_docs" / "index.html"
-        if docs_index.is_file():
-            say(f"  Data Docs index     {docs_index}")
+# The base URL of the bundled sources' specs (the demo site of `make up`); `make demo` crawls a
+# demo site of its own on a free port for them, and any other source at its own base URL.
+DEMO_SITE_URLS = ("http://127.0.0.1:8000", "http://localhost:8000")
+
+
+def _spec_or_none(source: str) -> Any:
+    """The spec of ``source`` from the sources folder, or ``None`` after saying why not (before
+    Airflow is started: a misspelt source is refused at once)."""
+    from harvest.config.settings import Settings
+    from harvest.config.spec import load_specs
+
+    folder = Settings.from_env().sources_dir
+    result = load_specs(folder)
+    if source in result.errors:
+        say(f"error: {result.errors[source]}")
+        return None
+    if source not in result.specs:
+        known = ", ".join(sorted(result.specs)) or "none"
+        say(f"error: no source {source!r} in {folder} (known: {known})")
+        return None
+    return result.specs[source]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--date", type=_date, default=yesterday, help="logical date (default yesterday)"
     )
-    parser.add_argument("--source", default="demo", help="a source on the demo site (default demo)")
+    parser.add_argument(
+        "--source",
+        default="demo",
+        help="a source of the sources folder (default demo); the bundled demo and catalogue "
+        "sources crawl a demo site started here, any other its spec's base_url",
+    )
     parser.add_argument(
         "--base-url",
         help="crawl a demo site already serving there (e.g. `python -m harvest_demo serve`) "
@@ -100,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     args, training_args = parser.parse_known_args(argv)
     if training_args and not args.train:
         parser.error(f"unrecognized arguments: {' '.join(training_args)}")
-    dag_id = f"harvest_{args.source}"
 
     env = local.local_env()
     os.environ.update(env)  # before Airflow is imported: it reads its config once
+    spec = _spec_or_none(args.source)
+    if spec is None:
+        return 2
+    dag_id = spec.dag_id
     logs = Path(env["HARVEST_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
@@ -116,8 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         say("  metadata DB created/upgraded")
     local.ensure_pool(env, log_path)
 
-    site, base_url = (None, args.base_url) if args.base_url else start_demo_site(args.date)
-    os.environ[f"HARVEST_SOURCE_{args.source.upper()}_BASE_URL"] = base_url
+    override = f"HARVEST_SOURCE_{spec.name.upper()}_BASE_URL"
+    site = None
+    if args.base_url:
+        os.environ[override] = args.base_url
+    elif os.environ.get(override):
+        say(f"  crawling {os.environ[override]} ({override})")
+    elif spec.base_url.rstrip("/") in DEMO_SITE_URLS:  # the bundled sources: a site of its own
+        site, os.environ[override] = start_demo_site(args.date)
+    else:
+        say(
+            f"  crawling {spec.resolved_base_url()} (the spec's base_url; the bundled demo site "
+            "serves only the demo and catalogue sources)"
+        )
     try:
         say(f"  running DAG {dag_id} (dag.test) ...")
         state, results, states, run_id = run_dag(args.date, log_path, dag_id)
@@ -133,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         say(local.tail(log_path, 25))
         return 1
     say(f"Done in {time.monotonic() - started:.0f} s (run {run_id})")
-    report(results)
-    say(f"  Airflow log         {log_path}")
+    report(results, log_path)
     if args.train:
         import demo_training
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import sqlite3
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,55 @@ TASKS = ("scrape", "validate", "clean", "load")
 def say(text: str = "") -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0) -> Iterator[None]:
+    """While a ``dag.test()`` of ``dag_id`` runs (its output sent to a log file), say at the
+    console when each of ``task_ids`` of its newest run finishes, with its state and duration:
+    a thread reads the task instances of the run created after it started from the embedded
+    metadata DB (SQLite, read-only) every ``interval`` seconds. Nothing is said for another metadata DB."""
+    db = Path(os.environ.get("AIRFLOW_HOME", "")) / "airflow.db"
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in os.environ or not db.is_file():
+        yield
+        return
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+        before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM dag_run").fetchone()[0]
+    console = os.fdopen(os.dup(1), "w")  # the terminal, before output_to() takes fd 1
+    stop = threading.Event()
+    said: set[str] = set()
+
+    def poll() -> None:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
+            while True:
+                try:
+                    rows = conn.execute(
+                        "SELECT task_id, state, start_date, end_date FROM task_instance "
+                        "WHERE dag_id = ? AND run_id = (SELECT run_id FROM dag_run WHERE "
+                        "dag_id = ? AND id > ? ORDER BY id DESC LIMIT 1)",
+                        (dag_id, dag_id, before),
+                    ).fetchall()
+                except sqlite3.Error:
+                    rows = []
+                for task_id, state, start, end in rows:
+                    if task_id in task_ids and task_id not in said and end and start:
+                        said.add(task_id)
+                        seconds = (
+                            dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
+                        ).total_seconds()
+                        console.write(f"    {task_id:<12}{state} ({seconds:.0f} s)\n")
+                        console.flush()
+                if stop.wait(interval):
+                    return
+
+    thread = threading.Thread(target=poll, name="demo-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        console.close()
 
 
 @contextlib.contextmanager
@@ -67,22 +118,31 @@ def run_dag_file(
     logical date), Airflow's output to ``log_path``: (run state, XCom return value per task of
     ``task_ids``, every task's state, run id)."""
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import select, update
 
-    with output_to(log_path):
+    with task_progress(dag_id, task_ids), output_to(log_path):
         bag = DagBag(str(local.REPO / "dags" / dag_file))
         dag = bag.dags.get(dag_id)
         if dag is None:
             raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")
+        started = dt.datetime.now(dt.UTC)
         if day is None:
             run = dag.test()
         else:
             run = dag.test(logical_date=dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
     results: dict[str, Any] = {}
     with create_session() as session:
+        # dag.test() records the logical date as the run's start, so the UI showed a run of
+        # yesterday's date lasting a day or more; record when it really started.
+        session.execute(
+            update(DagRun)
+            .where(DagRun.dag_id == dag_id, DagRun.run_id == run.run_id)
+            .values(start_date=started)
+        )
         for task_id in task_ids:
             row = session.scalars(
                 XComModel.get_many(
@@ -108,3 +168,18 @@ def run_dag(
     """``dag.test()`` of a source's DAG ``dag_id`` for ``day``: (run state, XCom result per
     stage task, task states, run id)."""
     return run_dag_file("harvest_sources.py", dag_id, log_path, TASKS, day)
+
+
+def clear_asset_queue(dag_id: str) -> int:
+    """Drop the asset events queued for ``dag_id`` (a training DAG the demo just ran on the same
+    data), so that the scheduler of a later ``make up`` does not train on it again; returns how
+    many were dropped."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        result = session.execute(
+            delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from demo_runs import run_dag, run_dag_file, say, start_demo_site
+from demo_runs import clear_asset_queue, run_dag, run_dag_file, say, start_demo_site
 
 import harvest_local as local
 
@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"FAILED: {TRAIN_DAG_ID} ended {state}; the log is in {log_path}:")
         say(local.tail(log_path, 25))
         return 1
+    if clear_asset_queue(TRAIN_DAG_ID):  # the run above trained on the days just loaded
+        say(f"  {TRAIN_DAG_ID}: the runs its new data queued are dropped (trained above)")
     say()
     say(f"Done in {time.monotonic() - started:.0f} s")
     say(

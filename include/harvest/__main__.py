@@ -1,38 +1,32 @@
 """Command line: ``python -m harvest <command>`` (also installed as ``harvest``).
 
-Every stage can run without Airflow, which is handy in a notebook or when debugging a spec:
-
-    python -m harvest specs                          # validate every source spec
-    python -m harvest crawl --source demo --date 2026-11-26 [--base-url http://127.0.0.1:8000]
-    python -m harvest validate --source demo --date 2026-11-26   # raw -> quarantine + staging
-    python -m harvest clean --source demo --date 2026-11-26      # validated -> cleaned (staging)
-    python -m harvest load --source demo --date 2026-11-26       # cleaned -> warehouse
-    python -m harvest run --source demo --date 2026-11-26 [--base-url URL] [--no-scrape]
-    python -m harvest warehouse migrate [--url URL] [--source S] [--plan]  # migrate the tables
-    python -m harvest preview --source demo --url URL   # one page: every field, every level
-    python -m harvest preview --spec my_source.yaml --url URL   # a spec not in sources/ yet
-    python -m harvest dedup label --source demo      # label re-listing pairs at the console
-    python -m harvest dedup review --source demo     # the pairs de-duplication was unsure of
+Every stage can run without Airflow (``crawl``, ``validate``, ``clean``, ``load``, or ``run`` for
+all four), which is handy in a notebook or when debugging a spec; ``specs``, ``preview``,
+``warehouse migrate`` and ``dedup label|review`` help write and keep a source (every command,
+with an example: docs/reference/cli.md). A stage command prints a summary and the warnings that
+matter (:mod:`harvest.console`); the libraries' logs go to a log file under
+``$HARVEST_HOME/logs`` (``-v``: to the console too). An expected failure (a Harvest error)
+prints its message and the log's path and exits 1, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
-from harvest.partitions import Partition
+from harvest.console import configure_logging, output_options, print_error, print_reports
+from harvest.errors import HarvestError
+from harvest.partitions import Partition, partition_date
 
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        return partition_date(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
@@ -61,7 +55,6 @@ def _spec(settings: Settings, source: str) -> SourceSpec | None:
             file=sys.stderr,
         )
         return None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     return result.specs[source]
 
 
@@ -71,6 +64,7 @@ def _partition(args: argparse.Namespace) -> Partition:
 
 
 def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.pipeline import PipelineError, check_crawl
     from harvest.scraping.health import monitored_crawl
     from harvest.scraping.runner import CrawlError
 
@@ -78,12 +72,12 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     try:  # as the scrape task crawls: its monitors' results stored in the warehouse
-        crawl = monitored_crawl(spec, _partition(args).day, settings, base_url=args.base_url)
-    except CrawlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(crawl.to_dict(), indent=2))
-    return 0
+        partition = _partition(args)
+        crawl = monitored_crawl(spec, partition, settings, base_url=args.base_url)
+        check_crawl(spec, partition, crawl.to_dict(), args.base_url)  # as `run` and the task do
+    except (CrawlError, PipelineError) as exc:
+        return print_error(exc, args.log_path)
+    return print_reports(args, {"scrape": crawl.to_dict()})
 
 
 def _stage(
@@ -111,19 +105,40 @@ def _stage(
         LoadError,
         FileNotFoundError,
     ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2, default=str))
-    return 0
+        return print_error(exc, args.log_path)
+    return print_reports(args, report if args.command == "run" else {args.command: report})
+
+
+def _raw_partition_missing(settings: Settings, args: argparse.Namespace) -> bool:
+    """True (after saying so and what to do) when the raw store holds no page of the partition:
+    validating it would only report 0 records."""
+    from harvest.storage.raw import open_raw_store
+
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        if store.count(args.source, args.date):
+            return False
+        uri = store.uri(args.source, args.date)
+    finally:
+        store.close()
+    print(
+        f"error: no raw pages of source {args.source} for {args.date} ({uri}): crawl the date "
+        f"first (`python -m harvest crawl --source {args.source} --date {args.date}`, or `run` "
+        "for all four stages)",
+        file=sys.stderr,
+    )
+    return True
 
 
 def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.validation.run import validate_partition
 
+    if _raw_partition_missing(settings, args):
+        return 1
     return _stage(
         settings,
         args,
-        lambda spec, partition: validate_partition(spec, partition.day, settings).to_dict(),
+        lambda spec, partition: validate_partition(spec, partition, settings).to_dict(),
     )
 
 
@@ -133,20 +148,20 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
     return _stage(
         settings,
         args,
-        lambda spec, partition: clean_partition(spec, partition.day, settings).to_dict(),
+        lambda spec, partition: clean_partition(spec, partition, settings).to_dict(),
     )
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.loading import load_cleaned_partition, staged_counts
     from harvest.pipeline import clean_again
-    from harvest.storage.staging import StagedDataset, stage_uri
+    from harvest.storage.staging import StagedDataset
 
     def load(spec: SourceSpec, partition: Partition) -> dict[str, Any]:
-        uri = stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, partition.day)
-        counts = staged_counts(spec, partition.day, settings)
+        uri = partition.staged_uri(settings.staging_url, StagedDataset.CLEANED)
+        counts = staged_counts(spec, partition, settings)
         return load_cleaned_partition(
-            spec, partition.day, settings, cleaned_uri=uri, counts=counts, clean=clean_again
+            spec, partition, settings, cleaned_uri=uri, counts=counts, clean=clean_again
         ).to_dict()
 
     return _stage(settings, args, load)
@@ -155,11 +170,13 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.pipeline import run_partition
 
+    if args.no_scrape and _raw_partition_missing(settings, args):
+        return 1
     return _stage(
         settings,
         args,
         lambda spec, partition: run_partition(
-            spec, partition.day, settings, base_url=args.base_url, scrape=not args.no_scrape
+            spec, partition, settings, base_url=args.base_url, scrape=not args.no_scrape
         ),
     )
 
@@ -282,10 +299,13 @@ def cmd_dedup_review(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harvest", description=__doc__.splitlines()[0])
+    common, reports = output_options()
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("specs", help="validate every source spec").set_defaults(func=cmd_specs)
+    sub.add_parser("specs", help="validate every source spec", parents=[common]).set_defaults(
+        func=cmd_specs
+    )
     crawl = sub.add_parser(
-        "crawl", help="scrape one source for one logical date into the raw store"
+        "crawl", help="scrape one source for one logical date into the raw store", parents=[reports]
     )
     crawl.add_argument("--source", required=True)
     crawl.add_argument("--date", required=True, type=_date, help="logical date, YYYY-MM-DD")
@@ -301,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": ("scrape, validate, clean and load one partition in this process", cmd_run),
     }
     for name, (text, func) in stages.items():
-        stage = sub.add_parser(name, help=text)
+        stage = sub.add_parser(name, help=text, parents=[reports])
         stage.add_argument("--source", required=True)
         stage.add_argument("--date", required=True, type=_date, help="logical date, YYYY-MM-DD")
         if name == "run":
@@ -311,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         stage.set_defaults(func=func)
     preview = sub.add_parser(
-        "preview", help="fetch one page and show every field and link level a spec finds there"
+        "preview",
+        help="fetch one page and show every field and link level a spec finds there",
+        parents=[common],
     )
     which = preview.add_mutually_exclusive_group(required=True)
     which.add_argument("--source", help="a source in the sources folder")
@@ -323,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
     migrate = warehouse_sub.add_parser(
         "migrate",
+        parents=[common],
         help="make the warehouse match the specs: new tables and columns, retyped fields and "
         "mode switches, keeping every row (idempotent; --plan says what it would do)",
     )
@@ -337,10 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     dedup = sub.add_parser("dedup", help="label and review de-duplication pairs")
     dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)
     label = dedup_sub.add_parser(
-        "label", help="label re-listing pairs at the console (dedupe active learning, resumable)"
+        "label",
+        parents=[common],
+        help="label re-listing pairs at the console (dedupe active learning, resumable)",
     )
     review = dedup_sub.add_parser(
-        "review", help="show the near pairs scored close to the threshold, dropped or kept"
+        "review",
+        parents=[common],
+        help="show the near pairs scored close to the threshold, dropped or kept",
     )
     for command in (label, review):
         command.add_argument("--source", required=True)
@@ -351,7 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--limit", type=int, default=20, help="pairs to show, closest first")
     review.set_defaults(func=cmd_dedup_review)
     args = parser.parse_args(argv)
-    return int(args.func(Settings.from_env(), args))
+    settings = Settings.from_env()
+    command_name = args.func.__name__.removeprefix("cmd_").replace("_", "-")
+    args.log_path = configure_logging(settings.home / "logs", command_name, verbose=args.verbose)
+    try:
+        return int(args.func(settings, args))
+    except HarvestError as exc:  # expected: the message says what, where and what to do
+        return print_error(exc, args.log_path)
 
 
 if __name__ == "__main__":

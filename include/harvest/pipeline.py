@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
-from harvest.partitions import partition_date
+from harvest.partitions import Partition
 
 if TYPE_CHECKING:
     from harvest.cleaning.clean import CleanReport
@@ -32,7 +32,10 @@ class PipelineError(HarvestError, RuntimeError):
 
 
 def check_crawl(
-    spec: SourceSpec, summary: Mapping[str, Any], base_url: str | None = None
+    spec: SourceSpec,
+    partition: Partition,
+    summary: Mapping[str, Any],
+    base_url: str | None = None,
 ) -> list[str]:
     """Raise :class:`PipelineError` when a crawl did not work (bad exit code, no page fetched,
     no item page reached: then the message says which level matched nothing, and where, or a
@@ -40,11 +43,11 @@ def check_crawl(
     did: the page budget or the depth limit was hit, so the partition may miss pages, the
     completeness account has named warnings (:mod:`harvest.crawler.completeness`), or a crawl
     monitor failed (:func:`harvest.scraping.health.report_monitors`)."""
-    day = summary.get("logical_date")
+    day = partition.iso
     if summary.get("exit_code") not in (0, None):
         raise PipelineError(
             f"crawl of source {spec.name!r} for {day} exited with code {summary['exit_code']}; "
-            "see the crawl log lines above"
+            "see the crawl's lines in the log"
         )
     failed = int(summary.get("failed_pages") or 0)
     if int(summary.get("pages") or 0) <= failed and summary.get("first_failure"):
@@ -56,7 +59,11 @@ def check_crawl(
         raise PipelineError(
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed); "
             f"is {base_url or spec.resolved_base_url()} up? "
-            f"(override the URL with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
+            + (
+                ""
+                if base_url
+                else f"(override it with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
+            )
         )
     if summary.get("item_pages") == 0:
         why = summary.get("first_empty_level")
@@ -93,7 +100,7 @@ def check_crawl(
     from harvest.scraping.health import CriticalMonitorFailed, report_monitors
 
     try:
-        warnings += report_monitors(spec, str(day), summary.get("monitors") or [])
+        warnings += report_monitors(spec, partition, summary.get("monitors") or [])
     except CriticalMonitorFailed as exc:
         raise PipelineError(str(exc)) from exc
     return warnings
@@ -113,7 +120,7 @@ def clean_again(
 
 def run_partition(
     spec: SourceSpec,
-    logical_date: dt.date | str,
+    partition: Partition | dt.date,
     settings: Settings,
     base_url: str | None = None,
     *,
@@ -133,26 +140,26 @@ def run_partition(
     from harvest.monitoring.stage_metrics import measured_stage
     from harvest.validation.run import validate_partition
 
-    day = partition_date(logical_date)
+    partition = Partition.of(spec.name, partition)
     reports: dict[str, dict[str, Any]] = {}
     if scrape:
         from harvest.scraping.health import monitored_crawl
 
         with measured_stage(settings, "scrape") as stage:
             stage.report = reports["scrape"] = monitored_crawl(
-                spec, day, settings, base_url=base_url
+                spec, partition, settings, base_url=base_url
             ).to_dict()
-            check_crawl(spec, reports["scrape"], base_url)
+            check_crawl(spec, partition, reports["scrape"], base_url)
     with measured_stage(settings, "validate") as stage:
-        stage.report = reports["validate"] = validate_partition(spec, day, settings).to_dict()
+        stage.report = reports["validate"] = validate_partition(spec, partition, settings).to_dict()
     with measured_stage(settings, "clean") as stage:
         stage.report = reports["clean"] = clean_partition(
-            spec, day, settings, validated_uri=reports["validate"]["validated_uri"]
+            spec, partition, settings, validated_uri=reports["validate"]["validated_uri"]
         ).to_dict()
     with measured_stage(settings, "load") as stage:
         stage.report = reports["load"] = load_cleaned_partition(
             spec,
-            day,
+            partition,
             settings,
             cleaned_uri=reports["clean"]["cleaned_uri"],
             counts=counts_from(reports["validate"], reports["clean"]),

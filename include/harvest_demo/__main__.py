@@ -57,6 +57,24 @@ def _catalogue(args: argparse.Namespace) -> CatalogueConfig:
     return CatalogueConfig(seed=args.seed, products=args.catalogue_products)
 
 
+def _hour_minute(text: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time (HH:MM)") from exc
+
+
+def latest_interval_day(now: dt.datetime, ends_at: dt.time) -> dt.date:
+    """The start day of the latest complete daily data interval that ends at ``ends_at`` (UTC)
+    at or before ``now``: the date a scheduled run due at ``now`` processes (a cron
+    ``M H * * *`` with data intervals; see docs/concepts/runs.md)."""
+    now = now.astimezone(dt.UTC)
+    end = dt.datetime.combine(now.date(), ends_at, tzinfo=dt.UTC)
+    if end > now:
+        end -= dt.timedelta(days=1)
+    return (end - dt.timedelta(days=1)).date()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m harvest_demo",
@@ -72,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_date,
         help="YYYY-MM-DD: the day the catalogue shows (default: today, UTC); "
         "POST /_control/day changes it while serving",
+    )
+    serve.add_argument(
+        "--nightly-at",
+        type=_hour_minute,
+        metavar="HH:MM",
+        help="follow the clock as a nightly run sees it: the catalogue shows the start day of "
+        "the latest daily data interval ending at HH:MM UTC (`make up`: the catalogue source's "
+        "schedule), so a scheduled run of date D finds day D, as `make demo` for D does",
     )
     _add_site_options(serve)
     no_faults = Faults()
@@ -177,11 +203,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults.to_dict(),
             url,
             catalogue.products,
-            args.date or "today",
+            args.date
+            or (f"of the interval ending at {args.nightly_at:%H:%M} UTC" if nightly else "today"),
         )
 
+    nightly = args.nightly_at
     site = DemoSite(
-        config, faults, host=args.host, port=args.port, catalogue=catalogue, day=args.date
+        config,
+        faults,
+        host=args.host,
+        port=args.port,
+        catalogue=catalogue,
+        day=args.date,
+        today=(lambda: latest_interval_day(dt.datetime.now(dt.UTC), nightly)) if nightly else None,
     )
     site.serve_forever(on_ready=ready)
     return 0

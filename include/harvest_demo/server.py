@@ -92,8 +92,9 @@ class DemoSite:
         port: int = 0,
         catalogue: CatalogueConfig | None = None,
         day: dt.date | None = None,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
-        self.app = SiteApp(config, faults, catalogue=catalogue, day=day)
+        self.app = SiteApp(config, faults, catalogue=catalogue, day=day, today=today)
         self.host = host
         self.port = port
         self._server: _Server | None = None

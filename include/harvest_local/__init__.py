@@ -27,11 +27,13 @@ from harvest_local.processes import (
     free_port,
     migrate_db,
     migrate_db_if_needed,
+    pending_runs,
     port_in_use,
     run_airflow,
     start_process,
     stop_process_group,
     tail,
+    wait_for_healthy,
     wait_for_http,
 )
 
@@ -52,11 +54,13 @@ __all__ = [
     "migrate_db",
     "migrate_db_if_needed",
     "passwords_file",
+    "pending_runs",
     "port_in_use",
     "run_airflow",
     "shared_keys",
     "start_process",
     "stop_process_group",
     "tail",
+    "wait_for_healthy",
     "wait_for_http",
 ]

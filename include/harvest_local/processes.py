@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -171,3 +172,67 @@ def tail(path: Path | None, lines: int = 40) -> str:
         return ""
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+def wait_for_healthy(
+    url: str,
+    components: Sequence[str],
+    timeout: float,
+    procs: Mapping[str, subprocess.Popen[bytes]],
+    logs: Mapping[str, Path],
+) -> None:
+    """Wait until Airflow's health endpoint ``url`` (``/api/v2/monitor/health``) says every one of
+    ``components`` (``scheduler``, ``dag_processor``, ``triggerer``) is healthy: each has sent a
+    heartbeat. Raise ``RuntimeError`` (with its log's tail) when a process of ``procs`` exits
+    first, ``TimeoutError`` naming those still unhealthy after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    unhealthy = list(components)
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"airflow {name} exited with {proc.returncode}:\n{tail(logs.get(name))}\n"
+                    f"(full log: {logs.get(name)})"
+                )
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local URL
+                health = json.loads(response.read())
+            unhealthy = [
+                name for name in components if (health.get(name) or {}).get("status") != "healthy"
+            ]
+            if not unhealthy:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{', '.join(unhealthy)} not healthy at {url} within {timeout:.0f} s")
+
+
+def pending_runs(airflow_home: Path) -> list[tuple[str, str]]:
+    """What a scheduler starting on the embedded metadata DB (SQLite under ``airflow_home``)
+    runs at once besides each DAG's next scheduled interval: ``(dag_id, why)`` for every run
+    left queued or running, and every DAG an asset event queued (the training DAGs after new
+    data). Empty when there is no such DB."""
+    import sqlite3
+
+    db = airflow_home / "airflow.db"
+    if not db.is_file():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        try:
+            runs = conn.execute(
+                "SELECT dag_id, run_id, state FROM dag_run WHERE state IN ('queued', 'running') "
+                "ORDER BY dag_id, run_id"
+            ).fetchall()
+            queued = conn.execute(
+                "SELECT target_dag_id, COUNT(*) FROM asset_dag_run_queue GROUP BY target_dag_id "
+                "ORDER BY target_dag_id"
+            ).fetchall()
+        except sqlite3.OperationalError:  # not migrated yet
+            return []
+    pending = [(dag_id, f"run {run_id} left {state}") for dag_id, run_id, state in runs]
+    pending += [
+        (dag_id, f"new data: {n} asset event(s) queued a run (it trains on the data loaded)")
+        for dag_id, n in queued
+    ]
+    return pending

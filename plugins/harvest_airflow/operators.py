@@ -52,8 +52,9 @@ def partition_from_context(
     - the run has none (Airflow 3 manual trigger without ``logical_date``): the day it was
       triggered for, ``dag_run.run_after``, in UTC.
 
-    The run's data interval is attached when it has one. Raises ``AirflowFailException`` for a
-    ``logical_date`` that is not an ISO date (a retry cannot fix it).
+    The run's data interval is attached when it starts on that day (scheduled and backfilled
+    runs; not the one Airflow infers for a manual run, which ends before it). Raises
+    ``AirflowFailException`` for a ``logical_date`` that is not an ISO date (not retryable).
     """
     from harvest.partitions import Partition, partition_date
 
@@ -70,6 +71,8 @@ def partition_from_context(
         day = _utc_day(context["logical_date"])
     else:
         day = _utc_day(context["dag_run"].run_after)
+    if start is None or _utc_day(start) != day:
+        start = end = None
     return Partition(source=source, day=day, data_interval_start=start, data_interval_end=end)
 
 
@@ -203,23 +206,18 @@ class ScrapeOperator(_PartitionOperator):
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
         day = partition.day
-        self.log.info(
-            "Crawling source %s for %s into %s",
-            self.source,
-            day.isoformat(),
-            settings.raw_store_url,
-        )
+        self.log.info("Crawling %s into %s", partition, settings.raw_store_url)
         with measured_stage(settings, "scrape") as stage:
             result = monitored_crawl(  # run_crawl + the spec's monitors, kept in the warehouse
                 spec,
-                day,
+                partition,
                 settings,
                 logger=self.log,
                 timeout_seconds=self._crawl_timeout(),
                 env=self._login_env(spec),
             )
             summary = stage.report = result.to_dict()
-            check_crawl(spec, summary)  # PipelineError: retried (a re-crawl may pass)
+            check_crawl(spec, partition, summary)  # PipelineError: retried (a re-crawl may pass)
         self.log.info(
             "Source %s %s: %s pages, %s documents, %s failed pages, %s JS pages -> %s",
             self.source,
@@ -262,10 +260,11 @@ class ValidateOperator(_PartitionOperator):
         from harvest.validation.run import validate_partition
 
         settings, spec = self._settings_and_spec()
-        day = self.partition(context).day
+        partition = self.partition(context)
+        day = partition.day
         self.log.info("Validating source %s for %s", self.source, day.isoformat())
         with measured_stage(settings, "validate") as stage:
-            report = validate_partition(spec, day, settings)  # ValidationFailed: not retried
+            report = validate_partition(spec, partition, settings)  # ValidationFailed: not retried
             result = stage.report = report.to_dict()
         self.log.info(
             "Source %s %s: %d scraped, %d valid, %d quarantined %s -> %s",
@@ -316,7 +315,7 @@ class CleanOperator(_PartitionOperator):
             uri = (validation["validated_uri"] or "").strip() or None
         self.log.info("Cleaning source %s for %s from %s", self.source, day.isoformat(), uri)
         with measured_stage(settings, "clean") as stage:
-            report = clean_partition(spec, day, settings, validated_uri=uri)
+            report = clean_partition(spec, partition, settings, validated_uri=uri)
             result: dict[str, Any] = report.to_dict()
             stage.report = result
         self.log.info(
@@ -393,7 +392,7 @@ class LoadOperator(_PartitionOperator):
         with measured_stage(settings, "load") as stage:
             report = load_cleaned_partition(  # CriticalWarning: not retried (same partition)
                 spec,
-                day,
+                partition,
                 settings,
                 cleaned_uri=cleaned_uri,
                 counts=counts_from(validation, cleaning),

@@ -107,14 +107,48 @@ def test_backfill_runs_process_each_day_of_the_range(timetable: Any) -> None:
 def test_trigger_with_a_logical_date_processes_that_day(timetable: Any) -> None:
     """REST ``logical_date`` / ``airflow dags trigger -l`` / the UI's preset date / ``dags test D``.
 
-    Airflow infers the last complete interval before it; the partition is still the given day.
+    Airflow infers the last complete interval before it; the partition is still the given day,
+    and that interval (which ends before the day) is not attached: ``{start}``/``{end}`` are the
+    day's own.
     """
     logical_date = dt.datetime(2026, 3, 14, 0, tzinfo=UTC)
     inferred = timetable.infer_manual_data_interval(run_after=logical_date)
+    assert inferred.end <= logical_date
     interval = (inferred.start, inferred.end)
     partition = partition_from_context("demo", _context(logical_date, logical_date, interval))
-    assert partition.day == DAY
-    assert (partition.data_interval_start, partition.data_interval_end) == interval
+    assert partition == Partition("demo", DAY)
+    assert partition.url_values()["start"] == "2026-03-14"
+    assert partition.url_values()["end"] == "2026-03-15"
+
+
+def test_a_weekly_schedule_hands_its_week_to_the_start_urls() -> None:
+    """A weekly CronDataIntervalTimetable: the partition carries the week, and ``{start}`` /
+    ``{end}`` of the spec's start URLs are its first day and the day after its last."""
+    from airflow.timetables.base import DataInterval, TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    from harvest.config.spec import load_spec
+    from tests.unit.test_spec import DEMO
+
+    weekly = CronDataIntervalTimetable("0 0 * * 1", timezone="UTC")
+    previous = DataInterval(
+        dt.datetime(2026, 2, 23, tzinfo=UTC), dt.datetime(2026, 3, 2, tzinfo=UTC)
+    )
+    info = weekly.next_dagrun_info(
+        last_automated_data_interval=previous,
+        restriction=TimeRestriction(earliest=None, latest=None, catchup=True),
+    )
+    interval = (info.data_interval.start, info.data_interval.end)
+    partition = partition_from_context(
+        "demo", _context(info.run_after, info.logical_date, interval, "scheduled")
+    )
+    assert partition == Partition("demo", dt.date(2026, 3, 2), *interval)
+    spec = load_spec(DEMO).model_copy(
+        update={"start_urls": ["{base_url}/listings?from={start}&to={end}&day={date}"]}
+    )
+    assert spec.start_urls_for(partition, base_url="http://site.test") == [
+        "http://site.test/listings?from=2026-03-02&to=2026-03-09&day=2026-03-02"
+    ]
 
 
 def test_trigger_without_a_logical_date_processes_the_run_after_day() -> None:

@@ -79,12 +79,13 @@ def write_sources(folder: Path) -> None:
     """The demo spec as is, and a copy named ``demo_chromium`` on the ``chromium`` queue (run
     only when triggered: no scheduled run of its own)."""
     folder.mkdir(parents=True)
-    for name in ("demo.yaml", "currency_rates.csv"):
+    for name in ("demo.yaml", "currency_rates.csv", "demo.dedup.json"):  # and what it reads
         shutil.copy(SOURCES / name, folder / name)
     text = (SOURCES / "demo.yaml").read_text(encoding="utf-8")
     text = text.replace("name: demo\n", f"name: {QUEUED_SOURCE}\n", 1)
     text = re.sub(r"(?m)^schedule: .*$", "schedule: null", text)
     (folder / f"{QUEUED_SOURCE}.yaml").write_text(text + "queue: chromium\n", encoding="utf-8")
+    shutil.copy(SOURCES / "demo.dedup.json", folder / f"{QUEUED_SOURCE}.dedup.json")
 
 
 @pytest.fixture(scope="module")

@@ -337,7 +337,9 @@ def test_the_catalogue_trains_a_champion_and_scores_its_latest_date(
     from harvest.training.train import train_source
 
     settings = in_order["settings"]
-    fast = TrainingSettings(trials=2, shap_sample=40, min_rows=20, models=("lightgbm",))
+    fast = TrainingSettings(
+        trials=2, shap_sample=40, min_rows=20, min_window_rows=5, models=("lightgbm",)
+    )
     report = train_source(SPEC, settings, fast)
     assert (report.version, report.promoted) == ("1", True)
     assert report.split["split_holdout_dates"] == f"{DAYS[-1]}..{DAYS[-1]}"

@@ -15,6 +15,7 @@ import pytest
 
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
+from harvest.partitions import Partition
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.records import extract_records, parse_records
 from harvest.scraping import run_crawl
@@ -46,7 +47,9 @@ def test_the_crawl_reaches_every_product_once(crawled: dict[str, Any]) -> None:
     assert result.failed_pages == 0 and result.empty_levels == 0
     assert result.item_pages == len(crawled["truth"])
     assert sorted(frame["product_id"]) == sorted(t["product_id"] for t in crawled["truth"])
-    check_crawl(SPEC, result.to_dict())  # a crawl that reached its item pages passes
+    check_crawl(
+        SPEC, Partition(SPEC.name, DAY), result.to_dict()
+    )  # a crawl that reached its item pages passes
 
 
 def test_every_field_of_every_product_matches_the_truth(crawled: dict[str, Any]) -> None:
@@ -100,7 +103,7 @@ def test_a_level_that_matches_nothing_is_named_with_its_selector_and_url(
     expected = f"level 'categories': links selector 'ul.kategorien a' matched nothing on {home}"
     assert result.first_empty_level == expected
     with pytest.raises(PipelineError, match="reached no item page") as error:
-        check_crawl(broken, result.to_dict())
+        check_crawl(broken, Partition(broken.name, DAY), result.to_dict())
     assert expected in str(error.value)
 
 

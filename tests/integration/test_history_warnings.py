@@ -75,15 +75,27 @@ def test_a_partition_emptied_by_a_recheck_keeps_its_zero_rows_warning(
     warehouse: Warehouse, tmp_path: Path
 ) -> None:
     """D2 loaded first with rows; D1 (a backfill) shows the same items, so re-checking D2 finds
-    every record a duplicate of D1: D2 now loads none, and says so."""
+    every record a duplicate of D1: D2 now loads none, says so, and keeps each dropped record
+    in ``dedup_matches`` with the record it matched."""
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
     warehouse.migrate([spec_without_imputation()])
     stage_validated(settings, D1)
     same_night_again(settings, "demo", D1, D2)
     later = clean_and_load(settings, warehouse, D2)
     assert later.loaded > 0 and "zero_rows" not in later.warnings
+
+    def history_matches() -> Any:
+        matches = warehouse.read_dedup_matches("demo", since=D2, until=D2)
+        return matches[matches["scope"] == "history"]
+
+    assert history_matches().empty
     earlier = clean_and_load(settings, warehouse, D1)
     assert earlier.rechecked == [D2.isoformat()]
+    # every record the re-check dropped stays queryable with the record of D1 it matched
+    dropped = history_matches()
+    assert len(dropped) == later.loaded + later.duplicates  # every record D2 showed
+    assert set(dropped["action"]) == {"dropped"}
+    assert set(dropped["matched_date"].astype(str)) == {D1.isoformat()}
     summary = warehouse.partition_summary("demo", D2)
     assert summary is not None and summary.loaded == 0
     assert "zero_rows" in (summary.warnings or {}), summary.warnings

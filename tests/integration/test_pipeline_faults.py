@@ -76,13 +76,14 @@ def site() -> Iterator[DemoSite]:
 
 
 def fixed_sources_dir(tmp_path: Path) -> Path:
-    """A copy of demo.yaml whose selectors follow the drifted layout (``data-attr``)."""
+    """A copy of demo.yaml whose selectors follow the drifted layout (``data-attr``), with the
+    files the spec reads beside it."""
     folder = tmp_path / "fixed_sources"
     folder.mkdir()
     text = DEMO_YAML.read_text(encoding="utf-8")
     assert "[data-field=" in text
     (folder / "demo.yaml").write_text(text.replace("[data-field=", "[data-attr="), "utf-8")
-    # the spec's currency_rates and its labelled de-duplication pairs, beside it
+    # the spec's currency_rates and its labelled de-duplication pairs live beside it
     for beside in ("currency_rates.csv", "demo.dedup.json"):
         (folder / beside).write_bytes((DEMO_YAML.parent / beside).read_bytes())
     return folder

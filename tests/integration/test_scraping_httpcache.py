@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from scrapy import Request, Spider
 from scrapy.extensions.httpcache import DummyPolicy
@@ -10,6 +12,7 @@ from scrapy.settings import Settings as ScrapySettings
 from scrapy.utils.test import get_crawler
 
 from harvest.crawler.http_cache_storage import HarvestCachePolicy, RedisCacheStorage
+from harvest.partitions import Partition
 
 pytestmark = pytest.mark.redis
 
@@ -18,7 +21,7 @@ def _storage(redis_url: str, **extra: object) -> tuple[RedisCacheStorage, Spider
     values = {
         "HARVEST_CACHE_URL": redis_url,
         "HARVEST_SOURCE": "demo",
-        "HARVEST_LOGICAL_DATE": "2026-03-01",
+        "HARVEST_PARTITION": Partition("demo", dt.date(2026, 3, 1)),
         **extra,
     }
     crawler = get_crawler(Spider, values)
@@ -90,5 +93,5 @@ def test_policies_never_store_failures_or_truncated_bodies() -> None:
 
 def test_a_storage_without_the_partition_date_is_refused(clean_redis: str) -> None:
     crawler = get_crawler(Spider, {"HARVEST_CACHE_URL": clean_redis, "HARVEST_SOURCE": "demo"})
-    with pytest.raises(ValueError, match="RedisCacheStorage needs HARVEST_LOGICAL_DATE"):
+    with pytest.raises(ValueError, match="RedisCacheStorage needs HARVEST_PARTITION"):
         RedisCacheStorage(crawler.settings)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import MONITOR_NAMES, SourceSpec, load_spec
+from harvest.partitions import Partition
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import monitored_crawl
 from harvest.scraping.runner import CrawlResult
@@ -89,7 +90,7 @@ def test_every_monitor_passes_on_the_healthy_site(healthy: dict[str, Any]) -> No
     assert result.monitors_cpu_seconds > 0  # what they cost the crawl, counted by it
     # the task's XCom carries them, and check_crawl has nothing to say
     assert result.to_dict()["monitors"] == result.monitors
-    assert check_crawl(demo_spec(), result.to_dict()) == []
+    assert check_crawl(demo_spec(), Partition("demo", DAY), result.to_dict()) == []
 
 
 def test_the_results_are_stored_and_a_rerun_replaces_them(healthy: dict[str, Any]) -> None:
@@ -129,7 +130,7 @@ def test_a_broken_site_fails_named_monitors_and_a_critical_one_fails_the_scrape(
 
     caplog.set_level(logging.WARNING, logger="harvest.scraping.health")
     with pytest.raises(PipelineError) as raised:
-        check_crawl(spec, result.to_dict())
+        check_crawl(spec, Partition(spec.name, DAY), result.to_dict())
     message = str(raised.value)
     assert "source=demo date=2026-03-01" in message and "field_coverage" in message
     assert "item_count " not in message  # only the critical monitor fails the scrape

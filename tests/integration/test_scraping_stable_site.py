@@ -27,6 +27,7 @@ from scrapy.utils.test import get_crawler
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.crawler.http_cache_storage import FilesystemCacheStorage, RedisCacheStorage
+from harvest.partitions import Partition
 from harvest.scraping import CrawlResult, run_crawl
 from harvest.storage.http_cache_entries import purge_partition
 from harvest.storage.raw import FileRawStore, RawDocument
@@ -251,7 +252,7 @@ def test_links_on_a_latin1_page_are_escaped_in_latin1(site: StableSite, tmp_path
 def _storage(settings: Settings, day: dt.date, **extra: Any) -> tuple[Any, Spider]:
     values = {
         "HARVEST_SOURCE": "stable",
-        "HARVEST_LOGICAL_DATE": day.isoformat(),
+        "HARVEST_PARTITION": Partition("stable", day),
         "HARVEST_CACHE_URL": settings.cache_url,
         "HTTPCACHE_DIR": str(settings.http_cache_dir),
         "HTTPCACHE_EXPIRATION_SECS": settings.http_cache_retention_days * 86400,

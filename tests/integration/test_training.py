@@ -199,3 +199,146 @@ def test_a_registration_failing_half_way_leaves_no_version(
     monkeypatch.undo()
     assert len(_versions(settings, "harvest_demo")) == before
     assert _champion(settings, "harvest_demo") == champion
+
+
+# --- ordinary data that broke training (issue 20): each trains, dropping what it must with a
+# warning naming the source, or fails once with a named error that is not retried
+
+
+def _load(settings: Settings, spec: SourceSpec, frames: dict[dt.date, pd.DataFrame]) -> None:
+    with open_warehouse(settings.warehouse_url) as warehouse:
+        warehouse.migrate([spec])
+        for day, frame in frames.items():
+            warehouse.load_partition(spec, day, frame)
+
+
+def _days(n: int) -> list[dt.date]:
+    return [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(n)]
+
+
+def test_features_without_information_are_dropped_with_a_warning(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """floor never filled, balcony always false, built_year mostly one value: Winsorizer said
+    "contain NaN" / "low variation" and Airflow retried it twice for nothing."""
+    spec = _spec("sparse")
+    config = SiteConfig(listings_per_day=80)
+
+    def sparse(day: dt.date) -> pd.DataFrame:
+        frame = shown_partition(config, day)
+        year = np.where(np.arange(len(frame)) % 10 == 0, 1950, 1990)
+        return frame.assign(floor=None, balcony=False, built_year=year)
+
+    _load(settings, spec, {day: sparse(day) for day in DAYS})
+    with caplog.at_level("WARNING", logger="harvest.training.train"):
+        report = train_source(spec, settings, FAST)
+    assert report.dropped_features == {"floor": "never filled", "balcony": "constant (0.0)"}
+    assert "source sparse: feature(s) left out, they carry no information in the " in caplog.text
+    assert "training rows: floor: never filled; balcony: constant (0.0)" in caplog.text
+    assert report.holdout_rmse < report.baseline_rmse  # built_year (no spread) stays, uncapped
+    import mlflow
+
+    params = mlflow.get_run(report.run_id).data.params
+    assert params["features_dropped"] == "floor: never filled; balcony: constant (0.0)"
+
+
+def test_a_bad_night_on_the_validation_date_is_left_out(settings: Settings) -> None:
+    """Prices x100 on the validation date emptied that window ("0 feature(s) (shape=(0, 8))")."""
+    spec = _spec("badnight")
+    config = SiteConfig(listings_per_day=60)
+    days = _days(8)
+    frames = {day: shown_partition(config, day) for day in days}
+    frames[days[5]] = frames[days[5]].assign(
+        price=lambda f: f["price"] * 100, price_eur=lambda f: f["price_eur"] * 100
+    )
+    _load(settings, spec, frames)
+    report = train_source(spec, settings, FAST)
+    assert report.split["bad_dates_dropped"] == "2026-03-06"
+    assert report.split["split_valid_dates"] == "2026-03-05..2026-03-05"
+    assert report.split["split_holdout_dates"] == "2026-03-07..2026-03-08"
+    assert report.promoted and report.holdout_rmse < report.baseline_rmse
+
+
+def test_an_infinite_target_is_left_out_when_every_row_is_kept(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``target_outlier_fold: null``: an infinite price crashed XGBoost and LightGBM was
+    promoted with RMSE 1.2e36."""
+    spec = _spec("infinite", features={"target_outlier_fold": None, "noise_floor": 60})
+    config = SiteConfig(listings_per_day=80)
+    frames = {day: shown_partition(config, day) for day in DAYS}
+    last = frames[DAYS[-1]]
+    frames[DAYS[-1]] = last.assign(price_eur=last["price_eur"].where(last.index != 0, np.inf))
+    _load(settings, spec, frames)
+    both = dataclasses.replace(FAST, models=("lightgbm", "xgboost"))
+    with caplog.at_level("WARNING", logger="harvest.training.data"):
+        report = train_source(spec, settings, both)
+    assert "1 row(s) with an infinite price_eur (date(s) 2026-03-05)" in caplog.text
+    # the demo's prices shown x10 are kept too (no target_outlier_fold): an RMSE in the
+    # thousands, not 1e36; and XGBoost tuned instead of crashing
+    assert report.holdout_rmse < 10_000 and np.isfinite(report.metrics["xgboost_valid_rmse"])
+
+
+def test_a_holdout_of_a_few_rows_fails_once_with_what_to_do(settings: Settings) -> None:
+    spec = _spec("tiny")
+    config = SiteConfig(listings_per_day=80)
+    frames = {day: shown_partition(config, day) for day in DAYS}
+    for day in DAYS[-2:]:
+        frames[day] = frames[day].head(1)
+    _load(settings, spec, frames)
+    with pytest.raises(
+        TrainingDataError,
+        match=r"source tiny: the holdout window \(2026-03-04..2026-03-05\) has 2 row\(s\), "
+        r"fewer than the 30 needed.*raise features.holdout_days",
+    ) as caught:
+        train_source(spec, settings, FAST)
+    assert not caught.value.retryable and not caught.value.more_data_helps
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from harvest_airflow.errors import airflow_error
+
+    assert isinstance(airflow_error(caught.value), AirflowFailException)  # failed at once
+    assert not _versions(settings, "harvest_tiny")
+
+
+def test_a_champion_whose_files_are_lost_is_reported_and_replaced(settings: Settings) -> None:
+    """Lost model files made every later training and scoring fail with "No such artifact"."""
+    import shutil
+
+    from harvest.training.tracking import ModelUnavailable
+
+    spec = _spec("lost")
+    config = SiteConfig(listings_per_day=80)
+    _load(settings, spec, {day: shown_partition(config, day) for day in DAYS})
+    assert train_source(spec, settings, FAST).version == "1"
+    shutil.rmtree(settings.home / "mlartifacts" / "harvest_lost")  # a storage that lost them
+    with pytest.raises(
+        ModelUnavailable,
+        match=r"source lost: harvest_lost@champion cannot score 2026-03-05: model harvest_lost "
+        r"version 1 cannot be loaded.*next training \(harvest_train_lost\)",
+    ) as caught:
+        score_partition(spec, settings)
+    assert not caught.value.retryable
+    second = train_source(spec, settings, FAST)
+    assert (second.version, second.promoted) == ("2", True)
+    assert second.reason.startswith("replaces version 1: the champion could not be loaded")
+    assert score_partition(spec, settings).model_version == "2"
+
+
+def test_the_registered_model_scores_rows_without_an_optional_column(
+    settings: Settings, loaded: dict
+) -> None:
+    """``mlflow.pyfunc`` refused rows without balcony ("Model is missing inputs") though
+    Harvest's scoring takes them; only the spec's required fields are required now."""
+    import mlflow
+
+    if _champion(settings, "harvest_demo") is None:
+        train_source(loaded["demo"], settings, FAST)
+    model = mlflow.pyfunc.load_model("models:/harvest_demo@champion")
+    inputs = {c.name: c.required for c in model.metadata.get_input_schema().inputs}
+    assert inputs["city"] and not inputs["balcony"] and not inputs["area"]
+    rows = shown_partition(SiteConfig(listings_per_day=20), DAYS[-1])
+    # numbers as the input example gives them (float): MLflow refuses a nullable Int64 column
+    rows = rows[["city", "district", "area", "rooms", "title"]].dropna().astype({"rooms": float})
+    predicted = model.predict(rows)
+    assert len(predicted) == len(rows) and np.isfinite(np.asarray(predicted)).all()

@@ -253,7 +253,7 @@ def test_validate_partition_opens_the_stores_from_settings(
     spec: SourceSpec, settings: Settings
 ) -> None:
     FileRawStore(settings.home / "raw").upsert_many(messy_partition(spec.name))
-    report = validate_partition(spec, DAY.isoformat(), settings, data_docs=False)
+    report = validate_partition(spec, DAY, settings, data_docs=False)
     assert report.success and report.quarantined == len(QUARANTINED) + 2
     warehouse = open_warehouse(settings, spec)
     try:

@@ -27,6 +27,7 @@ from harvest.monitoring.history import PartitionResult
 from harvest.monitoring.metrics import emit_statuses, status_gauges
 from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.sla import evaluate_source
+from harvest.partitions import Partition
 from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import CriticalMonitorFailed, report_monitors
 from harvest.storage.warehouse import PartitionSummary, open_warehouse
@@ -185,24 +186,24 @@ RESULTS = [
 
 def test_failed_monitors_are_named_warnings(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    warnings = report_monitors(demo(), "2026-03-14", RESULTS[1:])
+    warnings = report_monitors(demo(), Partition("demo", DAY), RESULTS[1:])
     assert warnings == [
         "source=demo date=2026-03-14 crawl monitor retry_count failed (warning): 5 gave up"
     ]
     assert warnings[0] in caplog.text
     summary = {"logical_date": "2026-03-14", "exit_code": 0, "pages": 5, "monitors": RESULTS[1:]}
-    assert check_crawl(demo(), summary) == warnings
+    assert check_crawl(demo(), Partition("demo", DAY), summary) == warnings
 
 
 def test_a_critical_monitor_fails_the_scrape_naming_source_date_and_monitor() -> None:
     with pytest.raises(CriticalMonitorFailed) as raised:
-        report_monitors(demo(), "2026-03-14", RESULTS)
+        report_monitors(demo(), Partition("demo", DAY), RESULTS)
     message = str(raised.value)
     assert "scrape source=demo date=2026-03-14" in message
     assert "item_count (3 < 250)" in message and "retry_count" not in message
     summary = {"logical_date": "2026-03-14", "exit_code": 0, "pages": 5, "monitors": RESULTS}
     with pytest.raises(PipelineError, match="critical crawl monitor"):
-        check_crawl(demo(), summary)
+        check_crawl(demo(), Partition("demo", DAY), summary)
 
 
 # ---- the supervisor: read from the warehouse, gauges, on the wire ---------------------------

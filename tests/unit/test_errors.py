@@ -30,6 +30,7 @@ NOT_RETRYABLE = {
     "harvest.storage.warehouse.errors.FrameError",
     "harvest.training.data.TrainingDataError",
     "harvest.training.scoring.NoChampion",
+    "harvest.training.tracking.ModelUnavailable",
     "harvest.validation.report.ValidationFailed",
 }
 

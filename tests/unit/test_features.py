@@ -125,7 +125,7 @@ def test_extreme_values_are_capped_to_the_training_range(fitted, frame: pd.DataF
     row = frame.iloc[[0]].copy()
     capped = row.copy()
     capped["area"] = 1e9
-    bound = fitted.named_steps["cap_outliers"].right_tail_caps_["area"]
+    bound = fitted.named_steps["cap_outliers"].winsorizer_.right_tail_caps_["area"]
     at_bound = row.copy()
     at_bound["area"] = bound
     assert fitted.predict(capped)[0] == pytest.approx(fitted.predict(at_bound)[0])
@@ -201,3 +201,48 @@ def test_the_demo_pipeline_reads_a_missing_district_from_the_title(
     assert pipeline.predict(without.assign(title="no place named")) != pytest.approx(
         pipeline.predict(row)
     )
+
+
+def test_uninformative_features_are_named_with_their_reason(
+    spec: SourceSpec, frame: pd.DataFrame
+) -> None:
+    """Never filled, constant, near-constant and duplicated columns are found; the ratio and
+    fill_from_text pair that read a dropped column go with it."""
+    from harvest.features.select import uninformative_features, without_features
+
+    n = len(frame)
+    odd = frame.assign(
+        floor=np.nan,  # never filled
+        balcony=True,  # constant
+        built_year=np.where(np.arange(n) < 2, 1950.0, 1990.0),  # near-constant
+        district=frame["city"],  # a copy of city
+    )
+    columns = feature_columns(spec)
+    reasons = uninformative_features(columns, odd, constant_tol=0.99)
+    assert reasons == {
+        "floor": "never filled",
+        "balcony": "constant (1.0)",
+        "built_year": f"near-constant (1990.0 in {(n - 2) / n:.1%} of rows)",
+        "district": "duplicate of city",
+    }
+    assert uninformative_features(columns, frame, constant_tol=0.99) == {}
+    left = without_features(columns, {"rooms": "constant (2.0)", **reasons})
+    assert left.numeric == ("area",) and left.flags == () and left.categorical == ("city",)
+    assert left.ratios == () and left.fill_from_text == ()
+    everything = dict.fromkeys(columns.inputs, "x")
+    assert without_features(columns, everything).inputs == ()
+
+
+def test_capping_a_column_without_spread_passes_it_through(
+    spec: SourceSpec, frame: pd.DataFrame
+) -> None:
+    """A numeric column that is mostly one value (IQR 0) made Winsorizer refuse the fit ("low
+    variation"); now that column is left uncapped and the others are capped."""
+    mostly = frame.assign(built_year=np.where(np.arange(len(frame)) % 10 == 0, 1950.0, 1990.0))
+    model = LGBMRegressor(n_estimators=20, n_jobs=1, verbose=-1, random_state=0)
+    pipeline = build_pipeline(feature_columns(spec), spec.features, model, seed=0)
+    pipeline.fit(mostly, mostly["price"])
+    capping = pipeline.named_steps["cap_outliers"]
+    assert capping.uncapped_ == ["built_year"]
+    assert "area" in capping.capped_ and "built_year" not in capping.winsorizer_.right_tail_caps_
+    assert np.isfinite(pipeline.predict(mostly.head(5))).all()

@@ -159,7 +159,7 @@ def test_partition_results_from_the_warehouse(tmp_path: Path, spec: SourceSpec) 
             )
         wh.replace_validation_results(
             "demo",
-            "2026-03-14",
+            dt.date(2026, 3, 14),
             pd.DataFrame(
                 {
                     "source": "demo",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -46,9 +47,9 @@ def test_upsert_is_idempotent_and_replaces(store) -> None:
     docs = [_doc(f"http://s/listing/{i}") for i in range(5)]
     assert store.upsert_many(docs) == 5
     assert store.upsert_many(docs) == 5
-    assert store.count("demo", "2026-11-26") == 5
+    assert store.count("demo", dt.date(2026, 11, 26)) == 5
     store.upsert_many([_doc("http://s/listing/2", price="1300 EUR")])
-    rows = store.read_partition("demo", "2026-11-26")
+    rows = store.read_partition("demo", dt.date(2026, 11, 26))
     assert [r.url for r in rows] == sorted(d.url for d in docs)
     assert len(rows) == 5
     assert next(r for r in rows if r.url.endswith("/2")).fields == {"price": "1300 EUR"}
@@ -57,11 +58,11 @@ def test_upsert_is_idempotent_and_replaces(store) -> None:
 
 def test_partitions_are_separate(store) -> None:
     store.upsert_many([_doc("http://s/a"), _doc("http://s/a", day="2026-11-25")])
-    assert store.count("demo", "2026-11-26") == 1
-    assert store.count("demo", "2026-11-25") == 1
-    assert store.delete_partition("demo", "2026-11-25") == 1
-    assert store.count("demo", "2026-11-25") == 0
-    assert store.count("demo", "2026-11-26") == 1
+    assert store.count("demo", dt.date(2026, 11, 26)) == 1
+    assert store.count("demo", dt.date(2026, 11, 25)) == 1
+    assert store.delete_partition("demo", dt.date(2026, 11, 25)) == 1
+    assert store.count("demo", dt.date(2026, 11, 25)) == 0
+    assert store.count("demo", dt.date(2026, 11, 26)) == 1
     assert store.upsert_many([]) == 0
 
 
@@ -70,7 +71,7 @@ def test_failed_pages_are_kept(store) -> None:
     failed.error = "HTTP 503 after 3 retries"
     failed.body = None
     store.upsert_many([failed])
-    (row,) = store.read_partition("demo", "2026-11-26")
+    (row,) = store.read_partition("demo", dt.date(2026, 11, 26))
     assert row.status == 503
     assert row.error == "HTTP 503 after 3 retries"
 
@@ -85,11 +86,11 @@ def test_mongo_unique_index(mongo_client) -> None:
 def test_file_store_writes_atomically(tmp_path: Path) -> None:
     store = FileRawStore(tmp_path)
     store.upsert_many([_doc("http://s/b"), _doc("http://s/a")])
-    path = store.path("demo", "2026-11-26")
+    path = store.path("demo", dt.date(2026, 11, 26))
     lines = path.read_text().splitlines()
     assert [json.loads(line)["url"] for line in lines] == ["http://s/a", "http://s/b"]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left
-    assert store.uri("demo", "2026-11-26").startswith("file://")
+    assert store.uri("demo", dt.date(2026, 11, 26)).startswith("file://")
 
 
 def test_open_raw_store_by_url(tmp_path: Path) -> None:
@@ -103,12 +104,12 @@ def test_deferred_file_store_writes_each_partition_once_at_commit(tmp_path: Path
     assert isinstance(store, FileRawStore)
     store.upsert_many([_doc("http://s/a")])
     store.upsert_many([_doc("http://s/b"), _doc("http://s/a", price="900 EUR")])
-    path = store.path("demo", "2026-11-26")
+    path = store.path("demo", dt.date(2026, 11, 26))
     assert not path.exists()  # nothing on disk until the crawl ends
-    assert store.count("demo", "2026-11-26") == 2  # but the store sees its own writes
-    assert store.commit("demo", "2026-11-26") == 2
+    assert store.count("demo", dt.date(2026, 11, 26)) == 2  # but the store sees its own writes
+    assert store.commit("demo", dt.date(2026, 11, 26)) == 2
     store.close()
-    rows = FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+    rows = FileRawStore(tmp_path).read_partition("demo", dt.date(2026, 11, 26))
     assert [(r.url, r.fields["price"]) for r in rows] == [
         ("http://s/a", "900 EUR"),
         ("http://s/b", "1250 EUR"),
@@ -120,13 +121,17 @@ def test_a_committed_crawl_replaces_the_partition_on_disk(tmp_path: Path) -> Non
     FileRawStore(tmp_path).upsert_many([_doc("http://s/old"), _doc("http://s/a")])
     store = FileRawStore(tmp_path, deferred=True)
     store.upsert_many([_doc("http://s/a", price="1 EUR"), _doc("http://s/new")])
-    assert store.count("demo", "2026-11-26") == 2  # what the commit will make the partition
-    assert FileRawStore(tmp_path).count("demo", "2026-11-26") == 2  # readers: still the old one
-    store.commit("demo", "2026-11-26")
+    assert (
+        store.count("demo", dt.date(2026, 11, 26)) == 2
+    )  # what the commit will make the partition
+    assert (
+        FileRawStore(tmp_path).count("demo", dt.date(2026, 11, 26)) == 2
+    )  # readers: still the old one
+    store.commit("demo", dt.date(2026, 11, 26))
     store.close()
     rows = {
         r.url: r.fields["price"]
-        for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+        for r in FileRawStore(tmp_path).read_partition("demo", dt.date(2026, 11, 26))
     }
     assert rows == {"http://s/a": "1 EUR", "http://s/new": "1250 EUR"}
 
@@ -134,10 +139,10 @@ def test_a_committed_crawl_replaces_the_partition_on_disk(tmp_path: Path) -> Non
 def test_a_completed_crawl_that_wrote_nothing_leaves_an_empty_partition(tmp_path: Path) -> None:
     FileRawStore(tmp_path).upsert_many([_doc("http://s/old")])
     store = FileRawStore(tmp_path, deferred=True)
-    assert store.commit("demo", "2026-11-26") == 0
-    assert FileRawStore(tmp_path).count("demo", "2026-11-26") == 0
+    assert store.commit("demo", dt.date(2026, 11, 26)) == 0
+    assert FileRawStore(tmp_path).count("demo", dt.date(2026, 11, 26)) == 0
     with pytest.raises(RuntimeError, match=r"2026-11-26\.jsonl: commit\(\) needs a crawl's store"):
-        FileRawStore(tmp_path).commit("demo", "2026-11-26")
+        FileRawStore(tmp_path).commit("demo", dt.date(2026, 11, 26))
 
 
 def test_an_unsupported_url_is_named_without_its_password() -> None:
@@ -156,19 +161,19 @@ def test_deferred_file_store_journals_every_batch_so_a_killed_crawl_keeps_them(
     store.upsert_many([_doc("http://s/a"), _doc("http://s/b")])
     store.upsert_many([_doc("http://s/c")])
     store.close()  # closed without a commit, as a killed or interrupted crawl is
-    journal = store.journal_path("demo", "2026-11-26")
+    journal = store.journal_path("demo", dt.date(2026, 11, 26))
     assert len(journal.read_text(encoding="utf-8").splitlines()) == 3  # its batches are on disk
-    partition = FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+    partition = FileRawStore(tmp_path).read_partition("demo", dt.date(2026, 11, 26))
     assert [r.url for r in partition] == ["http://s/previous"]  # readers see the previous one
 
     rerun = FileRawStore(tmp_path, deferred=True)  # the next crawl starts afresh
     rerun.upsert_many([_doc("http://s/b", price="1 EUR")])
     assert "left 3 documents in its journal; this crawl starts afresh" in caplog.text
-    rerun.commit("demo", "2026-11-26")
+    rerun.commit("demo", dt.date(2026, 11, 26))
     rerun.close()
     rows = {
         r.url: r.fields["price"]
-        for r in FileRawStore(tmp_path).read_partition("demo", "2026-11-26")
+        for r in FileRawStore(tmp_path).read_partition("demo", dt.date(2026, 11, 26))
     }
     assert rows == {"http://s/b": "1 EUR"}
     assert not journal.exists()
@@ -182,25 +187,25 @@ def test_mongo_commit_removes_what_an_earlier_crawl_wrote_and_this_one_did_not(
     first.upsert_many(
         [_doc("http://s/a"), _doc("http://s/b"), _doc("http://s/a", day="2026-11-25")]
     )
-    first.commit("demo", "2026-11-26")
+    first.commit("demo", dt.date(2026, 11, 26))
     rerun = MongoRawStore(client, database=name)
     rerun.upsert_many([_doc("http://s/b", price="1 EUR"), _doc("http://s/c")])
     # interrupted here (no commit): the earlier crawl's pages stay beside the re-run's
-    assert [r.url for r in rerun.read_partition("demo", "2026-11-26")] == [
+    assert [r.url for r in rerun.read_partition("demo", dt.date(2026, 11, 26))] == [
         "http://s/a",
         "http://s/b",
         "http://s/c",
     ]
-    assert rerun.commit("demo", "2026-11-26") == 2
-    rows = {r.url: r.fields["price"] for r in rerun.read_partition("demo", "2026-11-26")}
+    assert rerun.commit("demo", dt.date(2026, 11, 26)) == 2
+    rows = {r.url: r.fields["price"] for r in rerun.read_partition("demo", dt.date(2026, 11, 26))}
     assert rows == {"http://s/b": "1 EUR", "http://s/c": "1250 EUR"}
-    assert rerun.count("demo", "2026-11-25") == 1  # another partition is not touched
+    assert rerun.count("demo", dt.date(2026, 11, 25)) == 1  # another partition is not touched
 
 
 def test_deleting_a_deferred_partition_removes_its_journal(tmp_path: Path) -> None:
     store = FileRawStore(tmp_path, deferred=True)
     store.upsert_many([_doc("http://s/a")])
-    assert store.delete_partition("demo", "2026-11-26") == 1
-    assert not store.journal_path("demo", "2026-11-26").exists()
+    assert store.delete_partition("demo", dt.date(2026, 11, 26)) == 1
+    assert not store.journal_path("demo", dt.date(2026, 11, 26)).exists()
     store.close()
-    assert not store.path("demo", "2026-11-26").exists()
+    assert not store.path("demo", dt.date(2026, 11, 26)).exists()

@@ -29,6 +29,7 @@ from harvest.crawler.spiders import (
     load_spider_class,
 )
 from harvest.crawler.spiders.base import PAGE_TYPE_META, URL_META
+from harvest.partitions import Partition
 from harvest.pipeline import check_crawl
 from harvest.scraping.runner import CrawlError, CrawlResult, settings_env
 from harvest.storage.raw import FileRawStore, MongoRawStore, content_hash
@@ -103,6 +104,7 @@ def test_scrapy_settings_are_polite_and_come_from_spec_and_settings(
     assert values["HTTPCACHE_STORAGE"].endswith("FilesystemCacheStorage")
     assert values["HTTPCACHE_DIR"] == str(tmp_path / "httpcache")
     assert values["HARVEST_LOGICAL_DATE"] == "2026-03-01"
+    assert values["HARVEST_PARTITION"] == Partition("demo", DAY)
     assert values["HARVEST_RAW_STORE_URL"] == f"file://{tmp_path / 'raw'}"
     mws = values["DOWNLOADER_MIDDLEWARES"]
     assert mws["scrapy.downloadermiddlewares.retry.RetryMiddleware"] is None
@@ -232,6 +234,26 @@ def test_a_finally_failed_request_becomes_an_item_with_status_and_error(
     assert list(spider.errback(robots)) == []  # not fetched on purpose: not a failed page
 
 
+def test_the_crawl_child_reads_the_partition_once_with_its_interval(spec: Any) -> None:
+    """``--date`` and the data interval are parsed once by the child (an edge) into the
+    Partition its spider starts from: a weekly run asks for its week."""
+    from harvest.crawler.crawl import parse_args
+
+    args = parse_args(
+        ["--spec", "s.yaml", "--date", "2026-03-02", "--interval-start",
+         "2026-03-02T00:00:00+00:00", "--interval-end", "2026-03-09T00:00:00+00:00"]
+    )  # fmt: skip
+    assert args.date == dt.date(2026, 3, 2)
+    week = Partition("demo", args.date, args.interval_start, args.interval_end)
+    weekly = spec.model_copy(update={"start_urls": ["{base_url}/listings?from={start}&to={end}"]})
+    crawler = get_crawler(GenericSpider, {"HARVEST_SOURCE": "demo"})
+    spider = GenericSpider.from_crawler(crawler, spec=weekly, logical_date=week, base_url=BASE)
+    assert spider.partition is week and spider.logical_date == dt.date(2026, 3, 2)
+    assert spider.start_urls_for_partition() == [f"{BASE}/listings?from=2026-03-02&to=2026-03-09"]
+    with pytest.raises(SystemExit):
+        parse_args(["--spec", "s.yaml", "--date", "02.03.2026"])
+
+
 # -- the spider registry ----------------------------------------------------------------------
 
 
@@ -240,7 +262,7 @@ def test_spider_registry(spec: Any) -> None:
     custom = spec.model_copy(update={"spider": f"{__name__}.TinySpider"})
     assert load_spider_class(custom) is TinySpider
     spider = TinySpider.from_crawler(
-        get_crawler(TinySpider), spec=spec, logical_date="2026-03-01", base_url=BASE
+        get_crawler(TinySpider), spec=spec, logical_date=DAY, base_url=BASE
     )
     assert spider.name == "demo" and spider.logical_date == DAY
 
@@ -276,12 +298,12 @@ def item(url: str, **changes: Any) -> PageItem:
 
 
 def test_to_raw_document_keeps_the_partition_and_the_real_fetch_time() -> None:
-    doc = to_raw_document(item(f"{BASE}/listing/L-1"), "demo", DAY)
+    doc = to_raw_document(item(f"{BASE}/listing/L-1"), Partition("demo", DAY))
     assert doc.logical_date == "2026-03-01"  # the partition, not the fetch day
     assert doc.fetched_at == "2026-03-02T02:00:01+00:00"
     assert doc.content_hash == content_hash("<html>x</html>")
     failed = to_raw_document(
-        item(f"{BASE}/x", status=503, body=None, error="HTTP 503"), "demo", DAY
+        item(f"{BASE}/x", status=503, body=None, error="HTTP 503"), Partition("demo", DAY)
     )
     assert failed.content_hash is None and failed.error == "HTTP 503"
 
@@ -297,8 +319,7 @@ def _pipeline(url: str, batch_size: int) -> RawStorePipeline:
     crawler = get_crawler(
         settings_dict={
             "HARVEST_RAW_STORE_URL": url,
-            "HARVEST_SOURCE": "demo",
-            "HARVEST_LOGICAL_DATE": "2026-03-01",
+            "HARVEST_PARTITION": Partition("demo", DAY),
             "HARVEST_PIPELINE_BATCH_SIZE": batch_size,
         }
     )
@@ -345,7 +366,7 @@ def test_pipeline_writes_the_mongo_store(
         (f"{BASE}/1", 200),
         (f"{BASE}/2", 200),
     ]
-    assert store.count("demo", "2026-03-01") == 3
+    assert store.count("demo", DAY) == 3
 
 
 @pytest.mark.parametrize("store_kind", ["file", "mongo"])
@@ -385,7 +406,7 @@ def test_a_completed_crawl_replaces_the_partition_and_an_interrupted_one_leaves_
 
 def test_pipeline_needs_its_settings() -> None:
     with pytest.raises(ValueError, match="HARVEST_RAW_STORE_URL"):
-        RawStorePipeline("", "demo", "2026-03-01")
+        RawStorePipeline("", Partition("demo", DAY))
 
 
 # -- the runner -------------------------------------------------------------------------------
@@ -451,7 +472,7 @@ def test_a_crawl_that_hit_its_page_budget_reports_it_and_is_warned_about(
         duration_seconds=1.0, exit_code=0,
     )  # fmt: skip
     assert (result.max_pages_skipped, result.depth_limit_skipped) == (7, 0)
-    warnings = check_crawl(spec, result.to_dict())
+    warnings = check_crawl(spec, Partition("demo", DAY), result.to_dict())
     assert warnings == [
         "crawl of source 'demo' for 2026-03-01 hit its page budget (crawl.max_pages=50): 7 links "
         "not followed; the partition may miss pages (raise crawl.max_pages if the site is larger)"
@@ -463,11 +484,11 @@ def test_a_crawl_that_hit_its_page_budget_reports_it_and_is_warned_about(
         duration_seconds=1.0, exit_code=0,
     )  # fmt: skip
     assert deep.depth_limit_skipped == 3
-    assert check_crawl(spec, deep.to_dict())[0].endswith(
+    assert check_crawl(spec, Partition("demo", DAY), deep.to_dict())[0].endswith(
         ": 3 links not followed; the partition may miss pages"
     )
     quiet = {**stats, "harvest/max_pages_skipped": 0}
-    assert check_crawl(spec, CrawlResult.from_stats(
+    assert check_crawl(spec, Partition("demo", DAY), CrawlResult.from_stats(
         quiet, source="demo", logical_date=DAY, documents=50, raw_uri="file:///r",
         duration_seconds=1.0, exit_code=0,
     ).to_dict()) == []  # fmt: skip

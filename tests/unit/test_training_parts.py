@@ -14,6 +14,7 @@ from harvest.config.spec import load_spec
 from harvest.training.data import (
     TrainingDataError,
     check_training_set,
+    check_windows,
     drop_target_outliers,
     time_split,
 )
@@ -78,6 +79,68 @@ def test_target_outliers_are_dropped_and_counted() -> None:
     assert split.target_outliers == 2
     assert split.holdout["price"].max() < 5000
     assert drop_target_outliers(time_split(frame, 2, "s"), "price", None, "s").target_outliers == 0
+
+
+def test_infinite_targets_are_left_out_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """With ``target_outlier_fold: null`` an infinite price reached XGBoost (crash) and
+    LightGBM (an RMSE of 1e36): it is no value to learn, so it goes like a missing one."""
+    frame = _frame()
+    frame.loc[[3, 48], "price_eur"] = [np.inf, -np.inf]
+    with caplog.at_level("WARNING", logger="harvest.training.data"):
+        rows = check_training_set(frame, SPEC, min_rows=1)
+    assert len(rows) == 48 and np.isfinite(rows["price_eur"]).all()
+    assert "2 row(s) with an infinite price_eur (date(s) 2026-03-01, 2026-03-05)" in caplog.text
+    frame["price_eur"] = np.inf
+    with pytest.raises(TrainingDataError, match="0 rows with a price_eur value"):
+        check_training_set(frame, SPEC, min_rows=1)
+
+
+@pytest.mark.parametrize("bad_day", [8, 9, 10])  # the validation date, then each holdout date
+def test_a_bad_night_is_left_out_whole_and_the_windows_move(
+    bad_day: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prices x100 on one date emptied the validation or holdout window (LightGBM: "0
+    feature(s) (shape=(0, 8))"); the date is now named and left out, the split drawn again."""
+    frame = _frame(days=10)
+    night = frame["logical_date"].dt.day == bad_day
+    frame.loc[night, "price"] *= 100
+    with caplog.at_level("WARNING", logger="harvest.training.data"):
+        split = drop_target_outliers(time_split(frame, 2, "source demo"), "price", 3.0, "s")
+    day = f"2026-03-{bad_day:02d}"
+    assert split.bad_dates == (day,)
+    assert split.target_outliers == 10
+    days = [d for d in range(1, 11) if d != bad_day]
+    assert split.holdout["logical_date"].dt.day.unique().tolist() == days[-2:]
+    assert split.valid["logical_date"].dt.day.unique().tolist() == [days[-3]]
+    assert f"date(s) {day} left out of training: 100% of their rows" in caplog.text
+    assert split.summary()["bad_dates_dropped"] == day
+    check_windows(split, 10, 2, "s")  # every window still has its rows
+
+
+def test_too_few_dates_left_after_a_bad_night_waits_for_more() -> None:
+    frame = _frame(days=4)
+    frame.loc[frame["logical_date"].dt.day == 4, "price"] *= 100
+    with pytest.raises(TrainingDataError, match=r"3 date\(s\) of data") as caught:
+        drop_target_outliers(time_split(frame, 2, "source demo"), "price", 3.0, "s")
+    assert caught.value.more_data_helps
+
+
+def test_a_window_too_small_to_measure_is_refused() -> None:
+    """A holdout of one row decided the promotion; a window below the minimum now fails with
+    what to do, and (holdout, validation) not as 'wait for more data'."""
+    frame = _frame(days=5)
+    frame = frame[(frame["logical_date"].dt.day < 4) | (frame.index % 10 == 0)]
+    split = time_split(frame, 2, "source demo")
+    with pytest.raises(
+        TrainingDataError,
+        match=r"source demo: the holdout window \(2026-03-04..2026-03-05\) has 2 row\(s\), "
+        r"fewer than the 5 needed.*MIN_WINDOW_ROWS\); raise features.holdout_days \(now 2\)",
+    ) as caught:
+        check_windows(split, 5, 2, "source demo")
+    assert not caught.value.more_data_helps and not caught.value.retryable
+    with pytest.raises(TrainingDataError, match="the fit window") as caught:
+        check_windows(split, 30, 2, "source demo")
+    assert caught.value.more_data_helps
 
 
 def test_median_baseline_per_group_with_overall_fallback() -> None:

@@ -354,7 +354,7 @@ def test_a_typo_of_an_allowed_value_is_left_for_cleaning_to_correct() -> None:
     rows = good(10)
     rows[0] = record(0, city="Berln")
     rows[1] = record(1, city="hamburg ")
-    outcome = validate_records(frame(rows), make_spec(), "2026-11-26")
+    outcome = validate_records(frame(rows), make_spec(), DAY)
     assert outcome.quarantined == 0
     valid = outcome.valid.set_index("url")
     # validation does not rewrite values: cleaning corrects (and counts) the typo

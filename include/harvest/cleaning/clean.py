@@ -26,8 +26,8 @@ from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.partitions import partition_date
-from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
+from harvest.partitions import Partition
+from harvest.storage.staging import StagedDataset, read_frame, write_frame
 
 if TYPE_CHECKING:
     from harvest.storage.read_cache import ReadCache
@@ -41,8 +41,8 @@ class HistorySource(Protocol):
     def read_history(
         self,
         source: str,
-        since: dt.date | str,
-        until: dt.date | str,
+        since: dt.date,
+        until: dt.date,
         columns: list[str] | None = None,
     ) -> pd.DataFrame: ...
 
@@ -156,7 +156,11 @@ def clean_frame(
         old = normalise_frame(history, spec).frame
     deduped = deduplicate(frame, spec, old, key_only=catalogue)
     if deduped.near_status:
-        log.info("dedup source=%s: %s", spec.name, deduped.near_status)
+        # a spec that says re-listings exist but matches none of them is said louder
+        unmatched = spec.dedup.relistings and deduped.near_status.startswith("exact-key only")
+        (log.warning if unmatched else log.info)(
+            "dedup source=%s: %s", spec.name, deduped.near_status
+        )
     imputed = impute_frame(deduped.frame, spec, old)
     counts: dict[str, Any] = {
         "updated": 0,
@@ -174,7 +178,7 @@ def clean_frame(
 
 def clean_partition(
     spec: SourceSpec,
-    logical_date: dt.date | str,
+    partition: Partition | dt.date,
     settings: Settings,
     *,
     validated_uri: str | None = None,
@@ -189,10 +193,9 @@ def clean_partition(
     the server, the source and the date), as in the Airflow task: history de-duplication is
     never skipped silently.
     """
-    day = partition_date(logical_date)
-    validated_uri = validated_uri or stage_uri(
-        settings.staging_url, StagedDataset.VALIDATED, spec.name, day
-    )
+    partition = Partition.of(spec.name, partition)
+    day, staging = partition.day, settings.staging_url
+    validated_uri = validated_uri or partition.staged_uri(staging, StagedDataset.VALIDATED)
     validated = read_frame(validated_uri)
     cleaned_at = dt.datetime.now(dt.UTC).isoformat()
     if not spec.dedup.history_days or spec.mode == "catalogue":
@@ -205,14 +208,12 @@ def clean_partition(
         with open_warehouse(settings, spec, day, cache=cache) as owned:
             history, status = read_history(spec, day, owned)
     cleaned, duplicates, counts, kept_matches = clean_frame(validated, spec, history)
-    cleaned_uri = write_frame(
-        cleaned, stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day)
-    )
+    cleaned_uri = write_frame(cleaned, partition.staged_uri(staging, StagedDataset.CLEANED))
     duplicates_uri = write_frame(
-        duplicates, stage_uri(settings.staging_url, StagedDataset.DUPLICATES, spec.name, day)
+        duplicates, partition.staged_uri(staging, StagedDataset.DUPLICATES)
     )
     kept_matches_uri = write_frame(
-        kept_matches, stage_uri(settings.staging_url, StagedDataset.DEDUP_KEPT, spec.name, day)
+        kept_matches, partition.staged_uri(staging, StagedDataset.DEDUP_KEPT)
     )
     report = CleanReport(
         source=spec.name,

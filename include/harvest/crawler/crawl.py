@@ -1,7 +1,11 @@
 """Run ONE crawl in this process and write its final Scrapy stats as JSON.
 
-``python -m harvest.crawler.crawl --spec PATH --date YYYY-MM-DD [--base-url URL]
-[--stats-out PATH] [--scrapy-settings JSON] [--deadline UNIX_SECONDS]``
+``python -m harvest.crawler.crawl --spec PATH --date YYYY-MM-DD [--interval-start ISO
+--interval-end ISO] [--base-url URL] [--stats-out PATH] [--scrapy-settings JSON]
+[--deadline UNIX_SECONDS]``
+
+The date and data interval are read once, here (an edge), into the :class:`Partition` the
+spider, the item pipeline and the HTTP cache share.
 
 Twisted's reactor cannot be restarted, so every crawl is its own process; call
 :func:`harvest.scraping.runner.run_crawl` rather than this module directly. Harvest's settings
@@ -27,6 +31,7 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SpecError, load_spec
+from harvest.partitions import Partition, partition_date
 
 logger = logging.getLogger("harvest.crawler.crawl")
 DEADLINE_FINISH_REASON = "closespider_timeout"
@@ -36,7 +41,11 @@ CLOSE_SECONDS = 10.0  # after the last download: spider close, raw-store merge, 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harvest.crawler.crawl", description=__doc__)
     parser.add_argument("--spec", required=True, type=Path, help="source spec YAML file")
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="logical date")
+    parser.add_argument("--date", required=True, type=partition_date, help="logical date")
+    parser.add_argument(
+        "--interval-start", type=dt.datetime.fromisoformat, help="data interval start (ISO)"
+    )
+    parser.add_argument("--interval-end", type=dt.datetime.fromisoformat, help="its end (ISO)")
     parser.add_argument("--base-url", default=None, help="override the spec's base URL")
     parser.add_argument("--stats-out", type=Path, default=None, help="write final stats here")
     parser.add_argument(
@@ -92,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     try:
+        partition = Partition(spec.name, args.date, args.interval_start, args.interval_end)
         spider_cls = load_spider_class(spec)
-        scrapy_settings = build_scrapy_settings(spec, settings, args.date, extra, args.base_url)
+        scrapy_settings = build_scrapy_settings(spec, settings, partition, extra, args.base_url)
     except (SpiderLoadError, ValueError) as exc:
         logging.basicConfig(level=logging.INFO)
         logger.error("%s", exc)
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         scrapy_settings[STOP_AT_SETTING], scrapy_settings[CUT_AT_SETTING] = stop, cut
     process = CrawlerProcess(scrapy_settings, install_root_handler=True)
     crawler = process.create_crawler(spider_cls)
-    process.crawl(crawler, spec=spec, logical_date=args.date, base_url=args.base_url)
+    process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)
     process.start()
 
     stats: dict[str, Any] = dict(crawler.stats.get_stats()) if crawler.stats else {}

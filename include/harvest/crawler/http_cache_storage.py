@@ -21,7 +21,6 @@ each other.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gzip
 import json
 import logging
@@ -38,6 +37,7 @@ from scrapy.responsetypes import responsetypes
 from scrapy.utils.python import to_unicode
 
 from harvest.config.settings import DEFAULT_HTTP_CACHE_RETENTION_DAYS
+from harvest.partitions import Partition
 from harvest.storage.http_cache_entries import DEFAULT_PREFIX, ENTRY_SUFFIX, remove_expired_files
 from harvest.text import redact_url
 
@@ -79,13 +79,13 @@ class _PartitionCache:
     """What both storages share: the partition (source, date) and the retention."""
 
     def __init__(self, settings: BaseSettings) -> None:
-        day = settings.get("HARVEST_LOGICAL_DATE")
-        if not day:
+        partition = settings.get("HARVEST_PARTITION")
+        if not isinstance(partition, Partition):
             raise ValueError(
-                f"{type(self).__name__} needs HARVEST_LOGICAL_DATE (YYYY-MM-DD): the HTTP cache "
-                "is kept per partition, so that no date is ever served another date's pages"
+                f"{type(self).__name__} needs HARVEST_PARTITION (a harvest Partition): the HTTP "
+                "cache is kept per partition, so that no date is ever served another date's pages"
             )
-        self.day: str = dt.date.fromisoformat(str(day)).isoformat()
+        self.day: str = partition.iso
         self.source: str | None = settings.get("HARVEST_SOURCE")
         # Unlike Scrapy, 0 does not mean "never expire": a cache must not grow forever.
         self.expiration_secs: int = (

@@ -1,6 +1,6 @@
 """Item pipeline: every page item becomes a raw document, upserted in batches into the raw store.
 
-The partition is the crawl's logical date (``HARVEST_LOGICAL_DATE``), never the wall clock; the
+The partition is the crawl's (``HARVEST_PARTITION``, read once), never the wall clock; the
 fetch time is the real one. Documents are keyed by (source, logical date, URL), so a re-run
 replaces them instead of adding duplicates; and when the crawl completes (Scrapy's finish reason
 ``finished``, or ``closespider_timeout``: stopped at its deadline, a partial partition) the
@@ -10,7 +10,6 @@ partition is committed: it becomes exactly this crawl's pages. A crawl closed fo
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from itemadapter import ItemAdapter
 from scrapy import signals
 
+from harvest.partitions import Partition
 from harvest.storage.raw import RawDocument, RawStore, content_hash, open_raw_store
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def canonical_url(url: str, base_url: str | None, canonical_base_url: str | None
 
 def to_raw_document(
     item: Any,
-    source: str,
-    logical_date: dt.date | str,
+    partition: Partition,
     base_url: str | None = None,
     canonical_base_url: str | None = None,
 ) -> RawDocument:
@@ -50,10 +49,9 @@ def to_raw_document(
     data = ItemAdapter(item)  # read in place: asdict() deep-copied every page
     body = data.get("body")
     final = data.get("final_url")
-    day = logical_date if isinstance(logical_date, str) else logical_date.isoformat()
     return RawDocument(
-        source=source,
-        logical_date=dt.date.fromisoformat(day).isoformat(),
+        source=partition.source,
+        logical_date=partition.iso,
         url=canonical_url(str(data["url"]), base_url, canonical_base_url),
         status=data.get("status"),
         fetched_at=str(data["fetched_at"]),
@@ -99,29 +97,29 @@ class RawStorePipeline:
     new page comes, so a crawl killed early keeps them) and at close; on ``spider_closed``,
     commit the partition if the crawl completed (see the module docstring).
 
-    Settings: ``HARVEST_RAW_STORE_URL``, ``HARVEST_SOURCE``, ``HARVEST_LOGICAL_DATE``.
+    Settings: ``HARVEST_RAW_STORE_URL``, ``HARVEST_PARTITION`` (a :class:`Partition`).
     Stats: ``harvest/documents_written``, ``harvest/store_errors``.
     """
 
     def __init__(
         self,
         raw_store_url: str,
-        source: str,
-        logical_date: str,
+        partition: Partition | None,
         batch_size: int = 100,
         crawler: Crawler | None = None,
         base_url: str | None = None,
         canonical_base_url: str | None = None,
         flush_seconds: float = 10.0,
     ) -> None:
-        if not raw_store_url or not source or not logical_date:
+        if not raw_store_url or partition is None:
             raise ValueError(
-                "RawStorePipeline needs HARVEST_RAW_STORE_URL, HARVEST_SOURCE and "
-                "HARVEST_LOGICAL_DATE in the Scrapy settings"
+                "RawStorePipeline needs HARVEST_RAW_STORE_URL and HARVEST_PARTITION in the "
+                "Scrapy settings"
             )
         self.raw_store_url = raw_store_url
-        self.source = source
-        self.logical_date = dt.date.fromisoformat(logical_date).isoformat()
+        self.partition = partition
+        self.source = partition.source
+        self.logical_date = partition.day
         self.batch_size = max(1, batch_size)
         self.crawler = crawler
         self.base_url = base_url
@@ -139,8 +137,7 @@ class RawStorePipeline:
         settings = crawler.settings
         pipeline = cls(
             settings.get("HARVEST_RAW_STORE_URL"),
-            settings.get("HARVEST_SOURCE"),
-            settings.get("HARVEST_LOGICAL_DATE"),
+            settings.get("HARVEST_PARTITION"),
             settings.getint("HARVEST_PIPELINE_BATCH_SIZE", 100),
             crawler=crawler,
             base_url=settings.get("HARVEST_BASE_URL"),
@@ -170,9 +167,7 @@ class RawStorePipeline:
 
     def process_item(self, item: Any) -> Any:
         self.batch.append(
-            to_raw_document(
-                item, self.source, self.logical_date, self.base_url, self.canonical_base_url
-            )
+            to_raw_document(item, self.partition, self.base_url, self.canonical_base_url)
         )
         if (
             len(self.batch) >= self.batch_size

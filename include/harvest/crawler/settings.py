@@ -20,6 +20,7 @@ from scrapy.settings import default_settings
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.crawler.monitor_settings import EXTENSION, EXTENSION_ORDER, monitor_settings
+from harvest.partitions import Partition
 
 RETRY_HTTP_CODES = [500, 502, 503, 504, 520, 521, 522, 523, 524, 408, 429]
 # Every 5xx (and throttling) is a failure to re-fetch next time, never a page to keep.
@@ -44,11 +45,12 @@ _OUTCOMES = "harvest.crawler.outcomes"
 def build_scrapy_settings(
     spec: SourceSpec,
     settings: Settings,
-    logical_date: dt.date,
+    partition: Partition | dt.date,
     extra: dict[str, Any] | None = None,
     base_url: str | None = None,
 ) -> dict[str, Any]:
     """The settings dict for crawling ``spec`` for one partition; ``extra`` overrides any key."""
+    partition = Partition.of(spec.name, partition)
     crawl = spec.crawl
     cache_url = settings.cache_url
     if cache_url and not cache_url.startswith(("redis://", "rediss://", "unix://")):
@@ -161,7 +163,8 @@ def build_scrapy_settings(
         # the raw store
         "ITEM_PIPELINES": {"harvest.crawler.pipelines.RawStorePipeline": 300},
         "HARVEST_SOURCE": spec.name,
-        "HARVEST_LOGICAL_DATE": logical_date.isoformat(),
+        "HARVEST_PARTITION": partition,  # the child's Partition, parsed once (crawl.py)
+        "HARVEST_LOGICAL_DATE": partition.iso,
         "HARVEST_RAW_STORE_URL": settings.raw_store_url,
         "HARVEST_PIPELINE_BATCH_SIZE": PIPELINE_BATCH_SIZE,
         # URLs are stored under the spec's own base URL, wherever the site is reached this time

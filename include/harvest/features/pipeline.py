@@ -15,7 +15,8 @@ Steps (each only when the spec gives it columns):
 3. ``RareLabelEncoder`` groups categories rarer than ``rare_tolerance`` as ``"Rare"``; a category
    never seen in training is treated the same way at scoring time.
 4. ``Winsorizer`` caps numeric columns at ``outlier_fold`` x IQR beyond the quartiles learned in
-   training, so an extreme value at scoring time gets the edge of the known range.
+   training, so an extreme value at scoring time gets the edge of the known range
+   (:class:`CapOutliers`: a column without spread is left as it is).
 5. ``RelativeFeatures`` adds the spec's ratios (``<num>_div_<den>``; a zero denominator gives a
    missing value), ``DatetimeFeatures`` turns dates into year, month and day of week.
 6. category-encoders ``TargetEncoder`` inside ``NestedCVWrapper``: while fitting, each row's
@@ -154,6 +155,45 @@ def _imputed_masks(frame: pd.DataFrame, columns: list[str]) -> dict[str, np.ndar
     return masks
 
 
+class CapOutliers(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """feature-engine's ``Winsorizer`` (IQR, both tails, ``fold``) on the ``variables`` that
+    have a spread in the fitting rows; a column whose quartiles are equal (mostly one value)
+    or missing has no range to cap to and is passed through (``uncapped_``), where
+    ``Winsorizer`` alone refuses the whole fit ("low variation").
+
+    :param fold: how many IQRs beyond the quartiles a value is capped
+    :param variables: the numeric columns to cap
+    """
+
+    def __init__(self, fold: float = 3.0, variables: tuple[str, ...] = ()) -> None:
+        self.fold = fold
+        self.variables = variables
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> CapOutliers:
+        from feature_engine.outliers import Winsorizer
+
+        present = [c for c in self.variables if c in X.columns]
+        quartiles = X[present].quantile((0.25, 0.75)) if present else pd.DataFrame()
+        spread = quartiles.diff().iloc[-1] if present else pd.Series(dtype=float)
+        self.capped_: list[str | int] = [
+            c for c in present if np.isfinite(spread[c]) and spread[c] > 0
+        ]
+        self.uncapped_ = [c for c in present if c not in self.capped_]
+        self.winsorizer_ = None
+        if self.capped_:
+            self.winsorizer_ = Winsorizer(
+                capping_method="iqr",
+                tail="both",
+                fold=self.fold,
+                variables=self.capped_,
+                missing_values="ignore",
+            ).fit(X)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X if self.winsorizer_ is None else self.winsorizer_.transform(X)
+
+
 def feature_steps(
     columns: FeatureColumns, block: FeaturesSpec, seed: int = 0
 ) -> list[tuple[str, Any]]:
@@ -164,7 +204,6 @@ def feature_steps(
     from feature_engine.datetime import DatetimeFeatures
     from feature_engine.encoding import RareLabelEncoder
     from feature_engine.imputation import AddMissingIndicator, CategoricalImputer, MeanMedianImputer
-    from feature_engine.outliers import Winsorizer
 
     categorical: list[str | int] = list(columns.categorical)
     numbers: list[str | int] = [*columns.numeric, *columns.flags]
@@ -203,17 +242,7 @@ def feature_steps(
             )
         )
     if columns.numeric and block.outlier_fold is not None:
-        steps.append(
-            (
-                "cap_outliers",
-                Winsorizer(
-                    capping_method="iqr",
-                    tail="both",
-                    fold=block.outlier_fold,
-                    variables=list(columns.numeric),
-                ),
-            )
-        )
+        steps.append(("cap_outliers", CapOutliers(block.outlier_fold, columns.numeric)))
     for numerator, denominator in columns.ratios:
         steps.append(
             (

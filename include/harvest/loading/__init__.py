@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
-from harvest.partitions import partition_date
+from harvest.partitions import Partition
 
 if TYPE_CHECKING:
     from harvest.storage.warehouse import Warehouse
@@ -128,21 +128,18 @@ def history_duplicates(cleaning: Mapping[str, Any] | Any) -> int:
 
 
 def staged_counts(
-    spec: SourceSpec, logical_date: dt.date | str, settings: Settings
+    spec: SourceSpec, partition: Partition | dt.date, settings: Settings
 ) -> dict[str, int]:
     """The ``counts`` of a partition rebuilt from what the earlier stages stored (staged frames,
     the quarantine table), for a load run on its own (``python -m harvest load``)."""
-    from harvest.storage.staging import StagedDataset, read_frame, stage_uri
+    from harvest.storage.staging import StagedDataset, read_frame
     from harvest.storage.warehouse import open_warehouse
 
-    day = partition_date(logical_date)
-    valid = len(
-        read_frame(stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day))
-    )
-    duplicates = len(
-        read_frame(stage_uri(settings.staging_url, StagedDataset.DUPLICATES, spec.name, day))
-    )
-    cleaned = read_frame(stage_uri(settings.staging_url, StagedDataset.CLEANED, spec.name, day))
+    partition = Partition.of(spec.name, partition)
+    day, staging = partition.day, settings.staging_url
+    valid = len(read_frame(partition.staged_uri(staging, StagedDataset.VALIDATED)))
+    duplicates = len(read_frame(partition.staged_uri(staging, StagedDataset.DUPLICATES)))
+    cleaned = read_frame(partition.staged_uri(staging, StagedDataset.CLEANED))
     imputed = (
         int(sum(len(v) for v in cleaned["imputed"] if v is not None)) if "imputed" in cleaned else 0
     )
@@ -159,7 +156,7 @@ def staged_counts(
 
 def load_cleaned_partition(
     spec: SourceSpec,
-    logical_date: dt.date | str,
+    partition: Partition | dt.date,
     settings: Settings,
     *,
     cleaned_uri: str,
@@ -192,7 +189,7 @@ def load_cleaned_partition(
     from harvest.storage.staging import read_frame
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
 
-    day = partition_date(logical_date)
+    day = Partition.of(spec.name, partition).day
     missing = [k for k in COUNT_KEYS if k not in counts]
     if missing:
         raise LoadError(
@@ -276,7 +273,7 @@ def load_cleaned_partition(
                     warnings=warnings,
                 )
             )
-            _record_dedup_matches(spec, day, settings, wh)
+            record_dedup_matches(spec, day, settings, wh)
             if clean is not None:
                 rechecked, unchecked = recheck_later(spec, day, settings, wh, clean)
         where = wh.url
@@ -329,18 +326,18 @@ def _timestamp(value: dt.datetime | str) -> dt.datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
-def _record_dedup_matches(
+def record_dedup_matches(
     spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
 ) -> None:
     """Store what clean dropped or matched and kept (its ``duplicates`` and ``dedup_kept``
     frames) in ``dedup_matches``; a partition cleaned before those frames existed is said."""
     import pandas as pd
 
-    from harvest.storage.staging import StagedDataset, read_frame, stage_uri
+    from harvest.storage.staging import StagedDataset, read_frame
 
     frames = []
     for dataset in (StagedDataset.DUPLICATES, StagedDataset.DEDUP_KEPT):
-        uri = stage_uri(settings.staging_url, dataset, spec.name, day)
+        uri = Partition(spec.name, day).staged_uri(settings.staging_url, dataset)
         try:
             frames.append(read_frame(uri))
         except FileNotFoundError:

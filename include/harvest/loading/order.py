@@ -54,6 +54,7 @@ def recheck_later(
     """Clean again (with ``clean``, the clean stage the caller hands in) and re-load the later
     partitions D's load can change, in date order; (re-checked dates, dates that could not be
     checked because their validated frame is gone)."""
+    from harvest.loading import record_dedup_matches
     from harvest.storage.staging import read_frame
 
     days = spec.dedup.history_days
@@ -78,6 +79,7 @@ def recheck_later(
             continue
         frame = read_frame(cleaned.cleaned_uri)
         result = warehouse.load_partition(spec, other, frame)
+        record_dedup_matches(spec, other, settings, warehouse)  # what the re-check dropped
         summary = warehouse.partition_summary(spec.name, other)
         if summary is not None:
             warehouse.record_partition(

@@ -23,6 +23,7 @@ from typing import Any
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
+from harvest.partitions import Partition
 from harvest.scraping.runner import CrawlResult, run_crawl
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,11 @@ def failed(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def report_monitors(
-    spec: SourceSpec, day: dt.date | str, results: Sequence[Mapping[str, Any]]
+    spec: SourceSpec, partition: Partition, results: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     """Log every failed monitor as a named warning and return those warnings; raise
     :class:`CriticalMonitorFailed` when one of them is critical (``monitors.critical``)."""
+    day = partition.iso
     warnings = [
         f"source={spec.name} date={day} crawl monitor {result['monitor']} failed "
         f"({result.get('severity', 'warning')}): {result.get('message') or 'no message'}"
@@ -63,7 +65,7 @@ def report_monitors(
 
 def monitored_crawl(
     spec: SourceSpec,
-    logical_date: dt.date,
+    partition: Partition | dt.date,
     settings: Settings,
     **crawl_kwargs: Any,
 ) -> CrawlResult:
@@ -73,13 +75,15 @@ def monitored_crawl(
     Raises what ``run_crawl`` raises, and the warehouse's errors (``WarehouseUnavailable``)."""
     from harvest.storage.warehouse import open_warehouse
 
+    partition = Partition.of(spec.name, partition)
+    logical_date = partition.day
     recent: list[int] = []
     if spec.monitors.enabled and spec.monitors.min_share_of_median is not None:
         with open_warehouse(settings, spec, logical_date) as warehouse:
             recent = warehouse.recent_scraped_counts(
                 spec.name, logical_date, spec.monitors.recent_partitions
             )
-    result = run_crawl(spec, logical_date, settings, recent_item_counts=recent, **crawl_kwargs)
+    result = run_crawl(spec, partition, settings, recent_item_counts=recent, **crawl_kwargs)
     if spec.monitors.enabled:
         with open_warehouse(settings, spec, logical_date) as warehouse:
             stored = warehouse.replace_crawl_monitors(spec.name, logical_date, result.monitors)

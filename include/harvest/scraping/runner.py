@@ -16,20 +16,16 @@ The spec is passed to the child as a file (a temporary ``<name>.yaml`` of the
 from __future__ import annotations
 
 import collections
-import contextlib
-import ctypes
 import datetime as dt
 import json
 import logging
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,12 +38,10 @@ from harvest.config.spec import SourceSpec
 from harvest.crawler.completeness import completeness_fields, log_account
 from harvest.crawler.monitor_settings import monitor_results
 from harvest.errors import HarvestError
+from harvest.partitions import Partition
+from harvest.scraping.child import _die_with_parent, _forward_sigterm, _kill_group, _stream
 from harvest.storage.raw import open_raw_store
 
-_LEVEL_RE = re.compile(r"\] (DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
-_LEVELS = {
-    name: getattr(logging, name) for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-}
 TAIL_LINES = 20
 
 
@@ -191,65 +185,9 @@ def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> di
     return env
 
 
-def _stream(pipe: Any, logger: logging.Logger, tail: collections.deque[str]) -> None:
-    for raw in pipe:
-        line = raw.rstrip("\n")
-        if not line:
-            continue
-        tail.append(line)
-        match = _LEVEL_RE.search(line)
-        level = _LEVELS.get(match.group(1), logging.INFO) if match else logging.INFO
-        logger.log(level, "%s", line)
-    pipe.close()
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: be sent SIGTERM when the parent dies (Linux ``prctl``)."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _forward_sigterm(proc: subprocess.Popen[str]) -> Iterator[None]:
-    """While the crawl runs, SIGTERM to this process kills the crawl's process group first
-    (the child runs in its own session, so a timeout can kill its browsers too, and a SIGTERM
-    to this process alone would not reach it). The previous handler (Airflow's) runs after;
-    without one, this process exits with 143. Main thread only (else ``_die_with_parent``)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum: int, frame: Any) -> None:
-        _kill_group(proc)
-        if callable(previous):
-            previous(signum, frame)
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_crawl(
     spec: SourceSpec,
-    logical_date: dt.date,
+    partition: Partition | dt.date,
     settings: Settings | None = None,
     *,
     base_url: str | None = None,
@@ -274,12 +212,17 @@ def run_crawl(
     raises :class:`CrawlError` with its own word on why (``harvest/crawl_error``: a login)."""
     settings = settings or Settings.from_env()
     logger = logger or logging.getLogger("harvest.scraping")
+    partition = Partition.of(spec.name, partition)
+    logical_date = partition.day
     with tempfile.TemporaryDirectory(prefix="harvest-crawl-") as tmp:
         spec_path = Path(tmp) / f"{spec.name}.yaml"
         spec_path.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         stats_path = Path(tmp) / "stats.json"
         command = [sys.executable, "-m", "harvest.crawler.crawl", "--spec", str(spec_path)]
-        command += ["--date", logical_date.isoformat(), "--stats-out", str(stats_path)]
+        command += ["--date", partition.iso, "--stats-out", str(stats_path)]
+        if partition.data_interval_start is not None:  # {start}/{end} of a scheduled run
+            command += ["--interval-start", partition.interval_start.isoformat()]
+            command += ["--interval-end", partition.interval_end.isoformat()]
         if base_url:
             command += ["--base-url", base_url]
         extra = dict(extra_scrapy_settings or {})

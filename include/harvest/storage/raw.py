@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from harvest.partitions import partition_date
 from harvest.text import redact_url
 
 logger = logging.getLogger(__name__)
@@ -90,20 +89,20 @@ class RawStore(Protocol):
     def upsert_many(self, docs: Iterable[RawDocument]) -> int:
         """Insert or replace documents by key; return how many were written."""
 
-    def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
+    def read_partition(self, source: str, logical_date: dt.date) -> list[RawDocument]:
         """All documents of one partition, ordered by URL."""
 
-    def count(self, source: str, logical_date: dt.date | str) -> int:
+    def count(self, source: str, logical_date: dt.date) -> int:
         """How many documents one partition holds."""
 
-    def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
+    def delete_partition(self, source: str, logical_date: dt.date) -> int:
         """Remove one partition; return how many documents it held."""
 
-    def commit(self, source: str, logical_date: dt.date | str) -> int:
+    def commit(self, source: str, logical_date: dt.date) -> int:
         """A crawl completed: make the partition exactly the documents this store instance wrote
         to it (none: an empty partition), removing the rest; return how many it now holds."""
 
-    def uri(self, source: str, logical_date: dt.date | str) -> str:
+    def uri(self, source: str, logical_date: dt.date) -> str:
         """Where one partition lives, for logs and task results."""
 
     def close(self) -> None: ...
@@ -119,10 +118,6 @@ def _json_line(row: dict[str, Any]) -> str:
     except UnicodeEncodeError:
         return json.dumps(row, ensure_ascii=True, sort_keys=True)
     return line
-
-
-def _iso(day: dt.date | str) -> str:
-    return partition_date(day).isoformat()
 
 
 class FileRawStore:
@@ -148,10 +143,13 @@ class FileRawStore:
         self.deferred = deferred
         self._journals: dict[Path, Any] = {}  # partition path -> open journal handle
 
-    def path(self, source: str, logical_date: dt.date | str) -> Path:
-        return self.root / source / f"{_iso(logical_date)}.jsonl"
+    def path(self, source: str, logical_date: dt.date) -> Path:
+        return self._file(source, logical_date.isoformat())
 
-    def journal_path(self, source: str, logical_date: dt.date | str) -> Path:
+    def _file(self, source: str, iso_day: str) -> Path:
+        return self.root / source / f"{iso_day}.jsonl"
+
+    def journal_path(self, source: str, logical_date: dt.date) -> Path:
         """Where a deferred crawl appends its batches before the partition is replaced."""
         path = self.path(source, logical_date)
         return path.with_name(path.name + self.JOURNAL_SUFFIX)
@@ -189,7 +187,7 @@ class FileRawStore:
     def upsert_many(self, docs: Iterable[RawDocument]) -> int:
         by_partition: dict[Path, list[RawDocument]] = {}
         for doc in docs:
-            by_partition.setdefault(self.path(doc.source, doc.logical_date), []).append(doc)
+            by_partition.setdefault(self._file(doc.source, doc.logical_date), []).append(doc)
         written = 0
         for path, batch in by_partition.items():
             if self.deferred:
@@ -222,7 +220,7 @@ class FileRawStore:
         handle.flush()
         os.fsync(handle.fileno())
 
-    def commit(self, source: str, logical_date: dt.date | str) -> int:
+    def commit(self, source: str, logical_date: dt.date) -> int:
         """Replace the partition with this crawl's journal, newest document per URL, sorted by
         URL, in one atomic rename, and remove the journal; return the documents it now holds.
 
@@ -258,7 +256,7 @@ class FileRawStore:
         journal.unlink()
         return len(where)
 
-    def _rows(self, source: str, logical_date: dt.date | str) -> dict[str, dict[str, Any]]:
+    def _rows(self, source: str, logical_date: dt.date) -> dict[str, dict[str, Any]]:
         """The partition as readers see it; for a crawl that has written to it, its journal
         (what :meth:`commit` will make the partition)."""
         path = self.path(source, logical_date)
@@ -268,14 +266,14 @@ class FileRawStore:
         handle.flush()
         return self._read(path.with_name(path.name + self.JOURNAL_SUFFIX))
 
-    def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
+    def read_partition(self, source: str, logical_date: dt.date) -> list[RawDocument]:
         rows = self._rows(source, logical_date)
         return [RawDocument.from_dict(rows[url]) for url in sorted(rows)]
 
-    def count(self, source: str, logical_date: dt.date | str) -> int:
+    def count(self, source: str, logical_date: dt.date) -> int:
         return len(self._rows(source, logical_date))
 
-    def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
+    def delete_partition(self, source: str, logical_date: dt.date) -> int:
         n = len(self._rows(source, logical_date))
         path = self.path(source, logical_date)
         handle = self._journals.pop(path, None)
@@ -285,7 +283,7 @@ class FileRawStore:
         path.unlink(missing_ok=True)
         return n
 
-    def uri(self, source: str, logical_date: dt.date | str) -> str:
+    def uri(self, source: str, logical_date: dt.date) -> str:
         return self.path(source, logical_date).resolve().as_uri()
 
     def close(self) -> None:
@@ -341,32 +339,36 @@ class MongoRawStore:
         self.collection.bulk_write(ops, ordered=False)
         return len(ops)
 
-    def read_partition(self, source: str, logical_date: dt.date | str) -> list[RawDocument]:
+    def read_partition(self, source: str, logical_date: dt.date) -> list[RawDocument]:
         cursor = self.collection.find(
-            {"source": source, "logical_date": _iso(logical_date)}, {"_id": 0, "crawl_id": 0}
+            {"source": source, "logical_date": logical_date.isoformat()}, {"_id": 0, "crawl_id": 0}
         ).sort("url", 1)
         return [RawDocument.from_dict(row) for row in cursor]
 
-    def count(self, source: str, logical_date: dt.date | str) -> int:
+    def count(self, source: str, logical_date: dt.date) -> int:
         return int(
-            self.collection.count_documents({"source": source, "logical_date": _iso(logical_date)})
+            self.collection.count_documents(
+                {"source": source, "logical_date": logical_date.isoformat()}
+            )
         )
 
-    def delete_partition(self, source: str, logical_date: dt.date | str) -> int:
-        result = self.collection.delete_many({"source": source, "logical_date": _iso(logical_date)})
+    def delete_partition(self, source: str, logical_date: dt.date) -> int:
+        result = self.collection.delete_many(
+            {"source": source, "logical_date": logical_date.isoformat()}
+        )
         return int(result.deleted_count)
 
-    def commit(self, source: str, logical_date: dt.date | str) -> int:
+    def commit(self, source: str, logical_date: dt.date) -> int:
         """Delete the partition's documents written by any other crawl (or before crawl ids);
         return how many documents the partition now holds."""
-        partition = {"source": source, "logical_date": _iso(logical_date)}
+        partition = {"source": source, "logical_date": logical_date.isoformat()}
         self.collection.delete_many({**partition, "crawl_id": {"$ne": self.crawl_id}})
         return int(self.collection.count_documents(partition))
 
-    def uri(self, source: str, logical_date: dt.date | str) -> str:
+    def uri(self, source: str, logical_date: dt.date) -> str:
         return (
             f"mongodb://{self.collection.database.name}/{self.collection.name}"
-            f"?source={source}&logical_date={_iso(logical_date)}"
+            f"?source={source}&logical_date={logical_date.isoformat()}"
         )
 
     def close(self) -> None:

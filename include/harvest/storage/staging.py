@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
+from harvest.partitions import Partition
+
 
 class StagedDataset(StrEnum):
     """The frames one stage stages for the next; the value is the folder under the staging URL."""
@@ -30,12 +32,10 @@ class StagedDataset(StrEnum):
     """Pairs de-duplication matched but kept (content-identical reported, borderline near)."""
 
 
-def stage_uri(
-    staging_url: str, dataset: StagedDataset, source: str, logical_date: dt.date | str
-) -> str:
-    """``<staging_url>/<dataset>/<source>/<YYYY-MM-DD>.parquet``."""
-    day = logical_date.isoformat() if isinstance(logical_date, dt.date) else logical_date
-    return f"{staging_url.rstrip('/')}/{dataset.value}/{source}/{day}.parquet"
+def stage_uri(staging_url: str, dataset: StagedDataset, source: str, day: dt.date) -> str:
+    """``<staging_url>/<dataset>/<source>/<YYYY-MM-DD>.parquet``
+    (:meth:`harvest.partitions.Partition.staged_uri`)."""
+    return Partition(source, day).staged_uri(staging_url, dataset)
 
 
 def write_frame(frame: pd.DataFrame, uri: str) -> str:

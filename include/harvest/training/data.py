@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from harvest.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+
+BAD_DATE_SHARE = 0.5
+"""A date with more than this share of target outliers is left out whole (a bad night)."""
 
 
 class TrainingDataError(HarvestError, ValueError):
@@ -45,17 +49,24 @@ class Split:
 
     ``fit`` trains the candidates while tuning, ``valid`` (the last training date) scores the
     Optuna trials, ``train`` = ``fit`` + ``valid`` refits the chosen candidate, ``holdout`` (the
-    most recent dates) compares candidates, baseline and champion.
+    most recent dates) compares candidates, baseline and champion. ``target_outliers`` counts the
+    rows left out for their target, ``bad_dates`` the dates left out whole (see
+    :func:`drop_target_outliers`).
     """
 
     fit: pd.DataFrame
     valid: pd.DataFrame
     holdout: pd.DataFrame
     target_outliers: int = 0
+    bad_dates: tuple[str, ...] = ()
 
     @property
     def train(self) -> pd.DataFrame:
         return pd.concat([self.fit, self.valid])
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        return pd.concat([self.fit, self.valid, self.holdout])
 
     def summary(self) -> dict[str, object]:
         """Rows and date ranges of each part (what MLflow records as the split)."""
@@ -66,6 +77,7 @@ class Split:
             out[f"split_{name}_rows"] = len(part)
             out[f"split_{name}_dates"] = f"{dates.min():%Y-%m-%d}..{dates.max():%Y-%m-%d}"
         out["target_outliers_dropped"] = self.target_outliers
+        out["bad_dates_dropped"] = ",".join(self.bad_dates) or "none"
         return out
 
 
@@ -90,15 +102,28 @@ def read_training_set(
 
 
 def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> pd.DataFrame:
-    """The rows with a target value; raise :class:`TrainingDataError` when the target column is
-    missing, fewer than ``min_rows`` rows have a target, or the target is constant."""
+    """The rows with a finite target value; raise :class:`TrainingDataError` when the target
+    column is missing, fewer than ``min_rows`` rows have a finite target, or the target is
+    constant. Infinite targets (``inf``, ``-inf``: no model can learn them, and one of them
+    makes every RMSE infinite) are left out with a warning, like missing ones."""
     target = target_column(spec)
     where = f"source {spec.name}, table {training_table_name(spec)}"
     if target is None or target not in frame.columns:
         raise TrainingDataError(
             f"{where}: target column {target!r} is missing (columns: {', '.join(frame.columns)})"
         )
-    rows = frame[frame[target].notna()]
+    values = pd.to_numeric(frame[target], errors="coerce").astype(float)
+    present = values.notna()
+    finite = present & np.isfinite(values.fillna(0.0))
+    infinite = frame[present & ~finite]
+    if len(infinite):
+        dates = sorted({f"{d:%Y-%m-%d}" for d in infinite["logical_date"]})
+        log.warning(
+            "%s: %d row(s) with an infinite %s (date(s) %s) left out of training and of the "
+            "holdout metrics",
+            where, len(infinite), target, ", ".join(dates),
+        )  # fmt: skip
+    rows = frame[finite]
     if len(rows) < min_rows:
         raise TrainingDataError(
             f"{where}: {len(rows)} rows with a {target} value, fewer than the {min_rows} "
@@ -110,7 +135,7 @@ def check_training_set(frame: pd.DataFrame, spec: SourceSpec, min_rows: int) -> 
             f"{where}: target {target!r} is constant ({rows[target].iloc[0]} in all "
             f"{len(rows)} rows); there is nothing to learn"
         )
-    return rows
+    return rows.assign(**{target: values[finite]}) if len(infinite) else rows
 
 
 def time_split(frame: pd.DataFrame, holdout_days: int, where: str) -> Split:
@@ -135,12 +160,34 @@ def time_split(frame: pd.DataFrame, holdout_days: int, where: str) -> Split:
 def drop_target_outliers(split: Split, target: str, fold: float | None, where: str) -> Split:
     """``split`` without the rows whose target lies beyond ``fold`` x IQR of the training
     targets (e.g. a price shown ten times too high: no feature can explain it, and one such row
-    outweighs hundreds of good ones in an RMSE). The count is logged and kept in the split."""
+    outweighs hundreds of good ones in an RMSE). The count is logged and kept in the split.
+
+    A date where more than :data:`BAD_DATE_SHARE` of the rows are such outliers is a bad night
+    (prices in cents, a wrong currency), not a few odd rows: it is left out whole, named in a
+    warning, and the windows are drawn again from the remaining dates, so a bad night on the
+    validation or holdout date neither empties that window nor decides the promotion."""
     if fold is None:
         return split
     values = split.train[target].astype(float)
     q1, q3 = values.quantile(0.25), values.quantile(0.75)
     low, high = q1 - fold * (q3 - q1), q3 + fold * (q3 - q1)
+    rows = split.rows
+    outside = ~rows[target].astype(float).between(low, high)
+    share = outside.groupby(rows["logical_date"]).mean()
+    bad = share[share > BAD_DATE_SHARE].index
+    if len(bad):
+        names = tuple(f"{d:%Y-%m-%d}" for d in bad)
+        log.warning(
+            "%s: date(s) %s left out of training: %s of their rows have %s outside "
+            "[%.2f, %.2f] (%.1f x IQR of the training targets), a bad night rather than odd rows; "
+            "fix and re-load those partitions to use them",
+            where, ", ".join(names),
+            ", ".join(f"{share[d]:.0%}" for d in bad), target, low, high, fold,
+        )  # fmt: skip
+        holdout_days = split.holdout["logical_date"].nunique()
+        split = time_split(rows[~rows["logical_date"].isin(bad)], holdout_days, where)
+    else:
+        names = ()
 
     def keep(part: pd.DataFrame) -> pd.DataFrame:
         return part[part[target].astype(float).between(low, high)]
@@ -153,4 +200,28 @@ def drop_target_outliers(split: Split, target: str, fold: float | None, where: s
             "of the holdout metrics",
             where, dropped, target, low, high, fold,
         )  # fmt: skip
-    return Split(**parts, target_outliers=dropped)
+    bad_rows = int(rows["logical_date"].isin(bad).sum())
+    return Split(**parts, target_outliers=dropped + bad_rows, bad_dates=names)
+
+
+def check_windows(split: Split, min_rows: int, holdout_days: int, where: str) -> None:
+    """Raise :class:`TrainingDataError` (not retryable: the same data gives the same windows)
+    when the fit, validation or holdout window has fewer than ``min_rows`` rows: an RMSE on a
+    handful of rows is noise, and a holdout of one row would decide the promotion."""
+    hint = {
+        "fit": "load more dates",
+        "valid": "the validation date is the one before the holdout; a source with few rows a "
+        "day needs more of them",
+        "holdout": f"raise features.holdout_days (now {holdout_days}) so more dates are held out",
+    }
+    for name, label in (("fit", "fit"), ("valid", "validation"), ("holdout", "holdout")):
+        part = getattr(split, name)
+        if len(part) < min_rows:
+            dates = part["logical_date"]
+            span = f"{dates.min():%Y-%m-%d}..{dates.max():%Y-%m-%d}" if len(part) else "no date"
+            raise TrainingDataError(
+                f"{where}: the {label} window ({span}) has {len(part)} row(s), fewer than the "
+                f"{min_rows} needed to measure an error (HARVEST_TRAINING_MIN_WINDOW_ROWS); "
+                f"{hint[name]}",
+                more_data_helps=name == "fit",
+            )

@@ -50,8 +50,9 @@ def score_partition(
     spec: SourceSpec, settings: Settings, logical_date: dt.date | None = None
 ) -> ScoringReport:
     """Score the processed rows of ``logical_date`` (default: the latest partition) with the
-    ``@champion`` model and replace that partition in ``predictions_<source>``. Raises
-    :class:`NoChampion` when no model holds the alias yet."""
+    ``@champion`` model and replace that partition in ``predictions_<source>``; the report and
+    every row name the version used. Raises :class:`NoChampion` when no model holds the alias
+    yet, :class:`~harvest.training.tracking.ModelUnavailable` when its files are lost."""
     with open_warehouse(settings) as warehouse:
         return _score(spec, settings, warehouse, logical_date)
 
@@ -72,7 +73,13 @@ def _score(
             f"{settings.mlflow_tracking_uri} yet; train first"
         )
     version = str(champion.version)
-    pipeline = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    try:
+        pipeline = tracking.load_version(mlflow, name, version)
+    except tracking.ModelUnavailable as exc:
+        raise tracking.ModelUnavailable(
+            f"source {spec.name}: {name}@{tracking.CHAMPION} cannot score {day}: {exc}; the next "
+            f"training (harvest_train_{spec.name}) registers a new champion in its place"
+        ) from exc
     out = pd.DataFrame(
         {
             "source": spec.name,

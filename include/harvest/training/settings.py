@@ -23,6 +23,8 @@ class TrainingSettings:
     :param promotion_margin: relative RMSE improvement over the champion, on the same holdout,
         needed to move the ``champion`` alias (``HARVEST_TRAINING_PROMOTION_MARGIN``, 0.01 = 1%)
     :param min_rows: fewest training rows to train at all (``HARVEST_TRAINING_MIN_ROWS``)
+    :param min_window_rows: fewest rows in each of the fit, validation and holdout windows
+        (``HARVEST_TRAINING_MIN_WINDOW_ROWS``): fewer and the error measured on it is noise
     :param seed: seed of samplers, folds and models (``HARVEST_TRAINING_SEED``)
     :param shap_sample: holdout rows SHAP explains for the plots (``HARVEST_TRAINING_SHAP_SAMPLE``)
     :param models: candidate kinds (``HARVEST_TRAINING_MODELS``, comma separated)
@@ -34,6 +36,7 @@ class TrainingSettings:
     timeout_seconds: float | None = None
     promotion_margin: float = 0.01
     min_rows: int = 200
+    min_window_rows: int = 30
     seed: int = 0
     shap_sample: int = 500
     models: tuple[str, ...] = MODEL_KINDS
@@ -72,6 +75,7 @@ class TrainingSettings:
             timeout_seconds=number("TIMEOUT_SECONDS", None),  # type: ignore[arg-type]
             promotion_margin=number("PROMOTION_MARGIN", cls.promotion_margin),  # type: ignore[arg-type]
             min_rows=number("MIN_ROWS", cls.min_rows, int),  # type: ignore[arg-type]
+            min_window_rows=number("MIN_WINDOW_ROWS", cls.min_window_rows, int),  # type: ignore[arg-type]
             seed=number("SEED", cls.seed, int),  # type: ignore[arg-type]
             shap_sample=number("SHAP_SAMPLE", cls.shap_sample, int),  # type: ignore[arg-type]
             models=tuple(m.strip() for m in models.split(",") if m.strip())

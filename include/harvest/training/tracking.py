@@ -15,11 +15,13 @@ Harvest's own tracking store, written by Harvest's training. Loading needs ``har
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -44,6 +46,29 @@ PIP_PACKAGES = (
 
 class TrackingUnavailable(HarvestError, RuntimeError):
     """The MLflow tracking store cannot be reached; names the URI."""
+
+
+class ModelUnavailable(HarvestError, RuntimeError):
+    """A registered model version cannot be loaded (its files lost or unreadable); names the
+    model, the version and where it was looked for. Not retryable: the files stay lost."""
+
+    retryable = False
+
+
+def load_version(mlflow: ModuleType, name: str, version: str) -> Any:
+    """The fitted pipeline of model ``name`` version ``version``; raise
+    :class:`ModelUnavailable` when it cannot be loaded (its artifacts deleted, a storage that
+    lost them, a pickle that no longer unpickles)."""
+    uri = f"models:/{name}/{version}"
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # any failure to load leaves the version unusable, whatever it is
+        source = ""
+        with contextlib.suppress(Exception):  # the source only makes the message more precise
+            source = f" from {mlflow.MlflowClient().get_model_version(name, version).source}"
+        raise ModelUnavailable(
+            f"model {name} version {version} cannot be loaded{source}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def registered_model_name(source: str) -> str:
@@ -114,12 +139,20 @@ def pip_requirements() -> list[str]:
     return found
 
 
-def log_pipeline(mlflow: ModuleType, pipeline: Any, example: Any) -> Any:
+def log_pipeline(
+    mlflow: ModuleType, pipeline: Any, example: Any, required: Collection[str] = ()
+) -> Any:
     """Log the fitted pipeline as the run's model ``"model"`` with its signature and input
-    example; return MLflow's ``ModelInfo``."""
-    from mlflow.models import infer_signature
+    example; return MLflow's ``ModelInfo``. Only the ``required`` columns (the spec's required
+    fields) are required in the signature: the pipeline scores a row without an optional column
+    as missing, and ``mlflow.pyfunc`` would otherwise refuse it ("Model is missing inputs")."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ColSpec, Schema
 
-    signature = infer_signature(example, pipeline.predict(example))
+    inferred = infer_signature(example, pipeline.predict(example))
+    columns = inferred.inputs.inputs if inferred.inputs is not None else []
+    inputs = Schema([ColSpec(c.type, c.name, required=c.name in required) for c in columns])
+    signature = ModelSignature(inputs=inputs, outputs=inferred.outputs)
     return mlflow.sklearn.log_model(
         pipeline,
         name="model",

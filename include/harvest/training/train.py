@@ -23,10 +23,13 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.features import FeatureColumns, build_pipeline, feature_columns, feature_steps
 from harvest.features.pipeline import transform_features
+from harvest.features.select import uninformative_features, without_features
 from harvest.training import explain, tracking, tuning
 from harvest.training.data import (
     Split,
+    TrainingDataError,
     check_training_set,
+    check_windows,
     drop_target_outliers,
     read_training_set,
     time_split,
@@ -56,6 +59,7 @@ class TrainingReport:
     noise_floor: float | None
     split: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    dropped_features: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +72,7 @@ class Prepared:
     spec: SourceSpec
     columns: FeatureColumns
     split: Split
+    dropped_features: dict[str, str] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -80,17 +85,33 @@ class Prepared:
 def prepare(
     spec: SourceSpec, settings: Settings, training: TrainingSettings, until: dt.date | None = None
 ) -> Prepared:
-    """Read and check the training set of ``spec`` and split it by date."""
+    """Read and check the training set of ``spec``, split it by date, check every window and
+    leave out the features that carry no information (named in a warning). Raises
+    :class:`TrainingDataError` (nothing tracked yet) when the data cannot give a model."""
     from harvest.storage.warehouse import open_warehouse
 
     columns = feature_columns(spec)
     with open_warehouse(settings) as warehouse:
         frame = read_training_set(warehouse, spec, until)
     rows = check_training_set(frame, spec, training.min_rows)
-    where = f"source {spec.name}"
-    split = time_split(rows, spec.features.holdout_days, where)
-    split = drop_target_outliers(split, columns.target, spec.features.target_outlier_fold, where)
-    return Prepared(spec, columns, split)
+    block, where = spec.features, f"source {spec.name}"
+    split = time_split(rows, block.holdout_days, where)
+    split = drop_target_outliers(split, columns.target, block.target_outlier_fold, where)
+    check_windows(split, training.min_window_rows, block.holdout_days, where)
+    dropped = uninformative_features(columns, split.train, block.constant_tol)
+    if dropped:
+        log.warning(
+            "%s: feature(s) left out, they carry no information in the %d training rows: %s",
+            where, len(split.train), "; ".join(f"{k}: {v}" for k, v in dropped.items()),
+        )  # fmt: skip
+        columns = without_features(columns, dropped)
+        if not columns.inputs:
+            raise TrainingDataError(
+                f"{where}: no feature carries information in the {len(split.train)} training "
+                f"rows ({'; '.join(f'{k}: {v}' for k, v in dropped.items())}); check the "
+                "spec's selectors and the loaded partitions"
+            )
+    return Prepared(spec, columns, split, dropped)
 
 
 def study_name(source: str, kind: str, until: dt.date | None) -> str:
@@ -159,12 +180,22 @@ def train_source(
     client = mlflow.MlflowClient()
     champion = tracking.champion_version(client, name)
     champion_rmse = None
+    lost = None
     if champion is not None:
-        champion_model = mlflow.sklearn.load_model(f"models:/{name}@{tracking.CHAMPION}")
-        champion_rmse = regression_metrics(y_holdout, champion_model.predict(split.holdout))["rmse"]
+        try:
+            champion_model = tracking.load_version(mlflow, name, str(champion.version))
+        except tracking.ModelUnavailable as exc:
+            lost = f"replaces version {champion.version}: the champion could not be loaded ({exc})"
+            log.warning("source %s: %s", spec.name, lost)
+        else:
+            champion_rmse = regression_metrics(y_holdout, champion_model.predict(split.holdout))[
+                "rmse"
+            ]
     promote, reason = tracking.promotion_decision(
         metrics["rmse"], champion_rmse, training.promotion_margin
     )
+    if lost is not None:
+        reason = lost
 
     all_metrics = {f"holdout_{k}": v for k, v in metrics.items()}
     all_metrics |= {f"baseline_{k}": v for k, v in baseline_metrics.items()}
@@ -192,13 +223,18 @@ def train_source(
                 **prepared.split.summary(),
                 "features": ",".join(prepared.columns.inputs),
                 "baseline_by": ",".join(block.baseline_by) or "(overall)",
+                "features_dropped": "; ".join(
+                    f"{k}: {v}" for k, v in prepared.dropped_features.items()
+                )
+                or "none",
             }
         )
         mlflow.log_metrics(all_metrics)
         mlflow.set_tags({"source": spec.name, "promotion": reason, "promoted": str(promote)})
         _log_explanations(mlflow, pipeline, split.holdout, studies, training)
         example = split.holdout[list(prepared.columns.inputs)].head(EXAMPLE_ROWS)
-        info = tracking.log_pipeline(mlflow, pipeline, _plain(example))
+        required = [n for n, f in spec.detail.fields.items() if f.required]
+        info = tracking.log_pipeline(mlflow, pipeline, _plain(example), required)
         run_id = run.info.run_id
     version = tracking.register(
         mlflow, info.model_uri, name, promote, reason, {"source": spec.name, "run_id": run_id}
@@ -227,6 +263,7 @@ def train_source(
         noise_floor=block.noise_floor,
         split=prepared.split.summary(),
         metrics=all_metrics,
+        dropped_features=prepared.dropped_features,
     )
 
 

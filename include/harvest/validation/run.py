@@ -27,7 +27,7 @@ import pandas as pd
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.observation import listing_account
-from harvest.partitions import partition_date
+from harvest.partitions import Partition
 from harvest.records import NulledValues, extract_records, parse_records
 from harvest.storage.raw import open_raw_store
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
@@ -138,7 +138,7 @@ class ValidationOutcome:
 def validate_records(
     raw: pd.DataFrame,
     spec: SourceSpec,
-    logical_date: dt.date | str,
+    logical_date: dt.date,
     *,
     recent_row_counts: Sequence[int] = (),
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -149,7 +149,7 @@ def validate_records(
     Returns the valid records (typed), one quarantine row per failed check of a record (parse
     issues included), one result row per expectation, and the critical breaches.
     """
-    day = partition_date(logical_date)
+    day = logical_date
     suite = suite or build_suite(spec, recent_row_counts)
     tallies = [CheckTally(e) for e in suite.expectations]
     runner = GxRunner(tallies)
@@ -270,7 +270,7 @@ def build_data_docs(outcome: ValidationOutcome, docs_dir: Path, assets: Path | N
 
 def validate_partition(
     spec: SourceSpec,
-    logical_date: dt.date | str,
+    partition: Partition | dt.date,
     settings: Settings,
     *,
     raw_store: Any = None,
@@ -283,7 +283,7 @@ def validate_partition(
     Raises :class:`ValidationFailed` (after storing quarantine and results) when a critical
     expectation broke; the valid records are then not written to staging.
     """
-    day = partition_date(logical_date)
+    day = Partition.of(spec.name, partition).day
     own_store = raw_store is None
     store = open_raw_store(settings.raw_store_url) if raw_store is None else raw_store
     repairs = TextRepairs()

@@ -28,6 +28,14 @@ class FeaturesSpec(_Model):
     rare_tolerance: float = Field(
         0.01, ge=0, lt=1, description="categories rarer than this share are grouped as 'Rare'"
     )
+    constant_tol: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description="a feature whose most frequent value (missing included) fills this share of "
+        "the training rows carries no information and is left out, with a warning; 1 leaves out "
+        "only constant and never-filled ones",
+    )
     outlier_fold: float | None = Field(
         3.0, gt=0, description="numeric values beyond fold x IQR are capped; null disables"
     )

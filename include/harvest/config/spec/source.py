@@ -17,6 +17,7 @@ from harvest.config.spec.fields import DetailSpec
 from harvest.config.spec.forms import LoginSpec
 from harvest.config.spec.monitoring import MonitorsSpec, SlaSpec
 from harvest.config.spec.quality import DedupSpec, ValidationSpec, WarningsSpec
+from harvest.partitions import Partition
 
 
 class SourceSpec(_Model):
@@ -215,20 +216,15 @@ class SourceSpec(_Model):
 
     def start_urls_for(
         self,
-        logical_date: dt.date,
-        data_interval_end: dt.date | None = None,
+        partition: Partition | dt.date,
         base_url: str | None = None,
         *,
         templates: list[str] | None = None,
     ) -> list[str]:
-        """Start URLs for one partition, with the data interval filled in (``templates``: other
-        URL templates than ``start_urls``, such as the sitemap's)."""
-        end = data_interval_end or logical_date + dt.timedelta(days=1)
-        values = {
-            "base_url": base_url or self.resolved_base_url(),
-            "date": logical_date.isoformat(),
-            "start": logical_date.isoformat(),
-            "end": end.isoformat(),
-        }
+        """Start URLs for one partition, with its day and data interval filled in
+        (:meth:`~harvest.partitions.Partition.url_values`; a bare date: that day only);
+        ``templates``: other URL templates than ``start_urls``, such as the sitemap's."""
+        partition = Partition.of(self.name, partition)
+        values = {"base_url": base_url or self.resolved_base_url(), **partition.url_values()}
         urls = self.start_urls if templates is None else templates
         return [url.format(**values) for url in urls]

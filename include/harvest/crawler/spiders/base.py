@@ -46,6 +46,7 @@ from harvest.crawler.outcomes import (
 from harvest.crawler.spiders.account import URL_META as URL_META
 from harvest.crawler.spiders.account import CrawlAccount
 from harvest.crawler.spiders.forms import LoginSteps
+from harvest.partitions import Partition
 
 # The list pages of a crawl form branches: the pages of one level reached from one link (a
 # category's first page and its next/numbered pages). A request carries the branch it belongs to
@@ -65,17 +66,14 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
     def __init__(
         self,
         spec: SourceSpec,
-        logical_date: dt.date | str,
+        logical_date: Partition | dt.date,
         base_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=spec.name, **kwargs)
         self.spec = spec
-        self.logical_date = (
-            logical_date
-            if isinstance(logical_date, dt.date)
-            else dt.date.fromisoformat(logical_date)
-        )
+        self.partition = Partition.of(spec.name, logical_date)  # parsed once, by the crawl child
+        self.logical_date = self.partition.day
         self.base_url = (base_url or spec.resolved_base_url()).rstrip("/")
         host = urlparse(self.base_url).hostname
         self.allowed_domains = [host] if host else []
@@ -87,7 +85,7 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
     # -- scheduling -------------------------------------------------------------------------
 
     def start_urls_for_partition(self) -> list[str]:
-        return self.spec.start_urls_for(self.logical_date, base_url=self.base_url)
+        return self.spec.start_urls_for(self.partition, base_url=self.base_url)
 
     def page_request(
         self, url: str, page_type: str, callback: Callable[..., Any], *, encoding: str = "utf-8"

@@ -85,7 +85,7 @@ class GenericSpider(ItemPages, SitemapSpider):
         if self.spec.sitemap is not None:
             templates = self.spec.sitemap.urls
             for url in self.spec.start_urls_for(
-                self.logical_date, base_url=self.base_url, templates=templates
+                self.partition, base_url=self.base_url, templates=templates
             ):
                 request = self.page_request(url, "sitemap", self.parse_sitemap)
                 if request is not None:

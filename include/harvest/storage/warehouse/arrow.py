@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
-from harvest.partitions import partition_date
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import processed_columns, sql_type
 from harvest.text import TextRepairs, normalise_text
@@ -34,17 +33,13 @@ def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
     return pa.array([value] * n, type=type_) if n else pa.array([], type=type_)
 
 
-def _check_partition_column(
-    frame: pd.DataFrame, column: str, expected: str | dt.date, where: str
-) -> None:
+def _check_partition_column(frame: pd.DataFrame, column: str, expected: str, where: str) -> None:
     """A ``source``/``logical_date`` column in the frame must hold the partition's own value."""
     if column not in frame or frame.empty:
         return
     for value in pd.unique(frame[column].to_numpy(dtype=object)):
-        try:
-            found = partition_date(value) if column == "logical_date" else value
-        except (TypeError, ValueError):
-            found = None
+        # a staged logical_date is a date, a timestamp or ISO text: compared as its ISO day
+        found = str(value)[:10] if column == "logical_date" else value
         if found != expected:
             raise FrameError(
                 f"{where}: column {column!r} holds {value!r}; every row must belong to the "
@@ -132,7 +127,7 @@ def processed_arrow(spec: SourceSpec, logical_date: dt.date, frame: pd.DataFrame
     """
     where = f"source {spec.name}, logical date {logical_date}"
     _check_partition_column(frame, "source", spec.name, where)
-    _check_partition_column(frame, "logical_date", logical_date, where)
+    _check_partition_column(frame, "logical_date", logical_date.isoformat(), where)
     key = spec.detail.key
     n = len(frame)
     arrays: dict[str, pa.Array] = {}

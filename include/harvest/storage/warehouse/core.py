@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.partitions import partition_date
 from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadCache, cache_key
 from harvest.storage.warehouse import (
     dedup_matches,
@@ -112,7 +111,7 @@ class Warehouse:
     # ---- the stages' writes ------------------------------------------------------------------
 
     def load_partition(
-        self, spec: SourceSpec, logical_date: dt.date | str, frame: pd.DataFrame
+        self, spec: SourceSpec, logical_date: dt.date, frame: pd.DataFrame
     ) -> LoadResult:
         """Make ``processed_<source>`` hold exactly ``frame`` for this partition, in one
         transaction (:mod:`.load`); the partition's cached reads are dropped."""
@@ -129,25 +128,25 @@ class Warehouse:
     def replace_quarantine(
         self,
         source: str,
-        logical_date: dt.date | str,
+        logical_date: dt.date,
         stage: str,
         issues: pd.DataFrame,
         severity: str = "warning",
     ) -> int:
         """Make the quarantine of one partition and stage hold exactly ``issues`` (see
         :func:`.results.quarantine_rows`); the rows stored."""
-        day = partition_date(logical_date)
+        day = logical_date
         rows = writers.quarantine_rows(source, day, stage, issues, severity)
         with self._begin() as conn:
             writers.replace_quarantine(conn, source, day, stage, rows)
         return int(rows.num_rows)
 
     def replace_validation_results(
-        self, source: str, logical_date: dt.date | str, results: pd.DataFrame
+        self, source: str, logical_date: dt.date, results: pd.DataFrame
     ) -> int:
         """Make the validation results of one partition exactly ``results`` (see
         :func:`.results.validation_rows`); the rows stored."""
-        day = partition_date(logical_date)
+        day = logical_date
         rows = writers.validation_rows(source, day, results)
         with self._begin() as conn:
             writers.replace_validation_results(conn, source, day, rows)
@@ -156,13 +155,13 @@ class Warehouse:
     def replace_crawl_monitors(
         self,
         source: str,
-        logical_date: dt.date | str,
+        logical_date: dt.date,
         results: Sequence[Mapping[str, Any]],
         checked_at: dt.datetime | None = None,
     ) -> int:
         """Make the crawl monitors of one partition exactly ``results`` (see
         :func:`.results.crawl_monitor_rows`); the rows stored."""
-        day = partition_date(logical_date)
+        day = logical_date
         rows = writers.crawl_monitor_rows(source, day, results, checked_at)
         with self._begin() as conn:
             writers.replace_crawl_monitors(conn, source, day, rows)
@@ -171,23 +170,21 @@ class Warehouse:
     def replace_crawl_account(
         self,
         source: str,
-        logical_date: dt.date | str,
+        logical_date: dt.date,
         branches: Sequence[Mapping[str, Any]],
         listed: Sequence[Mapping[str, Any]],
     ) -> None:
         """Make the crawl account of one catalogue partition (what its crawl read of its list
         pages, :mod:`.observed`) exactly these rows, in one transaction."""
-        day = partition_date(logical_date)
+        day = logical_date
         with self._begin() as conn:
             observed.replace_crawl_account(conn, source, day, branches, listed)
 
     # ---- the stages' reads -------------------------------------------------------------------
 
-    def partition_summary(
-        self, source: str, logical_date: dt.date | str
-    ) -> PartitionSummary | None:
+    def partition_summary(self, source: str, logical_date: dt.date) -> PartitionSummary | None:
         """The recorded summary of one partition, or ``None`` (cached)."""
-        day = partition_date(logical_date)
+        day = logical_date
 
         def compute() -> dict[str, Any] | None:
             with self._begin() as conn:
@@ -200,13 +197,13 @@ class Warehouse:
     def read_history(
         self,
         source: str,
-        since: dt.date | str,
-        until: dt.date | str,
+        since: dt.date,
+        until: dt.date,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
         """Processed rows with ``since <= logical_date <= until``, ordered by date and key,
         as nullable pandas dtypes the same on PostgreSQL and SQLite (cached)."""
-        first, last = partition_date(since), partition_date(until)
+        first, last = since, until
         wanted = ",".join(columns) if columns else "*"
         digest = hashlib.sha1(wanted.encode(), usedforsecurity=False).hexdigest()[:12]
 
@@ -216,9 +213,9 @@ class Warehouse:
 
         return self._cached(cache_key(source, "history", first, last, digest), compute)
 
-    def recent_row_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
+    def recent_row_counts(self, source: str, before_date: dt.date, n: int) -> list[int]:
         """Rows of the last ``n`` loaded partitions before ``before_date``, oldest first (cached)."""
-        before = partition_date(before_date)
+        before = before_date
 
         def compute() -> list[int]:
             with self._begin() as conn:
@@ -227,11 +224,11 @@ class Warehouse:
         last = before - dt.timedelta(days=1)
         return self._cached(cache_key(source, "row_counts", None, last, str(n)), compute)
 
-    def recent_scraped_counts(self, source: str, before_date: dt.date | str, n: int) -> list[int]:
+    def recent_scraped_counts(self, source: str, before_date: dt.date, n: int) -> list[int]:
         """Records scraped in the last ``n`` partitions before ``before_date`` that scraped any,
         oldest first (:func:`.reads.scraped_counts`)."""
         with self._begin() as conn:
-            return reads.scraped_counts(conn, source, partition_date(before_date), n)
+            return reads.scraped_counts(conn, source, before_date, n)
 
     def read_versions(self, source: str) -> pd.DataFrame:
         """Every version of a catalogue source (:func:`.reads.versions`)."""
@@ -287,7 +284,7 @@ class Warehouse:
             return predictions.replace_predictions(conn, source, day, rows)
 
     def replace_dedup_matches(
-        self, source: str, logical_date: dt.date | str, matches: pd.DataFrame
+        self, source: str, logical_date: dt.date, matches: pd.DataFrame
     ) -> int:
         """Make ``dedup_matches`` hold exactly ``matches`` for one partition (one transaction;
         :mod:`.dedup_matches`); the row count."""
@@ -314,7 +311,7 @@ class Warehouse:
 def open_warehouse(
     settings: Settings | str,
     spec: SourceSpec | None = None,
-    logical_date: dt.date | str | None = None,
+    logical_date: dt.date | None = None,
     *,
     cache: ReadCache | None = None,
 ) -> Warehouse:
@@ -340,7 +337,7 @@ def open_warehouse(
         report = warehouse.migrate([spec])
     except WarehouseUnavailable as exc:
         warehouse.close()
-        day = f", logical date {partition_date(logical_date)}" if logical_date else ""
+        day = f", logical date {logical_date}" if logical_date else ""
         raise WarehouseUnavailable(f"source {spec.name}{day}: {exc}") from exc
     except BaseException:
         warehouse.close()

@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from harvest.partitions import partition_date
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import DEDUP_MATCHES
 
@@ -45,16 +44,15 @@ def _json(value: Any) -> Any:
 
 
 def replace_dedup_matches(
-    conn: sa.Connection, source: str, logical_date: dt.date | str, matches: pd.DataFrame
+    conn: sa.Connection, source: str, logical_date: dt.date, matches: pd.DataFrame
 ) -> int:
     """Make the ``dedup_matches`` rows of one partition exactly ``matches`` (clean's
     ``duplicates`` and ``dedup_kept`` frames, concatenated), in ``conn``'s transaction; returns
     the row count. Raises :class:`FrameError` naming the partition when a column is missing."""
-    day = partition_date(logical_date)
     missing = [c for c in MATCH_FRAME_COLUMNS if c not in matches]
     if missing:
         raise FrameError(
-            f"dedup matches of source {source}, logical date {day}: the frame lacks "
+            f"dedup matches of source {source}, logical date {logical_date}: the frame lacks "
             f"{', '.join(missing)} (re-run the clean stage)"
         )
     rows = []
@@ -64,12 +62,14 @@ def replace_dedup_matches(
         rows.append(
             {
                 "source": source,
-                "logical_date": day,
+                "logical_date": logical_date,
                 "position": position,
                 "record_key": str(row.record_key),
                 "url": _value(row.url),
                 "matched_key": str(row.is_duplicate_of),
-                "matched_date": partition_date(matched_date) if matched_date else None,
+                "matched_date": dt.date.fromisoformat(str(matched_date)[:10])
+                if matched_date
+                else None,
                 "rule": str(row.rule),
                 "scope": str(row.scope),
                 "score": None if score is None else float(score),
@@ -80,7 +80,7 @@ def replace_dedup_matches(
         )
     conn.execute(
         sa.delete(DEDUP_MATCHES).where(
-            DEDUP_MATCHES.c.source == source, DEDUP_MATCHES.c.logical_date == day
+            DEDUP_MATCHES.c.source == source, DEDUP_MATCHES.c.logical_date == logical_date
         )
     )
     if rows:
@@ -92,8 +92,8 @@ def read_dedup_matches(
     conn: sa.Connection,
     source: str,
     *,
-    since: dt.date | str | None = None,
-    until: dt.date | str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
     actions: tuple[str, ...] | None = None,
     record_key: str | None = None,
 ) -> pd.DataFrame:
@@ -103,9 +103,9 @@ def read_dedup_matches(
     table = DEDUP_MATCHES
     query = sa.select(table).where(table.c.source == source)
     if since is not None:
-        query = query.where(table.c.logical_date >= partition_date(since))
+        query = query.where(table.c.logical_date >= since)
     if until is not None:
-        query = query.where(table.c.logical_date <= partition_date(until))
+        query = query.where(table.c.logical_date <= until)
     if actions:
         query = query.where(table.c.action.in_(actions))
     if record_key is not None:

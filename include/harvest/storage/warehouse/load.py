@@ -28,7 +28,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
-from harvest.partitions import partition_date
 from harvest.storage.warehouse.arrow import processed_arrow
 from harvest.storage.warehouse.copy import bulk_insert
 from harvest.storage.warehouse.dialects import (
@@ -81,7 +80,7 @@ class LoadResult:
 def load_partition(
     engine: sa.Engine,
     spec: SourceSpec,
-    logical_date: dt.date | str,
+    logical_date: dt.date,
     frame: pd.DataFrame,
     checked: dict[str, frozenset[str]],
     *,
@@ -94,7 +93,7 @@ def load_partition(
     of a first load is measured against in ``benchmarks/bench_load.py``).
     """
     started = time.perf_counter()
-    day = partition_date(logical_date)
+    day = logical_date
     data = processed_arrow(spec, day, frame)
     table = processed_table(spec)
     catalogue = spec.mode == "catalogue"

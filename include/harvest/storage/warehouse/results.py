@@ -80,7 +80,7 @@ def quarantine_rows(
     ``severity`` (else ``severity``); repeated issues are kept once. Raises :class:`FrameError`."""
     where = f"quarantine of source {source}, logical date {day}, stage {stage}"
     _check_partition_column(issues, "source", source, where)
-    _check_partition_column(issues, "logical_date", day, where)
+    _check_partition_column(issues, "logical_date", day.isoformat(), where)
     keys = ["url", "field", "check"]
     for key in keys:
         _required(issues, key, where)
@@ -124,7 +124,7 @@ def validation_rows(source: str, day: dt.date, results: pd.DataFrame) -> pa.Tabl
     JSON for non-strings) and ``details`` (JSON) are optional. Raises :class:`FrameError`."""
     where = f"validation results of source {source}, logical date {day}"
     _check_partition_column(results, "source", source, where)
-    _check_partition_column(results, "logical_date", day, where)
+    _check_partition_column(results, "logical_date", day.isoformat(), where)
     frame = results.copy()
     for column in ("expectation", "success"):
         _required(frame, column, where)

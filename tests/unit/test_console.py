@@ -1,0 +1,170 @@
+"""What a person reads at the console: the summary, the warnings, the log file, the errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvest.__main__ import main
+from harvest.console import configure_logging, logged_warnings, summary_lines, warning_lines
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, its handlers and level put back after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        if handler not in handlers:
+            handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_library_logs_go_to_the_file_and_only_with_verbose_to_the_console(
+    tmp_path: Path, root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = configure_logging(tmp_path / "logs", "run")
+    logging.getLogger("scrapy.crawler").info("Overridden settings: {'BOT_NAME': 'harvest'}")
+    logging.getLogger("great_expectations").info("Skipping registering function get_context")
+    logging.getLogger("harvest.validation").warning("2 of 300 records failing")
+    assert capsys.readouterr().err == ""
+    text = log.read_text(encoding="utf-8")
+    assert "Overridden settings" in text and "Skipping registering" in text
+    assert "2 of 300 records failing" in text
+    assert logged_warnings() == 1
+    assert log.parent == tmp_path / "logs" and log.name.startswith("harvest-run-")
+
+    verbose_log = configure_logging(tmp_path / "logs", "crawl", verbose=True)
+    logging.getLogger("scrapy.crawler").info("Spider opened")
+    assert "Spider opened" in capsys.readouterr().err
+    assert "Spider opened" in verbose_log.read_text(encoding="utf-8")
+    assert "Spider opened" not in log.read_text(encoding="utf-8")
+    assert logged_warnings() == 0
+
+
+REPORTS: dict[str, dict[str, Any]] = {
+    "scrape": {
+        "pages": 12,
+        "documents": 12,
+        "failed_pages": 2,
+        "js_pages": 3,
+        "js_unavailable": 1,
+        "cached_responses": 12,
+        "raw_uri": "file:///h/raw/shop/2026-11-26.jsonl",
+        "finish_reason": "finished",
+        "partial": False,
+        "max_pages_skipped": 4,
+        "depth_limit_skipped": 0,
+        "monitors": [
+            {"monitor": "item_count", "status": "passed", "message": "enough"},
+            {"monitor": "retry_count", "status": "failed", "message": "3 requests retried"},
+        ],
+        "completeness": {"warnings": ["fewer records than cards: 8 of 10 cards"]},
+    },
+    "validate": {
+        "scraped": 10,
+        "valid": 9,
+        "quarantined": 1,
+        "quarantined_by_reason": {"price:parse:price": 1},
+        "warnings": ["expect_column_values_to_be_between on 'area': 1 of 10 failing"],
+        "data_docs_path": "/h/data_docs/x.html",
+    },
+    "clean": {
+        "duplicates": 1,
+        "exact_duplicates_batch": 1,
+        "exact_duplicates_history": 0,
+        "near_duplicates_batch": 0,
+        "near_duplicates_history": 0,
+        "imputed": {"area": 2},
+    },
+    "load": {
+        "source": "shop",
+        "loaded": 8,
+        "warehouse": "sqlite:////h/warehouse.db",
+        "versions_opened": 3,
+        "versions_closed": 1,
+        "versions_unchanged": 4,
+        "warnings": {"records_unaccounted": {"severity": "warning", "scraped": 10, "rows": 8}},
+    },
+}
+
+
+def test_summary_has_a_line_per_figure_of_each_stage() -> None:
+    lines = summary_lines(REPORTS)
+    text = "\n".join(lines)
+    for expected in (
+        "  pages visited       12",
+        "  failed pages        2",
+        "  JS pages rendered   2",
+        "  from HTTP cache     12",
+        "  quarantined         1",
+        "    price:parse:price         1",
+        "  duplicates removed  1 (exact 1 + 0 history, near 0 + 0 history)",
+        "  values imputed      2 (area 2)",
+        "  rows loaded         8 into processed_shop",
+        "  versions            3 opened, 1 closed, 4 unchanged, in versions_shop",
+        "  warehouse           /h/warehouse.db",
+        "  Data Docs           /h/data_docs/x.html",
+    ):
+        assert expected in lines, (expected, text)
+    assert summary_lines({"validate": REPORTS["validate"]})[0] == "  records scraped     10"
+
+
+def test_warnings_name_what_is_suspicious() -> None:
+    lines = warning_lines(REPORTS)
+    assert lines == [
+        "2 page(s) failed (recorded in the raw partition)",
+        "1 JavaScript page(s) not rendered: headless Chromium is not available (install "
+        "chromium and chromium-driver); their JavaScript-only fields are missing",
+        "the page budget (crawl.max_pages) was reached: 4 page(s) not fetched",
+        "every page came from the HTTP cache: nothing was fetched from the site",
+        "crawl monitor retry_count failed: 3 requests retried",
+        "crawl: fewer records than cards: 8 of 10 cards",
+        "validation: expect_column_values_to_be_between on 'area': 1 of 10 failing",
+        "records_unaccounted: scraped=10, rows=8",
+    ]
+    quiet = {"scrape": {"pages": 5, "failed_pages": 0, "cached_responses": 0}}
+    assert warning_lines(quiet) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "--source", "demo", "--date", "2026-11-02"],
+        ["run", "--source", "demo", "--date", "2026-11-02", "--no-scrape"],
+    ],
+)
+def test_a_stage_before_its_crawl_says_to_crawl_first(
+    argv: list[str],
+    harvest_env: Path,
+    root_logger: logging.Logger,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: no raw pages of source demo for 2026-11-02 (file://")
+    assert "crawl the date first (`python -m harvest crawl --source demo --date 2026-11-02`" in (
+        captured.err
+    )
+    assert "Traceback" not in captured.err
+
+
+def test_an_expected_error_prints_no_traceback_and_names_the_log(
+    harvest_env: Path, root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["clean", "--source", "demo", "--date", "2026-11-02"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: staged partition file://")
+    assert "does not exist: run the task that writes it first" in err
+    assert f"(the log: {harvest_env / 'logs'}/harvest-clean-" in err
+    assert "Traceback" not in err

@@ -1,0 +1,136 @@
+"""`make up`'s start order and what it says the scheduler will start (harvest_local)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import harvest_local as local
+
+
+def _metadata_db(home: Path) -> sqlite3.Connection:
+    home.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(home / "airflow.db")
+    conn.execute("CREATE TABLE dag_run (id INTEGER, dag_id TEXT, run_id TEXT, state TEXT)")
+    conn.execute(
+        "CREATE TABLE asset_dag_run_queue (asset_id INTEGER, target_dag_id TEXT, created_at TEXT)"
+    )
+    return conn
+
+
+def test_pending_runs_names_runs_left_queued_and_asset_queued_dags(tmp_path: Path) -> None:
+    assert local.pending_runs(tmp_path / "none") == []
+    with _metadata_db(tmp_path) as conn:
+        conn.executemany(
+            "INSERT INTO dag_run VALUES (?, ?, ?, ?)",
+            [
+                (1, "harvest_demo", "manual__1", "success"),
+                (2, "harvest_demo", "manual__2", "queued"),
+                (3, "harvest_catalogue", "manual__3", "running"),
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO asset_dag_run_queue VALUES (?, ?, ?)",
+            [(1, "harvest_train_catalogue", "t"), (2, "harvest_train_catalogue", "t")],
+        )
+    assert local.pending_runs(tmp_path) == [
+        ("harvest_catalogue", "run manual__3 left running"),
+        ("harvest_demo", "run manual__2 left queued"),
+        (
+            "harvest_train_catalogue",
+            "new data: 2 asset event(s) queued a run (it trains on the data loaded)",
+        ),
+    ]
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    answers: list[dict[str, dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        body = json.dumps(self.answers.pop(0) if len(self.answers) > 1 else self.answers[0])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/api/v2/monitor/health"
+    server.shutdown()
+
+
+def test_wait_for_healthy_waits_for_every_component(health_server: str) -> None:
+    starting = {"scheduler": {"status": None}, "triggerer": {"status": "healthy"}}
+    healthy = {"scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}}
+    _Health.answers = [starting, starting, healthy]
+    local.wait_for_healthy(health_server, ["scheduler", "triggerer"], 30, {}, {})
+    assert _Health.answers == [healthy]
+
+    _Health.answers = [starting]
+    with pytest.raises(TimeoutError, match=r"^scheduler not healthy at .* within 2 s"):
+        local.wait_for_healthy(health_server, ["scheduler", "triggerer"], 2, {}, {})
+
+
+def test_wait_for_healthy_fails_at_once_when_a_component_exits(
+    health_server: str, tmp_path: Path
+) -> None:
+    _Health.answers = [{"scheduler": {"status": None}}]
+    log = tmp_path / "airflow-scheduler.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('no such table: dag'); sys.exit(3)"],
+        stdout=log.open("wb"),
+    )
+    proc.wait()
+    with pytest.raises(RuntimeError, match="airflow scheduler exited with 3:\nno such table: dag"):
+        local.wait_for_healthy(
+            health_server, ["scheduler"], 60, {"scheduler": proc}, {"scheduler": log}
+        )
+
+
+@pytest.mark.parametrize(
+    ("now", "day"),
+    [
+        ("2026-12-06T02:59:59+00:00", "2026-12-04"),  # the run of 12-05 is not due yet
+        ("2026-12-06T03:00:00+00:00", "2026-12-05"),  # due: interval 12-05 03:00 .. 12-06 03:00
+        ("2026-12-06T23:30:00+00:00", "2026-12-05"),
+        ("2026-12-07T01:00:00+01:00", "2026-12-05"),  # 00:00 UTC on 12-07
+    ],
+)
+def test_the_nightly_demo_site_shows_the_day_the_scheduled_run_processes(
+    now: str, day: str
+) -> None:
+    from harvest_demo.__main__ import latest_interval_day
+
+    ends_at = dt.time(3, 0)
+    assert latest_interval_day(dt.datetime.fromisoformat(now), ends_at) == dt.date.fromisoformat(
+        day
+    )
+
+
+def test_make_up_serves_the_catalogue_of_its_schedules_latest_interval() -> None:
+    sys.path.insert(0, str(local.REPO / "scripts"))
+    try:
+        import up
+    finally:
+        sys.path.remove(str(local.REPO / "scripts"))
+    from harvest.config.settings import DEFAULT_SOURCES_DIR
+    from harvest.config.spec import load_spec
+
+    assert load_spec(DEFAULT_SOURCES_DIR / "catalogue.yaml").schedule == "0 3 * * *"
+    assert up.catalogue_day_options() == ["--nightly-at", "03:00"]
