@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from harvest_airflow.assets import processed_asset, raw_asset
 from harvest_airflow.errors import translate_errors
-from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
+from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID, HarvestHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -189,14 +189,6 @@ class ScrapeOperator(_PartitionOperator):
             return None
         return max(self.execution_timeout.total_seconds() - _TIMEOUT_MARGIN_SECONDS, 1.0)
 
-    def _login_env(self, spec: SourceSpec) -> dict[str, str]:
-        """The spec's login Connection, read now, for the crawl process (never the spec)."""
-        if spec.login is None or spec.login.conn_id is None:
-            return {}
-        from harvest_airflow.hooks import HarvestHook
-
-        return HarvestHook().login_env(spec.login.conn_id)
-
     @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.monitoring.stage_metrics import measured_stage
@@ -214,7 +206,7 @@ class ScrapeOperator(_PartitionOperator):
                 settings,
                 logger=self.log,
                 timeout_seconds=self._crawl_timeout(),
-                env=self._login_env(spec),
+                env=HarvestHook().login_env(spec.login),  # its Connection, read now
             )
             summary = stage.report = result.to_dict()
             check_crawl(spec, partition, summary)  # PipelineError: retried (a re-crawl may pass)

@@ -281,6 +281,7 @@ def test_a_failed_login_is_an_error_naming_source_and_url(
         "SHOPLOGIN_PASSWORD))"
     ) in str(caught.value)
     assert "wrong" not in str(caught.value)  # never the password
+    assert caught.value.retryable is False  # a retry would post the same refused credentials
 
 
 def test_missing_credentials_say_which(site: BrowserSite, tmp_path: Path) -> None:

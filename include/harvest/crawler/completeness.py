@@ -75,12 +75,14 @@ def account_from_stats(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"level": name}
         for counter in COUNTERS:
             entry[counter] = int(stats.get(stat_key(name, counter)) or 0)
+            if counter.startswith("scroll_") and not entry[counter]:
+                del entry[counter]  # only levels that scroll say so
         entry["skipped"] = {
             reason: int(stats[skip_key(name, reason)])
             for reason in SKIP_REASONS
             if int(stats.get(skip_key(name, reason)) or 0)
         }
-        if any(entry[c] for c in COUNTERS) or entry["skipped"]:
+        if any(entry.get(c) for c in COUNTERS) or entry["skipped"]:
             out.append(entry)
     return out
 

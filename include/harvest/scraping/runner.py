@@ -42,6 +42,7 @@ from harvest.partitions import Partition
 from harvest.scraping.child import _die_with_parent, _forward_sigterm, _kill_group, _stream
 from harvest.storage.raw import open_raw_store
 
+CRAWL_ERROR = "harvest/crawl_error"  # the crawl's stat: why it could not go on (not retryable)
 TAIL_LINES = 20
 
 
@@ -49,7 +50,13 @@ class CrawlError(HarvestError, RuntimeError):
     """A crawl process that failed or timed out; says which source, date, exit code and why."""
 
     def __init__(
-        self, source: str, logical_date: dt.date, exit_code: int, last_lines: list[str], why: str
+        self,
+        source: str,
+        logical_date: dt.date,
+        exit_code: int,
+        last_lines: list[str],
+        why: str,
+        retryable: bool | None = None,
     ) -> None:
         self.source = source
         self.logical_date = logical_date
@@ -58,7 +65,8 @@ class CrawlError(HarvestError, RuntimeError):
         tail = "\n".join(f"    {line}" for line in last_lines) or "    (no output)"
         super().__init__(
             f"crawl of source {source!r} for {logical_date.isoformat()} {why} "
-            f"(exit code {exit_code}); last log lines:\n{tail}"
+            f"(exit code {exit_code}); last log lines:\n{tail}",
+            retryable=retryable,
         )
 
 
@@ -275,10 +283,12 @@ def run_crawl(
             raise
         reader.join(timeout=10)
         duration = time.monotonic() - started
-        if exit_code != 0:  # the crawl's own word on why (a failed login), if it said one
-            said = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-            why = f"failed: {said.get('harvest/crawl_error') or 'see the log'}"
-            raise CrawlError(spec.name, logical_date, exit_code, list(tail), why)
+        if exit_code != 0:  # the crawl's own word on why (a refused login: no retry fixes it)
+            said = (
+                json.loads(stats_path.read_text()).get(CRAWL_ERROR) if stats_path.exists() else None
+            )
+            why = f"failed: {said or 'see the log'}"
+            raise CrawlError(spec.name, logical_date, exit_code, list(tail), why, not said)
         try:
             stats = json.loads(stats_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
