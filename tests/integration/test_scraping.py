@@ -417,6 +417,6 @@ def test_a_crawl_on_a_slow_site_stops_itself_by_its_timeout(site: DemoSite, tmp_
     started = time.monotonic()
     with pytest.raises(CrawlError, match=r"stopped at its deadline with a partial partition: "
                        r"1 pages asked, 0 stored, 0 failed, 1 never fetched") as caught:  # fmt: skip
-        run_crawl(spec, DAY, make_settings(tmp_path), base_url=site.base_url, timeout_seconds=4)
-    assert time.monotonic() - started < 10  # its own stop: no kill (which says "killed")
+        run_crawl(spec, DAY, make_settings(tmp_path), base_url=site.base_url, timeout_seconds=12)
+    assert time.monotonic() - started < 12  # its own stop: no kill (which says "killed")
     assert "'demo'" in str(caught.value) and "killed" not in str(caught.value)
