@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve
+.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve app app-screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ $(BIN)/python:
 # (CI, a pipe) it is quiet, as its list of installed packages is hundreds of lines.
 $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
 	@echo "make: installing the packages of requirements-dev.lock into $(VENV) (about 2.5 GB; 2-4 minutes the first time)"
-	$(BIN)/uv pip sync $$([ -t 2 ] || echo --quiet) --compile-bytecode --python $(BIN)/python requirements-dev.lock
+	@$(BIN)/uv pip sync $$([ -t 2 ] || echo --quiet) --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -104,6 +104,20 @@ check-pythons: venv  ## install the lock on the other supported Pythons (3.12, 3
 
 demo: venv  ## run a source (SOURCE=demo by default) for one date through Airflow on embedded defaults; the demo source then trains a champion
 	$(BIN)/python scripts/demo.py --source $(or $(SOURCE),demo) $(DEMO_ARGS) $(if $(filter demo,$(or $(SOURCE),demo)),--train $(DEMO_TRAINING_ARGS))
+
+# The Harvest app (include/harvest/app): Streamlit on 127.0.0.1:$(APP_PORT), reading the warehouse
+# and MLflow store of the settings (the embedded ones under .harvest after `make demo`) read-only.
+# No request leaves the machine: usage statistics off (here and in .streamlit/config.toml).
+APP_PORT ?= 8501
+app: venv  ## the Harvest app on http://127.0.0.1:8501 (APP_PORT): crawl health, data quality, history, models
+	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/streamlit run include/harvest/app/main.py \
+		--server.address 127.0.0.1 --server.port $(APP_PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+# Every page of the app in headless Chromium (after `make demo`): a screenshot each in
+# docs/images/app/, and a failure when a page shows an exception or a request leaves 127.0.0.1.
+app-screenshots: venv  ## screenshots of every app page (docs/images/app), checked for errors and outside requests
+	$(BIN)/python scripts/app_screenshots.py --out docs/images/app
 
 up: venv  ## the local platform: Airflow on :8080 (api-server first, then scheduler, dag-processor, triggerer, each waited for) and the demo site on :8000
 	$(BIN)/python scripts/up.py

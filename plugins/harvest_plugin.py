@@ -1,4 +1,6 @@
-"""Harvest's Airflow plugin: the listener that tags Sentry errors with the source and version.
+"""Harvest's Airflow plugin: the listener that tags Sentry errors with the source and version,
+and the links to the Harvest app (``HARVEST_APP_URL``): a menu entry, and on each DAG a link
+to its source in the app.
 
 The adapters themselves live in the ``harvest_airflow`` package (kept out of the plugin loader by
 ``.airflowignore``); this module is the only one Airflow loads as a plugin.
@@ -8,11 +10,23 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from harvest.config.settings import Settings
 from harvest_airflow import sentry_tags
+
+_APP_URL = Settings.from_env().app_url
 
 
 class HarvestPlugin(AirflowPlugin):
-    """Registers :mod:`harvest_airflow.sentry_tags` as a task instance listener."""
+    """Registers :mod:`harvest_airflow.sentry_tags` as a task instance listener and the app's
+    links as external views (Airflow 3's plugin interface: ``nav`` and ``dag`` destinations)."""
 
     name = "harvest"
     listeners = [sentry_tags]
+    external_views = [
+        {"name": "Harvest app", "href": _APP_URL, "destination": "nav", "category": "browse"},
+        {
+            "name": "Harvest app: this source",
+            "href": _APP_URL + "/?dag_id={DAG_ID}",
+            "destination": "dag",
+        },
+    ]

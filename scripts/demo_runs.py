@@ -47,6 +47,7 @@ def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0)
     def poll() -> None:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
             while True:
+                last = stop.is_set()  # once more after the run ended: its last task
                 try:
                     rows = conn.execute(
                         "SELECT task_id, state, start_date, end_date FROM task_instance "
@@ -57,15 +58,21 @@ def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0)
                 except sqlite3.Error:
                     rows = []
                 for task_id, state, start, end in rows:
-                    if task_id in task_ids and task_id not in said and end and start:
-                        said.add(task_id)
+                    # a try that failed and is retried is said once per try (its end differs)
+                    key = f"{task_id} {end}" if state == "up_for_retry" else task_id
+                    if task_id in task_ids and key not in said and end and start:
+                        said.add(key)
                         seconds = (
                             dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
                         ).total_seconds()
-                        console.write(f"    {task_id:<12}{state} ({seconds:.0f} s)\n")
+                        retry = ", Airflow tries it again after its retry delay" * (
+                            state == "up_for_retry"
+                        )
+                        console.write(f"    {task_id:<12}{state} ({seconds:.0f} s{retry})\n")
                         console.flush()
-                if stop.wait(interval):
+                if last:
                     return
+                stop.wait(interval)
 
     thread = threading.Thread(target=poll, name="demo-progress", daemon=True)
     thread.start()

@@ -132,7 +132,7 @@ def test_scrape_operator_init_only_stores_arguments() -> None:
         "harvest_raw_store",
         "harvest_cache",
     )
-    assert [outlet.uri for outlet in op.outlets] == ["harvest://raw/nowhere"]
+    assert [outlet.uri for outlet in op.outlets] == ["x-harvest://raw/nowhere"]
     # templated fields are stored as given, rendered only at run time
     templated = ScrapeOperator(task_id="s", source="x", logical_date="{{ ds }}")
     assert templated.logical_date == "{{ ds }}"
@@ -150,7 +150,7 @@ def test_stage_operators_init_only_store_arguments() -> None:
     assert (validate.source, validate.logical_date) == ("nowhere", None)
     assert clean.validation is validation
     assert (load.validation, load.cleaning) == (validation, cleaning)
-    assert [outlet.uri for outlet in load.outlets] == ["harvest://processed/nowhere"]
+    assert [outlet.uri for outlet in load.outlets] == ["x-harvest://processed/nowhere"]
     assert validate.outlets == [] and clean.outlets == []
     assert {"logical_date", "validation"} <= set(clean.template_fields)
     assert {"logical_date", "validation", "cleaning"} <= set(load.template_fields)
@@ -216,3 +216,21 @@ def test_the_local_run_library_finds_the_checkout_and_runs_as_a_module(tmp_path:
         timeout=60,
     )
     assert wrong.returncode != 0 and "usage: python -m harvest_local env" in wrong.stderr
+
+
+def test_the_plugin_links_the_airflow_ui_to_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The menu entry and each DAG's link are external views Airflow's API accepts, pointing
+    at HARVEST_APP_URL; the app reads ``dag_id`` to choose that DAG's source."""
+    import importlib
+
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    monkeypatch.setenv("HARVEST_APP_URL", "https://harvest.example.org/")
+    import harvest_plugin
+
+    plugin = importlib.reload(harvest_plugin).HarvestPlugin
+    views = {
+        v["destination"]: ExternalViewResponse.model_validate(v) for v in plugin.external_views
+    }
+    assert views["nav"].href == "https://harvest.example.org"
+    assert views["dag"].href == "https://harvest.example.org/?dag_id={DAG_ID}"

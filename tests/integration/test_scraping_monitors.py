@@ -23,6 +23,7 @@ from harvest.pipeline import PipelineError, check_crawl
 from harvest.scraping.health import monitored_crawl
 from harvest.scraping.runner import CrawlResult
 from harvest.storage.warehouse import CRAWL_MONITORS, PartitionSummary, Warehouse, open_warehouse
+from harvest.storage.warehouse.schema import CRAWL_STATS
 from harvest_demo import DemoSite, Faults, SiteConfig
 
 DAY = dt.date(2026, 3, 1)
@@ -143,8 +144,18 @@ def test_monitors_switched_off_add_nothing(tmp_path: Path) -> None:
     result = crawl(tmp_path, demo_spec(enabled=False))
     assert result.monitors == [] and result.item_pages == CONFIG.listings_per_day
     assert result.monitors_cpu_seconds == 0.0
-    # monitors off: the crawl neither reads recent counts nor stores results (no warehouse opened)
-    assert not (tmp_path / "warehouse.db").exists()
+    # monitors off: the crawl stores no monitor result, only its own figures (crawl_stats)
+    assert stored(tmp_path) == {}
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    with engine.connect() as conn:
+        (row,) = conn.execute(sa.select(CRAWL_STATS)).all()
+    engine.dispose()
+    assert (row.source, row.logical_date, row.pages, row.items) == (
+        "demo",
+        DAY,
+        result.pages,
+        result.items,
+    )
 
 
 def test_crawl_monitors_on_both_warehouses(warehouse: Warehouse) -> None:

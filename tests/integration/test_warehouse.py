@@ -123,6 +123,7 @@ def test_migrate_creates_every_table_and_twice_is_a_no_op(warehouse: Warehouse) 
     first = warehouse.migrate([SPEC])
     assert sorted(first.created_tables) == [
         "crawl_monitors",
+        "crawl_stats",
         "dedup_matches",
         "partition_loads",
         "processed_demo",

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,67 @@ def test_make_up_serves_the_catalogue_of_its_schedules_latest_interval() -> None
 
     assert load_spec(DEFAULT_SOURCES_DIR / "catalogue.yaml").schedule == "0 3 * * *"
     assert up.catalogue_day_options() == ["--nightly-at", "03:00"]
+
+
+def test_make_demo_says_when_each_task_of_its_run_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sys.path.insert(0, str(local.REPO / "scripts"))
+    try:
+        import demo_runs
+    finally:
+        sys.path.remove(str(local.REPO / "scripts"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+    conn = sqlite3.connect(tmp_path / "airflow.db", isolation_level=None)
+    conn.execute("CREATE TABLE dag_run (id INTEGER, dag_id TEXT, run_id TEXT)")
+    conn.execute(
+        "CREATE TABLE task_instance (dag_id TEXT, run_id TEXT, task_id TEXT, state TEXT, "
+        "start_date TEXT, end_date TEXT)"
+    )
+    task = "INSERT INTO task_instance VALUES ('harvest_demo', ?, ?, ?, ?, ?)"
+    conn.execute("INSERT INTO dag_run VALUES (1, 'harvest_demo', 'before')")
+    conn.execute(
+        task, ("before", "scrape", "success", "2026-12-06 10:00:00", "2026-12-06 10:00:09")
+    )
+    with demo_runs.task_progress("harvest_demo", ("scrape", "load"), interval=0.1):
+        conn.execute("INSERT INTO dag_run VALUES (2, 'harvest_demo', 'now')")
+        conn.execute(
+            task, ("now", "scrape", "up_for_retry", "2026-12-06 10:59:50", "2026-12-06 10:59:55")
+        )
+        time.sleep(0.5)
+        conn.execute(
+            "UPDATE task_instance SET state = 'running', start_date = '2026-12-06 11:00:00', "
+            "end_date = NULL WHERE run_id = 'now'"
+        )
+        time.sleep(0.5)
+        conn.execute(
+            "UPDATE task_instance SET state = 'success', end_date = "
+            "'2026-12-06 11:00:19.6' WHERE run_id = 'now'"
+        )
+        time.sleep(0.5)
+        conn.execute(task, ("now", "load", "failed", "2026-12-06 11:00:20", "2026-12-06 11:00:22"))
+    conn.close()
+    assert (
+        capfd.readouterr().out
+        == "    scrape      up_for_retry (5 s, Airflow tries it again after its retry delay)\n"
+        "    scrape      success (20 s)\n"
+        "    load        failed (2 s)\n"
+    )
+
+
+def test_airflow_commands_do_not_warn_about_graphviz(tmp_path: Path) -> None:
+    base = {"HARVEST_HOME": str(tmp_path / "h"), "PATH": "/usr/bin", "PYTHONWARNINGS": "error"}
+    env = local.local_env(base=base)
+    assert env["PYTHONWARNINGS"].split(",")[0] == "error"  # the user's own filters stay first
+    warn = (
+        "import warnings; warnings.warn_explicit('Could not import graphviz.', UserWarning, "
+        "'dag_command.py', 57, module='airflow.cli.commands.dag_command'); "
+        "warnings.warn_explicit('other', UserWarning, 'x.py', 1, module='airflow.other')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", warn], env=env, capture_output=True, text=True, check=False
+    )
+    assert "graphviz" not in run.stderr
+    assert "UserWarning: other" in run.stderr  # only that module's warning is silenced
+    assert "PYTHONWARNINGS=" in "\n".join(local.env_lines(base))

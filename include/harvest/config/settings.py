@@ -48,6 +48,9 @@ class Settings:
     shared_filesystem: bool = False
     # The CSS/JS Data Docs load from CDNs, vendored at install time (scripts/vendor_data_docs.py)
     data_docs_assets: Path | None = None
+    # Where users open the Harvest app (make app) and the Airflow UI: the links between them
+    app_url: str = "http://127.0.0.1:8501"
+    airflow_url: str = "http://127.0.0.1:8080"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +80,8 @@ class Settings:
             data_docs_assets=Path(env["HARVEST_DATA_DOCS_ASSETS"])
             if env.get("HARVEST_DATA_DOCS_ASSETS")
             else DEFAULT_DATA_DOCS_ASSETS,
+            app_url=(env.get("HARVEST_APP_URL") or cls.app_url).rstrip("/"),
+            airflow_url=(env.get("HARVEST_AIRFLOW_URL") or cls.airflow_url).rstrip("/"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

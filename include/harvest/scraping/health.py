@@ -70,7 +70,8 @@ def monitored_crawl(
     **crawl_kwargs: Any,
 ) -> CrawlResult:
     """:func:`~harvest.scraping.runner.run_crawl` with the spec's monitors: reads the recent
-    scraped counts first, stores the monitors' results in ``crawl_monitors`` after, and returns
+    scraped counts first, stores the crawl's figures in ``crawl_stats`` and the monitors' results
+    in ``crawl_monitors`` after, and returns
     the :class:`~harvest.scraping.runner.CrawlResult` (whose ``monitors`` hold the results).
     Raises what ``run_crawl`` raises, and the warehouse's errors (``WarehouseUnavailable``)."""
     from harvest.storage.warehouse import open_warehouse
@@ -84,9 +85,14 @@ def monitored_crawl(
                 spec.name, logical_date, spec.monitors.recent_partitions
             )
     result = run_crawl(spec, partition, settings, recent_item_counts=recent, **crawl_kwargs)
+    with open_warehouse(settings, spec, logical_date) as warehouse:
+        warehouse.replace_crawl_stats(spec.name, logical_date, result.to_dict())
+        stored = (
+            warehouse.replace_crawl_monitors(spec.name, logical_date, result.monitors)
+            if spec.monitors.enabled
+            else 0
+        )
     if spec.monitors.enabled:
-        with open_warehouse(settings, spec, logical_date) as warehouse:
-            stored = warehouse.replace_crawl_monitors(spec.name, logical_date, result.monitors)
         if not result.monitors:
             log.warning(
                 "source=%s date=%s: monitors are on but the crawl reported no monitor results "

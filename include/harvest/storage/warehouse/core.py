@@ -34,6 +34,7 @@ from harvest.storage.warehouse import (
     training,
 )
 from harvest.storage.warehouse import results as writers
+from harvest.storage.warehouse.app_reads import AppReads
 from harvest.storage.warehouse.dialects import lock_key, session_lock
 from harvest.storage.warehouse.engine import begin, describe, engine_for
 from harvest.storage.warehouse.errors import WarehouseError, WarehouseUnavailable
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Warehouse:
+class Warehouse(AppReads):
     """Processed tables, quarantine, validation results, partition summaries, crawl monitors
     and predictions of every source, on PostgreSQL or SQLite.
 
@@ -166,6 +167,15 @@ class Warehouse:
         with self._begin() as conn:
             writers.replace_crawl_monitors(conn, source, day, rows)
         return len(rows)
+
+    def replace_crawl_stats(
+        self, source: str, logical_date: dt.date, stats: Mapping[str, Any]
+    ) -> None:
+        """Make the crawl figures of one partition (``crawl_stats``) those of ``stats``, a
+        crawl's report (:func:`.results.crawl_stats_row`)."""
+        row = writers.crawl_stats_row(source, logical_date, stats)
+        with self._begin() as conn:
+            writers.replace_crawl_stats(conn, row)
 
     def replace_crawl_account(
         self,
@@ -314,13 +324,16 @@ def open_warehouse(
     logical_date: dt.date | None = None,
     *,
     cache: ReadCache | None = None,
+    read_only: bool = False,
 ) -> Warehouse:
     """The warehouse ``settings`` names (or a warehouse URL), with the read cache of
     ``settings.cache_url`` (or ``cache``): the one way to open it, for stages, the CLI, the
     supervisor, training and tests alike.
 
     With ``spec`` it is migrated for that source first (idempotent, cheap when current): a
-    stage never goes on without the tables it needs. Raises :class:`WarehouseUnavailable`
+    stage never goes on without the tables it needs. ``read_only`` (the app) opens a connection
+    that cannot write: SQLite's ``mode=ro``, PostgreSQL's ``default_transaction_read_only``
+    (production gives the app a read-only role as well); it takes no ``spec``. Raises :class:`WarehouseUnavailable`
     naming the server (password hidden), the source and the date when the database cannot be
     reached, and :class:`WarehouseError` for an unsupported URL or a failed migration.
     """
@@ -328,8 +341,11 @@ def open_warehouse(
         url, cache_url = settings, None
     else:
         url, cache_url = settings.warehouse_url, settings.cache_url
+    if read_only and spec is not None:
+        raise WarehouseError(f"source {spec.name}: a read-only warehouse cannot be migrated")
     warehouse = Warehouse(
-        engine_for(url), cache=cache if cache is not None else ReadCache.from_url(cache_url)
+        engine_for(url, read_only=read_only),
+        cache=cache if cache is not None else ReadCache.from_url(cache_url),
     )
     if spec is None:
         return warehouse

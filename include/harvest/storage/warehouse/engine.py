@@ -14,20 +14,29 @@ from harvest.storage.warehouse.errors import WarehouseError, WarehouseUnavailabl
 from harvest.text import redact_url
 
 
-def engine_for(url: str) -> sa.Engine:
-    """An engine for a warehouse URL: ``postgresql://`` (psycopg2, the pinned driver) or ``sqlite:///path``."""
+def engine_for(url: str, *, read_only: bool = False) -> sa.Engine:
+    """An engine for a warehouse URL: ``postgresql://`` (psycopg2, the pinned driver) or
+    ``sqlite:///path``. ``read_only``: every transaction is read-only (PostgreSQL's
+    ``default_transaction_read_only``; the SQLite file opened with ``mode=ro``, never created)."""
     parsed = sa.make_url(url)
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg2")
-        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     if backend == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        plain = database and database != ":memory:" and not database.startswith("file:")
+        if read_only and plain:
+            path = Path(str(database)).expanduser().resolve()
+            parsed = parsed.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+        elif plain:
+            Path(str(database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed, connect_args={"timeout": 60})
-        _sqlite_transactions(engine)
+        _sqlite_transactions(engine, read_only=read_only)
         return engine
     raise WarehouseError(
         f"warehouse URL {redact_url(url)!r}: unsupported database "
@@ -35,18 +44,20 @@ def engine_for(url: str) -> sa.Engine:
     )
 
 
-def _sqlite_transactions(engine: sa.Engine) -> None:
+def _sqlite_transactions(engine: sa.Engine, *, read_only: bool = False) -> None:
     """Real transactions on SQLite (pysqlite's own handling would commit before DDL), and WAL so
-    that readers do not block the loader."""
+    that readers do not block the loader. A read-only engine takes no write lock (a deferred
+    ``BEGIN``) and leaves the journal mode as the writers set it."""
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def describe(url: sa.URL) -> str:

@@ -1,6 +1,7 @@
 """The stages' reads, one statement each on a connection: partition summaries, history for
 de-duplication, recent row and scraped counts for validation and the crawl monitors, the
-quarantine count and load times of the load stage, and the versions of a catalogue source.
+quarantine count and load times of the load stage, the versions of a catalogue source, and the
+app's item search, item versions and browsing of a processed table (a page at a time).
 Frames come back typed the same on PostgreSQL and SQLite. :class:`~.core.Warehouse` opens the
 connection and serves the cached ones through Redis."""
 
@@ -14,12 +15,16 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from harvest.config.spec import SourceSpec
 from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.storage.warehouse.schema import (
     PARTITION_LOADS,
     QUARANTINE,
     _type_family,
+    has_table,
+    predictions_table_name,
+    processed_table_name,
     reflect,
     versions_table_name,
 )
@@ -124,6 +129,108 @@ def loaded_dates(conn: sa.Connection, source: str, after: dt.date | None = None)
     if after is not None:
         query = query.where(PARTITION_LOADS.c.logical_date > after)
     return sorted(conn.execute(query).scalars())
+
+
+def item_search(
+    conn: sa.Connection, spec: SourceSpec, text: str, field: str | None, limit: int
+) -> pd.DataFrame:
+    """Items of ``spec`` whose key, URL or ``field`` contains ``text`` (case-insensitive): a row
+    per key (record_key, url, the field's newest value), at most ``limit``, sorted by key. Reads
+    ``versions_<source>`` of a catalogue, else ``processed_<source>``."""
+    name = versions_table_name(spec.name) if spec.mode == "catalogue" else None
+    table = reflect(conn, spec.name, name)
+    pattern = f"%{text.lower()}%"
+    searched = [table.c.record_key, table.c.url]
+    if field and field in table.c:
+        searched.append(table.c[field])
+    wanted = [table.c.record_key, sa.func.max(table.c.url).label("url")]
+    if field and field in table.c:
+        wanted.append(sa.func.max(table.c[field]).label(field))
+    query = (
+        sa.select(*wanted)
+        .where(sa.or_(*[sa.func.lower(sa.cast(c, sa.Text)).like(pattern) for c in searched]))
+        .group_by(table.c.record_key)
+        .order_by(table.c.record_key)
+        .limit(limit)
+    )
+    return typed_frame(
+        conn.execute(query).all(),
+        [
+            table.c.record_key,
+            table.c.url,
+            *([table.c[field]] if field and field in table.c else []),
+        ],
+    )
+
+
+def item_versions(conn: sa.Connection, spec: SourceSpec, key: str) -> pd.DataFrame:
+    """Every version of one item of a catalogue source (``versions_<source>``), oldest first;
+    of a listings source its one processed row."""
+    if spec.mode == "catalogue":
+        table = reflect(conn, spec.name, versions_table_name(spec.name))
+        order = table.c.valid_from
+    else:
+        table = reflect(conn, spec.name)
+        order = table.c.logical_date
+    columns = list(table.c)
+    query = sa.select(*columns).where(table.c.record_key == key).order_by(order)
+    return typed_frame(conn.execute(query).all(), columns)
+
+
+def browse(
+    conn: sa.Connection,
+    spec: SourceSpec,
+    first: dt.date,
+    last: dt.date,
+    equals: dict[str, Any],
+    limit: int,
+    offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """A page of ``processed_<source>`` with ``first <= logical_date <= last`` and each column
+    of ``equals`` equal to its value, ordered by date and key, and the number of rows that
+    match. Raises :class:`WarehouseError` for a column the table does not have."""
+    table = reflect(conn, spec.name)
+    unknown = [c for c in equals if c not in table.c]
+    if unknown:
+        raise WarehouseError(
+            f"source {spec.name}: {processed_table_name(spec.name)} has no column(s) "
+            f"{', '.join(unknown)}"
+        )
+    where = [table.c.logical_date >= first, table.c.logical_date <= last]
+    where += [table.c[column] == value for column, value in equals.items()]
+    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+    columns = list(table.c)
+    query = (
+        sa.select(*columns)
+        .where(*where)
+        .order_by(table.c.logical_date, table.c.record_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return typed_frame(conn.execute(query).all(), columns), int(total)
+
+
+def predictions(conn: sa.Connection, source: str, key: str | None, limit: int) -> pd.DataFrame:
+    """Scored rows of ``predictions_<source>`` (one key's, or the newest date's first), with
+    their model and top SHAP contributions; empty before the first scoring."""
+    name = predictions_table_name(source)
+    if not has_table(conn, name):
+        return pd.DataFrame(
+            columns=["record_key", "logical_date", "prediction", "model_version", "explanation"]
+        )
+    table = reflect(conn, source, name)
+    columns = [
+        table.c.record_key,
+        table.c.logical_date,
+        table.c.prediction,
+        table.c.model_version,
+        table.c.explanation,
+    ]
+    query = sa.select(*columns).where(table.c.source == source)
+    if key is not None:
+        query = query.where(table.c.record_key == key)
+    query = query.order_by(table.c.logical_date.desc(), table.c.record_key).limit(limit)
+    return pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in columns])
 
 
 _READ_DTYPES = {

@@ -1,5 +1,5 @@
-"""Result writers: the quarantine, validation results, crawl monitors and summary of a
-partition. Each frame is checked and made Arrow rows first (``*_rows``, before any transaction),
+"""Result writers: the quarantine, validation results, crawl monitors, crawl figures and
+summary of a partition. Each frame is checked and made Arrow rows first (``*_rows``, before any transaction),
 then replaced whole on a connection (``replace_*``): :class:`~.core.Warehouse` runs both in
 one transaction, so a re-run gives the same rows."""
 
@@ -28,6 +28,7 @@ from harvest.storage.warehouse.dialects import insert
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import (
     CRAWL_MONITORS,
+    CRAWL_STATS,
     PARTITION_LOADS,
     QUARANTINE,
     VALIDATION_RESULTS,
@@ -234,3 +235,40 @@ def replace_crawl_monitors(
     )
     if rows:
         conn.execute(sa.insert(CRAWL_MONITORS), list(rows))
+
+
+CRAWL_STAT_COLUMNS = tuple(
+    c.name for c in CRAWL_STATS.c if c.name not in ("source", "logical_date", "crawled_at")
+)
+"""The crawl figures ``crawl_stats`` keeps: keys of ``CrawlResult.to_dict()``."""
+
+
+def crawl_stats_row(
+    source: str, day: dt.date, stats: Mapping[str, Any], crawled_at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The ``crawl_stats`` row of one crawl from its report (``CrawlResult.to_dict()``). Raises
+    :class:`FrameError` naming the partition and the missing figures."""
+    missing = [k for k in CRAWL_STAT_COLUMNS if k != "links_skipped" and stats.get(k) is None]
+    if missing:
+        raise FrameError(
+            f"crawl figures of source {source}, logical date {day}: no {', '.join(missing)}"
+        )
+    row = {k: stats.get(k) for k in CRAWL_STAT_COLUMNS}
+    row["links_skipped"] = dict(stats.get("links_skipped") or {})
+    return {
+        "source": source,
+        "logical_date": day,
+        **row,
+        "crawled_at": crawled_at or dt.datetime.now(dt.UTC),
+    }
+
+
+def replace_crawl_stats(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    """Make the ``crawl_stats`` row of one partition exactly ``row``."""
+    conn.execute(
+        sa.delete(CRAWL_STATS).where(
+            CRAWL_STATS.c.source == row["source"],
+            CRAWL_STATS.c.logical_date == row["logical_date"],
+        )
+    )
+    conn.execute(sa.insert(CRAWL_STATS), [dict(row)])

@@ -116,6 +116,29 @@ CRAWL_MONITORS = sa.Table(
     sa.Column("checked_at", UtcDateTime(), nullable=False),
 )
 
+CRAWL_STATS = sa.Table(
+    "crawl_stats",
+    _SHARED,
+    # one row per crawled partition: the crawl's own figures (harvest.scraping.runner's
+    # CrawlResult), replaced on re-run; what the app's Sources page shows of a crawl
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("logical_date", sa.Date, primary_key=True),
+    sa.Column("pages", sa.BigInteger, nullable=False),  # fetched (incl. rendered) + failed
+    sa.Column("failed_pages", sa.BigInteger, nullable=False),
+    sa.Column("ignored_pages", sa.BigInteger, nullable=False),  # robots.txt, off-site
+    sa.Column("items", sa.BigInteger, nullable=False),  # records the spider yielded
+    sa.Column("cards_seen", sa.BigInteger, nullable=False),  # cards on list pages
+    sa.Column("js_pages", sa.BigInteger, nullable=False),
+    sa.Column("cached_responses", sa.BigInteger, nullable=False),
+    sa.Column("requests_to_site", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("duration_seconds", sa.Double, nullable=False),
+    sa.Column("finish_reason", sa.Text, nullable=False),
+    sa.Column("links_skipped", json_type()),  # {reason: links}, every level
+    sa.Column("completeness_warnings", sa.BigInteger, nullable=False),
+    sa.Column("crawled_at", UtcDateTime(), nullable=False),
+)
+
 DEDUP_MATCHES = sa.Table(
     "dedup_matches",
     _SHARED,

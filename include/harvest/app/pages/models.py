@@ -1,0 +1,78 @@
+"""Models: each training's holdout error against the baseline and the noise floor, the
+registered versions with the champion, the champion's SHAP summary, and for any scored row its
+top contributions (all from MLflow and ``predictions_<source>``)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from harvest.app import ui
+from harvest.training import history
+
+
+@ui.cached
+def _history(source: str, tracking_uri: str, minute: object):  # type: ignore[no-untyped-def]
+    return history.model_history(tracking_uri, source)
+
+
+def _errors_figure(runs: object) -> go.Figure:
+    fig = go.Figure()
+    frame = runs  # a frame of model_history().runs
+    x = [str(t) for t in frame["start_time"]]  # type: ignore[index]
+    for metric in ("holdout_rmse", "baseline_rmse"):
+        fig.add_scatter(name=metric, x=x, y=list(frame[metric]), mode="lines+markers")  # type: ignore[index]
+    if frame["rmse_vs_noise_floor"].notna().any():  # type: ignore[index]
+        floor = frame["holdout_rmse"] / frame["rmse_vs_noise_floor"]  # type: ignore[index]
+        fig.add_scatter(name="noise floor", x=x, y=list(floor), mode="lines", line={"dash": "dot"})
+    fig.update_layout(title="Holdout RMSE per training", xaxis_type="category")
+    return fig
+
+
+st.title("Models")
+with ui.shown_errors():
+    spec = ui.choose_source()
+    if spec is not None:
+        if spec.target is None:
+            raise ui.NoData(f"Source {spec.name} has no target: no model is trained for it.")
+        tracking_uri = ui.settings().mlflow_tracking_uri
+        found = _history(spec.name, tracking_uri, ui.now())
+        if found.runs.empty:
+            raise ui.NoData(f"Source {spec.name}: no training yet (`make demo` trains one).")
+        ui.plotly(_errors_figure(found.runs), key="models_errors")
+        st.caption(
+            "The noise floor is the error of a perfect model (the demo site's known noise); "
+            "rmse_vs_noise_floor = 1 is as good as any model can be."
+        )
+        st.subheader(f"Champion: version {found.champion or '(none)'}")
+        st.dataframe(found.versions, hide_index=True)
+        st.dataframe(found.runs, hide_index=True)
+        if found.importances:
+            top = sorted(found.importances.items(), key=lambda kv: kv[1])[-15:]
+            fig = go.Figure(go.Bar(x=[v for _, v in top], y=[k for k, _ in top], orientation="h"))
+            fig.update_layout(title="Champion: mean |SHAP| per feature")
+            ui.plotly(fig, key="models_importances")
+        if found.champion_run:
+            with tempfile.TemporaryDirectory() as folder:
+                summary = history.shap_summary(tracking_uri, found.champion_run, Path(folder))
+                if summary is not None:
+                    st.image(summary.read_bytes(), caption="SHAP summary of the champion")
+        st.subheader("A scored row")
+        scored = ui.warehouse().predictions(spec.name)
+        if scored.empty:
+            st.info("No row scored yet (the training DAG's score task fills predictions).")
+        else:
+            key = st.selectbox("Record", list(scored["record_key"]), key="scored_key")
+            row = scored[scored["record_key"] == key].iloc[0]
+            st.metric(
+                "prediction", f"{row['prediction']:.2f}", help=f"model {row['model_version']}"
+            )
+            parts = history.contributions(row["explanation"])
+            fig = go.Figure(
+                go.Bar(x=list(parts["contribution"]), y=list(parts["feature"]), orientation="h")
+            )
+            fig.update_layout(title=f"{key}: top SHAP contributions")
+            ui.plotly(fig, key="models_contributions")
