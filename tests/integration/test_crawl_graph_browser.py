@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.pipeline import PipelineError, run_partition
+from harvest.pipeline import run_partition
+from harvest.scraping.checks import CrawlCheckFailed
 from harvest.scraping import CrawlError
 from harvest.storage.warehouse import processed_table_name
 from tests.integration.browser_site import (
@@ -92,7 +93,7 @@ def cards_at(path: str, name: str = "unreadable") -> dict[str, Any]:
 def test_robots_txt_forbidding_the_start_url_says_so(site: BrowserSite, tmp_path: Path) -> None:
     url = f"{site.base_url}/private/list"
     host = site.base_url.removeprefix("http://")
-    with pytest.raises(PipelineError) as caught:
+    with pytest.raises(CrawlCheckFailed) as caught:
         run(cards_at("/private/list"), site, tmp_path)
     assert str(caught.value) == (
         f"crawl of source 'unreadable' for {DAY} fetched no page (0 failed, 1 not fetched): "
@@ -104,7 +105,7 @@ def test_robots_txt_forbidding_the_start_url_says_so(site: BrowserSite, tmp_path
 
 
 def test_a_json_page_to_a_spec_that_reads_html_says_so(site: BrowserSite, tmp_path: Path) -> None:
-    with pytest.raises(PipelineError) as caught:
+    with pytest.raises(CrawlCheckFailed) as caught:
         run(cards_at("/feed.json"), site, tmp_path)
     assert str(caught.value) == (
         f"crawl of source 'unreadable' for {DAY} fetched no page (1 failed, 0 not fetched): "
@@ -126,7 +127,7 @@ def test_a_json_page_to_a_spec_that_reads_html_says_so(site: BrowserSite, tmp_pa
 def test_a_page_the_spec_cannot_read_says_what_it_is(
     site: BrowserSite, tmp_path: Path, path: str, what: str
 ) -> None:
-    with pytest.raises(PipelineError) as caught:
+    with pytest.raises(CrawlCheckFailed) as caught:
         run(cards_at(path), site, tmp_path)
     assert str(caught.value).startswith(
         f"crawl of source 'unreadable' for {DAY} reached no item page (1 page(s) fetched, "
