@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from harvest_airflow.assets import processed_asset, raw_asset
 from harvest_airflow.errors import translate_errors
-from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
+from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID, HarvestHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -205,7 +205,7 @@ class ScrapeOperator(_PartitionOperator):
         with measured_stage(settings, "scrape") as stage:
             result = scrape(  # CrawlCheckFailed: retried; PastNotObservable: not
                 spec, partition, settings, logger=self.log, timeout_seconds=self._crawl_timeout(),
-                recrawl=recrawl,
+                env=HarvestHook().login_env(spec.login), recrawl=recrawl,  # login: read now
             )  # fmt: skip
             summary = stage.report = result.to_dict()
         self.log.info(

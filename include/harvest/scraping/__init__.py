@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harvest.scraping.runner import CrawlError, CrawlResult, run_crawl
@@ -35,6 +36,7 @@ def scrape(
     base_url: str | None = None,
     logger: Any = None,  # a logging.Logger, or Airflow's task logger (self.log)
     timeout_seconds: float | None = None,
+    env: Mapping[str, str] | None = None,
     recrawl: bool = False,
     now: dt.datetime | None = None,
 ) -> CrawlResult:
@@ -51,7 +53,8 @@ def scrape(
     of an undated source never crawled; not retryable),
     :class:`~harvest.scraping.runner.CrawlError` (the child failed or timed out),
     :class:`~harvest.scraping.checks.CrawlCheckFailed` (no page fetched, no item page reached,
-    a critical monitor failed) and the stores' errors.
+    a critical monitor failed) and the stores' errors; all retryable but a refused login.
+    ``env``: more variables for the crawl process (a login's Connection).
     """
     from harvest.partitions import Partition
     from harvest.scraping.checks import check_crawl
@@ -71,6 +74,7 @@ def scrape(
             base_url=base_url,
             logger=logger,
             timeout_seconds=timeout_seconds,
+            env=env,
         )
         if plan.observed_on is not None:
             result.observed_on = plan.observed_on.isoformat()
