@@ -292,7 +292,7 @@ def test_sigterm_to_the_cli_ends_its_crawl_child(tmp_path: Path) -> None:
                 "--date",
                 str(DAY),
                 "--recrawl",
-            ],  # fmt: skip
+            ],
             env=env,
             cwd=REPO_ROOT,
             stdout=subprocess.DEVNULL,
