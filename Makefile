@@ -33,7 +33,7 @@ $(BIN)/python:
 # (CI, a pipe) it is quiet, as its list of installed packages is hundreds of lines.
 $(VENV)/.synced: requirements-dev.lock pyproject.toml | $(BIN)/python
 	@echo "make: installing the packages of requirements-dev.lock into $(VENV) (about 2.5 GB; 2-4 minutes the first time)"
-	$(BIN)/uv pip sync $$([ -t 2 ] || echo --quiet) --compile-bytecode --python $(BIN)/python requirements-dev.lock
+	@$(BIN)/uv pip sync $$([ -t 2 ] || echo --quiet) --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 

@@ -1,7 +1,7 @@
 """One training DAG per source with a ``target``: ``harvest_train_<source>``.
 
 Data-aware: each runs when the source's load emits its processed-data Asset
-(``harvest://processed/<source>``), not on a clock. Wiring only; the work is in
+(``x-harvest://processed/<source>``), not on a clock. Wiring only; the work is in
 ``harvest_airflow.training`` and ``harvest.training``, imported inside the tasks.
 """
 
@@ -28,7 +28,7 @@ DEFAULT_ARGS = {
 def _doc_md(spec: SourceSpec) -> str:
     return (
         f"### Training of source `{spec.name}` (target `{spec.target}`)\n\n"
-        f"Runs when `harvest://processed/{spec.name}` gets a new partition.\n\n"
+        f"Runs when `x-harvest://processed/{spec.name}` gets a new partition.\n\n"
         "1. **plan**: the latest processed date (names the Optuna studies) and the number of "
         "tuning workers (several on PostgreSQL, one on SQLite). Skips when nothing is loaded.\n"
         "2. **tune** (mapped): each worker runs its share of the LightGBM and XGBoost studies.\n"

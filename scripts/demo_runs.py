@@ -58,12 +58,17 @@ def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0)
                 except sqlite3.Error:
                     rows = []
                 for task_id, state, start, end in rows:
-                    if task_id in task_ids and task_id not in said and end and start:
-                        said.add(task_id)
+                    # a try that failed and is retried is said once per try (its end differs)
+                    key = f"{task_id} {end}" if state == "up_for_retry" else task_id
+                    if task_id in task_ids and key not in said and end and start:
+                        said.add(key)
                         seconds = (
                             dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
                         ).total_seconds()
-                        console.write(f"    {task_id:<12}{state} ({seconds:.0f} s)\n")
+                        retry = ", Airflow tries it again after its retry delay" * (
+                            state == "up_for_retry"
+                        )
+                        console.write(f"    {task_id:<12}{state} ({seconds:.0f} s{retry})\n")
                         console.flush()
                 if last:
                     return

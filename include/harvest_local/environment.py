@@ -47,9 +47,17 @@ def local_env(
         # `airflow standalone` starts its components as `airflow ...` from PATH.
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
     )
+    filters = [f for f in env.get("PYTHONWARNINGS", "").split(",") if f]
+    env["PYTHONWARNINGS"] = ",".join([*filters, *(f for f in QUIET if f not in filters)])
     for key, value in shared_keys(af_home).items():
         env.setdefault(key, value)
     return env
+
+
+# Warnings filters (PYTHONWARNINGS, after the user's own): Airflow's CLI module for `airflow dags
+# ...` warns on every such command that graphviz is not installed (only `airflow dags show` draws
+# with it).
+QUIET = ("ignore::UserWarning:airflow.cli.commands.dag_command",)
 
 
 def shared_keys(airflow_home: Path) -> dict[str, str]:
@@ -97,7 +105,14 @@ def ensure_admin_password(env: Mapping[str, str], password: str | None = None) -
     return path, current[ADMIN_USER]
 
 
-ENV_KEYS = ("HARVEST_REPO", "HARVEST_HOME", "AIRFLOW_HOME", "AIRFLOW_CONFIG", "PYTHONPATH")
+ENV_KEYS = (
+    "HARVEST_REPO",
+    "HARVEST_HOME",
+    "AIRFLOW_HOME",
+    "AIRFLOW_CONFIG",
+    "PYTHONPATH",
+    "PYTHONWARNINGS",
+)
 
 
 def env_lines(env: Mapping[str, str] | None = None) -> list[str]:

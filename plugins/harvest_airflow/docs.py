@@ -41,7 +41,7 @@ def source_doc_md(spec: SourceSpec) -> str:
         f"| setting | value |\n|---|---|\n{table}\n\n"
         "#### Tasks\n\n"
         "1. **scrape**: crawl the data interval into the raw store (upserts by URL; "
-        f"Asset `harvest://raw/{spec.name}`).\n"
+        f"Asset `x-harvest://raw/{spec.name}`).\n"
         "2. **validate**: the spec's Great Expectations suite; failing records go to the "
         "`quarantine` table with a reason, the valid ones to staging. A broken critical "
         "expectation fails the run at once (no retries): fix the cause, then clear the run.\n"
@@ -56,7 +56,7 @@ def source_doc_md(spec: SourceSpec) -> str:
             "dates re-checked; "
         )
         + "counts and warnings in `partition_loads` "
-        f"(Asset `harvest://processed/{spec.name}`).\n\n"
+        f"(Asset `x-harvest://processed/{spec.name}`).\n\n"
         "Edit the source's YAML spec to change these; see docs/reference/spec.md."
     )
 

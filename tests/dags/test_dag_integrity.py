@@ -64,7 +64,7 @@ def test_scrape_task_wiring(dagbag) -> None:
     assert "logical_date" in scrape.template_fields
     assert scrape.logical_date is None, "the run's own partition, also without a logical date"
     uris = {getattr(outlet, "uri", None) for outlet in scrape.outlets}
-    assert "harvest://raw/demo" in uris
+    assert "x-harvest://raw/demo" in uris
     from airflow.sdk import CronDataIntervalTimetable
 
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
@@ -124,7 +124,7 @@ def test_pipeline_task_wiring(dagbag) -> None:
     assert {"validation", "cleaning", "crawl"} <= set(load.template_fields)
     assert (producer(load.validation), producer(load.cleaning)) == ("validate", "clean")
     assert producer(load.crawl) == "scrape"  # its cache counts: the all_cached warning
-    assert {getattr(o, "uri", None) for o in load.outlets} == {"harvest://processed/demo"}
+    assert {getattr(o, "uri", None) for o in load.outlets} == {"x-harvest://processed/demo"}
     for task_id in ("validate", "clean", "load"):
         task = dag.get_task(task_id)
         assert task.pool != "scraping", f"{task_id} must not take a crawl slot"

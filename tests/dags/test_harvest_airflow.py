@@ -113,7 +113,7 @@ def test_scrape_operator_init_only_stores_arguments() -> None:
         "harvest_raw_store",
         "harvest_cache",
     )
-    assert [outlet.uri for outlet in op.outlets] == ["harvest://raw/nowhere"]
+    assert [outlet.uri for outlet in op.outlets] == ["x-harvest://raw/nowhere"]
     # templated fields are stored as given, rendered only at run time
     templated = ScrapeOperator(task_id="s", source="x", logical_date="{{ ds }}")
     assert templated.logical_date == "{{ ds }}"
@@ -131,7 +131,7 @@ def test_stage_operators_init_only_store_arguments() -> None:
     assert (validate.source, validate.logical_date) == ("nowhere", None)
     assert clean.validation is validation
     assert (load.validation, load.cleaning) == (validation, cleaning)
-    assert [outlet.uri for outlet in load.outlets] == ["harvest://processed/nowhere"]
+    assert [outlet.uri for outlet in load.outlets] == ["x-harvest://processed/nowhere"]
     assert validate.outlets == [] and clean.outlets == []
     assert {"logical_date", "validation"} <= set(clean.template_fields)
     assert {"logical_date", "validation", "cleaning"} <= set(load.template_fields)

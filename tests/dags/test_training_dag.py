@@ -35,7 +35,7 @@ def test_one_training_dag_per_source_with_a_target(tmp_path: Path) -> None:
 
 def test_scheduled_on_the_processed_asset(dag) -> None:  # type: ignore[no-untyped-def]
     uris = [asset.uri for asset in dag.timetable.asset_condition.objects]
-    assert uris == ["harvest://processed/demo"]
+    assert uris == ["x-harvest://processed/demo"]
     assert {"harvest", "training"} <= set(dag.tags)
 
 

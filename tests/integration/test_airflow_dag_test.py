@@ -283,7 +283,7 @@ def test_dag_runs_every_stage_and_a_rerun_changes_nothing(
     assert load["loaded"] > 0
 
     assert result.events == {
-        "harvest://raw/demo": [
+        "x-harvest://raw/demo": [
             {
                 "source": "demo",
                 "logical_date": DAY.isoformat(),
@@ -291,7 +291,7 @@ def test_dag_runs_every_stage_and_a_rerun_changes_nothing(
                 "raw_uri": store.uri("demo", DAY),
             }
         ],
-        "harvest://processed/demo": [
+        "x-harvest://processed/demo": [
             {"source": "demo", "logical_date": DAY.isoformat(), "rows": load["loaded"]}
         ],
     }
@@ -326,6 +326,6 @@ def test_run_without_a_logical_date_processes_the_day_it_runs_after(
     warehouse = f"sqlite:///{harvest_home / 'warehouse.db'}"
     assert_counts_consistent(result.xcom, warehouse, day)
     assert result.xcom["load"]["loaded"] > 0
-    assert result.events["harvest://processed/demo"] == [
+    assert result.events["x-harvest://processed/demo"] == [
         {"source": "demo", "logical_date": day.isoformat(), "rows": result.xcom["load"]["loaded"]}
     ]

@@ -160,7 +160,14 @@ def test_make_demo_says_when_each_task_of_its_run_ends(
     )
     with demo_runs.task_progress("harvest_demo", ("scrape", "load"), interval=0.1):
         conn.execute("INSERT INTO dag_run VALUES (2, 'harvest_demo', 'now')")
-        conn.execute(task, ("now", "scrape", "running", "2026-12-06 11:00:00", None))
+        conn.execute(
+            task, ("now", "scrape", "up_for_retry", "2026-12-06 10:59:50", "2026-12-06 10:59:55")
+        )
+        time.sleep(0.5)
+        conn.execute(
+            "UPDATE task_instance SET state = 'running', start_date = '2026-12-06 11:00:00', "
+            "end_date = NULL WHERE run_id = 'now'"
+        )
         time.sleep(0.5)
         conn.execute(
             "UPDATE task_instance SET state = 'success', end_date = "
@@ -170,5 +177,25 @@ def test_make_demo_says_when_each_task_of_its_run_ends(
         conn.execute(task, ("now", "load", "failed", "2026-12-06 11:00:20", "2026-12-06 11:00:22"))
     conn.close()
     assert (
-        capfd.readouterr().out == "    scrape      success (20 s)\n    load        failed (2 s)\n"
+        capfd.readouterr().out
+        == "    scrape      up_for_retry (5 s, Airflow tries it again after its retry delay)\n"
+        "    scrape      success (20 s)\n"
+        "    load        failed (2 s)\n"
     )
+
+
+def test_airflow_commands_do_not_warn_about_graphviz(tmp_path: Path) -> None:
+    base = {"HARVEST_HOME": str(tmp_path / "h"), "PATH": "/usr/bin", "PYTHONWARNINGS": "error"}
+    env = local.local_env(base=base)
+    assert env["PYTHONWARNINGS"].split(",")[0] == "error"  # the user's own filters stay first
+    warn = (
+        "import warnings; warnings.warn_explicit('Could not import graphviz.', UserWarning, "
+        "'dag_command.py', 57, module='airflow.cli.commands.dag_command'); "
+        "warnings.warn_explicit('other', UserWarning, 'x.py', 1, module='airflow.other')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", warn], env=env, capture_output=True, text=True, check=False
+    )
+    assert "graphviz" not in run.stderr
+    assert "UserWarning: other" in run.stderr  # only that module's warning is silenced
+    assert "PYTHONWARNINGS=" in "\n".join(local.env_lines(base))
