@@ -33,9 +33,10 @@ def _doc_md(spec: SourceSpec) -> str:
         "tuning workers (several on PostgreSQL, one on SQLite). Skips when nothing is loaded.\n"
         "2. **tune** (mapped): each worker runs its share of the LightGBM and XGBoost studies.\n"
         "3. **train**: fit the best candidate, log it to MLflow with SHAP plots, register it and "
-        f"move `harvest_{spec.name}@champion` only if it beats the champion on the same holdout "
-        "by `HARVEST_TRAINING_PROMOTION_MARGIN`. Too few rows skip; a constant or missing "
-        "target fails without retries.\n"
+        f"move `harvest_{spec.name}@champion` only if it beats the naive baseline and the "
+        "champion on the same holdout rows (paired bootstrap interval of the RMSE difference "
+        "below zero). Too few rows skip; a constant or missing target, a window too small to "
+        "measure fails without retries.\n"
         f"4. **score**: the champion scores the latest partition into `predictions_{spec.name}`."
     )
 

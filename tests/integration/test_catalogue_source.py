@@ -341,7 +341,18 @@ def test_the_catalogue_trains_a_champion_and_scores_its_latest_date(
         trials=2, shap_sample=40, min_rows=20, min_window_rows=5, models=("lightgbm",)
     )
     report = train_source(SPEC, settings, fast)
-    assert (report.version, report.promoted) == ("1", True)
+    # 40 products over 4 dates: the model (2 trials) does not beat the median per category on
+    # the 25 holdout rows with any confidence, so it is registered but not promoted (a first
+    # model used to become champion whatever it scored); made champion by hand to score with it
+    assert report.version == "1"
+    if not report.promoted:
+        assert report.reason.startswith("not promoted: not better than the naive baseline")
+        import mlflow
+
+        from harvest.training.tracking import CHAMPION
+
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.MlflowClient().set_registered_model_alias(report.model_name, CHAMPION, "1")
     assert report.split["split_holdout_dates"] == f"{DAYS[-1]}..{DAYS[-1]}"
     priced = [t for t in catalogue_truth(CONFIG, DAYS[-1]) if t["price"] is not None]
     assert report.split["split_holdout_rows"] + report.split["target_outliers_dropped"] >= 1

@@ -106,11 +106,11 @@ def test_first_model_becomes_champion_and_a_weaker_one_does_not(
     settings: Settings, loaded: dict
 ) -> None:
     first = train_source(loaded["demo"], settings, FAST)
-    assert (first.version, first.promoted, first.reason) == (
-        "1",
-        True,
-        "first model: no champion yet",
-    )
+    assert (first.version, first.promoted) == ("1", True)
+    assert first.reason.startswith("first model: beats the naive baseline: RMSE")
+    vs_baseline = first.comparisons["baseline"]
+    assert vs_baseline["rows"] == first.split["split_holdout_rows"] >= 30
+    assert vs_baseline["low"] < vs_baseline["difference"] < vs_baseline["high"] < 0
     assert first.holdout_rmse < first.baseline_rmse
     assert first.metrics["rmse_vs_noise_floor"] == pytest.approx(first.holdout_rmse / 60.0)
     assert _champion(settings, "harvest_demo") == "1"
@@ -119,7 +119,18 @@ def test_first_model_becomes_champion_and_a_weaker_one_does_not(
     second = train_source(loaded["demo"], settings, dataclasses.replace(FAST, promotion_margin=0.9))
     assert (second.version, second.promoted) == ("2", False)
     assert second.champion_rmse == pytest.approx(first.holdout_rmse)
-    assert second.reason.startswith("kept the champion")
+    assert second.reason.startswith("kept the champion: the candidate is not better")
+    vs_champion = second.comparisons["champion"]
+    assert vs_champion["rows"] == second.split["split_holdout_rows"]
+    # the interval and the test are the run's metrics, the method its parameter
+    import mlflow
+
+    logged = mlflow.get_run(second.run_id).data
+    assert logged.metrics["vs_champion_high"] == pytest.approx(vs_champion["high"])
+    assert logged.metrics["vs_baseline_p_value"] == pytest.approx(
+        second.comparisons["baseline"]["p_value"]
+    )
+    assert logged.params["promotion_test"].startswith("paired percentile bootstrap 95% CI")
     assert _champion(settings, "harvest_demo") == "1"
     tags = {str(v.version): v.tags for v in _versions(settings, "harvest_demo")}
     assert tags["2"]["promotion"] == second.reason and tags["2"]["promoted"] == "False"
@@ -321,8 +332,27 @@ def test_a_champion_whose_files_are_lost_is_reported_and_replaced(settings: Sett
     assert not caught.value.retryable
     second = train_source(spec, settings, FAST)
     assert (second.version, second.promoted) == ("2", True)
-    assert second.reason.startswith("replaces version 1: the champion could not be loaded")
+    assert second.reason.startswith("replaces version 1, the champion could not be loaded")
+    assert "; first model: beats the naive baseline" in second.reason
     assert score_partition(spec, settings).model_version == "2"
+
+
+def test_a_first_model_no_better_than_the_baseline_is_not_promoted(settings: Settings) -> None:
+    """Prices shuffled across listings: nothing a feature says predicts them. A first model
+    3.2x worse than the baseline was promoted; now the interval decides, and there is none."""
+    spec = _spec("noise")
+    config = SiteConfig(listings_per_day=80)
+    frames = {}
+    for n, day in enumerate(DAYS):
+        frame = shown_partition(config, day)
+        shuffled = frame["price_eur"].sample(frac=1.0, random_state=n).to_numpy()
+        frames[day] = frame.assign(price=shuffled, price_eur=shuffled)
+    _load(settings, spec, frames)
+    report = train_source(spec, settings, FAST)
+    assert (report.version, report.promoted) == ("1", False)
+    assert report.reason.startswith("not promoted: not better than the naive baseline")
+    assert report.comparisons["baseline"]["high"] >= 0
+    assert _champion(settings, "harvest_noise") is None
 
 
 def test_the_registered_model_scores_rows_without_an_optional_column(

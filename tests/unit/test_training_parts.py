@@ -3,6 +3,7 @@ outlier filter, the median baseline, the promotion rule and the settings."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,8 +20,8 @@ from harvest.training.data import (
     time_split,
 )
 from harvest.training.metrics import MedianBaseline, regression_metrics, relative_metrics
+from harvest.training.promotion import compare_paired, promotion_decision
 from harvest.training.settings import TrainingSettings
-from harvest.training.tracking import promotion_decision
 
 SPEC = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
 
@@ -161,21 +162,63 @@ def test_metrics_and_ratios() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("challenger", "champion", "promoted", "reason"),
-    [
-        (100.0, None, True, "first model: no champion yet"),
-        (90.0, 100.0, True, "holdout RMSE 90.00 beats the champion's 100.00 by at least 5.0%"),
-        (97.0, 100.0, False, "kept the champion: holdout RMSE 97.00 is not at least 5.0% better"),
-        (120.0, 100.0, False, "kept the champion: holdout RMSE 120.00"),
-    ],
-)
-def test_promotion_needs_the_margin(
-    challenger: float, champion: float | None, promoted: bool, reason: str
-) -> None:
-    decision, why = promotion_decision(challenger, champion, margin=0.05)
-    assert decision is promoted
-    assert why.startswith(reason)
+def _predictions(n: int, candidate_sd: float, reference_sd: float, seed: int = 0) -> tuple:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(1000, 300, n)
+    return (
+        truth,
+        truth + rng.normal(0, candidate_sd, n),
+        truth + rng.normal(0, reference_sd, n),
+    )
+
+
+def test_a_clearly_better_candidate_has_an_interval_below_zero() -> None:
+    truth, candidate, reference = _predictions(200, 60, 150)
+    result = compare_paired(truth, candidate, reference, "baseline", seed=0)
+    assert result.rows == 200 and result.confidence == 0.95
+    assert result.difference == pytest.approx(result.candidate_rmse - result.reference_rmse)
+    assert result.low < result.difference < result.high < 0
+    assert result.t_statistic < -5 and result.p_value < 1e-6
+    assert result.better() and not result.better(margin=0.9)
+    again = compare_paired(truth, candidate, reference, "baseline", seed=0)
+    assert (again.low, again.high) == (result.low, result.high)  # seeded: the same interval
+    assert set(result.metrics()) == {
+        f"vs_baseline_{k}"
+        for k in (
+            "rows", "candidate_rmse", "reference_rmse", "difference", "low", "high",
+            "t_statistic", "p_value",
+        )
+    }  # fmt: skip
+
+
+def test_a_lucky_rmse_on_few_rows_is_not_a_win() -> None:
+    """Equally good models: one has the lower RMSE on this holdout, but the interval says it
+    could as well be the other way round; one row gives no interval at all."""
+    truth, candidate, reference = _predictions(40, 100, 100, seed=3)
+    result = compare_paired(truth, candidate, reference, "champion", seed=0)
+    assert result.low < 0 < result.high and not result.better()
+    same = compare_paired(truth, candidate, candidate, "champion")
+    assert (same.difference, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert not same.better()
+
+
+def test_promotion_needs_the_baseline_and_the_champion_beaten() -> None:
+    truth, good, bad = _predictions(200, 60, 190)
+    good_vs_bad = compare_paired(truth, good, bad, "baseline")
+    bad_vs_good = compare_paired(truth, bad, good, "baseline")
+    promoted, why = promotion_decision(good_vs_bad, None)
+    assert promoted and why.startswith("first model: beats the naive baseline: RMSE")
+    # a first model 3x worse than the baseline was promoted; never now
+    promoted, why = promotion_decision(bad_vs_good, None)
+    assert not promoted
+    assert why.startswith("not promoted: not better than the naive baseline: RMSE 1")
+    assert "95% CI +" in why and "Diebold-Mariano t" in why
+    vs_champion = dataclasses.replace(good_vs_bad, reference="champion")
+    assert promotion_decision(good_vs_bad, vs_champion)[1].startswith("beats the champion: RMSE")
+    kept = dataclasses.replace(bad_vs_good, reference="champion")
+    assert promotion_decision(good_vs_bad, kept)[1].startswith("kept the champion: the candidate")
+    assert not promotion_decision(good_vs_bad, vs_champion, margin=0.9)[0]
+    assert promotion_decision(good_vs_bad, None, margin=0.9)[0]  # the margin is the champion's
 
 
 def test_settings_from_env_and_their_errors() -> None:

@@ -20,8 +20,12 @@ class TrainingSettings:
     :param trials: Optuna trials per model kind (``HARVEST_TRAINING_TRIALS``)
     :param timeout_seconds: time budget per model kind, ``None`` for none
         (``HARVEST_TRAINING_TIMEOUT_SECONDS``); tuning stops at whichever comes first
-    :param promotion_margin: relative RMSE improvement over the champion, on the same holdout,
-        needed to move the ``champion`` alias (``HARVEST_TRAINING_PROMOTION_MARGIN``, 0.01 = 1%)
+    :param promotion_confidence: confidence of the paired bootstrap interval of the RMSE
+        difference that decides promotion (``HARVEST_TRAINING_PROMOTION_CONFIDENCE``, 0.95;
+        :mod:`harvest.training.promotion`)
+    :param promotion_margin: how far below zero that interval must lie against the champion, as
+        a share of the champion's RMSE (``HARVEST_TRAINING_PROMOTION_MARGIN``; 0 = better at all, with the
+        interval's confidence; 0.01 = better by at least 1%)
     :param min_rows: fewest training rows to train at all (``HARVEST_TRAINING_MIN_ROWS``)
     :param min_window_rows: fewest rows in each of the fit, validation and holdout windows
         (``HARVEST_TRAINING_MIN_WINDOW_ROWS``): fewer and the error measured on it is noise
@@ -34,7 +38,8 @@ class TrainingSettings:
 
     trials: int = 20
     timeout_seconds: float | None = None
-    promotion_margin: float = 0.01
+    promotion_confidence: float = 0.95
+    promotion_margin: float = 0.0
     min_rows: int = 200
     min_window_rows: int = 30
     seed: int = 0
@@ -51,6 +56,11 @@ class TrainingSettings:
             )
         if self.trials < 1:
             raise ValueError(f"HARVEST_TRAINING_TRIALS must be >= 1, got {self.trials}")
+        if not 0.5 <= self.promotion_confidence < 1:
+            raise ValueError(
+                "HARVEST_TRAINING_PROMOTION_CONFIDENCE must be in [0.5, 1), got "
+                f"{self.promotion_confidence}"
+            )
         if self.promotion_margin < 0:
             raise ValueError(
                 f"HARVEST_TRAINING_PROMOTION_MARGIN must be >= 0, got {self.promotion_margin}"
@@ -73,6 +83,7 @@ class TrainingSettings:
         return cls(
             trials=number("TRIALS", cls.trials, int),  # type: ignore[arg-type]
             timeout_seconds=number("TIMEOUT_SECONDS", None),  # type: ignore[arg-type]
+            promotion_confidence=number("PROMOTION_CONFIDENCE", cls.promotion_confidence),  # type: ignore[arg-type]
             promotion_margin=number("PROMOTION_MARGIN", cls.promotion_margin),  # type: ignore[arg-type]
             min_rows=number("MIN_ROWS", cls.min_rows, int),  # type: ignore[arg-type]
             min_window_rows=number("MIN_WINDOW_ROWS", cls.min_window_rows, int),  # type: ignore[arg-type]

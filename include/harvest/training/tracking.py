@@ -175,37 +175,6 @@ def champion_version(client: Any, name: str) -> Any | None:
         raise
 
 
-def promotion_decision(
-    challenger_rmse: float, champion_rmse: float | None, margin: float
-) -> tuple[bool, str]:
-    """Whether the challenger takes the ``champion`` alias, and why, using MLflow's
-    ``validate_evaluation_results`` with a relative-improvement threshold of ``margin``."""
-    if champion_rmse is None:
-        return True, "first model: no champion yet"
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import MetricThreshold
-    from mlflow.models.evaluation import EvaluationResult
-
-    # MLflow's MetricThreshold and EvaluationResult constructors are unannotated
-    thresholds = {"rmse": MetricThreshold(min_relative_change=margin, greater_is_better=False)}  # type: ignore[no-untyped-call]
-    try:
-        mlflow.validate_evaluation_results(
-            thresholds,
-            EvaluationResult(metrics={"rmse": challenger_rmse}, artifacts={}),  # type: ignore[no-untyped-call]
-            EvaluationResult(metrics={"rmse": champion_rmse}, artifacts={}),  # type: ignore[no-untyped-call]
-        )
-    except MlflowException:
-        return False, (
-            f"kept the champion: holdout RMSE {challenger_rmse:.2f} is not at least "
-            f"{margin:.1%} better than the champion's {champion_rmse:.2f}"
-        )
-    return True, (
-        f"holdout RMSE {challenger_rmse:.2f} beats the champion's {champion_rmse:.2f} by at "
-        f"least {margin:.1%}"
-    )
-
-
 def register(
     mlflow: ModuleType, model_uri: str, name: str, promote: bool, reason: str, tags: dict[str, str]
 ) -> str:

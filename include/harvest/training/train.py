@@ -1,6 +1,7 @@
 """Train one source: read, split by date, tune LightGBM and XGBoost, fit the chosen pipeline,
 measure it against the naive baseline, the noise floor and the champion, track it in MLflow,
-register it, and move the ``champion`` alias only when it wins by the margin.
+register it, and move the ``champion`` alias only when it beats the baseline and the champion
+on the same holdout rows with statistics (:mod:`harvest.training.promotion`).
 
 Nothing is tracked or registered before the training set passed its checks and the tracking
 store answered: bad input fails with :class:`~harvest.training.data.TrainingDataError`, an
@@ -10,9 +11,11 @@ unreachable store with :class:`~harvest.training.tracking.TrackingUnavailable`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +38,17 @@ from harvest.training.data import (
     time_split,
 )
 from harvest.training.metrics import MedianBaseline, regression_metrics, relative_metrics
+from harvest.training.promotion import compare_paired, promotion_decision
 from harvest.training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_ROWS = 5
+PROMOTION_TEST = (
+    "paired percentile bootstrap {confidence:.0%} CI of RMSE(candidate) - RMSE(reference) below 0 "
+    "against the baseline and below -{margin} x RMSE(champion) against the champion "
+    "(harvest.training.promotion)"
+)
 
 
 @dataclass
@@ -60,6 +69,7 @@ class TrainingReport:
     split: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     dropped_features: dict[str, str] = field(default_factory=dict)
+    comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,42 +180,52 @@ def train_source(
         kind, tuning.best_params(kind, studies[kind]), training.seed, training.n_jobs
     )
     pipeline = build_pipeline(prepared.columns, block, model, training.seed)
+    started = time.perf_counter()
     pipeline.fit(split.train, prepared.y(split.train))
+    fit_seconds = time.perf_counter() - started
     y_holdout = prepared.y(split.holdout)
-    metrics = regression_metrics(y_holdout, pipeline.predict(split.holdout))
+    predicted = pipeline.predict(split.holdout)
+    metrics = regression_metrics(y_holdout, predicted)
     baseline = MedianBaseline(block.baseline_by).fit(split.train, prepared.y(split.train))
-    baseline_metrics = regression_metrics(y_holdout, baseline.predict(split.holdout))
+    baseline_predicted = baseline.predict(split.holdout)
+    baseline_metrics = regression_metrics(y_holdout, baseline_predicted)
+    compare = functools.partial(
+        compare_paired, y_holdout, predicted, confidence=training.promotion_confidence,
+        seed=training.seed,
+    )  # fmt: skip
+    vs_baseline = compare(baseline_predicted, "baseline")
 
     name = tracking.registered_model_name(spec.name)
     client = mlflow.MlflowClient()
     champion = tracking.champion_version(client, name)
-    champion_rmse = None
+    vs_champion = None
     lost = None
     if champion is not None:
         try:
             champion_model = tracking.load_version(mlflow, name, str(champion.version))
         except tracking.ModelUnavailable as exc:
-            lost = f"replaces version {champion.version}: the champion could not be loaded ({exc})"
+            lost = f"replaces version {champion.version}, the champion could not be loaded ({exc})"
             log.warning("source %s: %s", spec.name, lost)
         else:
-            champion_rmse = regression_metrics(y_holdout, champion_model.predict(split.holdout))[
-                "rmse"
-            ]
-    promote, reason = tracking.promotion_decision(
-        metrics["rmse"], champion_rmse, training.promotion_margin
-    )
-    if lost is not None:
-        reason = lost
+            vs_champion = compare(champion_model.predict(split.holdout), "champion")
+    promote, reason = promotion_decision(vs_baseline, vs_champion, training.promotion_margin)
+    if lost is not None and promote:
+        reason = f"{lost}; {reason}"
 
     all_metrics = {f"holdout_{k}": v for k, v in metrics.items()}
     all_metrics |= {f"baseline_{k}": v for k, v in baseline_metrics.items()}
     all_metrics |= relative_metrics(metrics, baseline_metrics, block.noise_floor)
     if block.noise_floor:
         all_metrics["baseline_rmse_vs_noise_floor"] = baseline_metrics["rmse"] / block.noise_floor
+    for comparison in (vs_baseline, vs_champion):
+        if comparison is not None:
+            all_metrics |= comparison.metrics()
+    champion_rmse = None if vs_champion is None else vs_champion.reference_rmse
     if champion_rmse is not None:
         all_metrics["champion_holdout_rmse"] = champion_rmse
     for other, study in studies.items():
         all_metrics[f"{other}_valid_rmse"] = study.best_value
+    all_metrics["fit_seconds"] = fit_seconds
 
     experiment_id = tracking.ensure_experiment(
         mlflow, tracking.experiment_name(spec.name), _artifact_root(settings)
@@ -223,6 +243,9 @@ def train_source(
                 **prepared.split.summary(),
                 "features": ",".join(prepared.columns.inputs),
                 "baseline_by": ",".join(block.baseline_by) or "(overall)",
+                "promotion_test": PROMOTION_TEST.format(
+                    confidence=training.promotion_confidence, margin=training.promotion_margin
+                ),
                 "features_dropped": "; ".join(
                     f"{k}: {v}" for k, v in prepared.dropped_features.items()
                 )
@@ -264,6 +287,7 @@ def train_source(
         split=prepared.split.summary(),
         metrics=all_metrics,
         dropped_features=prepared.dropped_features,
+        comparisons={c.reference: asdict(c) for c in (vs_baseline, vs_champion) if c is not None},
     )
 
 
