@@ -52,7 +52,7 @@ from _common import (
 from harvest.features.pipeline import transform_features
 from harvest.storage.warehouse import open_warehouse
 from harvest.training import TrainingSettings
-from harvest.training.train import prepare, train_source, tune_candidates
+from harvest.training.run import prepare, train_source, tune_candidates
 from harvest_demo import NOISE_SD, SiteConfig
 from harvest_demo.shown import shown_partition
 

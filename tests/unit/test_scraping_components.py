@@ -30,7 +30,7 @@ from harvest.crawler.spiders import (
 )
 from harvest.crawler.spiders.base import PAGE_TYPE_META, URL_META
 from harvest.partitions import Partition
-from harvest.pipeline import check_crawl
+from harvest.scraping.checks import check_crawl
 from harvest.scraping.runner import CrawlError, CrawlResult, settings_env
 from harvest.storage.raw import FileRawStore, MongoRawStore, content_hash
 

@@ -101,6 +101,7 @@ class CrawlResult:
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
     reused: str | None = None  # why stored pages were re-processed (harvest.scraping.past)
     observed_on: str | None = None  # a forced crawl of a past date: the day it observed
+    warnings: list[str] = field(default_factory=list)  # the stage's check (scraping.checks)
 
     @property
     def unfinished_pages(self) -> int:
