@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from harvest_airflow.assets import processed_asset, raw_asset
 from harvest_airflow.errors import translate_errors
-from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
+from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID, HarvestHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -200,7 +200,12 @@ class ScrapeOperator(_PartitionOperator):
         self.log.info("Crawling %s into %s", partition, settings.raw_store_url)
         with measured_stage(settings, "scrape") as stage:
             result = scrape(  # CrawlCheckFailed: retried (a re-crawl may pass)
-                spec, partition, settings, logger=self.log, timeout_seconds=self._crawl_timeout()
+                spec,
+                partition,
+                settings,
+                logger=self.log,
+                timeout_seconds=self._crawl_timeout(),
+                env=HarvestHook().login_env(spec.login),  # its Connection, read now
             )
             summary = stage.report = result.to_dict()
         self.log.info(

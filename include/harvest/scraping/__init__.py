@@ -12,6 +12,7 @@ not work; :mod:`harvest.scraping.preview` runs one page through a spec for
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harvest.scraping.runner import CrawlError, CrawlResult, run_crawl
@@ -32,6 +33,7 @@ def scrape(
     base_url: str | None = None,
     logger: Any = None,  # a logging.Logger, or Airflow's task logger (self.log)
     timeout_seconds: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CrawlResult:
     """Crawl one partition into the raw store with the spec's monitors, and check the crawl.
 
@@ -39,7 +41,8 @@ def scrape(
     the completeness account's, failed crawl monitors). Raises
     :class:`~harvest.scraping.runner.CrawlError` (the child failed or timed out),
     :class:`~harvest.scraping.checks.CrawlCheckFailed` (no page fetched, no item page reached,
-    a critical monitor failed) and the warehouse's errors; all retryable.
+    a critical monitor failed) and the warehouse's errors; all retryable but a refused login.
+    ``env``: more variables for the crawl process (a login's Connection).
     """
     from harvest.partitions import Partition
     from harvest.scraping.checks import check_crawl
@@ -53,6 +56,7 @@ def scrape(
         base_url=base_url,
         logger=logger,
         timeout_seconds=timeout_seconds,
+        env=env,
     )
     result.warnings = check_crawl(spec, partition, result.to_dict(), base_url)
     return result

@@ -41,6 +41,11 @@ def check_crawl(
             "see the crawl's lines in the log"
         )
     failed = int(summary.get("failed_pages") or 0)
+    if int(summary.get("pages") or 0) <= failed and summary.get("first_failure"):
+        raise CrawlCheckFailed(  # robots.txt forbids the start URL, a JSON page, ...: said
+            f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed, "
+            f"{int(summary.get('ignored_pages') or 0)} not fetched): {summary['first_failure']}"
+        )
     if int(summary.get("pages") or 0) <= failed:
         raise CrawlCheckFailed(
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed); "
