@@ -29,9 +29,11 @@ def say(text: str = "") -> None:
 
 
 @contextlib.contextmanager
-def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0) -> Iterator[None]:
+def task_progress(
+    dag_id: str, task_ids: tuple[str, ...] | None = None, interval: float = 2.0
+) -> Iterator[None]:
     """While a ``dag.test()`` of ``dag_id`` runs (its output sent to a log file), say at the
-    console when each of ``task_ids`` of its newest run finishes, with its state and duration:
+    console when each task (of ``task_ids``, default all) of its newest run finishes, with its state and duration:
     a thread reads the task instances of the run created after it started from the embedded
     metadata DB (SQLite, read-only) every ``interval`` seconds. Nothing is said for another metadata DB."""
     db = Path(os.environ.get("AIRFLOW_HOME", "")) / "airflow.db"
@@ -60,7 +62,8 @@ def task_progress(dag_id: str, task_ids: tuple[str, ...], interval: float = 2.0)
                 for task_id, state, start, end in rows:
                     # a try that failed and is retried is said once per try (its end differs)
                     key = f"{task_id} {end}" if state == "up_for_retry" else task_id
-                    if task_id in task_ids and key not in said and end and start:
+                    wanted = task_ids is None or task_id in task_ids
+                    if wanted and key not in said and end and start:
                         said.add(key)
                         seconds = (
                             dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
@@ -131,7 +134,7 @@ def run_dag_file(
     from airflow.utils.session import create_session
     from sqlalchemy import select, update
 
-    with task_progress(dag_id, task_ids), output_to(log_path):
+    with task_progress(dag_id), output_to(log_path):
         bag = DagBag(str(local.REPO / "dags" / dag_file))
         dag = bag.dags.get(dag_id)
         if dag is None:

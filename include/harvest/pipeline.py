@@ -53,11 +53,11 @@ def check_crawl(
     if int(summary.get("pages") or 0) <= failed:
         raise PipelineError(
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed); "
-            f"is {base_url or spec.resolved_base_url()} up? "
+            f"is {base_url or spec.resolved_base_url()} up?"
             + (
                 ""
                 if base_url
-                else f"(override it with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
+                else f" (override it with HARVEST_SOURCE_{spec.name.upper()}_BASE_URL)"
             )
         )
     if summary.get("item_pages") == 0:
