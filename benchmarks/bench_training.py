@@ -55,7 +55,7 @@ from harvest.features import build_pipeline
 from harvest.features.pipeline import transform_features
 from harvest.storage.warehouse import open_warehouse
 from harvest.training import TrainingSettings, tuning
-from harvest.training.train import candidate_kinds, prepare, train_source, tune_candidates
+from harvest.training.run import candidate_kinds, prepare, train_source, tune_candidates
 from harvest_demo import NOISE_SD, SiteConfig
 from harvest_demo.shown import shown_partition
 

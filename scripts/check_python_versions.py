@@ -80,6 +80,9 @@ IMPORTS = {
     "btrees": "BTrees.OOBTree",
     "jmespath": "jmespath",
     "extruct": "extruct",
+    "streamlit": "streamlit",
+    "plotly": "plotly",
+    "statsmodels": "statsmodels.api",
 }
 
 # Run inside the checked venv: import each module, report every failure (not only the first).

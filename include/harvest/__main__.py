@@ -64,20 +64,13 @@ def _partition(args: argparse.Namespace) -> Partition:
 
 
 def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.pipeline import PipelineError, check_crawl
-    from harvest.scraping.health import monitored_crawl
-    from harvest.scraping.runner import CrawlError
+    from harvest.scraping import scrape
 
-    spec = _spec(settings, args.source)
-    if spec is None:
-        return 2
-    try:  # as the scrape task crawls: its monitors' results stored in the warehouse
-        partition = _partition(args)
-        crawl = monitored_crawl(spec, partition, settings, base_url=args.base_url)
-        check_crawl(spec, partition, crawl.to_dict(), args.base_url)  # as `run` and the task do
-    except (CrawlError, PipelineError) as exc:
-        return print_error(exc, args.log_path)
-    return print_reports(args, {"scrape": crawl.to_dict()})
+    return _stage(  # as the scrape task: monitors stored, the crawl checked (exit 1 if it failed)
+        settings,
+        args,
+        lambda spec, partition: scrape(spec, partition, settings, base_url=args.base_url).to_dict(),
+    )
 
 
 def _stage(
@@ -85,28 +78,20 @@ def _stage(
     args: argparse.Namespace,
     run: Callable[[SourceSpec, Partition], Any],
 ) -> int:
-    """Run one stage (or all) on the partition of ``--source``/``--date``; print its report."""
-    from harvest.loading import LoadError
-    from harvest.pipeline import PipelineError
-    from harvest.scraping.runner import CrawlError
-    from harvest.storage.warehouse import WarehouseError
-    from harvest.validation import ValidationFailed
+    """Run one stage (or all) on the partition of ``--source``/``--date``; print its report.
+    A stage that fails (any :class:`~harvest.errors.HarvestError`, a staged frame missing)
+    prints why and exits 1, as its Airflow task fails."""
+    from harvest.errors import HarvestError
 
     spec = _spec(settings, args.source)
     if spec is None:
         return 2
     try:
         report = run(spec, _partition(args))
-    except (
-        ValidationFailed,
-        WarehouseError,
-        CrawlError,
-        PipelineError,
-        LoadError,
-        FileNotFoundError,
-    ) as exc:
+    except (HarvestError, FileNotFoundError) as exc:
         return print_error(exc, args.log_path)
-    return print_reports(args, report if args.command == "run" else {args.command: report})
+    name = "scrape" if args.command == "crawl" else args.command
+    return print_reports(args, report if args.command == "run" else {name: report})
 
 
 def _raw_partition_missing(settings: Settings, args: argparse.Namespace) -> bool:
@@ -131,40 +116,26 @@ def _raw_partition_missing(settings: Settings, args: argparse.Namespace) -> bool
 
 
 def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.validation.run import validate_partition
+    from harvest.validation import validate
 
     if _raw_partition_missing(settings, args):
         return 1
-    return _stage(
-        settings,
-        args,
-        lambda spec, partition: validate_partition(spec, partition, settings).to_dict(),
-    )
+    return _stage(settings, args, lambda spec, p: validate(spec, p, settings).to_dict())
 
 
 def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.cleaning.clean import clean_partition
+    from harvest.cleaning import clean
 
-    return _stage(
-        settings,
-        args,
-        lambda spec, partition: clean_partition(spec, partition, settings).to_dict(),
-    )
+    return _stage(settings, args, lambda spec, p: clean(spec, p, settings).to_dict())
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.loading import load_cleaned_partition, staged_counts
-    from harvest.pipeline import clean_again
-    from harvest.storage.staging import StagedDataset
+    from harvest.cleaning import reclean
+    from harvest.loading import load
 
-    def load(spec: SourceSpec, partition: Partition) -> dict[str, Any]:
-        uri = partition.staged_uri(settings.staging_url, StagedDataset.CLEANED)
-        counts = staged_counts(spec, partition, settings)
-        return load_cleaned_partition(
-            spec, partition, settings, cleaned_uri=uri, counts=counts, clean=clean_again
-        ).to_dict()
-
-    return _stage(settings, args, load)
+    return _stage(  # the staged cleaned frame, with the counts the earlier stages stored
+        settings, args, lambda spec, p: load(spec, p, settings, clean=reclean).to_dict()
+    )
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -256,8 +227,8 @@ def _history_window(spec: SourceSpec, args: argparse.Namespace) -> tuple[dt.date
 
 
 def cmd_dedup_label(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.cleaning.clean import history_columns
     from harvest.cleaning.labelling import label
+    from harvest.cleaning.stage import history_columns
     from harvest.storage.warehouse import open_warehouse
 
     spec = _spec(settings, args.source)

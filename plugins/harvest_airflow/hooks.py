@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from harvest.config import Settings
+    from harvest.config.spec import LoginSpec
 
 WAREHOUSE_CONN_ID = "harvest_warehouse"
 RAW_STORE_CONN_ID = "harvest_raw_store"
@@ -118,6 +119,21 @@ class HarvestHook(BaseHook):
         if conn.conn_type == "postgres":
             return postgres_url(conn)
         return normalise_uri(conn.get_uri())
+
+    def login_env(self, login: LoginSpec | None) -> dict[str, str]:
+        """A spec's ``login.conn_id`` for the crawl process: the Connection's login and password
+        as Airflow's own variable ``AIRFLOW_CONN_<ID>`` (:mod:`harvest.config.credentials`
+        reads it); ``{}`` without one, or when it is not defined (the crawl then says so)."""
+        from harvest.config.credentials import connection_json, connection_variable
+
+        if login is None or login.conn_id is None:
+            return {}
+        try:
+            conn = self.get_connection(login.conn_id)
+        except AirflowNotFoundException:
+            return {}
+        secret = connection_json(conn.login or "", conn.password or "")
+        return {connection_variable(login.conn_id): secret}
 
     @translate_errors
     def get_conn(self) -> Settings:

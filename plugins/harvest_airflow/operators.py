@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from harvest_airflow.assets import processed_asset, raw_asset
 from harvest_airflow.errors import translate_errors
-from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID
+from harvest_airflow.hooks import CACHE_CONN_ID, RAW_STORE_CONN_ID, WAREHOUSE_CONN_ID, HarvestHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -192,23 +192,22 @@ class ScrapeOperator(_PartitionOperator):
     @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.monitoring.stage_metrics import measured_stage
-        from harvest.pipeline import check_crawl
-        from harvest.scraping.health import monitored_crawl
+        from harvest.scraping import scrape
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
         day = partition.day
         self.log.info("Crawling %s into %s", partition, settings.raw_store_url)
         with measured_stage(settings, "scrape") as stage:
-            result = monitored_crawl(  # run_crawl + the spec's monitors, kept in the warehouse
+            result = scrape(  # CrawlCheckFailed: retried (a re-crawl may pass)
                 spec,
                 partition,
                 settings,
                 logger=self.log,
                 timeout_seconds=self._crawl_timeout(),
+                env=HarvestHook().login_env(spec.login),  # its Connection, read now
             )
             summary = stage.report = result.to_dict()
-            check_crawl(spec, partition, summary)  # PipelineError: retried (a re-crawl may pass)
         self.log.info(
             "Source %s %s: %s pages, %s documents, %s failed pages, %s JS pages -> %s",
             self.source,
@@ -248,14 +247,14 @@ class ValidateOperator(_PartitionOperator):
     @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
         from harvest.monitoring.stage_metrics import measured_stage
-        from harvest.validation.run import validate_partition
+        from harvest.validation import validate
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
         day = partition.day
         self.log.info("Validating source %s for %s", self.source, day.isoformat())
         with measured_stage(settings, "validate") as stage:
-            report = validate_partition(spec, partition, settings)  # ValidationFailed: not retried
+            report = validate(spec, partition, settings)  # ValidationFailed: not retried
             result = stage.report = report.to_dict()
         self.log.info(
             "Source %s %s: %d scraped, %d valid, %d quarantined %s -> %s",
@@ -279,7 +278,7 @@ class CleanOperator(_PartitionOperator):
 
     History comes from the warehouse (migrated first): when it cannot be reached the task fails
     and is retried, rather than de-duplicating without history. Returns (XCom)
-    :class:`harvest.cleaning.clean.CleanReport` as a dict (``cleaned_uri``, ``duplicates``,
+    :class:`harvest.cleaning.stage.CleanReport` as a dict (``cleaned_uri``, ``duplicates``,
     ``imputed`` per field, ...).
     """
 
@@ -294,7 +293,7 @@ class CleanOperator(_PartitionOperator):
 
     @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
-        from harvest.cleaning.clean import clean_partition
+        from harvest.cleaning import clean
         from harvest.monitoring.stage_metrics import measured_stage
 
         settings, spec = self._settings_and_spec()
@@ -306,7 +305,7 @@ class CleanOperator(_PartitionOperator):
             uri = (validation["validated_uri"] or "").strip() or None
         self.log.info("Cleaning source %s for %s from %s", self.source, day.isoformat(), uri)
         with measured_stage(settings, "clean") as stage:
-            report = clean_partition(spec, partition, settings, validated_uri=uri)
+            report = clean(spec, partition, settings, validated_uri=uri)
             result: dict[str, Any] = report.to_dict()
             stage.report = result
         self.log.info(
@@ -337,7 +336,7 @@ class LoadOperator(_PartitionOperator):
 
     A listings load cleans again what an earlier date loaded since its clean made stale, and
     the later dates it changes (:mod:`harvest.loading.order`): the clean stage is handed to it
-    (:func:`harvest.pipeline.clean_again`). Once loaded, the partition's HTTP cache entries are
+    (:func:`harvest.cleaning.reclean`). Once loaded, the partition's HTTP cache entries are
     removed (``http_cache_purged``).
 
     A failed load changes nothing and is retried (a warehouse outage passes). Returns (XCom)
@@ -367,9 +366,9 @@ class LoadOperator(_PartitionOperator):
 
     @translate_errors
     def execute(self, context: Context) -> dict[str, Any]:
-        from harvest.loading import counts_from, load_cleaned_partition
+        from harvest.cleaning import reclean
+        from harvest.loading import load
         from harvest.monitoring.stage_metrics import measured_stage
-        from harvest.pipeline import clean_again
 
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
@@ -381,15 +380,14 @@ class LoadOperator(_PartitionOperator):
         cleaned_uri = cleaning["cleaned_uri"]
         self.log.info("Loading source %s for %s from %s", self.source, day.isoformat(), cleaned_uri)
         with measured_stage(settings, "load") as stage:
-            report = load_cleaned_partition(  # CriticalWarning: not retried (same partition)
+            report = load(  # CriticalWarning: not retried (same partition)
                 spec,
                 partition,
                 settings,
-                cleaned_uri=cleaned_uri,
-                counts=counts_from(validation, cleaning),
+                validation=validation,
+                cleaning=cleaning,
                 crawl=self.crawl if isinstance(self.crawl, Mapping) else None,
-                cleaned_at=cleaning.get("cleaned_at") or None,
-                clean=clean_again,
+                clean=reclean,
             )
             stage.report = report.to_dict()
         self._emit(

@@ -88,7 +88,7 @@ def plan_training(source: str) -> dict[str, Any]:
 def tune_worker(source: str, until: str, worker: int) -> dict[str, Any]:
     """Run this worker's share of every candidate's Optuna study (seed offset by ``worker``)."""
     from harvest.training import TrainingSettings
-    from harvest.training.train import prepare, tune_candidates
+    from harvest.training.run import prepare, tune_candidates
 
     settings, spec = _settings_and_spec(source)
     training = TrainingSettings.from_env()
@@ -102,13 +102,13 @@ def tune_worker(source: str, until: str, worker: int) -> dict[str, Any]:
 @translate_errors
 def train(source: str, until: str) -> dict[str, Any]:
     """Fit the best candidate, track, register, maybe promote (see ``train_source``)."""
+    from harvest import training
     from harvest.monitoring.stage_metrics import measured_stage
-    from harvest.training.train import train_source
 
     settings, spec = _settings_and_spec(source)
     with measured_stage(settings, "train") as stage:
         with skipped_until_more_data(source):
-            report = train_source(spec, settings, until=dt.date.fromisoformat(until))
+            report = training.train(spec, settings, until=dt.date.fromisoformat(until))
         result = stage.report = report.to_dict()
     log.info("source %s: %s", source, report.reason)
     return result
@@ -117,13 +117,14 @@ def train(source: str, until: str) -> dict[str, Any]:
 @translate_errors
 def score(source: str, until: str) -> dict[str, Any]:
     """Score partition ``until`` with the champion into ``predictions_<source>``."""
+    from harvest import training
     from harvest.monitoring.stage_metrics import measured_stage
-    from harvest.training.scoring import NoChampion, score_partition
+    from harvest.training.scoring import NoChampion
 
     settings, spec = _settings_and_spec(source)
     with measured_stage(settings, "score") as stage:
         try:
-            result = score_partition(spec, settings, dt.date.fromisoformat(until)).to_dict()
+            result = training.score(spec, settings, dt.date.fromisoformat(until)).to_dict()
         except NoChampion as exc:
             raise AirflowSkipException(str(exc)) from exc
         stage.report = result

@@ -32,6 +32,25 @@ def test_connection_uri_round_trip(uri: str, monkeypatch: pytest.MonkeyPatch) ->
     assert HarvestHook().connection_uri("harvest_not_defined") is None
 
 
+def test_a_login_connection_is_handed_to_the_crawl_as_airflows_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spec's login.conn_id, read by the scrape task, reaches the crawl process in the form
+    harvest.config.credentials reads (JSON, the password as it is)."""
+    from harvest.config.credentials import credentials
+    from harvest.config.spec import LoginSpec
+
+    monkeypatch.setenv("AIRFLOW_CONN_SHOP_LOGIN", "http://ada:p%40ss%20word@shop.example")
+    env = HarvestHook().login_env(LoginSpec(url="/login", conn_id="shop_login"))
+    assert list(env) == ["AIRFLOW_CONN_SHOP_LOGIN"] and env["AIRFLOW_CONN_SHOP_LOGIN"].startswith(
+        "{"
+    )
+    got = credentials(LoginSpec(url="/login", conn_id="shop_login"), "shop", env)
+    assert (got.username, got.password) == ("ada", "p@ss word")
+    assert HarvestHook().login_env(LoginSpec(url="/login", conn_id="not_defined")) == {}
+    assert HarvestHook().login_env(None) == {}
+
+
 def test_connections_override_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

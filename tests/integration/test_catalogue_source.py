@@ -333,8 +333,8 @@ def test_the_catalogue_trains_a_champion_and_scores_its_latest_date(
 ) -> None:
     """The bundled spec's target (price, in EUR) trains and scores like a listings source."""
     from harvest.training import TrainingSettings
+    from harvest.training.run import train_source
     from harvest.training.scoring import score_partition
-    from harvest.training.train import train_source
 
     settings = in_order["settings"]
     fast = TrainingSettings(

@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning import reclean
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import Settings
 from harvest.loading import load_cleaned_partition
-from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 from harvest.storage.warehouse import WarehouseUnavailable, open_warehouse
 from harvest_demo import SiteConfig
@@ -106,7 +106,7 @@ def test_every_dropped_record_stays_queryable_after_the_load(settings: Settings)
             report = clean_partition(spec, DAY_1, settings, warehouse=warehouse)
             load_cleaned_partition(
                 spec, DAY_1, settings, cleaned_uri=report.cleaned_uri, warehouse=warehouse,
-                counts={**counts, "duplicates": report.duplicates}, clean=clean_again,
+                counts={**counts, "duplicates": report.duplicates}, clean=reclean,
             )  # fmt: skip
         matches = warehouse.read_dedup_matches(spec.name, actions=("dropped",))
         loaded = warehouse.read_history(spec.name, DAY_1, DAY_1, ["record_key"])

@@ -16,9 +16,9 @@ import pytest
 from harvest.config.settings import Settings
 from harvest.config.spec import load_spec
 from harvest.partitions import Partition
-from harvest.pipeline import PipelineError, check_crawl
 from harvest.records import extract_records, parse_records
 from harvest.scraping import run_crawl
+from harvest.scraping.checks import CrawlCheckFailed, check_crawl
 from harvest.storage.raw import FileRawStore
 from harvest_demo import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
 
@@ -102,7 +102,7 @@ def test_a_level_that_matches_nothing_is_named_with_its_selector_and_url(
     assert result.item_pages == 0
     expected = f"level 'categories': links selector 'ul.kategorien a' matched nothing on {home}"
     assert result.first_empty_level == expected
-    with pytest.raises(PipelineError, match="reached no item page") as error:
+    with pytest.raises(CrawlCheckFailed, match="reached no item page") as error:
         check_crawl(broken, Partition(broken.name, DAY), result.to_dict())
     assert expected in str(error.value)
 

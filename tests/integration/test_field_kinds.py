@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from harvest.cleaning.clean import clean_frame, history_columns
+from harvest.cleaning.stage import clean_frame, history_columns
 from harvest.config.spec import load_spec
 from harvest.fields import FieldKind
 from harvest.records import extract_records, parse_records

@@ -8,11 +8,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning import reclean
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.loading import counts_from, load_cleaned_partition
-from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, read_frame, stage_uri, write_frame
 from harvest.storage.warehouse import Warehouse
 from tests.integration.test_cleaning_partition import stage_validated
@@ -48,7 +48,7 @@ def clean_and_load(settings: Settings, warehouse: Warehouse, day: dt.date) -> An
     counts = counts_from({"scraped": valid, "valid": valid, "quarantined": 0}, cleaned.to_dict())
     return load_cleaned_partition(
         spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=counts,
-        warehouse=warehouse, cleaned_at=cleaned.cleaned_at, clean=clean_again,
+        warehouse=warehouse, cleaned_at=cleaned.cleaned_at, clean=reclean,
     )  # fmt: skip
 
 

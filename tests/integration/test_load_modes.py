@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning import reclean
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import Settings
 from harvest.config.spec import DetailSpec, FieldSpec, IndexSpec, SourceSpec
 from harvest.loading import LoadError, load_cleaned_partition
 from harvest.loading.warnings import CriticalWarning
-from harvest.pipeline import clean_again
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.storage.warehouse import PARTITION_LOADS, Warehouse, open_warehouse
 from harvest_demo import SiteConfig
@@ -223,7 +223,7 @@ def clean_and_load(spec: SourceSpec, day: dt.date, settings: Settings, wh: Wareh
     counts = {**COUNTS, "duplicates": cleaned.duplicates, "updated": cleaned.updated}
     return load_cleaned_partition(
         spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=counts, warehouse=wh,
-        cleaned_at=cleaned.cleaned_at, clean=clean_again,
+        cleaned_at=cleaned.cleaned_at, clean=reclean,
     )  # fmt: skip
 
 
@@ -266,7 +266,7 @@ def test_a_stale_clean_is_cleaned_again_before_loading(tmp_path: Path) -> None:
     report = load_cleaned_partition(
         spec, d2, settings, cleaned_uri=early.cleaned_uri,
         counts={**COUNTS, "duplicates": early.duplicates}, warehouse=wh,
-        cleaned_at=early.cleaned_at, clean=clean_again,
+        cleaned_at=early.cleaned_at, clean=reclean,
     )  # fmt: skip
     assert report.recleaned
     assert dump(wh, "processed_demo", with_loaded_at=False) == in_order
@@ -283,7 +283,9 @@ def test_a_listings_load_without_the_clean_stage_is_refused(tmp_path: Path) -> N
     day = dt.date(2026, 3, 1)
     stage_validated(settings, day)
     cleaned = clean_partition(spec, day, settings, warehouse=wh)
-    with pytest.raises(LoadError, match=r"source=demo date=2026-03-01: .*clean=harvest\.pipeline"):
+    with pytest.raises(
+        LoadError, match=r"source=demo date=2026-03-01: .*clean=harvest\.cleaning\.reclean"
+    ):
         load_cleaned_partition(
             spec, day, settings, cleaned_uri=cleaned.cleaned_uri, counts=COUNTS, warehouse=wh
         )

@@ -316,3 +316,28 @@ def test_malformed_values_end_in_quarantine_and_never_in_the_warehouse(tmp_path:
     engine.dispose()
     assert loaded and not loaded & quarantined
     assert len(loaded) == load["loaded"] == validate["valid"] - load["duplicates"]
+
+
+# --- (e) the site down: every runner of the scrape stage fails the same way -----------------------
+
+
+def test_a_crawl_of_a_stopped_site_fails_in_the_cli_as_in_the_task(
+    harvest_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m harvest crawl`` used to skip the crawl check the ScrapeOperator ran (it printed
+    a report of 0 pages and exited 0); both now run the scrape stage's entry point, whose check
+    fails a crawl that fetched no page."""
+    from harvest.__main__ import main
+    from harvest.scraping import scrape
+    from harvest.scraping.checks import CrawlCheckFailed
+
+    down = f"http://127.0.0.1:{local.free_port()}"
+    code = main(["crawl", "--source", "demo", "--date", DAY.isoformat(), "--base-url", down])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "crawl of source 'demo' for 2026-03-14 fetched no page" in err
+    assert f"is {down} up?" in err
+    # the stage's entry point, as the ScrapeOperator calls it: the same check, the same words
+    with pytest.raises(CrawlCheckFailed, match="for 2026-03-14 fetched no page") as failed:
+        scrape(demo_spec(), DAY, Settings.from_env(), base_url=down)
+    assert failed.value.retryable  # the task retries it: the site may be back

@@ -197,14 +197,51 @@ def test_a_crawl_stops_before_its_deadline_and_keeps_what_it_fetched(tmp_path: P
     assert result.unfinished_pages > 0
 
 
-def test_a_killed_crawl_keeps_the_batches_it_wrote_outside_the_partition(tmp_path: Path) -> None:
+def test_a_slow_site_cut_by_the_deadline_keeps_and_reports_what_it_fetched(
+    tmp_path: Path,
+) -> None:
+    # each slow page takes 30 s to answer and the download timeout is 60 s: stopping and
+    # waiting for the in-flight pages would run past the deadline (the crawl was killed, and
+    # left no partition and no counts); the deadline cuts them instead
     settings = settings_for(tmp_path)
     with HostileSite(Switches(slow_pages=30, slow_seconds=30)) as site:
-        spec = hostile_spec(site, download_timeout_seconds=60)
-        extra = {"HARVEST_PIPELINE_BATCH_SIZE": 1}
-        with pytest.raises(CrawlError, match=r"3 documents it had written are kept in .*partial"):
-            # the deadline stop waits for the in-flight slow pages: killed at the timeout
-            run_crawl(spec, DAY, settings, timeout_seconds=15, extra_scrapy_settings=extra)
+        spec = hostile_spec(site, download_timeout_seconds=60, on_deadline="warn")
+        started = time.monotonic()
+        result = run_crawl(spec, DAY, settings, timeout_seconds=20)
+        assert time.monotonic() - started < 20  # it stopped itself: nothing was killed
+    docs = documents(settings)
+    assert set(docs) == {"/index", *GOOD_PAGES}  # the partition holds what was fetched
+    assert all(doc.error is None for doc in docs.values())
+    assert result.partial and result.finish_reason == "closespider_timeout"
+    assert result.documents == result.pages == 3 and result.failed_pages == 0
+    assert result.unfinished_pages == 30
+    (level,) = result.completeness["levels"]
+    assert level["links_seen"] == 32 and level["followed"] == 2
+    assert level["skipped"] == {"deadline": 30}
+    assert any(
+        w.startswith(f"links_skipped_deadline: level {level['level']!r}: 30 links not followed")
+        for w in result.completeness["warnings"]
+    )
+
+
+class HangingSpider(GenericSpider):
+    """The generic spider, except that a slow page blocks the crawl process (a hung library)."""
+
+    def parse_detail(self, response: Any, **kwargs: Any) -> Iterator[Any]:
+        if "/slow/" in response.url:
+            time.sleep(120)
+        yield from super().parse_detail(response, **kwargs)
+
+
+def test_a_killed_crawl_keeps_the_pages_it_wrote_outside_the_partition(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    with HostileSite(Switches(slow_pages=2, slow_seconds=0)) as site:
+        spec = hostile_spec(site, spider="tests.integration.test_scraping_lossless.HangingSpider")
+        # batches of 500 pages: the first page is still written at once
+        with pytest.raises(
+            CrawlError, match=r"[1-3] documents it had written are kept in .*partial"
+        ):
+            run_crawl(spec, DAY, settings, timeout_seconds=15)
     store = FileRawStore(settings.raw_store_url.removeprefix("file://"))
     assert not store.path("hostile", DAY).exists()  # no stage can mistake it for a partition
     assert store.journal_path("hostile", DAY).exists()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from harvest.config.settings import Settings
 from harvest.config.spec import MONITOR_NAMES, SourceSpec, load_spec
 from harvest.partitions import Partition
-from harvest.pipeline import PipelineError, check_crawl
+from harvest.scraping.checks import CrawlCheckFailed, check_crawl
 from harvest.scraping.health import monitored_crawl
 from harvest.scraping.runner import CrawlResult
 from harvest.storage.warehouse import CRAWL_MONITORS, PartitionSummary, Warehouse, open_warehouse
@@ -130,7 +130,7 @@ def test_a_broken_site_fails_named_monitors_and_a_critical_one_fails_the_scrape(
     assert rows["item_count"][:2] == ("failed", "warning")
 
     caplog.set_level(logging.WARNING, logger="harvest.scraping.health")
-    with pytest.raises(PipelineError) as raised:
+    with pytest.raises(CrawlCheckFailed) as raised:
         check_crawl(spec, Partition(spec.name, DAY), result.to_dict())
     message = str(raised.value)
     assert "source=demo date=2026-03-01" in message and "field_coverage" in message

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from harvest.cleaning.clean import clean_partition
+from harvest.cleaning.stage import clean_partition
 from harvest.config.settings import PACKAGE_DIR, Settings
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.storage.raw import FileRawStore, RawDocument

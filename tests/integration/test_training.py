@@ -21,8 +21,8 @@ from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
 from harvest.config.spec import SourceSpec
 from harvest.storage.warehouse import open_warehouse
 from harvest.training import TrackingUnavailable, TrainingDataError, TrainingSettings
+from harvest.training.run import train_source
 from harvest.training.scoring import score_partition
-from harvest.training.train import train_source
 from harvest.training.tuning import storage_url, study_storage, tune
 from harvest_demo import SiteConfig
 from harvest_demo.shown import shown_partition
@@ -241,7 +241,7 @@ def test_features_without_information_are_dropped_with_a_warning(
         return frame.assign(floor=None, balcony=False, built_year=year)
 
     _load(settings, spec, {day: sparse(day) for day in DAYS})
-    with caplog.at_level("WARNING", logger="harvest.training.train"):
+    with caplog.at_level("WARNING", logger="harvest.training.run"):
         report = train_source(spec, settings, FAST)
     assert report.dropped_features == {"floor": "never filled", "balcony": "constant (0.0)"}
     assert "source sparse: feature(s) left out, they carry no information in the " in caplog.text
@@ -399,7 +399,7 @@ def test_without_keras_the_network_challenger_is_skipped_with_a_warning(
 
     monkeypatch.setattr(network, "available", lambda: "keras is not installed (make venv-dl)")
     both = dataclasses.replace(FAST, models=("lightgbm", "keras"))
-    with caplog.at_level("WARNING", logger="harvest.training.train"):
+    with caplog.at_level("WARNING", logger="harvest.training.run"):
         report = train_source(loaded["demo"], settings, both)
     assert report.model_kind == "lightgbm"
     assert report.skipped_candidates == {"keras": "keras is not installed (make venv-dl)"}

@@ -28,7 +28,7 @@ from harvest.monitoring.metrics import emit_statuses, status_gauges
 from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.sla import evaluate_source
 from harvest.partitions import Partition
-from harvest.pipeline import PipelineError, check_crawl
+from harvest.scraping.checks import CrawlCheckFailed, check_crawl
 from harvest.scraping.health import CriticalMonitorFailed, report_monitors
 from harvest.storage.warehouse import PartitionSummary, open_warehouse
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings
@@ -202,7 +202,7 @@ def test_a_critical_monitor_fails_the_scrape_naming_source_date_and_monitor() ->
     assert "scrape source=demo date=2026-03-14" in message
     assert "item_count (3 < 250)" in message and "retry_count" not in message
     summary = {"logical_date": "2026-03-14", "exit_code": 0, "pages": 5, "monitors": RESULTS}
-    with pytest.raises(PipelineError, match="critical crawl monitor"):
+    with pytest.raises(CrawlCheckFailed, match="critical crawl monitor"):
         check_crawl(demo(), Partition("demo", DAY), summary)
 
 

@@ -17,6 +17,7 @@ from harvest.errors import HarvestError
 # What a retry cannot fix: the task fails at once (harvest_airflow.errors.translate_errors).
 NOT_RETRYABLE = {
     "harvest.cleaning.near.TrainingPairsError",
+    "harvest.config.credentials.LoginFailed",
     "harvest.config.settings.StorageNotShared",
     "harvest.config.spec.base.SpecError",
     "harvest.crawler.limits.PageTooLarge",

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sklearn.dummy import DummyRegressor
 from sqlalchemy.dialects import postgresql, sqlite
 
-from harvest.cleaning.clean import clean_frame
 from harvest.cleaning.near import write_pairs
 from harvest.cleaning.normalise import normalise_frame
+from harvest.cleaning.stage import clean_frame
 from harvest.config.spec import FieldSpec, SourceSpec, SpecError, load_spec
 from harvest.features import build_pipeline, feature_columns, transform_features
 from harvest.fields import (

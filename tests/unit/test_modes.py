@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from harvest.cleaning.clean import clean_frame
 from harvest.cleaning.dedup import deduplicate
+from harvest.cleaning.stage import clean_frame
 from harvest.config.spec import SourceSpec, WarningsSpec
 from tests.unit.test_dedup_demo import demo_spec
 

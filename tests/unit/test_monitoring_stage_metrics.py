@@ -18,7 +18,7 @@ import statsd
 from harvest.config import Settings
 from harvest.monitoring import metrics
 from harvest.monitoring.stage_metrics import emit_stage, measured_stage, stage_metrics
-from harvest.training.train import TrainingReport
+from harvest.training.run import TrainingReport
 from tests.unit.test_deploy_files import map_statsd, statsd_mappings
 from tests.unit.test_monitoring_supervisor import udp  # noqa: F401
 

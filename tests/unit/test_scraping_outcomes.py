@@ -8,7 +8,7 @@ import zlib
 import pytest
 from scrapy.http import HtmlResponse, Request
 
-from harvest.crawler.crawl import seconds_until_stop
+from harvest.crawler.crawl import stop_times
 from harvest.crawler.outcomes import PageFailed, incomplete_body, redirect_chain
 
 URL = "http://demo.test/listing/L-1"
@@ -54,9 +54,10 @@ def test_a_failure_of_a_fetched_page_carries_its_chain() -> None:
 
 
 def test_the_crawl_stops_early_enough_to_write_its_pages_before_the_deadline() -> None:
-    # one hour left, 30 s download timeout: stop 40 s before (in-flight pages, close, exit)
-    assert seconds_until_stop(deadline=3600.0, download_timeout=30.0, now=0.0) == 3560.0
-    # little time left: keep half of it for closing
-    assert seconds_until_stop(deadline=20.0, download_timeout=30.0, now=0.0) == 10.0
-    # already too late: still a positive timeout (0 would mean "never")
-    assert seconds_until_stop(deadline=0.5, download_timeout=30.0, now=1.0) == 1.0
+    # one hour left, 30 s download timeout: downloads cut 10 s before (close, commit, exit),
+    # the spider closed 30 s before that (in-flight pages may finish)
+    assert stop_times(deadline=3600.0, download_timeout=30.0, now=0.0) == (3560.0, 3590.0)
+    # 20 s left: a quarter of it to close, a quarter of the rest for in-flight pages
+    assert stop_times(deadline=20.0, download_timeout=30.0, now=0.0) == (11.25, 15.0)
+    # already too late: stop and cut now
+    assert stop_times(deadline=0.5, download_timeout=30.0, now=1.0) == (1.0, 1.0)

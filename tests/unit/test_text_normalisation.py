@@ -12,7 +12,7 @@ import unicodedata
 import pandas as pd
 import pytest
 
-from harvest.cleaning.clean import clean_frame
+from harvest.cleaning.stage import clean_frame
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
 from harvest.records import extract_records, parse_records

@@ -238,7 +238,7 @@ def test_importing_training_does_not_import_mlflow() -> None:
     import sys
 
     code = (
-        "import sys, harvest.training.train, harvest.training.scoring, harvest.features; "
+        "import sys, harvest.training.run, harvest.training.scoring, harvest.features; "
         "sys.exit('mlflow' in sys.modules or 'shap' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

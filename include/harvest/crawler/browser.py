@@ -38,6 +38,33 @@ class RenderError(HarvestError, RuntimeError):
     """A page could not be rendered, even after restarting its browser."""
 
 
+@dataclass(frozen=True)
+class Scroll:
+    """Scroll a rendered page (or click its ``load_more`` button) until the elements
+    ``by``/``selector`` (Selenium's ``By.CSS_SELECTOR`` or ``By.XPATH``: the level's cards) stop
+    growing: at most ``max_rounds`` scrolls or clicks, waiting ``wait_seconds`` for new ones
+    after each, and never past ``until`` (Unix seconds: the crawl's deadline cut)."""
+
+    by: str
+    selector: str
+    load_more: str | None = None
+    max_rounds: int = 50
+    wait_seconds: float = 3.0
+    until: float | None = None
+
+
+@dataclass
+class Scrolled:
+    """How a scroll ended: ``rounds`` scrolls or clicks made, ``elements`` counted at the
+    end (``before`` after the first load), and why it stopped: ``no new cards``, ``no load
+    more button``, ``max_rounds`` (still growing: the page may show more) or ``deadline``."""
+
+    rounds: int
+    before: int
+    elements: int
+    ended: str
+
+
 @dataclass
 class Rendered:
     """What a browser made of one URL."""
@@ -46,6 +73,7 @@ class Rendered:
     error: str | None = None  # e.g. the wait_for selector did not appear in time
     restarts: int = 0
     final_url: str | None = None  # where the browser ended (a script may navigate away)
+    scrolled: Scrolled | None = None  # with a Scroll: how scrolling ended
 
 
 class BrowserPool:
@@ -123,7 +151,7 @@ class BrowserPool:
         except queue.Empty:
             return self.start_browser()
 
-    def _load(self, driver: Any, url: str) -> Rendered:
+    def _load(self, driver: Any, url: str, scroll: Scroll | None = None) -> Rendered:
         from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions
@@ -143,17 +171,21 @@ class BrowserPool:
                 f"javascript rendering timed out: {self.wait_for or 'the page'} "
                 f"not ready within {self.timeout_seconds:g} s"
             )
-        return Rendered(html=driver.page_source, error=error, final_url=driver.current_url)
+        scrolled = scroll_page(driver, scroll) if scroll is not None and error is None else None
+        return Rendered(
+            html=driver.page_source, error=error, final_url=driver.current_url, scrolled=scrolled
+        )
 
-    def render(self, url: str) -> Rendered:
-        """Load ``url``, wait for ``wait_for``, return the DOM; restart a crashed browser once."""
+    def render(self, url: str, scroll: Scroll | None = None) -> Rendered:
+        """Load ``url``, wait for ``wait_for``, scroll it (``scroll``), return the DOM; restart a
+        crashed browser once."""
         if self._closed:
             raise RenderError("the browser pool is closed")
         driver = self._checkout()
         restarts = 0
         try:
             try:
-                result = self._load(driver, url)
+                result = self._load(driver, url, scroll)
             except Exception as exc:  # a dead browser raises WebDriverException or urllib3 errors
                 logger.warning(
                     "Browser failed on %s (%s: %s); starting a new one and retrying once",
@@ -166,7 +198,7 @@ class BrowserPool:
                 restarts = 1
                 driver = self.start_browser()
                 try:
-                    result = self._load(driver, url)
+                    result = self._load(driver, url, scroll)
                 except Exception as again:
                     self.quit_browser(driver)
                     driver = None
@@ -200,3 +232,53 @@ class BrowserPool:
     def browsers(self) -> list[Any]:
         with self._lock:
             return list(self._all)
+
+
+def scroll_page(driver: Any, scroll: Scroll) -> Scrolled:
+    """Scroll ``driver``'s page to the bottom, or click its ``load_more`` button, until no new
+    element of ``scroll`` appears within ``wait_seconds`` (see :class:`Scroll`)."""
+    import time
+
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    by = By.CSS_SELECTOR if scroll.by == "css" else By.XPATH
+
+    def count() -> int:
+        return len(driver.find_elements(by, scroll.selector))
+
+    before = seen = count()
+    rounds = 0
+    while True:
+        if rounds >= scroll.max_rounds:
+            return Scrolled(rounds, before, seen, "max_rounds")
+        if scroll.until is not None and time.time() >= scroll.until:
+            return Scrolled(rounds, before, seen, "deadline")
+        if scroll.load_more:
+            buttons = [
+                b
+                for b in driver.find_elements(By.CSS_SELECTOR, scroll.load_more)
+                if b.is_displayed() and b.is_enabled()
+            ]
+            if not buttons:
+                return Scrolled(rounds, before, seen, "no load more button")
+            driver.execute_script(
+                "arguments[0].scrollIntoView(); arguments[0].click();", buttons[0]
+            )
+        else:
+            driver.execute_script("window.scrollTo(0, document.body.scrollHeight);")
+        rounds += 1
+        wait = scroll.wait_seconds
+        if scroll.until is not None:
+            wait = max(0.1, min(wait, scroll.until - time.time()))
+
+        def grew(_: Any, than: int = seen) -> bool:
+            return count() > than
+
+        try:
+            WebDriverWait(driver, wait, poll_frequency=0.1).until(grew)
+        except TimeoutException:
+            late = scroll.until is not None and time.time() >= scroll.until
+            return Scrolled(rounds, before, count(), "deadline" if late else "no new cards")
+        seen = count()

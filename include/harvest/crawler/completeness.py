@@ -7,18 +7,23 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
   numbered pages, sitemap entries); each ends as ``followed`` or ``skipped/<reason>``:
   ``duplicate`` (its URL was asked for already), ``off-site``, ``robots`` (robots.txt forbids
   it), ``depth`` (``max_recursion`` or ``crawl.max_depth``), ``budget`` (``crawl.max_pages``, or
-  a numbering's ``pages.max``), ``failed`` (the page failed after retries), ``not followed``
+  a numbering's ``pages.max``), ``failed`` (the page failed after retries), ``deadline`` (the
+  crawl stopped at its deadline before the page came: :mod:`harvest.crawler.deadline`),
+  ``not followed``
   (a sitemap entry ``sitemap.follow`` does not match), ``no link`` (a card without the link
   ``links`` selects), ``ignored`` (Scrapy refused it for another reason, said in the log);
 - ``cards_seen`` and ``records``: cards found, and records produced (item pages reached from
   this level, cards that are the items, cards joined to a shared item page);
   ``cards_duplicate``: cards that are items seen before on the level (a numbered page repeating
   the last one), which are no new record;
-- ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link.
+- ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link;
+- ``scroll_rounds``: scrolls or "load more" clicks made on the level's pages (``scroll:``);
+  ``scroll_capped``/``scroll_cut``: pages still loading new cards when ``scroll.max_rounds``
+  or the deadline stopped the scrolling.
 
 :func:`account_from_stats` turns those counters into a table, :func:`completeness_warnings`
 into named warnings: fewer records than cards seen, a level whose pages all had nothing on them, links
-skipped for depth, budget or failure (the partition may miss items), and any link that ended
+skipped for depth, budget, failure or the deadline (the partition may miss items), and any link that ended
 nowhere (a drop without a reason). The crawl summary, the ``completeness`` crawl monitor and the
 metric ``harvest.scrape.completeness_warnings.<source>`` all come from these. Importing this
 module imports nothing of Scrapy's.
@@ -35,14 +40,15 @@ ACCOUNT_PREFIX = "harvest/account/"
 LEVELS_STAT = "harvest/account_levels"  # the level names, in crawl order
 LIMITS_STAT = "harvest/account_limits"  # the spec's limits named in the warnings' advice
 SKIP_REASONS = (
-    "duplicate", "off-site", "robots", "depth", "budget", "failed", "not followed", "no link",
-    "ignored",
+    "duplicate", "off-site", "robots", "depth", "budget", "failed", "deadline", "not followed",
+    "no link", "ignored",
 )  # fmt: skip
 """Why a link was not followed (see the module docstring)."""
-LOSSY_REASONS = ("depth", "budget", "failed", "ignored")
+LOSSY_REASONS = ("depth", "budget", "failed", "deadline", "ignored")
 """Reasons that may leave items of the site out of the partition: each is a warning."""
 COUNTERS = (
     "links_seen", "followed", "cards_seen", "cards_duplicate", "records", "pages", "empty_pages",
+    "scroll_rounds", "scroll_capped", "scroll_cut",
 )  # fmt: skip
 
 
@@ -69,12 +75,14 @@ def account_from_stats(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"level": name}
         for counter in COUNTERS:
             entry[counter] = int(stats.get(stat_key(name, counter)) or 0)
+            if counter.startswith("scroll_") and not entry[counter]:
+                del entry[counter]  # only levels that scroll say so
         entry["skipped"] = {
             reason: int(stats[skip_key(name, reason)])
             for reason in SKIP_REASONS
             if int(stats.get(skip_key(name, reason)) or 0)
         }
-        if any(entry[c] for c in COUNTERS) or entry["skipped"]:
+        if any(entry.get(c) for c in COUNTERS) or entry["skipped"]:
             out.append(entry)
     return out
 
@@ -109,6 +117,17 @@ def completeness_warnings(
                 f"empty_level_page: level {name!r}: none of its {entry['pages']} pages had a "
                 "card or a link (the selector may no longer match; see the log for the URL)"
             )
+        for counter, why, advice in (
+            ("scroll_capped", "after scroll.max_rounds scrolls or clicks",
+             f"raise the level's scroll.max_rounds (now {limits.get(f'scroll_max_rounds/{name}', '?')})"),
+            ("scroll_cut", "when the crawl's deadline came",
+             "allow the crawl more time (the scrape task's execution_timeout)"),
+        ):  # fmt: skip
+            if entry.get(counter):
+                warnings.append(
+                    f"{counter}: level {name!r}: {entry[counter]} of its {entry['pages']} pages "
+                    f"still showed new cards {why}; the partition may miss items: {advice}"
+                )
         for reason in LOSSY_REASONS:
             count = skipped.get(reason, 0)
             if not count:
@@ -119,6 +138,8 @@ def completeness_warnings(
                 "budget": f"raise crawl.max_pages (now {limits.get('max_pages', '?')}) or the "
                 "level's pages.max",
                 "failed": "see the failed pages in the raw store",
+                "deadline": "the crawl stopped at its deadline before their pages came: allow "
+                "it more time (the scrape task's execution_timeout) or crawl fewer pages",
                 "ignored": "see the crawl log",
             }[reason]
             warnings.append(
@@ -136,6 +157,8 @@ def limits_of(spec: Any) -> dict[str, Any]:
     }
     for level in spec.graph:
         out[f"max_recursion/{level.name}"] = level.max_recursion
+        if level.scroll is not None:
+            out[f"scroll_max_rounds/{level.name}"] = level.scroll.max_rounds
     if spec.graph:  # the level whose cards are records (earlier levels' cards travel on)
         out["last_level"] = spec.graph[-1].name
     return out
@@ -183,6 +206,7 @@ def summary_lines(account: list[dict[str, Any]], warnings: list[str]) -> list[st
             f"cards seen {entry['cards_seen']}"
             + (f" ({entry['cards_duplicate']} seen before)" if entry["cards_duplicate"] else "")
             + f", records {entry['records']}"
+            + (f"; scrolls {entry['scroll_rounds']}" if entry.get("scroll_rounds") else "")
         )
     lines += [f"WARNING {w}" for w in warnings]
     return lines

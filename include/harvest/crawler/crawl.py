@@ -10,9 +10,9 @@ spider, the item pipeline and the HTTP cache share.
 Twisted's reactor cannot be restarted, so every crawl is its own process; call
 :func:`harvest.scraping.runner.run_crawl` rather than this module directly. Harvest's settings
 come from the ``HARVEST_*`` environment variables. With ``--deadline`` the crawl stops itself
-(Scrapy's ``CLOSESPIDER_TIMEOUT``) early enough for in-flight downloads to end and the raw store
-to be written before the deadline; its stats then say ``finish_reason: closespider_timeout`` (a
-partial partition). Exit codes: 0 crawled, completely or up to its deadline (failed pages are
+early enough for in-flight downloads to end (cut if they would not) and the raw store to be
+written before the deadline (:mod:`harvest.crawler.deadline`); its stats then say
+``finish_reason: closespider_timeout`` (a partial partition). Exit codes: 0 crawled, completely or up to its deadline (failed pages are
 recorded, not fatal), 1 the crawl did not finish cleanly (e.g. the raw store could not be
 written), 2 bad arguments or spec.
 """
@@ -60,21 +60,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def seconds_until_stop(deadline: float, download_timeout: float, now: float) -> float:
-    """``CLOSESPIDER_TIMEOUT`` for a crawl that must be done by ``deadline`` (Unix seconds).
-
-    Stopping waits for in-flight downloads (at most ``download_timeout``) and then closes the
-    spider, so the crawl stops that much before the deadline; when the time left is too short
-    for that margin, it keeps half of it. Never below 1 s (0 would mean "no timeout").
-    """
-    left = deadline - now
-    margin = min(download_timeout + CLOSE_SECONDS, left / 2)
-    return max(1.0, left - margin)
+def stop_times(deadline: float, download_timeout: float, now: float) -> tuple[float, float]:
+    """``(stop, cut)`` in Unix seconds for a crawl that must have ended by ``deadline``
+    (:mod:`harvest.crawler.deadline`): at the stop the spider closes, by the cut every download
+    has ended. The cut leaves :data:`CLOSE_SECONDS` (at most a quarter of the time left) to
+    close and write; the stop leaves in-flight downloads up to ``download_timeout`` (at most a
+    quarter of what is left before the cut) to finish. Neither is before ``now``."""
+    left = max(0.0, deadline - now)
+    cut = now + left - min(CLOSE_SECONDS, left / 4)
+    stop = cut - min(download_timeout, (cut - now) / 4)
+    return max(now, stop), max(now, cut)
 
 
 def crawl_failed(stats: dict[str, Any]) -> str | None:
     """Why a finished crawl is not a success, or None."""
     reason = stats.get("finish_reason")
+    if stats.get("harvest/crawl_error"):  # the spider said why (a login that failed)
+        return str(stats["harvest/crawl_error"])
     if reason not in ("finished", DEADLINE_FINISH_REASON):
         return f"the crawl stopped early ({reason})"
     if stats.get("harvest/store_errors"):
@@ -108,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.deadline is not None:
-        scrapy_settings["CLOSESPIDER_TIMEOUT"] = seconds_until_stop(
+        from harvest.crawler.deadline import CUT_AT_SETTING, STOP_AT_SETTING
+
+        stop, cut = stop_times(
             args.deadline, float(scrapy_settings["DOWNLOAD_TIMEOUT"]), time.time()
         )
+        scrapy_settings[STOP_AT_SETTING], scrapy_settings[CUT_AT_SETTING] = stop, cut
     process = CrawlerProcess(scrapy_settings, install_root_handler=True)
     crawler = process.create_crawler(spider_cls)
     process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)

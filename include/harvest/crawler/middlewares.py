@@ -10,6 +10,7 @@ crawl carries on: JavaScript pages are kept with their plain HTML and an error s
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -26,6 +27,7 @@ from harvest.crawler.browser import (
     BrowserPool,
     Rendered,
     RenderError,
+    Scroll,
 )
 from harvest.crawler.throttle import RetryAfterTooLong, retry_after_seconds, sleep
 
@@ -40,6 +42,8 @@ RENDER_META = "harvest_render"  # request.meta flag: render this request with Ch
 PLAIN_META = "harvest_plain"  # request.meta: the plain HTTP response, kept if rendering fails
 RENDER_ERROR_META = "harvest_render_error"  # request.meta: why the page is not rendered
 FETCHED_AT_META = "harvest_fetched_at"  # request.meta: ISO UTC time the response was fetched
+SCROLL_META = "harvest_scroll"  # request.meta: a browser.Scroll: scroll the rendered page
+SCROLLED_META = "harvest_scrolled"  # request.meta: the browser.Scrolled of a scrolled page
 RENDERED_HEADER = b"X-Harvest-Rendered-With"
 # what a retry step hands back, passed through the backoff unchanged
 _Outcome = TypeVar("_Outcome", bound=Request | Response | None)
@@ -135,6 +139,7 @@ class SeleniumMiddleware:
         self.wait_for: str | None = settings.get("HARVEST_JS_WAIT_FOR")
         self.timeout_seconds = settings.getfloat("HARVEST_JS_TIMEOUT_SECONDS", 15.0)
         self.user_agent: str | None = settings.get("USER_AGENT")
+        self.cut_at = settings.getfloat("HARVEST_CUT_AT", 0.0) or None  # the deadline's cut
         self.pool: BrowserPool | None = None
         self.unavailable: str | None = self._why_unavailable()
         self._warned = False
@@ -182,9 +187,12 @@ class SeleniumMiddleware:
                 user_agent=self.user_agent,
             )
         pool = self.pool
+        scroll = request.meta.get(SCROLL_META)
+        if isinstance(scroll, Scroll) and self.cut_at is not None:
+            scroll = dataclasses.replace(scroll, until=self.cut_at)
         try:
             rendered: Rendered = await maybe_deferred_to_future(
-                self._semaphore.run(threads.deferToThread, pool.render, request.url)
+                self._semaphore.run(threads.deferToThread, pool.render, request.url, scroll)
             )
         except RenderError as exc:
             self._inc("harvest/browser_restarts")
@@ -200,6 +208,10 @@ class SeleniumMiddleware:
         if rendered.error:
             request.meta[RENDER_ERROR_META] = rendered.error
             request.meta["dont_cache"] = True
+        if rendered.scrolled is not None:
+            request.meta[SCROLLED_META] = rendered.scrolled
+            if rendered.scrolled.ended == "deadline":  # cut short: not the page to keep
+                request.meta["dont_cache"] = True
         plain = request.meta.get(PLAIN_META)
         final_url = rendered.final_url or request.url
         if final_url != request.url:  # checked like a redirect (PageCheckMiddleware); not cached

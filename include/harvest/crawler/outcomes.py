@@ -107,6 +107,40 @@ def redirect_chain(request: Request, final_url: str) -> list[str]:
     return chain
 
 
+LOGIN_FORM_SELECTOR = "form input[type=password]"
+
+
+def unreadable(response: Response, reads_json: bool) -> str | None:
+    """What a fetched page is when the spec cannot read it: a login form, or JSON served as
+    HTML to a spec that reads HTML (a JSON ``Content-Type`` fails earlier:
+    :class:`BodyCheckMiddleware`); None when it looks like a page the spec reads."""
+    from scrapy.http import TextResponse
+
+    if not isinstance(response, TextResponse):
+        return f"the page is not text ({content_type(response) or 'no Content-Type'})"
+    if response.selector.type == "json":
+        return None
+    if response.css(LOGIN_FORM_SELECTOR):
+        return (
+            "the page is a login form (it has a password field): the site wants a login "
+            "(give the spec a login:, whose credentials come from an Airflow Connection or the "
+            "environment)"
+        )
+    text = response.text.lstrip()
+    if not reads_json and text[:1] in ("{", "["):
+        import json
+
+        try:
+            json.loads(text)
+        except ValueError:
+            return None
+        return (
+            f"the page is JSON (served as {content_type(response) or 'no Content-Type'}), and "
+            "the spec reads HTML (css/xpath): read JSON with 'jmespath:' selectors"
+        )
+    return None
+
+
 def content_type(response: Response) -> str | None:
     value = response.headers.get(b"Content-Type")
     return value.decode("latin-1") if value else None

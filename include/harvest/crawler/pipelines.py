@@ -91,9 +91,11 @@ def _canonical_listing(
 
 
 class RawStorePipeline:
-    """Batch page items into the raw store; flush every ``HARVEST_PIPELINE_BATCH_SIZE`` items, every
-    ``HARVEST_PIPELINE_FLUSH_SECONDS`` (a slow site still gets its pages written) and at close;
-    on ``spider_closed``, commit the partition if the crawl completed (see the module docstring).
+    """Batch page items into the raw store: the first page at once, then every
+    ``HARVEST_PIPELINE_BATCH_SIZE`` items, and whatever waits every
+    ``HARVEST_PIPELINE_FLUSH_SECONDS`` (a timer: a slow site's pages are written even while no
+    new page comes, so a crawl killed early keeps them) and at close; on ``spider_closed``,
+    commit the partition if the crawl completed (see the module docstring).
 
     Settings: ``HARVEST_RAW_STORE_URL``, ``HARVEST_PARTITION`` (a :class:`Partition`).
     Stats: ``harvest/documents_written``, ``harvest/store_errors``.
@@ -126,8 +128,9 @@ class RawStorePipeline:
         self.batch: list[RawDocument] = []
         self.written = 0
         self.flush_seconds = flush_seconds
-        self._flushed_at = time.monotonic()
+        self._flushed_at = float("-inf")  # the first page is written at once
         self._store_failed = False
+        self._timer: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -147,6 +150,20 @@ class RawStorePipeline:
     def open_spider(self) -> None:
         self.store = open_raw_store(self.raw_store_url, deferred=True)
         logger.info("Writing raw documents to %s", self.store.uri(self.source, self.logical_date))
+        from scrapy.utils.reactor import is_reactor_installed
+
+        if self.flush_seconds > 0 and is_reactor_installed():  # (a unit test may have none)
+            from twisted.internet.task import LoopingCall
+
+            self._timer = LoopingCall(self._flush_due)
+            self._timer.start(self.flush_seconds, now=False).addErrback(
+                lambda failure: logger.error("raw store flush failed: %s", failure.value)
+            )
+
+    def _flush_due(self) -> None:
+        """The timer: write the pages waiting."""
+        if self.batch:
+            self.flush()
 
     def process_item(self, item: Any) -> Any:
         self.batch.append(
@@ -178,6 +195,8 @@ class RawStorePipeline:
     def close_spider(self) -> None:
         """Write the pending batch; the partition is committed or not in :meth:`spider_closed`,
         which Scrapy calls afterwards with the finish reason."""
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
         self.flush()
 
     def spider_closed(self, reason: str) -> None:

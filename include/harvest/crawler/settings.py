@@ -93,6 +93,13 @@ def build_scrapy_settings(
             "scrapy.extensions.throttle.AutoThrottle": None,
             "harvest.crawler.throttle.SiteAutoThrottle": 0,
             "harvest.crawler.throttle.SiteSlowDown": 0,
+            # a crawl with a deadline stops in time (HARVEST_STOP_AT, set by crawler.crawl)
+            "harvest.crawler.deadline.DeadlineStop": 0,
+        },
+        # Scrapy's HTTP/1.1 handler, every download ending by the deadline's cut (HARVEST_CUT_AT)
+        "DOWNLOAD_HANDLERS": {
+            "http": "harvest.crawler.deadline.DeadlineDownloadHandler",
+            "https": "harvest.crawler.deadline.DeadlineDownloadHandler",
         },
         "HARVEST_MAX_CRAWL_DELAY_SECONDS": crawl.max_crawl_delay_seconds,
         "HARVEST_MAX_RETRY_AFTER_SECONDS": crawl.max_retry_after_seconds,

@@ -1,8 +1,9 @@
 """The load stage: a cleaned partition from staging into the warehouse, plus its summary row.
 
-:func:`load_cleaned_partition` is what ``LoadOperator`` and ``python -m harvest load`` run; the
-counts it records come from the validate and clean reports (:func:`counts_from`) or, for a load
-run on its own, from what those stages stored (:func:`staged_counts`).
+:func:`load` is its entry point (``LoadOperator``, ``python -m harvest load``,
+:func:`harvest.pipeline.run_partition`); the counts it records come from the validate and clean
+reports (:func:`counts_from`) or, for a load run on its own, from what those stages stored
+(:func:`staged_counts`); :func:`load_cleaned_partition` does the work.
 
 A ``listings`` source is upserted by key and its later partitions re-checked so that the order
 of loads does not matter (:mod:`.order`); a ``catalogue`` source keeps every date's observations
@@ -12,7 +13,7 @@ partition is loaded its HTTP cache entries are removed (:func:`harvest.storage.h
 purge_partition`: they only served re-runs of the stages before the load).
 
 Those order checks clean partitions again, but stages never call each other: the caller hands
-the clean stage in (``clean``, a :data:`Reclean`; :func:`harvest.pipeline.clean_again`).
+the clean stage in (``clean``, a :data:`Reclean`: :func:`harvest.cleaning.reclean`).
 """
 
 from __future__ import annotations
@@ -127,6 +128,53 @@ def history_duplicates(cleaning: Mapping[str, Any] | Any) -> int:
     return sum(int(getattr(cleaning, n, 0) or 0) for n in names)
 
 
+def _as_dict(report: Any) -> dict[str, Any]:
+    return dict(report) if isinstance(report, Mapping) else report.to_dict()
+
+
+def load(
+    spec: SourceSpec,
+    partition: Partition | dt.date,
+    settings: Settings,
+    *,
+    validation: Any = None,
+    cleaning: Any = None,
+    crawl: Any = None,
+    clean: Reclean | None = None,
+    warehouse: Warehouse | None = None,
+) -> LoadReport:
+    """The load stage's entry point: load the partition's cleaned frame and record its counts.
+
+    ``validation``, ``cleaning`` and ``crawl`` are the earlier stages' reports (typed, or their
+    ``to_dict()``: the XComs of their tasks); without ``validation`` and ``cleaning`` the
+    partition's staged cleaned frame is loaded with the counts those stages stored
+    (:func:`staged_counts`). ``clean``: the clean stage (:func:`harvest.cleaning.reclean`), which
+    a listings source with a history window needs. Raises what
+    :func:`load_cleaned_partition` raises."""
+    from harvest.storage.staging import StagedDataset
+
+    partition = Partition.of(spec.name, partition)
+    cleaned_at = None
+    if validation is None or cleaning is None:
+        cleaned_uri = partition.staged_uri(settings.staging_url, StagedDataset.CLEANED)
+        counts = staged_counts(spec, partition, settings)
+    else:
+        cleaned = _as_dict(cleaning)
+        cleaned_uri, cleaned_at = cleaned["cleaned_uri"], cleaned.get("cleaned_at") or None
+        counts = counts_from(_as_dict(validation), cleaned)
+    return load_cleaned_partition(
+        spec,
+        partition,
+        settings,
+        cleaned_uri=cleaned_uri,
+        counts=counts,
+        warehouse=warehouse,
+        crawl=None if crawl is None else _as_dict(crawl),
+        cleaned_at=cleaned_at,
+        clean=clean,
+    )
+
+
 def staged_counts(
     spec: SourceSpec, partition: Partition | dt.date, settings: Settings
 ) -> dict[str, int]:
@@ -174,7 +222,7 @@ def load_cleaned_partition(
     ``crawl`` (the scrape report) lets the ``all_cached`` warning be checked; ``cleaned_at``
     (the clean report's) lets a listings load notice that an earlier date was loaded since
     the clean, and clean again (:mod:`.order`) with ``clean`` (the clean stage,
-    :func:`harvest.pipeline.clean_again`), which a listings source with a history window needs
+    :func:`harvest.cleaning.reclean`), which a listings source with a history window needs
     (:class:`LoadError` without it). Once loaded, the partition's HTTP cache entries are removed
     (``http_cache_purged``). Raises :class:`~.warnings.CriticalWarning`, before changing
     anything, when a warning the spec makes critical is found.
@@ -210,7 +258,7 @@ def load_cleaned_partition(
     if clean is None and spec.mode == "listings" and spec.dedup.history_days:
         raise LoadError(
             f"load source={spec.name} date={day}: a listings load with a history window needs "
-            "the clean stage to stay order-independent (pass clean=harvest.pipeline.clean_again)",
+            "the clean stage to stay order-independent (pass clean=harvest.cleaning.reclean)",
             retryable=False,
         )
     own = warehouse is None

@@ -4,15 +4,13 @@
 so each crawl gets a fresh process), passes Harvest's settings as ``HARVEST_*`` environment
 variables, streams every log line of the child to a logger while it runs (in Airflow: the task
 log), gives the child a deadline so that it stops itself in time and writes what it fetched
-(a *partial* partition: ``CrawlResult.partial``, failed or kept as the spec's
-``crawl.on_deadline`` says), kills the child's process group if it still runs at the timeout,
-and returns a :class:`CrawlResult` built from the crawl's final stats and the raw-store partition.
-The child never outlives this process: SIGTERM here kills its process group first, and on Linux
-the child is sent SIGTERM when this process dies of anything else.
+(a *partial* partition, failed or kept as ``crawl.on_deadline`` says), kills the child's process
+group if it still runs at the timeout, and returns a :class:`CrawlResult` (the crawl's final
+stats and the raw-store partition). The child never outlives this process (SIGTERM here kills
+its process group first; on Linux the child gets SIGTERM when this process dies).
 
-The spec is passed to the child as a file: the :class:`SourceSpec` object given is written to a
-temporary ``<name>.yaml`` (``model_dump(mode="json")``), so the child crawls exactly that spec,
-whatever file it came from. Importing this module does not import Scrapy.
+The spec is passed to the child as a file (a temporary ``<name>.yaml`` of the
+:class:`SourceSpec` given), so the child crawls exactly that spec. Imports no Scrapy.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from harvest.partitions import Partition
 from harvest.scraping.child import _die_with_parent, _forward_sigterm, _kill_group, _stream
 from harvest.storage.raw import open_raw_store
 
+CRAWL_ERROR = "harvest/crawl_error"  # the crawl's stat: why it could not go on (not retryable)
 TAIL_LINES = 20
 
 
@@ -50,7 +50,13 @@ class CrawlError(HarvestError, RuntimeError):
     """A crawl process that failed or timed out; says which source, date, exit code and why."""
 
     def __init__(
-        self, source: str, logical_date: dt.date, exit_code: int, last_lines: list[str], why: str
+        self,
+        source: str,
+        logical_date: dt.date,
+        exit_code: int,
+        last_lines: list[str],
+        why: str,
+        retryable: bool | None = None,
     ) -> None:
         self.source = source
         self.logical_date = logical_date
@@ -59,7 +65,8 @@ class CrawlError(HarvestError, RuntimeError):
         tail = "\n".join(f"    {line}" for line in last_lines) or "    (no output)"
         super().__init__(
             f"crawl of source {source!r} for {logical_date.isoformat()} {why} "
-            f"(exit code {exit_code}); last log lines:\n{tail}"
+            f"(exit code {exit_code}); last log lines:\n{tail}",
+            retryable=retryable,
         )
 
 
@@ -89,6 +96,7 @@ class CrawlResult:
     item_pages: int | None = None  # item pages fetched + card items (None: not counted)
     empty_levels: int = 0  # pages where a level's selector matched nothing
     first_empty_level: str | None = None  # which level, which selector, which URL
+    first_failure: str | None = None  # the first page failed or not fetched, and why
     max_pages_skipped: int = 0  # links not followed: the page budget crawl.max_pages was reached
     depth_limit_skipped: int = 0  # links not followed: deeper than crawl.max_depth
     # the crawl monitors (Spidermon): [{monitor, status, severity, message}], see health.py
@@ -101,6 +109,7 @@ class CrawlResult:
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
     reused: str | None = None  # why stored pages were re-processed (harvest.scraping.past)
     observed_on: str | None = None  # a forced crawl of a past date: the day it observed
+    warnings: list[str] = field(default_factory=list)  # the stage's check (scraping.checks)
 
     @property
     def unfinished_pages(self) -> int:
@@ -150,6 +159,7 @@ class CrawlResult:
             item_pages=stat("harvest/item_pages"),
             empty_levels=stat("harvest/empty_levels"),
             first_empty_level=stats.get("harvest/first_empty_level"),
+            first_failure=stats.get("harvest/first_failure"),
             max_pages_skipped=stat("harvest/max_pages_skipped"),
             depth_limit_skipped=stat("harvest/depth_limit_skipped"),
             monitors=list(monitors or []),
@@ -175,8 +185,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {}), **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     package_root = str(Path(harvest.__file__).resolve().parent.parent)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if package_root not in paths:
@@ -194,6 +204,7 @@ def run_crawl(
     timeout_seconds: float | None = None,
     extra_scrapy_settings: dict[str, Any] | None = None,
     recent_item_counts: list[int] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CrawlResult:
     """Crawl ``spec`` for ``logical_date`` in a child process; raise :class:`CrawlError` on failure.
 
@@ -201,13 +212,13 @@ def run_crawl(
     ``extra_scrapy_settings`` (JSON-serialisable) override the settings built from the spec.
     ``recent_item_counts``: records scraped in the source's recent partitions, for the
     ``item_count_vs_median`` monitor (see :mod:`harvest.crawler.monitor_settings`; None or []: skipped).
+    ``env``: more variables for the crawl process (a login's Connection: :mod:`harvest.config.credentials`).
     With ``timeout_seconds`` the crawl stops itself before it and writes what it fetched; such a
     partial partition raises :class:`CrawlError` (with its counts) when the spec's
     ``crawl.on_deadline`` is ``fail``, and is returned with ``partial=True`` and a warning when it
-    is ``warn``. A crawl still running at the timeout is killed; the pages it had written are
-    kept in the partition's journal, and the partition keeps what it held before (see
-    :class:`~harvest.storage.raw.FileRawStore`); a completed crawl replaces the partition.
-    """
+    is ``warn``. A crawl still running at the timeout is killed; the pages it wrote stay in
+    the partition's journal (:class:`~harvest.storage.raw.FileRawStore`). A crawl that fails
+    raises :class:`CrawlError` with its own word on why (``harvest/crawl_error``: a login)."""
     settings = settings or Settings.from_env()
     logger = logger or logging.getLogger("harvest.scraping")
     partition = Partition.of(spec.name, partition)
@@ -247,7 +258,7 @@ def run_crawl(
             encoding="utf-8",
             errors="replace",
             bufsize=1,
-            env=_child_env(settings),
+            env=_child_env(settings, env),
             start_new_session=True,  # its own process group, so a timeout kills browsers too
             preexec_fn=_die_with_parent,  # prctl only: safe before exec
         )
@@ -273,14 +284,17 @@ def run_crawl(
             raise
         reader.join(timeout=10)
         duration = time.monotonic() - started
-        if exit_code != 0:
-            raise CrawlError(spec.name, logical_date, exit_code, list(tail), "failed")
+        if exit_code != 0:  # the crawl's own word on why (a refused login: no retry fixes it)
+            said = (
+                json.loads(stats_path.read_text()).get(CRAWL_ERROR) if stats_path.exists() else None
+            )
+            why = f"failed: {said or 'see the log'}"
+            raise CrawlError(spec.name, logical_date, exit_code, list(tail), why, not said)
         try:
             stats = json.loads(stats_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CrawlError(
-                spec.name, logical_date, exit_code, list(tail), f"left no stats ({exc})"
-            ) from exc
+            why = f"left no stats ({exc})"
+            raise CrawlError(spec.name, logical_date, exit_code, list(tail), why) from exc
 
     store = open_raw_store(settings.raw_store_url)
     try:

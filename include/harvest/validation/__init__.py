@@ -7,9 +7,15 @@ without Great Expectations; the suite and the run load it on first use.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from harvest.validation.report import Breach, ValidationFailed, ValidationReport
+
+if TYPE_CHECKING:
+    from harvest.config.settings import Settings
+    from harvest.config.spec import SourceSpec
+    from harvest.partitions import Partition
 
 __all__ = [
     "Breach",
@@ -17,6 +23,7 @@ __all__ = [
     "ValidationReport",
     "build_data_docs",
     "build_suite",
+    "validate",
     "validate_partition",
     "validate_records",
 ]
@@ -27,6 +34,17 @@ _LAZY = {
     "validate_records": "harvest.validation.run",
     "build_data_docs": "harvest.validation.run",
 }
+
+
+def validate(
+    spec: SourceSpec, partition: Partition | dt.date, settings: Settings, **options: Any
+) -> ValidationReport:
+    """The validate stage's entry point: :func:`harvest.validation.run.validate_partition`
+    (raw partition -> quarantine, results, staged valid records; ``options``: its keywords).
+    Raises :class:`ValidationFailed` (not retryable) when a critical expectation broke."""
+    from harvest.validation.run import validate_partition
+
+    return validate_partition(spec, partition, settings, **options)
 
 
 def __getattr__(name: str) -> Any:

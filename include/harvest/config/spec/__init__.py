@@ -8,7 +8,7 @@ field; :func:`load_specs` keeps going so that one broken source never stops the 
 loading.
 
 One module per section of a spec file: :mod:`.fields` (``detail:``), :mod:`.crawl` (the crawl
-graph and its selectors, checked by :mod:`harvest.config.selectors`, ``javascript:``, ``crawl:``), :mod:`.quality` (``validation:``, ``dedup:``,
+graph and its selectors, checked by :mod:`harvest.config.selectors`, ``javascript:``, ``crawl:``), :mod:`.forms` (``levels[].form``, ``login:``), :mod:`.quality` (``validation:``, ``dedup:``,
 ``warnings:``), :mod:`.monitoring` (``monitors:``, ``sla:``), :mod:`.features`; :mod:`.source`
 holds the whole spec and the checks across sections, :mod:`.files` reads spec files.
 """
@@ -21,11 +21,13 @@ from harvest.config.spec.crawl import (
     JavaScriptSpec,
     LevelSpec,
     PagesSpec,
+    ScrollSpec,
     SitemapSpec,
 )
 from harvest.config.spec.features import FeaturesSpec
 from harvest.config.spec.fields import DetailSpec, FieldChecks, FieldSpec
 from harvest.config.spec.files import SpecSet, load_spec, load_specs, spec_files
+from harvest.config.spec.forms import FormSpec, LoginSpec
 from harvest.config.spec.monitoring import MONITOR_NAMES, MonitorsSpec, SlaSpec
 from harvest.config.spec.quality import (
     ALL_WARNING_NAMES,
@@ -50,11 +52,14 @@ __all__ = [
     "FeaturesSpec",
     "FieldChecks",
     "FieldSpec",
+    "FormSpec",
     "IndexSpec",
     "JavaScriptSpec",
     "LevelSpec",
+    "LoginSpec",
     "MonitorsSpec",
     "PagesSpec",
+    "ScrollSpec",
     "SitemapSpec",
     "SlaSpec",
     "SourceSpec",

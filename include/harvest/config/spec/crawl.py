@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from harvest.config.selectors import SelectorSpec, check_css
 from harvest.config.spec.base import _Model
+from harvest.config.spec.forms import FormSpec
 
 
 class PagesSpec(_Model):
@@ -37,6 +38,27 @@ class PagesSpec(_Model):
         return value
 
 
+class ScrollSpec(_Model):
+    """Infinite scroll or a "load more" button on a level's pages: each page is rendered in
+    headless Chromium, then scrolled to the bottom (or its ``load_more`` button clicked) until
+    no new card (or link) appears within ``wait_seconds``, the button is gone, or
+    ``max_rounds`` scrolls or clicks were made: a page still growing then is the warning
+    ``scroll_capped``."""
+
+    load_more: str | None = Field(
+        None, description="CSS selector of the button that loads more (else: scroll down)"
+    )
+    max_rounds: int = Field(50, ge=1, le=1000, description="most scrolls or clicks per page")
+    wait_seconds: float = Field(
+        3.0, gt=0, le=60, description="how long to wait for new cards after a scroll or click"
+    )
+
+    @field_validator("load_more")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return None if value is None else check_css(value)
+
+
 class LevelSpec(_Model):
     """One level of the crawl graph between the start URLs and the item pages.
 
@@ -58,14 +80,36 @@ class LevelSpec(_Model):
     recurse: SelectorSpec | None = Field(None, description="links to deeper pages of this level")
     max_recursion: int = Field(10, ge=1, le=100, description="how deep 'recurse' goes")
     pages: PagesSpec | None = Field(None, description="numbered pages (no next link)")
+    scroll: ScrollSpec | None = Field(
+        None, description="infinite scroll or a 'load more' button (rendered in Chromium)"
+    )
+    form: FormSpec | None = Field(
+        None, description="post this form of the level's page; its answer is the level's page"
+    )
 
     @model_validator(mode="after")
     def _goes_somewhere(self) -> LevelSpec:
         if self.links is None and self.cards is None:
             raise ValueError(f"level {self.name!r} needs 'links' or 'cards' (or both)")
+        counted = self.cards or self.links
+        if self.scroll is not None and counted is not None and not browser_selector(counted):
+            raise ValueError(
+                f"level {self.name!r}: scroll counts the level's {'cards' if self.cards else 'links'} "
+                f"in the browser, which needs plain CSS or XPath, not {counted.text!r}"
+            )
         if self.next_page is not None and self.pages is not None:
             raise ValueError(f"level {self.name!r}: give 'next_page' or 'pages', not both")
         return self
+
+
+def browser_selector(selector: SelectorSpec) -> tuple[str, str] | None:
+    """``("css" | "xpath", selector)`` as a browser finds elements (Selenium's ``By``), or
+    None when it cannot (JMESPath, metadata, parsel's ``::text`` and ``::attr()``)."""
+    if selector.jmespath is not None or selector.metadata is not None:
+        return None
+    if selector.css is not None:
+        return None if "::" in selector.css else ("css", selector.css)
+    return ("xpath", selector.xpath) if selector.xpath else None
 
 
 class SitemapSpec(_Model):

@@ -14,6 +14,7 @@ from harvest.config.spec.base import NAME_RE, QUEUE_RE, TEMPLATE_KEYS, _Model
 from harvest.config.spec.crawl import CrawlSpec, IndexSpec, JavaScriptSpec, LevelSpec, SitemapSpec
 from harvest.config.spec.features import FeaturesSpec
 from harvest.config.spec.fields import DetailSpec
+from harvest.config.spec.forms import LoginSpec
 from harvest.config.spec.monitoring import MonitorsSpec, SlaSpec
 from harvest.config.spec.quality import DedupSpec, ValidationSpec, WarningsSpec
 from harvest.partitions import Partition
@@ -31,6 +32,7 @@ class SourceSpec(_Model):
     levels: list[LevelSpec] = []
     detail: DetailSpec
     javascript: JavaScriptSpec = JavaScriptSpec()
+    login: LoginSpec | None = Field(None, description="log in before the crawl")
     crawl: CrawlSpec = CrawlSpec()
     spider: str | None = Field(None, description="dotted path of a hand-written spider class")
     schedule: str | None = "0 2 * * *"

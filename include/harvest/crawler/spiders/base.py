@@ -24,7 +24,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from harvest.config.spec import SourceSpec
-from harvest.crawler.completeness import LEVEL_META, skip_key, stat_key
+from harvest.crawler.completeness import LEVEL_META
+from harvest.crawler.deadline import DEADLINE_PAGES_STAT, DeadlineReached
 from harvest.crawler.items import PageItem
 from harvest.crawler.limits import canonical_url_for
 from harvest.crawler.middlewares import (
@@ -42,9 +43,11 @@ from harvest.crawler.outcomes import (
     content_type,
     redirect_chain,
 )
+from harvest.crawler.spiders.account import URL_META as URL_META
+from harvest.crawler.spiders.account import CrawlAccount
+from harvest.crawler.spiders.forms import LoginSteps
 from harvest.partitions import Partition
 
-URL_META = "harvest_url"
 # The list pages of a crawl form branches: the pages of one level reached from one link (a
 # category's first page and its next/numbered pages). A request carries the branch it belongs to
 # (the URL of the branch's first page) and the branch that linked that first page (its parent);
@@ -55,7 +58,7 @@ NUMBERED_META = "harvest_numbered"  # a numbered page (pages.template): a 404 en
 ITEM_PAGES_STAT = "harvest/item_pages"
 
 
-class HarvestSpider(scrapy.Spider):
+class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
     """Base class: spec, partition, page scheduling with ``max_pages``, items and failures."""
 
     name = "harvest"
@@ -167,6 +170,16 @@ class HarvestSpider(scrapy.Spider):
         )
 
     async def start(self) -> AsyncIterator[Any]:
+        """Log in first when the spec says so (:class:`LoginSteps`), then
+        :meth:`first_requests`."""
+        if self.spec.login is not None:
+            yield self.login_request()
+            return
+        for request in self.first_requests():
+            yield request
+
+    def first_requests(self) -> Iterator[Any]:
+        """The crawl's first requests: the partition's start URLs."""
         for url in self.start_urls_for_partition():
             request = self.page_request(url, "index", self.parse)
             if request is not None:
@@ -194,6 +207,7 @@ class HarvestSpider(scrapy.Spider):
         if body is None:
             errors.append(f"not a text page ({type(response).__name__})")
         self._inc("harvest/pages_ok")
+        self._awaited.pop(response.meta.get(URL_META, response.url), None)
         items = (page_type == "detail") + len(records or [])
         if items:
             self._inc(ITEM_PAGES_STAT, items)
@@ -265,6 +279,13 @@ class HarvestSpider(scrapy.Spider):
             self.logger.info("numbered pages end at %s (HTTP 404)", request.url)
             return
         level = request.meta.get(LEVEL_META)
+        self._awaited.pop(request.meta.get(URL_META, request.url), None)
+        if isinstance(value, DeadlineReached):  # not fetched: no page, a skip of its link
+            self._inc(DEADLINE_PAGES_STAT)
+            if level is not None:
+                self.unfollowed(level, "deadline")
+            self.logger.info("%s", value)
+            return
         ignored = failure.check(IgnoreRequest) and not failure.check(HttpError)  # type: ignore[no-untyped-call]
         if level is not None:  # the link was followed, and ended here: say why in the account
             reason = "failed"
@@ -286,7 +307,16 @@ class HarvestSpider(scrapy.Spider):
         if ignored:
             # robots.txt or an off-site link: not fetched on purpose, not a failure of the source
             self._inc("harvest/ignored_requests")
-            self.logger.info("not fetched: %s (%s)", request.meta.get(URL_META, request.url), value)
+            url = request.meta.get(URL_META, request.url)
+            self.logger.info("not fetched: %s (%s)", url, value)
+            if "robots" in str(value).lower():
+                self.first_failure(
+                    f"robots.txt of {urlparse(url).netloc} forbids {url} to Harvest "
+                    f"({value}; the spec's crawl.obey_robots_txt is on: ask the site's owner, "
+                    "or turn it off only for a site you own)"
+                )
+            else:
+                self.first_failure(f"{url} not fetched: {value}")
             return
         if status is not None:
             error = f"HTTP {status}"
@@ -317,11 +347,13 @@ class HarvestSpider(scrapy.Spider):
     ) -> PageItem:
         """The item of a page that failed, counted in ``harvest/failed_pages`` and logged."""
         url = request.meta.get(URL_META, request.url)
+        self._awaited.pop(url, None)
         retries = int(request.meta.get("retry_times", 0))
         if retries:
             error += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
         self._inc("harvest/failed_pages")
         self.logger.warning("failed page %s: %s", url, error)
+        self.first_failure(f"{url} failed: {error}")
         if chain is None:
             chain = redirect_chain(request, final_url) if final_url else []
         page_type = request.meta.get(PAGE_TYPE_META, "detail")
@@ -342,27 +374,3 @@ class HarvestSpider(scrapy.Spider):
             content_type=content_type,
             listing=listing,
         )
-
-    def count(self, level: str, counter: str, n: int = 1) -> None:
-        """Add ``n`` to one counter of a level's completeness account
-        (:mod:`harvest.crawler.completeness`)."""
-        if n:
-            self._inc(stat_key(level, counter), n)
-
-    def skipped(self, level: str, reason: str, n: int = 1) -> None:
-        """Count ``n`` links of ``level`` not followed, for ``reason``."""
-        if n:
-            self._inc(skip_key(level, reason), n)
-
-    def unfollowed(self, level: str, reason: str) -> None:
-        """A link counted as followed that ended before its page was parsed (robots, depth,
-        failed): moved from ``followed`` to ``skipped/<reason>``."""
-        self.count(level, "followed", -1)
-        self.skipped(level, reason)
-
-    def _inc(self, key: str, count: int = 1) -> int:
-        stats = self.crawler.stats if getattr(self, "crawler", None) else None
-        if stats is None:
-            return 0
-        stats.inc_value(key, count)
-        return int(stats.get_value(key, 0))

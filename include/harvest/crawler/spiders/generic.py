@@ -24,37 +24,30 @@ account kept.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
 import scrapy
 from scrapy.http import Response, TextResponse
-from twisted.python.failure import Failure
 
-from harvest.config.spec import LevelSpec
-from harvest.crawler.completeness import LEVEL_META, LEVELS_STAT, LIMITS_STAT, limits_of
-from harvest.crawler.items import PageItem
+from harvest.config.spec import FormSpec, LevelSpec
+from harvest.config.spec.crawl import browser_selector
+from harvest.crawler.browser import Scroll
+from harvest.crawler.completeness import LEVELS_STAT, LIMITS_STAT, limits_of
 from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.middlewares import SCROLL_META, SCROLLED_META
+from harvest.crawler.outcomes import PAGE_TYPE_META
 from harvest.crawler.spiders.base import NUMBERED_META, URL_META
+from harvest.crawler.spiders.forms import FORM_META, form_key, form_request
+from harvest.crawler.spiders.item_pages import Card, ItemPages
 from harvest.crawler.spiders.sitemap import SITEMAP_LEVEL, SitemapSpider
-from harvest.extract import Extractor, FieldValue
+from harvest.extract import Extractor
 from harvest.selection import Page, hrefs, select
 
 START_LEVEL = "start"  # the account's level of item pages given as start URLs
 
-Card = dict[str, FieldValue]
 
-
-@dataclass
-class SharedItemPage:
-    """An item page asked for by a card: its fields once parsed, the cards waiting for it."""
-
-    fields: Card | None = None
-    waiting: list[tuple[str, Card]] = field(default_factory=list)  # (level, card fields)
-
-
-class GenericSpider(SitemapSpider):
+class GenericSpider(ItemPages, SitemapSpider):
     """Walks ``spec.graph`` (or ``spec.sitemap``) from the partition's start URLs.
 
     Every page becomes one item: list pages with the items of their cards when the cards are the
@@ -68,10 +61,9 @@ class GenericSpider(SitemapSpider):
         super().__init__(*args, **kwargs)
         self.graph = self.spec.graph
         self.extractor = Extractor(self.spec)
-        self._item_pages: dict[str, SharedItemPage] = {}
         self._card_items: dict[str, set[tuple[Any, ...]]] = {}  # level -> cards that are items
 
-    async def start(self) -> Any:
+    def first_requests(self) -> Iterator[Any]:
         names = [level.name for level in self.graph] or [START_LEVEL]
         stats = self.crawler.stats if getattr(self, "crawler", None) else None
         if stats is not None:
@@ -87,7 +79,7 @@ class GenericSpider(SitemapSpider):
                     self.skipped(START_LEVEL, self.refused or "duplicate")
                 else:
                     self.count(START_LEVEL, "followed")
-                    request.meta[LEVEL_META] = START_LEVEL
+                    self.awaits(request, START_LEVEL)
             if request is not None:
                 yield request
         if self.spec.sitemap is not None:
@@ -126,34 +118,14 @@ class GenericSpider(SitemapSpider):
             self.skipped(at, self.refused or "duplicate")
             return None
         self.count(at, "followed")
-        request.meta[LEVEL_META] = at
+        self.awaits(request, at)
         request.cb_kwargs.update(cb_kwargs)
+        same_level = (
+            cb_kwargs.get("level") is not None and self.graph[cb_kwargs["level"]].name == at
+        )
+        if FORM_META in response.meta and same_level:  # a posted page's next pages: no new post
+            request.meta[FORM_META] = response.meta[FORM_META]
         return request
-
-    def _to_item_page(
-        self, response: TextResponse, href: str, level: str, card: Card | None
-    ) -> tuple[scrapy.Request | None, Card | None, bool]:
-        """A link of the last level: the item page's request, or (a card linking an item page
-        asked for already) the card joined to it: the joined record now when the page is
-        parsed, else the card waits for it. Returns (request, record, whether it is new)."""
-        url = self.canonical(response, href)
-        shared = self._item_pages.get(url) if card is not None else None
-        if shared is None:
-            request = self.follow_link(response, href, level, "detail", self.parse_detail)
-            if request is not None and card is not None:
-                self._item_pages[url] = SharedItemPage()
-                request.cb_kwargs["card"] = card
-            return request, None, request is not None
-        self.count(level, "links_seen")
-        self.count(level, "followed")
-        if shared.fields is None:
-            shared.waiting.append((level, card or {}))
-            return None, None, True
-        self.count(level, "records")
-        return None, self._joined(shared.fields, card or {}), True
-
-    def _joined(self, page: Card, card: Card) -> Card:
-        return {name: page.get(name, card.get(name)) for name in self.spec.detail.fields}
 
     # -- level pages --------------------------------------------------------------------------
 
@@ -169,13 +141,78 @@ class GenericSpider(SitemapSpider):
     ) -> Iterator[Any]:
         """A page of level ``level``: its cards, its links to the next level, its deeper pages
         (``recurse``, at ``depth``), its next pages; ``number``/``first_url``: a numbered page."""
-        if self.needs_rendering(response):
-            yield self.render_request(response, self.parse)
+        form = self.graph[level].form if level < len(self.graph) else None
+        if (
+            form is not None
+            and FORM_META not in response.meta
+            and isinstance(response, TextResponse)
+        ):
+            yield from self.post_forms(response, level, form, card, depth)
+            return
+        scroll = self.scroll(level)
+        if self.needs_rendering(response) or (scroll and SCROLL_META not in response.meta):
+            request = self.render_request(response, self.parse)
+            if scroll is not None:  # a page that loads more as it is scrolled: in Chromium
+                request.meta[SCROLL_META] = scroll
+            yield request
             return
         if not isinstance(response, TextResponse):
             yield self.page_item(response, "index")
             return
         yield from self.level_page(response, level, card, depth, number, first_url)
+
+    def post_forms(
+        self, response: TextResponse, level: int, form: FormSpec, card: Card | None, depth: int
+    ) -> Iterator[Any]:
+        """The form page of a level: stored as a page, and its form posted once per ``data``
+        (each post a link of the level in the account); the answers are the level's pages."""
+        name = self.graph[level].name
+        branch, _ = self.branch(response.meta, response.meta.get(URL_META, response.url))
+        requests = []
+        for data in form.data:
+            self.count(name, "links_seen")
+            key = form_key(response.meta.get(URL_META, response.url), data)
+            if key in self._scheduled:
+                self.skipped(name, "duplicate")
+                continue
+            request = form_request(
+                response, form, data, callback=self.parse, errback=self.errback,
+                cb_kwargs={"level": level, "card": card, "depth": depth},
+                meta={PAGE_TYPE_META: "index", URL_META: key, FORM_META: data},
+            )  # fmt: skip
+            self._scheduled.add(key)
+            self._inc("harvest/pages_asked")
+            self.count(name, "followed")
+            self.awaits(request, name)
+            self.in_branch(request, key, branch)
+            requests.append(request)
+        yield self.page_item(response, "index", listing=self.listing(response, name))
+        yield from requests
+
+    def scroll(self, level: int) -> Scroll | None:
+        """How the browser scrolls a page of ``level`` (its ``scroll:``), or None."""
+        spec = self.graph[level] if level < len(self.graph) else None
+        counted = spec and (spec.cards or spec.links)
+        found = browser_selector(counted) if spec and spec.scroll and counted else None
+        if spec is None or spec.scroll is None or found is None:
+            return None
+        by, selector = found
+        return Scroll(by, selector, **spec.scroll.model_dump())
+
+    def scrolled(self, response: TextResponse, level: str) -> None:
+        """Count a scrolled page's scrolls (or clicks) in the account; one that stopped at
+        ``max_rounds`` still growing, or at the deadline, is ``scroll_capped``/``scroll_cut``."""
+        scrolled = response.meta.get(SCROLLED_META)
+        if scrolled is None:
+            return
+        self.count(level, "scroll_rounds", scrolled.rounds)
+        if scrolled.ended in ("max_rounds", "deadline"):
+            self.count(level, "scroll_capped" if scrolled.ended == "max_rounds" else "scroll_cut")
+            self.logger.warning(
+                "level %r: %s still loading new cards after %d scrolls or clicks (%s): %d cards "
+                "kept",
+                level, response.url, scrolled.rounds, scrolled.ended, scrolled.elements,
+            )  # fmt: skip
 
     def level_page(
         self,
@@ -197,6 +234,7 @@ class GenericSpider(SitemapSpider):
         new_items = 0
         found = 0
         self.count(name, "pages")
+        self.scrolled(response, name)
         branch, parent = self.branch(response.meta, url)
         listed: list[str] = []  # what the page links: item pages, next levels', deeper pages
         continues: list[str] = []  # the pages of its own branch it goes on to
@@ -230,7 +268,7 @@ class GenericSpider(SitemapSpider):
             found += len(blocks)
             self.count(name, "cards_seen", len(blocks))
             if not blocks and number is None:  # an empty numbered page ends the numbering
-                self.empty_level(name, "cards", spec.cards.text, url)
+                self.empty_level(name, "cards", spec.cards.text, url, response)
             for block in blocks:
                 fields = {**(card or {}), **self.extractor.card_fields(block, url, page)}
                 if spec.links is None:
@@ -250,7 +288,7 @@ class GenericSpider(SitemapSpider):
             links = hrefs(select(spec.links, response.selector, page))
             found += len(links)
             if not links and spec.recurse is None and number is None:
-                self.empty_level(name, "links", spec.links.text, url)
+                self.empty_level(name, "links", spec.links.text, url, response)
             for href in links:
                 to_next(href, card)
         if spec.recurse is not None:
@@ -359,42 +397,3 @@ class GenericSpider(SitemapSpider):
         if request is not None:
             request.meta[NUMBERED_META] = True
         return request or canonical_url_for(href, self.spec.crawl, response.encoding)
-
-    # -- item pages ---------------------------------------------------------------------------
-
-    def parse_detail(
-        self, response: Response, card: Card | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        """An item page: every field's value (``None`` when absent), its card's merged in; the
-        cards that share the page are its ``records``, each joined to the page's fields."""
-        if self.needs_rendering(response):
-            yield self.render_request(response, self.parse_detail)
-            return
-        fields: Card = {}
-        page: Card = {}
-        if isinstance(response, TextResponse):
-            url = response.meta.get(URL_META, response.url)
-            page = self.extractor.page_fields(response.selector, url)
-            fields = self._joined(page, card or {})
-        level = response.meta.get(LEVEL_META)
-        shared = self._item_pages.get(response.meta.get(URL_META, response.url))
-        records = []
-        if shared is not None:
-            shared.fields = page
-            for waiting_level, waiting in shared.waiting:
-                records.append(self._joined(page, waiting))
-                self.count(waiting_level, "records")
-            shared.waiting = []
-        if level is not None:
-            self.count(level, "records")
-        yield self.page_item(response, "detail", fields, records=records)
-
-    def errback(self, failure: Failure) -> Iterator[PageItem]:
-        """The base errback; an item page that failed also fails the cards waiting for it."""
-        request = failure.request  # type: ignore[attr-defined]
-        shared = self._item_pages.get(request.meta.get(URL_META, request.url))
-        if shared is not None:
-            for level, _ in shared.waiting:
-                self.unfollowed(level, "failed")
-            shared.waiting = []
-        yield from super().errback(failure)

@@ -19,6 +19,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from harvest.crawler.completeness import LEVEL_META
 from harvest.crawler.limits import canonical_url_for
+from harvest.crawler.outcomes import unreadable
 from harvest.crawler.spiders.base import URL_META, HarvestSpider
 
 FIRST_EMPTY_LEVEL_STAT = "harvest/first_empty_level"
@@ -36,9 +37,15 @@ class SitemapSpider(HarvestSpider):
     def parse_detail(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         raise NotImplementedError
 
-    def empty_level(self, level: str, what: str, selector: str, url: str) -> None:
-        """Log (and count) a level whose selector matched nothing on ``url``."""
+    def empty_level(
+        self, level: str, what: str, selector: str, url: str, response: Response | None = None
+    ) -> None:
+        """Log (and count) a level whose selector matched nothing on ``url``; with the
+        ``response``, say what the page is when the spec cannot read it (a login form, JSON)."""
         message = f"level {level!r}: {what} selector {selector!r} matched nothing on {url}"
+        why = unreadable(response, self.spec.reads_json) if response is not None else None
+        if why:
+            message += f": {why}"
         self.logger.warning("source %s, %s: %s", self.spec.name, self.logical_date, message)
         self._inc("harvest/empty_levels")
         stats = self.crawler.stats if getattr(self, "crawler", None) else None
