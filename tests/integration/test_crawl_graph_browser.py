@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.pipeline import run_partition
-from harvest.scraping.checks import CrawlCheckFailed
 from harvest.scraping import CrawlError
+from harvest.scraping.checks import CrawlCheckFailed
 from harvest.storage.warehouse import processed_table_name
 from tests.integration.browser_site import (
     CATEGORIES,
