@@ -52,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             night_spec = spec.model_copy(update={"start_urls": [f"{{base_url}}/listings/{day}"]})
             with DemoSite(config) as site:
-                reports = run_partition(night_spec, day, settings, base_url=site.base_url)
+                when = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3), dt.UTC)
+                reports = run_partition(  # run in its night: the site shows that day
+                    night_spec, day, settings, base_url=site.base_url, now=when
+                )
             print(
                 f"night {night:2d} {day} missing {missing:.2f}: loaded {reports['load'].get('loaded')}"
             )

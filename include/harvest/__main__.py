@@ -23,6 +23,11 @@ from harvest.console import configure_logging, output_options, print_error, prin
 from harvest.errors import HarvestError
 from harvest.partitions import Partition, partition_date
 
+RECRAWL_HELP = (
+    "crawl even a past date whose pages are stored or that the site cannot show any more "
+    "(recorded as observed today); default: re-process the stored pages, refuse the rest"
+)
+
 
 def _date(text: str) -> dt.date:
     try:
@@ -69,7 +74,9 @@ def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
     return _stage(  # as the scrape task: monitors stored, the crawl checked (exit 1 if it failed)
         settings,
         args,
-        lambda spec, partition: scrape(spec, partition, settings, base_url=args.base_url).to_dict(),
+        lambda spec, partition: scrape(
+            spec, partition, settings, base_url=args.base_url, recrawl=args.recrawl
+        ).to_dict(),
     )
 
 
@@ -147,7 +154,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         args,
         lambda spec, partition: run_partition(
-            spec, partition, settings, base_url=args.base_url, scrape=not args.no_scrape
+            spec,
+            partition,
+            settings,
+            base_url=args.base_url,
+            scrape=not args.no_scrape,
+            recrawl=args.recrawl,
         ),
     )
 
@@ -281,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     crawl.add_argument("--source", required=True)
     crawl.add_argument("--date", required=True, type=_date, help="logical date, YYYY-MM-DD")
     crawl.add_argument("--base-url", help="override the spec's base URL")
+    crawl.add_argument("--recrawl", action="store_true", help=RECRAWL_HELP)
     crawl.set_defaults(func=cmd_crawl)
     stages = {
         "validate": (
@@ -300,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             stage.add_argument(
                 "--no-scrape", action="store_true", help="start from the raw partition stored"
             )
+            stage.add_argument("--recrawl", action="store_true", help=RECRAWL_HELP)
         stage.set_defaults(func=func)
     preview = sub.add_parser(
         "preview",

@@ -26,12 +26,15 @@ def run_partition(
     base_url: str | None = None,
     *,
     scrape: bool = True,
+    recrawl: bool = False,
+    now: dt.datetime | None = None,
 ) -> dict[str, dict[str, Any]]:
     """All four stages for one partition in this process; the report of each (``to_dict()``),
     by stage name. Each stage sends its metrics when it finishes
     (:mod:`harvest.monitoring.stage_metrics`). ``scrape=False`` starts from the raw partition
-    already in the raw store. Raises what the failing stage raises (``CrawlError``,
-    ``CrawlCheckFailed``, ``ValidationFailed``, ``WarehouseError``, ``LoadError``); the stages
+    already in the raw store; ``recrawl`` and ``now`` (the run's time, default the clock) are
+    the scrape stage's re-run rule (:func:`harvest.scraping.scrape`). Raises what the failing stage raises (``PastNotObservable``,
+    ``CrawlError``, ``CrawlCheckFailed``, ``ValidationFailed``, ``WarehouseError``, ``LoadError``); the stages
     before it keep what they stored.
     """
     from harvest import cleaning, loading, scraping, validation
@@ -42,7 +45,9 @@ def run_partition(
     reports: dict[str, dict[str, Any]] = {}
     if scrape:
         with measured_stage(settings, "scrape") as stage:
-            crawled = scraping.scrape(spec, partition, settings, base_url=base_url)
+            crawled = scraping.scrape(
+                spec, partition, settings, base_url=base_url, recrawl=recrawl, now=now
+            )
             stage.report = reports["scrape"] = crawled.to_dict()
     with measured_stage(settings, "validate") as stage:
         validated = validation.validate(spec, partition, settings)

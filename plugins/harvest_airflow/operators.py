@@ -170,6 +170,9 @@ class ScrapeOperator(_PartitionOperator):
     (``monitors``, also stored in the warehouse table ``crawl_monitors``; a failed one is a
     named warning, a critical one fails the task and is retried: a re-crawl may pass), and
     emits an event on :func:`~harvest_airflow.assets.raw_asset` with ``{source, logical_date, documents, raw_uri}``.
+    A past date whose pages are stored is re-processed from them, one never crawled of an
+    undated source refused (:mod:`harvest.scraping.past`), unless the run's conf says
+    ``{"recrawl": true}``.
     """
 
     ui_color = "#e8f4ea"
@@ -197,16 +200,13 @@ class ScrapeOperator(_PartitionOperator):
         settings, spec = self._settings_and_spec()
         partition = self.partition(context)
         day = partition.day
-        self.log.info("Crawling %s into %s", partition, settings.raw_store_url)
+        recrawl = bool((getattr(context.get("dag_run"), "conf", None) or {}).get("recrawl"))
+        self.log.info("Scraping %s into %s", partition, settings.raw_store_url)
         with measured_stage(settings, "scrape") as stage:
-            result = scrape(  # CrawlCheckFailed: retried (a re-crawl may pass)
-                spec,
-                partition,
-                settings,
-                logger=self.log,
-                timeout_seconds=self._crawl_timeout(),
-                env=HarvestHook().login_env(spec.login),  # its Connection, read now
-            )
+            result = scrape(  # CrawlCheckFailed: retried; PastNotObservable: not
+                spec, partition, settings, logger=self.log, timeout_seconds=self._crawl_timeout(),
+                env=HarvestHook().login_env(spec.login), recrawl=recrawl,  # login: read now
+            )  # fmt: skip
             summary = stage.report = result.to_dict()
         self.log.info(
             "Source %s %s: %s pages, %s documents, %s failed pages, %s JS pages -> %s",

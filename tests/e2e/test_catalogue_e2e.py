@@ -126,8 +126,9 @@ def set_warehouse(airflow: Airflow, url: str | None) -> None:
 
 
 def process(airflow: Airflow, days: list[dt.date], label: str) -> dict[dt.date, dict[str, Any]]:
-    """Trigger one run per day (REST, explicit logical date), each after the previous one
-    finished, the site showing that day; per day its scrape and load results. A run of the
+    """Trigger one run per day (REST, explicit logical date, forced to crawl: ``recrawl``),
+    each after the previous one finished, the site showing that day; per day its scrape and
+    load results. A run of the
     same logical date from before is deleted first (a DAG has one run per logical date)."""
     out: dict[dt.date, dict[str, Any]] = {}
     for day in days:
@@ -138,6 +139,8 @@ def process(airflow: Airflow, days: list[dt.date], label: str) -> dict[dt.date, 
         run = airflow.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
             "dag_run_id": f"e2e_catalogue_{label}_{day}",
             "logical_date": f"{day.isoformat()}T00:00:00Z",
+            # past dates of an undated source: forced (the site is set to show that day)
+            "conf": {"recrawl": True},
         })  # fmt: skip
         airflow.wait_for_runs({run["dag_run_id"]}, dag_id=DAG_ID)
         out[day] = {

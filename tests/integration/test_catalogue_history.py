@@ -77,7 +77,8 @@ def history(
         for day in DAYS:
             site.set_day(day)
             site.set_faults(Faults(fail_paths=(FAILED_PAGE,)) if day == FAILED_DAY else Faults())
-            reports[day] = run_partition(SPEC, day, settings, base_url=site.base_url)
+            night = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 30), dt.UTC)
+            reports[day] = run_partition(SPEC, day, settings, base_url=site.base_url, now=night)
     engine = sa.create_engine(settings.warehouse_url)
     with engine.connect() as conn:
         versions = pd.read_sql_table(f"versions_{SPEC.name}", conn)

@@ -63,7 +63,8 @@ def run(spec: dict[str, Any], site: BrowserSite, home: Path) -> tuple[pd.DataFra
     """Run one partition of ``spec``; the rows now in its warehouse table and the reports."""
     source_spec = source(spec, site)
     settings = Settings.from_env({"HARVEST_HOME": str(home)})
-    reports = run_partition(source_spec, DAY, settings, base_url=site.base_url)
+    night = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)  # its own night
+    reports = run_partition(source_spec, DAY, settings, base_url=site.base_url, now=night)
     engine = sa.create_engine(settings.warehouse_url)
     try:
         with engine.connect() as conn:

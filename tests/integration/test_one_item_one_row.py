@@ -4,6 +4,7 @@ identified by where it ended and its key, so it passes the unique-key check and 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,7 +87,8 @@ def test_a_listing_under_two_urls_gets_exactly_one_row(
     )
     url = warehouse.engine.url.render_as_string(hide_password=False)
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path), "HARVEST_WAREHOUSE_URL": url})
-    reports = run_partition(spec, DAYS[0], settings, base_url=site)
+    night = dt.datetime.combine(DAYS[0] + dt.timedelta(days=1), dt.time(3), dt.UTC)
+    reports = run_partition(spec, DAYS[0], settings, base_url=site, now=night)
     assert reports["scrape"]["item_pages"] == 4  # four links, four item pages fetched
     validate = reports["validate"]
     assert (validate["scraped"], validate["valid"], validate["quarantined"]) == (3, 3, 0)

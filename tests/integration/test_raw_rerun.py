@@ -1,4 +1,5 @@
-"""Re-running a date with other start URLs: the raw partition and the warehouse hold only the
+"""Re-running a date with other start URLs, forced to crawl again (``recrawl``: by default a
+loaded date re-processes its stored pages): the raw partition and the warehouse hold only the
 re-run's pages. The real demo site on localhost, a crawl in its own process, all four stages
 (``harvest.pipeline.run_partition``) into the SQLite warehouse."""
 
@@ -56,12 +57,19 @@ def test_a_rerun_with_other_start_urls_replaces_the_partition_and_its_rows(
     tmp_path: Path, site: DemoSite
 ) -> None:
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / "home")})
-    first = run_partition(spec_starting_at(DAY), DAY, settings, base_url=site.base_url)
+    night = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)  # its night
+    first = run_partition(spec_starting_at(DAY), DAY, settings, base_url=site.base_url, now=night)
     first_docs = raw_partition(settings)
     first_ids = warehouse_ids(settings)
     assert first["scrape"]["documents"] == len(first_docs) and first_ids
 
-    rerun = run_partition(spec_starting_at(OTHER_DAY), DAY, settings, base_url=site.base_url)
+    # the date is loaded: a re-run re-processes its stored pages unless a re-crawl is forced
+    reused = run_partition(spec_starting_at(OTHER_DAY), DAY, settings, base_url=site.base_url)
+    assert reused["scrape"]["reused"] and reused["scrape"]["requests_to_site"] == 0
+    assert raw_partition(settings) == first_docs and warehouse_ids(settings) == first_ids
+    rerun = run_partition(
+        spec_starting_at(OTHER_DAY), DAY, settings, base_url=site.base_url, recrawl=True
+    )
     docs = raw_partition(settings)
     index_urls = [d.url for d in docs if d.page_type == "index"]
     assert index_urls and all(f"/listings/{OTHER_DAY.isoformat()}" in u for u in index_urls)

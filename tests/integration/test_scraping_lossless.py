@@ -281,7 +281,18 @@ def test_sigterm_to_the_cli_ends_its_crawl_child(tmp_path: Path) -> None:
             "PYTHONPATH": str(REPO_ROOT / "include"),
         }
         cli = subprocess.Popen(
-            [sys.executable, "-m", "harvest", "crawl", "--source", "hostile", "--date", str(DAY)],
+            # --recrawl: a past date of an undated source is otherwise refused before any crawl
+            [
+                sys.executable,
+                "-m",
+                "harvest",
+                "crawl",
+                "--source",
+                "hostile",
+                "--date",
+                str(DAY),
+                "--recrawl",
+            ],
             env=env,
             cwd=REPO_ROOT,
             stdout=subprocess.DEVNULL,

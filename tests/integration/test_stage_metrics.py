@@ -62,6 +62,12 @@ def by_name(lines: list[tuple[str, float, str]]) -> dict[str, tuple[float, str]]
     return found
 
 
+def _night(day: dt.date) -> dt.datetime:
+    """The night after ``day``: a run then crawls the site showing ``day`` (a past date of an
+    undated source is otherwise refused, harvest.scraping.past)."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3), dt.UTC)
+
+
 def check_against_reports(
     sent: dict[str, tuple[float, str]], reports: dict[str, dict[str, Any]], source: str
 ) -> None:
@@ -127,7 +133,7 @@ def test_a_listings_partition_sends_every_stage_figure_of_its_reports(
         seed=11, listings_per_day=16, page_size=8, outlier_fraction=0.15, missing_fraction=0.1
     )
     with DemoSite(site_config) as site:
-        reports = run_partition(spec, DAY, settings, base_url=site.base_url)
+        reports = run_partition(spec, DAY, settings, base_url=site.base_url, now=_night(DAY))
     assert reports["validate"]["quarantined_by_reason"] and reports["clean"]["imputed"]
     sent = by_name(received(udp))
     assert {name.split(".")[1] for name in sent} == set(STAGES)
@@ -152,10 +158,12 @@ def test_a_catalogue_partition_sends_the_versions_it_opened_and_closed(
     days = [dt.date(2026, 11, 23), dt.date(2026, 11, 24)]
     settings = settings_for(tmp_path, udp.getsockname()[1])
     with DemoSite(SiteConfig(seed=1), catalogue=catalogue, day=days[0]) as site:
-        run_partition(spec, days[0], settings, base_url=site.base_url)
+        run_partition(spec, days[0], settings, base_url=site.base_url, now=_night(days[0]))
         received(udp)  # the first date opens every version
         site.set_day(days[1])
-        reports = run_partition(spec, days[1], settings, base_url=site.base_url)
+        reports = run_partition(
+            spec, days[1], settings, base_url=site.base_url, now=_night(days[1])
+        )
     sent = by_name(received(udp))
     load = reports["load"]
     assert load["versions_opened"] and load["versions_closed"], load
@@ -174,7 +182,7 @@ def test_an_unresolvable_statsd_host_fails_no_stage(
     spec = spec.model_copy(update={"start_urls": [f"{{base_url}}/listings/{DAY.isoformat()}"]})
     settings = settings_for(tmp_path, None, host="statsd.invalid")
     with caplog.at_level(logging.WARNING), DemoSite(SiteConfig(seed=3, listings_per_day=8)) as site:
-        reports = run_partition(spec, DAY, settings, base_url=site.base_url)
+        reports = run_partition(spec, DAY, settings, base_url=site.base_url, now=_night(DAY))
     assert reports["load"]["loaded"] > 0
     assert "statsd target statsd.invalid:8125 unusable, no metrics sent" in caplog.text
 

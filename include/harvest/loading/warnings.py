@@ -22,6 +22,9 @@
 - ``unobserved_items`` (catalogue, after the load): items whose version stays open although the
   crawl did not see them, because it did not read where they were listed (a failed list page),
   with how many and why (:mod:`harvest.observation`); always a warning.
+- ``observed_later``: a past date crawled because it was forced (``recrawl``,
+  ``crawl.recrawl_past``; :mod:`harvest.scraping.past`): its pages show the site as it was on
+  ``observed_on``, not on the partition's date; always a warning.
 
 Each is logged with its counts and stored in ``partition_loads.warnings`` (the supervisor turns
 them into metrics and alerts). A spec makes one critical with ``warnings: {zero_rows: critical}``:
@@ -95,7 +98,14 @@ def partition_warnings(
         if empty:
             found["empty_field"] = {"fields": empty, "rows": len(frame)}
     severities = spec.warnings.model_dump()
-    return {name: {"severity": severities[name], **counts} for name, counts in found.items()}
+    named = {name: {"severity": severities[name], **counts} for name, counts in found.items()}
+    if (crawl or {}).get("observed_on"):
+        named["observed_later"] = {
+            "severity": "warning",
+            "observed_on": crawl["observed_on"],  # type: ignore[index]
+            "message": f"the pages were observed on {crawl['observed_on']} (a forced re-crawl)",  # type: ignore[index]
+        }
+    return named
 
 
 REPEAT_SHARE = 0.5

@@ -12,6 +12,7 @@ not work; :mod:`harvest.scraping.preview` runs one page through a spec for
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CrawlError", "CrawlResult", "run_crawl", "scrape"]
 
+log = logging.getLogger(__name__)
+
 
 def scrape(
     spec: SourceSpec,
@@ -34,29 +37,46 @@ def scrape(
     logger: Any = None,  # a logging.Logger, or Airflow's task logger (self.log)
     timeout_seconds: float | None = None,
     env: Mapping[str, str] | None = None,
+    recrawl: bool = False,
+    now: dt.datetime | None = None,
 ) -> CrawlResult:
-    """Crawl one partition into the raw store with the spec's monitors, and check the crawl.
+    """Scrape one partition into the raw store, and check it.
 
-    Returns the :class:`CrawlResult` (its ``warnings``: the page budget or depth limit hit,
-    the completeness account's, failed crawl monitors). Raises
+    First the re-run rule (:mod:`harvest.scraping.past`, ``now`` the run's time, default the
+    clock): a partition whose night is past and whose pages are stored (a re-run, a backfill
+    of a date crawled before) is re-processed from those pages (``reused`` says why; nothing
+    is asked of the site); otherwise the site is crawled with the spec's monitors, and a past
+    night crawled because it was forced (``recrawl``, the spec's ``crawl.recrawl_past``)
+    records the day it was observed on (``observed_on``). Returns the :class:`CrawlResult`
+    (its ``warnings``: the page budget or depth limit hit, the completeness account's, failed
+    crawl monitors). Raises :class:`~harvest.scraping.past.PastNotObservable` (a past date
+    of an undated source never crawled; not retryable),
     :class:`~harvest.scraping.runner.CrawlError` (the child failed or timed out),
     :class:`~harvest.scraping.checks.CrawlCheckFailed` (no page fetched, no item page reached,
-    a critical monitor failed) and the warehouse's errors; all retryable but a refused login.
+    a critical monitor failed) and the stores' errors; all retryable but a refused login.
     ``env``: more variables for the crawl process (a login's Connection).
     """
     from harvest.partitions import Partition
     from harvest.scraping.checks import check_crawl
     from harvest.scraping.health import monitored_crawl
+    from harvest.scraping.past import plan_partition, reused_result
 
     partition = Partition.of(spec.name, partition)
-    result = monitored_crawl(
-        spec,
-        partition,
-        settings,
-        base_url=base_url,
-        logger=logger,
-        timeout_seconds=timeout_seconds,
-        env=env,
-    )
+    plan = plan_partition(spec, partition, settings, recrawl=recrawl, now=now)
+    if plan.action == "reuse":
+        log.info("source=%s date=%s: not crawled, %s", spec.name, partition.iso, plan.reason)
+        result = reused_result(spec, partition.day, settings, plan)
+    else:
+        result = monitored_crawl(
+            spec,
+            partition,
+            settings,
+            base_url=base_url,
+            logger=logger,
+            timeout_seconds=timeout_seconds,
+            env=env,
+        )
+        if plan.observed_on is not None:
+            result.observed_on = plan.observed_on.isoformat()
     result.warnings = check_crawl(spec, partition, result.to_dict(), base_url)
     return result

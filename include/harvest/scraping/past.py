@@ -33,6 +33,7 @@ from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
 
 if TYPE_CHECKING:
+    from harvest.partitions import Partition
     from harvest.scraping.runner import CrawlResult
 
 GRACE = dt.timedelta(days=1)
@@ -100,6 +101,40 @@ def plan_crawl(
         f"`python -m harvest run --source {spec.name} --date {day} --recrawl`, the DAG run conf "
         f'{{"recrawl": true}}, or crawl.recrawl_past: true in the spec; the partition then '
         f"records that it was observed on {now:%Y-%m-%d}"
+    )
+
+
+def plan_partition(
+    spec: SourceSpec,
+    partition: Partition,
+    settings: Settings,
+    *,
+    recrawl: bool = False,
+    now: dt.datetime | None = None,
+) -> CrawlPlan:
+    """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
+    partition and whether the warehouse has its load summary. ``now``: the run's time (UTC),
+    default the clock. Raises :class:`PastNotObservable`, and the stores' errors."""
+    from harvest.storage.raw import open_raw_store
+    from harvest.storage.warehouse import open_warehouse
+
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        stored = store.count(spec.name, partition.day)
+    finally:
+        store.close()
+    loaded = False
+    if stored:  # a partition never crawled cannot have been loaded from its pages
+        with open_warehouse(settings, spec, partition.day) as warehouse:
+            loaded = warehouse.partition_summary(spec.name, partition.day) is not None
+    return plan_crawl(
+        spec,
+        partition.day,
+        partition.interval_end,
+        now or dt.datetime.now(dt.UTC),
+        stored_pages=stored,
+        loaded=loaded,
+        recrawl=recrawl,
     )
 
 

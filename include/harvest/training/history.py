@@ -21,6 +21,12 @@ RUN_METRICS = (
     "rmse_vs_noise_floor",
     "rmse_vs_baseline",
     "champion_holdout_rmse",
+    # the paired comparison with the baseline (harvest.training.promotion): the RMSE difference
+    # (negative = better) and its bootstrap confidence interval, in target units
+    "vs_baseline_difference",
+    "vs_baseline_low",
+    "vs_baseline_high",
+    "vs_baseline_p_value",
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -32,6 +33,35 @@ def _errors_figure(runs: object) -> go.Figure:
     return fig
 
 
+def _interval_figure(runs: Any) -> go.Figure | None:
+    """Each training's RMSE difference from the baseline with its bootstrap interval (as the
+    training logged them: vs_baseline_difference, _low, _high), or None before they were."""
+    frame = runs[runs["vs_baseline_difference"].notna()]
+    if frame.empty:
+        return None
+    difference = frame["vs_baseline_difference"]
+    fig = go.Figure(
+        go.Scatter(
+            x=[str(t) for t in frame["start_time"]],
+            y=list(difference),
+            mode="markers",
+            name="RMSE - baseline RMSE",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": list(frame["vs_baseline_high"] - difference),
+                "arrayminus": list(difference - frame["vs_baseline_low"]),
+            },
+        )
+    )
+    fig.add_hline(y=0, line_dash="dot")
+    fig.update_layout(
+        title="RMSE against the baseline per training, with its interval (below 0: better)",
+        xaxis_type="category",
+    )
+    return fig
+
+
 st.title("Models")
 with ui.shown_errors():
     spec = ui.choose_source()
@@ -43,6 +73,9 @@ with ui.shown_errors():
         if found.runs.empty:
             raise ui.NoData(f"Source {spec.name}: no training yet (`make demo` trains one).")
         ui.plotly(_errors_figure(found.runs), key="models_errors")
+        interval = _interval_figure(found.runs)
+        if interval is not None:
+            ui.plotly(interval, key="models_interval")
         st.caption(
             "The noise floor is the error of a perfect model (the demo site's known noise); "
             "rmse_vs_noise_floor = 1 is as good as any model can be."

@@ -90,8 +90,9 @@ WARNING_NAMES = (
     "looks_like_catalogue",
 )
 """The named warnings a spec can make critical (see :mod:`harvest.loading.warnings`)."""
-ALL_WARNING_NAMES = (*WARNING_NAMES, "unobserved_items")
-"""Every named warning a partition can raise (``unobserved_items`` is never critical)."""
+ALL_WARNING_NAMES = (*WARNING_NAMES, "unobserved_items", "observed_later")
+"""Every named warning a partition can raise (``unobserved_items`` and ``observed_later`` are
+never critical)."""
 
 
 class WarningsSpec(_Model):

@@ -1,0 +1,55 @@
+"""The re-run rule (issue 18, :mod:`harvest.scraping.past`) in the scrape stage's entry point:
+a catalogue source (its start URL carries no date) run by :func:`harvest.pipeline.run_partition`
+and :func:`harvest.scraping.scrape` against the demo site, which then moves on to a later day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from harvest.config.settings import Settings
+from harvest.pipeline import run_partition
+from harvest.scraping import scrape
+from harvest.scraping.past import PastNotObservable
+from harvest.storage.raw import FileRawStore
+from harvest_demo import DemoSite, SiteConfig, catalogue_truth
+from tests.integration.test_catalogue_source import CONFIG, DAYS, SPEC, dump_all, night
+
+DAY, NEVER_CRAWLED, LATER = DAYS[0], DAYS[1], DAYS[3]
+
+
+def test_a_past_date_is_reprocessed_refused_or_forced(tmp_path: Path) -> None:
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / "home")})
+    raw = FileRawStore(settings.home / "raw")
+    with DemoSite(SiteConfig(seed=5), catalogue=CONFIG, day=DAY) as site:
+        first = run_partition(SPEC, DAY, settings, base_url=site.base_url, now=night(DAY))
+        assert first["scrape"]["reused"] is None and first["scrape"]["requests_to_site"] > 0
+        assert first["load"]["loaded"] == len(catalogue_truth(CONFIG, DAY))
+        stored, before = raw.read_partition(SPEC.name, DAY), dump_all(settings.warehouse_url)
+
+        # The site changed since (a later day). A re-run of the loaded date, long after its
+        # night, re-processes its stored pages: nothing asked of the site, every table as it was.
+        site.set_day(LATER)
+        site.reset_stats()
+        rerun = run_partition(SPEC, DAY, settings, base_url=site.base_url)
+        assert rerun["scrape"]["reused"] == (
+            f"a re-run of a loaded date: its {len(stored)} stored pages are re-processed"
+        )
+        assert rerun["scrape"]["requests_to_site"] == 0 and site.stats()["total"] == 0
+        assert rerun["scrape"]["documents"] == len(stored)
+        assert raw.read_partition(SPEC.name, DAY) == stored
+        assert dump_all(settings.warehouse_url) == before
+
+        # A past date never crawled: refused before any request, nothing stored under it.
+        with pytest.raises(PastNotObservable, match=rf"date {NEVER_CRAWLED}: cannot observe"):
+            scrape(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url)
+        assert site.stats()["total"] == 0 and raw.count(SPEC.name, NEVER_CRAWLED) == 0
+
+        # Forced: crawled (today's site), and the report says on which day it was observed.
+        forced = scrape(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url, recrawl=True)
+        assert forced.reused is None and forced.requests_to_site > 0
+        assert forced.observed_on == dt.datetime.now(dt.UTC).date().isoformat()
+        assert forced.item_pages == len(catalogue_truth(CONFIG, LATER))
