@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve app app-screenshots
+.PHONY: env help venv venv-dl lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve app app-screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,11 +46,21 @@ $(DATA_DOCS_ASSETS)/manifest.json: scripts/data_docs_assets.lock.json scripts/ve
 
 venv: $(VENV)/.synced $(DATA_DOCS_ASSETS)/manifest.json  ## create or update the virtual environment from the lock
 
+# The optional deep-learning extra (`dl`: Keras 3 + tensorflow-cpu, ~1.4 GB; Linux x86_64 only):
+# the network challenger of harvest.training. Without it training skips that candidate with a
+# warning. `uv pip sync` of the main lock removes it again, hence its own stamp after .synced.
+$(VENV)/.synced-dl: requirements-dl.lock $(VENV)/.synced
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dl.lock
+	@touch $@
+
+venv-dl: venv $(VENV)/.synced-dl  ## add the optional deep-learning extra (Keras 3 + TensorFlow CPU) to the environment
+
 # --universal: one lock with environment markers for every Python from 3.11 up and every platform,
 # so the same file installs on 3.11, 3.12 and 3.13 (`make check-pythons` proves it).
 lock:  ## re-resolve requirements.lock and requirements-dev.lock from the pinned requirements
 	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements.txt -o requirements.lock
 	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	$(BIN)/uv pip compile --quiet --no-header --universal --python-version 3.11 requirements-dl.txt -c requirements-dev.lock -o requirements-dl.lock
 
 lint: venv  ## ruff (lint + format check), mypy, the import layers (import-linter), hadolint (Dockerfile)
 	$(BIN)/ruff check .

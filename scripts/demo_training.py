@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  model               {trained['model_name']} version {trained['version']} ({trained['model_kind']})"
     )
     say(f"  promotion           {trained['reason']}")
+    for kind, why in trained.get("skipped_candidates", {}).items():
+        say(f"  skipped candidate   {kind} (the deep-learning challenger): {why}")
     say(f"  champion            {trained['model_name']}@champion")
     say(f"  holdout RMSE        {trained['holdout_rmse']:.1f} EUR")
     say(f"  baseline RMSE       {trained['baseline_rmse']:.1f} EUR (median price per district)")

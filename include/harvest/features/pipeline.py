@@ -195,9 +195,12 @@ class CapOutliers(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
 
 def feature_steps(
-    columns: FeatureColumns, block: FeaturesSpec, seed: int = 0
+    columns: FeatureColumns, block: FeaturesSpec, seed: int = 0, encoding: str = "target"
 ) -> list[tuple[str, Any]]:
-    """The feature steps of the pipeline (unfitted), in order: ``[(name, transformer), ...]``."""
+    """The feature steps of the pipeline (unfitted), in order: ``[(name, transformer), ...]``.
+    ``encoding`` of the categories: ``"target"`` (step 6, for the tree models) or ``"ordinal"``
+    (feature-engine ``OrdinalEncoder``, arbitrary codes, ``-1`` for unseen: the network embeds
+    them)."""
     from category_encoders import TargetEncoder
     from category_encoders.wrapper import NestedCVWrapper
     from feature_engine.creation import RelativeFeatures
@@ -263,7 +266,16 @@ def feature_steps(
                 ),
             )
         )
-    if categorical:
+    if categorical and encoding == "ordinal":
+        from feature_engine.encoding import OrdinalEncoder
+
+        steps.append(
+            (
+                "ordinal_encoding",
+                OrdinalEncoder(encoding_method="arbitrary", variables=categorical, unseen="encode"),
+            )
+        )
+    elif categorical:
         encoder = TargetEncoder(cols=categorical, handle_unknown="value", handle_missing="value")
         steps.append(
             (
@@ -277,10 +289,14 @@ def feature_steps(
 
 
 def build_pipeline(
-    columns: FeatureColumns, block: FeaturesSpec, model: Any, seed: int = 0
+    columns: FeatureColumns,
+    block: FeaturesSpec,
+    model: Any,
+    seed: int = 0,
+    encoding: str = "target",
 ) -> Pipeline:
     """The whole pipeline: :func:`feature_steps` then ``model`` as the last step ``"model"``."""
-    return Pipeline([*feature_steps(columns, block, seed), ("model", model)])
+    return Pipeline([*feature_steps(columns, block, seed, encoding), ("model", model)])
 
 
 def transform_features(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:

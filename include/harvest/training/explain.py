@@ -1,4 +1,4 @@
-"""SHAP explanations of a fitted tree model: plots for the run, top contributions per row.
+"""SHAP explanations of a fitted model: plots for the run, top contributions per row.
 
 ``shap.TreeExplainer`` on the booster itself (exact and fast for trees; the model-agnostic
 explainers would take minutes), on the already-transformed feature matrix, so contributions are
@@ -14,16 +14,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+BACKGROUND_ROWS = 20  # rows the permutation explainer masks with (the network only)
 TOP_CONTRIBUTIONS = 3
 DEPENDENCE_PLOTS = 3
 
 
-def shap_values(model: Any, matrix: pd.DataFrame) -> np.ndarray:
-    """SHAP values, shape (rows, features), in target units."""
+def shap_values(model: Any, matrix: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    """SHAP values, shape (rows, features), in target units. Trees: ``shap.TreeExplainer``;
+    the network (no tree to walk): ``shap.PermutationExplainer`` on its ``predict`` against
+    :data:`BACKGROUND_ROWS` rows of ``matrix`` (model-agnostic, approximate, slower)."""
     import shap
 
-    values = shap.TreeExplainer(model).shap_values(matrix)
-    return np.asarray(values, dtype=float)
+    if not hasattr(model, "model_"):  # a LightGBM or XGBoost estimator
+        return np.asarray(shap.TreeExplainer(model).shap_values(matrix), dtype=float)
+    numbers = matrix.astype(float)
+    background = numbers.sample(min(len(numbers), BACKGROUND_ROWS), random_state=seed)
+    explainer = shap.PermutationExplainer(
+        lambda x: model.predict(pd.DataFrame(x, columns=numbers.columns)),
+        shap.maskers.Independent(background, max_samples=BACKGROUND_ROWS),
+        seed=seed,
+    )
+    # one forward and one backward pass through a permutation per row: 2 x features + 1 calls
+    evaluations = 2 * numbers.shape[1] + 1
+    return np.asarray(explainer(numbers, max_evals=evaluations, silent=True).values, dtype=float)
 
 
 def top_contributions(

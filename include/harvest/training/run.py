@@ -1,4 +1,5 @@
-"""Train one source: read, split by date, tune LightGBM and XGBoost, fit the chosen pipeline,
+"""Train one source: read, split by date, tune LightGBM, XGBoost and (with the ``dl`` extra) a
+Keras network, fit the chosen pipeline,
 measure it against the naive baseline, the noise floor and the champion, track it in MLflow,
 register it, and move the ``champion`` alias only when it beats the baseline and the champion
 on the same holdout rows with statistics (:mod:`harvest.training.promotion`).
@@ -70,6 +71,7 @@ class TrainingReport:
     metrics: dict[str, float] = field(default_factory=dict)
     dropped_features: dict[str, str] = field(default_factory=dict)
     comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped_candidates: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +130,21 @@ def study_name(source: str, kind: str, until: dt.date | None) -> str:
     return f"harvest_{source}_{kind}_{until.isoformat() if until else 'all'}"
 
 
+def candidate_kinds(
+    kinds: tuple[str, ...], where: str, warn: bool = True
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The candidate ``kinds`` that can run here, and those skipped with why (the network
+    without the ``dl`` extra: a warning, never an error)."""
+    from harvest.training import network
+
+    skipped = {}
+    if "keras" in kinds and (why := network.available()) is not None:
+        skipped["keras"] = why
+        if warn:
+            log.warning("%s: the deep-learning challenger was skipped: %s", where, why)
+    return tuple(k for k in kinds if k not in skipped), skipped
+
+
 def tune_candidates(
     prepared: Prepared,
     settings: Settings,
@@ -139,26 +156,31 @@ def tune_candidates(
     """Tune each model kind in its shared study (``worker`` offsets the sampler's seed, for
     mapped tasks); return the studies by kind. Features are fitted once on the fit part."""
     split = prepared.split
-    steps = feature_steps(prepared.columns, prepared.spec.features, training.seed)
-    x_fit: Any = split.fit
-    for _name, step in steps:
-        x_fit = step.fit_transform(x_fit, prepared.y(split.fit))
-    x_valid: Any = split.valid
-    for _name, step in steps:
-        x_valid = step.transform(x_valid)
-    matrices = (x_fit, prepared.y(split.fit), x_valid, prepared.y(split.valid))
     storage = tuning.study_storage(tuning.storage_url(settings.warehouse_url, settings.home))
+    chosen, _skipped = candidate_kinds(kinds or training.models, prepared.where)
+    matrices: dict[str, tuple[Any, Any, Any, Any]] = {}
     studies = {}
-    for kind in kinds or training.models:
+    for kind in chosen:
+        encoding = tuning.encoding(kind)
+        if encoding not in matrices:  # features fitted once per encoding, on the fit part
+            steps = feature_steps(prepared.columns, prepared.spec.features, training.seed, encoding)
+            x_fit: Any = split.fit
+            for _name, step in steps:
+                x_fit = step.fit_transform(x_fit, prepared.y(split.fit))
+            x_valid: Any = split.valid
+            for _name, step in steps:
+                x_valid = step.transform(x_valid)
+            matrices[encoding] = (x_fit, prepared.y(split.fit), x_valid, prepared.y(split.valid))
         studies[kind] = tuning.tune(
             kind,
-            matrices,
+            matrices[encoding],
             storage=storage,
             study_name=study_name(prepared.spec.name, kind, until),
             trials=training.trials,
             timeout_seconds=training.timeout_seconds,
             seed=training.seed + worker,
             n_jobs=training.n_jobs,
+            categorical=prepared.columns.categorical,
         )
     return studies
 
@@ -177,12 +199,17 @@ def train_source(
     kind = min(studies, key=lambda k: studies[k].best_value)
     split, block = prepared.split, spec.features
     model = tuning.make_model(
-        kind, tuning.best_params(kind, studies[kind]), training.seed, training.n_jobs
+        kind,
+        tuning.best_params(kind, studies[kind]),
+        training.seed,
+        training.n_jobs,
+        prepared.columns.categorical,
     )
-    pipeline = build_pipeline(prepared.columns, block, model, training.seed)
+    pipeline = build_pipeline(prepared.columns, block, model, training.seed, tuning.encoding(kind))
     started = time.perf_counter()
     pipeline.fit(split.train, prepared.y(split.train))
     fit_seconds = time.perf_counter() - started
+    _chosen, skipped = candidate_kinds(training.models, prepared.where, warn=False)
     y_holdout = prepared.y(split.holdout)
     predicted = pipeline.predict(split.holdout)
     metrics = regression_metrics(y_holdout, predicted)
@@ -246,6 +273,7 @@ def train_source(
                 "promotion_test": PROMOTION_TEST.format(
                     confidence=training.promotion_confidence, margin=training.promotion_margin
                 ),
+                "candidates_skipped": "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none",
                 "features_dropped": "; ".join(
                     f"{k}: {v}" for k, v in prepared.dropped_features.items()
                 )
@@ -288,6 +316,7 @@ def train_source(
         metrics=all_metrics,
         dropped_features=prepared.dropped_features,
         comparisons={c.reference: asdict(c) for c in (vs_baseline, vs_champion) if c is not None},
+        skipped_candidates=skipped,
     )
 
 

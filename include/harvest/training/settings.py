@@ -10,7 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-MODEL_KINDS = ("lightgbm", "xgboost")
+MODEL_KINDS = ("lightgbm", "xgboost", "keras")
+"""Candidate kinds; ``keras`` (the network, :mod:`harvest.training.network`) needs the ``dl``
+extra and is skipped with a warning without it."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ PIP_PACKAGES = (
     "category-encoders",
     "lightgbm",
     "xgboost",
+    "keras",
+    "tensorflow-cpu",
 )
 
 

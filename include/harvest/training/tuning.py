@@ -1,4 +1,5 @@
-"""Optuna tuning of the LightGBM and XGBoost candidates on an already-transformed matrix.
+"""Optuna tuning of the LightGBM, XGBoost and Keras network candidates on an already-transformed
+matrix (the network's with its categories as codes, :func:`encoding`).
 
 Studies live where the warehouse lives when it is PostgreSQL (``RDBStorage`` with a heartbeat,
 so a trial whose worker was killed is marked failed instead of running forever) and in a SQLite
@@ -43,8 +44,21 @@ def study_storage(url: str) -> Any:
     )
 
 
-def make_model(kind: str, params: dict[str, Any], seed: int, n_jobs: int) -> Any:
-    """An unfitted ``LGBMRegressor`` or ``XGBRegressor`` with ``params``."""
+def encoding(kind: str) -> str:
+    """How ``kind`` takes categories: target-encoded (trees) or as codes it embeds (network)."""
+    return "ordinal" if kind == "keras" else "target"
+
+
+def make_model(
+    kind: str, params: dict[str, Any], seed: int, n_jobs: int, categorical: tuple[str, ...] = ()
+) -> Any:
+    """An unfitted ``LGBMRegressor``, ``XGBRegressor`` or
+    :class:`~harvest.training.network.NetworkRegressor` (whose ``categorical`` columns are
+    embedded) with ``params``."""
+    if kind == "keras":
+        from harvest.training.network import NetworkRegressor
+
+        return NetworkRegressor(categorical=categorical, **params, seed=seed)
     if kind == "lightgbm":
         from lightgbm import LGBMRegressor
 
@@ -57,7 +71,16 @@ def make_model(kind: str, params: dict[str, Any], seed: int, n_jobs: int) -> Any
 
 
 def suggest(kind: str, trial: Any) -> dict[str, Any]:
-    """The search space of ``kind`` (shared shape: trees, depth, rate, sampling, regularisation)."""
+    """The search space of ``kind`` (trees: number, depth, rate, sampling, regularisation;
+    network: width, depth, dropout, rate, batch size)."""
+    if kind == "keras":
+        return {
+            "units": trial.suggest_int("units", 16, 128, log=True),
+            "layers": trial.suggest_int("layers", 1, 3),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+            "learning_rate": trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+        }
     params: dict[str, Any] = {
         "n_estimators": trial.suggest_int("n_estimators", 100, 800, step=50),
         "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
@@ -97,6 +120,7 @@ def tune(
     timeout_seconds: float | None,
     seed: int,
     n_jobs: int,
+    categorical: tuple[str, ...] = (),
 ) -> Any:
     """Run the trials of study ``study_name`` still missing (of ``trials``) within
     ``timeout_seconds``; return the study. ``matrices`` = (X_fit, y_fit, X_valid, y_valid); a
@@ -121,8 +145,10 @@ def tune(
         return study
 
     def objective(trial: optuna.Trial) -> float:
-        model = make_model(kind, suggest(kind, trial), seed, n_jobs)
-        if kind == "lightgbm":
+        model = make_model(kind, suggest(kind, trial), seed, n_jobs, categorical)
+        if kind == "keras":
+            model.fit(x_fit, y_fit, eval_set=(x_valid, y_valid))
+        elif kind == "lightgbm":
             from optuna_integration import LightGBMPruningCallback
 
             model.fit(
