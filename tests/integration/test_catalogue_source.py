@@ -46,7 +46,10 @@ CONFIG = CatalogueConfig(
 )
 DAYS = [dt.date(2026, 11, 23) + dt.timedelta(days=i) for i in range(4)]
 OUT_OF_ORDER = [DAYS[2], DAYS[0], DAYS[3], DAYS[1]]
-TIME_COLUMNS = {"loaded_at", "seconds", "validated_at", "run_at", "created_at", "checked_at"}
+TIME_COLUMNS = {
+    "loaded_at", "seconds", "validated_at", "run_at", "created_at", "checked_at",
+    "crawled_at", "duration_seconds",
+}  # fmt: skip
 """Columns that record when (or how long) something ran: a re-run changes them by design."""
 
 
