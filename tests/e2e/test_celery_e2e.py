@@ -213,7 +213,7 @@ def assert_same_warehouse(celery: Airflow, reference: Settings, days: list[dt.da
     want = warehouse_rows(reference.warehouse_url, days)
     assert want["processed_demo"], "the reference loaded nothing"
     assert set(want) <= set(got), f"tables missing with Celery: {sorted(set(want) - set(got))}"
-    # the crawl writes crawl_monitors, and the reference does not crawl (it re-runs the Celery
+    # the crawl writes crawl_monitors and crawl_stats, and the reference does not crawl (it re-runs the Celery
     # run's raw partitions): each date has its monitors, and on the healthy demo site none fails
     # (item_count_vs_median is skipped when no earlier partition had loaded: dates run side by side)
     monitors = got.pop("crawl_monitors", [])
@@ -222,6 +222,11 @@ def assert_same_warehouse(celery: Airflow, reference: Settings, days: list[dt.da
     assert all(row[3] in ("passed", "skipped") for row in monitors), [
         row for row in monitors if row[3] not in ("passed", "skipped")
     ]
+    # crawl_stats too: a row per crawl, each date crawled once and finished
+    crawls = got.pop("crawl_stats", [])
+    want.pop("crawl_stats", None)
+    assert sorted(row[1] for row in crawls) == sorted(days), f"crawl_stats: {crawls[:3]}"
+    assert all("finished" in row for row in crawls), crawls  # finish_reason
     for table, rows in want.items():
         assert got[table] == rows, (
             f"{table}: {len(got[table])} rows with Celery, {len(rows)} without Airflow; "
