@@ -58,7 +58,7 @@ def main() -> int:
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))  # a real UDP port; nobody reads it (statsd never waits)
     spec = demo_spec().model_copy(
-        update={"start_urls": [f"{{base_url}}/listings/{DAY.isoformat()}"]}
+        update={"start_urls": ["{base_url}/listings/{date}"]}  # dated: a past day can be crawled
     )
     with tempfile.TemporaryDirectory() as tmp:
         env = {"HARVEST_HOME": tmp, "HARVEST_STATSD_HOST": "127.0.0.1"}

@@ -100,3 +100,35 @@ def test_a_partition_emptied_by_a_recheck_keeps_its_zero_rows_warning(
     assert summary is not None and summary.loaded == 0
     assert "zero_rows" in (summary.warnings or {}), summary.warnings
     assert "looks_like_catalogue" in (summary.warnings or {})
+
+
+def test_a_recheck_keeps_the_records_account_of_the_partitions_own_load(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A re-checked partition whose re-check drops some records (not all) is not told its
+    records do not add up: the account is the load's, and the re-check knows every count
+    (found by the Celery backfill, where dates load out of order)."""
+    from dataclasses import replace
+
+    from harvest.loading.order import _rechecked_warnings
+    from harvest.storage.warehouse import PartitionSummary
+
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    spec = spec_without_imputation()
+    warehouse.migrate([spec])
+    stage_validated(settings, D1)
+    cleaned = clean_partition(spec, D1, settings, warehouse=warehouse)
+    frame = read_frame(cleaned.cleaned_uri)
+    summary = PartitionSummary(
+        source="demo", logical_date=D1, scraped=cleaned.input_rows + 3,
+        valid=cleaned.input_rows, quarantined=3, duplicates=cleaned.duplicates, imputed=0,
+        loaded=len(frame), validation_passed=True, warnings={},
+    )  # fmt: skip
+    assert "records_unaccounted" not in _rechecked_warnings(spec, D1, summary, frame, cleaned)
+    # a frame the re-check emptied still says zero_rows; an account the load recorded is kept
+    recorded = {"records_unaccounted": {"severity": "warning", "rows": 1}}
+    emptied = _rechecked_warnings(
+        spec, D1, replace(summary, warnings=recorded), frame.iloc[:0], cleaned
+    )
+    assert set(emptied) >= {"zero_rows", "records_unaccounted"}
+    assert emptied["records_unaccounted"] == recorded["records_unaccounted"]
