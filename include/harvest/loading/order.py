@@ -112,15 +112,12 @@ def _rechecked_warnings(
     from harvest.loading.warnings import FRAME_WARNINGS, partition_warnings
 
     counts = {
-        "scraped": summary.scraped,
         "valid": summary.valid,
-        "quarantined": summary.quarantined,
-        "duplicates": cleaned.duplicates,
         "updated": cleaned.updated,
         "history_duplicates": history_duplicates(cleaned),
     }
     # only the frame's warnings are decided again; the crawl's and the records account stay
-    # as the partition's own load recorded them (without its counts they cannot be redone)
+    # as the partition's own load recorded them (the crawl's summary is not at hand here)
     found = partition_warnings(spec, frame, None, loaded_before=True, counts=counts)
     fresh = {k: v for k, v in found.items() if k in FRAME_WARNINGS}
     kept = {k: v for k, v in (summary.warnings or {}).items() if k not in FRAME_WARNINGS}
