@@ -179,6 +179,7 @@ def test_lime_second_opinion_is_logged_and_counted_beside_shap(
     assert logged["lime_rows"] == 12
     assert logged["lime_shap_top_disagreements"] == opinion["disagreements"]
     assert logged["lime_shap_top_disagreement_share"] == pytest.approx(opinion["share"])
+    assert report.metrics["lime_shap_top_disagreements"] == opinion["disagreements"]  # statsd
     saved = mlflow.artifacts.load_dict(f"runs:/{report.run_id}/lime/explanations.json")
     rows = saved["explanations"]
     assert len(rows) == 12 and sum(not r["agree"] for r in rows) == opinion["disagreements"]

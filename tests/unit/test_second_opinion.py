@@ -75,3 +75,13 @@ def test_lime_is_seeded_and_explains_only_the_rows_asked(fitted: tuple) -> None:
     values = shap_values(model, sample)
     assert second_opinion(model, sample, values, x, rows=2).rows == 2  # the bound
     assert second_opinion(model, sample, values, x, rows=0).rows == 0  # switched off
+
+
+def test_nothing_explained_gives_counts_and_no_nan() -> None:
+    empty = second_opinion(None, pd.DataFrame(), np.empty((0, 0)), pd.DataFrame(), rows=10)
+    assert empty.metrics() == {
+        "lime_rows": 0.0,
+        "lime_shap_top_disagreements": 0.0,
+        "lime_shap_top_disagreement_share": 0.0,
+        "lime_seconds": 0.0,
+    }

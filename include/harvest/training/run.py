@@ -290,6 +290,7 @@ def train_source(
         mlflow.log_metrics(all_metrics)
         mlflow.set_tags({"source": spec.name, "promotion": reason, "promoted": str(promote)})
         opinion = explain.log_explanations(mlflow, pipeline, split, studies, training)
+        all_metrics |= opinion.metrics()  # the report's too: statsd harvest_train_metrics
         mlflow.log_metrics(opinion.metrics())
         example = split.holdout[list(prepared.columns.inputs)].head(EXAMPLE_ROWS)
         required = [n for n, f in spec.detail.fields.items() if f.required]

@@ -60,15 +60,17 @@ class SecondOpinion:
 
     def metrics(self) -> dict[str, float]:
         """MLflow metrics: ``lime_rows``, ``lime_shap_top_disagreements`` and its share,
-        ``lime_seconds``, ``lime_local_r2_median``."""
+        ``lime_seconds``, ``lime_local_r2_median`` (when a row was explained)."""
         scores = [e["lime_score"] for e in self.explanations]
-        return {
+        out = {
             "lime_rows": float(self.rows),
             "lime_shap_top_disagreements": float(self.disagreements),
             "lime_shap_top_disagreement_share": self.disagreement_share,
             "lime_seconds": self.seconds,
-            "lime_local_r2_median": float(np.median(scores)) if scores else float("nan"),
         }
+        if scores:  # none when nothing was explained: no figure rather than a NaN
+            out["lime_local_r2_median"] = float(np.median(scores))
+        return out
 
     def summary(self) -> dict[str, float]:
         """The counts for a report (training's and scoring's)."""
