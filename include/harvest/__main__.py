@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(settings, args))
     except HarvestError as exc:  # expected: the message says what, where and what to do
         return print_error(exc, args.log_path)
+    except KeyboardInterrupt:  # Ctrl-C: stopped on purpose, no traceback (the crawl child too)
+        print(f"interrupted (the log: {args.log_path})", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
