@@ -84,6 +84,7 @@ IMPORTS = {
     "streamlit": "streamlit",
     "plotly": "plotly",
     "statsmodels": "statsmodels.api",
+    "rich": "rich.progress",
 }
 
 # Run inside the checked venv: import each module, report every failure (not only the first).
