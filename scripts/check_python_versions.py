@@ -67,6 +67,7 @@ IMPORTS = {
     "optuna-integration": "optuna_integration",
     "mlflow": "mlflow",
     "shap": "shap",
+    "lime": "lime.lime_tabular",
     "statsd": "statsd",
     "sentry-sdk": "sentry_sdk",
     "pydantic": "pydantic",
