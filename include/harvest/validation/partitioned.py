@@ -21,7 +21,9 @@ Data Docs of a Dask run show each expectation's counts without GX's sample of fa
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.records import NulledValues
 from harvest.storage.dask_frames import PART_ROWS, concat_parts, read_parts, write_parts
@@ -38,6 +41,8 @@ from harvest.validation.judge import RESULT_COLUMNS
 from harvest.validation.quarantine import combine_quarantine, quarantine_rows
 from harvest.validation.run import ValidationOutcome, judged
 from harvest.validation.suite import build_suite
+
+log = logging.getLogger(__name__)
 
 TallyCounts = tuple[int, int, bool, Any, str | None]
 """One expectation's result on one part: element count, unexpected count, success, observed
@@ -131,14 +136,30 @@ def validate_records_dask(
     """:func:`harvest.validation.run.validate_records` on Dask (``client``: a
     ``distributed.Client``); parts and valid records under ``folder``, which the caller removes
     once :meth:`PartitionedOutcome.write_valid` ran. Same outcome, valid records aside."""
+    paths = write_parts(raw, folder / "raw", part_rows)
+    return validate_parts(
+        paths, raw.iloc[:0], len(raw), spec, logical_date, client, folder, recent_row_counts
+    )
+
+
+def validate_parts(
+    paths: list[Path],
+    meta: pd.DataFrame,
+    scraped: int,
+    spec: SourceSpec,
+    day: dt.date,
+    client: Any,
+    folder: Path,
+    recent_row_counts: Sequence[int] = (),
+) -> PartitionedOutcome:
+    """:func:`validate_records_dask` on extracted records already staged as Parquet ``paths``
+    (``meta``: their empty frame; ``scraped``: their rows)."""
     import dask
 
-    day = logical_date
     recent = tuple(int(c) for c in recent_row_counts)
     suite = build_suite(spec, recent)
     tallies, _, _ = suite_runner(suite)
-    scraped = len(raw)
-    frames = read_parts(write_parts(raw, folder / "raw", part_rows), raw.iloc[:0])
+    frames = read_parts(paths, meta)
     tasks = [
         dask.delayed(_check_part)(part, spec, day, recent, str(folder), number)
         for number, part in enumerate(frames.to_delayed())
@@ -202,3 +223,26 @@ def _repeated_rows(client: Any, keys: Any, column: str) -> pd.DataFrame:
         return keys._meta.iloc[:0]
     rows = keys[keys[column].isin(list(repeated.index))]
     return client.compute(rows, sync=True).reset_index(drop=True)
+
+
+def validate_on_dask(
+    records: dict[str, pd.DataFrame],
+    spec: SourceSpec,
+    day: dt.date,
+    settings: Settings,
+    stack: ExitStack,
+    recent: Sequence[int],
+) -> ValidationOutcome:
+    """:func:`validate_records_dask` on the settings' cluster,
+    its parts in a work folder that ``stack`` removes. Takes ``records["raw"]`` (the extracted
+    records) and lets it go once staged as parts."""
+    from harvest.storage.dask_frames import dask_client, work_dir
+
+    raw = records.pop("raw")
+    scraped, meta = len(raw), raw.iloc[:0]
+    log.info("validate source=%s date=%s: %d records, on Dask", spec.name, day, scraped)
+    folder = stack.enter_context(work_dir(settings, spec.name, day.isoformat()))
+    paths = write_parts(raw, folder / "raw", settings.dask_part_rows)
+    del raw
+    with dask_client(settings) as client:
+        return validate_parts(paths, meta, scraped, spec, day, client, folder, recent)

@@ -29,6 +29,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.observation import listing_account
 from harvest.partitions import Partition
+from harvest.progress import each
 from harvest.records import NulledValues, extract_records
 from harvest.storage.dask_frames import engages
 from harvest.storage.raw import open_raw_store
@@ -167,7 +168,8 @@ def validate_records(
     key_parts: list[pd.DataFrame] = []
     present = dict.fromkeys(spec.detail.fields, 0)
     nulled: dict[str, NulledValues] = {}
-    for start in range(0, max(scraped, 1), chunk_size):
+    starts = range(0, max(scraped, 1), chunk_size)
+    for start in each(f"validating {spec.name}", starts, unit=f"batches of {chunk_size}"):
         raw_chunk = raw.iloc[start : start + chunk_size].reset_index(drop=True)
         checked = check_chunk(runner, record_columns, raw_chunk, spec, day)
         add_counts(present, nulled, checked.present, checked.nulled)
@@ -296,33 +298,6 @@ def validate_partition(
         )  # fmt: skip
 
 
-def _on_dask(
-    raw: pd.DataFrame,
-    spec: SourceSpec,
-    day: dt.date,
-    settings: Settings,
-    stack: ExitStack,
-    recent: Sequence[int],
-) -> ValidationOutcome:
-    """:func:`~harvest.validation.partitioned.validate_records_dask` on the settings' cluster,
-    its parts in a work folder that ``stack`` removes."""
-    from harvest.storage.dask_frames import dask_client, work_dir
-    from harvest.validation.partitioned import validate_records_dask
-
-    log.info("validate source=%s date=%s: %d records, on Dask", spec.name, day, len(raw))
-    folder = stack.enter_context(work_dir(settings, spec.name, day.isoformat()))
-    with dask_client(settings) as client:
-        return validate_records_dask(
-            raw,
-            spec,
-            day,
-            client=client,
-            folder=folder,
-            recent_row_counts=recent,
-            part_rows=settings.dask_part_rows,
-        )
-
-
 def _validate_extracted(
     spec: SourceSpec,
     day: dt.date,
@@ -337,7 +312,6 @@ def _validate_extracted(
     same_item: list[str],
     repairs: TextRepairs,
 ) -> ValidationReport:
-    raw = records.pop("raw")
     own_warehouse = warehouse is None
     if warehouse is None:
         from harvest.storage.warehouse import open_warehouse
@@ -345,13 +319,16 @@ def _validate_extracted(
         warehouse = open_warehouse(settings, spec, day)
     try:
         recent = warehouse.recent_row_counts(spec.name, day, spec.validation.recent_partitions)
-        if engages(len(raw), settings):
-            outcome = _on_dask(raw, spec, day, settings, stack, recent)
+        if engages(len(records["raw"]), settings):
+            from harvest.validation.partitioned import validate_on_dask
+
+            outcome = validate_on_dask(records, spec, day, settings, stack, recent)
         else:
+            raw = records.pop("raw")
             outcome = validate_records(
                 raw, spec, day, recent_row_counts=recent, chunk_size=chunk_size
             )
-        del raw
+            del raw
         warehouse.replace_quarantine(spec.name, day, STAGE, outcome.quarantine)
         warehouse.replace_validation_results(spec.name, day, outcome.results)
         if account is not None:
