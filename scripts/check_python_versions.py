@@ -67,6 +67,7 @@ IMPORTS = {
     "optuna-integration": "optuna_integration",
     "mlflow": "mlflow",
     "shap": "shap",
+    "lime": "lime.lime_tabular",
     "statsd": "statsd",
     "sentry-sdk": "sentry_sdk",
     "pydantic": "pydantic",
@@ -83,6 +84,7 @@ IMPORTS = {
     "streamlit": "streamlit",
     "plotly": "plotly",
     "statsmodels": "statsmodels.api",
+    "rich": "rich.progress",
 }
 
 # Run inside the checked venv: import each module, report every failure (not only the first).

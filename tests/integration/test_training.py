@@ -164,6 +164,39 @@ def test_scoring_the_latest_partition_is_idempotent(settings: Settings, loaded: 
     assert len(explanation) == 3 and {"feature", "value", "contribution"} <= set(explanation[0])
 
 
+def test_lime_second_opinion_is_logged_and_counted_beside_shap(
+    settings: Settings, loaded: dict
+) -> None:
+    """LIME explains a bounded, seeded sample of holdout rows (training) and of scored rows
+    (scoring); rows whose top feature differs from SHAP's are counted, logged and reported."""
+    import mlflow
+
+    lime = dataclasses.replace(FAST, lime_sample=12)
+    report = train_source(loaded["demo"], settings, lime)
+    opinion = report.second_opinion
+    assert opinion["rows"] == 12 and 0 <= opinion["disagreements"] <= 12
+    logged = mlflow.get_run(report.run_id).data.metrics
+    assert logged["lime_rows"] == 12
+    assert logged["lime_shap_top_disagreements"] == opinion["disagreements"]
+    assert logged["lime_shap_top_disagreement_share"] == pytest.approx(opinion["share"])
+    assert report.metrics["lime_shap_top_disagreements"] == opinion["disagreements"]  # statsd
+    saved = mlflow.artifacts.load_dict(f"runs:/{report.run_id}/lime/explanations.json")
+    rows = saved["explanations"]
+    assert len(rows) == 12 and sum(not r["agree"] for r in rows) == opinion["disagreements"]
+    assert {"record_key", "shap_top", "lime_top", "lime_score", "lime"} <= set(rows[0])
+    # both name the model's input features (those SHAP's importances list)
+    features = mlflow.artifacts.load_dict(f"runs:/{report.run_id}/feature_importances.json")
+    assert {r["shap_top"] for r in rows} | {r["lime_top"] for r in rows} <= set(features)
+    again = train_source(loaded["demo"], settings, lime)  # seeded: the same sample and answers
+    assert again.second_opinion == opinion
+
+    scored = score_partition(loaded["demo"], settings, training=lime)
+    assert scored.second_opinion["rows"] == 12
+    assert 0 <= scored.second_opinion["disagreements"] <= 12
+    bounded = score_partition(loaded["demo"], settings, training=FAST)  # the default, 50
+    assert bounded.second_opinion["rows"] == min(FAST.lime_sample, bounded.rows) == 50
+
+
 def test_optuna_study_lives_in_postgres_with_a_heartbeat(postgres_url: str, tmp_path: Path) -> None:
     assert storage_url(postgres_url, tmp_path) == postgres_url
     assert storage_url("sqlite:///x.db", tmp_path) == f"sqlite:///{tmp_path / 'optuna.db'}"
