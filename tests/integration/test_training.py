@@ -113,6 +113,9 @@ def test_first_model_becomes_champion_and_a_weaker_one_does_not(
     assert vs_baseline["low"] < vs_baseline["difference"] < vs_baseline["high"] < 0
     assert first.holdout_rmse < first.baseline_rmse
     assert first.metrics["rmse_vs_noise_floor"] == pytest.approx(first.holdout_rmse / 60.0)
+    low, high = first.metrics["rmse_vs_noise_floor_low"], first.metrics["rmse_vs_noise_floor_high"]
+    assert low < first.metrics["rmse_vs_noise_floor"] < high  # the error vs the floor, with its CI
+    assert high == pytest.approx(first.metrics["holdout_rmse_high"] / 60.0)
     assert _champion(settings, "harvest_demo") == "1"
 
     # same data, same holdout, but the challenger must be 90% better: it cannot be
@@ -131,6 +134,7 @@ def test_first_model_becomes_champion_and_a_weaker_one_does_not(
         second.comparisons["baseline"]["p_value"]
     )
     assert logged.params["promotion_test"].startswith("paired percentile bootstrap 95% CI")
+    assert logged.metrics["rmse_vs_noise_floor_low"] < logged.metrics["rmse_vs_noise_floor"]
     assert _champion(settings, "harvest_demo") == "1"
     tags = {str(v.version): v.tags for v in _versions(settings, "harvest_demo")}
     assert tags["2"]["promotion"] == second.reason and tags["2"]["promoted"] == "False"
