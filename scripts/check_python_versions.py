@@ -79,6 +79,8 @@ IMPORTS = {
     "httpx": "httpx",
     "dedupe": "dedupe",
     "btrees": "BTrees.OOBTree",
+    "dask": "dask.dataframe",
+    "distributed": "distributed",
     "jmespath": "jmespath",
     "extruct": "extruct",
     "streamlit": "streamlit",

@@ -26,6 +26,11 @@ DEFAULT_HTTP_CACHE_RETENTION_DAYS = 7
 DEFAULT_DATA_DOCS_ASSETS = Path(sys.prefix) / "share" / "harvest" / "data-docs-assets"
 
 
+# 500k records is where the pandas validate stage passes ~0.75 GB (it peaks at 1.5 GB for 1M):
+# above it a partition goes to Dask, whose workers hold one 100k-row part at a time
+DEFAULT_DASK_THRESHOLD_ROWS = 500_000
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where Harvest keeps its data and which services it talks to."""
@@ -51,6 +56,11 @@ class Settings:
     # Where users open the Harvest app (make app) and the Airflow UI: the links between them
     app_url: str = "http://127.0.0.1:8501"
     airflow_url: str = "http://127.0.0.1:8080"
+    # Partitions of more records than this are validated and loaded on Dask (0: never); the
+    # scheduler of a Dask cluster (tcp://host:8786), else a LocalCluster in the worker
+    dask_threshold_rows: int = DEFAULT_DASK_THRESHOLD_ROWS
+    dask_scheduler: str | None = None
+    dask_part_rows: int = 100_000  # records of one Dask partition: what one task holds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +92,11 @@ class Settings:
             else DEFAULT_DATA_DOCS_ASSETS,
             app_url=(env.get("HARVEST_APP_URL") or cls.app_url).rstrip("/"),
             airflow_url=(env.get("HARVEST_AIRFLOW_URL") or cls.airflow_url).rstrip("/"),
+            dask_threshold_rows=_whole_number(
+                env, "HARVEST_DASK_THRESHOLD_ROWS", DEFAULT_DASK_THRESHOLD_ROWS
+            ),
+            dask_scheduler=env.get("HARVEST_DASK_SCHEDULER") or None,
+            dask_part_rows=_positive_int(env, "HARVEST_DASK_PART_ROWS", cls.dask_part_rows),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -105,6 +120,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"{name}={raw!r}: expected a whole number of at least 1")
     return value
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name}={raw!r}: expected a whole number (0 or more)")
+    return int(raw)
 
 
 # Executors that run every task on the scheduler's machine; any other (CeleryExecutor,
