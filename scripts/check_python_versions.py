@@ -83,6 +83,7 @@ IMPORTS = {
     "streamlit": "streamlit",
     "plotly": "plotly",
     "statsmodels": "statsmodels.api",
+    "skrub": "skrub",
 }
 
 # Run inside the checked venv: import each module, report every failure (not only the first).

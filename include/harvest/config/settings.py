@@ -51,6 +51,12 @@ class Settings:
     # Where users open the Harvest app (make app) and the Airflow UI: the links between them
     app_url: str = "http://127.0.0.1:8501"
     airflow_url: str = "http://127.0.0.1:8080"
+    # The profiling report of each cleaned partition (harvest.cleaning.profile): its bounds.
+    # profile_max_rows = 0 turns it off.
+    profile_max_rows: int = 20_000  # rows profiled: a uniform sample (fixed seed) above this
+    profile_max_columns: int = 60  # columns profiled: the first ones in the frame's order
+    profile_seconds: float = 120.0  # wall-clock budget; over it the report is left out (a warning)
+    profile_plots: bool = True  # each column's distribution plot (most of the report's cost)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +88,12 @@ class Settings:
             else DEFAULT_DATA_DOCS_ASSETS,
             app_url=(env.get("HARVEST_APP_URL") or cls.app_url).rstrip("/"),
             airflow_url=(env.get("HARVEST_AIRFLOW_URL") or cls.airflow_url).rstrip("/"),
+            profile_max_rows=_whole(env, "HARVEST_PROFILE_MAX_ROWS", cls.profile_max_rows),
+            profile_max_columns=_positive_int(
+                env, "HARVEST_PROFILE_MAX_COLUMNS", cls.profile_max_columns
+            ),
+            profile_seconds=float(env.get("HARVEST_PROFILE_SECONDS") or cls.profile_seconds),
+            profile_plots=yes_no(env.get("HARVEST_PROFILE_PLOTS")) is not False,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -105,6 +117,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"{name}={raw!r}: expected a whole number of at least 1")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name}={raw!r}: expected a whole number (0 or more)")
+    return int(raw)
 
 
 # Executors that run every task on the scheduler's machine; any other (CeleryExecutor,
