@@ -6,7 +6,7 @@ Starts ``streamlit run include/harvest/app/main.py --server.headless true`` on a
 Plotly charts have drawn (an SVG per chart) and Streamlit has finished running the page, then
 saves a screenshot per page and writes a report (JSON): per page the charts drawn, the
 exceptions and error messages shown, and every request the browser made that left 127.0.0.1
-(read from Chromium's performance log, failed ones included). Exits 1 when a page shows an
+(read from Chromium's performance log, failed ones included: scripts/offline_browser.py). Exits 1 when a page shows an
 exception or a request left the machine.
 
     python scripts/app_screenshots.py --out docs/images/app [--report report.json]
@@ -25,7 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from offline_browser import chromium, off_machine, requested_urls
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ("sources", "partition", "trends", "catalogue", "models", "browse")
@@ -34,7 +35,6 @@ DRAWN_CHARTS = (
     ".filter(e => e.querySelector('svg.main-svg')).length"
 )
 """Plotly charts whose SVG was drawn."""
-LOCAL_SCHEMES = ("data", "blob", "about", "chrome", "devtools", "file", "ws")
 
 
 def free_port() -> int:
@@ -72,40 +72,8 @@ def start_app(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def browser() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser") or ""
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1400,2200",
-    ):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.set_page_load_timeout(60)
-    return driver
-
-
-def _requests(driver: Any) -> list[str]:
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
-
-
-def off_machine(urls: list[str]) -> list[str]:
-    """The URLs that would leave 127.0.0.1."""
-    return [
-        url
-        for url in urls
-        if urlparse(url).scheme not in LOCAL_SCHEMES
-        and urlparse(url).hostname not in ("127.0.0.1", "localhost")
-    ]
+    binary = shutil.which("chromium") or shutil.which("chromium-browser") or ""
+    return chromium(binary, shutil.which("chromedriver"), "--window-size=1400,2200")
 
 
 def visit(driver: Any, base: str, page: str, timeout: float = 90) -> dict[str, Any]:
@@ -144,7 +112,7 @@ def visit(driver: Any, base: str, page: str, timeout: float = 90) -> dict[str, A
         "charts_drawn": drawn,
         "exceptions": exceptions,
         "errors": errors,
-        "off_machine": off_machine(_requests(driver)),
+        "off_machine": off_machine(requested_urls(driver)),
         "seconds": round(timeout - (deadline - time.monotonic()), 1),
     }
 

@@ -84,6 +84,7 @@ IMPORTS = {
     "plotly": "plotly",
     "statsmodels": "statsmodels.api",
     "skrub": "skrub",
+    "rich": "rich.progress",
 }
 
 # Run inside the checked venv: import each module, report every failure (not only the first).

@@ -111,13 +111,25 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Harvest demo: source {args.source}, logical date {args.date}")
     say(f"  Airflow output goes to {log_path}")
 
+    override = f"HARVEST_SOURCE_{spec.name.upper()}_BASE_URL"
+    own_site = not args.base_url and not os.environ.get(override)
+    if not (own_site and spec.base_url.rstrip("/") in DEMO_SITE_URLS):
+        url = args.base_url or spec.resolved_base_url()
+        why = local.unreachable(url)
+        if why:  # refused at once, not after the scrape task's retries
+            say(
+                f"error: source {spec.name} is crawled at {url}, which does not answer ({why}). "
+                f"Start the site, or crawl another address: make demo SOURCE={spec.name} "
+                'DEMO_ARGS="--base-url URL" (or set the spec\'s base_url, or ' + override + ")"
+            )
+            return 2
+
     started = time.monotonic()
     say("  preparing Airflow's metadata DB (SQLite) ...")
     if local.migrate_db_if_needed(env, log_path):
         say("  metadata DB created/upgraded")
     local.ensure_pool(env, log_path)
 
-    override = f"HARVEST_SOURCE_{spec.name.upper()}_BASE_URL"
     site = None
     if args.base_url:
         os.environ[override] = args.base_url

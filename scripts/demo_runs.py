@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import harvest_local as local
+from harvest.progress import echo, show_bars
 
 DAG_ID = "harvest_demo"
 TASKS = ("scrape", "validate", "clean", "load")
@@ -71,8 +72,7 @@ def task_progress(
                         retry = ", Airflow tries it again after its retry delay" * (
                             state == "up_for_retry"
                         )
-                        console.write(f"    {task_id:<12}{state} ({seconds:.0f} s{retry})\n")
-                        console.flush()
+                        echo(f"    {task_id:<12}{state} ({seconds:.0f} s{retry})", console)
                 if last:
                     return
                 stop.wait(interval)
@@ -85,6 +85,20 @@ def task_progress(
         stop.set()
         thread.join(timeout=5)
         console.close()
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator[None]:
+    """While the tasks' output goes to the log file, the progress bars of their long steps
+    (crawl pages, validation batches, Optuna trials: :mod:`harvest.progress`) on the terminal
+    this process's stderr was before, when it is one (the tasks run in this process)."""
+    terminal = os.fdopen(os.dup(2), "w")
+    try:
+        show_bars(terminal)
+        yield
+    finally:
+        show_bars(None)
+        terminal.close()
 
 
 @contextlib.contextmanager
@@ -134,7 +148,7 @@ def run_dag_file(
     from airflow.utils.session import create_session
     from sqlalchemy import select, update
 
-    with task_progress(dag_id), output_to(log_path):
+    with task_progress(dag_id), progress_bars(), output_to(log_path):
         bag = DagBag(str(local.REPO / "dags" / dag_file))
         dag = bag.dags.get(dag_id)
         if dag is None:

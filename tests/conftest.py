@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -124,40 +127,86 @@ def chromium() -> tuple[str, str]:
     return browser, driver  # type: ignore[return-value]
 
 
-@pytest.fixture
-def mongo_client() -> Iterator[object]:
-    """A real MongoDB when HARVEST_TEST_MONGO_URI is set, else mongomock (pymongo's API, in memory)."""
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of a MongoDB wire-protocol server: HARVEST_TEST_MONGO_URI (a real MongoDB) when set,
+    else a SecantusDB server (the test-only ``secantusdb`` package: a beta MongoDB-compatible
+    server on WiredTiger, not MongoDB itself) started for the session on a free local port and
+    stopped at its end. A server that cannot be started skips the mongo tests (fails in CI)."""
     uri = os.environ.get("HARVEST_TEST_MONGO_URI")
     if uri:
-        from pymongo import MongoClient
-
-        client: object = MongoClient(uri, serverSelectionTimeoutMS=5000)
-        name = f"harvest_test_{uuid.uuid4().hex[:8]}"
-        yield client, name
-        client.drop_database(name)  # type: ignore[attr-defined]
-        client.close()  # type: ignore[attr-defined]
-    else:
-        import mongomock
-
-        _teach_mongomock_current_pymongo(mongomock)
-        yield mongomock.MongoClient(), "harvest_test"
-
-
-def _teach_mongomock_current_pymongo(mongomock: object) -> None:
-    """mongomock 4.3 predates pymongo's ``sort=`` on bulk updates (pymongo >= 4.11 always passes
-    it, as ``None`` unless asked); accept and ignore it, since Harvest never sorts bulk writes."""
-    builder = mongomock.collection.BulkOperationBuilder  # type: ignore[attr-defined]
-    if getattr(builder, "_harvest_patched", False):
+        yield uri
         return
-    for name in ("add_replace", "add_update"):
-        original = getattr(builder, name)
+    server = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
+    if not os.path.exists(server):
+        missing_service(
+            f"no MongoDB server: set HARVEST_TEST_MONGO_URI or install secantusdb "
+            f"(requirements-dev.txt; {server} not found)"
+        )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("secantus")
+    log_path = folder / "secantusd.log"
+    command = [server, "--host", "127.0.0.1", "--port", str(port), "--standalone"]
+    command += ["--storage-path", str(folder / "data"), "--cache-size", "128M"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    try:
+        _wait_for_mongo(uri, proc, log_path)
+        yield uri
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
-        def accept_sort(self, *args, _original=original, sort=None, **kwargs):  # type: ignore[no-untyped-def]
-            assert sort is None, "mongomock cannot sort bulk writes"
-            return _original(self, *args, **kwargs)
 
-        setattr(builder, name, accept_sort)
-    builder._harvest_patched = True
+def _wait_for_mongo(
+    uri: str, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60
+) -> None:
+    """Return once the server at ``uri`` answers ``ping``; skip (fail in CI) with its log's tail
+    when the process exits or ``timeout_s`` seconds pass first."""
+    import time
+
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        exited = proc.poll()
+        if exited is None:
+            client: Any = MongoClient(uri, serverSelectionTimeoutMS=1000)
+            try:
+                client.admin.command("ping")
+                return
+            except PyMongoError:
+                pass
+            finally:
+                client.close()
+        if exited is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            why = f"exited with {exited}" if exited is not None else f"no ping in {timeout_s} s"
+            missing_service(f"SecantusDB at {uri} {why}; its log:\n{tail}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def mongo_client(mongo_uri: str) -> Iterator[tuple[Any, str]]:
+    """A pymongo client of :func:`mongo_uri`'s server and a database name of this test alone,
+    dropped at its end."""
+    from pymongo import MongoClient
+
+    client: Any = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+    name = f"harvest_test_{uuid.uuid4().hex[:8]}"
+    try:
+        yield client, name
+        client.drop_database(name)
+    finally:
+        client.close()
 
 
 # --- Airflow -------------------------------------------------------------------------------------
@@ -191,8 +240,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """A migrated SQLite metadata DB in the session's temporary AIRFLOW_HOME; returns that folder."""
-    import subprocess
-    import sys
 
     home = os.environ["AIRFLOW_HOME"]
     airflow = os.path.join(os.path.dirname(sys.executable), "airflow")

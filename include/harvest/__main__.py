@@ -4,7 +4,8 @@ Every stage can run without Airflow (``crawl``, ``validate``, ``clean``, ``load`
 all four), which is handy in a notebook or when debugging a spec; ``specs``, ``preview``,
 ``warehouse migrate`` and ``dedup label|review`` help write and keep a source (every command,
 with an example: docs/reference/cli.md). A stage command prints a summary and the warnings that
-matter (:mod:`harvest.console`); the libraries' logs go to a log file under
+matter (:mod:`harvest.console`), after progress bars of its long steps on a terminal
+(:mod:`harvest.progress`); the libraries' logs go to a log file under
 ``$HARVEST_HOME/logs`` (``-v``: to the console too). An expected failure (a Harvest error)
 prints its message and the log's path and exits 1, without a traceback.
 """
@@ -22,6 +23,7 @@ from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
 from harvest.console import configure_logging, output_options, print_error, print_reports
 from harvest.errors import HarvestError
 from harvest.partitions import Partition, partition_date
+from harvest.progress import show_bars
 
 RECRAWL_HELP = (
     "crawl even a past date whose pages are stored or that the site cannot show any more "
@@ -366,10 +368,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     command_name = args.func.__name__.removeprefix("cmd_").replace("_", "-")
     args.log_path = configure_logging(settings.home / "logs", command_name, verbose=args.verbose)
+    if not args.verbose:  # with -v the log lines say how far a step is
+        show_bars(sys.stderr)  # on a terminal only: bars of the crawl's pages, batches, trials
     try:
         return int(args.func(settings, args))
     except HarvestError as exc:  # expected: the message says what, where and what to do
         return print_error(exc, args.log_path)
+    except KeyboardInterrupt:  # Ctrl-C: stopped on purpose, no traceback (the crawl child too)
+        print(f"interrupted (the log: {args.log_path})", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from harvest_local.processes import (
     start_process,
     stop_process_group,
     tail,
+    unreachable,
     wait_for_healthy,
     wait_for_http,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "start_process",
     "stop_process_group",
     "tail",
+    "unreachable",
     "wait_for_healthy",
     "wait_for_http",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -164,6 +165,20 @@ def wait_for_http(
             pass
         time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def unreachable(url: str, timeout: float = 10) -> str | None:
+    """Why ``url`` cannot be reached (refused, unknown host, no answer within ``timeout``
+    seconds), or ``None`` when it answers with any HTTP status (a site that is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - the user's own source
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as exc:
+        return str(exc.reason)
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # a bad URL, a bad answer
+        return str(exc) or type(exc).__name__
 
 
 def tail(path: Path | None, lines: int = 40) -> str:

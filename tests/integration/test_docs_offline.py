@@ -1,18 +1,17 @@
 """The documentation site and the Data Docs, opened in headless Chromium with nothing but this
-machine: their styles and scripts load, and no request leaves 127.0.0.1.
+machine: their styles and scripts load, and no request leaves 127.0.0.1 (every request the
+browser makes is read from its performance log: scripts/offline_browser.py).
 
 The site is built with ``mkdocs build --strict`` into the test's folder; the Data Docs are those
 ``python -m harvest validate`` renders for a demo partition, made offline with the assets
-``make venv`` vendored (``scripts/vendor_data_docs.py``). Every request the browser makes is read
-from its performance log (``Network.requestWillBeSent``), failed ones included, so a page that
-only tries to reach a CDN fails the test even though nothing answers here.
+``make venv`` vendored (``scripts/vendor_data_docs.py``). A page that only tries to reach a CDN
+fails the test even though nothing answers here.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
 import subprocess
 import sys
@@ -20,19 +19,19 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from harvest.config.settings import DEFAULT_DATA_DOCS_ASSETS
 from harvest.storage.raw import FileRawStore, RawDocument, content_hash
+from scripts import offline_browser
+from scripts.offline_browser import off_machine
 from tests.conftest import missing_service
 
 pytestmark = pytest.mark.chromium
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-26"
-LOCAL_SCHEMES = ("data", "blob", "about", "chrome", "devtools")
 
 
 def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -45,21 +44,7 @@ def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 @pytest.fixture(scope="module")
 def browser(chromium: tuple[str, str]) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = chromium
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--allow-file-access-from-files",
-    ):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(60)
+    driver = offline_browser.chromium(*chromium, "--allow-file-access-from-files")
     yield driver
     driver.quit()
 
@@ -117,15 +102,6 @@ def data_docs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     server.shutdown()
 
 
-def _requests(driver: Any) -> list[str]:
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
-
-
 def _open(driver: Any, url: str) -> list[str]:
     """Load ``url`` and wait for it to settle; return every URL the browser asked for."""
     driver.get_log("performance")  # drop what earlier pages left
@@ -134,18 +110,7 @@ def _open(driver: Any, url: str) -> list[str]:
         "const done = arguments[0]; if (document.readyState === 'complete') setTimeout(done, 500);"
         " else window.addEventListener('load', () => setTimeout(done, 500));"
     )
-    return _requests(driver)
-
-
-def _off_machine(urls: list[str]) -> list[str]:
-    away = []
-    for url in urls:
-        parsed = urlparse(url)
-        if parsed.scheme in LOCAL_SCHEMES or parsed.scheme == "file":
-            continue
-        if parsed.hostname not in ("127.0.0.1", "localhost"):
-            away.append(url)
-    return away
+    return offline_browser.requested_urls(driver)
 
 
 def _style_sheets(driver: Any) -> list[dict[str, Any]]:
@@ -164,7 +129,7 @@ def test_the_docs_site_is_styled_with_nothing_from_the_internet(
 ) -> None:
     requests = _open(browser, f"{docs_site}/{page}")
     assert requests, "the browser logged no request"
-    assert _off_machine(requests) == []
+    assert off_machine(requests) == []
     sheets = [s for s in _style_sheets(browser) if s["href"]]
     assert any("assets/stylesheets/main" in s["href"] and s["rules"] > 100 for s in sheets)
     header = browser.execute_script(
@@ -202,7 +167,7 @@ def test_data_docs_render_offline_over_http(browser: Any, data_docs: tuple[Path,
     assert pages, "validate rendered no Data Docs page"
     for page in (site / "index.html", pages[0]):
         requests = _check_data_docs_page(browser, f"{url}/{page.relative_to(site).as_posix()}")
-        assert _off_machine(requests) == []
+        assert off_machine(requests) == []
         assert any("/static/vendor/" in r for r in requests)
 
 
@@ -210,6 +175,6 @@ def test_data_docs_render_offline_from_files(browser: Any, data_docs: tuple[Path
     site, _ = data_docs
     page = sorted((site / "validations").rglob("*.html"))[0]
     requests = _check_data_docs_page(browser, page.as_uri())
-    assert _off_machine(requests) == []
+    assert off_machine(requests) == []
     html = page.read_text(encoding="utf-8")
     assert "https://cdn" not in html and "unpkg.com" not in html and "amazonaws" not in html

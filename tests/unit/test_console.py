@@ -168,3 +168,22 @@ def test_an_expected_error_prints_no_traceback_and_names_the_log(
     assert "does not exist: run the task that writes it first" in err
     assert f"(the log: {harvest_env / 'logs'}/harvest-clean-" in err
     assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_command_without_a_traceback(
+    harvest_env: Path,
+    root_logger: logging.Logger,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harvest.validation
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harvest.validation, "validate", interrupted)
+    monkeypatch.setattr("harvest.__main__._raw_partition_missing", lambda *_args: False)
+    assert main(["validate", "--source", "demo", "--date", "2026-11-02"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith(f"interrupted (the log: {harvest_env / 'logs'}/harvest-validate-")
+    assert "Traceback" not in err

@@ -199,3 +199,40 @@ def test_airflow_commands_do_not_warn_about_graphviz(tmp_path: Path) -> None:
     assert "graphviz" not in run.stderr
     assert "UserWarning: other" in run.stderr  # only that module's warning is silenced
     assert "PYTHONWARNINGS=" in "\n".join(local.env_lines(base))
+
+
+def test_make_demo_refuses_at_once_a_source_whose_site_does_not_answer(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    spec = (local.REPO / "include/harvest/sources/demo.yaml").read_text(encoding="utf-8")
+    port = local.free_port()  # nothing listens there
+    spec = spec.replace("name: demo", "name: mine").replace(
+        "base_url: http://127.0.0.1:8000", f"base_url: http://127.0.0.1:{port}"
+    )
+    (sources / "mine.yaml").write_text(spec, encoding="utf-8")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HARVEST_HOME": str(tmp_path / "home"),
+        "HARVEST_SOURCES_DIR": str(sources),
+        "PYTHONPATH": f"{local.REPO / 'include'}:{local.REPO / 'plugins'}",
+    }
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, str(local.REPO / "scripts/demo.py"), "--source", "mine"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert time.monotonic() - started < 60  # before Airflow's metadata DB, not after retries
+    assert f"source mine is crawled at http://127.0.0.1:{port}, which does not answer" in run.stdout
+    assert (
+        'DEMO_ARGS="--base-url URL"' in run.stdout and "HARVEST_SOURCE_MINE_BASE_URL" in run.stdout
+    )
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()
+    assert local.unreachable(f"http://127.0.0.1:{port}/") is not None
+
+
+def test_a_site_that_answers_any_status_is_reachable(health_server: str) -> None:
+    _Health.answers = [{}]
+    assert local.unreachable(health_server) is None
+    assert local.unreachable("http://127.0.0.1:8000 not a url") is not None

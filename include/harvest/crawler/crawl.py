@@ -2,7 +2,7 @@
 
 ``python -m harvest.crawler.crawl --spec PATH --date YYYY-MM-DD [--interval-start ISO
 --interval-end ISO] [--base-url URL] [--stats-out PATH] [--scrapy-settings JSON]
-[--deadline UNIX_SECONDS]``
+[--deadline UNIX_SECONDS] [--progress-fd N]``
 
 The date and data interval are read once, here (an edge), into the :class:`Partition` the
 spider, the item pipeline and the HTTP cache share.
@@ -56,6 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="Unix time by which the crawl must have stopped and written its pages",
+    )
+    parser.add_argument(
+        "--progress-fd",
+        type=int,
+        default=None,
+        help="file descriptor (a pipe) to write the pages done and asked to, as JSON lines "
+        "(harvest.crawler.progress)",
     )
     return parser.parse_args(argv)
 
@@ -116,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             args.deadline, float(scrapy_settings["DOWNLOAD_TIMEOUT"]), time.time()
         )
         scrapy_settings[STOP_AT_SETTING], scrapy_settings[CUT_AT_SETTING] = stop, cut
+    if args.progress_fd is not None:
+        from harvest.crawler.progress import FD_SETTING
+
+        os.set_inheritable(args.progress_fd, False)  # not to the browsers this crawl starts
+        scrapy_settings[FD_SETTING] = args.progress_fd
+        scrapy_settings["EXTENSIONS"]["harvest.crawler.progress.ProgressReport"] = 0
     process = CrawlerProcess(scrapy_settings, install_root_handler=True)
     crawler = process.create_crawler(spider_cls)
     process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)

@@ -1,5 +1,5 @@
-"""The crawl child as a process, seen from the parent: its log lines streamed, its process
-group killed on a timeout or on SIGTERM, and its death tied to the parent's (Linux ``prctl``).
+"""The crawl child as a process, seen from the parent: its log lines streamed, its progress
+shown, its process group killed on a timeout or on SIGTERM, and its death tied to the parent's (Linux ``prctl``).
 Used by :func:`harvest.scraping.runner.run_crawl`."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import re
@@ -16,6 +17,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+from harvest.progress import track
 
 _LEVEL_RE = re.compile(r"\] (DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
 _LEVELS = {
@@ -33,6 +36,18 @@ def _stream(pipe: Any, logger: logging.Logger, tail: collections.deque[str]) -> 
         level = _LEVELS.get(match.group(1), logging.INFO) if match else logging.INFO
         logger.log(level, "%s", line)
     pipe.close()
+
+
+def _read_progress(fd: int, description: str) -> None:
+    """Show the crawl child's progress lines (:mod:`harvest.crawler.progress`) read from ``fd``
+    as the step ``description`` of :mod:`harvest.progress`, until the child closes its end."""
+    with track(description, unit="pages") as step, os.fdopen(fd, encoding="utf-8") as pipe:
+        for line in pipe:
+            try:
+                counts = json.loads(line)
+                step.update(int(counts["done"]), int(counts["total"]))
+            except (ValueError, KeyError, TypeError):  # a line cut short: the next one says it
+                continue
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -3,8 +3,9 @@
 :func:`run_crawl` spawns ``python -m harvest.crawler.crawl`` (Twisted's reactor cannot restart,
 so each crawl gets a fresh process), passes Harvest's settings as ``HARVEST_*`` environment
 variables, streams every log line of the child to a logger while it runs (in Airflow: the task
-log), gives the child a deadline so that it stops itself in time and writes what it fetched
-(a *partial* partition, failed or kept as ``crawl.on_deadline`` says), kills the child's process
+log) and its pages done and asked to :mod:`harvest.progress` (a bar on a terminal), gives
+the child a deadline so that it stops itself in time and writes what it fetched (a *partial*
+partition, failed or kept as ``crawl.on_deadline`` says), kills the child's process
 group if it still runs at the timeout, and returns a :class:`CrawlResult` (the crawl's final
 stats and the raw-store partition). The child never outlives this process (SIGTERM here kills
 its process group first; on Linux the child gets SIGTERM when this process dies).
@@ -39,7 +40,13 @@ from harvest.crawler.completeness import completeness_fields, log_account
 from harvest.crawler.monitor_settings import monitor_results
 from harvest.errors import HarvestError
 from harvest.partitions import Partition
-from harvest.scraping.child import _die_with_parent, _forward_sigterm, _kill_group, _stream
+from harvest.scraping.child import (
+    _die_with_parent,
+    _forward_sigterm,
+    _kill_group,
+    _read_progress,
+    _stream,
+)
 from harvest.storage.raw import open_raw_store
 
 CRAWL_ERROR = "harvest/crawl_error"  # the crawl's stat: why it could not go on (not retryable)
@@ -249,19 +256,35 @@ def run_crawl(
         )
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         started = time.monotonic()
-        proc = subprocess.Popen(  # noqa: S603 - our own module, run with our own interpreter
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-            env=_child_env(settings, env),
-            start_new_session=True,  # its own process group, so a timeout kills browsers too
-            preexec_fn=_die_with_parent,  # prctl only: safe before exec
+        progress_fd, child_progress_fd = os.pipe()  # the child's pages done/asked
+        command += ["--progress-fd", str(child_progress_fd)]
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - our own module, run with our own interpreter
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
+                env=_child_env(settings, env),
+                start_new_session=True,  # its own process group, so a timeout kills browsers too
+                preexec_fn=_die_with_parent,  # prctl only: safe before exec
+                pass_fds=(child_progress_fd,),
+            )
+        except BaseException:
+            os.close(progress_fd)
+            raise
+        finally:
+            os.close(child_progress_fd)  # the child's copy stays open until it ends
+        watcher = threading.Thread(
+            target=_read_progress,
+            args=(progress_fd, f"crawling {spec.name}"),
+            name="crawl-progress",
+            daemon=True,
         )
+        watcher.start()
         reader = threading.Thread(
             target=_stream, args=(proc.stdout, logger, tail), name="crawl-log", daemon=True
         )
@@ -272,6 +295,7 @@ def run_crawl(
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             reader.join(timeout=5)
+            watcher.join(timeout=5)
             raise CrawlError(
                 spec.name,
                 logical_date,
@@ -283,6 +307,7 @@ def run_crawl(
             _kill_group(proc)
             raise
         reader.join(timeout=10)
+        watcher.join(timeout=5)  # its bar is gone before the caller prints anything
         duration = time.monotonic() - started
         if exit_code != 0:  # the crawl's own word on why (a refused login: no retry fixes it)
             said = (

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harvest.progress import track
+
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60
@@ -170,7 +172,18 @@ def tune(
 
     # Workers sharing the study stop once it holds ``trials`` finished trials in total.
     enough = optuna.study.MaxTrialsCallback(trials, states=states)
-    study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, callbacks=[enough])
+
+    def finished(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        step.update(len(study.get_trials(deepcopy=False, states=states)))  # every worker's
+
+    with track(f"tuning {kind}", trials, unit="trials") as step:
+        step.update(trials - remaining)
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=timeout_seconds,
+            callbacks=[enough, finished],
+        )
     log.info(
         "study %s: %d trials, best valid RMSE %.2f with %s",
         study_name,

@@ -28,6 +28,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.observation import listing_account
 from harvest.partitions import Partition
+from harvest.progress import each
 from harvest.records import NulledValues, extract_records, parse_records
 from harvest.storage.artifacts import record_artifact
 from harvest.storage.raw import open_raw_store
@@ -177,7 +178,8 @@ def validate_records(
     key_parts: list[pd.DataFrame] = []
     present = dict.fromkeys(spec.detail.fields, 0)
     nulled: dict[str, NulledValues] = {}
-    for start in range(0, max(scraped, 1), chunk_size):
+    starts = range(0, max(scraped, 1), chunk_size)
+    for start in each(f"validating {spec.name}", starts, unit=f"batches of {chunk_size}"):
         raw_chunk = raw.iloc[start : start + chunk_size].reset_index(drop=True)
         parsed = parse_records(raw_chunk, spec)
         typed = parsed.frame
