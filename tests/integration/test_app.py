@@ -527,11 +527,13 @@ def test_a_link_from_a_run_in_airflow_opens_its_partition_and_links_back_to_that
 ) -> None:
     monkeypatch.setenv("HARVEST_AIRFLOW_URL", "http://airflow.internal:8080")
     run_id = "manual__2026-03-14T09:30:00.123456+00:00_AbCd1234"  # triggered for the older night
-    at = AppTest.from_file(MAIN, default_timeout=120)
+    # the link opens /partition?dag_id=...&run_id=... : the page is the session's first run
+    at = AppTest.from_file(
+        str(REPO / "include/harvest/app/pages/partition.py"), default_timeout=120
+    )
     at.query_params["dag_id"] = "harvest_demo"
     at.query_params["run_id"] = run_id
     at.run()
-    at.switch_page("pages/partition.py").run()
     assert not at.exception and not at.error
     assert at.sidebar.selectbox(key="source").value == "demo"
     assert at.sidebar.selectbox(key="logical_date").value == DAYS[0]
