@@ -100,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-day", type=int)
     parser.add_argument("--trials", type=int)
     parser.add_argument("--score-rows", type=int)
-    parser.add_argument("--score-rounds", type=int, default=5, help="scoring rounds (rotated)")
+    parser.add_argument(
+        "--score-rounds", type=int, default=5, help="scoring rounds (rotated, at least 3)"
+    )
     args = parser.parse_args(argv)
-    score_rounds = max(1, args.score_rounds)
+    score_rounds = max(3, args.score_rounds)  # a median and a spread need 3 rounds at least
     days = args.days or (8 if args.quick else 30)
     per_day = args.per_day or (300 if args.quick else 800)
     trials = args.trials or (5 if args.quick else 30)
@@ -148,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"model / floor {report.holdout_rmse / NOISE_SD:.2f}, baseline / floor "
             f"{report.baseline_rmse / NOISE_SD:.2f}, model / baseline "
             f"{report.holdout_rmse / report.baseline_rmse:.2f}")  # fmt: skip
+        opinion = report.second_opinion
+        say(f"LIME second opinion on {opinion['rows']} holdout rows: {opinion['disagreements']} "
+            f"with another top feature than SHAP's ({opinion['share']:.0%})")  # fmt: skip
         say(goal_line("quality", report.holdout_rmse / NOISE_SD <= 1.10, "RMSE <= 1.10 x floor",
                       f"{report.holdout_rmse / NOISE_SD:.2f} x floor"))  # fmt: skip
         say()
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             rmse = float(np.sqrt(np.mean((candidate.predict(holdout) - y_holdout) ** 2)))
             say(f"  {kind:9s} RMSE {rmse:7.1f} EUR, RMSE / floor {rmse / NOISE_SD:5.2f}, "
                 f"valid RMSE {study.best_value:7.1f}, fit {fit:6.1f} s")  # fmt: skip
+        for kind, why in skipped.items():
+            say(f"  {kind:9s} skipped: {why}")
 
         # 3. scoring throughput
         import mlflow

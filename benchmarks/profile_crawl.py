@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--listings", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy binary")
+    parser.add_argument("--keep", type=Path, help="copy py-spy's raw stacks of each side here")
     args = parser.parse_args()
     if not args.py_spy:
         print("profile_crawl: py-spy not found (pip install py-spy, or --py-spy PATH)")
@@ -135,6 +136,9 @@ def main() -> int:
             subprocess.run(record + command, cwd=work, env={**env, "HARVEST_HOME": str(home)},
                            capture_output=True, check=True)  # fmt: skip
             counts[side] = classify(raw)
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(raw, args.keep / raw.name)
     names = sorted({n for c in counts.values() for n in c}, key=lambda n: -counts["harvest"][n])
     print(f"{'ms of sampled CPU per page':<44}{'plain spider':>14}{'harvest':>10}")
     for name in names:

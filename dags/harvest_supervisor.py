@@ -3,9 +3,10 @@
 For each `harvest_<source>` DAG it reads the run history through Airflow's REST API v2
 (Connection `harvest_airflow_api`; never the metadata database) and the partition results from
 the warehouse, and checks: finish-by time, maximum run duration (a run still going counts),
-data freshness, consecutive failures, validation pass rate, quarantine rate, field coverage and
-the correct-data warnings. The results go to statsd as `harvest.sla.<check>.<source>` and
-friends (see `deploy/statsd/statsd-mappings.yml`); each miss is notified once (the log, plus
+data freshness, consecutive failures, validation pass rate, quarantine rate, field coverage,
+the correct-data warnings, and whether each champion's holdout error trends up over its newest
+trainings (read from MLflow; Mann-Kendall test). The results go to statsd as
+`harvest.sla.<check>.<source>` and friends (see `deploy/statsd/statsd-mappings.yml`); each miss is notified once (the log, plus
 Slack / e-mail when the Connections `harvest_slack` / `harvest_smtp` exist), and once more when
 it clears. The alerted misses are kept in the Variable `harvest_supervisor_state`.
 

@@ -125,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     started = time.monotonic()
-    say("  preparing Airflow's metadata DB (SQLite) ...")
-    if local.migrate_db_if_needed(env, log_path):
+    say("  preparing Airflow's metadata DB (SQLite) and its scraping pool ...")
+    migrated = local.migrate_db_if_needed(env, log_path)
+    local.ensure_pool(env, log_path)  # an `airflow pools set` the first time: 10-20 s more
+    if migrated:
         say("  metadata DB created/upgraded")
-    local.ensure_pool(env, log_path)
 
     site = None
     if args.base_url:

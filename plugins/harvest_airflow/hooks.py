@@ -8,7 +8,9 @@ Connection ids (create them in the UI, with ``airflow connections add`` or as
 - ``raw_store_conn_id`` (default ``harvest_raw_store``) overrides ``Settings.raw_store_url``,
   e.g. ``mongodb://h:27017/harvest`` or ``file:///data/raw``;
 - ``cache_conn_id`` (default ``harvest_cache``) overrides ``Settings.cache_url``,
-  e.g. ``redis://h:6379/0``.
+  e.g. ``redis://h:6379/0``;
+- ``harvest_dask`` overrides ``Settings.dask_scheduler`` (the Dask scheduler that validates and
+  loads partitions above ``dask_threshold_rows``), e.g. ``tcp://dask-scheduler:8786``.
 
 A connection that is not defined leaves the setting from the environment (``HARVEST_*``) or its
 embedded default. Read only at execute time (never while a DAG file is parsed).
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 WAREHOUSE_CONN_ID = "harvest_warehouse"
 RAW_STORE_CONN_ID = "harvest_raw_store"
 CACHE_CONN_ID = "harvest_cache"
+DASK_CONN_ID = "harvest_dask"
 
 # Airflow shortens ``mongodb`` to its connection type ``mongo``; the client wants it back.
 _SCHEMES = {"mongo": "mongodb"}
@@ -108,6 +111,7 @@ class HarvestHook(BaseHook):
             "raw_store_url": self.raw_store_conn_id,
             "cache_url": self.cache_conn_id,
             "warehouse_url": self.warehouse_conn_id,
+            "dask_scheduler": DASK_CONN_ID,
         }
 
     def connection_uri(self, conn_id: str) -> str | None:

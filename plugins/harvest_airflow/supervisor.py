@@ -22,14 +22,20 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from harvest.config import Settings
-from harvest.config.spec import load_specs
+from harvest.config.spec import SourceSpec, load_specs
 from harvest.monitoring.airflow_api import AirflowApi
 from harvest.monitoring.metrics import client_for
+from harvest.monitoring.model_trend import (
+    TrainingError,
+    TrainingHistory,
+    TrainingHistoryUnavailable,
+)
 from harvest.monitoring.supervise import SupervisorRun, supervise, warehouse_partitions
 from harvest.storage.warehouse import WarehouseError, open_warehouse
 from harvest_airflow.errors import translate_errors
 from harvest_airflow.hooks import HarvestHook
 from harvest_airflow.notifiers import HarvestAlertNotifier
+from harvest_airflow.training import MLFLOW_CONN_ID
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,22 @@ def api_from_connection(conn_id: str = API_CONN_ID) -> AirflowApi:
     return AirflowApi(base, user, password)
 
 
+def mlflow_trainings(tracking_uri: str) -> TrainingHistory:
+    """The supervisor's view of each source's trainings, read from the MLflow tracking store
+    (never the Airflow metadata database): the champion's holdout error per training."""
+    from harvest.training.history import champion_errors
+    from harvest.training.tracking import TrackingUnavailable
+
+    def read(spec: SourceSpec, last: int) -> list[TrainingError]:
+        try:
+            rows = champion_errors(tracking_uri, spec.name, last)
+        except TrackingUnavailable as exc:
+            raise TrainingHistoryUnavailable(str(exc)) from exc
+        return [TrainingError(run_id, rmse, promoted) for run_id, rmse, promoted in rows]
+
+    return read
+
+
 def read_state() -> dict[str, dict[str, str]]:
     from airflow.sdk import Variable
 
@@ -96,6 +118,7 @@ def run_supervisor(
     specs = load_specs(settings.sources_dir)
     for path, error in specs.errors.items():
         log.warning("spec %s not supervised: %s", path, error)
+    tracking_uri = HarvestHook().connection_uri(MLFLOW_CONN_ID) or settings.mlflow_tracking_uri
     get_state, set_state = state_store
     warehouse = open_warehouse(settings)
     try:  # a fresh warehouse has no tables yet; reading it then is an error per source
@@ -111,6 +134,7 @@ def run_supervisor(
             get_state(),
             now or dt.datetime.now(dt.UTC),
             client_for(settings),
+            trainings=mlflow_trainings(tracking_uri),
         )
     finally:
         client.close()

@@ -388,6 +388,39 @@ def test_the_models_page_says_when_nothing_was_trained(demo_run: tuple) -> None:
     assert "no training yet" in at.info[0].value
 
 
+def test_the_models_page_shows_the_error_interval_and_the_second_opinion(
+    demo_run: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trainings as MLflow holds them (three runs logged here, the newest with LIME beside
+    SHAP): the holdout RMSE with its bootstrap interval, and the newest second opinion."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("HARVEST_MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_CONFIGURE_LOGGING", "false")
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("harvest_demo", (tmp_path / "art").as_uri())
+    for n, (rmse, lime) in enumerate([(70.0, {}), (66.0, {}), (64.0, {"lime_rows": 20.0,
+                                      "lime_shap_top_disagreements": 4.0})]):  # fmt: skip
+        with mlflow.start_run(experiment_id=experiment, run_name=f"demo {n}"):
+            mlflow.log_param("model_kind", "lightgbm")
+            mlflow.log_metrics({
+                "holdout_rmse": rmse, "baseline_rmse": 480.0, "rmse_vs_noise_floor": rmse / 60,
+                "holdout_rmse_low": rmse - 3, "holdout_rmse_high": rmse + 4,
+                "vs_baseline_difference": rmse - 480, "vs_baseline_low": rmse - 490,
+                "vs_baseline_high": rmse - 470, **lime,
+            })  # fmt: skip
+    at = _run("pages/models.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert not at.exception and not at.error
+    errors = _traces(_figures(at)["Holdout RMSE per training"])["holdout_rmse"]
+    assert errors["y"] == [70.0, 66.0, 64.0]
+    assert errors["error_y"]["array"] == [4.0, 4.0, 4.0]
+    assert errors["error_y"]["arrayminus"] == [3.0, 3.0, 3.0]
+    opinion = next(m for m in at.metric if m.label.startswith("Second opinion"))
+    assert opinion.value == "4 of 20"
+
+
 @pytest.mark.chromium
 def test_every_page_draws_in_chromium_with_no_request_leaving_the_machine(
     sqlite_run: tuple[str, Path, dict],

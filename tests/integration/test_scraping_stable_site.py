@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from harvest.config.spec import SourceSpec
 from harvest.crawler.http_cache_storage import FilesystemCacheStorage, RedisCacheStorage
 from harvest.partitions import Partition
 from harvest.scraping import CrawlResult, run_crawl
-from harvest.storage.http_cache_entries import purge_partition
+from harvest.storage.http_cache_entries import DB_NAME, count_entries, purge_partition
 from harvest.storage.raw import FileRawStore, RawDocument
 
 D1, D2 = dt.date(2026, 4, 1), dt.date(2026, 4, 2)
@@ -165,7 +166,7 @@ def cache_entries(settings: Settings, day: dt.date) -> int:
         client = redis.Redis.from_url(settings.cache_url)
         return len(client.keys(f"harvest:httpcache:stable:{day.isoformat()}:*"))
     folder = settings.http_cache_dir / "stable" / day.isoformat()
-    return len(list(folder.glob("*.gz"))) if folder.is_dir() else 0
+    return count_entries(folder) if folder.is_dir() else 0
 
 
 def make_settings(tmp_path: Path, cache_url: str | None) -> Settings:
@@ -317,24 +318,40 @@ def test_files_older_than_the_retention_are_not_served_and_go_at_crawl_start(
     partition = settings.http_cache_dir / "stable" / D1.isoformat()
     storage, spider = _storage(settings, D1)
     old = _store(storage, spider, "http://stable.test/old")
-    (old_path,) = partition.glob("*.gz")
-    # A file of the former layout (Scrapy's: a folder of seven files per response).
-    legacy = settings.http_cache_dir / "stable" / "ab" / "ab12" / "response_body"
-    legacy.parent.mkdir(parents=True)
-    legacy.write_bytes(b"x" * 1000)
     four_days_ago = time.time() - 4 * 86400
-    for path in (old_path, legacy):
+    with sqlite3.connect(partition / DB_NAME) as db:  # stored four days ago
+        db.execute("UPDATE entries SET stored_at = ?", (four_days_ago,))
+    # Files of the former layouts: a gzip file per response; Scrapy's, seven files per response.
+    legacy = [
+        settings.http_cache_dir / "stable" / "ab" / "ab12" / "response_body",
+        settings.http_cache_dir / "stable" / "2026-03-01" / "0123abcd.gz",
+    ]
+    for path in legacy:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x" * 1000)
         os.utime(path, (four_days_ago, four_days_ago))
     fresh = _store(storage, spider, "http://stable.test/fresh")
     assert storage.retrieve_response(spider, old) is None  # too old: not served, even unswept
+    storage.close_spider(spider)
 
-    _storage(settings, D2)  # the next crawl starts: the sweep
-    assert not old_path.exists()
-    assert not legacy.exists() and not (settings.http_cache_dir / "stable" / "ab").exists()
-    assert len(list(partition.glob("*.gz"))) == 1
+    _storage(settings, D2)[0].close_spider(spider)  # another crawl starts: the sweep
+    assert not any(path.exists() for path in legacy)
+    assert not (settings.http_cache_dir / "stable" / "ab").exists()
+    assert cache_entries(settings, D1) == 2  # the database was written to lately: kept
+
+    storage, spider = _storage(settings, D1)  # the partition's own crawl: its old entries go
+    assert cache_entries(settings, D1) == 1
     cached = storage.retrieve_response(spider, fresh)
     assert cached is not None and cached.status == 200 and cached.body == b"<p>x</p>"
     assert cached.headers[b"Content-Type"] == b"text/html"
+    storage.close_spider(spider)
+
+    # a partition whose database was not written to for the retention goes whole, SQLite's
+    # files with it
+    for path in partition.iterdir():
+        os.utime(path, (four_days_ago, four_days_ago))
+    _storage(settings, D2)[0].close_spider(spider)
+    assert not partition.exists()
 
 
 def test_the_retention_setting_is_read_and_checked() -> None:
@@ -360,7 +377,7 @@ def test_a_cache_folder_that_cannot_be_written_leaves_pages_uncached_not_lost(
     assert len(warnings) == 1 and "HTTP cache: cannot write" in warnings[0]
 
 
-def test_file_entries_queued_for_the_writer_are_on_disk_when_the_spider_closes(
+def test_file_entries_stored_are_on_disk_when_the_spider_closes(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path, None)
@@ -369,10 +386,42 @@ def test_file_entries_queued_for_the_writer_are_on_disk_when_the_spider_closes(
     for url in urls:
         storage.store_response(spider, Request(url), HtmlResponse(url, body=url.encode()))
     storage.close_spider(spider)
-    partition = settings.http_cache_dir / "stable" / D1.isoformat()
-    assert len(list(partition.glob("*.gz"))) == 300
-    assert not list(partition.glob(".*.tmp"))  # every entry renamed into place
+    assert cache_entries(settings, D1) == 300  # more than one transaction's worth
     storage, spider = _storage(settings, D1)
     cached = storage.retrieve_response(spider, Request(urls[-1]))
     assert cached is not None and cached.body == urls[-1].encode()
     storage.close_spider(spider)
+
+
+@pytest.mark.parametrize("reopen", [False, True], ids=["same crawl", "next crawl"])
+def test_the_file_storage_round_trips_status_url_headers_and_body(
+    tmp_path: Path, reopen: bool
+) -> None:
+    """The on-disk storage (an SQLite database per partition) gives back what it stored: in
+    the crawl that stored it, and in the next crawl of the partition."""
+    settings = make_settings(tmp_path, None)
+    storage, spider = _storage(settings, D1)
+    request = Request("http://demo.test/listing/L-1")
+    assert storage.retrieve_response(spider, request) is None
+    assert not any(settings.http_cache_dir.rglob("*.*"))  # nothing stored, nothing on disk
+    body = "<p>1 200 €</p>".encode() + bytes(range(256))
+    response = HtmlResponse(
+        "http://demo.test/listing/L-1?final",
+        status=203,
+        headers={"Content-Type": "text/html; charset=utf-8", "Set-Cookie": ["a=1", "b=ü"]},
+        body=body,
+        request=request,
+    )
+    storage.store_response(spider, request, response)
+    if reopen:
+        storage.close_spider(spider)
+        storage, spider = _storage(settings, D1)
+    cached = storage.retrieve_response(spider, Request(request.url))
+    assert cached is not None and isinstance(cached, HtmlResponse)
+    assert (cached.status, cached.url, cached.body) == (203, response.url, body)
+    assert cached.headers.getlist("Set-Cookie") == [b"a=1", "b=ü".encode()]  # bytes kept
+    # the rendered variant of the same URL is a different entry
+    rendered = Request(request.url, meta={"harvest_render": True})
+    assert storage.retrieve_response(spider, rendered) is None
+    storage.close_spider(spider)
+    assert (settings.http_cache_dir / "stable" / D1.isoformat() / DB_NAME).is_file()

@@ -113,6 +113,9 @@ def test_first_model_becomes_champion_and_a_weaker_one_does_not(
     assert vs_baseline["low"] < vs_baseline["difference"] < vs_baseline["high"] < 0
     assert first.holdout_rmse < first.baseline_rmse
     assert first.metrics["rmse_vs_noise_floor"] == pytest.approx(first.holdout_rmse / 60.0)
+    low, high = first.metrics["rmse_vs_noise_floor_low"], first.metrics["rmse_vs_noise_floor_high"]
+    assert low < first.metrics["rmse_vs_noise_floor"] < high  # the error vs the floor, with its CI
+    assert high == pytest.approx(first.metrics["holdout_rmse_high"] / 60.0)
     assert _champion(settings, "harvest_demo") == "1"
 
     # same data, same holdout, but the challenger must be 90% better: it cannot be
@@ -131,6 +134,7 @@ def test_first_model_becomes_champion_and_a_weaker_one_does_not(
         second.comparisons["baseline"]["p_value"]
     )
     assert logged.params["promotion_test"].startswith("paired percentile bootstrap 95% CI")
+    assert logged.metrics["rmse_vs_noise_floor_low"] < logged.metrics["rmse_vs_noise_floor"]
     assert _champion(settings, "harvest_demo") == "1"
     tags = {str(v.version): v.tags for v in _versions(settings, "harvest_demo")}
     assert tags["2"]["promotion"] == second.reason and tags["2"]["promoted"] == "False"
@@ -162,6 +166,39 @@ def test_scoring_the_latest_partition_is_idempotent(settings: Settings, loaded: 
     explanation = rows["explanation"].iloc[0]
     explanation = yaml.safe_load(explanation) if isinstance(explanation, str) else explanation
     assert len(explanation) == 3 and {"feature", "value", "contribution"} <= set(explanation[0])
+
+
+def test_lime_second_opinion_is_logged_and_counted_beside_shap(
+    settings: Settings, loaded: dict
+) -> None:
+    """LIME explains a bounded, seeded sample of holdout rows (training) and of scored rows
+    (scoring); rows whose top feature differs from SHAP's are counted, logged and reported."""
+    import mlflow
+
+    lime = dataclasses.replace(FAST, lime_sample=12)
+    report = train_source(loaded["demo"], settings, lime)
+    opinion = report.second_opinion
+    assert opinion["rows"] == 12 and 0 <= opinion["disagreements"] <= 12
+    logged = mlflow.get_run(report.run_id).data.metrics
+    assert logged["lime_rows"] == 12
+    assert logged["lime_shap_top_disagreements"] == opinion["disagreements"]
+    assert logged["lime_shap_top_disagreement_share"] == pytest.approx(opinion["share"])
+    assert report.metrics["lime_shap_top_disagreements"] == opinion["disagreements"]  # statsd
+    saved = mlflow.artifacts.load_dict(f"runs:/{report.run_id}/lime/explanations.json")
+    rows = saved["explanations"]
+    assert len(rows) == 12 and sum(not r["agree"] for r in rows) == opinion["disagreements"]
+    assert {"record_key", "shap_top", "lime_top", "lime_score", "lime"} <= set(rows[0])
+    # both name the model's input features (those SHAP's importances list)
+    features = mlflow.artifacts.load_dict(f"runs:/{report.run_id}/feature_importances.json")
+    assert {r["shap_top"] for r in rows} | {r["lime_top"] for r in rows} <= set(features)
+    again = train_source(loaded["demo"], settings, lime)  # seeded: the same sample and answers
+    assert again.second_opinion == opinion
+
+    scored = score_partition(loaded["demo"], settings, training=lime)
+    assert scored.second_opinion["rows"] == 12
+    assert 0 <= scored.second_opinion["disagreements"] <= 12
+    bounded = score_partition(loaded["demo"], settings, training=FAST)  # the default, 50
+    assert bounded.second_opinion["rows"] == min(FAST.lime_sample, bounded.rows) == 50
 
 
 def test_optuna_study_lives_in_postgres_with_a_heartbeat(postgres_url: str, tmp_path: Path) -> None:
@@ -253,20 +290,30 @@ def test_features_without_information_are_dropped_with_a_warning(
     assert params["features_dropped"] == "floor: never filled; balcony: constant (0.0)"
 
 
-def test_a_bad_night_on_the_validation_date_is_left_out(settings: Settings) -> None:
-    """Prices x100 on the validation date emptied that window ("0 feature(s) (shape=(0, 8))")."""
-    spec = _spec("badnight")
+@pytest.mark.parametrize(
+    ("bad", "valid", "holdout"),
+    [
+        pytest.param(5, "2026-03-05", "2026-03-07..2026-03-08", id="validation date"),
+        pytest.param(7, "2026-03-05", "2026-03-06..2026-03-07", id="holdout date"),
+    ],
+)
+def test_a_bad_night_on_the_validation_or_holdout_date_is_left_out(
+    settings: Settings, bad: int, valid: str, holdout: str
+) -> None:
+    """Prices x100 on the validation date emptied that window ("0 feature(s) (shape=(0, 8))");
+    on a holdout date it decided the promotion."""
+    spec = _spec(f"badnight{bad}")
     config = SiteConfig(listings_per_day=60)
     days = _days(8)
     frames = {day: shown_partition(config, day) for day in days}
-    frames[days[5]] = frames[days[5]].assign(
+    frames[days[bad]] = frames[days[bad]].assign(
         price=lambda f: f["price"] * 100, price_eur=lambda f: f["price_eur"] * 100
     )
     _load(settings, spec, frames)
     report = train_source(spec, settings, FAST)
-    assert report.split["bad_dates_dropped"] == "2026-03-06"
-    assert report.split["split_valid_dates"] == "2026-03-05..2026-03-05"
-    assert report.split["split_holdout_dates"] == "2026-03-07..2026-03-08"
+    assert report.split["bad_dates_dropped"] == days[bad].isoformat()
+    assert report.split["split_valid_dates"] == f"{valid}..{valid}"
+    assert report.split["split_holdout_dates"] == holdout
     assert report.promoted and report.holdout_rmse < report.baseline_rmse
 
 

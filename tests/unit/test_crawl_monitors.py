@@ -173,6 +173,52 @@ def test_field_coverage_counts_records_not_pages() -> None:
     assert page_records({"price": "5"}) == [{"price": "5"}]  # a hand-written spider's dict
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # Harvest's settings (monitor_settings): its own counter
+        {"SPIDERMON_FIELD_COVERAGE_SKIP_NONE": False, "SPIDERMON_FIELD_COVERAGE_SKIP_FALSY": False},
+        {"SPIDERMON_DICT_FIELDS_COVERAGE_LEVELS": 1, "SPIDERMON_FIELD_COVERAGE_SKIP_VALUES": None},
+        {"SPIDERMON_LIST_FIELDS_COVERAGE_LEVELS": 1},  # not reproduced: Spidermon counts
+    ],
+)
+def test_field_coverage_counts_what_spidermon_counts(extra: dict[str, Any]) -> None:
+    """HarvestSpidermon counts field coverage in a local counter, written to the stats at the
+    close: the same stats as Spidermon's own per-field counting of the same records."""
+    from scrapy.utils.test import get_crawler
+    from spidermon.contrib.scrapy.extensions import Spidermon
+
+    from harvest.crawler.monitors import HarvestSpidermon
+
+    settings = {
+        **monitor_settings(demo()),
+        "SPIDERMON_SPIDER_CLOSE_MONITORS": [],
+        "SPIDERMON_FIELD_COVERAGE_RULES": {},
+        **extra,
+    }
+    items = [
+        page("detail", fields={"price": "100 €", "area": None, "title": "", "rooms": "N/A"}),
+        page("detail", fields={"price": 0, "area": False, "title": "-", "rooms": ["2"]}),
+        page("index", records=[{"price": "1", "extra": {"a": {"b": "x", "c": ""}}}, {"p": []}]),
+        page("detail", error="HTTP 503"),
+    ]
+    counted = []
+    for cls in (HarvestSpidermon, Spidermon):
+        crawler = get_crawler(settings_dict=settings)
+        crawler.stats.open_spider()
+        extension = cls.from_crawler(crawler)
+        spider = crawler._create_spider("demo")
+        extension.spider_opened(spider)
+        for item in items:
+            for record in [item] if cls is HarvestSpidermon else page_records(item):
+                extension.item_scraped(record, None, spider)
+        extension.spider_closed(spider)
+        stats = crawler.stats.get_stats()
+        counted.append({k: v for k, v in stats.items() if k.startswith("spidermon_")})
+    assert counted[0] == counted[1]
+    assert counted[0]["spidermon_item_scraped_count/Record"] == 4
+
+
 # ---- named warnings and critical monitors ---------------------------------------------------
 
 

@@ -19,7 +19,12 @@ from harvest.training.data import (
     drop_target_outliers,
     time_split,
 )
-from harvest.training.metrics import MedianBaseline, regression_metrics, relative_metrics
+from harvest.training.metrics import (
+    MedianBaseline,
+    regression_metrics,
+    relative_metrics,
+    rmse_interval_metrics,
+)
 from harvest.training.promotion import compare_paired, promotion_decision
 from harvest.training.settings import TrainingSettings
 
@@ -160,6 +165,27 @@ def test_metrics_and_ratios() -> None:
     assert ratios == pytest.approx(
         {"rmse_vs_baseline": 0.5, "mae_vs_baseline": 0.5, "rmse_vs_noise_floor": math.sqrt(3)}
     )
+
+
+def test_the_error_against_the_noise_floor_has_an_interval_that_narrows_with_rows() -> None:
+    """A model at the floor (errors of sd 60): the interval holds the RMSE, is seeded, and is
+    much wider on 30 holdout rows than on 3,000 (a holdout of few rows says little)."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(1000, 300, 3000)
+    predicted = truth + rng.normal(0, 60, 3000)
+    rmse = regression_metrics(truth, predicted)["rmse"]
+    wide = rmse_interval_metrics(truth[:30], predicted[:30], 60.0, seed=1)
+    narrow = rmse_interval_metrics(truth, predicted, 60.0, seed=1)
+    assert narrow["holdout_rmse_low"] < rmse < narrow["holdout_rmse_high"]
+    assert narrow["rmse_vs_noise_floor_low"] < 1.0 < narrow["rmse_vs_noise_floor_high"]
+    assert narrow["rmse_vs_noise_floor_high"] == pytest.approx(narrow["holdout_rmse_high"] / 60)
+    width = {k: v["holdout_rmse_high"] - v["holdout_rmse_low"] for k, v in
+             {"wide": wide, "narrow": narrow}.items()}  # fmt: skip
+    assert width["wide"] > 5 * width["narrow"]
+    assert rmse_interval_metrics(truth, predicted, 60.0, seed=1) == narrow  # seeded
+    assert set(rmse_interval_metrics(truth, predicted, None)) == {
+        "holdout_rmse_low", "holdout_rmse_high",
+    }  # fmt: skip
 
 
 def _predictions(n: int, candidate_sd: float, reference_sd: float, seed: int = 0) -> tuple:

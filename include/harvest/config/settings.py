@@ -26,6 +26,11 @@ DEFAULT_HTTP_CACHE_RETENTION_DAYS = 7
 DEFAULT_DATA_DOCS_ASSETS = Path(sys.prefix) / "share" / "harvest" / "data-docs-assets"
 
 
+# 500k records is where the pandas validate stage passes ~0.75 GB (it peaks at 1.5 GB for 1M):
+# above it a partition goes to Dask, whose workers hold one 100k-row part at a time
+DEFAULT_DASK_THRESHOLD_ROWS = 500_000
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where Harvest keeps its data and which services it talks to."""
@@ -51,6 +56,11 @@ class Settings:
     # Where users open the Harvest app (make app) and the Airflow UI: the links between them
     app_url: str = "http://127.0.0.1:8501"
     airflow_url: str = "http://127.0.0.1:8080"
+    # Partitions of more records than this are validated and loaded on Dask (0: never); the
+    # scheduler of a Dask cluster (tcp://host:8786), else a LocalCluster in the worker
+    dask_threshold_rows: int = DEFAULT_DASK_THRESHOLD_ROWS
+    dask_scheduler: str | None = None
+    dask_part_rows: int = 100_000  # records of one Dask partition: what one task holds
     # The profiling report of each cleaned partition (harvest.cleaning.profile): its bounds.
     # profile_max_rows = 0 turns it off.
     profile_max_rows: int = 20_000  # rows profiled: a uniform sample (fixed seed) above this
@@ -88,7 +98,12 @@ class Settings:
             else DEFAULT_DATA_DOCS_ASSETS,
             app_url=(env.get("HARVEST_APP_URL") or cls.app_url).rstrip("/"),
             airflow_url=(env.get("HARVEST_AIRFLOW_URL") or cls.airflow_url).rstrip("/"),
-            profile_max_rows=_whole(env, "HARVEST_PROFILE_MAX_ROWS", cls.profile_max_rows),
+            dask_threshold_rows=_whole_number(
+                env, "HARVEST_DASK_THRESHOLD_ROWS", DEFAULT_DASK_THRESHOLD_ROWS
+            ),
+            dask_scheduler=env.get("HARVEST_DASK_SCHEDULER") or None,
+            dask_part_rows=_positive_int(env, "HARVEST_DASK_PART_ROWS", cls.dask_part_rows),
+            profile_max_rows=_whole_number(env, "HARVEST_PROFILE_MAX_ROWS", cls.profile_max_rows),
             profile_max_columns=_positive_int(
                 env, "HARVEST_PROFILE_MAX_COLUMNS", cls.profile_max_columns
             ),
@@ -119,7 +134,7 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default

@@ -1,5 +1,5 @@
 """The HTTP cache's Scrapy storage (``HTTPCACHE_STORAGE``, ``HTTPCACHE_POLICY``), per partition:
-Redis (shared, expiring) or files (embedded default).
+Redis (shared, expiring) or an SQLite database per partition on disk (embedded default).
 
 What it is for: a retry or re-run of the *same* partition (source, logical date) does not fetch
 again what it already fetched. An entry is keyed by (source, logical date, request fingerprint),
@@ -8,7 +8,7 @@ complete 2xx responses are stored (:class:`HarvestCachePolicy`). Disk and memory
 the load stage removes a partition's entries once it has loaded
 (:func:`harvest.storage.http_cache_entries.purge_partition`, no Scrapy
 needed), and entries older than
-``HTTPCACHE_EXPIRATION_SECS`` (the retention) are never served and are removed (files: at the
+``HTTPCACHE_EXPIRATION_SECS`` (the retention) are never served and are removed (on disk: at the
 start of every crawl; Redis: by their TTL).
 
 Both storages implement Scrapy's cache-storage interface (``open_spider``, ``close_spider``,
@@ -20,13 +20,7 @@ each other.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import json
 import logging
-import os
-import queue
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +32,13 @@ from scrapy.utils.python import to_unicode
 
 from harvest.config.settings import DEFAULT_HTTP_CACHE_RETENTION_DAYS
 from harvest.partitions import Partition
-from harvest.storage.http_cache_entries import DEFAULT_PREFIX, ENTRY_SUFFIX, remove_expired_files
+from harvest.storage.http_cache_entries import (
+    DB_NAME,
+    DEFAULT_PREFIX,
+    CacheDb,
+    CacheDbError,
+    remove_expired_files,
+)
 from harvest.text import redact_url
 
 if TYPE_CHECKING:
@@ -97,23 +97,28 @@ class _PartitionCache:
 
 
 class FilesystemCacheStorage(_PartitionCache):
-    """One gzip file per response: ``<HTTPCACHE_DIR>/<source>/<YYYY-MM-DD>/<key>.gz``.
+    """One SQLite database per partition: ``<HTTPCACHE_DIR>/<source>/<YYYY-MM-DD>/cache.sqlite``.
 
-    A file holds a JSON line (status, URLs, headers, time stored) and then the body. It is
-    written to a temporary file and renamed, so an entry is whole or absent even when the crawl
-    is killed mid-write. Opening a crawl removes every entry older than the retention.
+    A row per response: the request fingerprint (its key), when it was stored, status, URLs,
+    headers (JSON) and the body (zlib, level 1). SQLite makes an entry whole or absent even when
+    the crawl is killed mid-write (entries are committed every :data:`COMMIT_EVERY` stores, the
+    rest at the close: a killed crawl only leaves its last pages uncached). Opening a crawl
+    removes its partition's entries older than the retention, and every database (and file of
+    the former one-file-per-response layout) not written to for longer than the retention.
 
-    The files are written by one background thread (:class:`_EntryWriter`), so the crawl's
-    event loop does not wait for the disk: creating a file costs about 0.5 ms of wall time on
-    a busy virtual disk, as much as a plain spider spends on a whole page. Closing the spider
-    waits until every queued entry is on disk.
+    Why a database and not a file per response (the layout before): creating a file cost about
+    0.9 ms of CPU on this project's virtual disks, more than a plain Scrapy spider spends on a
+    whole page; an insert costs about 10 us and a cached read 7 us instead of 0.2 ms.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
         super().__init__(settings)
         self.cachedir = Path(settings["HTTPCACHE_DIR"])
         self._warned = False
-        self._writer: _EntryWriter | None = None
+        self._db: CacheDb | None = None
+        self._db_path: Path | None = None
+        self._pending = 0
+        self._looked = False
 
     def open_spider(self, spider: Spider) -> None:
         removed, freed = remove_expired_files(self.cachedir, self.expiration_secs)
@@ -127,134 +132,108 @@ class FilesystemCacheStorage(_PartitionCache):
             self.expiration_secs / 86400,
             freed / 1e6,
         )
-        self._writer = _EntryWriter(self._not_stored)
+        db = self._connect(spider, create=False)
+        if db is not None:
+            try:
+                db.delete_older(time.time() - self.expiration_secs)
+            except CacheDbError as exc:
+                self._not_stored(exc)
+
+    def _connect(self, spider: Spider, *, create: bool) -> CacheDb | None:
+        """The partition's database; made by the first store only (``create``): a crawl that
+        stores nothing, or only reads, leaves nothing on disk. A database found missing is
+        looked for once per crawl (the crawl itself never asks for a page it stored)."""
+        if self._db is not None or self._warned:
+            return self._db
+        path = self.cachedir / self._source(spider) / self.day / DB_NAME
+        if not create:
+            if self._looked:
+                return None
+            self._looked = True
+            if not path.is_file():
+                return None
+        self._db_path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = CacheDb(path)
+        except (OSError, CacheDbError) as exc:
+            self._not_stored(exc)
+        return self._db
 
     def close_spider(self, spider: Spider) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except CacheDbError as exc:
+                self._not_stored(exc)
 
     def flush(self) -> None:
-        """Wait until every entry stored so far is on disk (the crawl itself only needs
-        :meth:`close_spider`: it never asks for a page it has just stored)."""
-        if self._writer is not None:
-            self._writer.flush()
-
-    def _path(self, spider: Spider, request: Request) -> Path:
-        name = cache_key(spider, request).replace(":", "-") + ENTRY_SUFFIX
-        return self.cachedir / self._source(spider) / self.day / name
+        """Commit every entry stored so far (for other readers: this storage reads its own)."""
+        if self._db is not None:
+            try:
+                self._db.commit()
+                self._pending = 0
+            except CacheDbError as exc:
+                self._not_stored(exc)
 
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
         """The cached response of this partition, or None (not cached, or older than retention)."""
-        path = self._path(spider, request)
-        try:
-            if time.time() - path.stat().st_mtime > self.expiration_secs:
-                return None
-            with gzip.open(path, "rb") as file:
-                meta_line = file.readline()
-                body = file.read()
-        except OSError:  # not cached (or unreadable: the write already warned)
+        db = self._connect(spider, create=False)
+        if db is None:
             return None
-        meta = json.loads(meta_line)
-        headers = Headers(
-            {
-                name.encode("latin-1"): [v.encode("latin-1") for v in values]
-                for name, values in meta["headers"].items()
-            }
+        try:
+            found = db.get(cache_key(spider, request))
+        except CacheDbError:  # unreadable: fetched again (a write failing warns)
+            return None
+        if found is None or time.time() - found[0] > self.expiration_secs:
+            return None
+        stored_at, (status, url, _, headers, body) = found
+        request.meta["cache_timestamp"] = stored_at
+        return _response(
+            url,
+            status,
+            Headers(
+                {
+                    name.encode("latin-1"): [v.encode("latin-1") for v in values]
+                    for name, values in headers.items()
+                }
+            ),
+            body,
         )
-        request.meta["cache_timestamp"] = meta["timestamp"]
-        return _response(meta["url"], int(meta["status"]), headers, body)
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
-        """Queue the entry for the writer thread, which writes it atomically (temporary file,
-        then rename); a write that fails (disk full, no permission) leaves the page uncached
-        with one warning, never fails the crawl."""
-        meta = {
-            "status": response.status,
-            "url": response.url,
-            "request_url": request.url,
-            "timestamp": time.time(),
-            "headers": {
-                name.decode("latin-1"): [v.decode("latin-1") for v in values]
-                for name, values in response.headers.items()
-            },
+        """Insert (or replace) the entry; a write that fails (disk full, no permission, a
+        folder that cannot be made) leaves the page uncached with one warning, never fails the
+        crawl."""
+        db = self._connect(spider, create=True)
+        if db is None:
+            return
+        headers = {
+            name.decode("latin-1"): [v.decode("latin-1") for v in values]
+            for name, values in response.headers.items()
         }
-        entry = (self._path(spider, request), json.dumps(meta).encode() + b"\n", response.body)
-        if self._writer is None:  # used without open_spider (tests): write in this thread
-            _write_entry(*entry, on_error=self._not_stored)
-        else:
-            self._writer.put(entry)
+        entry = (response.status, response.url, request.url, headers, response.body)
+        try:
+            db.put(cache_key(spider, request), time.time(), entry)
+            self._pending += 1
+            if self._pending >= COMMIT_EVERY:
+                db.commit()
+                self._pending = 0
+        except CacheDbError as exc:
+            self._not_stored(exc)
 
-    def _not_stored(self, path: Path, exc: OSError) -> None:
+    def _not_stored(self, exc: Exception) -> None:
         if not self._warned:
             self._warned = True
             logger.warning(
-                "HTTP cache: cannot write %s (%s): pages of this crawl may stay uncached", path, exc
+                "HTTP cache: cannot write %s (%s): pages of this crawl may stay uncached",
+                self._db_path or self.cachedir,
+                exc,
             )
 
 
-GZIP_LEVEL = 1  # HTML shrinks about as much as at level 9, several times faster
-_Entry = tuple[Path, bytes, bytes]  # (path, meta line, body)
-
-
-def _write_entry(
-    path: Path, meta: bytes, body: bytes, *, on_error: Any, made: set[Path] | None = None
-) -> None:
-    """Write one cache file atomically: a temporary file beside it, renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if made is None or path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if made is not None:
-                made.add(path.parent)
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL) as file,
-        ):
-            file.write(meta)
-            file.write(body)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # a folder that cannot be written has no tmp file
-            tmp.unlink(missing_ok=True)
-        on_error(path, exc)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
-
-
-class _EntryWriter:
-    """One daemon thread writing queued cache entries (file I/O releases the GIL); at most
-    ``maxsize`` entries wait, so a slow disk slows the crawl down instead of filling memory."""
-
-    def __init__(self, on_error: Any, maxsize: int = 256) -> None:
-        self._queue: queue.Queue[_Entry | None] = queue.Queue(maxsize=maxsize)
-        self._on_error = on_error
-        self._made: set[Path] = set()
-        self._thread = threading.Thread(target=self._run, name="http-cache-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, entry: _Entry) -> None:
-        self._queue.put(entry)
-
-    def _run(self) -> None:
-        while (entry := self._queue.get()) is not None:
-            try:
-                _write_entry(*entry, on_error=self._on_error, made=self._made)
-            except Exception:  # never lose the thread: the entry stays uncached
-                logger.exception("HTTP cache: writing %s failed", entry[0])
-            finally:
-                self._queue.task_done()
-
-    def flush(self) -> None:
-        """Wait until the queue is written."""
-        self._queue.join()
-
-    def close(self) -> None:
-        """Write what is queued, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
+COMMIT_EVERY = 100  # entries per transaction: a killed crawl loses at most these
 
 
 class RedisCacheStorage(_PartitionCache):

@@ -22,6 +22,10 @@ statsd name (after the ``harvest`` prefix)     type   Prometheus (statsd-exporte
                                                       failed crawl monitors (newest crawl)
 ``crawl.monitor_failed.<monitor>.<source>``    gauge  ``harvest_crawl_monitor_failed``
                                                       ``{monitor,source}`` 1/0 per monitor
+``model.error_trend_p_value.<source>``        gauge  ``harvest_model_error_trend_p_value``
+                                                      ``{source}``: Mann-Kendall p of the
+                                                      champion's holdout RMSE over the newest
+                                                      trainings (``sla.model_error_trend``)
 ``supervisor.up``                              gauge  ``harvest_supervisor_up`` 1/0
 ``supervisor.errors.<component>``              count  ``harvest_supervisor_errors_total{component}``
 ``supervisor.duration``                        timer  ``harvest_supervisor_duration_seconds``
@@ -146,6 +150,8 @@ def status_gauges(status: SourceStatus) -> dict[str, float]:
             gauges[f"sla.{check.check}.{source}"] = 1.0 if check.missed else 0.0
             if check.check == "data_warnings":
                 warnings = check.observed  # how many: data_warnings() of the newest partition
+            if check.check == "model_error_trend" and check.observed is not None:
+                gauges[f"model.error_trend_p_value.{source}"] = float(check.observed)
     if status.freshness_age_seconds is not None:
         gauges[f"freshness.age_seconds.{source}"] = float(status.freshness_age_seconds)
     gauges[f"runs.consecutive_failures.{source}"] = float(status.consecutive_failures)

@@ -1,13 +1,16 @@
-"""One supervisor run: read every source's run history (Airflow REST API) and partition results
-(warehouse), evaluate its SLA, work out which alerts to send, and push the metrics.
+"""One supervisor run: read every source's run history (Airflow REST API), partition results
+(warehouse) and trainings (MLflow), evaluate its SLA, work out which alerts to send, and push the
+metrics.
 
-A failure of the Airflow API or of the warehouse is reported, never raised: it is logged, sent
-as ``harvest.supervisor.up`` 0 and ``harvest.supervisor.errors.<component>``, and listed in the
-result's ``errors``; sources that could not be judged keep their alert state.
+A failure of the Airflow API, the warehouse or the tracking store is reported, never raised: it
+is logged, sent as ``harvest.supervisor.up`` 0 and ``harvest.supervisor.errors.<component>``,
+and listed in the result's ``errors`` (``airflow_api``, ``warehouse``, ``mlflow``); sources and
+checks that could not be judged keep their alert state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -22,6 +25,11 @@ from harvest.monitoring.airflow_api import AirflowApiError
 from harvest.monitoring.alerts import Alert, AlertState, transitions
 from harvest.monitoring.history import PartitionResult, RunRecord
 from harvest.monitoring.metrics import emit_statuses, emit_supervisor_run
+from harvest.monitoring.model_trend import (
+    TrainingHistory,
+    TrainingHistoryUnavailable,
+    check_model_error_trend,
+)
 from harvest.monitoring.results import read_partition_results
 from harvest.monitoring.sla import SourceStatus, evaluate_source
 from harvest.storage.warehouse.errors import WarehouseError
@@ -74,9 +82,12 @@ def supervise(
     now: dt.datetime,
     client: statsd.StatsClient | None = None,
     history_days: int = HISTORY_DAYS,
+    trainings: TrainingHistory | None = None,
 ) -> SupervisorRun:
-    """Evaluate every spec at ``now`` over ``history_days`` of history; never raises for an
-    unreachable Airflow API or warehouse (see the module docstring)."""
+    """Evaluate every spec at ``now`` over ``history_days`` of history, and with ``trainings``
+    (read from MLflow) the trend of each champion's holdout error
+    (:mod:`harvest.monitoring.model_trend`); never raises for an unreachable Airflow API,
+    warehouse or tracking store (see the module docstring)."""
     started = time.perf_counter()
     errors: dict[str, str] = {}
     since = now - dt.timedelta(days=history_days)
@@ -96,7 +107,18 @@ def supervise(
             log.error("supervisor: %s", message)
             continue
         source_runs = history.get(spec.dag_id, []) if history else []
-        statuses.append(evaluate_source(spec, source_runs, results, now))
+        status = evaluate_source(spec, source_runs, results, now)
+        window = spec.sla.model_error_trend
+        if trainings is not None and spec.target is not None and window is not None:
+            try:
+                trend = check_model_error_trend(spec, trainings(spec, window))
+            except TrainingHistoryUnavailable as exc:
+                message = f"source {spec.name}: cannot read trainings: {exc}"
+                errors["mlflow"] = "; ".join(filter(None, [errors.get("mlflow"), message]))
+                log.error("supervisor: %s", message)
+            else:
+                status = dataclasses.replace(status, checks=(*status.checks, trend))
+        statuses.append(status)
     alerts, new_state = transitions(statuses, state)
     emit_statuses(client, statuses)
     duration = time.perf_counter() - started

@@ -27,6 +27,14 @@ RUN_METRICS = (
     "vs_baseline_low",
     "vs_baseline_high",
     "vs_baseline_p_value",
+    # the holdout RMSE's bootstrap interval, and against the noise floor
+    "holdout_rmse_low",
+    "holdout_rmse_high",
+    "rmse_vs_noise_floor_low",
+    "rmse_vs_noise_floor_high",
+    # LIME's second opinion: holdout rows explained, and those whose top feature is not SHAP's
+    "lime_rows",
+    "lime_shap_top_disagreements",
 )
 
 
@@ -82,6 +90,30 @@ def model_history(tracking_uri: str, source: str) -> ModelHistory:
     if history.champion_run:
         history.importances = _importances(mlflow, history.champion_run)
     return history
+
+
+def champion_errors(tracking_uri: str, source: str, last: int) -> list[tuple[str, float, bool]]:
+    """The champion's holdout RMSE after each of the newest ``last`` trainings of ``source``,
+    oldest first, as ``(run_id, rmse, promoted)``: the new model's ``holdout_rmse`` when it
+    was promoted, else the kept champion's ``champion_holdout_rmse`` on the same holdout
+    (trainings before any champion are left out). What the supervisor's trend check reads
+    (:mod:`harvest.monitoring.model_trend`). Raises :class:`~.tracking.TrackingUnavailable`."""
+    mlflow = tracking.connect(tracking_uri)
+    experiment = mlflow.get_experiment_by_name(tracking.experiment_name(source))
+    if experiment is None:
+        return []
+    found = mlflow.search_runs(
+        experiment_ids=[experiment.experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=last,
+    )
+    out = []
+    for _, run in found.iloc[::-1].iterrows():
+        promoted = run.get("tags.promoted") == "True"
+        rmse = run.get("metrics.holdout_rmse" if promoted else "metrics.champion_holdout_rmse")
+        if rmse is not None and pd.notna(rmse):
+            out.append((str(run["run_id"]), float(rmse), promoted))
+    return out
 
 
 def _importances(mlflow: Any, run_id: str) -> dict[str, float]:

@@ -31,6 +31,43 @@ def relative_metrics(
     return out
 
 
+def rmse_interval_metrics(
+    y_true: Any,
+    y_pred: Any,
+    noise_floor: float | None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    resamples: int = 2000,
+) -> dict[str, float]:
+    """The percentile bootstrap ``confidence`` interval of the holdout RMSE (rows resampled,
+    seeded; ``scipy.stats.bootstrap``; Efron & Tibshirani, *An Introduction to the Bootstrap*,
+    1993, ch. 13): ``holdout_rmse_low``/``_high`` in target units and, with a known noise floor,
+    ``rmse_vs_noise_floor_low``/``_high`` (the floor is the site's known noise, a constant).
+    How far the error is from the floor, and how sure: a holdout of few rows gives a wide one."""
+    from scipy import stats
+
+    errors = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
+    if len(errors) < 2 or not np.any(errors != errors[0]):
+        low = high = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
+    else:
+        interval = stats.bootstrap(
+            (errors,),
+            lambda e, axis=-1: np.sqrt(np.mean(e**2, axis=axis)),
+            vectorized=True,
+            method="percentile",
+            confidence_level=confidence,
+            n_resamples=resamples,
+            batch=100,
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
+        low, high = float(interval.low), float(interval.high)
+    out = {"holdout_rmse_low": low, "holdout_rmse_high": high}
+    if noise_floor:
+        out |= {"rmse_vs_noise_floor_low": low / noise_floor}
+        out |= {"rmse_vs_noise_floor_high": high / noise_floor}
+    return out
+
+
 class MedianBaseline:
     """The median target per group (e.g. per city and district), the overall median for groups
     unseen in training: what a model must beat to be worth anything.

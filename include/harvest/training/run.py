@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +24,6 @@ import pandas as pd
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.features import FeatureColumns, build_pipeline, feature_columns, feature_steps
-from harvest.features.pipeline import transform_features
 from harvest.features.select import uninformative_features, without_features
 from harvest.training import explain, tracking, tuning
 from harvest.training.data import (
@@ -38,7 +35,12 @@ from harvest.training.data import (
     read_training_set,
     time_split,
 )
-from harvest.training.metrics import MedianBaseline, regression_metrics, relative_metrics
+from harvest.training.metrics import (
+    MedianBaseline,
+    regression_metrics,
+    relative_metrics,
+    rmse_interval_metrics,
+)
 from harvest.training.promotion import compare_paired, promotion_decision
 from harvest.training.settings import TrainingSettings
 
@@ -72,6 +74,8 @@ class TrainingReport:
     dropped_features: dict[str, str] = field(default_factory=dict)
     comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped_candidates: dict[str, str] = field(default_factory=dict)
+    # LIME beside SHAP on a sample of holdout rows: rows, disagreements (top feature), share
+    second_opinion: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -242,6 +246,9 @@ def train_source(
     all_metrics = {f"holdout_{k}": v for k, v in metrics.items()}
     all_metrics |= {f"baseline_{k}": v for k, v in baseline_metrics.items()}
     all_metrics |= relative_metrics(metrics, baseline_metrics, block.noise_floor)
+    all_metrics |= rmse_interval_metrics(
+        y_holdout, predicted, block.noise_floor, training.promotion_confidence, training.seed
+    )
     if block.noise_floor:
         all_metrics["baseline_rmse_vs_noise_floor"] = baseline_metrics["rmse"] / block.noise_floor
     for comparison in (vs_baseline, vs_champion):
@@ -282,7 +289,9 @@ def train_source(
         )
         mlflow.log_metrics(all_metrics)
         mlflow.set_tags({"source": spec.name, "promotion": reason, "promoted": str(promote)})
-        _log_explanations(mlflow, pipeline, split.holdout, studies, training)
+        opinion = explain.log_explanations(mlflow, pipeline, split, studies, training)
+        all_metrics |= opinion.metrics()  # the report's too: statsd harvest_train_metrics
+        mlflow.log_metrics(opinion.metrics())
         example = split.holdout[list(prepared.columns.inputs)].head(EXAMPLE_ROWS)
         required = [n for n, f in spec.detail.fields.items() if f.required]
         info = tracking.log_pipeline(mlflow, pipeline, _plain(example), required)
@@ -291,7 +300,8 @@ def train_source(
         mlflow, info.model_uri, name, promote, reason, {"source": spec.name, "run_id": run_id}
     )
     log.info(
-        "source %s: %s model version %s, holdout RMSE %.2f (baseline %.2f%s); %s",
+        "source %s: %s model version %s, holdout RMSE %.2f (baseline %.2f%s); %s; LIME "
+        "second opinion: %d of %d holdout row(s) with another top feature than SHAP's",
         spec.name,
         kind,
         version,
@@ -299,6 +309,8 @@ def train_source(
         baseline_metrics["rmse"],
         f", noise floor {block.noise_floor:.2f}" if block.noise_floor else "",
         f"promoted to @{tracking.CHAMPION}: {reason}" if promote else reason,
+        opinion.disagreements,
+        opinion.rows,
     )
     return TrainingReport(
         source=spec.name,
@@ -317,6 +329,7 @@ def train_source(
         dropped_features=prepared.dropped_features,
         comparisons={c.reference: asdict(c) for c in (vs_baseline, vs_champion) if c is not None},
         skipped_candidates=skipped,
+        second_opinion=opinion.summary(),
     )
 
 
@@ -343,30 +356,3 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[column] = series.astype("float64")
     return out
-
-
-def _log_explanations(
-    mlflow: Any,
-    pipeline: Any,
-    holdout: pd.DataFrame,
-    studies: dict[str, Any],
-    training: TrainingSettings,
-) -> None:
-    """SHAP plots, feature importances and the study summaries as run artifacts."""
-    sample = holdout.sample(min(len(holdout), training.shap_sample), random_state=training.seed)
-    matrix = transform_features(pipeline, sample)
-    values = explain.shap_values(pipeline.steps[-1][1], matrix)
-    with tempfile.TemporaryDirectory() as folder:
-        for path in explain.write_plots(values, matrix, Path(folder)):
-            mlflow.log_artifact(str(path), artifact_path="shap")
-    importance = explain.importances(values, matrix)
-    mlflow.log_dict({k: float(v) for k, v in importance.items()}, "feature_importances.json")
-    for kind, study in studies.items():
-        summary = {
-            "study": study.study_name,
-            "best_value": study.best_value,
-            "best_params": study.best_params,
-            "trials": len(study.trials),
-            "states": study.trials_dataframe(attrs=("state",))["state"].value_counts().to_dict(),
-        }
-        mlflow.log_text(json.dumps(summary, indent=2, default=str), f"optuna/{kind}.json")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harvest.config.settings import Settings
@@ -23,6 +24,8 @@ from harvest.features.pipeline import transform_features
 from harvest.storage.warehouse import Warehouse, open_warehouse
 from harvest.training import explain, tracking
 from harvest.training.data import read_training_set
+from harvest.training.second_opinion import second_opinion
+from harvest.training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +44,36 @@ class ScoringReport:
     model_name: str
     model_version: str
     table: str
+    # LIME beside SHAP on a sample of the scored rows: rows, disagreements (top feature), share
+    second_opinion: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def score_partition(
-    spec: SourceSpec, settings: Settings, logical_date: dt.date | None = None
+    spec: SourceSpec,
+    settings: Settings,
+    logical_date: dt.date | None = None,
+    training: TrainingSettings | None = None,
 ) -> ScoringReport:
     """Score the processed rows of ``logical_date`` (default: the latest partition) with the
     ``@champion`` model and replace that partition in ``predictions_<source>``; the report and
-    every row name the version used. Raises :class:`NoChampion` when no model holds the alias
+    every row name the version used. LIME explains ``training.lime_sample`` of the rows (a
+    seeded sample, the partition as its background) and the report counts those whose top
+    feature differs from SHAP's (:mod:`harvest.training.second_opinion`). Raises :class:`NoChampion` when no model holds the alias
     yet, :class:`~harvest.training.tracking.ModelUnavailable` when its files are lost."""
+    training = training or TrainingSettings.from_env()
     with open_warehouse(settings) as warehouse:
-        return _score(spec, settings, warehouse, logical_date)
+        return _score(spec, settings, warehouse, logical_date, training)
 
 
 def _score(
-    spec: SourceSpec, settings: Settings, warehouse: Warehouse, logical_date: dt.date | None
+    spec: SourceSpec,
+    settings: Settings,
+    warehouse: Warehouse,
+    logical_date: dt.date | None,
+    training: TrainingSettings,
 ) -> ScoringReport:
     day = logical_date or warehouse.latest_date(spec.name)
     if day is None:
@@ -96,9 +111,19 @@ def _score(
         out["prediction"] = model.predict(matrix).astype(float)
         values = explain.shap_values(model, matrix)
         out["explanation"] = explain.top_contributions(values, matrix)
+        rng = np.random.default_rng(training.seed)
+        picked = rng.permutation(len(matrix))[: training.lime_sample]
+        opinion = second_opinion(
+            model, matrix.iloc[picked], values[picked], matrix, len(picked), training.seed
+        )
+    else:
+        opinion = second_opinion(None, pd.DataFrame(), np.empty((0, 0)), pd.DataFrame(), 0)
     table = warehouse.replace_predictions(spec.name, day, out)
     log.info(
-        "source %s %s: %d rows scored by %s version %s into %s",
-        spec.name, day, len(out), name, version, table,
+        "source %s %s: %d rows scored by %s version %s into %s; LIME second opinion: %d of %d "
+        "row(s) with another top feature than SHAP's",
+        spec.name, day, len(out), name, version, table, opinion.disagreements, opinion.rows,
     )  # fmt: skip
-    return ScoringReport(spec.name, day.isoformat(), len(out), name, version, table)
+    return ScoringReport(
+        spec.name, day.isoformat(), len(out), name, version, table, opinion.summary()
+    )

@@ -33,6 +33,9 @@ class TrainingSettings:
         (``HARVEST_TRAINING_MIN_WINDOW_ROWS``): fewer and the error measured on it is noise
     :param seed: seed of samplers, folds and models (``HARVEST_TRAINING_SEED``)
     :param shap_sample: holdout rows SHAP explains for the plots (``HARVEST_TRAINING_SHAP_SAMPLE``)
+    :param lime_sample: of those, rows LIME explains too, a second opinion compared with SHAP's
+        top feature (``HARVEST_TRAINING_LIME_SAMPLE``; also per scored partition; 0 = off;
+        :mod:`harvest.training.second_opinion`)
     :param models: candidate kinds (``HARVEST_TRAINING_MODELS``, comma separated)
     :param n_jobs: threads per model fit (``HARVEST_TRAINING_N_JOBS``); 1 by default because
         LightGBM's threads spin-wait: on 2 busy cores ``n_jobs=2`` fitted 10x slower than 1
@@ -46,6 +49,7 @@ class TrainingSettings:
     min_window_rows: int = 30
     seed: int = 0
     shap_sample: int = 500
+    lime_sample: int = 50
     models: tuple[str, ...] = MODEL_KINDS
     n_jobs: int = 1
 
@@ -63,6 +67,8 @@ class TrainingSettings:
                 "HARVEST_TRAINING_PROMOTION_CONFIDENCE must be in [0.5, 1), got "
                 f"{self.promotion_confidence}"
             )
+        if self.lime_sample < 0:
+            raise ValueError(f"HARVEST_TRAINING_LIME_SAMPLE must be >= 0, got {self.lime_sample}")
         if self.promotion_margin < 0:
             raise ValueError(
                 f"HARVEST_TRAINING_PROMOTION_MARGIN must be >= 0, got {self.promotion_margin}"
@@ -91,6 +97,7 @@ class TrainingSettings:
             min_window_rows=number("MIN_WINDOW_ROWS", cls.min_window_rows, int),  # type: ignore[arg-type]
             seed=number("SEED", cls.seed, int),  # type: ignore[arg-type]
             shap_sample=number("SHAP_SAMPLE", cls.shap_sample, int),  # type: ignore[arg-type]
+            lime_sample=number("LIME_SAMPLE", cls.lime_sample, int),  # type: ignore[arg-type]
             models=tuple(m.strip() for m in models.split(",") if m.strip())
             if models
             else MODEL_KINDS,

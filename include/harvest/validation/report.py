@@ -86,6 +86,9 @@ class ValidationReport:
     validated_uri: str | None = None
     data_docs_path: str | None = None
     success: bool = True
+    engine: str = "pandas"
+    """``"dask"`` when the partition was larger than ``Settings.dask_threshold_rows`` and was
+    validated on Dask (:mod:`harvest.validation.partitioned`)."""
     same_item_pages: int = 0
     """Item pages that ended at the page of another URL of the same item (a redirect): one
     record for both (:func:`harvest.records.extract_records`), so the crawl's records are

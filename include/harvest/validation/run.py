@@ -17,9 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import great_expectations as gx
 import pandas as pd
@@ -29,17 +30,17 @@ from harvest.config.spec import SourceSpec
 from harvest.observation import listing_account
 from harvest.partitions import Partition
 from harvest.progress import each
-from harvest.records import NulledValues, extract_records, parse_records
+from harvest.records import NulledValues, extract_records
 from harvest.storage.artifacts import record_artifact
+from harvest.storage.dask_frames import engages
 from harvest.storage.raw import open_raw_store
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
 from harvest.text import TextRepairs
-from harvest.validation.gx import PARTITION_WIDE, CheckTally, GxRunner, gx_frame, render_data_docs
+from harvest.validation.chunks import add_counts, check_chunk, suite_runner
+from harvest.validation.gx import CheckTally, render_data_docs
 from harvest.validation.judge import RESULT_COLUMNS, judge_partition
 from harvest.validation.quarantine import (
-    canonical_values,
     combine_quarantine,
-    parse_issue_rows,
     quarantine_rows,
 )
 from harvest.validation.report import Breach, ValidationFailed, ValidationReport
@@ -88,6 +89,8 @@ class ValidationOutcome:
     scraped: int
     tallies: list[CheckTally] = field(default_factory=list, repr=False)
     field_coverage: dict[str, float] = field(default_factory=dict)
+    valid_rows: int | None = None  # when ``valid`` does not hold the valid records (Dask)
+    ENGINE: ClassVar[str] = "pandas"
 
     @property
     def quarantined(self) -> int:
@@ -106,6 +109,10 @@ class ValidationOutcome:
     def success(self) -> bool:
         return not self.breaches
 
+    def write_valid(self, uri: str) -> str:
+        """Stage the valid records at ``uri``; return it."""
+        return write_frame(self.valid, uri)
+
     def report(
         self, validated_uri: str | None = None, data_docs_path: str | None = None
     ) -> ValidationReport:
@@ -113,7 +120,7 @@ class ValidationOutcome:
             source=self.source,
             logical_date=self.logical_date.isoformat(),
             scraped=self.scraped,
-            valid=len(self.valid),
+            valid=len(self.valid) if self.valid_rows is None else self.valid_rows,
             quarantined=self.quarantined,
             quarantined_by_reason=self.quarantined_by_reason,
             field_coverage=dict(self.field_coverage),
@@ -121,6 +128,7 @@ class ValidationOutcome:
             validated_uri=validated_uri,
             data_docs_path=data_docs_path,
             success=self.success,
+            engine=self.ENGINE,
         )
 
     def error(
@@ -153,24 +161,7 @@ def validate_records(
     """
     day = logical_date
     suite = suite or build_suite(spec, recent_row_counts)
-    tallies = [CheckTally(e) for e in suite.expectations]
-    runner = GxRunner(tallies)
-    groups: dict[str, list[CheckTally]] = {"record": [], "batch": [], "partition": []}
-    for tally in tallies:
-        if tally.check.expectation_type in PARTITION_WIDE:
-            groups["partition"].append(tally)
-        elif tally.check.level == "record":
-            groups["record"].append(tally)
-        else:
-            groups["batch"].append(tally)
-    for name, group in groups.items():
-        runner.add_group(name, group)
-
-    key = spec.detail.key
-    record_columns = [
-        "url",
-        *dict.fromkeys(str(t.check.column or t.check.field) for t in groups["record"]),
-    ]
+    tallies, runner, record_columns = suite_runner(suite)
     scraped = len(raw)
     chunk_size = max(1, chunk_size)
     valid_parts: list[pd.DataFrame] = []
@@ -181,30 +172,12 @@ def validate_records(
     starts = range(0, max(scraped, 1), chunk_size)
     for start in each(f"validating {spec.name}", starts, unit=f"batches of {chunk_size}"):
         raw_chunk = raw.iloc[start : start + chunk_size].reset_index(drop=True)
-        parsed = parse_records(raw_chunk, spec)
-        typed = parsed.frame
-        for name in present:
-            present[name] += int(typed[name].notna().sum())
-        for name, values in parsed.nulled.items():
-            seen = nulled.get(name)
-            nulled[name] = (
-                values
-                if seen is None
-                else NulledValues(seen.count + values.count, seen.example, seen.reason)
-            )
-        runner.run(typed, "batch", complete=False)
-        checked = gx_frame(canonical_values(typed, spec), record_columns)
-        failures = [
-            quarantine_rows(tally.check, positions, typed, raw_chunk, spec.name, day)
-            for tally, positions in runner.rejections(runner.run(checked, "record", complete=True))
-        ]
-        if not parsed.issues.empty:
-            failures.append(parse_issue_rows(parsed.issues, spec))
-        bad = pd.concat([f["url"] for f in failures]) if failures else pd.Series([], dtype="string")
-        quarantine_parts.extend(failures)
-        valid_parts.append(typed[~typed["url"].isin(bad)])
-        key_parts.append(typed[["url", key]])
-        del parsed, typed, raw_chunk, checked
+        checked = check_chunk(runner, record_columns, raw_chunk, spec, day)
+        add_counts(present, nulled, checked.present, checked.nulled)
+        quarantine_parts.extend(checked.quarantine)
+        valid_parts.append(checked.valid)
+        key_parts.append(checked.keys)
+        del checked, raw_chunk
 
     keys = pd.concat(key_parts, ignore_index=True)
     del key_parts
@@ -220,30 +193,46 @@ def validate_records(
     if not quarantine.empty:
         valid = valid[~valid["url"].isin(quarantine["url"])].reset_index(drop=True)
 
-    outcome = ValidationOutcome(
-        source=spec.name,
-        logical_date=day,
-        suite=suite,
-        valid=valid,
-        quarantine=quarantine,
-        results=pd.DataFrame(columns=RESULT_COLUMNS),
-        breaches=[],
-        warnings=[],
-        scraped=scraped,
-        tallies=tallies,
-        field_coverage={n: round(present[n] / scraped, 6) for n in present} if scraped else {},
+    return judged(
+        ValidationOutcome(
+            source=spec.name,
+            logical_date=day,
+            suite=suite,
+            valid=valid,
+            quarantine=quarantine,
+            results=pd.DataFrame(columns=RESULT_COLUMNS),
+            breaches=[],
+            warnings=[],
+            scraped=scraped,
+            tallies=tallies,
+        ),
+        spec,
+        present,
+        nulled,
     )
+
+
+def judged(
+    outcome: ValidationOutcome,
+    spec: SourceSpec,
+    present: dict[str, int],
+    nulled: dict[str, NulledValues],
+) -> ValidationOutcome:
+    """``outcome`` with its field coverage, results, breaches and warnings, judged on its summed
+    tallies and counts (``present``: non-null values per field; ``nulled``: values set null)."""
+    scraped = outcome.scraped
+    outcome.field_coverage = {n: round(present[n] / scraped, 6) for n in present} if scraped else {}
     judgement = judge_partition(
-        tallies,
+        outcome.tallies,
         scraped,
         outcome.quarantined,
-        len(valid),
+        len(outcome.valid) if outcome.valid_rows is None else outcome.valid_rows,
         spec,
         outcome.quarantined_by_reason,
         coverage={name: (present[name], nulled.get(name)) for name in present},
     )
     results = pd.DataFrame(judgement.rows)
-    results.insert(0, "logical_date", day.isoformat())
+    results.insert(0, "logical_date", outcome.logical_date.isoformat())
     results.insert(0, "source", spec.name)
     outcome.results = results[RESULT_COLUMNS]
     outcome.breaches = judgement.breaches
@@ -301,6 +290,29 @@ def validate_partition(
     finally:
         if own_store:
             store.close()
+    records = {"raw": raw}  # handed over, so that this frame does not keep it alive
+    del raw
+    with ExitStack() as stack:
+        return _validate_extracted(
+            spec, day, settings, records, stack, warehouse, chunk_size, data_docs, raw_uri, account,
+            same_item, repairs,
+        )  # fmt: skip
+
+
+def _validate_extracted(
+    spec: SourceSpec,
+    day: dt.date,
+    settings: Settings,
+    records: dict[str, pd.DataFrame],
+    stack: ExitStack,
+    warehouse: ValidationSink | None,
+    chunk_size: int,
+    data_docs: bool,
+    raw_uri: str,
+    account: Any,
+    same_item: list[str],
+    repairs: TextRepairs,
+) -> ValidationReport:
     own_warehouse = warehouse is None
     if warehouse is None:
         from harvest.storage.warehouse import open_warehouse
@@ -308,8 +320,16 @@ def validate_partition(
         warehouse = open_warehouse(settings, spec, day)
     try:
         recent = warehouse.recent_row_counts(spec.name, day, spec.validation.recent_partitions)
-        outcome = validate_records(raw, spec, day, recent_row_counts=recent, chunk_size=chunk_size)
-        del raw
+        if engages(len(records["raw"]), settings):
+            from harvest.validation.partitioned import validate_on_dask
+
+            outcome = validate_on_dask(records, spec, day, settings, stack, recent)
+        else:
+            raw = records.pop("raw")
+            outcome = validate_records(
+                raw, spec, day, recent_row_counts=recent, chunk_size=chunk_size
+            )
+            del raw
         warehouse.replace_quarantine(spec.name, day, STAGE, outcome.quarantine)
         warehouse.replace_validation_results(spec.name, day, outcome.results)
         if account is not None:
@@ -335,8 +355,8 @@ def validate_partition(
         error = outcome.error(raw_uri=raw_uri, data_docs_path=docs_path)
         log.error("%s", error)
         raise error
-    validated_uri = write_frame(
-        outcome.valid, stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
+    validated_uri = outcome.write_valid(
+        stage_uri(settings.staging_url, StagedDataset.VALIDATED, spec.name, day)
     )
     if same_item:  # counted, never silently merged
         outcome.warnings.append(

@@ -29,6 +29,14 @@ def _errors_figure(runs: object) -> go.Figure:
     if frame["rmse_vs_noise_floor"].notna().any():  # type: ignore[index]
         floor = frame["holdout_rmse"] / frame["rmse_vs_noise_floor"]  # type: ignore[index]
         fig.add_scatter(name="noise floor", x=x, y=list(floor), mode="lines", line={"dash": "dot"})
+    if frame["holdout_rmse_low"].notna().any():  # type: ignore[index]
+        # the holdout RMSE's bootstrap interval, where the training logged one
+        fig.data[0].error_y = {
+            "type": "data",
+            "symmetric": False,
+            "array": list(frame["holdout_rmse_high"] - frame["holdout_rmse"]),  # type: ignore[index]
+            "arrayminus": list(frame["holdout_rmse"] - frame["holdout_rmse_low"]),  # type: ignore[index]
+        }
     fig.update_layout(title="Holdout RMSE per training", xaxis_type="category")
     return fig
 
@@ -62,6 +70,23 @@ def _interval_figure(runs: Any) -> go.Figure | None:
     return fig
 
 
+def _second_opinion(runs: Any) -> None:
+    """The newest training's second-opinion explanation (LIME beside SHAP), where trained with
+    one: how many explained holdout rows have another top feature than SHAP gives them."""
+    explained = runs[runs["lime_rows"].fillna(0) > 0]
+    if explained.empty:
+        st.caption("No second-opinion explanation (LIME) logged for these trainings yet.")
+        return
+    newest = explained.iloc[-1]
+    rows, disagree = int(newest["lime_rows"]), int(newest["lime_shap_top_disagreements"])
+    st.metric(
+        "Second opinion: rows where LIME's top feature is not SHAP's",
+        f"{disagree} of {rows}",
+        help="LIME explains a seeded sample of holdout rows beside SHAP at each training "
+        "(HARVEST_TRAINING_LIME_SAMPLE); the run's lime/explanations.json in MLflow lists them.",
+    )
+
+
 st.title("Models")
 with ui.shown_errors():
     spec = ui.choose_source()
@@ -78,8 +103,10 @@ with ui.shown_errors():
             ui.plotly(interval, key="models_interval")
         st.caption(
             "The noise floor is the error of a perfect model (the demo site's known noise); "
-            "rmse_vs_noise_floor = 1 is as good as any model can be."
+            "rmse_vs_noise_floor = 1 is as good as any model can be. Bars: the holdout RMSE's "
+            "bootstrap interval."
         )
+        _second_opinion(found.runs)
         st.subheader(f"Champion: version {found.champion or '(none)'}")
         st.dataframe(found.versions, hide_index=True)
         st.dataframe(found.runs, hide_index=True)

@@ -129,6 +129,12 @@ class SlaSpec(_Model):
     crawl_monitors: bool = Field(
         True, description="a failed crawl monitor (monitors:) of the newest crawl is a miss"
     )
+    model_error_trend: int | None = Field(
+        10,
+        ge=3,
+        description="the champion's holdout error rising over this many newest trainings "
+        "(Mann-Kendall, one-sided p < 0.05) is a miss; sources with a target only",
+    )
 
     @field_validator("field_coverage")
     @classmethod
