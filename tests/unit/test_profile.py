@@ -74,17 +74,14 @@ def test_a_report_over_its_time_budget_is_a_warning_not_a_failure(
     assert record is not None and record["status"] == "timed out"
 
 
-def test_a_report_that_fails_is_recorded_with_its_reason(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(frame: pd.DataFrame, title: str, plots: bool = True) -> str:
-        raise RuntimeError("no report today")
-
-    monkeypatch.setattr(profile, "report_html", broken)  # the forked child inherits it
+def test_a_report_that_fails_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"price_eur": [1.0, 2.0], "parser": [lambda: 1, lambda: 2]})
     settings = _settings(tmp_path)
-    report = profile.profile_partition(_frame(20), Partition("demo", DAY), settings)
+    report = profile.profile_partition(frame, Partition("demo", DAY), settings)
     assert report.status == "failed" and report.uri == ""
-    assert "RuntimeError: no report today" in report.message
+    assert "failed: " in report.message and "pickle" in report.message.lower()
+    record = read_artifact(settings.staging_url, Partition("demo", DAY), "profile")
+    assert record is not None and record["message"] == report.message
 
 
 def test_zero_rows_turns_the_report_off(tmp_path: Path) -> None:

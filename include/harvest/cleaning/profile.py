@@ -4,8 +4,8 @@ self-contained HTML page (its CSS and JS inline: it renders offline; skrub sends
 
 The cost is bounded by the settings: at most ``profile_max_rows`` rows (a uniform sample with a
 fixed seed, so a re-run profiles the same rows), the first ``profile_max_columns`` columns, and
-``profile_seconds`` of wall-clock time (the report is built in a forked child process, stopped
-when over). The page is written beside the staged Parquet and recorded
+``profile_seconds`` of wall-clock time (the report is built in a child process, stopped when
+over). The page is written beside the staged Parquet and recorded
 (:mod:`harvest.storage.artifacts`, kind ``profile``) with what it read and cost. A report that
 fails or runs out of time is a warning, never a failed partition.
 
@@ -79,21 +79,26 @@ def _child(frame: pd.DataFrame, title: str, plots: bool, out: str) -> None:  # p
         Path(out).write_text(report_html(frame, title, plots), encoding="utf-8")
     except BaseException as exc:  # the parent reads the reason
         Path(out + ".error").write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")
-        os._exit(1)
-    os._exit(0)
+        raise SystemExit(1) from exc
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """A ``forkserver`` context with skrub preloaded: each report's process is forked from a
+    clean server started once per process (a plain fork of a task that has run OpenMP code,
+    LightGBM or de-duplication, can hang in the child), without importing skrub again."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["skrub", "harvest.cleaning.profile"])
+    return context
 
 
 def _build_within(
     frame: pd.DataFrame, title: str, plots: bool, seconds: float
 ) -> tuple[str | None, str]:
-    """The report's HTML built in a forked child within ``seconds``; ``(None, why)`` when it
+    """The report's HTML built in a child process within ``seconds``; ``(None, why)`` when it
     failed or ran out of time (the child is then stopped)."""
-    import skrub  # noqa: F401  (imported once here, not in every forked child)
-
-    context = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="harvest-profile-") as folder:
         out = os.path.join(folder, "report.html")
-        child = context.Process(target=_child, args=(frame, title, plots, out), daemon=True)
+        child = _context().Process(target=_child, args=(frame, title, plots, out), daemon=True)
         child.start()
         child.join(seconds)
         if child.is_alive():
