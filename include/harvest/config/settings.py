@@ -63,7 +63,7 @@ class Settings:
     dask_part_rows: int = 100_000  # records of one Dask partition: what one task holds
     # The profiling report of each cleaned partition (harvest.cleaning.profile): its bounds.
     # profile_max_rows = 0 turns it off.
-    profile_max_rows: int = 20_000  # rows profiled: a uniform sample (fixed seed) above this
+    profile_max_rows: int = 5_000  # rows profiled: a uniform sample (fixed seed) above this
     profile_max_columns: int = 60  # columns profiled: the first ones in the frame's order
     profile_seconds: float = 120.0  # wall-clock budget; over it the report is left out (a warning)
     profile_plots: bool = True  # each column's distribution plot (most of the report's cost)
