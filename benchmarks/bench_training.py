@@ -12,16 +12,19 @@ re-listings removed, rows validation would quarantine left out), loaded into a S
 1. Quality: ``train_source`` (both kinds tuned, best by validation RMSE) on the demo spec
    (2 days held out). Holdout RMSE against the noise floor the site's ground truth gives: the sd
    of its price noise (60 EUR) and the empirical RMSE of the true noisy price around the expected
-   price on the same holdout rows. Also the median-per-district baseline's ratio. Goal: model
-   within 10% of the floor (RMSE / 60 <= 1.10).
+   price on the same holdout rows. Also the median-per-district baseline's ratio, and how many
+   of the holdout rows LIME explained have another top feature than SHAP's (the second
+   opinion). Goal: model within 10% of the floor (RMSE / 60 <= 1.10).
 2. Tuning time: ``--trials`` Optuna trials of LightGBM, XGBoost and (with the ``dl`` extra) the
    Keras network on the same data, one after the other in this process, once (the studies are
    the ones training then uses). Reported as seconds and the XGBoost / LightGBM ratio: one round,
    no goal, a rough figure. Then each candidate's best trial refitted on the training dates: its
-   holdout RMSE against the noise floor and its fit time (once).
+   holdout RMSE against the noise floor and its fit time (once); without the ``dl`` extra the
+   network is said to be skipped, and why.
 3. Scoring: the trained champion pipeline on ``--score-rows`` rows (the holdout repeated) against
    the bare booster's ``predict`` on the already-transformed matrix, ``--score-rounds`` rounds in
-   rotated order, both checked to predict the same prices. Goal: pipeline >= 0.5 x bare.
+   rotated order (at least 3), median and spread, both checked to predict the same prices.
+   Goal: pipeline >= 0.5 x bare.
 """
 
 from __future__ import annotations

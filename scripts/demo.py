@@ -177,5 +177,14 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """:func:`main`, with Ctrl-C an exit status (130) and a line, not a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        say("\ninterrupted (Airflow's output so far is in the log file named above)")
+        return 130
+
+
 if __name__ == "__main__":
-    exit_now(main())
+    exit_now(run())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -236,3 +237,28 @@ def test_a_site_that_answers_any_status_is_reachable(health_server: str) -> None
     _Health.answers = [{}]
     assert local.unreachable(health_server) is None
     assert local.unreachable("http://127.0.0.1:8000 not a url") is not None
+
+
+def test_ctrl_c_stops_make_demo_without_a_traceback(tmp_path: Path) -> None:
+    import signal
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HARVEST_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": f"{local.REPO / 'include'}:{local.REPO / 'plugins'}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(local.REPO / "scripts/demo.py"), "--source", "demo"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # Ctrl-C reaches the terminal's whole process group
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "preparing Airflow's metadata DB" in line:
+            break
+    time.sleep(1)  # inside `airflow db migrate` now
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted (Airflow's output so far is in the log file named above)" in out
+    assert "Traceback" not in out + err
