@@ -82,7 +82,7 @@ def _child(frame: pd.DataFrame, title: str, plots: bool, out: str) -> None:  # p
         raise SystemExit(1) from exc
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext:
     """A ``forkserver`` context with skrub preloaded: each report's process is forked from a
     clean server started once per process (a plain fork of a task that has run OpenMP code,
     LightGBM or de-duplication, can hang in the child), without importing skrub again."""
