@@ -1,9 +1,12 @@
 """The Dask path against the pandas path: the same partition through validate -> clean -> load on
-PostgreSQL, once below the Dask threshold and once above it (a LocalCluster, parts of a few
-hundred records, a natural key repeated across two parts), compared table by table."""
+PostgreSQL, once below the Dask threshold and once above it (validation on a LocalCluster, the
+load streamed part by part through its COPY; parts of 250 records, a natural key repeated
+across two parts), compared table by table."""
 
 from __future__ import annotations
 
+import logging
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,11 +39,41 @@ def warehouse_url(postgres_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+WORDS = [
+    "bright",
+    "quiet",
+    "sunny",
+    "cosy",
+    "modern",
+    "spacious",
+    "renovated",
+    "charming",
+    "airy",
+    "classic",
+]
+PLACES = ["Mitte", "Pankow", "Neukoelln", "Wedding", "Moabit", "Treptow", "Lichtenberg", "Spandau"]
+
+
 def partition(source: str) -> list[RawDocument]:
-    """Malformed records of every kind, 600 good ones, and a listing id on a page near the end
-    that an early page has too (the two land in different Dask parts)."""
-    docs = messy_partition(source, n_good=600)
-    docs.append(detail(source, 900, listing_id="L-20261126-0003"))
+    """Malformed records of every kind, 600 good and different ones, and a listing id on a page
+    near the end that an early page has too (the two land in different Dask parts)."""
+    docs = messy_partition(source, n_good=0)
+    pick = random.Random(23)
+    for i in range(600):
+        rooms = pick.randint(1, 6)
+        place = pick.choice(PLACES)
+        words = " ".join(pick.sample(WORDS, 3))
+        fields = {
+            "title": f"{words.capitalize()} {rooms}-room flat in {place}, no. {i}",
+            "price": f"€{pick.randint(400, 4000)} / month",
+            "area": f"{pick.randint(18, 180)} m²",
+            "rooms": str(rooms),
+            "floor": str(pick.randint(0, 12)),
+            "district": place,
+            "built_year": str(pick.randint(1890, 2025)),
+        }
+        docs.append(detail(source, 1000 + i, **fields))
+    docs.append(detail(source, 1900, listing_id="L-20261126-1003"))
     return docs
 
 
@@ -82,7 +115,7 @@ def run(spec: SourceSpec, home: Path, url: str, threshold: int) -> dict[str, Any
 
 @pytest.mark.postgres
 def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
-    tmp_path: Path, warehouse_url: str
+    tmp_path: Path, warehouse_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     demo = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
     suffix = uuid.uuid4().hex[:6]
@@ -90,17 +123,20 @@ def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
     on_dask = demo.model_copy(update={"name": f"dasked_{suffix}"})
 
     want = run(on_pandas, tmp_path / "pandas", warehouse_url, threshold=0)
-    got = run(on_dask, tmp_path / "dask", warehouse_url, threshold=100)
+    with caplog.at_level(logging.INFO, logger="harvest.storage.staging"):
+        got = run(on_dask, tmp_path / "dask", warehouse_url, threshold=100)
+    streamed = [r.message for r in caplog.records if "read in parts of 250" in r.message]
+    assert any("/cleaned/" in message for message in streamed), "the load did not stream"
 
     assert want["validate"]["engine"] == "pandas" and got["validate"]["engine"] == "dask"
     for stage in ("validate", "clean", "load"):
         same = {k: v for k, v in got[stage].items() if not k.endswith((*VOLATILE, "engine"))}
         expected = {k: v for k, v in want[stage].items() if k in same}
         assert same == {**expected, "source": on_dask.name}, stage
-    assert got["validate"]["quarantined_by_reason"]["listing_id:unique"] == 4
+    assert got["validate"]["quarantined_by_reason"]["listing_id:unique"] == 2
     want_tables = tables(warehouse_url, on_pandas.name, on_dask.name)
     got_tables = tables(warehouse_url, on_dask.name, on_pandas.name)
-    assert want_tables["processed_<source>"], "the pandas path loaded nothing"
+    assert len(want_tables["processed_<source>"]) > 500, "the pandas path loaded too little"
     assert want_tables["quarantine"] and want_tables["validation_results"]
     assert set(got_tables) == set(want_tables)
     for name, rows in want_tables.items():

@@ -227,6 +227,8 @@ def load_cleaned_partition(
     (``http_cache_purged``). Raises :class:`~.warnings.CriticalWarning`, before changing
     anything, when a warning the spec makes critical is found.
     """
+    import pandas as pd
+
     from harvest.loading.order import recheck_later, stale_clean
     from harvest.loading.warnings import (
         partition_warnings,
@@ -234,7 +236,7 @@ def load_cleaned_partition(
         unobserved_warning,
     )
     from harvest.storage.http_cache_entries import purge_partition
-    from harvest.storage.staging import read_frame
+    from harvest.storage.staging import read_frame_or_parts
     from harvest.storage.warehouse import PartitionSummary, open_warehouse
 
     day = Partition.of(spec.name, partition).day
@@ -281,7 +283,7 @@ def load_cleaned_partition(
                     stage_counts["imputed"] = sum(again.imputed.values())
                     updated = again.updated
                     seen_before = history_duplicates(again)
-            frame = read_frame(cleaned_uri)
+            frame = read_frame_or_parts(cleaned_uri, settings)
             loaded_before = wh.partition_summary(spec.name, day) is not None
             warnings = partition_warnings(
                 spec,
@@ -297,9 +299,10 @@ def load_cleaned_partition(
             )
             report_warnings(spec, day, warnings)
             result = wh.load_partition(spec, day, frame)
-            if result.rows != len(frame):
+            rows = len(frame) if isinstance(frame, pd.DataFrame) else frame.rows
+            if result.rows != rows:
                 raise LoadError(
-                    f"load source={spec.name} date={day}: {len(frame)} cleaned rows but "
+                    f"load source={spec.name} date={day}: {rows} cleaned rows but "
                     f"{result.rows} in the warehouse partition afterwards"
                 )
             versions = result.versions

@@ -37,12 +37,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
+
+if TYPE_CHECKING:
+    from harvest.storage.staging import FrameParts
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class CriticalWarning(HarvestError, RuntimeError):
 
 def partition_warnings(
     spec: SourceSpec,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | FrameParts,
     crawl: Mapping[str, Any] | None = None,
     *,
     loaded_before: bool = False,
@@ -67,7 +70,8 @@ def partition_warnings(
     ``history_duplicates``, ``updated`` and ``same_item``, when known):
     name -> ``{"severity", ...counts}``."""
     found: dict[str, dict[str, Any]] = {}
-    if len(frame) == 0:
+    rows, empty = frame_facts(spec, frame)
+    if rows == 0:
         found["zero_rows"] = {"rows": 0}
     seen_before = repeats(spec, counts)
     if seen_before is not None:
@@ -86,17 +90,11 @@ def partition_warnings(
             "warnings": [w.split(":", 1)[0] for w in account["warnings"]],
             "links_skipped": dict((crawl or {}).get("links_skipped") or {}),
         }
-    unaccounted = _unaccounted(len(frame), crawl, counts)
+    unaccounted = _unaccounted(rows, crawl, counts)
     if unaccounted:
         found["records_unaccounted"] = unaccounted
-    if len(frame):
-        empty = [
-            name
-            for name in spec.detail.fields
-            if name not in frame or frame[name].isna().all() or _blank(frame[name])
-        ]
-        if empty:
-            found["empty_field"] = {"fields": empty, "rows": len(frame)}
+    if rows and empty:
+        found["empty_field"] = {"fields": empty, "rows": rows}
     severities = spec.warnings.model_dump()
     named = {name: {"severity": severities[name], **counts} for name, counts in found.items()}
     if (crawl or {}).get("observed_on"):
@@ -106,6 +104,21 @@ def partition_warnings(
             "message": f"the pages were observed on {crawl['observed_on']} (a forced re-crawl)",  # type: ignore[index]
         }
     return named
+
+
+def frame_facts(spec: SourceSpec, frame: pd.DataFrame | FrameParts) -> tuple[int, list[str]]:
+    """The rows of a cleaned frame (or of its parts, read one at a time) and the spec's fields
+    that are empty in all of them (null, or text of only spaces)."""
+    if isinstance(frame, pd.DataFrame):
+        rows, parts = len(frame), iter([frame])
+    else:
+        rows, parts = frame.rows, frame.parts()
+    empty = dict.fromkeys(spec.detail.fields, True)
+    for part in parts:
+        for name, still in empty.items():
+            if still and name in part and not (part[name].isna().all() or _blank(part[name])):
+                empty[name] = False
+    return rows, [name for name, still in empty.items() if still]
 
 
 REPEAT_SHARE = 0.5

@@ -81,6 +81,7 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
         self._scheduled: set[str] = set()
         self.refused: str | None = None  # why the last page_request gave None
         self._js_patterns = [re.compile(p) for p in spec.javascript.url_patterns]
+        self._last_canonical: tuple[tuple[str, str] | None, str] = (None, "")
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
         escapes non-ASCII characters of the query (the path is always UTF-8); a link found on a
         page must use the page's encoding: see :meth:`follow_request`.
         """
-        url = canonical_url_for(url, self.spec.crawl, encoding)
+        url = self.canonical_url(url, encoding)
         if url in self._scheduled:
             self.refused = "duplicate"
             return None
@@ -237,7 +238,17 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
 
     def canonical(self, response: TextResponse, href: str) -> str:
         """The canonical URL of a link on ``response`` (as :meth:`follow_request` asks for it)."""
-        return canonical_url_for(response.urljoin(href), self.spec.crawl, response.encoding)
+        return self.canonical_url(response.urljoin(href), response.encoding)
+
+    def canonical_url(self, url: str, encoding: str = "utf-8") -> str:
+        """:func:`~harvest.crawler.limits.canonical_url_for` with the spec's crawl settings,
+        remembering the last URL: a link is canonicalised to be recorded (:meth:`canonical`),
+        then again by :meth:`page_request` when it is followed."""
+        if self._last_canonical[0] == (url, encoding):
+            return self._last_canonical[1]
+        canonical = canonical_url_for(url, self.spec.crawl, encoding)
+        self._last_canonical = ((url, encoding), canonical)
+        return canonical
 
     @staticmethod
     def in_branch(request: scrapy.Request | None, branch: str, parent: str | None) -> None:

@@ -34,7 +34,6 @@ from harvest.config.spec import FormSpec, LevelSpec
 from harvest.config.spec.crawl import browser_selector
 from harvest.crawler.browser import Scroll
 from harvest.crawler.completeness import LEVELS_STAT, LIMITS_STAT, limits_of
-from harvest.crawler.limits import canonical_url_for
 from harvest.crawler.middlewares import SCROLL_META, SCROLLED_META
 from harvest.crawler.outcomes import PAGE_TYPE_META
 from harvest.crawler.spiders.base import NUMBERED_META, URL_META
@@ -381,7 +380,7 @@ class GenericSpider(ItemPages, SitemapSpider):
                 "level %r: pages.max=%d reached at %s; the numbering may go on",
                 spec.name, pages.max, response.url,
             )  # fmt: skip
-            return canonical_url_for(href, self.spec.crawl, response.encoding)
+            return self.canonical_url(href, response.encoding)
         request = self.follow_link(
             response,
             href,
@@ -396,4 +395,4 @@ class GenericSpider(ItemPages, SitemapSpider):
         )
         if request is not None:
             request.meta[NUMBERED_META] = True
-        return request or canonical_url_for(href, self.spec.crawl, response.encoding)
+        return request or self.canonical_url(href, response.encoding)

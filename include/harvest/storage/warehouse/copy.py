@@ -4,6 +4,7 @@ ahead in a thread) on PostgreSQL, ``executemany`` on SQLite."""
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
 
@@ -16,25 +17,32 @@ COPY_CHUNK_ROWS = 100_000
 COPY_READ_BYTES = 1 << 20  # what psycopg2 hands libpq per call during COPY
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, data: pa.Table) -> None:
-    """Insert Arrow rows into a table: COPY on PostgreSQL, executemany on SQLite."""
-    if data.num_rows == 0:
+def bulk_insert(conn: sa.Connection, table: sa.Table, data: pa.Table | Iterable[pa.Table]) -> None:
+    """Insert Arrow rows into a table: COPY on PostgreSQL, executemany on SQLite. ``data`` may
+    be several tables of the same columns (parts of a partition), sent one after another
+    through one COPY, each read only when the one before was sent."""
+    parts = iter([data] if isinstance(data, pa.Table) else data)
+    first = next((part for part in parts if part.num_rows), None)
+    if first is None:
         return
+    tables = itertools.chain([first], parts)
     prep = conn.dialect.identifier_preparer
-    names = ", ".join(prep.quote(c) for c in data.column_names)
+    names = ", ".join(prep.quote(c) for c in first.column_names)
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
-        columns = [
-            pc.cast(col, pa.string()) if pa.types.is_date(col.type) else col for col in data.columns
-        ]
-        marks = ", ".join("?" * len(columns))
-        rows = zip(*(col.to_pylist() for col in columns), strict=True)
+        marks = ", ".join("?" * first.num_columns)
         # names are the table's own, quoted by the dialect
         sql = f"INSERT INTO {prep.quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
-        raw.executemany(sql, rows)  # type: ignore[union-attr]
+        for part in tables:
+            columns = [
+                pc.cast(col, pa.string()) if pa.types.is_date(col.type) else col
+                for col in part.columns
+            ]
+            rows = zip(*(col.to_pylist() for col in columns), strict=True)
+            raw.executemany(sql, rows)  # type: ignore[union-attr]
         return
     copy_sql = f"COPY {prep.quote(table.name)} ({names}) FROM STDIN WITH (FORMAT csv)"
-    chunks = _Prefetch(csv_chunks(data))
+    chunks = _Prefetch(chunk for part in tables for chunk in csv_chunks(part))
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         if hasattr(cursor, "copy_expert"):  # psycopg2
             cursor.copy_expert(copy_sql, _ChunkReader(chunks), size=COPY_READ_BYTES)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.storage.read_cache import DEFAULT_TTL_SECONDS, NullReadCache, ReadCache, cache_key
+from harvest.storage.staging import FrameParts
 from harvest.storage.warehouse import (
     dedup_matches,
     load,
@@ -112,10 +113,10 @@ class Warehouse(AppReads):
     # ---- the stages' writes ------------------------------------------------------------------
 
     def load_partition(
-        self, spec: SourceSpec, logical_date: dt.date, frame: pd.DataFrame
+        self, spec: SourceSpec, logical_date: dt.date, frame: pd.DataFrame | FrameParts
     ) -> LoadResult:
-        """Make ``processed_<source>`` hold exactly ``frame`` for this partition, in one
-        transaction (:mod:`.load`); the partition's cached reads are dropped."""
+        """Make ``processed_<source>`` hold exactly ``frame`` (or its parts, streamed) for this
+        partition, in one transaction (:mod:`.load`); the partition's cached reads are dropped."""
         result = load.load_partition(self.engine, spec, logical_date, frame, self._checked)
         self.cache.invalidate_partition(spec.name, result.logical_date)
         return result

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from harvest.config.spec import SourceSpec
+from harvest.storage.staging import FrameParts
 from harvest.storage.warehouse.arrow import processed_arrow
 from harvest.storage.warehouse.copy import bulk_insert
 from harvest.storage.warehouse.dialects import (
@@ -42,6 +44,7 @@ from harvest.storage.warehouse.errors import WarehouseError
 from harvest.storage.warehouse.migrations import check_table
 from harvest.storage.warehouse.schema import (
     key_columns,
+    processed_columns,
     processed_table,
     versions_table,
 )
@@ -77,24 +80,40 @@ class LoadResult:
         return data
 
 
+Tables = Callable[[], Iterator[pa.Table]]
+
+
 def load_partition(
     engine: sa.Engine,
     spec: SourceSpec,
     logical_date: dt.date,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | FrameParts,
     checked: dict[str, frozenset[str]],
     *,
     direct_copy: bool = True,
 ) -> LoadResult:
     """Make ``processed_<source>`` hold exactly ``frame`` for this partition, in one transaction
-    (``checked``: see :func:`~harvest.storage.warehouse.migrations.check_table`).
+    (``checked``: see :func:`~harvest.storage.warehouse.migrations.check_table`). A
+    :class:`FrameParts` is streamed part by part through the same COPY, never held whole.
 
     ``direct_copy=False`` always takes the staging + upsert path (the baseline the direct COPY
     of a first load is measured against in ``benchmarks/bench_load.py``).
     """
     started = time.perf_counter()
     day = logical_date
-    data = processed_arrow(spec, day, frame)
+    tables: Tables
+    if isinstance(frame, FrameParts):
+        parts, num_rows = frame, frame.rows
+
+        def tables() -> Iterator[pa.Table]:
+            return (processed_arrow(spec, day, part) for part in parts.parts())
+    else:
+        data = processed_arrow(spec, day, frame)
+        num_rows = data.num_rows
+
+        def tables() -> Iterator[pa.Table]:
+            return iter([data])
+
     table = processed_table(spec)
     catalogue = spec.mode == "catalogue"
     counts = None
@@ -111,18 +130,16 @@ def load_partition(
                 ).scalars()
                 keys_before = list(before)
             strategy = "copy"
-            written, deleted = data.num_rows, 0
+            written, deleted = num_rows, 0
             if not direct_copy or not _copy_new_partition(
-                conn, table, spec.name, day, data, not catalogue
+                conn, table, spec.name, day, tables, num_rows, not catalogue
             ):
                 strategy = "upsert"
                 written, deleted = _upsert_partition(
-                    conn, table, spec.name, day, data, key_columns(spec)
+                    conn, table, spec, day, tables, key_columns(spec)
                 )
             if catalogue:
-                counts, following = refresh_versions(
-                    conn, spec, table, day, keys_before, data.num_rows
-                )
+                counts, following = refresh_versions(conn, spec, table, day, keys_before, num_rows)
                 if following is not None:
                     restate_counts(conn, spec.name, following)
     except (sa.exc.DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:
@@ -136,7 +153,7 @@ def load_partition(
     result = LoadResult(
         spec.name,
         day,
-        data.num_rows,
+        num_rows,
         written,
         deleted,
         time.perf_counter() - started,
@@ -155,7 +172,8 @@ def _copy_new_partition(
     table: sa.Table,
     source: str,
     day: dt.date,
-    data: pa.Table,
+    tables: Tables,
+    num_rows: int,
     check_keys: bool = True,
 ) -> bool:
     """The first load of a partition, COPYed straight into the table; False when it does not
@@ -167,7 +185,7 @@ def _copy_new_partition(
     what guarantees correctness: any key already in the table fails the COPY with a unique
     violation, which rolls back to the savepoint; the caller then takes the upsert path.
     """
-    if conn.dialect.name != "postgresql" or data.num_rows == 0:
+    if conn.dialect.name != "postgresql" or num_rows == 0:
         return False
     partition = sa.select(table.c.logical_date).where(
         table.c.source == source, table.c.logical_date == day
@@ -175,21 +193,21 @@ def _copy_new_partition(
     if conn.execute(partition.limit(1)).first() is not None:
         return False  # a re-load: the upsert keeps unchanged rows and deletes the gone ones
     if not check_keys:  # the key includes the date: nothing of this date, nothing to collide
-        return _copy(conn, table, source, day, data)
-    keys = data["record_key"]
-    step = max(1, data.num_rows // KEY_SAMPLE)
-    sample = keys.take(pa.array(range(0, data.num_rows, step))).to_pylist()
+        return _copy(conn, table, source, day, tables)
+    keys = next(tables())["record_key"]  # parts: the first part's
+    step = max(1, len(keys) // KEY_SAMPLE)
+    sample = keys.take(pa.array(range(0, len(keys), step))).to_pylist()
     known = sa.select(table.c.record_key).where(
         table.c.source == source, table.c.record_key.in_(sample)
     )
     if conn.execute(known.limit(1)).first() is not None:
         return False
-    return _copy(conn, table, source, day, data)
+    return _copy(conn, table, source, day, tables)
 
 
-def _copy(conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data: pa.Table) -> bool:
+def _copy(conn: sa.Connection, table: sa.Table, source: str, day: dt.date, tables: Tables) -> bool:
     loaded_at = pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", tz="UTC"))
-    rows = data.append_column("loaded_at", pa.repeat(loaded_at, data.num_rows))
+    rows = (t.append_column("loaded_at", pa.repeat(loaded_at, t.num_rows)) for t in tables())
     savepoint = conn.begin_nested()
     try:
         bulk_insert(conn, table, rows)
@@ -207,11 +225,12 @@ def _copy(conn: sa.Connection, table: sa.Table, source: str, day: dt.date, data:
 def _upsert_partition(
     conn: sa.Connection,
     table: sa.Table,
-    source: str,
+    spec: SourceSpec,
     day: dt.date,
-    data: pa.Table,
+    tables: Tables,
     keys: tuple[str, ...],
 ) -> tuple[int, int]:
+    source, columns = spec.name, list(processed_columns(spec))
     is_sqlite = conn.dialect.name == "sqlite"
     stage = sa.Table(
         "harvest_stage",
@@ -220,12 +239,12 @@ def _upsert_partition(
             # the key indexed for the anti-join below (on PostgreSQL after the COPY)
             sa.Column(c.name, c.type, primary_key=is_sqlite and c.name == "record_key")
             for c in table.columns
-            if c.name in data.column_names
+            if c.name in columns
         ),
         prefixes=["TEMPORARY"],
     )
     stage.create(conn)
-    bulk_insert(conn, stage, data)
+    bulk_insert(conn, stage, tables())
     if not is_sqlite:
         # Indexed after the COPY (one sort): whatever the processed table's statistics say (a
         # never-analyzed table, or a date just loaded, estimated at one row), the anti-join
@@ -241,7 +260,6 @@ def _upsert_partition(
     )
     deleted = conn.execute(gone).rowcount
 
-    columns = data.column_names
     loaded_at = sa.literal(dt.datetime.now(dt.UTC), UtcDateTime())
     # WHERE true: SQLite needs it to tell the SELECT's end from the ON CONFLICT clause.
     select = sa.select(*(stage.c[c] for c in columns), loaded_at).where(sa.true())
