@@ -1,6 +1,6 @@
 """Harvest's Airflow plugin: the listener that tags Sentry errors with the source and version,
-and the links to the Harvest app (``HARVEST_APP_URL``): a menu entry, and on each DAG a link
-to its source in the app.
+and the links to the Harvest app (``HARVEST_APP_URL``): a menu entry, on each DAG a link to
+its source in the app, and on each run a link to its partition (the app's Partition page).
 
 The adapters themselves live in the ``harvest_airflow`` package (kept out of the plugin loader by
 ``.airflowignore``); this module is the only one Airflow loads as a plugin.
@@ -28,5 +28,10 @@ class HarvestPlugin(AirflowPlugin):
             "name": "Harvest app: this source",
             "href": _APP_URL + "/?dag_id={DAG_ID}",
             "destination": "dag",
+        },
+        {
+            "name": "Harvest app: this partition",
+            "href": _APP_URL + "/partition?dag_id={DAG_ID}&run_id={RUN_ID}",
+            "destination": "dag_run",
         },
     ]

@@ -86,6 +86,7 @@ IMPORTS = {
     "streamlit": "streamlit",
     "plotly": "plotly",
     "statsmodels": "statsmodels.api",
+    "skrub": "skrub",
     "rich": "rich.progress",
 }
 

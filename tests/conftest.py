@@ -27,6 +27,11 @@ settings.register_profile(
 )
 settings.load_profile("harvest")
 
+# Every cleaned partition gets a profiling report (harvest.cleaning.profile); its per-column
+# distribution plots are most of its cost (~0.3 s a column here), and the suite cleans hundreds
+# of partitions: they are off unless a test asks (tests/unit/test_profile.py, the app's tests).
+os.environ.setdefault("HARVEST_PROFILE_PLOTS", "false")
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("HARVEST_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HARVEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

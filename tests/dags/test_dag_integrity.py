@@ -223,3 +223,30 @@ def test_broken_spec_only_breaks_its_own_dag(
         with pytest.raises(AirflowFailException, match=field):
             task.python_callable(*task.op_args, **task.op_kwargs)
     assert "no_such_kind" in bag.dags["harvest_bad_field"].doc_md
+
+
+def test_the_apps_links_name_the_source_dags_runs_and_tasks(dagbag) -> None:
+    """The app's Partition page links to a run's tasks by id and to the scheduled run of a date
+    by the run id it derives (harvest.app.links): both as Airflow makes them."""
+    import datetime as dt
+
+    from airflow.models.dagrun import DagRun
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.utils.types import DagRunType
+
+    from harvest.app import links
+
+    dag = dagbag.dags["harvest_demo"]
+    assert set(links.STAGE_TASKS) == set(dag.task_ids)
+    start = dt.datetime(2026, 3, 15, 2, tzinfo=dt.UTC)
+    timetable = CronDataIntervalTimetable(dag.timetable.expression, timezone=dt.UTC)
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=start, latest=None, catchup=True),
+    )
+    assert info is not None and info.data_interval.start == start
+    run_id = DagRun.generate_run_id(
+        run_type=DagRunType.SCHEDULED, logical_date=info.logical_date, run_after=info.run_after
+    )
+    assert links.scheduled_run_id(dag.timetable.expression, start.date()) == run_id

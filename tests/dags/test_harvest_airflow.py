@@ -234,3 +234,7 @@ def test_the_plugin_links_the_airflow_ui_to_the_app(monkeypatch: pytest.MonkeyPa
     }
     assert views["nav"].href == "https://harvest.example.org"
     assert views["dag"].href == "https://harvest.example.org/?dag_id={DAG_ID}"
+    # each run opens its partition (the app's page partition.py, url path "partition")
+    assert views["dag_run"].href == (
+        "https://harvest.example.org/partition?dag_id={DAG_ID}&run_id={RUN_ID}"
+    )

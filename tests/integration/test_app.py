@@ -515,3 +515,63 @@ def test_the_compose_stacks_app_role_reads_the_warehouse_and_writes_nothing(
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
         admin.dispose()
+
+
+def test_the_partition_page_shows_the_pipelines_profiling_report_and_data_docs(
+    demo_run: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The profiling report and the Data Docs page the pipeline recorded for the partition
+    (clean and validate, on this warehouse's run), shown on the page; the run's links go to
+    the Airflow UI (the run a link from Airflow named, else the scheduled run)."""
+    url, reports = demo_run
+    day = DAYS[-1]
+    clean, validate = reports[day]["clean"], reports[day]["validate"]
+    assert clean["profile_status"] == "built"
+    profile_html = Path(clean["profile_uri"].removeprefix("file://")).read_text(encoding="utf-8")
+    monkeypatch.setenv("HARVEST_AIRFLOW_URL", "http://airflow.internal:8080")
+    at = _run("pages/partition.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert at.sidebar.selectbox(key="logical_date").value == day
+    frames = {f.proto.alt: f.proto for f in at.get("iframe")}
+    assert frames["Profiling report"].srcdoc == profile_html
+    (loaded,) = _sql(
+        url, "SELECT loaded FROM partition_loads WHERE source = 'demo' AND logical_date = :d", d=day
+    )
+    assert f"{loaded[0]} of {loaded[0]} rows" in " ".join(c.value for c in at.caption)
+    docs = frames["Data Docs"].srcdoc
+    assert validate["data_docs_path"] and "demo" in docs
+    assert "static/vendor/" not in docs  # its style sheets and scripts inline: shows on its own
+    downloads = {b.proto.label for b in at.get("download_button")}
+    assert {
+        "Download the profiling report (HTML)",
+        "Download the Data Docs page (HTML)",
+    } <= downloads
+    run = (
+        "http://airflow.internal:8080/dags/harvest_demo/runs/"
+        + "scheduled__2026-03-16T02%3A00%3A00%2B00%3A00"
+    )
+    (button,) = [b for b in at.get("link_button") if b.proto.label == "This run in Airflow"]
+    assert button.proto.url == run
+    assert f"[load]({run}/tasks/load)" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_a_link_from_a_run_in_airflow_opens_its_partition_and_links_back_to_that_run(
+    demo_run: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARVEST_AIRFLOW_URL", "http://airflow.internal:8080")
+    run_id = "manual__2026-03-14T09:30:00.123456+00:00_AbCd1234"  # triggered for the older night
+    # the link opens /partition?dag_id=...&run_id=... : the page is the session's first run
+    at = AppTest.from_file(
+        str(REPO / "include/harvest/app/pages/partition.py"), default_timeout=120
+    )
+    at.query_params["dag_id"] = "harvest_demo"
+    at.query_params["run_id"] = run_id
+    at.run()
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="source").value == "demo"
+    assert at.sidebar.selectbox(key="logical_date").value == DAYS[0]
+    (button,) = [b for b in at.get("link_button") if b.proto.label == "This run in Airflow"]
+    assert button.proto.url == (
+        "http://airflow.internal:8080/dags/harvest_demo/runs/"
+        "manual__2026-03-14T09%3A30%3A00.123456%2B00%3A00_AbCd1234"
+    )

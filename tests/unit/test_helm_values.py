@@ -170,3 +170,35 @@ def test_statsd_extra_mappings_are_harvests_part_of_the_compose_mapping() -> Non
     assert values()["statsd"]["extraMappings"] == harvest_part, (
         f"statsd.extraMappings differs from the Harvest part of {STATSD_MAPPING}: copy it over"
     )
+
+
+def test_the_app_runs_as_the_compose_service_does_with_the_read_only_role() -> None:
+    """The Harvest app's container (apiServer.extraContainers) runs what compose's harvest-app
+    runs, reads the warehouse through the read-only role's URL (a Secret key of its own, not
+    the workers'), and is published on the api-server's Service and network policy."""
+    api = values()["apiServer"]
+    (app,) = [c for c in api["extraContainers"] if c["name"] == "harvest-app"]
+    compose_app = services()["harvest-app"]
+    assert app["args"] == compose_app["command"]
+    assert app["command"] == compose_app["entrypoint"]
+    assert (
+        app["image"]
+        == f"{values()['images']['airflow']['repository']}:{values()['images']['airflow']['tag']}"
+    )
+    env = {e["name"]: e for e in app["env"]}
+    warehouse = env["HARVEST_WAREHOUSE_URL"]["valueFrom"]["secretKeyRef"]
+    assert warehouse == {"name": "harvest-backends", "key": "app-warehouse-url"}
+    workers = {i["envName"]: i["secretKey"] for i in values()["secret"]}
+    assert workers["HARVEST_WAREHOUSE_URL"] != warehouse["key"]
+    assert "harvest_app" in environment_of(compose_app)["HARVEST_WAREHOUSE_URL"]
+    assert env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"]["value"] == "false"
+    port = app["ports"][0]["containerPort"]
+    assert "--server.port=8501" in app["args"] and port == 8501
+    assert {"name": "harvest-app", "port": port, "targetPort": port} in api["service"]["ports"]
+    chart_ports = chart()["apiServer"]["service"]["ports"]
+    assert all(p in api["service"]["ports"] for p in chart_ports), "the api-server port is kept"
+    assert {"port": port} in api["networkPolicy"]["ingress"]["ports"]
+    (mount,) = app["volumeMounts"]
+    assert mount["readOnly"] and mount["name"] in {v["name"] for v in values()["volumes"]}
+    assert mount["mountPath"] == env["HARVEST_HOME"]["value"]
+    assert app["readinessProbe"]["httpGet"] == {"path": "/_stcore/health", "port": port}

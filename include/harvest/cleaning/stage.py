@@ -24,6 +24,7 @@ import pandas as pd
 from harvest.cleaning.dedup import DROP_REASONS, deduplicate
 from harvest.cleaning.impute import impute_frame
 from harvest.cleaning.normalise import normalise_frame
+from harvest.cleaning.profile import profile_partition
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.partitions import Partition
@@ -78,6 +79,10 @@ class CleanReport:
     )
     near_status: str = ""  # whether re-listings were matched, and why not
     kept_matches_uri: str = ""
+    # the profiling report of the cleaned records (harvest.cleaning.profile): built, off,
+    # timed out or failed; its cost is in its artifact record
+    profile_status: str = ""
+    profile_uri: str = ""
 
     @property
     def duplicates(self) -> int:
@@ -184,8 +189,11 @@ def clean_partition(
     validated_uri: str | None = None,
     warehouse: HistorySource | None = None,
     cache: ReadCache | None = None,
+    profile: bool = True,
 ) -> CleanReport:
-    """Clean one partition from staging to staging (see the module docstring).
+    """Clean one partition from staging to staging (see the module docstring), then profile the
+    cleaned records (``profile``; :func:`harvest.cleaning.profile.profile_partition`, bounded by
+    the settings, a warning when it fails).
 
     ``warehouse`` defaults to the one ``settings`` names, opened (and migrated) by
     :func:`harvest.storage.warehouse.open_warehouse`, with history read through ``cache`` or
@@ -215,6 +223,7 @@ def clean_partition(
     kept_matches_uri = write_frame(
         kept_matches, partition.staged_uri(staging, StagedDataset.DEDUP_KEPT)
     )
+    profiled = profile_partition(cleaned, partition, settings) if profile else None
     report = CleanReport(
         source=spec.name,
         logical_date=day.isoformat(),
@@ -241,6 +250,8 @@ def clean_partition(
         borderline=counts.get("borderline", 0),
         near_status=counts["near_status"],
         kept_matches_uri=kept_matches_uri,
+        profile_status=profiled.status if profiled else "off",
+        profile_uri=profiled.uri if profiled else "",
     )
     log.info(
         "cleaned source=%s date=%s: %d in, %d duplicates, %d out -> %s",

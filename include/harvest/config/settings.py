@@ -61,6 +61,12 @@ class Settings:
     dask_threshold_rows: int = DEFAULT_DASK_THRESHOLD_ROWS
     dask_scheduler: str | None = None
     dask_part_rows: int = 100_000  # records of one Dask partition: what one task holds
+    # The profiling report of each cleaned partition (harvest.cleaning.profile): its bounds.
+    # profile_max_rows = 0 turns it off.
+    profile_max_rows: int = 5_000  # rows profiled: a uniform sample (fixed seed) above this
+    profile_max_columns: int = 60  # columns profiled: the first ones in the frame's order
+    profile_seconds: float = 120.0  # wall-clock budget; over it the report is left out (a warning)
+    profile_plots: bool = True  # each column's distribution plot (most of the report's cost)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +103,12 @@ class Settings:
             ),
             dask_scheduler=env.get("HARVEST_DASK_SCHEDULER") or None,
             dask_part_rows=_positive_int(env, "HARVEST_DASK_PART_ROWS", cls.dask_part_rows),
+            profile_max_rows=_whole_number(env, "HARVEST_PROFILE_MAX_ROWS", cls.profile_max_rows),
+            profile_max_columns=_positive_int(
+                env, "HARVEST_PROFILE_MAX_COLUMNS", cls.profile_max_columns
+            ),
+            profile_seconds=float(env.get("HARVEST_PROFILE_SECONDS") or cls.profile_seconds),
+            profile_plots=yes_no(env.get("HARVEST_PROFILE_PLOTS")) is not False,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -31,6 +31,7 @@ from harvest.observation import listing_account
 from harvest.partitions import Partition
 from harvest.progress import each
 from harvest.records import NulledValues, extract_records
+from harvest.storage.artifacts import record_artifact
 from harvest.storage.dask_frames import engages
 from harvest.storage.raw import open_raw_store
 from harvest.storage.staging import StagedDataset, stage_uri, write_frame
@@ -343,6 +344,9 @@ def _validate_extracted(
         try:
             docs_path = build_data_docs(
                 outcome, settings.home / "data_docs", settings.data_docs_assets
+            )
+            record_artifact(
+                settings.staging_url, Partition.of(spec.name, day), "data_docs", {"path": docs_path}
             )
         except Exception as exc:  # Data Docs are a view: never fail the partition over them
             log.warning("Data Docs not built for %s %s: %s", spec.name, day, exc, exc_info=True)
