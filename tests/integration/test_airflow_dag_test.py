@@ -333,3 +333,24 @@ def test_run_without_a_logical_date_processes_the_day_it_runs_after(
     assert result.events["x-harvest://processed/demo"] == [
         {"source": "demo", "logical_date": day.isoformat(), "rows": result.xcom["load"]["loaded"]}
     ]
+
+
+def test_a_partition_above_the_dask_threshold_runs_on_dask(
+    airflow_db: str, demo_site: DemoSite, harvest_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same DAG with a threshold below the demo day's records: validation runs on a Dask
+    LocalCluster started in the task, the load streams its parts (SQLite: the upsert path)."""
+    monkeypatch.setenv("HARVEST_DASK_THRESHOLD_ROWS", "10")
+    monkeypatch.setenv("HARVEST_DASK_PART_ROWS", "15")
+    day = dt.date(2026, 3, 16)
+    result = run_dag(day)
+
+    assert result.state == "success", f"run ended {result.state}: {result.states}"
+    validate, load = result.xcom["validate"], result.xcom["load"]
+    assert validate["engine"] == "dask"
+    assert validate["scraped"] == len(day_listings(SITE, day)) > 15, "a single Dask part"
+    assert validate["quarantined"] > 0, "the demo day has malformed records"
+    warehouse = f"sqlite:///{harvest_home / 'warehouse.db'}"
+    assert_counts_consistent(result.xcom, warehouse, day)
+    assert load["loaded"] > 15
+    assert not list((harvest_home / "staging" / "_dask").rglob("*.parquet")), "parts left behind"
