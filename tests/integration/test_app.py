@@ -575,3 +575,55 @@ def test_a_link_from_a_run_in_airflow_opens_its_partition_and_links_back_to_that
         "http://airflow.internal:8080/dags/harvest_demo/runs/"
         "manual__2026-03-14T09%3A30%3A00.123456%2B00%3A00_AbCd1234"
     )
+
+
+def test_the_models_page_shows_each_trainings_errors_as_mlflow_has_them(
+    demo_run: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trainings logged to a real MLflow store the way train_source logs them (metrics, tags,
+    a registered version with the champion alias): the figures show MLflow's numbers."""
+    monkeypatch.setenv("MLFLOW_CONFIGURE_LOGGING", "false")
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("HARVEST_MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("harvest_demo", (tmp_path / "artifacts").as_uri())
+    logged = [  # holdout_rmse, its interval, baseline_rmse, rmse_vs_noise_floor, promoted
+        (130.0, 118.0, 141.0, 480.0, 1.30, True),
+        (121.0, 111.0, 133.0, 470.0, 1.21, True),
+        (125.0, 114.0, 137.0, 475.0, 1.25, False),
+    ]
+    run_ids = []
+    for n, (rmse, low, high, baseline, floor_ratio, promoted) in enumerate(logged):
+        with mlflow.start_run(experiment_id=experiment, run_name=f"demo {n}") as run:
+            mlflow.log_metrics(
+                {"holdout_rmse": rmse, "holdout_rmse_low": low, "holdout_rmse_high": high,
+                 "baseline_rmse": baseline, "rmse_vs_noise_floor": floor_ratio,
+                 "vs_baseline_difference": rmse - baseline, "vs_baseline_low": low - baseline,
+                 "vs_baseline_high": high - baseline}
+            )  # fmt: skip
+            mlflow.set_tags({"source": "demo", "promoted": str(promoted), "model_kind": "lightgbm"})
+            run_ids.append(run.info.run_id)
+    client = MlflowClient(uri)
+    client.create_registered_model("harvest_demo")
+    for run_id in run_ids[:2]:
+        version = client.create_model_version(
+            "harvest_demo", f"runs:/{run_id}/model", run_id=run_id
+        )
+    client.set_registered_model_alias("harvest_demo", "champion", version.version)
+
+    at = _run("pages/models.py")
+    at.sidebar.selectbox(key="source").set_value("demo").run()
+    assert not at.exception and not at.error
+    errors = _traces(_figures(at)["Holdout RMSE per training"])
+    assert errors["holdout_rmse"]["y"] == [r[0] for r in logged]
+    assert errors["baseline_rmse"]["y"] == [r[3] for r in logged]
+    assert errors["noise floor"]["y"] == [pytest.approx(r[0] / r[4]) for r in logged]
+    assert errors["holdout_rmse"]["error_y"]["array"] == [
+        pytest.approx(r[2] - r[0]) for r in logged
+    ]
+    assert at.subheader[0].value == f"Champion: version {version.version}"
+    versions = _table(at, "version", "champion")
+    assert list(versions.loc[versions["champion"], "run_id"]) == [run_ids[1]]

@@ -64,6 +64,9 @@ def test_the_champions_error_per_training_comes_from_mlflow(tracking_uri: str) -
     assert len({run for run, *_rest in errors}) == 10
     assert [e[1] for e in champion_errors(tracking_uri, "rising", 4)] == [77.4, 79.9, 86.3, 92.0]
     assert champion_errors(tracking_uri, "never_trained", 10) == []
+    missing = tracking_uri.replace("mlflow.db", "none.db")
+    assert champion_errors(missing, "rising", 10) == []  # no store yet: none, and none made
+    assert not Path(missing.removeprefix("sqlite:///")).exists()
 
 
 class NoRuns:

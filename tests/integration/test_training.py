@@ -477,6 +477,8 @@ def test_the_network_challenger_trains_and_is_registered_like_the_others(
     )
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(report.run_id, "shap")}
     assert "shap/shap_summary.png" in artifacts
+    # LIME's second opinion on the network too (its category codes as LIME categories)
+    assert report.second_opinion["rows"] == 30 and report.metrics["lime_local_r2_median"] > 0
     model = mlflow.pyfunc.load_model("models:/harvest_network/1")
     rows = shown_partition(SiteConfig(listings_per_day=20), DAYS[-1])
     rows = rows[["city", "district", "area", "title"]].dropna()

@@ -97,7 +97,11 @@ def champion_errors(tracking_uri: str, source: str, last: int) -> list[tuple[str
     oldest first, as ``(run_id, rmse, promoted)``: the new model's ``holdout_rmse`` when it
     was promoted, else the kept champion's ``champion_holdout_rmse`` on the same holdout
     (trainings before any champion are left out). What the supervisor's trend check reads
-    (:mod:`harvest.monitoring.model_trend`). Raises :class:`~.tracking.TrackingUnavailable`."""
+    (:mod:`harvest.monitoring.model_trend`); none, and no store created, when a local SQLite
+    store does not exist yet. Raises :class:`~.tracking.TrackingUnavailable`."""
+    local = tracking_uri.startswith("sqlite:///")
+    if local and not Path(tracking_uri.removeprefix("sqlite:///")).expanduser().exists():
+        return []  # nothing trained here yet: the supervisor does not create the store
     mlflow = tracking.connect(tracking_uri)
     experiment = mlflow.get_experiment_by_name(tracking.experiment_name(source))
     if experiment is None:
