@@ -2,7 +2,8 @@
 
 Every stage can run without Airflow (``crawl``, ``validate``, ``clean``, ``load``, or ``run`` for
 all four), which is handy in a notebook or when debugging a spec; ``specs``, ``preview``,
-``warehouse migrate`` and ``dedup label|review`` help write and keep a source (every command,
+``warehouse migrate``, ``dedup label|review`` and ``repair`` (new selectors from the values
+stored the nights before) help write and keep a source (every command,
 with an example: docs/reference/cli.md). A stage command prints a summary and the warnings that
 matter (:mod:`harvest.console`), after progress bars of its long steps on a terminal
 (:mod:`harvest.progress`); the libraries' logs go to a log file under
@@ -22,6 +23,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
 from harvest.console import configure_logging, output_options, print_error, print_reports
 from harvest.errors import HarvestError
+from harvest.learning.command import add_repair_command
 from harvest.partitions import Partition, partition_date
 from harvest.progress import show_bars
 
@@ -364,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     label.set_defaults(func=cmd_dedup_label)
     review.add_argument("--limit", type=int, default=20, help="pairs to show, closest first")
     review.set_defaults(func=cmd_dedup_review)
+    add_repair_command(sub, [common], _date)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     command_name = args.func.__name__.removeprefix("cmd_").replace("_", "-")

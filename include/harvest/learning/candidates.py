@@ -42,7 +42,17 @@ from harvest.text import collapse_whitespace
 SKIPPED_TAGS = frozenset({"head", "title", "script", "style", "noscript", "template", "meta"})
 ATTRIBUTES = ("itemprop", "name", "property")
 """Attributes besides ``data-*`` that name what an element holds."""
-TIERS = {"id": 0, "attribute": 1, "label": 1, "class": 2, "union": 3, "path": 4, "position": 5}
+SELECTOR_KEYS = ("css", "xpath", "jmespath", "metadata", "label", "header")
+TIERS = {
+    "current": 0,
+    "id": 0,
+    "attribute": 1,
+    "label": 1,
+    "class": 2,
+    "union": 3,
+    "path": 4,
+    "position": 5,
+}
 """How stable a kind of selector is across redesigns of a page (lower: more stable)."""
 MAX_LABEL = 40
 _IDENT = re.compile(r"^[A-Za-z_][\w-]*$")
@@ -183,7 +193,7 @@ def derive(element: Any, tree: Any) -> list[tuple[str, dict[str, str]]]:
 
 
 def _spec_with(spec: FieldSpec, selector: Mapping[str, str]) -> FieldSpec:
-    cleared = {k: None for k in ("css", "xpath", "jmespath", "metadata", "label", "header")}
+    cleared = dict.fromkeys(SELECTOR_KEYS)
     return spec.model_copy(update={**cleared, **selector})
 
 
@@ -284,6 +294,20 @@ def learn_field(
     return checked[:keep]
 
 
+def check_field(
+    name: str,
+    spec: FieldSpec,
+    pages: Sequence[KnownPage],
+    selector: Mapping[str, str] | None = None,
+) -> Candidate:
+    """How ``selector`` (default: the field's own selector in ``spec``) agrees with the known
+    values of ``pages``: the same check as a learned candidate gets (``how``: ``current``)."""
+    own = {k: getattr(spec, k) for k in SELECTOR_KEYS if getattr(spec, k) is not None}
+    reader = ValueReader(name, spec)
+    parsed = [_Page(p.url, Selector(text=_text(p.body)), p.values) for p in pages]
+    return verify(Candidate(name, dict(selector or own), "current"), spec, reader, parsed)
+
+
 def _text(body: str | bytes) -> str:
     return body.decode("utf-8", "replace") if isinstance(body, bytes) else body
 
@@ -310,4 +334,14 @@ def proposal(
     return {n: c[0] for n, c in candidates.items() if c and c[0].agreement >= minimum}
 
 
-__all__ = ["Candidate", "Example", "Key", "KnownPage", "learn_field", "learn_fields", "proposal"]
+__all__ = [
+    "SELECTOR_KEYS",
+    "Candidate",
+    "Example",
+    "Key",
+    "KnownPage",
+    "check_field",
+    "learn_field",
+    "learn_fields",
+    "proposal",
+]

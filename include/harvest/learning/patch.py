@@ -19,9 +19,8 @@ from pathlib import Path
 
 from harvest.config.spec.files import load_spec
 from harvest.errors import HarvestError
-from harvest.learning.candidates import Candidate
+from harvest.learning.candidates import SELECTOR_KEYS, Candidate
 
-SELECTOR_KEYS = ("css", "xpath", "jmespath", "metadata", "label", "header")
 _LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<rest>.*)$")
 
 

@@ -1,0 +1,39 @@
+"""The ``repair`` command's arguments, kept light: the learning, the raw store and the
+warehouse are imported only when the command runs (``python -m harvest`` starts fast)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from harvest.config.settings import Settings
+
+
+def cmd_repair(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.learning.repair import run_repair
+
+    return run_repair(settings, args)
+
+
+def add_repair_command(
+    sub: Any, parents: list[argparse.ArgumentParser], date_type: Callable[[str], Any]
+) -> None:
+    """Register ``repair`` on the CLI's subparsers (``date_type``: how ``--date`` is read)."""
+    repair = sub.add_parser(
+        "repair",
+        parents=parents,
+        help="propose new selectors for the fields whose selectors no longer read the values "
+        "stored the nights before (a spec diff; --apply writes it)",
+    )
+    repair.add_argument("--source", required=True)
+    repair.add_argument(
+        "--date", required=True, type=date_type, help="the night whose pages to use"
+    )
+    repair.add_argument("--field", action="append", help="only this field (repeatable)")
+    repair.add_argument("--days", type=int, default=7, help="how many nights back values are taken")
+    repair.add_argument(
+        "--minimum", type=float, default=0.95, help="agreement a selector must reach (0-1)"
+    )
+    repair.add_argument("--apply", action="store_true", help="write the patched spec file")
+    repair.set_defaults(func=cmd_repair)

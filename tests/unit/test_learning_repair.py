@@ -1,0 +1,93 @@
+"""``python -m harvest repair``: the night's stored pages in a new template, the values of the
+night before in the warehouse (SQLite, a file raw store: no service needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harvest.__main__ import main
+from harvest.config.settings import DEFAULT_SOURCES_DIR
+from harvest.config.spec import load_spec
+from harvest.storage.raw import RawDocument, open_raw_store
+from harvest.storage.warehouse import open_warehouse
+from harvest_demo import SiteConfig
+from harvest_demo.generator import listings_for_day
+from harvest_demo.records import demo_records
+from tests.fixtures.retemplated_demo import render_retemplated
+
+DAY = dt.date(2026, 3, 2)
+SITE = SiteConfig(seed=5, listings_per_day=80)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo spec, the warehouse holding the night before ``DAY``, and ``DAY``'s raw
+    partition: the same listings (same URLs) in the new template."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for path in DEFAULT_SOURCES_DIR.iterdir():
+        shutil.copy(path, sources / path.name)
+    spec = load_spec(sources / "demo.yaml")
+    before = DAY - dt.timedelta(days=1)
+    with open_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", spec) as warehouse:
+        warehouse.load_partition(spec, before, demo_records(SITE, before, spec)[0])
+    store = open_raw_store(f"file://{tmp_path / 'raw'}")
+    docs = [
+        RawDocument(
+            source="demo",
+            logical_date=DAY.isoformat(),
+            url=f"http://demo.test/listing/{listing.listing_id}",
+            status=200,
+            fetched_at=f"{DAY}T02:00:00+00:00",
+            page_type="detail",
+            body=render_retemplated(listing),
+        )
+        for listing in listings_for_day(SITE, before)
+    ]
+    store.upsert_many(docs)
+    store.close()
+    monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources))
+    monkeypatch.setenv("HARVEST_RAW_STORE_URL", f"file://{tmp_path / 'raw'}")
+    monkeypatch.setenv("HARVEST_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
+    return tmp_path
+
+
+def test_repair_shows_the_diff_and_applies_it_only_when_asked(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec_file = home / "sources" / "demo.yaml"
+    original = spec_file.read_text(encoding="utf-8")
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "80 stored pages, 79 item pages with values"  # one quarantined in out
+    assert "price: now 0% (0/" in out and "  proposed 100% (" in out
+    assert '-      css: "[data-field=price]::text"\n' in out
+    assert "+      xpath: \"//*[normalize-space()='Rent']/following-sibling::*[1]\"\n" in out
+    assert "ok: http://demo.test/listing/" in out
+    assert "not applied: add --apply" in out
+    assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
+
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
+    assert f"applied to {spec_file}" in capsys.readouterr().out
+    repaired = load_spec(spec_file)
+    assert repaired.detail.fields["rooms"].css is None
+    assert "Rooms" in str(repaired.detail.fields["rooms"].xpath)
+    assert repaired.detail.fields["price"].convert_to == "EUR", "the rest of the field is kept"
+
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to patch" in out and "city: now " in out  # city: typos corrected in storage
+
+
+def test_repair_without_earlier_values_says_so(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = (DAY + dt.timedelta(days=30)).isoformat()
+    assert main(["repair", "--source", "demo", "--date", later]) == 1
+    err = capsys.readouterr().err
+    assert f"source demo, date {later}: no stored item page has a value" in err
