@@ -37,8 +37,11 @@ from harvest.learning import KnownPage, learn_fields, proposal, spec_patch  # no
 from harvest_demo import SiteConfig  # noqa: E402
 from harvest_demo.generator import day_listings  # noqa: E402
 from harvest_demo.pages import shown_fields  # noqa: E402
-from tests.fixtures.retemplated_demo import render_retemplated  # noqa: E402
-from tests.unit.test_learning import _coverage, _typed  # noqa: E402
+from tests.fixtures.retemplated_demo import (  # noqa: E402
+    field_coverage,
+    render_retemplated,
+    stored_values,
+)
 
 DAY = dt.date(2026, 11, 26)
 GOAL = 0.95
@@ -47,7 +50,7 @@ GOAL = 0.95
 def pages_of(spec: SourceSpec, listings: int) -> tuple[list[KnownPage], object]:
     day = list(day_listings(SiteConfig(listings_per_day=listings), DAY))
     urls = [f"http://127.0.0.1:8000/listing/{listing.listing_id}" for listing in day]
-    stored = _typed(spec, [shown_fields(listing) for listing in day], urls)
+    stored = stored_values(spec, [shown_fields(listing) for listing in day], urls, DAY)
     pages = [
         KnownPage(url, render_retemplated(listing), stored.iloc[i].to_dict())
         for i, (url, listing) in enumerate(zip(urls, day, strict=True))
@@ -79,9 +82,9 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench_repair_"))
     for path in DEFAULT_SOURCES_DIR.iterdir():
         shutil.copy(path, folder / path.name)
-    before = _coverage(spec, pages, stored)  # the old spec on the new pages
+    before = field_coverage(spec, pages, stored, DAY)  # the old spec on the new pages
     working = repaired_spec(spec_file, pages[:learn], folder)  # untimed: warms the parsers
-    coverage = _coverage(working, pages, stored)
+    coverage = field_coverage(working, pages, stored, DAY)
     ratios: list[float] = []
     seconds: dict[str, list[float]] = {"baseline": [], "repair": []}
     for index in range(args.rounds):
@@ -89,12 +92,14 @@ def main() -> int:
         for side in rotated(["baseline", "repair"], index):
             start = time.process_time()
             if side == "baseline":
-                _coverage(working, pages, stored)  # a night's extraction with a working spec
+                field_coverage(
+                    working, pages, stored, DAY
+                )  # a night's extraction with a working spec
             else:
                 repaired = repaired_spec(spec_file, pages[:learn], folder)
             times[side] = time.process_time() - start
             seconds[side].append(times[side])
-        after = _coverage(repaired, pages, stored)
+        after = field_coverage(repaired, pages, stored, DAY)
         if after != coverage:
             raise SystemExit(f"bench_repair: rounds disagree: {coverage} != {after}")
         ratios.append(times["repair"] / times["baseline"])

@@ -13,7 +13,6 @@ from parsel import Selector
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import SourceSpec, load_spec
-from harvest.extract import Extractor
 from harvest.learning import (
     KnownPage,
     SpecPatchError,
@@ -24,24 +23,14 @@ from harvest.learning import (
     spec_patch,
 )
 from harvest.learning.values import ValueReader
-from harvest.records import parse_records
 from harvest_demo import SiteConfig
 from harvest_demo.generator import day_listings
 from harvest_demo.pages import shown_fields
-from tests.fixtures.retemplated_demo import render_retemplated
+from tests.fixtures.retemplated_demo import field_coverage, render_retemplated, stored_values
 
 DAY = dt.date(2026, 11, 26)
 SITE = SiteConfig(listings_per_day=120)
 BASE = "http://127.0.0.1:8000"
-
-
-def _typed(spec: SourceSpec, rows: list[dict[str, object]], urls: list[str]) -> pd.DataFrame:
-    """What the load stage stores for these extracted rows (the kinds' parsing)."""
-    raw = pd.DataFrame(rows).astype("string")
-    raw.insert(0, "url", urls)
-    raw.insert(0, "logical_date", DAY.isoformat())
-    raw.insert(0, "source", spec.name)
-    return parse_records(raw, spec).frame.reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +40,7 @@ def demo() -> tuple[SourceSpec, list[KnownPage], pd.DataFrame]:
     spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
     listings = list(day_listings(SITE, DAY))
     urls = [f"{BASE}/listing/{listing.listing_id}" for listing in listings]
-    stored = _typed(spec, [shown_fields(listing) for listing in listings], urls)
+    stored = stored_values(spec, [shown_fields(listing) for listing in listings], urls, DAY)
     pages = [
         KnownPage(url, render_retemplated(listing), stored.iloc[i].to_dict())
         for i, (url, listing) in enumerate(zip(urls, listings, strict=True))
@@ -60,21 +49,7 @@ def demo() -> tuple[SourceSpec, list[KnownPage], pd.DataFrame]:
 
 
 def _coverage(spec: SourceSpec, pages: list[KnownPage], stored: pd.DataFrame) -> dict[str, float]:
-    """Per field: the share of pages with a stored value where ``spec``'s extraction (and the
-    kind's parsing) gives that same value."""
-    extractor = Extractor(spec)
-    rows = [extractor.page_fields(Selector(text=str(p.body)), p.url) for p in pages]
-    typed = _typed(spec, rows, [p.url for p in pages])
-    out = {}
-    for name, field in spec.detail.fields.items():
-        reader = ValueReader(name, field)
-        pairs = [
-            (reader.known(stored.iloc[i].to_dict()), reader.known(typed.iloc[i].to_dict()))
-            for i in range(len(pages))
-        ]
-        known = [(k, g) for k, g in pairs if k is not None]
-        out[name] = sum(k == g for k, g in known) / len(known)
-    return out
+    return field_coverage(spec, pages, stored, DAY)
 
 
 def test_the_retemplated_pages_break_the_demo_spec(demo) -> None:
