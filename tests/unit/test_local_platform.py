@@ -251,6 +251,10 @@ def test_ctrl_c_stops_make_demo_without_a_traceback(tmp_path: Path) -> None:
         [sys.executable, str(local.REPO / "scripts/demo.py"), "--source", "demo"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # Ctrl-C reaches the terminal's whole process group
+        # as on a terminal: a job started in the background by a non-interactive shell (nohup,
+        # `cmd &`, some CI runners) inherits SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt, so the demo ran to its end under such a CI
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     assert proc.stdout is not None
     for line in proc.stdout:
