@@ -25,6 +25,8 @@ NOT_RETRYABLE = {
     "harvest.currency.RatesError",
     "harvest.features.columns.FeatureSpecError",
     "harvest.fields.registry.UnknownFieldKind",
+    "harvest.learning.patch.SpecPatchError",
+    "harvest.learning.repair.RepairError",
     "harvest.loading.warnings.CriticalWarning",
     "harvest.scraping.past.PastNotObservable",
     "harvest.selection.WrongPageType",
