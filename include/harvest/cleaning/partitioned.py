@@ -8,9 +8,9 @@ in two shuffles through files under the run's work folder (:mod:`harvest.cleanin
 1. **key**: every row goes to a bucket by its ``record_key`` (range buckets, so the buckets in
    order are sorted by key); each bucket runs :func:`harvest.cleaning.dedup.deduplicate` with
    ``key_only`` -- the whole key rule, since all rows of a key share a bucket.
-2. **content and near**: the survivors and the history go to a bucket by their values of the
-   *group fields* (the block fields that are rarely missing); a row missing one of them can
-   pair with any bucket and is sent to every one. Content-identical rows and candidate pairs
+2. **content and near**: the survivors and the history go to the buckets of a grid over the
+   block fields least often missing (:class:`harvest.cleaning.shuffle.Grid`; a row lacking
+   one of them is copied along that dimension). Content-identical rows and candidate pairs
    (Harvest's blocking) always share a bucket, so each bucket finds its content matches and
    scores its candidate pairs (dedupe); the pairs scored at or above ``threshold -
    review_margin`` (re-listings and borderline ones: few) come back to the driver, which
@@ -39,7 +39,7 @@ from harvest.cleaning.shuffle import (
     Prepared,
     bucket_files,
     content_and_pairs,
-    group_fields,
+    grid,
     key_bounds,
     key_sample,
     prepare_batch,
@@ -124,11 +124,11 @@ def clean_on_dask(
     if not catalogue:
         matcher = near.load_matcher(spec)
         status = matcher.status
-        fields = group_fields(spec, [*batch, *prepared])
-        run(split_survivors, *[(spec, work, b, fields, buckets) for b in range(buckets)])
+        cells = grid([*batch, *prepared], buckets)
+        run(split_survivors, *[(spec, work, b, cells) for b in range(buckets)])
         found = run(
             content_and_pairs,
-            *[(spec, work, g, matcher.matcher is not None) for g in [*range(buckets), -1]],
+            *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
         )
         content = [f[0] for f in found]
         pairs = [f[1] for f in found if len(f[1])]

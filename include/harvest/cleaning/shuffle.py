@@ -26,7 +26,8 @@ from harvest.fields import field_kind
 
 ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
 SAMPLE = 256  # keys per part sampled for the key buckets' bounds
-RARELY_MISSING = 0.01  # a block field missing in more rows than this is no group field
+DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
+COPIES = 0.25  # at most this share of the rows more, from copies of rows lacking a field
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Prepared:
     corrections: dict[str, dict[str, str]] = field(default_factory=dict)
     corrected: dict[str, int] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
+    distinct: dict[str, set[str]] = field(default_factory=dict)
 
 
 def key_sample(path: str, group: int, key: str) -> list[str]:
@@ -75,11 +77,14 @@ def _write_buckets(frame: pd.DataFrame, which: np.ndarray, folder: Path, name: s
         frame[which == bucket].to_parquet(target / f"{name}.parquet", index=False)
 
 
-def _missing_blocks(frame: pd.DataFrame, spec: SourceSpec) -> dict[str, int]:
-    return {
-        name: int(sum(v is None for v in near.column_values(frame, compared)))
-        for name, compared in _block_compared(spec).items()
-    }
+def _block_counts(frame: pd.DataFrame, spec: SourceSpec) -> dict[str, Any]:
+    """Per block field, how many rows lack it and (up to :data:`DISTINCT`) its values."""
+    missing, distinct = {}, {}
+    for name, compared in _block_compared(spec).items():
+        values = near.column_values(frame, compared)
+        missing[name] = sum(v is None for v in values)
+        distinct[name] = set(list({str(v) for v in values if v is not None})[:DISTINCT])
+    return {"missing": missing, "distinct": distinct}
 
 
 def _block_compared(spec: SourceSpec) -> dict[str, near.Compared]:
@@ -113,7 +118,7 @@ def prepare_batch(
         first_day=min(days) if days else None,
         corrections=normalised.corrections,
         corrected=normalised.corrected,
-        missing=_missing_blocks(frame, spec),
+        **_block_counts(frame, spec),
     )
 
 
@@ -134,7 +139,7 @@ def prepare_history(
     old = old.assign(_seq=np.arange(offset, offset + len(old), dtype=np.int64))
     which = key_bucket_of(old[KEY], bounds, buckets)
     _write_buckets(old, which, Path(folder) / "key", f"hist-{number:05d}")
-    return Prepared(rows=len(old), missing=_missing_blocks(old, spec))
+    return Prepared(rows=len(old), **_block_counts(old, spec))
 
 
 def bucket_files(
@@ -152,48 +157,106 @@ def bucket_files(
     return read("batch"), read("hist")
 
 
-def group_fields(spec: SourceSpec, prepared: list[Prepared]) -> list[str]:
-    """The block fields missing in at most :data:`RARELY_MISSING` of the rows: rows are bucketed
-    by their values for content and near matching (a row missing one goes to every bucket)."""
+@dataclass(frozen=True)
+class Grid:
+    """The near buckets: one dimension per group field (a block field, the least often
+    missing first), ``sizes[i]`` buckets along it. A row's coordinate along a dimension is the
+    hash of its value modulo the size, and ``-1`` where it lacks the field: it is then copied
+    to every bucket along that dimension, so any two rows that can be compared (equal on every
+    block field both have) share a bucket. The bucket a match is *kept* in is the one of the
+    pair's coordinates (either row's where one lacks the field, 0 where both do): once."""
+
+    fields: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
+
+    @property
+    def buckets(self) -> int:
+        return int(np.prod(self.sizes)) if self.sizes else 1
+
+    def coordinates(self, frame: pd.DataFrame, spec: SourceSpec) -> np.ndarray:
+        """One row of coordinates per record (``-1``: the field is missing)."""
+        compared = _block_compared(spec)
+        out = np.zeros((len(frame), len(self.fields)), dtype=np.int64)
+        for i, (name, size) in enumerate(zip(self.fields, self.sizes, strict=True)):
+            values = pd.Series(near.column_values(frame, compared[name]), dtype="object")
+            hashed = pd.util.hash_pandas_object(values.astype("string"), index=False).to_numpy()
+            out[:, i] = np.where(values.isna(), -1, (hashed % np.uint64(size)).astype(np.int64))
+        return out
+
+    def number(self, coordinates: np.ndarray) -> np.ndarray:
+        """The bucket number of full coordinates (no ``-1``), row by row."""
+        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
+        numbers: np.ndarray = (coordinates * strides).sum(axis=1).astype(np.int64)
+        return numbers
+
+    def spread(self, coordinates: np.ndarray) -> list[np.ndarray]:
+        """Per bucket, the rows it holds (a row lacking a field in every bucket along it)."""
+        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
+        lacking = coordinates < 0
+        base = self.number(np.maximum(coordinates, 0))
+        placed_rows, placed_buckets = [], []
+        patterns, inverse = np.unique(lacking, axis=0, return_inverse=True)
+        for number, pattern in enumerate(patterns):
+            members = np.flatnonzero(inverse.ravel() == number)
+            offsets = [0]
+            for axis in np.flatnonzero(pattern):
+                step = int(strides[axis])
+                offsets = [o + k * step for o in offsets for k in range(self.sizes[axis])]
+            for offset in offsets:
+                placed_rows.append(members)
+                placed_buckets.append(base[members] + offset)
+        rows = np.concatenate(placed_rows) if placed_rows else np.empty(0, np.int64)
+        where = np.concatenate(placed_buckets) if placed_buckets else np.empty(0, np.int64)
+        order = np.lexsort((rows, where))
+        rows, where = rows[order], where[order]
+        bounds = np.searchsorted(where, np.arange(self.buckets + 1))
+        return [rows[bounds[b] : bounds[b + 1]] for b in range(self.buckets)]
+
+
+def grid(prepared: list[Prepared], buckets: int) -> Grid:
+    """About ``buckets`` near buckets over the block fields least often missing, as long as the
+    copies of the rows lacking them add at most :data:`COPIES` of the rows."""
     rows = sum(p.rows for p in prepared)
     missing: dict[str, int] = {}
+    distinct: dict[str, set[str]] = {}
     for part in prepared:
         for name, count in part.missing.items():
             missing[name] = missing.get(name, 0) + count
-    return [n for n, count in missing.items() if count <= RARELY_MISSING * rows]
+            distinct.setdefault(name, set()).update(part.distinct[name])
+    fields: list[str] = []
+    sizes: list[int] = []
+    copies = 0
+    for name in sorted(missing, key=lambda n: (missing[n], n)):
+        total = int(np.prod(sizes)) if sizes else 1
+        if total >= buckets:
+            break
+        size = min(len(distinct[name]), -(-buckets // total))
+        extra = missing[name] * (size - 1) * (total if fields else 1)
+        if size < 2 or copies + extra > COPIES * rows:
+            continue
+        fields.append(name)
+        sizes.append(size)
+        copies += extra
+    return Grid(tuple(fields), tuple(sizes))
 
 
-def split_survivors(
-    spec: SourceSpec, folder: str, bucket: int, fields: list[str], buckets: int
-) -> None:
+def split_survivors(spec: SourceSpec, folder: str, bucket: int, cells: Grid) -> None:
     """The rows of key bucket ``bucket`` that content and near matching compare (the batch's
-    survivors, the history) to ``near/<bucket of their group fields' values>``, or to
-    ``near/missing`` when they lack one of them."""
+    survivors, the history) to their near buckets (``near/<bucket>/``; see :class:`Grid`)."""
     root = Path(folder)
     kept_path = root / "key" / f"kept-{bucket:05d}.parquet"
     _, history = bucket_files(root / "key", bucket)
     frames = {"batch": pd.read_parquet(kept_path) if kept_path.exists() else None, "hist": history}
-    compared = _block_compared(spec)
     for side, frame in frames.items():
         if frame is None or frame.empty:
             continue
-        values = pd.DataFrame(
-            {n: near.column_values(frame, compared[n]) for n in fields}, index=frame.index
-        )
-        lacking = values.isna().any(axis=1).to_numpy() if fields else np.zeros(len(frame), bool)
-        hashed = pd.util.hash_pandas_object(values.astype("string"), index=False).to_numpy()
-        which = (
-            (hashed % np.uint64(buckets)).astype(np.int64)
-            if fields
-            else np.zeros(len(frame), np.int64)
-        )
-        which = np.where(lacking, -1, which)
-        name = f"{side}-{bucket:05d}"
-        if lacking.any():
-            target = root / "near" / "missing"
-            target.mkdir(parents=True, exist_ok=True)
-            frame[lacking].to_parquet(target / f"{name}.parquet", index=False)
-        _write_buckets(frame[~lacking], which[~lacking], root / "near", name)
+        coordinates = cells.coordinates(frame, spec)
+        frame = frame.assign(**{f"_c{i}": coordinates[:, i] for i in range(coordinates.shape[1])})
+        for near_bucket, members in enumerate(cells.spread(coordinates)):
+            if len(members):
+                target = root / "near" / f"{near_bucket:05d}"
+                target.mkdir(parents=True, exist_ok=True)
+                frame.iloc[members].to_parquet(target / f"{side}-{bucket:05d}.parquet", index=False)
 
 
 def _rows(
@@ -229,36 +292,37 @@ def _entries(
 
 
 def content_and_pairs(
-    spec: SourceSpec, folder: str, bucket: int, with_near: bool
+    spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Content matches and scored candidate pairs of one near bucket (``-1``: the rows lacking
-    a group field, among themselves). Returns (content matches: ``p_*`` record, ``c_*``
-    earliest record; pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier,
-    ``l_*`` later record, ``score``)."""
-    root = Path(folder) / "near"
-    batch, history = bucket_files(root, "missing" if bucket < 0 else bucket)
+    """Content matches and scored candidate pairs of one near bucket, those whose bucket this
+    is (:class:`Grid`). Returns (content matches: ``p_*`` record, ``c_*`` earliest record;
+    pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier, ``l_*`` later
+    record, ``score``)."""
+    batch, history = bucket_files(Path(folder) / "near", bucket)
     rows = _rows(batch, history, spec)
-    own = np.ones(len(rows), dtype=bool)
-    if bucket >= 0:
-        more_batch, more_history = bucket_files(root, "missing")
-        extra = _rows(more_batch, more_history, spec)
-        if len(extra):
-            rows = pd.concat([rows.assign(_m=False), extra.assign(_m=True)], ignore_index=True)
-            rows = rows.sort_values(ORDER, kind="stable", ignore_index=True)
-            own = ~rows["_m"].to_numpy(dtype=bool)
     n = len(rows)
     empty = pd.DataFrame()
     if n == 0:
         return empty, empty
+    dims = len(cells.fields)
+    coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
+
+    def here(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether the match of rows ``a`` and ``b`` is kept in this bucket."""
+        both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
+        kept: np.ndarray = cells.number(np.maximum(both, 0)) == bucket
+        return kept
+
     is_batch = rows["_batch"].to_numpy(dtype=bool)
     content = _content_key(rows.assign(_pos=np.arange(n)), spec)
     live = np.arange(n)
     first = pd.Series(live).groupby(content).transform("min").to_numpy(dtype=np.int64)
-    same = is_batch & (first != live) & own
+    same = is_batch & (first != live)
     canonical = np.full(n, -1, dtype=np.int64)
     if spec.dedup.content_duplicates == "drop":
         canonical[same] = first[same]
     p = np.flatnonzero(same)
+    p = p[here(p, first[p])]
     matches = pd.concat(
         [_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1
     )
@@ -269,7 +333,7 @@ def content_and_pairs(
     earlier, later = blocking.candidate_pairs(codes, is_batch[alive], spec.dedup.max_missing)
     earlier, later = alive[earlier], alive[later]
     keys = rows["_key"].to_numpy(dtype=object)
-    keep = (keys[earlier] != keys[later]) & (own[earlier] | own[later])
+    keep = (keys[earlier] != keys[later]) & here(earlier, later)
     earlier, later = earlier[keep], later[keep]
     matcher = near.load_matcher(spec).matcher
     if matcher is None:  # the driver found one: the training file changed under the run
@@ -281,7 +345,8 @@ def content_and_pairs(
     )
     high = scores >= spec.dedup.threshold - spec.dedup.review_margin
     pairs = pd.concat(
-        [_entries(rows, earlier[high], spec, "e_"), _entries(rows, later[high], spec, "l_")], axis=1
+        [_entries(rows, earlier[high], spec, "e_"), _entries(rows, later[high], spec, "l_")],
+        axis=1,
     )
     pairs["score"] = scores[high]
     return matches, pairs
