@@ -191,3 +191,14 @@ def test_a_breadcrumb_gives_the_category_even_when_the_sample_shares_it() -> Non
     fields = {f.name: f for f in find_fields(pages)}
     assert fields["category"].selector == {"css": "ul.breadcrumb > li:nth-of-type(2)"}
     assert set(fields["category"].values) == {"Books"}
+
+
+def test_sampled_pages_that_are_lists_make_a_level_of_categories() -> None:
+    from harvest.scraping.draft import _lists
+
+    lists = [SamplePage(f"{BASE}/c/{c}", _list_page(n)) for n, c in enumerate(("a", "b", "c"), 1)]
+    below = _lists(lists)
+    assert below is not None and below.cards == "article.product_pod"
+    assert below.links == "h3 a" and below.next_page == "li.next > a"
+    assert len(below.item_urls) == 18  # the items of all three lists
+    assert _lists([_item(1), _item(2), _item(3)]) is None

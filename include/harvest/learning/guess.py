@@ -29,7 +29,7 @@ _DATE_SHAPE = re.compile(
     r"jän|mär|mai|okt|dez|janv|févr|avr|juin|juil|août|déc)[a-zé]*\.?\b",
     re.IGNORECASE,
 )
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"(?<![A-Za-z])\d+(?![A-Za-z])")
 _AREA_UNIT = re.compile(r"m²|m2\b|sq\.? ?ft|ft²|sqm\b|square", re.IGNORECASE)
 _RANGE = re.compile(r"\d\s+(?:-|\u2013|to)\s+\D{0,3}\d")
 

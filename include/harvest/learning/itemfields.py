@@ -51,6 +51,8 @@ PRIORITY = {
     "class": 7,
 }
 """How stable each kind of candidate is across pages and redesigns (lower: kept first)."""
+GENERIC_KEYS = frozenset({"name", "description", "url", "image", "id", "identifier"})
+"""Metadata keys that say little without their type: named ``<type>_<key>``."""
 _CSS_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _NAME_PREFIXES = ("field-", "field_", "js-", "product-", "item-")
 
@@ -193,7 +195,9 @@ def metadata_candidates(page: Page) -> Iterable[tuple[str, str, dict[str, str]]]
             if not _CSS_NAME.match(type_name):
                 continue
             for path, _ in _flatten(value, type_name):
-                name = snake(path.split(".", 1)[1].replace(".", "_"))
+                rest = path.split(".", 1)[1].replace(".", "_")
+                generic = rest in GENERIC_KEYS  # Book.name -> book_name, not name
+                name = snake(f"{type_name}_{rest}" if generic else rest)
                 yield "metadata", name, {"metadata": syntax, "jmespath": path}
 
 
@@ -231,8 +235,9 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
     kept: list[DraftField] = []
     for candidate in ranked:
         shown = {fold(v) for v in candidate.values if v is not None}
-        if candidate.how in ("class", "id") and pages > 2 and len(shown) < 2:
-            continue  # the same text on every page: site chrome, not an item's field
+        chrome = candidate.how in ("class", "id") and pages > 2 and len(shown) < 2
+        if chrome and guess_kind(candidate.values).kind in ("text", "int", "number", "bool"):
+            continue  # the same text on every page: site chrome (a shared price or date stays)
         if any(_covered(candidate.values, k.values) for k in kept):
             continue
         kept.append(candidate)
@@ -250,7 +255,9 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
                 candidate.selector,
                 candidate.how,
                 candidate.values,
-                guess_kind(candidate.values),
+                candidate.guess
+                if candidate.how in ("title", "example")
+                else guess_kind(candidate.values),
             )
         )
     return out
