@@ -31,6 +31,7 @@ from harvest.errors import HarvestError
 from harvest.learning.candidates import Candidate, KnownPage, check_field, learn_field
 from harvest.learning.level_repair import (
     LevelRepair,
+    card_pages,
     earlier_level_pages,
     level_history,
     level_pages,
@@ -87,10 +88,8 @@ def known_pages(
 def repair_fields(
     spec: SourceSpec, pages: Sequence[KnownPage], minimum: float, fields: Iterable[str] = ()
 ) -> list[FieldRepair]:
-    """Each single item-page field (or those named) checked, and learned again when it fails."""
-    names = list(fields) or [
-        n for n, f in spec.detail.fields.items() if f.from_ == "page" and not f.many
-    ]
+    """Each item-page field (or those named) checked, and learned again when it fails."""
+    names = list(fields) or [n for n, f in spec.detail.fields.items() if f.from_ == "page"]
     out = []
     for name in names:
         field = spec.detail.fields[name]
@@ -214,13 +213,19 @@ def derive_repair(
             f"{day} first, or widen --days)"
         )
     repairs = repair_fields(spec, pages, minimum, fields) if pages else []
+    level_patch = proposed_levels(levels, minimum)
+    on_cards = [n for n, f in spec.detail.fields.items() if f.from_ == "card"]
+    cards = card_pages(spec, level_pages(docs), previous_rows(history, spec.detail.key)[0],
+                       level_patch) if on_cards and not fields else []  # fmt: skip
+    if cards:
+        repairs += repair_fields(spec, cards, minimum, on_cards)
     lines = report_lines([*levels, *repairs], minimum)
     if not pages:
         lines.insert(0, "no item page with a stored value tonight: fields are checked once "
                      "the levels reach them")  # fmt: skip
     outcome = RepairOutcome(
         spec, day, header, levels, repairs, lines,
-        proposed(repairs, minimum), proposed_levels(levels, minimum), minimum,
+        proposed(repairs, minimum), level_patch, minimum,
     )  # fmt: skip
     if outcome.patch or outcome.level_patch:
         outcome.path = spec_path(settings, spec.name)
