@@ -28,6 +28,8 @@ ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
 SAMPLE = 256  # keys per part sampled for the key buckets' bounds
 DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
 COPIES = 0.25  # at most this share of the rows more, from copies of rows lacking a field
+NEAR_ROWS = 20_000  # rows of a near bucket aimed at (its candidate pairs are scored at once)
+SCORED = 20_000  # candidate pairs scored by dedupe at a time
 
 
 @dataclass
@@ -214,9 +216,11 @@ class Grid:
 
 
 def grid(prepared: list[Prepared], buckets: int) -> Grid:
-    """About ``buckets`` near buckets over the block fields least often missing, as long as the
-    copies of the rows lacking them add at most :data:`COPIES` of the rows."""
+    """About ``buckets`` near buckets (at least one per :data:`NEAR_ROWS` rows) over the block
+    fields least often missing, as long as the copies of the rows lacking them add at most
+    :data:`COPIES` of the rows."""
     rows = sum(p.rows for p in prepared)
+    buckets = max(buckets, -(-rows // NEAR_ROWS))
     missing: dict[str, int] = {}
     distinct: dict[str, set[str]] = {}
     for part in prepared:
@@ -340,9 +344,11 @@ def content_and_pairs(
         raise RuntimeError(f"source {spec.name}: no dedupe matcher in a Dask worker")
     wanted = np.unique(np.concatenate([earlier, later]))
     recs = dict(zip(wanted.tolist(), near.records(rows.iloc[wanted], spec), strict=True))
-    scores = np.round(
-        matcher.score([(recs[a], recs[b]) for a, b in zip(earlier, later, strict=True)]), 6
-    )
+    scores = np.empty(len(earlier), dtype=np.float64)
+    for start in range(0, len(earlier), SCORED):  # dedupe's arrays of one slice at a time
+        stop = start + SCORED
+        chunk = zip(earlier[start:stop], later[start:stop], strict=True)
+        scores[start:stop] = np.round(matcher.score([(recs[a], recs[b]) for a, b in chunk]), 6)
     high = scores >= spec.dedup.threshold - spec.dedup.review_margin
     pairs = pd.concat(
         [_entries(rows, earlier[high], spec, "e_"), _entries(rows, later[high], spec, "l_")],
