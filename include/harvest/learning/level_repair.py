@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from parsel import Selector
+
 from harvest.config.spec import SourceSpec
-from harvest.learning.candidates import Candidate
-from harvest.learning.levels import LevelPage, check_level, learn_cards, learn_links
+from harvest.learning.candidates import Candidate, KnownPage, _text
+from harvest.learning.levels import LevelPage, _absolute, check_level, learn_cards, learn_links
+from harvest.selection import hrefs
 from harvest.storage.raw import RawDocument
 
 
@@ -130,3 +133,32 @@ def earlier_level_pages(store: Any, source: str, day: dt.date, days: int) -> lis
         if docs:
             return docs
     return []
+
+
+def card_pages(
+    spec: SourceSpec,
+    pages: Mapping[str, Sequence[LevelPage]],
+    rows: Mapping[str, Mapping[str, Any]],
+    level_patch: Mapping[tuple[str, str], Candidate],
+) -> list[KnownPage]:
+    """The cards of tonight's last-level pages as pages of their own (the card's HTML, under
+    the URL of the one item page it links), with the row stored for that URL: what the
+    ``from: card`` fields are checked and learned on. The cards and links selectors are the
+    proposed ones where a patch has them, else the spec's."""
+    if not spec.graph:
+        return []
+    last = spec.graph[-1]
+    cards = level_patch.get((last.name, "cards"))
+    links = level_patch.get((last.name, "links"))
+    cards_css = cards.selector["css"] if cards else last.cards.css if last.cards else None
+    links_css = links.selector["css"] if links else last.links.css if last.links else None
+    if cards_css is None or links_css is None:
+        return []
+    out = []
+    for page in pages.get(last.name, ()):
+        for card in Selector(text=_text(page.body)).css(cards_css):
+            urls = {_absolute(page.url, href) for href in hrefs(card.css(links_css))}
+            url = urls.pop() if len(urls) == 1 else None
+            if url is not None and url in rows:
+                out.append(KnownPage(url, card.get(), rows[url]))
+    return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from harvest.errors import HarvestError
 from harvest.learning.candidates import Candidate, KnownPage, check_field, learn_field
 from harvest.learning.level_repair import (
     LevelRepair,
+    card_pages,
     earlier_level_pages,
     level_history,
     level_pages,
@@ -87,10 +89,8 @@ def known_pages(
 def repair_fields(
     spec: SourceSpec, pages: Sequence[KnownPage], minimum: float, fields: Iterable[str] = ()
 ) -> list[FieldRepair]:
-    """Each single item-page field (or those named) checked, and learned again when it fails."""
-    names = list(fields) or [
-        n for n, f in spec.detail.fields.items() if f.from_ == "page" and not f.many
-    ]
+    """Each item-page field (or those named) checked, and learned again when it fails."""
+    names = list(fields) or [n for n, f in spec.detail.fields.items() if f.from_ == "page"]
     out = []
     for name in names:
         field = spec.detail.fields[name]
@@ -120,7 +120,9 @@ def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -
             f"{r.name}: now {r.now.agreement:.0%} ({r.now.agreed}/{r.now.pages}) with {r.now.text}"
         )
         if not r.now.pages:
-            lines.append(f"{r.name}: no page with a stored value (not checked)")
+            what = "page with a stored value" if isinstance(r, FieldRepair) else (
+                "link tonight leading where the level led before")  # fmt: skip
+            lines.append(f"{r.name}: no {what} (not checked)")
             continue
         lines.append(now)
         if (r.now.agreement >= minimum) if isinstance(r, FieldRepair) else not r.broken:
@@ -132,15 +134,36 @@ def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -
                 else ""
             )
             lines.append(f"  no selector reaches {minimum:.0%}{near}: fix it by hand")
+            if isinstance(r, FieldRepair) and r.candidates and changed_overnight(r.candidates[0]):
+                lines.append(
+                    "  where it differs it reads another value of the field: values that "
+                    "changed overnight (a source whose URLs stay)? Not proposed; check the "
+                    f"examples, and accept it with --minimum "
+                    f"{math.floor(r.candidates[0].agreement * 100) / 100:.2f}"
+                )
+                lines += _examples(r, r.candidates[0])
             continue
-        best = r.candidates[0]
-        lines.append(f"  proposed {best.agreement:.0%} ({best.agreed}/{best.pages}): {best.text}")
-        for example in best.examples[:3]:
-            mark = "ok" if example.agrees else "differs"
-            seen = "stored" if isinstance(r, FieldRepair) else "seen before"
-            lines.append(
-                f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}"
-            )
+        lines.append(
+            f"  proposed {r.candidates[0].agreement:.0%} ({r.candidates[0].agreed}/"
+            f"{r.candidates[0].pages}): {r.candidates[0].text}"
+        )
+        lines += _examples(r, r.candidates[0])
+    return lines
+
+
+def changed_overnight(best: Candidate) -> bool:
+    """Whether a candidate below the minimum looks right on a source whose values change: it
+    agrees on at least half its pages and reads a value wherever it disagrees."""
+    differs = [e for e in best.examples if not e.agrees]
+    return best.agreement >= 0.5 and bool(differs) and all(e.found for e in differs)
+
+
+def _examples(r: FieldRepair | LevelRepair, best: Candidate) -> list[str]:
+    lines = []
+    for example in best.examples[:3]:
+        mark = "ok" if example.agrees else "differs"
+        seen = "stored" if isinstance(r, FieldRepair) else "seen before"
+        lines.append(f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}")
     return lines
 
 
@@ -214,13 +237,19 @@ def derive_repair(
             f"{day} first, or widen --days)"
         )
     repairs = repair_fields(spec, pages, minimum, fields) if pages else []
+    level_patch = proposed_levels(levels, minimum)
+    on_cards = [n for n, f in spec.detail.fields.items() if f.from_ == "card"]
+    cards = card_pages(spec, level_pages(docs), previous_rows(history, spec.detail.key)[0],
+                       level_patch) if on_cards and not fields else []  # fmt: skip
+    if cards:
+        repairs += repair_fields(spec, cards, minimum, on_cards)
     lines = report_lines([*levels, *repairs], minimum)
     if not pages:
         lines.insert(0, "no item page with a stored value tonight: fields are checked once "
                      "the levels reach them")  # fmt: skip
     outcome = RepairOutcome(
         spec, day, header, levels, repairs, lines,
-        proposed(repairs, minimum), proposed_levels(levels, minimum), minimum,
+        proposed(repairs, minimum), level_patch, minimum,
     )  # fmt: skip
     if outcome.patch or outcome.level_patch:
         outcome.path = spec_path(settings, spec.name)
