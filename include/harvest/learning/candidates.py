@@ -49,6 +49,7 @@ TIERS = {
     "attribute": 1,
     "label": 1,
     "class": 2,
+    "href": 2,
     "union": 3,
     "path": 4,
     "position": 5,
