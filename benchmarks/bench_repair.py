@@ -37,8 +37,12 @@ from _common import goal_line, load_average, median, ratio_line, rotated, spread
 from harvest.config.settings import DEFAULT_SOURCES_DIR  # noqa: E402
 from harvest.config.spec import SourceSpec, load_spec  # noqa: E402
 from harvest.learning import KnownPage, learn_fields, proposal, spec_patch  # noqa: E402
+from harvest.learning.level_repair import (  # noqa: E402
+    LevelHistory,
+    proposed_levels,
+    repair_levels,
+)
 from harvest.learning.levels import LevelPage  # noqa: E402
-from harvest.learning.repair import LevelHistory, proposed_levels, repair_levels  # noqa: E402
 from harvest_demo import SiteConfig  # noqa: E402
 from harvest_demo.generator import day_listings  # noqa: E402
 from harvest_demo.pages import shown_fields  # noqa: E402

@@ -37,3 +37,13 @@ def test_init_drafts_a_spec_that_reads_the_bundled_specs_values(tmp_path: Path) 
     shares = {f.field: round(f.share, 2) for f in fields}
     assert overall(fields) >= 0.9, shares
     assert min(shares.values()) >= 0.9, shares
+
+
+def test_init_on_the_catalogue_home_finds_categories_then_lists() -> None:
+    with DemoSite(SiteConfig(seed=7), day=DAY) as site:
+        url = f"{site.base_url}/catalogue/"
+        draft = draft_from_url(url, Fetcher("harvest-test", delay=0, browser=False), sample=6)
+    assert [level.name for level in draft.spec.graph] == ["categories", "list"]
+    assert draft.spec.graph[1].next_page is not None
+    kinds = {name: field.kind for name, field in draft.spec.detail.fields.items()}
+    assert {"title": "text", "category": "text", "published": "date"}.items() <= kinds.items()

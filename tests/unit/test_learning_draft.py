@@ -169,3 +169,36 @@ def test_names_are_spec_field_names() -> None:
     assert snake("Living area:") == "living_area"
     assert snake("priceCurrency") == "price_currency"
     assert snake("2nd floor") == "field_2nd_floor"
+
+
+def test_a_number_in_a_sentence_is_an_int_read_by_a_regex() -> None:
+    guess = guess_kind(["In stock (22 available)", "In stock (3 available)", "Out of stock"])
+    assert guess.kind == "int"
+    assert guess.options == {"regex": r"In stock \((\d+) available\)"}
+    assert guess_kind(["Note 7", "Note 7"]).kind == "text"  # one number: nothing to count
+
+
+def test_a_breadcrumb_gives_the_category_even_when_the_sample_shares_it() -> None:
+    pages = [
+        SamplePage(
+            f"{BASE}/p/{n}",
+            f'<html><body><ul class="breadcrumb"><li><a href="/">Home</a></li>'
+            f'<li><a href="/c/books">Books</a></li><li class="active">Thing {n}</li></ul>'
+            f"<h1>Thing {n}</h1></body></html>",
+        )
+        for n in range(1, 5)
+    ]
+    fields = {f.name: f for f in find_fields(pages)}
+    assert fields["category"].selector == {"css": "ul.breadcrumb > li:nth-of-type(2)"}
+    assert set(fields["category"].values) == {"Books"}
+
+
+def test_sampled_pages_that_are_lists_make_a_level_of_categories() -> None:
+    from harvest.scraping.draft import _lists
+
+    lists = [SamplePage(f"{BASE}/c/{c}", _list_page(n)) for n, c in enumerate(("a", "b", "c"), 1)]
+    below = _lists(lists)
+    assert below is not None and below.cards == "article.product_pod"
+    assert below.links == "h3 a" and below.next_page == "li.next > a"
+    assert len(below.item_urls) == 18  # the items of all three lists
+    assert _lists([_item(1), _item(2), _item(3)]) is None

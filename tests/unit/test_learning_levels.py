@@ -12,9 +12,10 @@ import pytest
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
 from harvest.learning import SpecPatchError, spec_patch
+from harvest.learning.level_repair import LevelHistory, proposed_levels, repair_levels
 from harvest.learning.levels import LevelPage, check_level, learn_cards, learn_links, url_shape
 from harvest.learning.patch import patch_levels_text
-from harvest.learning.repair import LevelHistory, proposed_levels, repair_levels, report_lines
+from harvest.learning.repair import report_lines
 from harvest_demo import SiteConfig
 from harvest_demo.generator import day_listings
 from harvest_demo.pages import render_index

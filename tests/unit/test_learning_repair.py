@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from harvest.__main__ import main
+from harvest.config import Settings
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
+from harvest.learning.proposals import pending_proposal, propose_on_drift
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
 from harvest_demo import SiteConfig
@@ -125,11 +127,26 @@ def test_repair_proposes_level_selectors_from_the_urls_seen_before(
         ]
     )
     site = retemplated_site(SITE, DAY, "http://demo.test")
-    store.upsert_many([index_doc(DAY, start, site[start], [], start)])
+    item_pages = store.read_partition("demo", DAY)[:20]  # fewer item pages: a faster test
+    store.delete_partition("demo", DAY)
+    store.upsert_many([*item_pages, index_doc(DAY, start, site[start], [], start)])
     store.close()
-    assert main(["repair", "--source", "demo", "--date", DAY.isoformat()]) == 0
+    # the scrape stage's proposal after a drifted crawl: stored for review, nothing applied
+    spec_file = home / "sources" / "demo.yaml"
+    original = spec_file.read_text(encoding="utf-8")
+    summary = {"item_pages": 0, "empty_levels": 1}
+    stored = propose_on_drift(Settings.from_env(), load_spec(spec_file), DAY, summary)
+    assert stored is not None and pending_proposal(home, "demo") == stored
+    names = [s["name"] for s in stored.selectors]
+    assert names[:2] == ["index.links", "index.next_page"] and "price" in names
+    diff = stored.diff
+    assert '-  detail_links: "a.listing-link"\n' in diff and '+  detail_links: "' in diff
+    assert '-  next_page: "a[rel=next]"\n' in diff and '+  next_page: "div.pager a"\n' in diff
+    assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
+    # the command shows the same and applies it
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
     out = capsys.readouterr().out
     assert "index.links: now 0% (0/" in out and "index.next_page: now 0% (0/1)" in out
-    assert '-  detail_links: "a.listing-link"\n' in out and '+  detail_links: "' in out
-    assert '-  next_page: "a[rel=next]"\n' in out and '+  next_page: "div.pager a"\n' in out
-    assert "seen before http://demo.test/listing/" in out
+    assert "seen before http://demo.test/listing/" in out and diff in out
+    assert pending_proposal(home, "demo") is None, "applied"
+    assert load_spec(spec_file).graph[0].next_page.css == "div.pager a"

@@ -53,6 +53,8 @@ class Draft:
     fields: list[DraftField]
     structure: ListStructure | None
     notes: list[str] = field(default_factory=list)
+    upper: tuple[ListStructure, ...] = ()
+    """The levels above the list level (categories), from the start page down."""
 
 
 def site_titles(pages: Sequence[SamplePage]) -> list[str | None]:
@@ -126,16 +128,20 @@ def learned_field(
 
 
 def heading_title(pages: Sequence[SamplePage], titles: Sequence[str | None]) -> DraftField | None:
-    """``h1`` (or ``h2``) as the title when it reads the ``<title>``'s text on most pages: the
-    plainest selector, before anything learned."""
+    """``h1`` (or ``h2``) as the title when it reads the ``<title>``'s text on most pages (on
+    pages without a ``<title>``: the one ``h1`` of every page, differing from page to page):
+    the plainest selector, before anything learned."""
     parsed = parse_pages(pages)
     known = [i for i, t in enumerate(titles) if t]
     for css in ("h1", "h2"):
         values = field_values("title", {"css": css}, parsed)
-        if values is None or not known:
+        if values is None:
             continue
-        agreed = sum(fold(values[i]) == fold(titles[i]) for i in known)
-        if agreed >= 0.8 * len(known):
+        if known:
+            agreed = sum(fold(values[i]) == fold(titles[i]) for i in known)
+            if agreed >= 0.8 * len(known):
+                return DraftField("title", {"css": css}, "title", values)
+        elif css == "h1" and all(values) and len(set(values)) == len(values) > 1:
             return DraftField("title", {"css": css}, "title", values)
     return None
 
@@ -186,6 +192,16 @@ def _field_lines(draft: DraftField, body: dict[str, Any]) -> str:
     return comment + "".join(f"    {line}\n" for line in dumped.splitlines())
 
 
+def _level(name: str, structure: ListStructure) -> dict[str, Any]:
+    level: dict[str, Any] = {"name": name}
+    if structure.cards:
+        level["cards"] = structure.cards
+    level["links"] = structure.links
+    if structure.next_page:
+        level["next_page"] = structure.next_page
+    return level
+
+
 def spec_text(
     url: str,
     structure: ListStructure | None,
@@ -195,6 +211,7 @@ def spec_text(
     javascript: Mapping[str, Any] | None = None,
     item_urls: Sequence[str] = (),
     today: dt.date | None = None,
+    upper: Sequence[ListStructure] = (),
 ) -> tuple[str, SourceSpec]:
     """The spec's YAML (with a comment per field: how it was found, on how many pages, a value
     seen) and the validated model. ``SpecError``-like ``ValueError`` when it does not validate
@@ -209,14 +226,17 @@ def spec_text(
         "start_urls": [start],
         "start_date": today.isoformat(),
     }
-    if structure is not None:
-        level: dict[str, Any] = {"name": "list"}
-        if structure.cards:
-            level["cards"] = structure.cards
-        level["links"] = structure.links
-        if structure.next_page:
-            level["next_page"] = structure.next_page
-        head["levels"] = [level]
+    levels = [*upper, structure] if structure is not None else []
+    if levels:
+        head["levels"] = [
+            _level(
+                "list"
+                if at == len(levels) - 1
+                else ("categories" if len(upper) == 1 else f"categories_{at + 1}"),
+                level,
+            )
+            for at, level in enumerate(levels)
+        ]
     lines = [
         f"# Drafted by `harvest init {url}` on {today}: check every field with\n",
         "# `harvest preview --spec <this file> --url <an item page>` before adding the source.\n",
@@ -250,6 +270,7 @@ def draft_source(
     name: str | None = None,
     javascript: Mapping[str, Any] | None = None,
     today: dt.date | None = None,
+    upper: Sequence[ListStructure] = (),
 ) -> Draft:
     """The spec drafted from list page ``url`` (its ``structure``; ``None``: ``url`` is an item
     page itself) and item pages ``pages`` (see the module docstring). ``examples``: field name
@@ -280,9 +301,10 @@ def draft_source(
         javascript=javascript,
         item_urls=[p.url for p in pages],
         today=today,
+        upper=upper,
     )
     for draft in fields:
         if draft.presence < 1:
             seen = sum(v is not None for v in draft.values)
             notes.append(f"field {draft.name}: a value on {seen} of {len(pages)} pages only")
-    return Draft(text, spec, fields, structure, notes)
+    return Draft(text, spec, fields, structure, notes, tuple(upper))

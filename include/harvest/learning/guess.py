@@ -4,13 +4,15 @@ Every reading is the kind's own parser (:mod:`harvest.parsers`); this module onl
 kind reads the sample best, most specific first: ``bool`` (every string a yes/no), ``date``
 (strings with a day and a year, the ``date_order`` found when they are ambiguous), ``price``
 (an amount with a currency), ``range`` (two amounts), ``area`` (a unit of area), ``int`` and
-``number`` (the whole string a number), else ``text``. A kind is taken when it reads at least
+``number`` (the whole string a number), ``int`` with a ``regex`` (one sentence around one
+number: ``In stock (22 available)``), else ``text``. A kind is taken when it reads at least
 :data:`SHARE` of the strings (a price shown as "on request" now and then stays a price).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,7 @@ _DATE_SHAPE = re.compile(
     r"jän|mär|mai|okt|dez|janv|févr|avr|juin|juil|août|déc)[a-zé]*\.?\b",
     re.IGNORECASE,
 )
+_DIGITS = re.compile(r"(?<![A-Za-z])\d+(?![A-Za-z])")
 _AREA_UNIT = re.compile(r"m²|m2\b|sq\.? ?ft|ft²|sqm\b|square", re.IGNORECASE)
 _RANGE = re.compile(r"\d\s+(?:-|\u2013|to)\s+\D{0,3}\d")
 
@@ -81,4 +84,18 @@ def guess_kind(strings: Sequence[str | None]) -> Guess:
         return Guess("price")
     if any(_AREA_UNIT.search(s) for s in shown) and _share(shown, "area") >= SHARE:
         return Guess("area")
-    return Guess("text")
+    return _counted(shown) or Guess("text")
+
+
+def _counted(shown: Sequence[str]) -> Guess | None:
+    """``int`` with a ``regex`` when most strings are one sentence around one number that
+    differs (``In stock (22 available)``); the others read as nothing."""
+    templates = Counter(_DIGITS.sub("#", s) for s in shown)
+    template, count = templates.most_common(1)[0]
+    if template.count("#") != 1 or count < SHARE * len(shown):
+        return None
+    numbers = {"".join(_DIGITS.findall(s)) for s in shown if _DIGITS.sub("#", s) == template}
+    if len(numbers) < 2:
+        return None
+    parts = [re.escape(p).replace("\\ ", " ") for p in template.split("#")]
+    return Guess("int", {"regex": r"(\d+)".join(parts)})

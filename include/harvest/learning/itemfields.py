@@ -4,7 +4,7 @@ Candidates come from every page of the sample: an element whose whole text is sh
 inline markup only, by its ``data-*``/``itemprop`` attribute, its ``id`` and each of its classes
 (``[data-field="price"]``, ``#price``, ``p.price_color``); a label beside a value
 (``<dt>Rent</dt><dd>``, ``<th>UPC</th><td>``, ``<strong>Published:</strong> ...``: the spec's
-``label:``); every scalar of the page's JSON-LD and microdata (extruct, through
+``label:``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
 :meth:`harvest.selection.Page.metadata`); and the title, learned from the ``<title>`` text with
 its site name cut off (:func:`harvest.learning.candidates.learn_field`). Each candidate is run
 through Harvest's own extraction on every page of the sample. It is kept when it matches at most
@@ -46,10 +46,13 @@ PRIORITY = {
     "title": 2,
     "metadata": 3,
     "label": 4,
-    "id": 5,
-    "class": 6,
+    "breadcrumb": 5,
+    "id": 6,
+    "class": 7,
 }
 """How stable each kind of candidate is across pages and redesigns (lower: kept first)."""
+GENERIC_KEYS = frozenset({"name", "description", "url", "image", "id", "identifier"})
+"""Metadata keys that say little without their type: named ``<type>_<key>``."""
 _CSS_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _NAME_PREFIXES = ("field-", "field_", "js-", "product-", "item-")
 
@@ -148,6 +151,29 @@ def element_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str,
                 yield "label", snake(label), {"label": label}
 
 
+def breadcrumb_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """The categories of a breadcrumb trail (a list whose class, id or label names it): every
+    item but the first (home) and the last (the page itself): ``category``, ``category_2``..."""
+    trails = selector.xpath(
+        "//*[self::ul or self::ol][contains(@class, 'breadcrumb') or contains(@id, 'breadcrumb')"
+        " or contains(@aria-label, 'readcrumb')]"
+    )
+    for trail in trails[:1]:
+        items = trail.xpath("./li")
+        part = _part(trail.root)
+        for number in range(2, len(items)):
+            name = "category" if number == 2 else f"category_{number - 1}"
+            yield "breadcrumb", name, {"css": f"{part} > li:nth-of-type({number})"}
+
+
+def _part(element: Any) -> str:
+    ident = element.get("id") or ""
+    if _CSS_NAME.match(ident):
+        return f"{element.tag}#{ident}"
+    names = [c for c in (element.get("class") or "").split() if _CSS_NAME.match(c)]
+    return f"{element.tag}." + ".".join(names) if names else str(element.tag)
+
+
 def _flatten(value: Any, path: str) -> Iterable[tuple[str, str]]:
     if isinstance(value, dict):
         for key, inner in value.items():
@@ -169,7 +195,9 @@ def metadata_candidates(page: Page) -> Iterable[tuple[str, str, dict[str, str]]]
             if not _CSS_NAME.match(type_name):
                 continue
             for path, _ in _flatten(value, type_name):
-                name = snake(path.split(".", 1)[1].replace(".", "_"))
+                rest = path.split(".", 1)[1].replace(".", "_")
+                generic = rest in GENERIC_KEYS  # Book.name -> book_name, not name
+                name = snake(f"{type_name}_{rest}" if generic else rest)
                 yield "metadata", name, {"metadata": syntax, "jmespath": path}
 
 
@@ -207,8 +235,9 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
     kept: list[DraftField] = []
     for candidate in ranked:
         shown = {fold(v) for v in candidate.values if v is not None}
-        if candidate.how in ("class", "id") and pages > 2 and len(shown) < 2:
-            continue  # the same text on every page: site chrome, not an item's field
+        chrome = candidate.how in ("class", "id") and pages > 2 and len(shown) < 2
+        if chrome and guess_kind(candidate.values).kind in ("text", "int", "number", "bool"):
+            continue  # the same text on every page: site chrome (a shared price or date stays)
         if any(_covered(candidate.values, k.values) for k in kept):
             continue
         kept.append(candidate)
@@ -226,7 +255,9 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
                 candidate.selector,
                 candidate.how,
                 candidate.values,
-                guess_kind(candidate.values),
+                candidate.guess
+                if candidate.how in ("title", "example")
+                else guess_kind(candidate.values),
             )
         )
     return out
@@ -265,6 +296,7 @@ def find_fields(pages: Sequence[SamplePage], extra: Iterable[DraftField] = ()) -
     parsed = parse_pages(pages)
     found: list[tuple[str, str, Mapping[str, str]]] = []
     for selector, page in parsed:
+        found += breadcrumb_candidates(selector)
         found += element_candidates(selector)
         found += metadata_candidates(page)
     return choose([*extra, *evaluate(found, parsed)], len(pages))

@@ -269,14 +269,23 @@ def learn_cards(
     name: str, pages: Sequence[LevelPage], known: Iterable[str], *, sample: int = 10, keep: int = 10
 ) -> list[Candidate]:
     """Ranked CSS candidates for a level's ``cards``: the blocks around the links to ``known``
-    URLs (or URLs of their shape) that hold one such link each."""
+    URLs (or URLs of their shape) that hold one such link each, the outermost first."""
     parsed = _parse(pages, _Known(known))
     found: dict[str, Candidate] = {}
     for page in parsed[:sample]:
         for element, _ in page.anchors:
             for how, css in _card_selectors(element):
                 found.setdefault(css, Candidate(name, {"css": css}, how))
-    return _ranked(found, lambda c: _verify_cards(c, parsed), keep)
+    checked = [_verify_cards(c, parsed) for c in found.values()]
+    return sorted(checked, key=lambda c: (-c.agreement, -_size(c, parsed), *c.rank()))[:keep]
+
+
+def _size(candidate: Candidate, pages: Sequence[_Parsed]) -> int:
+    """How much the cards hold (elements in them, first page): of two blocks around each
+    link that agree alike, the card is the outer one (the title's ``<h3>`` holds the link
+    too, but not the price beside it)."""
+    css = candidate.selector["css"]
+    return sum(len(card.root.xpath(".//*")) for card in pages[0].selector.css(css)) if pages else 0
 
 
 def check_level(

@@ -97,6 +97,17 @@ def _card(link: object, urls_under: dict[object, set[str]]) -> object:
     return card
 
 
+def _cards(members: list[tuple[object, str]]) -> list[object]:
+    """Each link's card: its highest ancestor holding no other URL of the same group."""
+    urls_under: dict[object, set[str]] = {}
+    for element, target in members:
+        node = element.getparent()  # type: ignore[attr-defined]
+        while node is not None:
+            urls_under.setdefault(node, set()).add(target)
+            node = node.getparent()
+    return [_card(element, urls_under) for element, _ in members]
+
+
 def _text_size(element: object) -> int:
     return len(collapse_whitespace(" ".join(element.itertext())) or "")  # type: ignore[attr-defined]
 
@@ -170,31 +181,24 @@ def find_structure(url: str, html: str) -> ListStructure | None:
     ``None`` when no group of at least :data:`MIN_ITEMS` item links is found there."""
     selector = Selector(text=html)
     links = list(_links(selector, url))
-    urls_under: dict[object, set[str]] = {}
-    for element, target in links:
-        node = element.getparent()  # type: ignore[attr-defined]
-        while node is not None:
-            urls_under.setdefault(node, set()).add(target)
-            node = node.getparent()
     groups: dict[str, list[tuple[object, str]]] = {}
     for element, target in links:
         groups.setdefault(_signature(element), []).append((element, target))
-    best: tuple[float, list[tuple[object, str]]] | None = None
+    best: tuple[float, list[tuple[object, str]], list[object]] | None = None
     for members in groups.values():
         distinct = {target for _, target in members}
         if len(distinct) < MIN_ITEMS:
             continue
-        cards = [_card(element, urls_under) for element, _ in members]
+        cards = _cards(members)
         score = len(distinct) * (1 + sum(_text_size(c) for c in cards) / len(cards))
         score *= 1 if len(distinct) == len(members) else 0.8  # the same page linked twice
         if best is None or score > best[0]:
-            best = (score, members)
+            best = (score, members, cards)
     if best is None:
         return None
-    members = best[1]
+    _, members, cards = best
     elements = [element for element, _ in members]
     item_urls = tuple(dict.fromkeys(target for _, target in members))
-    cards = [_card(element, urls_under) for element in elements]
     card_css = None
     if all(c is not e for c, e in zip(cards, elements, strict=True)) and len(set(cards)) == len(
         cards

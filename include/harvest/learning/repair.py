@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,15 @@ from harvest.config.spec import SourceSpec, load_specs
 from harvest.config.spec.files import spec_files
 from harvest.errors import HarvestError
 from harvest.learning.candidates import Candidate, KnownPage, check_field, learn_field
-from harvest.learning.levels import LevelPage, check_level, learn_cards, learn_links
+from harvest.learning.level_repair import (
+    LevelRepair,
+    card_pages,
+    earlier_level_pages,
+    level_history,
+    level_pages,
+    proposed_levels,
+    repair_levels,
+)
 from harvest.learning.patch import spec_patch
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
@@ -80,10 +89,8 @@ def known_pages(
 def repair_fields(
     spec: SourceSpec, pages: Sequence[KnownPage], minimum: float, fields: Iterable[str] = ()
 ) -> list[FieldRepair]:
-    """Each single item-page field (or those named) checked, and learned again when it fails."""
-    names = list(fields) or [
-        n for n, f in spec.detail.fields.items() if f.from_ == "page" and not f.many
-    ]
+    """Each item-page field (or those named) checked, and learned again when it fails."""
+    names = list(fields) or [n for n, f in spec.detail.fields.items() if f.from_ == "page"]
     out = []
     for name in names:
         field = spec.detail.fields[name]
@@ -93,109 +100,6 @@ def repair_fields(
             ranked = tuple(learn_field(name, field, pages))
         out.append(FieldRepair(name, now, ranked))
     return out
-
-
-@dataclass(frozen=True)
-class LevelRepair:
-    """One level selector (``key``: ``links``, ``next_page``, ``cards``) of level ``level``:
-    its own check (``now``) and, when it fails, the learned ranking."""
-
-    level: str
-    key: str
-    now: Candidate
-    candidates: tuple[Candidate, ...] = ()
-    broken: bool = True
-
-    @property
-    def name(self) -> str:
-        return f"{self.level}.{self.key}"
-
-
-@dataclass
-class LevelHistory:
-    """What the crawl saw of each level before (level name -> URLs): where its links led
-    (``links``, with the item URLs the warehouse holds for the last level) and its pages after
-    the first of a branch (``next_pages``)."""
-
-    links: dict[str, set[str]]
-    next_pages: dict[str, set[str]]
-
-
-def level_history(
-    spec: SourceSpec, docs: Iterable[RawDocument], items: Iterable[str]
-) -> LevelHistory:
-    """:class:`LevelHistory` from an earlier night's raw ``docs`` (their ``listing``) and the
-    item URLs stored before (``items``)."""
-    history = LevelHistory({}, {})
-    for doc in docs:
-        listing = doc.listing or {}
-        level = listing.get("level")
-        if doc.page_type != "index" or not level or doc.error:
-            continue
-        history.links.setdefault(level, set()).update(listing.get("links") or ())
-        if listing.get("branch") and listing["branch"] != doc.url:
-            history.next_pages.setdefault(level, set()).add(doc.url)
-    if spec.graph:
-        history.links.setdefault(spec.graph[-1].name, set()).update(items)
-    return history
-
-
-def level_pages(docs: Iterable[RawDocument]) -> dict[str, list[LevelPage]]:
-    """Tonight's fetched level pages by level name."""
-    out: dict[str, list[LevelPage]] = {}
-    for doc in docs:
-        level = (doc.listing or {}).get("level")
-        if doc.page_type == "index" and level and doc.body and not doc.error:
-            out.setdefault(level, []).append(LevelPage(doc.final_url or doc.url, doc.body))
-    return out
-
-
-def _usable(ranked: Sequence[Candidate], now: Candidate, minimum: float) -> bool:
-    return bool(ranked) and ranked[0].agreement >= minimum and ranked[0].agreed > now.agreed
-
-
-def repair_levels(
-    spec: SourceSpec,
-    pages: dict[str, list[LevelPage]],
-    history: LevelHistory,
-    minimum: float,
-) -> list[LevelRepair]:
-    """Each level's CSS ``cards`` and ``links`` checked against the URLs seen before and learned
-    again below ``minimum``; ``next_page`` learned again when it matches nothing tonight. A
-    level without pages tonight or without history is not checked."""
-    out = []
-    for level in spec.graph:
-        tonight = pages.get(level.name) or []
-        known = history.links.get(level.name) or set()
-        cards = level.cards.css if level.cards is not None else None
-        if not tonight:
-            continue
-        if cards is not None and known:
-            now = check_level(f"{level.name}.cards", tonight, known, cards, key="cards")
-            ranked = learn_cards(now.field, tonight, known) if now.agreement < minimum else []
-            out.append(LevelRepair(level.name, "cards", now, tuple(ranked), bool(ranked)))
-            if _usable(ranked, now, minimum):
-                cards = ranked[0].selector["css"]
-        for key, urls in (("links", known), ("next_page", history.next_pages.get(level.name))):
-            selector = getattr(level, key)
-            if selector is None or selector.css is None or not urls:
-                continue
-            scope = cards if key == "links" else None
-            name = f"{level.name}.{key}"
-            now = check_level(name, tonight, urls, selector.css, key=key, cards=scope)
-            broken = now.agreement < minimum if key == "links" else not now.agreed
-            ranked = learn_links(name, tonight, urls, key=key, cards=scope) if broken else []
-            out.append(LevelRepair(level.name, key, now, tuple(ranked), broken))
-    return out
-
-
-def proposed_levels(
-    repairs: Sequence[LevelRepair], minimum: float
-) -> dict[tuple[str, str], Candidate]:
-    """The level selectors to patch: (level, key) -> the best candidate reaching ``minimum``."""
-    return {
-        (r.level, r.key): r.candidates[0] for r in repairs if _usable(r.candidates, r.now, minimum)
-    }
 
 
 def proposed(repairs: Sequence[FieldRepair], minimum: float) -> dict[str, Candidate]:
@@ -216,7 +120,9 @@ def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -
             f"{r.name}: now {r.now.agreement:.0%} ({r.now.agreed}/{r.now.pages}) with {r.now.text}"
         )
         if not r.now.pages:
-            lines.append(f"{r.name}: no page with a stored value (not checked)")
+            what = "page with a stored value" if isinstance(r, FieldRepair) else (
+                "link tonight leading where the level led before")  # fmt: skip
+            lines.append(f"{r.name}: no {what} (not checked)")
             continue
         lines.append(now)
         if (r.now.agreement >= minimum) if isinstance(r, FieldRepair) else not r.broken:
@@ -228,15 +134,36 @@ def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -
                 else ""
             )
             lines.append(f"  no selector reaches {minimum:.0%}{near}: fix it by hand")
+            if isinstance(r, FieldRepair) and r.candidates and changed_overnight(r.candidates[0]):
+                lines.append(
+                    "  where it differs it reads another value of the field: values that "
+                    "changed overnight (a source whose URLs stay)? Not proposed; check the "
+                    f"examples, and accept it with --minimum "
+                    f"{math.floor(r.candidates[0].agreement * 100) / 100:.2f}"
+                )
+                lines += _examples(r, r.candidates[0])
             continue
-        best = r.candidates[0]
-        lines.append(f"  proposed {best.agreement:.0%} ({best.agreed}/{best.pages}): {best.text}")
-        for example in best.examples[:3]:
-            mark = "ok" if example.agrees else "differs"
-            seen = "stored" if isinstance(r, FieldRepair) else "seen before"
-            lines.append(
-                f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}"
-            )
+        lines.append(
+            f"  proposed {r.candidates[0].agreement:.0%} ({r.candidates[0].agreed}/"
+            f"{r.candidates[0].pages}): {r.candidates[0].text}"
+        )
+        lines += _examples(r, r.candidates[0])
+    return lines
+
+
+def changed_overnight(best: Candidate) -> bool:
+    """Whether a candidate below the minimum looks right on a source whose values change: it
+    agrees on at least half its pages and reads a value wherever it disagrees."""
+    differs = [e for e in best.examples if not e.agrees]
+    return best.agreement >= 0.5 and bool(differs) and all(e.found for e in differs)
+
+
+def _examples(r: FieldRepair | LevelRepair, best: Candidate) -> list[str]:
+    lines = []
+    for example in best.examples[:3]:
+        mark = "ok" if example.agrees else "differs"
+        seen = "stored" if isinstance(r, FieldRepair) else "seen before"
+        lines.append(f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}")
     return lines
 
 
@@ -247,75 +174,113 @@ def spec_path(settings: Settings, source: str) -> Path:
     raise RepairError(f"no spec file for source {source!r} in {settings.sources_dir}")
 
 
+@dataclass
+class RepairOutcome:
+    """What ``repair`` found for one source and night: the checks and learned rankings of its
+    level selectors and fields, the lines a person reads, and the patch (empty: nothing to
+    patch) as a diff of the spec file and the patched text."""
+
+    spec: SourceSpec
+    day: dt.date
+    header: str
+    levels: list[LevelRepair]
+    fields: list[FieldRepair]
+    lines: list[str]
+    patch: dict[str, Candidate]
+    level_patch: dict[tuple[str, str], Candidate]
+    minimum: float = 0.95
+    path: Path | None = None
+    diff: str = ""
+    patched: str = ""
+
+    def failing(self, repair: FieldRepair | LevelRepair) -> bool:
+        """Whether the selector no longer agrees (a level's: its check said it is broken)."""
+        if isinstance(repair, LevelRepair):
+            return repair.broken
+        return bool(repair.now.pages) and repair.now.agreement < self.minimum
+
+
+def derive_repair(
+    settings: Settings,
+    spec: SourceSpec,
+    day: dt.date,
+    *,
+    days: int = 7,
+    minimum: float = 0.95,
+    fields: Sequence[str] = (),
+) -> RepairOutcome:
+    """The repair of ``spec`` from the night ``day``'s stored pages and the ``days`` before
+    (see the module docstring); nothing is written. :class:`RepairError` when there is
+    nothing to learn from."""
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        docs = store.read_partition(spec.name, day)
+        before = earlier_level_pages(store, spec.name, day, days)
+    finally:
+        store.close()
+    with open_warehouse(settings, read_only=True) as warehouse:
+        history = warehouse.read_history(
+            spec.name, day - dt.timedelta(days=days), day - dt.timedelta(days=1)
+        )
+    pages = known_pages(spec, docs, history)
+    items = history["url"].dropna().astype(str) if "url" in history else ()
+    known = level_history(spec, before, items)
+    levels = [] if fields else repair_levels(spec, level_pages(docs), known, minimum)
+    header = (
+        f"{spec.name} {day}: {len(docs)} stored pages, {len(pages)} item pages with values "
+        f"stored in the {days} days before, {len(levels)} level selectors checked"
+    )
+    if not pages and not levels:
+        raise RepairError(
+            f"source {spec.name}, date {day}: no stored item page has a value from the "
+            f"{days} days before and no level page links where it did before (crawl "
+            f"{day} first, or widen --days)"
+        )
+    repairs = repair_fields(spec, pages, minimum, fields) if pages else []
+    level_patch = proposed_levels(levels, minimum)
+    on_cards = [n for n, f in spec.detail.fields.items() if f.from_ == "card"]
+    cards = card_pages(spec, level_pages(docs), previous_rows(history, spec.detail.key)[0],
+                       level_patch) if on_cards and not fields else []  # fmt: skip
+    if cards:
+        repairs += repair_fields(spec, cards, minimum, on_cards)
+    lines = report_lines([*levels, *repairs], minimum)
+    if not pages:
+        lines.insert(0, "no item page with a stored value tonight: fields are checked once "
+                     "the levels reach them")  # fmt: skip
+    outcome = RepairOutcome(
+        spec, day, header, levels, repairs, lines,
+        proposed(repairs, minimum), level_patch, minimum,
+    )  # fmt: skip
+    if outcome.patch or outcome.level_patch:
+        outcome.path = spec_path(settings, spec.name)
+        outcome.diff, outcome.patched = spec_patch(outcome.path, outcome.patch, outcome.level_patch)
+    return outcome
+
+
 def run_repair(settings: Settings, args: argparse.Namespace) -> int:
     """The ``repair`` command (see the module docstring); prints, returns the exit code."""
+    from harvest.learning.proposals import mark_applied
+
     result = load_specs(settings.sources_dir)
     if args.source not in result.specs:
         raise RepairError(
             f"source {args.source!r}: {result.errors.get(args.source) or 'no such source'}"
         )
-    spec = result.specs[args.source]
-    day: dt.date = args.date
-    store = open_raw_store(settings.raw_store_url)
-    try:
-        docs = store.read_partition(spec.name, day)
-        before = earlier_level_pages(store, spec.name, day, args.days)
-    finally:
-        store.close()
-    with open_warehouse(settings, read_only=True) as warehouse:
-        history = warehouse.read_history(
-            spec.name, day - dt.timedelta(days=args.days), day - dt.timedelta(days=1)
-        )
-    pages = known_pages(spec, docs, history)
-    items = history["url"].dropna().astype(str) if "url" in history else ()
-    levels = (
-        []
-        if args.field
-        else repair_levels(
-            spec, level_pages(docs), level_history(spec, before, items), args.minimum
-        )
-    )
-    print(
-        f"{spec.name} {day}: {len(docs)} stored pages, {len(pages)} item pages with values "
-        f"stored in the {args.days} days before, {len(levels)} level selectors checked"
-    )
-    if not pages and not levels:
-        raise RepairError(
-            f"source {spec.name}, date {day}: no stored item page has a value from the "
-            f"{args.days} days before and no level page links where it did before (crawl "
-            f"{day} first, or widen --days)"
-        )
-    repairs = repair_fields(spec, pages, args.minimum, args.field or ()) if pages else []
-    if not pages:
-        print(
-            "no item page with a stored value tonight: fields are checked once the levels reach them"
-        )
-    for line in report_lines([*levels, *repairs], args.minimum):
+    outcome = derive_repair(
+        settings, result.specs[args.source], args.date,
+        days=args.days, minimum=args.minimum, fields=args.field or (),
+    )  # fmt: skip
+    print(outcome.header)
+    for line in outcome.lines:
         print(line)
-    patch = proposed(repairs, args.minimum)
-    level_patch = proposed_levels(levels, args.minimum)
-    if not patch and not level_patch:
+    if outcome.path is None:
         print("nothing to patch")
         return 0
-    path = spec_path(settings, spec.name)
-    diff, patched = spec_patch(path, patch, level_patch)
-    print(diff, end="")
+    print(outcome.diff, end="")
     if args.apply:
-        path.write_text(patched, encoding="utf-8")
-        print(f"applied to {path}")
+        outcome.path.write_text(outcome.patched, encoding="utf-8")
+        mark_applied(settings.home, outcome.spec.name, args.date)
+        print(f"applied to {outcome.path}")
     else:
-        print(f"not applied: add --apply to write {path}")
+        print(f"not applied: add --apply to write {outcome.path}")
     return 0
-
-
-def earlier_level_pages(store: Any, source: str, day: dt.date, days: int) -> list[RawDocument]:
-    """The level pages of the newest partition among the ``days`` nights before ``day``."""
-    for back in range(1, days + 1):
-        docs = [
-            d
-            for d in store.read_partition(source, day - dt.timedelta(days=back))
-            if d.page_type == "index"
-        ]
-        if docs:
-            return docs
-    return []

@@ -19,20 +19,26 @@ import shutil
 import sys
 import time
 import urllib.robotparser
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from parsel import Selector
+from w3lib.url import safe_url_string
 
 from harvest.config.settings import Settings
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
-from harvest.learning.listpage import find_structure
+from harvest.learning.listpage import ListStructure, find_structure
 from harvest.scraping.preview import PreviewError, fetch_page
 
 SAMPLE = 10
+MAX_UPPER = 2
+"""Most levels of categories above the list level."""
+SHARE_LISTS = 0.6
+"""The share of sampled pages that must be lists for them to be a level of categories."""
 MORE_TEXT = 3
 """A rendered page needs JavaScript when it shows more than this many characters more."""
 
@@ -50,6 +56,7 @@ class Fetcher:
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self._pool: Any = None
         self._last = 0.0
+        self.encoding = "utf-8"
 
     def _wait(self) -> None:
         pause = self.delay - (time.monotonic() - self._last)
@@ -72,10 +79,14 @@ class Fetcher:
         return self._robots[root].can_fetch(self.user_agent, url)
 
     def get(self, url: str) -> SamplePage:
+        # as Scrapy asks it: the path in UTF-8, the query in the encoding of the page linking it
+        url = safe_url_string(url, encoding=self.encoding)
         if not self.allowed(url):
             raise PreviewError(f"{url}: robots.txt disallows it; harvest init does not fetch it")
         self._wait()
         response = fetch_page(url, self.user_agent)
+        if self.requests <= 2:  # the start page's (after robots.txt): its links' encoding
+            self.encoding = response.encoding
         return SamplePage(response.url, response.text)
 
     @property
@@ -159,6 +170,44 @@ def _spread(urls: Sequence[str], count: int) -> list[str]:
     return [urls[int(i * step)] for i in range(count)]
 
 
+def _items(
+    fetcher: Fetcher,
+    page: SamplePage,
+    structure: ListStructure | None,
+    sample: int,
+    notes: list[str],
+) -> list[SamplePage]:
+    """Up to ``sample`` of the item pages ``structure`` links (spread over the list, those
+    robots.txt allows), fetched plain; ``page`` itself when there is no structure."""
+    if structure is None:
+        return [page]
+    urls = list(structure.item_urls)
+    refused = [u for u in urls if not fetcher.allowed(u)]
+    if refused:
+        notes.append(f"robots.txt disallows {len(refused)} item links (not fetched): {refused[0]}")
+        urls = [u for u in urls if u not in refused]
+    if not urls:
+        raise PreviewError(f"{page.url}: robots.txt disallows every item link found there")
+    return [fetcher.get(u) for u in _spread(urls, sample)]
+
+
+def _lists(pages: Sequence[SamplePage]) -> ListStructure | None:
+    """When most of ``pages`` are list pages with the same item links (categories, not items):
+    their list structure, with the item URLs of all of them; else ``None``."""
+    found = [s for s in (find_structure(p.url, p.html) for p in pages) if s is not None]
+    if len(found) < max(2, SHARE_LISTS * len(pages)) or len({s.links for s in found}) != 1:
+        return None
+    nexts = Counter(s.next_page for s in found if s.next_page)
+    first = found[0]
+    return ListStructure(
+        links=first.links,
+        cards=first.cards if len({s.cards for s in found}) == 1 else None,
+        next_page=nexts.most_common(1)[0][0] if nexts else None,
+        item_urls=tuple(dict.fromkeys(u for s in found for u in s.item_urls)),
+        next_url=first.next_url,
+    )
+
+
 def draft_from_url(
     url: str,
     fetcher: Fetcher,
@@ -175,8 +224,16 @@ def draft_from_url(
         structure = find_structure(page.url, fetcher.render(url).html)
         if structure is not None:
             notes.append("the list page's links appear only once rendered: render it too")
-    urls = _spread(structure.item_urls, sample) if structure else [page.url]
-    plain = [fetcher.get(u) if u != page.url else page for u in urls]
+    upper: list[ListStructure] = []
+    plain = _items(fetcher, page, structure, sample, notes)
+    while structure is not None and len(upper) < MAX_UPPER:
+        below = _lists(plain)
+        if below is None:
+            break
+        notes.append(f"the pages {structure.links!r} leads to are lists: a level of categories")
+        upper.append(structure)
+        structure = below
+        plain = _items(fetcher, page, structure, sample, notes)
     rendered: list[SamplePage | None] = []
     for item in plain:
         better = None
@@ -187,7 +244,9 @@ def draft_from_url(
         rendered.append(better)
     pages = [r or p for p, r in zip(plain, rendered, strict=True)]
     javascript = javascript_section(plain, rendered)
-    draft = draft_source(url, structure, pages, examples=examples, name=name, javascript=javascript)
+    draft = draft_source(
+        url, structure, pages, examples=examples, name=name, javascript=javascript, upper=upper
+    )
     if any(_has_scripts(p.html) for p in plain) and not fetcher.can_render:
         notes.append(
             "pages carry scripts but Chromium/chromedriver are not installed (or --no-browser): "
