@@ -31,7 +31,7 @@ from harvest.learning.guess import SINGLE, SPAN, Guess, guess_kind, is_range
 from harvest.selection import LABEL_TAGS, Page, label_values
 from harvest.text import collapse_whitespace, fold
 
-PRESENCE = 0.5
+PRESENCE = 0.3
 MAX_VALUE = 200
 MAX_LABEL = 40
 INLINE_TAGS = frozenset(
@@ -288,7 +288,7 @@ def split_ranges(draft: DraftField) -> list[DraftField]:
     spans = tuple(v if r else None for v, r in zip(draft.values, ranges, strict=True))
     return [
         DraftField(
-            draft.name, {**draft.selector, "regex": SINGLE}, draft.how, singles, draft.guess
+            draft.name, {**draft.selector, "regex": SINGLE}, draft.how, singles, Guess("price")
         ),
         DraftField(
             f"{draft.name}_range",

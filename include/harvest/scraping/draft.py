@@ -163,7 +163,8 @@ def javascript_section(
     return out
 
 
-def _spread(urls: Sequence[str], count: int) -> list[str]:
+def sample_urls(urls: Sequence[str], count: int) -> list[str]:
+    """``count`` of ``urls`` spread evenly over them (all when there are fewer)."""
     if len(urls) <= count:
         return list(urls)
     step = len(urls) / count
@@ -188,7 +189,7 @@ def _items(
         urls = [u for u in urls if u not in refused]
     if not urls:
         raise PreviewError(f"{page.url}: robots.txt disallows every item link found there")
-    return [fetcher.get(u) for u in _spread(urls, sample)]
+    return [fetcher.get(u) for u in sample_urls(urls, sample)]
 
 
 def _lists(pages: Sequence[SamplePage]) -> tuple[ListStructure, SamplePage] | None:
