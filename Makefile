@@ -84,18 +84,20 @@ typecheck: lint
 # BENCH_LOG and its tail printed at the end. BENCH_QUICK=0 leaves it out.
 BENCH_QUICK ?= 1
 BENCH_LOG ?= $(HARVEST_HOME)/logs/bench-quick.log
+# The slowest tests and benchmarks are listed at the end of make test, to keep CI within its budget.
+TEST_DURATIONS ?= --durations=30 --durations-min=20
 
 test: venv lint docs  ## lint, type check, build the docs (strict), run every test (unit, integration, DAG, end-to-end) and every benchmark's --quick run
 ifeq ($(BENCH_QUICK),1)
 	@mkdir -p $(dir $(BENCH_LOG))
 	@echo "make test: benchmarks/bench_*.py --quick run beside the suite (log: $(BENCH_LOG))"
-	@$(BIN)/pytest -m bench -p no:cacheprovider tests/benchmarks > $(BENCH_LOG) 2>&1 & quick=$$!; \
-	$(BIN)/pytest -m "not bench" $(PYTEST_ARGS); suite=$$?; \
+	@$(BIN)/pytest -m bench -p no:cacheprovider $(TEST_DURATIONS) tests/benchmarks > $(BENCH_LOG) 2>&1 & quick=$$!; \
+	$(BIN)/pytest -m "not bench" $(TEST_DURATIONS) $(PYTEST_ARGS); suite=$$?; \
 	wait $$quick; bench=$$?; \
-	echo "== benchmarks --quick (full log: $(BENCH_LOG))"; tail -n 30 $(BENCH_LOG); \
+	echo "== benchmarks --quick (full log: $(BENCH_LOG))"; tail -n 65 $(BENCH_LOG); \
 	exit $$(( suite || bench ))
 else
-	$(BIN)/pytest -m "not bench" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not bench" $(TEST_DURATIONS) $(PYTEST_ARGS)
 endif
 
 bench-quick: venv  ## run every benchmark's --quick form (what make test runs beside the suite)

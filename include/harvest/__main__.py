@@ -2,7 +2,8 @@
 
 Every stage can run without Airflow (``crawl``, ``validate``, ``clean``, ``load``, or ``run`` for
 all four), which is handy in a notebook or when debugging a spec; ``specs``, ``preview``,
-``warehouse migrate``, ``dedup label|review`` and ``repair`` (new selectors from the values
+``warehouse migrate``, ``dedup label|review``, ``init`` (a spec drafted from one URL) and
+``repair`` (new selectors from the values
 stored the nights before) help write and keep a source (every command,
 with an example: docs/reference/cli.md). A stage command prints a summary and the warnings that
 matter (:mod:`harvest.console`), after progress bars of its long steps on a terminal
@@ -24,6 +25,7 @@ from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
 from harvest.console import configure_logging, output_options, print_error, print_reports
 from harvest.errors import HarvestError
 from harvest.learning.command import add_repair_command
+from harvest.learning.draft_command import add_init_command
 from harvest.partitions import Partition, partition_date
 from harvest.progress import show_bars
 
@@ -200,6 +202,12 @@ def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.scraping.draft import run_init
+
+    return run_init(settings, args)
+
+
 def cmd_warehouse_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.storage.warehouse import WarehouseError, open_warehouse
 
@@ -367,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--limit", type=int, default=20, help="pairs to show, closest first")
     review.set_defaults(func=cmd_dedup_review)
     add_repair_command(sub, [common], _date)
+    add_init_command(sub, [common], cmd_init)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     command_name = args.func.__name__.removeprefix("cmd_").replace("_", "-")

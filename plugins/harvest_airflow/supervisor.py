@@ -103,6 +103,17 @@ def write_state(state: dict[str, dict[str, str]]) -> None:
     Variable.set(STATE_VARIABLE, state, serialize_json=True)
 
 
+def pending_repairs(home: Any) -> Callable[[str], str | None]:
+    """A source's pending repair proposal in one line (``None``: none), for its alerts."""
+    from harvest.learning.proposals import pending_proposal
+
+    def line(source: str) -> str | None:
+        proposal = pending_proposal(home, source)
+        return proposal.line() if proposal is not None else None
+
+    return line
+
+
 @translate_errors
 def run_supervisor(
     context: Any,
@@ -135,6 +146,7 @@ def run_supervisor(
             now or dt.datetime.now(dt.UTC),
             client_for(settings),
             trainings=mlflow_trainings(tracking_uri),
+            repairs=pending_repairs(settings.home),
         )
     finally:
         client.close()

@@ -627,3 +627,35 @@ def test_the_models_page_shows_each_trainings_errors_as_mlflow_has_them(
     assert at.subheader[0].value == f"Champion: version {version.version}"
     versions = _table(at, "version", "champion")
     assert list(versions.loc[versions["champion"], "run_id"]) == [run_ids[1]]
+
+
+def test_the_repairs_page_shows_a_proposed_spec_patch_and_the_command_to_apply_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harvest.learning.proposals import Proposal, store_proposal
+
+    selector = {
+        "name": "index.links", "now": "css: a.listing-link", "now_agreement": 0.0,
+        "proposed": "css: a.button", "agreement": 1.0, "agreed": 25, "checked": 25,
+        "examples": [{"url": "http://demo.test/listings/2026-11-26", "agrees": True,
+                      "known": "http://demo.test/listing/L-1", "found": "http://demo.test/listing/L-1"}],
+    }  # fmt: skip
+    diff = '--- a/demo.yaml\n+++ b/demo.yaml\n-  detail_links: "a.listing-link"\n+  detail_links: "a.button"\n'
+    store_proposal(tmp_path, Proposal("demo", "2026-11-26", [selector], diff, ["price"]))
+    monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
+    monkeypatch.setenv("HARVEST_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(MAIN, default_timeout=120).run()
+    at.switch_page("pages/repairs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = _table(at, "selector", "agreement now", "proposed", "agreement")
+    assert table.to_dict("records") == [
+        {"selector": "index.links", "now": "css: a.listing-link", "agreement now": "0%",
+         "proposed": "css: a.button", "agreement": "100% (25/25)"}
+    ]  # fmt: skip
+    codes = [c.value for c in at.code]
+    assert diff.rstrip("\n") in codes
+    assert "python -m harvest repair --source demo --date 2026-11-26 --apply" in codes
+    assert "price" in at.warning[0].value
+    assert _table(at, "page", "known", "read")["agrees"].tolist() == [True]

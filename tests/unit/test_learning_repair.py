@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from harvest.__main__ import main
+from harvest.config import Settings
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
+from harvest.learning.proposals import pending_proposal, propose_on_drift
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
 from harvest_demo import SiteConfig
 from harvest_demo.generator import listings_for_day
 from harvest_demo.records import demo_records
-from tests.fixtures.retemplated_demo import render_retemplated
+from tests.fixtures.retemplated_demo import render_retemplated, retemplated_site
 
 DAY = dt.date(2026, 3, 2)
 SITE = SiteConfig(seed=5, listings_per_day=80)
@@ -64,7 +66,7 @@ def test_repair_shows_the_diff_and_applies_it_only_when_asked(
     original = spec_file.read_text(encoding="utf-8")
     assert main(["repair", "--source", "demo", "--date", DAY.isoformat()]) == 0
     out = capsys.readouterr().out
-    assert "80 stored pages, 79 item pages with values"  # one quarantined in out
+    assert "80 stored pages, 79 item pages with values" in out  # one quarantined
     assert "price: now 0% (0/" in out and "  proposed 100% (" in out
     assert '-      css: "[data-field=price]::text"\n' in out
     assert "+      xpath: \"//*[normalize-space()='Rent']/following-sibling::*[1]\"\n" in out
@@ -91,3 +93,60 @@ def test_repair_without_earlier_values_says_so(
     assert main(["repair", "--source", "demo", "--date", later]) == 1
     err = capsys.readouterr().err
     assert f"source demo, date {later}: no stored item page has a value" in err
+
+
+def index_doc(day: dt.date, url: str, body: str, links: list[str], branch: str) -> RawDocument:
+    return RawDocument(
+        source="demo",
+        logical_date=day.isoformat(),
+        url=url,
+        status=200,
+        fetched_at=f"{day}T02:00:00+00:00",
+        page_type="index",
+        body=body,
+        listing={"branch": branch, "parent": None, "level": "index", "links": links},
+    )
+
+
+def test_repair_proposes_level_selectors_from_the_urls_seen_before(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tonight the index finds no link (the start page is all the crawl fetched); the night
+    before, the index pages linked the item pages the warehouse holds."""
+    before = DAY - dt.timedelta(days=1)
+    start = f"http://demo.test/listings/{DAY}"
+    old = f"http://demo.test/listings/{before}"
+    items = [
+        f"http://demo.test/listing/{item.listing_id}" for item in listings_for_day(SITE, before)
+    ]
+    store = open_raw_store(f"file://{home / 'raw'}")
+    store.upsert_many(
+        [
+            index_doc(before, old, "", items[:25], old),
+            index_doc(before, f"{old}?page=2", "", items[25:50], old),
+        ]
+    )
+    site = retemplated_site(SITE, DAY, "http://demo.test")
+    item_pages = store.read_partition("demo", DAY)[:20]  # fewer item pages: a faster test
+    store.delete_partition("demo", DAY)
+    store.upsert_many([*item_pages, index_doc(DAY, start, site[start], [], start)])
+    store.close()
+    # the scrape stage's proposal after a drifted crawl: stored for review, nothing applied
+    spec_file = home / "sources" / "demo.yaml"
+    original = spec_file.read_text(encoding="utf-8")
+    summary = {"item_pages": 0, "empty_levels": 1}
+    stored = propose_on_drift(Settings.from_env(), load_spec(spec_file), DAY, summary)
+    assert stored is not None and pending_proposal(home, "demo") == stored
+    names = [s["name"] for s in stored.selectors]
+    assert names[:2] == ["index.links", "index.next_page"] and "price" in names
+    diff = stored.diff
+    assert '-  detail_links: "a.listing-link"\n' in diff and '+  detail_links: "' in diff
+    assert '-  next_page: "a[rel=next]"\n' in diff and '+  next_page: "div.pager a"\n' in diff
+    assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
+    # the command shows the same and applies it
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert "index.links: now 0% (0/" in out and "index.next_page: now 0% (0/1)" in out
+    assert "seen before http://demo.test/listing/" in out and diff in out
+    assert pending_proposal(home, "demo") is None, "applied"
+    assert load_spec(spec_file).graph[0].next_page.css == "div.pager a"

@@ -18,6 +18,7 @@ navigation = st.navigation(
         st.Page(PAGES / "catalogue.py", title="Catalogue"),
         st.Page(PAGES / "models.py", title="Models"),
         st.Page(PAGES / "browse.py", title="Browse"),
+        st.Page(PAGES / "repairs.py", title="Repairs"),
     ]
 )
 navigation.run()

@@ -1,6 +1,7 @@
 """Selectors that learn: candidate selectors for a source's fields derived from the values the
 warehouse stored for the same pages (:mod:`.candidates`), the spec patch that would use them
-(:mod:`.patch`), shown to a person and never applied silently, and the ``repair`` command
+(:mod:`.patch`), level selectors (links, cards, next page) from the URLs seen before
+(:mod:`.levels`), shown to a person and never applied silently, and the ``repair`` command
 (:mod:`.repair`). The names below are imported when first used, so that the command line
 (:mod:`.command`) starts without parsel, pandas or the warehouse."""
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # the names' types, for mypy and readers; imported lazily at 
         learn_fields,
         proposal,
     )
+    from harvest.learning.levels import LevelPage, check_level, learn_cards, learn_links
     from harvest.learning.patch import SpecPatchError, patch_spec_text, spec_patch
 
 _WHERE = {
@@ -29,6 +31,10 @@ _WHERE = {
     "learn_field": "candidates",
     "learn_fields": "candidates",
     "proposal": "candidates",
+    "LevelPage": "levels",
+    "check_level": "levels",
+    "learn_cards": "levels",
+    "learn_links": "levels",
     "SpecPatchError": "patch",
     "patch_spec_text": "patch",
     "spec_patch": "patch",
@@ -38,10 +44,14 @@ __all__ = [
     "Candidate",
     "Example",
     "KnownPage",
+    "LevelPage",
     "SpecPatchError",
     "check_field",
+    "check_level",
+    "learn_cards",
     "learn_field",
     "learn_fields",
+    "learn_links",
     "patch_spec_text",
     "proposal",
     "spec_patch",

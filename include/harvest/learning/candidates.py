@@ -49,6 +49,7 @@ TIERS = {
     "attribute": 1,
     "label": 1,
     "class": 2,
+    "href": 2,
     "union": 3,
     "path": 4,
     "position": 5,
@@ -265,15 +266,31 @@ def _union(
     return min(better, key=Candidate.rank) if better else None
 
 
+def _in_card(selector: dict[str, str]) -> dict[str, str] | None:
+    """A selector as it must be written for a card field (run inside each card): an XPath
+    from the document's root made relative (``//x`` -> ``.//x``), a position dropped."""
+    xpath = selector.get("xpath")
+    if xpath is None:
+        return selector
+    if xpath.startswith("//"):
+        return {"xpath": "." + xpath}
+    return None
+
+
 def learn_field(
     name: str, spec: FieldSpec, pages: Sequence[KnownPage], *, sample: int = 20, keep: int = 10
 ) -> list[Candidate]:
     """Ranked candidate selectors for field ``name`` (its spec: kind, options, ``regex``),
     derived on up to ``sample`` pages with a known value and verified on all of ``pages``; the
-    ``keep`` best. ``ValueError`` for a field not read from the item page's HTML (``from: url``
-    or ``card``, ``many: true``: not learned yet)."""
-    if spec.from_ != "page" or spec.many:
-        raise ValueError(f"field {name!r}: only single fields read on the item page are learned")
+    ``keep`` best. A ``many: true`` field is learned as a set of items
+    (:mod:`harvest.learning.many`); a ``from: card`` field from pages that are its cards (the
+    caller's). ``ValueError`` for a ``from: url`` field (no selector to learn)."""
+    if spec.from_ == "url":
+        raise ValueError(f"field {name!r}: a 'from: url' field has no selector to learn")
+    if spec.many:
+        from harvest.learning.many import learn_many_field
+
+        return learn_many_field(name, spec, pages, sample=sample, keep=keep)
     reader = ValueReader(name, spec)
     parsed = [_Page(p.url, Selector(text=_text(p.body)), p.values) for p in pages]
     known = [p for p in parsed if reader.known(p.values) is not None]
@@ -283,7 +300,10 @@ def learn_field(
         for element, text in _elements(page):
             if reader.read(text) != wanted:
                 continue
-            for how, selector in derive(element, page.tree):
+            for how, derived in derive(element, page.tree):
+                selector = _in_card(derived) if spec.from_ == "card" else derived
+                if selector is None:
+                    continue
                 text_key = ", ".join(f"{k}: {v}" for k, v in selector.items())
                 found.setdefault(text_key, Candidate(name, selector, how))
     checked = sorted((verify(c, spec, reader, known) for c in found.values()), key=Candidate.rank)
@@ -303,6 +323,10 @@ def check_field(
     """How ``selector`` (default: the field's own selector in ``spec``) agrees with the known
     values of ``pages``: the same check as a learned candidate gets (``how``: ``current``)."""
     own = {k: getattr(spec, k) for k in SELECTOR_KEYS if getattr(spec, k) is not None}
+    if spec.many:
+        from harvest.learning.many import check_many_field
+
+        return check_many_field(name, spec, pages, selector or own)
     reader = ValueReader(name, spec)
     parsed = [_Page(p.url, Selector(text=_text(p.body)), p.values) for p in pages]
     return verify(Candidate(name, dict(selector or own), "current"), spec, reader, parsed)
@@ -315,13 +339,14 @@ def _text(body: str | bytes) -> str:
 def learn_fields(
     spec: SourceSpec, pages: Sequence[KnownPage], fields: Iterable[str] | None = None, **kw: Any
 ) -> dict[str, list[Candidate]]:
-    """:func:`learn_field` for each of ``fields`` (default: every single field read on the item
-    page) of source ``spec``; a field no page knows a value for maps to ``[]``."""
+    """:func:`learn_field` for each of ``fields`` (default: every field read on the item page,
+    ``many: true`` ones too) of source ``spec``; a field no page knows a value for maps to
+    ``[]``."""
     wanted = list(fields) if fields is not None else list(spec.detail.fields)
     out = {}
     for name in wanted:
         field_spec = spec.detail.fields[name]
-        if fields is None and (field_spec.from_ != "page" or field_spec.many):
+        if fields is None and field_spec.from_ != "page":
             continue
         out[name] = learn_field(name, field_spec, pages, **kw)
     return out

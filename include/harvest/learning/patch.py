@@ -97,14 +97,70 @@ def patch_spec_text(
     return "".join(lines)
 
 
-def spec_patch(path: Path | str, proposals: Mapping[str, Candidate]) -> tuple[str, str]:
-    """The unified diff that gives each field of ``proposals`` its candidate's selector in the
-    spec file at ``path``, and the patched text (checked to load, with those selectors).
-    Nothing is written to ``path``."""
+_ITEM = re.compile(r"^(?P<indent> *)- +name: *(?P<name>.+?) *(#.*)?$")
+INDEX_KEYS = {"links": "detail_links", "next_page": "next_page"}
+"""The ``index:`` block's names of the level keys (its one level is named ``index``)."""
+
+
+def _level_block(lines: list[str], level: str, where: str) -> tuple[int, int, dict[str, str]]:
+    """(first line, end, key names) of level ``level``: the ``index:`` block or the
+    ``levels:`` item named so."""
+    top = _find(lines, "index", 0, len(lines), 0)
+    if top is not None and level == "index":
+        return top + 1, _block_end(lines, top, 0), INDEX_KEYS
+    top = _find(lines, "levels", 0, len(lines), 0)
+    if top is not None:
+        for i in range(top + 1, _block_end(lines, top, 0)):
+            item = _ITEM.match(lines[i])
+            if item and item["name"].strip("'\"") == level:
+                end = _block_end(lines, i, len(item["indent"]))
+                return i, end, {k: k for k in ("links", "next_page", "cards")}
+    raise SpecPatchError(f"{where}: level {level!r} not found under 'levels:' or 'index:'")
+
+
+def patch_levels_text(
+    text: str, selectors: Mapping[tuple[str, str], str], where: str = "spec"
+) -> str:
+    """``text`` (a spec's YAML) with each level selector of ``selectors`` ((level, key) ->
+    CSS; key ``links``, ``next_page`` or ``cards``) replaced, the line (and a mapping under it)
+    rewritten in place; :class:`SpecPatchError` names the level and key when it is absent."""
+    lines = text.splitlines(keepends=True)
+    for (level, key), css in selectors.items():
+        start, end, names = _level_block(lines, level, where)
+        name = names.get(key)
+        at = None
+        for i in range(start, end):
+            item = lines[i].lstrip().startswith("- ")
+            match = _LINE.match(lines[i].replace("- ", "  ", 1) if item else lines[i])
+            if match and name is not None and match["key"] == name:
+                at = i
+                break
+        if at is None or match is None:
+            raise SpecPatchError(f"{where}: level {level!r} has no {key!r} selector to replace")
+        value_end = _block_end(lines, at, len(match["indent"]))
+        comment = re.search(r"( +#.*)$", match["rest"])
+        new = f"{lines[at][: len(match['indent'])]}{name}: {json.dumps(css, ensure_ascii=False)}"
+        if lines[at].lstrip().startswith("- "):
+            new = lines[at][: lines[at].index("-") + 2] + new.lstrip(" ")
+        lines[at:value_end] = [new + (comment[1] if comment else "") + "\n"]
+    return "".join(lines)
+
+
+def spec_patch(
+    path: Path | str,
+    proposals: Mapping[str, Candidate],
+    levels: Mapping[tuple[str, str], Candidate] | None = None,
+) -> tuple[str, str]:
+    """The unified diff that gives each field of ``proposals`` its candidate's selector (and
+    each level selector of ``levels``, (level, key) -> candidate, its CSS) in the spec file at
+    ``path``, and the patched text (checked to load, with those selectors). Nothing is written
+    to ``path``."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     selectors = {name: dict(c.selector) for name, c in proposals.items()}
-    patched = patch_spec_text(text, selectors, str(path))
+    patched = patch_spec_text(text, selectors, str(path)) if selectors else text
+    level_css = {at: c.selector["css"] for at, c in (levels or {}).items()}
+    patched = patch_levels_text(patched, level_css, str(path))
     with tempfile.TemporaryDirectory() as folder:  # same file name: the spec's name must match it
         trial = Path(folder) / path.name
         trial.write_text(patched, encoding="utf-8")
@@ -116,6 +172,11 @@ def spec_patch(path: Path | str, proposals: Mapping[str, Candidate]) -> tuple[st
         got = loaded.detail.fields[name]
         if any(getattr(got, k) != v for k, v in selector.items()):
             raise SpecPatchError(f"{path}: field {name!r} did not take the new selector")
+    graph = {level.name: level for level in loaded.graph}
+    for (level, key), css in level_css.items():
+        now = getattr(graph[level], key) if level in graph else None
+        if now is None or now.css != css:
+            raise SpecPatchError(f"{path}: level {level!r} {key} did not take the new selector")
     diff = difflib.unified_diff(
         text.splitlines(keepends=True),
         patched.splitlines(keepends=True),

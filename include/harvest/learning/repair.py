@@ -5,9 +5,12 @@ holds a row for from the nights before (the newest row within ``--days``, else t
 same key) are the pages with a known value. Each field of the spec is first checked as it is
 (:func:`~harvest.learning.candidates.check_field`); a field that agrees on fewer than
 ``--minimum`` of its pages is learned again (:func:`~harvest.learning.candidates.learn_field`),
-and the best candidates that reach ``--minimum`` make the proposed patch. The command prints
-each field's agreement now and proposed, examples, and the unified diff of the spec file;
-``--apply`` writes the patched spec, and nothing else ever does.
+and the best candidates that reach ``--minimum`` make the proposed patch. The crawl levels'
+``links``/``cards`` (and a ``next_page`` that matches nothing) are checked the same way against
+the URLs the level led to in the newest earlier raw partition (and the item URLs stored), and
+learned again (:mod:`~harvest.learning.levels`). The command prints each selector's agreement
+now and proposed, examples, and the unified diff of the spec file; ``--apply`` writes the
+patched spec, and nothing else ever does.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ from harvest.config.spec import SourceSpec, load_specs
 from harvest.config.spec.files import spec_files
 from harvest.errors import HarvestError
 from harvest.learning.candidates import Candidate, KnownPage, check_field, learn_field
+from harvest.learning.level_repair import (
+    LevelRepair,
+    card_pages,
+    earlier_level_pages,
+    level_history,
+    level_pages,
+    proposed_levels,
+    repair_levels,
+)
 from harvest.learning.patch import spec_patch
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
@@ -76,10 +88,8 @@ def known_pages(
 def repair_fields(
     spec: SourceSpec, pages: Sequence[KnownPage], minimum: float, fields: Iterable[str] = ()
 ) -> list[FieldRepair]:
-    """Each single item-page field (or those named) checked, and learned again when it fails."""
-    names = list(fields) or [
-        n for n, f in spec.detail.fields.items() if f.from_ == "page" and not f.many
-    ]
+    """Each item-page field (or those named) checked, and learned again when it fails."""
+    names = list(fields) or [n for n, f in spec.detail.fields.items() if f.from_ == "page"]
     out = []
     for name in names:
         field = spec.detail.fields[name]
@@ -101,7 +111,7 @@ def proposed(repairs: Sequence[FieldRepair], minimum: float) -> dict[str, Candid
     }
 
 
-def report_lines(repairs: Sequence[FieldRepair], minimum: float) -> list[str]:
+def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -> list[str]:
     """What ``repair`` prints per field: agreement now, the proposal and its examples."""
     lines = []
     for r in repairs:
@@ -112,7 +122,7 @@ def report_lines(repairs: Sequence[FieldRepair], minimum: float) -> list[str]:
             lines.append(f"{r.name}: no page with a stored value (not checked)")
             continue
         lines.append(now)
-        if r.now.agreement >= minimum:
+        if (r.now.agreement >= minimum) if isinstance(r, FieldRepair) else not r.broken:
             continue
         if not r.candidates or r.candidates[0].agreement < minimum:
             near = (
@@ -126,8 +136,9 @@ def report_lines(repairs: Sequence[FieldRepair], minimum: float) -> list[str]:
         lines.append(f"  proposed {best.agreement:.0%} ({best.agreed}/{best.pages}): {best.text}")
         for example in best.examples[:3]:
             mark = "ok" if example.agrees else "differs"
+            seen = "stored" if isinstance(r, FieldRepair) else "seen before"
             lines.append(
-                f"    {mark}: {example.url}: stored {example.known}, read {example.found!r}"
+                f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}"
             )
     return lines
 
@@ -139,47 +150,113 @@ def spec_path(settings: Settings, source: str) -> Path:
     raise RepairError(f"no spec file for source {source!r} in {settings.sources_dir}")
 
 
+@dataclass
+class RepairOutcome:
+    """What ``repair`` found for one source and night: the checks and learned rankings of its
+    level selectors and fields, the lines a person reads, and the patch (empty: nothing to
+    patch) as a diff of the spec file and the patched text."""
+
+    spec: SourceSpec
+    day: dt.date
+    header: str
+    levels: list[LevelRepair]
+    fields: list[FieldRepair]
+    lines: list[str]
+    patch: dict[str, Candidate]
+    level_patch: dict[tuple[str, str], Candidate]
+    minimum: float = 0.95
+    path: Path | None = None
+    diff: str = ""
+    patched: str = ""
+
+    def failing(self, repair: FieldRepair | LevelRepair) -> bool:
+        """Whether the selector no longer agrees (a level's: its check said it is broken)."""
+        if isinstance(repair, LevelRepair):
+            return repair.broken
+        return bool(repair.now.pages) and repair.now.agreement < self.minimum
+
+
+def derive_repair(
+    settings: Settings,
+    spec: SourceSpec,
+    day: dt.date,
+    *,
+    days: int = 7,
+    minimum: float = 0.95,
+    fields: Sequence[str] = (),
+) -> RepairOutcome:
+    """The repair of ``spec`` from the night ``day``'s stored pages and the ``days`` before
+    (see the module docstring); nothing is written. :class:`RepairError` when there is
+    nothing to learn from."""
+    store = open_raw_store(settings.raw_store_url)
+    try:
+        docs = store.read_partition(spec.name, day)
+        before = earlier_level_pages(store, spec.name, day, days)
+    finally:
+        store.close()
+    with open_warehouse(settings, read_only=True) as warehouse:
+        history = warehouse.read_history(
+            spec.name, day - dt.timedelta(days=days), day - dt.timedelta(days=1)
+        )
+    pages = known_pages(spec, docs, history)
+    items = history["url"].dropna().astype(str) if "url" in history else ()
+    known = level_history(spec, before, items)
+    levels = [] if fields else repair_levels(spec, level_pages(docs), known, minimum)
+    header = (
+        f"{spec.name} {day}: {len(docs)} stored pages, {len(pages)} item pages with values "
+        f"stored in the {days} days before, {len(levels)} level selectors checked"
+    )
+    if not pages and not levels:
+        raise RepairError(
+            f"source {spec.name}, date {day}: no stored item page has a value from the "
+            f"{days} days before and no level page links where it did before (crawl "
+            f"{day} first, or widen --days)"
+        )
+    repairs = repair_fields(spec, pages, minimum, fields) if pages else []
+    level_patch = proposed_levels(levels, minimum)
+    on_cards = [n for n, f in spec.detail.fields.items() if f.from_ == "card"]
+    cards = card_pages(spec, level_pages(docs), previous_rows(history, spec.detail.key)[0],
+                       level_patch) if on_cards and not fields else []  # fmt: skip
+    if cards:
+        repairs += repair_fields(spec, cards, minimum, on_cards)
+    lines = report_lines([*levels, *repairs], minimum)
+    if not pages:
+        lines.insert(0, "no item page with a stored value tonight: fields are checked once "
+                     "the levels reach them")  # fmt: skip
+    outcome = RepairOutcome(
+        spec, day, header, levels, repairs, lines,
+        proposed(repairs, minimum), level_patch, minimum,
+    )  # fmt: skip
+    if outcome.patch or outcome.level_patch:
+        outcome.path = spec_path(settings, spec.name)
+        outcome.diff, outcome.patched = spec_patch(outcome.path, outcome.patch, outcome.level_patch)
+    return outcome
+
+
 def run_repair(settings: Settings, args: argparse.Namespace) -> int:
     """The ``repair`` command (see the module docstring); prints, returns the exit code."""
+    from harvest.learning.proposals import mark_applied
+
     result = load_specs(settings.sources_dir)
     if args.source not in result.specs:
         raise RepairError(
             f"source {args.source!r}: {result.errors.get(args.source) or 'no such source'}"
         )
-    spec = result.specs[args.source]
-    day: dt.date = args.date
-    store = open_raw_store(settings.raw_store_url)
-    try:
-        docs = store.read_partition(spec.name, day)
-    finally:
-        store.close()
-    with open_warehouse(settings, read_only=True) as warehouse:
-        history = warehouse.read_history(
-            spec.name, day - dt.timedelta(days=args.days), day - dt.timedelta(days=1)
-        )
-    pages = known_pages(spec, docs, history)
-    print(
-        f"{spec.name} {day}: {len(docs)} stored pages, {len(pages)} item pages with values "
-        f"stored in the {args.days} days before"
-    )
-    if not pages:
-        raise RepairError(
-            f"source {spec.name}, date {day}: no stored item page has a value from the "
-            f"{args.days} days before (crawl {day} first, or widen --days)"
-        )
-    repairs = repair_fields(spec, pages, args.minimum, args.field or ())
-    for line in report_lines(repairs, args.minimum):
+    outcome = derive_repair(
+        settings, result.specs[args.source], args.date,
+        days=args.days, minimum=args.minimum, fields=args.field or (),
+    )  # fmt: skip
+    print(outcome.header)
+    for line in outcome.lines:
         print(line)
-    patch = proposed(repairs, args.minimum)
-    if not patch:
+    if outcome.path is None:
         print("nothing to patch")
         return 0
-    path = spec_path(settings, spec.name)
-    diff, patched = spec_patch(path, patch)
-    print(diff, end="")
+    print(outcome.diff, end="")
     if args.apply:
-        path.write_text(patched, encoding="utf-8")
-        print(f"applied to {path}")
+        outcome.path.write_text(outcome.patched, encoding="utf-8")
+        mark_applied(settings.home, outcome.spec.name, args.date)
+        print(f"applied to {outcome.path}")
     else:
-        print(f"not applied: add --apply to write {path}")
+        print(f"not applied: add --apply to write {outcome.path}")
     return 0

@@ -74,6 +74,12 @@ class SupervisorRun:
         return not self.errors
 
 
+def with_repair(alert: Alert, repairs: Callable[[str], str | None]) -> Alert:
+    """A miss alert with its source's pending repair proposal appended (when there is one)."""
+    line = repairs(alert.source) if alert.kind == "miss" else None
+    return dataclasses.replace(alert, message=f"{alert.message}; {line}") if line else alert
+
+
 def supervise(
     specs: Sequence[SourceSpec],
     runs: RunHistory,
@@ -83,11 +89,14 @@ def supervise(
     client: statsd.StatsClient | None = None,
     history_days: int = HISTORY_DAYS,
     trainings: TrainingHistory | None = None,
+    repairs: Callable[[str], str | None] | None = None,
 ) -> SupervisorRun:
     """Evaluate every spec at ``now`` over ``history_days`` of history, and with ``trainings``
     (read from MLflow) the trend of each champion's holdout error
     (:mod:`harvest.monitoring.model_trend`); never raises for an unreachable Airflow API,
-    warehouse or tracking store (see the module docstring)."""
+    warehouse or tracking store (see the module docstring). ``repairs``: a source's pending
+    spec patch proposal in one line (:mod:`harvest.learning.proposals`), added to each of the
+    source's miss alerts."""
     started = time.perf_counter()
     errors: dict[str, str] = {}
     since = now - dt.timedelta(days=history_days)
@@ -120,6 +129,8 @@ def supervise(
                 status = dataclasses.replace(status, checks=(*status.checks, trend))
         statuses.append(status)
     alerts, new_state = transitions(statuses, state)
+    if repairs is not None:
+        alerts = [with_repair(alert, repairs) for alert in alerts]
     emit_statuses(client, statuses)
     duration = time.perf_counter() - started
     emit_supervisor_run(client, duration, errors)

@@ -49,13 +49,16 @@ def scrape(
     night crawled because it was forced (``recrawl``, the spec's ``crawl.recrawl_past``)
     records the day it was observed on (``observed_on``). Returns the :class:`CrawlResult`
     (its ``warnings``: the page budget or depth limit hit, the completeness account's, failed
-    crawl monitors). Raises :class:`~harvest.scraping.past.PastNotObservable` (a past date
-    of an undated source never crawled; not retryable),
+    crawl monitors, and the spec patch proposed when the crawl looks drifted:
+    :func:`harvest.learning.proposals.propose_on_drift`). Raises
+    :class:`~harvest.scraping.past.PastNotObservable` (a past date of an undated source never
+    crawled; not retryable),
     :class:`~harvest.scraping.runner.CrawlError` (the child failed or timed out),
     :class:`~harvest.scraping.checks.CrawlCheckFailed` (no page fetched, no item page reached,
     a critical monitor failed) and the stores' errors; all retryable but a refused login.
     ``env``: more variables for the crawl process (a login's Connection).
     """
+    from harvest.learning.proposals import propose_on_drift
     from harvest.partitions import Partition
     from harvest.scraping.checks import check_crawl
     from harvest.scraping.health import monitored_crawl
@@ -78,5 +81,8 @@ def scrape(
         )
         if plan.observed_on is not None:
             result.observed_on = plan.observed_on.isoformat()
-    result.warnings = check_crawl(spec, partition, result.to_dict(), base_url)
+    summary = result.to_dict()
+    proposal = propose_on_drift(settings, spec, partition.day, summary)
+    summary["repair"] = proposal.line() if proposal is not None else None
+    result.warnings = check_crawl(spec, partition, summary, base_url)
     return result

@@ -32,8 +32,9 @@ def check_crawl(
     no item page reached: then the message says which level matched nothing, and where, or a
     crawl monitor the spec makes critical failed); return (and log) the warnings of one that
     did: the page budget or the depth limit was hit, so the partition may miss pages, the
-    completeness account has named warnings (:mod:`harvest.crawler.completeness`), or a crawl
-    monitor failed (:func:`harvest.scraping.health.report_monitors`)."""
+    completeness account has named warnings (:mod:`harvest.crawler.completeness`), a spec patch
+    is proposed (``summary["repair"]``, :mod:`harvest.learning.proposals`), or a crawl monitor
+    failed (:func:`harvest.scraping.health.report_monitors`)."""
     day = partition.iso
     if summary.get("exit_code") not in (0, None):
         raise CrawlCheckFailed(
@@ -67,6 +68,7 @@ def check_crawl(
                 if why
                 else "every link was followed but none led to an item page"
             )
+            + (f". {summary['repair']}" if summary.get("repair") else "")
         )
     warnings = []
     if int(summary.get("max_pages_skipped") or 0):
@@ -86,6 +88,8 @@ def check_crawl(
         f"crawl of source {spec.name!r} for {day}: {warning}"
         for warning in completeness.get("warnings") or []
     ]
+    if summary.get("repair"):
+        warnings.append(str(summary["repair"]))
     for warning in warnings:
         logger.warning("%s", warning)
     try:

@@ -1,0 +1,214 @@
+"""``harvest init`` on the demo site's list page (issue 24): the drafted spec's coverage of the
+bundled spec's values, and what drafting costs.
+
+The demo site runs in its own process (10% of its item pages need JavaScript; with Chromium and
+chromedriver installed ``init`` renders them, else it runs with ``--no-browser`` and says so).
+Each round drafts a spec from list page 1 (:func:`harvest.scraping.draft.draft_from_url`:
+robots.txt, the list page, ``--sample`` item pages, the renders, the learning), timed in wall
+seconds against the baseline of fetching the same pages and extracting them with the bundled
+spec (what one ``harvest preview`` per page costs), rounds rotated. Every round must draft the
+same spec. Then the drafted spec and the bundled one extract every item page of the first two
+list pages (rendered where the bundled spec's ``javascript`` says): printed per bundled field,
+the drafted field that reads the same values and on how many pages
+(:mod:`tests.fixtures.init_coverage`); goal >= 90% of the bundled spec's values. The catalogue
+demo (a category page, against the bundled catalogue spec) is printed too, without a goal.
+
+    .venv/bin/python benchmarks/bench_init.py            # 300 listings, 3 rounds
+    .venv/bin/python benchmarks/bench_init.py --quick    # 50 listings, 3 rounds, sample 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
+
+from _common import (  # noqa: E402
+    DAY,
+    SiteProcess,
+    goal_line,
+    load_average,
+    median,
+    ratio_line,
+    rotated,
+    spread,
+)
+
+from harvest.config.settings import DEFAULT_SOURCES_DIR  # noqa: E402
+from harvest.config.spec import SourceSpec, load_spec  # noqa: E402
+from harvest.extract import Extractor  # noqa: E402
+from harvest.learning.itemfields import SamplePage  # noqa: E402
+from harvest.learning.listpage import find_structure  # noqa: E402
+from harvest.scraping.draft import Fetcher, draft_from_url  # noqa: E402
+from harvest.scraping.preview import needs_rendering  # noqa: E402
+from harvest_demo import DemoSite, SiteConfig  # noqa: E402
+from tests.fixtures.init_coverage import FieldCoverage, coverage, overall  # noqa: E402
+
+GOAL = 0.9
+TODAY = dt.date(2026, 12, 7)
+
+
+def reference_pages(spec: SourceSpec, fetcher: Fetcher, urls: list[str]) -> list[SamplePage]:
+    """Each page fetched, and rendered where ``spec``'s ``javascript`` says it needs it."""
+    from scrapy.http import HtmlResponse
+
+    out = []
+    for url in urls:
+        page = fetcher.get(url)
+        response = HtmlResponse(page.url, body=page.html.encode(), encoding="utf-8")
+        if fetcher.can_render and needs_rendering(spec, response):
+            page = fetcher.render(url)
+        out.append(page)
+    return out
+
+
+def item_urls(fetcher: Fetcher, url: str, pages: int) -> list[str]:
+    urls: list[str] = []
+    for _ in range(pages):
+        page = fetcher.get(url)
+        structure = find_structure(page.url, page.html)
+        if structure is None:
+            break
+        urls += structure.item_urls
+        if structure.next_url is None:
+            break
+        url = structure.next_url
+    return urls
+
+
+def baseline(spec: SourceSpec, fetcher: Fetcher, list_url: str, urls: list[str]) -> int:
+    """Fetch the list page and ``urls`` and extract them with ``spec``: the values found."""
+    fetcher.get(list_url)
+    extractor = Extractor(spec)
+    from parsel import Selector
+
+    pages = reference_pages(spec, fetcher, urls)
+    return sum(
+        v is not None
+        for p in pages
+        for v in extractor.page_fields(Selector(text=p.html), p.url).values()
+    )
+
+
+def print_coverage(title: str, fields: list[FieldCoverage]) -> None:
+    print(title)
+    for f in fields:
+        print(
+            f"  {f.field:<16} <- {f.drafted or '(none)':<22} {f.agreed}/{f.pages} pages "
+            f"({f.share:.0%})"
+        )
+
+
+def catalogue(sample: int, browser: bool) -> None:
+    """The drafted spec of the catalogue's book category against the bundled catalogue spec."""
+    reference = load_spec(DEFAULT_SOURCES_DIR / "catalogue.yaml")
+    with DemoSite(SiteConfig(seed=42), day=dt.date(2026, 11, 26)) as site:
+        url = f"{site.base_url}/catalogue/category/books/"
+        fetcher = Fetcher("harvest-bench", delay=0, browser=browser)
+        try:
+            start = time.perf_counter()
+            draft = draft_from_url(url, fetcher, sample=sample)
+            seconds = time.perf_counter() - start
+            pages = reference_pages(reference, fetcher, item_urls(fetcher, url, 2))
+        finally:
+            fetcher.close()
+    fields = coverage(reference, draft.spec, pages)
+    print_coverage(
+        f"catalogue /catalogue/category/books/ ({seconds:.1f} s, {len(pages)} item pages): "
+        f"{overall(fields):.1%} of the bundled catalogue spec's page and URL values "
+        "(its card and many fields are not compared)",
+        fields,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    listings, sample = (50, 6) if args.quick else (300, 10)
+    print(load_average())
+    bundled = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    browser = Fetcher("probe").can_render
+    if not browser:
+        print("Chromium/chromedriver not installed: init and the baseline run without a browser")
+    with SiteProcess(listings, js_fraction=0.1) as site:
+        list_url = f"{site.base_url}/listings/{DAY}"
+        seconds: dict[str, list[float]] = {"baseline": [], "init": []}
+        ratios: list[float] = []
+        texts: set[str] = set()
+        drafted = None
+        for index in range(args.rounds + 1):  # round 0 warms up (imports, the browser's start)
+            times = {}
+            for side in rotated(["baseline", "init"], index):
+                fetcher = Fetcher("harvest-bench", delay=0, browser=browser)
+                start = time.perf_counter()
+                try:
+                    if side == "init":
+                        draft = draft_from_url(list_url, fetcher, sample=sample)
+                    else:
+                        urls = item_urls(fetcher, list_url, 1)
+                        step = max(1, len(urls) // sample)
+                        baseline(bundled, fetcher, list_url, urls[::step][:sample])
+                finally:
+                    fetcher.close()
+                times[side] = time.perf_counter() - start
+            texts.add(draft.text.replace(str(dt.datetime.now(dt.UTC).date()), "TODAY"))
+            drafted = draft
+            if index == 0:
+                continue
+            for side, value in times.items():
+                seconds[side].append(value)
+            ratios.append(times["init"] / times["baseline"])
+        if len(texts) != 1:
+            raise SystemExit("bench_init: rounds drafted different specs")
+        fetcher = Fetcher("harvest-bench", delay=0, browser=browser)
+        try:
+            pages = reference_pages(bundled, fetcher, item_urls(fetcher, list_url, 2))
+        finally:
+            fetcher.close()
+    if drafted is None:
+        raise SystemExit("bench_init: no round ran")
+    fields = coverage(bundled, drafted.spec, pages)
+    share = overall(fields)
+    print_coverage(
+        f"demo list page, {len(drafted.fields)} fields drafted from {sample} item pages; "
+        f"the bundled spec's fields on {len(pages)} item pages:",
+        fields,
+    )
+    for note in drafted.notes:
+        print(f"  note: {note}")
+    print(
+        goal_line(
+            "share of the bundled demo spec's values the drafted spec extracts",
+            share >= GOAL,
+            f">= {GOAL:.0%}",
+            f"{share:.1%}",
+        )
+    )
+    print(
+        ratio_line(
+            f"init (list page + {sample} item pages, learning) / fetching and extracting the "
+            "same pages with the bundled spec (wall)",
+            ratios,
+            None,
+            "",
+        )
+    )
+    print(
+        f"wall seconds, median of {args.rounds} rounds: init {median(seconds['init']):.2f} "
+        f"(spread {spread(seconds['init'])}), baseline {median(seconds['baseline']):.2f} "
+        f"(spread {spread(seconds['baseline'])})"
+    )
+    catalogue(sample, browser)
+    print(load_average())
+    return 0 if share >= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

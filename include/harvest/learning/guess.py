@@ -1,0 +1,101 @@
+"""A field's kind guessed from the strings a page sample shows for it (for ``harvest init``).
+
+Every reading is the kind's own parser (:mod:`harvest.parsers`); this module only decides which
+kind reads the sample best, most specific first: ``bool`` (every string a yes/no), ``date``
+(strings with a day and a year, the ``date_order`` found when they are ambiguous), ``price``
+(an amount with a currency), ``range`` (two amounts), ``area`` (a unit of area), ``int`` and
+``number`` (the whole string a number), ``int`` with a ``regex`` (one sentence around one
+number: ``In stock (22 available)``), else ``text``. A kind is taken when it reads at least
+:data:`SHARE` of the strings (a price shown as "on request" now and then stays a price).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harvest.fields import field_kind
+from harvest.parsers import Unparseable
+from harvest.text import yes_no
+
+SHARE = 0.6
+_INT = re.compile(r"^[+-]?\d{1,12}$")
+_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+_DATE_SHAPE = re.compile(
+    r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|"
+    r"jän|mär|mai|okt|dez|janv|févr|avr|juin|juil|août|déc)[a-zé]*\.?\b",
+    re.IGNORECASE,
+)
+_DIGITS = re.compile(r"(?<![A-Za-z])\d+(?![A-Za-z])")
+_AREA_UNIT = re.compile(r"m²|m2\b|sq\.? ?ft|ft²|sqm\b|square", re.IGNORECASE)
+_RANGE = re.compile(r"\d\s+(?:-|\u2013|to)\s+\D{0,3}\d")
+
+
+@dataclass(frozen=True)
+class Guess:
+    """A kind and the options it needs (``date_order`` for ambiguous dates)."""
+
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _share(strings: Sequence[str], kind: str, **options: Any) -> float:
+    parse = field_kind(kind).parser(**options)
+    readings = [parse(s) for s in strings]
+    return sum(r is not None and not isinstance(r, Unparseable) for r in readings) / len(strings)
+
+
+def _date(strings: Sequence[str]) -> Guess | None:
+    if sum(bool(_DATE_SHAPE.search(s)) for s in strings) < SHARE * len(strings):
+        return None
+    parse = field_kind("date").parser()
+    readings = [parse(s) for s in strings]
+    ambiguous = any(isinstance(r, Unparseable) and "ambiguous" in r.reason for r in readings)
+    if not ambiguous and _share(strings, "date") >= SHARE:
+        return Guess("date")
+    for order in ("DMY", "MDY", "YMD"):
+        if _share(strings, "date", date_order=order) >= SHARE:
+            return Guess("date", {"date_order": order})
+    return None
+
+
+def guess_kind(strings: Sequence[str | None]) -> Guess:
+    """The kind (and its options) that reads ``strings`` (a field's value on each page of a
+    sample; ``None`` for a page without it) best; ``text`` when none reads :data:`SHARE`."""
+    shown = [s for s in strings if s]
+    if not shown:
+        return Guess("text")
+    if all(yes_no(s) is not None for s in shown):
+        return Guess("bool")
+    if all(_INT.match(s.replace(" ", "")) for s in shown):
+        return Guess("int")
+    if all(_NUMBER.match(s) for s in shown):
+        return Guess("number")
+    date = _date(shown)
+    if date is not None:
+        return date
+    ranges = sum(bool(_RANGE.search(s)) for s in shown) >= SHARE * len(shown)
+    if ranges and _share(shown, "range") >= SHARE:
+        return Guess("range")
+    if _share(shown, "price") >= SHARE:
+        return Guess("price")
+    if any(_AREA_UNIT.search(s) for s in shown) and _share(shown, "area") >= SHARE:
+        return Guess("area")
+    return _counted(shown) or Guess("text")
+
+
+def _counted(shown: Sequence[str]) -> Guess | None:
+    """``int`` with a ``regex`` when most strings are one sentence around one number that
+    differs (``In stock (22 available)``); the others read as nothing."""
+    templates = Counter(_DIGITS.sub("#", s) for s in shown)
+    template, count = templates.most_common(1)[0]
+    if template.count("#") != 1 or count < SHARE * len(shown):
+        return None
+    numbers = {"".join(_DIGITS.findall(s)) for s in shown if _DIGITS.sub("#", s) == template}
+    if len(numbers) < 2:
+        return None
+    parts = [re.escape(p).replace("\\ ", " ") for p in template.split("#")]
+    return Guess("int", {"regex": r"(\d+)".join(parts)})

@@ -1,0 +1,124 @@
+"""Level selectors learned from the URLs seen before (issue 24): the re-templated demo's index
+(links and pager renamed), cards, a site that did not change, URLs that changed shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harvest.config.settings import DEFAULT_SOURCES_DIR
+from harvest.config.spec import load_spec
+from harvest.learning import SpecPatchError, spec_patch
+from harvest.learning.level_repair import LevelHistory, proposed_levels, repair_levels
+from harvest.learning.levels import LevelPage, check_level, learn_cards, learn_links, url_shape
+from harvest.learning.patch import patch_levels_text
+from harvest.learning.repair import report_lines
+from harvest_demo import SiteConfig
+from harvest_demo.generator import day_listings
+from harvest_demo.pages import render_index
+from tests.fixtures.retemplated_demo import crawl, retemplated_site
+
+DAY = dt.date(2026, 11, 26)
+BASE = "http://127.0.0.1:8000"
+START = f"{BASE}/listings/{DAY}"
+CONFIG = SiteConfig(listings_per_day=45)
+
+
+def night_before() -> LevelHistory:
+    before = DAY - dt.timedelta(days=1)
+    items = {f"{BASE}/listing/{item.listing_id}" for item in day_listings(CONFIG, before)}
+    pages = {f"{BASE}/listings/{before}?page={n}" for n in range(2, CONFIG.pages_per_day + 1)}
+    return LevelHistory({"index": items}, {"index": pages})
+
+
+def test_url_shape_reads_digits_as_one_kind() -> None:
+    assert url_shape(f"{BASE}/listing/L-20261127-0003#top") == url_shape(
+        f"{BASE}/listing/L-20261126-0001"
+    )
+    assert url_shape(f"{BASE}/listing/L-1") != url_shape(f"{BASE}/listings/2026-11-26?page=2")
+
+
+def test_the_retemplated_index_is_repaired_and_its_crawl_reaches_every_item(
+    tmp_path: Path,
+) -> None:
+    spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    site = retemplated_site(CONFIG, DAY, BASE)
+    fetched, items = crawl(spec, site, START)
+    assert items == set() and fetched == {START}, "the old selectors find nothing"
+    tonight = {"index": [LevelPage(START, site[START])]}
+    repairs = repair_levels(spec, tonight, night_before(), 0.95)
+    assert [(r.name, r.now.agreed) for r in repairs] == [("index.links", 0), ("index.next_page", 0)]
+    chosen = proposed_levels(repairs, 0.95)
+    assert set(chosen) == {("index", "links"), ("index", "next_page")}
+    lines = "\n".join(report_lines(repairs, 0.95))
+    assert "index.links: now 0% (0/25) with css: a.listing-link" in lines
+    assert "  proposed 100% (25/25): css: " in lines
+    for path in DEFAULT_SOURCES_DIR.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    diff, patched = spec_patch(tmp_path / "demo.yaml", {}, chosen)
+    assert '-  detail_links: "a.listing-link"\n' in diff
+    assert '-  next_page: "a[rel=next]"\n' in diff
+    (tmp_path / "demo.yaml").write_text(patched, encoding="utf-8")
+    _, reached = crawl(load_spec(tmp_path / "demo.yaml"), site, START)
+    assert reached == {f"{BASE}/listing/{item.listing_id}" for item in day_listings(CONFIG, DAY)}
+
+
+def test_a_site_that_did_not_change_gets_no_proposal() -> None:
+    spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    tonight = {
+        "index": [
+            LevelPage(f"{START}?page={n}", render_index(CONFIG, DAY, n) or b"")
+            for n in range(1, CONFIG.pages_per_day + 1)
+        ]
+    }
+    repairs = repair_levels(spec, tonight, night_before(), 0.95)
+    assert [r.now.agreement for r in repairs if r.key == "links"] == [1.0]
+    assert not any(r.candidates for r in repairs) and proposed_levels(repairs, 0.95) == {}
+    assert all(": now " in line for line in report_lines(repairs, 0.95))
+
+
+CARDS = """<html><body><nav><a href="/about">About</a></nav><div class="grid">{cards}</div>
+<a class="more" href="/shop?page=2">more</a></body></html>"""
+CARD = (
+    '<section class="tile"><a href="/p/{n}"><img src="x.png"></a><h4 class="tile-name">'
+    '<a href="/p/{n}">Item {n}</a></h4><span>{n}.99</span><a href="/cart/add">Add</a></section>'
+)
+
+
+def test_cards_and_the_link_inside_them_are_learned() -> None:
+    body = CARDS.format(cards="".join(CARD.format(n=n) for n in range(100, 120)))
+    pages = [LevelPage("http://shop.test/shop", body)]
+    known = {f"http://shop.test/p/{n}" for n in range(90, 110)}  # half of them new tonight
+    assert check_level("lists.cards", pages, known, "article.product_pod", key="cards").agreed == 0
+    cards = learn_cards("lists.cards", pages, known)
+    assert cards[0].selector == {"css": "section.tile"} and cards[0].agreement == 1.0
+    links = learn_links("lists.links", pages, known, cards="section.tile")
+    assert links[0].agreement == 1.0
+    assert check_level("lists.links", pages, known, "a", cards="section.tile").agreement < 1.0
+
+
+def test_urls_of_another_shape_give_a_low_agreement_not_a_wrong_selector() -> None:
+    spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    site = retemplated_site(CONFIG, DAY, BASE)
+    tonight = {"index": [LevelPage(START, site[START])]}
+    moved = LevelHistory({"index": {f"{BASE}/flat/abc"}}, {"index": {f"{BASE}/all?p=x"}})
+    repairs = repair_levels(spec, tonight, moved, 0.95)
+    assert proposed_levels(repairs, 0.95) == {}
+    assert [r.now.pages for r in repairs] == [0, 0], "nothing tonight links where it did"
+
+
+def test_level_patch_keeps_comments_and_names_a_missing_selector() -> None:
+    text = (DEFAULT_SOURCES_DIR / "catalogue.yaml").read_text(encoding="utf-8")
+    patched = patch_levels_text(
+        text, {("lists", "cards"): "div.tile", ("categories", "links"): "nav.cats a"}
+    )
+    assert '    cards: "div.tile"\n' in patched
+    assert '    links: "nav.cats a"  ' in patched or '    links: "nav.cats a"\n' in patched
+    assert "# looked up inside each card" in patched
+    with pytest.raises(SpecPatchError, match="level 'categories' has no 'cards'"):
+        patch_levels_text(text, {("categories", "cards"): "li"})
+    with pytest.raises(SpecPatchError, match="level 'nowhere' not found"):
+        patch_levels_text(text, {("nowhere", "links"): "a"})
