@@ -5,10 +5,12 @@ across two parts), compared table by table."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 from harvest.config.settings import PACKAGE_DIR, Settings
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.pipeline import run_partition
-from harvest.storage.raw import FileRawStore, RawDocument
+from harvest.storage.raw import FileRawStore, RawDocument, content_hash
 from tests.integration.test_validation_partition import DAY, detail, messy_partition
 
 VOLATILE = ("_at", "seconds", "uri", "data_docs_path")  # when and where, not what
@@ -54,27 +56,68 @@ WORDS = [
 PLACES = ["Mitte", "Pankow", "Neukoelln", "Wedding", "Moabit", "Treptow", "Lichtenberg", "Spandau"]
 
 
-def partition(source: str) -> list[RawDocument]:
-    """Malformed records of every kind, 600 good and different ones, and a listing id on a page
-    near the end that an early page has too (the two land in different Dask parts)."""
-    docs = messy_partition(source, n_good=0)
+def good(source: str, i: int, pick: random.Random, **changed: str | None) -> RawDocument:
+    """One good, distinct listing (page ``i``) with ``changed`` fields."""
+    rooms = pick.randint(1, 6)
+    place = pick.choice(PLACES)
+    words = " ".join(pick.sample(WORDS, 3))
+    fields: dict[str, str | None] = {
+        "title": f"{words.capitalize()} {rooms}-room flat in {place}, no. {i}",
+        "price": f"€{pick.randint(400, 4000)} / month",
+        "area": f"{pick.randint(18, 180)} m²",
+        "rooms": str(rooms),
+        "floor": str(pick.randint(0, 12)),
+        "district": place,
+        "built_year": str(pick.randint(1890, 2025)),
+    }
+    return detail(source, i, **{**fields, **changed})
+
+
+def relisted(doc: RawDocument, i: int) -> RawDocument:
+    """``doc`` re-listed on page ``i`` under a new id, its title reworded."""
+    fields = dict(doc.fields)
+    title = str(fields["title"]).split(", no.")[0]
+    fields.update(listing_id=f"L-20261126-{i:04d}", title=f"{title} - available now")
+    url = f"http://127.0.0.1:8000/listing/{i:04d}"
+    return replace(doc, url=url, content_hash=content_hash(url), fields=fields)
+
+
+def partitions(source: str) -> tuple[list[RawDocument], list[RawDocument]]:
+    """The day before (90 listings, loaded on pandas: the history) and the day: malformed
+    records of every kind, 600 good and different ones, a listing id on a page near the end
+    that an early page has too (the two land in different Dask parts), listings of the day
+    before again (60 the same, 10 with a new price), 25 of them and 25 of the day re-listed
+    under new ids, 8 content-identical copies under new ids, and 4 listings without a floor (a
+    block field rarely missing: compared with every bucket)."""
     pick = random.Random(23)
-    for i in range(600):
-        rooms = pick.randint(1, 6)
-        place = pick.choice(PLACES)
-        words = " ".join(pick.sample(WORDS, 3))
-        fields = {
-            "title": f"{words.capitalize()} {rooms}-room flat in {place}, no. {i}",
-            "price": f"€{pick.randint(400, 4000)} / month",
-            "area": f"{pick.randint(18, 180)} m²",
-            "rooms": str(rooms),
-            "floor": str(pick.randint(0, 12)),
-            "district": place,
-            "built_year": str(pick.randint(1890, 2025)),
-        }
-        docs.append(detail(source, 1000 + i, **fields))
-    docs.append(detail(source, 1900, listing_id="L-20261126-1003"))
-    return docs
+    before = [good(source, 3000 + i, pick) for i in range(90)]
+    goods = [good(source, 1000 + i, pick) for i in range(600)]
+    today = DAY.isoformat()
+    day = [*messy_partition(source, n_good=0), *goods]
+    day.append(detail(source, 1900, listing_id="L-20261126-1003"))
+    day += [replace(doc, logical_date=today) for doc in before[:60]]
+    day += [
+        replace(doc, logical_date=today, fields={**doc.fields, "price": "€9999"})
+        for doc in before[60:70]
+    ]
+    day += [
+        replace(relisted(doc, 4000 + n), logical_date=today)
+        for n, doc in enumerate(before[70:90] + before[:5])
+    ]
+    day += [relisted(doc, 5000 + n) for n, doc in enumerate(goods[:25])]
+    day += [
+        replace(
+            relisted(doc, 6000 + n),
+            fields={**doc.fields, "listing_id": f"L-20261126-{6000 + n:04d}"},
+        )
+        for n, doc in enumerate(goods[100:108])
+    ]
+    day += [
+        good(source, 7000 + n, pick, floor=None, area=None, rooms=None, balcony=None)
+        for n in range(4)
+    ]
+    yesterday = (DAY - dt.timedelta(days=1)).isoformat()
+    return [replace(doc, logical_date=yesterday) for doc in before], day
 
 
 def tables(url: str, source: str, other: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -109,7 +152,9 @@ def run(spec: SourceSpec, home: Path, url: str, threshold: int) -> dict[str, Any
             "HARVEST_STATSD_ON": "false",
         }
     )
-    FileRawStore(settings.home / "raw").upsert_many(partition(spec.name))
+    before, day = partitions(spec.name)
+    FileRawStore(settings.home / "raw").upsert_many(before + day)
+    run_partition(spec, DAY - dt.timedelta(days=1), settings, scrape=False)
     return run_partition(spec, DAY, settings, scrape=False)
 
 
@@ -123,10 +168,11 @@ def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
     on_dask = demo.model_copy(update={"name": f"dasked_{suffix}"})
 
     want = run(on_pandas, tmp_path / "pandas", warehouse_url, threshold=0)
-    with caplog.at_level(logging.INFO, logger="harvest.storage.staging"):
+    with caplog.at_level(logging.INFO):
         got = run(on_dask, tmp_path / "dask", warehouse_url, threshold=100)
     streamed = [r.message for r in caplog.records if "read in parts of 250" in r.message]
     assert any("/cleaned/" in message for message in streamed), "the load did not stream"
+    assert any(f"clean source={on_dask.name} on Dask" in r.message for r in caplog.records)
 
     assert want["validate"]["engine"] == "pandas" and got["validate"]["engine"] == "dask"
     for stage in ("validate", "clean", "load"):
@@ -134,6 +180,10 @@ def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
         expected = {k: v for k, v in want[stage].items() if k in same}
         assert same == {**expected, "source": on_dask.name}, stage
     assert got["validate"]["quarantined_by_reason"]["listing_id:unique"] == 2
+    cleaned = want["clean"]  # every rule of de-duplication and imputation had work to do
+    assert cleaned["exact_duplicates_history"] == 60 and cleaned["updated"] == 10
+    assert cleaned["near_duplicates_history"] > 0 and cleaned["near_duplicates_batch"] > 0
+    assert cleaned["reported"] > 0 and cleaned["imputed"]
     want_tables = tables(warehouse_url, on_pandas.name, on_dask.name)
     got_tables = tables(warehouse_url, on_dask.name, on_pandas.name)
     assert len(want_tables["processed_<source>"]) > 500, "the pandas path loaded too little"

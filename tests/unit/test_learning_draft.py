@@ -197,8 +197,68 @@ def test_sampled_pages_that_are_lists_make_a_level_of_categories() -> None:
     from harvest.scraping.draft import _lists
 
     lists = [SamplePage(f"{BASE}/c/{c}", _list_page(n)) for n, c in enumerate(("a", "b", "c"), 1)]
-    below = _lists(lists)
-    assert below is not None and below.cards == "article.product_pod"
+    found = _lists(lists)
+    assert found is not None and found[1] is lists[0]
+    below = found[0]
+    assert below.cards == "article.product_pod"
     assert below.links == "h3 a" and below.next_page == "li.next > a"
     assert len(below.item_urls) == 18  # the items of all three lists
     assert _lists([_item(1), _item(2), _item(3)]) is None
+
+
+def test_values_only_the_cards_show_become_card_fields() -> None:
+    from harvest.learning.cardfields import card_fields
+
+    cards = "".join(
+        f'<li><article class="pod"><p class="star-rating {stars}"></p>'
+        + ('<span class="badge">Staff pick</span>' if n % 3 == 0 else "")
+        + f'<h3 class="name"><a href="/p/{n}">Thing {n}</a></h3><a class="basket" href="/b?p={n}">Add</a>'
+        "</article></li>"
+        for n, stars in enumerate(["One", "Two", "Three", "Four", "Five", "Two", "One"])
+    )
+    html = f'<html><body><ol class="row">{cards}</ol></body></html>'
+    items = [
+        SamplePage(f"{BASE}/p/{n}", f'<html><body><h1 class="name">Thing {n}</h1></body></html>')
+        for n in (0, 1, 2)
+    ]
+    title = find_fields(items)
+    assert [f.name for f in title] == ["name"]
+    found = {
+        f.name: f
+        for f in card_fields(
+            f"{BASE}/list", html, "ol.row > li", "h3 a", title, [p.url for p in items]
+        )
+    }
+    assert set(found) == {
+        "star_rating",
+        "badge",
+    }  # the title is the item page's; "Add" is on every card
+    assert found["star_rating"].selector == {
+        "from": "card",
+        "css": "p.star-rating::attr(class)",
+        "regex": r"star-rating (\S+)",
+    }
+    assert found["star_rating"].values[:3] == ("One", "Two", "Three")
+    assert found["badge"].values.count("Staff pick") == 3
+
+
+def test_a_price_field_that_also_shows_ranges_is_split_in_two() -> None:
+    from harvest.learning.guess import Guess
+    from harvest.learning.itemfields import DraftField, split_ranges
+
+    values = ("£51.77", "$50,000 - $70,000 a year", "£12.00", "3.500 € - 4.200 € a month", None)
+    price, pay = split_ranges(
+        DraftField("price", {"css": "p.price"}, "class", values, Guess("price"))
+    )
+    assert (price.name, price.guess.kind, price.values) == (
+        "price",
+        "price",
+        ("£51.77", None, "£12.00", None, None),
+    )
+    assert (pay.name, pay.guess.kind) == ("price_range", "range")
+    assert (
+        pay.selector["regex"] == r"^(.+ [-\u2013] .+)$"
+        and price.selector["regex"] == r"^([^-\u2013]+)$"
+    )
+    single = DraftField("price", {"css": "p.price"}, "class", ("£1.00", "£2.00"), Guess("price"))
+    assert split_ranges(single) == [single]

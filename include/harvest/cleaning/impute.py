@@ -12,6 +12,7 @@ field are returned, so a model or an analyst can always tell observed from imput
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,15 +79,44 @@ def _sort_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, value)
 
 
+def fill_value(
+    name: str,
+    field_spec: FieldSpec,
+    values: pd.Series,
+    history: pd.DataFrame | None,
+    min_batch_values: int = MIN_BATCH_VALUES,
+) -> tuple[Any, str]:
+    """The value that fills field ``name``'s missing values and where its statistic came from
+    (``batch`` or ``batch+history``): ``values`` are the batch's values of the field (missing
+    ones may be left out), ``history`` is used with them when they are fewer than
+    ``min_batch_values``; ``None`` when there is nothing to fill in with."""
+    source = "batch"
+    few = field_spec.impute != "constant" and int(values.notna().sum()) < min_batch_values
+    if few and history is not None and name in history and history[name].notna().any():
+        values = pd.concat([values.dropna(), history[name].dropna()], ignore_index=True)
+        source = "batch+history"
+    fill: object
+    if field_spec.impute == "median":
+        fill = median_value(values, field_spec.kind)
+    elif field_spec.impute == "mode":
+        fill = mode_value(values)
+    else:
+        fill = constant_value(field_spec)
+    return fill, source
+
+
 def impute_frame(
     frame: pd.DataFrame,
     spec: SourceSpec,
     history: pd.DataFrame | None = None,
     *,
     min_batch_values: int = MIN_BATCH_VALUES,
+    fills: Mapping[str, tuple[Any, str]] | None = None,
 ) -> Imputed:
     """Fill the missing values of the fields the spec marks imputable and add the ``imputed``
-    column (a list of field names per record, empty when nothing was filled)."""
+    column (a list of field names per record, empty when nothing was filled). ``fills`` (field
+    -> :func:`fill_value`) replaces the statistics of ``frame`` when it is one part of a
+    partition (the Dask path computes them over every part)."""
     out = frame.copy()
     result = Imputed(out)
     flags: list[list[str]] = [[] for _ in range(len(out))]
@@ -96,19 +126,10 @@ def impute_frame(
         missing = out[name].isna().to_numpy()
         if not missing.any():
             continue
-        values = out[name]
-        source = "batch"
-        few = field_spec.impute != "constant" and int(values.notna().sum()) < min_batch_values
-        if few and history is not None and name in history and history[name].notna().any():
-            values = pd.concat([values.dropna(), history[name].dropna()], ignore_index=True)
-            source = "batch+history"
-        fill: object
-        if field_spec.impute == "median":
-            fill = median_value(values, field_spec.kind)
-        elif field_spec.impute == "mode":
-            fill = mode_value(values)
+        if fills is None:
+            fill, source = fill_value(name, field_spec, out[name], history, min_batch_values)
         else:
-            fill = constant_value(field_spec)
+            fill, source = fills[name]
         if fill is None:
             result.left_missing[name] = int(missing.sum())
             continue

@@ -204,7 +204,8 @@ def clean_partition(
     partition = Partition.of(spec.name, partition)
     day, staging = partition.day, settings.staging_url
     validated_uri = validated_uri or partition.staged_uri(staging, StagedDataset.VALIDATED)
-    validated = read_frame(validated_uri)
+    on_dask = _on_dask(validated_uri, settings)
+    validated = None if on_dask else read_frame(validated_uri)
     cleaned_at = dt.datetime.now(dt.UTC).isoformat()
     if not spec.dedup.history_days or spec.mode == "catalogue":
         history, status = None, "disabled"
@@ -215,8 +216,15 @@ def clean_partition(
 
         with open_warehouse(settings, spec, day, cache=cache) as owned:
             history, status = read_history(spec, day, owned)
-    cleaned, duplicates, counts, kept_matches = clean_frame(validated, spec, history)
-    cleaned_uri = write_frame(cleaned, partition.staged_uri(staging, StagedDataset.CLEANED))
+    cleaned_uri = partition.staged_uri(staging, StagedDataset.CLEANED)
+    if validated is None:
+        dasked = _clean_on_dask(validated_uri, spec, partition, history, settings, cleaned_uri)
+        cleaned, duplicates, counts, kept_matches = dasked
+        input_rows, output_rows = counts.pop("input_rows"), counts.pop("output_rows")
+    else:
+        cleaned, duplicates, counts, kept_matches = clean_frame(validated, spec, history)
+        cleaned_uri = write_frame(cleaned, cleaned_uri)
+        input_rows, output_rows = len(validated), len(cleaned)
     duplicates_uri = write_frame(
         duplicates, partition.staged_uri(staging, StagedDataset.DUPLICATES)
     )
@@ -230,8 +238,8 @@ def clean_partition(
         validated_uri=validated_uri,
         cleaned_uri=cleaned_uri,
         duplicates_uri=duplicates_uri,
-        input_rows=len(validated),
-        output_rows=len(cleaned),
+        input_rows=input_rows,
+        output_rows=output_rows,
         exact_duplicates_batch=counts["exact_batch"],
         exact_duplicates_history=counts["exact_history"],
         near_duplicates_batch=counts["near_batch"],
@@ -263,6 +271,54 @@ def clean_partition(
         cleaned_uri,
     )
     return report
+
+
+def _on_dask(validated_uri: str, settings: Settings) -> bool:
+    """Whether the validated frame at ``validated_uri`` is a local file of more rows than the
+    Dask threshold (its row count read from the Parquet footer)."""
+    from harvest.storage.dask_frames import engages
+    from harvest.storage.staging import frame_parts
+
+    if not settings.dask_threshold_rows:
+        return False
+    try:
+        from harvest.storage.dask_frames import staging_path
+
+        if not staging_path(validated_uri).is_file():
+            return False
+    except ValueError:
+        return False
+    return engages(frame_parts(validated_uri, settings.dask_part_rows).rows, settings)
+
+
+def _clean_on_dask(
+    validated_uri: str,
+    spec: SourceSpec,
+    partition: Partition,
+    history: pd.DataFrame | None,
+    settings: Settings,
+    cleaned_uri: str,
+) -> CleanedFrames:
+    """:func:`harvest.cleaning.partitioned.clean_on_dask` on the settings' cluster; the
+    cleaned frame it returns is the head profiled (the records are in ``cleaned_uri``)."""
+    import pyarrow.parquet as pq
+
+    from harvest.cleaning.partitioned import clean_on_dask
+    from harvest.storage.dask_frames import dask_client, staging_path, work_dir
+
+    log.info("clean source=%s date=%s: on Dask", spec.name, partition.day)
+    target = staging_path(cleaned_uri)
+    with work_dir(settings, spec.name, partition.iso) as folder, dask_client(settings) as client:
+        done = clean_on_dask(
+            staging_path(validated_uri), spec, history, client=client, folder=folder,
+            cleaned=target,
+        )  # fmt: skip
+    counts = {**done.counts, "input_rows": done.input_rows, "output_rows": done.output_rows}
+    counts["imputed_values"] = {k: _plain(v) for k, v in counts["imputed_values"].items()}
+    with pq.ParquetFile(target) as file:
+        head = next(file.iter_batches(batch_size=settings.profile_max_rows or 1), None)
+    profiled = head.to_pandas() if head is not None else pd.DataFrame()
+    return CleanedFrames(profiled, done.duplicates, counts, done.kept_matches)
 
 
 def _plain(value: Any) -> Any:

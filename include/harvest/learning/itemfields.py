@@ -27,11 +27,11 @@ from parsel import Selector
 
 from harvest.config.spec import FieldSpec
 from harvest.extract import FieldExtractor
-from harvest.learning.guess import Guess, guess_kind
+from harvest.learning.guess import SINGLE, SPAN, Guess, guess_kind, is_range
 from harvest.selection import LABEL_TAGS, Page, label_values
 from harvest.text import collapse_whitespace, fold
 
-PRESENCE = 0.5
+PRESENCE = 0.3
 MAX_VALUE = 200
 MAX_LABEL = 40
 INLINE_TAGS = frozenset(
@@ -49,6 +49,7 @@ PRIORITY = {
     "breadcrumb": 5,
     "id": 6,
     "class": 7,
+    "card": 8,
 }
 """How stable each kind of candidate is across pages and redesigns (lower: kept first)."""
 GENERIC_KEYS = frozenset({"name", "description", "url", "image", "id", "identifier"})
@@ -113,9 +114,11 @@ def _is_value_element(element: Any) -> bool:
     )
 
 
-def _elements(selector: Selector) -> Iterable[Any]:
+def _elements(selector: Selector, inside: bool = False) -> Iterable[Any]:
     body = selector.root.find("body")
     for element in (body if body is not None else selector.root).iter():
+        if inside and element is selector.root:
+            continue
         if not isinstance(element.tag, str) or element.tag in SKIPPED_TAGS:
             continue
         if any(a.tag in SKIPPED_TAGS for a in element.iterancestors()):
@@ -129,9 +132,12 @@ def _short(name: str) -> str:
     return name
 
 
-def element_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, str]]]:
-    """``(how, name, selector)`` of every value element and label on one page."""
-    for element in _elements(selector):
+def element_candidates(
+    selector: Selector, *, inside: bool = False
+) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """``(how, name, selector)`` of every value element and label on one page (``inside``: in
+    one card, the card itself left out)."""
+    for element in _elements(selector, inside):
         text = _text(element)
         if not text or len(text) > MAX_VALUE or not _is_value_element(element):
             continue
@@ -201,10 +207,11 @@ def metadata_candidates(page: Page) -> Iterable[tuple[str, str, dict[str, str]]]
                 yield "metadata", name, {"metadata": syntax, "jmespath": path}
 
 
-def _values(
+def field_values(
     name: str, selector: Mapping[str, str], parsed: Sequence[tuple[Selector, Page]]
 ) -> tuple[str | None, ...] | None:
-    """The candidate's value on each page; ``None`` when it matches several nodes on one."""
+    """The candidate's value (after its ``regex``) in each scope (a page, or a card of
+    ``page``); ``None`` when it matches several nodes in one."""
     extractor = FieldExtractor(name, FieldSpec.model_validate(dict(selector)))
     out: list[str | None] = []
     for selector_, page in parsed:
@@ -214,8 +221,8 @@ def _values(
             return None
         if len(matches) > 1:
             return None
-        value = matches[0] if matches else None
-        out.append(value if value and len(value) <= MAX_VALUE else None)
+        value = extractor.value(matches, page.url) if matches else None
+        out.append(value if isinstance(value, str) and len(value) <= MAX_VALUE else None)
     return tuple(out)
 
 
@@ -242,25 +249,55 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
             continue
         kept.append(candidate)
     kept.sort(key=lambda c: position[c.text])  # the order the pages show them in
+    typed: list[DraftField] = []
+    for c in kept:
+        own = c.how in ("title", "example")
+        typed += split_ranges(
+            DraftField(
+                c.name, c.selector, c.how, c.values, c.guess if own else guess_kind(c.values)
+            )
+        )
     names: set[str] = set()
     out = []
-    for candidate in kept:
+    for candidate in typed:
         name, number = candidate.name, 2
         while name in names:
             name, number = f"{candidate.name}_{number}", number + 1
         names.add(name)
         out.append(
-            DraftField(
-                name,
-                candidate.selector,
-                candidate.how,
-                candidate.values,
-                candidate.guess
-                if candidate.how in ("title", "example")
-                else guess_kind(candidate.values),
-            )
+            DraftField(name, candidate.selector, candidate.how, candidate.values, candidate.guess)
         )
     return out
+
+
+def split_ranges(draft: DraftField) -> list[DraftField]:
+    """A price field that shows a range on some pages (a shop's prices beside a job board's
+    pay): two fields on the same selector, the single amounts (``price``) and the ranges
+    (``<name>_range``), each with the ``regex`` that keeps only its own."""
+    ranges = [bool(v and is_range(v)) for v in draft.values]
+    prices = [bool(v and not r) for v, r in zip(draft.values, ranges, strict=True)]
+    if draft.guess.kind not in ("price", "range") or "regex" in draft.selector:
+        return [draft]
+    if (
+        sum(ranges) < 2
+        or sum(prices) < 2
+        or guess_kind([v for v, p in zip(draft.values, prices, strict=True) if p]).kind != "price"
+    ):
+        return [draft]
+    singles = tuple(None if r else v for v, r in zip(draft.values, ranges, strict=True))
+    spans = tuple(v if r else None for v, r in zip(draft.values, ranges, strict=True))
+    return [
+        DraftField(
+            draft.name, {**draft.selector, "regex": SINGLE}, draft.how, singles, Guess("price")
+        ),
+        DraftField(
+            f"{draft.name}_range",
+            {**draft.selector, "regex": SPAN},
+            draft.how,
+            spans,
+            Guess("range"),
+        ),
+    ]
 
 
 def parse_pages(pages: Sequence[SamplePage]) -> list[tuple[Selector, Page]]:
@@ -284,7 +321,7 @@ def evaluate(
         seen[draft.text] = draft
     out = []
     for draft in seen.values():
-        values = _values(draft.name, draft.selector, parsed)
+        values = field_values(draft.name, draft.selector, parsed)
         if values is not None:
             out.append(DraftField(draft.name, draft.selector, draft.how, values))
     return out

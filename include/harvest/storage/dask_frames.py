@@ -1,7 +1,7 @@
 """Dask for partitions larger than memory: the cluster, the threshold and the staged parts.
 
 A partition of more records than ``Settings.dask_threshold_rows`` (``HARVEST_DASK_THRESHOLD_ROWS``,
-default 500,000; 0 turns Dask off) is validated and loaded on Dask DataFrames read part by part
+default 500,000; 0 turns Dask off) is validated, cleaned and loaded on Dask DataFrames read part by part
 from Parquet files under staging (:func:`work_dir`), on a ``dask.distributed`` cluster: the one
 whose scheduler ``Settings.dask_scheduler`` names (``HARVEST_DASK_SCHEDULER`` or the Airflow
 Connection ``harvest_dask``, e.g. ``tcp://dask-scheduler:8786``; its workers must see the staging
@@ -113,14 +113,27 @@ def read_parts(paths: Iterable[Path], meta: pd.DataFrame) -> Any:
     return dd.from_map(_read_part, files, meta=meta, enforce_metadata=False)  # type: ignore[no-untyped-call]
 
 
+def unified_schema(paths: Iterable[Path]) -> pa.Schema | None:
+    """One schema for Parquet files written part by part: a column that is all null in one part
+    (type ``null``) takes its type from the others; the first file's pandas metadata."""
+    schemas = [pq.read_schema(p) for p in paths]
+    if not schemas:
+        return None
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    return unified.with_metadata(schemas[0].metadata)
+
+
 def _read_part(path: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def concat_parts(frames: Iterable[pd.DataFrame], uri_path: Path) -> int:
+def concat_parts(
+    frames: Iterable[pd.DataFrame], uri_path: Path, schema: pa.Schema | None = None
+) -> int:
     """Write ``frames`` one after another into one Parquet file (atomically replaced), one row
-    group each, holding one frame at a time; returns the rows written. The first frame's schema
-    (and pandas metadata) is the file's; an empty input writes nothing and returns -1."""
+    group each, holding one frame at a time; returns the rows written. ``schema`` (default: the
+    first frame's, with its pandas metadata) is the file's; an empty input writes nothing and
+    returns -1."""
     uri_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = uri_path.with_name(f".{uri_path.name}.{uuid.uuid4().hex}")
     writer: pq.ParquetWriter | None = None
@@ -129,7 +142,8 @@ def concat_parts(frames: Iterable[pd.DataFrame], uri_path: Path) -> int:
         for frame in frames:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
+                writer = pq.ParquetWriter(tmp, schema or table.schema)
+                table = table.cast(writer.schema)
             else:
                 table = table.cast(writer.schema)
             writer.write_table(table)

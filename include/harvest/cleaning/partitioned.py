@@ -1,0 +1,287 @@
+"""Cleaning on Dask: a validated partition larger than ``Settings.dask_threshold_rows``, cleaned
+part by part with the result of :func:`harvest.cleaning.stage.clean_frame`.
+
+The validated file (one Parquet row group per part) and the history (staged as parts) are
+normalised one part per Dask task; nothing holds the partition at once. De-duplication runs
+in two shuffles through files under the run's work folder (:mod:`harvest.cleaning.shuffle`):
+
+1. **key**: every row goes to a bucket by its ``record_key`` (range buckets, so the buckets in
+   order are sorted by key); each bucket runs :func:`harvest.cleaning.dedup.deduplicate` with
+   ``key_only`` -- the whole key rule, since all rows of a key share a bucket.
+2. **content and near**: the survivors and the history go to the buckets of a grid over the
+   block fields least often missing (:class:`harvest.cleaning.shuffle.Grid`; a row lacking
+   one of them is copied along that dimension). Content-identical rows and candidate pairs
+   (Harvest's blocking) always share a bucket, so each bucket finds its content matches and
+   scores its candidate pairs (dedupe); the pairs scored at or above ``threshold -
+   review_margin`` (re-listings and borderline ones: few) come back to the driver, which
+   resolves them in the order of :func:`harvest.cleaning.dedup.deduplicate` (later record
+   first, best score first, earliest canonical record first).
+
+Imputation statistics are computed over every part's values; the cleaned records are written
+bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on pandas.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harvest.cleaning import near
+from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
+from harvest.cleaning.impute import MIN_BATCH_VALUES, fill_value, impute_frame
+from harvest.cleaning.normalise import normalise_frame
+from harvest.cleaning.shuffle import (
+    Prepared,
+    bucket_files,
+    content_and_pairs,
+    grid,
+    key_bounds,
+    key_sample,
+    prepare_batch,
+    prepare_history,
+    resolve_pairs,
+    split_survivors,
+)
+from harvest.config.spec import SourceSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DaskCleaned:
+    """What :func:`clean_on_dask` wrote and counted (the cleaned records are in ``rows`` rows
+    of the file the caller named)."""
+
+    input_rows: int
+    output_rows: int
+    duplicates: pd.DataFrame
+    kept_matches: pd.DataFrame
+    counts: dict[str, Any]
+
+
+def clean_on_dask(
+    validated: Path,
+    spec: SourceSpec,
+    history: pd.DataFrame | None,
+    *,
+    client: Any,
+    folder: Path,
+    cleaned: Path,
+) -> DaskCleaned:
+    """:func:`harvest.cleaning.stage.clean_frame` of the validated Parquet file ``validated``
+    on Dask (``client``: a ``distributed.Client``), working files under ``folder`` (removed by
+    the caller), the cleaned records written to ``cleaned``; the same frames and counts.
+    ``ValueError`` when the validated frame has no key column."""
+    import dask
+    import pyarrow.parquet as pq
+
+    from harvest.storage.dask_frames import concat_parts, unified_schema, write_parts
+
+    def run(function: Any, *calls: tuple[Any, ...]) -> list[Any]:
+        return list(client.compute([dask.delayed(function)(*c) for c in calls], sync=True))
+
+    file = pq.ParquetFile(validated)
+    key = spec.detail.key
+    if key not in file.schema_arrow.names:
+        raise ValueError(
+            f"clean source {spec.name}: the validated frame has no key column {key!r} "
+            f"(columns: {', '.join(file.schema_arrow.names)})"
+        )
+    groups = file.metadata.num_row_groups
+    sizes = [file.metadata.row_group(g).num_rows for g in range(groups)]
+    offsets = np.cumsum([0, *sizes])
+    buckets = max(1, groups)
+    where, work = str(validated), str(folder)
+    samples = run(key_sample, *[(where, g, key) for g in range(groups)])
+    bounds = key_bounds([k for sample in samples for k in sample], buckets)
+    batch = run(
+        prepare_batch, *[(where, g, spec, work, int(offsets[g]), bounds, buckets)
+                         for g in range(groups)]
+    )  # fmt: skip
+    days = [b.first_day for b in batch if b.first_day]
+    first_day = min(days) if days else None
+    catalogue = spec.mode == "catalogue"
+    history_paths: list[Path] = []
+    part_rows = max(sizes, default=1) or 1
+    if history is not None and len(history) and not catalogue:
+        history_paths = write_parts(history, folder / "history-raw", part_rows)
+    del history
+    prepared = run(
+        prepare_history, *[(str(p), n, n * part_rows, spec, work, first_day, bounds, buckets)
+                           for n, p in enumerate(history_paths)]
+    )  # fmt: skip
+    key_results = run(_key_bucket, *[(spec, work, b) for b in range(buckets)])
+    key_duplicates = [r.duplicates for r in key_results]
+
+    status = "exact-key only: a catalogue keeps every key" if catalogue else ""
+    content: list[pd.DataFrame] = []
+    pairs: list[pd.DataFrame] = []
+    if not catalogue:
+        matcher = near.load_matcher(spec)
+        status = matcher.status
+        cells = grid([*batch, *prepared], buckets)
+        run(split_survivors, *[(spec, work, b, cells) for b in range(buckets)])
+        found = run(
+            content_and_pairs,
+            *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
+        )
+        content = [f[0] for f in found]
+        pairs = [f[1] for f in found if len(f[1])]
+    dropped, duplicates, kept = resolve_pairs(
+        spec, pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(), content,
+        key_duplicates,
+    )  # fmt: skip
+    observed = run(_observed, *[(spec, work, b, dropped) for b in range(buckets)])
+    fills = _fills(spec, observed, folder / "history")
+    written = run(_write_bucket, *[(spec, work, b, dropped, fills) for b in range(buckets)])
+    files = [f for b in range(buckets) if (f := folder / "cleaned" / f"{b:05d}.parquet").exists()]
+    rows = concat_parts((pd.read_parquet(f) for f in files), cleaned, unified_schema(files))
+    if rows < 0:  # every record a duplicate: an empty file of the cleaned columns
+        empty = normalise_frame(file.schema_arrow.empty_table().to_pandas(), spec).frame
+        empty["record_key"] = empty[key].astype("string")
+        empty["is_duplicate_of"] = pd.Series(dtype="string")
+        impute_frame(empty, spec).frame.to_parquet(cleaned, index=False)
+    counts = _counts(spec, duplicates, kept, written, batch)
+    counts["updated"] = sum(r.updated for r in key_results)
+    counts["near_status"] = status
+    log.info(
+        "clean source=%s on Dask: %d in, %d out, %d buckets",
+        spec.name, int(offsets[-1]), max(rows, 0), buckets,
+    )  # fmt: skip
+    return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts)
+
+
+def _counts(
+    spec: SourceSpec,
+    duplicates: pd.DataFrame,
+    kept: pd.DataFrame,
+    written: list[dict[str, dict[str, Any]]],
+    batch: list[Prepared],
+) -> dict[str, Any]:
+    """The counts of :func:`harvest.cleaning.stage.clean_frame`, added up over the parts."""
+    from harvest.cleaning.dedup import COUNT_NAMES, DROP_REASONS
+
+    tally = dict.fromkeys(COUNT_NAMES, 0)
+    for rule, scope in zip(duplicates["rule"], duplicates["scope"], strict=True):
+        tally[f"{'near' if rule == 'near' else 'exact'}_{scope}"] += 1
+    by_rule = duplicates["rule"].value_counts()
+    summed: dict[str, dict[str, int]] = {"imputed": {}, "left_missing": {}, "corrected": {}}
+    values: dict[str, Any] = {}
+    corrections: dict[str, dict[str, str]] = {}
+    for part in written:
+        values.update(part["values"])
+        for what in ("imputed", "left_missing"):
+            for name, count in part[what].items():
+                summed[what][name] = summed[what].get(name, 0) + count
+    for prepared in batch:
+        for name, fixes in prepared.corrections.items():
+            corrections.setdefault(name, {}).update(fixes)
+        for name, count in prepared.corrected.items():
+            summed["corrected"][name] = summed["corrected"].get(name, 0) + count
+    order = list(spec.detail.fields)
+    return {
+        **tally,
+        "reported": int((kept["action"] == "reported").sum()),
+        "borderline": int((kept["action"] == "kept").sum()),
+        "dropped": {
+            reason: int(by_rule.get(rule, 0))
+            for rule, reason in zip(("key", "content", "near"), DROP_REASONS, strict=True)
+        },
+        **{what: {n: got[n] for n in order if n in got} for what, got in summed.items()},
+        "imputed_values": {n: values[n] for n in order if n in summed["imputed"]},
+        "corrections": {n: dict(sorted(corrections[n].items())) for n in order if n in corrections},
+    }
+
+
+@dataclass
+class _KeyResult:
+    updated: int
+    duplicates: pd.DataFrame
+
+
+def _key_bucket(spec: SourceSpec, folder: str, bucket: int) -> _KeyResult:
+    """Rule 1 on one key bucket: :func:`deduplicate` with ``key_only``; the survivors to a file."""
+    batch, history = bucket_files(Path(folder) / "key", bucket)
+    if batch is None:
+        return _KeyResult(0, pd.DataFrame(columns=MATCH_COLUMNS))
+    result = deduplicate(batch, spec, history, key_only=True)
+    result.frame.to_parquet(Path(folder) / "key" / f"kept-{bucket:05d}.parquet", index=False)
+    return _KeyResult(result.counts["updated"], result.duplicates)
+
+
+def _survivors(folder: str, bucket: int, dropped: frozenset[int]) -> pd.DataFrame | None:
+    path = Path(folder) / "key" / f"kept-{bucket:05d}.parquet"
+    if not path.exists():
+        return None
+    frame = pd.read_parquet(path)
+    return frame[~frame["_seq"].isin(dropped)].reset_index(drop=True)
+
+
+def _observed(
+    spec: SourceSpec, folder: str, bucket: int, dropped: frozenset[int]
+) -> dict[str, pd.Series]:
+    """One bucket's observed values of each imputable field with a statistic, and a marker of
+    the fields with missing values (their statistic is needed)."""
+    frame = _survivors(folder, bucket, dropped)
+    out: dict[str, pd.Series] = {}
+    if frame is None:
+        return out
+    for name, field_spec in spec.detail.fields.items():
+        if field_spec.impute == "none" or name not in frame:
+            continue
+        values = frame[name]
+        out[name] = values.dropna() if field_spec.impute != "constant" else values.iloc[:0]
+        out[f"\x00missing:{name}"] = pd.Series([int(values.isna().sum())])
+    return out
+
+
+def _fills(
+    spec: SourceSpec, observed: list[dict[str, pd.Series]], history: Path
+) -> dict[str, tuple[Any, str]]:
+    """The fill value of each imputable field with missing values, over every bucket's values
+    (:func:`harvest.cleaning.impute.fill_value`; the history's values of the field, from its
+    normalised parts under ``history``, when the batch has too few)."""
+    fills: dict[str, tuple[Any, str]] = {}
+    for name, field_spec in spec.detail.fields.items():
+        parts = [o[name] for o in observed if name in o]
+        missing = sum(int(o[f"\x00missing:{name}"].iloc[0]) for o in observed if name in o)
+        if not parts or not missing:
+            continue
+        values = pd.concat(parts, ignore_index=True)
+        few = field_spec.impute != "constant" and len(values) < MIN_BATCH_VALUES
+        files = sorted(history.glob("*.parquet")) if few else []
+        old = (
+            pd.concat([pd.read_parquet(f, columns=[name]) for f in files], ignore_index=True)
+            if files
+            else None
+        )
+        fills[name] = fill_value(name, field_spec, values, old)
+    return fills
+
+
+def _write_bucket(
+    spec: SourceSpec,
+    folder: str,
+    bucket: int,
+    dropped: frozenset[int],
+    fills: dict[str, tuple[Any, str]],
+) -> dict[str, dict[str, int]]:
+    """One bucket's cleaned records (de-duplicated, imputed) to ``cleaned/<bucket>.parquet``."""
+    frame = _survivors(folder, bucket, dropped)
+    if frame is None or frame.empty:
+        return {"imputed": {}, "left_missing": {}, "values": {}}
+    frame = frame.drop(columns="_seq")
+    imputed = impute_frame(frame, spec, fills=fills)
+    out = Path(folder) / "cleaned"
+    out.mkdir(exist_ok=True)
+    imputed.frame.to_parquet(out / f"{bucket:05d}.parquet", index=False)
+    return {
+        "imputed": imputed.counts,
+        "left_missing": imputed.left_missing,
+        "values": imputed.values,
+    }

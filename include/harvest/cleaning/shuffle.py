@@ -1,0 +1,456 @@
+"""The Dask tasks of :mod:`harvest.cleaning.partitioned`: parts normalised and shuffled into
+buckets through Parquet files (``<work>/key/<bucket>/``, ``<work>/near/<bucket>/``), content
+matches and scored candidate pairs per bucket, and their resolution in the driver.
+
+A row is known by its order key (``_date``, ``_key``, ``_url``, ``_batch``, ``_seq``): the
+order :func:`harvest.cleaning.dedup.deduplicate` decides the earliest record by (history
+before the batch, then each in its own order; ``_seq`` is the row's number in the validated
+file, or in the history).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harvest.cleaning import blocking, near
+from harvest.cleaning.dedup import KEY, MATCH_COLUMNS, _content_key, _iso, _per_distinct
+from harvest.cleaning.normalise import normalise_frame
+from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
+
+ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
+SAMPLE = 256  # keys per part sampled for the key buckets' bounds
+DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
+COPIES = 0.25  # at most this share of the rows more, from copies of rows lacking a field
+
+
+@dataclass
+class Prepared:
+    """What normalising one part found: rows, earliest day, typos corrected, block fields'
+    missing values."""
+
+    rows: int
+    first_day: str | None = None
+    corrections: dict[str, dict[str, str]] = field(default_factory=dict)
+    corrected: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    distinct: dict[str, set[str]] = field(default_factory=dict)
+
+
+def key_sample(path: str, group: int, key: str) -> list[str]:
+    """Every n-th key of one row group of the validated file (for the bucket bounds)."""
+    import pyarrow.parquet as pq
+
+    keys = pq.ParquetFile(path).read_row_group(group, columns=[key]).column(0).to_pylist()
+    step = max(1, len(keys) // SAMPLE)
+    return sorted(str(k) for k in keys[::step] if k is not None)
+
+
+def key_bounds(sample: list[str], buckets: int) -> list[str]:
+    """``buckets - 1`` sorted keys splitting ``sample`` into about equal ranges."""
+    ordered = sorted(sample)
+    if buckets < 2 or not ordered:
+        return []
+    picks = {ordered[len(ordered) * i // buckets] for i in range(1, buckets)}
+    return sorted(picks)
+
+
+def key_bucket_of(keys: pd.Series, bounds: list[str], buckets: int) -> np.ndarray:
+    """The key bucket of each ``record_key`` (range buckets; a missing key to the last)."""
+    text = keys.astype("object")
+    missing = text.isna().to_numpy()
+    filled = text.where(~missing, "").to_numpy(dtype=object)
+    picked = np.searchsorted(np.array(bounds, dtype=object), filled, side="right")
+    return np.where(missing, buckets - 1, picked).astype(np.int64)
+
+
+def _write_buckets(frame: pd.DataFrame, which: np.ndarray, folder: Path, name: str) -> None:
+    for bucket in np.unique(which):
+        target = folder / f"{int(bucket):05d}"
+        target.mkdir(parents=True, exist_ok=True)
+        frame[which == bucket].to_parquet(target / f"{name}.parquet", index=False)
+
+
+def _block_counts(frame: pd.DataFrame, spec: SourceSpec) -> dict[str, Any]:
+    """Per block field, how many rows lack it and (up to :data:`DISTINCT`) its values."""
+    missing, distinct = {}, {}
+    for name, compared in _block_compared(spec).items():
+        values = near.column_values(frame, compared)
+        missing[name] = sum(v is None for v in values)
+        distinct[name] = set(list({str(v) for v in values if v is not None})[:DISTINCT])
+    return {"missing": missing, "distinct": distinct}
+
+
+def _block_compared(spec: SourceSpec) -> dict[str, near.Compared]:
+    by_name = {c.name: c for c in near.compared_fields(spec)}
+    return {
+        name: by_name.get(name)
+        or near.Compared(name, name, field_kind(spec.detail.fields[name].kind).comparison)
+        for name in near.block_fields(spec)
+        if name != spec.detail.key
+    }
+
+
+def prepare_batch(
+    path: str, group: int, spec: SourceSpec, folder: str, offset: int, bounds: list[str],
+    buckets: int,
+) -> Prepared:  # fmt: skip
+    """Normalise row group ``group`` of the validated file, number its rows from ``offset``
+    and write them to their key buckets (``key/<bucket>/batch-<group>``)."""
+    import pyarrow.parquet as pq
+
+    part = pq.ParquetFile(path).read_row_group(group).to_pandas()
+    normalised = normalise_frame(part, spec)
+    frame = normalised.frame
+    frame["record_key"] = frame[spec.detail.key].astype("string")
+    frame["_seq"] = np.arange(offset, offset + len(frame), dtype=np.int64)
+    which = key_bucket_of(frame[KEY], bounds, buckets)
+    _write_buckets(frame, which, Path(folder) / "key", f"batch-{group:05d}")
+    days = [d for d in _per_distinct(frame["logical_date"], _iso) if d is not None]
+    return Prepared(
+        rows=len(frame),
+        first_day=min(days) if days else None,
+        corrections=normalised.corrections,
+        corrected=normalised.corrected,
+        **_block_counts(frame, spec),
+    )
+
+
+def prepare_history(
+    path: str, number: int, offset: int, spec: SourceSpec, folder: str,
+    first_day: str | None, bounds: list[str], buckets: int,
+) -> Prepared:  # fmt: skip
+    """Normalise one part of the history: whole to ``history/<n>`` (imputation reads it), and
+    the rows de-duplication compares with (canonical, dated before ``first_day``) to their
+    key buckets (``key/<bucket>/hist-<n>``)."""
+    old = normalise_frame(pd.read_parquet(path), spec).frame
+    (Path(folder) / "history").mkdir(exist_ok=True)
+    old.to_parquet(Path(folder) / "history" / f"{number:05d}.parquet", index=False)
+    if "is_duplicate_of" in old:
+        old = old[old["is_duplicate_of"].isna()]
+    days = pd.Series(_per_distinct(old["logical_date"], _iso), index=old.index)
+    old = old[days.notna() & (days < first_day)] if first_day else old.iloc[0:0]
+    old = old.assign(_seq=np.arange(offset, offset + len(old), dtype=np.int64))
+    which = key_bucket_of(old[KEY], bounds, buckets)
+    _write_buckets(old, which, Path(folder) / "key", f"hist-{number:05d}")
+    return Prepared(rows=len(old), **_block_counts(old, spec))
+
+
+def bucket_files(
+    folder: Path, bucket: int | str
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The batch rows and the history rows of one bucket (``None`` when it has none)."""
+    target = folder / (bucket if isinstance(bucket, str) else f"{bucket:05d}")
+
+    def read(prefix: str) -> pd.DataFrame | None:
+        files = sorted(target.glob(f"{prefix}-*.parquet"))
+        frames = [pd.read_parquet(f) for f in files]
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    return read("batch"), read("hist")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The near buckets: one dimension per group field (a block field, the least often
+    missing first), ``sizes[i]`` buckets along it. A row's coordinate along a dimension is the
+    hash of its value modulo the size, and ``-1`` where it lacks the field: it is then copied
+    to every bucket along that dimension, so any two rows that can be compared (equal on every
+    block field both have) share a bucket. The bucket a match is *kept* in is the one of the
+    pair's coordinates (either row's where one lacks the field, 0 where both do): once."""
+
+    fields: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
+
+    @property
+    def buckets(self) -> int:
+        return int(np.prod(self.sizes)) if self.sizes else 1
+
+    def coordinates(self, frame: pd.DataFrame, spec: SourceSpec) -> np.ndarray:
+        """One row of coordinates per record (``-1``: the field is missing)."""
+        compared = _block_compared(spec)
+        out = np.zeros((len(frame), len(self.fields)), dtype=np.int64)
+        for i, (name, size) in enumerate(zip(self.fields, self.sizes, strict=True)):
+            values = pd.Series(near.column_values(frame, compared[name]), dtype="object")
+            hashed = pd.util.hash_pandas_object(values.astype("string"), index=False).to_numpy()
+            out[:, i] = np.where(values.isna(), -1, (hashed % np.uint64(size)).astype(np.int64))
+        return out
+
+    def number(self, coordinates: np.ndarray) -> np.ndarray:
+        """The bucket number of full coordinates (no ``-1``), row by row."""
+        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
+        numbers: np.ndarray = (coordinates * strides).sum(axis=1).astype(np.int64)
+        return numbers
+
+    def spread(self, coordinates: np.ndarray) -> list[np.ndarray]:
+        """Per bucket, the rows it holds (a row lacking a field in every bucket along it)."""
+        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
+        lacking = coordinates < 0
+        base = self.number(np.maximum(coordinates, 0))
+        placed_rows, placed_buckets = [], []
+        patterns, inverse = np.unique(lacking, axis=0, return_inverse=True)
+        for number, pattern in enumerate(patterns):
+            members = np.flatnonzero(inverse.ravel() == number)
+            offsets = [0]
+            for axis in np.flatnonzero(pattern):
+                step = int(strides[axis])
+                offsets = [o + k * step for o in offsets for k in range(self.sizes[axis])]
+            for offset in offsets:
+                placed_rows.append(members)
+                placed_buckets.append(base[members] + offset)
+        rows = np.concatenate(placed_rows) if placed_rows else np.empty(0, np.int64)
+        where = np.concatenate(placed_buckets) if placed_buckets else np.empty(0, np.int64)
+        order = np.lexsort((rows, where))
+        rows, where = rows[order], where[order]
+        bounds = np.searchsorted(where, np.arange(self.buckets + 1))
+        return [rows[bounds[b] : bounds[b + 1]] for b in range(self.buckets)]
+
+
+def grid(prepared: list[Prepared], buckets: int) -> Grid:
+    """About ``buckets`` near buckets over the block fields least often missing, as long as the
+    copies of the rows lacking them add at most :data:`COPIES` of the rows."""
+    rows = sum(p.rows for p in prepared)
+    missing: dict[str, int] = {}
+    distinct: dict[str, set[str]] = {}
+    for part in prepared:
+        for name, count in part.missing.items():
+            missing[name] = missing.get(name, 0) + count
+            distinct.setdefault(name, set()).update(part.distinct[name])
+    fields: list[str] = []
+    sizes: list[int] = []
+    copies = 0
+    for name in sorted(missing, key=lambda n: (missing[n], n)):
+        total = int(np.prod(sizes)) if sizes else 1
+        if total >= buckets:
+            break
+        size = min(len(distinct[name]), -(-buckets // total))
+        extra = missing[name] * (size - 1) * (total if fields else 1)
+        if size < 2 or copies + extra > COPIES * rows:
+            continue
+        fields.append(name)
+        sizes.append(size)
+        copies += extra
+    return Grid(tuple(fields), tuple(sizes))
+
+
+def split_survivors(spec: SourceSpec, folder: str, bucket: int, cells: Grid) -> None:
+    """The rows of key bucket ``bucket`` that content and near matching compare (the batch's
+    survivors, the history) to their near buckets (``near/<bucket>/``; see :class:`Grid`)."""
+    root = Path(folder)
+    kept_path = root / "key" / f"kept-{bucket:05d}.parquet"
+    _, history = bucket_files(root / "key", bucket)
+    frames = {"batch": pd.read_parquet(kept_path) if kept_path.exists() else None, "hist": history}
+    for side, frame in frames.items():
+        if frame is None or frame.empty:
+            continue
+        coordinates = cells.coordinates(frame, spec)
+        frame = frame.assign(**{f"_c{i}": coordinates[:, i] for i in range(coordinates.shape[1])})
+        for near_bucket, members in enumerate(cells.spread(coordinates)):
+            if len(members):
+                target = root / "near" / f"{near_bucket:05d}"
+                target.mkdir(parents=True, exist_ok=True)
+                frame.iloc[members].to_parquet(target / f"{side}-{bucket:05d}.parquet", index=False)
+
+
+def _rows(
+    batch: pd.DataFrame | None, history: pd.DataFrame | None, spec: SourceSpec
+) -> pd.DataFrame:
+    """Batch and history rows in :data:`ORDER` (as :func:`dedup._ordered_rows` orders them)."""
+    parts = [
+        f.assign(_batch=flag) for f, flag in ((history, False), (batch, True)) if f is not None
+    ]
+    if not parts:
+        return pd.DataFrame(columns=[*ORDER, KEY])
+    rows = pd.concat(parts, ignore_index=True)
+    rows["_date"] = pd.Series(_per_distinct(rows["logical_date"], _iso), index=rows.index)
+    rows["_date"] = rows["_date"].fillna("")
+    rows["_key"] = rows[KEY].astype("string").fillna("")
+    rows["_url"] = rows["url"].astype("string").fillna("") if "url" in rows else ""
+    rows = rows.sort_values(ORDER, kind="stable", ignore_index=True)
+    for name in spec.detail.fields:
+        if name not in rows:
+            rows[name] = pd.NA
+    return rows
+
+
+def _entries(
+    rows: pd.DataFrame, positions: np.ndarray, spec: SourceSpec, prefix: str
+) -> pd.DataFrame:
+    """The order key and the compared fields (JSON) of ``rows`` at ``positions``."""
+    picked = rows.iloc[positions]
+    out = pd.DataFrame({f"{prefix}{c}": picked[c].to_numpy() for c in ORDER})
+    recs = near.records(picked, spec) if len(picked) else []
+    out[f"{prefix}record"] = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in recs]
+    return out
+
+
+def content_and_pairs(
+    spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Content matches and scored candidate pairs of one near bucket, those whose bucket this
+    is (:class:`Grid`). Returns (content matches: ``p_*`` record, ``c_*`` earliest record;
+    pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier, ``l_*`` later
+    record, ``score``)."""
+    batch, history = bucket_files(Path(folder) / "near", bucket)
+    rows = _rows(batch, history, spec)
+    n = len(rows)
+    empty = pd.DataFrame()
+    if n == 0:
+        return empty, empty
+    dims = len(cells.fields)
+    coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
+
+    def here(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether the match of rows ``a`` and ``b`` is kept in this bucket."""
+        both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
+        kept: np.ndarray = cells.number(np.maximum(both, 0)) == bucket
+        return kept
+
+    is_batch = rows["_batch"].to_numpy(dtype=bool)
+    content = _content_key(rows.assign(_pos=np.arange(n)), spec)
+    live = np.arange(n)
+    first = pd.Series(live).groupby(content).transform("min").to_numpy(dtype=np.int64)
+    same = is_batch & (first != live)
+    canonical = np.full(n, -1, dtype=np.int64)
+    if spec.dedup.content_duplicates == "drop":
+        canonical[same] = first[same]
+    p = np.flatnonzero(same)
+    p = p[here(p, first[p])]
+    matches = pd.concat(
+        [_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1
+    )
+    if not with_near:
+        return matches, empty
+    alive = np.flatnonzero(canonical < 0)
+    codes = blocking.blocking_codes(rows.iloc[alive], spec)
+    earlier, later = blocking.candidate_pairs(codes, is_batch[alive], spec.dedup.max_missing)
+    earlier, later = alive[earlier], alive[later]
+    keys = rows["_key"].to_numpy(dtype=object)
+    keep = (keys[earlier] != keys[later]) & here(earlier, later)
+    earlier, later = earlier[keep], later[keep]
+    matcher = near.load_matcher(spec).matcher
+    if matcher is None:  # the driver found one: the training file changed under the run
+        raise RuntimeError(f"source {spec.name}: no dedupe matcher in a Dask worker")
+    wanted = np.unique(np.concatenate([earlier, later]))
+    recs = dict(zip(wanted.tolist(), near.records(rows.iloc[wanted], spec), strict=True))
+    scores = np.round(
+        matcher.score([(recs[a], recs[b]) for a, b in zip(earlier, later, strict=True)]), 6
+    )
+    high = scores >= spec.dedup.threshold - spec.dedup.review_margin
+    pairs = pd.concat(
+        [_entries(rows, earlier[high], spec, "e_"), _entries(rows, later[high], spec, "l_")],
+        axis=1,
+    )
+    pairs["score"] = scores[high]
+    return matches, pairs
+
+
+def _match_rows(
+    entries: pd.DataFrame, p: str, c: str, rule: str, scores: Any, action: str
+) -> pd.DataFrame:
+    """Rows of :data:`MATCH_COLUMNS` (the dtypes of :func:`dedup._matches_frame`)."""
+    return pd.DataFrame(
+        {
+            "record_key": pd.Series(entries[f"{p}_key"].to_numpy(), dtype="string"),
+            "url": pd.Series(entries[f"{p}_url"].to_numpy(), dtype="string"),
+            "logical_date": pd.Series(entries[f"{p}_date"].to_numpy(), dtype="string"),
+            "is_duplicate_of": pd.Series(entries[f"{c}_key"].to_numpy(), dtype="string"),
+            "matched_date": pd.Series(entries[f"{c}_date"].to_numpy(), dtype="string"),
+            "kind": pd.Series(
+                ["near" if rule == "near" else "exact"] * len(entries), dtype="string"
+            ),
+            "scope": pd.Series(
+                np.where(entries[f"{c}_batch"].to_numpy(dtype=bool), "batch", "history"),
+                dtype="string",
+            ),
+            "rule": pd.Series([rule] * len(entries), dtype="string"),
+            "score": pd.Series(np.asarray(scores, dtype=float), dtype="Float64"),
+            "action": pd.Series([action] * len(entries), dtype="string"),
+            "record": pd.Series(entries[f"{p}record"].to_numpy(), dtype="string"),
+            "matched_record": pd.Series(entries[f"{c}record"].to_numpy(), dtype="string"),
+        }
+    )
+
+
+def _sorted(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="Float64" if c == "score" else "string")
+                             for c in MATCH_COLUMNS})  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True)[MATCH_COLUMNS]
+    return frame.sort_values(
+        ["record_key", "url", "is_duplicate_of", "rule"], kind="stable", ignore_index=True
+    )
+
+
+def resolve_pairs(
+    spec: SourceSpec,
+    pairs: pd.DataFrame,
+    content: list[pd.DataFrame],
+    key_duplicates: list[pd.DataFrame],
+) -> tuple[frozenset[int], pd.DataFrame, pd.DataFrame]:
+    """The batch rows dropped (their ``_seq``), the duplicates and the kept matches: content
+    matches as they are, candidate pairs resolved as :func:`dedup._near` resolves them."""
+    matches = pd.concat([m for m in content if len(m)], ignore_index=True) if any(
+        len(m) for m in content) else pd.DataFrame()  # fmt: skip
+    if len(matches):
+        matches = matches.sort_values([f"p_{c}" for c in ORDER], kind="stable", ignore_index=True)
+    drop_content = spec.dedup.content_duplicates == "drop"
+    dropped: set[int] = set()
+    out_dups = list(key_duplicates)
+    out_kept = []
+    if len(matches):
+        if drop_content:
+            dropped |= set(matches["p__seq"].astype(int))
+            out_dups.append(
+                _match_rows(matches, "p_", "c_", "content", [1.0] * len(matches), "dropped")
+            )
+        else:
+            out_kept.append(
+                _match_rows(matches, "p_", "c_", "content", [1.0] * len(matches), "reported")
+            )
+    if len(pairs):
+        ids = pd.concat(
+            [pairs[[f"e_{c}" for c in ORDER]].set_axis(ORDER, axis=1),
+             pairs[[f"l_{c}" for c in ORDER]].set_axis(ORDER, axis=1)], ignore_index=True,
+        ).drop_duplicates().sort_values(ORDER, kind="stable", ignore_index=True)  # fmt: skip
+        rank = {tuple(r): i for i, r in enumerate(ids.itertuples(index=False, name=None))}
+        earlier = np.array(
+            [
+                rank[tuple(r)]
+                for r in pairs[[f"e_{c}" for c in ORDER]].itertuples(index=False, name=None)
+            ]
+        )
+        later = np.array(
+            [
+                rank[tuple(r)]
+                for r in pairs[[f"l_{c}" for c in ORDER]].itertuples(index=False, name=None)
+            ]
+        )
+        scores = pairs["score"].to_numpy(dtype=float)
+        canonical: dict[int, int] = {}
+        borderline: list[int] = []
+        threshold, margin = spec.dedup.threshold, spec.dedup.review_margin
+        for i in np.lexsort((earlier, -scores, later)):
+            a, b, s = int(earlier[i]), int(later[i]), float(scores[i])
+            if s >= threshold:
+                if b not in canonical and a not in canonical:
+                    canonical[b] = a
+            elif s >= threshold - margin:
+                borderline.append(int(i))
+        picked = [i for i in np.lexsort((earlier, -scores, later))
+                  if canonical.get(int(later[i])) == int(earlier[i])]  # fmt: skip
+        kept = [i for i in borderline if int(later[i]) not in canonical]
+        near_dups = pairs.iloc[picked]
+        dropped |= set(near_dups["l__seq"].astype(int))
+        out_dups.append(_match_rows(near_dups, "l_", "e_", "near", near_dups["score"], "dropped"))
+        border = pairs.iloc[kept]
+        out_kept.append(_match_rows(border, "l_", "e_", "near", border["score"], "kept"))
+    return frozenset(dropped), _sorted(out_dups), _sorted(out_kept)
