@@ -12,7 +12,8 @@ list pages, each reading the pages as its own ``javascript`` has them fetched (a
 whose sample met no JavaScript page misses what scripts fill in): printed per bundled field,
 the drafted field that reads the same values and on how many pages
 (:mod:`tests.fixtures.init_coverage`); goal >= 90% of the bundled spec's values. The catalogue
-demo (from its home page, against the bundled catalogue spec) is printed too, without a goal.
+demo (from its home page, against the bundled catalogue spec) and the demo's item pages in
+another template (``tests/fixtures/retemplated_demo.py``) are printed too, without a goal.
 
     .venv/bin/python benchmarks/bench_init.py            # 300 listings, 3 rounds
     .venv/bin/python benchmarks/bench_init.py --quick    # 50 listings, 3 rounds, sample 6
@@ -43,12 +44,16 @@ from _common import (  # noqa: E402
 from harvest.config.settings import DEFAULT_SOURCES_DIR  # noqa: E402
 from harvest.config.spec import SourceSpec, load_spec  # noqa: E402
 from harvest.extract import Extractor  # noqa: E402
+from harvest.learning.draft import draft_source  # noqa: E402
 from harvest.learning.itemfields import SamplePage  # noqa: E402
 from harvest.learning.listpage import find_structure  # noqa: E402
 from harvest.scraping.draft import Fetcher, draft_from_url, sample_urls  # noqa: E402
 from harvest.scraping.preview import needs_rendering  # noqa: E402
 from harvest_demo import DemoSite, SiteConfig  # noqa: E402
+from harvest_demo.generator import day_listings  # noqa: E402
+from harvest_demo.pages import render_detail  # noqa: E402
 from tests.fixtures.init_coverage import FieldCoverage, coverage, overall  # noqa: E402
+from tests.fixtures.retemplated_demo import render_retemplated  # noqa: E402
 
 GOAL = 0.9
 TODAY = dt.date(2026, 12, 7)
@@ -138,6 +143,34 @@ def catalogue(sample: int, browser: bool) -> None:
     )
 
 
+def retemplated(sample: int) -> None:
+    """Item pages of the demo in another template (no ids, no data attributes; span pairs and
+    div pairs): the spec drafted from ``sample`` of them against the bundled spec on the old
+    pages (the same values)."""
+    config = SiteConfig(listings_per_day=100, js_fraction=0.0)
+    listings = list(day_listings(config, DAY))
+    urls = [f"http://127.0.0.1:8000/listing/{x.listing_id}" for x in listings]
+    new = [SamplePage(u, render_retemplated(x)) for u, x in zip(urls, listings, strict=True)]
+    old = [
+        SamplePage(u, (render_detail(config, x.listing_id) or b"").decode())
+        for u, x in zip(urls, listings, strict=True)
+    ]
+    start = time.perf_counter()
+    draft = draft_source(urls[0], None, sample_urls_of(new, sample), today=TODAY)
+    seconds = time.perf_counter() - start
+    fields = coverage(load_spec(DEFAULT_SOURCES_DIR / "demo.yaml"), draft.spec, old, new)
+    print_coverage(
+        f"re-templated demo item pages ({seconds:.1f} s from {sample} pages, {len(new)} compared):"
+        f" {overall(fields):.1%} of the bundled spec's values",
+        fields,
+    )
+
+
+def sample_urls_of(pages: list[SamplePage], count: int) -> list[SamplePage]:
+    chosen = set(sample_urls([p.url for p in pages], count))
+    return [p for p in pages if p.url in chosen]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -219,6 +252,7 @@ def main() -> int:
         f"(spread {spread(seconds['baseline'])})"
     )
     catalogue(sample, browser)
+    retemplated(sample)
     print(load_average())
     return 0 if share >= GOAL else 1
 

@@ -262,3 +262,29 @@ def test_a_price_field_that_also_shows_ranges_is_split_in_two() -> None:
     )
     single = DraftField("price", {"css": "p.price"}, "class", ("£1.00", "£2.00"), Guess("price"))
     assert split_ranges(single) == [single]
+
+
+def test_a_template_without_ids_or_data_attributes_is_drafted_from_its_labels() -> None:
+    """The demo's item pages re-templated (span pairs, div pairs, other order): the labels lead."""
+    from harvest.config.settings import DEFAULT_SOURCES_DIR
+    from harvest.config.spec import load_spec
+    from harvest_demo import SiteConfig
+    from harvest_demo.generator import day_listings
+    from harvest_demo.pages import render_detail
+    from tests.fixtures.init_coverage import coverage, overall
+    from tests.fixtures.retemplated_demo import render_retemplated
+
+    config = SiteConfig(listings_per_day=30, js_fraction=0.0)
+    listings = list(day_listings(config, dt.date(2026, 11, 26)))
+    urls = [f"{BASE}/listing/{listing.listing_id}" for listing in listings]
+    new = [SamplePage(u, render_retemplated(x)) for u, x in zip(urls, listings, strict=True)]
+    old = [
+        SamplePage(u, (render_detail(config, x.listing_id) or b"").decode())
+        for u, x in zip(urls, listings, strict=True)
+    ]
+    draft = draft_source(urls[0], None, new[::3])
+    assert draft.spec.detail.fields["rent"].xpath == (
+        "//*[normalize-space()='Rent']/following-sibling::*[1]"
+    )
+    fields = coverage(load_spec(DEFAULT_SOURCES_DIR / "demo.yaml"), draft.spec, old, new)
+    assert overall(fields) >= 0.95, {f.field: f.share for f in fields}

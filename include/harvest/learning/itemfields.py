@@ -4,7 +4,7 @@ Candidates come from every page of the sample: an element whose whole text is sh
 inline markup only, by its ``data-*``/``itemprop`` attribute, its ``id`` and each of its classes
 (``[data-field="price"]``, ``#price``, ``p.price_color``); a label beside a value
 (``<dt>Rent</dt><dd>``, ``<th>UPC</th><td>``, ``<strong>Published:</strong> ...``: the spec's
-``label:``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
+``label:``, or the element after it as XPath: ``<div>Rent</div><div>...``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
 :meth:`harvest.selection.Page.metadata`); and the title, learned from the ``<title>`` text with
 its site name cut off (:func:`harvest.learning.candidates.learn_field`). Each candidate is run
 through Harvest's own extraction on every page of the sample. It is kept when it matches at most
@@ -28,7 +28,7 @@ from parsel import Selector
 from harvest.config.spec import FieldSpec
 from harvest.extract import FieldExtractor
 from harvest.learning.guess import SINGLE, SPAN, Guess, guess_kind, is_range
-from harvest.selection import LABEL_TAGS, Page, label_values
+from harvest.selection import LABEL_TAGS, Page, _literal, label_values
 from harvest.text import collapse_whitespace, fold
 
 PRESENCE = 0.3
@@ -40,6 +40,8 @@ INLINE_TAGS = frozenset(
 )  # fmt: skip
 SKIPPED_TAGS = frozenset({"head", "script", "style", "noscript", "template", "svg", "button"})
 ATTRIBUTES = ("itemprop", "property")
+NOT_LABELS = frozenset({"a", "nav", "header", "footer", "h1", "h2", "h3", "h4", "h5", "h6"})
+"""Tags that are no half of a label/value pair (a menu, a heading)."""
 PRIORITY = {
     "example": 0,
     "attribute": 1,
@@ -126,6 +128,18 @@ def _elements(selector: Selector, inside: bool = False) -> Iterable[Any]:
         yield element
 
 
+def _value_after(label: Any, value: Any) -> bool:
+    """Whether ``value`` (the element after ``label``) holds a short value in markup of its own:
+    a pair is two different things (``dt``/``dd``, ``div.k``/``div.v``), not two list items."""
+    if value is None or not isinstance(value.tag, str) or not _is_value_element(value):
+        return False
+    if label.tag in NOT_LABELS or value.tag in NOT_LABELS:
+        return False
+    text = _text(value)
+    same = (label.tag, label.get("class")) == (value.tag, value.get("class"))
+    return bool(text) and len(text or "") <= MAX_VALUE and not same
+
+
 def _short(name: str) -> str:
     for prefix in _NAME_PREFIXES:
         name = name.removeprefix(prefix)
@@ -150,11 +164,18 @@ def element_candidates(
         for name in (element.get("class") or "").split():
             if _CSS_NAME.match(name):
                 yield "class", snake(_short(name)), {"css": f"{element.tag}.{name}"}
-        if element.tag in LABEL_TAGS and len(text) <= MAX_LABEL and not text.isdigit():
-            label = text.rstrip(":").strip()
-            found = label_values(selector, label) if label else []
+        if len(text) > MAX_LABEL or text.isdigit():
+            continue
+        label = text.rstrip(":").strip()
+        if element.tag in LABEL_TAGS and label:
+            found = label_values(selector, label)
             if len(found) == 1 and found[0] != text:
                 yield "label", snake(label), {"label": label}
+        after = element.getnext()
+        if label and _value_after(element, after):
+            # any pair of elements, label then value (<div class="k">Rent</div><div class="v">)
+            xpath = f"//*[normalize-space()={_literal(text)}]/following-sibling::*[1]"
+            yield "label", snake(label), {"xpath": xpath}
 
 
 def breadcrumb_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, str]]]:
