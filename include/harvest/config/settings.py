@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +30,11 @@ DEFAULT_DATA_DOCS_ASSETS = Path(sys.prefix) / "share" / "harvest" / "data-docs-a
 # above it a partition goes to Dask, whose workers hold one 100k-row part at a time
 DEFAULT_DASK_THRESHOLD_ROWS = 500_000
 LOG_FORMATS = ("text", "json")  # HARVEST_LOG_FORMAT; the first is the default
+
+
+def spec_files(sources_dir: Path | str) -> Iterable[Path]:
+    """The spec files of a sources folder (``*.yaml``, ``*.yml``), sorted; no model imported."""
+    return sorted(Path(sources_dir).glob("*.y*ml"))
 
 
 @dataclass(frozen=True)
