@@ -103,7 +103,12 @@ def log_json_to_stream(
                 if isinstance(own, logging.StreamHandler) and not isinstance(
                     own, logging.FileHandler
                 ):
-                    own.setStream(stream)
+                    try:
+                        own.setStream(stream)
+                    except AttributeError:
+                        # logging's last-resort handler (and its kind): stderr is a read-only
+                        # property; it keeps its stream, its lines still turn JSON
+                        pass
                     own.setFormatter(HarvestJsonFormatter(component, fields))
     if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
         logging.getLogger().setLevel(logging.INFO)
