@@ -172,7 +172,7 @@ def element_candidates(
             if len(found) == 1 and found[0] != text:
                 yield "label", snake(label), {"label": label}
         after = element.getnext()
-        if label and _value_after(element, after):
+        if label and guess_kind([label]).kind == "text" and _value_after(element, after):
             # any pair of elements, label then value (<div class="k">Rent</div><div class="v">)
             xpath = f"//*[normalize-space()={_literal(text)}]/following-sibling::*[1]"
             yield "label", snake(label), {"xpath": xpath}
@@ -263,7 +263,8 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
     kept: list[DraftField] = []
     for candidate in ranked:
         shown = {fold(v) for v in candidate.values if v is not None}
-        chrome = candidate.how in ("class", "id") and pages > 2 and len(shown) < 2
+        loose = candidate.how in ("class", "id") or "xpath" in candidate.selector
+        chrome = loose and pages > 2 and len(shown) < 2
         if chrome and guess_kind(candidate.values).kind in ("text", "int", "number", "bool"):
             continue  # the same text on every page: site chrome (a shared price or date stays)
         if any(_covered(candidate.values, k.values) for k in kept):
