@@ -15,7 +15,8 @@ the crawl); validate, clean and load need no browser and stay on Airflow's defau
 Each run is ``scrape >> validate >> clean >> load`` on one partition (source, day: the logical
 date's, or ``run_after``'s for a manual run without one); each task takes its upstream results
 (``validate.output``...), URIs and counts only. Wiring only: the work happens in the operators'
-``execute``, the docs come from ``harvest_airflow.docs``, nothing heavy (pandas, Great
+``execute``, the spec facts and docs come from ``harvest_airflow.dag_specs`` (cached: the spec
+models are loaded only when a spec or Harvest changed), nothing heavy (pandas, Great
 Expectations, Scrapy) is imported here.
 """
 
@@ -26,15 +27,14 @@ import logging
 import re
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, CronDataIntervalTimetable
 from airflow.sdk.configuration import conf
 from airflow.sdk.definitions.callback import AsyncCallback  # not in airflow.sdk's stub in 3.3
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowFailException
 
-from harvest.config import Settings, SourceSpec, SpecError
-from harvest.config.spec import load_specs
-from harvest_airflow.docs import broken_spec_doc_md, source_doc_md
+from harvest.config import Settings
+from harvest_airflow.dag_specs import BrokenSpec, DagSpec, dag_specs
 from harvest_airflow.operators import CleanOperator, LoadOperator, ScrapeOperator, ValidateOperator
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,11 @@ DEFAULT_ARGS = {
 }
 
 
-def _utc(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+def _utc(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
 
 
-def _schedule(spec: SourceSpec) -> CronDataIntervalTimetable | None:
+def _schedule(spec: DagSpec) -> CronDataIntervalTimetable | None:
     """Data-interval semantics: the 02:00 run of day D+1 crawls day D (``ds`` = D), once D is over.
 
     (Airflow 3's plain cron strings trigger at the time itself, with ``ds`` = the run's own day.)
@@ -72,13 +72,13 @@ class SourceDAG(DAG):
         return super().test(*args, **kwargs)
 
 
-def max_duration_deadline(spec: SourceSpec) -> DeadlineAlert:
+def max_duration_deadline(spec: DagSpec) -> DeadlineAlert:
     """Airflow's Deadline Alert for the spec's ``sla.max_duration_minutes``, counted from when
     the run was queued; a miss alerts through Harvest's notifier
     (:func:`harvest_airflow.notifiers.deadline_missed`, in the triggerer)."""
     from harvest_airflow.notifiers import deadline_missed  # only when Deadline Alerts are on
 
-    minutes = spec.sla.max_duration_minutes
+    minutes = spec.max_duration_minutes
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=dt.timedelta(minutes=minutes),
@@ -89,7 +89,7 @@ def max_duration_deadline(spec: SourceSpec) -> DeadlineAlert:
     )
 
 
-def build_source_dag(spec: SourceSpec, deadline_alerts: bool = False) -> DAG:
+def build_source_dag(spec: DagSpec, deadline_alerts: bool = False) -> DAG:
     """The DAG of one source: scrape >> validate >> clean >> load, one partition per run.
 
     ``deadline_alerts`` (``HARVEST_DEADLINE_ALERTS``, off by default) adds Airflow's Deadline
@@ -105,10 +105,10 @@ def build_source_dag(spec: SourceSpec, deadline_alerts: bool = False) -> DAG:
         max_active_runs=2,
         default_args={**DEFAULT_ARGS, "owner": spec.owner},
         tags={"harvest", "source", *spec.tags},
-        doc_md=source_doc_md(spec),
+        doc_md=spec.doc_md,
         deadline=max_duration_deadline(spec) if deadline_alerts else None,
     ) as dag:
-        timeout = dt.timedelta(minutes=spec.sla.max_duration_minutes)
+        timeout = dt.timedelta(minutes=spec.max_duration_minutes)
         scrape = ScrapeOperator(
             task_id="scrape",
             source=spec.name,
@@ -145,18 +145,20 @@ def build_source_dag(spec: SourceSpec, deadline_alerts: bool = False) -> DAG:
     return dag
 
 
-def build_broken_spec_dag(stem: str, error: SpecError) -> DAG:
+def build_broken_spec_dag(broken: BrokenSpec) -> DAG:
     """A placeholder DAG that shows a spec error where the source's DAG would be."""
-    dag_id = "harvest_" + re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
+    from airflow.sdk import task  # TaskFlow's import only when a spec is broken
+
+    dag_id = "harvest_" + re.sub(r"[^A-Za-z0-9_.-]", "_", broken.stem)
     with DAG(
         dag_id=dag_id,
-        description=f"BROKEN SPEC: {error}"[:200],
+        description=f"BROKEN SPEC: {broken.error}"[:200],
         schedule=None,
-        start_date=_utc(dt.date(2026, 1, 1)),
+        start_date=_utc("2026-01-01"),
         catchup=False,
         default_args={**DEFAULT_ARGS, "owner": "harvest"},
         tags={"harvest", "broken-spec"},
-        doc_md=broken_spec_doc_md(stem, error),
+        doc_md=broken.doc_md,
     ) as dag:
 
         @task(task_id="spec_error", retries=0)
@@ -164,25 +166,26 @@ def build_broken_spec_dag(stem: str, error: SpecError) -> DAG:
             """Fail with the spec error: this source cannot run until its spec is fixed."""
             raise AirflowFailException(text)
 
-        spec_error(str(error))
+        spec_error(broken.error)
     return dag
 
 
 def _build_all() -> dict[str, DAG]:
     settings = Settings.from_env()
-    sources_dir = settings.sources_dir
-    if not sources_dir.is_dir():
-        log.error("Harvest sources folder %s does not exist (HARVEST_SOURCES_DIR)", sources_dir)
+    if not settings.sources_dir.is_dir():
+        log.error(
+            "Harvest sources folder %s does not exist (HARVEST_SOURCES_DIR)", settings.sources_dir
+        )
         return {}
-    loaded = load_specs(sources_dir)
+    loaded = dag_specs(settings)
     dags = {
         spec.dag_id: build_source_dag(spec, settings.deadline_alerts)
         for spec in loaded.specs.values()
     }
-    for stem, error in loaded.errors.items():
-        log.error("Source spec skipped: %s", error)
-        broken = build_broken_spec_dag(stem, error)
-        dags[broken.dag_id] = broken
+    for broken in loaded.broken.values():
+        log.error("Source spec skipped: %s", broken.error)
+        dag = build_broken_spec_dag(broken)
+        dags[dag.dag_id] = dag
     return dags
 
 

@@ -2,7 +2,8 @@
 
 Data-aware: each runs when the source's load emits its processed-data Asset
 (``x-harvest://processed/<source>``), not on a clock. Wiring only; the work is in
-``harvest_airflow.training`` and ``harvest.training``, imported inside the tasks.
+``harvest_airflow.training`` and ``harvest.training``, imported inside the tasks; the specs'
+facts come from ``harvest_airflow.dag_specs`` (cached between parses).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from harvest.config import Settings, SourceSpec
+from harvest.config import Settings
 from harvest_airflow.assets import processed_asset
-from harvest_airflow.training import training_specs
+from harvest_airflow.dag_specs import DagSpec, dag_specs
 
 DEFAULT_ARGS = {
     "retries": 2,
@@ -25,7 +26,7 @@ DEFAULT_ARGS = {
 }
 
 
-def _doc_md(spec: SourceSpec) -> str:
+def _doc_md(spec: DagSpec) -> str:
     return (
         f"### Training of source `{spec.name}` (target `{spec.target}`)\n\n"
         f"Runs when `x-harvest://processed/{spec.name}` gets a new partition.\n\n"
@@ -42,7 +43,7 @@ def _doc_md(spec: SourceSpec) -> str:
     )
 
 
-def build_training_dag(spec: SourceSpec) -> DAG:
+def build_training_dag(spec: DagSpec) -> DAG:
     """plan >> tune (mapped) >> train >> score for one source."""
     with DAG(
         dag_id=f"harvest_train_{spec.name}",
@@ -101,6 +102,7 @@ def build_training_dag(spec: SourceSpec) -> DAG:
 globals().update(
     {
         f"harvest_train_{spec.name}": build_training_dag(spec)
-        for spec in training_specs(Settings.from_env().sources_dir)
+        for spec in dag_specs(Settings.from_env()).specs.values()
+        if spec.target
     }
 )

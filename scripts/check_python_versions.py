@@ -81,6 +81,7 @@ IMPORTS = {
     "btrees": "BTrees.OOBTree",
     "dask": "dask.dataframe",
     "distributed": "distributed",
+    "python-json-logger": "pythonjsonlogger.json",
     "jmespath": "jmespath",
     "extruct": "extruct",
     "streamlit": "streamlit",

@@ -1,15 +1,24 @@
-"""Provision Kibana for Airflow task logs: import the data view and the saved search.
+"""Provision Kibana for Harvest's logs: import the data views and the saved searches.
 
 Run once by the compose service ``kibana-setup`` (and safe to run again: objects are
 overwritten). Waits for Kibana's ``/api/status`` to report ``available``, then sends
-``harvest-task-logs.ndjson`` (beside this file) to the saved objects import API
-(``POST /api/saved_objects/_import?overwrite=true``):
+each file of :data:`OBJECT_FILES` (beside this file) to the saved objects import API
+(``POST /api/saved_objects/_import?overwrite=true``), one request per file.
+
+``harvest-task-logs.ndjson``:
 
 - data view ``airflow-logs`` over the index pattern ``airflow-logs*`` (``[elasticsearch]
   target_index``), time field ``@timestamp``;
 - saved search ``harvest-task-logs`` "Harvest task logs" with the columns dag_id, task_id,
   run_id, try_number, level and message, newest first. Airflow's ``[elasticsearch] frontend``
   link opens it filtered on one try's ``log_id``.
+
+``harvest-component-logs.ndjson`` (the indices deploy/logstash/pipeline/harvest.conf writes):
+
+- data view ``harvest-logs`` over ``harvest-logs-*`` (``harvest-logs-<component>-<day>``), time
+  field ``@timestamp``;
+- saved search ``harvest-component-logs`` "Harvest component logs" with the columns component,
+  level, source, date, dag_id, run_id and message, newest first.
 
 Why a script: Kibana, unlike Grafana, has no file-based provisioning for saved objects; the
 import API is the documented way. Standard library only, so any Python image can run it.
@@ -31,7 +40,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-OBJECTS = Path(__file__).with_name("harvest-task-logs.ndjson")
+OBJECT_FILES = (
+    Path(__file__).with_name("harvest-task-logs.ndjson"),
+    Path(__file__).with_name("harvest-component-logs.ndjson"),
+)
 
 
 def wait_for_kibana(base_url: str, timeout: float) -> None:
@@ -52,7 +64,7 @@ def wait_for_kibana(base_url: str, timeout: float) -> None:
     raise TimeoutError(f"Kibana at {base_url} not available after {timeout:.0f} s: {last}")
 
 
-def import_objects(base_url: str, ndjson: bytes, filename: str = OBJECTS.name) -> dict[str, Any]:
+def import_objects(base_url: str, ndjson: bytes, filename: str) -> dict[str, Any]:
     """POST ``ndjson`` to the import API; return Kibana's answer, raise on any failure."""
     boundary = uuid.uuid4().hex
     body = b"".join(
@@ -89,11 +101,14 @@ def main() -> int:
     timeout = float(os.environ.get("KIBANA_SETUP_TIMEOUT", "300"))
     try:
         wait_for_kibana(base_url, timeout)
-        answer = import_objects(base_url, OBJECTS.read_bytes())
+        imported = sum(
+            int(import_objects(base_url, path.read_bytes(), path.name).get("successCount", 0))
+            for path in OBJECT_FILES
+        )
     except (TimeoutError, RuntimeError, OSError) as exc:
         print(f"kibana-setup: {exc}", file=sys.stderr)
         return 1
-    print(f"kibana-setup: imported {answer.get('successCount')} objects into {base_url}")
+    print(f"kibana-setup: imported {imported} objects into {base_url}")
     return 0
 
 

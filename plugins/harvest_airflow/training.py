@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
@@ -29,15 +28,6 @@ log = logging.getLogger(__name__)
 
 MLFLOW_CONN_ID = "harvest_mlflow"  # e.g. http://mlflow:5000; else HARVEST_MLFLOW_TRACKING_URI
 WORKERS_ON_POSTGRES = 2  # mapped tuning tasks sharing each study; SQLite gets one
-
-
-def training_specs(sources_dir: Path) -> list[SourceSpec]:
-    """The valid specs in ``sources_dir`` that name a ``target`` (parse time: YAML only)."""
-    from harvest.config.spec import load_specs
-
-    if not sources_dir.is_dir():
-        return []
-    return [spec for spec in load_specs(sources_dir).specs.values() if spec.target]
 
 
 def _settings_and_spec(source: str) -> tuple[Settings, SourceSpec]:

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from harvest.features import FeatureSpecError
 from harvest.training import TrackingUnavailable, TrainingDataError
 from harvest_airflow.errors import translate_errors
-from harvest_airflow.training import skipped_until_more_data, training_specs
+from harvest_airflow.training import skipped_until_more_data
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "include" / "harvest" / "sources"
@@ -28,9 +28,24 @@ def dag():  # type: ignore[no-untyped-def]
     return bag.dags["harvest_train_demo"]
 
 
-def test_one_training_dag_per_source_with_a_target(tmp_path: Path) -> None:
-    assert [spec.name for spec in training_specs(SOURCES)] == ["catalogue", "demo"]
-    assert training_specs(tmp_path / "missing") == []
+def test_one_training_dag_per_source_with_a_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in ("catalogue", "demo"):
+        text = (SOURCES / f"{name}.yaml").read_text()
+        if name == "catalogue":
+            text = re.sub(r"(?m)^target: .*$", "", text)
+            assert "target:" not in text
+        (sources / f"{name}.yaml").write_text(text)
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources))
+    monkeypatch.setenv("HARVEST_HOME", str(tmp_path / "home"))
+    assert sorted(DagBag(str(REPO / "dags" / "harvest_training.py")).dags) == ["harvest_train_demo"]
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(tmp_path / "missing"))
+    assert DagBag(str(REPO / "dags" / "harvest_training.py")).dags == {}
 
 
 def test_scheduled_on_the_processed_asset(dag) -> None:  # type: ignore[no-untyped-def]

@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 import harvest_local as local
+from tests.integration.test_component_logs import readable_by_the_pipeline
 from tests.sentry_receiver import SentryReceiver, event_tags
 
 # The first test also waits for the stack to start and a scrape try to fail (setup counts).
@@ -314,3 +315,24 @@ def test_external_log_url_is_the_kibana_link_of_that_try(
     frontend = stack.env["AIRFLOW__ELASTICSEARCH__FRONTEND"]
     assert answer["url"] == frontend.format(log_id=quote(log_id))
     assert answer["url"].startswith("http://kibana.test:5601/app/discover#/view/harvest-task-logs")
+
+
+def test_the_components_log_json_lines_that_logstash_reads(stack: Stack) -> None:
+    """The compose block's ``[logging] json_logs``: what the api-server, the scheduler and the
+    dag-processor print is JSON lines with the fields deploy/logstash's filter reads. A line that
+    is not JSON (a banner before logging starts) is kept by the pipeline as text: only a few."""
+    for component in ("api-server", "scheduler", "dag-processor"):
+        lines = [line for line in stack.logs[component].read_text().splitlines() if line.strip()]
+        records, text = [], []
+        for line in lines:
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                parsed = None
+            (records if isinstance(parsed, dict) else text).append(parsed or line)
+        assert records, f"{component}: no JSON line in {stack.logs[component]}"
+        for record in records:
+            readable_by_the_pipeline(record)
+        assert len(text) <= max(5, len(lines) // 20), (
+            f"{component}: {len(text)} of {len(lines)} lines are not JSON, e.g. {text[:5]}"
+        )

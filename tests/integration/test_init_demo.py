@@ -47,3 +47,21 @@ def test_init_on_the_catalogue_home_finds_categories_then_lists() -> None:
     assert draft.spec.graph[1].next_page is not None
     kinds = {name: field.kind for name, field in draft.spec.detail.fields.items()}
     assert {"title": "text", "category": "text", "published": "date"}.items() <= kinds.items()
+
+
+def test_init_renders_the_pages_that_need_javascript(chromium: tuple[str, str]) -> None:
+    """Item pages filled in by a script: rendered, and the spec says which pages need it."""
+    site_config = SiteConfig(seed=3, listings_per_day=12, page_size=12, js_fraction=0.5)
+    with DemoSite(site_config) as site:
+        url = f"{site.base_url}/listings/{DAY}"
+        fetcher = Fetcher("harvest-test", delay=0)
+        try:
+            draft = draft_from_url(url, fetcher, sample=6)
+        finally:
+            fetcher.close()
+    js = draft.spec.javascript
+    assert (js.marker, js.wait_for) == ("body[data-render=js]", "body[data-rendered=true]")
+    fields = draft.spec.detail.fields
+    assert fields["price"].kind == "price" and fields["area"].kind == "area"
+    price = next(f for f in draft.fields if f.name == "price")
+    assert price.presence == 1  # the script-filled price read on every sampled page

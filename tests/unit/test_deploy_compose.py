@@ -220,7 +220,7 @@ import importlib
 
 keys = [
     ("core", "executor"), ("core", "auth_manager"), ("logging", "remote_logging"),
-    ("logging", "logging_config_class"), ("elasticsearch", "write_to_es"),
+    ("logging", "logging_config_class"), ("logging", "json_logs"), ("elasticsearch", "write_to_es"),
     ("elasticsearch", "json_format"), ("elasticsearch", "target_index"),
     ("elasticsearch", "frontend"), ("elasticsearch", "es_compat_with"),
     ("metrics", "statsd_on"), ("metrics", "statsd_host"), ("sentry", "sentry_on"),
@@ -242,10 +242,13 @@ class TI:
 
 log = Path(sys.argv[1])
 remote.write_stdout, remote.write_to_es = True, False  # what would be sent, on stdout
-out = io.StringIO()
+# a text stream with a binary buffer, as a process's stdout is ([logging] json_logs: structlog
+# writes bytes to sys.stdout.buffer)
+out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
 with contextlib.redirect_stdout(out):
     remote.upload(log, TI())
-report["records"] = [json.loads(line) for line in out.getvalue().splitlines()]
+out.flush()
+report["records"] = [json.loads(line) for line in out.buffer.getvalue().decode().splitlines()]
 print("REPORT " + json.dumps(report))
 """
 
@@ -274,6 +277,7 @@ def test_airflow_reads_the_compose_configuration(tmp_path: Path) -> None:
     assert report["auth_manager_class"] == "FabAuthManager"
     assert report["logging.remote_logging"] == "True"
     assert report["logging.logging_config_class"] == "harvest_airflow.task_logs.LOGGING_CONFIG"
+    assert report["logging.json_logs"] == "True", "component logs: JSON lines for Logstash"
     assert report["elasticsearch.es_compat_with"] == "9"
     assert report["elasticsearch.frontend"].startswith(
         "http://localhost:5601/app/discover#/view/harvest-task-logs"

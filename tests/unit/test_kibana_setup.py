@@ -115,14 +115,17 @@ def test_setup_waits_for_kibana_and_imports_both_objects(kibana: FakeKibana) -> 
     result = run_setup(kibana.url)
     assert result.returncode == 0, result.stderr
     assert kibana.status_calls >= 2, "the script must wait until Kibana is available"
-    [(headers, body)] = kibana.imports
-    assert headers["kbn-xsrf"]
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {headers['content-type']}\r\n\r\n".encode() + body
-    )
-    [part] = list(message.iter_parts())  # type: ignore[attr-defined]
-    assert part.get_filename() == OBJECTS.name
-    assert part.get_payload(decode=True) == OBJECTS.read_bytes()
+    files = [OBJECTS, OBJECTS.with_name("harvest-component-logs.ndjson")]
+    assert len(kibana.imports) == len(files), "one import per saved-objects file"
+    for (headers, body), path in zip(kibana.imports, files, strict=True):
+        assert headers["kbn-xsrf"]
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {headers['content-type']}\r\n\r\n".encode() + body
+        )
+        [part] = list(message.iter_parts())  # type: ignore[attr-defined]
+        assert part.get_filename() == path.name
+        assert part.get_payload(decode=True) == path.read_bytes()
+    assert "imported 4 objects" in result.stdout
 
 
 @pytest.mark.parametrize("kibana", [False], indirect=True)

@@ -197,8 +197,124 @@ def test_sampled_pages_that_are_lists_make_a_level_of_categories() -> None:
     from harvest.scraping.draft import _lists
 
     lists = [SamplePage(f"{BASE}/c/{c}", _list_page(n)) for n, c in enumerate(("a", "b", "c"), 1)]
-    below = _lists(lists)
-    assert below is not None and below.cards == "article.product_pod"
+    found = _lists(lists)
+    assert found is not None and found[1] is lists[0]
+    below = found[0]
+    assert below.cards == "article.product_pod"
     assert below.links == "h3 a" and below.next_page == "li.next > a"
     assert len(below.item_urls) == 18  # the items of all three lists
     assert _lists([_item(1), _item(2), _item(3)]) is None
+
+
+def test_values_only_the_cards_show_become_card_fields() -> None:
+    from harvest.learning.cardfields import card_fields
+
+    cards = "".join(
+        f'<li><article class="pod"><p class="star-rating {stars}"></p>'
+        + ('<span class="badge">Staff pick</span>' if n % 3 == 0 else "")
+        + f'<h3 class="name"><a href="/p/{n}">Thing {n}</a></h3><a class="basket" href="/b?p={n}">Add</a>'
+        "</article></li>"
+        for n, stars in enumerate(["One", "Two", "Three", "Four", "Five", "Two", "One"])
+    )
+    html = f'<html><body><ol class="row">{cards}</ol></body></html>'
+    items = [
+        SamplePage(f"{BASE}/p/{n}", f'<html><body><h1 class="name">Thing {n}</h1></body></html>')
+        for n in (0, 1, 2)
+    ]
+    title = find_fields(items)
+    assert [f.name for f in title] == ["name"]
+    found = {
+        f.name: f
+        for f in card_fields(
+            f"{BASE}/list", html, "ol.row > li", "h3 a", title, [p.url for p in items]
+        )
+    }
+    assert set(found) == {
+        "star_rating",
+        "badge",
+    }  # the title is the item page's; "Add" is on every card
+    assert found["star_rating"].selector == {
+        "from": "card",
+        "css": "p.star-rating::attr(class)",
+        "regex": r"star-rating (\S+)",
+    }
+    assert found["star_rating"].values[:3] == ("One", "Two", "Three")
+    assert found["badge"].values.count("Staff pick") == 3
+
+
+def test_a_price_field_that_also_shows_ranges_is_split_in_two() -> None:
+    from harvest.learning.guess import Guess
+    from harvest.learning.itemfields import DraftField, split_ranges
+
+    values = ("£51.77", "$50,000 - $70,000 a year", "£12.00", "3.500 € - 4.200 € a month", None)
+    price, pay = split_ranges(
+        DraftField("price", {"css": "p.price"}, "class", values, Guess("price"))
+    )
+    assert (price.name, price.guess.kind, price.values) == (
+        "price",
+        "price",
+        ("£51.77", None, "£12.00", None, None),
+    )
+    assert (pay.name, pay.guess.kind) == ("price_range", "range")
+    assert (
+        pay.selector["regex"] == r"^(.+ [-\u2013] .+)$"
+        and price.selector["regex"] == r"^([^-\u2013]+)$"
+    )
+    single = DraftField("price", {"css": "p.price"}, "class", ("£1.00", "£2.00"), Guess("price"))
+    assert split_ranges(single) == [single]
+
+
+def test_a_template_without_ids_or_data_attributes_is_drafted_from_its_labels() -> None:
+    """The demo's item pages re-templated (span pairs, div pairs, other order): the labels lead."""
+    from harvest.config.settings import DEFAULT_SOURCES_DIR
+    from harvest.config.spec import load_spec
+    from harvest_demo import SiteConfig
+    from harvest_demo.generator import day_listings
+    from harvest_demo.pages import render_detail
+    from tests.fixtures.init_coverage import coverage, overall
+    from tests.fixtures.retemplated_demo import render_retemplated
+
+    config = SiteConfig(listings_per_day=30, js_fraction=0.0)
+    listings = list(day_listings(config, dt.date(2026, 11, 26)))
+    urls = [f"{BASE}/listing/{listing.listing_id}" for listing in listings]
+    new = [SamplePage(u, render_retemplated(x)) for u, x in zip(urls, listings, strict=True)]
+    old = [
+        SamplePage(u, (render_detail(config, x.listing_id) or b"").decode())
+        for u, x in zip(urls, listings, strict=True)
+    ]
+    draft = draft_source(urls[0], None, new[::3])
+    assert draft.spec.detail.fields["rent"].xpath == (
+        "//*[normalize-space()='Rent']/following-sibling::*[1]"
+    )
+    fields = coverage(load_spec(DEFAULT_SOURCES_DIR / "demo.yaml"), draft.spec, old, new)
+    assert overall(fields) >= 0.95, {f.field: f.share for f in fields}
+
+
+def test_a_value_followed_by_the_next_label_is_no_pair() -> None:
+    pages = [
+        SamplePage(
+            f"{BASE}/p/{n}",
+            f"<html><body><dl><dt>Balcony</dt><dd>{'yes' if n % 2 else 'no'}</dd>"
+            f"<dt>Built</dt><dd>{1950 + n}</dd></dl></body></html>",
+        )
+        for n in range(1, 7)
+    ]
+    names = [f.name for f in find_fields(pages)]
+    assert names == ["balcony", "built"]
+
+
+def test_a_classed_list_of_short_items_is_a_many_field() -> None:
+    tags = (["travel", "mystery"], ["poetry"], ["travel", "fiction", "classics"])
+    pages = [
+        SamplePage(
+            f"{BASE}/p/{n}",
+            '<html><body><nav><ul class="menu"><li>Home</li><li>Shop</li></ul></nav>'
+            f'<h1>Thing {n}</h1><ul class="tags">{"".join(f"<li>{t}</li>" for t in shown)}</ul>'
+            "</body></html>",
+        )
+        for n, shown in enumerate(tags)
+    ]
+    fields = {f.name: f for f in find_fields(pages)}
+    assert fields["tags"].spec() == {"css": "ul.tags > li", "many": True}
+    assert fields["tags"].values == ("travel | mystery", "poetry", "travel | fiction | classics")
+    assert "menu" not in fields

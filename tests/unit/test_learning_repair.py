@@ -71,6 +71,9 @@ def test_repair_shows_the_diff_and_applies_it_only_when_asked(
     assert '-      css: "[data-field=price]::text"\n' in out
     assert "+      xpath: \"//*[normalize-space()='Rent']/following-sibling::*[1]\"\n" in out
     assert "ok: http://demo.test/listing/" in out
+    # the warehouse holds misspelt cities corrected (checks.values): they agree as cleaning maps them
+    assert "city: now 0% (0/79) with css: [data-field=city]::text\n  proposed 100% (79/79)" in out
+    assert "stored Frankfurt, read 'Frankfur'" in out
     assert "not applied: add --apply" in out
     assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from harvest.config.settings import Settings
+from harvest.logjson import log_json_to_stream
+
 PAGES = Path(__file__).parent / "pages"
+
+if Settings.from_env().log_format == "json":  # JSON lines on stdout, for Logstash
+    log_json_to_stream("app")
 
 st.set_page_config(page_title="Harvest", layout="wide")
 navigation = st.navigation(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +29,12 @@ DEFAULT_DATA_DOCS_ASSETS = Path(sys.prefix) / "share" / "harvest" / "data-docs-a
 # 500k records is where the pandas validate stage passes ~0.75 GB (it peaks at 1.5 GB for 1M):
 # above it a partition goes to Dask, whose workers hold one 100k-row part at a time
 DEFAULT_DASK_THRESHOLD_ROWS = 500_000
+LOG_FORMATS = ("text", "json")  # HARVEST_LOG_FORMAT; the first is the default
+
+
+def spec_files(sources_dir: Path | str) -> Iterable[Path]:
+    """The spec files of a sources folder (``*.yaml``, ``*.yml``), sorted; no model imported."""
+    return sorted(Path(sources_dir).glob("*.y*ml"))
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,10 @@ class Settings:
     profile_max_columns: int = 60  # columns profiled: the first ones in the frame's order
     profile_seconds: float = 120.0  # wall-clock budget; over it the report is left out (a warning)
     profile_plots: bool = True  # each column's distribution plot (most of the report's cost)
+    # Component logs (harvest.logjson): "text" as always, or "json" lines for Logstash; where
+    # the crawl child appends its JSON lines (None: home/logs)
+    log_format: str = "text"
+    log_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,11 +119,20 @@ class Settings:
             ),
             profile_seconds=float(env.get("HARVEST_PROFILE_SECONDS") or cls.profile_seconds),
             profile_plots=yes_no(env.get("HARVEST_PROFILE_PLOTS")) is not False,
+            log_format=_one_of(env, "HARVEST_LOG_FORMAT", LOG_FORMATS),
+            log_dir=Path(env["HARVEST_LOG_DIR"]).expanduser()
+            if env.get("HARVEST_LOG_DIR")
+            else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def json_log_dir(self) -> Path:
+        """Where a process without a stdout of its own (the crawl child) writes JSON log lines."""
+        return self.log_dir or self.home / "logs"
 
     @property
     def http_cache_dir(self) -> Path:
@@ -131,6 +150,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = 0
     if value < 1:
         raise ValueError(f"{name}={raw!r}: expected a whole number of at least 1")
+    return value
+
+
+def _one_of(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value in lower case, ``choices[0]`` when unset; ValueError otherwise."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}")
     return value
 
 

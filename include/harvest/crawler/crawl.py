@@ -31,6 +31,7 @@ from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SpecError, load_spec
+from harvest.logjson import airflow_task_fields, log_json_to_file
 from harvest.partitions import Partition, partition_date
 
 logger = logging.getLogger("harvest.crawler.crawl")
@@ -130,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         scrapy_settings[FD_SETTING] = args.progress_fd
         scrapy_settings["EXTENSIONS"]["harvest.crawler.progress.ProgressReport"] = 0
     process = CrawlerProcess(scrapy_settings, install_root_handler=True)
+    if (
+        settings.log_format == "json"
+    ):  # beside the text lines the parent streams to the task log (harvest.logjson)
+        fields = {"source": spec.name, "date": args.date.isoformat(), **airflow_task_fields()}
+        log_json_to_file("crawl", settings.json_log_dir, fields)
     crawler = process.create_crawler(spider_cls)
     process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)
     process.start()

@@ -26,7 +26,7 @@ which is the part that decides; the matching itself is lxml/parsel plus the fiel
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,6 +266,20 @@ def _union(
     return min(better, key=Candidate.rank) if better else None
 
 
+def _derived(page: _Page, reader: ValueReader) -> Iterator[tuple[str, dict[str, str]]]:
+    """The candidates of every element of ``page`` whose whole text reads as the page's known
+    value, then of the text nodes after a label that do (:mod:`harvest.learning.textnodes`)."""
+    from harvest.learning.textnodes import label_text_nodes
+
+    wanted = reader.known(page.values)
+    if wanted is None:
+        return
+    for element, text in _elements(page):
+        if reader.read(text) == wanted:
+            yield from derive(element, page.tree)
+    yield from label_text_nodes(page.selector.root, reader, wanted)
+
+
 def _in_card(selector: dict[str, str]) -> dict[str, str] | None:
     """A selector as it must be written for a card field (run inside each card): an XPath
     from the document's root made relative (``//x`` -> ``.//x``), a position dropped."""
@@ -296,16 +310,12 @@ def learn_field(
     known = [p for p in parsed if reader.known(p.values) is not None]
     found: dict[str, Candidate] = {}
     for page in known[:sample]:
-        wanted = reader.known(page.values)
-        for element, text in _elements(page):
-            if reader.read(text) != wanted:
+        for how, derived in _derived(page, reader):
+            selector = _in_card(derived) if spec.from_ == "card" else derived
+            if selector is None:
                 continue
-            for how, derived in derive(element, page.tree):
-                selector = _in_card(derived) if spec.from_ == "card" else derived
-                if selector is None:
-                    continue
-                text_key = ", ".join(f"{k}: {v}" for k, v in selector.items())
-                found.setdefault(text_key, Candidate(name, selector, how))
+            text_key = ", ".join(f"{k}: {v}" for k, v in selector.items())
+            found.setdefault(text_key, Candidate(name, selector, how))
     checked = sorted((verify(c, spec, reader, known) for c in found.values()), key=Candidate.rank)
     if checked:
         union = _union(checked, spec, reader, known)
@@ -333,7 +343,13 @@ def check_field(
 
 
 def _text(body: str | bytes) -> str:
-    return body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    """A page's HTML as text: bytes decoded as a browser would (BOM, ``<meta charset>``, else
+    UTF-8 or cp1252: w3lib's ``html_to_unicode``, as Scrapy decodes a response)."""
+    if isinstance(body, str):
+        return body
+    from w3lib.encoding import html_to_unicode
+
+    return html_to_unicode(None, body)[1]
 
 
 def learn_fields(

@@ -26,15 +26,16 @@ import yaml
 from harvest.config.spec import FieldSpec, SourceSpec
 from harvest.fields import field_kind
 from harvest.learning.candidates import KnownPage, learn_field
+from harvest.learning.cardfields import card_fields
 from harvest.learning.guess import guess_kind
 from harvest.learning.itemfields import (
     DraftField,
     SamplePage,
+    field_values,
     find_fields,
     parse_pages,
     snake,
 )
-from harvest.learning.itemfields import _values as field_values
 from harvest.learning.listpage import ListStructure
 from harvest.parsers import Unparseable
 from harvest.text import fold
@@ -187,7 +188,8 @@ def _name(url: str) -> str:
 def _field_lines(draft: DraftField, body: dict[str, Any]) -> str:
     example = next((v for v in draft.values if v), "")
     seen = sum(v is not None for v in draft.values)
-    comment = f"    # {draft.how}, on {seen} of {len(draft.values)} pages, e.g. {example!r}\n"
+    where = "cards" if draft.how == "card" else "pages"
+    comment = f"    # {draft.how}, on {seen} of {len(draft.values)} {where}, e.g. {example!r}\n"
     dumped = yaml.safe_dump({draft.name: body}, sort_keys=False, allow_unicode=True, width=200)
     return comment + "".join(f"    {line}\n" for line in dumped.splitlines())
 
@@ -271,6 +273,7 @@ def draft_source(
     javascript: Mapping[str, Any] | None = None,
     today: dt.date | None = None,
     upper: Sequence[ListStructure] = (),
+    list_page: SamplePage | None = None,
 ) -> Draft:
     """The spec drafted from list page ``url`` (its ``structure``; ``None``: ``url`` is an item
     page itself) and item pages ``pages`` (see the module docstring). ``examples``: field name
@@ -293,6 +296,15 @@ def draft_source(
         else:
             extra.append(pinned)
     fields = find_fields(pages, extra)
+    if structure is not None and structure.cards and list_page is not None:
+        fields += card_fields(
+            list_page.url,
+            list_page.html,
+            structure.cards,
+            structure.links,
+            fields,
+            [p.url for p in pages],
+        )
     text, spec = spec_text(
         url,
         structure,
@@ -306,5 +318,8 @@ def draft_source(
     for draft in fields:
         if draft.presence < 1:
             seen = sum(v is not None for v in draft.values)
-            notes.append(f"field {draft.name}: a value on {seen} of {len(pages)} pages only")
+            where = "cards" if draft.how == "card" else "pages"
+            notes.append(
+                f"field {draft.name}: a value on {seen} of {len(draft.values)} {where} only"
+            )
     return Draft(text, spec, fields, structure, notes, tuple(upper))

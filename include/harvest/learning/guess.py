@@ -31,7 +31,19 @@ _DATE_SHAPE = re.compile(
 )
 _DIGITS = re.compile(r"(?<![A-Za-z])\d+(?![A-Za-z])")
 _AREA_UNIT = re.compile(r"m²|m2\b|sq\.? ?ft|ft²|sqm\b|square", re.IGNORECASE)
-_RANGE = re.compile(r"\d\s+(?:-|\u2013|to)\s+\D{0,3}\d")
+_RANGE = re.compile(r"\d(?:\s*[^\d\s-]{1,3})?\s+(?:-|\u2013|to)\s+\D{0,3}\d")
+
+
+SINGLE = r"^([^-\u2013]+)$"
+"""The regex keeping a single amount (no range) of a field that shows both."""
+SPAN = r"^(.+ [-\u2013] .+)$"
+"""The regex keeping a range (``$50,000 - $70,000 a year``) of a field that shows both."""
+
+
+def is_range(text: str) -> bool:
+    """Whether ``text`` is a range the ``range`` kind reads (two amounts, spaced dash)."""
+    parsed = field_kind("range").parser()(text)
+    return bool(_RANGE.search(text)) and parsed is not None and not isinstance(parsed, Unparseable)
 
 
 @dataclass(frozen=True)

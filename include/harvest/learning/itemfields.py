@@ -4,7 +4,8 @@ Candidates come from every page of the sample: an element whose whole text is sh
 inline markup only, by its ``data-*``/``itemprop`` attribute, its ``id`` and each of its classes
 (``[data-field="price"]``, ``#price``, ``p.price_color``); a label beside a value
 (``<dt>Rent</dt><dd>``, ``<th>UPC</th><td>``, ``<strong>Published:</strong> ...``: the spec's
-``label:``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
+``label:``, or the element after it as XPath: ``<div>Rent</div><div>...``); a classed list of
+short items (``ul.tags > li``, ``many: true``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
 :meth:`harvest.selection.Page.metadata`); and the title, learned from the ``<title>`` text with
 its site name cut off (:func:`harvest.learning.candidates.learn_field`). Each candidate is run
 through Harvest's own extraction on every page of the sample. It is kept when it matches at most
@@ -27,11 +28,11 @@ from parsel import Selector
 
 from harvest.config.spec import FieldSpec
 from harvest.extract import FieldExtractor
-from harvest.learning.guess import Guess, guess_kind
-from harvest.selection import LABEL_TAGS, Page, label_values
+from harvest.learning.guess import SINGLE, SPAN, Guess, guess_kind, is_range
+from harvest.selection import LABEL_TAGS, Page, _literal, label_values
 from harvest.text import collapse_whitespace, fold
 
-PRESENCE = 0.5
+PRESENCE = 0.3
 MAX_VALUE = 200
 MAX_LABEL = 40
 INLINE_TAGS = frozenset(
@@ -40,6 +41,8 @@ INLINE_TAGS = frozenset(
 )  # fmt: skip
 SKIPPED_TAGS = frozenset({"head", "script", "style", "noscript", "template", "svg", "button"})
 ATTRIBUTES = ("itemprop", "property")
+NOT_LABELS = frozenset({"a", "nav", "header", "footer", "h1", "h2", "h3", "h4", "h5", "h6"})
+"""Tags that are no half of a label/value pair (a menu, a heading)."""
 PRIORITY = {
     "example": 0,
     "attribute": 1,
@@ -49,6 +52,8 @@ PRIORITY = {
     "breadcrumb": 5,
     "id": 6,
     "class": 7,
+    "card": 8,
+    "list": 9,
 }
 """How stable each kind of candidate is across pages and redesigns (lower: kept first)."""
 GENERIC_KEYS = frozenset({"name", "description", "url", "image", "id", "identifier"})
@@ -113,14 +118,28 @@ def _is_value_element(element: Any) -> bool:
     )
 
 
-def _elements(selector: Selector) -> Iterable[Any]:
+def _elements(selector: Selector, inside: bool = False) -> Iterable[Any]:
     body = selector.root.find("body")
     for element in (body if body is not None else selector.root).iter():
+        if inside and element is selector.root:
+            continue
         if not isinstance(element.tag, str) or element.tag in SKIPPED_TAGS:
             continue
         if any(a.tag in SKIPPED_TAGS for a in element.iterancestors()):
             continue
         yield element
+
+
+def _value_after(label: Any, value: Any) -> bool:
+    """Whether ``value`` (the element after ``label``) holds a short value in markup of its own:
+    a pair is two different things (``dt``/``dd``, ``div.k``/``div.v``), not two list items."""
+    if value is None or not isinstance(value.tag, str) or not _is_value_element(value):
+        return False
+    if label.tag in NOT_LABELS or value.tag in NOT_LABELS:
+        return False
+    text = _text(value)
+    same = (label.tag, label.get("class")) == (value.tag, value.get("class"))
+    return bool(text) and len(text or "") <= MAX_VALUE and not same
 
 
 def _short(name: str) -> str:
@@ -129,9 +148,12 @@ def _short(name: str) -> str:
     return name
 
 
-def element_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, str]]]:
-    """``(how, name, selector)`` of every value element and label on one page."""
-    for element in _elements(selector):
+def element_candidates(
+    selector: Selector, *, inside: bool = False
+) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """``(how, name, selector)`` of every value element and label on one page (``inside``: in
+    one card, the card itself left out)."""
+    for element in _elements(selector, inside):
         text = _text(element)
         if not text or len(text) > MAX_VALUE or not _is_value_element(element):
             continue
@@ -144,11 +166,18 @@ def element_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str,
         for name in (element.get("class") or "").split():
             if _CSS_NAME.match(name):
                 yield "class", snake(_short(name)), {"css": f"{element.tag}.{name}"}
-        if element.tag in LABEL_TAGS and len(text) <= MAX_LABEL and not text.isdigit():
-            label = text.rstrip(":").strip()
-            found = label_values(selector, label) if label else []
+        if len(text) > MAX_LABEL or text.isdigit():
+            continue
+        label = text.rstrip(":").strip()
+        if element.tag in LABEL_TAGS and label:
+            found = label_values(selector, label)
             if len(found) == 1 and found[0] != text:
                 yield "label", snake(label), {"label": label}
+        after = element.getnext()
+        if label and guess_kind([label]).kind == "text" and _value_after(element, after):
+            # any pair of elements, label then value (<div class="k">Rent</div><div class="v">)
+            xpath = f"//*[normalize-space()={_literal(text)}]/following-sibling::*[1]"
+            yield "label", snake(label), {"xpath": xpath}
 
 
 def breadcrumb_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, str]]]:
@@ -164,6 +193,23 @@ def breadcrumb_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[s
         for number in range(2, len(items)):
             name = "category" if number == 2 else f"category_{number - 1}"
             yield "breadcrumb", name, {"css": f"{part} > li:nth-of-type({number})"}
+
+
+def list_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """A list of short values (``<ul class="tags"><li>travel</li>...``): a ``many: true``
+    field of its items; not a menu nor a breadcrumb, not a list of label/value pairs."""
+    for element in _elements(selector):
+        if element.tag not in ("ul", "ol") or any(
+            a.tag in ("nav", "header", "footer") for a in element.iterancestors()
+        ):
+            continue
+        part = _part(element)
+        items = [c for c in element if isinstance(c.tag, str)]
+        if part == element.tag or "breadcrumb" in part or not items:
+            continue
+        if all(c.tag == "li" and _is_value_element(c) and len(c) < 2 for c in items):
+            name = snake(_short(part.split(".", 1)[-1].split("#", 1)[-1]))
+            yield "list", name, {"css": f"{part} > li", "many": True}
 
 
 def _part(element: Any) -> str:
@@ -201,21 +247,26 @@ def metadata_candidates(page: Page) -> Iterable[tuple[str, str, dict[str, str]]]
                 yield "metadata", name, {"metadata": syntax, "jmespath": path}
 
 
-def _values(
+def field_values(
     name: str, selector: Mapping[str, str], parsed: Sequence[tuple[Selector, Page]]
 ) -> tuple[str | None, ...] | None:
-    """The candidate's value on each page; ``None`` when it matches several nodes on one."""
-    extractor = FieldExtractor(name, FieldSpec.model_validate(dict(selector)))
+    """The candidate's value (after its ``regex``) in each scope (a page, or a card of
+    ``page``); ``None`` when it matches several nodes in one."""
+    spec = FieldSpec.model_validate(dict(selector))
+    extractor = FieldExtractor(name, spec)
     out: list[str | None] = []
     for selector_, page in parsed:
         try:
             matches = extractor.matches(selector_, page.url, page)
         except Exception:  # a candidate a page cannot run is no candidate
             return None
-        if len(matches) > 1:
+        if len(matches) > 1 and not spec.many:
             return None
-        value = matches[0] if matches else None
-        out.append(value if value and len(value) <= MAX_VALUE else None)
+        if spec.many:  # every item, shown joined (the spec keeps them as a JSON array)
+            out.append(" | ".join(matches) or None)
+            continue
+        value = extractor.value(matches, page.url) if matches else None
+        out.append(value if isinstance(value, str) and len(value) <= MAX_VALUE else None)
     return tuple(out)
 
 
@@ -235,32 +286,63 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
     kept: list[DraftField] = []
     for candidate in ranked:
         shown = {fold(v) for v in candidate.values if v is not None}
-        chrome = candidate.how in ("class", "id") and pages > 2 and len(shown) < 2
+        loose = candidate.how in ("class", "id") or "xpath" in candidate.selector
+        chrome = loose and pages > 2 and len(shown) < 2
         if chrome and guess_kind(candidate.values).kind in ("text", "int", "number", "bool"):
             continue  # the same text on every page: site chrome (a shared price or date stays)
         if any(_covered(candidate.values, k.values) for k in kept):
             continue
         kept.append(candidate)
     kept.sort(key=lambda c: position[c.text])  # the order the pages show them in
+    typed: list[DraftField] = []
+    for c in kept:
+        own = c.how in ("title", "example", "list")
+        typed += split_ranges(
+            DraftField(
+                c.name, c.selector, c.how, c.values, c.guess if own else guess_kind(c.values)
+            )
+        )
     names: set[str] = set()
     out = []
-    for candidate in kept:
+    for candidate in typed:
         name, number = candidate.name, 2
         while name in names:
             name, number = f"{candidate.name}_{number}", number + 1
         names.add(name)
         out.append(
-            DraftField(
-                name,
-                candidate.selector,
-                candidate.how,
-                candidate.values,
-                candidate.guess
-                if candidate.how in ("title", "example")
-                else guess_kind(candidate.values),
-            )
+            DraftField(name, candidate.selector, candidate.how, candidate.values, candidate.guess)
         )
     return out
+
+
+def split_ranges(draft: DraftField) -> list[DraftField]:
+    """A price field that shows a range on some pages (a shop's prices beside a job board's
+    pay): two fields on the same selector, the single amounts (``price``) and the ranges
+    (``<name>_range``), each with the ``regex`` that keeps only its own."""
+    ranges = [bool(v and is_range(v)) for v in draft.values]
+    prices = [bool(v and not r) for v, r in zip(draft.values, ranges, strict=True)]
+    if draft.guess.kind not in ("price", "range") or "regex" in draft.selector:
+        return [draft]
+    if (
+        sum(ranges) < 2
+        or sum(prices) < 2
+        or guess_kind([v for v, p in zip(draft.values, prices, strict=True) if p]).kind != "price"
+    ):
+        return [draft]
+    singles = tuple(None if r else v for v, r in zip(draft.values, ranges, strict=True))
+    spans = tuple(v if r else None for v, r in zip(draft.values, ranges, strict=True))
+    return [
+        DraftField(
+            draft.name, {**draft.selector, "regex": SINGLE}, draft.how, singles, Guess("price")
+        ),
+        DraftField(
+            f"{draft.name}_range",
+            {**draft.selector, "regex": SPAN},
+            draft.how,
+            spans,
+            Guess("range"),
+        ),
+    ]
 
 
 def parse_pages(pages: Sequence[SamplePage]) -> list[tuple[Selector, Page]]:
@@ -284,7 +366,7 @@ def evaluate(
         seen[draft.text] = draft
     out = []
     for draft in seen.values():
-        values = _values(draft.name, draft.selector, parsed)
+        values = field_values(draft.name, draft.selector, parsed)
         if values is not None:
             out.append(DraftField(draft.name, draft.selector, draft.how, values))
     return out
@@ -297,6 +379,7 @@ def find_fields(pages: Sequence[SamplePage], extra: Iterable[DraftField] = ()) -
     found: list[tuple[str, str, Mapping[str, str]]] = []
     for selector, page in parsed:
         found += breadcrumb_candidates(selector)
+        found += list_candidates(selector)
         found += element_candidates(selector)
         found += metadata_candidates(page)
     return choose([*extra, *evaluate(found, parsed)], len(pages))

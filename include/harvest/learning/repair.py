@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,9 @@ def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -
             f"{r.name}: now {r.now.agreement:.0%} ({r.now.agreed}/{r.now.pages}) with {r.now.text}"
         )
         if not r.now.pages:
-            lines.append(f"{r.name}: no page with a stored value (not checked)")
+            what = "page with a stored value" if isinstance(r, FieldRepair) else (
+                "link tonight leading where the level led before")  # fmt: skip
+            lines.append(f"{r.name}: no {what} (not checked)")
             continue
         lines.append(now)
         if (r.now.agreement >= minimum) if isinstance(r, FieldRepair) else not r.broken:
@@ -131,15 +134,36 @@ def report_lines(repairs: Sequence[FieldRepair | LevelRepair], minimum: float) -
                 else ""
             )
             lines.append(f"  no selector reaches {minimum:.0%}{near}: fix it by hand")
+            if isinstance(r, FieldRepair) and r.candidates and changed_overnight(r.candidates[0]):
+                lines.append(
+                    "  where it differs it reads another value of the field: values that "
+                    "changed overnight (a source whose URLs stay)? Not proposed; check the "
+                    f"examples, and accept it with --minimum "
+                    f"{math.floor(r.candidates[0].agreement * 100) / 100:.2f}"
+                )
+                lines += _examples(r, r.candidates[0])
             continue
-        best = r.candidates[0]
-        lines.append(f"  proposed {best.agreement:.0%} ({best.agreed}/{best.pages}): {best.text}")
-        for example in best.examples[:3]:
-            mark = "ok" if example.agrees else "differs"
-            seen = "stored" if isinstance(r, FieldRepair) else "seen before"
-            lines.append(
-                f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}"
-            )
+        lines.append(
+            f"  proposed {r.candidates[0].agreement:.0%} ({r.candidates[0].agreed}/"
+            f"{r.candidates[0].pages}): {r.candidates[0].text}"
+        )
+        lines += _examples(r, r.candidates[0])
+    return lines
+
+
+def changed_overnight(best: Candidate) -> bool:
+    """Whether a candidate below the minimum looks right on a source whose values change: it
+    agrees on at least half its pages and reads a value wherever it disagrees."""
+    differs = [e for e in best.examples if not e.agrees]
+    return best.agreement >= 0.5 and bool(differs) and all(e.found for e in differs)
+
+
+def _examples(r: FieldRepair | LevelRepair, best: Candidate) -> list[str]:
+    lines = []
+    for example in best.examples[:3]:
+        mark = "ok" if example.agrees else "differs"
+        seen = "stored" if isinstance(r, FieldRepair) else "seen before"
+        lines.append(f"    {mark}: {example.url}: {seen} {example.known}, read {example.found!r}")
     return lines
 
 

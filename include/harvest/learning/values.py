@@ -7,7 +7,9 @@ come from the parsed value (a price's ``<field>_currency``). A string matches wh
 kind parser (:mod:`harvest.parsers`, with the field's ``formats``/``languages``/``date_order``)
 reads it into the same columns: ``1.200 €`` and ``€1,200`` both match a stored 1200 EUR, ``June
 21, 2024`` a stored 2024-06-21, ``yes`` a stored ``True``. Texts compare case- and
-accent-folded (:func:`harvest.text.fold`, as de-duplication does), numbers to 6 decimals.
+accent-folded (:func:`harvest.text.fold`, as de-duplication does), numbers to 6 decimals; a
+text field with allowed values (``checks.values``) reads a typo of one as that value, as
+cleaning stores it (:func:`harvest.canonical.canonical_value`).
 No parsing is written here: every reading is the kind's own.
 """
 
@@ -18,6 +20,7 @@ import math
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+from harvest.canonical import canonical_value
 from harvest.config.spec import FieldSpec
 from harvest.fields import field_kind
 from harvest.parsers import Unparseable
@@ -61,6 +64,7 @@ class ValueReader:
         self._parse = kind.parser(**spec.kind_options)
         self._extras = [e for e in kind.extra_columns if e.value is not None]
         self._text = kind.normalisation == "text"
+        self._allowed = spec.checks.values if self._text and spec.checks.values else None
         self._cache: dict[str, Key | None] = {}
 
     def columns(self) -> list[str]:
@@ -84,6 +88,8 @@ class ValueReader:
                 key = None
             else:
                 own = self._kind.value(parsed) if self._kind.value is not None else parsed
+                if self._allowed is not None:  # a typo of an allowed value, as cleaning fixes it
+                    own = canonical_value(own, self._allowed).value
                 extras = [comparable(e.value(parsed)) for e in self._extras if e.value is not None]
                 key = (comparable(own), *extras)
                 key = None if key[0] is None else key

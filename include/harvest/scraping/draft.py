@@ -163,7 +163,8 @@ def javascript_section(
     return out
 
 
-def _spread(urls: Sequence[str], count: int) -> list[str]:
+def sample_urls(urls: Sequence[str], count: int) -> list[str]:
+    """``count`` of ``urls`` spread evenly over them (all when there are fewer)."""
     if len(urls) <= count:
         return list(urls)
     step = len(urls) / count
@@ -188,24 +189,28 @@ def _items(
         urls = [u for u in urls if u not in refused]
     if not urls:
         raise PreviewError(f"{page.url}: robots.txt disallows every item link found there")
-    return [fetcher.get(u) for u in _spread(urls, sample)]
+    return [fetcher.get(u) for u in sample_urls(urls, sample)]
 
 
-def _lists(pages: Sequence[SamplePage]) -> ListStructure | None:
+def _lists(pages: Sequence[SamplePage]) -> tuple[ListStructure, SamplePage] | None:
     """When most of ``pages`` are list pages with the same item links (categories, not items):
-    their list structure, with the item URLs of all of them; else ``None``."""
-    found = [s for s in (find_structure(p.url, p.html) for p in pages) if s is not None]
+    their list structure, with the item URLs of all of them, and the first of them; else
+    ``None``."""
+    structures = [find_structure(p.url, p.html) for p in pages]
+    found = [s for s in structures if s is not None]
     if len(found) < max(2, SHARE_LISTS * len(pages)) or len({s.links for s in found}) != 1:
         return None
+    first_page = next(p for p, s in zip(pages, structures, strict=True) if s is not None)
     nexts = Counter(s.next_page for s in found if s.next_page)
     first = found[0]
-    return ListStructure(
+    merged = ListStructure(
         links=first.links,
         cards=first.cards if len({s.cards for s in found}) == 1 else None,
         next_page=nexts.most_common(1)[0][0] if nexts else None,
         item_urls=tuple(dict.fromkeys(u for s in found for u in s.item_urls)),
         next_url=first.next_url,
     )
+    return merged, first_page
 
 
 def draft_from_url(
@@ -225,6 +230,7 @@ def draft_from_url(
         if structure is not None:
             notes.append("the list page's links appear only once rendered: render it too")
     upper: list[ListStructure] = []
+    list_page = page
     plain = _items(fetcher, page, structure, sample, notes)
     while structure is not None and len(upper) < MAX_UPPER:
         below = _lists(plain)
@@ -232,7 +238,7 @@ def draft_from_url(
             break
         notes.append(f"the pages {structure.links!r} leads to are lists: a level of categories")
         upper.append(structure)
-        structure = below
+        structure, list_page = below
         plain = _items(fetcher, page, structure, sample, notes)
     rendered: list[SamplePage | None] = []
     for item in plain:
@@ -245,7 +251,14 @@ def draft_from_url(
     pages = [r or p for p, r in zip(plain, rendered, strict=True)]
     javascript = javascript_section(plain, rendered)
     draft = draft_source(
-        url, structure, pages, examples=examples, name=name, javascript=javascript, upper=upper
+        url,
+        structure,
+        pages,
+        examples=examples,
+        name=name,
+        javascript=javascript,
+        upper=upper,
+        list_page=list_page,
     )
     if any(_has_scripts(p.html) for p in plain) and not fetcher.can_render:
         notes.append(
@@ -302,9 +315,8 @@ def run_init(settings: Settings, args: argparse.Namespace) -> int:
     for field in draft.fields:
         seen = sum(v is not None for v in field.values)
         example = next((v for v in field.values if v), "")
-        print(
-            f"  {field.name:<20} {field.guess.kind:<6} {seen}/{sampled}  {field.text}  e.g. {example!r}"
-        )
+        where = f"{seen}/{len(field.values)}" + (" cards" if field.how == "card" else "")
+        print(f"  {field.name:<20} {field.guess.kind:<6} {where}  {field.text}  e.g. {example!r}")
     for note in draft.notes:
         print(f"note: {note}")
     item = structure.item_urls[0] if structure else args.url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from harvest.config.settings import spec_files as spec_files  # re-exported, its old home
 from harvest.config.spec.base import SpecError
 from harvest.config.spec.source import SourceSpec
 
@@ -64,10 +64,6 @@ class SpecSet:
 
     specs: dict[str, SourceSpec] = field(default_factory=dict)
     errors: dict[str, SpecError] = field(default_factory=dict)
-
-
-def spec_files(sources_dir: Path | str) -> Iterable[Path]:
-    return sorted(Path(sources_dir).glob("*.y*ml"))
 
 
 def load_specs(sources_dir: Path | str) -> SpecSet:
