@@ -61,6 +61,14 @@ def test_repeated_chrome_is_no_record() -> None:
     assert find_cards("<html><body><div><p>one</p><p>two</p></div></body></html>") is None
 
 
+def test_an_item_pages_details_are_no_records() -> None:
+    rows = "".join(f"<tr><th>Label {n}</th><td>{n}</td></tr>" for n in range(5))
+    assert find_cards(f"<html><body><table>{rows}</table></body></html>") is None
+    facts = "".join(f"<li>Fact {n}</li>" for n in range(3))
+    text = "<p>" + "A long description of the item. " * 10 + "</p>"
+    assert find_cards(f"<html><body><h1>Item</h1>{text}<ul>{facts}</ul></body></html>") is None
+
+
 def test_a_number_that_counts_the_items_is_text_a_count_is_int() -> None:
     assert guess_kind([f"Quote number {n}." for n in range(1, 11)]).kind == "text"
     assert guess_kind([f"Item {n}" for n in (1, 31, 61, 91)]).kind == "text"

@@ -3,7 +3,9 @@ an item page (for ``harvest init``): ``<div class="row" id="p01"><b>Paged item 1
 ``<table><tr><td>Country A</td><td>1037</td></tr>``.
 
 The cards: the largest group (count times text) of at least :data:`~.listpage.MIN_ITEMS`
-siblings of the same tag and classes, each showing text, outside ``nav``/``header``/``footer``;
+siblings of the same tag and classes, each showing text, outside ``nav``/``header``/``footer``,
+that shows at least :data:`SHARE` of the page's text and are no rows of a label (``<th>``)
+and a value: not an item page's details;
 their CSS is the shortest that selects exactly them (:func:`.listpage._css_for`). The fields, all
 ``from: card``: the card's own ``id``/``data-*`` attribute (``::attr(id)``), a table column by
 its header (``header: Population``), every value element inside the card by its classes or
@@ -41,6 +43,9 @@ from harvest.selection import Page
 from harvest.text import fold
 
 PRESENCE = 0.5
+SHARE = 0.5
+"""The least share of the page's text its cards must show to be the page's records."""
+_NOT_CARDS = frozenset({"th", "td", "dt", "dd", "option", "br"})
 _CHROME = frozenset({"nav", "header", "footer", "head", "script", "style", "select", "form"})
 
 
@@ -60,18 +65,25 @@ def find_cards(html: str) -> tuple[str, int] | None:
             if isinstance(child.tag, str) and _text(child):
                 groups.setdefault(part(child), []).append(child)
         for members in groups.values():
-            if len(members) < MIN_ITEMS or members[0].tag in ("th", "td", "option", "br"):
+            if len(members) < MIN_ITEMS or members[0].tag in _NOT_CARDS:
                 continue
+            if all(len(m) and m[0].tag in ("th", "dt") for m in members):
+                continue  # rows of a label and a value: an item page's details
             texts = [_text(m) or "" for m in members]
             if len(set(texts)) < len(texts) / 2:
                 continue  # the same text repeated: decoration, not records
             score = len(members) * (1 + sum(map(len, texts)) / len(texts))
             if best is None or score > best[0]:
                 best = (score, members)
-    if best is None:
-        return None
+    root = body if body is not None else selector.root
+    if best is None or _shown(best[1]) < SHARE * _shown([root]):
+        return None  # a few repeated rows on a page of other text: an item page's details
     css = css_for(selector, best[1])
     return (css, len(best[1])) if css else None
+
+
+def _shown(elements: list[Any]) -> int:
+    return sum(len(_text(e) or "") for e in elements)
 
 
 def _own(card: Selector) -> Iterable[tuple[str, dict[str, str]]]:
