@@ -188,7 +188,8 @@ def _name(url: str) -> str:
 def _field_lines(draft: DraftField, body: dict[str, Any]) -> str:
     example = next((v for v in draft.values if v), "")
     seen = sum(v is not None for v in draft.values)
-    comment = f"    # {draft.how}, on {seen} of {len(draft.values)} pages, e.g. {example!r}\n"
+    where = "cards" if draft.how == "card" else "pages"
+    comment = f"    # {draft.how}, on {seen} of {len(draft.values)} {where}, e.g. {example!r}\n"
     dumped = yaml.safe_dump({draft.name: body}, sort_keys=False, allow_unicode=True, width=200)
     return comment + "".join(f"    {line}\n" for line in dumped.splitlines())
 
@@ -317,5 +318,8 @@ def draft_source(
     for draft in fields:
         if draft.presence < 1:
             seen = sum(v is not None for v in draft.values)
-            notes.append(f"field {draft.name}: a value on {seen} of {len(pages)} pages only")
+            where = "cards" if draft.how == "card" else "pages"
+            notes.append(
+                f"field {draft.name}: a value on {seen} of {len(draft.values)} {where} only"
+            )
     return Draft(text, spec, fields, structure, notes, tuple(upper))
