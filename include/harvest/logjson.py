@@ -16,6 +16,7 @@ A line (``exc_info`` only with an exception, ``source`` to ``try_number`` only w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import logging.handlers
@@ -103,12 +104,10 @@ def log_json_to_stream(
                 if isinstance(own, logging.StreamHandler) and not isinstance(
                     own, logging.FileHandler
                 ):
-                    try:
+                    # logging's last-resort handler (and its kind): stderr is a read-only
+                    # property; it keeps its stream, its lines still turn JSON
+                    with contextlib.suppress(AttributeError):
                         own.setStream(stream)
-                    except AttributeError:
-                        # logging's last-resort handler (and its kind): stderr is a read-only
-                        # property; it keeps its stream, its lines still turn JSON
-                        pass
                     own.setFormatter(HarvestJsonFormatter(component, fields))
     if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
         logging.getLogger().setLevel(logging.INFO)

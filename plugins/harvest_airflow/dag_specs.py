@@ -144,14 +144,18 @@ def _write(path: Path, key: list[Any], result: DagSpecs) -> None:
     }
     import tempfile
 
+    written: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
         ) as tmp:
+            written = tmp.name
             json.dump(document, tmp)
-        os.replace(tmp.name, path)  # atomic: parallel parses read the old file or the new one
+        os.replace(written, path)  # atomic: parallel parses read the old file or the new one
     except OSError as exc:
+        if written:
+            Path(written).unlink(missing_ok=True)
         log.info("Cannot keep the spec cache %s (%s): specs are loaded at every parse", path, exc)
 
 

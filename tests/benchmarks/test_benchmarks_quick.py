@@ -20,7 +20,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted((REPO / "benchmarks").glob("bench_*.py"))
 # services a script needs; without them it would measure nothing (CI=true fails, else skip)
-NEEDS = {"bench_load": "postgres_url", "bench_reload": "postgres_url", "bench_js": "chromium"}
+NEEDS = {
+    "bench_load": "postgres_url",
+    "bench_reload": "postgres_url",
+    "bench_dask_pipeline": "postgres_url",
+    "bench_js": "chromium",
+}
 PRINTED = re.compile(r"median of \d+ rounds?|medians? of \d+|goal (met|missed)")
 
 pytestmark = pytest.mark.bench

@@ -99,6 +99,10 @@ def test_an_unreadable_or_unwritable_cache_is_not_an_error(settings: Settings) -
     (settings.home / CACHE_NAME).write_text("{not json")
     assert dag_specs(settings) == expected
     assert dag_specs(settings) == expected  # rewritten, now read
+    (settings.home / CACHE_NAME).unlink()
+    (settings.home / CACHE_NAME).mkdir()  # cannot be replaced by a file: nothing left behind
+    assert dag_specs(settings) == expected
+    assert [p.name for p in settings.home.iterdir()] == [CACHE_NAME]
     shutil.rmtree(settings.home)
     settings.home.write_text("a file where the home folder should be")
     assert dag_specs(settings) == expected

@@ -288,3 +288,33 @@ def test_a_template_without_ids_or_data_attributes_is_drafted_from_its_labels() 
     )
     fields = coverage(load_spec(DEFAULT_SOURCES_DIR / "demo.yaml"), draft.spec, old, new)
     assert overall(fields) >= 0.95, {f.field: f.share for f in fields}
+
+
+def test_a_value_followed_by_the_next_label_is_no_pair() -> None:
+    pages = [
+        SamplePage(
+            f"{BASE}/p/{n}",
+            f"<html><body><dl><dt>Balcony</dt><dd>{'yes' if n % 2 else 'no'}</dd>"
+            f"<dt>Built</dt><dd>{1950 + n}</dd></dl></body></html>",
+        )
+        for n in range(1, 7)
+    ]
+    names = [f.name for f in find_fields(pages)]
+    assert names == ["balcony", "built"]
+
+
+def test_a_classed_list_of_short_items_is_a_many_field() -> None:
+    tags = (["travel", "mystery"], ["poetry"], ["travel", "fiction", "classics"])
+    pages = [
+        SamplePage(
+            f"{BASE}/p/{n}",
+            '<html><body><nav><ul class="menu"><li>Home</li><li>Shop</li></ul></nav>'
+            f'<h1>Thing {n}</h1><ul class="tags">{"".join(f"<li>{t}</li>" for t in shown)}</ul>'
+            "</body></html>",
+        )
+        for n, shown in enumerate(tags)
+    ]
+    fields = {f.name: f for f in find_fields(pages)}
+    assert fields["tags"].spec() == {"css": "ul.tags > li", "many": True}
+    assert fields["tags"].values == ("travel | mystery", "poetry", "travel | fiction | classics")
+    assert "menu" not in fields

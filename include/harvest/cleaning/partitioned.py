@@ -35,6 +35,7 @@ from harvest.cleaning import near
 from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
 from harvest.cleaning.impute import MIN_BATCH_VALUES, fill_value, impute_frame
 from harvest.cleaning.normalise import normalise_frame
+from harvest.cleaning.resolve import resolve_pairs
 from harvest.cleaning.shuffle import (
     Prepared,
     bucket_files,
@@ -44,7 +45,6 @@ from harvest.cleaning.shuffle import (
     key_sample,
     prepare_batch,
     prepare_history,
-    resolve_pairs,
     split_survivors,
 )
 from harvest.config.spec import SourceSpec

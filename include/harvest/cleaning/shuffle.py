@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harvest.cleaning import blocking, near
-from harvest.cleaning.dedup import KEY, MATCH_COLUMNS, _content_key, _iso, _per_distinct
+from harvest.cleaning.dedup import KEY, _content_key, _iso, _per_distinct
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
@@ -28,6 +28,8 @@ ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
 SAMPLE = 256  # keys per part sampled for the key buckets' bounds
 DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
 COPIES = 0.25  # at most this share of the rows more, from copies of rows lacking a field
+NEAR_ROWS = 20_000  # rows of a near bucket aimed at (its candidate pairs are scored at once)
+SCORED = 20_000  # candidate pairs scored by dedupe at a time
 
 
 @dataclass
@@ -214,9 +216,11 @@ class Grid:
 
 
 def grid(prepared: list[Prepared], buckets: int) -> Grid:
-    """About ``buckets`` near buckets over the block fields least often missing, as long as the
-    copies of the rows lacking them add at most :data:`COPIES` of the rows."""
+    """About ``buckets`` near buckets (at least one per :data:`NEAR_ROWS` rows) over the block
+    fields least often missing, as long as the copies of the rows lacking them add at most
+    :data:`COPIES` of the rows."""
     rows = sum(p.rows for p in prepared)
+    buckets = max(buckets, -(-rows // NEAR_ROWS))
     missing: dict[str, int] = {}
     distinct: dict[str, set[str]] = {}
     for part in prepared:
@@ -340,9 +344,11 @@ def content_and_pairs(
         raise RuntimeError(f"source {spec.name}: no dedupe matcher in a Dask worker")
     wanted = np.unique(np.concatenate([earlier, later]))
     recs = dict(zip(wanted.tolist(), near.records(rows.iloc[wanted], spec), strict=True))
-    scores = np.round(
-        matcher.score([(recs[a], recs[b]) for a, b in zip(earlier, later, strict=True)]), 6
-    )
+    scores = np.empty(len(earlier), dtype=np.float64)
+    for start in range(0, len(earlier), SCORED):  # dedupe's arrays of one slice at a time
+        stop = start + SCORED
+        chunk = zip(earlier[start:stop], later[start:stop], strict=True)
+        scores[start:stop] = np.round(matcher.score([(recs[a], recs[b]) for a, b in chunk]), 6)
     high = scores >= spec.dedup.threshold - spec.dedup.review_margin
     pairs = pd.concat(
         [_entries(rows, earlier[high], spec, "e_"), _entries(rows, later[high], spec, "l_")],
@@ -350,107 +356,3 @@ def content_and_pairs(
     )
     pairs["score"] = scores[high]
     return matches, pairs
-
-
-def _match_rows(
-    entries: pd.DataFrame, p: str, c: str, rule: str, scores: Any, action: str
-) -> pd.DataFrame:
-    """Rows of :data:`MATCH_COLUMNS` (the dtypes of :func:`dedup._matches_frame`)."""
-    return pd.DataFrame(
-        {
-            "record_key": pd.Series(entries[f"{p}_key"].to_numpy(), dtype="string"),
-            "url": pd.Series(entries[f"{p}_url"].to_numpy(), dtype="string"),
-            "logical_date": pd.Series(entries[f"{p}_date"].to_numpy(), dtype="string"),
-            "is_duplicate_of": pd.Series(entries[f"{c}_key"].to_numpy(), dtype="string"),
-            "matched_date": pd.Series(entries[f"{c}_date"].to_numpy(), dtype="string"),
-            "kind": pd.Series(
-                ["near" if rule == "near" else "exact"] * len(entries), dtype="string"
-            ),
-            "scope": pd.Series(
-                np.where(entries[f"{c}_batch"].to_numpy(dtype=bool), "batch", "history"),
-                dtype="string",
-            ),
-            "rule": pd.Series([rule] * len(entries), dtype="string"),
-            "score": pd.Series(np.asarray(scores, dtype=float), dtype="Float64"),
-            "action": pd.Series([action] * len(entries), dtype="string"),
-            "record": pd.Series(entries[f"{p}record"].to_numpy(), dtype="string"),
-            "matched_record": pd.Series(entries[f"{c}record"].to_numpy(), dtype="string"),
-        }
-    )
-
-
-def _sorted(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="Float64" if c == "score" else "string")
-                             for c in MATCH_COLUMNS})  # fmt: skip
-    frame = pd.concat(frames, ignore_index=True)[MATCH_COLUMNS]
-    return frame.sort_values(
-        ["record_key", "url", "is_duplicate_of", "rule"], kind="stable", ignore_index=True
-    )
-
-
-def resolve_pairs(
-    spec: SourceSpec,
-    pairs: pd.DataFrame,
-    content: list[pd.DataFrame],
-    key_duplicates: list[pd.DataFrame],
-) -> tuple[frozenset[int], pd.DataFrame, pd.DataFrame]:
-    """The batch rows dropped (their ``_seq``), the duplicates and the kept matches: content
-    matches as they are, candidate pairs resolved as :func:`dedup._near` resolves them."""
-    matches = pd.concat([m for m in content if len(m)], ignore_index=True) if any(
-        len(m) for m in content) else pd.DataFrame()  # fmt: skip
-    if len(matches):
-        matches = matches.sort_values([f"p_{c}" for c in ORDER], kind="stable", ignore_index=True)
-    drop_content = spec.dedup.content_duplicates == "drop"
-    dropped: set[int] = set()
-    out_dups = list(key_duplicates)
-    out_kept = []
-    if len(matches):
-        if drop_content:
-            dropped |= set(matches["p__seq"].astype(int))
-            out_dups.append(
-                _match_rows(matches, "p_", "c_", "content", [1.0] * len(matches), "dropped")
-            )
-        else:
-            out_kept.append(
-                _match_rows(matches, "p_", "c_", "content", [1.0] * len(matches), "reported")
-            )
-    if len(pairs):
-        ids = pd.concat(
-            [pairs[[f"e_{c}" for c in ORDER]].set_axis(ORDER, axis=1),
-             pairs[[f"l_{c}" for c in ORDER]].set_axis(ORDER, axis=1)], ignore_index=True,
-        ).drop_duplicates().sort_values(ORDER, kind="stable", ignore_index=True)  # fmt: skip
-        rank = {tuple(r): i for i, r in enumerate(ids.itertuples(index=False, name=None))}
-        earlier = np.array(
-            [
-                rank[tuple(r)]
-                for r in pairs[[f"e_{c}" for c in ORDER]].itertuples(index=False, name=None)
-            ]
-        )
-        later = np.array(
-            [
-                rank[tuple(r)]
-                for r in pairs[[f"l_{c}" for c in ORDER]].itertuples(index=False, name=None)
-            ]
-        )
-        scores = pairs["score"].to_numpy(dtype=float)
-        canonical: dict[int, int] = {}
-        borderline: list[int] = []
-        threshold, margin = spec.dedup.threshold, spec.dedup.review_margin
-        for i in np.lexsort((earlier, -scores, later)):
-            a, b, s = int(earlier[i]), int(later[i]), float(scores[i])
-            if s >= threshold:
-                if b not in canonical and a not in canonical:
-                    canonical[b] = a
-            elif s >= threshold - margin:
-                borderline.append(int(i))
-        picked = [i for i in np.lexsort((earlier, -scores, later))
-                  if canonical.get(int(later[i])) == int(earlier[i])]  # fmt: skip
-        kept = [i for i in borderline if int(later[i]) not in canonical]
-        near_dups = pairs.iloc[picked]
-        dropped |= set(near_dups["l__seq"].astype(int))
-        out_dups.append(_match_rows(near_dups, "l_", "e_", "near", near_dups["score"], "dropped"))
-        border = pairs.iloc[kept]
-        out_kept.append(_match_rows(border, "l_", "e_", "near", border["score"], "kept"))
-    return frozenset(dropped), _sorted(out_dups), _sorted(out_kept)

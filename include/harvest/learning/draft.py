@@ -188,7 +188,8 @@ def _name(url: str) -> str:
 def _field_lines(draft: DraftField, body: dict[str, Any]) -> str:
     example = next((v for v in draft.values if v), "")
     seen = sum(v is not None for v in draft.values)
-    comment = f"    # {draft.how}, on {seen} of {len(draft.values)} pages, e.g. {example!r}\n"
+    where = "cards" if draft.how == "card" else "pages"
+    comment = f"    # {draft.how}, on {seen} of {len(draft.values)} {where}, e.g. {example!r}\n"
     dumped = yaml.safe_dump({draft.name: body}, sort_keys=False, allow_unicode=True, width=200)
     return comment + "".join(f"    {line}\n" for line in dumped.splitlines())
 
@@ -197,9 +198,12 @@ def _level(name: str, structure: ListStructure) -> dict[str, Any]:
     level: dict[str, Any] = {"name": name}
     if structure.cards:
         level["cards"] = structure.cards
-    level["links"] = structure.links
+    if structure.links:
+        level["links"] = structure.links
     if structure.next_page:
         level["next_page"] = structure.next_page
+    elif structure.pages:
+        level["pages"] = {"template": structure.pages}
     return level
 
 
@@ -213,13 +217,19 @@ def spec_text(
     item_urls: Sequence[str] = (),
     today: dt.date | None = None,
     upper: Sequence[ListStructure] = (),
+    key: str | None = None,
 ) -> tuple[str, SourceSpec]:
     """The spec's YAML (with a comment per field: how it was found, on how many pages, a value
     seen) and the validated model. ``SpecError``-like ``ValueError`` when it does not validate
-    (a bug of the draft: the message names the key)."""
+    (a bug of the draft: the message names the key). ``key``: the key field, else it is chosen
+    among ``fields`` or read from the item URLs."""
     today = today or dt.datetime.now(dt.UTC).date()
     base, start = _base_and_start(url)
-    key, url_key = _key(fields, item_urls or (structure.item_urls if structure else (url,)))
+    key, url_key = (
+        (key, None)
+        if key
+        else _key(fields, item_urls or (structure.item_urls if structure else (url,)))
+    )
     head: dict[str, Any] = {
         "name": name or _name(url),
         "description": f"Drafted by harvest init from {url} on {today}.",
@@ -295,7 +305,7 @@ def draft_source(
         else:
             extra.append(pinned)
     fields = find_fields(pages, extra)
-    if structure is not None and structure.cards and list_page is not None:
+    if structure is not None and structure.cards and structure.links and list_page is not None:
         fields += card_fields(
             list_page.url,
             list_page.html,
@@ -317,5 +327,8 @@ def draft_source(
     for draft in fields:
         if draft.presence < 1:
             seen = sum(v is not None for v in draft.values)
-            notes.append(f"field {draft.name}: a value on {seen} of {len(pages)} pages only")
+            where = "cards" if draft.how == "card" else "pages"
+            notes.append(
+                f"field {draft.name}: a value on {seen} of {len(draft.values)} {where} only"
+            )
     return Draft(text, spec, fields, structure, notes, tuple(upper))

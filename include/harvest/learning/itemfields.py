@@ -4,7 +4,8 @@ Candidates come from every page of the sample: an element whose whole text is sh
 inline markup only, by its ``data-*``/``itemprop`` attribute, its ``id`` and each of its classes
 (``[data-field="price"]``, ``#price``, ``p.price_color``); a label beside a value
 (``<dt>Rent</dt><dd>``, ``<th>UPC</th><td>``, ``<strong>Published:</strong> ...``: the spec's
-``label:``, or the element after it as XPath: ``<div>Rent</div><div>...``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
+``label:``, or the element after it as XPath: ``<div>Rent</div><div>...``); a classed list of
+short items (``ul.tags > li``, ``many: true``); the categories of a breadcrumb trail; every scalar of the page's JSON-LD and microdata (extruct, through
 :meth:`harvest.selection.Page.metadata`); and the title, learned from the ``<title>`` text with
 its site name cut off (:func:`harvest.learning.candidates.learn_field`). Each candidate is run
 through Harvest's own extraction on every page of the sample. It is kept when it matches at most
@@ -52,6 +53,7 @@ PRIORITY = {
     "id": 6,
     "class": 7,
     "card": 8,
+    "list": 9,
 }
 """How stable each kind of candidate is across pages and redesigns (lower: kept first)."""
 GENERIC_KEYS = frozenset({"name", "description", "url", "image", "id", "identifier"})
@@ -172,7 +174,7 @@ def element_candidates(
             if len(found) == 1 and found[0] != text:
                 yield "label", snake(label), {"label": label}
         after = element.getnext()
-        if label and _value_after(element, after):
+        if label and guess_kind([label]).kind == "text" and _value_after(element, after):
             # any pair of elements, label then value (<div class="k">Rent</div><div class="v">)
             xpath = f"//*[normalize-space()={_literal(text)}]/following-sibling::*[1]"
             yield "label", snake(label), {"xpath": xpath}
@@ -191,6 +193,23 @@ def breadcrumb_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[s
         for number in range(2, len(items)):
             name = "category" if number == 2 else f"category_{number - 1}"
             yield "breadcrumb", name, {"css": f"{part} > li:nth-of-type({number})"}
+
+
+def list_candidates(selector: Selector) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """A list of short values (``<ul class="tags"><li>travel</li>...``): a ``many: true``
+    field of its items; not a menu nor a breadcrumb, not a list of label/value pairs."""
+    for element in _elements(selector):
+        if element.tag not in ("ul", "ol") or any(
+            a.tag in ("nav", "header", "footer") for a in element.iterancestors()
+        ):
+            continue
+        part = _part(element)
+        items = [c for c in element if isinstance(c.tag, str)]
+        if part == element.tag or "breadcrumb" in part or not items:
+            continue
+        if all(c.tag == "li" and _is_value_element(c) and len(c) < 2 for c in items):
+            name = snake(_short(part.split(".", 1)[-1].split("#", 1)[-1]))
+            yield "list", name, {"css": f"{part} > li", "many": True}
 
 
 def _part(element: Any) -> str:
@@ -233,15 +252,19 @@ def field_values(
 ) -> tuple[str | None, ...] | None:
     """The candidate's value (after its ``regex``) in each scope (a page, or a card of
     ``page``); ``None`` when it matches several nodes in one."""
-    extractor = FieldExtractor(name, FieldSpec.model_validate(dict(selector)))
+    spec = FieldSpec.model_validate(dict(selector))
+    extractor = FieldExtractor(name, spec)
     out: list[str | None] = []
     for selector_, page in parsed:
         try:
             matches = extractor.matches(selector_, page.url, page)
         except Exception:  # a candidate a page cannot run is no candidate
             return None
-        if len(matches) > 1:
+        if len(matches) > 1 and not spec.many:
             return None
+        if spec.many:  # every item, shown joined (the spec keeps them as a JSON array)
+            out.append(" | ".join(matches) or None)
+            continue
         value = extractor.value(matches, page.url) if matches else None
         out.append(value if isinstance(value, str) and len(value) <= MAX_VALUE else None)
     return tuple(out)
@@ -263,7 +286,8 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
     kept: list[DraftField] = []
     for candidate in ranked:
         shown = {fold(v) for v in candidate.values if v is not None}
-        chrome = candidate.how in ("class", "id") and pages > 2 and len(shown) < 2
+        loose = candidate.how in ("class", "id") or "xpath" in candidate.selector
+        chrome = loose and pages > 2 and len(shown) < 2
         if chrome and guess_kind(candidate.values).kind in ("text", "int", "number", "bool"):
             continue  # the same text on every page: site chrome (a shared price or date stays)
         if any(_covered(candidate.values, k.values) for k in kept):
@@ -272,7 +296,7 @@ def choose(candidates: Iterable[DraftField], pages: int) -> list[DraftField]:
     kept.sort(key=lambda c: position[c.text])  # the order the pages show them in
     typed: list[DraftField] = []
     for c in kept:
-        own = c.how in ("title", "example")
+        own = c.how in ("title", "example", "list")
         typed += split_ranges(
             DraftField(
                 c.name, c.selector, c.how, c.values, c.guess if own else guess_kind(c.values)
@@ -355,6 +379,7 @@ def find_fields(pages: Sequence[SamplePage], extra: Iterable[DraftField] = ()) -
     found: list[tuple[str, str, Mapping[str, str]]] = []
     for selector, page in parsed:
         found += breadcrumb_candidates(selector)
+        found += list_candidates(selector)
         found += element_candidates(selector)
         found += metadata_candidates(page)
     return choose([*extra, *evaluate(found, parsed)], len(pages))

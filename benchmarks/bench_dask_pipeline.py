@@ -1,0 +1,337 @@
+"""One large partition through validate -> clean -> load: the pandas path against the Dask path.
+
+Both sides start from the same synthetic extracted records (``bench_validation.synthetic_records``,
+the demo site's mess: price formats, units, typos, missing fields, repeated listing ids) and run
+the real stages: validation (``validate_records`` in chunks of ``--part-rows``, or
+``validate_records_dask``), then ``harvest.cleaning.clean`` (normalisation, de-duplication with
+the demo's dedupe model, imputation) and ``harvest.loading.load`` into a fresh PostgreSQL
+database of the side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1 (Dask, on a
+``LocalCluster`` of 2 worker processes of one thread that the side starts and its stages use
+through ``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall
+time per stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process
+and of each worker. After its load each side also copies the same rows with ``psql \\copy``
+(CSV, into a plain table shaped like the processed one): the load's rows/s against it.
+
+Every round checks that both sides quarantined as many records, dropped the same duplicates
+per reason and loaded the same rows (a digest of the processed table), and fails naming the
+difference when they do not. Above ``--pandas-max-rows`` the pandas side no longer fits the
+machine and is left out (said in the output); the Dask side's figures are still printed.
+
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --rows 10000000 --rounds 1
+    .venv/bin/python benchmarks/bench_dask_pipeline.py                  # 400,000, 3 rounds
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --quick          # 3,000, 1 round: it works
+
+Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import goal_line, load_average, median, ratio_line, rotated, spread
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "include"))
+PEAK_GOAL_MB = 1000
+SIDES = ["pandas", "dask"]
+VOLATILE = ("_at",)
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM, not inherited by a worker's fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _processed(url: str) -> tuple[str, list[str], int, str]:
+    """The processed table's name, its columns (times left out), rows and content digest."""
+    import sqlalchemy as sa
+    from _warehouse import digest
+
+    engine = sa.create_engine(url)
+    try:
+        table = sa.Table("processed_demo", sa.MetaData(), autoload_with=engine)
+        columns = [c.name for c in table.c if not c.name.endswith(VOLATILE)]
+        rows, total = digest(engine, table.name, columns)
+    finally:
+        engine.dispose()
+    return table.name, columns, rows, total
+
+
+def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> float:
+    """Seconds of ``psql \\copy`` of the processed rows (as CSV) into a plain table like it."""
+    import sqlalchemy as sa
+
+    psql_url = sa.make_url(url).set(drivername="postgresql").render_as_string(False)
+    csv_path = work / "processed.csv"
+    names = ", ".join(f'"{c}"' for c in columns)
+
+    def psql(command: str) -> None:
+        subprocess.run(["psql", psql_url, "-q", "-v", "ON_ERROR_STOP=1", "-c", command], check=True)
+
+    select = f"SELECT {names} FROM {table}"  # noqa: S608  # the benchmark's own names
+    psql(f"\\copy ({select}) TO '{csv_path}' WITH (FORMAT csv)")
+    psql(f"CREATE TABLE bench_copy AS {select} WITH NO DATA")
+    started = time.perf_counter()
+    psql(f"\\copy bench_copy ({names}) FROM '{csv_path}' WITH (FORMAT csv)")
+    return time.perf_counter() - started
+
+
+def records(n: int) -> Any:
+    """``n`` extracted records: ``synthetic_records``, listing ids kept to the demo's format
+    (six digits, a day of the id's date per million), 2% of them re-listed under a new id with
+    the title reworded (near duplicates for the dedupe model) and 0.5% listed again the same
+    (exact duplicates under another id: content-identical)."""
+    import numpy as np
+    import pandas as pd
+    from bench_validation import synthetic_records
+
+    relisted, again = n // 50, n // 200
+    frame = synthetic_records(n - relisted - again)
+    rng = np.random.default_rng(11)
+    copies = frame.iloc[rng.choice(len(frame), relisted + again, replace=False)].copy()
+    copies.loc[copies.index[:relisted], "title"] = (
+        copies["title"].iloc[:relisted] + ", available now"
+    )
+    frame = pd.concat([frame, copies], ignore_index=True)
+    number = frame["listing_id"].str.rsplit("-", n=1).str[1].astype(int).to_numpy().copy()
+    number[len(frame) - len(copies) :] = np.arange(len(frame) - len(copies), len(frame))
+    pages = np.arange(len(frame))
+
+    def ids(values: Any) -> list[str]:
+        return [f"L-{20261126 + v // 1_000_000}-{v % 1_000_000:06d}" for v in values.tolist()]
+
+    frame["listing_id"] = pd.array(ids(number), dtype="string")
+    frame["url"] = pd.array(
+        [f"http://127.0.0.1:8000/listing/{i}" for i in ids(pages)], dtype="string"
+    )
+    return frame
+
+
+def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict[str, Any]:
+    """One side in this process: generate, validate, clean, load; its figures."""
+    from contextlib import ExitStack
+
+    from bench_validation import DAY
+
+    from harvest import cleaning, loading
+    from harvest.config.settings import PACKAGE_DIR, Settings
+    from harvest.config.spec import load_spec
+    from harvest.partitions import Partition
+    from harvest.storage.staging import StagedDataset
+
+    spec = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
+    raw = records(rows)
+    env = {
+        "HARVEST_HOME": str(work / "home"),
+        "HARVEST_WAREHOUSE_URL": url,
+        "HARVEST_DASK_THRESHOLD_ROWS": "0" if side == "pandas" else "1",
+        "HARVEST_DASK_PART_ROWS": str(part_rows),
+        "HARVEST_STATSD_ON": "false",
+        "HARVEST_PROFILE_MAX_ROWS": "0",
+    }
+    seconds: dict[str, float] = {}
+    figures: dict[str, Any] = {"workers_peak_mb": [], "workers_cpu": 0.0}
+    started, cpu = time.perf_counter(), time.process_time()
+    with ExitStack() as stack:
+        client = None
+        if side == "dask":
+            from distributed import Client, LocalCluster
+
+            from harvest.storage.dask_frames import LOCAL_WORKER_MEMORY, LOCAL_WORKERS
+
+            cluster = stack.enter_context(
+                LocalCluster(  # as harvest.storage.dask_frames.dask_client starts it
+                    n_workers=LOCAL_WORKERS, threads_per_worker=1, processes=True,
+                    memory_limit=LOCAL_WORKER_MEMORY, dashboard_address=None,
+                    env={"DASK_DATAFRAME__CONVERT_STRING": "False"},
+                )
+            )  # fmt: skip
+            client = stack.enter_context(Client(cluster))
+            env["HARVEST_DASK_SCHEDULER"] = cluster.scheduler_address
+            seconds["cluster"] = time.perf_counter() - started
+        settings = Settings.from_env(env)
+        partition = Partition.of(spec.name, DAY)
+        validated_uri = partition.staged_uri(settings.staging_url, StagedDataset.VALIDATED)
+        mark = time.perf_counter()
+        if client is None:
+            from harvest.validation.run import validate_records
+
+            outcome = validate_records(raw, spec, DAY, chunk_size=part_rows)
+        else:
+            from harvest.validation.partitioned import validate_records_dask
+
+            outcome = validate_records_dask(
+                raw, spec, DAY, client=client, folder=work / "parts", part_rows=part_rows
+            )
+        del raw
+        outcome.write_valid(validated_uri)
+        validation = outcome.report(validated_uri=validated_uri)
+        del outcome
+        seconds["validate"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        cleaned = cleaning.clean(spec, partition, settings, validated_uri=validated_uri)
+        seconds["clean"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        loaded = loading.load(
+            spec, partition, settings, validation=validation, cleaning=cleaned,
+            clean=cleaning.reclean,
+        )  # fmt: skip
+        seconds["load"] = time.perf_counter() - mark
+        if client is not None:
+            usage = client.run(lambda: (_peak_mb(), time.process_time()))
+            figures["workers_peak_mb"] = [peak for peak, _ in usage.values()]
+            figures["workers_cpu"] = sum(cpu_s for _, cpu_s in usage.values())
+    seconds["total"] = time.perf_counter() - started
+    figures["cpu"] = time.process_time() - cpu + figures["workers_cpu"]
+    figures["peak_mb"] = _peak_mb()
+    table, columns, processed_rows, total = _processed(url)
+    figures["copy_seconds"] = _psql_copy(url, table, columns, work)
+    figures["seconds"] = seconds
+    figures["loaded"] = int(loaded.loaded)
+    figures["digest"] = {
+        "scraped": validation.scraped,
+        "valid": validation.valid,
+        "quarantined": validation.quarantined,
+        "duplicates": cleaned.duplicates,
+        "dropped": cleaned.dropped,
+        "imputed": cleaned.imputed,
+        "processed": [processed_rows, total],
+    }
+    return figures
+
+
+def _round(side: str, args: argparse.Namespace) -> dict[str, Any]:
+    from _warehouse import scratch_database
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-dask-pipeline-") as work,
+        scratch_database() as url,
+    ):
+        command = [sys.executable, __file__, "--side", side, "--work", work]
+        command += ["--rows", str(args.rows), "--part-rows", str(args.part_rows)]
+        command += ["--url", url.render_as_string(hide_password=False)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:], proc.stderr[-5000:], sep="\n")
+        raise SystemExit(f"bench_dask_pipeline: the {side} side failed")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
+    stages = [
+        s for s in ("cluster", "validate", "clean", "load", "total") if s in results[0]["seconds"]
+    ]
+    parts = []
+    for stage in stages:
+        values = [r["seconds"][stage] for r in results]
+        parts.append(f"{stage} {median(values):.1f} s ({spread(values, '.1f')})")
+    print(f"{side}: " + ", ".join(parts))
+    peaks = [r["peak_mb"] for r in results]
+    line = f"{side}: process peak {median(peaks):.0f} MB ({spread(peaks, '.0f')})"
+    if results[0]["workers_peak_mb"]:
+        workers = [max(r["workers_peak_mb"]) for r in results]
+        line += f", largest worker {median(workers):.0f} MB ({spread(workers, '.0f')})"
+    print(line)
+    load_rate = [r["loaded"] / r["seconds"]["load"] for r in results]
+    copy_rate = [r["loaded"] / r["copy_seconds"] for r in results]
+    print(
+        f"{side}: load {median(load_rate):,.0f} rows/s ({spread(load_rate, ',.0f')}), "
+        f"psql \\copy {median(copy_rate):,.0f} rows/s ({spread(copy_rate, ',.0f')}); "
+        + ratio_line(
+            "load / \\copy rows/s",
+            [a / b for a, b in zip(load_rate, copy_rate, strict=True)],
+            None,
+            "",
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=400_000)
+    parser.add_argument("--part-rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pandas-max-rows", type=int, default=2_000_000)
+    parser.add_argument(
+        "--quick", action="store_true", help="3,000 records, parts of 1,000, 1 round"
+    )
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.part_rows, args.rounds = 3_000, 1_000, 1
+    if args.side:
+        figures = run_side(args.side, args.rows, args.part_rows, Path(args.work), args.url)
+        print(json.dumps(figures, default=str))
+        return 0
+
+    sides = SIDES if args.rows <= args.pandas_max_rows else ["dask"]
+    print(
+        f"bench_dask_pipeline: {args.rows:,} records, parts of {args.part_rows:,}, "
+        f"{args.rounds} rounds; {load_average()}"
+    )
+    if len(sides) == 1:
+        print(
+            f"pandas side left out: {args.rows:,} records > --pandas-max-rows {args.pandas_max_rows:,}"
+        )
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for round_index in range(args.rounds):
+        for side in rotated(sides, round_index):
+            results[side].append(_round(side, args))
+        digests = {side: results[side][-1]["digest"] for side in sides}
+        if len(sides) == 2 and digests["pandas"] != digests["dask"]:
+            want, got = digests["pandas"], digests["dask"]
+            diff = {k: (want[k], got[k]) for k in want if want[k] != got[k]}
+            raise SystemExit(
+                f"bench_dask_pipeline: the sides disagree in round {round_index + 1}: {diff}"
+            )
+    print(f"after the rounds: {load_average()}")
+    for side in sides:
+        _side_lines(side, results[side])
+    if len(sides) == 2:
+        pandas, dask = results["pandas"], results["dask"]
+        pairs = list(zip(pandas, dask, strict=True))
+        for stage in ("validate", "clean", "load", "total"):
+            values = [d["seconds"][stage] / p["seconds"][stage] for p, d in pairs]
+            print(ratio_line(f"wall time of {stage}, Dask / pandas", values, None, ""))
+        print(
+            ratio_line(
+                "CPU time (with workers), Dask / pandas",
+                [d["cpu"] / p["cpu"] for p, d in pairs],
+                None,
+                "",
+            )
+        )
+        print(ratio_line(
+            "peak memory of the largest process, Dask / pandas",
+            [max(d["peak_mb"], *d["workers_peak_mb"]) / p["peak_mb"] for p, d in pairs], None, "",
+        ))  # fmt: skip
+    dask = results["dask"]
+    largest = median([max(d["peak_mb"], *d["workers_peak_mb"]) for d in dask])
+    goal = f"< {PEAK_GOAL_MB} MB"
+    print(goal_line("largest Dask-side process", largest < PEAK_GOAL_MB, goal, f"{largest:.0f} MB"))
+    digest = dask[-1]["digest"]
+    agreed = "both sides agree every round" if len(sides) == 2 else "Dask side only"
+    print(
+        f"{digest['valid']:,} valid, {digest['quarantined']:,} quarantined, "
+        f"{digest['duplicates']:,} duplicates {digest['dropped']}, {dask[-1]['loaded']:,} loaded: {agreed}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
