@@ -12,8 +12,10 @@ list pages, each reading the pages as its own ``javascript`` has them fetched (a
 whose sample met no JavaScript page misses what scripts fill in): printed per bundled field,
 the drafted field that reads the same values and on how many pages
 (:mod:`tests.fixtures.init_coverage`); goal >= 90% of the bundled spec's values. The catalogue
-demo (from its home page, against the bundled catalogue spec) and the demo's item pages in
-another template (``tests/fixtures/retemplated_demo.py``) are printed too, without a goal.
+demo (from its home page, against the bundled catalogue spec), the demo's item pages in
+another template (``tests/fixtures/retemplated_demo.py``) and the shape site's list pages whose
+cards are the records (``/paged/``, ``/table/``, against their reference specs in
+``tests/integration/shape_site.py``) are printed too, without a goal.
 
     .venv/bin/python benchmarks/bench_init.py            # 300 listings, 3 rounds
     .venv/bin/python benchmarks/bench_init.py --quick    # 50 listings, 3 rounds, sample 6
@@ -52,8 +54,14 @@ from harvest.scraping.preview import needs_rendering  # noqa: E402
 from harvest_demo import DemoSite, SiteConfig  # noqa: E402
 from harvest_demo.generator import day_listings  # noqa: E402
 from harvest_demo.pages import render_detail  # noqa: E402
-from tests.fixtures.init_coverage import FieldCoverage, coverage, overall  # noqa: E402
+from tests.fixtures.init_coverage import (  # noqa: E402
+    FieldCoverage,
+    card_coverage,
+    coverage,
+    overall,
+)
 from tests.fixtures.retemplated_demo import render_retemplated  # noqa: E402
+from tests.integration.shape_site import PAGED_SPEC, TABLE_SPEC, ShapeSite  # noqa: E402
 
 GOAL = 0.9
 TODAY = dt.date(2026, 12, 7)
@@ -101,11 +109,11 @@ def baseline(spec: SourceSpec, fetcher: Fetcher, list_url: str, urls: list[str])
     )
 
 
-def print_coverage(title: str, fields: list[FieldCoverage]) -> None:
+def print_coverage(title: str, fields: list[FieldCoverage], unit: str = "pages") -> None:
     print(title)
     for f in fields:
         print(
-            f"  {f.field:<16} <- {f.drafted or '(none)':<22} {f.agreed}/{f.pages} pages "
+            f"  {f.field:<16} <- {f.drafted or '(none)':<22} {f.agreed}/{f.pages} {unit} "
             f"({f.share:.0%})"
         )
 
@@ -164,6 +172,44 @@ def retemplated(sample: int) -> None:
         f" {overall(fields):.1%} of the bundled spec's values",
         fields,
     )
+
+
+def shapes() -> None:
+    """The shape site's list pages whose cards are the records (``/paged/``: 7 numbered pages,
+    ``/table/``: table rows): the drafted spec's card fields against the reference spec's, on
+    every card of every page the reference reads; and whether pagination was drafted."""
+    site = ShapeSite()
+    try:
+        for reference, pages in ((PAGED_SPEC, 7), (TABLE_SPEC, 1)):
+            spec = SourceSpec.model_validate({"base_url": site.base_url, **reference})
+            url = spec.start_urls[0].replace("{base_url}", site.base_url)
+            fetcher = Fetcher("harvest-bench", delay=0, browser=False)
+            try:
+                start = time.perf_counter()
+                draft = draft_from_url(url, fetcher, sample=6)
+                seconds = time.perf_counter() - start
+                shown = [
+                    fetcher.get(url if n == 1 else f"{url}?page={n}") for n in range(1, pages + 1)
+                ]
+            finally:
+                fetcher.close()
+            level = draft.spec.levels[-1] if draft.spec.levels else None
+            paging = (
+                "next page"
+                if level and level.next_page
+                else "numbered pages"
+                if level and level.pages
+                else "no pagination"
+            )
+            fields = card_coverage(spec, draft.spec, shown)
+            print_coverage(
+                f"shape site {url.removeprefix(site.base_url)} ({seconds:.1f} s; {paging}; "
+                f"{pages} list pages): {overall(fields):.1%} of the reference spec's card values",
+                fields,
+                "cards",
+            )
+    finally:
+        site.stop()
 
 
 def sample_urls_of(pages: list[SamplePage], count: int) -> list[SamplePage]:
@@ -253,6 +299,7 @@ def main() -> int:
     )
     catalogue(sample, browser)
     retemplated(sample)
+    shapes()
     print(load_average())
     return 0 if share >= GOAL else 1
 

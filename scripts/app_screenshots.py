@@ -29,7 +29,7 @@ from typing import Any
 from offline_browser import chromium, off_machine, requested_urls
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ("sources", "partition", "trends", "catalogue", "models", "browse")
+PAGES = ("sources", "partition", "trends", "catalogue", "models", "browse", "repairs")
 DRAWN_CHARTS = (
     "return [...document.querySelectorAll('.js-plotly-plot')]"
     ".filter(e => e.querySelector('svg.main-svg')).length"

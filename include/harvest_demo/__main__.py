@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--slow-seconds", type=float, default=no_faults.slow_seconds)
     serve.add_argument("--truncate-rate", type=float, default=no_faults.truncate_rate)
     serve.add_argument("--layout-drift", action="store_true")
+    serve.add_argument(
+        "--retemplated",
+        action="store_true",
+        help="index and item pages in another template, the same values (a redesign)",
+    )
 
     truth = commands.add_parser("truth", help="write the ground truth of one day as CSV")
     truth.add_argument("--date", type=_date, required=True, help="YYYY-MM-DD")
@@ -188,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             slow_seconds=args.slow_seconds,
             truncate_rate=args.truncate_rate,
             layout_drift=args.layout_drift,
+            retemplated=args.retemplated,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from harvest_demo import catalogue_pages, pages
+from harvest_demo import catalogue_pages, pages, retemplated
 from harvest_demo.catalogue import CatalogueConfig
 from harvest_demo.catalogue_truth import DEFAULT_BASE_URL
 from harvest_demo.faults import Faults, fault_draw
@@ -197,7 +197,8 @@ class SiteApp:
                 return _not_found(f"No listings at {path}: expected /listings/YYYY-MM-DD.")
             raw_page = query.get("page", ["1"])[-1]
             page = int(raw_page) if raw_page.isdigit() else 0
-            body = pages.render_index(config, day, page)
+            render_index = retemplated.index_page if faults.retemplated else pages.render_index
+            body = render_index(config, day, page)
             if body is None:
                 return _not_found(
                     f"No page {raw_page!r} of {day}: pages run from 1 to {config.pages_per_day}."
@@ -205,7 +206,11 @@ class SiteApp:
             return Response(200, body)
         if path.startswith("/listing/"):
             listing_id = path.removeprefix("/listing/")
-            body = pages.render_detail(config, listing_id, faults.layout_drift)
+            body = (
+                retemplated.detail_page(config, listing_id)
+                if faults.retemplated
+                else pages.render_detail(config, listing_id, faults.layout_drift)
+            )
             if body is None:
                 return _not_found(f"No listing {listing_id!r}.")
             return Response(200, body)

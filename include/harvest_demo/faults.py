@@ -22,6 +22,8 @@ class Faults:
     - ``slow_rate`` / ``slow_seconds``: probability of sleeping that long before answering;
     - ``truncate_rate``: probability that an HTML body is cut half-way (Content-Length matches);
     - ``layout_drift``: detail pages say ``data-attr`` instead of ``data-field``;
+    - ``retemplated``: index and detail pages in another template, the same values
+      (:mod:`harvest_demo.retemplated`: a redesign that drift repair learns back);
     - ``fail_paths``: requests whose target (path and query, as sent) starts with one of these
       are always answered 503 (one list page failing for a whole night).
     """
@@ -32,6 +34,7 @@ class Faults:
     slow_seconds: float = 1.0
     truncate_rate: float = 0.0
     layout_drift: bool = False
+    retemplated: bool = False
     fail_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -261,6 +261,28 @@ def _table(path: str) -> Page | None:
     return None
 
 
+PAGED_SPEC: dict[str, Any] = {
+    "name": "shape_paged", "start_urls": ["{base_url}/paged/"],
+    "levels": [{"name": "results", "cards": "div.row",
+                "pages": {"template": "?page={page}", "max": 50}}],
+    "detail": {"key": "id", "fields": {
+        "id": {"from": "card", "css": "::attr(id)", "required": True},
+        "name": {"from": "card", "css": "b"},
+    }},
+}  # fmt: skip
+"""The spec of ``/paged/`` (its cards are the records), without ``base_url``."""
+TABLE_SPEC: dict[str, Any] = {
+    "name": "shape_table",
+    "start_urls": ["{base_url}/table/"],
+    "levels": [{"name": "rows", "cards": "table.wikitable tbody tr"}],
+    "detail": {"key": "country", "fields": {
+        "country": {"from": "card", "header": "Country", "required": True},
+        "population": {"from": "card", "header": "Population", "kind": "int"},
+        "area": {"from": "card", "header": "Area (km2)", "kind": "number"},
+    }},
+}  # fmt: skip
+"""The spec of ``/table/`` (its rows are the records), without ``base_url``."""
+
 TRUTH: dict[str, int] = {
     "quotes": len(QUOTES),  # 23 records, 5 author pages
     "shop": len(SHOP_ITEMS),  # 15 distinct items (t1 twice in the tree)

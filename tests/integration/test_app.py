@@ -440,7 +440,9 @@ def test_every_page_draws_in_chromium_with_no_request_leaving_the_machine(
     )  # fmt: skip
     assert report.exists(), done.stdout + done.stderr
     pages = {page["page"]: page for page in json.loads(report.read_text())}
-    assert set(pages) == {"sources", "partition", "trends", "catalogue", "models", "browse"}
+    assert set(pages) == {
+        "sources", "partition", "trends", "catalogue", "models", "browse", "repairs"
+    }  # fmt: skip
     for name, page in pages.items():
         assert page["exceptions"] == [] and page["errors"] == [], (name, page)
         assert page["off_machine"] == [], (name, page["off_machine"])

@@ -30,9 +30,11 @@ from tests.integration.shape_site import (
     JOBS,
     LD_ITEMS,
     PAGED,
+    PAGED_SPEC,
     QUOTES,
     SHOP_ITEMS,
     TABLE_ROWS,
+    TABLE_SPEC,
     TRUTH,
     ShapeSite,
     item_name,
@@ -152,15 +154,7 @@ def test_a_bounded_recursion_counts_what_it_did_not_follow(site: ShapeSite, tmp_
 def test_numbered_pages_without_a_next_link_stop_at_the_empty_page(
     site: ShapeSite, tmp_path: Path
 ) -> None:
-    frame, reports = run({
-        "name": "shape_paged", "start_urls": ["{base_url}/paged/"],
-        "levels": [{"name": "results", "cards": "div.row",
-                    "pages": {"template": "?page={page}", "max": 50}}],
-        "detail": {"key": "id", "fields": {
-            "id": {"from": "card", "css": "::attr(id)", "required": True},
-            "name": {"from": "card", "css": "b"},
-        }},
-    }, site, tmp_path)  # fmt: skip
+    frame, reports = run(PAGED_SPEC, site, tmp_path)
     assert_all_loaded(frame, reports, "paged")
     assert sorted(frame["id"]) == [i for i, _ in PAGED]
     assert site.requests["/paged/"] == 8  # pages 1-7 and the empty page 8, nothing after
@@ -281,16 +275,7 @@ def test_json_in_html_pages(site: ShapeSite, tmp_path: Path) -> None:
 
 
 def test_a_table_whose_rows_are_records(site: ShapeSite, tmp_path: Path) -> None:
-    frame, reports = run({
-        "name": "shape_table",
-        "start_urls": ["{base_url}/table/"],
-        "levels": [{"name": "rows", "cards": "table.wikitable tbody tr"}],
-        "detail": {"key": "country", "fields": {
-            "country": {"from": "card", "header": "Country", "required": True},
-            "population": {"from": "card", "header": "Population", "kind": "int"},
-            "area": {"from": "card", "header": "Area (km2)", "kind": "number"},
-        }},
-    }, site, tmp_path)  # fmt: skip
+    frame, reports = run(TABLE_SPEC, site, tmp_path)
     assert_all_loaded(frame, reports, "table")
     rows = frame.set_index("country")
     for country, population, area in TABLE_ROWS:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from harvest.__main__ import main
 from harvest.config.settings import DEFAULT_SOURCES_DIR
-from harvest.config.spec import load_spec
+from harvest.config.spec import SourceSpec, load_spec
 from harvest.scraping.draft import Fetcher, draft_from_url
 from harvest_demo import DemoSite, SiteConfig
-from tests.fixtures.init_coverage import coverage, overall
+from tests.fixtures.init_coverage import card_coverage, coverage, overall
+from tests.integration.shape_site import PAGED_SPEC, TABLE_SPEC, ShapeSite
 
 DAY = dt.date(2026, 11, 26)
 SITE = SiteConfig(seed=7, listings_per_day=40, page_size=20, js_fraction=0.0)
@@ -65,3 +66,21 @@ def test_init_renders_the_pages_that_need_javascript(chromium: tuple[str, str]) 
     assert fields["price"].kind == "price" and fields["area"].kind == "area"
     price = next(f for f in draft.fields if f.name == "price")
     assert price.presence == 1  # the script-filled price read on every sampled page
+
+
+def test_init_drafts_pages_of_records_with_their_pagination() -> None:
+    """``/paged/`` (cards without links, ``?page=N``) and ``/table/`` (rows) of the shape site:
+    every reference card value read by a drafted ``from: card`` field."""
+    site = ShapeSite()
+    try:
+        for reference, pages, paging in ((PAGED_SPEC, 7, "?page={page}"), (TABLE_SPEC, 1, None)):
+            spec = SourceSpec.model_validate({"base_url": site.base_url, **reference})
+            url = f"{site.base_url}{spec.start_urls[0].removeprefix('{base_url}')}"
+            fetcher = Fetcher("harvest-test", delay=0, browser=False)
+            draft = draft_from_url(url, fetcher, sample=4)
+            shown = [fetcher.get(url if n == 1 else f"{url}?page={n}") for n in range(1, pages + 1)]
+            (level,) = draft.spec.levels
+            assert (level.links, level.pages.template if level.pages else None) == (None, paging)
+            assert overall(card_coverage(spec, draft.spec, shown)) == 1.0
+    finally:
+        site.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import html
 import json
 import statistics
 from pathlib import Path
@@ -432,6 +433,20 @@ def test_layout_drift_hides_every_field_from_the_spec() -> None:
     assert response.status == 200
     assert b"data-attr=" in response.body and b"data-field=" not in response.body
     assert all(value is None for value in _extract(response.body).values())
+
+
+def test_retemplated_serves_the_same_listings_out_of_the_specs_reach() -> None:
+    config = SiteConfig()
+    app = SiteApp(config, Faults(retemplated=True))
+    index = app.handle("GET", "/listings/2026-11-26?page=1")
+    assert index.status == 200 and b"listing-link" not in index.body
+    assert b'href="/listing/L-20261126-0001"' in index.body
+    item = app.handle("GET", "/listing/L-20261126-0001")
+    assert item.status == 200 and b"data-field=" not in item.body
+    assert all(value is None for value in _extract(item.body).values())
+    listing = day_listings(config, DAY)[0]
+    assert html.escape(listing.title).encode() in item.body
+    assert app.handle("GET", "/listing/L-20261126-99999").status == 404
 
 
 def test_control_endpoints_set_faults_and_count_requests() -> None:

@@ -209,3 +209,24 @@ def test_deleting_a_deferred_partition_removes_its_journal(tmp_path: Path) -> No
     assert not store.journal_path("demo", dt.date(2026, 11, 26)).exists()
     store.close()
     assert not store.path("demo", dt.date(2026, 11, 26)).exists()
+
+
+def test_a_commit_finds_each_pages_newest_line_by_bytes_whatever_its_characters(
+    tmp_path: Path,
+) -> None:
+    """The journal's index holds byte offsets: multi-byte characters and a surrogate (written
+    with ASCII escapes) before a page's newest line must not shift it."""
+    store = FileRawStore(tmp_path, deferred=True)
+    wide = _doc("http://s/a", price="München € 1 250")
+    odd = _doc("http://s/b")
+    odd.fields["price"] = "broken \ud800 text"  # a surrogate: this line is ASCII-escaped
+    store.upsert_many([wide, odd, _doc("http://s/c")])
+    store.upsert_many([_doc("http://s/b", price="ünïcödé"), _doc("http://s/d", price="日本")])
+    assert store.commit("demo", dt.date(2026, 11, 26)) == 4
+    rows = FileRawStore(tmp_path).read_partition("demo", dt.date(2026, 11, 26))
+    assert [(r.url, r.fields["price"]) for r in rows] == [
+        ("http://s/a", "München € 1 250"),
+        ("http://s/b", "ünïcödé"),
+        ("http://s/c", "1250 EUR"),
+        ("http://s/d", "日本"),
+    ]

@@ -171,6 +171,22 @@ def _key(fields: list[DraftField], urls: Sequence[str]) -> tuple[str, dict[str, 
     return "item_id", {"from": "url", "regex": regex, "required": True}
 
 
+def _card_key(fields: Sequence[DraftField], structure: ListStructure | None) -> str | None:
+    """When the cards outnumber the item pages they link (quotes sharing an author's page): the
+    card field named like an id with a different value on every card, else ``None``."""
+    cards = [f for f in fields if f.how == "card"]
+    if structure is None or not cards or len(cards[0].values) <= len(structure.item_urls):
+        return None
+    for draft in cards:
+        if (
+            _KEY_NAME.search(draft.name)
+            and None not in draft.values
+            and len(set(draft.values)) == len(draft.values)
+        ):
+            return draft.name
+    return None
+
+
 def _base_and_start(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}"
@@ -198,9 +214,12 @@ def _level(name: str, structure: ListStructure) -> dict[str, Any]:
     level: dict[str, Any] = {"name": name}
     if structure.cards:
         level["cards"] = structure.cards
-    level["links"] = structure.links
+    if structure.links:
+        level["links"] = structure.links
     if structure.next_page:
         level["next_page"] = structure.next_page
+    elif structure.pages:
+        level["pages"] = {"template": structure.pages}
     return level
 
 
@@ -214,13 +233,19 @@ def spec_text(
     item_urls: Sequence[str] = (),
     today: dt.date | None = None,
     upper: Sequence[ListStructure] = (),
+    key: str | None = None,
 ) -> tuple[str, SourceSpec]:
     """The spec's YAML (with a comment per field: how it was found, on how many pages, a value
     seen) and the validated model. ``SpecError``-like ``ValueError`` when it does not validate
-    (a bug of the draft: the message names the key)."""
+    (a bug of the draft: the message names the key). ``key``: the key field, else it is chosen
+    among ``fields`` or read from the item URLs."""
     today = today or dt.datetime.now(dt.UTC).date()
     base, start = _base_and_start(url)
-    key, url_key = _key(fields, item_urls or (structure.item_urls if structure else (url,)))
+    key, url_key = (
+        (key, None)
+        if key
+        else _key(fields, item_urls or (structure.item_urls if structure else (url,)))
+    )
     head: dict[str, Any] = {
         "name": name or _name(url),
         "description": f"Drafted by harvest init from {url} on {today}.",
@@ -296,7 +321,7 @@ def draft_source(
         else:
             extra.append(pinned)
     fields = find_fields(pages, extra)
-    if structure is not None and structure.cards and list_page is not None:
+    if structure is not None and structure.cards and structure.links and list_page is not None:
         fields += card_fields(
             list_page.url,
             list_page.html,
@@ -305,6 +330,9 @@ def draft_source(
             fields,
             [p.url for p in pages],
         )
+    key = _card_key(fields, structure)
+    if key is not None:
+        notes.append(f"cards share item pages: each card is a record, keyed by its {key}")
     text, spec = spec_text(
         url,
         structure,
@@ -314,6 +342,7 @@ def draft_source(
         item_urls=[p.url for p in pages],
         today=today,
         upper=upper,
+        key=key,
     )
     for draft in fields:
         if draft.presence < 1:

@@ -5,7 +5,8 @@ kind reads the sample best, most specific first: ``bool`` (every string a yes/no
 (strings with a day and a year, the ``date_order`` found when they are ambiguous), ``price``
 (an amount with a currency), ``range`` (two amounts), ``area`` (a unit of area), ``int`` and
 ``number`` (the whole string a number), ``int`` with a ``regex`` (one sentence around one
-number: ``In stock (22 available)``), else ``text``. A kind is taken when it reads at least
+number: ``In stock (22 available)``; not when the numbers count the items, ``Quote number 1.``,
+``Paged item 2``: those stay text), else ``text``. A kind is taken when it reads at least
 :data:`SHARE` of the strings (a price shown as "on request" now and then stays a price).
 """
 
@@ -15,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from harvest.fields import field_kind
@@ -107,7 +109,15 @@ def _counted(shown: Sequence[str]) -> Guess | None:
     if template.count("#") != 1 or count < SHARE * len(shown):
         return None
     numbers = {"".join(_DIGITS.findall(s)) for s in shown if _DIGITS.sub("#", s) == template}
-    if len(numbers) < 2:
+    if len(numbers) < 2 or _numbering(shown, template):
         return None
     parts = [re.escape(p).replace("\\ ", " ") for p in template.split("#")]
     return Guess("int", {"regex": r"(\d+)".join(parts)})
+
+
+def _numbering(shown: Sequence[str], template: str) -> bool:
+    """Whether the one number of the strings reading ``template`` numbers them (every string a
+    different number, at least 3, evenly spaced: 1, 2, 3 or 1, 31, 61): a name, not a count."""
+    numbers = sorted(int(_DIGITS.findall(s)[0]) for s in shown if _DIGITS.sub("#", s) == template)
+    steps = {b - a for a, b in pairwise(numbers)}
+    return len(numbers) >= 3 and len(steps) == 1 and 0 not in steps

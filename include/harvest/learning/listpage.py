@@ -32,14 +32,16 @@ _NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 @dataclass(frozen=True)
 class ListStructure:
     """What a list page shows: ``links`` (CSS of the links to item pages, inside each card when
-    ``cards`` is set), ``next_page`` (CSS of the link to the next page, or ``None``), and the
+    ``cards`` is set; ``None``: the cards are the records), ``next_page`` (CSS of the link to the next page, or ``None``), and the
     absolute item URLs and next-page URL found with them on this page."""
 
-    links: str
+    links: str | None
     cards: str | None
     next_page: str | None
     item_urls: tuple[str, ...]
     next_url: str | None
+    pages: str | None = None
+    """The ``template`` of numbered pages (``?page={page}``) when there is no next link."""
 
 
 def _part(element: object, classes: bool = True) -> str:

@@ -21,6 +21,7 @@ import time
 import urllib.robotparser
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from parsel import Selector
 from w3lib.url import safe_url_string
 
 from harvest.config.settings import Settings
+from harvest.learning.cardrecords import draft_records, records_structure
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
 from harvest.learning.listpage import ListStructure, find_structure
@@ -213,6 +215,22 @@ def _lists(pages: Sequence[SamplePage]) -> tuple[ListStructure, SamplePage] | No
     return merged, first_page
 
 
+def _numbered(fetcher: Fetcher, page: SamplePage, records: ListStructure) -> ListStructure:
+    """``records`` with ``pages: ?page={page}`` when it has no next link, its URL no query,
+    and ``?page=2`` shows cards of the same selector with other text than page 1."""
+    if records.next_page or urlsplit(page.url).query or records.cards is None:
+        return records
+    try:
+        second = fetcher.get(page.url + "?page=2")
+    except PreviewError:  # no page 2 (404, refused by robots.txt): no numbered pages
+        return records
+    first = Selector(text=page.html).css(records.cards).getall()
+    shown = Selector(text=second.html).css(records.cards).getall()
+    if shown and not set(shown) & set(first):
+        return replace(records, pages="?page={page}")
+    return records
+
+
 def draft_from_url(
     url: str,
     fetcher: Fetcher,
@@ -229,6 +247,13 @@ def draft_from_url(
         structure = find_structure(page.url, fetcher.render(url).html)
         if structure is not None:
             notes.append("the list page's links appear only once rendered: render it too")
+    if structure is None:
+        records = records_structure(page.url, page.html)
+        if records is not None:
+            records = _numbered(fetcher, page, records)
+            draft = draft_records(page.url, page.html, records, name=name)
+            draft.notes[:0] = notes
+            return draft
     upper: list[ListStructure] = []
     list_page = page
     plain = _items(fetcher, page, structure, sample, notes)
