@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from harvest.learning.cardrecords import draft_records, find_cards, records_structure
+from harvest.learning.draft import draft_source
 from harvest.learning.guess import guess_kind
+from harvest.learning.itemfields import SamplePage
 from harvest.learning.listpage import find_structure
 
 URL = "http://shop.test/paged/"
@@ -76,3 +78,29 @@ def test_a_number_that_counts_the_items_is_text_a_count_is_int() -> None:
     assert (stock.kind, stock.options) == ("int", {"regex": r"In stock \((\d+) available\)"})
     counts = ["In stock (3 available)", "In stock (8 available)", "In stock (5 available)"]
     assert guess_kind(counts).kind == "int"
+
+
+def test_cards_sharing_an_item_page_are_keyed_by_their_own_id() -> None:
+    authors = ["ada", "alan", "grace"]
+    cards = "".join(
+        f'<div class="quote" data-id="q{n:02d}"><span class="text">Quote number {n}.</span>'
+        f'<a class="author" href="/author/{authors[n % 3]}">{authors[n % 3]}</a></div>'
+        for n in range(1, 10)
+    )
+    list_page = SamplePage("http://quotes.test/", f"<html><body>{cards}</body></html>")
+    structure = find_structure(list_page.url, list_page.html)
+    assert structure is not None and structure.cards == "div.quote"
+    pages = [
+        SamplePage(f"http://quotes.test/author/{a}", f"<html><body><h2 class='name'>{a.title()}"
+                   f" Lovelace</h2><span class='born'>18{n}5-12-10</span></body></html>")
+        for n, a in enumerate(authors)
+    ]  # fmt: skip
+    draft = draft_source(list_page.url, structure, pages, today=TODAY, list_page=list_page)
+    fields = draft.spec.detail.fields
+    assert draft.spec.detail.key == "id"
+    assert (fields["id"].from_, fields["id"].css, fields["id"].required) == (
+        "card",
+        "::attr(data-id)",
+        True,
+    )
+    assert (fields["text"].from_, fields["text"].kind) == ("card", "text")

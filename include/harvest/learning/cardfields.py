@@ -1,7 +1,7 @@
 """Fields only a list page's cards show (``from: card``), for ``harvest init``.
 
-The candidates of each card are those of an item page (:func:`.itemfields.element_candidates`,
-looked up inside the card) plus a class that varies beside a constant one
+The candidates of each card are its own ``id``/``data-*`` attributes, those of an item page
+(:func:`.itemfields.element_candidates`, looked up inside the card) plus a class that varies beside a constant one
 (``<p class="star-rating Three">``: ``p.star-rating::attr(class)`` with the regex
 ``star-rating (\\S+)``). Each is run through Harvest's extraction on every card and kept when it
 matches at most one node per card, reads a value on at least :data:`PRESENCE` of the cards (a
@@ -44,6 +44,15 @@ def _class_candidates(card: Selector) -> Iterable[tuple[str, str, dict[str, str]
             )
 
 
+def own_attributes(card: Selector) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """The card's own ``id`` and ``data-*`` attributes (``<div class="quote" data-id="q01">``:
+    ``::attr(data-id)``, named ``id``)."""
+    for attr, value in card.root.attrib.items():
+        if (attr == "id" or attr.startswith("data-")) and value:
+            name = "id" if attr == "id" else snake(attr.removeprefix("data-"))
+            yield "card", name, {"css": f"::attr({attr})"}
+
+
 def card_fields(
     url: str,
     html: str,
@@ -65,7 +74,7 @@ def card_fields(
     found: dict[str, tuple[str, str, dict[str, str]]] = {}
     for card in cards:
         inside = element_candidates(card, inside=True)
-        for how, name, spec in [*inside, *_class_candidates(card)]:
+        for how, name, spec in [*own_attributes(card), *inside, *_class_candidates(card)]:
             if how in ("label", "id"):
                 continue
             key = ", ".join(f"{k}: {v}" for k, v in spec.items())

@@ -24,6 +24,7 @@ from typing import Any
 
 from parsel import Selector
 
+from harvest.learning.cardfields import own_attributes
 from harvest.learning.draft import _KEY_NAME, Draft, spec_text
 from harvest.learning.guess import guess_kind
 from harvest.learning.itemfields import (
@@ -86,13 +87,6 @@ def _shown(elements: list[Any]) -> int:
     return sum(len(_text(e) or "") for e in elements)
 
 
-def _own(card: Selector) -> Iterable[tuple[str, dict[str, str]]]:
-    for attr, value in card.root.attrib.items():
-        if (attr == "id" or attr.startswith("data-")) and value:
-            name = "id" if attr == "id" else snake(attr.removeprefix("data-"))
-            yield name, {"css": f"::attr({attr})"}
-
-
 def _headers(selector: Selector, cards_css: str) -> Iterable[tuple[str, dict[str, str]]]:
     for header in selector.css(cards_css).xpath("ancestor::table[1]//tr[th][1]/th"):
         text = _text(header.root)
@@ -127,7 +121,7 @@ def record_fields(url: str, html: str, cards_css: str) -> list[DraftField]:
     cards = list(selector.css(cards_css))
     found: dict[str, tuple[str, str, dict[str, str]]] = {}
     candidates: list[tuple[str, str, dict[str, str]]] = [
-        ("attribute", n, s) for n, s in _own(cards[0])
+        ("attribute", n, s) for _, n, s in own_attributes(cards[0])
     ]
     candidates += [("label", n, s) for n, s in _headers(selector, cards_css)]
     for card in cards:

@@ -171,6 +171,22 @@ def _key(fields: list[DraftField], urls: Sequence[str]) -> tuple[str, dict[str, 
     return "item_id", {"from": "url", "regex": regex, "required": True}
 
 
+def _card_key(fields: Sequence[DraftField], structure: ListStructure | None) -> str | None:
+    """When the cards outnumber the item pages they link (quotes sharing an author's page): the
+    card field named like an id with a different value on every card, else ``None``."""
+    cards = [f for f in fields if f.how == "card"]
+    if structure is None or not cards or len(cards[0].values) <= len(structure.item_urls):
+        return None
+    for draft in cards:
+        if (
+            _KEY_NAME.search(draft.name)
+            and None not in draft.values
+            and len(set(draft.values)) == len(draft.values)
+        ):
+            return draft.name
+    return None
+
+
 def _base_and_start(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}"
@@ -314,6 +330,9 @@ def draft_source(
             fields,
             [p.url for p in pages],
         )
+    key = _card_key(fields, structure)
+    if key is not None:
+        notes.append(f"cards share item pages: each card is a record, keyed by its {key}")
     text, spec = spec_text(
         url,
         structure,
@@ -323,6 +342,7 @@ def draft_source(
         item_urls=[p.url for p in pages],
         today=today,
         upper=upper,
+        key=key,
     )
     for draft in fields:
         if draft.presence < 1:

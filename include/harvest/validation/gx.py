@@ -104,16 +104,39 @@ class CheckTally:
 
     def add(self, result: ExpectationValidationResult) -> None:
         data = result.result or {}
-        self.element_count += int(data.get("element_count") or 0)
-        self.unexpected_count += int(data.get("unexpected_count") or 0)
-        self.success = self.success and bool(result.success)
         info = result.exception_info or {}
-        if info.get("raised_exception") and self.exception is None:
-            self.exception = str(info.get("exception_message"))
-        if "observed_value" in data and (self.observed is None or not result.success):
-            self.observed = data["observed_value"]
+        self.add_counts(
+            int(data.get("element_count") or 0),
+            int(data.get("unexpected_count") or 0),
+            bool(result.success),
+            data.get("observed_value"),
+            str(info.get("exception_message")) if info.get("raised_exception") else None,
+            observed_given="observed_value" in data,
+        )
         if self.result is None:
             self.result = result
+
+    def add_counts(
+        self,
+        element: int,
+        unexpected: int,
+        success: bool,
+        observed: Any,
+        exception: str | None,
+        *,
+        observed_given: bool | None = None,
+    ) -> None:
+        """Add one chunk's (or one Dask part's) result: counts summed, success and-ed, the first
+        exception and the observed value of a failing chunk (else the first) kept.
+        ``observed_given``: whether the result has an observed value (default: not ``None``)."""
+        self.element_count += element
+        self.unexpected_count += unexpected
+        self.success = self.success and success
+        if exception and self.exception is None:
+            self.exception = exception
+        given = observed is not None if observed_given is None else observed_given
+        if given and (self.observed is None or not success):
+            self.observed = observed
 
 
 def ephemeral_context(data_docs_dir: Path | None = None) -> Any:

@@ -36,10 +36,8 @@ from harvest.config.spec import SourceSpec
 from harvest.records import NulledValues
 from harvest.storage.dask_frames import PART_ROWS, concat_parts, read_parts, write_parts
 from harvest.validation.chunks import add_counts, check_chunk, suite_runner
-from harvest.validation.gx import CheckTally
-from harvest.validation.judge import RESULT_COLUMNS
 from harvest.validation.quarantine import combine_quarantine, quarantine_rows
-from harvest.validation.run import ValidationOutcome, judged
+from harvest.validation.run import ValidationOutcome, judged_outcome
 from harvest.validation.suite import build_suite
 
 log = logging.getLogger(__name__)
@@ -111,18 +109,6 @@ def _check_part(
     )
 
 
-def _add(tally: CheckTally, counts: TallyCounts) -> None:
-    """Add one part's result to a tally, as :meth:`CheckTally.add` adds a chunk's."""
-    element, unexpected, success, observed, exception = counts
-    tally.element_count += element
-    tally.unexpected_count += unexpected
-    tally.success = tally.success and success
-    if exception and tally.exception is None:
-        tally.exception = exception
-    if observed is not None and (tally.observed is None or not success):
-        tally.observed = observed
-
-
 def validate_records_dask(
     raw: pd.DataFrame,
     spec: SourceSpec,
@@ -170,7 +156,7 @@ def validate_parts(
     quarantine_parts: list[pd.DataFrame] = []
     for summary in sorted(summaries, key=lambda s: s.number):
         for tally, counts in zip(tallies, summary.tallies, strict=True):
-            _add(tally, counts)
+            tally.add_counts(*counts)
         add_counts(present, nulled, summary.present, summary.nulled)
         quarantine_parts.extend(summary.quarantine)
     numbers = range(len(summaries))
@@ -197,21 +183,10 @@ def validate_parts(
     valid_rows = sum(
         int((~pd.read_parquet(p, columns=["url"])["url"].isin(bad)).sum()) for p in parts
     )
-    outcome = PartitionedOutcome(
-        source=spec.name,
-        logical_date=day,
-        suite=suite,
-        valid=pd.DataFrame(),
-        quarantine=quarantine,
-        results=pd.DataFrame(columns=RESULT_COLUMNS),
-        breaches=[],
-        warnings=[],
-        scraped=scraped,
-        tallies=tallies,
-        valid_rows=valid_rows,
-        parts=parts,
-    )
-    return judged(outcome, spec, present, nulled)  # type: ignore[return-value]
+    return judged_outcome(
+        PartitionedOutcome, spec, day, suite, tallies, scraped, quarantine, pd.DataFrame(),
+        present, nulled, valid_rows=valid_rows, parts=parts,
+    )  # fmt: skip
 
 
 def _repeated_rows(client: Any, keys: Any, column: str) -> pd.DataFrame:

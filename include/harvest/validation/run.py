@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import great_expectations as gx
 import pandas as pd
@@ -49,6 +49,7 @@ from harvest.validation.suite import build_suite
 log = logging.getLogger(__name__)
 
 STAGE = "validate"
+Outcome = TypeVar("Outcome", bound="ValidationOutcome")
 DEFAULT_CHUNK_SIZE = 200_000
 
 
@@ -193,23 +194,42 @@ def validate_records(
     if not quarantine.empty:
         valid = valid[~valid["url"].isin(quarantine["url"])].reset_index(drop=True)
 
-    return judged(
-        ValidationOutcome(
-            source=spec.name,
-            logical_date=day,
-            suite=suite,
-            valid=valid,
-            quarantine=quarantine,
-            results=pd.DataFrame(columns=RESULT_COLUMNS),
-            breaches=[],
-            warnings=[],
-            scraped=scraped,
-            tallies=tallies,
-        ),
-        spec,
-        present,
-        nulled,
+    return judged_outcome(
+        ValidationOutcome, spec, day, suite, tallies, scraped, quarantine, valid, present, nulled
     )
+
+
+def judged_outcome(
+    kind: type[Outcome],
+    spec: SourceSpec,
+    day: dt.date,
+    suite: gx.ExpectationSuite,
+    tallies: list[CheckTally],
+    scraped: int,
+    quarantine: pd.DataFrame,
+    valid: pd.DataFrame,
+    present: dict[str, int],
+    nulled: dict[str, NulledValues],
+    **more: Any,
+) -> Outcome:
+    """The outcome (of type ``kind``, with the fields ``more``) of a partition whose records were
+    checked part by part, judged on the parts' summed ``tallies`` and counts (:func:`judged`):
+    what the pandas path and the Dask path (:mod:`harvest.validation.partitioned`) both end with."""
+    outcome = kind(
+        source=spec.name,
+        logical_date=day,
+        suite=suite,
+        valid=valid,
+        quarantine=quarantine,
+        results=pd.DataFrame(columns=RESULT_COLUMNS),
+        breaches=[],
+        warnings=[],
+        scraped=scraped,
+        tallies=tallies,
+        **more,
+    )
+    judged(outcome, spec, present, nulled)
+    return outcome
 
 
 def judged(
