@@ -39,10 +39,7 @@ from harvest.text import TextRepairs
 from harvest.validation.chunks import add_counts, check_chunk, suite_runner
 from harvest.validation.gx import CheckTally, render_data_docs
 from harvest.validation.judge import RESULT_COLUMNS, judge_partition
-from harvest.validation.quarantine import (
-    combine_quarantine,
-    quarantine_rows,
-)
+from harvest.validation.quarantine import combine_quarantine, quarantine_rows
 from harvest.validation.report import Breach, ValidationFailed, ValidationReport
 from harvest.validation.suite import build_suite
 
