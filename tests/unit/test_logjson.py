@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -59,6 +60,15 @@ def test_task_fields_come_from_airflows_context_variables() -> None:
 def test_a_second_call_replaces_the_first_handler() -> None:
     root = logging.getLogger()
     before = list(root.handlers)
+    # log_json_to_stream also turns the stream handlers of loggers that do not propagate to
+    # its stream: put them back after, so later tests' loggers do not write into this test's
+    own = [
+        (h, h.stream, h.formatter)
+        for lg in list(logging.root.manager.loggerDict.values())
+        if isinstance(lg, logging.Logger) and not lg.propagate
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
     first, second = io.StringIO(), io.StringIO()
     try:
         log_json_to_stream("app", stream=first)
@@ -71,3 +81,7 @@ def test_a_second_call_replaces_the_first_handler() -> None:
             root.removeHandler(h)
         for h in before:
             root.addHandler(h)
+        for h, stream, formatter in own:
+            with contextlib.suppress(AttributeError):  # a read-only stream was never changed
+                h.setStream(stream)
+            h.setFormatter(formatter)

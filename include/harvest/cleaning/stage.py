@@ -276,19 +276,16 @@ def clean_partition(
 def _on_dask(validated_uri: str, settings: Settings) -> bool:
     """Whether the validated frame at ``validated_uri`` is a local file of more rows than the
     Dask threshold (its row count read from the Parquet footer)."""
-    from harvest.storage.dask_frames import engages
+    from harvest.storage.dask_frames import engages, staging_path
     from harvest.storage.staging import frame_parts
 
     if not settings.dask_threshold_rows:
         return False
     try:
-        from harvest.storage.dask_frames import staging_path
-
-        if not staging_path(validated_uri).is_file():
-            return False
-    except ValueError:
+        local = staging_path(validated_uri).is_file()
+    except ValueError:  # not a local staging URI
         return False
-    return engages(frame_parts(validated_uri, settings.dask_part_rows).rows, settings)
+    return local and engages(frame_parts(validated_uri, settings.dask_part_rows).rows, settings)
 
 
 def _clean_on_dask(
@@ -310,9 +307,8 @@ def _clean_on_dask(
     target = staging_path(cleaned_uri)
     with work_dir(settings, spec.name, partition.iso) as folder, dask_client(settings) as client:
         done = clean_on_dask(
-            staging_path(validated_uri), spec, history, client=client, folder=folder,
-            cleaned=target,
-        )  # fmt: skip
+            staging_path(validated_uri), spec, history, client=client, folder=folder, cleaned=target
+        )
     counts = {**done.counts, "input_rows": done.input_rows, "output_rows": done.output_rows}
     counts["imputed_values"] = {k: _plain(v) for k, v in counts["imputed_values"].items()}
     with pq.ParquetFile(target) as file:
