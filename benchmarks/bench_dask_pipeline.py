@@ -73,8 +73,10 @@ def _processed(url: str) -> tuple[str, list[str], int, str]:
     return table.name, columns, rows, total
 
 
-def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> float:
-    """Seconds of ``psql \\copy`` of the processed rows (as CSV) into a plain table like it."""
+def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> tuple[float, float]:
+    """Seconds of ``psql \\copy`` of the processed rows (as CSV) into a plain table of its
+    columns, and into one with the processed table's primary key and indexes too (what the
+    load's COPY maintains)."""
     import sqlalchemy as sa
 
     psql_url = sa.make_url(url).set(drivername="postgresql").render_as_string(False)
@@ -86,10 +88,25 @@ def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> float:
 
     select = f"SELECT {names} FROM {table}"  # noqa: S608  # the benchmark's own names
     psql(f"\\copy ({select}) TO '{csv_path}' WITH (FORMAT csv)")
-    psql(f"CREATE TABLE bench_copy AS {select} WITH NO DATA")
-    started = time.perf_counter()
-    psql(f"\\copy bench_copy ({names}) FROM '{csv_path}' WITH (FORMAT csv)")
-    return time.perf_counter() - started
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        key = inspector.get_pk_constraint(table)["constrained_columns"]
+        indexes = [i["column_names"] for i in inspector.get_indexes(table)]
+    finally:
+        engine.dispose()
+    seconds = []
+    for copy, keyed in (("bench_copy", False), ("bench_copy_keyed", True)):
+        psql(f"CREATE TABLE {copy} AS {select} WITH NO DATA")
+        if keyed:
+            wanted = [c for c in key if c in columns]
+            psql(f"ALTER TABLE {copy} ADD PRIMARY KEY ({', '.join(wanted)})")
+            for n, on in enumerate(i for i in indexes if set(i) <= set(columns)):
+                psql(f"CREATE INDEX {copy}_{n} ON {copy} ({', '.join(on)})")
+        started = time.perf_counter()
+        psql(f"\\copy {copy} ({names}) FROM '{csv_path}' WITH (FORMAT csv)")
+        seconds.append(time.perf_counter() - started)
+    return seconds[0], seconds[1]
 
 
 def record_parts(n: int, part_rows: int) -> Iterator[Any]:
@@ -211,7 +228,7 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
     figures["cpu"] = time.process_time() - cpu + figures["workers_cpu"]
     figures["peak_mb"] = _peak_mb()
     table, columns, processed_rows, total = _processed(url)
-    figures["copy_seconds"] = _psql_copy(url, table, columns, work)
+    figures["copy_seconds"], figures["copy_keyed_seconds"] = _psql_copy(url, table, columns, work)
     figures["seconds"] = seconds
     figures["loaded"] = int(loaded.loaded)
     figures["digest"] = {
@@ -261,17 +278,19 @@ def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
         line += f", largest worker {median(workers):.0f} MB ({spread(workers, '.0f')})"
     print(line)
     load_rate = [r["loaded"] / r["seconds"]["load"] for r in results]
-    copy_rate = [r["loaded"] / r["copy_seconds"] for r in results]
-    print(
-        f"{side}: load {median(load_rate):,.0f} rows/s ({spread(load_rate, ',.0f')}), "
-        f"psql \\copy {median(copy_rate):,.0f} rows/s ({spread(copy_rate, ',.0f')}); "
-        + ratio_line(
-            "load / \\copy rows/s",
-            [a / b for a, b in zip(load_rate, copy_rate, strict=True)],
-            None,
-            "",
+    for what, name in (("copy_seconds", "plain table"), ("copy_keyed_seconds", "keyed table")):
+        copy_rate = [r["loaded"] / r[what] for r in results]
+        print(
+            f"{side}: load {median(load_rate):,.0f} rows/s ({spread(load_rate, ',.0f')}), "
+            f"psql \\copy into a {name} {median(copy_rate):,.0f} rows/s "
+            f"({spread(copy_rate, ',.0f')}); "
+            + ratio_line(
+                f"load / \\copy ({name}) rows/s",
+                [a / b for a, b in zip(load_rate, copy_rate, strict=True)],
+                None,
+                "",
+            )
         )
-    )
 
 
 def main() -> int:
