@@ -34,6 +34,7 @@ from harvest.learning.cardrecords import draft_records, records_structure
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
 from harvest.learning.listpage import ListStructure, find_structure
+from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
 
 SAMPLE = 10
@@ -72,6 +73,7 @@ class Fetcher:
         self._pool: Any = None
         self._last = 0.0
         self.encoding = "utf-8"
+        self._pages: dict[str, SamplePage] = {}
 
     def _wait(self) -> None:
         pause = self.delay - (time.monotonic() - self._last)
@@ -99,13 +101,16 @@ class Fetcher:
     def get(self, url: str) -> SamplePage:
         # as Scrapy asks it: the path in UTF-8, the query in the encoding of the page linking it
         url = safe_url_string(url, encoding=self.encoding)
+        if url in self._pages:  # a page the draft looked at twice (a probe, then a sample)
+            return self._pages[url]
         if not self.allowed(url):
             raise PreviewError(f"{url}: robots.txt disallows it; harvest init does not fetch it")
         self._wait()
         response = fetch_page(url, self.user_agent)
         if self.requests <= 2:  # the start page's (after robots.txt): its links' encoding
             self.encoding = response.encoding
-        return SamplePage(response.url, response.text)
+        self._pages[url] = SamplePage(response.url, response.text)
+        return self._pages[url]
 
     @property
     def can_render(self) -> bool:
@@ -276,8 +281,16 @@ def draft_from_url(
             return draft
     upper: list[ListStructure] = []
     list_page = page
+    tree = find_tree(fetcher, page) if structure is not None else None
+    if tree is not None:
+        structure, list_page, seen = tree
+        notes.append(
+            f"a category tree ({seen} category pages seen): sub-categories [{structure.recurse}]"
+            f" are followed into the same level (recurse), item links [{structure.links}] at "
+            "every depth"
+        )
     plain = _items(fetcher, page, structure, sample, notes)
-    while structure is not None and len(upper) < MAX_UPPER:
+    while tree is None and structure is not None and len(upper) < MAX_UPPER:
         below = _lists(plain)
         if below is None:
             break
