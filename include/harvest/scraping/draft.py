@@ -47,14 +47,27 @@ MORE_TEXT = 3
 
 
 class Fetcher:
-    """Plain HTTP GETs (robots.txt obeyed, ``delay`` seconds apart) and, when Chromium is
-    installed and ``browser`` is true, rendering in one headless browser started when first
-    needed."""
+    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false, ``delay`` seconds
+    apart, or its ``Crawl-delay`` up to ``max_crawl_delay``) and, when Chromium is installed and
+    ``browser`` is true, rendering in one headless browser started when first needed (awaiting
+    the CSS ``wait_for``)."""
 
-    def __init__(self, user_agent: str, *, delay: float = 1.0, browser: bool = True) -> None:
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        delay: float = 1.0,
+        browser: bool = True,
+        obey_robots: bool = True,
+        max_crawl_delay: float = 0.0,
+        wait_for: str | None = None,
+    ) -> None:
         self.user_agent = user_agent
         self.delay = delay
         self.browser = browser
+        self.obey_robots = obey_robots
+        self.max_crawl_delay = max_crawl_delay
+        self.wait_for = wait_for
         self.requests = 0
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self._pool: Any = None
@@ -80,7 +93,10 @@ class Fetcher:
             except PreviewError:  # no robots.txt: everything is allowed
                 robots.parse([])
             self._robots[root] = robots
-        return self._robots[root].can_fetch(self.user_agent, url)
+            asked = robots.crawl_delay(self.user_agent)
+            if asked:  # as the crawl: the site's Crawl-delay, capped
+                self.delay = max(self.delay, min(float(asked), self.max_crawl_delay))
+        return not self.obey_robots or self._robots[root].can_fetch(self.user_agent, url)
 
     def get(self, url: str) -> SamplePage:
         # as Scrapy asks it: the path in UTF-8, the query in the encoding of the page linking it
@@ -109,7 +125,11 @@ class Fetcher:
 
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
             self._pool = BrowserPool(
-                1, str(chromium), str(shutil.which("chromedriver")), user_agent=self.user_agent
+                1,
+                str(chromium),
+                str(shutil.which("chromedriver")),
+                user_agent=self.user_agent,
+                wait_for=self.wait_for,
             )
         self._wait()
         rendered = self._pool.render(url)
