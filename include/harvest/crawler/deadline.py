@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +109,10 @@ class DeadlineStop:
             self._call = None
 
 
-def idle_connections(settings: Any) -> int:
+def idle_connections(settings: BaseSettings) -> int:
     """How many idle keep-alive connections to one site the download handler keeps: twice
     ``CONCURRENT_REQUESTS_PER_DOMAIN`` (see :class:`DeadlineDownloadHandler`)."""
-    return 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+    return 2 * int(settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
 
 
 def cut(request: Request, why: str) -> DeadlineReached:
