@@ -154,6 +154,9 @@ def build_scrapy_settings(
             else "harvest.crawler.http_cache_storage.FilesystemCacheStorage"
         ),
         "HARVEST_CACHE_URL": cache_url,
+        # a re-run whose every page is cached is replayed without Scrapy's engine
+        # (harvest.crawler.replay); off: always crawled with Scrapy
+        "HARVEST_REPLAY_CACHE": settings.replay_cache,
         # JavaScript pages
         "HARVEST_BROWSERS": crawl.browsers,
         "HARVEST_JS_WAIT_FOR": spec.javascript.wait_for,
