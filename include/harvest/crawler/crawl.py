@@ -157,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+_json_logging: list[bool] = []  # set once the JSON log lines are on (a replay, then Scrapy)
+
+
 def _json_logs(settings: Settings, source: str, day: dt.date) -> None:
     """JSON log lines beside the text lines the parent streams to the task log (harvest.logjson)."""
-    if settings.log_format == "json":
+    if settings.log_format == "json" and not _json_logging:
+        _json_logging.append(True)
         fields = {"source": source, "date": day.isoformat(), **airflow_task_fields()}
         log_json_to_file("crawl", settings.json_log_dir, fields)
 

@@ -65,6 +65,9 @@ logger = logging.getLogger(__name__)
 REPLAY_SETTING = "HARVEST_REPLAY_CACHE"  # Scrapy setting: replay a fully cached partition
 REPLAYED_STAT = "harvest/replayed_from_cache"  # set to 1 when a run was replayed
 PROGRESS_EVERY = 50  # pages between two progress reports
+# The replay keeps its page items (bodies included) until the walk is whole, so that a stop
+# writes nothing; a crawl of more pages than this is left to Scrapy, which writes in batches.
+MAX_PAGES = 50_000
 # Extensions whose work ends up in the stats and that need no engine; the others (throttling,
 # the deadline, memory, periodic log lines) only pace or watch a live crawl.
 REPLAYED_EXTENSIONS = (
@@ -266,6 +269,8 @@ class Replay:
             else:
                 self._scrape(result, request)
             self._pages += 1
+            if self._pages > MAX_PAGES:
+                raise ReplayStopped(f"more than {MAX_PAGES} pages to hold until the end")
             if self.progress is not None and self._pages % PROGRESS_EVERY == 0:
                 self.progress.report()
 
@@ -352,7 +357,10 @@ def replay_cached(
     """Replay the crawl of ``spider_cls`` (built with ``spider_kwargs``) from its HTTP cache
     with the Scrapy ``settings`` of the crawl; its final stats. Raises :class:`ReplayStopped`
     saying why it cannot (nothing is written then)."""
-    scrapy_settings = ScrapySettings(settings)
+    # A replay downloads nothing, so no download exception can reach the retry middleware;
+    # building Scrapy's list of them imports its HTTP/1.1 handler and TLS stack (a fifth of a
+    # second of the replay's start-up) for nothing.
+    scrapy_settings = ScrapySettings({**settings, "RETRY_EXCEPTIONS": []})
     why = refusal(spider_cls, scrapy_settings)
     if why is None and getattr(spider_kwargs.get("spec"), "login", None) is not None:
         why = "the spec logs in first"

@@ -98,8 +98,8 @@ def build_scrapy_settings(
         },
         # Scrapy's HTTP/1.1 handler, every download ending by the deadline's cut (HARVEST_CUT_AT)
         "DOWNLOAD_HANDLERS": {
-            "http": "harvest.crawler.deadline.DeadlineDownloadHandler",
-            "https": "harvest.crawler.deadline.DeadlineDownloadHandler",
+            "http": "harvest.crawler.deadline_handler.DeadlineDownloadHandler",
+            "https": "harvest.crawler.deadline_handler.DeadlineDownloadHandler",
         },
         "HARVEST_MAX_CRAWL_DELAY_SECONDS": crawl.max_crawl_delay_seconds,
         "HARVEST_MAX_RETRY_AFTER_SECONDS": crawl.max_retry_after_seconds,
