@@ -102,3 +102,59 @@ def test_the_site_fetch_obeys_robots_txt_and_keeps_the_stored_urls(tmp_path: Pat
         assert fetch(f"{spec.base_url}/private/report?day={day}") is None, "robots.txt"
         assert fetch(f"{spec.base_url}/no-such-page") is None, "a 404 is left out"
         assert fetch.requests == 3  # robots.txt, the list page, the 404: never the private one
+
+
+XPATH_SPEC = """\
+name: shop
+description: A shop whose list level is written in XPath and numbered.
+base_url: http://shop.test
+start_urls: ["{base_url}/catalogue/c/1/"]
+schedule: "0 3 * * *"
+start_date: 2026-01-01
+levels:
+  - name: lists
+    cards:
+      xpath: "//article[@class='product_pod']"   # the old template
+    links:
+      xpath: ".//h3/a"
+    pages: {template: "?page={page}", max: 5}
+detail:
+  key: title
+  fields:
+    title:
+      css: "article.product_page h1"
+"""
+
+
+def test_xpath_level_selectors_are_checked_and_proposed_as_css_and_numbered_pages_walked(
+    tmp_path: Path,
+) -> None:
+    from harvest.learning.patch import spec_patch
+
+    spec_file = tmp_path / "shop.yaml"
+    spec_file.write_text(XPATH_SPEC, encoding="utf-8")
+    spec = load_spec(spec_file)
+    served = site()
+    rows = {f"{BASE}/catalogue/p/{n}": {"title": f"Book {n}"} for n in range(100, 112)}
+    history = LevelHistory({"lists": set(rows)}, {})
+    start = f"{BASE}/catalogue/c/1/"
+    tonight = {"lists": [LevelPage(start, served[start])]}
+    asked: list[str] = []
+
+    def fetch(url: str) -> tuple[str, str] | None:
+        asked.append(url)
+        return (url, served[url]) if url in served else None
+
+    walked = walk_levels(spec, tonight, history, rows, fetch, 0.95, sample=10)
+    now = {r.name: r.now for r in walked.levels}
+    assert now["lists.cards"].text == "xpath: //article[@class='product_pod']"
+    assert now["lists.cards"].agreed == 0, "the XPath is checked as it is"
+    chosen = proposed_levels(walked.levels, 0.95)
+    assert chosen[("lists", "cards")].selector == {"css": "div.tile"}
+    assert asked[:2] == [f"{start}?page=2", f"{start}?page=3"], "the numbered pages"
+    assert len(walked.items) == 10
+    diff, patched = spec_patch(spec_file, {}, chosen)
+    assert "-    cards:\n-      xpath: \"//article[@class='product_pod']\"" in diff
+    assert '+    cards: "div.tile"' in diff
+    (tmp_path / "patched.yaml").write_text(patched.replace("name: shop", "name: patched"))
+    assert load_spec(tmp_path / "patched.yaml").graph[0].cards.css == "div.tile"
