@@ -1,6 +1,6 @@
 """A crawl reuses its keep-alive connections to a site (the demo site on localhost, a real
 crawl in its own process): Harvest's download handler keeps as many idle connections as the
-site may have open (:class:`harvest.crawler.deadline.DeadlineDownloadHandler`)."""
+site may have open (:class:`harvest.crawler.deadline_handler.DeadlineDownloadHandler`)."""
 
 from __future__ import annotations
 
