@@ -8,7 +8,8 @@ level when tonight holds too few of them (their own selectors are then checked a
 broken, learned again from what that level led to before), and at the last level the item
 URLs. Item URLs the warehouse holds a row for come first (their values are what fields are
 learned from); when the last level's pages list fewer than ``sample`` of them, the level's
-next pages (proposed ``next_page``) are fetched too, up to ``max_pages``. Only URLs on the
+next pages (the proposed ``next_page``, or the spec's numbered ``pages``) are fetched too, up
+to ``max_pages``. Only URLs on the
 hosts of tonight's pages are asked, one at a time, through the caller's ``fetch``
 (:class:`harvest.scraping.site_fetch.SiteFetch`: robots.txt and the spec's delay obeyed, as the
 crawl does); a page it may not or cannot fetch is left out.
@@ -20,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
@@ -97,6 +98,20 @@ def links_of(
     return list(out)
 
 
+def next_urls(
+    level: LevelSpec,
+    start: LevelPage,
+    branch: Sequence[LevelPage],
+    patch: Mapping[tuple[str, str], Candidate],
+) -> list[str]:
+    """The level's next pages after ``branch``: its (proposed) ``next_page`` links there, or
+    its numbered ``pages`` from the ``start`` page (the template joined to its URL)."""
+    if level.pages is not None and (level.name, "next_page") not in patch:
+        numbers = range(level.pages.first, level.pages.first + level.pages.max)
+        return [urljoin(start.url, level.pages.template.format(page=n)) for n in numbers]
+    return links_of(level, branch, patch, "next_page")
+
+
 def spread(urls: Sequence[str], count: int) -> list[str]:
     """``count`` of ``urls`` spread evenly over them (all when there are fewer)."""
     if len(urls) <= count:
@@ -160,10 +175,10 @@ def walk_levels(
         items = [u for u in links_of(level, tonight, patch) if u in rows]
         branch = list(tonight)
         for _ in range(max_pages):
-            if len(items) >= sample:
+            if len(items) >= sample or not tonight:
                 break
             seen = {p.url for p in tonight}
-            following = [u for u in links_of(level, branch, patch, "next_page") if u not in seen]
+            following = [u for u in next_urls(level, tonight[0], branch, patch) if u not in seen]
             branch = walker.level_pages(following[:1], level.name)
             if not branch:
                 break
