@@ -1,25 +1,29 @@
 """One large partition through validate -> clean -> load: the pandas path against the Dask path.
 
-Both sides start from the same synthetic extracted records (``bench_validation.synthetic_records``,
-the demo site's mess: price formats, units, typos, missing fields, repeated listing ids) and run
-the real stages: validation (``validate_records`` in chunks of ``--part-rows``, or
-``validate_records_dask``), then ``harvest.cleaning.clean`` (normalisation, de-duplication with
-the demo's dedupe model, imputation) and ``harvest.loading.load`` into a fresh PostgreSQL
-database of the side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1 (Dask, on a
-``LocalCluster`` of 2 worker processes of one thread that the side starts and its stages use
-through ``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall
-time per stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process
-and of each worker. After its load each side also copies the same rows with ``psql \\copy``
-(CSV, into a plain table shaped like the processed one): the load's rows/s against it.
+Both sides start from the same synthetic extracted records (:func:`record_parts`: the demo
+site's mess of ``bench_validation.synthetic_records`` -- price formats, units, typos, missing
+fields, repeated listing ids -- with re-listings and copies), made part by part before the clock
+starts: whole for the pandas side, staged as Parquet parts for the Dask side (as
+``validate_on_dask`` stages the raw store's records), so no process of the Dask side ever holds
+them all. Then the real stages: validation (``validate_records`` in chunks of ``--part-rows``,
+or ``validate_parts``), ``harvest.cleaning.clean`` (normalisation, de-duplication with the demo's
+dedupe model, imputation) and ``harvest.loading.load`` into a fresh PostgreSQL database of the
+side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1 (Dask, on a ``LocalCluster`` of
+2 worker processes of one thread that the side starts and its stages use through
+``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall time per
+stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process and of
+each worker. After its load each side also copies the same rows with ``psql \\copy`` (CSV, into
+a plain table shaped like the processed one): the load's rows/s against it.
 
 Every round checks that both sides quarantined as many records, dropped the same duplicates
 per reason and loaded the same rows (a digest of the processed table), and fails naming the
-difference when they do not. Above ``--pandas-max-rows`` the pandas side no longer fits the
-machine and is left out (said in the output); the Dask side's figures are still printed.
+difference when they do not. Above ``--pandas-max-rows`` (1,000,000) the pandas side is left
+out (said in the output: at a million records it needs several GB); the Dask side's figures
+are still printed.
 
-    .venv/bin/python benchmarks/bench_dask_pipeline.py --rows 10000000 --rounds 1
-    .venv/bin/python benchmarks/bench_dask_pipeline.py                  # 400,000, 3 rounds
-    .venv/bin/python benchmarks/bench_dask_pipeline.py --quick          # 3,000, 1 round: it works
+    .venv/bin/python benchmarks/bench_dask_pipeline.py                    # 10,000,000, Dask, 1 round
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --records 1000000  # both sides, 3 rounds
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --quick            # 3,000, 1 round: it works
 
 Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M records.
 """
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +73,10 @@ def _processed(url: str) -> tuple[str, list[str], int, str]:
     return table.name, columns, rows, total
 
 
-def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> float:
-    """Seconds of ``psql \\copy`` of the processed rows (as CSV) into a plain table like it."""
+def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> tuple[float, float]:
+    """Seconds of ``psql \\copy`` of the processed rows (as CSV) into a plain table of its
+    columns, and into one with the processed table's primary key and indexes too (what the
+    load's COPY maintains)."""
     import sqlalchemy as sa
 
     psql_url = sa.make_url(url).set(drivername="postgresql").render_as_string(False)
@@ -81,41 +88,56 @@ def _psql_copy(url: str, table: str, columns: list[str], work: Path) -> float:
 
     select = f"SELECT {names} FROM {table}"  # noqa: S608  # the benchmark's own names
     psql(f"\\copy ({select}) TO '{csv_path}' WITH (FORMAT csv)")
-    psql(f"CREATE TABLE bench_copy AS {select} WITH NO DATA")
-    started = time.perf_counter()
-    psql(f"\\copy bench_copy ({names}) FROM '{csv_path}' WITH (FORMAT csv)")
-    return time.perf_counter() - started
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        key = inspector.get_pk_constraint(table)["constrained_columns"]
+        indexes = [i["column_names"] for i in inspector.get_indexes(table)]
+    finally:
+        engine.dispose()
+    seconds = []
+    for copy, keyed in (("bench_copy", False), ("bench_copy_keyed", True)):
+        psql(f"CREATE TABLE {copy} AS {select} WITH NO DATA")
+        if keyed:
+            wanted = [c for c in key if c in columns]
+            psql(f"ALTER TABLE {copy} ADD PRIMARY KEY ({', '.join(wanted)})")
+            for n, on in enumerate(i for i in indexes if set(i) <= set(columns)):
+                psql(f"CREATE INDEX {copy}_{n} ON {copy} ({', '.join(on)})")
+        started = time.perf_counter()
+        psql(f"\\copy {copy} ({names}) FROM '{csv_path}' WITH (FORMAT csv)")
+        seconds.append(time.perf_counter() - started)
+    return seconds[0], seconds[1]
 
 
-def records(n: int) -> Any:
-    """``n`` extracted records: ``synthetic_records``, listing ids kept to the demo's format
-    (six digits, a day of the id's date per million), 2% of them re-listed under a new id with
-    the title reworded (near duplicates for the dedupe model) and 0.5% listed again the same
-    (exact duplicates under another id: content-identical)."""
+def record_parts(n: int, part_rows: int) -> Iterator[Any]:
+    """``n`` extracted records in frames of ``part_rows`` (the last one shorter), made one part
+    at a time so that no process holds them all: each part is ``synthetic_records`` (its own
+    seed, its listings numbered on from the parts before, ids in the demo's format), 2% of it
+    re-listed under a new id with the title reworded (near duplicates for the dedupe model)
+    and 0.5% listed again the same (exact duplicates under another id: content-identical).
+    The same ``n`` and ``part_rows`` give the same records."""
     import numpy as np
     import pandas as pd
-    from bench_validation import synthetic_records
+    from bench_validation import listing_ids, synthetic_records
 
-    relisted, again = n // 50, n // 200
-    frame = synthetic_records(n - relisted - again)
-    rng = np.random.default_rng(11)
-    copies = frame.iloc[rng.choice(len(frame), relisted + again, replace=False)].copy()
-    copies.loc[copies.index[:relisted], "title"] = (
-        copies["title"].iloc[:relisted] + ", available now"
-    )
-    frame = pd.concat([frame, copies], ignore_index=True)
-    number = frame["listing_id"].str.rsplit("-", n=1).str[1].astype(int).to_numpy().copy()
-    number[len(frame) - len(copies) :] = np.arange(len(frame) - len(copies), len(frame))
-    pages = np.arange(len(frame))
-
-    def ids(values: Any) -> list[str]:
-        return [f"L-{20261126 + v // 1_000_000}-{v % 1_000_000:06d}" for v in values.tolist()]
-
-    frame["listing_id"] = pd.array(ids(number), dtype="string")
-    frame["url"] = pd.array(
-        [f"http://127.0.0.1:8000/listing/{i}" for i in ids(pages)], dtype="string"
-    )
-    return frame
+    for number, start in enumerate(range(0, n, part_rows)):
+        rows = min(part_rows, n - start)
+        relisted, again = rows // 50, rows // 200
+        frame = synthetic_records(rows - relisted - again, seed=7 + number, start=start)
+        rng = np.random.default_rng(11 + number)
+        copies = frame.iloc[rng.choice(len(frame), relisted + again, replace=False)].copy()
+        copies.loc[copies.index[:relisted], "title"] = (
+            copies["title"].iloc[:relisted] + ", available now"
+        )
+        frame = pd.concat([frame, copies], ignore_index=True)
+        copied = np.arange(start + len(frame) - len(copies), start + len(frame))
+        ids = listing_ids(copied.tolist())
+        tail = frame.index[len(frame) - len(copies) :]
+        frame.loc[tail, "listing_id"] = pd.array(ids, dtype="string")
+        frame.loc[tail, "url"] = pd.array(
+            [f"http://127.0.0.1:8000/listing/{i}" for i in ids], dtype="string"
+        )
+        yield frame
 
 
 def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict[str, Any]:
@@ -131,7 +153,6 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
     from harvest.storage.staging import StagedDataset
 
     spec = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
-    raw = records(rows)
     env = {
         "HARVEST_HOME": str(work / "home"),
         "HARVEST_WAREHOUSE_URL": url,
@@ -142,6 +163,19 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
     }
     seconds: dict[str, float] = {}
     figures: dict[str, Any] = {"workers_peak_mb": [], "workers_cpu": 0.0}
+    # before the clock: the extracted records, whole (pandas) or staged as Parquet parts one
+    # at a time (Dask: what validate_on_dask stages them as)
+    folder, paths, meta = work / "parts", [], None
+    if side == "pandas":
+        import pandas as pd
+
+        raw = pd.concat(record_parts(rows, part_rows), ignore_index=True)
+    else:
+        (folder / "raw").mkdir(parents=True)
+        for number, part in enumerate(record_parts(rows, part_rows)):
+            paths.append(folder / "raw" / f"part-{number:05d}.parquet")
+            part.to_parquet(paths[-1], index=False)
+            meta = part.iloc[:0] if meta is None else meta
     started, cpu = time.perf_counter(), time.process_time()
     with ExitStack() as stack:
         client = None
@@ -168,13 +202,11 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
             from harvest.validation.run import validate_records
 
             outcome = validate_records(raw, spec, DAY, chunk_size=part_rows)
+            del raw
         else:
-            from harvest.validation.partitioned import validate_records_dask
+            from harvest.validation.partitioned import validate_parts
 
-            outcome = validate_records_dask(
-                raw, spec, DAY, client=client, folder=work / "parts", part_rows=part_rows
-            )
-        del raw
+            outcome = validate_parts(paths, meta, rows, spec, DAY, client, folder)
         outcome.write_valid(validated_uri)
         validation = outcome.report(validated_uri=validated_uri)
         del outcome
@@ -196,7 +228,7 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
     figures["cpu"] = time.process_time() - cpu + figures["workers_cpu"]
     figures["peak_mb"] = _peak_mb()
     table, columns, processed_rows, total = _processed(url)
-    figures["copy_seconds"] = _psql_copy(url, table, columns, work)
+    figures["copy_seconds"], figures["copy_keyed_seconds"] = _psql_copy(url, table, columns, work)
     figures["seconds"] = seconds
     figures["loaded"] = int(loaded.loaded)
     figures["digest"] = {
@@ -246,25 +278,29 @@ def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
         line += f", largest worker {median(workers):.0f} MB ({spread(workers, '.0f')})"
     print(line)
     load_rate = [r["loaded"] / r["seconds"]["load"] for r in results]
-    copy_rate = [r["loaded"] / r["copy_seconds"] for r in results]
-    print(
-        f"{side}: load {median(load_rate):,.0f} rows/s ({spread(load_rate, ',.0f')}), "
-        f"psql \\copy {median(copy_rate):,.0f} rows/s ({spread(copy_rate, ',.0f')}); "
-        + ratio_line(
-            "load / \\copy rows/s",
-            [a / b for a, b in zip(load_rate, copy_rate, strict=True)],
-            None,
-            "",
+    for what, name in (("copy_seconds", "plain table"), ("copy_keyed_seconds", "keyed table")):
+        copy_rate = [r["loaded"] / r[what] for r in results]
+        print(
+            f"{side}: load {median(load_rate):,.0f} rows/s ({spread(load_rate, ',.0f')}), "
+            f"psql \\copy into a {name} {median(copy_rate):,.0f} rows/s "
+            f"({spread(copy_rate, ',.0f')}); "
+            + ratio_line(
+                f"load / \\copy ({name}) rows/s",
+                [a / b for a, b in zip(load_rate, copy_rate, strict=True)],
+                None,
+                "",
+            )
         )
-    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=400_000)
+    parser.add_argument("--records", "--rows", dest="rows", type=int, default=10_000_000)
     parser.add_argument("--part-rows", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pandas-max-rows", type=int, default=2_000_000)
+    parser.add_argument(
+        "--rounds", type=int, help="default: 3 where both sides run, 1 where Dask runs alone"
+    )
+    parser.add_argument("--pandas-max-rows", type=int, default=1_000_000)
     parser.add_argument(
         "--quick", action="store_true", help="3,000 records, parts of 1,000, 1 round"
     )
@@ -280,6 +316,8 @@ def main() -> int:
         return 0
 
     sides = SIDES if args.rows <= args.pandas_max_rows else ["dask"]
+    if args.rounds is None:
+        args.rounds = 3 if len(sides) == 2 else 1
     print(
         f"bench_dask_pipeline: {args.rows:,} records, parts of {args.part_rows:,}, "
         f"{args.rounds} rounds; {load_average()}"

@@ -43,8 +43,15 @@ TYPOS = ["Berln", "Munchen", "Hambrug", "Koln", "Frankfrut", "Leipzg"]
 DISTRICTS = ["Mitte", "Altona", "Schwabing", "Ehrenfeld", "Westend", "Plagwitz"]
 
 
-def synthetic_records(n: int, seed: int = 7):  # type: ignore[no-untyped-def]
-    """``n`` extracted records (strings only), messy the way the demo site is."""
+def listing_ids(numbers: Any) -> list[str]:
+    """The demo's listing ids of ``numbers`` (ints): ``L-<date>-<six digits>``, the date one day
+    later per million, so every id keeps the demo's format above a million records."""
+    return [f"L-{20261126 + v // 1_000_000}-{v % 1_000_000:06d}" for v in numbers]
+
+
+def synthetic_records(n: int, seed: int = 7, start: int = 0):  # type: ignore[no-untyped-def]
+    """``n`` extracted records (strings only), messy the way the demo site is; their listings
+    numbered from ``start`` (:func:`listing_ids`)."""
     import numpy as np
     import pandas as pd
 
@@ -76,17 +83,19 @@ def synthetic_records(n: int, seed: int = 7):  # type: ignore[no-untyped-def]
     city_idx = rng.integers(0, len(CITIES), n)
     typo = rng.random(n) < 0.02
     city = np.where(typo, np.array(TYPOS)[city_idx], np.array(CITIES)[city_idx])
-    ids = np.arange(n)
+    ids = np.arange(start, start + n)
     dup = rng.random(n) < 0.001
-    ids = np.where(dup, np.maximum(ids - 1, 0), ids)
+    ids = np.where(dup, np.maximum(ids - 1, start), ids)
     built = rng.integers(1900, 2025, n)
     built = np.where(rng.random(n) < 0.002, 1066, built)
     frame = pd.DataFrame(
         {
             "source": "demo",
             "logical_date": DAY,
-            "url": [f"http://127.0.0.1:8000/listing/L-20261126-{i:06d}" for i in range(n)],
-            "listing_id": [f"L-20261126-{i:06d}" for i in ids.tolist()],
+            "url": [
+                f"http://127.0.0.1:8000/listing/{i}" for i in listing_ids(range(start, start + n))
+            ],
+            "listing_id": listing_ids(ids.tolist()),
             "title": [f"Bright {r}-room flat" for r in rng.integers(1, 6, n).tolist()],
             "price": [
                 price_text(p, f, r)

@@ -283,6 +283,17 @@ TABLE_SPEC: dict[str, Any] = {
 }  # fmt: skip
 """The spec of ``/table/`` (its rows are the records), without ``base_url``."""
 
+SHOP_SPEC: dict[str, Any] = {
+    "name": "shape_shop", "start_urls": ["{base_url}/shop/"],
+    "levels": [{"name": "category", "recurse": "a.sub",
+                "links": {"xpath": "//div[@class='product']/a"}, "next_page": "nav.pages a"}],
+    "detail": {"key": "id", "fields": {
+        "id": {"from": "url", "regex": r"/shop/item/(\w+)$", "required": True},
+        "name": {"xpath": "//h1/text()"},
+        "price": {"css": "p.price", "kind": "price"},
+    }},
+}  # fmt: skip
+"""The spec of ``/shop/`` (one level recursing into sub-categories), without ``base_url``."""
 TRUTH: dict[str, int] = {
     "quotes": len(QUOTES),  # 23 records, 5 author pages
     "shop": len(SHOP_ITEMS),  # 15 distinct items (t1 twice in the tree)

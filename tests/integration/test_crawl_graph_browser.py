@@ -9,22 +9,16 @@ use headless Chromium (skipped without it, failed under ``CI=true``).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from harvest.config.settings import Settings
-from harvest.config.spec import SourceSpec
-from harvest.pipeline import run_partition
 from harvest.scraping import CrawlError
 from harvest.scraping.checks import CrawlCheckFailed
-from harvest.storage.warehouse import processed_table_name
+from tests.fixtures.shape_crawl import DAY, run
 from tests.integration.browser_site import (
     CATEGORIES,
     ENDLESS_BATCH,
@@ -39,8 +33,6 @@ from tests.integration.browser_site import (
     csrf,
 )
 
-DAY = dt.date(2026, 3, 1)
-FAST = {"concurrency_per_domain": 4, "download_delay_seconds": 0, "autothrottle": False}
 CARD_DETAIL = {"key": "id", "fields": {
     "id": {"from": "card", "css": "::attr(data-id)", "required": True},
     "title": {"from": "card", "css": "h3"},
@@ -52,26 +44,6 @@ def site() -> Iterator[BrowserSite]:
     served = BrowserSite()
     yield served
     served.stop()
-
-
-def source(spec: dict[str, Any], site: BrowserSite) -> SourceSpec:
-    spec = {"crawl": FAST, "monitors": {"min_share_of_median": None}, **spec}
-    return SourceSpec.model_validate({"base_url": site.base_url, **spec})
-
-
-def run(spec: dict[str, Any], site: BrowserSite, home: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run one partition of ``spec``; the rows now in its warehouse table and the reports."""
-    source_spec = source(spec, site)
-    settings = Settings.from_env({"HARVEST_HOME": str(home)})
-    night = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)  # its own night
-    reports = run_partition(source_spec, DAY, settings, base_url=site.base_url, now=night)
-    engine = sa.create_engine(settings.warehouse_url)
-    try:
-        with engine.connect() as conn:
-            frame = pd.read_sql_table(processed_table_name(source_spec.name), conn)
-    finally:
-        engine.dispose()
-    return frame, reports
 
 
 def level(reports: dict[str, Any], name: str) -> dict[str, Any]:

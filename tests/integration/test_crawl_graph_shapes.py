@@ -10,19 +10,14 @@ records). One test crawls with drops on purpose and checks each drop is counted 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from harvest.config.settings import Settings
-from harvest.config.spec import SourceSpec
-from harvest.pipeline import run_partition
-from harvest.storage.warehouse import processed_table_name
+from tests.fixtures.shape_crawl import run
 from tests.integration.shape_site import (
     API_PRODUCTS,
     AUTHORS,
@@ -33,6 +28,7 @@ from tests.integration.shape_site import (
     PAGED_SPEC,
     QUOTES,
     SHOP_ITEMS,
+    SHOP_SPEC,
     TABLE_ROWS,
     TABLE_SPEC,
     TRUTH,
@@ -40,31 +36,12 @@ from tests.integration.shape_site import (
     item_name,
 )
 
-DAY = dt.date(2026, 3, 1)
-FAST = {"concurrency_per_domain": 4, "download_delay_seconds": 0, "autothrottle": False}
-
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[ShapeSite]:
     served = ShapeSite()
     yield served
     served.stop()
-
-
-def run(spec: dict[str, Any], site: ShapeSite, home: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run one partition of ``spec``; the rows now in its warehouse table and the reports."""
-    spec = {"crawl": FAST, "monitors": {"min_share_of_median": None}, **spec}
-    source = SourceSpec.model_validate({"base_url": site.base_url, **spec})
-    settings = Settings.from_env({"HARVEST_HOME": str(home)})
-    night = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)  # its own night
-    reports = run_partition(source, DAY, settings, base_url=site.base_url, now=night)
-    engine = sa.create_engine(settings.warehouse_url)
-    try:
-        with engine.connect() as conn:
-            frame = pd.read_sql_table(processed_table_name(source.name), conn)
-    finally:
-        engine.dispose()
-    return frame, reports
 
 
 def assert_all_loaded(frame: pd.DataFrame, reports: dict[str, Any], shape: str) -> None:
@@ -80,19 +57,22 @@ def level(reports: dict[str, Any], name: str) -> dict[str, Any]:
     return next(entry for entry in account if entry["level"] == name)
 
 
+QUOTES_SPEC = {
+    "name": "shape_quotes",
+    "start_urls": ["{base_url}/quotes/"],
+    "levels": [{"name": "quotes", "cards": "div.quote", "links": "a.author",
+                "next_page": "li.next a"}],
+    "detail": {"key": "id", "fields": {
+        "id": {"from": "card", "css": "::attr(data-id)", "required": True},
+        "text": {"from": "card", "css": "span.text"},
+        "author": {"css": "h2.name"},
+        "born": {"css": "span.born", "kind": "date"},
+    }},
+}  # fmt: skip
+
+
 def test_cards_sharing_a_detail_page_each_stay_a_record(site: ShapeSite, tmp_path: Path) -> None:
-    frame, reports = run({
-        "name": "shape_quotes",
-        "start_urls": ["{base_url}/quotes/"],
-        "levels": [{"name": "quotes", "cards": "div.quote", "links": "a.author",
-                    "next_page": "li.next a"}],
-        "detail": {"key": "id", "fields": {
-            "id": {"from": "card", "css": "::attr(data-id)", "required": True},
-            "text": {"from": "card", "css": "span.text"},
-            "author": {"css": "h2.name"},
-            "born": {"css": "span.born", "kind": "date"},
-        }},
-    }, site, tmp_path)  # fmt: skip
+    frame, reports = run(QUOTES_SPEC, site, tmp_path)
     assert_all_loaded(frame, reports, "quotes")
     rows = frame.set_index("id")
     for ident, text, slug in QUOTES:
@@ -106,24 +86,12 @@ def test_cards_sharing_a_detail_page_each_stay_a_record(site: ShapeSite, tmp_pat
     assert quotes["skipped"].get("duplicate", 0) == 0  # a shared page is joined, not a drop
 
 
-SHOP_LEVELS = [{
-    "name": "category",
-    "recurse": "a.sub",
-    "links": {"xpath": "//div[@class='product']/a"},
-    "next_page": "nav.pages a",
-}]  # fmt: skip
-SHOP_DETAIL = {"key": "id", "fields": {
-    "id": {"from": "url", "regex": r"/shop/item/(\w+)$", "required": True},
-    "name": {"xpath": "//h1/text()"},
-    "price": {"css": "p.price", "kind": "price"},
-}}  # fmt: skip
+SHOP_LEVELS = SHOP_SPEC["levels"]
+SHOP_DETAIL = SHOP_SPEC["detail"]
 
 
 def test_a_category_tree_of_mixed_depth(site: ShapeSite, tmp_path: Path) -> None:
-    frame, reports = run({
-        "name": "shape_shop", "start_urls": ["{base_url}/shop/"],
-        "levels": SHOP_LEVELS, "detail": SHOP_DETAIL,
-    }, site, tmp_path)  # fmt: skip
+    frame, reports = run(SHOP_SPEC, site, tmp_path)
     assert_all_loaded(frame, reports, "shop")
     assert sorted(frame["id"]) == SHOP_ITEMS
     assert site.requests["/shop/item/t1"] >= 1

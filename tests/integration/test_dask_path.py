@@ -6,6 +6,7 @@ across two parts), compared table by table."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import uuid
@@ -142,6 +143,20 @@ def tables(url: str, source: str, other: str) -> dict[str, list[tuple[Any, ...]]
     return found
 
 
+def samples(home: Path) -> dict[str, list[Any]]:
+    """The failing values (``partial_unexpected_list``) per check of the day's GX validation
+    result that Data Docs were rendered from (the one stored file of ``DAY``)."""
+    stored = [p for p in home.rglob("gx_validation_results/**/*.json") if DAY.isoformat() in str(p)]
+    assert len(stored) == 1, stored
+    found = {}
+    for result in json.loads(stored[0].read_text())["results"]:
+        meta = result["expectation_config"]["meta"]
+        found[f"{meta.get('field')}:{meta['check']}"] = result["result"].get(
+            "partial_unexpected_list", []
+        )
+    return found
+
+
 def run(spec: SourceSpec, home: Path, url: str, threshold: int) -> dict[str, Any]:
     settings = Settings.from_env(
         {
@@ -191,6 +206,11 @@ def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
     assert set(got_tables) == set(want_tables)
     for name, rows in want_tables.items():
         assert got_tables[name] == rows, name
+    # Data Docs: each expectation's failing values, the partition's first ones on both paths
+    want_samples, got_samples = samples(tmp_path / "pandas"), samples(tmp_path / "dask")
+    assert got_samples == want_samples
+    assert len(want_samples["listing_id:unique"]) == 2, want_samples
+    assert any(len(values) > 1 for values in want_samples.values())
     # nothing of the Dask run's work folders is left behind
     assert not any((tmp_path / "dask").rglob("_dask/*/*"))
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import yaml
+
 from harvest.__main__ import main
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import SourceSpec, load_spec
 from harvest.scraping.draft import Fetcher, draft_from_url
 from harvest_demo import DemoSite, SiteConfig
 from tests.fixtures.init_coverage import card_coverage, coverage, overall
-from tests.integration.shape_site import PAGED_SPEC, TABLE_SPEC, ShapeSite
+from tests.fixtures.shape_crawl import DAY as SHAPE_DAY
+from tests.fixtures.shape_crawl import run
+from tests.integration.shape_site import PAGED_SPEC, SHOP_ITEMS, TABLE_SPEC, ShapeSite
 
 DAY = dt.date(2026, 11, 26)
 SITE = SiteConfig(seed=7, listings_per_day=40, page_size=20, js_fraction=0.0)
@@ -84,3 +88,25 @@ def test_init_drafts_pages_of_records_with_their_pagination() -> None:
             assert overall(card_coverage(spec, draft.spec, shown)) == 1.0
     finally:
         site.stop()
+
+
+def test_init_drafts_a_category_tree_of_mixed_depth_that_loads_every_item(tmp_path: Path) -> None:
+    """``/shop/``: items at depths 1 to 4, an item in two categories, a category paged 3 times;
+    the spec drafted from the start URL alone, crawled into the warehouse, loads every item
+    once with its name and price."""
+    site = ShapeSite()
+    try:
+        fetcher = Fetcher("harvest-test", delay=0, browser=False)
+        draft = draft_from_url(f"{site.base_url}/shop/", fetcher, sample=4)
+        (level,) = draft.spec.levels
+        assert level.recurse is not None and level.links is not None and level.cards is None
+        drafted = yaml.safe_load(draft.text)
+        drafted.pop("base_url")
+        drafted["start_date"] = str(SHAPE_DAY)
+        frame, reports = run(drafted, site, tmp_path)
+    finally:
+        site.stop()
+    assert reports["load"]["quarantined"] == 0
+    assert sorted(frame["record_key"]) == SHOP_ITEMS
+    assert all(frame["title"] == "Item " + frame["record_key"])
+    assert all(frame["price"] == 10 + 3 * frame["record_key"].str.len())

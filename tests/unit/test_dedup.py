@@ -294,6 +294,32 @@ def test_blocking_pairs_agree_on_every_field_both_have() -> None:
     assert 4 not in later.tolist()
 
 
+def _pairs_by_definition(codes: np.ndarray, new: np.ndarray, max_missing: int) -> list[Any]:
+    """Every pair checked one by one against blocking's definition (the reference)."""
+    found = []
+    for later in range(len(codes)):
+        for earlier in range(later):
+            a, b = codes[earlier], codes[later]
+            lacking = (a < 0) | (b < 0)
+            if not new[later] or lacking.sum() > max_missing or lacking.all():
+                continue
+            if (a[~lacking] == b[~lacking]).all():
+                found.append((earlier, later))
+    return found
+
+
+def test_blocking_pairs_are_exactly_the_pairs_of_the_definition() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        n, width = int(rng.integers(0, 40)), int(rng.integers(0, 5))
+        codes = rng.integers(-1, 3, (n, width)).astype(np.int64)
+        new = rng.random(n) < 0.6
+        max_missing = int(rng.integers(0, 4))
+        earlier, later = blocking.candidate_pairs(codes, new, max_missing)
+        got = list(zip(earlier.tolist(), later.tolist(), strict=True))
+        assert got == _pairs_by_definition(codes, new, max_missing), (codes, new, max_missing)
+
+
 def test_digits_of_agreement_spreads_close_numbers() -> None:
     assert near.digits_of_agreement(1250.0, 1250.0) == pytest.approx(4.0)
     assert near.digits_of_agreement(1250.0, 1262.5) == pytest.approx(2.0, abs=0.01)

@@ -44,9 +44,12 @@ def candidate_pairs(
     """Harvest's blocking: (earlier, later) row positions of the pairs that agree on every block
     field both have, with at most ``max_missing`` fields missing between them, ``later`` new.
 
-    One hash join per set of missing fields that occurs (the union of two rows' missing
-    fields); rows are only ever joined on the fields both have, so the number of pairs grows
-    with the block sizes, not with n². Sorted by (later, earlier).
+    One sort-merge join per set of missing fields between two rows (their union, ``u``) and
+    missing fields of the new row (``a``, within ``u``): new rows missing exactly ``a`` against
+    the rows missing at least ``u`` less ``a`` and at most ``u``, joined on the fields ``u``
+    leaves. Each pair is produced by the one join of its own missing fields, so the work
+    grows with the pairs found (block sizes), not with n² nor with pairs thrown away.
+    Sorted by (later, earlier).
     """
     n, width = codes.shape
     empty = (np.empty(0, np.int64), np.empty(0, np.int64))
@@ -54,34 +57,56 @@ def candidate_pairs(
         return empty
     weights = 1 << np.arange(width, dtype=np.int64)
     pattern = ((codes < 0) * weights).sum(axis=1)
-    names = [f"f{i}" for i in range(width)]
-    rows = pd.DataFrame(codes, columns=names)
-    rows["_pos"] = np.arange(n)
-    rows["_pattern"] = pattern
-    occurring = {int(p) for p in np.unique(pattern)}
-    unions = sorted(
-        {a | b for a in occurring for b in occurring if (a | b).bit_count() <= max_missing},
-        key=lambda u: (u.bit_count(), u),
-    )
+    occurring = [int(p) for p in np.unique(pattern) if int(p).bit_count() <= max_missing]
+    positions = np.arange(n, dtype=np.int64)
     found = []
-    for missing in unions:
-        keys = [f for i, f in enumerate(names) if not (missing >> i) & 1]
-        if not keys:
+    unions = {a | b for a in occurring for b in occurring if (a | b).bit_count() <= max_missing}
+    for union in sorted(unions):
+        kept = [i for i in range(width) if not (union >> i) & 1]
+        if not kept:
             continue
-        eligible = rows[(rows["_pattern"] & ~missing) == 0]
-        left = eligible[is_new[eligible["_pos"].to_numpy()]]  # the missing side may be either
-        joined = left[[*keys, "_pos", "_pattern"]].merge(
-            eligible[[*keys, "_pos", "_pattern"]], on=keys, suffixes=("_a", "_b")
-        )
-        a = joined["_pos_a"].to_numpy()
-        b = joined["_pos_b"].to_numpy()
-        union = joined["_pattern_a"].to_numpy() | joined["_pattern_b"].to_numpy()
-        earlier, later = np.minimum(a, b), np.maximum(a, b)
-        keep = (earlier != later) & is_new[later] & (union == missing)
-        found.append(np.column_stack([earlier[keep], later[keep]]))
+        key = _joint_key(codes[:, kept])
+        within = (pattern & ~union) == 0
+        for own in (a for a in occurring if a & ~union == 0):
+            left = positions[(pattern == own) & is_new]
+            lacking = union & ~own  # what the other row must lack
+            right = positions[within & ((pattern & lacking) == lacking)]
+            a, b = _equal_pairs(key[left], left, key[right], right)
+            earlier, later = np.minimum(a, b), np.maximum(a, b)
+            keep = (a != b) & is_new[later]
+            found.append(np.column_stack([earlier[keep], later[keep]]))
     if not found:
         return empty
     both = np.unique(np.concatenate(found), axis=0)
     order = np.lexsort((both[:, 0], both[:, 1]))
     both = both[order]
     return both[:, 0].astype(np.int64), both[:, 1].astype(np.int64)
+
+
+def _joint_key(columns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """One integer per row, equal exactly where the rows' ``columns`` are all equal (codes below
+    the row count, factorized column by column so that the combination never overflows)."""
+    key = np.zeros(len(columns), dtype=np.int64)
+    for column in columns.T:
+        combined = key * (int(column.max(initial=0)) + 2) + (column + 1)
+        key = pd.factorize(combined)[0].astype(np.int64)
+    return key
+
+
+def _equal_pairs(
+    left_key: npt.NDArray[np.int64],
+    left: npt.NDArray[np.int64],
+    right_key: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every (``left[i]``, ``right[j]``) with ``left_key[i] == right_key[j]`` (sort-merge join)."""
+    if not len(left) or not len(right):
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    order = np.argsort(right_key, kind="stable")
+    ordered = right_key[order]
+    low = np.searchsorted(ordered, left_key, side="left")
+    counts = np.searchsorted(ordered, left_key, side="right") - low
+    a = np.repeat(left, counts)
+    offsets = np.arange(len(a)) - np.repeat(np.cumsum(counts) - counts, counts)
+    b = right[order[np.repeat(low, counts) + offsets]]
+    return a, b

@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -211,7 +211,9 @@ def _field_lines(draft: DraftField, body: dict[str, Any]) -> str:
 
 
 def _level(name: str, structure: ListStructure) -> dict[str, Any]:
-    level: dict[str, Any] = {"name": name}
+    level: dict[str, Any] = {"name": "categories" if structure.recurse else name}
+    if structure.recurse:
+        level["recurse"] = structure.recurse
     if structure.cards:
         level["cards"] = structure.cards
     if structure.links:
@@ -330,6 +332,12 @@ def draft_source(
             fields,
             [p.url for p in pages],
         )
+    if (
+        structure is not None
+        and structure.bare_links is not None
+        and not any(f.how == "card" for f in fields)
+    ):  # no field read from the cards: the links alone, each item page one record
+        structure = replace(structure, cards=None, links=structure.bare_links, bare_links=None)
     key = _card_key(fields, structure)
     if key is not None:
         notes.append(f"cards share item pages: each card is a record, keyed by its {key}")

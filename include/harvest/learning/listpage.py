@@ -42,6 +42,11 @@ class ListStructure:
     next_url: str | None
     pages: str | None = None
     """The ``template`` of numbered pages (``?page={page}``) when there is no next link."""
+    recurse: str | None = None
+    """CSS of the links to deeper pages of this same level (sub-categories), when set."""
+    bare_links: str | None = None
+    """CSS of the item links on the whole page, for a level with ``cards`` that reads no field
+    from them (a category tree's: an item listed in two categories is then one record)."""
 
 
 def _part(element: object, classes: bool = True) -> str:
@@ -62,6 +67,24 @@ def _is_pagination(element: object, text: str | None) -> bool:
     rel = (element.get("rel") or "").lower().split()  # type: ignore[attr-defined]
     words = fold(text) or ""
     return bool({"next", "prev", "previous"} & set(rel)) or words.isdigit() or words in NEXT_WORDS
+
+
+def link_groups(selector: Selector, url: str) -> dict[str, list[tuple[object, str]]]:
+    """The page's links to other pages of its host (not pagination), ``(element, absolute
+    URL)``, grouped by where they sit (:func:`_signature`), in the page's order."""
+    groups: dict[str, list[tuple[object, str]]] = {}
+    for element, target in _links(selector, url):
+        groups.setdefault(_signature(element), []).append((element, target))
+    return groups
+
+
+def group_score(members: list[tuple[object, str]]) -> float:
+    """How much a group of links looks like a page's item links: its distinct URLs times the
+    text its cards carry (less when it links one page twice)."""
+    distinct = {target for _, target in members}
+    cards = _cards(members)
+    score = len(distinct) * (1 + sum(_text_size(c) for c in cards) / len(cards))
+    return score * (1 if len(distinct) == len(members) else 0.8)
 
 
 def _links(selector: Selector, url: str) -> Iterable[tuple[object, str]]:
@@ -182,23 +205,22 @@ def find_structure(url: str, html: str) -> ListStructure | None:
     """The item links, cards and next page of list page ``url`` (see the module docstring), or
     ``None`` when no group of at least :data:`MIN_ITEMS` item links is found there."""
     selector = Selector(text=html)
-    links = list(_links(selector, url))
-    groups: dict[str, list[tuple[object, str]]] = {}
-    for element, target in links:
-        groups.setdefault(_signature(element), []).append((element, target))
-    best: tuple[float, list[tuple[object, str]], list[object]] | None = None
-    for members in groups.values():
-        distinct = {target for _, target in members}
-        if len(distinct) < MIN_ITEMS:
+    best: tuple[float, list[tuple[object, str]]] | None = None
+    for members in link_groups(selector, url).values():
+        if len({target for _, target in members}) < MIN_ITEMS:
             continue
-        cards = _cards(members)
-        score = len(distinct) * (1 + sum(_text_size(c) for c in cards) / len(cards))
-        score *= 1 if len(distinct) == len(members) else 0.8  # the same page linked twice
+        score = group_score(members)
         if best is None or score > best[0]:
-            best = (score, members, cards)
+            best = (score, members)
     if best is None:
         return None
-    _, members, cards = best
+    return structure_of(selector, url, best[1])
+
+
+def structure_of(selector: Selector, url: str, members: list[tuple[object, str]]) -> ListStructure:
+    """The list structure of page ``url`` whose item links are ``members``: the cards holding
+    them (when each link has its own), the CSS of both, and the next page."""
+    cards = _cards(members)
     elements = [element for element, _ in members]
     item_urls = tuple(dict.fromkeys(target for _, target in members))
     card_css = None

@@ -34,6 +34,7 @@ from harvest.learning.cardrecords import draft_records, records_structure
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
 from harvest.learning.listpage import ListStructure, find_structure
+from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
 
 SAMPLE = 10
@@ -46,19 +47,33 @@ MORE_TEXT = 3
 
 
 class Fetcher:
-    """Plain HTTP GETs (robots.txt obeyed, ``delay`` seconds apart) and, when Chromium is
-    installed and ``browser`` is true, rendering in one headless browser started when first
-    needed."""
+    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false, ``delay`` seconds
+    apart, or its ``Crawl-delay`` up to ``max_crawl_delay``) and, when Chromium is installed and
+    ``browser`` is true, rendering in one headless browser started when first needed (awaiting
+    the CSS ``wait_for``)."""
 
-    def __init__(self, user_agent: str, *, delay: float = 1.0, browser: bool = True) -> None:
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        delay: float = 1.0,
+        browser: bool = True,
+        obey_robots: bool = True,
+        max_crawl_delay: float = 0.0,
+        wait_for: str | None = None,
+    ) -> None:
         self.user_agent = user_agent
         self.delay = delay
         self.browser = browser
+        self.obey_robots = obey_robots
+        self.max_crawl_delay = max_crawl_delay
+        self.wait_for = wait_for
         self.requests = 0
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self._pool: Any = None
         self._last = 0.0
         self.encoding = "utf-8"
+        self._pages: dict[str, SamplePage] = {}
 
     def _wait(self) -> None:
         pause = self.delay - (time.monotonic() - self._last)
@@ -78,18 +93,24 @@ class Fetcher:
             except PreviewError:  # no robots.txt: everything is allowed
                 robots.parse([])
             self._robots[root] = robots
-        return self._robots[root].can_fetch(self.user_agent, url)
+            asked = robots.crawl_delay(self.user_agent)
+            if asked:  # as the crawl: the site's Crawl-delay, capped
+                self.delay = max(self.delay, min(float(asked), self.max_crawl_delay))
+        return not self.obey_robots or self._robots[root].can_fetch(self.user_agent, url)
 
     def get(self, url: str) -> SamplePage:
         # as Scrapy asks it: the path in UTF-8, the query in the encoding of the page linking it
         url = safe_url_string(url, encoding=self.encoding)
+        if url in self._pages:  # a page the draft looked at twice (a probe, then a sample)
+            return self._pages[url]
         if not self.allowed(url):
             raise PreviewError(f"{url}: robots.txt disallows it; harvest init does not fetch it")
         self._wait()
         response = fetch_page(url, self.user_agent)
         if self.requests <= 2:  # the start page's (after robots.txt): its links' encoding
             self.encoding = response.encoding
-        return SamplePage(response.url, response.text)
+        self._pages[url] = SamplePage(response.url, response.text)
+        return self._pages[url]
 
     @property
     def can_render(self) -> bool:
@@ -104,7 +125,11 @@ class Fetcher:
 
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
             self._pool = BrowserPool(
-                1, str(chromium), str(shutil.which("chromedriver")), user_agent=self.user_agent
+                1,
+                str(chromium),
+                str(shutil.which("chromedriver")),
+                user_agent=self.user_agent,
+                wait_for=self.wait_for,
             )
         self._wait()
         rendered = self._pool.render(url)
@@ -256,8 +281,16 @@ def draft_from_url(
             return draft
     upper: list[ListStructure] = []
     list_page = page
+    tree = find_tree(fetcher, page) if structure is not None else None
+    if tree is not None:
+        structure, list_page, seen = tree
+        notes.append(
+            f"a category tree ({seen} category pages seen): sub-categories [{structure.recurse}]"
+            f" are followed into the same level (recurse), item links [{structure.links}] at "
+            "every depth"
+        )
     plain = _items(fetcher, page, structure, sample, notes)
-    while structure is not None and len(upper) < MAX_UPPER:
+    while tree is None and structure is not None and len(upper) < MAX_UPPER:
         below = _lists(plain)
         if below is None:
             break

@@ -34,6 +34,8 @@ from great_expectations.data_context.types.base import (
 )
 
 NOT_NULL = "expect_column_values_to_not_be_null"
+SAMPLES = 20
+"""Failing values an expectation's result shows (GX's ``partial_unexpected_count``)."""
 PARTITION_WIDE = {"expect_table_row_count_to_be_between", "expect_column_values_to_be_unique"}
 """Expectation types that need the whole partition at once (they run on the key frame)."""
 
@@ -97,6 +99,9 @@ class CheckTally:
     observed: Any = None
     exception: str | None = None
     result: ExpectationValidationResult | None = None  # first chunk's, for Data Docs
+    samples: list[Any] = field(default_factory=list)
+    """The first :data:`SAMPLES` failing values over the partition, in row order (GX's
+    ``partial_unexpected_list`` of each chunk, in the chunks' order)."""
     check: Check = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +117,7 @@ class CheckTally:
             data.get("observed_value"),
             str(info.get("exception_message")) if info.get("raised_exception") else None,
             observed_given="observed_value" in data,
+            samples=data.get("partial_unexpected_list") or (),
         )
         if self.result is None:
             self.result = result
@@ -125,10 +131,13 @@ class CheckTally:
         exception: str | None,
         *,
         observed_given: bool | None = None,
+        samples: Sequence[Any] = (),
     ) -> None:
         """Add one chunk's (or one Dask part's) result: counts summed, success and-ed, the first
-        exception and the observed value of a failing chunk (else the first) kept.
+        exception and the observed value of a failing chunk (else the first) kept, its failing
+        values (``samples``, in row order) added to :attr:`samples` up to :data:`SAMPLES`.
         ``observed_given``: whether the result has an observed value (default: not ``None``)."""
+        self.samples.extend(list(samples)[: max(0, SAMPLES - len(self.samples))])
         self.element_count += element
         self.unexpected_count += unexpected
         self.success = self.success and success
@@ -209,9 +218,9 @@ class GxRunner:
             return []
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         result_format: dict[str, Any] = (
-            {"result_format": "COMPLETE", "partial_unexpected_count": 20}
+            {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLES}
             if complete
-            else {"result_format": "BASIC"}
+            else {"result_format": "BASIC", "partial_unexpected_count": SAMPLES}
         )
         results = list(batch.validate(suite, result_format=result_format).results)
         for result in results:
@@ -268,10 +277,8 @@ def render_data_docs(
                 100.0 * tally.unexpected_count / tally.element_count if tally.element_count else 0.0
             ),
         }
-        if tally.result is not None and tally.result.result:
-            partial = tally.result.result.get("partial_unexpected_list")
-            if partial is not None:
-                summary["partial_unexpected_list"] = [_jsonable(v) for v in partial]
+        if tally.samples:
+            summary["partial_unexpected_list"] = [_jsonable(v) for v in tally.samples]
         if tally.observed is not None:
             summary["observed_value"] = _jsonable(tally.observed)
         results.append(

@@ -15,7 +15,9 @@ semantics (every row of a repeated non-null key is unexpected; nulls are not). N
 the partition's valid records at once: :meth:`PartitionedOutcome.write_valid` streams the parts
 into the staged file, one part at a time.
 
-Data Docs of a Dask run show each expectation's counts without GX's sample of failing values.
+Each expectation's sample of failing values (Data Docs) is the partition's first ones in row
+order, as on the pandas path: the parts' samples in the parts' order, cut at
+:data:`harvest.validation.gx.SAMPLES`; the key's uniqueness takes the first repeated rows'.
 """
 
 from __future__ import annotations
@@ -36,15 +38,16 @@ from harvest.config.spec import SourceSpec
 from harvest.records import NulledValues
 from harvest.storage.dask_frames import PART_ROWS, concat_parts, read_parts, write_parts
 from harvest.validation.chunks import add_counts, check_chunk, suite_runner
+from harvest.validation.gx import SAMPLES
 from harvest.validation.quarantine import combine_quarantine, quarantine_rows
 from harvest.validation.run import ValidationOutcome, judged_outcome
 from harvest.validation.suite import build_suite
 
 log = logging.getLogger(__name__)
 
-TallyCounts = tuple[int, int, bool, Any, str | None]
+TallyCounts = tuple[int, int, bool, Any, str | None, list[Any]]
 """One expectation's result on one part: element count, unexpected count, success, observed
-value (``None`` when GX gave none), exception message."""
+value (``None`` when GX gave none), exception message, failing values (GX's first ones)."""
 
 
 @dataclass
@@ -100,7 +103,7 @@ def _check_part(
         number=number,
         rows=len(raw_part),
         tallies=[
-            (t.element_count, t.unexpected_count, t.success, t.observed, t.exception)
+            (t.element_count, t.unexpected_count, t.success, t.observed, t.exception, t.samples)
             for t in tallies
         ],
         present=checked.present,
@@ -155,8 +158,8 @@ def validate_parts(
     nulled: dict[str, NulledValues] = {}
     quarantine_parts: list[pd.DataFrame] = []
     for summary in sorted(summaries, key=lambda s: s.number):
-        for tally, counts in zip(tallies, summary.tallies, strict=True):
-            tally.add_counts(*counts)
+        for tally, (*counts, samples) in zip(tallies, summary.tallies, strict=True):
+            tally.add_counts(*counts, samples=samples)
         add_counts(present, nulled, summary.present, summary.nulled)
         quarantine_parts.extend(summary.quarantine)
     numbers = range(len(summaries))
@@ -172,6 +175,7 @@ def validate_parts(
             repeated = _repeated_rows(client, keys, str(check.column))
             tally.element_count, tally.unexpected_count = scraped, len(repeated)
             tally.success = repeated.empty
+            tally.samples = repeated[str(check.column)].head(SAMPLES).tolist()
             if not repeated.empty:
                 positions = np.arange(len(repeated), dtype=np.int64)
                 quarantine_parts.append(

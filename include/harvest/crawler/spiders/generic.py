@@ -266,7 +266,8 @@ class GenericSpider(ItemPages, SitemapSpider):
             blocks = select(spec.cards, response.selector, page)
             found += len(blocks)
             self.count(name, "cards_seen", len(blocks))
-            if not blocks and number is None:  # an empty numbered page ends the numbering
+            # an empty numbered page ends the numbering; a tree's category: sub-categories only
+            if not blocks and spec.recurse is None and number is None:
                 self.empty_level(name, "cards", spec.cards.text, url, response)
             for block in blocks:
                 fields = {**(card or {}), **self.extractor.card_fields(block, url, page)}
