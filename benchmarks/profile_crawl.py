@@ -11,7 +11,7 @@ and Harvest's crawl child (``python -m harvest.crawler.crawl``, as ``run_crawl``
 sample is put in the bucket of the deepest Harvest (or Spidermon, itemloaders) frame on its
 stack: extraction, HTTP cache storage, raw store, monitors, outcome and other middlewares; a
 sample with none is Scrapy/Twisted core (parsel apart), one inside an import is start-up;
-Harvest's download handler (``harvest.crawler.deadline``) only wraps Scrapy's HTTP/1.1 one, so
+Harvest's download handler (``harvest.crawler.deadline_handler``) only wraps Scrapy's HTTP/1.1 one, so
 what runs under it is core too.
 Samples of waiting threads (select, locks, sleeps) are left out. Printed: milliseconds of
 sampled CPU per page in each bucket, per side. Sampling has its own overhead and a busy machine
@@ -39,7 +39,7 @@ RATE = 250
 IDLE = ("Condition.wait", "_wait (asyncio", "select (selectors", "poll (", "Lock.acquire",
         "sleep", "Event.wait", "Thread.join", "wait (threading", "_worker (concurrent")  # fmt: skip
 HARVEST_FRAME = re.compile(
-    r"\((harvest(?!/crawler/(?:crawl|deadline)\.py)[^:]*|spidermon[^:]*|itemloaders[^:]*|plain_spider\.py)"
+    r"\((harvest(?!/crawler/(?:crawl|deadline|deadline_handler)\.py)[^:]*|spidermon[^:]*|itemloaders[^:]*|plain_spider\.py)"
 )
 BUCKETS = [
     ("spidermon", "monitors (Spidermon)"),
