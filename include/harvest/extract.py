@@ -162,7 +162,7 @@ class FieldExtractor:
 
     def extract(self, selector: Selector, url: str, page: Page | None = None) -> FieldValue:
         if self._first_as_is and selector.type == "html" and hasattr(selector.root, "tag"):
-            found = compiled_texts(self._query, selector.root)  # type: ignore[arg-type]
+            found = compiled_texts(self._query, selector.root)
             if found is not None:  # what value() gives: the first string, else the default
                 return found[0] if found else self._default
         return self.value(self.matches(selector, url, page), url)
