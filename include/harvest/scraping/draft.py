@@ -35,6 +35,7 @@ from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
 from harvest.learning.jsonapi import draft_api, json_data
 from harvest.learning.listpage import ListStructure, find_structure
+from harvest.scraping.draft_sitemap import draft_from_sitemap, sitemap_kind
 from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
 
@@ -271,6 +272,8 @@ def draft_from_url(
     page = fetcher.get(url)
     if json_data(page.html) is not None:  # a JSON API: its largest array's objects
         return draft_api(page.url, page.html, name=name)
+    if sitemap_kind(page) is not None:
+        return draft_from_sitemap(fetcher, page, sample=sample, examples=examples, name=name)
     structure = find_structure(page.url, page.html)
     notes = []
     if structure is None and fetcher.can_render and _has_scripts(page.html):
