@@ -33,6 +33,7 @@ from harvest.config.settings import Settings
 from harvest.learning.cardrecords import draft_records, records_structure
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
+from harvest.learning.jsonapi import draft_api, json_data
 from harvest.learning.listpage import ListStructure, find_structure
 from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
@@ -266,6 +267,8 @@ def draft_from_url(
 ) -> Draft:
     """Fetch list page ``url`` and ``sample`` item pages, and draft the spec (module docstring)."""
     page = fetcher.get(url)
+    if json_data(page.html) is not None:  # a JSON API: its largest array's objects
+        return draft_api(page.url, page.html, name=name)
     structure = find_structure(page.url, page.html)
     notes = []
     if structure is None and fetcher.can_render and _has_scripts(page.html):
