@@ -112,14 +112,16 @@ def test_init_drafts_a_category_tree_of_mixed_depth_that_loads_every_item(tmp_pa
     assert all(frame["price"] == 10 + 3 * frame["record_key"].str.len())
 
 
-def test_init_drafts_json_apis_whose_specs_load_every_record(tmp_path: Path) -> None:
-    """``/api/products`` (a next URL) and ``/api/jobs`` (a has_next flag): each spec drafted
-    from the first page alone, crawled into the warehouse, loads every record of every page."""
+def test_init_drafts_json_apis_and_sitemaps_whose_specs_load_every_record(tmp_path: Path) -> None:
+    """``/api/products`` (a next URL), ``/api/jobs`` (a has_next flag) and ``/sitemap.xml`` (an
+    index of two sitemaps, an ``/about`` page in each): each spec drafted from the start URL
+    alone, crawled into the warehouse, loads every record."""
     site = ShapeSite()
     try:
         for path, shape, key in (
             ("/api/products", "api_products", "sku"),
             ("/api/jobs", "api_jobs", "id"),
+            ("/sitemap.xml", "sitemap", "item_id"),
         ):
             fetcher = Fetcher("harvest-test", delay=0, browser=False)
             draft = draft_from_url(f"{site.base_url}{path}", fetcher, sample=4)
