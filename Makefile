@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 # Compiled bytecode makes every Airflow, Great Expectations and task start seconds faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env help venv venv-dl lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve app app-screenshots
+.PHONY: env help venv venv-dl lock lint format typecheck test test-fast check-pythons demo up down status logs bench bench-quick clean docs docs-serve app app-screenshots app-screenshot-repairs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -132,8 +132,19 @@ app: venv  ## the Harvest app on http://127.0.0.1:8501 (APP_PORT): crawl health,
 
 # Every page of the app in headless Chromium (after `make demo`): a screenshot each in
 # docs/images/app/, and a failure when a page shows an exception or a request leaves 127.0.0.1.
-app-screenshots: venv  ## screenshots of every app page (docs/images/app), checked for errors and outside requests
-	$(BIN)/python scripts/app_screenshots.py --out docs/images/app
+# The Repairs page has a target of its own: `make demo` stores no repair proposal.
+app-screenshots: venv  ## screenshots of every app page but Repairs (docs/images/app), checked for errors and outside requests
+	$(BIN)/python scripts/app_screenshots.py --out docs/images/app \
+		--pages sources partition trends catalogue models browse
+
+# The Repairs page showing a real proposal: two demo nights, the second on the re-templated site
+# (scripts/repair_demo.py), in a home of their own (.harvest-repairs), then its screenshot.
+REPAIRS_HOME := $(CURDIR)/.harvest-repairs
+app-screenshot-repairs: venv  ## the Repairs page's screenshot (docs/images/app/repairs.png) after a redesigned demo night
+	rm -rf $(REPAIRS_HOME)
+	HARVEST_HOME=$(REPAIRS_HOME) $(BIN)/python scripts/repair_demo.py
+	HARVEST_HOME=$(REPAIRS_HOME) HARVEST_SOURCES_DIR=$(REPAIRS_HOME)/sources \
+		$(BIN)/python scripts/app_screenshots.py --out docs/images/app --pages repairs
 
 up: venv  ## the local platform: Airflow on :8080 (api-server first, then scheduler, dag-processor, triggerer, each waited for) and the demo site on :8000
 	$(BIN)/python scripts/up.py

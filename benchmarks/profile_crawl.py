@@ -6,12 +6,13 @@
 Not a benchmark (no ratio, no goal; ``make bench`` does not run it): the tool behind the
 breakdown in ``benchmarks/README.md``. The demo site (its own process, no JavaScript pages) is
 warmed, then each side crawls it once under ``py-spy record --format raw`` at 250 samples/s
-with the settings of ``bench_crawl.py``: the plain spider (``scrapy runspider plain_spider.py``)
+with the settings of ``bench_crawl.py``: the plain spider (``scrapy runspider plain_spider.py``,
+with Scrapy's HTTP cache and a feed export, as in ``bench_crawl.py``)
 and Harvest's crawl child (``python -m harvest.crawler.crawl``, as ``run_crawl`` starts it). Each
 sample is put in the bucket of the deepest Harvest (or Spidermon, itemloaders) frame on its
 stack: extraction, HTTP cache storage, raw store, monitors, outcome and other middlewares; a
 sample with none is Scrapy/Twisted core (parsel apart), one inside an import is start-up;
-Harvest's download handler (``harvest.crawler.deadline``) only wraps Scrapy's HTTP/1.1 one, so
+Harvest's download handler (``harvest.crawler.deadline_handler``) only wraps Scrapy's HTTP/1.1 one, so
 what runs under it is core too.
 Samples of waiting threads (select, locks, sleeps) are left out. Printed: milliseconds of
 sampled CPU per page in each bucket, per side. Sampling has its own overhead and a busy machine
@@ -33,13 +34,13 @@ from pathlib import Path
 
 import yaml
 from _common import DAY, REPO, SiteProcess, _child_env, demo_spec, load_average
-from bench_crawl import common_settings
+from bench_crawl import PLAIN_CACHE, common_settings
 
 RATE = 250
 IDLE = ("Condition.wait", "_wait (asyncio", "select (selectors", "poll (", "Lock.acquire",
         "sleep", "Event.wait", "Thread.join", "wait (threading", "_worker (concurrent")  # fmt: skip
 HARVEST_FRAME = re.compile(
-    r"\((harvest(?!/crawler/(?:crawl|deadline)\.py)[^:]*|spidermon[^:]*|itemloaders[^:]*|plain_spider\.py)"
+    r"\((harvest(?!/crawler/(?:crawl|deadline|deadline_handler)\.py)[^:]*|spidermon[^:]*|itemloaders[^:]*|plain_spider\.py)"
 )
 BUCKETS = [
     ("spidermon", "monitors (Spidermon)"),
@@ -114,14 +115,18 @@ def main() -> int:
         start_url = spec.start_urls_for(DAY, base_url=site.base_url)[0]
         plain = [sys.executable, "-m", "scrapy", "runspider", str(REPO / "benchmarks/plain_spider.py"),
                  "-a", f"start_url={start_url}", "-a", f"fields={fields}", "-O", str(work / "items.jsonl")]  # fmt: skip
+        warm = list(plain)  # the plain spider without its HTTP cache: the site warmed, untimed
         for key, value in settings.items():
+            plain += ["-s", f"{key}={value}"]
+            warm += ["-s", f"{key}={value}"]
+        for key, value in PLAIN_CACHE.items():
             plain += ["-s", f"{key}={value}"]
         harvest = [sys.executable, "-m", "harvest.crawler.crawl", "--spec", str(spec_path),
                    "--date", DAY.isoformat(), "--base-url", site.base_url,
                    "--scrapy-settings", json.dumps(settings)]  # fmt: skip
         env = _child_env()
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        subprocess.run(plain, cwd=work, env=env, capture_output=True, check=True)  # warm the site
+        subprocess.run(warm, cwd=work, env=env, capture_output=True, check=True)  # warm the site
         for side, command in (("plain spider", plain), ("harvest", harvest)):
             raw = work / f"{side}.raw"
             home = work / f"home-{len(counts)}"

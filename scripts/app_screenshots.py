@@ -9,7 +9,7 @@ exceptions and error messages shown, and every request the browser made that lef
 (read from Chromium's performance log, failed ones included: scripts/offline_browser.py). Exits 1 when a page shows an
 exception or a request left the machine.
 
-    python scripts/app_screenshots.py --out docs/images/app [--report report.json]
+    python scripts/app_screenshots.py --out docs/images/app [--report report.json] [--pages repairs]
 """
 
 from __future__ import annotations
@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs/images/app")
     parser.add_argument("--report", type=Path, help="write the report (JSON) here too")
+    parser.add_argument(
+        "--pages", nargs="+", choices=PAGES, default=list(PAGES), help="only these pages"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     driver = browser()
     report = []
     try:
-        for page in PAGES:
+        for page in args.pages:
             result = visit(driver, f"http://127.0.0.1:{port}", page)
             path = args.out / f"{page}.png"
             driver.save_screenshot(str(path))

@@ -1,13 +1,12 @@
 """Command line: ``python -m harvest <command>`` (also installed as ``harvest``).
 
-Every stage can run without Airflow (``crawl``, ``validate``, ``clean``, ``load``, or ``run`` for
-all four), which is handy in a notebook or when debugging a spec; ``specs``, ``preview``,
+Every stage can run without Airflow (``crawl``, ``validate``, ``clean``, ``load``, or ``run``
+for all four), which is handy in a notebook or when debugging a spec; ``specs``, ``preview``,
 ``warehouse migrate``, ``dedup label|review``, ``init`` (a spec drafted from one URL) and
-``repair`` (new selectors from the values
-stored the nights before) help write and keep a source (every command,
-with an example: docs/reference/cli.md). A stage command prints a summary and the warnings that
-matter (:mod:`harvest.console`), after progress bars of its long steps on a terminal
-(:mod:`harvest.progress`); the libraries' logs go to a log file under
+``repair`` (new selectors from the values stored the nights before) help write and keep a source
+(every command, with an example: docs/reference/cli.md). A stage command prints a summary and
+the warnings that matter (:mod:`harvest.console`), after progress bars of its long steps on a
+terminal (:mod:`harvest.progress`); the libraries' logs go to a log file under
 ``$HARVEST_HOME/logs`` (``-v``: to the console too). An expected failure (a Harvest error)
 prints its message and the log's path and exits 1, without a traceback.
 """
@@ -202,6 +201,12 @@ def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(settings: Settings, args: argparse.Namespace) -> int:
+    from harvest.scraping.site_fetch import run_site_repair
+
+    return run_site_repair(settings, args)
+
+
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.scraping.draft import run_init
 
@@ -374,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     label.set_defaults(func=cmd_dedup_label)
     review.add_argument("--limit", type=int, default=20, help="pairs to show, closest first")
     review.set_defaults(func=cmd_dedup_review)
-    add_repair_command(sub, [common], _date)
+    add_repair_command(sub, [common], _date, cmd_repair)
     add_init_command(sub, [common], cmd_init)
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -644,6 +644,8 @@ def test_the_repairs_page_shows_a_proposed_spec_patch_and_the_command_to_apply_i
     }  # fmt: skip
     diff = '--- a/demo.yaml\n+++ b/demo.yaml\n-  detail_links: "a.listing-link"\n+  detail_links: "a.button"\n'
     store_proposal(tmp_path, Proposal("demo", "2026-11-26", [selector], diff, ["price"]))
+    notice = Proposal("demo", "2026-11-25", [], "", ["index.cards"], why="no selector reaches 95%")
+    store_proposal(tmp_path, notice)  # an older night no selector repaired
     monkeypatch.setenv("HARVEST_HOME", str(tmp_path))
     monkeypatch.setenv("HARVEST_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
     st.cache_data.clear()
@@ -661,3 +663,4 @@ def test_the_repairs_page_shows_a_proposed_spec_patch_and_the_command_to_apply_i
     assert "python -m harvest repair --source demo --date 2026-11-26 --apply" in codes
     assert "price" in at.warning[0].value
     assert _table(at, "page", "known", "read")["agrees"].tolist() == [True]
+    assert [e.value for e in at.error] == [notice.line()]

@@ -57,19 +57,22 @@ def level(reports: dict[str, Any], name: str) -> dict[str, Any]:
     return next(entry for entry in account if entry["level"] == name)
 
 
+QUOTES_SPEC = {
+    "name": "shape_quotes",
+    "start_urls": ["{base_url}/quotes/"],
+    "levels": [{"name": "quotes", "cards": "div.quote", "links": "a.author",
+                "next_page": "li.next a"}],
+    "detail": {"key": "id", "fields": {
+        "id": {"from": "card", "css": "::attr(data-id)", "required": True},
+        "text": {"from": "card", "css": "span.text"},
+        "author": {"css": "h2.name"},
+        "born": {"css": "span.born", "kind": "date"},
+    }},
+}  # fmt: skip
+
+
 def test_cards_sharing_a_detail_page_each_stay_a_record(site: ShapeSite, tmp_path: Path) -> None:
-    frame, reports = run({
-        "name": "shape_quotes",
-        "start_urls": ["{base_url}/quotes/"],
-        "levels": [{"name": "quotes", "cards": "div.quote", "links": "a.author",
-                    "next_page": "li.next a"}],
-        "detail": {"key": "id", "fields": {
-            "id": {"from": "card", "css": "::attr(data-id)", "required": True},
-            "text": {"from": "card", "css": "span.text"},
-            "author": {"css": "h2.name"},
-            "born": {"css": "span.born", "kind": "date"},
-        }},
-    }, site, tmp_path)  # fmt: skip
+    frame, reports = run(QUOTES_SPEC, site, tmp_path)
     assert_all_loaded(frame, reports, "quotes")
     rows = frame.set_index("id")
     for ident, text, slug in QUOTES:

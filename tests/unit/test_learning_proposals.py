@@ -85,3 +85,19 @@ def test_the_crawl_check_and_the_alert_carry_the_proposal() -> None:
     assert with_repair(miss, {}.get) == miss
     recovery = Alert("recovery", "demo", "freshness", "fresh")
     assert with_repair(recovery, {"demo": line}.get) == recovery
+
+
+def test_a_notice_without_a_patch_reads_as_one_line_and_reaches_the_alert(tmp_path: Path) -> None:
+    notice = Proposal("demo", "2026-11-26", [], "", ["index.links", "price"], why="no selector")
+    line = notice.line()
+    assert line == (
+        "source demo date 2026-11-26: the crawl looks drifted (index.links; price) and no repair "
+        "was found (no selector); fix the spec by hand (`python -m harvest preview --source demo "
+        "--url URL`; `python -m harvest repair --source demo --date 2026-11-26` shows the best "
+        "candidates)"
+    )
+    store_proposal(tmp_path, notice)
+    stored = pending_proposal(tmp_path, "demo")
+    assert stored == notice and stored.why == "no selector"
+    miss = Alert("miss", "demo", "freshness", "no data since 2026-11-25")
+    assert with_repair(miss, {"demo": stored.line()}.get).message.endswith(line)

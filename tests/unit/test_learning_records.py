@@ -37,7 +37,8 @@ def test_cards_without_item_links_are_drafted_as_records() -> None:
     assert draft.spec.detail.key == "id"
     assert {n: (f.from_, f.kind) for n, f in fields.items()} == {
         "id": ("card", "text"),
-        "b": ("card", "text"),  # "Paged item 1..5": numbered names stay text
+        "title": ("card", "text"),  # <b>, nothing names it: bold text is the title; "Paged item
+        # 1..5": numbered names stay text
     }
     records = [(d.values[0], d.values[-1]) for d in draft.fields]
     assert records == [("p01", "p05"), ("Paged item 1", "Paged item 5")]

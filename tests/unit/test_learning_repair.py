@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from harvest.__main__ import main
 from harvest.config import Settings
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
-from harvest.learning.proposals import pending_proposal, propose_on_drift
+from harvest.learning.proposals import pending_proposal, propose_on_drift, repair_on_drift
+from harvest.partitions import Partition
+from harvest.scraping.checks import CrawlCheckFailed, check_crawl
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
 from harvest_demo import SiteConfig
@@ -153,3 +156,40 @@ def test_repair_proposes_level_selectors_from_the_urls_seen_before(
     assert "seen before http://demo.test/listing/" in out and diff in out
     assert pending_proposal(home, "demo") is None, "applied"
     assert load_spec(spec_file).graph[0].next_page.css == "div.pager a"
+
+
+def test_a_drifted_night_no_selector_repairs_is_said_not_only_logged(home: Path) -> None:
+    """Tonight's item pages no longer show the values at all (a maintenance page): no
+    candidate; the crawl's warnings, its failure and the supervisor get a notice naming what
+    drifted, and nothing is proposed to apply."""
+    store = open_raw_store(f"file://{home / 'raw'}")
+    docs = store.read_partition("demo", DAY)
+    store.delete_partition("demo", DAY)
+    store.upsert_many([replace(d, body="<html><body><p>Back soon</p></body></html>") for d in docs])
+    store.close()
+    coverage = {"monitor": "field_coverage", "status": "failed", "severity": "warning",
+                "message": "price 0% < 50%"}  # fmt: skip
+    summary = {"exit_code": 0, "pages": 80, "item_pages": 80, "monitors": [coverage]}
+    spec = load_spec(home / "sources" / "demo.yaml")
+    notice = repair_on_drift(Settings.from_env(), spec, DAY, summary)
+    assert notice is not None and notice.selectors == [] and notice.diff == ""
+    assert propose_on_drift(Settings.from_env(), spec, DAY, summary) is None, "nothing to apply"
+    assert notice.unresolved == list(spec.detail.fields)  # every field now reads nothing
+    line = notice.line()
+    assert line.startswith(f"source demo date {DAY}: the crawl looks drifted (listing_id; title; ")
+    assert "and no repair was found (no selector reaches 95% agreement)" in line
+    assert pending_proposal(home, "demo") == notice, "kept for the supervisor's alerts"
+    warnings = check_crawl(spec, Partition.of("demo", DAY), {**summary, "repair": line})
+    assert warnings == [
+        line,
+        f"source=demo date={DAY} crawl monitor field_coverage failed (warning): price 0% < 50%",
+    ]
+    # a source without history: the notice says there was nothing to learn from
+    later = DAY + dt.timedelta(days=30)
+    empty = {"exit_code": 0, "pages": 1, "item_pages": 0, "empty_levels": 1,
+             "first_empty_level": "level 'index': links selector 'a.x' matched nothing on U"}  # fmt: skip
+    notice = repair_on_drift(Settings.from_env(), spec, later, empty)
+    assert notice is not None and notice.unresolved == [empty["first_empty_level"]]
+    assert "no repair was found (nothing to learn from: source demo, date" in notice.line()
+    with pytest.raises(CrawlCheckFailed, match=r"looks drifted .* and no repair was found"):
+        check_crawl(spec, Partition.of("demo", later), {**empty, "repair": notice.line()})

@@ -56,6 +56,9 @@ class Settings:
     deadline_alerts: bool = False  # Airflow Deadline Alerts on the source DAGs (experimental)
     user_agent: str = "HarvestBot/0.1 (+https://github.com/harvest-platform/harvest)"
     http_cache_retention_days: int = DEFAULT_HTTP_CACHE_RETENTION_DAYS
+    # a re-run of a partition whose every page is in its HTTP cache is replayed from the cache
+    # without starting Scrapy's engine (harvest.crawler.replay); False: always crawled by Scrapy
+    replay_cache: bool = True
     shared_filesystem: bool = False
     # The CSS/JS Data Docs load from CDNs, vendored at install time (scripts/vendor_data_docs.py)
     data_docs_assets: Path | None = None
@@ -102,6 +105,7 @@ class Settings:
             http_cache_retention_days=_positive_int(
                 env, "HARVEST_HTTPCACHE_RETENTION_DAYS", DEFAULT_HTTP_CACHE_RETENTION_DAYS
             ),
+            replay_cache=yes_no(env.get("HARVEST_REPLAY_CACHE")) is not False,
             shared_filesystem=yes_no(env.get("HARVEST_SHARED_FILESYSTEM")) is True,
             data_docs_assets=Path(env["HARVEST_DATA_DOCS_ASSETS"])
             if env.get("HARVEST_DATA_DOCS_ASSETS")

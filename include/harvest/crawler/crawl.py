@@ -36,6 +36,7 @@ from harvest.partitions import Partition, partition_date
 
 logger = logging.getLogger("harvest.crawler.crawl")
 DEADLINE_FINISH_REASON = "closespider_timeout"
+REPLAY_STOPPED_ENV = "HARVEST_REPLAY_STOPPED"  # set for the crawl that follows a stopped replay
 CLOSE_SECONDS = 10.0  # after the last download: spider close, raw-store merge, process exit
 
 
@@ -130,17 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         os.set_inheritable(args.progress_fd, False)  # not to the browsers this crawl starts
         scrapy_settings[FD_SETTING] = args.progress_fd
         scrapy_settings["EXTENSIONS"]["harvest.crawler.progress.ProgressReport"] = 0
-    process = CrawlerProcess(scrapy_settings, install_root_handler=True)
-    if (
-        settings.log_format == "json"
-    ):  # beside the text lines the parent streams to the task log (harvest.logjson)
-        fields = {"source": spec.name, "date": args.date.isoformat(), **airflow_task_fields()}
-        log_json_to_file("crawl", settings.json_log_dir, fields)
-    crawler = process.create_crawler(spider_cls)
-    process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)
-    process.start()
-
-    stats: dict[str, Any] = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    stats = replayed(spider_cls, scrapy_settings, spec, partition, args.base_url)
+    if stats is None:
+        process = CrawlerProcess(scrapy_settings, install_root_handler=True)
+        _json_logs(settings, spec.name, args.date)
+        crawler = process.create_crawler(spider_cls)
+        process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)
+        process.start()
+        stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
     if args.stats_out:
         args.stats_out.parent.mkdir(parents=True, exist_ok=True)
         args.stats_out.write_text(json.dumps(stats, default=str, indent=2, sort_keys=True))
@@ -157,6 +155,72 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logger.info("source %s, %s: crawl finished", spec.name, args.date)
     return 0
+
+
+_json_logging: list[bool] = []  # set once the JSON log lines are on (a replay, then Scrapy)
+
+
+def _json_logs(settings: Settings, source: str, day: dt.date) -> None:
+    """JSON log lines beside the text lines the parent streams to the task log (harvest.logjson)."""
+    if settings.log_format == "json" and not _json_logging:
+        _json_logging.append(True)
+        fields = {"source": source, "date": day.isoformat(), **airflow_task_fields()}
+        log_json_to_file("crawl", settings.json_log_dir, fields)
+
+
+def replayed(
+    spider_cls: type,
+    scrapy_settings: dict[str, Any],
+    spec: Any,
+    partition: Partition,
+    base_url: str | None,
+) -> dict[str, Any] | None:
+    """The stats of the crawl replayed from its HTTP cache (:mod:`harvest.crawler.replay`), or
+    None (said in the log, with why) when it has to be crawled with Scrapy."""
+    from scrapy.settings import Settings as ScrapySettings
+    from scrapy.utils.log import configure_logging
+
+    from harvest.crawler.replay import REPLAY_SETTING, ReplayStopped, replay_cached
+
+    if not scrapy_settings.get(REPLAY_SETTING):
+        return None
+    if os.environ.get(REPLAY_STOPPED_ENV):  # this process is the crawl after a stopped replay
+        return None
+    configure_logging(ScrapySettings({**scrapy_settings, "LOG_INSTALL_ROOT_HANDLER": True}))
+    _json_logs(Settings.from_env(), spec.name, partition.day)
+    try:
+        stats = replay_cached(
+            spider_cls, scrapy_settings, spec=spec, logical_date=partition, base_url=base_url
+        )
+    except ReplayStopped as exc:
+        logger.info(
+            "source %s, %s: not replayed from the HTTP cache (%s): crawling with Scrapy",
+            spec.name, partition.iso, exc,
+        )  # fmt: skip
+        if (
+            "twisted.internet.reactor" in sys.modules
+        ):  # a reactor Scrapy did not choose: start afresh
+            _crawl_afresh(scrapy_settings)
+        return None
+    logger.info(
+        "source %s, %s: replayed from the HTTP cache: every page was in it, none asked of the site",
+        spec.name, partition.iso,
+    )  # fmt: skip
+    return stats
+
+
+def _crawl_afresh(scrapy_settings: dict[str, Any]) -> None:
+    """Replace this process with a new crawl process for the same arguments, without the
+    replay: Twisted's reactor cannot be swapped once installed."""
+    from harvest.crawler.progress import FD_SETTING
+
+    fd = scrapy_settings.get(FD_SETTING)
+    if fd is not None:
+        os.set_inheritable(int(fd), True)
+    logging.shutdown()
+    os.environ[REPLAY_STOPPED_ENV] = "1"
+    argv = [sys.executable, "-m", "harvest.crawler.crawl", *sys.argv[1:]]
+    os.execv(sys.executable, argv)  # noqa: S606 - this interpreter, this crawl's own arguments
 
 
 def exit_now(code: int) -> None:

@@ -7,7 +7,9 @@
 - the *stop* (``soft``): :class:`DeadlineStop` closes the spider (Scrapy's finish reason
   ``closespider_timeout``, as ``CLOSESPIDER_TIMEOUT`` would) and fails the requests still
   waiting in the downloader's queues at once: they were never sent;
-- the *cut* (``hard``): :class:`DeadlineDownloadHandler` (Scrapy's HTTP/1.1 handler) gives every
+- the *cut* (``hard``): :class:`~harvest.crawler.deadline_handler.DeadlineDownloadHandler`
+  (Scrapy's HTTP/1.1 handler, in a module of its own: importing the handler costs a fifth of a
+  second, which a crawl replayed from its cache, :mod:`harvest.crawler.replay`, never needs) gives every
   download at most until then, so a slow site's in-flight pages cannot hold the close past the
   deadline (Scrapy waits for every in-flight request before it closes).
 
@@ -25,8 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
-from scrapy.exceptions import DownloadTimeoutError, IgnoreRequest
+from scrapy.exceptions import IgnoreRequest
 from twisted.python.failure import Failure
 
 from harvest.crawler.crawl import DEADLINE_FINISH_REASON
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
     from scrapy import Request
     from scrapy.crawler import Crawler
-    from scrapy.http import Response
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class DeadlineStop:
     """Extension: at the stop, fail the requests queued in the downloader and close the spider.
 
     Enabled by ``HARVEST_DEADLINE`` (Unix seconds). The spider's errback counts the requests
-    cut (here and by :class:`DeadlineDownloadHandler`) in ``harvest/deadline_pages``.
+    cut (here and by :class:`~harvest.crawler.deadline_handler.DeadlineDownloadHandler`) in ``harvest/deadline_pages``.
     """
 
     def __init__(self, crawler: Crawler, stop_at: float) -> None:
@@ -111,34 +111,3 @@ class DeadlineStop:
 def cut(request: Request, why: str) -> DeadlineReached:
     """The failure of a request the deadline cut."""
     return DeadlineReached(f"not fetched: {why} ({request.url})")
-
-
-class DeadlineDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 download handler, with every download ending by the crawl's cut.
-
-    A download that would run past the cut gets only the time left (``download_timeout``); if
-    that time runs out, or none is left, the request fails with :class:`DeadlineReached`.
-    """
-
-    def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
-        self.cut_at = crawler.settings.getfloat(CUT_AT_SETTING, 0.0) or None
-
-    async def download_request(self, request: Request) -> Response:
-        if self.cut_at is None:
-            return await super().download_request(request)
-        left = self.cut_at - time.time()
-        timeout = float(request.meta.get("download_timeout") or 180.0)
-        if left <= 0:
-            raise cut(request, "the crawl's deadline came before it was sent")
-        if left >= timeout:
-            return await super().download_request(request)
-        request.meta["download_timeout"] = left
-        try:
-            return await super().download_request(request)
-        except DownloadTimeoutError:
-            raise cut(
-                request, f"the crawl's deadline cut its download after {left:.1f} s"
-            ) from None
-        finally:
-            request.meta["download_timeout"] = timeout

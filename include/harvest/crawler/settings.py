@@ -98,8 +98,8 @@ def build_scrapy_settings(
         },
         # Scrapy's HTTP/1.1 handler, every download ending by the deadline's cut (HARVEST_CUT_AT)
         "DOWNLOAD_HANDLERS": {
-            "http": "harvest.crawler.deadline.DeadlineDownloadHandler",
-            "https": "harvest.crawler.deadline.DeadlineDownloadHandler",
+            "http": "harvest.crawler.deadline_handler.DeadlineDownloadHandler",
+            "https": "harvest.crawler.deadline_handler.DeadlineDownloadHandler",
         },
         "HARVEST_MAX_CRAWL_DELAY_SECONDS": crawl.max_crawl_delay_seconds,
         "HARVEST_MAX_RETRY_AFTER_SECONDS": crawl.max_retry_after_seconds,
@@ -154,6 +154,9 @@ def build_scrapy_settings(
             else "harvest.crawler.http_cache_storage.FilesystemCacheStorage"
         ),
         "HARVEST_CACHE_URL": cache_url,
+        # a re-run whose every page is cached is replayed without Scrapy's engine
+        # (harvest.crawler.replay); off: always crawled with Scrapy
+        "HARVEST_REPLAY_CACHE": settings.replay_cache,
         # JavaScript pages
         "HARVEST_BROWSERS": crawl.browsers,
         "HARVEST_JS_WAIT_FOR": spec.javascript.wait_for,

@@ -268,7 +268,9 @@ def _union(
 
 def _derived(page: _Page, reader: ValueReader) -> Iterator[tuple[str, dict[str, str]]]:
     """The candidates of every element of ``page`` whose whole text reads as the page's known
-    value, then of the text nodes after a label that do (:mod:`harvest.learning.textnodes`)."""
+    value, then of the text nodes after a label (:mod:`.textnodes`) and the attributes
+    (:mod:`.attributes`) that do."""
+    from harvest.learning.attributes import attribute_candidates
     from harvest.learning.textnodes import label_text_nodes
 
     wanted = reader.known(page.values)
@@ -278,6 +280,7 @@ def _derived(page: _Page, reader: ValueReader) -> Iterator[tuple[str, dict[str, 
         if reader.read(text) == wanted:
             yield from derive(element, page.tree)
     yield from label_text_nodes(page.selector.root, reader, wanted)
+    yield from attribute_candidates(page.selector.root, reader, wanted)
 
 
 def _in_card(selector: dict[str, str]) -> dict[str, str] | None:

@@ -10,7 +10,8 @@ their CSS is the shortest that selects exactly them (:func:`.listpage._css_for`)
 ``from: card``: the card's own ``id``/``data-*`` attribute (``::attr(id)``), a table column by
 its header (``header: Population``), every value element inside the card by its classes or
 attribute (:func:`.itemfields.element_candidates`) and by its tag path (``b``,
-``span:nth-of-type(2)``). A candidate is kept when it reads a value on at least
+``span:nth-of-type(2)``), named from its label, ``itemprop``, classes around it or its kind
+(:mod:`.naming`). A candidate is kept when it reads a value on at least
 :data:`PRESENCE` of the cards, at most one node per card, differs from card to card and reads
 values no kept candidate already reads. The key is a field named like an id, else the first
 field with a different value on every card.
@@ -19,6 +20,7 @@ field with a different value on every card.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +42,7 @@ from harvest.learning.itemfields import (
 from harvest.learning.listpage import MIN_ITEMS, ListStructure, next_page
 from harvest.learning.listpage import _css_for as css_for
 from harvest.learning.listpage import _part as part
+from harvest.learning.naming import element_name, is_layout, kind_name
 from harvest.selection import Page
 from harvest.text import fold
 
@@ -109,9 +112,16 @@ def _path(card: Any, element: Any) -> str:
 
 
 def _paths(card: Selector) -> Iterable[tuple[str, dict[str, str]]]:
+    """Each value element of ``card`` by its tag path, named by what is around it
+    (:func:`.naming.element_name`; ``""``: nothing, named from its values later)."""
     for element in card.root.iterdescendants():
         if isinstance(element.tag, str) and _text(element) and _is_value_element(element):
-            yield snake(element.tag), {"css": _path(card.root, element)}
+            yield element_name(card.root, element) or "", {"css": _path(card.root, element)}
+
+
+def _tag(css: str) -> str:
+    """The tag of a tag path's last step (``div > b:nth-of-type(2)`` -> ``b``)."""
+    return re.split(r"[.#:\[]", css.split(" > ")[-1], maxsplit=1)[0]
 
 
 def record_fields(url: str, html: str, cards_css: str) -> list[DraftField]:
@@ -137,7 +147,7 @@ def record_fields(url: str, html: str, cards_css: str) -> list[DraftField]:
     ranked = sorted(found.values(), key=lambda c: PRIORITY[c[0]])
     out: list[DraftField] = []
     names: set[str] = set()
-    for _, name, spec in ranked:
+    for how, name, spec in ranked:
         values = field_values("card", {"from": "card", **spec}, [(c, page) for c in cards])
         if values is None:
             continue
@@ -147,11 +157,14 @@ def record_fields(url: str, html: str, cards_css: str) -> list[DraftField]:
         folded = [fold(v) if v else None for v in values]
         if any(folded == [fold(v) if v else None for v in k.values] for k in out):
             continue
+        guess = guess_kind(values)
+        if not name or (how == "class" and is_layout(name)):  # a class saying how it looks
+            name = kind_name(guess.kind, _tag(spec.get("css", "")))
         unique, number = name, 2
         while unique in names:
             unique, number = f"{name}_{number}", number + 1
         names.add(unique)
-        out.append(DraftField(unique, {"from": "card", **spec}, "card", values, guess_kind(values)))
+        out.append(DraftField(unique, {"from": "card", **spec}, "card", values, guess))
     return out
 
 

@@ -17,9 +17,14 @@ def cmd_repair(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_repair_command(
-    sub: Any, parents: list[argparse.ArgumentParser], date_type: Callable[[str], Any]
+    sub: Any,
+    parents: list[argparse.ArgumentParser],
+    date_type: Callable[[str], Any],
+    func: Callable[[Settings, argparse.Namespace], int] = cmd_repair,
 ) -> None:
-    """Register ``repair`` on the CLI's subparsers (``date_type``: how ``--date`` is read)."""
+    """Register ``repair`` on the CLI's subparsers (``date_type``: how ``--date`` is read;
+    ``func(settings, args)`` runs it: the CLI's fetches pages from the site, this module's
+    reads the stored pages only)."""
     repair = sub.add_parser(
         "repair",
         parents=parents,
@@ -36,4 +41,10 @@ def add_repair_command(
         "--minimum", type=float, default=0.95, help="agreement a selector must reach (0-1)"
     )
     repair.add_argument("--apply", action="store_true", help="write the patched spec file")
-    repair.set_defaults(func=cmd_repair)
+    repair.add_argument(
+        "--offline",
+        action="store_true",
+        help="fetch nothing: when a level is repaired, learn the fields only from the item "
+        "pages stored tonight (default: fetch a sample through the proposed levels)",
+    )
+    repair.set_defaults(func=func)

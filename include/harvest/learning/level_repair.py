@@ -12,9 +12,18 @@ from typing import Any
 
 from parsel import Selector
 
+from harvest.config.selectors import SelectorSpec
 from harvest.config.spec import SourceSpec
 from harvest.learning.candidates import Candidate, KnownPage, _text
-from harvest.learning.levels import LevelPage, _absolute, check_level, learn_cards, learn_links
+from harvest.learning.levels import (
+    LevelPage,
+    Query,
+    _absolute,
+    check_level,
+    learn_cards,
+    learn_links,
+    run,
+)
 from harvest.selection import hrefs
 from harvest.storage.raw import RawDocument
 
@@ -74,6 +83,14 @@ def level_pages(docs: Iterable[RawDocument]) -> dict[str, list[LevelPage]]:
     return out
 
 
+def query(selector: SelectorSpec | None) -> Query | None:
+    """A level selector as checked: its CSS, or ``{"xpath": ...}``; ``None`` for none, or
+    one that reads JSON or metadata (not checked)."""
+    if selector is None or selector.jmespath is not None or selector.metadata is not None:
+        return None
+    return selector.css if selector.css is not None else {"xpath": str(selector.xpath)}
+
+
 def _usable(ranked: Sequence[Candidate], now: Candidate, minimum: float) -> bool:
     return bool(ranked) and ranked[0].agreement >= minimum and ranked[0].agreed > now.agreed
 
@@ -84,14 +101,14 @@ def repair_levels(
     history: LevelHistory,
     minimum: float,
 ) -> list[LevelRepair]:
-    """Each level's CSS ``cards`` and ``links`` checked against the URLs seen before and learned
-    again below ``minimum``; ``next_page`` learned again when it matches nothing tonight. A
-    level without pages tonight or without history is not checked."""
+    """Each level's ``cards`` and ``links`` (CSS or XPath) checked against the URLs seen before
+    and learned again (as CSS) below ``minimum``; ``next_page`` learned again when it matches
+    nothing tonight. A level without pages tonight or without history is not checked."""
     out = []
     for level in spec.graph:
         tonight = pages.get(level.name) or []
         known = history.links.get(level.name) or set()
-        cards = level.cards.css if level.cards is not None else None
+        cards = query(level.cards)
         if not tonight:
             continue
         if cards is not None and known:
@@ -101,12 +118,12 @@ def repair_levels(
             if _usable(ranked, now, minimum):
                 cards = ranked[0].selector["css"]
         for key, urls in (("links", known), ("next_page", history.next_pages.get(level.name))):
-            selector = getattr(level, key)
-            if selector is None or selector.css is None or not urls:
+            selector = query(getattr(level, key))
+            if selector is None or not urls:
                 continue
             scope = cards if key == "links" else None
             name = f"{level.name}.{key}"
-            now = check_level(name, tonight, urls, selector.css, key=key, cards=scope)
+            now = check_level(name, tonight, urls, selector, key=key, cards=scope)
             broken = now.agreement < minimum if key == "links" else not now.agreed
             ranked = learn_links(name, tonight, urls, key=key, cards=scope) if broken else []
             out.append(LevelRepair(level.name, key, now, tuple(ranked), broken))
@@ -150,14 +167,14 @@ def card_pages(
     last = spec.graph[-1]
     cards = level_patch.get((last.name, "cards"))
     links = level_patch.get((last.name, "links"))
-    cards_css = cards.selector["css"] if cards else last.cards.css if last.cards else None
-    links_css = links.selector["css"] if links else last.links.css if last.links else None
-    if cards_css is None or links_css is None:
+    cards_query = cards.selector["css"] if cards else query(last.cards)
+    links_query = links.selector["css"] if links else query(last.links)
+    if cards_query is None or links_query is None:
         return []
     out = []
     for page in pages.get(last.name, ()):
-        for card in Selector(text=_text(page.body)).css(cards_css):
-            urls = {_absolute(page.url, href) for href in hrefs(card.css(links_css))}
+        for card in run(Selector(text=_text(page.body)), cards_query):
+            urls = {_absolute(page.url, href) for href in hrefs(run(card, links_query))}
             url = urls.pop() if len(urls) == 1 else None
             if url is not None and url in rows:
                 out.append(KnownPage(url, card.get(), rows[url]))

@@ -13,7 +13,8 @@ was expected (every link it misses and every other link it takes count against i
 (every link, the menu's too) and a selector that finds half the links both rank below one that
 finds exactly the listed items. Cards: blocks that hold exactly one expected URL, against the
 cards that hold none or several and the expected links outside every card; each card's link is
-then the card's link candidate. Only CSS is proposed (``index:`` takes CSS alone).
+then the card's link candidate. A spec's own selector may be CSS or XPath (it is checked as it
+is); only CSS is proposed (``index:`` takes CSS alone), written in the XPath's place.
 
 Values that change overnight (new items whose URLs have another shape) lower the agreement
 instead of producing a wrong selector: the caller proposes nothing below its minimum.
@@ -22,13 +23,14 @@ instead of producing a wrong selector: the caller proposes nothing below its min
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin
 
-from parsel import Selector
+from parsel import Selector, SelectorList
 
 from harvest.learning.candidates import Candidate, Example, _css_part, _text
+from harvest.selection import hrefs
 
 LEVEL_KEYS = ("links", "next_page", "cards")
 """The level selectors that are repaired (``recurse`` and ``pages`` are left as they are)."""
@@ -55,6 +57,21 @@ def _absolute(page_url: str, href: str | None) -> str | None:
     if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
         return None
     return urldefrag(urljoin(page_url, href))[0]
+
+
+Query = str | Mapping[str, str]
+"""A level selector: CSS, or ``{"css": ...}`` / ``{"xpath": ...}`` (a spec's own may be XPath)."""
+
+
+def run(scope: Selector, query: Query) -> SelectorList[Selector]:
+    """The matches of ``query`` in ``scope`` (a page or a card)."""
+    if isinstance(query, str):
+        return scope.css(query)
+    return scope.css(query["css"]) if "css" in query else scope.xpath(query["xpath"])
+
+
+def _links(page_url: str, matches: SelectorList[Selector]) -> set[str]:
+    return {u for href in hrefs(matches) if (u := _absolute(page_url, href)) is not None}
 
 
 @dataclass
@@ -137,10 +154,11 @@ def _card_selectors(element: object) -> list[tuple[str, str]]:
     return out
 
 
-def _verify(candidate: Candidate, pages: Sequence[_Parsed], scope: str | None = None) -> Candidate:
+def _verify(
+    candidate: Candidate, pages: Sequence[_Parsed], scope: Query | None = None
+) -> Candidate:
     """Links: what ``candidate`` matches against each page's expected links (see the module
     docstring); with ``scope`` (a card selector), per card against the card's one link."""
-    css = candidate.selector["css"]
     agreed = total = 0
     good: list[Example] = []
     bad: list[Example] = []
@@ -148,14 +166,10 @@ def _verify(candidate: Candidate, pages: Sequence[_Parsed], scope: str | None = 
         units = (
             [(page.selector, page.expected)]
             if scope is None
-            else [(card, _inside(card, page)) for card in page.selector.css(scope)]
+            else [(card, _inside(card, page)) for card in run(page.selector, scope)]
         )
         for unit, expected in units:
-            matched = {
-                url
-                for a in unit.css(css)
-                if (url := _absolute(page.url, a.attrib.get("href"))) is not None
-            }
+            matched = _links(page.url, run(unit, candidate.selector))
             hits = matched & expected
             agreed += len(hits)
             total += len(matched | expected)
@@ -187,7 +201,7 @@ def _verify_cards(candidate: Candidate, pages: Sequence[_Parsed]) -> Candidate:
     examples: list[Example] = []
     for page in pages:
         covered: set[str] = set()
-        for card in page.selector.css(candidate.selector["css"]):
+        for card in run(page.selector, candidate.selector):
             inside = _inside(card, page)
             covered |= inside
             total += 1
@@ -213,11 +227,7 @@ def _verify_next(candidate: Candidate, pages: Sequence[_Parsed]) -> Candidate:
         if not page.expected:
             continue
         total += 1
-        matched = {
-            url
-            for a in page.selector.css(candidate.selector["css"])
-            if (url := _absolute(page.url, a.attrib.get("href"))) is not None
-        }
+        matched = _links(page.url, run(page.selector, candidate.selector))
         agrees = bool(matched) and matched <= page.expected
         agreed += agrees
         shown = ", ".join(sorted(matched)[:2]) or None
@@ -239,7 +249,7 @@ def learn_links(
     known: Iterable[str],
     *,
     key: str = "links",
-    cards: str | None = None,
+    cards: Query | None = None,
     sample: int = 10,
     keep: int = 10,
 ) -> list[Candidate]:
@@ -253,7 +263,7 @@ def learn_links(
             stop = None
             if cards is not None:
                 stop = next(
-                    (c.root for c in page.selector.css(cards) if element in c.root.iter("a")),
+                    (c.root for c in run(page.selector, cards) if element in c.root.iter("a")),
                     None,
                 )
                 if stop is None:
@@ -284,23 +294,25 @@ def _size(candidate: Candidate, pages: Sequence[_Parsed]) -> int:
     """How much the cards hold (elements in them, first page): of two blocks around each
     link that agree alike, the card is the outer one (the title's ``<h3>`` holds the link
     too, but not the price beside it)."""
-    css = candidate.selector["css"]
-    return sum(len(card.root.xpath(".//*")) for card in pages[0].selector.css(css)) if pages else 0
+    cards = run(pages[0].selector, candidate.selector) if pages else []
+    return sum(len(card.root.xpath(".//*")) for card in cards)
 
 
 def check_level(
     name: str,
     pages: Sequence[LevelPage],
     known: Iterable[str],
-    css: str,
+    query: Query,
     *,
     key: str = "links",
-    cards: str | None = None,
+    cards: Query | None = None,
 ) -> Candidate:
-    """How the level's own selector ``css`` (its ``key``: ``links``, ``next_page`` or
-    ``cards``) agrees with ``known`` on ``pages``: the check a learned candidate gets."""
+    """How the level's own selector ``query`` (CSS, or ``{"xpath": ...}``; its ``key``:
+    ``links``, ``next_page`` or ``cards``) agrees with ``known`` on ``pages``: the check a
+    learned candidate gets."""
     parsed = _parse(pages, _Known(known))
-    candidate = Candidate(name, {"css": css}, "current")
+    selector = {"css": query} if isinstance(query, str) else dict(query)
+    candidate = Candidate(name, selector, "current")
     if key == "cards":
         return _verify_cards(candidate, parsed)
     if key == "next_page":

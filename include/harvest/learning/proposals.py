@@ -2,7 +2,8 @@
 crawl looked drifted, stored as JSON under ``<HARVEST_HOME>/repairs/<source>/<date>.json``.
 
 The scrape stage stores one when its crawl reached no item page or a field's coverage monitor
-failed and a patch could be derived (:func:`propose_on_drift`); the crawl's warnings, the
+failed (:func:`repair_on_drift`): the patch derived, or, when none is found, a notice (no
+selector, what drifted, why); the crawl's warnings (and its failure's message), the
 supervisor's alerts and the app's Repairs page show it; ``python -m harvest repair --source X
 --date D --apply`` applies it and marks it applied. Nothing here writes a spec. Reading needs
 only the standard library (the app and the supervisor import this module).
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from harvest.config.spec import SourceSpec
     from harvest.learning.level_repair import LevelRepair
     from harvest.learning.repair import FieldRepair, RepairOutcome
+    from harvest.learning.walk import Fetch
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +44,23 @@ class Proposal:
     diff: str
     unresolved: list[str] = field(default_factory=list)
     applied: bool = False
+    why: str = ""
+    """Why there is no patch (a notice: ``selectors`` empty)."""
 
     @property
     def command(self) -> str:
         return f"python -m harvest repair --source {self.source} --date {self.date}"
 
     def line(self) -> str:
-        """The proposal in one line, for a crawl's warnings and an alert."""
+        """The proposal in one line, for a crawl's warnings and an alert; a notice says what
+        drifted and that no repair was found."""
+        if not self.selectors:
+            return (
+                f"source {self.source} date {self.date}: the crawl looks drifted ("
+                f"{'; '.join(self.unresolved) or 'selectors no longer read'}) and no repair was "
+                f"found ({self.why}); fix the spec by hand (`python -m harvest preview --source "
+                f"{self.source} --url URL`; `{self.command}` shows the best candidates)"
+            )
         shown = ", ".join(
             f"{s['name']} {s['now_agreement']:.0%} -> {s['agreement']:.0%}" for s in self.selectors
         )
@@ -148,27 +160,71 @@ def drifted(summary: Mapping[str, Any]) -> bool:
     return any(m.get("monitor") in DRIFT_MONITORS and m.get("status") == "failed" for m in monitors)
 
 
-def propose_on_drift(
-    settings: Settings, spec: SourceSpec, day: dt.date, summary: Mapping[str, Any]
+def drifted_names(summary: Mapping[str, Any]) -> list[str]:
+    """What a drifted crawl's summary says stopped reading: the first level that matched
+    nothing, the failed coverage monitors' messages."""
+    out = [str(summary["first_empty_level"])] if summary.get("first_empty_level") else []
+    monitors: Sequence[Mapping[str, Any]] = summary.get("monitors") or []
+    out += [
+        str(m.get("message") or m.get("monitor"))
+        for m in monitors
+        if m.get("monitor") in DRIFT_MONITORS and m.get("status") == "failed"
+    ]
+    return out
+
+
+def no_repair(spec: SourceSpec, day: dt.date, drifted: Sequence[str], why: str) -> Proposal:
+    """The notice of a drifted night no selector repairs: no selector, ``unresolved`` the
+    selectors (or what the crawl said) that drifted, ``why`` in ``diff``'s place."""
+    return Proposal(spec.name, day.isoformat(), [], "", list(drifted), why=why)
+
+
+def repair_on_drift(
+    settings: Settings,
+    spec: SourceSpec,
+    day: dt.date,
+    summary: Mapping[str, Any],
+    fetch: Fetch | None = None,
 ) -> Proposal | None:
-    """After a crawl that looks drifted (:func:`drifted`): derive the repair, store the
-    proposal when there is a patch, and return it. Never raises: a repair that cannot be
-    derived is logged (the crawl's own checks say what went wrong)."""
+    """After a crawl that looks drifted (:func:`drifted`): derive the repair (``fetch``: how
+    item pages are fetched through proposed levels, :mod:`harvest.learning.walk`) and store
+    its proposal, or, when it finds no patch, the notice that says which selectors drifted and
+    that no repair was found (:func:`no_repair`); return what was stored (``None``: the night
+    did not look drifted). Its :meth:`Proposal.line` goes into the crawl's warnings. Never
+    raises: an error deriving the repair makes the notice say it."""
     if not drifted(summary):
         return None
     from harvest.learning.repair import RepairError, derive_repair
 
+    said = drifted_names(summary)
     try:
-        proposal = proposal_of(derive_repair(settings, spec, day))
+        outcome = derive_repair(settings, spec, day, fetch=fetch)
     except RepairError as exc:  # a source without history: nothing to learn from
-        log.info("source=%s date=%s: no repair proposed: %s", spec.name, day, exc)
-        return None
+        proposal = no_repair(spec, day, said, f"nothing to learn from: {exc}")
     except Exception as exc:  # a proposal is a help, never the crawl's failure
-        log.warning("source=%s date=%s: no repair proposed: %s", spec.name, day, exc)
-        return None
-    if proposal is None:
-        log.warning("source=%s date=%s: looks drifted, no selector repairs it", spec.name, day)
-        return None
+        log.exception("source=%s date=%s: repair failed", spec.name, day)
+        proposal = no_repair(spec, day, said, f"the repair failed: {type(exc).__name__}: {exc}")
+    else:
+        patched = proposal_of(outcome)
+        if patched is not None:
+            proposal = patched
+        else:
+            repairs: list[FieldRepair | LevelRepair] = [*outcome.levels, *outcome.fields]
+            failing = [r.name for r in repairs if outcome.failing(r)]
+            why = f"no selector reaches {outcome.minimum:.0%} agreement"
+            proposal = no_repair(spec, day, failing or said, why)
     store_proposal(settings.home, proposal)
     log.warning("%s", proposal.line())
     return proposal
+
+
+def propose_on_drift(
+    settings: Settings,
+    spec: SourceSpec,
+    day: dt.date,
+    summary: Mapping[str, Any],
+    fetch: Fetch | None = None,
+) -> Proposal | None:
+    """:func:`repair_on_drift`'s proposal when it has a patch (``None`` otherwise)."""
+    proposal = repair_on_drift(settings, spec, day, summary, fetch)
+    return proposal if proposal is not None and proposal.selectors else None

@@ -8,7 +8,10 @@ same key) are the pages with a known value. Each field of the spec is first chec
 and the best candidates that reach ``--minimum`` make the proposed patch. The crawl levels'
 ``links``/``cards`` (and a ``next_page`` that matches nothing) are checked the same way against
 the URLs the level led to in the newest earlier raw partition (and the item URLs stored), and
-learned again (:mod:`~harvest.learning.levels`). The command prints each selector's agreement
+learned again (:mod:`~harvest.learning.levels`); when a level is patched and tonight holds
+few item pages with a stored value (the crawl stopped at the broken level), item pages are
+fetched from the site through the proposed levels (:mod:`~harvest.learning.walk`) and the
+fields learned on them, so one proposal repairs both. The command prints each selector's agreement
 now and proposed, examples, and the unified diff of the spec file; ``--apply`` writes the
 patched spec, and nothing else ever does.
 """
@@ -18,7 +21,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ from harvest.learning.level_repair import (
     repair_levels,
 )
 from harvest.learning.patch import spec_patch
+from harvest.learning.walk import SAMPLE, Fetch, walk_levels
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
 
@@ -208,10 +213,13 @@ def derive_repair(
     days: int = 7,
     minimum: float = 0.95,
     fields: Sequence[str] = (),
+    fetch: Fetch | None = None,
 ) -> RepairOutcome:
     """The repair of ``spec`` from the night ``day``'s stored pages and the ``days`` before
-    (see the module docstring); nothing is written. :class:`RepairError` when there is
-    nothing to learn from."""
+    (see the module docstring); nothing is written but, with ``fetch`` (GET one page of the
+    site) and a level patch, the item pages reached through it
+    (:func:`~harvest.learning.walk.walk_levels`). :class:`RepairError` when there is nothing
+    to learn from."""
     store = open_raw_store(settings.raw_store_url)
     try:
         docs = store.read_partition(spec.name, day)
@@ -225,7 +233,8 @@ def derive_repair(
     pages = known_pages(spec, docs, history)
     items = history["url"].dropna().astype(str) if "url" in history else ()
     known = level_history(spec, before, items)
-    levels = [] if fields else repair_levels(spec, level_pages(docs), known, minimum)
+    tonight = level_pages(docs)
+    levels = [] if fields else repair_levels(spec, tonight, known, minimum)
     header = (
         f"{spec.name} {day}: {len(docs)} stored pages, {len(pages)} item pages with values "
         f"stored in the {days} days before, {len(levels)} level selectors checked"
@@ -236,14 +245,22 @@ def derive_repair(
             f"{days} days before and no level page links where it did before (crawl "
             f"{day} first, or widen --days)"
         )
-    repairs = repair_fields(spec, pages, minimum, fields) if pages else []
     level_patch = proposed_levels(levels, minimum)
+    rows = previous_rows(history, spec.detail.key)[0]
+    walked = None
+    if fetch is not None and level_patch and len(pages) < SAMPLE:
+        walked = walk_levels(spec, tonight, known, rows, fetch, minimum)
+        levels, level_patch = walked.levels, proposed_levels(walked.levels, minimum)
+        seen = {p.url for p in pages}
+        pages += [p for p in walked.items if p.url not in seen]
+    repairs = repair_fields(spec, pages, minimum, fields) if pages else []
     on_cards = [n for n, f in spec.detail.fields.items() if f.from_ == "card"]
-    cards = card_pages(spec, level_pages(docs), previous_rows(history, spec.detail.key)[0],
-                       level_patch) if on_cards and not fields else []  # fmt: skip
+    cards = card_pages(spec, tonight, rows, level_patch) if on_cards and not fields else []
     if cards:
         repairs += repair_fields(spec, cards, minimum, on_cards)
     lines = report_lines([*levels, *repairs], minimum)
+    if walked is not None:
+        lines.insert(0, walked.line())
     if not pages:
         lines.insert(0, "no item page with a stored value tonight: fields are checked once "
                      "the levels reach them")  # fmt: skip
@@ -257,8 +274,14 @@ def derive_repair(
     return outcome
 
 
-def run_repair(settings: Settings, args: argparse.Namespace) -> int:
-    """The ``repair`` command (see the module docstring); prints, returns the exit code."""
+def run_repair(
+    settings: Settings,
+    args: argparse.Namespace,
+    site: Callable[[SourceSpec], AbstractContextManager[Fetch]] | None = None,
+) -> int:
+    """The ``repair`` command (see the module docstring); prints, returns the exit code.
+    ``site(spec)``: the fetcher of item pages through proposed levels, as a context manager
+    (``None``, or ``--offline``: only the stored pages are read)."""
     from harvest.learning.proposals import mark_applied
 
     result = load_specs(settings.sources_dir)
@@ -266,10 +289,12 @@ def run_repair(settings: Settings, args: argparse.Namespace) -> int:
         raise RepairError(
             f"source {args.source!r}: {result.errors.get(args.source) or 'no such source'}"
         )
-    outcome = derive_repair(
-        settings, result.specs[args.source], args.date,
-        days=args.days, minimum=args.minimum, fields=args.field or (),
-    )  # fmt: skip
+    spec = result.specs[args.source]
+    with site(spec) if site and not args.offline else nullcontext() as fetch:
+        outcome = derive_repair(
+            settings, spec, args.date,
+            days=args.days, minimum=args.minimum, fields=args.field or (), fetch=fetch,
+        )  # fmt: skip
     print(outcome.header)
     for line in outcome.lines:
         print(line)

@@ -16,6 +16,7 @@ No parsing is written here: every reading is the kind's own.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Hashable, Mapping
 from typing import Any
@@ -53,6 +54,16 @@ def comparable(value: object) -> Hashable | None:
     return ("text", fold(value))
 
 
+def imputed(value: object) -> frozenset[str]:
+    """The field names of a stored row's ``imputed`` column (a JSON list, or a list)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return frozenset()
+    return frozenset(str(n) for n in value) if isinstance(value, list | tuple) else frozenset()
+
+
 class ValueReader:
     """Reads strings and stored rows of one field into :data:`Key` form (cached per string)."""
 
@@ -73,7 +84,10 @@ class ValueReader:
 
     def known(self, row: Mapping[str, Any]) -> Key | None:
         """The key of a stored row (column -> value); ``None`` when the field's own column is
-        missing there."""
+        missing there or holds a value cleaning imputed (the row's ``imputed``: the names of
+        those fields, a JSON list): the page did not show it."""
+        if self.name in imputed(row.get("imputed")):
+            return None
         key = tuple(comparable(row.get(column)) for column in self.columns())
         return None if key[0] is None else key
 

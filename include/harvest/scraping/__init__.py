@@ -49,8 +49,9 @@ def scrape(
     night crawled because it was forced (``recrawl``, the spec's ``crawl.recrawl_past``)
     records the day it was observed on (``observed_on``). Returns the :class:`CrawlResult`
     (its ``warnings``: the page budget or depth limit hit, the completeness account's, failed
-    crawl monitors, and the spec patch proposed when the crawl looks drifted:
-    :func:`harvest.learning.proposals.propose_on_drift`). Raises
+    crawl monitors, and, when the crawl looks drifted, the spec patch proposed or the notice
+    that none was found: :func:`harvest.learning.proposals.repair_on_drift`, which may fetch a
+    sample of item pages through proposed levels). Raises
     :class:`~harvest.scraping.past.PastNotObservable` (a past date of an undated source never
     crawled; not retryable),
     :class:`~harvest.scraping.runner.CrawlError` (the child failed or timed out),
@@ -58,11 +59,12 @@ def scrape(
     a critical monitor failed) and the stores' errors; all retryable but a refused login.
     ``env``: more variables for the crawl process (a login's Connection).
     """
-    from harvest.learning.proposals import propose_on_drift
+    from harvest.learning.proposals import repair_on_drift
     from harvest.partitions import Partition
     from harvest.scraping.checks import check_crawl
     from harvest.scraping.health import monitored_crawl
     from harvest.scraping.past import plan_partition, reused_result
+    from harvest.scraping.site_fetch import SiteFetch
 
     partition = Partition.of(spec.name, partition)
     plan = plan_partition(spec, partition, settings, recrawl=recrawl, now=now)
@@ -82,7 +84,11 @@ def scrape(
         if plan.observed_on is not None:
             result.observed_on = plan.observed_on.isoformat()
     summary = result.to_dict()
-    proposal = propose_on_drift(settings, spec, partition.day, summary)
+    with SiteFetch(
+        spec, settings, base_url
+    ) as fetch:  # asks the site only when a level is repaired
+        site = fetch if plan.action != "reuse" else None  # a re-run asks nothing of the site
+        proposal = repair_on_drift(settings, spec, partition.day, summary, site)
     summary["repair"] = proposal.line() if proposal is not None else None
     result.warnings = check_crawl(spec, partition, summary, base_url)
     return result

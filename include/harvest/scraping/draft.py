@@ -33,7 +33,9 @@ from harvest.config.settings import Settings
 from harvest.learning.cardrecords import draft_records, records_structure
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
+from harvest.learning.jsonapi import draft_api, json_data
 from harvest.learning.listpage import ListStructure, find_structure
+from harvest.scraping.draft_sitemap import draft_from_sitemap, sitemap_kind
 from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
 
@@ -47,14 +49,28 @@ MORE_TEXT = 3
 
 
 class Fetcher:
-    """Plain HTTP GETs (robots.txt obeyed, ``delay`` seconds apart) and, when Chromium is
-    installed and ``browser`` is true, rendering in one headless browser started when first
-    needed."""
+    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false: none, a 4xx, allows
+    everything, a 5xx or no answer nothing, RFC 9309 as the crawl reads it; ``delay`` seconds
+    apart, or its ``Crawl-delay`` up to ``max_crawl_delay``) and, when Chromium is installed and
+    ``browser`` is true, rendering in one headless browser started when first needed (awaiting
+    the CSS ``wait_for``)."""
 
-    def __init__(self, user_agent: str, *, delay: float = 1.0, browser: bool = True) -> None:
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        delay: float = 1.0,
+        browser: bool = True,
+        obey_robots: bool = True,
+        max_crawl_delay: float = 0.0,
+        wait_for: str | None = None,
+    ) -> None:
         self.user_agent = user_agent
         self.delay = delay
         self.browser = browser
+        self.obey_robots = obey_robots
+        self.max_crawl_delay = max_crawl_delay
+        self.wait_for = wait_for
         self.requests = 0
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self._pool: Any = None
@@ -77,10 +93,14 @@ class Fetcher:
             try:
                 self._wait()
                 robots.parse(fetch_page(f"{root}/robots.txt", self.user_agent).text.splitlines())
-            except PreviewError:  # no robots.txt: everything is allowed
-                robots.parse([])
+            except PreviewError as exc:  # RFC 9309, as the crawl: a 4xx (none) allows all,
+                code = getattr(exc.__cause__, "code", 0)  # a 5xx or no answer allows nothing
+                robots.parse([] if 400 <= code < 500 else ["User-agent: *", "Disallow: /"])
             self._robots[root] = robots
-        return self._robots[root].can_fetch(self.user_agent, url)
+            asked = robots.crawl_delay(self.user_agent)
+            if asked:  # as the crawl: the site's Crawl-delay, capped
+                self.delay = max(self.delay, min(float(asked), self.max_crawl_delay))
+        return not self.obey_robots or self._robots[root].can_fetch(self.user_agent, url)
 
     def get(self, url: str) -> SamplePage:
         # as Scrapy asks it: the path in UTF-8, the query in the encoding of the page linking it
@@ -109,7 +129,11 @@ class Fetcher:
 
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
             self._pool = BrowserPool(
-                1, str(chromium), str(shutil.which("chromedriver")), user_agent=self.user_agent
+                1,
+                str(chromium),
+                str(shutil.which("chromedriver")),
+                user_agent=self.user_agent,
+                wait_for=self.wait_for,
             )
         self._wait()
         rendered = self._pool.render(url)
@@ -246,6 +270,10 @@ def draft_from_url(
 ) -> Draft:
     """Fetch list page ``url`` and ``sample`` item pages, and draft the spec (module docstring)."""
     page = fetcher.get(url)
+    if json_data(page.html) is not None:  # a JSON API: its largest array's objects
+        return draft_api(page.url, page.html, name=name)
+    if sitemap_kind(page) is not None:
+        return draft_from_sitemap(fetcher, page, sample=sample, examples=examples, name=name)
     structure = find_structure(page.url, page.html)
     notes = []
     if structure is None and fetcher.can_render and _has_scripts(page.html):

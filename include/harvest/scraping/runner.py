@@ -40,6 +40,7 @@ from harvest.crawler.completeness import completeness_fields, log_account
 from harvest.crawler.monitor_settings import monitor_results
 from harvest.errors import HarvestError
 from harvest.partitions import Partition
+from harvest.scraping import overlap
 from harvest.scraping.child import (
     _die_with_parent,
     _forward_sigterm,
@@ -115,6 +116,9 @@ class CrawlResult:
     links_skipped: dict[str, int] = field(default_factory=dict)  # reason -> links, every level
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
     reused: str | None = None  # why stored pages were re-processed (harvest.scraping.past)
+    # every page came from the HTTP cache and was walked without Scrapy's engine
+    # (harvest.crawler.replay); False: crawled by Scrapy
+    replayed_from_cache: bool = False
     observed_on: str | None = None  # a forced crawl of a past date: the day it observed
     warnings: list[str] = field(default_factory=list)  # the stage's check (scraping.checks)
 
@@ -170,6 +174,7 @@ class CrawlResult:
             max_pages_skipped=stat("harvest/max_pages_skipped"),
             depth_limit_skipped=stat("harvest/depth_limit_skipped"),
             monitors=list(monitors or []),
+            replayed_from_cache=bool(stats.get("harvest/replayed_from_cache")),
             monitors_cpu_seconds=float(stats.get("harvest/monitors_cpu_seconds") or 0.0),
             **completeness_fields(stats),
         )
@@ -189,6 +194,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HARVEST_STATSD_PREFIX": settings.statsd_prefix,
         "HARVEST_USER_AGENT": settings.user_agent,
         "HARVEST_HTTPCACHE_RETENTION_DAYS": str(settings.http_cache_retention_days),
+        "HARVEST_REPLAY_CACHE": "true" if settings.replay_cache else "false",
     }
 
 
@@ -289,6 +295,7 @@ def run_crawl(
             target=_stream, args=(proc.stdout, logger, tail), name="crawl-log", daemon=True
         )
         reader.start()
+        work = overlap.start(spec)  # this process's work while the child runs, if any
         try:
             with _forward_sigterm(proc):
                 exit_code = proc.wait(timeout=timeout_seconds)
@@ -308,6 +315,8 @@ def run_crawl(
             raise
         reader.join(timeout=10)
         watcher.join(timeout=5)  # its bar is gone before the caller prints anything
+        if work is not None:
+            work.join()
         duration = time.monotonic() - started
         if exit_code != 0:  # the crawl's own word on why (a refused login: no retry fixes it)
             said = (

@@ -1,6 +1,7 @@
 """Repairs: the spec patches proposed after a night that looked drifted (a level that found no
 link, a field whose coverage fell), newest first: per selector its agreement now and proposed,
-examples, and the diff of the spec file. Read from ``<HARVEST_HOME>/repairs``
+examples, and the diff of the spec file; a night no selector repairs shows its notice (what
+drifted, why no patch). Read from ``<HARVEST_HOME>/repairs``
 (:mod:`harvest.learning.proposals`); applying stays one command, never a button here."""
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def _examples(proposal: Proposal) -> pd.DataFrame:
 
 
 def show(proposal: Proposal) -> None:
+    if not proposal.selectors:  # a notice: drifted, and no selector repairs it
+        st.subheader(f"{proposal.source}, night of {proposal.date} (no patch found)")
+        st.error(proposal.line())
+        return
     state = "applied" if proposal.applied else "not applied"
     st.subheader(f"{proposal.source}, night of {proposal.date} ({state})")
     st.dataframe(_selectors(proposal), hide_index=True)
