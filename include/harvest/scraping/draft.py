@@ -49,7 +49,8 @@ MORE_TEXT = 3
 
 
 class Fetcher:
-    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false, ``delay`` seconds
+    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false: none, a 4xx, allows
+    everything, a 5xx or no answer nothing, RFC 9309 as the crawl reads it; ``delay`` seconds
     apart, or its ``Crawl-delay`` up to ``max_crawl_delay``) and, when Chromium is installed and
     ``browser`` is true, rendering in one headless browser started when first needed (awaiting
     the CSS ``wait_for``)."""
@@ -92,8 +93,9 @@ class Fetcher:
             try:
                 self._wait()
                 robots.parse(fetch_page(f"{root}/robots.txt", self.user_agent).text.splitlines())
-            except PreviewError:  # no robots.txt: everything is allowed
-                robots.parse([])
+            except PreviewError as exc:  # RFC 9309, as the crawl: a 4xx (none) allows all,
+                code = getattr(exc.__cause__, "code", 0)  # a 5xx or no answer allows nothing
+                robots.parse([] if 400 <= code < 500 else ["User-agent: *", "Disallow: /"])
             self._robots[root] = robots
             asked = robots.crawl_delay(self.user_agent)
             if asked:  # as the crawl: the site's Crawl-delay, capped
