@@ -37,12 +37,9 @@ NOT_RETRYABLE = {
     "harvest.validation.report.ValidationFailed",
 }
 
-# Not errors: signals that must pass through every ``except Exception`` they cross (as
-# GeneratorExit does), so they derive from BaseException, never from HarvestError. Each never
-# leaves the process that raised it.
+# Control-flow signals, not errors: BaseException subclasses (as GeneratorExit is) that must pass
+# every ``except Exception`` they cross; they never reach a task, so they carry no ``retryable``.
 CONTROL_FLOW = {
-    # the replay of a cached crawl stops (a page not in the cache) and the crawl child crawls
-    # with Scrapy instead; the robots.txt middleware would otherwise retry it as a failed fetch
     "harvest.crawler.replay_crawler.ReplayStopped",
 }
 
@@ -67,7 +64,7 @@ def test_every_harvest_exception_derives_from_harvest_error() -> None:
     assert len(found) >= 25, sorted(found)  # the walk found the package's exceptions
     for name in CONTROL_FLOW:
         signal = found.pop(name)
-        assert not issubclass(signal, Exception), f"{name} would be caught by except Exception"
+        assert not issubclass(signal, Exception), f"{name} is caught by except Exception"
     strays = sorted(name for name, cls in found.items() if not issubclass(cls, HarvestError))
     assert not strays, f"exception classes not derived from harvest.errors.HarvestError: {strays}"
     wrong = {
