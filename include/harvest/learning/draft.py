@@ -223,6 +223,8 @@ def _level(name: str, structure: ListStructure) -> dict[str, Any]:
         level["next_page"] = structure.next_page
     elif structure.pages:
         level["pages"] = {"template": structure.pages}
+    if structure.scroll is not None:
+        level["scroll"] = dict(structure.scroll)
     return level
 
 
