@@ -258,7 +258,7 @@ def shop_tree(sample: int) -> float:
     fields = row_coverage(reference, own, columns)
     level = draft.spec.levels[0] if draft.spec.levels else None
     print_coverage(
-        f"shape site /shop/, a category tree of mixed depth ({seconds:.1f} s; levels "
+        f"shape site /shop/, a category tree of mixed depth ({seconds:.2f} s; levels "
         f"{' -> '.join(lv.name for lv in draft.spec.levels) or 'none'}"
         f"{'; recurse ' + level.recurse.text if level and level.recurse else ''}; "
         f"{len(own)} of {len(reference)} items loaded): {overall(fields):.1%} of the reference "

@@ -115,6 +115,10 @@ class FieldExtractor:
         self._default = None if spec.default is None else _map_text(spec.default)
         self._absolute = spec.kind == "url"
         self._query = compiled_query(spec)
+        # its value is its first match as it is (the processors would give back the same
+        # whitespace-collapsed strings): :meth:`extract` skips them
+        self._first_as_is = not spec.many and self._regex is None and not self._map
+        self._first_as_is = self._first_as_is and not self._absolute and self._query is not None
 
     def _apply_regex(self, text: str) -> str | None:
         assert self._regex is not None  # noqa: S101 - only added as a step with a regex
@@ -157,6 +161,10 @@ class FieldExtractor:
         return result
 
     def extract(self, selector: Selector, url: str, page: Page | None = None) -> FieldValue:
+        if self._first_as_is and selector.type == "html" and hasattr(selector.root, "tag"):
+            found = compiled_texts(self._query, selector.root)
+            if found is not None:  # what value() gives: the first string, else the default
+                return found[0] if found else self._default
         return self.value(self.matches(selector, url, page), url)
 
     def trace(self, selector: Selector, url: str, page: Page | None = None) -> FieldTrace:

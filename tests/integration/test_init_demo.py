@@ -16,7 +16,9 @@ from harvest_demo import DemoSite, SiteConfig
 from tests.fixtures.init_coverage import card_coverage, coverage, overall
 from tests.fixtures.shape_crawl import DAY as SHAPE_DAY
 from tests.fixtures.shape_crawl import run
-from tests.integration.shape_site import PAGED_SPEC, SHOP_ITEMS, TABLE_SPEC, ShapeSite
+from tests.integration.browser_site import TRUTH as BROWSER_TRUTH
+from tests.integration.browser_site import BrowserSite
+from tests.integration.shape_site import PAGED_SPEC, SHOP_ITEMS, TABLE_SPEC, TRUTH, ShapeSite
 
 DAY = dt.date(2026, 11, 26)
 SITE = SiteConfig(seed=7, listings_per_day=40, page_size=20, js_fraction=0.0)
@@ -110,3 +112,57 @@ def test_init_drafts_a_category_tree_of_mixed_depth_that_loads_every_item(tmp_pa
     assert sorted(frame["record_key"]) == SHOP_ITEMS
     assert all(frame["title"] == "Item " + frame["record_key"])
     assert all(frame["price"] == 10 + 3 * frame["record_key"].str.len())
+
+
+def test_init_drafts_json_apis_and_sitemaps_whose_specs_load_every_record(tmp_path: Path) -> None:
+    """``/api/products`` (a next URL), ``/api/jobs`` (a has_next flag) and ``/sitemap.xml`` (an
+    index of two sitemaps, an ``/about`` page in each): each spec drafted from the start URL
+    alone, crawled into the warehouse, loads every record."""
+    site = ShapeSite()
+    try:
+        for path, shape, key in (
+            ("/api/products", "api_products", "sku"),
+            ("/api/jobs", "api_jobs", "id"),
+            ("/sitemap.xml", "sitemap", "item_id"),
+        ):
+            fetcher = Fetcher("harvest-test", delay=0, browser=False)
+            draft = draft_from_url(f"{site.base_url}{path}", fetcher, sample=4)
+            assert draft.spec.detail.key == key
+            drafted = yaml.safe_load(draft.text)
+            drafted.pop("base_url")
+            drafted["start_date"] = str(SHAPE_DAY)
+            frame, reports = run(drafted, site, tmp_path / shape)
+            assert (reports["load"]["loaded"], reports["load"]["quarantined"]) == (TRUTH[shape], 0)
+            assert frame[key].nunique() == TRUTH[shape]
+    finally:
+        site.stop()
+
+
+def test_init_drafts_pages_that_grow_as_scrolled_and_loads_them_whole(
+    chromium: tuple[str, str], tmp_path: Path
+) -> None:
+    """``/scroll/`` (infinite scroll) and ``/more/`` (a "load more" button): the draft, from the
+    first screen alone, gets ``scroll:``; crawled, it loads every card (45, 30)."""
+    site = BrowserSite()
+    try:
+        for path, shape, scroll in (
+            ("/scroll/", "scroll", {}),
+            ("/more/", "more", {"load_more": "button.more"}),
+        ):
+            fetcher = Fetcher("harvest-test", delay=0)
+            try:
+                draft = draft_from_url(f"{site.base_url}{path}", fetcher, sample=4)
+            finally:
+                fetcher.close()
+            drafted = yaml.safe_load(draft.text)
+            assert drafted["levels"][0]["scroll"] == scroll
+            drafted.pop("base_url")
+            drafted["start_date"] = str(SHAPE_DAY)
+            frame, reports = run(drafted, site, tmp_path / shape)
+            assert frame["id"].nunique() == BROWSER_TRUTH[shape]
+            assert (reports["load"]["loaded"], reports["load"]["quarantined"]) == (
+                BROWSER_TRUTH[shape],
+                0,
+            )
+    finally:
+        site.stop()

@@ -53,6 +53,22 @@ def test_many_regex_map_default_and_from_url() -> None:
 
 
 @pytest.mark.parametrize(
+    "field",
+    [
+        {"css": "h1"}, {"css": "h1::text"}, {"css": "ul.tags li"}, {"css": "ul.tags li::text"},
+        {"css": "p.nothing", "default": "n/a"}, {"css": "p.nothing"}, {"xpath": "//li[3]"},
+        {"css": "p.star-rating::attr(class)"}, {"xpath": "count(//li)"}, {"css": "p::text"},
+    ],
+)  # fmt: skip
+def test_a_plain_field_is_its_first_match_as_the_processors_give_it(field: dict[str, Any]) -> None:
+    """extract() gives a plain field's first match without the processors: the same value."""
+    extractor = FieldExtractor("f", FieldSpec.model_validate(field))
+    selector = Selector(text=PAGE)
+    assert extractor._first_as_is == ("xpath" in field or "css" in field)
+    assert extractor.extract(selector, URL) == extractor.value(extractor.matches(selector, URL))
+
+
+@pytest.mark.parametrize(
     ("field", "message"),
     [
         ({"from": "url"}, "needs a 'regex'"),

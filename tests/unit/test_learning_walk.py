@@ -158,3 +158,39 @@ def test_xpath_level_selectors_are_checked_and_proposed_as_css_and_numbered_page
     assert '+    cards: "div.tile"' in diff
     (tmp_path / "patched.yaml").write_text(patched.replace("name: shop", "name: patched"))
     assert load_spec(tmp_path / "patched.yaml").graph[0].cards.css == "div.tile"
+
+
+def test_a_robots_txt_that_answers_5xx_allows_nothing_and_a_404_everything(
+    tmp_path: Path,
+) -> None:
+    """RFC 9309, as the crawl reads it: an unavailable robots.txt forbids the site."""
+    import http.server
+    import threading
+
+    status = {"robots": 503}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code = status["robots"] if self.path == "/robots.txt" else 200
+            self.send_response(code)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body><p>page</p></body></html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            with SiteFetch(spec, settings, base) as fetch:
+                assert fetch(f"{spec.base_url}/listings/2026-03-02") is None, "503: nothing"
+            status["robots"] = 404
+            with SiteFetch(spec, settings, base) as fetch:
+                got = fetch(f"{spec.base_url}/listings/2026-03-02")
+                assert got is not None and "page" in got[1], "404: everything"
+        finally:
+            server.shutdown()

@@ -218,7 +218,8 @@ class Grid:
 def grid(prepared: list[Prepared], buckets: int) -> Grid:
     """About ``buckets`` near buckets (at least one per :data:`NEAR_ROWS` rows) over the block
     fields least often missing, as long as the copies of the rows lacking them add at most
-    :data:`COPIES` of the rows."""
+    :data:`COPIES` of the rows (a field's dimension made smaller where its full size would
+    copy more)."""
     rows = sum(p.rows for p in prepared)
     buckets = max(buckets, -(-rows // NEAR_ROWS))
     missing: dict[str, int] = {}
@@ -235,9 +236,11 @@ def grid(prepared: list[Prepared], buckets: int) -> Grid:
         if total >= buckets:
             break
         size = min(len(distinct[name]), -(-buckets // total))
-        extra = missing[name] * (size - 1) * (total if fields else 1)
-        if size < 2 or copies + extra > COPIES * rows:
+        if missing[name]:  # each row lacking it is copied to the size - 1 other buckets along it
+            size = min(size, 1 + (int(COPIES * rows) - copies) // missing[name])
+        if size < 2:
             continue
+        extra = missing[name] * (size - 1)
         fields.append(name)
         sizes.append(size)
         copies += extra

@@ -130,7 +130,8 @@ def learned_field(
 
 def heading_title(pages: Sequence[SamplePage], titles: Sequence[str | None]) -> DraftField | None:
     """``h1`` (or ``h2``) as the title when it reads the ``<title>``'s text on most pages (on
-    pages without a ``<title>``: the one ``h1`` of every page, differing from page to page):
+    pages without a ``<title>``: the one ``h1`` of every page, differing from page to page, or
+    of the one page drafted):
     the plainest selector, before anything learned."""
     parsed = parse_pages(pages)
     known = [i for i, t in enumerate(titles) if t]
@@ -142,7 +143,7 @@ def heading_title(pages: Sequence[SamplePage], titles: Sequence[str | None]) -> 
             agreed = sum(fold(values[i]) == fold(titles[i]) for i in known)
             if agreed >= 0.8 * len(known):
                 return DraftField("title", {"css": css}, "title", values)
-        elif css == "h1" and all(values) and len(set(values)) == len(values) > 1:
+        elif css == "h1" and all(values) and len(set(values)) == len(values):
             return DraftField("title", {"css": css}, "title", values)
     return None
 
@@ -222,6 +223,8 @@ def _level(name: str, structure: ListStructure) -> dict[str, Any]:
         level["next_page"] = structure.next_page
     elif structure.pages:
         level["pages"] = {"template": structure.pages}
+    if structure.scroll is not None:
+        level["scroll"] = dict(structure.scroll)
     return level
 
 
@@ -236,11 +239,15 @@ def spec_text(
     today: dt.date | None = None,
     upper: Sequence[ListStructure] = (),
     key: str | None = None,
+    levels: Sequence[Mapping[str, Any]] | None = None,
+    sitemap: Mapping[str, Any] | None = None,
 ) -> tuple[str, SourceSpec]:
     """The spec's YAML (with a comment per field: how it was found, on how many pages, a value
     seen) and the validated model. ``SpecError``-like ``ValueError`` when it does not validate
     (a bug of the draft: the message names the key). ``key``: the key field, else it is chosen
-    among ``fields`` or read from the item URLs."""
+    among ``fields`` or read from the item URLs; ``levels``: the levels as written, instead of
+    those of ``structure`` and ``upper`` (a JSON API's); ``sitemap``: ``url`` is a sitemap,
+    the spec starts from it (``sitemap: {urls: [url], **sitemap}``) instead of start URLs."""
     today = today or dt.datetime.now(dt.UTC).date()
     base, start = _base_and_start(url)
     key, url_key = (
@@ -255,16 +262,21 @@ def spec_text(
         "start_urls": [start],
         "start_date": today.isoformat(),
     }
-    levels = [*upper, structure] if structure is not None else []
+    if sitemap is not None:
+        del head["start_urls"]
+        head["sitemap"] = {"urls": [start], **sitemap}
+    found = [*upper, structure] if structure is not None else []
     if levels:
+        head["levels"] = [dict(level) for level in levels]
+    elif found:
         head["levels"] = [
             _level(
                 "list"
-                if at == len(levels) - 1
+                if at == len(found) - 1
                 else ("categories" if len(upper) == 1 else f"categories_{at + 1}"),
                 level,
             )
-            for at, level in enumerate(levels)
+            for at, level in enumerate(found)
         ]
     lines = [
         f"# Drafted by `harvest init {url}` on {today}: check every field with\n",
@@ -301,10 +313,12 @@ def draft_source(
     today: dt.date | None = None,
     upper: Sequence[ListStructure] = (),
     list_page: SamplePage | None = None,
+    sitemap: Mapping[str, Any] | None = None,
 ) -> Draft:
     """The spec drafted from list page ``url`` (its ``structure``; ``None``: ``url`` is an item
     page itself) and item pages ``pages`` (see the module docstring). ``examples``: field name
-    -> a value shown on one of ``pages``; an example no page shows is a note, not an error."""
+    -> a value shown on one of ``pages``; an example no page shows is a note, not an error;
+    ``sitemap``: ``url`` is a sitemap (:func:`spec_text`)."""
     if not pages:
         raise ValueError(f"{url}: no item page to draft the fields from")
     notes: list[str] = []
@@ -351,6 +365,7 @@ def draft_source(
         today=today,
         upper=upper,
         key=key,
+        sitemap=sitemap,
     )
     for draft in fields:
         if draft.presence < 1:

@@ -33,7 +33,10 @@ from harvest.config.settings import Settings
 from harvest.learning.cardrecords import draft_records, records_structure
 from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
+from harvest.learning.jsonapi import draft_api, json_data
 from harvest.learning.listpage import ListStructure, find_structure
+from harvest.scraping.draft_scroll import with_scroll
+from harvest.scraping.draft_sitemap import draft_from_sitemap, sitemap_kind
 from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
 
@@ -47,7 +50,8 @@ MORE_TEXT = 3
 
 
 class Fetcher:
-    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false, ``delay`` seconds
+    """Plain HTTP GETs (robots.txt obeyed unless ``obey_robots`` is false: none, a 4xx, allows
+    everything, a 5xx or no answer nothing, RFC 9309 as the crawl reads it; ``delay`` seconds
     apart, or its ``Crawl-delay`` up to ``max_crawl_delay``) and, when Chromium is installed and
     ``browser`` is true, rendering in one headless browser started when first needed (awaiting
     the CSS ``wait_for``)."""
@@ -90,8 +94,9 @@ class Fetcher:
             try:
                 self._wait()
                 robots.parse(fetch_page(f"{root}/robots.txt", self.user_agent).text.splitlines())
-            except PreviewError:  # no robots.txt: everything is allowed
-                robots.parse([])
+            except PreviewError as exc:  # RFC 9309, as the crawl: a 4xx (none) allows all,
+                code = getattr(exc.__cause__, "code", 0)  # a 5xx or no answer allows nothing
+                robots.parse([] if 400 <= code < 500 else ["User-agent: *", "Disallow: /"])
             self._robots[root] = robots
             asked = robots.crawl_delay(self.user_agent)
             if asked:  # as the crawl: the site's Crawl-delay, capped
@@ -119,7 +124,7 @@ class Fetcher:
             and shutil.which("chromedriver")
         )
 
-    def render(self, url: str) -> SamplePage:
+    def render(self, url: str, scroll: Any = None) -> SamplePage:
         if self._pool is None:
             from harvest.crawler.browser import BrowserPool
 
@@ -132,7 +137,7 @@ class Fetcher:
                 wait_for=self.wait_for,
             )
         self._wait()
-        rendered = self._pool.render(url)
+        rendered = self._pool.render(url, scroll)
         if rendered.error:
             raise PreviewError(f"{url}: {rendered.error}")
         return SamplePage(rendered.final_url or url, rendered.html)
@@ -266,6 +271,10 @@ def draft_from_url(
 ) -> Draft:
     """Fetch list page ``url`` and ``sample`` item pages, and draft the spec (module docstring)."""
     page = fetcher.get(url)
+    if json_data(page.html) is not None:  # a JSON API: its largest array's objects
+        return draft_api(page.url, page.html, name=name)
+    if sitemap_kind(page) is not None:
+        return draft_from_sitemap(fetcher, page, sample=sample, examples=examples, name=name)
     structure = find_structure(page.url, page.html)
     notes = []
     if structure is None and fetcher.can_render and _has_scripts(page.html):
@@ -275,7 +284,7 @@ def draft_from_url(
     if structure is None:
         records = records_structure(page.url, page.html)
         if records is not None:
-            records = _numbered(fetcher, page, records)
+            records = with_scroll(fetcher, page, _numbered(fetcher, page, records))
             draft = draft_records(page.url, page.html, records, name=name)
             draft.notes[:0] = notes
             return draft

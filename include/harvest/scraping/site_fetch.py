@@ -3,7 +3,8 @@ item pages through proposed level selectors, asked as the crawl asks them.
 
 One request at a time with the spec's ``crawl.download_delay_seconds`` between them (or the
 site's robots.txt ``Crawl-delay``, capped at ``crawl.max_crawl_delay_seconds``), robots.txt
-obeyed when the spec's ``crawl.obey_robots_txt`` is, the crawl's user agent; a page the spec's
+obeyed when the spec's ``crawl.obey_robots_txt`` is (one that answers 5xx or not at all allows
+nothing, RFC 9309, as the crawl reads it), the crawl's user agent; a page the spec's
 ``javascript`` says needs a browser is rendered by headless Chromium (``wait_for`` awaited) and
 left out when Chromium is not installed (its plain HTML lacks the values a field is learned
 from). A page that cannot be fetched is logged and left out: a repair never fails a stage. URLs are
@@ -24,7 +25,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.crawler.pipelines import canonical_url
 from harvest.scraping.draft import Fetcher
-from harvest.scraping.preview import PreviewError, needs_rendering
+from harvest.scraping.preview import needs_rendering
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ class SiteFetch:
                     log.info("source=%s: %s needs a browser (not installed)", self.spec.name, url)
                     return None
                 page = self.fetcher.render(url)
-        except PreviewError as exc:
-            log.warning("source=%s: repair could not fetch a page: %s", self.spec.name, exc)
+        except Exception as exc:  # a page, the browser, a bad URL: a repair never fails a stage
+            log.warning("source=%s: repair could not fetch %s: %s", self.spec.name, url, exc)
             return None
         return canonical_url(page.url, self.reached, self.canonical), page.html
 

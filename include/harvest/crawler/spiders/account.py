@@ -68,9 +68,13 @@ class CrawlAccount:
         self.count(level, "followed", -1)
         self.skipped(level, reason)
 
-    def _inc(self, key: str, count: int = 1) -> int:
+    def _inc(self, key: str, count: int = 1) -> None:
         stats = self.crawler.stats if getattr(self, "crawler", None) else None
-        if stats is None:
-            return 0
-        stats.inc_value(key, count)
-        return int(stats.get_value(key, 0))
+        if stats is not None:
+            stats.inc_value(key, count)
+
+    def _inc_get(self, key: str, count: int = 1) -> int:
+        """:meth:`_inc`, then the stat's new value (0 without a crawler)."""
+        self._inc(key, count)
+        stats = self.crawler.stats if getattr(self, "crawler", None) else None
+        return int(stats.get_value(key, 0)) if stats is not None else 0

@@ -82,6 +82,7 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
         self.refused: str | None = None  # why the last page_request gave None
         self._js_patterns = [re.compile(p) for p in spec.javascript.url_patterns]
         self._last_canonical: tuple[tuple[str, str] | None, str] = (None, "")
+        self._last_join: tuple[Response | None, str, str] = (None, "", "")
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
             return None
         if self.max_pages is not None and len(self._scheduled) >= self.max_pages:
             self.refused = "budget"
-            if self._inc("harvest/max_pages_skipped") == 1:
+            if self._inc_get("harvest/max_pages_skipped") == 1:
                 self.logger.warning(
                     "source %s, %s: page budget crawl.max_pages=%d reached; not following "
                     "further links (first: %s)",
@@ -131,7 +132,7 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
         in the page's encoding, as Scrapy's ``response.follow`` does (a latin-1 page's
         ``?stadt=München`` is requested as ``M%FCnchen``, which is what its server expects)."""
         return self.page_request(
-            response.urljoin(href), page_type, callback, encoding=response.encoding
+            self.joined(response, href), page_type, callback, encoding=response.encoding
         )
 
     def needs_rendering(self, response: Response) -> bool:
@@ -238,7 +239,14 @@ class HarvestSpider(LoginSteps, CrawlAccount, scrapy.Spider):
 
     def canonical(self, response: TextResponse, href: str) -> str:
         """The canonical URL of a link on ``response`` (as :meth:`follow_request` asks for it)."""
-        return self.canonical_url(response.urljoin(href), response.encoding)
+        return self.canonical_url(self.joined(response, href), response.encoding)
+
+    def joined(self, response: TextResponse, href: str) -> str:
+        """``response.urljoin(href)``, remembering the last: a link is joined to be recorded,
+        checked and followed."""
+        if self._last_join[0] is not response or self._last_join[1] != href:
+            self._last_join = (response, href, response.urljoin(href))
+        return self._last_join[2]
 
     def canonical_url(self, url: str, encoding: str = "utf-8") -> str:
         """:func:`~harvest.crawler.limits.canonical_url_for` with the spec's crawl settings,

@@ -105,7 +105,7 @@ class GenericSpider(ItemPages, SitemapSpider):
         skipped with its reason (off-site, duplicate, budget). ``cb_kwargs`` go to the callback.
         Returns the request or None."""
         self.count(at, "links_seen")
-        url = response.urljoin(href)
+        url = self.joined(response, href)
         if not url.startswith(("http://", "https://")):
             self.skipped(at, "ignored")
             return None
