@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -84,6 +85,15 @@ def _report(result: CrawlResult) -> dict[str, Any]:
     return report
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (the crawl processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+cpu: dict[int, float] = {}  # a run's crawl process CPU seconds (RUSAGE_CHILDREN)
+
+
 def crawl_and_rerun(
     site: SiteProcess, cache_url: str | None, order: list[str]
 ) -> tuple[CrawlResult, dict[str, CrawlResult], dict[str, int]]:
@@ -96,9 +106,12 @@ def crawl_and_rerun(
         settings = make_settings(Path(home), cache_url)
 
         def crawl(replay: bool) -> CrawlResult:
-            return run_crawl(spec, DAY, settings.with_overrides(replay_cache=replay),
-                             base_url=site.base_url, logger=logger, timeout_seconds=600,
-                             extra_scrapy_settings=FAST)  # fmt: skip
+            before = _children_cpu()
+            result = run_crawl(spec, DAY, settings.with_overrides(replay_cache=replay),
+                               base_url=site.base_url, logger=logger, timeout_seconds=600,
+                               extra_scrapy_settings=FAST)  # fmt: skip
+            cpu[id(result)] = _children_cpu() - before
+            return result
 
         site.reset_stats()
         first = crawl(False)
@@ -147,6 +160,7 @@ def main() -> int:
     else:
         caches["Redis cache"] = args.redis_url
     ratios: dict[str, dict[str, list[float]]] = {name: {r: [] for r in RERUNS} for name in caches}
+    cpu_ratios: dict[str, list[float]] = {name: [] for name in caches}
     requests: dict[str, list[int]] = {name: [] for name in caches}
     documents: set[int] = set()
     try:
@@ -163,8 +177,13 @@ def main() -> int:
                 for rerun, result in reruns.items():
                     ratios[name][rerun].append(first.duration_seconds / result.duration_seconds)
                 requests[name].append(sum(by_kind.values()))
+                scrapy_cpu, replay_cpu = cpu[id(reruns["Scrapy"])], cpu[id(reruns["replay"])]
+                cpu_ratios[name].append(scrapy_cpu / replay_cpu)
                 detail = f" ({by_kind})" if by_kind else ""
-                times = ", ".join(f"{r} {reruns[r].duration_seconds:.1f} s" for r in order)
+                times = ", ".join(
+                    f"{r} {reruns[r].duration_seconds:.1f} s ({cpu[id(reruns[r])]:.2f} s CPU)"
+                    for r in order
+                )
                 print(f"  round {n + 1}, {name}: first run {first.duration_seconds:.1f} s "
                       f"({first.pages} pages, {first.js_pages} JavaScript, "
                       f"{first.requests_to_site} requests to the site); re-runs {times} "
@@ -182,6 +201,8 @@ def main() -> int:
                          fmt=".1f", unit="x"))  # fmt: skip
         print(ratio_line(f"{name} re-run speed-up first/re-run, Scrapy (replay off)", scrapy,
                          None, "", fmt=".1f", unit="x"))  # fmt: skip
+        print(ratio_line(f"{name} re-run CPU, Scrapy/replay (the crawl process's)",
+                         cpu_ratios[name], None, "", fmt=".2f", unit="x"))  # fmt: skip
         print(goal_line(f"{name} requests to the site in the re-runs",
                         not any(requests[name]), "0", f"{requests[name]}"))  # fmt: skip
     print(load_average())

@@ -2,6 +2,7 @@
 
     pip install py-spy   # a sampling profiler (not a Harvest dependency)
     python benchmarks/profile_crawl.py [--listings 1000] [--py-spy PATH]
+    python benchmarks/profile_crawl.py --cprofile [--listings 1000]   # no py-spy needed
 
 Not a benchmark (no ratio, no goal; ``make bench`` does not run it): the tool behind the
 breakdown in ``benchmarks/README.md``. The demo site (its own process, no JavaScript pages) is
@@ -18,6 +19,12 @@ Samples of waiting threads (select, locks, sleeps) are left out. Printed: millis
 sampled CPU per page in each bucket, per side. Sampling has its own overhead and a busy machine
 inflates every bucket alike: compare the buckets and the two sides, not the totals with
 ``bench_crawl.py``'s unprofiled CPU times.
+
+``--cprofile`` runs each side under ``cProfile`` with a CPU-time clock instead (deterministic:
+a busy machine's waits are not counted, as py-spy's samples count them) and prints the CPU
+seconds of each part (:data:`PARTS`: the cumulative time of the functions named there) per side.
+Its overhead grows with the calls a part makes, so parts of many small calls look larger than
+they are: compare a part between two runs of the same side (before and after a change).
 """
 
 from __future__ import annotations
@@ -61,6 +68,59 @@ BUCKETS = [
 ]
 
 
+# (part, [(file the function is in, function name), ...]) for --cprofile; plain spider and
+# Harvest functions side by side in one part where they do the same job
+PARTS = [
+    ("new TCP connections", [("twisted/web/client.py", "_newConnection")]),
+    ("list pages' callbacks (link following)",
+     [("harvest/crawler/spiders/generic.py", "level_page"), ("plain_spider.py", "parse")]),
+    ("  of which canonicalising links", [("harvest/crawler/spiders/base.py", "canonical")]),
+    ("detail pages' callbacks",
+     [("harvest/crawler/spiders/item_pages.py", "parse_detail"), ("plain_spider.py", "parse_detail")]),
+    ("  of which the fields",
+     [("harvest/extract.py", "page_fields"), ("plain_spider.py", "<dictcomp>")]),
+    ("HTTP cache (middleware and storage)",
+     [("scrapy/downloadermiddlewares/httpcache.py", "process_request"),
+      ("scrapy/downloadermiddlewares/httpcache.py", "process_response")]),
+    ("items written (raw store / feed export)",
+     [("harvest/crawler/pipelines.py", "process_item"), ("harvest/crawler/pipelines.py", "close_spider"),
+      ("harvest/crawler/pipelines.py", "spider_closed"), ("scrapy/extensions/feedexport.py", "item_scraped"),
+      ("scrapy/extensions/feedexport.py", "close_spider")]),
+    ("monitors (field coverage, Spidermon suite)",
+     [("harvest/crawler/monitors.py", "item_scraped"), ("harvest/crawler/monitors.py", "spider_closed")]),
+]  # fmt: skip
+# a side's process under cProfile with a CPU clock, its profile written to argv[1]
+PROFILED = (
+    "import cProfile, sys, time\n"
+    "out = sys.argv.pop(1)\n"
+    "profile = cProfile.Profile(time.process_time)\n"
+    "profile.enable()\n"
+    "try:\n"
+    "    {run}\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "profile.disable()\n"
+    "profile.dump_stats(out)\n"
+)
+RUN_PLAIN = "from scrapy.cmdline import execute; execute(['scrapy', *sys.argv[1:]])"
+RUN_HARVEST = "from harvest.crawler.crawl import main; main(sys.argv[1:])"
+
+
+def parts(profile: Path) -> dict[str, float]:
+    """CPU seconds per part of :data:`PARTS` in a cProfile dump, and the process's total."""
+    import pstats
+
+    stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    out = {"process total": sum(entry[2] for entry in stats.values())}
+    for name, functions in PARTS:
+        out[name] = sum(
+            entry[3]
+            for (path, _, function), entry in stats.items()
+            if any(path.endswith(f) and function == fn for f, fn in functions)
+        )
+    return out
+
+
 def bucket(frames: list[str]) -> str:
     if any("importlib" in f for f in frames):
         return "start-up (imports)"
@@ -95,14 +155,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy binary")
     parser.add_argument("--keep", type=Path, help="copy py-spy's raw stacks of each side here")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile each side instead")
     args = parser.parse_args()
-    if not args.py_spy:
+    if not args.py_spy and not args.cprofile:
         print("profile_crawl: py-spy not found (pip install py-spy, or --py-spy PATH)")
         return 1
     settings = common_settings(args.concurrency)
     spec = demo_spec()
     fields = json.dumps({name: field.css for name, field in spec.detail.fields.items()})
-    print(f"== crawl CPU per page, sampled: {args.listings} listings; {load_average()}")
+    how = "cProfile, CPU clock" if args.cprofile else "sampled"
+    print(f"== crawl CPU per page, {how}: {args.listings} listings; {load_average()}")
     counts: dict[str, Counter[str]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="profile-crawl-") as tmp,
@@ -127,6 +189,8 @@ def main() -> int:
         env = _child_env()
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run(warm, cwd=work, env=env, capture_output=True, check=True)  # warm the site
+        if args.cprofile:
+            return print_parts(work, env, plain, harvest, pages)
         for side, command in (("plain spider", plain), ("harvest", harvest)):
             raw = work / f"{side}.raw"
             home = work / f"home-{len(counts)}"
@@ -156,6 +220,29 @@ def main() -> int:
     totals = "".join(f"{1000 * sum(counts[s].values()) / RATE / pages:>{w}.2f}"
                      for s, w in (("plain spider", 14), ("harvest", 10)))  # fmt: skip
     print(f"  {'total':<42}{totals}   ({pages} pages; {load_average()})")
+    return 0
+
+
+def print_parts(
+    work: Path, env: dict[str, str], plain: list[str], harvest: list[str], pages: int
+) -> int:
+    """--cprofile: each side once under cProfile (a CPU clock); its parts' CPU seconds."""
+    found = {}
+    for side, command, run in (
+        ("plain spider", plain, RUN_PLAIN),
+        ("harvest", harvest, RUN_HARVEST),
+    ):
+        dump = work / f"{side}.prof"
+        profiled = [sys.executable, "-c", PROFILED.format(run=run), str(dump), *command[3:]]
+        subprocess.run(profiled, cwd=work, env={**env, "HARVEST_HOME": str(work / "home-c")},
+                       capture_output=True, check=True)  # fmt: skip
+        found[side] = parts(dump)
+    print(
+        f"{'cProfile CPU seconds, ' + format(pages, ',') + ' pages':<46}{'plain spider':>14}{'harvest':>10}"
+    )
+    for name in [name for name, _ in PARTS] + ["process total"]:
+        print(f"  {name:<44}{found['plain spider'][name]:>14.2f}{found['harvest'][name]:>10.2f}")
+    print(load_average())
     return 0
 
 

@@ -79,7 +79,8 @@ def summary_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
         lines.append(_line("failed pages", scrape["failed_pages"]))
         lines.append(_line("JS pages rendered", scrape["js_pages"] - scrape["js_unavailable"]))
         if scrape.get("cached_responses"):
-            lines.append(_line("from HTTP cache", scrape["cached_responses"]))
+            replayed = " (replayed without Scrapy)" if scrape.get("replayed_from_cache") else ""
+            lines.append(_line("from HTTP cache", f"{scrape['cached_responses']}{replayed}"))
     if validate:
         lines.append(_line("records scraped", validate["scraped"]))
         lines.append(_line("valid", validate["valid"]))

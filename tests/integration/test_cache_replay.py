@@ -27,8 +27,13 @@ from harvest.scraping import CrawlResult, scrape
 from harvest.storage.http_cache_entries import DB_NAME
 from harvest.storage.raw import FileRawStore
 from harvest_demo import DemoSite, SiteConfig
-from tests.integration.shape_site import TRUTH, ShapeSite
-from tests.integration.test_crawl_graph_shapes import QUOTES_SPEC, SHOP_DETAIL, SHOP_LEVELS
+from tests.integration.shape_site import PAGED_SPEC, TRUTH, ShapeSite
+from tests.integration.test_crawl_graph_shapes import (
+    API_SPEC,
+    QUOTES_SPEC,
+    SHOP_DETAIL,
+    SHOP_LEVELS,
+)
 
 DAY = dt.date(2026, 3, 1)
 NIGHT = dt.datetime(2026, 3, 2, 3, tzinfo=dt.UTC)  # the partition's own night: it is crawled
@@ -86,25 +91,35 @@ def test_the_demo_site_replayed_equals_scrapy(chromium: tuple[str, str], tmp_pat
 @pytest.mark.parametrize(
     ("shape", "spec"),
     [
-        ("quotes", {k: v for k, v in QUOTES_SPEC.items() if k != "name"}),
+        ("quotes", QUOTES_SPEC),  # cards sharing an item page, from: card fields
         ("shop", {"start_urls": ["{base_url}/shop/"], "levels": SHOP_LEVELS, "detail": SHOP_DETAIL}),
+        ("shop_shallow", {  # links not followed for depth: a warning logged and counted
+            "start_urls": ["{base_url}/shop/"], "detail": SHOP_DETAIL,
+            "levels": [{**SHOP_LEVELS[0], "max_recursion": 2}],
+        }),
+        ("paged", PAGED_SPEC),  # numbered pages ended by an empty one
+        ("api_products", API_SPEC),  # JSON pages, JMESPath selectors
     ],
 )  # fmt: skip
 def test_shapes_replayed_equal_scrapy(shape: str, spec: dict[str, Any], tmp_path: Path) -> None:
     site = ShapeSite()
     try:
         source = SourceSpec.model_validate(
-            {"name": f"replay_{shape}", "base_url": site.base_url, "crawl": FAST,
-             "monitors": {"min_share_of_median": None}, **spec}
+            {**spec, "name": f"replay_{shape}", "base_url": site.base_url, "crawl": FAST,
+             "monitors": {"min_share_of_median": None}}
         )  # fmt: skip
         settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
         first, scrapy, replay, documents = _three_runs(source, settings, site.base_url)
     finally:
         site.stop()
-    assert first.requests_to_site > 0 and replay.item_pages == TRUTH[shape]
+    records = TRUTH[shape] if shape in TRUTH else TRUTH["shop"] - 3  # d1, c1, c2 too deep
+    assert first.requests_to_site > 0 and replay.item_pages == records
     assert_same(scrapy, replay, documents)
-    if shape == "shop":  # the drops with their reasons, counted alike
+    if shape.startswith("shop"):  # the drops with their reasons, counted alike
         assert replay.links_skipped["robots"] == 1 and replay.links_skipped["off-site"] == 1
+    if shape == "shop_shallow":  # and the warnings
+        assert replay.links_skipped["depth"] == 1 and replay.completeness["warnings"]
+        assert replay.warnings == scrapy.warnings != []
 
 
 def test_a_page_missing_from_the_cache_crawls_with_scrapy(

@@ -181,19 +181,22 @@ def test_start_urls_that_are_item_pages(site: ShapeSite, tmp_path: Path) -> None
         assert row["description_length"] == len(" ".join(["word"] * n))
 
 
+API_SPEC = {
+    "name": "shape_api",
+    "start_urls": ["{base_url}/api/products"],
+    "levels": [{"name": "products", "cards": {"jmespath": "products"},
+                "next_page": {"jmespath": "next"}}],
+    "detail": {"key": "sku", "fields": {
+        "sku": {"from": "card", "jmespath": "sku", "required": True},
+        "title": {"from": "card", "jmespath": "title"},
+        "price": {"from": "card", "jmespath": "price.amount", "kind": "number"},
+        "currency": {"from": "card", "jmespath": "price.currency"},
+    }},
+}  # fmt: skip
+
+
 def test_a_json_api_with_a_next_url(site: ShapeSite, tmp_path: Path) -> None:
-    frame, reports = run({
-        "name": "shape_api",
-        "start_urls": ["{base_url}/api/products"],
-        "levels": [{"name": "products", "cards": {"jmespath": "products"},
-                    "next_page": {"jmespath": "next"}}],
-        "detail": {"key": "sku", "fields": {
-            "sku": {"from": "card", "jmespath": "sku", "required": True},
-            "title": {"from": "card", "jmespath": "title"},
-            "price": {"from": "card", "jmespath": "price.amount", "kind": "number"},
-            "currency": {"from": "card", "jmespath": "price.currency"},
-        }},
-    }, site, tmp_path)  # fmt: skip
+    frame, reports = run(API_SPEC, site, tmp_path)
     assert_all_loaded(frame, reports, "api_products")
     rows = frame.set_index("sku")
     for product in API_PRODUCTS:

@@ -16,6 +16,8 @@ from harvest_demo import DemoSite, SiteConfig
 from tests.fixtures.init_coverage import card_coverage, coverage, overall
 from tests.fixtures.shape_crawl import DAY as SHAPE_DAY
 from tests.fixtures.shape_crawl import run
+from tests.integration.browser_site import TRUTH as BROWSER_TRUTH
+from tests.integration.browser_site import BrowserSite
 from tests.integration.shape_site import PAGED_SPEC, SHOP_ITEMS, TABLE_SPEC, TRUTH, ShapeSite
 
 DAY = dt.date(2026, 11, 26)
@@ -132,5 +134,35 @@ def test_init_drafts_json_apis_and_sitemaps_whose_specs_load_every_record(tmp_pa
             frame, reports = run(drafted, site, tmp_path / shape)
             assert (reports["load"]["loaded"], reports["load"]["quarantined"]) == (TRUTH[shape], 0)
             assert frame[key].nunique() == TRUTH[shape]
+    finally:
+        site.stop()
+
+
+def test_init_drafts_pages_that_grow_as_scrolled_and_loads_them_whole(
+    chromium: tuple[str, str], tmp_path: Path
+) -> None:
+    """``/scroll/`` (infinite scroll) and ``/more/`` (a "load more" button): the draft, from the
+    first screen alone, gets ``scroll:``; crawled, it loads every card (45, 30)."""
+    site = BrowserSite()
+    try:
+        for path, shape, scroll in (
+            ("/scroll/", "scroll", {}),
+            ("/more/", "more", {"load_more": "button.more"}),
+        ):
+            fetcher = Fetcher("harvest-test", delay=0)
+            try:
+                draft = draft_from_url(f"{site.base_url}{path}", fetcher, sample=4)
+            finally:
+                fetcher.close()
+            drafted = yaml.safe_load(draft.text)
+            assert drafted["levels"][0]["scroll"] == scroll
+            drafted.pop("base_url")
+            drafted["start_date"] = str(SHAPE_DAY)
+            frame, reports = run(drafted, site, tmp_path / shape)
+            assert frame["id"].nunique() == BROWSER_TRUTH[shape]
+            assert (reports["load"]["loaded"], reports["load"]["quarantined"]) == (
+                BROWSER_TRUTH[shape],
+                0,
+            )
     finally:
         site.stop()

@@ -117,6 +117,8 @@ def test_summary_has_a_line_per_figure_of_each_stage() -> None:
     ):
         assert expected in lines, (expected, text)
     assert summary_lines({"validate": REPORTS["validate"]})[0] == "  records scraped     10"
+    replayed = {"scrape": {**REPORTS["scrape"], "replayed_from_cache": True}}
+    assert "  from HTTP cache     12 (replayed without Scrapy)" in summary_lines(replayed)
 
 
 def test_warnings_name_what_is_suspicious() -> None:

@@ -179,6 +179,11 @@ def test_field_coverage_counts_records_not_pages() -> None:
         {},  # Harvest's settings (monitor_settings): its own counter
         {"SPIDERMON_FIELD_COVERAGE_SKIP_NONE": False, "SPIDERMON_FIELD_COVERAGE_SKIP_FALSY": False},
         {"SPIDERMON_DICT_FIELDS_COVERAGE_LEVELS": 1, "SPIDERMON_FIELD_COVERAGE_SKIP_VALUES": None},
+        # skip values of several types: 0 is skipped, False (an equal bool) is not; [] and {}
+        {
+            "SPIDERMON_FIELD_COVERAGE_SKIP_FALSY": False,
+            "SPIDERMON_FIELD_COVERAGE_SKIP_VALUES": [0, "N/A", [], {"c": ""}, "x"],
+        },
         {"SPIDERMON_LIST_FIELDS_COVERAGE_LEVELS": 1},  # not reproduced: Spidermon counts
     ],
 )

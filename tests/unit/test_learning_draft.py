@@ -318,3 +318,13 @@ def test_a_classed_list_of_short_items_is_a_many_field() -> None:
     assert fields["tags"].spec() == {"css": "ul.tags > li", "many": True}
     assert fields["tags"].values == ("travel | mystery", "poetry", "travel | fiction | classics")
     assert "menu" not in fields
+
+
+def test_one_item_page_without_a_title_tag_is_titled_by_its_one_h1() -> None:
+    page = SamplePage(
+        "http://one.test/gadget/9",
+        "<html><body><nav><a href='/'>Home</a></nav><h1>Gadget nine</h1>"
+        "<p class='price'>9.90 €</p></body></html>",
+    )
+    draft = draft_source(page.url, None, [page], today=dt.date(2026, 12, 7))
+    assert draft.spec.detail.fields["title"].css == "h1"

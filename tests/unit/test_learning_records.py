@@ -105,3 +105,15 @@ def test_cards_sharing_an_item_page_are_keyed_by_their_own_id() -> None:
         True,
     )
     assert (fields["text"].from_, fields["text"].kind) == ("card", "text")
+
+
+def test_a_load_more_button_is_found_by_its_text() -> None:
+    from harvest.scraping.draft_scroll import load_more_button
+
+    page = (
+        "<html><body><div class='card'>a</div><button class='go'>Show more</button>{}</body></html>"
+    )
+    assert load_more_button(page.format("")) == "button.go"
+    assert load_more_button(page.format("<a href='/x?page=2'>more</a>")) == "button.go"  # a link
+    assert load_more_button(page.format("<button class='go'>Load more</button>")) is None  # two
+    assert load_more_button("<html><body><button>Buy</button></body></html>") is None

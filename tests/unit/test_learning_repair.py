@@ -149,13 +149,38 @@ def test_repair_proposes_level_selectors_from_the_urls_seen_before(
     assert '-  detail_links: "a.listing-link"\n' in diff and '+  detail_links: "' in diff
     assert '-  next_page: "a[rel=next]"\n' in diff and '+  next_page: "div.pager a"\n' in diff
     assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
-    # the command shows the same and applies it
-    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
+    # the command shows the same
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat()]) == 0
     out = capsys.readouterr().out
     assert "index.links: now 0% (0/" in out and "index.next_page: now 0% (0/1)" in out
     assert "seen before http://demo.test/listing/" in out and diff in out
+    # --apply writes the proposal as it was shown, even once the pages it came from are gone
+    store = open_raw_store(f"file://{home / 'raw'}")
+    store.delete_partition("demo", DAY)
+    store.close()
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert "applying the stored proposal as it was shown" in out and diff in out
     assert pending_proposal(home, "demo") is None, "applied"
-    assert load_spec(spec_file).graph[0].next_page.css == "div.pager a"
+    repaired = load_spec(spec_file)
+    assert repaired.graph[0].next_page.css == "div.pager a"
+    assert repaired.detail.fields["price"].css != "[data-field=price]::text", "fields too"
+
+
+def test_apply_derives_again_when_the_spec_changed_since_the_proposal(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec_file = home / "sources" / "demo.yaml"
+    summary = {"item_pages": 0, "empty_levels": 1}
+    assert propose_on_drift(Settings.from_env(), load_spec(spec_file), DAY, summary) is not None
+    with spec_file.open("a", encoding="utf-8") as out:
+        out.write("# edited by hand after the proposal\n")
+    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert "applying the stored proposal" not in out, "the reviewed diff no longer fits"
+    assert "price: now 0% (0/79)" in out and f"applied to {spec_file}" in out
+    assert pending_proposal(home, "demo") is None
+    assert load_spec(spec_file).detail.fields["price"].css != "[data-field=price]::text"
 
 
 def test_a_drifted_night_no_selector_repairs_is_said_not_only_logged(home: Path) -> None:

@@ -93,12 +93,13 @@ class DepthLimitMiddleware(DepthMiddleware):
 
 
 # A URL w3lib's canonicalize_url gives back as it is: http(s), a lower-case ASCII host (and a
-# port of 1-4 digits without a leading zero), a path of unreserved characters without dot
+# port of 1-65535 without a leading zero), a path of unreserved characters without dot
 # segments, no query, no ;parameters, no fragment, no percent-escapes. Most links of a crawl
 # look so; they skip w3lib's parsing and quoting (about 10 us a link).
 # tests/unit/test_canonical_url.py checks it against w3lib.
+_PORT = r"[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
 _ALREADY_CANONICAL = re.compile(
-    r"https?://[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*(?::[1-9][0-9]{0,3})?/[A-Za-z0-9._~/-]*"
+    rf"https?://[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})*(?::(?:{_PORT}))?/[A-Za-z0-9._~/-]*"
 )
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\Z)")
 

@@ -72,6 +72,17 @@ def page_records(item: Any) -> list[Record]:
     return records
 
 
+def _hashable_pairs(values: list[Any]) -> frozenset[tuple[type, Any]]:
+    """``(type, value)`` of each hashable value: a value of another type never matches."""
+    pairs = set()
+    for value in values:
+        try:
+            pairs.add((type(value), value))
+        except TypeError:  # [] or {}: matched by Spidermon's loop (only a list or dict can)
+            continue
+    return frozenset(pairs)
+
+
 # Counts Spidermon's monitors skip when absent ("no error logged"); set to 0 when the spider
 # opens, a crawl without errors passes with an observed 0 instead of being skipped.
 ITEM_COUNT_STAT = "spidermon_item_scraped_count"  # Spidermon's, as its coverage reads it
@@ -97,6 +108,7 @@ class HarvestSpidermon(Spidermon):  # type: ignore[misc]
 
     cpu_seconds = 0.0
     _counts: Counter[str] | None = None
+    _skip_pairs: frozenset[tuple[type, Any]] = frozenset()
 
     def spider_opened(self, spider: Any) -> None:
         for key in ZERO_STATS:
@@ -111,6 +123,7 @@ class HarvestSpidermon(Spidermon):  # type: ignore[misc]
             self._skip_none = settings.getbool("SPIDERMON_FIELD_COVERAGE_SKIP_NONE", False)
             self._skip_falsy = settings.getbool("SPIDERMON_FIELD_COVERAGE_SKIP_FALSY", True)
             self._skip_values = self._get_skip_values_list(settings)
+            self._skip_pairs = _hashable_pairs(self._skip_values)
             self._dict_levels = int(dict_levels)
         super().spider_opened(spider)
 
@@ -135,12 +148,20 @@ class HarvestSpidermon(Spidermon):  # type: ignore[misc]
                     continue
             elif self._skip_falsy and not value:
                 continue
-            if self._skip_values and self._value_in_skip_values(value, self._skip_values):
+            if self._skip_values and self._skipped(value):
                 continue
             field_stat = f"{stat}/{name}"
             counts[field_stat] += 1
             if isinstance(value, dict) and (self._dict_levels == -1 or level < self._dict_levels):
                 self._count_fields(counts, value, field_stat, level + 1)
+
+    def _skipped(self, value: Any) -> bool:
+        """Spidermon's ``_value_in_skip_values`` (the same type and an equal value), in one set
+        look-up for a hashable value instead of a call per skip value (five by default)."""
+        try:
+            return (type(value), value) in self._skip_pairs
+        except TypeError:  # an unhashable value (a list, a dict): Spidermon's own loop
+            return bool(self._value_in_skip_values(value, self._skip_values))
 
     def spider_closed(self, spider: Any) -> None:
         started = time.process_time()

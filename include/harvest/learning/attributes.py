@@ -4,7 +4,8 @@ No element's text is the value (a redesign moved it out of the text, or the text
 it), but an attribute is; its candidates read that attribute (parsel's ``::attr(name)``) of
 the element found as an item page's are: by its ``id``, by another attribute that names it
 (``itemprop``, ``data-*``), by having the attribute at all (``article[data-price]``), by its
-classes, under its parent's. ``class``, ``id`` and ``style`` are never values; ``<meta>`` in
+classes, under its parent's. ``class``, ``id`` and ``style`` are never values, links
+(``href``, ``src``) only for a ``url`` field; ``<meta>`` in
 ``<head>`` is looked at too (Open Graph and microdata values live there). For a ``from: card``
 field the attribute may be the card's own: CSS runs on the card itself too (parsel's
 ``descendant-or-self``), so the same candidates hold inside each card.
@@ -19,6 +20,9 @@ from harvest.learning.candidates import _IDENT, _css_part
 from harvest.learning.values import Key, ValueReader
 
 NOT_VALUES = frozenset({"class", "id", "style"})
+LINKS = frozenset({"href", "src", "srcset", "action", "formaction", "poster", "cite", "data-src"})
+"""Attributes that hold a link: read only for a field of kind ``url`` (reading every link as a
+date or number is slow, and never the value)."""
 SKIPPED = frozenset({"script", "style", "noscript", "template"})
 NAMING = ("itemprop", "name", "property")
 
@@ -28,11 +32,12 @@ def attribute_candidates(
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """Candidates (how, selector) of the attributes of ``root``'s elements that read as
     ``wanted``, most stable first for each (see the module docstring)."""
+    skipped = NOT_VALUES if reader.spec.kind == "url" else NOT_VALUES | LINKS
     for element in root.iter():
         if not isinstance(element.tag, str) or element.tag in SKIPPED:
             continue
         for name, value in element.attrib.items():
-            if name in NOT_VALUES or not _IDENT.match(name) or reader.read(value) != wanted:
+            if name in skipped or not _IDENT.match(name) or reader.read(value) != wanted:
                 continue
             tag, read = element.tag, f"::attr({name})"
             ident = element.get("id")

@@ -4,7 +4,7 @@ an item page (for ``harvest init``): ``<div class="row" id="p01"><b>Paged item 1
 
 The cards: the largest group (count times text) of at least :data:`~.listpage.MIN_ITEMS`
 siblings of the same tag and classes, each showing text, outside ``nav``/``header``/``footer``,
-that shows at least :data:`SHARE` of the page's text and are no rows of a label (``<th>``)
+that shows at least :data:`SHARE` of the page's text (scripts aside) and are no rows of a label (``<th>``)
 and a value: not an item page's details;
 their CSS is the shortest that selects exactly them (:func:`.listpage._css_for`). The fields, all
 ``from: card``: the card's own ``id``/``data-*`` attribute (``::attr(id)``), a table column by
@@ -44,7 +44,7 @@ from harvest.learning.listpage import _css_for as css_for
 from harvest.learning.listpage import _part as part
 from harvest.learning.naming import element_name, is_layout, kind_name
 from harvest.selection import Page
-from harvest.text import fold
+from harvest.text import collapse_whitespace, fold
 
 PRESENCE = 0.5
 SHARE = 0.5
@@ -87,7 +87,12 @@ def find_cards(html: str) -> tuple[str, int] | None:
 
 
 def _shown(elements: list[Any]) -> int:
-    return sum(len(_text(e) or "") for e in elements)
+    """The text the elements show (a script's or style's text is not shown)."""
+    visible = "text()[not(ancestor::script or ancestor::style or ancestor::noscript)]"
+    return sum(
+        len(collapse_whitespace(" ".join(e.xpath(f"descendant-or-self::*/{visible}"))) or "")
+        for e in elements
+    )
 
 
 def _headers(selector: Selector, cards_css: str) -> Iterable[tuple[str, dict[str, str]]]:

@@ -9,6 +9,11 @@ from typing import Any
 
 from harvest.config.settings import Settings
 
+DAYS = 7
+"""How many nights back ``repair`` takes stored values from, by default."""
+MINIMUM = 0.95
+"""The agreement (0-1) a selector must reach to be proposed, by default."""
+
 
 def cmd_repair(settings: Settings, args: argparse.Namespace) -> int:
     from harvest.learning.repair import run_repair
@@ -36,9 +41,11 @@ def add_repair_command(
         "--date", required=True, type=date_type, help="the night whose pages to use"
     )
     repair.add_argument("--field", action="append", help="only this field (repeatable)")
-    repair.add_argument("--days", type=int, default=7, help="how many nights back values are taken")
     repair.add_argument(
-        "--minimum", type=float, default=0.95, help="agreement a selector must reach (0-1)"
+        "--days", type=int, default=DAYS, help="how many nights back values are taken"
+    )
+    repair.add_argument(
+        "--minimum", type=float, default=MINIMUM, help="agreement a selector must reach (0-1)"
     )
     repair.add_argument("--apply", action="store_true", help="write the patched spec file")
     repair.add_argument(

@@ -130,7 +130,8 @@ def learned_field(
 
 def heading_title(pages: Sequence[SamplePage], titles: Sequence[str | None]) -> DraftField | None:
     """``h1`` (or ``h2``) as the title when it reads the ``<title>``'s text on most pages (on
-    pages without a ``<title>``: the one ``h1`` of every page, differing from page to page):
+    pages without a ``<title>``: the one ``h1`` of every page, differing from page to page, or
+    of the one page drafted):
     the plainest selector, before anything learned."""
     parsed = parse_pages(pages)
     known = [i for i, t in enumerate(titles) if t]
@@ -142,7 +143,7 @@ def heading_title(pages: Sequence[SamplePage], titles: Sequence[str | None]) -> 
             agreed = sum(fold(values[i]) == fold(titles[i]) for i in known)
             if agreed >= 0.8 * len(known):
                 return DraftField("title", {"css": css}, "title", values)
-        elif css == "h1" and all(values) and len(set(values)) == len(values) > 1:
+        elif css == "h1" and all(values) and len(set(values)) == len(values):
             return DraftField("title", {"css": css}, "title", values)
     return None
 
@@ -222,6 +223,8 @@ def _level(name: str, structure: ListStructure) -> dict[str, Any]:
         level["next_page"] = structure.next_page
     elif structure.pages:
         level["pages"] = {"template": structure.pages}
+    if structure.scroll is not None:
+        level["scroll"] = dict(structure.scroll)
     return level
 
 

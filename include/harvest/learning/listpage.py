@@ -13,8 +13,8 @@ classes, then tags) that selects exactly the group's links, checked on the page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from parsel import Selector
@@ -44,6 +44,9 @@ class ListStructure:
     """The ``template`` of numbered pages (``?page={page}``) when there is no next link."""
     recurse: str | None = None
     """CSS of the links to deeper pages of this same level (sub-categories), when set."""
+    scroll: Mapping[str, str] | None = field(default=None, compare=False)
+    """The level's ``scroll`` keys when its page loads more cards as it is scrolled (``{}``) or
+    a button is clicked (``{"load_more": css}``)."""
     bare_links: str | None = None
     """CSS of the item links on the whole page, for a level with ``cards`` that reads no field
     from them (a category tree's: an item listed in two categories is then one record)."""

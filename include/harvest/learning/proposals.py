@@ -12,6 +12,7 @@ only the standard library (the app and the supervisor import this module).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,12 @@ class Proposal:
     applied: bool = False
     why: str = ""
     """Why there is no patch (a notice: ``selectors`` empty)."""
+    patched: str = ""
+    """The whole patched spec file the ``diff`` leads to (empty: a notice, or stored before it
+    was kept)."""
+    spec_sha256: str = ""
+    """SHA-256 of the spec file the ``diff`` was taken against: ``--apply`` writes ``patched``
+    only while the file still reads the same."""
 
     @property
     def command(self) -> str:
@@ -143,7 +150,31 @@ def proposal_of(outcome: RepairOutcome) -> Proposal | None:
         [_selector(r) for r in repairs if r.name in chosen],
         outcome.diff,
         unresolved,
+        patched=outcome.patched,
+        spec_sha256=text_sha256(outcome.path.read_text(encoding="utf-8")),
     )
+
+
+def text_sha256(text: str) -> str:
+    """The hex SHA-256 of ``text`` in UTF-8 (a spec file's, to know it did not change)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def reviewed_patch(home: Path, source: str, day: dt.date | str, spec_text: str) -> Proposal | None:
+    """The night's stored proposal when ``--apply`` can write it as it was shown: it has a
+    patch, is not applied yet, and the spec file still reads as when it was derived
+    (``spec_text``); ``None`` otherwise (the command derives the repair again)."""
+    path = _path(home, source, day)
+    if not path.exists():
+        return None
+    try:
+        proposal = Proposal(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("repair proposal %s not read: %s", path, exc)
+        return None
+    if proposal.applied or not proposal.patched or not proposal.selectors:
+        return None
+    return proposal if proposal.spec_sha256 == text_sha256(spec_text) else None
 
 
 DRIFT_MONITORS = ("field_coverage",)

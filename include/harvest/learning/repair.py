@@ -34,6 +34,7 @@ from harvest.config.spec import SourceSpec, load_specs
 from harvest.config.spec.files import spec_files
 from harvest.errors import HarvestError
 from harvest.learning.candidates import Candidate, KnownPage, check_field, learn_field
+from harvest.learning.command import DAYS, MINIMUM
 from harvest.learning.level_repair import (
     LevelRepair,
     card_pages,
@@ -210,8 +211,8 @@ def derive_repair(
     spec: SourceSpec,
     day: dt.date,
     *,
-    days: int = 7,
-    minimum: float = 0.95,
+    days: int = DAYS,
+    minimum: float = MINIMUM,
     fields: Sequence[str] = (),
     fetch: Fetch | None = None,
 ) -> RepairOutcome:
@@ -274,6 +275,27 @@ def derive_repair(
     return outcome
 
 
+def _apply_reviewed(settings: Settings, source: str, args: argparse.Namespace) -> bool:
+    """``--apply`` of the proposal the night stored, as people reviewed it (in the crawl's
+    warnings, the alert, the app), without deriving it again (the site may since have changed or
+    be served elsewhere); ``False`` when there is none to apply that way (options that narrow
+    the repair, ``--field``, ``--days``, ``--minimum``, always derive it again)."""
+    from harvest.learning.proposals import mark_applied, reviewed_patch
+
+    if args.field or args.days != DAYS or args.minimum != MINIMUM:
+        return False
+    path = spec_path(settings, source)
+    proposal = reviewed_patch(settings.home, source, args.date, path.read_text(encoding="utf-8"))
+    if proposal is None:
+        return False
+    print(f"source {source} date {args.date}: applying the stored proposal as it was shown")
+    print(proposal.diff, end="")
+    path.write_text(proposal.patched, encoding="utf-8")
+    mark_applied(settings.home, source, args.date)
+    print(f"applied to {path}")
+    return True
+
+
 def run_repair(
     settings: Settings,
     args: argparse.Namespace,
@@ -290,6 +312,8 @@ def run_repair(
             f"source {args.source!r}: {result.errors.get(args.source) or 'no such source'}"
         )
     spec = result.specs[args.source]
+    if args.apply and _apply_reviewed(settings, spec.name, args):
+        return 0
     with site(spec) if site and not args.offline else nullcontext() as fetch:
         outcome = derive_repair(
             settings, spec, args.date,

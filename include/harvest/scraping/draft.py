@@ -35,6 +35,7 @@ from harvest.learning.draft import Draft, draft_source
 from harvest.learning.itemfields import SamplePage, snake
 from harvest.learning.jsonapi import draft_api, json_data
 from harvest.learning.listpage import ListStructure, find_structure
+from harvest.scraping.draft_scroll import with_scroll
 from harvest.scraping.draft_sitemap import draft_from_sitemap, sitemap_kind
 from harvest.scraping.draft_tree import find_tree
 from harvest.scraping.preview import PreviewError, fetch_page
@@ -123,7 +124,7 @@ class Fetcher:
             and shutil.which("chromedriver")
         )
 
-    def render(self, url: str) -> SamplePage:
+    def render(self, url: str, scroll: Any = None) -> SamplePage:
         if self._pool is None:
             from harvest.crawler.browser import BrowserPool
 
@@ -136,7 +137,7 @@ class Fetcher:
                 wait_for=self.wait_for,
             )
         self._wait()
-        rendered = self._pool.render(url)
+        rendered = self._pool.render(url, scroll)
         if rendered.error:
             raise PreviewError(f"{url}: {rendered.error}")
         return SamplePage(rendered.final_url or url, rendered.html)
@@ -283,7 +284,7 @@ def draft_from_url(
     if structure is None:
         records = records_structure(page.url, page.html)
         if records is not None:
-            records = _numbered(fetcher, page, records)
+            records = with_scroll(fetcher, page, _numbered(fetcher, page, records))
             draft = draft_records(page.url, page.html, records, name=name)
             draft.notes[:0] = notes
             return draft
