@@ -28,6 +28,7 @@ from tests.integration.shape_site import (
     PAGED_SPEC,
     QUOTES,
     SHOP_ITEMS,
+    SHOP_PER_PAGE,
     SHOP_SPEC,
     TABLE_ROWS,
     TABLE_SPEC,
@@ -99,6 +100,33 @@ def test_a_category_tree_of_mixed_depth(site: ShapeSite, tmp_path: Path) -> None
     # the robots.txt-forbidden and the off-site link are skipped, each with its reason
     assert category["skipped"]["robots"] == 1 and category["skipped"]["off-site"] == 1
     assert category["records"] == len(SHOP_ITEMS)
+
+
+SHOP_CARDS_SPEC = {
+    "name": "shape_shop_cards", "start_urls": ["{base_url}/shop/"],
+    "levels": [{"name": "category", "recurse": "a.sub", "cards": "div.product", "links": "a",
+                "next_page": "nav.pages a"}],
+    "detail": {"key": "id", "fields": {
+        "id": {"from": "url", "regex": r"/shop/item/(\w+)$", "required": True},
+        "label": {"from": "card", "css": "a::text"},
+        "price": {"css": "p.price", "kind": "price"},
+    }},
+}  # fmt: skip
+
+
+def test_an_item_carded_in_two_categories_is_one_record(site: ShapeSite, tmp_path: Path) -> None:
+    # t1 is carded in tools/ and in tools/power/drills/cordless/, and tools/hand/'s first page is
+    # read again as ?page=1 (its numbered link): each repeat is a card joined to an item page
+    # that gave a record of its key already: the same item, counted as a duplicate card
+    frame, reports = run(SHOP_CARDS_SPEC, site, tmp_path)
+    assert_all_loaded(frame, reports, "shop")
+    assert sorted(frame["id"]) == SHOP_ITEMS
+    assert (frame["label"] == frame["id"]).all()
+    category = level(reports, "category")
+    repeats = 1 + SHOP_PER_PAGE  # t1's second card, the 3 cards of tools/hand/?page=1
+    assert category["cards_seen"] == len(SHOP_ITEMS) + repeats
+    assert (category["cards_duplicate"], category["records"]) == (repeats, len(SHOP_ITEMS))
+    assert site.requests["/shop/item/t1"] >= 1
 
 
 def test_a_bounded_recursion_counts_what_it_did_not_follow(site: ShapeSite, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ The spider counts, per level of the crawl graph (``start`` for item pages given 
 - ``cards_seen`` and ``records``: cards found, and records produced (item pages reached from
   this level, cards that are the items, cards joined to a shared item page);
   ``cards_duplicate``: cards that are items seen before on the level (a numbered page repeating
-  the last one), which are no new record;
+  the last one), or cards joined to an item page that gave a record of their ``detail.key``
+  already (one item carded twice), which are no new record;
 - ``pages`` and ``empty_pages``: pages of the level, and those where it found no card nor link;
 - ``scroll_rounds``: scrolls or "load more" clicks made on the level's pages (``scroll:``);
   ``scroll_capped``/``scroll_cut``: pages still loading new cards when ``scroll.max_rounds``

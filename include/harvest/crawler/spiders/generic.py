@@ -7,7 +7,8 @@ each with its own pagination (every ``next_page`` link, or numbered ``pages``) a
 or it starts from sitemaps. Pages may be HTML or JSON (selectors in JMESPath). Items come from
 item pages, from cards on a list page, or from both merged (the card's fields travel with the
 link, in the request's ``cb_kwargs``). Several cards linking one item page each stay a record:
-the page is fetched once and joined to every card (:class:`SharedItemPage`).
+the page is fetched once and joined to every card (:class:`SharedItemPage`); cards whose joined
+records share a ``detail.key`` are one item, one record.
 
 Every link and card seen is counted in the level's completeness account
 (:mod:`harvest.crawler.completeness`) as followed or skipped with its reason. A level whose

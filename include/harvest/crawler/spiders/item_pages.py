@@ -3,8 +3,11 @@
 Several cards on a list may link one item page (quotes by one author, offers of one product):
 each card stays its own record. The page is asked for once (:class:`SharedItemPage`); a card
 that links it while it is on its way waits, and is joined to the page's fields once it is
-parsed. A page that fails, or that the deadline cuts, ends its waiting cards with that reason
-in the completeness account.
+parsed. A card whose joined record has the ``detail.key`` of a record the page already gave (one
+item carded in two categories of a tree, a list page reached under two URLs) is the same item:
+no second record, counted as ``cards_duplicate`` on its level, as a card that is an item seen
+before on its level is; the first card joined keeps its values. A page that fails, or that the
+deadline cuts, ends its waiting cards with that reason in the completeness account.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class SharedItemPage:
 
     fields: Card | None = None
     waiting: list[tuple[str, Card]] = field(default_factory=list)  # (level, card fields)
+    keys: set[str] = field(default_factory=set)  # detail.key of the records it gave
 
 
 class ItemPages(HarvestSpider):
@@ -74,11 +78,27 @@ class ItemPages(HarvestSpider):
         if shared.fields is None:
             shared.waiting.append((level, card or {}))
             return None, None, True
-        self.count(level, "records")
-        return None, self._joined(shared.fields, card or {}), True
+        record = self._record_of(shared, level, shared.fields, card or {})
+        return None, record, record is not None
 
     def _joined(self, page: Card, card: Card) -> Card:
         return {name: page.get(name, card.get(name)) for name in self.spec.detail.fields}
+
+    def _record_of(self, shared: SharedItemPage, level: str, page: Card, card: Card) -> Card | None:
+        """A card of ``level`` joined to its shared item page: the record (counted), or None
+        when the page gave a record of that key already (the same item: ``cards_duplicate``)."""
+        record = self._joined(page, card)
+        key = record.get(self.spec.detail.key)
+        if key is not None and str(key) in shared.keys:
+            self.count(level, "cards_duplicate")
+            self.logger.debug(
+                "level %r: %s %r carded again: one record", level, self.spec.detail.key, key
+            )
+            return None
+        if key is not None:
+            shared.keys.add(str(key))
+        self.count(level, "records")
+        return record
 
     def parse_detail(
         self, response: Response, card: Card | None = None, **kwargs: Any
@@ -99,9 +119,11 @@ class ItemPages(HarvestSpider):
         records = []
         if shared is not None:
             shared.fields = page
+            if fields.get(self.spec.detail.key) is not None:  # the record of the asking card
+                shared.keys.add(str(fields[self.spec.detail.key]))
             for waiting_level, waiting in shared.waiting:
-                records.append(self._joined(page, waiting))
-                self.count(waiting_level, "records")
+                record = self._record_of(shared, waiting_level, page, waiting)
+                records += [record] if record is not None else []
             shared.waiting = []
         if level is not None:
             self.count(level, "records")
