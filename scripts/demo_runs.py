@@ -148,17 +148,7 @@ def run_dag_file(
     from airflow.utils.session import create_session
     from sqlalchemy import select, update
 
-    from harvest.pipeline import prepare_later_stages
-    from harvest.scraping.overlap import while_crawling
-
-    # dag.test() runs every task in this process: the later stages' imports (Great Expectations)
-    # and the matcher's training are done while the scrape task waits for its crawl child.
-    with (
-        task_progress(dag_id),
-        progress_bars(),
-        output_to(log_path),
-        while_crawling(prepare_later_stages),
-    ):
+    with task_progress(dag_id), progress_bars(), output_to(log_path):
         bag = DagBag(str(local.REPO / "dags" / dag_file))
         dag = bag.dags.get(dag_id)
         if dag is None:

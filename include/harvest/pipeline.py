@@ -39,13 +39,12 @@ def run_partition(
     """
     from harvest import cleaning, loading, scraping, validation
     from harvest.monitoring.stage_metrics import measured_stage
-    from harvest.scraping.overlap import while_crawling
 
     partition = Partition.of(spec.name, partition)
     crawled = None
     reports: dict[str, dict[str, Any]] = {}
     if scrape:
-        with measured_stage(settings, "scrape") as stage, while_crawling(prepare_later_stages):
+        with measured_stage(settings, "scrape") as stage:
             crawled = scraping.scrape(
                 spec, partition, settings, base_url=base_url, recrawl=recrawl, now=now
             )
@@ -68,18 +67,3 @@ def run_partition(
         )
         stage.report = reports["load"] = loaded.to_dict()
     return reports
-
-
-def prepare_later_stages(spec: SourceSpec) -> None:
-    """The validate and clean stages' start-up work for ``spec``, for a process that runs them
-    after its crawl (handed to :func:`harvest.scraping.overlap.while_crawling`): imports the
-    validation run (Great Expectations) and the clean stage, and trains the source's
-    near-duplicate matcher when it has one (cached for the process by
-    :func:`harvest.cleaning.near.load_matcher`). Raises what those raise."""
-    import importlib
-
-    from harvest.cleaning.near import load_matcher
-
-    for module in ("harvest.validation.run", "harvest.cleaning.stage"):
-        importlib.import_module(module)
-    load_matcher(spec)

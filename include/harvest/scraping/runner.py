@@ -40,7 +40,6 @@ from harvest.crawler.completeness import completeness_fields, log_account
 from harvest.crawler.monitor_settings import monitor_results
 from harvest.errors import HarvestError
 from harvest.partitions import Partition
-from harvest.scraping import overlap
 from harvest.scraping.child import (
     _die_with_parent,
     _forward_sigterm,
@@ -295,7 +294,6 @@ def run_crawl(
             target=_stream, args=(proc.stdout, logger, tail), name="crawl-log", daemon=True
         )
         reader.start()
-        work = overlap.start(spec)  # this process's work while the child runs, if any
         try:
             with _forward_sigterm(proc):
                 exit_code = proc.wait(timeout=timeout_seconds)
@@ -315,8 +313,6 @@ def run_crawl(
             raise
         reader.join(timeout=10)
         watcher.join(timeout=5)  # its bar is gone before the caller prints anything
-        if work is not None:
-            work.join()
         duration = time.monotonic() - started
         if exit_code != 0:  # the crawl's own word on why (a refused login: no retry fixes it)
             said = (
