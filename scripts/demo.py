@@ -104,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = _spec_or_none(args.source)
     if spec is None:
         return 2
+    if args.date < spec.start_date:  # Airflow would run no task of it, and say nothing why
+        say(
+            f"error: source {spec.name}: logical date {args.date} is before its spec's "
+            f"start_date {spec.start_date}, so Airflow runs none of its tasks. Run a later date "
+            f'(make demo SOURCE={spec.name} DEMO_ARGS="--date {spec.start_date}", or '
+            f"--date {spec.start_date} here), or set an earlier start_date in the spec"
+        )
+        return 2
     dag_id = spec.dag_id
     logs = Path(env["HARVEST_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)

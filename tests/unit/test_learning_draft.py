@@ -131,6 +131,8 @@ def test_the_draft_validates_learns_the_title_keys_by_url_and_pins_an_example() 
     assert any("colour" in note for note in draft.notes)
     assert any("rooms" in note and "4 of 5" in note for note in draft.notes)
     assert "# label, on 5 of 5 pages, e.g. 'U0001'" in draft.text
+    # the night a first run (`make demo`'s default date, yesterday) processes is not refused
+    assert spec.start_date == dt.date(2026, 12, 6)
 
 
 def test_without_an_id_field_the_key_is_the_varying_part_of_the_url() -> None:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
@@ -120,5 +121,23 @@ def test_level_patch_keeps_comments_and_names_a_missing_selector() -> None:
     assert "# looked up inside each card" in patched
     with pytest.raises(SpecPatchError, match="level 'categories' has no 'cards'"):
         patch_levels_text(text, {("categories", "cards"): "li"})
+    with pytest.raises(SpecPatchError, match="level 'nowhere' not found"):
+        patch_levels_text(text, {("nowhere", "links"): "a"})
+
+
+def test_level_patch_reads_levels_written_as_yaml_dump_writes_them() -> None:
+    """``harvest init`` writes its spec with PyYAML: the ``levels:`` items at the key's own
+    indentation, not under it. The patch finds them the same."""
+    spec = yaml.safe_load((DEFAULT_SOURCES_DIR / "catalogue.yaml").read_text(encoding="utf-8"))
+    text = yaml.safe_dump(spec, sort_keys=False, width=200)
+    assert "\nlevels:\n- name: " in text, "the dump under test keeps items at column 0"
+    patched = patch_levels_text(
+        text, {("lists", "cards"): "div.tile", ("categories", "links"): "nav.cats a"}
+    )
+    levels = {level["name"]: level for level in yaml.safe_load(patched)["levels"]}
+    assert levels["lists"]["cards"] == "div.tile"
+    assert levels["categories"]["links"] == "nav.cats a"
+    unchanged = {k: v for k, v in yaml.safe_load(patched).items() if k != "levels"}
+    assert unchanged == {k: v for k, v in spec.items() if k != "levels"}
     with pytest.raises(SpecPatchError, match="level 'nowhere' not found"):
         patch_levels_text(text, {("nowhere", "links"): "a"})

@@ -6,6 +6,7 @@ import datetime as dt
 import http.server
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -202,26 +203,34 @@ def test_airflow_commands_do_not_warn_about_graphviz(tmp_path: Path) -> None:
     assert "PYTHONWARNINGS=" in "\n".join(local.env_lines(base))
 
 
-def test_make_demo_refuses_at_once_a_source_whose_site_does_not_answer(tmp_path: Path) -> None:
+def _demo_of_mine(tmp_path: Path, spec: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``scripts/demo.py --source mine`` (``spec`` its YAML, the demo's renamed) with ``args``,
+    in a home and sources folder of ``tmp_path``."""
     sources = tmp_path / "sources"
     sources.mkdir()
-    spec = (local.REPO / "include/harvest/sources/demo.yaml").read_text(encoding="utf-8")
-    port = local.free_port()  # nothing listens there
-    spec = spec.replace("name: demo", "name: mine").replace(
-        "base_url: http://127.0.0.1:8000", f"base_url: http://127.0.0.1:{port}"
-    )
-    (sources / "mine.yaml").write_text(spec, encoding="utf-8")
+    (sources / "mine.yaml").write_text(spec.replace("name: demo", "name: mine"), encoding="utf-8")
     env = {
         "PATH": "/usr/bin:/bin",
         "HARVEST_HOME": str(tmp_path / "home"),
         "HARVEST_SOURCES_DIR": str(sources),
         "PYTHONPATH": f"{local.REPO / 'include'}:{local.REPO / 'plugins'}",
     }
-    started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, str(local.REPO / "scripts/demo.py"), "--source", "mine"],
+    return subprocess.run(
+        [sys.executable, str(local.REPO / "scripts/demo.py"), "--source", "mine", *args],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+DEMO_SPEC = local.REPO / "include/harvest/sources/demo.yaml"
+
+
+def test_make_demo_refuses_at_once_a_source_whose_site_does_not_answer(tmp_path: Path) -> None:
+    port = local.free_port()  # nothing listens there
+    spec = DEMO_SPEC.read_text(encoding="utf-8").replace(
+        "base_url: http://127.0.0.1:8000", f"base_url: http://127.0.0.1:{port}"
+    )
+    started = time.monotonic()
+    run = _demo_of_mine(tmp_path, spec)
     assert run.returncode == 2, run.stdout + run.stderr
     assert time.monotonic() - started < 60  # before Airflow's metadata DB, not after retries
     assert f"source mine is crawled at http://127.0.0.1:{port}, which does not answer" in run.stdout
@@ -231,6 +240,20 @@ def test_make_demo_refuses_at_once_a_source_whose_site_does_not_answer(tmp_path:
     assert "Traceback" not in run.stdout + run.stderr
     assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()
     assert local.unreachable(f"http://127.0.0.1:{port}/") is not None
+
+
+def test_make_demo_refuses_at_once_a_date_before_the_spec_start_date(tmp_path: Path) -> None:
+    spec = DEMO_SPEC.read_text(encoding="utf-8")
+    spec = re.sub(r"(?m)^start_date: .*$", "", spec) + "start_date: 2026-03-01\n"
+    run = _demo_of_mine(tmp_path, spec, "--date", "2026-02-28")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert (
+        "error: source mine: logical date 2026-02-28 is before its spec's start_date 2026-03-01"
+        in run.stdout
+    )
+    assert 'DEMO_ARGS="--date 2026-03-01"' in run.stdout and "earlier start_date" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # before Airflow
 
 
 def test_a_site_that_answers_any_status_is_reachable(health_server: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,3 +82,34 @@ def test_a_forced_crawl_of_the_past_records_the_day_it_observed(how: str) -> Non
     assert (plan.action, plan.observed_on) == ("crawl", LATER.date())
     tonight = plan_crawl(source, DAY, END, TONIGHT, stored_pages=0, loaded=False, recrawl=True)
     assert tonight.observed_on is None  # tonight's pages are that night's
+
+
+def test_a_past_date_whose_stored_pages_hold_no_item_page_says_it_was_not_crawled(
+    tmp_path: Path,
+) -> None:
+    """The stored pages hold what the old spec read (none led to an item page): the error says
+    the date was not crawled again, not that pages were fetched, and how to crawl it again."""
+    from harvest.config.settings import Settings
+    from harvest.scraping import scrape
+    from harvest.scraping.checks import CrawlCheckFailed
+    from harvest.storage.raw import FileRawStore, RawDocument
+
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    store = FileRawStore(settings.home / "raw")
+    index = RawDocument(
+        "shop", DAY.isoformat(), "http://127.0.0.1:8000/catalogue/", 200,
+        "2026-11-24T03:01:00+00:00", "index", body="<html><body></body></html>",
+    )  # fmt: skip
+    store.upsert_many([index])
+    with pytest.raises(CrawlCheckFailed) as failed:
+        scrape(spec(), DAY, settings, base_url="http://127.0.0.1:9", now=LATER)
+    message = str(failed.value)
+    assert message.startswith(
+        "source 'shop', date 2026-11-23: not crawled again (a past date crawled before: its 1 "
+        "stored pages are re-processed), and those 1 stored page(s) (0 failed) hold no item page"
+    )
+    assert "fetched" not in message
+    assert message.endswith(
+        "`python -m harvest run --source shop --date 2026-11-23 --base-url http://127.0.0.1:9 "
+        "--recrawl`"
+    )

@@ -30,15 +30,17 @@ class SpecPatchError(HarvestError, ValueError):
     retryable = False
 
 
-def _block_end(lines: list[str], start: int, indent: int) -> int:
+def _block_end(lines: list[str], start: int, indent: int, items: bool = False) -> int:
     """The index after the block that begins at ``start`` (lines indented more than ``indent``;
-    blank and comment lines inside it belong to it)."""
+    blank and comment lines inside it belong to it; with ``items``, also the ``- `` sequence
+    items at ``indent`` itself, as YAML allows under a key and PyYAML's dump writes them)."""
     end = start + 1
     for i in range(start + 1, len(lines)):
         stripped = lines[i].strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if len(lines[i]) - len(lines[i].lstrip(" ")) <= indent:
+        at = len(lines[i]) - len(lines[i].lstrip(" "))
+        if at < indent or (at == indent and not (items and stripped.startswith("- "))):
             break
         end = i + 1
     return end
@@ -110,7 +112,7 @@ def _level_block(lines: list[str], level: str, where: str) -> tuple[int, int, di
         return top + 1, _block_end(lines, top, 0), INDEX_KEYS
     top = _find(lines, "levels", 0, len(lines), 0)
     if top is not None:
-        for i in range(top + 1, _block_end(lines, top, 0)):
+        for i in range(top + 1, _block_end(lines, top, 0, items=True)):
             item = _ITEM.match(lines[i])
             if item and item["name"].strip("'\"") == level:
                 end = _block_end(lines, i, len(item["indent"]))

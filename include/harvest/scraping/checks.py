@@ -22,6 +22,13 @@ class CrawlCheckFailed(HarvestError, RuntimeError):
     critical crawl monitor failed); the message names the source, the date and what to check."""
 
 
+def recrawl_command(spec: SourceSpec, day: str, base_url: str | None = None) -> str:
+    """The command that crawls ``day`` of ``spec`` again (a past date's stored pages are
+    otherwise re-processed: :mod:`harvest.scraping.past`), at ``base_url`` when given."""
+    where = f" --base-url {base_url}" if base_url else ""
+    return f"python -m harvest run --source {spec.name} --date {day}{where} --recrawl"
+
+
 def check_crawl(
     spec: SourceSpec,
     partition: Partition,
@@ -42,6 +49,14 @@ def check_crawl(
             "see the crawl's lines in the log"
         )
     failed = int(summary.get("failed_pages") or 0)
+    reused = summary.get("reused")
+    if reused and (summary.get("item_pages") == 0 or int(summary.get("pages") or 0) <= failed):
+        raise CrawlCheckFailed(  # nothing was fetched: the stored pages were re-processed
+            f"source {spec.name!r}, date {day}: not crawled again ({reused}), and those "
+            f"{summary.get('pages')} stored page(s) ({failed} failed) hold no item page. They "
+            "keep what the spec read when they were crawled; to crawl the site again with the "
+            f"spec as it is now: `{recrawl_command(spec, day, base_url)}`"
+        )
     if int(summary.get("pages") or 0) <= failed and summary.get("first_failure"):
         raise CrawlCheckFailed(  # robots.txt forbids the start URL, a JSON page, ...: said
             f"crawl of source {spec.name!r} for {day} fetched no page ({failed} failed, "
