@@ -109,3 +109,11 @@ class Partition:
         """``<source>:<YYYY-MM-DD>``: the partition's namespace in the HTTP cache (Redis keys
         ``httpcache:<cache_key>:<request>``, removed by the load once the partition is in)."""
         return f"{self.source}:{self.iso}"
+
+
+def recrawl_command(source: str, day: dt.date | str, base_url: str | None = None) -> str:
+    """The command that crawls ``day`` of ``source`` again, at ``base_url`` when given (where
+    the site is served now): a past date's stored pages are otherwise re-processed as they are
+    (:mod:`harvest.scraping.past`), holding what the spec read when they were crawled."""
+    where = f" --base-url {base_url}" if base_url else ""
+    return f"python -m harvest run --source {source} --date {day}{where} --recrawl"

@@ -9,6 +9,7 @@ browser): a few seconds."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,12 +80,14 @@ def item_values(spec: SourceSpec, day: dt.date) -> pd.DataFrame:
     return frame.set_index("url").sort_index()
 
 
-def repair(day: dt.date, capsys: pytest.CaptureFixture[str], site: DemoSite) -> str:
-    """``repair --apply``, the site reached where it is served (as a user's override does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HARVEST_SOURCE_DEMO_BASE_URL", site.base_url)
-        assert main(["repair", "--source", "demo", "--date", day.isoformat(), "--apply"]) == 0
-    return capsys.readouterr().out
+def repair(day: dt.date, capsys: pytest.CaptureFixture[str], site: DemoSite) -> tuple[str, str]:
+    """``repair`` then ``repair --apply``, the site reached where it is served (``--base-url``,
+    as the crawl's): what each printed."""
+    command = ["repair", "--source", "demo", "--date", day.isoformat()]
+    assert main([*command, "--base-url", site.base_url]) == 0
+    shown = capsys.readouterr().out
+    assert main([*command, "--base-url", site.base_url, "--apply"]) == 0
+    return shown, capsys.readouterr().out
 
 
 def test_a_retemplated_site_is_repaired_from_last_nights_values(
@@ -109,9 +112,19 @@ def test_a_retemplated_site_is_repaired_from_last_nights_values(
     assert proposal.unresolved == []
     assert '+  detail_links: "' in proposal.diff and '+      css: "' in proposal.diff
     assert (sources / "demo.yaml").read_text(encoding="utf-8") == original, "never silently"
-    out = repair(NIGHT2, capsys, site)
+    shown, out = repair(NIGHT2, capsys, site)
+    # derived again, item pages fetched through the proposed levels where the site is served
+    fetched = re.search(
+        r"fetched (\d+) item page\(s\) with stored values through the proposed", shown
+    )
+    assert fetched and int(fetched.group(1)) > 0, shown
+    assert "not fetched" not in shown, shown
+    assert "applying the stored proposal as it was shown" in out
     assert "applied to" in out and pending_proposal(home, "demo") is None
-    assert "item page(s) with stored values through the proposed levels" in out
+    assert out.endswith(
+        f"python -m harvest run --source demo --date {NIGHT2} --base-url {site.base_url} "
+        "--recrawl\n"
+    )
 
     reports = night(sources, NIGHT2, site)
     assert [p.applied for p in stored_proposals(home, "demo")] == [True], "one proposal"

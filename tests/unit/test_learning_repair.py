@@ -81,7 +81,13 @@ def test_repair_shows_the_diff_and_applies_it_only_when_asked(
     assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
 
     assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
-    assert f"applied to {spec_file}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"applied to {spec_file}" in out
+    # a plain re-run of the past date would re-process what the old spec read: the command says
+    assert (
+        f"crawl the date again with the patched spec: python -m harvest run --source demo --date "
+        f"{DAY} --recrawl (add --base-url URL where the site is served elsewhere now)\n"
+    ) in out
     repaired = load_spec(spec_file)
     assert repaired.detail.fields["rooms"].css is None
     assert "Rooms" in str(repaired.detail.fields["rooms"].xpath)
@@ -158,9 +164,14 @@ def test_repair_proposes_level_selectors_from_the_urls_seen_before(
     store = open_raw_store(f"file://{home / 'raw'}")
     store.delete_partition("demo", DAY)
     store.close()
-    assert main(["repair", "--source", "demo", "--date", DAY.isoformat(), "--apply"]) == 0
+    served = "http://127.0.0.1:8001"
+    command = ["repair", "--source", "demo", "--date", DAY.isoformat(), "--base-url", served]
+    assert main([*command, "--apply"]) == 0
     out = capsys.readouterr().out
     assert "applying the stored proposal as it was shown" in out and diff in out
+    assert out.endswith(
+        f"python -m harvest run --source demo --date {DAY} --base-url {served} --recrawl\n"
+    )
     assert pending_proposal(home, "demo") is None, "applied"
     repaired = load_spec(spec_file)
     assert repaired.graph[0].next_page.css == "div.pager a"

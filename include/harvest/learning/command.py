@@ -36,16 +36,28 @@ def add_repair_command(
         help="propose new selectors for the fields whose selectors no longer read the values "
         "stored the nights before (a spec diff; --apply writes it)",
     )
-    repair.add_argument("--source", required=True)
+    repair.add_argument("--source", required=True, help="a source in the sources folder")
     repair.add_argument(
         "--date", required=True, type=date_type, help="the night whose pages to use"
     )
     repair.add_argument("--field", action="append", help="only this field (repeatable)")
     repair.add_argument(
-        "--days", type=int, default=DAYS, help="how many nights back values are taken"
+        "--days",
+        type=int,
+        default=DAYS,
+        help=f"how many nights back values are taken (default {DAYS})",
     )
     repair.add_argument(
-        "--minimum", type=float, default=MINIMUM, help="agreement a selector must reach (0-1)"
+        "--minimum",
+        type=float,
+        default=MINIMUM,
+        help=f"agreement a selector must reach, 0-1 (default {MINIMUM})",
+    )
+    repair.add_argument(
+        "--base-url",
+        help="where the site is served now, as `harvest run --base-url` (default the spec's "
+        "base_url, or HARVEST_SOURCE_<NAME>_BASE_URL): the pages a repaired level leads to are "
+        "fetched there",
     )
     repair.add_argument("--apply", action="store_true", help="write the patched spec file")
     repair.add_argument(

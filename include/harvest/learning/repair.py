@@ -46,6 +46,7 @@ from harvest.learning.level_repair import (
 )
 from harvest.learning.patch import spec_patch
 from harvest.learning.walk import SAMPLE, Fetch, walk_levels
+from harvest.partitions import recrawl_command
 from harvest.storage.raw import RawDocument, open_raw_store
 from harvest.storage.warehouse import open_warehouse
 
@@ -293,7 +294,20 @@ def _apply_reviewed(settings: Settings, source: str, args: argparse.Namespace) -
     path.write_text(proposal.patched, encoding="utf-8")
     mark_applied(settings.home, source, args.date)
     print(f"applied to {path}")
+    print(next_step(source, args))
     return True
+
+
+def next_step(source: str, args: argparse.Namespace) -> str:
+    """What to run after ``--apply``: the night's stored pages hold what the old spec read, and
+    a plain re-run of that past date re-processes them, so it must be crawled again."""
+    base_url = getattr(args, "base_url", None)
+    where = "" if base_url else " (add --base-url URL where the site is served elsewhere now)"
+    return (
+        f"next: the pages stored for {args.date} hold what the old spec read, and a re-run "
+        "re-processes them as they are; crawl the date again with the patched spec: "
+        f"{recrawl_command(source, args.date, base_url)}{where}"
+    )
 
 
 def run_repair(
@@ -330,6 +344,7 @@ def run_repair(
         outcome.path.write_text(outcome.patched, encoding="utf-8")
         mark_applied(settings.home, outcome.spec.name, args.date)
         print(f"applied to {outcome.path}")
+        print(next_step(outcome.spec.name, args))
     else:
         print(f"not applied: add --apply to write {outcome.path}")
     return 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
-from harvest.partitions import Partition
+from harvest.partitions import Partition, recrawl_command
 from harvest.scraping.health import CriticalMonitorFailed, report_monitors
 
 logger = logging.getLogger(__name__)
@@ -20,13 +20,6 @@ logger = logging.getLogger(__name__)
 class CrawlCheckFailed(HarvestError, RuntimeError):
     """A crawl that did not work (bad exit code, no page fetched, no item page reached, a
     critical crawl monitor failed); the message names the source, the date and what to check."""
-
-
-def recrawl_command(spec: SourceSpec, day: str, base_url: str | None = None) -> str:
-    """The command that crawls ``day`` of ``spec`` again (a past date's stored pages are
-    otherwise re-processed: :mod:`harvest.scraping.past`), at ``base_url`` when given."""
-    where = f" --base-url {base_url}" if base_url else ""
-    return f"python -m harvest run --source {spec.name} --date {day}{where} --recrawl"
 
 
 def check_crawl(
@@ -55,7 +48,7 @@ def check_crawl(
             f"source {spec.name!r}, date {day}: not crawled again ({reused}), and those "
             f"{summary.get('pages')} stored page(s) ({failed} failed) hold no item page. They "
             "keep what the spec read when they were crawled; to crawl the site again with the "
-            f"spec as it is now: `{recrawl_command(spec, day, base_url)}`"
+            f"spec as it is now: `{recrawl_command(spec.name, day, base_url)}`"
         )
     if int(summary.get("pages") or 0) <= failed and summary.get("first_failure"):
         raise CrawlCheckFailed(  # robots.txt forbids the start URL, a JSON page, ...: said

@@ -86,8 +86,9 @@ class SiteFetch:
 
 
 def run_site_repair(settings: Settings, args: Any) -> int:
-    """The ``repair`` command with item pages fetched through proposed levels
-    (:func:`harvest.learning.repair.run_repair`; ``--offline`` fetches nothing)."""
+    """The ``repair`` command with item pages fetched through proposed levels, where the site is
+    served now (``--base-url``, else the spec's; :func:`harvest.learning.repair.run_repair`;
+    ``--offline`` fetches nothing)."""
     from harvest.learning.repair import run_repair
 
-    return run_repair(settings, args, lambda spec: SiteFetch(spec, settings))
+    return run_repair(settings, args, lambda spec: SiteFetch(spec, settings, args.base_url))
