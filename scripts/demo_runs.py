@@ -121,9 +121,10 @@ def output_to(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def start_demo_site(day: dt.date) -> tuple[Any, str]:
-    """The bundled demo site on a free port, served from a thread of this process; its
-    catalogue shows ``day`` (the run's logical date: crawling date D needs day D's state).
+def start_demo_site(day: dt.date, shows: str | None = None) -> tuple[Any, str]:
+    """The bundled demo site on a free port, served from a thread of this process; it shows
+    ``day`` (the run's logical date: crawling date D needs day D's pages). ``shows``: what the
+    printed line says the site shows, when the caller moves it to other days later.
 
     Pages are stored under the spec's canonical base URL, so the port does not matter.
     """
@@ -131,7 +132,7 @@ def start_demo_site(day: dt.date) -> tuple[Any, str]:
 
     site = DemoSite(day=day)
     base_url = site.start()
-    say(f"  demo site serving {base_url} (catalogue of {day})")
+    say(f"  demo site serving {base_url}: {shows or f'the pages of {day}'}")
     return site, base_url
 
 

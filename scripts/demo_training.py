@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     done = loaded_dates(Settings.from_env().warehouse_url)
     for day in sorted(done.intersection(days)):
         say(f"  {day}: already loaded, not crawled again")
-    site, base_url = start_demo_site(days[-1])
+    shows = (
+        f"the pages of each day {days[0]}..{days[-1]} in turn, as each night's crawl would see them"
+    )
+    site, base_url = start_demo_site(days[-1], shows)
     os.environ["HARVEST_SOURCE_DEMO_BASE_URL"] = base_url
     try:
         for day in [d for d in days if d not in done]:
@@ -103,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         say(local.tail(log_path, 25))
         return 1
     if clear_asset_queue(TRAIN_DAG_ID):  # the run above trained on the days just loaded
-        say(f"  {TRAIN_DAG_ID}: the runs its new data queued are dropped (trained above)")
+        say(
+            f"  {TRAIN_DAG_ID}: not triggered again by these loads (the run above already "
+            "trained on them; the runs they queued are cancelled)"
+        )
     say()
     say(f"Done in {time.monotonic() - started:.0f} s")
     say(
@@ -129,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         say(
             f"  scored              {scored['rows']} rows of {scored['logical_date']} into {scored['table']}"
         )
-    say(
-        f"  MLflow              {os.environ.get('HARVEST_MLFLOW_TRACKING_URI') or 'sqlite:///' + str(Path(env['HARVEST_HOME']) / 'mlflow.db')}"
+    store = os.environ.get("HARVEST_MLFLOW_TRACKING_URI") or "sqlite:///" + str(
+        Path(env["HARVEST_HOME"]) / "mlflow.db"
     )
+    say(f"  MLflow              {store}")
+    say(f"  MLflow UI           mlflow ui --backend-store-uri {store} --workers 1")
     return 0
 
 
