@@ -20,8 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 from harvest.config.settings import Settings
-from harvest.config.spec import SourceSpec, SpecError, load_spec, load_specs
-from harvest.console import configure_logging, output_options, print_error, print_reports
+from harvest.config.spec import SourceSpec, load_specs
+from harvest.console import (
+    configure_logging,
+    output_options,
+    print_error,
+    print_reports,
+    quiet_broken_pipe,
+    warning_lines,
+)
 from harvest.errors import HarvestError
 from harvest.learning.command import add_repair_command
 from harvest.learning.draft_command import add_init_command
@@ -89,10 +96,12 @@ def _stage(
     settings: Settings,
     args: argparse.Namespace,
     run: Callable[[SourceSpec, Partition], Any],
+    gathered: dict[str, dict[str, Any]] | None = None,
 ) -> int:
     """Run one stage (or all) on the partition of ``--source``/``--date``; print its report.
     A stage that fails (any :class:`~harvest.errors.HarvestError`, a staged frame missing)
-    prints why and exits 1, as its Airflow task fails."""
+    prints the warnings of the stages before it (``gathered``: their reports) and why, and
+    exits 1, as its Airflow task fails."""
     from harvest.errors import HarvestError
 
     spec = _spec(settings, args.source)
@@ -101,7 +110,7 @@ def _stage(
     try:
         report = run(spec, _partition(args))
     except (HarvestError, FileNotFoundError) as exc:
-        return print_error(exc, args.log_path)
+        return print_error(exc, args.log_path, warning_lines(gathered or {}))
     name = "scrape" if args.command == "crawl" else args.command
     return print_reports(args, report if args.command == "run" else {name: report})
 
@@ -155,6 +164,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.no_scrape and _raw_partition_missing(settings, args):
         return 1
+    done: dict[str, dict[str, Any]] = {}  # the reports of the stages that finished
     return _stage(
         settings,
         args,
@@ -165,40 +175,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             base_url=args.base_url,
             scrape=not args.no_scrape,
             recrawl=args.recrawl,
+            reports=done,
         ),
+        done,
     )
 
 
 def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
-    from harvest.scraping.preview import (
-        PreviewError,
-        fetch_page,
-        needs_rendering,
-        preview_lines,
-        render_page,
-    )
+    from harvest.scraping.preview import run_preview
 
-    if args.spec:
-        try:
-            spec: SourceSpec | None = load_spec(args.spec)
-        except SpecError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    else:
-        spec = _spec(settings, args.source)
-    if spec is None:
-        return 2
-    try:
-        response = fetch_page(args.url, settings.user_agent)
-        if args.render or needs_rendering(spec, response):
-            print(f"(rendered with Chromium: {spec.name}'s javascript settings say so)")
-            response = render_page(spec, args.url, settings.user_agent)
-    except PreviewError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for line in preview_lines(spec, response):
-        print(line)
-    return 0
+    return run_preview(settings, args, _spec)
 
 
 def cmd_repair(settings: Settings, args: argparse.Namespace) -> int:
@@ -388,7 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # with -v the log lines say how far a step is
         show_bars(sys.stderr)  # on a terminal only: bars of the crawl's pages, batches, trials
     try:
-        return int(args.func(settings, args))
+        code = int(args.func(settings, args))
+        sys.stdout.flush()  # a reader gone (`| head`) is met here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:  # `harvest preview ... | head`: stop quietly, as standard tools do
+        return quiet_broken_pipe()
     except HarvestError as exc:  # expected: the message says what, where and what to do
         return print_error(exc, args.log_path)
     except KeyboardInterrupt:  # Ctrl-C: stopped on purpose, no traceback (the crawl child too)

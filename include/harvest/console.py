@@ -12,8 +12,9 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,8 @@ def warning_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
             )
     for warning in (scrape.get("completeness") or {}).get("warnings", []):
         lines.append(f"crawl: {warning}")
+    if scrape.get("repair"):  # the spec patch proposed after a drifted crawl, or why none
+        lines.append(str(scrape["repair"]))
     for warning in validate.get("warnings", []):
         lines.append(f"validation: {warning}")
     for name, details in (load.get("warnings") or {}).items():
@@ -181,9 +184,15 @@ def output_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     return common, reports
 
 
-def print_error(exc: BaseException, log_path: Path | None) -> int:
-    """Print an expected error (its message, no traceback) and where the log is; return 1,
-    the exit status."""
+def print_error(exc: BaseException, log_path: Path | None, warnings: Sequence[str] = ()) -> int:
+    """Print the ``warnings`` gathered before it (:func:`warning_lines` of the stages that
+    finished: a spec patch proposed by the scrape before the validation failed), then an
+    expected error (its message, no traceback) and where the log is; return 1, the exit
+    status."""
+    if warnings:
+        print(f"warnings before the error ({len(warnings)}):", file=sys.stderr)
+        for line in warnings:
+            print(f"  ! {line}", file=sys.stderr)
     print(f"error: {exc}", file=sys.stderr)
     if log_path:
         print(f"(the log: {log_path})", file=sys.stderr)
@@ -209,3 +218,14 @@ def print_reports(args: argparse.Namespace, reports: Mapping[str, Mapping[str, A
         for line in warnings:
             print(f"  ! {line}")
     return 0
+
+
+def quiet_broken_pipe() -> int:
+    """After the reader of stdout went away (``harvest preview ... | head``): send what is left
+    to ``os.devnull``, so that flushing at exit raises nothing, and return 141 (128 + SIGPIPE),
+    the status of a standard tool that the closed pipe stopped (see "Note on SIGPIPE" in the
+    Python documentation of :mod:`signal`)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141

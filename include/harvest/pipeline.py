@@ -28,6 +28,7 @@ def run_partition(
     scrape: bool = True,
     recrawl: bool = False,
     now: dt.datetime | None = None,
+    reports: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """All four stages for one partition in this process; the report of each (``to_dict()``),
     by stage name. Each stage sends its metrics when it finishes
@@ -35,14 +36,16 @@ def run_partition(
     already in the raw store; ``recrawl`` and ``now`` (the run's time, default the clock) are
     the scrape stage's re-run rule (:func:`harvest.scraping.scrape`). Raises what the failing stage raises (``PastNotObservable``,
     ``CrawlError``, ``CrawlCheckFailed``, ``ValidationFailed``, ``WarehouseError``, ``LoadError``); the stages
-    before it keep what they stored.
+    before it keep what they stored, and ``reports``, when given, holds the report of each
+    stage that finished (filled as they finish: the warnings of a scrape before a failed
+    validation are not lost).
     """
     from harvest import cleaning, loading, scraping, validation
     from harvest.monitoring.stage_metrics import measured_stage
 
     partition = Partition.of(spec.name, partition)
     crawled = None
-    reports: dict[str, dict[str, Any]] = {}
+    reports = {} if reports is None else reports
     if scrape:
         with measured_stage(settings, "scrape") as stage:
             crawled = scraping.scrape(

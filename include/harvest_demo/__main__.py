@@ -36,9 +36,13 @@ def _date(text: str) -> dt.date:
 
 def _add_site_options(parser: argparse.ArgumentParser) -> None:
     defaults = SiteConfig()
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--listings-per-day", type=int, default=defaults.listings_per_day)
-    parser.add_argument("--page-size", type=int, default=defaults.page_size)
+    for option, text in (
+        ("--seed", "the random seed of every page: the same seed, the same site"),
+        ("--listings-per-day", "listings published per day"),
+        ("--page-size", "listings per index page"),
+    ):
+        default = getattr(defaults, option.removeprefix("--").replace("-", "_"))
+        parser.add_argument(option, type=int, default=default, help=f"{text} (default {default})")
     parser.add_argument(
         "--catalogue-products",
         type=int,
@@ -83,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the site over HTTP until interrupted")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument(
         "--date",
         type=_date,
@@ -101,13 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_site_options(serve)
     no_faults = Faults()
-    serve.add_argument("--error-rate", type=float, default=no_faults.error_rate)
-    serve.add_argument("--fail-first", type=int, default=no_faults.fail_first)
-    serve.add_argument("--slow-rate", type=float, default=no_faults.slow_rate)
-    serve.add_argument("--slow-seconds", type=float, default=no_faults.slow_seconds)
-    serve.add_argument("--truncate-rate", type=float, default=no_faults.truncate_rate)
-    serve.add_argument("--layout-drift", action="store_true")
-    serve.add_argument(
+    faults = serve.add_argument_group(
+        "faults", "what the site gets wrong on purpose (none by default)"
+    )
+    for option, kind, text in (
+        ("--error-rate", float, "probability (0-1) that a request is answered 503"),
+        ("--fail-first", int, "each URL is answered 503 on its first N requests, then served"),
+        ("--slow-rate", float, "probability (0-1) that an answer waits --slow-seconds"),
+        ("--slow-seconds", float, "how long a slow answer waits (default %(default)s)"),
+        ("--truncate-rate", float, "probability (0-1) that an HTML body is cut half-way"),
+    ):
+        default = getattr(no_faults, option.removeprefix("--").replace("-", "_"))
+        faults.add_argument(option, type=kind, default=default, help=text)
+    faults.add_argument(
+        "--layout-drift",
+        action="store_true",
+        help="item pages say data-attr instead of data-field (the demo spec's selectors miss)",
+    )
+    faults.add_argument(
         "--retemplated",
         action="store_true",
         help="index and item pages in another template, the same values (a redesign)",

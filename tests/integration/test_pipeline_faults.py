@@ -92,6 +92,24 @@ def fixed_sources_dir(tmp_path: Path) -> Path:
 # --- (a) layout change ---------------------------------------------------------------------------
 
 
+def test_harvest_run_prints_the_scrape_warnings_before_a_validation_error(
+    harvest_env: Path, drifted_site: DemoSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scrape passes but says the crawl looks drifted; the validation then fails: the
+    scrape's warning is printed before the error, not left in the log file."""
+    from harvest.__main__ import main
+
+    command = ["run", "--source", "demo", "--date", DAY.isoformat()]
+    assert main([*command, "--base-url", drifted_site.base_url]) == 1
+    err = capsys.readouterr().err
+    warnings, _, error = err.partition("\nerror: ")
+    assert warnings.startswith("warnings before the error ("), err
+    assert "  ! source demo date 2026-03-14: the crawl looks drifted (" in warnings
+    assert "crawl monitor " in warnings  # the failed field coverage monitor
+    assert error.startswith("validation failed for source=demo date=2026-03-14: "), err
+    assert "Traceback" not in err
+
+
 def test_layout_drift_fails_validation_clearly_and_a_fixed_spec_recovers(
     tmp_path: Path, drifted_site: DemoSite, site: DemoSite
 ) -> None:

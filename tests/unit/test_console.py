@@ -189,3 +189,53 @@ def test_ctrl_c_stops_a_command_without_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith(f"interrupted (the log: {harvest_env / 'logs'}/harvest-validate-")
     assert "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path: Path) -> None:
+    """``harvest preview ... | head``: the reader goes away; the command stops without a
+    traceback, with the status of a standard tool the closed pipe stopped (141)."""
+    import os
+    import subprocess
+    import sys
+
+    from harvest_demo import DemoSite, SiteConfig
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HARVEST_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": f"{repo / 'include'}:{repo / 'plugins'}",
+    }
+    with DemoSite(SiteConfig(seed=3, listings_per_day=5)) as site:
+        url = f"{site.base_url}/listings/2026-03-01"
+        command = [sys.executable, "-m", "harvest", "preview", "--source", "demo", "--url", url]
+        child = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # as `head` does once it has its lines
+        err = child.stderr.read()
+        assert child.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+    assert err == "", err
+
+
+def test_every_option_of_repair_and_of_the_demo_site_server_says_what_it_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--help` explains each option, with its default where it has one."""
+    import argparse
+
+    from harvest_demo.__main__ import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["repair", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default 7)" in out and "(default 0.95)" in out
+    assert "--source SOURCE a source in the sources folder" in out
+    assert "--base-url BASE_URL where the site is served now" in out
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    serve = commands.choices["serve"]
+    silent = [a.option_strings for a in serve._actions if a.option_strings and not a.help]
+    assert silent == [], f"options of `harvest_demo serve` without help: {silent}"

@@ -89,6 +89,6 @@ def scrape(
     ) as fetch:  # asks the site only when a level is repaired
         site = fetch if plan.action != "reuse" else None  # a re-run asks nothing of the site
         proposal = repair_on_drift(settings, spec, partition.day, summary, site)
-    summary["repair"] = proposal.line() if proposal is not None else None
+    summary["repair"] = result.repair = proposal.line() if proposal is not None else None
     result.warnings = check_crawl(spec, partition, summary, base_url)
     return result

@@ -13,16 +13,19 @@ what it shows is what a crawl would store.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
+import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from parsel import Selector
 from scrapy.http import HtmlResponse, TextResponse
 
-from harvest.config.spec import LevelSpec, SourceSpec
+from harvest.config.settings import Settings
+from harvest.config.spec import LevelSpec, SourceSpec, SpecError, load_spec
 from harvest.errors import HarvestError
 from harvest.extract import Extractor, FieldExtractor, FieldValue
 from harvest.fields import field_kind
@@ -217,3 +220,34 @@ def preview_lines(spec: SourceSpec, response: TextResponse) -> Iterator[str]:
             yield from _level_lines(spec, level, number + 1 == len(graph), response, page)
         except WrongPageType as exc:
             yield f"      REJECTED: {exc}"
+
+
+def run_preview(
+    settings: Settings,
+    args: argparse.Namespace,
+    find_spec: Callable[[Settings, str], SourceSpec | None],
+) -> int:
+    """The ``preview`` command: the spec of ``--spec`` (a file) or ``--source``
+    (``find_spec(settings, source)``, ``None`` after saying why), the page of ``--url``
+    (rendered with Chromium when ``--render`` or the spec says so), then its report."""
+    if args.spec:
+        try:
+            spec: SourceSpec | None = load_spec(args.spec)
+        except SpecError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        spec = find_spec(settings, args.source)
+    if spec is None:
+        return 2
+    try:
+        response = fetch_page(args.url, settings.user_agent)
+        if args.render or needs_rendering(spec, response):
+            print(f"(rendered with Chromium: {spec.name}'s javascript settings say so)")
+            response = render_page(spec, args.url, settings.user_agent)
+    except PreviewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in preview_lines(spec, response):
+        print(line)
+    return 0

@@ -120,6 +120,9 @@ class CrawlResult:
     replayed_from_cache: bool = False
     observed_on: str | None = None  # a forced crawl of a past date: the day it observed
     warnings: list[str] = field(default_factory=list)  # the stage's check (scraping.checks)
+    # a drifted crawl: the spec patch proposed, or the notice that none was found (one line,
+    # harvest.learning.proposals.Proposal.line); None: the crawl did not look drifted
+    repair: str | None = None
 
     @property
     def unfinished_pages(self) -> int:
