@@ -65,8 +65,14 @@ def spec_reference_problems(markdown: str) -> list[str]:
     return problems
 
 
-HELP_MARKER = re.compile(r"^<!-- harvest-help(?:: ([a-z ]+))? -->$", re.MULTILINE)
-MAKE_HELP_MARKER = "<!-- make-help -->"
+HELP_BLOCK = re.compile(
+    r"^<!-- (harvest-help(?:: ([a-z ]+))?|make-help) -->(?:\n```text\n.*?\n```\n<!-- /help -->)?$",
+    re.MULTILINE | re.DOTALL,
+)
+"""A help block of ``docs/reference/cli.md``: its marker, then (once filled) the fenced help text
+and ``<!-- /help -->``. Filled in the file itself (``python scripts/docs_hooks.py``), so the
+Markdown read on GitHub shows it; ``tests/unit/test_docs.py`` fails when it is stale."""
+CLI_PAGE = REPO / "docs" / "reference" / "cli.md"
 
 
 def harvest_help(command: str | None) -> str:
@@ -105,10 +111,18 @@ def _fenced(text: str) -> str:
     return f"```text\n{text}\n```"
 
 
+def fill_help(markdown: str) -> str:
+    """``markdown`` with every help block (:data:`HELP_BLOCK`) holding the help printed now."""
+
+    def block(match: re.Match[str]) -> str:
+        text = make_help() if match.group(1) == "make-help" else harvest_help(match.group(2))
+        return f"<!-- {match.group(1)} -->\n{_fenced(text)}\n<!-- /help -->"
+
+    return HELP_BLOCK.sub(block, markdown)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    if MAKE_HELP_MARKER in markdown:
-        markdown = markdown.replace(MAKE_HELP_MARKER, _fenced(make_help()))
-    markdown = HELP_MARKER.sub(lambda m: _fenced(harvest_help(m.group(1))), markdown)
+    markdown = fill_help(markdown)
     if page.file.src_uri != SPEC_PAGE:
         return markdown
     from mkdocs.exceptions import PluginError
@@ -124,3 +138,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         return f"{match.group(0).rstrip()}\n\n{key_facts(keys[match.group(2)])}\n"
 
     return KEY_HEADING.sub(with_facts, markdown)
+
+
+if __name__ == "__main__":  # python scripts/docs_hooks.py: write the help blocks into cli.md
+    CLI_PAGE.write_text(fill_help(CLI_PAGE.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote the help blocks of {CLI_PAGE.relative_to(REPO)}")  # noqa: T201

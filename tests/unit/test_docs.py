@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ import yaml
 
 from harvest.config.spec import SourceSpec
 from harvest.config.spec.keys import selector_keys, spec_keys, type_text
-from scripts.docs_hooks import documented_keys, harvest_help, make_help, spec_reference_problems
+from scripts.docs_hooks import (
+    CLI_PAGE,
+    HELP_BLOCK,
+    documented_keys,
+    fill_help,
+    harvest_help,
+    make_help,
+    spec_reference_problems,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -111,6 +120,17 @@ def test_command_help_is_rendered_from_the_parser() -> None:
     assert "--source SOURCE" in harvest_help("run")
     assert "usage: harvest" in harvest_help(None)
     assert "make demo" in make_help() and "make docs" in make_help()
+
+
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11), reason="the help is written with Python 3.11's argparse (CI's)"
+)
+def test_the_cli_reference_holds_the_help_the_commands_print() -> None:
+    text = CLI_PAGE.read_text(encoding="utf-8")
+    assert text.count("<!-- /help -->") == len(HELP_BLOCK.findall(text)) >= 12
+    assert fill_help(text) == text, (
+        f"{CLI_PAGE} is stale: run `.venv/bin/python scripts/docs_hooks.py` to write the help"
+    )
 
 
 def test_the_site_fetches_nothing_from_the_internet() -> None:
