@@ -88,7 +88,9 @@ def plan_crawl(
         return CrawlPlan("crawl", "forced", observed)
     if stored_pages and (loaded or not current):
         why = "a re-run of a loaded date" if loaded else "a past date crawled before"
-        return CrawlPlan("reuse", f"{why}: the records of its {stored_pages} stored pages are reused")
+        return CrawlPlan(
+            "reuse", f"{why}: the records of its {stored_pages} stored pages are reused"
+        )
     if current:
         return CrawlPlan("crawl", "its night is now")
     if dated(spec):
