@@ -37,7 +37,7 @@ from harvest.progress import show_bars
 
 RECRAWL_HELP = (
     "crawl even a past date whose pages are stored or that the site cannot show any more "
-    "(recorded as observed today); default: re-process the stored pages, refuse the rest"
+    "(recorded as observed today); default: reuse the stored records, refuse the rest"
 )
 
 

@@ -36,7 +36,7 @@ def test_a_past_date_is_reprocessed_refused_or_forced(tmp_path: Path) -> None:
         site.reset_stats()
         rerun = run_partition(SPEC, DAY, settings, base_url=site.base_url)
         assert rerun["scrape"]["reused"] == (
-            f"a re-run of a loaded date: its {len(stored)} stored pages are re-processed"
+            f"a re-run of a loaded date: the records of its {len(stored)} stored pages are reused"
         )
         assert rerun["scrape"]["requests_to_site"] == 0 and site.stats()["total"] == 0
         assert rerun["scrape"]["documents"] == len(stored)

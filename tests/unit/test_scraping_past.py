@@ -41,7 +41,7 @@ def test_the_first_crawl_and_a_retry_of_tonight_crawl() -> None:
 def test_a_rerun_of_a_loaded_date_reprocesses_its_stored_pages(now: dt.datetime) -> None:
     plan = plan_crawl(spec(), DAY, END, now, stored_pages=40, loaded=True)
     assert plan.action == "reuse"
-    assert plan.reason == "a re-run of a loaded date: its 40 stored pages are re-processed"
+    assert plan.reason == "a re-run of a loaded date: the records of its 40 stored pages are reused"
 
 
 def test_a_past_date_crawled_before_is_reprocessed_even_if_never_loaded() -> None:
@@ -105,8 +105,9 @@ def test_a_past_date_whose_stored_pages_hold_no_item_page_says_it_was_not_crawle
         scrape(spec(), DAY, settings, base_url="http://127.0.0.1:9", now=LATER)
     message = str(failed.value)
     assert message.startswith(
-        "source 'shop', date 2026-11-23: not crawled again (a past date crawled before: its 1 "
-        "stored pages are re-processed), and those 1 stored page(s) (0 failed) hold no item page"
+        "source 'shop', date 2026-11-23: not crawled again (a past date crawled before: the "
+        "records of its 1 stored pages are reused), and those 1 stored page(s) (0 failed) hold "
+        "no item page"
     )
     assert "fetched" not in message
     assert message.endswith(

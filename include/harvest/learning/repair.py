@@ -300,12 +300,12 @@ def _apply_reviewed(settings: Settings, source: str, args: argparse.Namespace) -
 
 def next_step(source: str, args: argparse.Namespace) -> str:
     """What to run after ``--apply``: the night's stored pages hold what the old spec read, and
-    a plain re-run of that past date re-processes them, so it must be crawled again."""
+    a plain re-run of that past date reuses their records, so it must be crawled again."""
     base_url = getattr(args, "base_url", None)
     where = "" if base_url else " (add --base-url URL where the site is served elsewhere now)"
     return (
         f"next: the pages stored for {args.date} hold what the old spec read, and a re-run "
-        "re-processes them as they are; crawl the date again with the patched spec: "
+        "reuses their records as they are; crawl the date again with the patched spec: "
         f"{recrawl_command(source, args.date, base_url)}{where}"
     )
 

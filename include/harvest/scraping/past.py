@@ -5,9 +5,9 @@ So the scrape stage asks :func:`plan_crawl` before it crawls a partition:
 ===================================================  ======================================
 the partition                                        the scrape stage
 ===================================================  ======================================
-its raw partition exists, and it was loaded or its   re-processes the stored pages (no
-night is past (a re-run, a backfill of a date        request to the site): the date's rows
-crawled before)                                      and versions stay what the site showed
+its raw partition exists, and it was loaded or its   reuses the records stored with its pages
+night is past (a re-run, a backfill of a date        (no request, no extraction): the date's
+crawled before)                                      rows stay what the site showed
 its night is now (the data interval ended less than  crawls (the first run, or a retry of
 :data:`GRACE` ago) and it was not loaded             tonight's crawl)
 past, never crawled, the start URLs carry the date   crawls: the site is asked for that
@@ -18,7 +18,8 @@ forced (spec ``crawl.recrawl_past``, ``--recrawl``,  crawls; a past night is rec
 the run's ``recrawl``)                               observed on the day it was fetched
 ===================================================  ======================================
 
-:func:`reused_result` is the scrape report of a partition re-processed from the raw store.
+:func:`reused_result` is the scrape report of a partition reused from the raw store (its
+stored records, extracted when the pages were fetched: after a spec change, ``--recrawl``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def plan_crawl(
         return CrawlPlan("crawl", "forced", observed)
     if stored_pages and (loaded or not current):
         why = "a re-run of a loaded date" if loaded else "a past date crawled before"
-        return CrawlPlan("reuse", f"{why}: its {stored_pages} stored pages are re-processed")
+        return CrawlPlan(
+            "reuse", f"{why}: the records of its {stored_pages} stored pages are reused"
+        )
     if current:
         return CrawlPlan("crawl", "its night is now")
     if dated(spec):
@@ -141,7 +144,7 @@ def plan_partition(
 def reused_result(
     spec: SourceSpec, day: dt.date, settings: Settings, plan: CrawlPlan
 ) -> CrawlResult:
-    """The scrape report of a partition whose stored pages are re-processed: the raw
+    """The scrape report of a partition whose stored records are reused: the raw
     partition's counts, nothing asked of the site (``reused``)."""
     from harvest.scraping.runner import CrawlResult
     from harvest.storage.raw import open_raw_store

@@ -60,7 +60,7 @@ class ValidationFailed(HarvestError, RuntimeError):
             lines.append(
                 f"  The raw pages are kept in {raw_uri}; fix the cause and re-run the date (after a "
                 'spec change, with --recrawl or the run conf {"recrawl": true} once its night '
-                "is past: a re-run re-processes the stored pages)."
+                "is past: a re-run reuses the records stored with the pages)."
             )
         if data_docs_path:
             lines.append(f"  Data Docs: {data_docs_path}")
