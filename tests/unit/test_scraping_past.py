@@ -49,6 +49,23 @@ def test_a_past_date_crawled_before_is_reprocessed_even_if_never_loaded() -> Non
     assert plan.action == "reuse" and plan.reason.startswith("a past date crawled before")
 
 
+def test_a_past_dated_crawl_that_fetched_nothing_is_asked_again_not_reused() -> None:
+    """A backfill's crawl that found the site down stored only failed pages: its retry asks the
+    site again for that date (else no retry could ever help); a loaded date, tonight's retry and
+    an undated source keep their rule."""
+    dated_spec = spec("{base_url}/listings/{date}")
+    again = plan_crawl(dated_spec, DAY, END, LATER, stored_pages=1, loaded=False, all_failed=True)
+    assert again.action == "crawl" and again.reason == (
+        "its 1 stored pages all failed: the site is asked again"
+    )
+    loaded = plan_crawl(dated_spec, DAY, END, LATER, stored_pages=1, loaded=True, all_failed=True)
+    assert loaded.action == "reuse"
+    undated = plan_crawl(spec(), DAY, END, LATER, stored_pages=1, loaded=False, all_failed=True)
+    assert undated.action == "reuse", "today's pages are not that date's"
+    some = plan_crawl(dated_spec, DAY, END, LATER, stored_pages=2, loaded=False)
+    assert some.action == "reuse"
+
+
 def test_a_catalogue_backfilled_for_a_date_never_crawled_cannot_observe_the_past() -> None:
     with pytest.raises(PastNotObservable) as refused:
         plan_crawl(spec(), DAY, END, LATER, stored_pages=0, loaded=False)

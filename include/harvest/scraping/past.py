@@ -36,6 +36,7 @@ from harvest.errors import HarvestError
 if TYPE_CHECKING:
     from harvest.partitions import Partition
     from harvest.scraping.runner import CrawlResult
+    from harvest.storage.raw import RawDocument
 
 GRACE = dt.timedelta(days=1)
 """How long after its data interval ends a partition's night is still *now*: its crawl (or a
@@ -75,17 +76,24 @@ def plan_crawl(
     stored_pages: int,
     loaded: bool,
     recrawl: bool = False,
+    all_failed: bool = False,
 ) -> CrawlPlan:
     """The :class:`CrawlPlan` of partition ``day`` of ``spec`` (see the module docstring):
     ``interval_end`` its data interval's end, ``now`` the time of the run (UTC),
     ``stored_pages`` the documents of its raw partition, ``loaded`` whether it was loaded,
-    ``recrawl`` forced by the run (or the spec's ``crawl.recrawl_past``). Raises
+    ``recrawl`` forced by the run (or the spec's ``crawl.recrawl_past``), ``all_failed``
+    whether every stored page failed (a crawl that fetched nothing observed nothing: a dated
+    source's retry asks the site again instead of reusing it). Raises
     :class:`PastNotObservable` naming the source, the date and how to force it."""
     current = now < interval_end + GRACE
     forced = recrawl or spec.crawl.recrawl_past
     if forced:
         observed = None if current or dated(spec) else now.date()
         return CrawlPlan("crawl", "forced", observed)
+    if stored_pages and all_failed and not loaded and not current and dated(spec):
+        return CrawlPlan(
+            "crawl", f"its {stored_pages} stored pages all failed: the site is asked again"
+        )
     if stored_pages and (loaded or not current):
         why = "a re-run of a loaded date" if loaded else "a past date crawled before"
         return CrawlPlan(
@@ -124,12 +132,17 @@ def plan_partition(
     store = open_raw_store(settings.raw_store_url)
     try:
         stored = store.count(spec.name, partition.day)
+        loaded = False
+        if stored:  # a partition never crawled cannot have been loaded from its pages
+            with open_warehouse(settings, spec, partition.day) as warehouse:
+                loaded = warehouse.partition_summary(spec.name, partition.day) is not None
+        all_failed = (
+            bool(stored)
+            and not loaded
+            and all(failed(doc) for doc in store.read_partition(spec.name, partition.day))
+        )
     finally:
         store.close()
-    loaded = False
-    if stored:  # a partition never crawled cannot have been loaded from its pages
-        with open_warehouse(settings, spec, partition.day) as warehouse:
-            loaded = warehouse.partition_summary(spec.name, partition.day) is not None
     return plan_crawl(
         spec,
         partition.day,
@@ -138,7 +151,13 @@ def plan_partition(
         stored_pages=stored,
         loaded=loaded,
         recrawl=recrawl,
+        all_failed=all_failed,
     )
+
+
+def failed(doc: RawDocument) -> bool:
+    """Whether a stored page failed: an error and no field read from it."""
+    return bool(doc.error) and not any(doc.fields.values())
 
 
 def reused_result(
@@ -155,14 +174,14 @@ def reused_result(
         uri = store.uri(spec.name, day)
     finally:
         store.close()
-    failed = sum(1 for doc in docs if doc.error and not any(doc.fields.values()))
+    failed_pages = sum(1 for doc in docs if failed(doc))
     items = sum((doc.page_type == "detail" and not doc.error) + len(doc.records) for doc in docs)
     return CrawlResult(
         source=spec.name,
         logical_date=day.isoformat(),
         pages=len(docs),
         documents=len(docs),
-        failed_pages=failed,
+        failed_pages=failed_pages,
         items=len(docs),
         bytes=0,
         js_pages=sum(doc.rendered_with == "chromium" for doc in docs),
