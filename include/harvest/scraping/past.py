@@ -136,9 +136,10 @@ def plan_partition(
         if stored:  # a partition never crawled cannot have been loaded from its pages
             with open_warehouse(settings, spec, partition.day) as warehouse:
                 loaded = warehouse.partition_summary(spec.name, partition.day) is not None
-        all_failed = (
+        all_failed = (  # read only where it changes the plan (a dated source, not loaded)
             bool(stored)
             and not loaded
+            and dated(spec)
             and all(failed(doc) for doc in store.read_partition(spec.name, partition.day))
         )
     finally:
