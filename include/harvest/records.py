@@ -49,6 +49,18 @@ def _raw_string(value: object, repairs: TextRepairs) -> str | None:
     return None if value is None else normalise_text(str(value), repairs)
 
 
+def earliest_cards(docs: Iterable[RawDocument]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(URL of a document, number of a record in its ``records``; 0: its ``fields``) -> the
+    values of the card that comes first among the ``earlier_cards`` naming that record."""
+    first: dict[tuple[str, int], tuple[list[Any], dict[str, Any]]] = {}
+    for doc in docs:
+        for card in doc.earlier_cards:
+            stored = (str(card["of"]), int(card["card"]))
+            if stored not in first or list(card["at"]) < first[stored][0]:
+                first[stored] = (list(card["at"]), card["fields"])
+    return {stored: fields for stored, (_, fields) in first.items()}
+
+
 def extract_records(
     docs: Iterable[RawDocument],
     spec: SourceSpec,
@@ -65,8 +77,14 @@ def extract_records(
     URL, after redirects: the record's ``url``) and its key: pages of one item reached under
     several URLs give one record, the others are listed in ``same_item`` (``"<url> (ended at
     <final>, as <the URL kept> did)"``). :class:`RecordExtraction` gives the same rows in parts.
+
+    Of several cards of one item, the record holds the values of the card that comes first in
+    (level, list page URL, position) order, whichever the crawl met first: a record that a
+    document's ``earlier_cards`` names takes the values of the first of them
+    (:mod:`harvest.crawler.spiders.item_pages`).
     """
-    extraction = RecordExtraction(spec, repairs, same_item)
+    docs = docs if isinstance(docs, list) else list(docs)
+    extraction = RecordExtraction(spec, repairs, same_item, earlier=earliest_cards(docs))
     for doc in docs:
         extraction.add(doc)
     frame = extraction.take()
@@ -93,7 +111,8 @@ class RecordExtraction:
     """:func:`extract_records` fed one document at a time, its rows taken in parts.
 
     ``shared`` (:func:`item_identity_urls` of the same documents): remember only the item pages
-    at these record URLs (default: every one, as :func:`extract_records` does). A row taken
+    at these record URLs (default: every one, as :func:`extract_records` does); ``earlier``:
+    :func:`earliest_cards` of the same documents. A row taken
     already that a later page of the same item replaces is in :attr:`replaced` (its position in
     the partition -> the new row) for the caller to apply to its part."""
 
@@ -103,8 +122,10 @@ class RecordExtraction:
         repairs: TextRepairs | None = None,
         same_item: list[str] | None = None,
         shared: set[str] | None = None,
+        earlier: dict[tuple[str, int], dict[str, Any]] | None = None,
     ) -> None:
         self.spec, self.names = spec, list(spec.detail.fields)
+        self.earlier = earlier or {}
         self.repairs = repairs if repairs is not None else TextRepairs()
         self.same_item, self.shared = same_item, shared
         self.key_at = len(META_COLUMNS) + self.names.index(spec.detail.key)
@@ -116,8 +137,9 @@ class RecordExtraction:
 
     def add(self, doc: RawDocument) -> None:
         """The rows of one document (its cards, its item)."""
-        repairs, names = self.repairs, self.names
+        repairs, names, earlier = self.repairs, self.names, self.earlier
         for number, record in enumerate(doc.records, start=1):
+            record = earlier.get((doc.url, number), record)
             url = normalise_text(f"{doc.url}#card-{number}", repairs)
             self.rows.append(
                 [
@@ -130,11 +152,12 @@ class RecordExtraction:
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
             return
         url = normalise_text(item_url(doc), repairs)
+        fields = earlier.get((doc.url, 0), doc.fields)
         row = [
             doc.source,
             doc.logical_date,
             url,
-            *(_raw_string(doc.fields.get(n), repairs) for n in names),
+            *(_raw_string(fields.get(n), repairs) for n in names),
         ]
         if self.shared is not None and url not in self.shared:
             self.rows.append(row)

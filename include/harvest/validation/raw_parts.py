@@ -3,8 +3,9 @@
 When the raw store holds more documents than ``Settings.dask_threshold_rows`` for a partition,
 :func:`stage_raw_parts` reads it twice, one document at a time
 (:meth:`harvest.storage.raw.RawStore.iter_partition`): first for the record URLs two item pages
-may share (:func:`harvest.records.item_identity_urls`: redirected pages, few) and, for a
-catalogue, its list pages' account; then it extracts the records
+may share (:func:`harvest.records.item_identity_urls`: redirected pages, few), the earlier
+cards pages name (:func:`harvest.records.earliest_cards`) and, for a catalogue, its list pages'
+account; then it extracts the records
 (:class:`harvest.records.RecordExtraction`, the code of :func:`harvest.records.extract_records`)
 and writes them as parts of ``part_rows`` rows. A record a later page of the same item replaces
 after its part was written is patched into that part at the end. The parts equal
@@ -31,6 +32,7 @@ from harvest.observation import ListingAccount, listing_account
 from harvest.records import (
     META_COLUMNS,
     RecordExtraction,
+    earliest_cards,
     extract_records,
     item_identity_urls,
     rows_frame,
@@ -72,15 +74,13 @@ def stage_raw_parts(
     """Extract partition (``spec.name``, ``day``) of ``store`` into ``folder/raw/part-N.parquet``
     (see the module docstring); ``repairs`` and ``same_item`` as :func:`extract_records` fills
     them."""
-    account = None
-    if spec.mode == "catalogue":  # the account needs every page, not their fields: light copies
-        light: list[RawDocument] = []
-        shared = item_identity_urls(_kept(store.iter_partition(spec.name, day), light))
-        account = listing_account(light)
-        del light
-    else:
-        shared = item_identity_urls(store.iter_partition(spec.name, day))
-    extraction = RecordExtraction(spec, repairs, same_item, shared)
+    catalogue = spec.mode == "catalogue"  # its account needs every page, not their fields
+    light: list[RawDocument] = []
+    shared = item_identity_urls(_kept(store.iter_partition(spec.name, day), light, catalogue))
+    earlier = earliest_cards(d for d in light if d.earlier_cards)
+    account = listing_account(light) if catalogue else None
+    del light
+    extraction = RecordExtraction(spec, repairs, same_item, shared, earlier)
     parts = folder / "raw"
     parts.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
@@ -132,13 +132,17 @@ def extract_partition(
     return {"raw": raw}, account
 
 
-def _kept(docs: Iterator[RawDocument], light: list[RawDocument]) -> Iterator[RawDocument]:
-    """``docs`` as they come, each kept in ``light`` without its fields, body and card values
-    (what :func:`listing_account` reads: URLs, status, errors, listing, the number of cards)."""
+def _kept(
+    docs: Iterator[RawDocument], light: list[RawDocument], every: bool
+) -> Iterator[RawDocument]:
+    """``docs`` as they come, kept in ``light`` without their fields, body and card values (what
+    :func:`listing_account` and :func:`earliest_cards` read: URLs, status, errors, listing, the
+    number of cards, the earlier cards): ``every`` one, else those naming earlier cards (few)."""
     for doc in docs:
         yield doc
-        cards: list[dict[str, Any]] = [{}] * len(doc.records)
-        light.append(replace(doc, fields={}, body=None, records=cards))
+        if every or doc.earlier_cards:
+            cards: list[dict[str, Any]] = [{}] * len(doc.records)
+            light.append(replace(doc, fields={}, body=None, records=cards))
 
 
 def _patch(
