@@ -43,13 +43,17 @@ def partition() -> list[RawDocument]:
     """60 item pages and a list page of 7 cards: page 2 is reached again from 41, 57 and 90
     (redirects, the same key: one record, page 2's), page 50 redirects to 5, page 30 to 59
     with another key (two records), page 1 to 58 (one record, page 58's, at page 1's place:
-    a part written before page 58 is read gets it), a failed page with no fields (no record)."""
+    a part written before page 58 is read gets it), a failed page with no fields (no record),
+    a later list page naming an earlier card of the first one (its values win)."""
     docs = [page(i) for i in range(60) if i not in (1, 30, 41, 50, 57)]
     docs += [page(41, final=2, key=2), page(57, final=2, key=2), page(90, final=2, key=2)]
     docs += [page(50, final=5, key=5), page(30, final=59, key=999), page(1, final=58, key=58)]
     cards = [{"listing_id": f"C-{n}", "title": f"card {n}"} for n in range(7)]
     docs.append(page(70, page_type="index", records=cards))
     docs.append(replace(page(80), error="HTTP 500", fields={}))
+    earlier = {"of": "http://s/listing/0070", "card": 2, "at": [0, "http://s/a", 1]}
+    earlier["fields"] = {"listing_id": "C-1", "title": "the card met first"}
+    docs.append(replace(page(71, page_type="index"), earlier_cards=[earlier]))
     return sorted(docs, key=lambda d: d.url)
 
 
@@ -71,6 +75,7 @@ def test_the_parts_are_extract_records_of_the_whole_cut_in_parts(
     assert len(frames) == -(-len(want) // part_rows)
     got = pd.concat(frames, ignore_index=True)
     pd.testing.assert_frame_equal(got, want)
+    assert "the card met first" in set(got["title"])
     assert got_same == want_same and len(want_same) == 5, want_same
     assert "listing/0001 (ended at http://s/listing/0058, as http://s/listing/0058 did)" in "".join(
         got_same
