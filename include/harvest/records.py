@@ -49,6 +49,18 @@ def _raw_string(value: object, repairs: TextRepairs) -> str | None:
     return None if value is None else normalise_text(str(value), repairs)
 
 
+def earliest_cards(docs: Iterable[RawDocument]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(URL of a document, number of a record in its ``records``; 0: its ``fields``) -> the
+    values of the card that comes first among the ``earlier_cards`` naming that record."""
+    first: dict[tuple[str, int], tuple[list[Any], dict[str, Any]]] = {}
+    for doc in docs:
+        for card in doc.earlier_cards:
+            stored = (str(card["of"]), int(card["card"]))
+            if stored not in first or list(card["at"]) < first[stored][0]:
+                first[stored] = (list(card["at"]), card["fields"])
+    return {stored: fields for stored, (_, fields) in first.items()}
+
+
 def extract_records(
     docs: Iterable[RawDocument],
     spec: SourceSpec,
@@ -65,7 +77,14 @@ def extract_records(
     URL, after redirects: the record's ``url``) and its key: pages of one item reached under
     several URLs give one record, the others are listed in ``same_item`` (``"<url> (ended at
     <final>, as <the URL kept> did)"``).
+
+    Of several cards of one item, the record holds the values of the card that comes first in
+    (level, list page URL, position) order, whichever the crawl met first: a record that a
+    document's ``earlier_cards`` names takes the values of the first of them
+    (:mod:`harvest.crawler.spiders.item_pages`).
     """
+    docs = docs if isinstance(docs, list) else list(docs)
+    earlier = earliest_cards(docs)
     names = list(spec.detail.fields)
     repairs = repairs if repairs is not None else TextRepairs()
     before = repairs.suspicious
@@ -73,6 +92,7 @@ def extract_records(
     items: dict[tuple[str, str | None], tuple[int, str]] = {}  # (item URL, key) -> (row, asked)
     for doc in docs:
         for number, record in enumerate(doc.records, start=1):
+            record = earlier.get((doc.url, number), record)
             url = normalise_text(f"{doc.url}#card-{number}", repairs)
             rows.append(
                 [
@@ -85,11 +105,12 @@ def extract_records(
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
             continue
         url = normalise_text(item_url(doc), repairs)
+        fields = earlier.get((doc.url, 0), doc.fields)
         row = [
             doc.source,
             doc.logical_date,
             url,
-            *(_raw_string(doc.fields.get(n), repairs) for n in names),
+            *(_raw_string(fields.get(n), repairs) for n in names),
         ]
         identity = (url, row[len(META_COLUMNS) + names.index(spec.detail.key)])
         if identity not in items:

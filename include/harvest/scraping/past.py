@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from harvest.config.settings import Settings
@@ -54,11 +54,14 @@ class PastNotObservable(HarvestError, RuntimeError):
 @dataclass(frozen=True)
 class CrawlPlan:
     """What the scrape stage does with a partition: ``crawl`` the site or ``reuse`` the stored
-    pages, why, and (a forced crawl of a past night) the day the pages are observed on."""
+    pages, why, and (a forced crawl of a past night) the day the pages are observed on;
+    ``documents``: the raw partition when the plan read it (:func:`plan_partition`), so that
+    :func:`reused_result` does not read it again."""
 
     action: Literal["crawl", "reuse"]
     reason: str
     observed_on: dt.date | None = None  # set when it differs from the partition's day
+    documents: list[RawDocument] | None = field(default=None, compare=False, repr=False)
 
 
 def dated(spec: SourceSpec) -> bool:
@@ -124,8 +127,10 @@ def plan_partition(
     now: dt.datetime | None = None,
 ) -> CrawlPlan:
     """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
-    partition and whether the warehouse has its load summary. ``now``: the run's time (UTC),
-    default the clock. Raises :class:`PastNotObservable`, and the stores' errors."""
+    partition and whether the warehouse has its load summary (the documents themselves are read
+    only where every page failing changes the plan, a dated source not loaded, and are then
+    kept in the plan's ``documents``). ``now``: the run's time (UTC), default the clock.
+    Raises :class:`PastNotObservable`, and the stores' errors."""
     from harvest.storage.raw import open_raw_store
     from harvest.storage.warehouse import open_warehouse
 
@@ -136,15 +141,12 @@ def plan_partition(
         if stored:  # a partition never crawled cannot have been loaded from its pages
             with open_warehouse(settings, spec, partition.day) as warehouse:
                 loaded = warehouse.partition_summary(spec.name, partition.day) is not None
-        all_failed = (  # read only where it changes the plan (a dated source, not loaded)
-            bool(stored)
-            and not loaded
-            and dated(spec)
-            and all(failed(doc) for doc in store.read_partition(spec.name, partition.day))
-        )
+        docs = None  # read only where it changes the plan (a dated source, not loaded)
+        if stored and not loaded and dated(spec):
+            docs = store.read_partition(spec.name, partition.day)
     finally:
         store.close()
-    return plan_crawl(
+    plan = plan_crawl(
         spec,
         partition.day,
         partition.interval_end,
@@ -152,8 +154,9 @@ def plan_partition(
         stored_pages=stored,
         loaded=loaded,
         recrawl=recrawl,
-        all_failed=all_failed,
+        all_failed=docs is not None and all(failed(doc) for doc in docs),
     )
+    return replace(plan, documents=docs) if plan.action == "reuse" and docs else plan
 
 
 def failed(doc: RawDocument) -> bool:
@@ -165,13 +168,16 @@ def reused_result(
     spec: SourceSpec, day: dt.date, settings: Settings, plan: CrawlPlan
 ) -> CrawlResult:
     """The scrape report of a partition whose stored records are reused: the raw
-    partition's counts, nothing asked of the site (``reused``)."""
+    partition's counts (its documents read once: those of ``plan`` when it read them), nothing
+    asked of the site (``reused``)."""
     from harvest.scraping.runner import CrawlResult
     from harvest.storage.raw import open_raw_store
 
     store = open_raw_store(settings.raw_store_url)
     try:
-        docs = store.read_partition(spec.name, day)
+        docs = (
+            plan.documents if plan.documents is not None else store.read_partition(spec.name, day)
+        )
         uri = store.uri(spec.name, day)
     finally:
         store.close()

@@ -60,6 +60,7 @@ class RawDocument:
     # a list page's place in the crawl graph and the pages it links (harvest.observation):
     # {"branch", "parent", "level", "links", "continues"}; None for item pages and old documents
     listing: dict[str, Any] | None = None
+    earlier_cards: list[dict[str, Any]] = field(default_factory=list)  # harvest.records
 
     @property
     def key(self) -> tuple[str, str, str]:
