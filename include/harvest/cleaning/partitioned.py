@@ -62,12 +62,13 @@ class DaskCleaned:
     duplicates: pd.DataFrame
     kept_matches: pd.DataFrame
     counts: dict[str, Any]
+    history_rows: int = 0
 
 
 def clean_on_dask(
     validated: Path,
     spec: SourceSpec,
-    history: pd.DataFrame | None,
+    history: pd.DataFrame | list[Path] | None,
     *,
     client: Any,
     folder: Path,
@@ -76,6 +77,8 @@ def clean_on_dask(
     """:func:`harvest.cleaning.stage.clean_frame` of the validated Parquet file ``validated``
     on Dask (``client``: a ``distributed.Client``), working files under ``folder`` (removed by
     the caller), the cleaned records written to ``cleaned``; the same frames and counts.
+    ``history``: the processed rows compared with, as a frame or as Parquet parts in their order
+    (:func:`harvest.cleaning.stage.write_history_parts`: never read whole here).
     ``ValueError`` when the validated frame has no key column."""
     import dask
     import pyarrow.parquet as pq
@@ -107,12 +110,15 @@ def clean_on_dask(
     first_day = min(days) if days else None
     catalogue = spec.mode == "catalogue"
     history_paths: list[Path] = []
-    part_rows = max(sizes, default=1) or 1
-    if history is not None and len(history) and not catalogue:
-        history_paths = write_parts(history, folder / "history-raw", part_rows)
+    if isinstance(history, list):
+        history_paths = [] if catalogue else history
+    elif history is not None and len(history) and not catalogue:
+        history_paths = write_parts(history, folder / "history-raw", max(sizes, default=1) or 1)
     del history
+    history_sizes = [pq.ParquetFile(p).metadata.num_rows for p in history_paths]
+    starts = np.cumsum([0, *history_sizes])
     prepared = run(
-        prepare_history, *[(str(p), n, n * part_rows, spec, work, first_day, bounds, buckets)
+        prepare_history, *[(str(p), n, int(starts[n]), spec, work, first_day, bounds, buckets)
                            for n, p in enumerate(history_paths)]
     )  # fmt: skip
     key_results = run(_key_bucket, *[(spec, work, b) for b in range(buckets)])
@@ -153,7 +159,8 @@ def clean_on_dask(
         "clean source=%s on Dask: %d in, %d out, %d buckets",
         spec.name, int(offsets[-1]), max(rows, 0), buckets,
     )  # fmt: skip
-    return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts)
+    history_rows = int(starts[-1])
+    return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts, history_rows)
 
 
 def _counts(
