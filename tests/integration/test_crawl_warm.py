@@ -151,6 +151,7 @@ def test_the_child_started_ahead_imports_nothing_a_crawl_does_not(
     )
     crawled = dump + (
         "from harvest.crawler import crawl\n"
+        "crawl.leave_out_unused_modules()\n"
         "code = crawl.main(sys.argv[1:])\n"
         "dump()\n"
         "crawl.exit_now(code)\n"
@@ -163,6 +164,8 @@ def test_the_child_started_ahead_imports_nothing_a_crawl_does_not(
     crawl_modules = set(json.loads((tmp_path / "modules.json").read_text()))
     preloaded = dump + (
         "import importlib\n"
+        "from harvest.crawler import crawl\n"
+        "crawl.leave_out_unused_modules()\n"
         "from harvest.crawler.warm import PRELOAD, PRELOAD_MONITORS\n"
         "for name in PRELOAD + PRELOAD_MONITORS:\n"
         "    importlib.import_module(name)\n"

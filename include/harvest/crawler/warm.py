@@ -71,6 +71,7 @@ PRELOAD = (
     "harvest.crawler.pipelines",
     "harvest.crawler.progress",
     "harvest.crawler.replay",
+    "harvest.crawler.stats",
 )
 # With ``--monitors``: what a crawl whose spec runs monitors imports besides (Spidermon).
 PRELOAD_MONITORS = ("harvest.crawler.monitors",)
@@ -102,4 +103,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    crawl.leave_out_unused_modules()  # as the crawl's own start does, before Scrapy
     crawl.exit_now(main())
