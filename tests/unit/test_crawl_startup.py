@@ -1,0 +1,67 @@
+"""What the crawl process spends outside its pages (a cached re-run pays it every time): its
+stats collector without Scrapy's per-read deprecation wrapper, and the optional modules kept
+out of it (:data:`harvest.crawler.crawl.UNUSED_MODULES`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scrapy import Spider
+from scrapy.statscollectors import MemoryStatsCollector, StatsCollector
+from scrapy.utils.misc import load_object
+from scrapy.utils.test import get_crawler
+
+from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
+from harvest.config.spec import load_spec
+from harvest.crawler.settings import build_scrapy_settings
+from harvest.crawler.stats import HarvestStatsCollector
+
+DAY = dt.date(2026, 3, 1)
+
+
+def test_the_crawl_keeps_scrapys_stats_without_the_per_read_wrapper(tmp_path: Path) -> None:
+    spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    values = build_scrapy_settings(spec, Settings.from_env({"HARVEST_HOME": str(tmp_path)}), DAY)
+    assert load_object(values["STATS_CLASS"]) is HarvestStatsCollector
+    crawler = get_crawler(Spider, {"STATS_CLASS": values["STATS_CLASS"]})
+    stats = crawler.stats
+    assert isinstance(stats, MemoryStatsCollector)
+    # Scrapy's collector hands out a wrapper per method; this one its own method
+    assert stats.inc_value.__func__ is StatsCollector.inc_value  # type: ignore[attr-defined]
+    assert not hasattr(get_crawler(Spider).stats.inc_value, "__func__")
+    stats.open_spider()
+    stats.inc_value("pages")
+    stats.inc_value("pages", 2)
+    stats.max_value("depth", 3)
+    stats.max_value("depth", 1)
+    stats.set_value("reason", "finished")
+    assert stats.get_stats() == {"pages": 3, "depth": 3, "reason": "finished"}
+    assert stats.get_value("missing", 0) == 0
+
+
+UNUSED = """
+import sys
+{prepare}
+from redis.observability import providers
+print(providers.OTEL_AVAILABLE, "opentelemetry.sdk.metrics" in sys.modules
+      and sys.modules["opentelemetry.sdk.metrics"] is not None)
+"""
+
+
+@pytest.mark.parametrize("left_out", [False, True])
+def test_the_crawl_process_leaves_out_redis_pys_metrics(left_out: bool) -> None:
+    pytest.importorskip("opentelemetry.sdk.metrics", reason="the SDK is not installed here")
+    prepare = (
+        "from harvest.crawler.crawl import leave_out_unused_modules; leave_out_unused_modules()"
+        if left_out
+        else ""
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", UNUSED.format(prepare=prepare)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    assert out == (["False", "False"] if left_out else ["True", "True"])
