@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         say(f"  running DAG {dag_id} (dag.test) ...")
-        state, results, states, run_id = run_dag(args.date, log_path, dag_id)
+        state, results, states, run_id = run_dag(args.date, log_path, dag_id, spec)
     finally:
         if site is not None:
             site.stop()
