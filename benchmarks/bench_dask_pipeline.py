@@ -13,7 +13,7 @@ database of the side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1
 ``LocalCluster`` of 2 worker processes of one thread that the side starts and its stages use
 through ``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall
 time per stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process
-and of each worker. After its load each side also copies the same rows with ``psql \\copy``
+(whole, and per stage: the peak is reset before each) and of each worker. After its load each side also copies the same rows with ``psql \\copy``
 (CSV, into a plain table shaped like the processed one): the load's rows/s against it.
 
 Every round checks that both sides quarantined as many records, dropped the same duplicates
@@ -32,6 +32,7 @@ Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M record
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -57,6 +58,13 @@ def _peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _reset_peak() -> None:
+    """Start this process's VmHWM afresh (Linux ``clear_refs`` 5), so the next reading is one
+    stage's peak; a kernel that refuses leaves the peak since the start."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def _processed(url: str) -> tuple[str, list[str], int, str]:
@@ -216,27 +224,35 @@ def run_side(
         settings = Settings.from_env(env)
         partition = Partition.of(spec.name, DAY)
         mark = time.perf_counter()
+        whole = _peak_mb()
+        _reset_peak()
         validation_report = validation.validate(
             spec, partition, settings, chunk_size=part_rows, data_docs=False
         )
         validated_uri = validation_report.validated_uri
         seconds["validate"] = time.perf_counter() - mark
+        peaks = {"validate": _peak_mb()}
+        _reset_peak()
         mark = time.perf_counter()
         cleaned = cleaning.clean(spec, partition, settings, validated_uri=validated_uri)
         seconds["clean"] = time.perf_counter() - mark
+        peaks["clean"] = _peak_mb()
+        _reset_peak()
         mark = time.perf_counter()
         loaded = loading.load(
             spec, partition, settings, validation=validation_report, cleaning=cleaned,
             clean=cleaning.reclean,
         )  # fmt: skip
         seconds["load"] = time.perf_counter() - mark
+        peaks["load"] = _peak_mb()
         if client is not None:
             usage = client.run(lambda: (_peak_mb(), time.process_time()))
             figures["workers_peak_mb"] = [peak for peak, _ in usage.values()]
             figures["workers_cpu"] = sum(cpu_s for _, cpu_s in usage.values())
     seconds["total"] = time.perf_counter() - started
     figures["cpu"] = time.process_time() - cpu + figures["workers_cpu"]
-    figures["peak_mb"] = _peak_mb()
+    figures["peak_mb"] = max(whole, _peak_mb(), *peaks.values())
+    figures["stage_peak_mb"] = peaks
     table, columns, processed_rows, total = _processed(url)
     figures["copy_seconds"], figures["copy_keyed_seconds"] = _psql_copy(url, table, columns, work)
     figures["seconds"] = seconds
@@ -284,6 +300,14 @@ def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
     print(f"{side}: " + ", ".join(parts))
     peaks = [r["peak_mb"] for r in results]
     line = f"{side}: process peak {median(peaks):.0f} MB ({spread(peaks, '.0f')})"
+    line += (
+        " ("
+        + ", ".join(
+            f"{stage} {median([r['stage_peak_mb'][stage] for r in results]):.0f}"
+            for stage in ("validate", "clean", "load")
+        )
+        + " MB)"
+    )
     if results[0]["workers_peak_mb"]:
         workers = [max(r["workers_peak_mb"]) for r in results]
         line += f", largest worker {median(workers):.0f} MB ({spread(workers, '.0f')})"

@@ -9,13 +9,14 @@ in two shuffles through files under the run's work folder (:mod:`harvest.cleanin
    order are sorted by key); each bucket runs :func:`harvest.cleaning.dedup.deduplicate` with
    ``key_only`` -- the whole key rule, since all rows of a key share a bucket.
 2. **content and near**: the survivors and the history go to the buckets of a grid over the
-   block fields least often missing (:class:`harvest.cleaning.shuffle.Grid`; a row lacking
-   one of them is copied along that dimension). Content-identical rows and candidate pairs
-   (Harvest's blocking) always share a bucket, so each bucket finds its content matches and
-   scores its candidate pairs (dedupe); the pairs scored at or above ``threshold -
-   review_margin`` (re-listings and borderline ones: few) come back to the driver, which
-   resolves them in the order of :func:`harvest.cleaning.dedup.deduplicate` (later record
-   first, best score first, earliest canonical record first).
+   block fields no record lacks (:class:`harvest.cleaning.shuffle.Grid`). Content-identical
+   rows share a bucket, and so does the whole block of a candidate pair, so each bucket finds
+   its content matches and the candidate pairs of Harvest's blocking (the sorted
+   neighbourhood within each block, as on pandas) and scores them (dedupe); the pairs
+   scored at or above ``threshold - review_margin`` (re-listings and borderline ones: few)
+   come back to the driver, which resolves them in the order of
+   :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score first,
+   earliest canonical record first).
 
 Imputation statistics are computed over every part's values; the cleaned records are written
 bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on pandas.
