@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from harvest.config.settings import Settings
@@ -58,7 +58,8 @@ class CrawlPlan:
 
     action: Literal["crawl", "reuse"]
     reason: str
-    observed_on: dt.date | None = None  # set when it differs from the partition's day
+    observed_on: dt.date | None = None  # set when it differs from the partition's day (a forced
+    # crawl of a past night, or a re-run reusing the pages such a crawl stored)
 
 
 def dated(spec: SourceSpec) -> bool:
@@ -124,18 +125,23 @@ def plan_partition(
     now: dt.datetime | None = None,
 ) -> CrawlPlan:
     """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
-    partition and whether the warehouse has its load summary. ``now``: the run's time (UTC),
-    default the clock. Raises :class:`PastNotObservable`, and the stores' errors."""
+    partition and whether the warehouse has its load summary. A re-run that reuses the pages a
+    forced crawl observed later keeps the day they were observed on (the load's
+    ``observed_later``, from the summary). ``now``: the run's time (UTC), default the clock.
+    Raises :class:`PastNotObservable`, and the stores' errors."""
     from harvest.storage.raw import open_raw_store
     from harvest.storage.warehouse import open_warehouse
 
     store = open_raw_store(settings.raw_store_url)
     try:
         stored = store.count(spec.name, partition.day)
-        loaded = False
+        loaded, observed_on = False, None
         if stored:  # a partition never crawled cannot have been loaded from its pages
             with open_warehouse(settings, spec, partition.day) as warehouse:
-                loaded = warehouse.partition_summary(spec.name, partition.day) is not None
+                summary = warehouse.partition_summary(spec.name, partition.day)
+            loaded = summary is not None
+            later = (summary.warnings or {}).get("observed_later") if summary else None
+            observed_on = later.get("observed_on") if isinstance(later, dict) else None
         all_failed = (  # read only where it changes the plan (a dated source, not loaded)
             bool(stored)
             and not loaded
@@ -144,7 +150,7 @@ def plan_partition(
         )
     finally:
         store.close()
-    return plan_crawl(
+    plan = plan_crawl(
         spec,
         partition.day,
         partition.interval_end,
@@ -154,6 +160,9 @@ def plan_partition(
         recrawl=recrawl,
         all_failed=all_failed,
     )
+    if plan.action == "reuse" and observed_on:
+        return replace(plan, observed_on=dt.date.fromisoformat(observed_on))
+    return plan
 
 
 def failed(doc: RawDocument) -> bool:
