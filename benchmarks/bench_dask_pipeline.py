@@ -1,19 +1,20 @@
 """One large partition through validate -> clean -> load: the pandas path against the Dask path.
 
-Both sides start from the same synthetic extracted records (:func:`record_parts`: the demo
-site's mess of ``bench_validation.synthetic_records`` -- price formats, units, typos, missing
-fields, repeated listing ids -- with re-listings and copies), made part by part before the clock
-starts: whole for the pandas side, staged as Parquet parts for the Dask side (as
-``validate_on_dask`` stages the raw store's records), so no process of the Dask side ever holds
-them all. Then the real stages: validation (``validate_records`` in chunks of ``--part-rows``,
-or ``validate_parts``), ``harvest.cleaning.clean`` (normalisation, de-duplication with the demo's
-dedupe model, imputation) and ``harvest.loading.load`` into a fresh PostgreSQL database of the
-side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1 (Dask, on a ``LocalCluster`` of
-2 worker processes of one thread that the side starts and its stages use through
-``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall time per
-stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process and of
-each worker. After its load each side also copies the same rows with ``psql \\copy`` (CSV, into
-a plain table shaped like the processed one): the load's rows/s against it.
+Both sides start from the same raw partition: synthetic records (:func:`record_parts`: the
+demo site's mess of ``bench_validation.synthetic_records`` -- price formats, units, typos,
+missing fields, repeated listing ids -- with re-listings and copies) written once, before any
+clock, by a process of its own as a crawl writes them: one item page per record in a file raw
+store (:func:`write_raw_store`). Then the real stages, as the pipeline runs them:
+``harvest.validation.validate`` (the raw partition read whole and validated in chunks of
+``--part-rows`` on pandas; on Dask read and extracted part by part, never whole, then
+validated one part per task), ``harvest.cleaning.clean`` (normalisation, de-duplication with
+the demo's dedupe model, imputation) and ``harvest.loading.load`` into a fresh PostgreSQL
+database of the side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1 (Dask, on a
+``LocalCluster`` of 2 worker processes of one thread that the side starts and its stages use
+through ``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall
+time per stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process
+(whole, and per stage: the peak is reset before each) and of each worker. After its load each side also copies the same rows with ``psql \\copy``
+(CSV, into a plain table shaped like the processed one): the load's rows/s against it.
 
 Every round checks that both sides quarantined as many records, dropped the same duplicates
 per reason and loaded the same rows (a digest of the processed table), and fails naming the
@@ -31,6 +32,7 @@ Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M record
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -56,6 +58,13 @@ def _peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _reset_peak() -> None:
+    """Start this process's VmHWM afresh (Linux ``clear_refs`` 5), so the next reading is one
+    stage's peak; a kernel that refuses leaves the peak since the start."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def _processed(url: str) -> tuple[str, list[str], int, str]:
@@ -140,21 +149,52 @@ def record_parts(n: int, part_rows: int) -> Iterator[Any]:
         yield frame
 
 
-def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict[str, Any]:
-    """One side in this process: generate, validate, clean, load; its figures."""
+def write_raw_store(n: int, part_rows: int, root: Path) -> None:
+    """:func:`record_parts` as the raw store's item pages (one detail page per record, its
+    fields the record's strings) in a :class:`FileRawStore` at ``root``, written as a crawl
+    writes them (batches to a journal, then committed: one line per URL, in URL order)."""
+    from bench_validation import DAY
+
+    from harvest.storage.raw import FileRawStore, RawDocument
+
+    store = FileRawStore(root, deferred=True)
+    for part in record_parts(n, part_rows):
+        names = [c for c in part.columns if c not in ("source", "logical_date", "url")]
+        values = [part[c].astype(object).where(part[c].notna(), None).tolist() for c in names]
+        store.upsert_many(
+            RawDocument(
+                source="demo",
+                logical_date=DAY.isoformat(),
+                url=str(url),
+                status=200,
+                fetched_at="2026-11-27T02:00:00+00:00",
+                page_type="detail",
+                fields=dict(zip(names, row, strict=True)),
+            )
+            for url, *row in zip(part["url"].tolist(), *values, strict=True)
+        )
+    store.commit("demo", DAY)
+    store.close()
+
+
+def run_side(
+    side: str, rows: int, part_rows: int, work: Path, url: str, raw: Path
+) -> dict[str, Any]:
+    """One side in this process: validate (the raw partition at ``raw`` read whole, or in
+    parts on the Dask side), clean, load; its figures."""
     from contextlib import ExitStack
 
     from bench_validation import DAY
 
-    from harvest import cleaning, loading
+    from harvest import cleaning, loading, validation
     from harvest.config.settings import PACKAGE_DIR, Settings
     from harvest.config.spec import load_spec
     from harvest.partitions import Partition
-    from harvest.storage.staging import StagedDataset
 
     spec = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
     env = {
         "HARVEST_HOME": str(work / "home"),
+        "HARVEST_RAW_STORE_URL": raw.as_uri(),
         "HARVEST_WAREHOUSE_URL": url,
         "HARVEST_DASK_THRESHOLD_ROWS": "0" if side == "pandas" else "1",
         "HARVEST_DASK_PART_ROWS": str(part_rows),
@@ -163,19 +203,6 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
     }
     seconds: dict[str, float] = {}
     figures: dict[str, Any] = {"workers_peak_mb": [], "workers_cpu": 0.0}
-    # before the clock: the extracted records, whole (pandas) or staged as Parquet parts one
-    # at a time (Dask: what validate_on_dask stages them as)
-    folder, paths, meta = work / "parts", [], None
-    if side == "pandas":
-        import pandas as pd
-
-        raw = pd.concat(record_parts(rows, part_rows), ignore_index=True)
-    else:
-        (folder / "raw").mkdir(parents=True)
-        for number, part in enumerate(record_parts(rows, part_rows)):
-            paths.append(folder / "raw" / f"part-{number:05d}.parquet")
-            part.to_parquet(paths[-1], index=False)
-            meta = part.iloc[:0] if meta is None else meta
     started, cpu = time.perf_counter(), time.process_time()
     with ExitStack() as stack:
         client = None
@@ -196,46 +223,45 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
             seconds["cluster"] = time.perf_counter() - started
         settings = Settings.from_env(env)
         partition = Partition.of(spec.name, DAY)
-        validated_uri = partition.staged_uri(settings.staging_url, StagedDataset.VALIDATED)
         mark = time.perf_counter()
-        if client is None:
-            from harvest.validation.run import validate_records
-
-            outcome = validate_records(raw, spec, DAY, chunk_size=part_rows)
-            del raw
-        else:
-            from harvest.validation.partitioned import validate_parts
-
-            outcome = validate_parts(paths, meta, rows, spec, DAY, client, folder)
-        outcome.write_valid(validated_uri)
-        validation = outcome.report(validated_uri=validated_uri)
-        del outcome
+        whole = _peak_mb()
+        _reset_peak()
+        validation_report = validation.validate(
+            spec, partition, settings, chunk_size=part_rows, data_docs=False
+        )
+        validated_uri = validation_report.validated_uri
         seconds["validate"] = time.perf_counter() - mark
+        peaks = {"validate": _peak_mb()}
+        _reset_peak()
         mark = time.perf_counter()
         cleaned = cleaning.clean(spec, partition, settings, validated_uri=validated_uri)
         seconds["clean"] = time.perf_counter() - mark
+        peaks["clean"] = _peak_mb()
+        _reset_peak()
         mark = time.perf_counter()
         loaded = loading.load(
-            spec, partition, settings, validation=validation, cleaning=cleaned,
+            spec, partition, settings, validation=validation_report, cleaning=cleaned,
             clean=cleaning.reclean,
         )  # fmt: skip
         seconds["load"] = time.perf_counter() - mark
+        peaks["load"] = _peak_mb()
         if client is not None:
             usage = client.run(lambda: (_peak_mb(), time.process_time()))
             figures["workers_peak_mb"] = [peak for peak, _ in usage.values()]
             figures["workers_cpu"] = sum(cpu_s for _, cpu_s in usage.values())
     seconds["total"] = time.perf_counter() - started
     figures["cpu"] = time.process_time() - cpu + figures["workers_cpu"]
-    figures["peak_mb"] = _peak_mb()
+    figures["peak_mb"] = max(whole, _peak_mb(), *peaks.values())
+    figures["stage_peak_mb"] = peaks
     table, columns, processed_rows, total = _processed(url)
     figures["copy_seconds"], figures["copy_keyed_seconds"] = _psql_copy(url, table, columns, work)
     figures["seconds"] = seconds
     figures["loaded"] = int(loaded.loaded)
     figures["write_seconds"] = float(loaded.seconds)  # the warehouse write (the COPY) alone
     figures["digest"] = {
-        "scraped": validation.scraped,
-        "valid": validation.valid,
-        "quarantined": validation.quarantined,
+        "scraped": validation_report.scraped,
+        "valid": validation_report.valid,
+        "quarantined": validation_report.quarantined,
         "duplicates": cleaned.duplicates,
         "dropped": cleaned.dropped,
         "imputed": cleaned.imputed,
@@ -244,7 +270,7 @@ def run_side(side: str, rows: int, part_rows: int, work: Path, url: str) -> dict
     return figures
 
 
-def _round(side: str, args: argparse.Namespace) -> dict[str, Any]:
+def _round(side: str, args: argparse.Namespace, raw: Path) -> dict[str, Any]:
     from _warehouse import scratch_database
 
     with (
@@ -253,7 +279,7 @@ def _round(side: str, args: argparse.Namespace) -> dict[str, Any]:
     ):
         command = [sys.executable, __file__, "--side", side, "--work", work]
         command += ["--rows", str(args.rows), "--part-rows", str(args.part_rows)]
-        command += ["--url", url.render_as_string(hide_password=False)]
+        command += ["--url", url.render_as_string(hide_password=False), "--raw", str(raw)]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
         proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -274,6 +300,14 @@ def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
     print(f"{side}: " + ", ".join(parts))
     peaks = [r["peak_mb"] for r in results]
     line = f"{side}: process peak {median(peaks):.0f} MB ({spread(peaks, '.0f')})"
+    line += (
+        " ("
+        + ", ".join(
+            f"{stage} {median([r['stage_peak_mb'][stage] for r in results]):.0f}"
+            for stage in ("validate", "clean", "load")
+        )
+        + " MB)"
+    )
     if results[0]["workers_peak_mb"]:
         workers = [max(r["workers_peak_mb"]) for r in results]
         line += f", largest worker {median(workers):.0f} MB ({spread(workers, '.0f')})"
@@ -305,14 +339,20 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="3,000 records, parts of 1,000, 1 round"
     )
-    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=[*SIDES, "raw"], help=argparse.SUPPRESS)
+    parser.add_argument("--raw", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.rows, args.part_rows, args.rounds = 3_000, 1_000, 1
+    if args.side == "raw":
+        write_raw_store(args.rows, args.part_rows, Path(args.raw))
+        return 0
     if args.side:
-        figures = run_side(args.side, args.rows, args.part_rows, Path(args.work), args.url)
+        figures = run_side(
+            args.side, args.rows, args.part_rows, Path(args.work), args.url, Path(args.raw)
+        )
         print(json.dumps(figures, default=str))
         return 0
 
@@ -328,9 +368,15 @@ def main() -> int:
             f"pandas side left out: {args.rows:,} records > --pandas-max-rows {args.pandas_max_rows:,}"
         )
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    raw_dir = tempfile.TemporaryDirectory(prefix="bench-dask-pipeline-raw-")
+    raw = Path(raw_dir.name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
+    command = [sys.executable, __file__, "--side", "raw", "--raw", str(raw)]
+    command += ["--rows", str(args.rows), "--part-rows", str(args.part_rows)]
+    subprocess.run(command, env=env, check=True)  # once, in its own process: not in the peaks
     for round_index in range(args.rounds):
         for side in rotated(sides, round_index):
-            results[side].append(_round(side, args))
+            results[side].append(_round(side, args, raw))
         digests = {side: results[side][-1]["digest"] for side in sides}
         if len(sides) == 2 and digests["pandas"] != digests["dask"]:
             want, got = digests["pandas"], digests["dask"]
@@ -338,6 +384,7 @@ def main() -> int:
             raise SystemExit(
                 f"bench_dask_pipeline: the sides disagree in round {round_index + 1}: {diff}"
             )
+    raw_dir.cleanup()
     print(f"after the rounds: {load_average()}")
     for side in sides:
         _side_lines(side, results[side])

@@ -112,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             f"--date {spec.start_date} here), or set an earlier start_date in the spec"
         )
         return 2
+    if args.train:  # the training's days too, before this date runs
+        import demo_training
+
+        days = demo_training.training_days(demo_training.parse_args(training_args).days)
+        refused = demo_training.before_start(days)
+        if refused:
+            say(refused)
+            return 2
     dag_id = spec.dag_id
     logs = Path(env["HARVEST_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -153,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         say(f"  running DAG {dag_id} (dag.test) ...")
-        state, results, states, run_id = run_dag(args.date, log_path, dag_id)
+        state, results, states, run_id = run_dag(args.date, log_path, dag_id, spec)
     finally:
         if site is not None:
             site.stop()

@@ -188,11 +188,42 @@ def run_dag_file(
 
 
 def run_dag(
-    day: dt.date, log_path: Path, dag_id: str = DAG_ID
+    day: dt.date, log_path: Path, dag_id: str = DAG_ID, spec: Any = None
 ) -> tuple[str, dict[str, Any], dict[str, str], str]:
     """``dag.test()`` of a source's DAG ``dag_id`` for ``day``: (run state, XCom result per
-    stage task, task states, run id)."""
-    return run_dag_file("harvest_sources.py", dag_id, log_path, TASKS, day)
+    stage task, task states, run id). With the source's ``spec``, its crawl child is started
+    ahead (:func:`crawl_ahead`)."""
+    with crawl_ahead(spec, day):
+        return run_dag_file("harvest_sources.py", dag_id, log_path, TASKS, day)
+
+
+@contextlib.contextmanager
+def crawl_ahead(spec: Any, day: dt.date) -> Iterator[Any]:
+    """While ``dag.test()`` starts Airflow in this process (5 to 7 s in a fresh one: importing
+    it, parsing the DAG, building the in-process execution API), the scrape task's crawl child
+    starts Python and imports Scrapy and the crawler on the other core, then waits for the task
+    to hand it its crawl (:mod:`harvest.scraping.warm`). Only when the task will crawl: not for
+    a date whose stored pages it re-processes (:func:`harvest.scraping.past.plan_partition`),
+    nor when the plan cannot be made here (the task says why). Yields the
+    :class:`~harvest.scraping.warm.WarmChild`, or None."""
+    if spec is None:
+        yield None
+        return
+    from harvest.config.settings import Settings
+    from harvest.partitions import Partition
+    from harvest.scraping.past import plan_partition
+    from harvest.scraping.warm import warm_crawl_child
+
+    settings = Settings.from_env()
+    try:
+        crawls = plan_partition(spec, Partition.of(spec.name, day), settings).action != "reuse"
+    except Exception:  # the scrape task meets it again and says it
+        crawls = False
+    if not crawls:
+        yield None
+        return
+    with warm_crawl_child(settings, spec.monitors.enabled) as child:
+        yield child
 
 
 def clear_asset_queue(dag_id: str) -> int:

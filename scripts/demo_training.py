@@ -25,6 +25,54 @@ from demo_runs import clear_asset_queue, run_dag, run_dag_file, say, start_demo_
 import harvest_local as local
 
 TRAIN_DAG_ID = "harvest_train_demo"
+SOURCES = ("demo",)
+"""The sources whose DAG runs each of the days (their specs from the settings' sources folder)."""
+
+
+def training_days(count: int) -> list[dt.date]:
+    """The ``count`` consecutive dates ending yesterday (UTC), oldest first."""
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    return [yesterday - dt.timedelta(days=n) for n in range(count - 1, -1, -1)]
+
+
+def before_start(days: list[dt.date]) -> str | None:
+    """The error for ``days`` when one is before a source's ``start_date`` (Airflow would run
+    none of its tasks for it, and say nothing why), naming the source, the date and the
+    ``start_date``; ``None`` when every date can run (a source whose spec does not load is left
+    to the run, which says why)."""
+    from harvest.config.settings import Settings
+    from harvest.config.spec import load_specs
+
+    specs = load_specs(Settings.from_env().sources_dir).specs
+    for name in SOURCES:
+        spec = specs.get(name)
+        if spec is None or days[0] >= spec.start_date:
+            continue
+        most = (days[-1] - spec.start_date).days + 1
+        what = (
+            f'Load fewer days (--days {most}: make demo DEMO_TRAINING_ARGS="--days {most}"), '
+            "or set an earlier start_date in the spec"
+            if most >= 4
+            else "Fewer than 4 days (the training's least) start on or after it: set an "
+            "earlier start_date in the spec"
+        )
+        return (
+            f"error: source {name}: logical date {days[0]} (the first of --days {len(days)}: "
+            f"{days[0]}..{days[-1]}) is before its spec's start_date {spec.start_date}, so "
+            f"Airflow runs none of its tasks. {what}"
+        )
+    return None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options (``--days``, ``--trials``); exits with usage on a bad one."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=5, help="demo days to load (>= 4)")
+    parser.add_argument("--trials", type=int, default=10, help="Optuna trials per model kind")
+    args = parser.parse_args(argv)
+    if args.days < 4:
+        parser.error("--days must be at least 4 (2 held out, 1 to validate, 1 or more to fit)")
+    return args
 
 
 def loaded_dates(warehouse_url: str) -> set[dt.date]:
@@ -45,23 +93,20 @@ def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--days", type=int, default=5, help="demo days to load (>= 4)")
-    parser.add_argument("--trials", type=int, default=10, help="Optuna trials per model kind")
-    args = parser.parse_args(argv)
-    if args.days < 4:
-        parser.error("--days must be at least 4 (2 held out, 1 to validate, 1 or more to fit)")
-
+    args = parse_args(argv)
     env = local.local_env()
     os.environ.update(env)
+    days = training_days(args.days)
+    refused = before_start(days)
+    if refused:  # up front: before Airflow's metadata DB, not after a day that ran nothing
+        say(refused)
+        return 2
     os.environ.setdefault("HARVEST_TRAINING_TRIALS", str(args.trials))
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     log_path = (
         Path(env["HARVEST_HOME"]) / "logs" / f"demo-training-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    days = [yesterday - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     say(f"Harvest training demo: source demo, {args.days} days {days[0]}..{days[-1]}")
     say(f"  Airflow output goes to {log_path}")
     started = time.monotonic()

@@ -49,6 +49,18 @@ def _raw_string(value: object, repairs: TextRepairs) -> str | None:
     return None if value is None else normalise_text(str(value), repairs)
 
 
+def earliest_cards(docs: Iterable[RawDocument]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(URL of a document, number of a record in its ``records``; 0: its ``fields``) -> the
+    values of the card that comes first among the ``earlier_cards`` naming that record."""
+    first: dict[tuple[str, int], tuple[list[Any], dict[str, Any]]] = {}
+    for doc in docs:
+        for card in doc.earlier_cards:
+            stored = (str(card["of"]), int(card["card"]))
+            if stored not in first or list(card["at"]) < first[stored][0]:
+                first[stored] = (list(card["at"]), card["fields"])
+    return {stored: fields for stored, (_, fields) in first.items()}
+
+
 def extract_records(
     docs: Iterable[RawDocument],
     spec: SourceSpec,
@@ -64,17 +76,72 @@ def extract_records(
     raw store, counted as failed pages. An item page is identified by where it ended (its final
     URL, after redirects: the record's ``url``) and its key: pages of one item reached under
     several URLs give one record, the others are listed in ``same_item`` (``"<url> (ended at
-    <final>, as <the URL kept> did)"``).
+    <final>, as <the URL kept> did)"``). :class:`RecordExtraction` gives the same rows in parts.
+
+    Of several cards of one item, the record holds the values of the card that comes first in
+    (level, list page URL, position) order, whichever the crawl met first: a record that a
+    document's ``earlier_cards`` names takes the values of the first of them
+    (:mod:`harvest.crawler.spiders.item_pages`).
     """
-    names = list(spec.detail.fields)
-    repairs = repairs if repairs is not None else TextRepairs()
-    before = repairs.suspicious
-    rows: list[list[Any]] = []
-    items: dict[tuple[str, str | None], tuple[int, str]] = {}  # (item URL, key) -> (row, asked)
+    docs = docs if isinstance(docs, list) else list(docs)
+    extraction = RecordExtraction(spec, repairs, same_item, earlier=earliest_cards(docs))
     for doc in docs:
+        extraction.add(doc)
+    frame = extraction.take()
+    extraction.finish()
+    return frame
+
+
+def item_identity_urls(docs: Iterable[RawDocument]) -> set[str]:
+    """The record URLs (normalised) that two item pages of ``docs`` may share: those of the
+    pages whose record URL is not the URL asked (a redirect, or text normalising changed it).
+    Two pages asked under different URLs end at the same record URL only if one of them is
+    such a page, so :class:`RecordExtraction` needs to remember only these."""
+    scratch = TextRepairs()
+    shared = set()
+    for doc in docs:
+        if doc.page_type == "detail" and not (doc.error and not any(doc.fields.values())):
+            url = normalise_text(item_url(doc), scratch)
+            if url != doc.url:
+                shared.add(url)
+    return shared
+
+
+class RecordExtraction:
+    """:func:`extract_records` fed one document at a time, its rows taken in parts.
+
+    ``shared`` (:func:`item_identity_urls` of the same documents): remember only the item pages
+    at these record URLs (default: every one, as :func:`extract_records` does); ``earlier``:
+    :func:`earliest_cards` of the same documents. A row taken
+    already that a later page of the same item replaces is in :attr:`replaced` (its position in
+    the partition -> the new row) for the caller to apply to its part."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        repairs: TextRepairs | None = None,
+        same_item: list[str] | None = None,
+        shared: set[str] | None = None,
+        earlier: dict[tuple[str, int], dict[str, Any]] | None = None,
+    ) -> None:
+        self.spec, self.names = spec, list(spec.detail.fields)
+        self.earlier = earlier or {}
+        self.repairs = repairs if repairs is not None else TextRepairs()
+        self.same_item, self.shared = same_item, shared
+        self.key_at = len(META_COLUMNS) + self.names.index(spec.detail.key)
+        self.rows: list[list[Any]] = []  # not taken yet; rows[0] is row ``start`` of the partition
+        self.start = 0
+        self.replaced: dict[int, list[Any]] = {}
+        self._items: dict[tuple[str, str | None], tuple[int, str]] = {}  # -> (row, asked)
+        self._suspicious = self.repairs.suspicious
+
+    def add(self, doc: RawDocument) -> None:
+        """The rows of one document (its cards, its item)."""
+        repairs, names, earlier = self.repairs, self.names, self.earlier
         for number, record in enumerate(doc.records, start=1):
+            record = earlier.get((doc.url, number), record)
             url = normalise_text(f"{doc.url}#card-{number}", repairs)
-            rows.append(
+            self.rows.append(
                 [
                     doc.source,
                     doc.logical_date,
@@ -83,35 +150,57 @@ def extract_records(
                 ]
             )
         if doc.page_type != "detail" or (doc.error and not any(doc.fields.values())):
-            continue
+            return
         url = normalise_text(item_url(doc), repairs)
+        fields = earlier.get((doc.url, 0), doc.fields)
         row = [
             doc.source,
             doc.logical_date,
             url,
-            *(_raw_string(doc.fields.get(n), repairs) for n in names),
+            *(_raw_string(fields.get(n), repairs) for n in names),
         ]
-        identity = (url, row[len(META_COLUMNS) + names.index(spec.detail.key)])
-        if identity not in items:
-            items[identity] = (len(rows), doc.url)
-            rows.append(row)
-            continue
+        if self.shared is not None and url not in self.shared:
+            self.rows.append(row)
+            return
+        identity = (url, row[self.key_at])
+        if identity not in self._items:
+            self._items[identity] = (self.start + len(self.rows), doc.url)
+            self.rows.append(row)
+            return
         # one item reached under two URLs (/x/ redirecting to /x, both linked): one record,
         # the one asked for at its own URL (else the first URL in order)
-        at, asked = items[identity]
+        at, asked = self._items[identity]
         if doc.url == url or (asked != url and doc.url < asked):
-            rows[at], (asked, dropped) = row, (doc.url, asked)
-            items[identity] = (at, asked)
+            if at >= self.start:
+                self.rows[at - self.start] = row
+            else:
+                self.replaced[at] = row
+            asked, dropped = doc.url, asked
+            self._items[identity] = (at, asked)
         else:
             dropped = doc.url
-        if same_item is not None:
-            same_item.append(f"{dropped} (ended at {url}, as {asked} did)")
-    if repairs.suspicious > before:
-        log.warning(
-            "text extracted for source %s: %s; the stored text differs from the page there",
-            spec.name,
-            repairs.describe(),
-        )
+        if self.same_item is not None:
+            self.same_item.append(f"{dropped} (ended at {url}, as {asked} did)")
+
+    def take(self, rows: int | None = None) -> pd.DataFrame:
+        """The first ``rows`` rows not taken yet (default: all) as a frame of strings."""
+        count = len(self.rows) if rows is None else min(rows, len(self.rows))
+        taken, self.rows = self.rows[:count], self.rows[count:]
+        self.start += count
+        return rows_frame(taken, self.names)
+
+    def finish(self) -> None:
+        """Log a warning when normalising met a NUL or a surrogate (never in a sound page)."""
+        if self.repairs.suspicious > self._suspicious:
+            log.warning(
+                "text extracted for source %s: %s; the stored text differs from the page there",
+                self.spec.name,
+                self.repairs.describe(),
+            )
+
+
+def rows_frame(rows: list[list[Any]], names: list[str]) -> pd.DataFrame:
+    """Extracted rows (``META_COLUMNS`` then the fields ``names``) as a frame of strings."""
     frame = pd.DataFrame(rows, columns=META_COLUMNS + names, dtype="object")
     return frame.astype({c: "string" for c in frame.columns})
 

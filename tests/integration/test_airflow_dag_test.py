@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,16 @@ class DagRunResult:
     @property
     def state(self) -> str:
         return str(self.run.state)
+
+
+def crawl_ahead(spec: Any, day: dt.date) -> Any:
+    """``make demo``'s crawl child started ahead of the scrape task (``scripts/demo_runs.py``)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import demo_runs
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    return demo_runs.crawl_ahead(spec, day)
 
 
 def load_demo_dag() -> Any:
@@ -246,7 +257,11 @@ def warehouse_url(
 def test_dag_runs_every_stage_and_a_rerun_changes_nothing(
     airflow_db: str, demo_site: DemoSite, harvest_home: Path, warehouse_url: str
 ) -> None:
-    result = run_dag(DAY)
+    spec = load_spec(REPO / "include" / "harvest" / "sources" / "demo.yaml")
+    with crawl_ahead(spec, DAY) as child:  # as make demo runs it
+        result = run_dag(DAY)
+    # the scrape task crawled with the child make demo started ahead of it
+    assert child is not None and child.taken and child.proc.returncode == 0
 
     assert result.state == "success", f"run ended {result.state}: {result.states}"
     assert result.states == dict.fromkeys(TASKS, "success")
@@ -307,7 +322,9 @@ def test_dag_runs_every_stage_and_a_rerun_changes_nothing(
     from airflow.sdk.execution_time.supervisor import in_process_api_server
 
     started = in_process_api_server.cache_info().misses
-    rerun = run_dag(DAY)
+    with crawl_ahead(spec, DAY) as child:
+        assert child is None, "a crawl child started for a re-run that crawls nothing"
+        rerun = run_dag(DAY)
     assert in_process_api_server.cache_info().misses == started, (
         "Airflow started its in-process execution API again for a second dag.test(): each "
         "date of make demo pays its start again"

@@ -122,6 +122,33 @@ def test_shapes_replayed_equal_scrapy(shape: str, spec: dict[str, Any], tmp_path
         assert replay.warnings == scrapy.warnings != []
 
 
+def _shop(site: ShapeSite, name: str) -> SourceSpec:
+    """The shape site's shop (a category tree, robots.txt and off-site drops) as source ``name``."""
+    return SourceSpec.model_validate({
+        "name": name, "base_url": site.base_url, "crawl": FAST,
+        "monitors": {"min_share_of_median": None},
+        "start_urls": ["{base_url}/shop/"], "levels": SHOP_LEVELS, "detail": SHOP_DETAIL,
+    })  # fmt: skip
+
+
+@pytest.mark.redis
+def test_the_redis_cache_replayed_equals_scrapy(clean_redis: str, tmp_path: Path) -> None:
+    """With the Redis cache, whose entries the replay reads ahead a batch of queued pages at a
+    time (``RedisCacheStorage.read_ahead``): the same as Scrapy's re-run, page by page."""
+    site = ShapeSite()
+    try:
+        source = _shop(site, "replay_redis")
+        env = {"HARVEST_HOME": str(tmp_path), "HARVEST_CACHE_URL": clean_redis}
+        first, scrapy, replay, documents = _three_runs(
+            source, Settings.from_env(env), site.base_url
+        )
+    finally:
+        site.stop()
+    assert first.requests_to_site > 0 and replay.item_pages == TRUTH["shop"]
+    assert replay.cached_responses > 10
+    assert_same(scrapy, replay, documents)
+
+
 def test_a_page_missing_from_the_cache_crawls_with_scrapy(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -129,11 +156,7 @@ def test_a_page_missing_from_the_cache_crawls_with_scrapy(
 
     site = ShapeSite()
     try:
-        source = SourceSpec.model_validate({
-            "name": "replay_missing", "base_url": site.base_url, "crawl": FAST,
-            "monitors": {"min_share_of_median": None},
-            "start_urls": ["{base_url}/shop/"], "levels": SHOP_LEVELS, "detail": SHOP_DETAIL,
-        })  # fmt: skip
+        source = _shop(site, "replay_missing")
         settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
         first = scrape(source, DAY, settings, base_url=site.base_url, now=NIGHT)
         cache = settings.http_cache_dir / source.name / DAY.isoformat() / DB_NAME

@@ -173,9 +173,43 @@ def run(spec: SourceSpec, home: Path, url: str, threshold: int) -> dict[str, Any
     return run_partition(spec, DAY, settings, scrape=False)
 
 
+def whole_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """Spies: the partitions read whole from the raw store (``raw``: (source, date)) and the
+    warehouse (``history``: (source, the day it is history for)), and the rows of each part of
+    records extracted part by part (``parts``)."""
+    from harvest.records import RecordExtraction
+    from harvest.storage.warehouse.core import Warehouse
+
+    held: dict[str, list[Any]] = {"raw": [], "history": [], "parts": []}
+    read_partition, read_history = FileRawStore.read_partition, Warehouse.read_history
+    take = RecordExtraction.take
+
+    def whole_raw(self: FileRawStore, source: str, day: dt.date) -> Any:
+        held["raw"].append((source, day))
+        return read_partition(self, source, day)
+
+    def whole_history(self: Warehouse, source: str, since: dt.date, until: dt.date, *a: Any) -> Any:
+        held["history"].append((source, until + dt.timedelta(days=1)))
+        return read_history(self, source, since, until, *a)
+
+    def part(self: RecordExtraction, rows: int | None = None) -> Any:
+        frame = take(self, rows)
+        if self.shared is not None:  # extracting part by part (not extract_records)
+            held["parts"].append(len(frame))
+        return frame
+
+    monkeypatch.setattr(FileRawStore, "read_partition", whole_raw)
+    monkeypatch.setattr(Warehouse, "read_history", whole_history)
+    monkeypatch.setattr(RecordExtraction, "take", part)
+    return held
+
+
 @pytest.mark.postgres
 def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
-    tmp_path: Path, warehouse_url: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    warehouse_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     demo = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
     suffix = uuid.uuid4().hex[:6]
@@ -183,8 +217,14 @@ def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
     on_dask = demo.model_copy(update={"name": f"dasked_{suffix}"})
 
     want = run(on_pandas, tmp_path / "pandas", warehouse_url, threshold=0)
+    held = whole_reads(monkeypatch)
     with caplog.at_level(logging.INFO):
         got = run(on_dask, tmp_path / "dask", warehouse_url, threshold=100)
+    # never the whole partition in one process: the raw records and the history in parts
+    assert (on_dask.name, DAY) not in held["raw"], "the raw partition was read whole"
+    assert (on_dask.name, DAY) not in held["history"], "the history was read whole"
+    assert len(held["parts"]) >= 3 and max(held["parts"]) <= 250, held["parts"]
+    assert sum(held["parts"]) == got["validate"]["scraped"]
     streamed = [r.message for r in caplog.records if "read in parts of 250" in r.message]
     assert any("/cleaned/" in message for message in streamed), "the load did not stream"
     assert any(f"clean source={on_dask.name} on Dask" in r.message for r in caplog.records)

@@ -95,3 +95,28 @@ def test_a_storage_without_the_partition_date_is_refused(clean_redis: str) -> No
     crawler = get_crawler(Spider, {"HARVEST_CACHE_URL": clean_redis, "HARVEST_SOURCE": "demo"})
     with pytest.raises(ValueError, match="RedisCacheStorage needs HARVEST_PARTITION"):
         RedisCacheStorage(crawler.settings)
+
+
+def test_read_ahead_serves_each_entry_once_and_reads_the_missing_as_missing(
+    clean_redis: str,
+) -> None:
+    """The replay's read-ahead: the entries of the queued pages in one round trip, each served
+    once from memory (here after Redis lost them, so only the read-ahead can serve them), a page
+    not cached read as not cached, and a page not read ahead asked of Redis as before."""
+    import redis
+
+    storage, spider = _storage(clean_redis, HTTPCACHE_EXPIRATION_SECS=3600)
+    urls = [f"http://demo.test/listing/L-{n}" for n in range(3)]
+    for url in urls:
+        body = f"<p>{url}</p>".encode()
+        storage.store_response(spider, Request(url), HtmlResponse(url, body=body))
+    missing = Request("http://demo.test/listing/L-9")
+    storage.read_ahead(spider, [Request(url) for url in urls[:2]] + [missing])
+    redis.Redis.from_url(clean_redis).flushdb()
+    for url in urls[:2]:
+        cached = storage.retrieve_response(spider, Request(url))
+        assert cached is not None and cached.body == f"<p>{url}</p>".encode()
+        assert storage.retrieve_response(spider, Request(url)) is None  # taken once
+    assert storage.retrieve_response(spider, missing) is None
+    assert storage.retrieve_response(spider, Request(urls[2])) is None  # not read ahead
+    storage.close_spider(spider)

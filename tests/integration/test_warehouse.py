@@ -567,6 +567,22 @@ def test_sqlite_and_postgres_hold_the_same_contents(
     assert len(a) == 63 and a.imputed.map(len).sum() > 0
 
 
+def test_history_in_parts_is_the_history_streamed_a_few_rows_at_a_time(
+    warehouse: Warehouse,
+) -> None:
+    """What cleaning on Dask reads: no part larger than asked, together the whole history."""
+    warehouse.migrate([SPEC])
+    for day, n in ((D1, 40), (D2, 25)):
+        warehouse.load_partition(SPEC, day, listings(day, n))
+    whole = warehouse.read_history("demo", D1, D2, ["record_key", "logical_date", "price"])
+    parts = list(
+        warehouse.history_parts("demo", D1, D2, ["record_key", "logical_date", "price"], 7)
+    )
+    assert [len(p) for p in parts] == [7] * 9 + [2]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    assert list(warehouse.history_parts("demo", D2 + dt.timedelta(days=1), D2, None, 7)) == []
+
+
 # --- timestamps: UTC-aware in and out on both databases -----------------------------------------
 
 BERLIN = dt.timezone(dt.timedelta(hours=2))

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from harvest.cleaning.partitioned import clean_on_dask
-from harvest.cleaning.shuffle import Grid
+from harvest.cleaning.shuffle import Grid, Prepared, grid
 from harvest.cleaning.stage import _plain, clean_frame, history_columns
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import SourceSpec, load_spec
@@ -96,13 +96,15 @@ def today(spec: SourceSpec, history: pd.DataFrame) -> pd.DataFrame:
     return validate_records(raw, spec, DAY).valid
 
 
-@pytest.mark.parametrize("content_duplicates", ["report", "drop"])
+@pytest.mark.parametrize(
+    ("content_duplicates", "window"), [("report", 3), ("drop", 3), ("report", 1)]
+)
 def test_cleaning_on_dask_equals_clean_frame(
-    spec: SourceSpec, history: pd.DataFrame, tmp_path: Path, content_duplicates: str
+    spec: SourceSpec, history: pd.DataFrame, tmp_path: Path, content_duplicates: str, window: int
 ) -> None:
-    spec = spec.model_copy(
-        update={"dedup": spec.dedup.model_copy(update={"content_duplicates": content_duplicates})}
-    )
+    """Window 1: the sorted neighbourhood leaves out pairs of the same block, on both paths."""
+    update = {"content_duplicates": content_duplicates, "window": window}
+    spec = spec.model_copy(update={"dedup": spec.dedup.model_copy(update=update)})
     validated = today(spec, history)
     path = tmp_path / "validated.parquet"
     parts = (validated.iloc[i : i + 25] for i in range(0, len(validated), 25))
@@ -142,3 +144,15 @@ def test_the_grid_puts_every_comparable_pair_in_exactly_one_bucket() -> None:
         both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
         home = int(cells.number(np.maximum(both, 0)[None, :])[0])
         assert home in where[a] & where[b]
+
+
+def test_the_grid_is_over_the_block_fields_no_record_lacks() -> None:
+    """The block of a candidate pair must be whole in one bucket (its sorted neighbourhood
+    slides over all of it): a field that the batch or the history lacks anywhere is no
+    dimension; the most varied field first."""
+    values = {"city": {"a", "b", "c", "d"}, "rooms": {"1", "2", "3", "4"}, "floor": {"0", "1"}}
+    batch = [Prepared(rows=100, missing={"city": 0, "rooms": 2, "floor": 0}, distinct=values)]
+    history = [Prepared(rows=100, missing={"city": 3, "rooms": 0, "floor": 0}, distinct=values)]
+    assert grid([*batch, *history], buckets=16) == Grid(("floor",), (2,))
+    whole = [Prepared(rows=100, missing=dict.fromkeys(values, 0), distinct=values)]
+    assert grid(whole, buckets=8) == Grid(("city", "rooms"), (4, 2))

@@ -294,8 +294,33 @@ def test_blocking_pairs_agree_on_every_field_both_have() -> None:
     assert 4 not in later.tolist()
 
 
-def _pairs_by_definition(codes: np.ndarray, new: np.ndarray, max_missing: int) -> list[Any]:
-    """Every pair checked one by one against blocking's definition (the reference)."""
+def _pairs_by_definition(
+    codes: np.ndarray,
+    new: np.ndarray,
+    max_missing: int,
+    rank: np.ndarray | None = None,
+    window: int | None = None,
+) -> list[Any]:
+    """Every pair checked one by one against blocking's definition (the reference): equal on
+    every block field both have, at most ``max_missing`` missing between them, the later one
+    new; with a ``window``, fewer than ``window`` records of their block strictly between the
+    two in ``rank`` order (their block: the records lacking nothing but what the two lack
+    between them, and equal to them on every other field)."""
+    rank = np.arange(len(codes)) if rank is None else rank
+    missing = codes < 0
+
+    def near(x: int, y: int, lacking: np.ndarray) -> bool:
+        if window is None:
+            return True
+        low, high = sorted((rank[x], rank[y]))
+        block = [
+            c
+            for c in range(len(codes))
+            if not (missing[c] & ~lacking).any()
+            and (codes[c][~lacking] == codes[x][~lacking]).all()
+        ]
+        return sum(low < rank[c] < high for c in block) < window
+
     found = []
     for later in range(len(codes)):
         for earlier in range(later):
@@ -303,7 +328,7 @@ def _pairs_by_definition(codes: np.ndarray, new: np.ndarray, max_missing: int) -
             lacking = (a < 0) | (b < 0)
             if not new[later] or lacking.sum() > max_missing or lacking.all():
                 continue
-            if (a[~lacking] == b[~lacking]).all():
+            if (a[~lacking] == b[~lacking]).all() and near(earlier, later, lacking):
                 found.append((earlier, later))
     return found
 
@@ -318,6 +343,28 @@ def test_blocking_pairs_are_exactly_the_pairs_of_the_definition() -> None:
         earlier, later = blocking.candidate_pairs(codes, new, max_missing)
         got = list(zip(earlier.tolist(), later.tolist(), strict=True))
         assert got == _pairs_by_definition(codes, new, max_missing), (codes, new, max_missing)
+
+
+def earlier_all(codes: np.ndarray, new: np.ndarray, max_missing: int) -> np.ndarray:
+    return blocking.candidate_pairs(codes, new, max_missing)[0]
+
+
+def test_windowed_blocking_pairs_are_exactly_the_pairs_of_the_definition() -> None:
+    """The sorted neighbourhood within blocks, on blocks larger than the window."""
+    rng = np.random.default_rng(5)
+    windowed, every = 0, 0
+    for _ in range(150):
+        n, width = int(rng.integers(0, 40)), int(rng.integers(1, 4))
+        codes = rng.integers(-1, 2, (n, width)).astype(np.int64)
+        new = rng.random(n) < 0.6
+        max_missing = int(rng.integers(0, 3))
+        rank, window = rng.permutation(n).astype(np.int64), int(rng.integers(1, 4))
+        earlier, later = blocking.candidate_pairs(codes, new, max_missing, rank, window)
+        got = list(zip(earlier.tolist(), later.tolist(), strict=True))
+        want = _pairs_by_definition(codes, new, max_missing, rank, window)
+        assert got == want, (codes, new, max_missing, rank, window)
+        windowed, every = windowed + len(got), every + len(earlier_all(codes, new, max_missing))
+    assert windowed < 0.8 * every  # the window binds: the test can tell the two apart
 
 
 def test_digits_of_agreement_spreads_close_numbers() -> None:

@@ -256,6 +256,40 @@ def test_make_demo_refuses_at_once_a_date_before_the_spec_start_date(tmp_path: P
     assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # before Airflow
 
 
+@pytest.mark.parametrize("script", ["demo_training.py", "demo.py"])
+def test_the_training_demo_refuses_at_once_days_before_the_spec_start_date(
+    tmp_path: Path, script: str
+) -> None:
+    """``--days 8`` runs the 8 dates ending yesterday; with a start_date 5 days before
+    yesterday, the first 2 would run nothing: refused before Airflow, naming source, date and
+    start_date, with the most days that can run (``make demo`` checks it before its own date)."""
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    start, first = yesterday - dt.timedelta(days=5), yesterday - dt.timedelta(days=7)
+    spec = re.sub(r"(?m)^start_date: .*$", "", DEMO_SPEC.read_text(encoding="utf-8"))
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "demo.yaml").write_text(f"{spec}start_date: {start}\n", encoding="utf-8")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HARVEST_HOME": str(tmp_path / "home"),
+        "HARVEST_SOURCES_DIR": str(sources),
+        "PYTHONPATH": f"{local.REPO / 'include'}:{local.REPO / 'plugins'}",
+    }
+    args = ["--days", "8"] if script == "demo_training.py" else ["--train", "--days", "8"]
+    run = subprocess.run(
+        [sys.executable, str(local.REPO / "scripts" / script), *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert (
+        f"error: source demo: logical date {first} (the first of --days 8: {first}..{yesterday}) "
+        f"is before its spec's start_date {start}, so Airflow runs none of its tasks" in run.stdout
+    )
+    assert 'DEMO_TRAINING_ARGS="--days 6"' in run.stdout and "earlier start_date" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # before Airflow
+
+
 def test_a_site_that_answers_any_status_is_reachable(health_server: str) -> None:
     _Health.answers = [{}]
     assert local.unreachable(health_server) is None

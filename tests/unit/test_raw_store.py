@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harvest.storage.raw import (
-    FileRawStore,
-    MongoRawStore,
-    RawDocument,
-    content_hash,
-    open_raw_store,
-)
+from harvest.storage.raw import FileRawStore, RawDocument, content_hash, open_raw_store
+from harvest.storage.raw_mongo import MongoRawStore
 
 
 def _doc(

@@ -32,7 +32,8 @@ from harvest.crawler.spiders.base import PAGE_TYPE_META, URL_META
 from harvest.partitions import Partition
 from harvest.scraping.checks import check_crawl
 from harvest.scraping.runner import CrawlError, CrawlResult, settings_env
-from harvest.storage.raw import FileRawStore, MongoRawStore, content_hash
+from harvest.storage.raw import FileRawStore, content_hash
+from harvest.storage.raw_mongo import MongoRawStore
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "include/harvest/sources/demo.yaml"
 DAY = dt.date(2026, 3, 1)

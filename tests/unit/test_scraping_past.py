@@ -131,3 +131,49 @@ def test_a_past_date_whose_stored_pages_hold_no_item_page_says_it_was_not_crawle
         "`python -m harvest run --source shop --date 2026-11-23 --base-url http://127.0.0.1:9 "
         "--recrawl`"
     )
+
+
+def test_a_dated_past_partition_not_loaded_is_read_once_for_its_plan_and_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its plan reads the documents (do they all fail?), and the reused report counts them:
+    one read of the raw partition, not two."""
+    from harvest.config.settings import Settings
+    from harvest.partitions import Partition
+    from harvest.scraping.past import plan_partition, reused_result
+    from harvest.storage.raw import FileRawStore, RawDocument
+
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    store = FileRawStore(settings.home / "raw")
+    base = "http://127.0.0.1:8000/listings"
+    store.upsert_many(
+        [
+            RawDocument("shop", DAY.isoformat(), f"{base}/{DAY}", 200, "2026-11-24T03:01:00+00:00",
+                        "index", body="<a href='/item/1'>1</a>"),
+            RawDocument("shop", DAY.isoformat(), f"{base}/item/1", 200,
+                        "2026-11-24T03:01:01+00:00", "detail", fields={"id": "1"}),
+            RawDocument("shop", DAY.isoformat(), f"{base}/item/2", 503,
+                        "2026-11-24T03:01:02+00:00", "detail", error="HTTP 503"),
+        ]
+    )  # fmt: skip
+    reads: list[str] = []
+    read = FileRawStore.read_partition
+
+    def counted(self: FileRawStore, source: str, day: dt.date) -> list[RawDocument]:
+        reads.append(f"{source} {day}")
+        return read(self, source, day)
+
+    monkeypatch.setattr(FileRawStore, "read_partition", counted)
+    source = spec("{base_url}/listings/{date}")
+    plan = plan_partition(source, Partition.of("shop", DAY), settings, now=LATER)
+    assert plan.action == "reuse" and plan.documents is not None
+    result = reused_result(source, DAY, settings, plan)
+    assert reads == [f"shop {DAY}"]
+    assert (result.pages, result.failed_pages, result.item_pages) == (3, 1, 1)
+    # an undated source's plan reads no document: its report reads them, once
+    reads.clear()
+    undated = spec()
+    plan = plan_partition(undated, Partition.of("shop", DAY), settings, now=LATER)
+    assert plan.documents is None
+    assert reused_result(undated, DAY, settings, plan).pages == 3
+    assert reads == [f"shop {DAY}"]

@@ -171,7 +171,10 @@ def _near(
     alive = np.flatnonzero(canonical < 0)
     is_new = rows["_batch"].to_numpy(dtype=bool)[alive]
     codes = blocking.blocking_codes(rows.iloc[alive], spec)
-    earlier, later = blocking.candidate_pairs(codes, is_new, spec.dedup.max_missing)
+    rank = blocking.sort_rank(rows.iloc[alive], spec)
+    earlier, later = blocking.candidate_pairs(
+        codes, is_new, spec.dedup.max_missing, rank, spec.dedup.window
+    )
     earlier, later = alive[earlier], alive[later]
     keys = rows["_key"].to_numpy(dtype=object)
     other = keys[earlier] != keys[later]  # a key's own earlier version is an update

@@ -9,13 +9,14 @@ in two shuffles through files under the run's work folder (:mod:`harvest.cleanin
    order are sorted by key); each bucket runs :func:`harvest.cleaning.dedup.deduplicate` with
    ``key_only`` -- the whole key rule, since all rows of a key share a bucket.
 2. **content and near**: the survivors and the history go to the buckets of a grid over the
-   block fields least often missing (:class:`harvest.cleaning.shuffle.Grid`; a row lacking
-   one of them is copied along that dimension). Content-identical rows and candidate pairs
-   (Harvest's blocking) always share a bucket, so each bucket finds its content matches and
-   scores its candidate pairs (dedupe); the pairs scored at or above ``threshold -
-   review_margin`` (re-listings and borderline ones: few) come back to the driver, which
-   resolves them in the order of :func:`harvest.cleaning.dedup.deduplicate` (later record
-   first, best score first, earliest canonical record first).
+   block fields no record lacks (:class:`harvest.cleaning.shuffle.Grid`). Content-identical
+   rows share a bucket, and so does the whole block of a candidate pair, so each bucket finds
+   its content matches and the candidate pairs of Harvest's blocking (the sorted
+   neighbourhood within each block, as on pandas) and scores them (dedupe); the pairs
+   scored at or above ``threshold - review_margin`` (re-listings and borderline ones: few)
+   come back to the driver, which resolves them in the order of
+   :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score first,
+   earliest canonical record first).
 
 Imputation statistics are computed over every part's values; the cleaned records are written
 bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on pandas.
@@ -62,12 +63,13 @@ class DaskCleaned:
     duplicates: pd.DataFrame
     kept_matches: pd.DataFrame
     counts: dict[str, Any]
+    history_rows: int = 0
 
 
 def clean_on_dask(
     validated: Path,
     spec: SourceSpec,
-    history: pd.DataFrame | None,
+    history: pd.DataFrame | list[Path] | None,
     *,
     client: Any,
     folder: Path,
@@ -76,6 +78,8 @@ def clean_on_dask(
     """:func:`harvest.cleaning.stage.clean_frame` of the validated Parquet file ``validated``
     on Dask (``client``: a ``distributed.Client``), working files under ``folder`` (removed by
     the caller), the cleaned records written to ``cleaned``; the same frames and counts.
+    ``history``: the processed rows compared with, as a frame or as Parquet parts in their order
+    (:func:`harvest.cleaning.stage.write_history_parts`: never read whole here).
     ``ValueError`` when the validated frame has no key column."""
     import dask
     import pyarrow.parquet as pq
@@ -107,12 +111,15 @@ def clean_on_dask(
     first_day = min(days) if days else None
     catalogue = spec.mode == "catalogue"
     history_paths: list[Path] = []
-    part_rows = max(sizes, default=1) or 1
-    if history is not None and len(history) and not catalogue:
-        history_paths = write_parts(history, folder / "history-raw", part_rows)
+    if isinstance(history, list):
+        history_paths = [] if catalogue else history
+    elif history is not None and len(history) and not catalogue:
+        history_paths = write_parts(history, folder / "history-raw", max(sizes, default=1) or 1)
     del history
+    history_sizes = [pq.ParquetFile(p).metadata.num_rows for p in history_paths]
+    starts = np.cumsum([0, *history_sizes])
     prepared = run(
-        prepare_history, *[(str(p), n, n * part_rows, spec, work, first_day, bounds, buckets)
+        prepare_history, *[(str(p), n, int(starts[n]), spec, work, first_day, bounds, buckets)
                            for n, p in enumerate(history_paths)]
     )  # fmt: skip
     key_results = run(_key_bucket, *[(spec, work, b) for b in range(buckets)])
@@ -153,7 +160,8 @@ def clean_on_dask(
         "clean source=%s on Dask: %d in, %d out, %d buckets",
         spec.name, int(offsets[-1]), max(rows, 0), buckets,
     )  # fmt: skip
-    return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts)
+    history_rows = int(starts[-1])
+    return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts, history_rows)
 
 
 def _counts(

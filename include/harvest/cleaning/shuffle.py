@@ -27,7 +27,6 @@ from harvest.fields import field_kind
 ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
 SAMPLE = 256  # keys per part sampled for the key buckets' bounds
 DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
-COPIES = 0.25  # at most this share of the rows more, from copies of rows lacking a field
 NEAR_ROWS = 20_000  # rows of a near bucket aimed at (its candidate pairs are scored at once)
 SCORED = 20_000  # candidate pairs scored by dedupe at a time
 
@@ -217,33 +216,29 @@ class Grid:
 
 def grid(prepared: list[Prepared], buckets: int) -> Grid:
     """About ``buckets`` near buckets (at least one per :data:`NEAR_ROWS` rows) over the block
-    fields least often missing, as long as the copies of the rows lacking them add at most
-    :data:`COPIES` of the rows (a field's dimension made smaller where its full size would
-    copy more)."""
+    fields no record lacks, the most varied first. The block of any candidate pair -- every
+    record its sorted neighbourhood (``dedup.window``) slides over -- is then whole in one
+    bucket, so each bucket finds the pairs the pandas path finds. (A field some record lacks
+    would spread the blocks of the pairs lacking it over every bucket along it.)"""
     rows = sum(p.rows for p in prepared)
     buckets = max(buckets, -(-rows // NEAR_ROWS))
-    missing: dict[str, int] = {}
     distinct: dict[str, set[str]] = {}
+    lacked: set[str] = set()
     for part in prepared:
         for name, count in part.missing.items():
-            missing[name] = missing.get(name, 0) + count
             distinct.setdefault(name, set()).update(part.distinct[name])
+            if count:
+                lacked.add(name)
     fields: list[str] = []
     sizes: list[int] = []
-    copies = 0
-    for name in sorted(missing, key=lambda n: (missing[n], n)):
+    for name in sorted(set(distinct) - lacked, key=lambda n: (-len(distinct[n]), n)):
         total = int(np.prod(sizes)) if sizes else 1
         if total >= buckets:
             break
         size = min(len(distinct[name]), -(-buckets // total))
-        if missing[name]:  # each row lacking it is copied to the size - 1 other buckets along it
-            size = min(size, 1 + (int(COPIES * rows) - copies) // missing[name])
-        if size < 2:
-            continue
-        extra = missing[name] * (size - 1)
-        fields.append(name)
-        sizes.append(size)
-        copies += extra
+        if size >= 2:
+            fields.append(name)
+            sizes.append(size)
     return Grid(tuple(fields), tuple(sizes))
 
 
@@ -337,7 +332,10 @@ def content_and_pairs(
         return matches, empty
     alive = np.flatnonzero(canonical < 0)
     codes = blocking.blocking_codes(rows.iloc[alive], spec)
-    earlier, later = blocking.candidate_pairs(codes, is_batch[alive], spec.dedup.max_missing)
+    rank = blocking.sort_rank(rows.iloc[alive], spec)
+    earlier, later = blocking.candidate_pairs(
+        codes, is_batch[alive], spec.dedup.max_missing, rank, spec.dedup.window
+    )
     earlier, later = alive[earlier], alive[later]
     keys = rows["_key"].to_numpy(dtype=object)
     keep = (keys[earlier] != keys[later]) & here(earlier, later)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pandas as pd
@@ -46,6 +48,15 @@ class HistorySource(Protocol):
         until: dt.date,
         columns: list[str] | None = None,
     ) -> pd.DataFrame: ...
+
+    def history_parts(
+        self,
+        source: str,
+        since: dt.date,
+        until: dt.date,
+        columns: list[str] | None,
+        rows: int,
+    ) -> Iterator[pd.DataFrame]: ...
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,7 @@ def read_history(
     days = spec.dedup.history_days
     if days == 0:
         return None, "disabled"
-    since = logical_date - dt.timedelta(days=days)
-    until = logical_date - dt.timedelta(days=1)
+    since, until = _history_days(spec, logical_date)
     history = warehouse.read_history(spec.name, since, until, history_columns(spec))
     log.info(
         "clean source=%s date=%s: %d history rows from %s to %s",
@@ -128,6 +138,31 @@ def read_history(
         until,
     )
     return history, "used"
+
+
+def write_history_parts(
+    spec: SourceSpec, logical_date: dt.date, warehouse: HistorySource, folder: Path, rows: int
+) -> list[Path]:
+    """The rows :func:`read_history` reads, streamed to ``folder/part-N.parquet`` files of at
+    most ``rows`` rows (in its order), never all in memory; returns the files."""
+    since, until = _history_days(spec, logical_date)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    total = 0
+    for frame in warehouse.history_parts(spec.name, since, until, history_columns(spec), rows):
+        paths.append(folder / f"part-{len(paths):05d}.parquet")
+        frame.to_parquet(paths[-1], index=False)
+        total += len(frame)
+    log.info(
+        "clean source=%s date=%s: %d history rows from %s to %s, in %d parts",
+        spec.name, logical_date, total, since, until, len(paths),
+    )  # fmt: skip
+    return paths
+
+
+def _history_days(spec: SourceSpec, logical_date: dt.date) -> tuple[dt.date, dt.date]:
+    since = logical_date - dt.timedelta(days=spec.dedup.history_days)
+    return since, logical_date - dt.timedelta(days=1)
 
 
 class CleanedFrames(NamedTuple):
@@ -207,24 +242,30 @@ def clean_partition(
     on_dask = _on_dask(validated_uri, settings)
     validated = None if on_dask else read_frame(validated_uri)
     cleaned_at = dt.datetime.now(dt.UTC).isoformat()
-    if not spec.dedup.history_days or spec.mode == "catalogue":
-        history, status = None, "disabled"
-    elif warehouse is not None:
+    compared = bool(spec.dedup.history_days) and spec.mode != "catalogue"
+    history: pd.DataFrame | None = None
+    status = "used" if compared else "disabled"
+    if compared and not on_dask and warehouse is not None:
         history, status = read_history(spec, day, warehouse)
-    else:
+    elif compared and not on_dask:
         from harvest.storage.warehouse import open_warehouse
 
         with open_warehouse(settings, spec, day, cache=cache) as owned:
             history, status = read_history(spec, day, owned)
     cleaned_uri = partition.staged_uri(staging, StagedDataset.CLEANED)
-    if validated is None:
-        dasked = _clean_on_dask(validated_uri, spec, partition, history, settings, cleaned_uri)
+    if validated is None:  # on Dask: history streamed to parts, never read whole
+        write_history = _history_writer(spec, day, settings, warehouse, cache) if compared else None
+        dasked = _clean_on_dask(
+            validated_uri, spec, partition, write_history, settings, cleaned_uri
+        )
         cleaned, duplicates, counts, kept_matches = dasked
         input_rows, output_rows = counts.pop("input_rows"), counts.pop("output_rows")
+        history_rows = counts.pop("history_rows")
     else:
         cleaned, duplicates, counts, kept_matches = clean_frame(validated, spec, history)
         cleaned_uri = write_frame(cleaned, cleaned_uri)
         input_rows, output_rows = len(validated), len(cleaned)
+        history_rows = 0 if history is None else len(history)
     duplicates_uri = write_frame(
         duplicates, partition.staged_uri(staging, StagedDataset.DUPLICATES)
     )
@@ -244,7 +285,7 @@ def clean_partition(
         exact_duplicates_history=counts["exact_history"],
         near_duplicates_batch=counts["near_batch"],
         near_duplicates_history=counts["near_history"],
-        history_rows=0 if history is None else len(history),
+        history_rows=history_rows,
         history_status=status,
         updated=counts["updated"],
         cleaned_at=cleaned_at,
@@ -288,16 +329,39 @@ def _on_dask(validated_uri: str, settings: Settings) -> bool:
     return local and engages(frame_parts(validated_uri, settings.dask_part_rows).rows, settings)
 
 
+def _history_writer(
+    spec: SourceSpec,
+    day: dt.date,
+    settings: Settings,
+    warehouse: HistorySource | None,
+    cache: ReadCache | None,
+) -> Callable[[Path], list[Path]]:
+    """What writes the partition's history as parts into a folder (:func:`write_history_parts`,
+    ``settings.dask_part_rows`` rows each) from ``warehouse`` or the one ``settings`` names."""
+
+    def write(folder: Path) -> list[Path]:
+        rows = settings.dask_part_rows
+        if warehouse is not None:
+            return write_history_parts(spec, day, warehouse, folder, rows)
+        from harvest.storage.warehouse import open_warehouse
+
+        with open_warehouse(settings, spec, day, cache=cache) as owned:
+            return write_history_parts(spec, day, owned, folder, rows)
+
+    return write
+
+
 def _clean_on_dask(
     validated_uri: str,
     spec: SourceSpec,
     partition: Partition,
-    history: pd.DataFrame | None,
+    write_history: Callable[[Path], list[Path]] | None,
     settings: Settings,
     cleaned_uri: str,
 ) -> CleanedFrames:
-    """:func:`harvest.cleaning.partitioned.clean_on_dask` on the settings' cluster; the
-    cleaned frame it returns is the head profiled (the records are in ``cleaned_uri``)."""
+    """:func:`harvest.cleaning.partitioned.clean_on_dask` on the settings' cluster, the history
+    written as parts by ``write_history`` (``None``: none compared); the cleaned frame it
+    returns is the head profiled (the records are in ``cleaned_uri``)."""
     import pyarrow.parquet as pq
 
     from harvest.cleaning.partitioned import clean_on_dask
@@ -305,11 +369,15 @@ def _clean_on_dask(
 
     log.info("clean source=%s date=%s: on Dask", spec.name, partition.day)
     target = staging_path(cleaned_uri)
-    with work_dir(settings, spec.name, partition.iso) as folder, dask_client(settings) as client:
-        done = clean_on_dask(
-            staging_path(validated_uri), spec, history, client=client, folder=folder, cleaned=target
-        )
+    with work_dir(settings, spec.name, partition.iso) as folder:
+        history = write_history(folder / "history-raw") if write_history else None
+        with dask_client(settings) as client:
+            done = clean_on_dask(
+                staging_path(validated_uri), spec, history, client=client, folder=folder,
+                cleaned=target,
+            )  # fmt: skip
     counts = {**done.counts, "input_rows": done.input_rows, "output_rows": done.output_rows}
+    counts["history_rows"] = done.history_rows
     counts["imputed_values"] = {k: _plain(v) for k, v in counts["imputed_values"].items()}
     with pq.ParquetFile(target) as file:
         head = next(file.iter_batches(batch_size=settings.profile_max_rows or 1), None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -254,6 +255,7 @@ class RedisCacheStorage(_PartitionCache):
         self.client: Any = None
         self._down_until = 0.0
         self._warned = False
+        self._ahead: dict[str, dict[bytes, bytes]] = {}  # entries read ahead (read_ahead)
 
     def _available(self) -> bool:
         return self.client is not None and time.monotonic() >= self._down_until
@@ -286,6 +288,7 @@ class RedisCacheStorage(_PartitionCache):
         )
 
     def close_spider(self, spider: Spider) -> None:
+        self._ahead.clear()
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -293,17 +296,39 @@ class RedisCacheStorage(_PartitionCache):
     def _key(self, spider: Spider, request: Request) -> str:
         return f"{self.prefix}:{self._source(spider)}:{self.day}:{cache_key(spider, request)}"
 
+    def read_ahead(self, spider: Spider, requests: Iterable[Request]) -> None:
+        """Read the entries of ``requests`` in one round trip (a pipeline) for
+        :meth:`retrieve_response` to take, each once: what the cached replay
+        (:mod:`harvest.crawler.replay`) asks for the pages it has queued, instead of a round
+        trip per page (a tenth of a second of waiting per thousand pages on localhost). A
+        failure reads nothing ahead: each page is then asked for alone."""
+        import redis
+
+        if not self._available():
+            return
+        keys = list(dict.fromkeys(self._key(spider, request) for request in requests))
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        try:
+            self._ahead.update(zip(keys, pipe.execute(), strict=True))
+        except redis.RedisError:
+            return
+
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
         """The cached response of this partition, or None (not cached, or expired)."""
         import redis
 
         if not self._available():
             return None
-        try:
-            data: dict[bytes, bytes] = self.client.hgetall(self._key(spider, request))
-        except redis.RedisError as exc:
-            self._unavailable(exc)
-            return None
+        key = self._key(spider, request)
+        data: dict[bytes, bytes] | None = self._ahead.pop(key, None)
+        if data is None:
+            try:
+                data = self.client.hgetall(key)
+            except redis.RedisError as exc:
+                self._unavailable(exc)
+                return None
         if not data:
             return None
         url = to_unicode(data[b"url"])

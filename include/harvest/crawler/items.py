@@ -25,3 +25,6 @@ class PageItem:
     # list pages: where the page sits in the crawl graph and what it lists (see
     # harvest.crawler.spiders.base.listing): {"branch", "parent", "level", "links", "continues"}
     listing: dict[str, Any] | None = None
+    # cards met here that come before the card an item's record was stored with (see
+    # harvest.crawler.spiders.item_pages): {"of", "card", "at", "fields"}
+    earlier_cards: list[dict[str, Any]] = field(default_factory=list)

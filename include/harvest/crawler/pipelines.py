@@ -72,6 +72,10 @@ def to_raw_document(
         content_type=data.get("content_type"),
         records=[dict(record) for record in data.get("records") or []],
         listing=_canonical_listing(data.get("listing"), base_url, canonical_base_url),
+        earlier_cards=[
+            {**card, "of": canonical_url(str(card["of"]), base_url, canonical_base_url)}
+            for card in data.get("earlier_cards") or []
+        ],
     )
 
 

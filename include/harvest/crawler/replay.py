@@ -35,6 +35,7 @@ import inspect
 import itertools
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -148,6 +149,9 @@ class Replay:
         self._queue: list[tuple[int, int, Request]] = []
         self._seq = itertools.count()
         self._pages = 0
+        # the cache storage's read-ahead (Redis: the queued pages in one round trip), if any
+        self._read_ahead = getattr(self.cache.storage, "read_ahead", None)
+        self._read: weakref.WeakSet[Request] = weakref.WeakSet()
 
     @staticmethod
     def _progress(crawler: ReplayCrawler) -> Any:
@@ -261,6 +265,10 @@ class Replay:
                 self.items.append(request)
         while self._queue:
             _, _, request = heapq.heappop(self._queue)
+            if self._read_ahead is not None and request not in self._read:
+                batch = [request, *(r for _, _, r in self._queue if r not in self._read)]
+                self._read.update(batch)
+                self._read_ahead(self.spider, batch)
             result = self.download(request)
             if isinstance(result, Request):
                 self.schedule(result)

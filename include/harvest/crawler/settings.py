@@ -67,6 +67,8 @@ def build_scrapy_settings(
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": "INFO",
         "LOGSTATS_INTERVAL": 30.0,
+        # Scrapy's stats without its per-read deprecation wrapper (harvest.crawler.stats)
+        "STATS_CLASS": "harvest.crawler.stats.HarvestStatsCollector",
         # politeness
         "CONCURRENT_REQUESTS": max(16, 2 * crawl.concurrency_per_domain),
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from harvest.progress import track
@@ -48,6 +48,28 @@ def _read_progress(fd: int, description: str) -> None:
                 step.update(int(counts["done"]), int(counts["total"]))
             except (ValueError, KeyError, TypeError):  # a line cut short: the next one says it
                 continue
+
+
+def _spawn(
+    command: list[str], env: Mapping[str, str], pass_fds: tuple[int, ...]
+) -> subprocess.Popen[str]:
+    """Start a crawl child: its output (stdout and stderr) on a text pipe read line by line,
+    no stdin, its own process group (so a timeout kills its browsers too), SIGTERM when this
+    process dies, ``pass_fds`` inherited."""
+    return subprocess.Popen(  # noqa: S603 - our own module, run with our own interpreter
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+        env=dict(env),
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # prctl only: safe before exec
+        pass_fds=pass_fds,
+    )
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

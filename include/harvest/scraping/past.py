@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from harvest.config.settings import Settings
@@ -54,12 +54,15 @@ class PastNotObservable(HarvestError, RuntimeError):
 @dataclass(frozen=True)
 class CrawlPlan:
     """What the scrape stage does with a partition: ``crawl`` the site or ``reuse`` the stored
-    pages, why, and (a forced crawl of a past night) the day the pages are observed on."""
+    pages, why, and (a forced crawl of a past night) the day the pages are observed on;
+    ``documents``: the raw partition when the plan read it (:func:`plan_partition`), so that
+    :func:`reused_result` does not read it again."""
 
     action: Literal["crawl", "reuse"]
     reason: str
     observed_on: dt.date | None = None  # set when it differs from the partition's day (a forced
     # crawl of a past night, or a re-run reusing the pages such a crawl stored)
+    documents: list[RawDocument] | None = field(default=None, compare=False, repr=False)
 
 
 def dated(spec: SourceSpec) -> bool:
@@ -125,9 +128,11 @@ def plan_partition(
     now: dt.datetime | None = None,
 ) -> CrawlPlan:
     """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
-    partition and whether the warehouse has its load summary. A re-run that reuses the pages a
-    forced crawl observed later keeps the day they were observed on (the load's
-    ``observed_later``, from the summary). ``now``: the run's time (UTC), default the clock.
+    partition and whether the warehouse has its load summary (the documents themselves are read
+    only where every page failing changes the plan, a dated source not loaded, and are then
+    kept in the plan's ``documents``). A re-run that reuses the pages a forced crawl observed
+    later keeps the day they were observed on (the load's ``observed_later``, from the summary).
+    ``now``: the run's time (UTC), default the clock.
     Raises :class:`PastNotObservable`, and the stores' errors."""
     from harvest.storage.raw import open_raw_store
     from harvest.storage.warehouse import open_warehouse
@@ -142,12 +147,9 @@ def plan_partition(
             loaded = summary is not None
             later = (summary.warnings or {}).get("observed_later") if summary else None
             observed_on = later.get("observed_on") if isinstance(later, dict) else None
-        all_failed = (  # read only where it changes the plan (a dated source, not loaded)
-            bool(stored)
-            and not loaded
-            and dated(spec)
-            and all(failed(doc) for doc in store.read_partition(spec.name, partition.day))
-        )
+        docs = None  # read only where it changes the plan (a dated source, not loaded)
+        if stored and not loaded and dated(spec):
+            docs = store.read_partition(spec.name, partition.day)
     finally:
         store.close()
     plan = plan_crawl(
@@ -158,11 +160,11 @@ def plan_partition(
         stored_pages=stored,
         loaded=loaded,
         recrawl=recrawl,
-        all_failed=all_failed,
+        all_failed=docs is not None and all(failed(doc) for doc in docs),
     )
     if plan.action == "reuse" and observed_on:
-        return replace(plan, observed_on=dt.date.fromisoformat(observed_on))
-    return plan
+        plan = replace(plan, observed_on=dt.date.fromisoformat(observed_on))
+    return replace(plan, documents=docs) if plan.action == "reuse" and docs else plan
 
 
 def failed(doc: RawDocument) -> bool:
@@ -174,13 +176,16 @@ def reused_result(
     spec: SourceSpec, day: dt.date, settings: Settings, plan: CrawlPlan
 ) -> CrawlResult:
     """The scrape report of a partition whose stored records are reused: the raw
-    partition's counts, nothing asked of the site (``reused``)."""
+    partition's counts (its documents read once: those of ``plan`` when it read them), nothing
+    asked of the site (``reused``)."""
     from harvest.scraping.runner import CrawlResult
     from harvest.storage.raw import open_raw_store
 
     store = open_raw_store(settings.raw_store_url)
     try:
-        docs = store.read_partition(spec.name, day)
+        docs = (
+            plan.documents if plan.documents is not None else store.read_partition(spec.name, day)
+        )
         uri = store.uri(spec.name, day)
     finally:
         store.close()

@@ -41,12 +41,13 @@ from harvest.crawler.monitor_settings import monitor_results
 from harvest.errors import HarvestError
 from harvest.partitions import Partition
 from harvest.scraping.child import (
-    _die_with_parent,
     _forward_sigterm,
     _kill_group,
     _read_progress,
+    _spawn,
     _stream,
 )
+from harvest.scraping.warm import take_warm_child
 from harvest.storage.raw import open_raw_store
 
 CRAWL_ERROR = "harvest/crawl_error"  # the crawl's stat: why it could not go on (not retryable)
@@ -264,28 +265,21 @@ def run_crawl(
         )
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         started = time.monotonic()
-        progress_fd, child_progress_fd = os.pipe()  # the child's pages done/asked
-        command += ["--progress-fd", str(child_progress_fd)]
-        try:
-            proc = subprocess.Popen(  # noqa: S603 - our own module, run with our own interpreter
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                bufsize=1,
-                env=_child_env(settings, env),
-                start_new_session=True,  # its own process group, so a timeout kills browsers too
-                preexec_fn=_die_with_parent,  # prctl only: safe before exec
-                pass_fds=(child_progress_fd,),
-            )
-        except BaseException:
-            os.close(progress_fd)
-            raise
-        finally:
-            os.close(child_progress_fd)  # the child's copy stays open until it ends
+        child_env = _child_env(settings, env)
+        warm = take_warm_child(child_env)  # one started ahead (make demo), else a new one
+        ordered = warm.order(command[3:], child_env) if warm is not None else None
+        if ordered is not None:
+            proc, progress_fd = ordered
+        else:
+            progress_fd, child_progress_fd = os.pipe()  # the child's pages done/asked
+            command += ["--progress-fd", str(child_progress_fd)]
+            try:
+                proc = _spawn(command, child_env, (child_progress_fd,))
+            except BaseException:
+                os.close(progress_fd)
+                raise
+            finally:
+                os.close(child_progress_fd)  # the child's copy stays open until it ends
         watcher = threading.Thread(
             target=_read_progress,
             args=(progress_fd, f"crawling {spec.name}"),

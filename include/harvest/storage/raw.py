@@ -1,6 +1,6 @@
 """The raw store: one document per fetched page, keyed by (source, logical date, URL).
 
-Two backends behind one small interface. :class:`MongoRawStore` keeps documents in a MongoDB
+Two backends behind one small interface. :class:`~harvest.storage.raw_mongo.MongoRawStore` keeps documents in a MongoDB
 collection with a unique index on the key and writes with unordered bulk upserts;
 :class:`FileRawStore` keeps one JSON Lines file per (source, date) partition and replaces it
 atomically. In both, writing the same page twice replaces it, so re-running a date never
@@ -17,14 +17,16 @@ import json
 import logging
 import os
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from harvest.text import redact_url
+
+if TYPE_CHECKING:
+    from harvest.storage.raw_mongo import MongoRawStore
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class RawDocument:
     # a list page's place in the crawl graph and the pages it links (harvest.observation):
     # {"branch", "parent", "level", "links", "continues"}; None for item pages and old documents
     listing: dict[str, Any] | None = None
+    earlier_cards: list[dict[str, Any]] = field(default_factory=list)  # harvest.records
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -91,6 +94,10 @@ class RawStore(Protocol):
 
     def read_partition(self, source: str, logical_date: dt.date) -> list[RawDocument]:
         """All documents of one partition, ordered by URL."""
+
+    def iter_partition(self, source: str, logical_date: dt.date) -> Iterator[RawDocument]:
+        """The documents of :meth:`read_partition`, in its order, read one at a time (a
+        partition larger than memory is never held whole)."""
 
     def count(self, source: str, logical_date: dt.date) -> int:
         """How many documents one partition holds."""
@@ -274,8 +281,36 @@ class FileRawStore:
         rows = self._rows(source, logical_date)
         return [RawDocument.from_dict(rows[url]) for url in sorted(rows)]
 
+    def iter_partition(self, source: str, logical_date: dt.date) -> Iterator[RawDocument]:
+        """A committed partition's lines one at a time (written sorted by URL, one per URL);
+        ``RuntimeError`` naming the file and line where they are not. A crawl's own partition
+        (a journal open) is read whole (:meth:`read_partition`)."""
+        path = self.path(source, logical_date)
+        if path in self._journals:
+            yield from self.read_partition(source, logical_date)
+            return
+        if not path.exists():
+            return
+        last = ""
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                doc = RawDocument.from_dict(json.loads(line))
+                if doc.url <= last:
+                    raise RuntimeError(
+                        f"{path}, line {number}: {doc.url} after {last}: a partition file "
+                        "holds one line per URL in URL order (is it a journal or edited?)"
+                    )
+                last = doc.url
+                yield doc
+
     def count(self, source: str, logical_date: dt.date) -> int:
-        return len(self._rows(source, logical_date))
+        path = self.path(source, logical_date)
+        if path in self._journals or not path.exists():
+            return len(self._rows(source, logical_date))
+        with path.open("rb") as handle:  # one line per URL: counted, not parsed
+            return sum(1 for line in handle if line.strip())
 
     def delete_partition(self, source: str, logical_date: dt.date) -> int:
         n = len(self._rows(source, logical_date))
@@ -299,88 +334,6 @@ class FileRawStore:
         self._index.clear()
 
 
-class MongoRawStore:
-    """MongoDB collection with a unique (source, logical_date, url) index; unordered bulk upserts.
-
-    Every document is written with this store's ``crawl_id`` (a random hex id unless given), so
-    :meth:`commit` can remove the partition's documents an earlier crawl wrote and this one did
-    not. Until then, a re-run's documents replace the earlier ones URL by URL and the rest stay.
-    """
-
-    def __init__(
-        self,
-        client: Any,
-        database: str = "harvest",
-        collection: str = "raw_pages",
-        crawl_id: str | None = None,
-    ) -> None:
-        self.client = client
-        self.crawl_id = crawl_id or uuid.uuid4().hex
-        self.collection = client[database][collection]
-        self.collection.create_index(
-            [("source", 1), ("logical_date", 1), ("url", 1)], unique=True, name="partition_url"
-        )
-
-    @classmethod
-    def from_url(cls, url: str) -> MongoRawStore:
-        from pymongo import MongoClient
-
-        parsed = urlparse(url)
-        database = unquote(parsed.path.lstrip("/")) or "harvest"
-        return cls(MongoClient(url, tz_aware=True), database=database)
-
-    def upsert_many(self, docs: Iterable[RawDocument]) -> int:
-        from pymongo import ReplaceOne
-
-        ops = [
-            ReplaceOne(
-                {"source": d.source, "logical_date": d.logical_date, "url": d.url},
-                {"_id": d.doc_id, **d.to_dict(), "crawl_id": self.crawl_id},
-                upsert=True,
-            )
-            for d in docs
-        ]
-        if not ops:
-            return 0
-        self.collection.bulk_write(ops, ordered=False)
-        return len(ops)
-
-    def read_partition(self, source: str, logical_date: dt.date) -> list[RawDocument]:
-        cursor = self.collection.find(
-            {"source": source, "logical_date": logical_date.isoformat()}, {"_id": 0, "crawl_id": 0}
-        ).sort("url", 1)
-        return [RawDocument.from_dict(row) for row in cursor]
-
-    def count(self, source: str, logical_date: dt.date) -> int:
-        return int(
-            self.collection.count_documents(
-                {"source": source, "logical_date": logical_date.isoformat()}
-            )
-        )
-
-    def delete_partition(self, source: str, logical_date: dt.date) -> int:
-        result = self.collection.delete_many(
-            {"source": source, "logical_date": logical_date.isoformat()}
-        )
-        return int(result.deleted_count)
-
-    def commit(self, source: str, logical_date: dt.date) -> int:
-        """Delete the partition's documents written by any other crawl (or before crawl ids);
-        return how many documents the partition now holds."""
-        partition = {"source": source, "logical_date": logical_date.isoformat()}
-        self.collection.delete_many({**partition, "crawl_id": {"$ne": self.crawl_id}})
-        return int(self.collection.count_documents(partition))
-
-    def uri(self, source: str, logical_date: dt.date) -> str:
-        return (
-            f"mongodb://{self.collection.database.name}/{self.collection.name}"
-            f"?source={source}&logical_date={logical_date.isoformat()}"
-        )
-
-    def close(self) -> None:
-        self.client.close()
-
-
 def open_raw_store(url: str, *, deferred: bool = False) -> FileRawStore | MongoRawStore:
     """Open the raw store a URL names: ``file:///path`` or ``mongodb://host/db``.
 
@@ -392,6 +345,8 @@ def open_raw_store(url: str, *, deferred: bool = False) -> FileRawStore | MongoR
     if scheme == "file":
         return FileRawStore(unquote(urlparse(url).path), deferred=deferred)
     if scheme in ("mongodb", "mongodb+srv"):
+        from harvest.storage.raw_mongo import MongoRawStore
+
         return MongoRawStore.from_url(url)
     raise ValueError(
         f"raw store URL {redact_url(url)!r}: unsupported scheme {scheme!r}; use file:///path or mongodb://host/db"

@@ -203,6 +203,11 @@ class GxRunner:
         self._tallies = {t.check.key: t for t in tallies}
         self._suites: dict[str, gx.ExpectationSuite] = {}
 
+    def retally(self, tallies: Sequence[CheckTally]) -> None:
+        """Add the results from now on to ``tallies`` (fresh ones of the same expectations):
+        one runner, its context and suites built once, checks several parts apart."""
+        self._tallies = {t.check.key: t for t in tallies}
+
     def add_group(self, name: str, tallies: Sequence[CheckTally]) -> None:
         """Declare a group of expectations that run together (as one GX suite)."""
         copies = [t.expectation.copy(update={"id": None}) for t in tallies]

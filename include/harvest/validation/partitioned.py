@@ -23,7 +23,9 @@ order, as on the pandas path: the parts' samples in the parts' order, cut at
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from harvest.config.spec import SourceSpec
 from harvest.records import NulledValues
 from harvest.storage.dask_frames import PART_ROWS, concat_parts, read_parts, write_parts
 from harvest.validation.chunks import add_counts, check_chunk, suite_runner
-from harvest.validation.gx import SAMPLES
+from harvest.validation.gx import SAMPLES, CheckTally, GxRunner
 from harvest.validation.quarantine import combine_quarantine, quarantine_rows
 from harvest.validation.run import ValidationOutcome, judged_outcome
 from harvest.validation.suite import build_suite
@@ -86,6 +88,27 @@ class PartitionedOutcome(ValidationOutcome):
         return uri
 
 
+_RUNNERS = threading.local()
+"""Each worker thread's runner of the suite it checks parts of (a worker of several threads
+runs parts at once: they never share one): ``key`` (the spec and the recent row counts as
+JSON) and ``built`` (runner, record columns, expectations)."""
+
+
+def _part_runner(
+    spec: SourceSpec, recent: tuple[int, ...]
+) -> tuple[list[CheckTally], GxRunner, list[str]]:
+    """:func:`suite_runner` of the spec's suite, built once per worker thread and suite (a
+    Great Expectations context, its data source and suites), with fresh tallies for each part."""
+    key = json.dumps([spec.model_dump(mode="json"), list(recent)], sort_keys=True)
+    if getattr(_RUNNERS, "key", None) != key:
+        tallies, runner, columns = suite_runner(build_suite(spec, recent))
+        _RUNNERS.key, _RUNNERS.built = key, (runner, columns, [t.expectation for t in tallies])
+    runner, columns, expectations = _RUNNERS.built
+    fresh = [CheckTally(e) for e in expectations]
+    runner.retally(fresh)
+    return fresh, runner, columns
+
+
 def _check_part(
     raw_part: pd.DataFrame,
     spec: SourceSpec,
@@ -95,7 +118,7 @@ def _check_part(
     number: int,
 ) -> PartSummary:
     """One Dask task: :func:`check_chunk` on one part; valid records and keys to Parquet files."""
-    tallies, runner, record_columns = suite_runner(build_suite(spec, recent_row_counts))
+    tallies, runner, record_columns = _part_runner(spec, tuple(recent_row_counts))
     checked = check_chunk(runner, record_columns, raw_part.reset_index(drop=True), spec, day)
     checked.valid.to_parquet(Path(folder) / f"valid-{number:05d}.parquet", index=False)
     checked.keys.to_parquet(Path(folder) / f"keys-{number:05d}.parquet", index=False)
@@ -205,23 +228,29 @@ def _repeated_rows(client: Any, keys: Any, column: str) -> pd.DataFrame:
 
 
 def validate_on_dask(
-    records: dict[str, pd.DataFrame],
+    records: dict[str, Any],
     spec: SourceSpec,
     day: dt.date,
     settings: Settings,
     stack: ExitStack,
     recent: Sequence[int],
 ) -> ValidationOutcome:
-    """:func:`validate_records_dask` on the settings' cluster,
-    its parts in a work folder that ``stack`` removes. Takes ``records["raw"]`` (the extracted
-    records) and lets it go once staged as parts."""
+    """:func:`validate_parts` on the settings' cluster, of ``records["parts"]`` (a
+    :class:`harvest.validation.raw_parts.RawParts`, staged from the raw store part by part) or of
+    ``records["raw"]`` (the extracted records, whole) staged as parts in a work folder that
+    ``stack`` removes and let go."""
     from harvest.storage.dask_frames import dask_client, work_dir
+    from harvest.validation.raw_parts import RawParts
 
-    raw = records.pop("raw")
-    scraped, meta = len(raw), raw.iloc[:0]
-    log.info("validate source=%s date=%s: %d records, on Dask", spec.name, day, scraped)
-    folder = stack.enter_context(work_dir(settings, spec.name, day.isoformat()))
-    paths = write_parts(raw, folder / "raw", settings.dask_part_rows)
-    del raw
+    parts: RawParts | None = records.pop("parts", None)
+    if parts is None:
+        raw = records.pop("raw")
+        folder = stack.enter_context(work_dir(settings, spec.name, day.isoformat()))
+        paths = write_parts(raw, folder / "raw", settings.dask_part_rows)
+        parts = RawParts(paths, raw.iloc[:0], len(raw), folder)
+        del raw
+    log.info("validate source=%s date=%s: %d records, on Dask", spec.name, day, parts.rows)
     with dask_client(settings) as client:
-        return validate_parts(paths, meta, scraped, spec, day, client, folder, recent)
+        return validate_parts(
+            parts.paths, parts.meta, parts.rows, spec, day, client, parts.folder, recent
+        )

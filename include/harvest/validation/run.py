@@ -27,10 +27,9 @@ import pandas as pd
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
-from harvest.observation import listing_account
 from harvest.partitions import Partition
 from harvest.progress import each
-from harvest.records import NulledValues, extract_records
+from harvest.records import NulledValues
 from harvest.storage.artifacts import record_artifact
 from harvest.storage.dask_frames import engages
 from harvest.storage.raw import open_raw_store
@@ -40,6 +39,7 @@ from harvest.validation.chunks import add_counts, check_chunk, suite_runner
 from harvest.validation.gx import CheckTally, render_data_docs
 from harvest.validation.judge import RESULT_COLUMNS, judge_partition
 from harvest.validation.quarantine import combine_quarantine, quarantine_rows
+from harvest.validation.raw_parts import extract_partition
 from harvest.validation.report import Breach, ValidationFailed, ValidationReport
 from harvest.validation.suite import build_suite
 
@@ -296,20 +296,16 @@ def validate_partition(
     own_store = raw_store is None
     store = open_raw_store(settings.raw_store_url) if raw_store is None else raw_store
     repairs = TextRepairs()
-    try:
-        docs = store.read_partition(spec.name, day)
-        same_item: list[str] = []
-        raw = extract_records(docs, spec, repairs, same_item)
-        # a catalogue closes what its crawl looked for and did not find: keep what it read
-        account = listing_account(docs) if spec.mode == "catalogue" else None
-        del docs
-        raw_uri = store.uri(spec.name, day)
-    finally:
-        if own_store:
-            store.close()
-    records = {"raw": raw}  # handed over, so that this frame does not keep it alive
-    del raw
+    same_item: list[str] = []
     with ExitStack() as stack:
+        try:
+            records, account = extract_partition(
+                store, spec, day, settings, stack, repairs, same_item
+            )
+            raw_uri = store.uri(spec.name, day)
+        finally:
+            if own_store:
+                store.close()
         return _validate_extracted(
             spec, day, settings, records, stack, warehouse, chunk_size, data_docs, raw_uri, account,
             same_item, repairs,
@@ -320,7 +316,7 @@ def _validate_extracted(
     spec: SourceSpec,
     day: dt.date,
     settings: Settings,
-    records: dict[str, pd.DataFrame],
+    records: dict[str, Any],
     stack: ExitStack,
     warehouse: ValidationSink | None,
     chunk_size: int,
@@ -337,12 +333,13 @@ def _validate_extracted(
         warehouse = open_warehouse(settings, spec, day)
     try:
         recent = warehouse.recent_row_counts(spec.name, day, spec.validation.recent_partitions)
-        if engages(len(records["raw"]), settings):
+        staged = records.get("parts")
+        if engages(len(records["raw"]) if staged is None else staged.rows, settings):
             from harvest.validation.partitioned import validate_on_dask
 
             outcome = validate_on_dask(records, spec, day, settings, stack, recent)
-        else:
-            raw = records.pop("raw")
+        else:  # parts of few records (most pages failed) are read back whole
+            raw = records.pop("raw") if staged is None else records.pop("parts").frame()
             outcome = validate_records(
                 raw, spec, day, recent_row_counts=recent, chunk_size=chunk_size
             )

@@ -51,6 +51,13 @@ class DedupSpec(_Model):
     max_missing: int = Field(
         2, ge=0, le=8, description="block fields a candidate pair may lack between them"
     )
+    window: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="records of its block a new record is compared with on each side, in order "
+        "of the compared numbers (price, area) and title: a sorted neighbourhood",
+    )
     threshold: float = Field(
         0.7,
         gt=0,

@@ -61,7 +61,6 @@ class GenericSpider(ItemPages, SitemapSpider):
         super().__init__(*args, **kwargs)
         self.graph = self.spec.graph
         self.extractor = Extractor(self.spec)
-        self._card_items: dict[str, set[tuple[Any, ...]]] = {}  # level -> cards that are items
 
     def first_requests(self) -> Iterator[Any]:
         names = [level.name for level in self.graph] or [START_LEVEL]
@@ -239,11 +238,12 @@ class GenericSpider(ItemPages, SitemapSpider):
         listed: list[str] = []  # what the page links: item pages, next levels', deeper pages
         continues: list[str] = []  # the pages of its own branch it goes on to
 
-        def to_next(href: str, fields: Card | None) -> None:
+        def to_next(href: str, fields: Card | None, position: int) -> None:
             nonlocal new_items
             listed.append(self.canonical(response, href))
             if last:
-                request, joined, new = self._to_item_page(response, href, name, fields)
+                at, number = (level, url, position), len(records) + 1
+                request, joined, new = self._to_item_page(response, href, name, fields, at, number)
                 if joined is not None:
                     records.append(joined)
                 new_items += new
@@ -270,11 +270,11 @@ class GenericSpider(ItemPages, SitemapSpider):
             # an empty numbered page ends the numbering; a tree's category: sub-categories only
             if not blocks and spec.recurse is None and number is None:
                 self.empty_level(name, "cards", spec.cards.text, url, response)
-            for block in blocks:
+            for position, block in enumerate(blocks):
                 fields = {**(card or {}), **self.extractor.card_fields(block, url, page)}
                 if spec.links is None:
                     record = {**fields, **self.extractor.url_fields(url)}
-                    if self._new_card_item(name, record):
+                    if self._new_card_item(name, record, (level, url, position), len(records) + 1):
                         records.append(record)
                         self.count(name, "records")
                         new_items += 1
@@ -284,14 +284,14 @@ class GenericSpider(ItemPages, SitemapSpider):
                     self.count(name, "links_seen")
                     self.skipped(name, "no link")
                 for href in links:
-                    to_next(href, fields)
+                    to_next(href, fields, position)
         elif spec.links is not None:
             links = hrefs(select(spec.links, response.selector, page))
             found += len(links)
             if not links and spec.recurse is None and number is None:
                 self.empty_level(name, "links", spec.links.text, url, response)
-            for href in links:
-                to_next(href, card)
+            for position, href in enumerate(links):
+                to_next(href, card, position)
         if spec.recurse is not None:
             deeper = hrefs(select(spec.recurse, response.selector, page))
             found += len(deeper)
@@ -334,19 +334,6 @@ class GenericSpider(ItemPages, SitemapSpider):
         listing = self.listing(response, name, listed, continues)
         yield self.page_item(response, "index", records=records, listing=listing)
         yield from (r for r in requests if r is not None)
-
-    def _new_card_item(self, level: str, record: Card) -> bool:
-        """Whether a card that is an item was not seen before on this level (a numbered page
-        repeating the last one); a repeat is counted as a duplicate."""
-        key = self.spec.detail.key
-        value = record.get(key)
-        ident = (key, str(value)) if value is not None else tuple(sorted(map(str, record.items())))
-        seen = self._card_items.setdefault(level, set())
-        if ident in seen:
-            self.count(level, "cards_duplicate")
-            return False
-        seen.add(ident)
-        return True
 
     def _numbered(
         self,

@@ -6,8 +6,17 @@ that links it while it is on its way waits, and is joined to the page's fields o
 parsed. A card whose joined record has the ``detail.key`` of a record the page already gave (one
 item carded in two categories of a tree, a list page reached under two URLs) is the same item:
 no second record, counted as ``cards_duplicate`` on its level, as a card that is an item seen
-before on its level is; the first card joined keeps its values. A page that fails, or that the
-deadline cuts, ends its waiting cards with that reason in the completeness account.
+before on its level is. A page that fails, or that the deadline cuts, ends its waiting cards with
+that reason in the completeness account.
+
+Of several cards of one item, the record keeps the values of the card that comes first in
+(level, list page URL, position on the page) order (:data:`At`), whatever order the crawl met
+them in: a Scrapy crawl, a cache replay and a second run keep the same values. The record is
+stored when its first card *met* is, so a card met later that comes before it and whose record
+differs is stored with the page being read, in ``earlier_cards`` (``{"of": the URL of the page
+item holding the record, "card": its number in that item's ``records``, 0 for an item page's
+own ``fields``, "at": [level, page URL, position], "fields": the record}``);
+:func:`harvest.records.extract_records` takes the one that comes first.
 """
 
 from __future__ import annotations
@@ -28,6 +37,18 @@ from harvest.crawler.spiders.base import URL_META, HarvestSpider
 from harvest.extract import Extractor, FieldValue
 
 Card = dict[str, FieldValue]
+At = tuple[int, str, int]
+"""Where a card is: (its level's place in ``levels``, the list page's URL, its position there)."""
+
+
+@dataclass
+class Kept:
+    """The card whose values an item's record holds (so far), and where that record is stored:
+    (the URL of the page item, its number in the item's ``records``; 0: an item page's fields)."""
+
+    at: At
+    stored: tuple[str, int]
+    record: Card
 
 
 @dataclass
@@ -35,8 +56,9 @@ class SharedItemPage:
     """An item page asked for by a card: its fields once parsed, the cards waiting for it."""
 
     fields: Card | None = None
-    waiting: list[tuple[str, Card]] = field(default_factory=list)  # (level, card fields)
-    keys: set[str] = field(default_factory=set)  # detail.key of the records it gave
+    at: At | None = None  # where the card that asked for it is
+    waiting: list[tuple[str, Card, At]] = field(default_factory=list)  # (level, card, where)
+    keys: dict[str, Kept] = field(default_factory=dict)  # detail.key of the records it gave
 
 
 class ItemPages(HarvestSpider):
@@ -47,6 +69,46 @@ class ItemPages(HarvestSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._item_pages: dict[str, SharedItemPage] = {}
+        self._card_items: dict[str, dict[Any, Kept]] = {}  # level -> cards that are items
+        self._earlier: dict[str, list[dict[str, Any]]] = {}  # page URL -> its earlier_cards
+
+    def page_item(self, response: Response, page_type: str, *args: Any, **kwargs: Any) -> PageItem:
+        """The base's page item, with the earlier cards met on the page (``earlier_cards``)."""
+        item = super().page_item(response, page_type, *args, **kwargs)
+        item.earlier_cards = self._earlier.pop(item.url, [])
+        return item
+
+    def _kept(
+        self, seen: dict[Any, Kept], ident: Any, level: str, at: At, stored: tuple[str, int],
+        record: Card,
+    ) -> bool:  # fmt: skip
+        """Whether the card at ``at`` is the first of item ``ident`` met (its record is then
+        stored at ``stored``). A card of an item met before is counted ``cards_duplicate``; when
+        it comes before the kept card and its record differs, it is said in ``earlier_cards``
+        of the page being read (see the module docstring)."""
+        kept = seen.get(ident)
+        if kept is None:
+            seen[ident] = Kept(at, stored, record)
+            return True
+        self.count(level, "cards_duplicate")
+        if at < kept.at:
+            if record != kept.record:
+                here = stored[0]
+                self._earlier.setdefault(here, []).append(
+                    {"of": kept.stored[0], "card": kept.stored[1], "at": list(at), "fields": record}
+                )
+            kept.at, kept.record = at, record
+        return False
+
+    def _new_card_item(self, level: str, record: Card, at: At, number: int) -> bool:
+        """Whether a card that is an item (record ``number`` of its page) was not met before on
+        this level (a numbered page repeating the last one, an item in two categories); a repeat
+        is counted as a duplicate (:meth:`_kept`)."""
+        key = self.spec.detail.key
+        value = record.get(key)
+        ident = (key, str(value)) if value is not None else tuple(sorted(map(str, record.items())))
+        seen = self._card_items.setdefault(level, {})
+        return self._kept(seen, ident, level, at, (at[1], number), record)
 
     def follow_link(
         self,
@@ -60,43 +122,47 @@ class ItemPages(HarvestSpider):
         raise NotImplementedError
 
     def _to_item_page(
-        self, response: TextResponse, href: str, level: str, card: Card | None
-    ) -> tuple[scrapy.Request | None, Card | None, bool]:
-        """A link of the last level: the item page's request, or (a card linking an item page
-        asked for already) the card joined to it: the joined record now when the page is
-        parsed, else the card waits for it. Returns (request, record, whether it is new)."""
+        self, response: TextResponse, href: str, level: str, card: Card | None, at: At,
+        number: int,
+    ) -> tuple[scrapy.Request | None, Card | None, bool]:  # fmt: skip
+        """A link of the last level (at ``at``): the item page's request, or (a card linking an
+        item page asked for already) the card joined to it: the joined record now (record
+        ``number`` of the list page) when the page is parsed, else the card waits for it.
+        Returns (request, record, whether it is new)."""
         url = self.canonical(response, href)
         shared = self._item_pages.get(url) if card is not None else None
         if shared is None:
             request = self.follow_link(response, href, level, "detail", self.parse_detail)
             if request is not None and card is not None:
-                self._item_pages[url] = SharedItemPage()
+                self._item_pages[url] = SharedItemPage(at=at)
                 request.cb_kwargs["card"] = card
             return request, None, request is not None
         self.count(level, "links_seen")
         self.count(level, "followed")
         if shared.fields is None:
-            shared.waiting.append((level, card or {}))
+            shared.waiting.append((level, card or {}, at))
             return None, None, True
-        record = self._record_of(shared, level, shared.fields, card or {})
+        stored = (at[1], number)
+        record = self._record_of(shared, level, shared.fields, card or {}, at, stored)
         return None, record, record is not None
 
     def _joined(self, page: Card, card: Card) -> Card:
         return {name: page.get(name, card.get(name)) for name in self.spec.detail.fields}
 
-    def _record_of(self, shared: SharedItemPage, level: str, page: Card, card: Card) -> Card | None:
-        """A card of ``level`` joined to its shared item page: the record (counted), or None
-        when the page gave a record of that key already (the same item: ``cards_duplicate``)."""
+    def _record_of(
+        self, shared: SharedItemPage, level: str, page: Card, card: Card, at: At,
+        stored: tuple[str, int],
+    ) -> Card | None:  # fmt: skip
+        """A card of ``level`` (at ``at``) joined to its shared item page: the record (counted;
+        stored at ``stored``), or None when the page gave a record of that key already (the
+        same item: ``cards_duplicate``, :meth:`_kept`)."""
         record = self._joined(page, card)
         key = record.get(self.spec.detail.key)
-        if key is not None and str(key) in shared.keys:
-            self.count(level, "cards_duplicate")
+        if key is not None and not self._kept(shared.keys, str(key), level, at, stored, record):
             self.logger.debug(
                 "level %r: %s %r carded again: one record", level, self.spec.detail.key, key
             )
             return None
-        if key is not None:
-            shared.keys.add(str(key))
         self.count(level, "records")
         return record
 
@@ -115,14 +181,17 @@ class ItemPages(HarvestSpider):
             page = self.extractor.page_fields(response.selector, url)
             fields = self._joined(page, card or {})
         level = response.meta.get(LEVEL_META)
-        shared = self._item_pages.get(response.meta.get(URL_META, response.url))
-        records = []
+        url = response.meta.get(URL_META, response.url)
+        shared = self._item_pages.get(url)
+        records: list[Card] = []
         if shared is not None:
             shared.fields = page
-            if fields.get(self.spec.detail.key) is not None:  # the record of the asking card
-                shared.keys.add(str(fields[self.spec.detail.key]))
-            for waiting_level, waiting in shared.waiting:
-                record = self._record_of(shared, waiting_level, page, waiting)
+            key = fields.get(self.spec.detail.key)
+            if key is not None and shared.at is not None:  # the record of the asking card
+                shared.keys[str(key)] = Kept(shared.at, (url, 0), fields)
+            for waiting_level, waiting, at in shared.waiting:
+                stored = (url, len(records) + 1)
+                record = self._record_of(shared, waiting_level, page, waiting, at, stored)
                 records += [record] if record is not None else []
             shared.waiting = []
         if level is not None:
@@ -135,7 +204,7 @@ class ItemPages(HarvestSpider):
         shared = self._item_pages.get(request.meta.get(URL_META, request.url))
         if shared is not None:
             reason = "deadline" if isinstance(failure.value, DeadlineReached) else "failed"
-            for level, _ in shared.waiting:
+            for level, *_ in shared.waiting:
                 self.unfollowed(level, reason)
             shared.waiting = []
         yield from super().errback(failure)
@@ -145,7 +214,7 @@ class ItemPages(HarvestSpider):
         skipped for ``deadline`` too."""
         if reason == DEADLINE_FINISH_REASON:
             for shared in self._item_pages.values():
-                for level, _ in shared.waiting:
+                for level, *_ in shared.waiting:
                     self.unfollowed(level, "deadline")
                 shared.waiting = []
         super().closed(reason)

@@ -224,6 +224,19 @@ class Warehouse(AppReads):
 
         return self._cached(cache_key(source, "history", first, last, digest), compute)
 
+    def history_parts(
+        self,
+        source: str,
+        since: dt.date,
+        until: dt.date,
+        columns: list[str] | None,
+        rows: int,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`read_history` in frames of at most ``rows`` rows, streamed from the database
+        (not cached: it is what a partition too large for memory reads)."""
+        with self._begin() as conn:
+            yield from reads.history_parts(conn, source, since, until, columns, rows)
+
     def recent_row_counts(self, source: str, before_date: dt.date, n: int) -> list[int]:
         """Rows of the last ``n`` loaded partitions before ``before_date``, oldest first (cached)."""
         before = before_date

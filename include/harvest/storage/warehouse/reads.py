@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -49,6 +49,29 @@ def history(
 ) -> pd.DataFrame:
     """Processed rows with ``first <= logical_date <= last``, ordered by date and key; columns
     come back as nullable pandas dtypes."""
+    query, selected = _history_query(conn, source, first, last, columns)
+    return typed_frame(conn.execute(query).all(), selected)
+
+
+def history_parts(
+    conn: sa.Connection,
+    source: str,
+    first: dt.date,
+    last: dt.date,
+    columns: list[str] | None,
+    rows: int,
+) -> Iterator[pd.DataFrame]:
+    """:func:`history` in frames of at most ``rows`` rows, fetched as they are consumed (a
+    server-side cursor on PostgreSQL): never all of it at once."""
+    query, selected = _history_query(conn, source, first, last, columns)
+    result = conn.execution_options(stream_results=True, yield_per=rows).execute(query)
+    for chunk in result.partitions(rows):
+        yield typed_frame(chunk, selected)
+
+
+def _history_query(
+    conn: sa.Connection, source: str, first: dt.date, last: dt.date, columns: list[str] | None
+) -> tuple[sa.Select[Any], list[sa.Column[Any]]]:
     table = reflect(conn, source)
     unknown = [c for c in columns or [] if c not in table.c]
     if unknown:
@@ -59,7 +82,7 @@ def history(
         .where(table.c.logical_date >= first, table.c.logical_date <= last)
         .order_by(table.c.logical_date, table.c.record_key)
     )
-    return typed_frame(conn.execute(query).all(), selected)
+    return query, selected
 
 
 def versions(conn: sa.Connection, source: str) -> pd.DataFrame:
