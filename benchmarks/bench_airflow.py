@@ -110,7 +110,7 @@ def main() -> int:
     args = parser.parse_args()
     listings = args.listings or (60 if args.quick else 300)
     rounds = args.rounds or (1 if args.quick else 3)
-    print(f"== Airflow overhead, one partition: {listings} listings (10% JavaScript), "
+    print(f"== Airflow overhead, one partition: {listings} listings (no JavaScript pages), "
           f"{rounds} rounds in rotated order; {load_average()}", flush=True)  # fmt: skip
     sides = {"cli": "harvest run", "airflow": "Airflow (make demo, dag.test)"}
     wall: dict[str, list[float]] = {s: [] for s in sides}

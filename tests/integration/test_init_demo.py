@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harvest.__main__ import main
@@ -37,6 +38,7 @@ def test_init_drafts_a_spec_that_reads_the_bundled_specs_values(tmp_path: Path) 
     assert code == 0 and load_spec(output).name == "demo_draft"
     assert draft.structure is not None and len(draft.structure.item_urls) == 20
     assert draft.spec.start_urls == ["{base_url}/listings/{date}"]
+    assert draft.spec.mode == "listings", "each night's own listings: the URL carries the date"
     level = draft.spec.graph[0]
     assert level.next_page is not None and level.next_page.css == "a[rel~=next]"
     bundled = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
@@ -46,10 +48,20 @@ def test_init_drafts_a_spec_that_reads_the_bundled_specs_values(tmp_path: Path) 
     assert min(shares.values()) >= 0.9, shares
 
 
-def test_init_on_the_catalogue_home_finds_categories_then_lists() -> None:
+def test_init_on_the_catalogue_home_finds_categories_then_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with DemoSite(SiteConfig(seed=7), day=DAY) as site:
         url = f"{site.base_url}/catalogue/"
         draft = draft_from_url(url, Fetcher("harvest-test", delay=0, browser=False), sample=6)
+        output = tmp_path / "shop.yaml"
+        command = ["init", url, "--delay", "0", "--no-browser", "--sample", "2", "-o", str(output)]
+        assert main(command) == 0
+    # the same URL every night shows the current items: a catalogue, said in the output
+    assert draft.spec.mode == "catalogue" and load_spec(output).mode == "catalogue"
+    out = capsys.readouterr().out
+    assert "note: mode: catalogue: the start URL carries no date" in out
+    assert "looks_like_catalogue" in out
     assert [level.name for level in draft.spec.graph] == ["categories", "list"]
     assert draft.spec.graph[1].next_page is not None
     kinds = {name: field.kind for name, field in draft.spec.detail.fields.items()}

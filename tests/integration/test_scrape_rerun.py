@@ -53,3 +53,19 @@ def test_a_past_date_is_reprocessed_refused_or_forced(tmp_path: Path) -> None:
         assert forced.reused is None and forced.requests_to_site > 0
         assert forced.observed_on == dt.datetime.now(dt.UTC).date().isoformat()
         assert forced.item_pages == len(catalogue_truth(CONFIG, LATER))
+
+        # Loaded forced, then re-run without forcing: the re-run reuses those pages and still
+        # says they were observed later (the forced run's pages came from the HTTP cache the
+        # scrape above filled: all_cached, which a re-run of a loaded date is not).
+        loaded = run_partition(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url, recrawl=True)
+        later = loaded["load"]["warnings"]["observed_later"]
+        assert later["observed_on"] == forced.observed_on
+        after = dump_all(settings.warehouse_url)
+        again = run_partition(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url)
+        assert again["scrape"]["reused"] and again["scrape"]["requests_to_site"] == 0
+        assert again["scrape"]["observed_on"] == forced.observed_on
+        assert again["load"]["warnings"]["observed_later"] == later
+        assert {**dump_all(settings.warehouse_url), "partition_loads": []} == {
+            **after,
+            "partition_loads": [],
+        }

@@ -17,6 +17,7 @@ from scrapy.utils.test import get_crawler
 
 from harvest.config.settings import DEFAULT_SOURCES_DIR, Settings
 from harvest.config.spec import load_spec
+from harvest.crawler.crawl import GC_THRESHOLD
 from harvest.crawler.settings import build_scrapy_settings
 from harvest.crawler.stats import HarvestStatsCollector
 
@@ -44,24 +45,37 @@ def test_the_crawl_keeps_scrapys_stats_without_the_per_read_wrapper(tmp_path: Pa
 
 
 UNUSED = """
-import sys
+import gc, sys
 {prepare}
 from redis.observability import providers
-print(providers.OTEL_AVAILABLE, "opentelemetry.sdk.metrics" in sys.modules
-      and sys.modules["opentelemetry.sdk.metrics"] is not None)
+import jsonschema
+print(providers.OTEL_AVAILABLE, *(sys.modules.get(name) is not None
+      for name in ("opentelemetry.sdk.metrics", "rfc3987", "isoduration", "arrow")))
+checker = jsonschema.FormatChecker()  # without rfc3987: no URI format checks (none needed)
+print(checker.conforms("http://x.test/a", "uri"), checker.conforms("no uri", "uri"))
+print(gc.isenabled())
+from harvest.crawler.crawl import imported
+imported()
+print(gc.isenabled(), gc.get_threshold()[0], gc.get_freeze_count() > 10_000)
 """
 
 
-@pytest.mark.parametrize("left_out", [False, True])
-def test_the_crawl_process_leaves_out_redis_pys_metrics(left_out: bool) -> None:
+@pytest.mark.parametrize("started", [False, True])
+def test_the_crawl_process_starts_without_unused_modules_nor_the_collector(started: bool) -> None:
+    """A crawl process (``start_up``) imports neither redis-py's OpenTelemetry metrics nor
+    jsonschema's URI and duration libraries, and collects no garbage until ``imported``; then
+    the collector runs at ``GC_THRESHOLD`` with the imports frozen. Any other process: as
+    Python starts it."""
     pytest.importorskip("opentelemetry.sdk.metrics", reason="the SDK is not installed here")
-    prepare = (
-        "from harvest.crawler.crawl import leave_out_unused_modules; leave_out_unused_modules()"
-        if left_out
-        else ""
-    )
+    pytest.importorskip("rfc3987", reason="jsonschema's URI format library is not installed here")
+    prepare = "from harvest.crawler.crawl import start_up; start_up()" if started else ""
     out = subprocess.run(
         [sys.executable, "-c", UNUSED.format(prepare=prepare)],
         capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.split()  # fmt: skip
-    assert out == (["False", "False"] if left_out else ["True", "True"])
+    ).stdout.split("\n")  # fmt: skip
+    loaded = "False False False False False" if started else "True True True True True"
+    assert out[:2] == [loaded, "True True" if started else "True False"]
+    if started:
+        assert out[2:4] == ["False", f"True {GC_THRESHOLD[0]} True"]
+    else:  # imported() leaves a process start_up did not start as it is
+        assert out[2:4] == ["True", "True 700 False"]

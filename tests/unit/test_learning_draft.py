@@ -135,6 +135,21 @@ def test_the_draft_validates_learns_the_title_keys_by_url_and_pins_an_example() 
     assert spec.start_date == dt.date(2026, 12, 6)
 
 
+def test_an_undated_list_is_drafted_as_a_catalogue_and_a_dated_one_as_listings() -> None:
+    """The same URL every night shows the site's current items, mostly seen the nights before:
+    ``mode: catalogue``, said in a note; a URL carrying the date shows that night's listings."""
+    pages = [_item(n) for n in range(1, 4)]
+    structure = find_structure(f"{BASE}/list", _list_page(1))
+    undated = draft_source(f"{BASE}/list", structure, pages, today=dt.date(2026, 12, 7))
+    assert undated.spec.mode == "catalogue" and "\nmode: catalogue\n" in undated.text
+    note = next(note for note in undated.notes if note.startswith("mode: catalogue"))
+    assert "looks_like_catalogue" in note and "set mode: listings" in note
+    dated = draft_source(f"{BASE}/list/2026-12-06", structure, pages, today=dt.date(2026, 12, 7))
+    assert dated.spec.start_urls == ["{base_url}/list/{date}"]
+    assert dated.spec.mode == "listings" and "mode:" not in dated.text
+    assert not any(note.startswith("mode:") for note in dated.notes)
+
+
 def test_without_an_id_field_the_key_is_the_varying_part_of_the_url() -> None:
     pages = [
         SamplePage(f"{BASE}/item/{n}/view", f"<html><body><h2>Thing {n}</h2></body></html>")

@@ -14,7 +14,14 @@ from harvest.config.settings import DEFAULT_SOURCES_DIR
 from harvest.config.spec import load_spec
 from harvest.learning import SpecPatchError, spec_patch
 from harvest.learning.level_repair import LevelHistory, proposed_levels, repair_levels
-from harvest.learning.levels import LevelPage, check_level, learn_cards, learn_links, url_shape
+from harvest.learning.levels import (
+    LevelPage,
+    check_level,
+    learn_cards,
+    learn_links,
+    page_step,
+    url_shape,
+)
 from harvest.learning.patch import patch_levels_text
 from harvest.learning.repair import report_lines
 from harvest_demo import SiteConfig
@@ -28,10 +35,10 @@ START = f"{BASE}/listings/{DAY}"
 CONFIG = SiteConfig(listings_per_day=45)
 
 
-def night_before() -> LevelHistory:
+def night_before(config: SiteConfig = CONFIG) -> LevelHistory:
     before = DAY - dt.timedelta(days=1)
-    items = {f"{BASE}/listing/{item.listing_id}" for item in day_listings(CONFIG, before)}
-    pages = {f"{BASE}/listings/{before}?page={n}" for n in range(2, CONFIG.pages_per_day + 1)}
+    items = {f"{BASE}/listing/{item.listing_id}" for item in day_listings(config, before)}
+    pages = {f"{BASE}/listings/{before}?page={n}" for n in range(2, config.pages_per_day + 1)}
     return LevelHistory({"index": items}, {"index": pages})
 
 
@@ -65,6 +72,83 @@ def test_the_retemplated_index_is_repaired_and_its_crawl_reaches_every_item(
     (tmp_path / "demo.yaml").write_text(patched, encoding="utf-8")
     _, reached = crawl(load_spec(tmp_path / "demo.yaml"), site, START)
     assert reached == {f"{BASE}/listing/{item.listing_id}" for item in day_listings(CONFIG, DAY)}
+
+
+def _matched(selector: str, page: LevelPage) -> list[str]:
+    from urllib.parse import urljoin
+
+    from parsel import Selector
+
+    links = Selector(text=str(page.body)).css(selector).xpath("@href").getall()
+    return sorted({urljoin(page.url, href) for href in links})
+
+
+@pytest.mark.parametrize("pages", [1, 3], ids=["the start page alone", "every page"])
+def test_a_repaired_next_page_takes_the_next_link_alone(tmp_path: Path, pages: int) -> None:
+    """The re-templated pager shows the numbers around the current page: ``div.pager a`` takes
+    the previous pages too (page 1 again as ``?page=1``); the link after the current page's
+    marker takes the next page alone, and the crawl reads each page once."""
+    spec = load_spec(DEFAULT_SOURCES_DIR / "demo.yaml")
+    config = SiteConfig(listings_per_day=45, page_size=20)
+    site = retemplated_site(config, DAY, BASE)
+    assert config.pages_per_day == 3
+    urls = [START, f"{START}?page=2", f"{START}?page=3"]
+    tonight = {"index": [LevelPage(url, site[url]) for url in urls[:pages]]}
+    chosen = proposed_levels(repair_levels(spec, tonight, night_before(config), 0.95), 0.95)
+    css = chosen[("index", "next_page")].selector["css"]
+    assert css == "span.pager-current + a"
+    every = [LevelPage(url, site[url]) for url in urls]
+    assert [_matched(css, page) for page in every] == [[urls[1]], [urls[2]], []]
+    assert _matched("div.pager a", every[1]) == [f"{START}?page=1", urls[2]], "the old choice"
+    for path in DEFAULT_SOURCES_DIR.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    _, patched = spec_patch(tmp_path / "demo.yaml", {}, chosen)
+    (tmp_path / "demo.yaml").write_text(patched, encoding="utf-8")
+    fetched, _ = crawl(load_spec(tmp_path / "demo.yaml"), site, START)
+    assert fetched == set(urls), "page 1 is not read again as ?page=1"
+
+
+PAGER = (
+    '<ul class="pagination">{}</ul><div class="items">'
+    '<a class="item" href="/item/{n}1">one</a><a class="item" href="/item/{n}2">two</a></div>'
+)
+
+
+def _pager_page(n: int, last: int) -> LevelPage:
+    """Page ``n`` of ``last``: numbered links, the current one marked ``li.active``, and a
+    "Next" link with no rel and the numbers' class."""
+    cells = [
+        f'<li class="active"><span>{k}</span></li>'
+        if k == n
+        else f'<li><a class="pg" href="/list/?p={k}">{k}</a></li>'
+        for k in range(1, last + 1)
+    ]
+    if n < last:
+        cells.append(f'<li><a class="pg" href="/list/?p={n + 1}">Next</a></li>')
+    url = "http://shop.test/list/" + (f"?p={n}" if n > 1 else "")
+    return LevelPage(url, PAGER.format("".join(cells), n=n))
+
+
+def test_a_next_link_told_by_its_text_or_place_not_every_pager_link() -> None:
+    pages = [_pager_page(n, 4) for n in range(1, 5)]
+    known = {f"http://shop.test/list/?p={k}" for k in range(2, 6)}
+    ranked = learn_links("list.next_page", pages, known, key="next_page")
+    best = ranked[0]
+    assert best.agreement == 1.0 and best.agreed == 3  # the last page counts for none
+    for n, page in enumerate(pages, start=1):
+        wanted = [f"http://shop.test/list/?p={n + 1}"] if n < 4 else []
+        assert _matched(best.selector["css"], page) == wanted, best.selector
+    pager = check_level("list.next_page", pages, known, "a.pg", key="next_page")
+    assert pager.agreed == 1, "every number: only page 1 shows no earlier page"
+
+
+def test_page_step_tells_a_link_forward_from_one_back() -> None:
+    assert page_step("http://s.test/l/?page=2", "http://s.test/l/?page=3") == 1
+    assert page_step("http://s.test/l/?page=2", "http://s.test/l/?page=1") == -1
+    assert page_step("http://s.test/l/?page=2", "http://s.test/l/") == -1  # the first page
+    assert page_step("http://s.test/l/2026-11-26?page=3", "http://s.test/l/2026-11-26") == -2
+    assert page_step("http://s.test/l/", "http://s.test/l/?page=2") is None
+    assert page_step("http://s.test/l/?after=x", "http://s.test/l/?after=y") is None
 
 
 def test_a_site_that_did_not_change_gets_no_proposal() -> None:

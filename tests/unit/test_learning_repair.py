@@ -153,7 +153,10 @@ def test_repair_proposes_level_selectors_from_the_urls_seen_before(
     assert names[:2] == ["index.links", "index.next_page"] and "price" in names
     diff = stored.diff
     assert '-  detail_links: "a.listing-link"\n' in diff and '+  detail_links: "' in diff
-    assert '-  next_page: "a[rel=next]"\n' in diff and '+  next_page: "div.pager a"\n' in diff
+    assert (
+        '-  next_page: "a[rel=next]"\n' in diff
+        and '+  next_page: "span.pager-current + a"\n' in diff
+    )
     assert spec_file.read_text(encoding="utf-8") == original, "never applied silently"
     # the command shows the same
     assert main(["repair", "--source", "demo", "--date", DAY.isoformat()]) == 0
@@ -174,7 +177,7 @@ def test_repair_proposes_level_selectors_from_the_urls_seen_before(
     )
     assert pending_proposal(home, "demo") is None, "applied"
     repaired = load_spec(spec_file)
-    assert repaired.graph[0].next_page.css == "div.pager a"
+    assert repaired.graph[0].next_page.css == "span.pager-current + a"
     assert repaired.detail.fields["price"].css != "[data-field=price]::text", "fields too"
 
 

@@ -103,5 +103,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    crawl.leave_out_unused_modules()  # as the crawl's own start does, before Scrapy
+    crawl.start_up()  # as the crawl's own start does, before Scrapy: main() ends it
     crawl.exit_now(main())

@@ -8,7 +8,9 @@ price="1.200 €"``), both through the selectors-from-values learning
 (:func:`harvest.learning.candidates.learn_field`): an example pins its field to the selector
 that reads that value on the page showing it and reads a value on most other pages. The key is
 a field named like an id whose values differ on every page, else the part of the item URL that
-differs (``from: url``). The spec written validates against :class:`~harvest.config.spec.SourceSpec`.
+differs (``from: url``). A start URL without a date (the same URL every night, the site's
+current items) is drafted ``mode: catalogue``, and a note says so. The spec written validates
+against :class:`~harvest.config.spec.SourceSpec`.
 """
 
 from __future__ import annotations
@@ -264,6 +266,8 @@ def spec_text(
         # runs no task of a date before the DAG's start_date
         "start_date": (today - dt.timedelta(days=1)).isoformat(),
     }
+    if "{date}" not in start:  # the same URL every night: the current items, seen night after night
+        head["mode"] = "catalogue"
     if sitemap is not None:
         del head["start_urls"]
         head["sitemap"] = {"urls": [start], **sitemap}
@@ -369,6 +373,13 @@ def draft_source(
         key=key,
         sitemap=sitemap,
     )
+    if spec.mode == "catalogue":
+        notes.append(
+            "mode: catalogue: the start URL carries no date, so each night's crawl reads the "
+            "items shown then, mostly those of the nights before (mode: listings would warn "
+            "looks_like_catalogue); set mode: listings if the page shows each item on one night "
+            "only (docs/concepts/modes.md)"
+        )
     for draft in fields:
         if draft.presence < 1:
             seen = sum(v is not None for v in draft.values)

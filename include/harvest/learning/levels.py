@@ -16,6 +16,13 @@ cards that hold none or several and the expected links outside every card; each 
 then the card's link candidate. A spec's own selector may be CSS or XPath (it is checked as it
 is); only CSS is proposed (``index:`` takes CSS alone), written in the XPath's place.
 
+Next pages: a candidate must match the next link alone. A link that goes back (to a page of a
+lower number, or to the first page, which has none: :func:`page_step`) counts against it, so
+``div.pager a``, which takes the numbers of earlier pages too (and page 1 again as ``?page=1``),
+ranks below ``a[rel="next"]``, the link named "next" (``a:contains("next")``) or the one after
+the current page's marker (``span.current + a``). A last page, whose pager only goes back,
+agrees with a candidate that matches nothing there and counts for no candidate.
+
 Values that change overnight (new items whose URLs have another shape) lower the agreement
 instead of producing a wrong selector: the caller proposes nothing below its minimum.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 from parsel import Selector, SelectorList
@@ -35,6 +43,8 @@ from harvest.selection import hrefs
 LEVEL_KEYS = ("links", "next_page", "cards")
 """The level selectors that are repaired (``recurse`` and ``pages`` are left as they are)."""
 MAX_ANCESTORS = 5
+MAX_NEXT_TEXT = 20
+"""The longest link text a ``next_page`` candidate is written with (``a:contains("Next »")``)."""
 """How far up from a link its containers are looked at (cards, ``div.results a``)."""
 _DIGITS = re.compile(r"\d+")
 
@@ -136,6 +146,26 @@ def _link_selectors(element: object, stop: object = None) -> list[tuple[str, str
     return out
 
 
+def _next_selectors(element: Any) -> list[tuple[str, str]]:
+    """More candidate CSS of a next page's link: the link right after the element marking the
+    current page (not a link, its text the page's number: ``span.current + a``, ``li.active +
+    li > a``), or the link by its text (``a:contains("Next")``)."""
+    out: list[tuple[str, str]] = []
+    tag, parent = element.tag, element.getparent()
+    for node, written in ((element, tag), (parent, f"{getattr(parent, 'tag', '')} > {tag}")):
+        before = node.getprevious() if node is not None else None
+        if before is None or not isinstance(before.tag, str) or before.tag == "a":
+            continue
+        part = _css_part(before)
+        number = "".join(before.itertext()).strip()
+        if part and number.isdigit() and part != _css_part(node) and before.find(".//a") is None:
+            out.append(("attribute", f"{part} + {written}"))
+    text = " ".join("".join(element.itertext()).split())
+    if text and len(text) <= MAX_NEXT_TEXT and not text.isdigit() and not set(text) & set('"\\'):
+        out.append(("path", f'{tag}:contains("{text}")'))
+    return out
+
+
 def _card_selectors(element: object) -> list[tuple[str, str]]:
     """Candidate CSS of the blocks around one link that may be its card."""
     out: list[tuple[str, str]] = []
@@ -217,30 +247,63 @@ def _verify_cards(candidate: Candidate, pages: Sequence[_Parsed]) -> Candidate:
     )
 
 
+def page_step(page_url: str, url: str) -> int | None:
+    """How many pages ``url`` is ahead of ``page_url`` when they differ by a page number only
+    (``?page=3`` from ``?page=2``: 1); to the first page, which has no number (``/list/`` from
+    ``/list/?page=2``), 1 minus the page's number; ``None`` when it cannot be told."""
+    page, link = url_shape(page_url), url_shape(url)
+    ours, theirs = _DIGITS.findall(urldefrag(page_url)[0]), _DIGITS.findall(urldefrag(url)[0])
+    if page == link:
+        moved = [int(b) - int(a) for a, b in zip(ours, theirs, strict=True) if a != b]
+        return moved[0] if len(moved) == 1 else None
+    if (
+        page.startswith(link)
+        and page[len(link) :].count("#") == 1
+        and ours[: len(theirs)] == theirs
+    ):
+        return 1 - int(ours[len(theirs)])
+    return None
+
+
 def _verify_next(candidate: Candidate, pages: Sequence[_Parsed]) -> Candidate:
     """Next pages: a page that shows links of a known next page's shape agrees when the
-    candidate matches at least one link there and every link it matches has such a shape
-    (following a previous page again is harmless: each URL is asked once)."""
-    agreed = total = 0
+    candidate matches at least one link there, every link it matches has such a shape, and
+    none goes back (:func:`page_step`); a last page (all its links go back) where it matches
+    nothing is not counted. ``multiple``: the pages where it matched more than one URL."""
+    agreed = total = multiple = 0
     examples: list[Example] = []
     for page in pages:
         if not page.expected:
             continue
-        total += 1
         matched = _links(page.url, run(page.selector, candidate.selector))
-        agrees = bool(matched) and matched <= page.expected
+        back = {
+            u for u in page.expected if (step := page_step(page.url, u)) is not None and step < 1
+        }
+        if not matched and page.expected <= back:
+            continue
+        total += 1
+        multiple += len(matched) > 1
+        agrees = bool(matched) and matched <= page.expected and not matched & back
         agreed += agrees
         shown = ", ".join(sorted(matched)[:2]) or None
         examples.append(Example(page.url, ", ".join(sorted(page.expected)[:2]), shown, agrees))
     examples.sort(key=lambda e: e.agrees)
     return Candidate(
-        candidate.field, candidate.selector, candidate.how, agreed, total, 0, tuple(examples[:5])
+        candidate.field,
+        candidate.selector,
+        candidate.how,
+        agreed,
+        total,
+        multiple,
+        tuple(examples[:5]),
     )
 
 
 def _ranked(found: dict[str, Candidate], check: object, keep: int) -> list[Candidate]:
+    """The ``keep`` best checked candidates; of two that agree alike, the one that matched
+    more than one link on fewer pages (a next page's link alone, not every pager link)."""
     checked = [check(c) for c in found.values()]  # type: ignore[operator]
-    return sorted(checked, key=Candidate.rank)[:keep]
+    return sorted(checked, key=lambda c: (c.rank()[0], c.multiple, *c.rank()[1:]))[:keep]
 
 
 def learn_links(
@@ -268,7 +331,8 @@ def learn_links(
                 )
                 if stop is None:
                     continue
-            for how, css in _link_selectors(element, stop):
+            more = _next_selectors(element) if key == "next_page" else []
+            for how, css in [*more, *_link_selectors(element, stop)]:
                 found.setdefault(css, Candidate(name, {"css": css}, how))
     if key == "next_page":
         return _ranked(found, lambda c: _verify_next(c, parsed), keep)

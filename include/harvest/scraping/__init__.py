@@ -48,7 +48,8 @@ def scrape(
     of a date crawled before) is re-processed from those pages (``reused`` says why; nothing
     is asked of the site); otherwise the site is crawled with the spec's monitors, and a past
     night crawled because it was forced (``recrawl``, the spec's ``crawl.recrawl_past``)
-    records the day it was observed on (``observed_on``). Returns the :class:`CrawlResult`
+    records the day it was observed on (``observed_on``; a re-run reusing its pages keeps it).
+    Returns the :class:`CrawlResult`
     (its ``warnings``: the page budget or depth limit hit, the completeness account's, failed
     crawl monitors, and, when the crawl looks drifted, the spec patch proposed or the notice
     that none was found: :func:`harvest.learning.proposals.repair_on_drift`, which may fetch a
@@ -83,8 +84,8 @@ def scrape(
             timeout_seconds=timeout_seconds,
             env=env,
         )
-        if plan.observed_on is not None:
-            result.observed_on = plan.observed_on.isoformat()
+    if plan.observed_on is not None:
+        result.observed_on = plan.observed_on.isoformat()
     summary = result.to_dict()
     with SiteFetch(
         spec, settings, base_url

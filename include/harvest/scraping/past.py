@@ -60,7 +60,8 @@ class CrawlPlan:
 
     action: Literal["crawl", "reuse"]
     reason: str
-    observed_on: dt.date | None = None  # set when it differs from the partition's day
+    observed_on: dt.date | None = None  # set when it differs from the partition's day (a forced
+    # crawl of a past night, or a re-run reusing the pages such a crawl stored)
     documents: list[RawDocument] | None = field(default=None, compare=False, repr=False)
 
 
@@ -129,7 +130,9 @@ def plan_partition(
     """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
     partition and whether the warehouse has its load summary (the documents themselves are read
     only where every page failing changes the plan, a dated source not loaded, and are then
-    kept in the plan's ``documents``). ``now``: the run's time (UTC), default the clock.
+    kept in the plan's ``documents``). A re-run that reuses the pages a forced crawl observed
+    later keeps the day they were observed on (the load's ``observed_later``, from the summary).
+    ``now``: the run's time (UTC), default the clock.
     Raises :class:`PastNotObservable`, and the stores' errors."""
     from harvest.storage.raw import open_raw_store
     from harvest.storage.warehouse import open_warehouse
@@ -137,10 +140,13 @@ def plan_partition(
     store = open_raw_store(settings.raw_store_url)
     try:
         stored = store.count(spec.name, partition.day)
-        loaded = False
+        loaded, observed_on = False, None
         if stored:  # a partition never crawled cannot have been loaded from its pages
             with open_warehouse(settings, spec, partition.day) as warehouse:
-                loaded = warehouse.partition_summary(spec.name, partition.day) is not None
+                summary = warehouse.partition_summary(spec.name, partition.day)
+            loaded = summary is not None
+            later = (summary.warnings or {}).get("observed_later") if summary else None
+            observed_on = later.get("observed_on") if isinstance(later, dict) else None
         docs = None  # read only where it changes the plan (a dated source, not loaded)
         if stored and not loaded and dated(spec):
             docs = store.read_partition(spec.name, partition.day)
@@ -156,6 +162,8 @@ def plan_partition(
         recrawl=recrawl,
         all_failed=docs is not None and all(failed(doc) for doc in docs),
     )
+    if plan.action == "reuse" and observed_on:
+        plan = replace(plan, observed_on=dt.date.fromisoformat(observed_on))
     return replace(plan, documents=docs) if plan.action == "reuse" and docs else plan
 
 
