@@ -41,6 +41,7 @@ STEP_TIMEOUT_S = 1200
 # The module each pinned runtime distribution (requirements.txt) is checked by: its top-level
 # package, or for Airflow providers the hook, executor or log handler Harvest configures.
 IMPORTS = {
+    "msgspec": "msgspec",
     "apache-airflow": "airflow.dag_processing.dagbag",
     "apache-airflow-providers-postgres": "airflow.providers.postgres.hooks.postgres",
     "apache-airflow-providers-mongo": "airflow.providers.mongo.hooks.mongo",

@@ -192,7 +192,15 @@ def run_dag(
 ) -> tuple[str, dict[str, Any], dict[str, str], str]:
     """``dag.test()`` of a source's DAG ``dag_id`` for ``day``: (run state, XCom result per
     stage task, task states, run id). With the source's ``spec``, its crawl child is started
-    ahead (:func:`crawl_ahead`)."""
+    ahead (:func:`crawl_ahead`), and so is the process the clean task's profile report is
+    forked from (:func:`harvest.cleaning.profile.start_profile_server`; when reports are on,
+    once per process): both start Python and import their libraries on the other core while
+    ``dag.test()`` starts Airflow in this one."""
+    if spec is not None:  # the clean task's profile reports are forked from it
+        from harvest.cleaning.profile import start_profile_server
+        from harvest.config.settings import Settings
+
+        start_profile_server(Settings.from_env())
     with crawl_ahead(spec, day):
         return run_dag_file("harvest_sources.py", dag_id, log_path, TASKS, day)
 

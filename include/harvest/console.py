@@ -100,6 +100,15 @@ def summary_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
         imputed = ", ".join(f"{field} {n}" for field, n in clean.get("imputed", {}).items())
         total = sum(clean.get("imputed", {}).values())
         lines.append(_line("values imputed", f"{total} ({imputed or 'none'})"))
+    on_dask = [
+        name for name in ("validate", "clean") if (reports.get(name) or {}).get("engine") == "dask"
+    ]
+    if on_dask:  # a partition above HARVEST_DASK_THRESHOLD_ROWS
+        lines.append(
+            _line(
+                "on Dask", f"{', '.join(on_dask)} (more records than HARVEST_DASK_THRESHOLD_ROWS)"
+            )
+        )
     if load:
         lines.append(_line("rows loaded", f"{load['loaded']} into processed_{load['source']}"))
         if load.get("versions_opened") is not None:  # a catalogue source: versions of this date

@@ -230,6 +230,7 @@ def test_a_partition_above_the_threshold_gives_the_same_tables_on_dask(
     assert any(f"clean source={on_dask.name} on Dask" in r.message for r in caplog.records)
 
     assert want["validate"]["engine"] == "pandas" and got["validate"]["engine"] == "dask"
+    assert want["clean"]["engine"] == "pandas" and got["clean"]["engine"] == "dask"
     for stage in ("validate", "clean", "load"):
         same = {k: v for k, v in got[stage].items() if not k.endswith((*VOLATILE, "engine"))}
         expected = {k: v for k, v in want[stage].items() if k in same}

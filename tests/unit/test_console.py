@@ -121,6 +121,23 @@ def test_summary_has_a_line_per_figure_of_each_stage() -> None:
     assert "  from HTTP cache     12 (replayed without Scrapy)" in summary_lines(replayed)
 
 
+def test_summary_says_which_stages_ran_on_dask() -> None:
+    """A partition above the Dask threshold says so (nothing else tells the two paths apart);
+    one on pandas prints no such line."""
+    assert not any("on Dask" in line for line in summary_lines(REPORTS))
+    dasked = {
+        **REPORTS,
+        "validate": {**REPORTS["validate"], "engine": "dask"},
+        "clean": {**REPORTS["clean"], "engine": "dask"},
+    }
+    assert (
+        "  on Dask             validate, clean (more records than HARVEST_DASK_THRESHOLD_ROWS)"
+        in summary_lines(dasked)
+    )
+    fell_below = {**dasked, "clean": {**REPORTS["clean"], "engine": "pandas"}}
+    assert "  on Dask             validate (" in "\n".join(summary_lines(fell_below))
+
+
 def test_warnings_name_what_is_suspicious() -> None:
     lines = warning_lines(REPORTS)
     assert lines == [

@@ -152,3 +152,26 @@ def test_a_stage_that_fails_after_its_report_still_sends_it(
     with measured_stage(settings, "validate"):
         pass  # no report: nothing sent
     assert datagrams(udp) == []
+
+
+def test_the_metrics_page_names_every_stage_metric() -> None:
+    """docs/metrics-and-alerts.md's stage table is what an operator reads to find a metric: each
+    stage's row names every field sent (counters, gauges, breakdowns), and no field that is not."""
+    from harvest.monitoring.stage_metrics import BREAKDOWNS, COUNTERS, GAUGES, STAGES
+
+    page = Path(__file__).parents[2] / "docs" / "metrics-and-alerts.md"
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `") and line.split("|")[1].strip().strip("`") in STAGES
+    }
+    for stage in STAGES:
+        sent = {*COUNTERS.get(stage, ()), *GAUGES.get(stage, ()), *BREAKDOWNS.get(stage, {})}
+        named = {
+            name.split(".")[0]
+            for cell in rows[stage].split("|")[2:4]
+            for name in cell.split("`")[1::2]
+            if not name.startswith("harvest_")
+        }
+        assert sent <= named, (stage, sorted(sent - named))
+        assert named <= sent, (stage, sorted(named - sent))

@@ -118,3 +118,38 @@ def test_a_page_with_its_files_inline(tmp_path: Path) -> None:
     html = links.inline_page(page)
     assert 'href="data:text/css;base64,' in html and 'src="data:text/javascript;base64,' in html
     assert 'href="https://example.org"' in html and 'src="../static/missing.js"' in html
+
+
+STARTED_AHEAD = """
+import datetime as dt, multiprocessing.forkserver as forkserver, sys
+import numpy as np, pandas as pd
+from harvest.cleaning import profile
+from harvest.config import Settings
+from harvest.partitions import Partition
+settings = Settings.from_env({"HARVEST_HOME": sys.argv[1], "HARVEST_PROFILE_MAX_ROWS": sys.argv[2]})
+started = profile.start_profile_server(settings)
+server = forkserver._forkserver._forkserver_pid
+print(started, server is not None)
+if started:
+    frame = pd.DataFrame({"price_eur": np.arange(50.0), "title": [f"flat {i}" for i in range(50)]})
+    report = profile.profile_partition(frame, Partition("demo", dt.date(2026, 3, 15)), settings)
+    print(report.status, forkserver._forkserver._forkserver_pid == server)
+"""
+
+
+@pytest.mark.parametrize("rows", ["5000", "0"])
+def test_the_report_server_started_ahead_is_the_one_the_report_uses(
+    tmp_path: Path, rows: str
+) -> None:
+    """make demo starts it while Airflow starts: in the background, only when reports are on,
+    and the first report is forked from it rather than from a server of its own."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", STARTED_AHEAD, str(tmp_path), rows],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = "True True\nbuilt True" if rows != "0" else "False False"
+    assert out.stdout.strip() == expected

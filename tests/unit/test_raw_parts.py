@@ -111,3 +111,30 @@ def test_the_file_store_streams_a_partition_in_url_order(tmp_path: Path) -> None
     path.write_text("".join([lines[1], lines[0], *lines[2:]]), encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"line 2: .* after .*URL order"):
         list(store.iter_partition(SPEC.name, DAY))
+
+
+def test_lines_decode_as_json_reads_them_and_light_ones_keep_what_a_pass_needs(
+    tmp_path: Path,
+) -> None:
+    """msgspec (fast) gives the documents json gives, a lone surrogate's escape included (msgspec
+    refuses it: json reads it); a light document keeps URLs, status, listing, earlier cards, the
+    number of cards and a failed page's fields, and drops the rest."""
+    store = FileRawStore(tmp_path / "raw")
+    odd = replace(page(3), fields={"listing_id": "L-0003", "title": "flat \ud800 3"})
+    failed = replace(page(80), error="HTTP 500", fields={"title": None}, body="<html>")
+    docs = [*partition(), odd, failed]
+    store.upsert_many(docs)
+    whole = store.read_partition(SPEC.name, DAY)
+    assert list(store.iter_partition(SPEC.name, DAY)) == whole
+    light = list(store.iter_partition(SPEC.name, DAY, light=True))
+    assert [d.url for d in light] == [d.url for d in whole]
+    for full, thin in zip(whole, light, strict=True):
+        assert (thin.final_url, thin.status, thin.page_type) == (
+            full.final_url,
+            full.status,
+            full.page_type,
+        )
+        assert (thin.listing, thin.earlier_cards) == (full.listing, full.earlier_cards)
+        assert len(thin.records) == len(full.records) and thin.body is None
+        assert thin.fields == (full.fields if full.error else {})
+    assert any(d.error for d in light) and any(d.records for d in light)

@@ -89,6 +89,7 @@ class CleanReport:
         0  # near pairs scored just below dedup.threshold, kept (`harvest dedup review`)
     )
     near_status: str = ""  # whether re-listings were matched, and why not
+    engine: str = "pandas"  # "dask": more staged valid records than HARVEST_DASK_THRESHOLD_ROWS
     kept_matches_uri: str = ""
     # the profiling report of the cleaned records (harvest.cleaning.profile): built, off,
     # timed out or failed; its cost is in its artifact record
@@ -298,6 +299,7 @@ def clean_partition(
         reported=counts.get("reported", 0),
         borderline=counts.get("borderline", 0),
         near_status=counts["near_status"],
+        engine="dask" if on_dask else "pandas",
         kept_matches_uri=kept_matches_uri,
         profile_status=profiled.status if profiled else "off",
         profile_uri=profiled.uri if profiled else "",

@@ -5,7 +5,7 @@ through a ``__getattribute__`` that wraps its methods to warn about a deprecated
 argument, and that raises and catches an ``AttributeError`` for every other attribute (its own
 ``_stats`` dict included) on each call. A crawl updates its stats about 15 times a page (the
 completeness account, the downloader and cache counters), so that cost 35 ms of CPU per 1000
-pages: a tenth of what a cached re-run spends on its pages besides reading them. Harvest never
+pages, 5% of a cached re-run's walk over its pages. Harvest never
 passes ``spider=`` to the stats, so this collector reads its attributes as any object does;
 the stats themselves are Scrapy's, unchanged.
 """

@@ -118,6 +118,8 @@ def frame_facts(spec: SourceSpec, frame: pd.DataFrame | FrameParts) -> tuple[int
         for name, still in empty.items():
             if still and name in part and not (part[name].isna().all() or _blank(part[name])):
                 empty[name] = False
+        if not any(empty.values()):  # every field has a value: the other parts are not read
+            break
     return rows, [name for name, still in empty.items() if still]
 
 

@@ -95,9 +95,13 @@ class RawStore(Protocol):
     def read_partition(self, source: str, logical_date: dt.date) -> list[RawDocument]:
         """All documents of one partition, ordered by URL."""
 
-    def iter_partition(self, source: str, logical_date: dt.date) -> Iterator[RawDocument]:
+    def iter_partition(
+        self, source: str, logical_date: dt.date, light: bool = False
+    ) -> Iterator[RawDocument]:
         """The documents of :meth:`read_partition`, in its order, read one at a time (a
-        partition larger than memory is never held whole)."""
+        partition larger than memory is never held whole). ``light``: a store may leave out
+        the body, the field values of a page without an error and the card values (the
+        number of cards kept): what a pass over URLs, statuses and listings needs."""
 
     def count(self, source: str, logical_date: dt.date) -> int:
         """How many documents one partition holds."""
@@ -281,22 +285,29 @@ class FileRawStore:
         rows = self._rows(source, logical_date)
         return [RawDocument.from_dict(rows[url]) for url in sorted(rows)]
 
-    def iter_partition(self, source: str, logical_date: dt.date) -> Iterator[RawDocument]:
-        """A committed partition's lines one at a time (written sorted by URL, one per URL);
-        ``RuntimeError`` naming the file and line where they are not. A crawl's own partition
-        (a journal open) is read whole (:meth:`read_partition`)."""
+    def iter_partition(
+        self, source: str, logical_date: dt.date, light: bool = False
+    ) -> Iterator[RawDocument]:
+        """A committed partition's lines one at a time (written sorted by URL, one per URL),
+        decoded by msgspec (``json`` for a line it refuses: a lone surrogate's escape);
+        ``RuntimeError`` naming the file and line where they are not in order. A crawl's own
+        partition (a journal open) is read whole (:meth:`read_partition`). ``light``: see
+        :meth:`RawStore.iter_partition`."""
         path = self.path(source, logical_date)
         if path in self._journals:
             yield from self.read_partition(source, logical_date)
             return
         if not path.exists():
             return
+        from harvest.storage.raw_lines import document, light_document
+
         last = ""
-        with path.open(encoding="utf-8") as handle:
+        decode = light_document if light else document
+        with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                doc = RawDocument.from_dict(json.loads(line))
+                doc = decode(line)
                 if doc.url <= last:
                     raise RuntimeError(
                         f"{path}, line {number}: {doc.url} after {last}: a partition file "

@@ -65,7 +65,9 @@ class MongoRawStore:
         ).sort("url", 1)
         return [RawDocument.from_dict(row) for row in cursor]
 
-    def iter_partition(self, source: str, logical_date: dt.date) -> Iterator[RawDocument]:
+    def iter_partition(
+        self, source: str, logical_date: dt.date, light: bool = False
+    ) -> Iterator[RawDocument]:
         cursor = (
             self.collection.find(
                 {"source": source, "logical_date": logical_date.isoformat()},

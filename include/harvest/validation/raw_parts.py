@@ -76,7 +76,8 @@ def stage_raw_parts(
     them."""
     catalogue = spec.mode == "catalogue"  # its account needs every page, not their fields
     light: list[RawDocument] = []
-    shared = item_identity_urls(_kept(store.iter_partition(spec.name, day), light, catalogue))
+    first = store.iter_partition(spec.name, day, light=True)
+    shared = item_identity_urls(_kept(first, light, catalogue))
     earlier = earliest_cards(d for d in light if d.earlier_cards)
     account = listing_account(light) if catalogue else None
     del light

@@ -12,9 +12,12 @@ import datetime as dt
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
+from harvest.storage.warehouse.copy import bulk_insert
 from harvest.storage.warehouse.errors import FrameError
 from harvest.storage.warehouse.schema import DEDUP_MATCHES
 
@@ -55,37 +58,55 @@ def replace_dedup_matches(
             f"dedup matches of source {source}, logical date {logical_date}: the frame lacks "
             f"{', '.join(missing)} (re-run the clean stage)"
         )
-    rows = []
-    for position, row in enumerate(matches[list(MATCH_FRAME_COLUMNS)].itertuples(index=False)):
-        matched_date = _value(row.matched_date)
-        score = _value(row.score)
-        rows.append(
-            {
-                "source": source,
-                "logical_date": logical_date,
-                "position": position,
-                "record_key": str(row.record_key),
-                "url": _value(row.url),
-                "matched_key": str(row.is_duplicate_of),
-                "matched_date": dt.date.fromisoformat(str(matched_date)[:10])
-                if matched_date
-                else None,
-                "rule": str(row.rule),
-                "scope": str(row.scope),
-                "score": None if score is None else float(score),
-                "action": str(row.action),
-                "record": _json(row.record),
-                "matched_record": _json(row.matched_record),
-            }
-        )
+    n = len(matches)
+    frame = matches[list(MATCH_FRAME_COLUMNS)].reset_index(drop=True)
+    sqlite = conn.dialect.name == "sqlite"
+    dates = pd.to_datetime(frame["matched_date"].astype("string").str[:10], errors="coerce")
+    scores = pd.to_numeric(frame["score"].astype(object).map(_value), errors="coerce")
+    rows = pa.table(
+        {
+            "source": pa.array([source] * n, pa.string()),
+            "logical_date": pa.array([logical_date] * n, pa.date32()),
+            "position": pa.array(np.arange(n, dtype=np.int32)),
+            "record_key": _text(frame["record_key"]),
+            "url": pa.array(frame["url"].astype("string"), pa.string(), from_pandas=True),
+            "matched_key": _text(frame["is_duplicate_of"]),
+            "matched_date": pa.array(dates.dt.date.astype(object), pa.date32(), from_pandas=True),
+            "rule": _text(frame["rule"]),
+            "scope": _text(frame["scope"]),
+            "score": pa.array(scores.astype("float64"), pa.float64(), from_pandas=True),
+            "action": _text(frame["action"]),
+            "record": _json_texts(frame["record"], sqlite),
+            "matched_record": _json_texts(frame["matched_record"], sqlite),
+        }
+    )
     conn.execute(
         sa.delete(DEDUP_MATCHES).where(
             DEDUP_MATCHES.c.source == source, DEDUP_MATCHES.c.logical_date == logical_date
         )
     )
-    if rows:
-        conn.execute(sa.insert(DEDUP_MATCHES), rows)
-    return len(rows)
+    bulk_insert(conn, DEDUP_MATCHES, rows)  # COPY on PostgreSQL
+    return n
+
+
+def _text(values: pd.Series) -> pa.Array:
+    """A column as text, every value (a missing one as ``"None"``/``"<NA>"``, as ``str`` gives)."""
+    return pa.array([str(v) for v in values], pa.string())
+
+
+def _json_texts(values: pd.Series, sqlite: bool) -> pa.Array:
+    """JSON values (dicts, or their staged text) as the text the JSON column is given: on
+    PostgreSQL the staged text itself (``jsonb`` parses it), on SQLite the text SQLAlchemy's
+    ``JSON`` writes (``json.dumps`` of the value); a missing value as JSON ``null``, as
+    SQLAlchemy stores ``None``."""
+    out = []
+    for value in values:
+        value = _value(value)
+        if isinstance(value, str) and not sqlite:
+            out.append(value)
+        else:
+            out.append(json.dumps(_json(value)))
+    return pa.array(out, pa.string())
 
 
 def read_dedup_matches(
