@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
+
+# From its module: the DAG processor pre-imports it before forking the parse (see harvest_training.py)
+from airflow.sdk.definitions.decorators import task
 
 from harvest.config import Settings
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG
+
+# From its module, not ``airflow.sdk`` (which loads it lazily): the DAG processor imports the
+# ``airflow.*`` modules a DAG file names before it forks the parse process
+# (``[dag_processor] parsing_pre_import_modules``), so the TaskFlow decorators (about 10 ms:
+# ``airflow.providers.standard``'s PythonOperator, ``packaging``) are no longer imported by each
+# parse of this file
+from airflow.sdk.definitions.decorators import task
 
 from harvest.config import Settings
 from harvest_airflow.assets import processed_asset

@@ -153,6 +153,7 @@ def test_the_grid_is_over_the_block_fields_no_record_lacks() -> None:
     values = {"city": {"a", "b", "c", "d"}, "rooms": {"1", "2", "3", "4"}, "floor": {"0", "1"}}
     batch = [Prepared(rows=100, missing={"city": 0, "rooms": 2, "floor": 0}, distinct=values)]
     history = [Prepared(rows=100, missing={"city": 3, "rooms": 0, "floor": 0}, distinct=values)]
-    assert grid([*batch, *history], buckets=16) == Grid(("floor",), (2,))
+    assert grid([*batch, *history], buckets=16) == Grid(("floor",), (2,), (("0", "1"),))
     whole = [Prepared(rows=100, missing=dict.fromkeys(values, 0), distinct=values)]
-    assert grid(whole, buckets=8) == Grid(("city", "rooms"), (4, 2))
+    every = (("a", "b", "c", "d"), ("1", "2", "3", "4"))
+    assert grid(whole, buckets=8) == Grid(("city", "rooms"), (4, 2), every)

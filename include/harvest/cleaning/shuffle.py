@@ -160,15 +160,18 @@ def bucket_files(
 
 @dataclass(frozen=True)
 class Grid:
-    """The near buckets: one dimension per group field (a block field, the least often
-    missing first), ``sizes[i]`` buckets along it. A row's coordinate along a dimension is the
-    hash of its value modulo the size, and ``-1`` where it lacks the field: it is then copied
-    to every bucket along that dimension, so any two rows that can be compared (equal on every
-    block field both have) share a bucket. The bucket a match is *kept* in is the one of the
-    pair's coordinates (either row's where one lacks the field, 0 where both do): once."""
+    """The near buckets: one dimension per group field (a block field), ``sizes[i]`` buckets
+    along it. A row's coordinate along a dimension is its value's place among ``values[i]``
+    (every value of the field, when the parts reported them all: as even as the values allow)
+    or else the hash of its value, modulo the size, and ``-1`` where it lacks the field: it is
+    then copied to every bucket along that dimension, so any two rows that can be compared
+    (equal on every block field both have) share a bucket. The bucket a match is *kept* in is
+    the one of the pair's coordinates (either row's where one lacks the field, 0 where both
+    do): once."""
 
     fields: tuple[str, ...] = ()
     sizes: tuple[int, ...] = ()
+    values: tuple[tuple[str, ...], ...] = ()
 
     @property
     def buckets(self) -> int:
@@ -181,7 +184,12 @@ class Grid:
         for i, (name, size) in enumerate(zip(self.fields, self.sizes, strict=True)):
             values = pd.Series(near.column_values(frame, compared[name]), dtype="object")
             hashed = pd.util.hash_pandas_object(values.astype("string"), index=False).to_numpy()
-            out[:, i] = np.where(values.isna(), -1, (hashed % np.uint64(size)).astype(np.int64))
+            place = (hashed % np.uint64(size)).astype(np.int64)
+            known = self.values[i] if i < len(self.values) else ()
+            if known:
+                index = pd.Index(known, dtype="object").get_indexer(values.to_numpy())
+                place = np.where(index >= 0, index % size, place)
+            out[:, i] = np.where(values.isna(), -1, place)
         return out
 
     def number(self, coordinates: np.ndarray) -> np.ndarray:
@@ -231,6 +239,7 @@ def grid(prepared: list[Prepared], buckets: int) -> Grid:
                 lacked.add(name)
     fields: list[str] = []
     sizes: list[int] = []
+    values: list[tuple[str, ...]] = []
     for name in sorted(set(distinct) - lacked, key=lambda n: (-len(distinct[n]), n)):
         total = int(np.prod(sizes)) if sizes else 1
         if total >= buckets:
@@ -239,7 +248,9 @@ def grid(prepared: list[Prepared], buckets: int) -> Grid:
         if size >= 2:
             fields.append(name)
             sizes.append(size)
-    return Grid(tuple(fields), tuple(sizes))
+            every = all(len(p.distinct.get(name, ())) < DISTINCT for p in prepared)
+            values.append(tuple(sorted(distinct[name])) if every else ())
+    return Grid(tuple(fields), tuple(sizes), tuple(values))
 
 
 def split_survivors(spec: SourceSpec, folder: str, bucket: int, cells: Grid) -> None:
