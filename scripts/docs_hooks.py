@@ -99,12 +99,12 @@ def harvest_help(command: str | None) -> str:
 
 def make_help() -> str:
     """The ``make help`` list, read from the Makefile's ``## `` comments as ``make help`` does."""
-    lines = []
-    for line in (REPO / "Makefile").read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([a-z-]+):.*## (.*)$", line)
-        if match:
-            lines.append(f"  make {match.group(1):<10} {match.group(2)}")
-    return "\n".join(lines)
+    lines = (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
+    commands = [
+        m.groups() for m in (re.match(r"^([a-z-]+):.*## (.*)$", line) for line in lines) if m
+    ]
+    width = max(len(name) for name, _ in commands)  # the widest name, as make help's awk pads
+    return "\n".join(f"  make {name:<{width}} {text}" for name, text in commands)
 
 
 def _fenced(text: str) -> str:

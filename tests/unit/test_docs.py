@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,19 @@ def test_command_help_is_rendered_from_the_parser() -> None:
     assert "--source SOURCE" in harvest_help("run")
     assert "usage: harvest" in harvest_help(None)
     assert "make demo" in make_help() and "make docs" in make_help()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_help_prints_what_the_reference_renders() -> None:
+    """``make help`` (the Makefile's awk) and :func:`make_help` (the reference) pad alike: every
+    name in one column, the widest (``app-screenshot-repairs``) included."""
+    printed = subprocess.run(
+        ["make", "--no-print-directory", "-s", "help"], cwd=REPO, capture_output=True, text=True,
+        check=True,
+    ).stdout.rstrip()  # fmt: skip
+    assert printed == make_help()
+    rows = [re.match(r"  make (\S+) +(.*)$", line) for line in printed.splitlines()]
+    assert all(rows) and len({row.start(2) for row in rows if row}) == 1
 
 
 @pytest.mark.skipif(
