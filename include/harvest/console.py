@@ -163,7 +163,8 @@ def warning_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
             lines.append(
                 f"crawl monitor {monitor['monitor']} {monitor['status']}: {monitor['message']}"
             )
-    for warning in (scrape.get("completeness") or {}).get("warnings", []):
+    completeness = scrape.get("completeness") or {}
+    for warning in [*completeness.get("warnings", []), *completeness.get("field_warnings", [])]:
         lines.append(f"crawl: {warning}")
     if scrape.get("repair"):  # the spec patch proposed after a drifted crawl, or why none
         lines.append(str(scrape["repair"]))

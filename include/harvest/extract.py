@@ -15,7 +15,7 @@ A field's value is a string (the parser of its kind reads it later, in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -31,6 +31,9 @@ from harvest.text import collapse_whitespace
 
 FieldValue = str | list[str] | None
 """A field's extracted value: a string, every string (``many: true``), or ``None``."""
+Unmatched = Callable[[str, str, str], None]
+"""Told of a field whose selector found text its ``regex`` matched none of: ``(field, URL of
+the page, the first string found)``."""
 
 
 # The XPath extension namespaces parsel gives every query (EXSLT regular expressions and sets).
@@ -100,9 +103,10 @@ class FieldTrace:
 class FieldExtractor:
     """One field's extraction (see the module docstring); build once, call per page or card."""
 
-    def __init__(self, name: str, spec: FieldSpec) -> None:
+    def __init__(self, name: str, spec: FieldSpec, unmatched: Unmatched | None = None) -> None:
         self.name = name
         self.spec = spec
+        self.unmatched = unmatched  # told when the regex matched none of the strings found
         self._regex = re.compile(spec.regex) if spec.regex else None
         self._map = {k: _map_text(v) for k, v in (spec.map or {}).items()}
         steps: list[Any] = [collapse_whitespace]
@@ -153,6 +157,8 @@ class FieldExtractor:
         """The field's value from its matches: processed, first or all, else the default; a
         ``url`` field's value joined to ``url`` (the page's)."""
         values = self._input(matches)
+        if not values and matches and self._regex is not None and self.unmatched and url:
+            self.unmatched(self.name, url, matches[0])
         if self._absolute and url:
             values = [urljoin(url, v) for v in values]
         result: FieldValue = list(values) if self.spec.many else self._output(values)
@@ -184,20 +190,39 @@ class FieldExtractor:
 
 
 class Extractor:
-    """Every field of a spec, split by where it is read: the item page (and its URL), or a card."""
+    """Every field of a spec, split by where it is read: the item page (and its URL), or a card;
+    ``unmatched`` is told of each page or card where a field's ``regex`` matched none of the
+    text its selector found (:data:`Unmatched`; the crawl counts them), unless a field of the
+    same selector read a value there: fields sharing one element split its text by their
+    regexes (a price and a pay range), the text is not lost."""
 
-    def __init__(self, spec: SourceSpec) -> None:
-        fields = spec.detail.fields
-        self.page = [FieldExtractor(n, f) for n, f in fields.items() if f.from_ != "card"]
-        self.card = [FieldExtractor(n, f) for n, f in fields.items() if f.from_ == "card"]
+    def __init__(self, spec: SourceSpec, unmatched: Unmatched | None = None) -> None:
+        self._unmatched = unmatched
+        self._missed: list[tuple[str, str, str]] = []  # (field, URL, text) of the page being read
+        told = self._missed_one if unmatched is not None else None
+        fields = [FieldExtractor(n, f, told) for n, f in spec.detail.fields.items()]
+        self.page = [e for e in fields if e.spec.from_ != "card"]
+        self.card = [e for e in fields if e.spec.from_ == "card"]
         self.url = [e for e in self.page if e.spec.from_ == "url"]
+        self._selector = {e.name: (e.spec.from_, e.spec.selector) for e in fields}
 
-    @staticmethod
+    def _missed_one(self, name: str, url: str, text: str) -> None:
+        self._missed.append((name, url, text))
+
     def _extract(
-        extractors: Iterable[FieldExtractor], selector: Selector, url: str, page: Page | None
+        self, extractors: Iterable[FieldExtractor], selector: Selector, url: str, page: Page | None
     ) -> dict[str, FieldValue]:
         page = page or Page(selector, url)
-        return {e.name: e.extract(selector, url, page) for e in extractors}
+        self._missed = []  # none left by a page whose extraction raised
+        values = {e.name: e.extract(selector, url, page) for e in extractors}
+        if self._missed and self._unmatched is not None:
+            missed, self._missed = self._missed, []
+            for name, at, text in missed:
+                where = self._selector[name]
+                read = [n for n, v in values.items() if v is not None and n != name]
+                if not any(self._selector[n] == where for n in read):
+                    self._unmatched(name, at, text)
+        return values
 
     def page_fields(self, selector: Selector, url: str) -> dict[str, FieldValue]:
         """The fields read on an item page (``from: page`` and ``from: url``)."""

@@ -92,6 +92,11 @@ def test_the_demo_site_replayed_equals_scrapy(chromium: tuple[str, str], tmp_pat
     ("shape", "spec"),
     [
         ("quotes", QUOTES_SPEC),  # cards sharing an item page, from: card fields
+        ("quotes_regex", {**QUOTES_SPEC, "detail": {**QUOTES_SPEC["detail"], "fields": {
+            **QUOTES_SPEC["detail"]["fields"],  # regexes matching none of some texts: counted
+            "text": {"from": "card", "css": "span.text", "regex": r"number (\d)\."},
+            "author": {"css": "h2.name", "regex": r"^(A\w+) "},
+        }}}),
         ("shop", {"start_urls": ["{base_url}/shop/"], "levels": SHOP_LEVELS, "detail": SHOP_DETAIL}),
         ("shop_shallow", {  # links not followed for depth: a warning logged and counted
             "start_urls": ["{base_url}/shop/"], "detail": SHOP_DETAIL,
@@ -112,7 +117,8 @@ def test_shapes_replayed_equal_scrapy(shape: str, spec: dict[str, Any], tmp_path
         first, scrapy, replay, documents = _three_runs(source, settings, site.base_url)
     finally:
         site.stop()
-    records = TRUTH[shape] if shape in TRUTH else TRUTH["shop"] - 3  # d1, c1, c2 too deep
+    truth = TRUTH.get(shape.removesuffix("_regex"))
+    records = truth if truth is not None else TRUTH["shop"] - 3  # d1, c1, c2 too deep
     assert first.requests_to_site > 0 and replay.item_pages == records
     assert_same(scrapy, replay, documents)
     if shape.startswith("shop"):  # the drops with their reasons, counted alike
@@ -120,6 +126,12 @@ def test_shapes_replayed_equal_scrapy(shape: str, spec: dict[str, Any], tmp_path
     if shape == "shop_shallow":  # and the warnings
         assert replay.links_skipped["depth"] == 1 and replay.completeness["warnings"]
         assert replay.warnings == scrapy.warnings != []
+    if shape == "quotes_regex":  # quotes 10-23 (cards), the 3 authors not named A... (pages)
+        assert replay.fields_regex_unmatched == {"text": 14, "author": 3}
+        assert replay.warnings == scrapy.warnings
+        (text,) = [w for w in replay.warnings if "field 'text'" in w]
+        assert "fields_regex_unmatched" in text and "on 14 page(s) or card(s)" in text
+        assert f"'Quote number 10.' on {site.base_url}/quotes/;" in text
 
 
 def _shop(site: ShapeSite, name: str) -> SourceSpec:

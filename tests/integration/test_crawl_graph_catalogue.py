@@ -47,9 +47,12 @@ def test_the_crawl_reaches_every_product_once(crawled: dict[str, Any]) -> None:
     assert result.failed_pages == 0 and result.empty_levels == 0
     assert result.item_pages == len(crawled["truth"])
     assert sorted(frame["product_id"]) == sorted(t["product_id"] for t in crawled["truth"])
-    check_crawl(
+    warnings = check_crawl(
         SPEC, Partition(SPEC.name, DAY), result.to_dict()
     )  # a crawl that reached its item pages passes
+    # price and pay split one element's text by their regexes: no value lost, nothing said
+    assert result.fields_regex_unmatched == {}
+    assert not [w for w in warnings if "fields_regex_unmatched" in w]
 
 
 def test_every_field_of_every_product_matches_the_truth(crawled: dict[str, Any]) -> None:
@@ -105,6 +108,25 @@ def test_a_level_that_matches_nothing_is_named_with_its_selector_and_url(
     with pytest.raises(CrawlCheckFailed, match="reached no item page") as error:
         check_crawl(broken, Partition(broken.name, DAY), result.to_dict())
     assert expected in str(error.value)
+
+
+def test_a_regex_matching_none_of_a_text_is_counted_and_said(tmp_path: Path) -> None:
+    """The availability regex ``harvest init`` drafted from a sample of in-stock pages: every
+    out-of-stock page (``Out of stock``) is counted, and said with an example."""
+    fields = dict(SPEC.detail.fields)
+    drafted = r"In stock \((\d+) available\)"
+    fields["availability"] = fields["availability"].model_copy(update={"regex": drafted, "map": {}})
+    spec = SPEC.model_copy(update={"detail": SPEC.detail.model_copy(update={"fields": fields})})
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
+    with DemoSite(SiteConfig(seed=5), catalogue=CONFIG, day=DAY) as site:
+        result = run_crawl(spec, DAY, settings, base_url=site.base_url)
+    truth = catalogue_truth(CONFIG, DAY, SPEC.base_url)
+    out = sum(t["availability"] == 0 for t in truth)
+    assert out > 0 and result.fields_regex_unmatched == {"availability": out}
+    warnings = check_crawl(spec, Partition(spec.name, DAY), result.to_dict())
+    (said,) = [w for w in warnings if "fields_regex_unmatched" in w]
+    assert f"field 'availability': its regex '{drafted}'" in said
+    assert f"on {out} page(s) or card(s), e.g. 'Out of stock' on http" in said
 
 
 def _none(value: Any) -> Any:

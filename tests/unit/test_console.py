@@ -68,7 +68,10 @@ REPORTS: dict[str, dict[str, Any]] = {
             {"monitor": "item_count", "status": "passed", "message": "enough"},
             {"monitor": "retry_count", "status": "failed", "message": "3 requests retried"},
         ],
-        "completeness": {"warnings": ["fewer records than cards: 8 of 10 cards"]},
+        "completeness": {
+            "warnings": ["fewer records than cards: 8 of 10 cards"],
+            "field_warnings": ["fields_regex_unmatched: field 'availability': 13 pages"],
+        },
     },
     "validate": {
         "scraped": 10,
@@ -148,6 +151,7 @@ def test_warnings_name_what_is_suspicious() -> None:
         "every page came from the HTTP cache: nothing was fetched from the site",
         "crawl monitor retry_count failed: 3 requests retried",
         "crawl: fewer records than cards: 8 of 10 cards",
+        "crawl: fields_regex_unmatched: field 'availability': 13 pages",
         "validation: expect_column_values_to_be_between on 'area': 1 of 10 failing",
         "records_unaccounted: scraped=10, rows=8",
     ]

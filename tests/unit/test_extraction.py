@@ -10,7 +10,9 @@ from parsel import Selector
 from scrapy.http import HtmlResponse
 
 from harvest.config.spec import FieldSpec, SourceSpec
-from harvest.extract import FieldExtractor
+from harvest.crawler.completeness import completeness_fields, completeness_of, limits_of
+from harvest.crawler.spiders.account import CrawlAccount
+from harvest.extract import Extractor, FieldExtractor
 from harvest.records import extract_records, parse_records
 from harvest.scraping.preview import preview_lines
 from harvest.storage.raw import RawDocument
@@ -50,6 +52,78 @@ def test_many_regex_map_default_and_from_url() -> None:
     assert value(css="p.nothing", default="n/a") == "n/a"
     assert value(css="p.availability", regex=r"(\d+) sold", default=0) == "0"
     assert value(**{"from": "url", "regex": r"/job/(\d+)"}) == "352449931299581"
+
+
+def _spec(fields: dict[str, Any]) -> SourceSpec:
+    return SourceSpec.model_validate({
+        "name": "shop", "base_url": "https://shop.example", "start_urls": ["{base_url}/"],
+        "levels": [{"name": "list", "cards": "div.card", "links": "a"}],
+        "detail": {"key": "title", "fields": fields},
+    })  # fmt: skip
+
+
+def test_a_regex_that_matches_none_of_the_text_found_is_told() -> None:
+    """The page's "In stock (22 available)" and "Out of stock": a regex for the first only is
+    told of the second (not of a field whose element is absent, nor of a matched one), unless
+    a field of the same selector read it (price and pay split by their regexes)."""
+    spec = _spec({
+        "title": {"css": "h1"},
+        "stock": {"xpath": "//p[@class='gone']", "regex": r"\((\d+) available\)"},
+        "count": {"css": "p.availability", "regex": r"\((\d+) available\)"},
+        "absent": {"css": "p.nothing", "regex": r"(\d+)"},
+        "single": {"css": "p.gone", "regex": r"^(In .+)$"},
+        "split": {"css": "p.gone", "regex": r"^(Out .+)$"},
+        "sold": {"css": "p.availability::text", "regex": r"(\d+) sold", "default": 0},
+    })  # fmt: skip
+    told: list[tuple[str, str, str]] = []
+    extractor = Extractor(spec, lambda *miss: told.append(miss))
+    values = extractor.page_fields(Selector(text=PAGE), URL)
+    assert (values["stock"], values["count"], values["split"], values["sold"]) == (
+        None, "22", "Out of stock", "0"
+    )  # fmt: skip
+    assert told == [
+        ("stock", URL, "Out of stock"),
+        ("sold", URL, "In stock (22 available)"),  # its default stands in: still said
+    ]
+    told.clear()
+    Extractor(spec).page_fields(Selector(text=PAGE), URL)  # nobody to tell: preview, learning
+    assert told == []
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + count
+
+    def get_value(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set_value(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+def test_the_crawl_counts_regex_misses_per_field_and_warns_with_the_least_example() -> None:
+    account = CrawlAccount()
+    account.crawler = type("Crawler", (), {"stats": _Stats()})()
+    for url in ("https://shop.example/p/9", "https://shop.example/p/2", "https://shop.example/p/5"):
+        account.regex_unmatched("availability", url, "Out of stock")
+    stats = {
+        **account.crawler.stats.values,
+        "harvest/account_limits": limits_of(_spec({"title": {"css": "h1"}, "availability": {
+            "css": "p.availability", "regex": r"\((\d+) available\)"}})),
+    }  # fmt: skip
+    assert completeness_fields(stats)["fields_regex_unmatched"] == {"availability": 3}
+    completeness = completeness_of(stats)
+    assert completeness["warnings"] == []  # every record is there: not the account's warning
+    assert completeness["field_warnings"] == [
+        "fields_regex_unmatched: field 'availability': its regex '\\((\\d+) available\\)' "
+        "matched none of the text found on 3 page(s) or card(s), e.g. 'Out of stock' on "
+        "https://shop.example/p/2; the value is missing (or its default): fix the regex "
+        "(python -m harvest preview --source SOURCE --url URL shows it)"
+    ]
+    assert completeness_of({})["field_warnings"] == []
 
 
 @pytest.mark.parametrize(

@@ -189,9 +189,14 @@ def test_names_are_spec_field_names() -> None:
 
 
 def test_a_number_in_a_sentence_is_an_int_read_by_a_regex() -> None:
-    guess = guess_kind(["In stock (22 available)", "In stock (3 available)", "Out of stock"])
+    guess = guess_kind(
+        ["In stock (22 available)", "In stock (3 available)", "In stock (1 available)"]
+    )
     assert guess.kind == "int"
     assert guess.options == {"regex": r"In stock \((\d+) available\)"}
+    # a string that is not the sentence: that regex would lose it, the whole text is kept
+    mixed = guess_kind(["In stock (22 available)", "In stock (3 available)", "Out of stock"])
+    assert (mixed.kind, mixed.options) == ("text", {})
     assert guess_kind(["Note 7", "Note 7"]).kind == "text"  # one number: nothing to count
 
 

@@ -47,6 +47,8 @@ SKIP_REASONS = (
 """Why a link was not followed (see the module docstring)."""
 LOSSY_REASONS = ("depth", "budget", "failed", "deadline", "ignored")
 """Reasons that may leave items of the site out of the partition: each is a warning."""
+REGEX_UNMATCHED_PREFIX = "harvest/fields_regex_unmatched/"  # + field: pages or cards
+REGEX_UNMATCHED_EXAMPLE = "harvest/fields_regex_unmatched_example/"  # + field: [URL, text]
 COUNTERS = (
     "links_seen", "followed", "cards_seen", "cards_duplicate", "records", "pages", "empty_pages",
     "scroll_rounds", "scroll_capped", "scroll_cut",
@@ -160,21 +162,62 @@ def limits_of(spec: Any) -> dict[str, Any]:
         out[f"max_recursion/{level.name}"] = level.max_recursion
         if level.scroll is not None:
             out[f"scroll_max_rounds/{level.name}"] = level.scroll.max_rounds
+    for name, field in spec.detail.fields.items():
+        if field.regex:
+            out[f"regex/{name}"] = field.regex
     if spec.graph:  # the level whose cards are records (earlier levels' cards travel on)
         out["last_level"] = spec.graph[-1].name
     return out
 
 
+def regex_unmatched(stats: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per field, the pages or cards where its selector found text that its ``regex`` matched
+    none of (the value is missing, or its ``default``): ``{field: {"count", "url", "text"}}``
+    (the example: the least URL, and the first string found there)."""
+    out = {}
+    for key in sorted(stats):
+        if key.startswith(REGEX_UNMATCHED_PREFIX) and int(stats[key] or 0):
+            name = key[len(REGEX_UNMATCHED_PREFIX) :]
+            url, text = stats.get(f"{REGEX_UNMATCHED_EXAMPLE}{name}") or (None, None)
+            out[name] = {"count": int(stats[key]), "url": url, "text": text}
+    return out
+
+
+def field_warnings(
+    unmatched: Mapping[str, Mapping[str, Any]], limits: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The named warning ``fields_regex_unmatched`` of each field of :func:`regex_unmatched`:
+    the field, its regex (from ``limits``), how many, one URL and the text there."""
+    limits = limits or {}
+    return [
+        f"fields_regex_unmatched: field {name!r}: its regex '{limits.get(f'regex/{name}', '?')}' "
+        f"matched none of the text found on {entry['count']} page(s) or card(s), e.g. "
+        f"{entry['text']!r} on {entry['url']}; the value is missing (or its default): fix the "
+        "regex (python -m harvest preview --source SOURCE --url URL shows it)"
+        for name, entry in unmatched.items()
+    ]
+
+
 def completeness_of(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """The account and its warnings from a crawl's stats: ``{"levels": [...], "warnings": [...]}``."""
+    """The account and its warnings from a crawl's stats: ``{"levels": [...], "warnings": [...],
+    "fields_regex_unmatched": {...}, "field_warnings": [...]}`` (the field warnings are not the
+    account's: every record is there, a value of it is not)."""
     levels = account_from_stats(stats)
-    return {"levels": levels, "warnings": completeness_warnings(levels, stats.get(LIMITS_STAT))}
+    limits = stats.get(LIMITS_STAT)
+    unmatched = regex_unmatched(stats)
+    return {
+        "levels": levels,
+        "warnings": completeness_warnings(levels, limits),
+        "fields_regex_unmatched": unmatched,
+        "field_warnings": field_warnings(unmatched, limits),
+    }
 
 
 def completeness_fields(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The crawl result's completeness fields from its stats: ``completeness`` (levels and
-    warnings), ``cards_seen``, ``links_skipped`` (reason -> links, every level) and
-    ``completeness_warnings`` (how many)."""
+    warnings), ``cards_seen``, ``links_skipped`` (reason -> links, every level),
+    ``completeness_warnings`` (how many) and ``fields_regex_unmatched`` (field -> pages or
+    cards where its regex matched none of the text found)."""
     completeness = completeness_of(stats)
     skipped: dict[str, int] = {}
     for entry in completeness["levels"]:
@@ -185,6 +228,9 @@ def completeness_fields(stats: Mapping[str, Any]) -> dict[str, Any]:
         "cards_seen": sum(e["cards_seen"] for e in completeness["levels"]),
         "links_skipped": skipped,
         "completeness_warnings": len(completeness["warnings"]),
+        "fields_regex_unmatched": {
+            name: entry["count"] for name, entry in completeness["fields_regex_unmatched"].items()
+        },
     }
 
 
@@ -192,7 +238,10 @@ def log_account(logger: logging.Logger, prefix: str, completeness: Mapping[str, 
     """Log the account: a line per level (INFO), then each named warning (WARNING)."""
     for line in summary_lines(completeness.get("levels") or [], []):
         logger.info("%s: %s", prefix, line)
-    for warning in completeness.get("warnings") or []:
+    for warning in [
+        *(completeness.get("warnings") or []),
+        *(completeness.get("field_warnings") or []),
+    ]:
         logger.warning("%s: %s", prefix, warning)
 
 

@@ -6,7 +6,8 @@ kind reads the sample best, most specific first: ``bool`` (every string a yes/no
 (an amount with a currency), ``range`` (two amounts), ``area`` (a unit of area), ``int`` and
 ``number`` (the whole string a number), ``int`` with a ``regex`` (one sentence around one
 number: ``In stock (22 available)``; not when the numbers count the items, ``Quote number 1.``,
-``Paged item 2``: those stay text), else ``text``. A kind is taken when it reads at least
+``Paged item 2``, nor when a string of the sample is not that sentence, ``Out of stock``: the
+regex would match none of it and the value would be lost, so those stay text), else ``text``. A kind is taken when it reads at least
 :data:`SHARE` of the strings (a price shown as "on request" now and then stays a price).
 """
 
@@ -102,11 +103,12 @@ def guess_kind(strings: Sequence[str | None]) -> Guess:
 
 
 def _counted(shown: Sequence[str]) -> Guess | None:
-    """``int`` with a ``regex`` when most strings are one sentence around one number that
-    differs (``In stock (22 available)``); the others read as nothing."""
+    """``int`` with a ``regex`` when every string is one sentence around one number that
+    differs (``In stock (22 available)``); ``None`` when one is not (``Out of stock``: the
+    regex would match none of it, its value lost)."""
     templates = Counter(_DIGITS.sub("#", s) for s in shown)
     template, count = templates.most_common(1)[0]
-    if template.count("#") != 1 or count < SHARE * len(shown):
+    if template.count("#") != 1 or count < len(shown):
         return None
     numbers = {"".join(_DIGITS.findall(s)) for s in shown if _DIGITS.sub("#", s) == template}
     if len(numbers) < 2 or _numbering(shown, template):

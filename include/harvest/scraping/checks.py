@@ -32,7 +32,8 @@ def check_crawl(
     no item page reached: then the message says which level matched nothing, and where, or a
     crawl monitor the spec makes critical failed); return (and log) the warnings of one that
     did: the page budget or the depth limit was hit, so the partition may miss pages, the
-    completeness account has named warnings (:mod:`harvest.crawler.completeness`), a spec patch
+    completeness account has named warnings or a field's regex matched none of the text found
+    (:mod:`harvest.crawler.completeness`), a spec patch
     is proposed (``summary["repair"]``, :mod:`harvest.learning.proposals`), or a crawl monitor
     failed (:func:`harvest.scraping.health.report_monitors`)."""
     day = partition.iso
@@ -94,7 +95,10 @@ def check_crawl(
     completeness = summary.get("completeness") or {}
     warnings += [
         f"crawl of source {spec.name!r} for {day}: {warning}"
-        for warning in completeness.get("warnings") or []
+        for warning in [
+            *(completeness.get("warnings") or []),
+            *(completeness.get("field_warnings") or []),
+        ]
     ]
     if summary.get("repair"):
         warnings.append(str(summary["repair"]))

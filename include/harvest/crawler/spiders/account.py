@@ -9,7 +9,13 @@ from typing import Any
 
 import scrapy
 
-from harvest.crawler.completeness import LEVEL_META, skip_key, stat_key
+from harvest.crawler.completeness import (
+    LEVEL_META,
+    REGEX_UNMATCHED_EXAMPLE,
+    REGEX_UNMATCHED_PREFIX,
+    skip_key,
+    stat_key,
+)
 from harvest.crawler.crawl import DEADLINE_FINISH_REASON
 from harvest.crawler.deadline import DEADLINE_PAGES_STAT
 
@@ -67,6 +73,19 @@ class CrawlAccount:
         failed): moved from ``followed`` to ``skipped/<reason>``."""
         self.count(level, "followed", -1)
         self.skipped(level, reason)
+
+    def regex_unmatched(self, field: str, url: str, text: str) -> None:
+        """A page or card of ``url`` where ``field``'s regex matched none of the text its
+        selector found (the first string: ``text``): counted
+        (``harvest/fields_regex_unmatched/<field>``), and the example of the least (URL, text)
+        kept, so that a Scrapy crawl and a cache replay name the same one whatever their order."""
+        self._inc(f"{REGEX_UNMATCHED_PREFIX}{field}")
+        stats = self.crawler.stats if getattr(self, "crawler", None) else None
+        if stats is not None:
+            key = f"{REGEX_UNMATCHED_EXAMPLE}{field}"
+            example = stats.get_value(key)
+            if example is None or [url, text] < list(example):
+                stats.set_value(key, [url, text])
 
     def _inc(self, key: str, count: int = 1) -> None:
         stats = self.crawler.stats if getattr(self, "crawler", None) else None

@@ -60,7 +60,7 @@ class GenericSpider(ItemPages, SitemapSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.graph = self.spec.graph
-        self.extractor = Extractor(self.spec)
+        self.extractor = Extractor(self.spec, self.regex_unmatched)
 
     def first_requests(self) -> Iterator[Any]:
         names = [level.name for level in self.graph] or [START_LEVEL]
