@@ -343,6 +343,11 @@ def main() -> int:
     parser.add_argument("--raw", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--raw-cache",
+        help="a folder for the raw store: written there once (marked complete by a file "
+        "'complete-<records>-<part rows>'), reused by later runs of the same size",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rows, args.part_rows, args.rounds = 3_000, 1_000, 1
@@ -368,12 +373,21 @@ def main() -> int:
             f"pandas side left out: {args.rows:,} records > --pandas-max-rows {args.pandas_max_rows:,}"
         )
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-    raw_dir = tempfile.TemporaryDirectory(prefix="bench-dask-pipeline-raw-")
-    raw = Path(raw_dir.name)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
-    command = [sys.executable, __file__, "--side", "raw", "--raw", str(raw)]
-    command += ["--rows", str(args.rows), "--part-rows", str(args.part_rows)]
-    subprocess.run(command, env=env, check=True)  # once, in its own process: not in the peaks
+    raw_dir = (
+        None if args.raw_cache else tempfile.TemporaryDirectory(prefix="bench-dask-pipeline-raw-")
+    )
+    raw = Path(args.raw_cache or raw_dir.name)  # type: ignore[union-attr]
+    complete = raw / f"complete-{args.rows}-{args.part_rows}"
+    if complete.exists():
+        print(f"raw store reused from {raw}")
+    else:
+        if args.raw_cache and raw.exists() and any(raw.iterdir()):
+            raise SystemExit(f"bench_dask_pipeline: --raw-cache {raw} holds something else")
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
+        command = [sys.executable, __file__, "--side", "raw", "--raw", str(raw)]
+        command += ["--rows", str(args.rows), "--part-rows", str(args.part_rows)]
+        subprocess.run(command, env=env, check=True)  # once, in its own process: not in the peaks
+        complete.touch()
     for round_index in range(args.rounds):
         for side in rotated(sides, round_index):
             results[side].append(_round(side, args, raw))
@@ -384,7 +398,8 @@ def main() -> int:
             raise SystemExit(
                 f"bench_dask_pipeline: the sides disagree in round {round_index + 1}: {diff}"
             )
-    raw_dir.cleanup()
+    if raw_dir is not None:
+        raw_dir.cleanup()
     print(f"after the rounds: {load_average()}")
     for side in sides:
         _side_lines(side, results[side])
