@@ -115,7 +115,8 @@ class CrawlResult:
     cards_seen: int = 0  # cards found on list pages, every level
     links_skipped: dict[str, int] = field(default_factory=dict)  # reason -> links, every level
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
-    # field -> pages or cards where its regex matched none of the text found (value missing)
+    # field -> item pages or cards read where its regex matched none of the text found (its
+    # value missing); kept in crawl_stats
     fields_regex_unmatched: dict[str, int] = field(default_factory=dict)
     reused: str | None = None  # why stored pages were re-processed (harvest.scraping.past)
     # every page came from the HTTP cache and was walked without Scrapy's engine

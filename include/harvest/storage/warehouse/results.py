@@ -241,6 +241,7 @@ CRAWL_STAT_COLUMNS = tuple(
     c.name for c in CRAWL_STATS.c if c.name not in ("source", "logical_date", "crawled_at")
 )
 """The crawl figures ``crawl_stats`` keeps: keys of ``CrawlResult.to_dict()``."""
+_CRAWL_STAT_MAPS = ("links_skipped", "fields_regex_unmatched")  # {name: count}, {} when none
 
 
 def crawl_stats_row(
@@ -248,13 +249,13 @@ def crawl_stats_row(
 ) -> dict[str, Any]:
     """The ``crawl_stats`` row of one crawl from its report (``CrawlResult.to_dict()``). Raises
     :class:`FrameError` naming the partition and the missing figures."""
-    missing = [k for k in CRAWL_STAT_COLUMNS if k != "links_skipped" and stats.get(k) is None]
+    missing = [k for k in CRAWL_STAT_COLUMNS if k not in _CRAWL_STAT_MAPS and stats.get(k) is None]
     if missing:
         raise FrameError(
             f"crawl figures of source {source}, logical date {day}: no {', '.join(missing)}"
         )
     row = {k: stats.get(k) for k in CRAWL_STAT_COLUMNS}
-    row["links_skipped"] = dict(stats.get("links_skipped") or {})
+    row.update({k: dict(stats.get(k) or {}) for k in _CRAWL_STAT_MAPS})
     return {
         "source": source,
         "logical_date": day,
