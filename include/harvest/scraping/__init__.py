@@ -77,6 +77,8 @@ def scrape(
             spec,
             partition,
             settings,
+            observed_on=plan.observed_on,
+            date_loaded=plan.loaded,
             base_url=base_url,
             logger=logger,
             timeout_seconds=timeout_seconds,

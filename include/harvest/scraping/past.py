@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
@@ -60,6 +60,9 @@ class CrawlPlan:
     reason: str
     observed_on: dt.date | None = None  # set when it differs from the partition's day (a forced
     # crawl of a past night, or a re-run reusing the pages such a crawl stored)
+    loaded: bool = False  # the date was loaded before (plan_partition)
+    # reuse: the crawl_stats row of the crawl that stored the pages (None: none recorded)
+    crawled: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def dated(spec: SourceSpec) -> bool:
@@ -127,8 +130,10 @@ def plan_partition(
     """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
     partition and whether the warehouse has its load summary (the documents themselves are
     streamed, light, only where every page failing changes the plan: a dated source not
-    loaded; the partition is never held whole). A re-run that reuses the pages a forced crawl observed
-    later keeps the day they were observed on (the load's ``observed_later``, from the summary).
+    loaded; the partition is never held whole). A re-run that reuses the pages a forced crawl
+    observed later keeps the day they were observed on (``crawl_stats`` of that crawl, else
+    the load's ``observed_later``), and the plan holds that crawl's figures (``crawled``): its
+    load's warnings are repeated.
     ``now``: the run's time (UTC), default the clock.
     Raises :class:`PastNotObservable`, and the stores' errors."""
     from harvest.storage.raw import open_raw_store
@@ -137,13 +142,16 @@ def plan_partition(
     store = open_raw_store(settings.raw_store_url)
     try:
         stored = store.count(spec.name, partition.day)
-        loaded, observed_on = False, None
+        loaded, observed_on, crawled = False, None, None
         if stored:  # a partition never crawled cannot have been loaded from its pages
             with open_warehouse(settings, spec, partition.day) as warehouse:
                 summary = warehouse.partition_summary(spec.name, partition.day)
+                crawled = warehouse.crawl_stats_row(spec.name, partition.day)
             loaded = summary is not None
             later = (summary.warnings or {}).get("observed_later") if summary else None
-            observed_on = later.get("observed_on") if isinstance(later, dict) else None
+            observed_on = (crawled or {}).get("observed_on") or (
+                later.get("observed_on") if isinstance(later, dict) else None
+            )
         all_failed = False  # read only where it changes the plan (a dated source, not loaded)
         if stored and not loaded and dated(spec):
             docs = store.iter_partition(spec.name, partition.day, light=True)
@@ -160,8 +168,11 @@ def plan_partition(
         recrawl=recrawl,
         all_failed=all_failed,
     )
-    if plan.action == "reuse" and observed_on:
-        plan = replace(plan, observed_on=dt.date.fromisoformat(observed_on))
+    plan = replace(plan, loaded=loaded)
+    if plan.action == "reuse":
+        plan = replace(plan, crawled=crawled)
+        if observed_on:
+            plan = replace(plan, observed_on=dt.date.fromisoformat(observed_on))
     return plan
 
 
@@ -207,4 +218,13 @@ def reused_result(
         exit_code=0,
         item_pages=items,
         reused=plan.reason,
+        crawled=None
+        if plan.crawled is None
+        else {k: plan.crawled.get(k) for k in REPEATED if k in plan.crawled},
     )
+
+
+REPEATED = ("cached_responses", "requests_to_site", "date_loaded", "observed_on")
+"""The figures of the crawl that stored a partition's pages that a re-run reusing them repeats
+in its report (``crawled``): its load's ``all_cached`` and ``observed_later`` are decided
+on them, as they were for that crawl's load."""

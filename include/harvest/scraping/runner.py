@@ -123,6 +123,10 @@ class CrawlResult:
     # (harvest.crawler.replay); False: crawled by Scrapy
     replayed_from_cache: bool = False
     observed_on: str | None = None  # a forced crawl of a past date: the day it observed
+    date_loaded: bool | None = None  # whether the date was loaded when crawled (None: unknown)
+    # a re-run reusing stored pages: the figures of the crawl that stored them (crawl_stats:
+    # cached_responses, requests_to_site, date_loaded, observed_on), whose warnings it repeats
+    crawled: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)  # the stage's check (scraping.checks)
     # a drifted crawl: the spec patch proposed, or the notice that none was found (one line,
     # harvest.learning.proposals.Proposal.line); None: the crawl did not look drifted
