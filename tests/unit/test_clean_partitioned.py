@@ -25,12 +25,17 @@ CITIES = ["Berlin", "Hamburg", "Berln", "Köln"]
 
 
 class InProcess:
-    """What :func:`clean_on_dask` needs of a ``distributed.Client``, run in this process."""
+    """What :func:`clean_on_dask` needs of a ``distributed.Client`` (through
+    :func:`harvest.storage.dask_tasks.run_tasks`), each task run in this process when submitted."""
 
-    def compute(self, tasks: list[Any], sync: bool) -> list[Any]:
-        import dask
+    def submit(self, function: Any, *args: Any, key: str, pure: bool) -> Any:
+        return function(*args)
 
-        return list(dask.compute(*tasks, scheduler="synchronous"))
+    def gather(self, futures: list[Any]) -> list[Any]:
+        return futures
+
+    def cancel(self, futures: list[Any]) -> None:
+        pass
 
 
 def raw_records(day: dt.date, first: int, n: int, seed: int) -> pd.DataFrame:
@@ -128,3 +133,45 @@ def test_cleaning_on_dask_equals_clean_frame(
     plain = {k: _plain(v) for k, v in got.counts["imputed_values"].items()}
     assert {**got.counts, "imputed_values": plain} == counts
     assert (got.input_rows, got.output_rows) == (len(validated), len(want.cleaned))
+
+
+class KillsNearRanges(InProcess):
+    """A client whose workers die on every near-matching range (as at 10M records before the
+    ranges: a task holding a whole near bucket), as ``distributed`` reports it."""
+
+    def submit(self, function: Any, *args: Any, key: str, pure: bool) -> Any:
+        from types import SimpleNamespace
+
+        from distributed.scheduler import KilledWorker
+
+        if function.__name__ == "range_pairs":
+            worker = SimpleNamespace(address="tcp://127.0.0.1:4242", memory_limit=1536 * 2**20)
+            return KilledWorker(key, worker, 3)  # type: ignore[arg-type]
+        return function(*args)
+
+    def gather(self, futures: list[Any]) -> list[Any]:
+        from distributed.scheduler import KilledWorker
+
+        for future in futures:
+            if isinstance(future, KilledWorker):
+                raise future
+        return futures
+
+
+def test_a_worker_killed_in_cleaning_names_the_source_date_and_range(
+    spec: SourceSpec, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    from harvest.storage.dask_tasks import DaskWorkerKilled
+
+    path = tmp_path / "validated.parquet"
+    concat_parts([today(spec, history)], path)
+    (tmp_path / "work").mkdir()
+    with pytest.raises(DaskWorkerKilled) as raised:
+        clean_on_dask(
+            path, spec, history, client=KillsNearRanges(), folder=tmp_path / "work",
+            cleaned=tmp_path / "cleaned.parquet", day=DAY,
+        )  # fmt: skip
+    message = str(raised.value)
+    assert "clean source=demo date=2026-11-26" in message
+    assert "near range 1/1 lacking" in message and "records)" in message
+    assert "1.50 GiB" in message and "HARVEST_DASK_WORKER_MEMORY" in message

@@ -20,7 +20,8 @@ from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import SourceSpec, load_spec
 
 
-def run_here(function: Any, *calls: tuple[Any, ...]) -> list[Any]:
+def run_here(names: list[str], function: Any, *calls: tuple[Any, ...]) -> list[Any]:
+    assert len(names) == len(calls)
     return [function(*call) for call in calls]
 
 

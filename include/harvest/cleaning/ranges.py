@@ -358,25 +358,34 @@ def find_pairs(
     range_rows: int, per_group: int = 1, *, with_scores: bool = True,
 ) -> list[pd.DataFrame]:  # fmt: skip
     """The pairs of every union and range (:func:`range_pairs`), the tasks run by
-    ``run(function, *argument_tuples)`` (a list of their results): ``buckets`` key buckets in
-    groups of ``per_group``, unions cut into ranges of about ``range_rows`` members."""
+    ``run(names, function, *argument_tuples)`` (a list of their results; ``names``: each
+    task's name for errors): ``buckets`` key buckets in groups of ``per_group``, unions cut
+    into ranges of about ``range_rows`` members."""
     step = max(1, per_group)
     groups = [list(range(b, min(b + step, buckets))) for b in range(0, buckets, step)]
-    sampled = run(sample_keys, *[(spec, folder, g, dropped) for g in groups])
+    names = [f"key buckets {g[0]}-{g[-1]}" for g in groups]
+    sampled = run([f"near sample of {n}" for n in names], sample_keys,
+                  *[(spec, folder, g, dropped) for g in groups])  # fmt: skip
     patterns = set().union(*(s[0] for s in sampled)) if sampled else set()
     cuts = {}
     for union in unions_of(patterns, spec):
         count = sum(s[1][union][0] for s in sampled)
         samples = [k for s in sampled for k in s[1][union][1]]
         cuts[union] = cuts_of(samples, count, range_rows)
-    written = run(
-        split_ranges, *[(spec, folder, n, g, dropped, cuts) for n, g in enumerate(groups)]
-    )
-    tasks = []
+    written = run([f"near split of {n}" for n in names], split_ranges,
+                  *[(spec, folder, n, g, dropped, cuts) for n, g in enumerate(groups)])  # fmt: skip
+    fields = near.block_fields(spec)
+    tasks, range_names = [], []
     for union, union_cuts in cuts.items():
         for r in range(len(union_cuts) + 1):
             held = [(n, w[union][r]) for n, w in enumerate(written) if r in w.get(union, {})]
             parts = [(n, group) for n, (group, _) in held]
             if any(own for _, (_, own) in held):
                 tasks.append((spec, folder, union, parts, with_scores))
-    return [p for p in run(range_pairs, *tasks) if len(p)]
+                lacking = "+".join(f for i, f in enumerate(fields) if (union >> i) & 1) or "none"
+                members = sum(own for _, (_, own) in held)
+                range_names.append(
+                    f"near range {r + 1}/{len(union_cuts) + 1} lacking {lacking} "
+                    f"({members:,} records)"
+                )
+    return [p for p in run(range_names, range_pairs, *tasks) if len(p)]
