@@ -130,7 +130,8 @@ def test_shapes_replayed_equal_scrapy(shape: str, spec: dict[str, Any], tmp_path
         assert replay.fields_regex_unmatched == {"text": 14, "author": 3}
         assert replay.warnings == scrapy.warnings
         (text,) = [w for w in replay.warnings if "field 'text'" in w]
-        assert "fields_regex_unmatched" in text and "on 14 page(s) or card(s)" in text
+        assert "fields_regex_unmatched" in text and "in 14 item page(s) or card(s) read" in text
+        assert f"--source {scrapy.source} --url {site.base_url}/quotes/ shows it" in text
         assert f"'Quote number 10.' on {site.base_url}/quotes/;" in text
 
 

@@ -19,7 +19,9 @@ from harvest.partitions import Partition
 from harvest.records import extract_records, parse_records
 from harvest.scraping import run_crawl
 from harvest.scraping.checks import CrawlCheckFailed, check_crawl
+from harvest.scraping.health import monitored_crawl
 from harvest.storage.raw import FileRawStore
+from harvest.storage.warehouse import open_warehouse
 from harvest_demo import CatalogueConfig, DemoSite, SiteConfig, catalogue_truth
 
 DAY = dt.date(2026, 11, 26)
@@ -119,14 +121,22 @@ def test_a_regex_matching_none_of_a_text_is_counted_and_said(tmp_path: Path) -> 
     spec = SPEC.model_copy(update={"detail": SPEC.detail.model_copy(update={"fields": fields})})
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
     with DemoSite(SiteConfig(seed=5), catalogue=CONFIG, day=DAY) as site:
-        result = run_crawl(spec, DAY, settings, base_url=site.base_url)
+        result = monitored_crawl(spec, DAY, settings, base_url=site.base_url)
+        home = f"{site.base_url}/catalogue/"
     truth = catalogue_truth(CONFIG, DAY, SPEC.base_url)
     out = sum(t["availability"] == 0 for t in truth)
     assert out > 0 and result.fields_regex_unmatched == {"availability": out}
     warnings = check_crawl(spec, Partition(spec.name, DAY), result.to_dict())
     (said,) = [w for w in warnings if "fields_regex_unmatched" in w]
     assert f"field 'availability': its regex '{drafted}'" in said
-    assert f"on {out} page(s) or card(s), e.g. 'Out of stock' on http" in said
+    assert f"in {out} item page(s) or card(s) read (" in said
+    example = said.split("e.g. 'Out of stock' on ", 1)[1].split(";", 1)[0]
+    assert example.startswith(home)
+    assert said.endswith(f"(python -m harvest preview --source catalogue --url {example} shows it)")
+    # stored with the crawl's figures (crawl_stats), where the supervisor and the app read them
+    with open_warehouse(settings, read_only=True) as warehouse:
+        stats = warehouse.crawl_stats(spec.name, DAY)
+    assert stats["fields_regex_unmatched"].tolist() == [{"availability": out}]
 
 
 def _none(value: Any) -> Any:

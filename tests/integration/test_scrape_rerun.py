@@ -64,8 +64,50 @@ def test_a_past_date_is_reprocessed_refused_or_forced(tmp_path: Path) -> None:
         again = run_partition(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url)
         assert again["scrape"]["reused"] and again["scrape"]["requests_to_site"] == 0
         assert again["scrape"]["observed_on"] == forced.observed_on
-        assert again["load"]["warnings"]["observed_later"] == later
+        assert again["load"]["warnings"] == loaded["load"]["warnings"]  # all_cached too
+        assert set(loaded["load"]["warnings"]) == {"all_cached", "observed_later"}
         assert {**dump_all(settings.warehouse_url), "partition_loads": []} == {
             **after,
             "partition_loads": [],
         }
+
+
+def test_a_rerun_after_a_forced_crawl_whose_load_failed_reports_what_it_would_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forced crawl of a past date (served from the HTTP cache a scrape filled) whose load
+    failed: the plain re-runs that reuse its pages report what its load would have, the day the
+    pages were observed on (``observed_later``) and that nothing was asked of the site for a
+    date never loaded (``all_cached``), and a re-run of that re-run reports the same again."""
+    from harvest.storage.warehouse import Warehouse, WarehouseError
+
+    settings = Settings.from_env({"HARVEST_HOME": str(tmp_path / "home")})
+    with DemoSite(SiteConfig(seed=5), catalogue=CONFIG, day=LATER) as site:
+        scrape(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url, recrawl=True)
+        load = Warehouse.load_partition
+
+        def down(*args: object, **kwargs: object) -> object:
+            raise WarehouseError("the warehouse went away mid-load")
+
+        monkeypatch.setattr(Warehouse, "load_partition", down)
+        reports: dict[str, dict[str, object]] = {}
+        with pytest.raises(WarehouseError, match="went away"):
+            run_partition(
+                SPEC, NEVER_CRAWLED, settings, base_url=site.base_url, recrawl=True,
+                reports=reports,
+            )  # fmt: skip
+        forced = reports["scrape"]
+        assert (
+            forced["observed_on"] and forced["cached_responses"] and not forced["requests_to_site"]
+        )
+        monkeypatch.setattr(Warehouse, "load_partition", load)
+        site.reset_stats()
+        again = run_partition(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url)
+        assert again["scrape"]["reused"] and site.stats()["total"] == 0
+        assert again["scrape"]["observed_on"] == forced["observed_on"]
+        warnings = again["load"]["warnings"]
+        assert warnings["observed_later"]["observed_on"] == forced["observed_on"]
+        assert warnings["all_cached"]["cached_responses"] == forced["cached_responses"]
+        once_more = run_partition(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url)
+        assert once_more["load"]["warnings"] == warnings
+        assert once_more["load"]["loaded"] == again["load"]["loaded"] > 0

@@ -30,6 +30,7 @@ NOT_RETRYABLE = {
     "harvest.loading.warnings.CriticalWarning",
     "harvest.scraping.past.PastNotObservable",
     "harvest.selection.WrongPageType",
+    "harvest.storage.dask_tasks.DaskWorkerKilled",
     "harvest.storage.warehouse.errors.FrameError",
     "harvest.training.data.TrainingDataError",
     "harvest.training.scoring.NoChampion",

@@ -119,9 +119,10 @@ def test_the_crawl_counts_regex_misses_per_field_and_warns_with_the_least_exampl
     assert completeness["warnings"] == []  # every record is there: not the account's warning
     assert completeness["field_warnings"] == [
         "fields_regex_unmatched: field 'availability': its regex '\\((\\d+) available\\)' "
-        "matched none of the text found on 3 page(s) or card(s), e.g. 'Out of stock' on "
-        "https://shop.example/p/2; the value is missing (or its default): fix the regex "
-        "(python -m harvest preview --source SOURCE --url URL shows it)"
+        "matched none of the text found in 3 item page(s) or card(s) read (one extraction "
+        "each: a record, or a card seen again), e.g. 'Out of stock' on https://shop.example/p/2; "
+        "the value is missing (or its default): fix the regex (python -m harvest preview "
+        "--source shop --url https://shop.example/p/2 shows it)"
     ]
     assert completeness_of({})["field_warnings"] == []
 

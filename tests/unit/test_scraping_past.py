@@ -133,47 +133,52 @@ def test_a_past_date_whose_stored_pages_hold_no_item_page_says_it_was_not_crawle
     )
 
 
-def test_a_dated_past_partition_not_loaded_is_read_once_for_its_plan_and_its_report(
+def test_a_dated_past_partition_not_loaded_is_streamed_not_held_for_its_plan_and_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its plan reads the documents (do they all fail?), and the reused report counts them:
-    one read of the raw partition, not two."""
+    """Its plan (do all its pages fail?) and the reused report count the raw partition in a
+    streamed light read: the partition is never held whole (``read_partition``), and the
+    counts are those of the documents (pages, failed, item pages and card items, JS pages)."""
     from harvest.config.settings import Settings
     from harvest.partitions import Partition
-    from harvest.scraping.past import plan_partition, reused_result
+    from harvest.scraping.past import failed, plan_partition, reused_result
     from harvest.storage.raw import FileRawStore, RawDocument
 
     settings = Settings.from_env({"HARVEST_HOME": str(tmp_path)})
     store = FileRawStore(settings.home / "raw")
     base = "http://127.0.0.1:8000/listings"
-    store.upsert_many(
-        [
-            RawDocument("shop", DAY.isoformat(), f"{base}/{DAY}", 200, "2026-11-24T03:01:00+00:00",
-                        "index", body="<a href='/item/1'>1</a>"),
-            RawDocument("shop", DAY.isoformat(), f"{base}/item/1", 200,
-                        "2026-11-24T03:01:01+00:00", "detail", fields={"id": "1"}),
-            RawDocument("shop", DAY.isoformat(), f"{base}/item/2", 503,
-                        "2026-11-24T03:01:02+00:00", "detail", error="HTTP 503"),
-        ]
-    )  # fmt: skip
-    reads: list[str] = []
-    read = FileRawStore.read_partition
+    docs = [
+        RawDocument("shop", DAY.isoformat(), f"{base}/{DAY}", 200, "2026-11-24T03:01:00+00:00",
+                    "index", body="<a href='/item/1'>1</a>", records=[{"id": "c1"}, {"id": "c2"}]),
+        RawDocument("shop", DAY.isoformat(), f"{base}/item/1", 200,
+                    "2026-11-24T03:01:01+00:00", "detail", fields={"id": "1"},
+                    rendered_with="chromium", body="x" * 100_000),
+        RawDocument("shop", DAY.isoformat(), f"{base}/item/2", 503,
+                    "2026-11-24T03:01:02+00:00", "detail", error="HTTP 503"),
+    ]  # fmt: skip
+    store.upsert_many(docs)
+    lights: list[bool] = []
+    stream = FileRawStore.iter_partition
 
-    def counted(self: FileRawStore, source: str, day: dt.date) -> list[RawDocument]:
-        reads.append(f"{source} {day}")
-        return read(self, source, day)
+    def whole(self: FileRawStore, source: str, day: dt.date) -> list[RawDocument]:
+        raise AssertionError(f"{source} {day}: the whole partition was read")
 
-    monkeypatch.setattr(FileRawStore, "read_partition", counted)
+    def counted(self: FileRawStore, source: str, day: dt.date, light: bool = False) -> Any:
+        lights.append(light)
+        return stream(self, source, day, light=light)
+
+    monkeypatch.setattr(FileRawStore, "read_partition", whole)
+    monkeypatch.setattr(FileRawStore, "iter_partition", counted)
     source = spec("{base_url}/listings/{date}")
     plan = plan_partition(source, Partition.of("shop", DAY), settings, now=LATER)
-    assert plan.action == "reuse" and plan.documents is not None
+    assert plan.action == "reuse" and not hasattr(plan, "documents")
     result = reused_result(source, DAY, settings, plan)
-    assert reads == [f"shop {DAY}"]
-    assert (result.pages, result.failed_pages, result.item_pages) == (3, 1, 1)
-    # an undated source's plan reads no document: its report reads them, once
-    reads.clear()
+    want = (3, sum(map(failed, docs)), 1 + 2, 1)  # item 1 and the two card items; one JS page
+    assert (result.pages, result.failed_pages, result.item_pages, result.js_pages) == want
+    assert lights and all(lights)
+    # an undated source's plan reads no document; its report streams them
+    lights.clear()
     undated = spec()
     plan = plan_partition(undated, Partition.of("shop", DAY), settings, now=LATER)
-    assert plan.documents is None
     assert reused_result(undated, DAY, settings, plan).pages == 3
-    assert reads == [f"shop {DAY}"]
+    assert lights == [True]

@@ -70,6 +70,9 @@ class Settings:
     dask_threshold_rows: int = DEFAULT_DASK_THRESHOLD_ROWS
     dask_scheduler: str | None = None
     dask_part_rows: int = 100_000  # records of one Dask partition: what one task holds
+    # memory of each worker of the LocalCluster (Dask's sizes: "1.5GiB", "2GB"; it spills to disk
+    # past 60-70%, pauses at 80% and is restarted at 95%); a cluster's workers set their own
+    dask_worker_memory: str = "1.5GiB"
     # The profiling report of each cleaned partition (harvest.cleaning.profile): its bounds.
     # profile_max_rows = 0 turns it off.
     profile_max_rows: int = 5_000  # rows profiled: a uniform sample (fixed seed) above this
@@ -117,6 +120,7 @@ class Settings:
             ),
             dask_scheduler=env.get("HARVEST_DASK_SCHEDULER") or None,
             dask_part_rows=_positive_int(env, "HARVEST_DASK_PART_ROWS", cls.dask_part_rows),
+            dask_worker_memory=env.get("HARVEST_DASK_WORKER_MEMORY") or cls.dask_worker_memory,
             profile_max_rows=_whole_number(env, "HARVEST_PROFILE_MAX_ROWS", cls.profile_max_rows),
             profile_max_columns=_positive_int(
                 env, "HARVEST_PROFILE_MAX_COLUMNS", cls.profile_max_columns

@@ -47,7 +47,7 @@ SKIP_REASONS = (
 """Why a link was not followed (see the module docstring)."""
 LOSSY_REASONS = ("depth", "budget", "failed", "deadline", "ignored")
 """Reasons that may leave items of the site out of the partition: each is a warning."""
-REGEX_UNMATCHED_PREFIX = "harvest/fields_regex_unmatched/"  # + field: pages or cards
+REGEX_UNMATCHED_PREFIX = "harvest/fields_regex_unmatched/"  # + field: item pages or cards read
 REGEX_UNMATCHED_EXAMPLE = "harvest/fields_regex_unmatched_example/"  # + field: [URL, text]
 COUNTERS = (
     "links_seen", "followed", "cards_seen", "cards_duplicate", "records", "pages", "empty_pages",
@@ -155,6 +155,7 @@ def completeness_warnings(
 def limits_of(spec: Any) -> dict[str, Any]:
     """The spec's limits that :func:`completeness_warnings` names in its advice."""
     out: dict[str, Any] = {
+        "source": spec.name,
         "max_pages": spec.crawl.max_pages,
         "max_depth": spec.crawl.max_depth,
     }
@@ -171,8 +172,8 @@ def limits_of(spec: Any) -> dict[str, Any]:
 
 
 def regex_unmatched(stats: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per field, the pages or cards where its selector found text that its ``regex`` matched
-    none of (the value is missing, or its ``default``): ``{field: {"count", "url", "text"}}``
+    """Per field, the item pages or cards read (one extraction each: a record, or a card seen
+    again) where its selector found text that its ``regex`` matched none of (the value is missing, or its ``default``): ``{field: {"count", "url", "text"}}``
     (the example: the least URL, and the first string found there)."""
     out = {}
     for key in sorted(stats):
@@ -187,13 +188,16 @@ def field_warnings(
     unmatched: Mapping[str, Mapping[str, Any]], limits: Mapping[str, Any] | None = None
 ) -> list[str]:
     """The named warning ``fields_regex_unmatched`` of each field of :func:`regex_unmatched`:
-    the field, its regex (from ``limits``), how many, one URL and the text there."""
+    the field, its regex (from ``limits``, with the source), how many, one URL and the text
+    there, and the ``preview`` command that shows that page."""
     limits = limits or {}
+    source = limits.get("source", "SOURCE")
     return [
         f"fields_regex_unmatched: field {name!r}: its regex '{limits.get(f'regex/{name}', '?')}' "
-        f"matched none of the text found on {entry['count']} page(s) or card(s), e.g. "
-        f"{entry['text']!r} on {entry['url']}; the value is missing (or its default): fix the "
-        "regex (python -m harvest preview --source SOURCE --url URL shows it)"
+        f"matched none of the text found in {entry['count']} item page(s) or card(s) read (one "
+        f"extraction each: a record, or a card seen again), e.g. {entry['text']!r} on "
+        f"{entry['url']}; the value is missing (or its default): fix the regex (python -m "
+        f"harvest preview --source {source} --url {entry['url'] or 'URL'} shows it)"
         for name, entry in unmatched.items()
     ]
 
@@ -216,8 +220,8 @@ def completeness_of(stats: Mapping[str, Any]) -> dict[str, Any]:
 def completeness_fields(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The crawl result's completeness fields from its stats: ``completeness`` (levels and
     warnings), ``cards_seen``, ``links_skipped`` (reason -> links, every level),
-    ``completeness_warnings`` (how many) and ``fields_regex_unmatched`` (field -> pages or
-    cards where its regex matched none of the text found)."""
+    ``completeness_warnings`` (how many) and ``fields_regex_unmatched`` (field -> item pages
+    or cards read where its regex matched none of the text found)."""
     completeness = completeness_of(stats)
     skipped: dict[str, int] = {}
     for entry in completeness["levels"]:

@@ -4,7 +4,10 @@
 - ``all_cached``: every response of the crawl came from the HTTP cache although the date was
   never loaded (nothing was asked of the source: its data may be old, and the crawl would pass
   with the source down). A re-run of a loaded date served from the cache is what the cache is
-  for, and is not a warning: a re-run leaves the warehouse identical.
+  for, and is not a warning: a re-run leaves the warehouse identical. A re-run that reuses
+  the stored pages (no crawl) repeats what the crawl that stored them showed (its
+  ``crawl_stats``: all cached, the date loaded then or not), whether that crawl's load
+  succeeded or failed.
 - ``empty_field``: a spec field is empty in every record of a non-empty partition (a selector
   that no longer matches, a parser that fails quietly).
 - ``crawl_incomplete``: the crawl's completeness account has named warnings (fewer records than
@@ -24,7 +27,8 @@
   with how many and why (:mod:`harvest.observation`); always a warning.
 - ``observed_later``: a past date crawled because it was forced (``recrawl``,
   ``crawl.recrawl_past``; :mod:`harvest.scraping.past`): its pages show the site as it was on
-  ``observed_on``, not on the partition's date; always a warning.
+  ``observed_on``, not on the partition's date; always a warning, repeated by every re-run
+  that reuses those pages (the day is kept in ``crawl_stats``, even when the load failed).
 
 Each is logged with its counts and stored in ``partition_loads.warnings`` (the supervisor turns
 them into metrics and alerts). A spec makes one critical with ``warnings: {zero_rows: critical}``:
@@ -79,9 +83,16 @@ def partition_warnings(
             **seen_before,
             "message": "looks like a catalogue: set mode: catalogue",
         }
-    if crawl is not None and not loaded_before:
-        cached = int(crawl.get("cached_responses") or 0)
-        to_site = int(crawl.get("requests_to_site") or 0)
+    # a re-run reusing stored pages decides on the crawl that stored them (``crawled``), as
+    # that crawl's load did: the date was loaded then or not
+    fetched = crawl
+    if crawl is not None and crawl.get("crawled") is not None:
+        fetched = crawl["crawled"]
+        if fetched.get("date_loaded") is not None:
+            loaded_before = bool(fetched["date_loaded"])
+    if fetched is not None and not loaded_before:
+        cached = int(fetched.get("cached_responses") or 0)
+        to_site = int(fetched.get("requests_to_site") or 0)
         if cached and not to_site:
             found["all_cached"] = {"cached_responses": cached, "requests_to_site": 0}
     account = (crawl or {}).get("completeness") or {}

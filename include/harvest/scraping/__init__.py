@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from harvest.scraping.runner import CrawlError, CrawlResult, run_crawl
@@ -73,12 +72,13 @@ def scrape(
     if plan.action == "reuse":
         log.info("source=%s date=%s: not crawled, %s", spec.name, partition.iso, plan.reason)
         result = reused_result(spec, partition.day, settings, plan)
-        plan = replace(plan, documents=None)  # its pages are not kept alive for the checks
     else:
         result = monitored_crawl(
             spec,
             partition,
             settings,
+            observed_on=plan.observed_on,
+            date_loaded=plan.loaded,
             base_url=base_url,
             logger=logger,
             timeout_seconds=timeout_seconds,

@@ -67,12 +67,18 @@ def monitored_crawl(
     spec: SourceSpec,
     partition: Partition | dt.date,
     settings: Settings,
+    *,
+    observed_on: dt.date | None = None,
+    date_loaded: bool | None = None,
     **crawl_kwargs: Any,
 ) -> CrawlResult:
     """:func:`~harvest.scraping.runner.run_crawl` with the spec's monitors: reads the recent
     scraped counts first, stores the crawl's figures in ``crawl_stats`` and the monitors' results
     in ``crawl_monitors`` after, and returns
-    the :class:`~harvest.scraping.runner.CrawlResult` (whose ``monitors`` hold the results).
+    the :class:`~harvest.scraping.runner.CrawlResult` (whose ``monitors`` hold the results;
+    ``observed_on``, the day a forced crawl of a past night observed, and ``date_loaded``,
+    whether the date was loaded before, are set on it and stored: a re-run reusing its pages
+    repeats its warnings).
     Raises what ``run_crawl`` raises, and the warehouse's errors (``WarehouseUnavailable``)."""
     from harvest.storage.warehouse import open_warehouse
 
@@ -85,6 +91,8 @@ def monitored_crawl(
                 spec.name, logical_date, spec.monitors.recent_partitions
             )
     result = run_crawl(spec, partition, settings, recent_item_counts=recent, **crawl_kwargs)
+    result.observed_on = observed_on.isoformat() if observed_on else None
+    result.date_loaded = date_loaded
     with open_warehouse(settings, spec, logical_date) as warehouse:
         warehouse.replace_crawl_stats(spec.name, logical_date, result.to_dict())
         stored = (

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
@@ -54,15 +54,15 @@ class PastNotObservable(HarvestError, RuntimeError):
 @dataclass(frozen=True)
 class CrawlPlan:
     """What the scrape stage does with a partition: ``crawl`` the site or ``reuse`` the stored
-    pages, why, and (a forced crawl of a past night) the day the pages are observed on;
-    ``documents``: the raw partition when the plan read it (:func:`plan_partition`), so that
-    :func:`reused_result` does not read it again."""
+    pages, why, and (a forced crawl of a past night) the day the pages are observed on."""
 
     action: Literal["crawl", "reuse"]
     reason: str
     observed_on: dt.date | None = None  # set when it differs from the partition's day (a forced
     # crawl of a past night, or a re-run reusing the pages such a crawl stored)
-    documents: list[RawDocument] | None = field(default=None, compare=False, repr=False)
+    loaded: bool = False  # the date was loaded before (plan_partition)
+    # reuse: the crawl_stats row of the crawl that stored the pages (None: none recorded)
+    crawled: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def dated(spec: SourceSpec) -> bool:
@@ -128,10 +128,12 @@ def plan_partition(
     now: dt.datetime | None = None,
 ) -> CrawlPlan:
     """:func:`plan_crawl` of ``partition`` with what the stores hold: the documents of its raw
-    partition and whether the warehouse has its load summary (the documents themselves are read
-    only where every page failing changes the plan, a dated source not loaded, and are then
-    kept in the plan's ``documents``). A re-run that reuses the pages a forced crawl observed
-    later keeps the day they were observed on (the load's ``observed_later``, from the summary).
+    partition and whether the warehouse has its load summary (the documents themselves are
+    streamed, light, only where every page failing changes the plan: a dated source not
+    loaded; the partition is never held whole). A re-run that reuses the pages a forced crawl
+    observed later keeps the day they were observed on (``crawl_stats`` of that crawl, else
+    the load's ``observed_later``), and the plan holds that crawl's figures (``crawled``): its
+    load's warnings are repeated.
     ``now``: the run's time (UTC), default the clock.
     Raises :class:`PastNotObservable`, and the stores' errors."""
     from harvest.storage.raw import open_raw_store
@@ -140,16 +142,20 @@ def plan_partition(
     store = open_raw_store(settings.raw_store_url)
     try:
         stored = store.count(spec.name, partition.day)
-        loaded, observed_on = False, None
+        loaded, observed_on, crawled = False, None, None
         if stored:  # a partition never crawled cannot have been loaded from its pages
             with open_warehouse(settings, spec, partition.day) as warehouse:
                 summary = warehouse.partition_summary(spec.name, partition.day)
+                crawled = warehouse.crawl_stats_row(spec.name, partition.day)
             loaded = summary is not None
             later = (summary.warnings or {}).get("observed_later") if summary else None
-            observed_on = later.get("observed_on") if isinstance(later, dict) else None
-        docs = None  # read only where it changes the plan (a dated source, not loaded)
+            observed_on = (crawled or {}).get("observed_on") or (
+                later.get("observed_on") if isinstance(later, dict) else None
+            )
+        all_failed = False  # read only where it changes the plan (a dated source, not loaded)
         if stored and not loaded and dated(spec):
-            docs = store.read_partition(spec.name, partition.day)
+            docs = store.iter_partition(spec.name, partition.day, light=True)
+            all_failed = all(failed(doc) for doc in docs)
     finally:
         store.close()
     plan = plan_crawl(
@@ -160,11 +166,14 @@ def plan_partition(
         stored_pages=stored,
         loaded=loaded,
         recrawl=recrawl,
-        all_failed=docs is not None and all(failed(doc) for doc in docs),
+        all_failed=all_failed,
     )
-    if plan.action == "reuse" and observed_on:
-        plan = replace(plan, observed_on=dt.date.fromisoformat(observed_on))
-    return replace(plan, documents=docs) if plan.action == "reuse" and docs else plan
+    plan = replace(plan, loaded=loaded)
+    if plan.action == "reuse":
+        plan = replace(plan, crawled=crawled)
+        if observed_on:
+            plan = replace(plan, observed_on=dt.date.fromisoformat(observed_on))
+    return plan
 
 
 def failed(doc: RawDocument) -> bool:
@@ -176,30 +185,31 @@ def reused_result(
     spec: SourceSpec, day: dt.date, settings: Settings, plan: CrawlPlan
 ) -> CrawlResult:
     """The scrape report of a partition whose stored records are reused: the raw
-    partition's counts (its documents read once: those of ``plan`` when it read them), nothing
-    asked of the site (``reused``)."""
+    partition's counts (its documents streamed, light: never held whole), nothing asked of the
+    site (``reused``)."""
     from harvest.scraping.runner import CrawlResult
     from harvest.storage.raw import open_raw_store
 
+    pages = failed_pages = items = js_pages = 0
     store = open_raw_store(settings.raw_store_url)
     try:
-        docs = (
-            plan.documents if plan.documents is not None else store.read_partition(spec.name, day)
-        )
+        for doc in store.iter_partition(spec.name, day, light=True):
+            pages += 1
+            failed_pages += failed(doc)
+            items += (doc.page_type == "detail" and not doc.error) + len(doc.records)
+            js_pages += doc.rendered_with == "chromium"
         uri = store.uri(spec.name, day)
     finally:
         store.close()
-    failed_pages = sum(1 for doc in docs if failed(doc))
-    items = sum((doc.page_type == "detail" and not doc.error) + len(doc.records) for doc in docs)
     return CrawlResult(
         source=spec.name,
         logical_date=day.isoformat(),
-        pages=len(docs),
-        documents=len(docs),
+        pages=pages,
+        documents=pages,
         failed_pages=failed_pages,
-        items=len(docs),
+        items=pages,
         bytes=0,
-        js_pages=sum(doc.rendered_with == "chromium" for doc in docs),
+        js_pages=js_pages,
         js_unavailable=0,
         cached_responses=0,
         requests_to_site=0,
@@ -208,4 +218,13 @@ def reused_result(
         exit_code=0,
         item_pages=items,
         reused=plan.reason,
+        crawled=None
+        if plan.crawled is None
+        else {k: plan.crawled.get(k) for k in REPEATED if k in plan.crawled},
     )
+
+
+REPEATED = ("cached_responses", "requests_to_site", "date_loaded", "observed_on")
+"""The figures of the crawl that stored a partition's pages that a re-run reusing them repeats
+in its report (``crawled``): its load's ``all_cached`` and ``observed_later`` are decided
+on them, as they were for that crawl's load."""

@@ -115,13 +115,18 @@ class CrawlResult:
     cards_seen: int = 0  # cards found on list pages, every level
     links_skipped: dict[str, int] = field(default_factory=dict)  # reason -> links, every level
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
-    # field -> pages or cards where its regex matched none of the text found (value missing)
+    # field -> item pages or cards read where its regex matched none of the text found (its
+    # value missing); kept in crawl_stats
     fields_regex_unmatched: dict[str, int] = field(default_factory=dict)
     reused: str | None = None  # why stored pages were re-processed (harvest.scraping.past)
     # every page came from the HTTP cache and was walked without Scrapy's engine
     # (harvest.crawler.replay); False: crawled by Scrapy
     replayed_from_cache: bool = False
     observed_on: str | None = None  # a forced crawl of a past date: the day it observed
+    date_loaded: bool | None = None  # whether the date was loaded when crawled (None: unknown)
+    # a re-run reusing stored pages: the figures of the crawl that stored them (crawl_stats:
+    # cached_responses, requests_to_site, date_loaded, observed_on), whose warnings it repeats
+    crawled: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)  # the stage's check (scraping.checks)
     # a drifted crawl: the spec patch proposed, or the notice that none was found (one line,
     # harvest.learning.proposals.Proposal.line); None: the crawl did not look drifted

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 PART_ROWS = 100_000
 """Rows of one Dask partition (one staged part) unless ``Settings.dask_part_rows`` says."""
 LOCAL_WORKERS = 2
-LOCAL_WORKER_MEMORY = "1.5GiB"  # per worker process: Dask spills, then pauses, above it
+LOCAL_WORKER_MEMORY = "1.5GiB"  # per worker process unless Settings.dask_worker_memory says
 CONVERT_STRING = {"dataframe.convert-string": False}
 
 
@@ -48,8 +48,10 @@ def engages(rows: int, settings: Settings) -> bool:
 @contextmanager
 def dask_client(settings: Settings) -> Iterator[Client]:
     """A ``distributed.Client`` of ``settings.dask_scheduler``'s cluster, or of a
-    ``LocalCluster`` (``LOCAL_WORKERS`` processes, one thread each, no dashboard) closed on exit."""
+    ``LocalCluster`` (``LOCAL_WORKERS`` processes, one thread each, ``settings.dask_worker_memory``
+    each, no dashboard) closed on exit. ``ValueError`` for a memory that is no size."""
     import dask
+    from dask.utils import parse_bytes
     from distributed import Client, LocalCluster
 
     dask.config.set(CONVERT_STRING)
@@ -57,13 +59,20 @@ def dask_client(settings: Settings) -> Iterator[Client]:
         with Client(settings.dask_scheduler) as client:  # type: ignore[no-untyped-call]
             yield client
         return
+    memory = settings.dask_worker_memory
+    try:
+        parse_bytes(memory)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"HARVEST_DASK_WORKER_MEMORY={memory!r} is no size (e.g. 1.5GiB, 2GB): {error}"
+        ) from error
     env = {"DASK_DATAFRAME__CONVERT_STRING": "False"}
     with (
         LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=LOCAL_WORKERS,
             threads_per_worker=1,
             processes=True,
-            memory_limit=LOCAL_WORKER_MEMORY,
+            memory_limit=memory,
             dashboard_address=None,
             env=env,
         ) as cluster,

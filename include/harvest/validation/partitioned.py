@@ -39,6 +39,7 @@ from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.records import NulledValues
 from harvest.storage.dask_frames import PART_ROWS, concat_parts, read_parts, write_parts
+from harvest.storage.dask_tasks import killed_workers, run_tasks
 from harvest.validation.chunks import add_counts, check_chunk, suite_runner
 from harvest.validation.gx import SAMPLES, CheckTally, GxRunner
 from harvest.validation.quarantine import combine_quarantine, quarantine_rows
@@ -110,16 +111,18 @@ def _part_runner(
 
 
 def _check_part(
-    raw_part: pd.DataFrame,
+    path: str,
     spec: SourceSpec,
     day: dt.date,
     recent_row_counts: Sequence[int],
     folder: str,
     number: int,
 ) -> PartSummary:
-    """One Dask task: :func:`check_chunk` on one part; valid records and keys to Parquet files."""
+    """One Dask task: :func:`check_chunk` on the raw part at ``path``; valid records and keys
+    to Parquet files."""
     tallies, runner, record_columns = _part_runner(spec, tuple(recent_row_counts))
-    checked = check_chunk(runner, record_columns, raw_part.reset_index(drop=True), spec, day)
+    raw_part = pd.read_parquet(path)
+    checked = check_chunk(runner, record_columns, raw_part, spec, day)
     checked.valid.to_parquet(Path(folder) / f"valid-{number:05d}.parquet", index=False)
     checked.keys.to_parquet(Path(folder) / f"keys-{number:05d}.parquet", index=False)
     return PartSummary(
@@ -150,33 +153,33 @@ def validate_records_dask(
     once :meth:`PartitionedOutcome.write_valid` ran. Same outcome, valid records aside."""
     paths = write_parts(raw, folder / "raw", part_rows)
     return validate_parts(
-        paths, raw.iloc[:0], len(raw), spec, logical_date, client, folder, recent_row_counts
+        paths, len(raw), spec, logical_date, client, folder, recent_row_counts, part_rows
     )
 
 
 def validate_parts(
     paths: list[Path],
-    meta: pd.DataFrame,
     scraped: int,
     spec: SourceSpec,
     day: dt.date,
     client: Any,
     folder: Path,
     recent_row_counts: Sequence[int] = (),
+    part_rows: int | None = None,
 ) -> PartitionedOutcome:
     """:func:`validate_records_dask` on extracted records already staged as Parquet ``paths``
-    (``meta``: their empty frame; ``scraped``: their rows)."""
-    import dask
-
+    (``scraped``: their rows; ``part_rows``: a part's at most, said in errors).
+    :class:`harvest.storage.dask_tasks.DaskWorkerKilled` when a part's task kills its workers."""
     recent = tuple(int(c) for c in recent_row_counts)
     suite = build_suite(spec, recent)
     tallies, _, _ = suite_runner(suite)
-    frames = read_parts(paths, meta)
-    tasks = [
-        dask.delayed(_check_part)(part, spec, day, recent, str(folder), number)
-        for number, part in enumerate(frames.to_delayed())
+    calls = [
+        (f"raw part {number}", _check_part, (str(path), spec, day, recent, str(folder), number))
+        for number, path in enumerate(paths)
     ]
-    summaries: list[PartSummary] = client.compute(tasks, sync=True)
+    summaries: list[PartSummary] = run_tasks(
+        client, calls, stage="validate", source=spec.name, day=day, part_rows=part_rows
+    )
     present = dict.fromkeys(spec.detail.fields, 0)
     nulled: dict[str, NulledValues] = {}
     quarantine_parts: list[pd.DataFrame] = []
@@ -195,7 +198,9 @@ def validate_parts(
             tally.success = (low is None or scraped >= low) and (high is None or scraped <= high)
             tally.observed = scraped
         elif check.expectation_type == "expect_column_values_to_be_unique":
-            repeated = _repeated_rows(client, keys, str(check.column))
+            task = "the natural key's repeated values"
+            with killed_workers(client, "validate", spec.name, day, part_rows, task):
+                repeated = _repeated_rows(client, keys, str(check.column))
             tally.element_count, tally.unexpected_count = scraped, len(repeated)
             tally.success = repeated.empty
             tally.samples = repeated[str(check.column)].head(SAMPLES).tolist()
@@ -252,5 +257,6 @@ def validate_on_dask(
     log.info("validate source=%s date=%s: %d records, on Dask", spec.name, day, parts.rows)
     with dask_client(settings) as client:
         return validate_parts(
-            parts.paths, parts.meta, parts.rows, spec, day, client, parts.folder, recent
-        )
+            parts.paths, parts.rows, spec, day, client, parts.folder, recent,
+            settings.dask_part_rows,
+        )  # fmt: skip

@@ -178,6 +178,11 @@ class Warehouse(AppReads):
         with self._begin() as conn:
             writers.replace_crawl_stats(conn, row)
 
+    def crawl_stats_row(self, source: str, logical_date: dt.date) -> dict[str, Any] | None:
+        """The crawl figures (``crawl_stats``) of one partition, or ``None``: not crawled."""
+        with self._begin() as conn:
+            return writers.crawl_stats_of(conn, source, logical_date)
+
     def replace_crawl_account(
         self,
         source: str,

@@ -241,6 +241,8 @@ CRAWL_STAT_COLUMNS = tuple(
     c.name for c in CRAWL_STATS.c if c.name not in ("source", "logical_date", "crawled_at")
 )
 """The crawl figures ``crawl_stats`` keeps: keys of ``CrawlResult.to_dict()``."""
+_CRAWL_STAT_MAPS = ("links_skipped", "fields_regex_unmatched")  # {name: count}, {} when none
+_CRAWL_STAT_OPTIONAL = ("observed_on", "date_loaded")  # None: that night / not known
 
 
 def crawl_stats_row(
@@ -248,19 +250,43 @@ def crawl_stats_row(
 ) -> dict[str, Any]:
     """The ``crawl_stats`` row of one crawl from its report (``CrawlResult.to_dict()``). Raises
     :class:`FrameError` naming the partition and the missing figures."""
-    missing = [k for k in CRAWL_STAT_COLUMNS if k != "links_skipped" and stats.get(k) is None]
+    missing = [
+        k
+        for k in CRAWL_STAT_COLUMNS
+        if k not in (*_CRAWL_STAT_MAPS, *_CRAWL_STAT_OPTIONAL) and stats.get(k) is None
+    ]
     if missing:
         raise FrameError(
             f"crawl figures of source {source}, logical date {day}: no {', '.join(missing)}"
         )
     row = {k: stats.get(k) for k in CRAWL_STAT_COLUMNS}
-    row["links_skipped"] = dict(stats.get("links_skipped") or {})
+    row.update({k: dict(stats.get(k) or {}) for k in _CRAWL_STAT_MAPS})
+    if isinstance(row["observed_on"], str):
+        row["observed_on"] = dt.date.fromisoformat(row["observed_on"])
     return {
         "source": source,
         "logical_date": day,
         **row,
         "crawled_at": crawled_at or dt.datetime.now(dt.UTC),
     }
+
+
+def crawl_stats_of(conn: sa.Connection, source: str, day: dt.date) -> dict[str, Any] | None:
+    """The ``crawl_stats`` row of one partition (``observed_on`` an ISO date), or ``None``."""
+    row = (
+        conn.execute(
+            sa.select(CRAWL_STATS).where(
+                CRAWL_STATS.c.source == source, CRAWL_STATS.c.logical_date == day
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    out = dict(row)
+    out["observed_on"] = out["observed_on"].isoformat() if out["observed_on"] else None
+    return out
 
 
 def replace_crawl_stats(conn: sa.Connection, row: Mapping[str, Any]) -> None:

@@ -136,6 +136,11 @@ CRAWL_STATS = sa.Table(
     sa.Column("finish_reason", sa.Text, nullable=False),
     sa.Column("links_skipped", json_type()),  # {reason: links}, every level
     sa.Column("completeness_warnings", sa.BigInteger, nullable=False),
+    # {field: item pages or cards read} where the field's regex matched none of the text found
+    sa.Column("fields_regex_unmatched", json_type()),
+    # a forced crawl of a past night: the day its pages were observed on (NULL: that night)
+    sa.Column("observed_on", sa.Date),
+    sa.Column("date_loaded", sa.Boolean),  # whether the date was loaded when it was crawled
     sa.Column("crawled_at", UtcDateTime(), nullable=False),
 )
 
