@@ -149,11 +149,14 @@ def run_dag_file(
     from airflow.utils.session import create_session
     from sqlalchemy import select, update
 
+    from harvest_airflow.execution_api import serve_sdk_version_only
+
     with task_progress(dag_id), progress_bars(), output_to(log_path):
         bag = DagBag(str(local.REPO / "dags" / dag_file))
         dag = bag.dags.get(dag_id)
         if dag is None:
             raise SystemExit(f"error: DAG {dag_id} did not load: {bag.import_errors or 'no spec?'}")
+        serve_sdk_version_only()  # the execution API dag.test() starts, for the SDK's version only
         started = dt.datetime.now(dt.UTC)
         if day is None:
             run = dag.test()

@@ -75,13 +75,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def loaded_dates(warehouse_url: str) -> set[dt.date]:
-    """Dates of source demo already loaded (by an earlier `make demo`): not crawled again."""
+def loaded_rows(warehouse_url: str) -> dict[dt.date, int]:
+    """Rows of source demo in the warehouse per date already loaded (by an earlier `make
+    demo`): those dates are not crawled again."""
     from harvest.storage.warehouse import open_warehouse
 
     with open_warehouse(warehouse_url) as warehouse:
         warehouse.migrate([])  # the shared tables, as the first load creates them
-        return set(warehouse.loaded_dates("demo"))
+        summaries = {
+            d: warehouse.partition_summary("demo", d) for d in warehouse.loaded_dates("demo")
+        }
+        return {d: s.loaded for d, s in summaries.items() if s is not None}
+
+
+def rows_changed(before: dict[dt.date, int], after: dict[dt.date, int]) -> list[str]:
+    """What the loads did to dates loaded before them, a line each: a listing of a later date
+    that repeats one of an earlier date loaded since is a duplicate, dropped from the later date
+    (see docs/concepts/runs.md, dates in any order), so its rows go down."""
+    lines = []
+    for day, rows in sorted(before.items()):
+        now = after.get(day, rows)
+        if now < rows:
+            lines.append(
+                f"  {day}: {now} rows now, {rows} before: {rows - now} of its listings repeat "
+                "listings of the earlier days loaded since (duplicates across dates, dropped)"
+            )
+        elif now > rows:
+            lines.append(
+                f"  {day}: {now} rows now, {rows} before: de-duplicated again against the "
+                "earlier days loaded since"
+            )
+    return lines
 
 
 def run_training_dag(log_path: Path) -> tuple[str, dict[str, Any]]:
@@ -116,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     from harvest.config.settings import Settings
     from harvest.config.spec import load_specs
 
-    done = loaded_dates(Settings.from_env().warehouse_url)
+    rows_before = loaded_rows(Settings.from_env().warehouse_url)
+    done = set(rows_before)
     spec = load_specs(Settings.from_env().sources_dir).specs.get("demo")  # its crawl started ahead
     for day in sorted(done.intersection(days)):
         say(f"  {day}: already loaded, not crawled again")
@@ -140,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
     finally:
         site.stop()
+    for line in rows_changed(rows_before, loaded_rows(Settings.from_env().warehouse_url)):
+        say(line)
 
     say(
         f"  running DAG {TRAIN_DAG_ID} (dag.test, {os.environ['HARVEST_TRAINING_TRIALS']} trials per model) ..."

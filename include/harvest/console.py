@@ -79,6 +79,15 @@ def summary_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
         lines.append(_line("documents stored", scrape["documents"]))
         lines.append(_line("failed pages", scrape["failed_pages"]))
         lines.append(_line("JS pages rendered", scrape["js_pages"] - scrape["js_unavailable"]))
+        levels = (scrape.get("completeness") or {}).get("levels") or []
+        cards, repeated = (
+            sum(e.get(k, 0) for e in levels) for k in ("cards_seen", "cards_duplicate")
+        )
+        if cards:  # a card repeating an item is no second record: say where the gap goes
+            again = (
+                f" ({repeated} repeating an item seen before: no second record)" if repeated else ""
+            )
+            lines.append(_line("cards seen", f"{cards}{again}"))
         if scrape.get("cached_responses"):
             replayed = " (replayed without Scrapy)" if scrape.get("replayed_from_cache") else ""
             lines.append(_line("from HTTP cache", f"{scrape['cached_responses']}{replayed}"))
@@ -111,6 +120,13 @@ def summary_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
         )
     if load:
         lines.append(_line("rows loaded", f"{load['loaded']} into processed_{load['source']}"))
+        if load.get("rechecked"):  # listings: later dates' duplicates of this one dropped
+            lines.append(
+                _line(
+                    "later dates",
+                    f"{', '.join(load['rechecked'])} de-duplicated again against this date",
+                )
+            )
         if load.get("versions_opened") is not None:  # a catalogue source: versions of this date
             lines.append(
                 _line(
@@ -170,6 +186,11 @@ def warning_lines(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
         lines.append(str(scrape["repair"]))
     for warning in validate.get("warnings", []):
         lines.append(f"validation: {warning}")
+    if load.get("unchecked"):
+        lines.append(
+            f"later date(s) {', '.join(load['unchecked'])} not de-duplicated against this date "
+            "(their validated records are gone from staging): re-run them"
+        )
     for name, details in (load.get("warnings") or {}).items():
         counts = ", ".join(f"{k}={v}" for k, v in dict(details).items() if k != "severity")
         lines.append(f"{name}: {counts}")
@@ -221,7 +242,8 @@ def print_reports(args: argparse.Namespace, reports: Mapping[str, Mapping[str, A
     for line in summary_lines(reports):
         print(line)
     logged = logged_warnings()
-    print(_line("log", args.log_path) + (f" ({logged} warnings logged)" if logged else ""))
+    logged_note = f" ({logged} warning{'s' if logged > 1 else ''} logged)" if logged else ""
+    print(_line("log", args.log_path) + logged_note)
     warnings = warning_lines(reports)
     if warnings:
         print(f"warnings ({len(warnings)}):")

@@ -85,9 +85,12 @@ def run_dag(
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    from harvest_airflow.execution_api import serve_sdk_version_only
+
     dag = load_demo_dag()
     if prepare is not None:
         prepare(dag)
+    serve_sdk_version_only()  # as make demo does (scripts/demo_runs.py)
     if day is None:
         run = dag.test(logical_date=None, run_after=run_after)
     else:

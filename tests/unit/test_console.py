@@ -69,6 +69,10 @@ REPORTS: dict[str, dict[str, Any]] = {
             {"monitor": "retry_count", "status": "failed", "message": "3 requests retried"},
         ],
         "completeness": {
+            "levels": [
+                {"level": "categories", "cards_seen": 0, "cards_duplicate": 0},
+                {"level": "list", "cards_seen": 11, "cards_duplicate": 1},
+            ],
             "warnings": ["fewer records than cards: 8 of 10 cards"],
             "field_warnings": ["fields_regex_unmatched: field 'availability': 13 pages"],
         },
@@ -97,6 +101,8 @@ REPORTS: dict[str, dict[str, Any]] = {
         "versions_closed": 1,
         "versions_unchanged": 4,
         "warnings": {"records_unaccounted": {"severity": "warning", "scraped": 10, "rows": 8}},
+        "rechecked": ["2026-11-27", "2026-11-28"],
+        "unchecked": ["2026-11-29"],
     },
 }
 
@@ -106,6 +112,7 @@ def test_summary_has_a_line_per_figure_of_each_stage() -> None:
     text = "\n".join(lines)
     for expected in (
         "  pages visited       12",
+        "  cards seen          11 (1 repeating an item seen before: no second record)",
         "  failed pages        2",
         "  JS pages rendered   2",
         "  from HTTP cache     12",
@@ -114,12 +121,20 @@ def test_summary_has_a_line_per_figure_of_each_stage() -> None:
         "  duplicates removed  1 (exact 1 + 0 history, near 0 + 0 history)",
         "  values imputed      2 (area 2)",
         "  rows loaded         8 into processed_shop",
+        "  later dates         2026-11-27, 2026-11-28 de-duplicated again against this date",
         "  versions            3 opened, 1 closed, 4 unchanged, in versions_shop",
         "  warehouse           /h/warehouse.db",
         "  Data Docs           /h/data_docs/x.html",
     ):
         assert expected in lines, (expected, text)
     assert summary_lines({"validate": REPORTS["validate"]})[0] == "  records scraped     10"
+    no_cards = {"scrape": {**REPORTS["scrape"], "completeness": {"levels": [{"cards_seen": 0}]}}}
+    assert not any("cards seen" in line for line in summary_lines(no_cards))
+    once = {"list": {"level": "list", "cards_seen": 4, "cards_duplicate": 0}}
+    each_once = {"scrape": {**REPORTS["scrape"], "completeness": {"levels": [once["list"]]}}}
+    assert "  cards seen          4" in summary_lines(each_once)
+    in_order = {"load": {**REPORTS["load"], "rechecked": []}}
+    assert not any("later dates" in line for line in summary_lines(in_order))
     replayed = {"scrape": {**REPORTS["scrape"], "replayed_from_cache": True}}
     assert "  from HTTP cache     12 (replayed without Scrapy)" in summary_lines(replayed)
 
@@ -153,6 +168,8 @@ def test_warnings_name_what_is_suspicious() -> None:
         "crawl: fewer records than cards: 8 of 10 cards",
         "crawl: fields_regex_unmatched: field 'availability': 13 pages",
         "validation: expect_column_values_to_be_between on 'area': 1 of 10 failing",
+        "later date(s) 2026-11-29 not de-duplicated against this date (their validated records "
+        "are gone from staging): re-run them",
         "records_unaccounted: scraped=10, rows=8",
     ]
     quiet = {"scrape": {"pages": 5, "failed_pages": 0, "cached_responses": 0}}

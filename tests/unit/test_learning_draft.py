@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -159,6 +160,14 @@ def test_without_an_id_field_the_key_is_the_varying_part_of_the_url() -> None:
     key = spec.detail.fields[spec.detail.key]
     assert (spec.detail.key, key.from_, key.regex) == ("item_id", "url", r"/item/([^/?#]+)")
     assert spec.start_urls == ["{base_url}/item/4/view"]
+    # static pages (`/item/4.html`): the key leaves out the extension every page shares
+    pages = [
+        SamplePage(f"{BASE}/item/{n}.html", page.html)
+        for n, page in zip((4, 9, 17), pages, strict=True)
+    ]
+    html = draft_source(f"{BASE}/item/4.html", None, pages).spec
+    assert html.detail.fields["item_id"].regex == r"/item/([^/?#]+?)\.html"
+    assert re.search(html.detail.fields["item_id"].regex, f"{BASE}/item/17.html?x=1")[1] == "17"
 
 
 def test_javascript_pages_get_a_marker_and_a_wait_for() -> None:

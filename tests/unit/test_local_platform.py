@@ -323,3 +323,42 @@ def test_ctrl_c_stops_make_demo_without_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 130, out + err
     assert "interrupted (Airflow's output so far is in the log file named above)" in out
     assert "Traceback" not in out + err
+
+
+def test_the_training_demo_says_when_its_loads_change_a_date_loaded_before(
+    tmp_path: Path,
+) -> None:
+    """``make demo`` loads its date, then the days before it: a listing of the first date
+    reposted from one of those days is a duplicate once they load, and the first date loses
+    that row. The training demo reads each date's rows before and after and says which changed
+    and why (the summary of the first date said more)."""
+    sys.path.insert(0, str(local.REPO / "scripts"))
+    try:
+        import demo_training
+    finally:
+        sys.path.remove(str(local.REPO / "scripts"))
+    from harvest.storage.warehouse import PartitionSummary, open_warehouse
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    day, earlier = dt.date(2026, 12, 6), dt.date(2026, 12, 2)
+
+    def record(date: dt.date, loaded: int) -> None:
+        with open_warehouse(url) as warehouse:
+            warehouse.migrate([])
+            warehouse.record_partition(
+                PartitionSummary("demo", date, 300, 292, 8, 292 - loaded, 0, loaded, True)
+            )
+
+    assert demo_training.loaded_rows(url) == {}
+    record(day, 292)
+    before = demo_training.loaded_rows(url)
+    assert before == {day: 292}
+    record(earlier, 290)
+    record(day, 285)  # what the re-check of the later date records
+    after = demo_training.loaded_rows(url)
+    assert after == {earlier: 290, day: 285}
+    assert demo_training.rows_changed(before, after) == [
+        "  2026-12-06: 285 rows now, 292 before: 7 of its listings repeat listings of the "
+        "earlier days loaded since (duplicates across dates, dropped)"
+    ]
+    assert demo_training.rows_changed(after, after) == []

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         scrapy_settings["EXTENSIONS"]["harvest.crawler.progress.ProgressReport"] = 0
     stats = replayed(spider_cls, scrapy_settings, spec, partition, args.base_url)
     if stats is None:
-        process = CrawlerProcess(scrapy_settings, install_root_handler=True)
+        process = CrawlerProcess(scrapy_settings)  # LOG_INSTALL_ROOT_HANDLER: True by default
         _json_logs(settings, spec.name, args.date)
         crawler = process.create_crawler(spider_cls)
         process.crawl(crawler, spec=spec, logical_date=partition, base_url=args.base_url)

@@ -168,7 +168,9 @@ def _key(fields: list[DraftField], urls: Sequence[str]) -> tuple[str, dict[str, 
         if varying:
             at = varying[-1] if len(varying) == 1 else varying[0]
             before = "/".join(parts[0][:at])
-            regex = re.escape(before + "/") + r"([^/?#]+)"
+            ext = {re.sub(r"^.*?(\.[A-Za-z]{2,5})?$", r"\1", p[at]) for p in parts}  # 7.html
+            end = re.escape(ext.pop()) if len(ext) == 1 and "" not in ext else ""
+            regex = re.escape(before + "/") + (r"([^/?#]+?)" + end if end else r"([^/?#]+)")
     if regex is None:
         regex = r"^https?://[^/]+(/[^#]*)"
     return "item_id", {"from": "url", "regex": regex, "required": True}
