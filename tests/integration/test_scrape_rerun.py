@@ -105,6 +105,11 @@ def test_a_rerun_after_a_forced_crawl_whose_load_failed_reports_what_it_would_ha
         again = run_partition(SPEC, NEVER_CRAWLED, settings, base_url=site.base_url)
         assert again["scrape"]["reused"] and site.stats()["total"] == 0
         assert again["scrape"]["observed_on"] == forced["observed_on"]
+        assert again["scrape"]["crawled"] == {
+            "cached_responses": forced["cached_responses"], "requests_to_site": 0,
+            "date_loaded": False, "observed_on": forced["observed_on"],
+            "fields_regex_unmatched": forced["fields_regex_unmatched"],
+        }  # fmt: skip
         warnings = again["load"]["warnings"]
         assert warnings["observed_later"]["observed_on"] == forced["observed_on"]
         assert warnings["all_cached"]["cached_responses"] == forced["cached_responses"]

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from harvest.config.spec import SourceSpec
-from harvest.crawler.completeness import account_from_stats
+from harvest.crawler.completeness import account_from_stats, regex_unmatched
 from harvest.crawler.items import PageItem
 from harvest.crawler.pipelines import to_raw_document
 from harvest.crawler.spiders import GenericSpider
@@ -102,6 +103,14 @@ ORDERS: dict[str, Pick] = {
 def crawl(raw: dict[str, Any], site: dict[str, str], pick: Pick) -> tuple[Any, dict[str, Any]]:
     """The records of ``spec`` on ``site`` with requests answered in ``pick``'s order, and the
     last level's completeness account."""
+    records, account, _ = crawl_stats(raw, site, pick)
+    return records, account
+
+
+def crawl_stats(
+    raw: dict[str, Any], site: dict[str, str], pick: Pick
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """:func:`crawl`, and the crawl's stats."""
     spec = SourceSpec.model_validate({"base_url": BASE, **raw})
     crawler = get_crawler(GenericSpider, {"HARVEST_SOURCE": spec.name})
     spider = GenericSpider.from_crawler(crawler, spec=spec, logical_date=DAY, base_url=BASE)
@@ -121,9 +130,9 @@ def crawl(raw: dict[str, Any], site: dict[str, str], pick: Pick) -> tuple[Any, d
             (items if isinstance(out, PageItem) else pending).append(out)
     partition = Partition.of(spec.name, DAY)
     docs = sorted((to_raw_document(item, partition) for item in items), key=lambda d: d.url)
-    records = extract_records(docs, spec).drop(columns="url").sort_values("id")
-    account = account_from_stats(crawler.stats.get_stats())
-    return records.reset_index(drop=True), account[-1]
+    records = extract_records(docs, spec).drop(columns="url").sort_values(spec.detail.key)
+    stats = crawler.stats.get_stats()
+    return records.reset_index(drop=True), account_from_stats(stats)[-1], stats
 
 
 @pytest.mark.parametrize(
@@ -167,3 +176,77 @@ def test_a_card_met_after_its_item_page_was_stored_still_wins_when_it_comes_firs
     records, account = crawl(SHOP_SPEC, SHOP, pick)
     assert records.set_index("id").loc["x", "label"] == "x as carded in a"
     assert (account["cards_duplicate"], account["records"]) == (1, 3)
+
+
+def _stable(
+    labels: dict[str, tuple[str, str]], items: dict[str, tuple[str, int]]
+) -> dict[str, str]:
+    """A shop whose item URLs are stable (``/p/<slot>``) while the item at a URL changes: its
+    key (the SKU) and price are on the item page; ``labels``: list page -> (slot, card text)s."""
+    return {
+        "/shop/": '<a class="cat" href="/shop/b/">b</a><a class="cat" href="/shop/a/">a</a>',
+        **{
+            f"/shop/{name}/": "".join(
+                f'<div class="product"><a href="/p/{slot}">{text}</a></div>' for slot, text in cards
+            )
+            for name, cards in labels.items()
+        },
+        **{f"/p/{slot}": f'<h1>{sku}</h1><p class="price">{price} EUR</p>'
+           for slot, (sku, price) in items.items()},
+    }  # fmt: skip
+
+
+STABLE_SPEC = {
+    "name": "cards_stable", "start_urls": ["{base_url}/shop/"],
+    "levels": [{"name": "categories", "links": "a.cat"},
+               {"name": "lists", "cards": "div.product", "links": "a"}],
+    "detail": {"key": "sku", "fields": {
+        "sku": {"css": "h1", "required": True},
+        "label": {"from": "card", "css": "a::text", "regex": r"^(\w+) as carded"},
+        "price": {"css": "p.price"},
+    }},
+}  # fmt: skip
+# slot 1 holds a lamp on the first night and a sofa on the second; b/ cards it without the
+# words the label's regex asks for (a regex miss), and a/ comes first by URL
+NIGHTS = {
+    "lamp": _stable(
+        {"a": [("1", "Lamp as carded in a"), ("2", "Chair as carded in a")],
+         "b": [("1", "lamp, carded in b"), ("3", "Desk as carded in b")]},
+        {"1": ("SKU-100", 10), "2": ("SKU-2", 20), "3": ("SKU-3", 30)},
+    ),
+    "sofa": _stable(
+        {"a": [("1", "Sofa as carded in a"), ("2", "Chair as carded in a")],
+         "b": [("1", "sofa, carded in b"), ("3", "Desk")]},
+        {"1": ("SKU-200", 99), "2": ("SKU-2", 20), "3": ("SKU-3", 30)},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("night", list(NIGHTS))
+def test_a_stable_url_source_keeps_the_first_card_and_counts_regex_misses_in_any_order(
+    night: str,
+) -> None:
+    """Item URLs that stay while the item behind them changes (a catalogue's slots): whatever
+    the crawl order, the record of the item at ``/p/1`` that night keeps the first card's label
+    (``/shop/a/``), the cards seen twice are counted once as duplicates, and the regex misses
+    are counted alike with the same example (the least list page URL, then text)."""
+    results = {name: crawl_stats(STABLE_SPEC, NIGHTS[night], pick) for name, pick in ORDERS.items()}
+    records, _, stats = results["first asked first"]
+    misses = regex_unmatched(stats)
+    for name, (other, account, other_stats) in results.items():
+        assert other.to_dict("records") == records.to_dict("records"), name
+        assert (account["cards_seen"], account["cards_duplicate"], account["records"]) == (
+            4, 1, 3,
+        ), name  # fmt: skip
+        assert regex_unmatched(other_stats) == misses, name
+    by_sku = records.set_index("sku")
+    if night == "lamp":
+        assert by_sku.loc["SKU-100", ["label", "price"]].tolist() == ["Lamp", "10 EUR"]
+        assert misses == {
+            "label": {"count": 1, "url": f"{BASE}/shop/b/", "text": "lamp, carded in b"}
+        }
+    else:  # the same URL, another item: its own record, the first card's label of that night
+        assert "SKU-100" not in by_sku.index
+        assert by_sku.loc["SKU-200", ["label", "price"]].tolist() == ["Sofa", "99 EUR"]
+        assert pd.isna(by_sku.loc["SKU-3", "label"])  # "Desk": the regex missed it
+        assert misses == {"label": {"count": 2, "url": f"{BASE}/shop/b/", "text": "Desk"}}

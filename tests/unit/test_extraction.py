@@ -249,6 +249,15 @@ def test_preview_prints_every_field_and_every_level_of_a_fixture_page() -> None:
     )
     assert "next_page [li.next a]: 1 found: https://shop.example/c/1?page=2" in text
     assert "matched: ['star-rating Three']" in text and "parsed:  3" in text
+    promoted = '<article><p class="star-rating One"></p><h3><a href="/p/5">Five</a></h3></article>'
+    shared = HtmlResponse(
+        "https://shop.example/c/1", body=list_page + promoted, encoding="utf-8"
+    )  # a second card of item 5: its page is fetched once
+    text = "\n".join(preview_lines(spec(), shared))
+    assert (
+        "-> 2 pages fetched, each joined to every card linking it (1 card(s) link a page "
+        "another card links: one record per detail.key)" in text
+    )
 
     item = HtmlResponse(
         "https://shop.example/p/5", body='<ul class="tags"><li>x</li></ul>', encoding="utf-8"

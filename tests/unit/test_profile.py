@@ -153,3 +153,29 @@ def test_the_report_server_started_ahead_is_the_one_the_report_uses(
     assert out.returncode == 0, out.stderr[-2000:]
     expected = "True True\nbuilt True" if rows != "0" else "False False"
     assert out.stdout.strip() == expected
+
+
+def test_a_report_is_built_when_the_main_script_cannot_run_again(tmp_path: Path) -> None:
+    """In an Airflow task the main script is the ``airflow`` command, which cannot be imported
+    again in the report's child (the task blocks the metadata DB's URL in its environment):
+    the child must not run it. Here a main script that refuses to run twice, as that one does."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "main_once.py"
+    script.write_text(
+        "import os, sys\n"
+        "if os.environ.get('MAIN_RAN'):\n"
+        "    sys.exit('the main script ran again in the report child')\n"
+        "os.environ['MAIN_RAN'] = '1'\n"
+        "import pandas as pd\n"
+        "from harvest.cleaning.profile import _build_within\n"
+        "html, why = _build_within(pd.DataFrame({'a': [1, 2, 3]}), 't', False, 300)\n"
+        "print('built' if html else why)\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "built", run.stdout + run.stderr

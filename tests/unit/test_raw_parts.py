@@ -118,11 +118,12 @@ def test_lines_decode_as_json_reads_them_and_light_ones_keep_what_a_pass_needs(
 ) -> None:
     """msgspec (fast) gives the documents json gives, a lone surrogate's escape included (msgspec
     refuses it: json reads it); a light document keeps URLs, status, listing, earlier cards, the
-    number of cards and a failed page's fields, and drops the rest."""
+    number of cards, the renderer and a failed page's fields, and drops the rest."""
     store = FileRawStore(tmp_path / "raw")
     odd = replace(page(3), fields={"listing_id": "L-0003", "title": "flat \ud800 3"})
     failed = replace(page(80), error="HTTP 500", fields={"title": None}, body="<html>")
-    docs = [*partition(), odd, failed]
+    rendered = replace(page(4), rendered_with="chromium")
+    docs = [*partition(), odd, failed, rendered]
     store.upsert_many(docs)
     whole = store.read_partition(SPEC.name, DAY)
     assert list(store.iter_partition(SPEC.name, DAY)) == whole
@@ -135,6 +136,43 @@ def test_lines_decode_as_json_reads_them_and_light_ones_keep_what_a_pass_needs(
             full.page_type,
         )
         assert (thin.listing, thin.earlier_cards) == (full.listing, full.earlier_cards)
+        assert thin.rendered_with == full.rendered_with  # a re-run's report counts JS pages
         assert len(thin.records) == len(full.records) and thin.body is None
         assert thin.fields == (full.fields if full.error else {})
     assert any(d.error for d in light) and any(d.records for d in light)
+    assert any(d.rendered_with == "chromium" for d in light)
+
+
+def test_odd_text_decodes_by_msgspec_to_the_records_of_the_json_path(tmp_path: Path) -> None:
+    """Decomposed (NFD) and composed (NFC) accents, NUL characters and a 5 MB value, in item
+    pages and in cards: the parts (the file store's lines decoded by msgspec, streamed) are the
+    records of the documents themselves and of the store's whole read (json), value for value
+    (the text repairs too): nothing normalised on one path only, nothing cut, nothing lost."""
+    nfc, nfd = "Caf\u00e9 Cr\u00e8me", "Cafe\u0301 Cre\u0300me"
+    huge = "m\u00b2 " * (5 * 1024 * 1024 // 4)  # 5 MB of UTF-8
+    odd = {
+        3: {"listing_id": "L-0003", "title": nfc},
+        4: {"listing_id": "L-0004", "title": nfd},
+        5: {"listing_id": "L-0005", "title": "flat\x00 5\x00"},
+        6: {"listing_id": "L-0006", "title": huge},
+    }
+    cards = [{"listing_id": "C-nfd", "title": nfd}, {"listing_id": "C-nul", "title": "a\x00b"}]
+    docs = [replace(page(i), fields=odd[i]) if i in odd else page(i) for i in range(8)]
+    docs.append(page(70, page_type="index", records=cards))
+    store = FileRawStore(tmp_path / "raw")
+    store.upsert_many(docs)
+    assert store.path(SPEC.name, DAY).stat().st_size > 5 * 1024 * 1024
+    want_repairs, stored_repairs, got_repairs = TextRepairs(), TextRepairs(), TextRepairs()
+    want = extract_records(docs, SPEC, want_repairs, [])
+    stored = extract_records(store.read_partition(SPEC.name, DAY), SPEC, stored_repairs, [])
+    parts = stage_raw_parts(store, SPEC, DAY, tmp_path / "work", 3, got_repairs, [])
+    got = pd.concat([pd.read_parquet(p) for p in parts.paths], ignore_index=True)
+    pd.testing.assert_frame_equal(stored, want)
+    pd.testing.assert_frame_equal(got, want)
+    assert got_repairs.counts == want_repairs.counts == stored_repairs.counts
+    # one stored form: NFC, NUL removed, each repair counted; the huge value whole
+    assert got_repairs.to_dict() == {"nul_removed": 2, "recomposed": 2}
+    titles = dict(zip(got["listing_id"], got["title"], strict=True))
+    assert titles["L-0003"] == titles["L-0004"] == titles["C-nfd"] == nfc
+    assert (titles["L-0005"], titles["C-nul"]) == ("flat 5", "ab")
+    assert titles["L-0006"].strip() == huge.strip() and len(got) == 8 + len(cards)

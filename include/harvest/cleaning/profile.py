@@ -16,12 +16,15 @@ the lock (it adds only pydot) and reads pandas 3 frames in the pipeline's own pr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +110,24 @@ def start_profile_server(settings: Settings) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _main_not_run_again() -> Iterator[None]:
+    """While a report's child starts: ``multiprocessing`` runs the parent's main script again in
+    the child (as ``__mp_main__``) unless the main module names neither a path nor a module. The
+    child needs nothing of it (its target is this module's), and in an Airflow task the main
+    script is the ``airflow`` command, whose import fails there (the task blocks the metadata
+    DB's URL in its environment), so every report under ``make up`` failed with exit code 1."""
+    main = sys.modules["__main__"]
+    spec, path = getattr(main, "__spec__", None), vars(main).pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
+
+
 def _build_within(
     frame: pd.DataFrame, title: str, plots: bool, seconds: float
 ) -> tuple[str | None, str]:
@@ -115,7 +136,8 @@ def _build_within(
     with tempfile.TemporaryDirectory(prefix="harvest-profile-") as folder:
         out = os.path.join(folder, "report.html")
         child = _context().Process(target=_child, args=(frame, title, plots, out), daemon=True)
-        child.start()
+        with _main_not_run_again():
+            child.start()
         child.join(seconds)
         if child.is_alive():
             child.kill()
@@ -123,7 +145,11 @@ def _build_within(
             return None, f"timed out: over the {seconds:g} s budget (HARVEST_PROFILE_SECONDS)"
         error = Path(out + ".error")
         if child.exitcode != 0 or not os.path.exists(out):
-            reason = error.read_text(encoding="utf-8") if error.exists() else ""
+            reason = (
+                error.read_text(encoding="utf-8")
+                if error.exists()
+                else "before building it (the child's traceback is on this process's stderr)"
+            )
             return None, f"failed (exit code {child.exitcode}) {reason}".strip()
         return Path(out).read_text(encoding="utf-8"), ""
 

@@ -224,7 +224,9 @@ def reused_result(
     )
 
 
-REPEATED = ("cached_responses", "requests_to_site", "date_loaded", "observed_on")
+REPEATED = (
+    "cached_responses", "requests_to_site", "date_loaded", "observed_on", "fields_regex_unmatched",
+)  # fmt: skip
 """The figures of the crawl that stored a partition's pages that a re-run reusing them repeats
 in its report (``crawled``): its load's ``all_cached`` and ``observed_later`` are decided
-on them, as they were for that crawl's load."""
+on them, as they were for that crawl's load; the regex misses of its extraction are said."""

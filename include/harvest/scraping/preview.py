@@ -170,7 +170,7 @@ def _level_lines(
         if cards is not None and shared:
             yield (
                 f"        -> {len(unique)} pages fetched, each joined to every card linking it "
-                f"({shared} cards share a page)"
+                f"({shared} card(s) link a page another card links: one record per detail.key)"
             )
         elif shared:
             yield f"        -> {len(unique)} followed, {shared} skipped (duplicate)"

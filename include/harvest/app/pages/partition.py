@@ -45,9 +45,7 @@ def _profile(files: links.PartitionFiles, day: dt.date) -> None:
         st.info("No profiling report was recorded for this partition (cleaned before it existed?).")
         return
     if files.profile_html is None:
-        st.warning(
-            f"No profiling report to show: {record.get('status')} {record.get('message', '')}"
-        )
+        st.warning(f"No profiling report to show: {record.get('message') or record.get('status')}")
         return
     st.caption(
         f"{record['rows_profiled']} of {record['rows']} rows, {record['columns_profiled']} of "
