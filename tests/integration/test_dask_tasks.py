@@ -98,3 +98,35 @@ def test_a_collection_computed_in_killed_workers_names_the_step(client: Any) -> 
                        "the natural key's repeated values"),
     ):  # fmt: skip
         client.compute(dask.delayed(grow)(), sync=True)
+
+
+def test_validation_on_workers_too_small_names_the_raw_part(tmp_path: Any) -> None:
+    """The real path: HARVEST_DASK_WORKER_MEMORY reaches the LocalCluster of dask_client, and a
+    part's task that cannot fit (importing Great Expectations alone passes 200 MiB) fails the
+    validation naming the source, the date and the part."""
+    from contextlib import ExitStack
+
+    import dask
+
+    from harvest.config.settings import PACKAGE_DIR, Settings
+    from harvest.config.spec import load_spec
+    from harvest.records import extract_records
+    from harvest.validation.partitioned import validate_on_dask
+    from tests.integration.test_validation_partition import DAY, detail
+
+    spec = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
+    raw = extract_records([detail(spec.name, i) for i in range(20)], spec)
+    settings = Settings.from_env(
+        {"HARVEST_HOME": str(tmp_path), "HARVEST_DASK_WORKER_MEMORY": "200MiB",
+         "HARVEST_DASK_PART_ROWS": "10"}
+    )  # fmt: skip
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        ExitStack() as stack,
+        pytest.raises(DaskWorkerKilled) as raised,
+    ):
+        validate_on_dask({"raw": raw}, spec, DAY, settings, stack, [])
+    message = str(raised.value)
+    assert message.startswith(f"validate source=demo date={DAY}, Dask task raw part "), message
+    assert "memory limit 200.00 MiB per worker" in message
+    assert "HARVEST_DASK_PART_ROWS (now 10)" in message

@@ -57,8 +57,9 @@ def run_tasks(
     try:
         with killed_workers(client, stage, source, day, part_rows, names):
             return list(client.gather(futures))
-    finally:
+    except BaseException:  # the other tasks stop: their stage has failed
         client.cancel(futures)
+        raise
 
 
 @contextmanager

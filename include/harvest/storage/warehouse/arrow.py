@@ -37,7 +37,8 @@ def _check_partition_column(frame: pd.DataFrame, column: str, expected: str, whe
     """A ``source``/``logical_date`` column in the frame must hold the partition's own value."""
     if column not in frame or frame.empty:
         return
-    for value in pd.unique(frame[column].to_numpy(dtype=object)):
+    # unique on the column's own dtype (a hash of int64 for timestamps), then each value alone
+    for value in frame[column].unique():
         # a staged logical_date is a date, a timestamp or ISO text: compared as its ISO day
         found = str(value)[:10] if column == "logical_date" else value
         if found != expected:
@@ -97,8 +98,16 @@ def _json_lists(values: pd.Series) -> pa.Array:
     memo: dict[Any, str] = {}
     out = []
     for value in values:
+        if isinstance(value, np.ndarray) and not value.size:  # most rows: nothing imputed
+            out.append("[]")
+            continue
         try:
-            key = tuple(value) if isinstance(value, _LIST_LIKE) else value
+            # an array's items as Python objects: hashed far faster than numpy scalars
+            key = (
+                tuple(value.tolist() if isinstance(value, np.ndarray) else value)
+                if isinstance(value, _LIST_LIKE)
+                else value
+            )
             text = memo.get(key)
             if text is None:
                 text = memo[key] = _json_list(value)
