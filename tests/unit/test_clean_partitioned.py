@@ -26,12 +26,17 @@ CITIES = ["Berlin", "Hamburg", "Berln", "Köln"]
 
 
 class InProcess:
-    """What :func:`clean_on_dask` needs of a ``distributed.Client``, run in this process."""
+    """What :func:`clean_on_dask` needs of a ``distributed.Client`` (through
+    :func:`harvest.storage.dask_tasks.run_tasks`), each task run in this process when submitted."""
 
-    def compute(self, tasks: list[Any], sync: bool) -> list[Any]:
-        import dask
+    def submit(self, function: Any, *args: Any, key: str, pure: bool) -> Any:
+        return function(*args)
 
-        return list(dask.compute(*tasks, scheduler="synchronous"))
+    def gather(self, futures: list[Any]) -> list[Any]:
+        return futures
+
+    def cancel(self, futures: list[Any]) -> None:
+        pass
 
 
 def raw_records(day: dt.date, first: int, n: int, seed: int) -> pd.DataFrame:
@@ -157,3 +162,45 @@ def test_the_grid_is_over_the_block_fields_no_record_lacks() -> None:
     whole = [Prepared(rows=100, missing=dict.fromkeys(values, 0), distinct=values)]
     every = (("a", "b", "c", "d"), ("1", "2", "3", "4"))
     assert grid(whole, buckets=8) == Grid(("city", "rooms"), (4, 2), every)
+
+
+class KillsNearBuckets(InProcess):
+    """A client whose workers die on every near bucket (as at 10M records: a task holding a
+    near bucket of ~1.67M records), as ``distributed`` reports it."""
+
+    def submit(self, function: Any, *args: Any, key: str, pure: bool) -> Any:
+        from types import SimpleNamespace
+
+        from distributed.scheduler import KilledWorker
+
+        if function.__name__ == "content_and_pairs":
+            worker = SimpleNamespace(address="tcp://127.0.0.1:4242", memory_limit=1536 * 2**20)
+            return KilledWorker(key, worker, 3)  # type: ignore[arg-type]
+        return function(*args)
+
+    def gather(self, futures: list[Any]) -> list[Any]:
+        from distributed.scheduler import KilledWorker
+
+        for future in futures:
+            if isinstance(future, KilledWorker):
+                raise future
+        return futures
+
+
+def test_a_worker_killed_in_cleaning_names_the_source_date_and_bucket(
+    spec: SourceSpec, history: pd.DataFrame, tmp_path: Path
+) -> None:
+    from harvest.storage.dask_tasks import DaskWorkerKilled
+
+    path = tmp_path / "validated.parquet"
+    concat_parts([today(spec, history)], path)
+    (tmp_path / "work").mkdir()
+    with pytest.raises(DaskWorkerKilled) as raised:
+        clean_on_dask(
+            path, spec, history, client=KillsNearBuckets(), folder=tmp_path / "work",
+            cleaned=tmp_path / "cleaned.parquet", day=DAY,
+        )  # fmt: skip
+    message = str(raised.value)
+    assert "clean source=demo date=2026-11-26" in message
+    assert "near bucket 0" in message
+    assert "1.50 GiB" in message and "HARVEST_DASK_WORKER_MEMORY" in message

@@ -24,6 +24,7 @@ bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ from harvest.cleaning.shuffle import (
     split_survivors,
 )
 from harvest.config.spec import SourceSpec
+from harvest.storage.dask_tasks import run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +76,19 @@ def clean_on_dask(
     client: Any,
     folder: Path,
     cleaned: Path,
+    day: dt.date | str = "",
 ) -> DaskCleaned:
     """:func:`harvest.cleaning.stage.clean_frame` of the validated Parquet file ``validated``
     on Dask (``client``: a ``distributed.Client``), working files under ``folder`` (removed by
     the caller), the cleaned records written to ``cleaned``; the same frames and counts.
     ``history``: the processed rows compared with, as a frame or as Parquet parts in their order
     (:func:`harvest.cleaning.stage.write_history_parts`: never read whole here).
-    ``ValueError`` when the validated frame has no key column."""
-    import dask
+    ``ValueError`` when the validated frame has no key column;
+    :class:`harvest.storage.dask_tasks.DaskWorkerKilled` (naming the source, ``day`` and the
+    task) when a worker dies, e.g. out of memory."""
     import pyarrow.parquet as pq
 
     from harvest.storage.dask_frames import concat_parts, unified_schema, write_parts
-
-    def run(function: Any, *calls: tuple[Any, ...]) -> list[Any]:
-        return list(client.compute([dask.delayed(function)(*c) for c in calls], sync=True))
 
     file = pq.ParquetFile(validated)
     key = spec.detail.key
@@ -99,12 +100,21 @@ def clean_on_dask(
     groups = file.metadata.num_row_groups
     sizes = [file.metadata.row_group(g).num_rows for g in range(groups)]
     offsets = np.cumsum([0, *sizes])
+    part_rows = max(sizes, default=1) or 1
+
+    def run(what: str, function: Any, *calls: tuple[Any, ...]) -> list[Any]:
+        """``function`` of each call as a Dask task named ``what`` and its number in errors."""
+        named = [(f"{what} {n}", function, call) for n, call in enumerate(calls)]
+        return run_tasks(
+            client, named, stage="clean", source=spec.name, day=day, part_rows=part_rows
+        )
+
     buckets = max(1, groups)
     where, work = str(validated), str(folder)
-    samples = run(key_sample, *[(where, g, key) for g in range(groups)])
+    samples = run("key sample of part", key_sample, *[(where, g, key) for g in range(groups)])
     bounds = key_bounds([k for sample in samples for k in sample], buckets)
     batch = run(
-        prepare_batch, *[(where, g, spec, work, int(offsets[g]), bounds, buckets)
+        "normalise part", prepare_batch, *[(where, g, spec, work, int(offsets[g]), bounds, buckets)
                          for g in range(groups)]
     )  # fmt: skip
     days = [b.first_day for b in batch if b.first_day]
@@ -119,10 +129,10 @@ def clean_on_dask(
     history_sizes = [pq.ParquetFile(p).metadata.num_rows for p in history_paths]
     starts = np.cumsum([0, *history_sizes])
     prepared = run(
-        prepare_history, *[(str(p), n, int(starts[n]), spec, work, first_day, bounds, buckets)
+        "normalise history part", prepare_history, *[(str(p), n, int(starts[n]), spec, work, first_day, bounds, buckets)
                            for n, p in enumerate(history_paths)]
     )  # fmt: skip
-    key_results = run(_key_bucket, *[(spec, work, b) for b in range(buckets)])
+    key_results = run("key bucket", _key_bucket, *[(spec, work, b) for b in range(buckets)])
     key_duplicates = [r.duplicates for r in key_results]
 
     status = "exact-key only: a catalogue keeps every key" if catalogue else ""
@@ -132,8 +142,13 @@ def clean_on_dask(
         matcher = near.load_matcher(spec)
         status = matcher.status
         cells = grid([*batch, *prepared], buckets)
-        run(split_survivors, *[(spec, work, b, cells) for b in range(buckets)])
+        run(
+            "near split of key bucket",
+            split_survivors,
+            *[(spec, work, b, cells) for b in range(buckets)],
+        )
         found = run(
+            "near bucket",
             content_and_pairs,
             *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
         )
@@ -143,9 +158,17 @@ def clean_on_dask(
         spec, pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(), content,
         key_duplicates,
     )  # fmt: skip
-    observed = run(_observed, *[(spec, work, b, dropped) for b in range(buckets)])
+    observed = run(
+        "impute statistics of key bucket",
+        _observed,
+        *[(spec, work, b, dropped) for b in range(buckets)],
+    )
     fills = _fills(spec, observed, folder / "history")
-    written = run(_write_bucket, *[(spec, work, b, dropped, fills) for b in range(buckets)])
+    written = run(
+        "write key bucket",
+        _write_bucket,
+        *[(spec, work, b, dropped, fills) for b in range(buckets)],
+    )
     files = [f for b in range(buckets) if (f := folder / "cleaned" / f"{b:05d}.parquet").exists()]
     rows = concat_parts((pd.read_parquet(f) for f in files), cleaned, unified_schema(files))
     if rows < 0:  # every record a duplicate: an empty file of the cleaned columns

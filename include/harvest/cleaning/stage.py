@@ -376,7 +376,7 @@ def _clean_on_dask(
         with dask_client(settings) as client:
             done = clean_on_dask(
                 staging_path(validated_uri), spec, history, client=client, folder=folder,
-                cleaned=target,
+                cleaned=target, day=partition.day,
             )  # fmt: skip
     counts = {**done.counts, "input_rows": done.input_rows, "output_rows": done.output_rows}
     counts["history_rows"] = done.history_rows
