@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from harvest.cleaning.partitioned import clean_on_dask
+from harvest.cleaning.shuffle import Grid, Prepared, grid
 from harvest.cleaning.stage import _plain, clean_frame, history_columns
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import SourceSpec, load_spec
@@ -135,16 +136,44 @@ def test_cleaning_on_dask_equals_clean_frame(
     assert (got.input_rows, got.output_rows) == (len(validated), len(want.cleaned))
 
 
-class KillsNearRanges(InProcess):
-    """A client whose workers die on every near-matching range (as at 10M records before the
-    ranges: a task holding a whole near bucket), as ``distributed`` reports it."""
+def test_the_grid_puts_every_comparable_pair_in_exactly_one_bucket() -> None:
+    """Rows lacking a grid field are copied along its dimension; a pair equal on the fields
+    both have shares a bucket, and the bucket its match is kept in is one of them."""
+    cells = Grid(("a", "b"), (3, 2))
+    coordinates = np.array([[0, 1], [-1, 1], [2, -1], [-1, -1], [1, 0]])
+    held = cells.spread(coordinates)
+    assert sum(len(rows) for rows in held) == 1 + 3 + 2 + 6 + 1
+    where = {row: {b for b, rows in enumerate(held) if row in rows} for row in range(5)}
+    assert where[3] == set(range(6)) and len(where[1]) == 3 and len(where[2]) == 2
+    for a, b in [(0, 1), (0, 3), (2, 3), (3, 4), (1, 3)]:  # equal where both have a value
+        both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
+        home = int(cells.number(np.maximum(both, 0)[None, :])[0])
+        assert home in where[a] & where[b]
+
+
+def test_the_grid_is_over_the_block_fields_no_record_lacks() -> None:
+    """The block of a candidate pair must be whole in one bucket (its sorted neighbourhood
+    slides over all of it): a field that the batch or the history lacks anywhere is no
+    dimension; the most varied field first."""
+    values = {"city": {"a", "b", "c", "d"}, "rooms": {"1", "2", "3", "4"}, "floor": {"0", "1"}}
+    batch = [Prepared(rows=100, missing={"city": 0, "rooms": 2, "floor": 0}, distinct=values)]
+    history = [Prepared(rows=100, missing={"city": 3, "rooms": 0, "floor": 0}, distinct=values)]
+    assert grid([*batch, *history], buckets=16) == Grid(("floor",), (2,), (("0", "1"),))
+    whole = [Prepared(rows=100, missing=dict.fromkeys(values, 0), distinct=values)]
+    every = (("a", "b", "c", "d"), ("1", "2", "3", "4"))
+    assert grid(whole, buckets=8) == Grid(("city", "rooms"), (4, 2), every)
+
+
+class KillsNearBuckets(InProcess):
+    """A client whose workers die on every near bucket (as at 10M records: a task holding a
+    near bucket of ~1.67M records), as ``distributed`` reports it."""
 
     def submit(self, function: Any, *args: Any, key: str, pure: bool) -> Any:
         from types import SimpleNamespace
 
         from distributed.scheduler import KilledWorker
 
-        if function.__name__ == "range_pairs":
+        if function.__name__ == "content_and_pairs":
             worker = SimpleNamespace(address="tcp://127.0.0.1:4242", memory_limit=1536 * 2**20)
             return KilledWorker(key, worker, 3)  # type: ignore[arg-type]
         return function(*args)
@@ -158,7 +187,7 @@ class KillsNearRanges(InProcess):
         return futures
 
 
-def test_a_worker_killed_in_cleaning_names_the_source_date_and_range(
+def test_a_worker_killed_in_cleaning_names_the_source_date_and_bucket(
     spec: SourceSpec, history: pd.DataFrame, tmp_path: Path
 ) -> None:
     from harvest.storage.dask_tasks import DaskWorkerKilled
@@ -168,10 +197,10 @@ def test_a_worker_killed_in_cleaning_names_the_source_date_and_range(
     (tmp_path / "work").mkdir()
     with pytest.raises(DaskWorkerKilled) as raised:
         clean_on_dask(
-            path, spec, history, client=KillsNearRanges(), folder=tmp_path / "work",
+            path, spec, history, client=KillsNearBuckets(), folder=tmp_path / "work",
             cleaned=tmp_path / "cleaned.parquet", day=DAY,
         )  # fmt: skip
     message = str(raised.value)
     assert "clean source=demo date=2026-11-26" in message
-    assert "near range 1/1 lacking" in message and "records)" in message
+    assert "near bucket 0" in message
     assert "1.50 GiB" in message and "HARVEST_DASK_WORKER_MEMORY" in message

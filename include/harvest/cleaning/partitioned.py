@@ -3,22 +3,20 @@ part by part with the result of :func:`harvest.cleaning.stage.clean_frame`.
 
 The validated file (one Parquet row group per part) and the history (staged as parts) are
 normalised one part per Dask task; nothing holds the partition at once. De-duplication runs
-in three shuffles through files under the run's work folder (:mod:`harvest.cleaning.shuffle`,
-:mod:`harvest.cleaning.ranges`), every task bounded by the size of a part, not of a block:
+in two shuffles through files under the run's work folder (:mod:`harvest.cleaning.shuffle`):
 
 1. **key**: every row goes to a bucket by its ``record_key`` (range buckets, so the buckets in
    order are sorted by key); each bucket runs :func:`harvest.cleaning.dedup.deduplicate` with
    ``key_only`` -- the whole key rule, since all rows of a key share a bucket.
-2. **content**: the survivors and the history go to buckets by a hash of their content, so
-   content-identical records share a bucket; each finds its content matches (the earliest in
-   ``ORDER`` is the canonical one).
-3. **near**: Harvest's sorted neighbourhood cut into ranges (:mod:`harvest.cleaning.ranges`):
-   per union of missing block fields, the members sorted by a global key, cut into ranges of
-   about :data:`RANGE_PARTS` parts, each read with the ``window`` members before it; each range
-   finds the candidate pairs it owns and scores them (dedupe). The pairs scored at or above
-   ``threshold - review_margin`` (re-listings and borderline ones: few) come back to the
-   driver, which resolves them in the order of :func:`harvest.cleaning.dedup.deduplicate`
-   (later record first, best score first, earliest canonical record first).
+2. **content and near**: the survivors and the history go to the buckets of a grid over the
+   block fields no record lacks (:class:`harvest.cleaning.shuffle.Grid`). Content-identical
+   rows share a bucket, and so does the whole block of a candidate pair, so each bucket finds
+   its content matches and the candidate pairs of Harvest's blocking (the sorted
+   neighbourhood within each block, as on pandas) and scores them (dedupe); the pairs
+   scored at or above ``threshold - review_margin`` (re-listings and borderline ones: few)
+   come back to the driver, which resolves them in the order of
+   :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score first,
+   earliest canonical record first).
 
 Imputation statistics are computed over every part's values; the cleaned records are written
 bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on pandas.
@@ -39,26 +37,22 @@ from harvest.cleaning import near
 from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
 from harvest.cleaning.impute import MIN_BATCH_VALUES, fill_value, impute_frame
 from harvest.cleaning.normalise import normalise_frame
-from harvest.cleaning.ranges import find_pairs
 from harvest.cleaning.resolve import resolve_pairs
 from harvest.cleaning.shuffle import (
     Prepared,
     bucket_files,
-    content_matches,
-    content_split,
+    content_and_pairs,
+    grid,
     key_bounds,
     key_sample,
     prepare_batch,
     prepare_history,
+    split_survivors,
 )
 from harvest.config.spec import SourceSpec
 from harvest.storage.dask_tasks import run_tasks
 
 log = logging.getLogger(__name__)
-
-RANGE_PARTS = 4
-"""Parts (row groups of the validated file) a near-matching range holds, and key buckets a
-group of :func:`harvest.cleaning.ranges.split_ranges` reads."""
 
 
 @dataclass
@@ -89,7 +83,9 @@ def clean_on_dask(
     the caller), the cleaned records written to ``cleaned``; the same frames and counts.
     ``history``: the processed rows compared with, as a frame or as Parquet parts in their order
     (:func:`harvest.cleaning.stage.write_history_parts`: never read whole here).
-    ``ValueError`` when the validated frame has no key column."""
+    ``ValueError`` when the validated frame has no key column;
+    :class:`harvest.storage.dask_tasks.DaskWorkerKilled` (naming the source, ``day`` and the
+    task) when a worker dies, e.g. out of memory."""
     import pyarrow.parquet as pq
 
     from harvest.storage.dask_frames import concat_parts, unified_schema, write_parts
@@ -106,10 +102,9 @@ def clean_on_dask(
     offsets = np.cumsum([0, *sizes])
     part_rows = max(sizes, default=1) or 1
 
-    def run(what: str | list[str], function: Any, *calls: tuple[Any, ...]) -> list[Any]:
-        """``function`` of each call as a Dask task named ``what`` (and its number) in errors."""
-        names = what if isinstance(what, list) else [f"{what} {n}" for n in range(len(calls))]
-        named = [(name, function, call) for name, call in zip(names, calls, strict=True)]
+    def run(what: str, function: Any, *calls: tuple[Any, ...]) -> list[Any]:
+        """``function`` of each call as a Dask task named ``what`` and its number in errors."""
+        named = [(f"{what} {n}", function, call) for n, call in enumerate(calls)]
         return run_tasks(
             client, named, stage="clean", source=spec.name, day=day, part_rows=part_rows
         )
@@ -133,7 +128,7 @@ def clean_on_dask(
     del history
     history_sizes = [pq.ParquetFile(p).metadata.num_rows for p in history_paths]
     starts = np.cumsum([0, *history_sizes])
-    run(
+    prepared = run(
         "normalise history part", prepare_history, *[(str(p), n, int(starts[n]), spec, work, first_day, bounds, buckets)
                            for n, p in enumerate(history_paths)]
     )  # fmt: skip
@@ -146,19 +141,19 @@ def clean_on_dask(
     if not catalogue:
         matcher = near.load_matcher(spec)
         status = matcher.status
+        cells = grid([*batch, *prepared], buckets)
         run(
-            "content split of key bucket",
-            content_split,
-            *[(spec, work, b, buckets) for b in range(buckets)],
+            "near split of key bucket",
+            split_survivors,
+            *[(spec, work, b, cells) for b in range(buckets)],
         )
-        content = run("content bucket", content_matches, *[(spec, work, c) for c in range(buckets)])
-        if matcher.matcher is not None:
-            drop = spec.dedup.content_duplicates == "drop"
-            found = [int(s) for m in content if len(m) for s in m["p__seq"]] if drop else []
-            pairs = find_pairs(
-                run, spec, work, buckets, frozenset(found), RANGE_PARTS * part_rows,
-                RANGE_PARTS,
-            )  # fmt: skip
+        found = run(
+            "near bucket",
+            content_and_pairs,
+            *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
+        )
+        content = [f[0] for f in found]
+        pairs = [f[1] for f in found if len(f[1])]
     dropped, duplicates, kept = resolve_pairs(
         spec, pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(), content,
         key_duplicates,

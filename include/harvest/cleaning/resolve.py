@@ -1,6 +1,5 @@
-"""The driver's side of :mod:`harvest.cleaning.partitioned`: the content matches
-(:func:`harvest.cleaning.shuffle.content_matches`) and the scored candidate pairs the ranges
-found (:func:`harvest.cleaning.ranges.range_pairs`),
+"""The driver's side of :mod:`harvest.cleaning.partitioned`: the content matches and the scored
+candidate pairs the near buckets found (:func:`harvest.cleaning.shuffle.content_and_pairs`),
 decided as :func:`harvest.cleaning.dedup.deduplicate` decides them, into the dropped records,
 the duplicates and the kept matches."""
 

@@ -1,7 +1,6 @@
 """The Dask tasks of :mod:`harvest.cleaning.partitioned`: parts normalised and shuffled into
-buckets through Parquet files (``<work>/key/<bucket>/`` by key, ``<work>/content/<bucket>/`` by
-a hash of the content), content matches per bucket, and the scoring of candidate pairs (found
-by :mod:`harvest.cleaning.ranges`).
+buckets through Parquet files (``<work>/key/<bucket>/``, ``<work>/near/<bucket>/``), content
+matches and scored candidate pairs per bucket, and their resolution in the driver.
 
 A row is known by its order key (``_date``, ``_key``, ``_url``, ``_batch``, ``_seq``): the
 order :func:`harvest.cleaning.dedup.deduplicate` decides the earliest record by (history
@@ -12,8 +11,6 @@ file, or in the history).
 from __future__ import annotations
 
 import json
-import math
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,24 +18,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harvest.cleaning import near
+from harvest.cleaning import blocking, near
 from harvest.cleaning.dedup import KEY, _content_key, _iso, _per_distinct
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import SourceSpec
+from harvest.fields import field_kind
 
 ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
 SAMPLE = 256  # keys per part sampled for the key buckets' bounds
+DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
+NEAR_ROWS = 20_000  # rows of a near bucket aimed at (its candidate pairs are scored at once)
 SCORED = 20_000  # candidate pairs scored by dedupe at a time
 
 
 @dataclass
 class Prepared:
-    """What normalising one part found: rows, earliest day, typos corrected."""
+    """What normalising one part found: rows, earliest day, typos corrected, block fields'
+    missing values."""
 
     rows: int
     first_day: str | None = None
     corrections: dict[str, dict[str, str]] = field(default_factory=dict)
     corrected: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    distinct: dict[str, set[str]] = field(default_factory=dict)
 
 
 def key_sample(path: str, group: int, key: str) -> list[str]:
@@ -75,6 +78,26 @@ def _write_buckets(frame: pd.DataFrame, which: np.ndarray, folder: Path, name: s
         frame[which == bucket].to_parquet(target / f"{name}.parquet", index=False)
 
 
+def _block_counts(frame: pd.DataFrame, spec: SourceSpec) -> dict[str, Any]:
+    """Per block field, how many rows lack it and (up to :data:`DISTINCT`) its values."""
+    missing, distinct = {}, {}
+    for name, compared in _block_compared(spec).items():
+        values = near.column_values(frame, compared)
+        missing[name] = sum(v is None for v in values)
+        distinct[name] = set(list({str(v) for v in values if v is not None})[:DISTINCT])
+    return {"missing": missing, "distinct": distinct}
+
+
+def _block_compared(spec: SourceSpec) -> dict[str, near.Compared]:
+    by_name = {c.name: c for c in near.compared_fields(spec)}
+    return {
+        name: by_name.get(name)
+        or near.Compared(name, name, field_kind(spec.detail.fields[name].kind).comparison)
+        for name in near.block_fields(spec)
+        if name != spec.detail.key
+    }
+
+
 def prepare_batch(
     path: str, group: int, spec: SourceSpec, folder: str, offset: int, bounds: list[str],
     buckets: int,
@@ -96,6 +119,7 @@ def prepare_batch(
         first_day=min(days) if days else None,
         corrections=normalised.corrections,
         corrected=normalised.corrected,
+        **_block_counts(frame, spec),
     )
 
 
@@ -116,7 +140,7 @@ def prepare_history(
     old = old.assign(_seq=np.arange(offset, offset + len(old), dtype=np.int64))
     which = key_bucket_of(old[KEY], bounds, buckets)
     _write_buckets(old, which, Path(folder) / "key", f"hist-{number:05d}")
-    return Prepared(rows=len(old))
+    return Prepared(rows=len(old), **_block_counts(old, spec))
 
 
 def bucket_files(
@@ -132,6 +156,120 @@ def bucket_files(
         return pd.concat(frames, ignore_index=True) if frames else None
 
     return read("batch"), read("hist")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The near buckets: one dimension per group field (a block field), ``sizes[i]`` buckets
+    along it. A row's coordinate along a dimension is its value's place among ``values[i]``
+    (every value of the field, when the parts reported them all: as even as the values allow)
+    or else the hash of its value, modulo the size, and ``-1`` where it lacks the field: it is
+    then copied to every bucket along that dimension, so any two rows that can be compared
+    (equal on every block field both have) share a bucket. The bucket a match is *kept* in is
+    the one of the pair's coordinates (either row's where one lacks the field, 0 where both
+    do): once."""
+
+    fields: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
+    values: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def buckets(self) -> int:
+        return int(np.prod(self.sizes)) if self.sizes else 1
+
+    def coordinates(self, frame: pd.DataFrame, spec: SourceSpec) -> np.ndarray:
+        """One row of coordinates per record (``-1``: the field is missing)."""
+        compared = _block_compared(spec)
+        out = np.zeros((len(frame), len(self.fields)), dtype=np.int64)
+        for i, (name, size) in enumerate(zip(self.fields, self.sizes, strict=True)):
+            values = pd.Series(near.column_values(frame, compared[name]), dtype="object")
+            hashed = pd.util.hash_pandas_object(values.astype("string"), index=False).to_numpy()
+            place = (hashed % np.uint64(size)).astype(np.int64)
+            known = self.values[i] if i < len(self.values) else ()
+            if known:
+                index = pd.Index(known, dtype="object").get_indexer(values.to_numpy())
+                place = np.where(index >= 0, index % size, place)
+            out[:, i] = np.where(values.isna(), -1, place)
+        return out
+
+    def number(self, coordinates: np.ndarray) -> np.ndarray:
+        """The bucket number of full coordinates (no ``-1``), row by row."""
+        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
+        numbers: np.ndarray = (coordinates * strides).sum(axis=1).astype(np.int64)
+        return numbers
+
+    def spread(self, coordinates: np.ndarray) -> list[np.ndarray]:
+        """Per bucket, the rows it holds (a row lacking a field in every bucket along it)."""
+        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
+        lacking = coordinates < 0
+        base = self.number(np.maximum(coordinates, 0))
+        placed_rows, placed_buckets = [], []
+        patterns, inverse = np.unique(lacking, axis=0, return_inverse=True)
+        for number, pattern in enumerate(patterns):
+            members = np.flatnonzero(inverse.ravel() == number)
+            offsets = [0]
+            for axis in np.flatnonzero(pattern):
+                step = int(strides[axis])
+                offsets = [o + k * step for o in offsets for k in range(self.sizes[axis])]
+            for offset in offsets:
+                placed_rows.append(members)
+                placed_buckets.append(base[members] + offset)
+        rows = np.concatenate(placed_rows) if placed_rows else np.empty(0, np.int64)
+        where = np.concatenate(placed_buckets) if placed_buckets else np.empty(0, np.int64)
+        order = np.lexsort((rows, where))
+        rows, where = rows[order], where[order]
+        bounds = np.searchsorted(where, np.arange(self.buckets + 1))
+        return [rows[bounds[b] : bounds[b + 1]] for b in range(self.buckets)]
+
+
+def grid(prepared: list[Prepared], buckets: int) -> Grid:
+    """About ``buckets`` near buckets (at least one per :data:`NEAR_ROWS` rows) over the block
+    fields no record lacks, the most varied first. The block of any candidate pair -- every
+    record its sorted neighbourhood (``dedup.window``) slides over -- is then whole in one
+    bucket, so each bucket finds the pairs the pandas path finds. (A field some record lacks
+    would spread the blocks of the pairs lacking it over every bucket along it.)"""
+    rows = sum(p.rows for p in prepared)
+    buckets = max(buckets, -(-rows // NEAR_ROWS))
+    distinct: dict[str, set[str]] = {}
+    lacked: set[str] = set()
+    for part in prepared:
+        for name, count in part.missing.items():
+            distinct.setdefault(name, set()).update(part.distinct[name])
+            if count:
+                lacked.add(name)
+    fields: list[str] = []
+    sizes: list[int] = []
+    values: list[tuple[str, ...]] = []
+    for name in sorted(set(distinct) - lacked, key=lambda n: (-len(distinct[n]), n)):
+        total = int(np.prod(sizes)) if sizes else 1
+        if total >= buckets:
+            break
+        size = min(len(distinct[name]), -(-buckets // total))
+        if size >= 2:
+            fields.append(name)
+            sizes.append(size)
+            every = all(len(p.distinct.get(name, ())) < DISTINCT for p in prepared)
+            values.append(tuple(sorted(distinct[name])) if every else ())
+    return Grid(tuple(fields), tuple(sizes), tuple(values))
+
+
+def split_survivors(spec: SourceSpec, folder: str, bucket: int, cells: Grid) -> None:
+    """The rows of key bucket ``bucket`` that content and near matching compare (the batch's
+    survivors, the history) to their near buckets (``near/<bucket>/``; see :class:`Grid`)."""
+    root = Path(folder)
+    kept_path = root / "key" / f"kept-{bucket:05d}.parquet"
+    _, history = bucket_files(root / "key", bucket)
+    frames = {"batch": pd.read_parquet(kept_path) if kept_path.exists() else None, "hist": history}
+    for side, frame in frames.items():
+        if frame is None or frame.empty:
+            continue
+        coordinates = cells.coordinates(frame, spec)
+        frame = frame.assign(**{f"_c{i}": coordinates[:, i] for i in range(coordinates.shape[1])})
+        for near_bucket, members in enumerate(cells.spread(coordinates)):
+            if len(members):
+                target = root / "near" / f"{near_bucket:05d}"
+                target.mkdir(parents=True, exist_ok=True)
+                frame.iloc[members].to_parquet(target / f"{side}-{bucket:05d}.parquet", index=False)
 
 
 def _rows(
@@ -166,65 +304,53 @@ def _entries(
     return out
 
 
-def content_split(spec: SourceSpec, folder: str, bucket: int, buckets: int) -> None:
-    """The rows of key bucket ``bucket`` content matching compares (the batch's key survivors,
-    the history) to content buckets by a hash of their content (``content/<c>/``): every
-    content-identical record in one bucket."""
-    root = Path(folder)
-    kept_path = root / "key" / f"kept-{bucket:05d}.parquet"
-    _, history = bucket_files(root / "key", bucket)
-    frames = {"batch": pd.read_parquet(kept_path) if kept_path.exists() else None, "hist": history}
-    if not [n for n in spec.detail.fields if n != spec.detail.key]:
-        return  # no content to compare: every record is distinct
-    for side, frame in frames.items():
-        if frame is None or frame.empty:
-            continue
-        which = _content_hash(frame, spec) % np.uint64(buckets)
-        _write_buckets(frame, which.astype(np.int64), root / "content", f"{side}-{bucket:05d}")
-
-
-def _coarse(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "\x00"
-    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        return f"{float(value):.6g}"  # numbers in any column dtype as _as_text's numeric form
-    return str(value)
-
-
-def _content_hash(frame: pd.DataFrame, spec: SourceSpec) -> np.ndarray:
-    """A hash per row equal for rows :func:`_content_key` finds equal, whatever the dtypes of
-    the frames they come from (numbers compared coarsely: a coarser key only shares buckets)."""
-    names = [n for n in spec.detail.fields if n != spec.detail.key]
-    texts = pd.DataFrame(
-        {n: _per_distinct(frame[n], _coarse) if n in frame else "\x00" for n in names},
-        index=frame.index,
-    )
-    hashed: np.ndarray = pd.util.hash_pandas_object(texts, index=False).to_numpy()
-    return hashed
-
-
-def content_matches(spec: SourceSpec, folder: str, bucket: int) -> pd.DataFrame:
-    """The content matches of one content bucket: each batch record identical on every field but
-    the key to an earlier one (``p_*``), with the earliest (``c_*``; :data:`ORDER`)."""
-    batch, history = bucket_files(Path(folder) / "content", bucket)
+def content_and_pairs(
+    spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Content matches and scored candidate pairs of one near bucket, those whose bucket this
+    is (:class:`Grid`). Returns (content matches: ``p_*`` record, ``c_*`` earliest record;
+    pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier, ``l_*`` later
+    record, ``score``)."""
+    batch, history = bucket_files(Path(folder) / "near", bucket)
     rows = _rows(batch, history, spec)
     n = len(rows)
-    if n == 0 or batch is None:
-        return pd.DataFrame()
+    empty = pd.DataFrame()
+    if n == 0:
+        return empty, empty
+    dims = len(cells.fields)
+    coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
+
+    def here(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether the match of rows ``a`` and ``b`` is kept in this bucket."""
+        both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
+        kept: np.ndarray = cells.number(np.maximum(both, 0)) == bucket
+        return kept
+
     is_batch = rows["_batch"].to_numpy(dtype=bool)
     content = _content_key(rows.assign(_pos=np.arange(n)), spec)
     live = np.arange(n)
     first = pd.Series(live).groupby(content).transform("min").to_numpy(dtype=np.int64)
-    p = np.flatnonzero(is_batch & (first != live))
-    return pd.concat([_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1)
-
-
-def scored_pairs(
-    rows: pd.DataFrame, earlier: np.ndarray, later: np.ndarray, spec: SourceSpec
-) -> pd.DataFrame:
-    """The pairs (positions in ``rows``) scored by the source's dedupe matcher at or above
-    ``threshold - review_margin``: ``e_*`` earlier, ``l_*`` later record (:func:`_entries`),
-    ``score`` (rounded to 6 places as on pandas)."""
+    same = is_batch & (first != live)
+    canonical = np.full(n, -1, dtype=np.int64)
+    if spec.dedup.content_duplicates == "drop":
+        canonical[same] = first[same]
+    p = np.flatnonzero(same)
+    p = p[here(p, first[p])]
+    matches = pd.concat(
+        [_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1
+    )
+    if not with_near:
+        return matches, empty
+    alive = np.flatnonzero(canonical < 0)
+    codes = blocking.blocking_codes(rows.iloc[alive], spec)
+    rank = blocking.sort_rank(rows.iloc[alive], spec)
+    earlier, later = blocking.candidate_pairs(
+        codes, is_batch[alive], spec.dedup.max_missing, rank, spec.dedup.window
+    )
+    earlier, later = alive[earlier], alive[later]
+    keys = rows["_key"].to_numpy(dtype=object)
+    keep = (keys[earlier] != keys[later]) & here(earlier, later)
+    earlier, later = earlier[keep], later[keep]
     matcher = near.load_matcher(spec).matcher
     if matcher is None:  # the driver found one: the training file changed under the run
         raise RuntimeError(f"source {spec.name}: no dedupe matcher in a Dask worker")
@@ -241,4 +367,4 @@ def scored_pairs(
         axis=1,
     )
     pairs["score"] = scores[high]
-    return pairs
+    return matches, pairs
