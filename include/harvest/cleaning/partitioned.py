@@ -35,7 +35,13 @@ import pandas as pd
 
 from harvest.cleaning import near
 from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
-from harvest.cleaning.impute import MIN_BATCH_VALUES, fill_value, impute_frame
+from harvest.cleaning.impute import (
+    MIN_BATCH_VALUES,
+    fill_from_counts,
+    impute_frame,
+    merge_counts,
+    value_counts,
+)
 from harvest.cleaning.normalise import normalise_frame
 from harvest.cleaning.resolve import resolve_pairs
 from harvest.cleaning.shuffle import (
@@ -255,43 +261,45 @@ def _survivors(folder: str, bucket: int, dropped: frozenset[int]) -> pd.DataFram
 
 def _observed(
     spec: SourceSpec, folder: str, bucket: int, dropped: frozenset[int]
-) -> dict[str, pd.Series]:
-    """One bucket's observed values of each imputable field with a statistic, and a marker of
-    the fields with missing values (their statistic is needed)."""
+) -> dict[str, tuple[pd.Series, int]]:
+    """One bucket's observed values of each imputable field counted
+    (:func:`harvest.cleaning.impute.value_counts`: its distinct values only) and its number of
+    missing values (the field's statistic is needed when any bucket has some)."""
     frame = _survivors(folder, bucket, dropped)
-    out: dict[str, pd.Series] = {}
+    out: dict[str, tuple[pd.Series, int]] = {}
     if frame is None:
         return out
     for name, field_spec in spec.detail.fields.items():
         if field_spec.impute == "none" or name not in frame:
             continue
         values = frame[name]
-        out[name] = values.dropna() if field_spec.impute != "constant" else values.iloc[:0]
-        out[f"\x00missing:{name}"] = pd.Series([int(values.isna().sum())])
+        counted = value_counts(values if field_spec.impute != "constant" else values.iloc[:0])
+        out[name] = (counted, int(values.isna().sum()))
     return out
 
 
 def _fills(
-    spec: SourceSpec, observed: list[dict[str, pd.Series]], history: Path
+    spec: SourceSpec, observed: list[dict[str, tuple[pd.Series, int]]], history: Path
 ) -> dict[str, tuple[Any, str]]:
-    """The fill value of each imputable field with missing values, over every bucket's values
-    (:func:`harvest.cleaning.impute.fill_value`; the history's values of the field, from its
-    normalised parts under ``history``, when the batch has too few)."""
+    """The fill value of each imputable field with missing values, from every bucket's value
+    counts merged (:func:`harvest.cleaning.impute.fill_from_counts`: the same as
+    :func:`harvest.cleaning.impute.fill_value` of every value; the history's values of the
+    field, from its normalised parts under ``history``, when the batch has too few)."""
     fills: dict[str, tuple[Any, str]] = {}
     for name, field_spec in spec.detail.fields.items():
         parts = [o[name] for o in observed if name in o]
-        missing = sum(int(o[f"\x00missing:{name}"].iloc[0]) for o in observed if name in o)
+        missing = sum(m for _, m in parts)
         if not parts or not missing:
             continue
-        values = pd.concat(parts, ignore_index=True)
-        few = field_spec.impute != "constant" and len(values) < MIN_BATCH_VALUES
+        counts = merge_counts([c for c, _ in parts])
+        few = field_spec.impute != "constant" and int(counts.sum()) < MIN_BATCH_VALUES
         files = sorted(history.glob("*.parquet")) if few else []
         old = (
             pd.concat([pd.read_parquet(f, columns=[name]) for f in files], ignore_index=True)
             if files
             else None
         )
-        fills[name] = fill_value(name, field_spec, values, old)
+        fills[name] = fill_from_counts(name, field_spec, counts, old)
     return fills
 
 
