@@ -13,10 +13,10 @@ in two shuffles through files under the run's work folder (:mod:`harvest.cleanin
    rows share a bucket, and so does the whole block of a candidate pair, so each bucket finds
    its content matches and the candidate pairs of Harvest's blocking (the sorted
    neighbourhood within each block, as on pandas) and scores them (dedupe); the pairs
-   scored at or above ``threshold - review_margin`` (re-listings and borderline ones: few)
-   come back to the driver, which resolves them in the order of
-   :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score first,
-   earliest canonical record first).
+   scored at or above ``threshold - review_margin`` (re-listings and borderline ones) go to
+   files under ``found/``; the driver decides them from their order keys and scores in the
+   order of :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score
+   first, earliest canonical record first) and reads the records of the ones it outputs.
 
 Imputation statistics are computed over every part's values; the cleaned records are written
 bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on pandas.
@@ -43,7 +43,7 @@ from harvest.cleaning.impute import (
     value_counts,
 )
 from harvest.cleaning.normalise import normalise_frame
-from harvest.cleaning.resolve import resolve_pairs
+from harvest.cleaning.resolve import resolve_found
 from harvest.cleaning.shuffle import (
     Prepared,
     bucket_files,
@@ -142,8 +142,6 @@ def clean_on_dask(
     key_duplicates = [r.duplicates for r in key_results]
 
     status = "exact-key only: a catalogue keeps every key" if catalogue else ""
-    content: list[pd.DataFrame] = []
-    pairs: list[pd.DataFrame] = []
     if not catalogue:
         matcher = near.load_matcher(spec)
         status = matcher.status
@@ -153,17 +151,12 @@ def clean_on_dask(
             split_survivors,
             *[(spec, work, b, cells) for b in range(buckets)],
         )
-        found = run(
+        run(  # each writes its matches and pairs under found/ (the driver reads what it needs)
             "near bucket",
             content_and_pairs,
             *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
         )
-        content = [f[0] for f in found]
-        pairs = [f[1] for f in found if len(f[1])]
-    dropped, duplicates, kept = resolve_pairs(
-        spec, pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(), content,
-        key_duplicates,
-    )  # fmt: skip
+    dropped, duplicates, kept = resolve_found(spec, folder, key_duplicates)
     observed = run(
         "impute statistics of key bucket",
         _observed,

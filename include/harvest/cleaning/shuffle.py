@@ -306,17 +306,17 @@ def _entries(
 
 def content_and_pairs(
     spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[int, int]:
     """Content matches and scored candidate pairs of one near bucket, those whose bucket this
-    is (:class:`Grid`). Returns (content matches: ``p_*`` record, ``c_*`` earliest record;
-    pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier, ``l_*`` later
-    record, ``score``)."""
+    is (:class:`Grid`), written by :func:`store_found` (content matches: ``p_*`` record, ``c_*``
+    earliest record; pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier,
+    ``l_*`` later record, ``score``). Returns their numbers of rows."""
     batch, history = bucket_files(Path(folder) / "near", bucket)
     rows = _rows(batch, history, spec)
     n = len(rows)
     empty = pd.DataFrame()
     if n == 0:
-        return empty, empty
+        return store_found(folder, bucket, empty, empty)
     dims = len(cells.fields)
     coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
 
@@ -340,7 +340,7 @@ def content_and_pairs(
         [_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1
     )
     if not with_near:
-        return matches, empty
+        return store_found(folder, bucket, matches, empty)
     alive = np.flatnonzero(canonical < 0)
     codes = blocking.blocking_codes(rows.iloc[alive], spec)
     rank = blocking.sort_rank(rows.iloc[alive], spec)
@@ -367,4 +367,19 @@ def content_and_pairs(
         axis=1,
     )
     pairs["score"] = scores[high]
-    return matches, pairs
+    return store_found(folder, bucket, matches, pairs)
+
+
+def store_found(
+    folder: str, bucket: int, matches: pd.DataFrame, pairs: pd.DataFrame
+) -> tuple[int, int]:
+    """One near bucket's content matches and pairs (:func:`content_and_pairs`) to
+    ``found/content-<bucket>`` and ``found/pairs-<bucket>`` (none when there are no rows): the
+    driver reads only what it decides by (:mod:`harvest.cleaning.resolve`). Their numbers of
+    rows."""
+    target = Path(folder) / "found"
+    for name, frame in (("content", matches), ("pairs", pairs)):
+        if len(frame):
+            target.mkdir(exist_ok=True)
+            frame.to_parquet(target / f"{name}-{bucket:05d}.parquet", index=False)
+    return len(matches), len(pairs)
