@@ -25,6 +25,12 @@ are still printed.
     .venv/bin/python benchmarks/bench_dask_pipeline.py                    # 10,000,000, Dask, 1 round
     .venv/bin/python benchmarks/bench_dask_pipeline.py --records 1000000  # both sides, 3 rounds
     .venv/bin/python benchmarks/bench_dask_pipeline.py --quick            # 3,000, 1 round: it works
+    # the raw store written once (about 10 min and 6 GB at 10M), then reused by later runs:
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --rounds 0 --raw-cache /data/raw10m
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --raw-cache /data/raw10m
+
+The Dask workers get ``HARVEST_DASK_WORKER_MEMORY`` each (default 1.5 GiB), as the pipeline's own
+``LocalCluster`` does; a task over it is killed and the run stops with ``DaskWorkerKilled``.
 
 Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M records.
 """
