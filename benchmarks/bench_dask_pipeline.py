@@ -25,6 +25,12 @@ are still printed.
     .venv/bin/python benchmarks/bench_dask_pipeline.py                    # 10,000,000, Dask, 1 round
     .venv/bin/python benchmarks/bench_dask_pipeline.py --records 1000000  # both sides, 3 rounds
     .venv/bin/python benchmarks/bench_dask_pipeline.py --quick            # 3,000, 1 round: it works
+    # the raw store written once (about 10 min and 6 GB at 10M), then reused by later runs:
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --rounds 0 --raw-cache /data/raw10m
+    .venv/bin/python benchmarks/bench_dask_pipeline.py --raw-cache /data/raw10m
+
+The Dask workers get ``HARVEST_DASK_WORKER_MEMORY`` each (default 1.5 GiB), as the pipeline's own
+``LocalCluster`` does; a task over it is killed and the run stops with ``DaskWorkerKilled``.
 
 Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M records.
 """
@@ -209,12 +215,12 @@ def run_side(
         if side == "dask":
             from distributed import Client, LocalCluster
 
-            from harvest.storage.dask_frames import LOCAL_WORKER_MEMORY, LOCAL_WORKERS
+            from harvest.storage.dask_frames import LOCAL_WORKERS
 
             cluster = stack.enter_context(
                 LocalCluster(  # as harvest.storage.dask_frames.dask_client starts it
                     n_workers=LOCAL_WORKERS, threads_per_worker=1, processes=True,
-                    memory_limit=LOCAL_WORKER_MEMORY, dashboard_address=None,
+                    memory_limit=worker_memory(), dashboard_address=None,
                     env={"DASK_DATAFRAME__CONVERT_STRING": "False"},
                 )
             )  # fmt: skip
@@ -328,12 +334,23 @@ def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
         print(line)
 
 
+def worker_memory() -> str:
+    """Each Dask worker's memory limit: ``HARVEST_DASK_WORKER_MEMORY`` as the pipeline's own
+    ``LocalCluster`` reads it (``Settings.dask_worker_memory``, default 1.5 GiB)."""
+    from harvest.config.settings import Settings
+
+    return Settings.from_env(dict(os.environ)).dask_worker_memory
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", "--rows", dest="rows", type=int, default=10_000_000)
     parser.add_argument("--part-rows", type=int, default=50_000)
     parser.add_argument(
-        "--rounds", type=int, help="default: 3 where both sides run, 1 where Dask runs alone"
+        "--rounds",
+        type=int,
+        help="default: 3 where both sides run, 1 where Dask runs alone; 0: only write the raw "
+        "store (with --raw-cache, for later runs)",
     )
     parser.add_argument("--pandas-max-rows", type=int, default=1_000_000)
     parser.add_argument(
@@ -366,7 +383,8 @@ def main() -> int:
         args.rounds = 3 if len(sides) == 2 else 1
     print(
         f"bench_dask_pipeline: {args.rows:,} records, parts of {args.part_rows:,}, "
-        f"{args.rounds} rounds; {load_average()}"
+        f"{args.rounds} rounds; Dask workers of {worker_memory()} "
+        f"(HARVEST_DASK_WORKER_MEMORY); {load_average()}"
     )
     if len(sides) == 1:
         print(
@@ -388,6 +406,9 @@ def main() -> int:
         command += ["--rows", str(args.rows), "--part-rows", str(args.part_rows)]
         subprocess.run(command, env=env, check=True)  # once, in its own process: not in the peaks
         complete.touch()
+    if args.rounds == 0:
+        print(f"raw store written to {raw}; no rounds run (--rounds 0)")
+        return 0
     for round_index in range(args.rounds):
         for side in rotated(sides, round_index):
             results[side].append(_round(side, args, raw))

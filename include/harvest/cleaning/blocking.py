@@ -169,9 +169,18 @@ def _joint_key(columns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     the row count, factorized column by column so that the combination never overflows)."""
     key = np.zeros(len(columns), dtype=np.int64)
     for column in columns.T:
-        combined = key * (int(column.max(initial=0)) + 2) + (column + 1)
-        key = pd.factorize(combined)[0].astype(np.int64)
+        key = combined_codes(key, column)
     return key
+
+
+def combined_codes(
+    key: npt.NDArray[np.int64], codes: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """One integer per row (0..n-1), equal exactly where both ``key`` and ``codes`` (codes below
+    the row count, -1 allowed) are equal: a joint key built one column at a time."""
+    combined = key * (int(codes.max(initial=0)) + 2) + (codes + 1)
+    joint: npt.NDArray[np.int64] = pd.factorize(combined)[0].astype(np.int64)
+    return joint
 
 
 def _equal_pairs(

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from harvest.cleaning import blocking, near
-from harvest.cleaning.dedup import KEY, _content_key, _iso, _per_distinct
+from harvest.cleaning.dedup import KEY, _iso, _per_distinct, content_codes
+from harvest.cleaning.found import store_found
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
@@ -144,14 +146,24 @@ def prepare_history(
 
 
 def bucket_files(
-    folder: Path, bucket: int | str
+    folder: Path, bucket: int | str, columns: set[str] | None = None
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The batch rows and the history rows of one bucket (``None`` when it has none)."""
+    """The batch rows and the history rows of one bucket (``None`` when it has none); only
+    ``columns`` (those the files have) when given."""
+    import pyarrow.parquet as pq
+
     target = folder / (bucket if isinstance(bucket, str) else f"{bucket:05d}")
+
+    def one(path: Path) -> pd.DataFrame:
+        if columns is None:
+            return pd.read_parquet(path)
+        return pd.read_parquet(
+            path, columns=[c for c in pq.read_schema(path).names if c in columns]
+        )
 
     def read(prefix: str) -> pd.DataFrame | None:
         files = sorted(target.glob(f"{prefix}-*.parquet"))
-        frames = [pd.read_parquet(f) for f in files]
+        frames = [one(f) for f in files]
         frames = [f for f in frames if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else None
 
@@ -282,6 +294,7 @@ def _rows(
     if not parts:
         return pd.DataFrame(columns=[*ORDER, KEY])
     rows = pd.concat(parts, ignore_index=True)
+    del parts, batch, history  # the concatenation holds them
     rows["_date"] = pd.Series(_per_distinct(rows["logical_date"], _iso), index=rows.index)
     rows["_date"] = rows["_date"].fillna("")
     rows["_key"] = rows[KEY].astype("string").fillna("")
@@ -304,6 +317,17 @@ def _entries(
     return out
 
 
+def _record_pairs(
+    rows: pd.DataFrame, earlier: np.ndarray, later: np.ndarray, spec: SourceSpec
+) -> list[tuple[near.Record, near.Record]]:
+    """The dedupe records of the pairs (``earlier[i]``, ``later[i]``) of ``rows``, built for
+    the rows they name only."""
+    wanted, inverse = np.unique(np.concatenate([earlier, later]), return_inverse=True)
+    recs = near.records(rows.iloc[wanted], spec)
+    half = len(earlier)
+    return [(recs[a], recs[b]) for a, b in zip(inverse[:half], inverse[half:], strict=True)]
+
+
 def content_and_pairs(
     spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
 ) -> tuple[int, int]:
@@ -311,13 +335,16 @@ def content_and_pairs(
     is (:class:`Grid`), written by :func:`store_found` (content matches: ``p_*`` record, ``c_*``
     earliest record; pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier,
     ``l_*`` later record, ``score``). Returns their numbers of rows."""
-    batch, history = bucket_files(Path(folder) / "near", bucket)
-    rows = _rows(batch, history, spec)
+    dims = len(cells.fields)
+    needed = {*spec.detail.fields, *(c.column for c in near.compared_fields(spec))}
+    columns = {"logical_date", KEY, "url", "_seq", *needed, *(f"_c{i}" for i in range(dims))}
+    rows = _rows(*bucket_files(Path(folder) / "near", bucket, columns), spec)
+    rows = rows.drop(columns=[c for c in ("url", KEY, "logical_date") if c not in needed])
+    pa.default_memory_pool().release_unused()  # the files' and copies' buffers, freed above
     n = len(rows)
     empty = pd.DataFrame()
     if n == 0:
         return store_found(folder, bucket, empty, empty)
-    dims = len(cells.fields)
     coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
 
     def here(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -327,7 +354,7 @@ def content_and_pairs(
         return kept
 
     is_batch = rows["_batch"].to_numpy(dtype=bool)
-    content = _content_key(rows.assign(_pos=np.arange(n)), spec)
+    content = content_codes(rows, spec)
     live = np.arange(n)
     first = pd.Series(live).groupby(content).transform("min").to_numpy(dtype=np.int64)
     same = is_batch & (first != live)
@@ -341,9 +368,12 @@ def content_and_pairs(
     )
     if not with_near:
         return store_found(folder, bucket, matches, empty)
+    del content, first, same
     alive = np.flatnonzero(canonical < 0)
-    codes = blocking.blocking_codes(rows.iloc[alive], spec)
-    rank = blocking.sort_rank(rows.iloc[alive], spec)
+    picked = rows if len(alive) == n else rows.iloc[alive]
+    codes = blocking.blocking_codes(picked, spec)
+    rank = blocking.sort_rank(picked, spec)
+    del picked
     earlier, later = blocking.candidate_pairs(
         codes, is_batch[alive], spec.dedup.max_missing, rank, spec.dedup.window
     )
@@ -354,13 +384,13 @@ def content_and_pairs(
     matcher = near.load_matcher(spec).matcher
     if matcher is None:  # the driver found one: the training file changed under the run
         raise RuntimeError(f"source {spec.name}: no dedupe matcher in a Dask worker")
-    wanted = np.unique(np.concatenate([earlier, later]))
-    recs = dict(zip(wanted.tolist(), near.records(rows.iloc[wanted], spec), strict=True))
+    del codes, rank, keys, keep
     scores = np.empty(len(earlier), dtype=np.float64)
     for start in range(0, len(earlier), SCORED):  # dedupe's arrays of one slice at a time
         stop = start + SCORED
-        chunk = zip(earlier[start:stop], later[start:stop], strict=True)
-        scores[start:stop] = np.round(matcher.score([(recs[a], recs[b]) for a, b in chunk]), 6)
+        scores[start:stop] = np.round(
+            matcher.score(_record_pairs(rows, earlier[start:stop], later[start:stop], spec)), 6
+        )
     high = scores >= spec.dedup.threshold - spec.dedup.review_margin
     pairs = pd.concat(
         [_entries(rows, earlier[high], spec, "e_"), _entries(rows, later[high], spec, "l_")],
@@ -368,18 +398,3 @@ def content_and_pairs(
     )
     pairs["score"] = scores[high]
     return store_found(folder, bucket, matches, pairs)
-
-
-def store_found(
-    folder: str, bucket: int, matches: pd.DataFrame, pairs: pd.DataFrame
-) -> tuple[int, int]:
-    """One near bucket's content matches and pairs (:func:`content_and_pairs`) to
-    ``found/content-<bucket>`` and ``found/pairs-<bucket>`` (none when there are no rows): the
-    driver reads only what it decides by (:mod:`harvest.cleaning.resolve`). Their numbers of
-    rows."""
-    target = Path(folder) / "found"
-    for name, frame in (("content", matches), ("pairs", pairs)):
-        if len(frame):
-            target.mkdir(exist_ok=True)
-            frame.to_parquet(target / f"{name}-{bucket:05d}.parquet", index=False)
-    return len(matches), len(pairs)
