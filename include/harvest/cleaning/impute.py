@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harvest.config.spec import FieldSpec, SourceSpec
@@ -142,3 +143,50 @@ def impute_frame(
             flags[i].append(name)
     out["imputed"] = pd.Series(flags, index=out.index, dtype="object")
     return result
+
+
+def value_counts(values: pd.Series) -> pd.Series:
+    """The observed values of ``values`` and how many times each occurs (index: the distinct
+    values, in the dtype of ``values``; missing values left out): what :func:`fill_from_counts`
+    needs of one part, and what :func:`merge_counts` adds up over parts."""
+    return values.dropna().value_counts(sort=False)
+
+
+def merge_counts(parts: list[pd.Series]) -> pd.Series:
+    """The counts of :func:`value_counts` over several parts, added up per distinct value."""
+    counted = [p for p in parts if len(p)]
+    if not counted:  # keeps the values' dtype for the history's values added to none
+        return parts[0] if parts else pd.Series(dtype="int64")
+    return pd.concat(counted).groupby(level=0, sort=False).sum()
+
+
+def fill_from_counts(
+    name: str,
+    field_spec: FieldSpec,
+    counts: pd.Series,
+    history: pd.DataFrame | None,
+    min_batch_values: int = MIN_BATCH_VALUES,
+) -> tuple[Any, str]:
+    """:func:`fill_value` of the values that ``counts`` (:func:`merge_counts`) counts, from the
+    distinct values alone (the same median, mode and ties); with fewer than
+    ``min_batch_values`` values the values themselves (few) go to :func:`fill_value` with the
+    history's."""
+    total = int(counts.sum()) if len(counts) else 0
+    if field_spec.impute == "constant" or total < min_batch_values:
+        values = pd.Series(counts.index.repeat(counts.to_numpy(dtype="int64")))
+        return fill_value(name, field_spec, values, history, min_batch_values)
+    if field_spec.impute == "mode":
+        best = counts.max()
+        return sorted(counts[counts == best].index.tolist(), key=_sort_key)[0], "batch"
+    numeric = pd.to_numeric(pd.Series(counts.index), errors="coerce")
+    kept = numeric.notna().to_numpy()
+    numeric = numeric[kept].reset_index(drop=True)
+    times = counts.to_numpy(dtype="int64")[kept]
+    if numeric.empty:
+        return None, "batch"
+    order = numeric.argsort(kind="stable").to_numpy()
+    ends = np.cumsum(times[order])
+    n = int(ends[-1])
+    middle = np.searchsorted(ends, [(n - 1) // 2, n // 2], side="right")
+    picked = numeric.iloc[order[middle if n % 2 == 0 else middle[:1]]]
+    return median_value(picked.reset_index(drop=True), field_spec.kind), "batch"

@@ -13,10 +13,10 @@ in two shuffles through files under the run's work folder (:mod:`harvest.cleanin
    rows share a bucket, and so does the whole block of a candidate pair, so each bucket finds
    its content matches and the candidate pairs of Harvest's blocking (the sorted
    neighbourhood within each block, as on pandas) and scores them (dedupe); the pairs
-   scored at or above ``threshold - review_margin`` (re-listings and borderline ones: few)
-   come back to the driver, which resolves them in the order of
-   :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score first,
-   earliest canonical record first).
+   scored at or above ``threshold - review_margin`` (re-listings and borderline ones) go to
+   files under ``found/``; the driver decides them from their order keys and scores in the
+   order of :func:`harvest.cleaning.dedup.deduplicate` (later record first, best score
+   first, earliest canonical record first) and reads the records of the ones it outputs.
 
 Imputation statistics are computed over every part's values; the cleaned records are written
 bucket by bucket into the staged file, sorted by (``record_key``, ``url``) as on pandas.
@@ -35,9 +35,15 @@ import pandas as pd
 
 from harvest.cleaning import near
 from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
-from harvest.cleaning.impute import MIN_BATCH_VALUES, fill_value, impute_frame
+from harvest.cleaning.impute import (
+    MIN_BATCH_VALUES,
+    fill_from_counts,
+    impute_frame,
+    merge_counts,
+    value_counts,
+)
 from harvest.cleaning.normalise import normalise_frame
-from harvest.cleaning.resolve import resolve_pairs
+from harvest.cleaning.resolve import resolve_found
 from harvest.cleaning.shuffle import (
     Prepared,
     bucket_files,
@@ -136,8 +142,6 @@ def clean_on_dask(
     key_duplicates = [r.duplicates for r in key_results]
 
     status = "exact-key only: a catalogue keeps every key" if catalogue else ""
-    content: list[pd.DataFrame] = []
-    pairs: list[pd.DataFrame] = []
     if not catalogue:
         matcher = near.load_matcher(spec)
         status = matcher.status
@@ -147,17 +151,12 @@ def clean_on_dask(
             split_survivors,
             *[(spec, work, b, cells) for b in range(buckets)],
         )
-        found = run(
+        run(  # each writes its matches and pairs under found/ (the driver reads what it needs)
             "near bucket",
             content_and_pairs,
             *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
         )
-        content = [f[0] for f in found]
-        pairs = [f[1] for f in found if len(f[1])]
-    dropped, duplicates, kept = resolve_pairs(
-        spec, pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(), content,
-        key_duplicates,
-    )  # fmt: skip
+    dropped, duplicates, kept = resolve_found(spec, folder, key_duplicates)
     observed = run(
         "impute statistics of key bucket",
         _observed,
@@ -255,43 +254,45 @@ def _survivors(folder: str, bucket: int, dropped: frozenset[int]) -> pd.DataFram
 
 def _observed(
     spec: SourceSpec, folder: str, bucket: int, dropped: frozenset[int]
-) -> dict[str, pd.Series]:
-    """One bucket's observed values of each imputable field with a statistic, and a marker of
-    the fields with missing values (their statistic is needed)."""
+) -> dict[str, tuple[pd.Series, int]]:
+    """One bucket's observed values of each imputable field counted
+    (:func:`harvest.cleaning.impute.value_counts`: its distinct values only) and its number of
+    missing values (the field's statistic is needed when any bucket has some)."""
     frame = _survivors(folder, bucket, dropped)
-    out: dict[str, pd.Series] = {}
+    out: dict[str, tuple[pd.Series, int]] = {}
     if frame is None:
         return out
     for name, field_spec in spec.detail.fields.items():
         if field_spec.impute == "none" or name not in frame:
             continue
         values = frame[name]
-        out[name] = values.dropna() if field_spec.impute != "constant" else values.iloc[:0]
-        out[f"\x00missing:{name}"] = pd.Series([int(values.isna().sum())])
+        counted = value_counts(values if field_spec.impute != "constant" else values.iloc[:0])
+        out[name] = (counted, int(values.isna().sum()))
     return out
 
 
 def _fills(
-    spec: SourceSpec, observed: list[dict[str, pd.Series]], history: Path
+    spec: SourceSpec, observed: list[dict[str, tuple[pd.Series, int]]], history: Path
 ) -> dict[str, tuple[Any, str]]:
-    """The fill value of each imputable field with missing values, over every bucket's values
-    (:func:`harvest.cleaning.impute.fill_value`; the history's values of the field, from its
-    normalised parts under ``history``, when the batch has too few)."""
+    """The fill value of each imputable field with missing values, from every bucket's value
+    counts merged (:func:`harvest.cleaning.impute.fill_from_counts`: the same as
+    :func:`harvest.cleaning.impute.fill_value` of every value; the history's values of the
+    field, from its normalised parts under ``history``, when the batch has too few)."""
     fills: dict[str, tuple[Any, str]] = {}
     for name, field_spec in spec.detail.fields.items():
         parts = [o[name] for o in observed if name in o]
-        missing = sum(int(o[f"\x00missing:{name}"].iloc[0]) for o in observed if name in o)
+        missing = sum(m for _, m in parts)
         if not parts or not missing:
             continue
-        values = pd.concat(parts, ignore_index=True)
-        few = field_spec.impute != "constant" and len(values) < MIN_BATCH_VALUES
+        counts = merge_counts([c for c, _ in parts])
+        few = field_spec.impute != "constant" and int(counts.sum()) < MIN_BATCH_VALUES
         files = sorted(history.glob("*.parquet")) if few else []
         old = (
             pd.concat([pd.read_parquet(f, columns=[name]) for f in files], ignore_index=True)
             if files
             else None
         )
-        fills[name] = fill_value(name, field_spec, values, old)
+        fills[name] = fill_from_counts(name, field_spec, counts, old)
     return fills
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from harvest.cleaning import blocking, near
 from harvest.cleaning.dedup import KEY, _iso, _per_distinct, content_codes
+from harvest.cleaning.found import store_found
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
@@ -326,11 +327,11 @@ def _entries(
 
 def content_and_pairs(
     spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[int, int]:
     """Content matches and scored candidate pairs of one near bucket, those whose bucket this
-    is (:class:`Grid`). Returns (content matches: ``p_*`` record, ``c_*`` earliest record;
-    pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier, ``l_*`` later
-    record, ``score``)."""
+    is (:class:`Grid`), written by :func:`store_found` (content matches: ``p_*`` record, ``c_*``
+    earliest record; pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier,
+    ``l_*`` later record, ``score``). Returns their numbers of rows."""
     dims = len(cells.fields)
     needed = {*spec.detail.fields, *(c.column for c in near.compared_fields(spec))}
     columns = {"logical_date", KEY, "url", "_seq", *needed, *(f"_c{i}" for i in range(dims))}
@@ -339,7 +340,7 @@ def content_and_pairs(
     n = len(rows)
     empty = pd.DataFrame()
     if n == 0:
-        return empty, empty
+        return store_found(folder, bucket, empty, empty)
     coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
 
     def here(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -362,7 +363,7 @@ def content_and_pairs(
         [_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1
     )
     if not with_near:
-        return matches, empty
+        return store_found(folder, bucket, matches, empty)
     del content, first, same
     alive = np.flatnonzero(canonical < 0)
     picked = rows if len(alive) == n else rows.iloc[alive]
@@ -392,4 +393,4 @@ def content_and_pairs(
         axis=1,
     )
     pairs["score"] = scores[high]
-    return matches, pairs
+    return store_found(folder, bucket, matches, pairs)
