@@ -177,6 +177,18 @@ def records(frame: pd.DataFrame, spec: SourceSpec) -> list[Record]:
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
+def record_pairs(
+    frame: pd.DataFrame, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64],
+    spec: SourceSpec,
+) -> list[tuple[Record, Record]]:  # fmt: skip
+    """The records of the row pairs (``first[i]``, ``second[i]``) of ``frame`` (positions),
+    built for the rows they name only (not a record a row of the whole frame)."""
+    wanted, inverse = np.unique(np.concatenate([first, second]), return_inverse=True)
+    recs = records(frame.iloc[wanted], spec)
+    half = len(first)
+    return [(recs[a], recs[b]) for a, b in zip(inverse[:half], inverse[half:], strict=True)]
+
+
 def record(row: Mapping[str, Any], spec: SourceSpec) -> Record:
     """One row (a mapping of column -> value) as a dedupe record."""
     return records(pd.DataFrame([dict(row)]), spec)[0]

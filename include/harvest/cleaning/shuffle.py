@@ -288,18 +288,26 @@ def _rows(
     batch: pd.DataFrame | None, history: pd.DataFrame | None, spec: SourceSpec
 ) -> pd.DataFrame:
     """Batch and history rows in :data:`ORDER` (as :func:`dedup._ordered_rows` orders them)."""
-    parts = [
-        f.assign(_batch=flag) for f, flag in ((history, False), (batch, True)) if f is not None
-    ]
+    parts = [(f, flag) for f, flag in ((history, False), (batch, True)) if f is not None]
     if not parts:
         return pd.DataFrame(columns=[*ORDER, KEY])
-    rows = pd.concat(parts, ignore_index=True)
-    del parts, batch, history  # the concatenation holds them
-    rows["_date"] = pd.Series(_per_distinct(rows["logical_date"], _iso), index=rows.index)
+    flags = np.concatenate([np.full(len(f), flag) for f, flag in parts])
+    rows = pd.concat([f for f, _ in parts], ignore_index=True)
+    del parts, batch, history  # the concatenation holds them: one copy at a time
+    rows["_batch"] = flags
+    needed = {*spec.detail.fields, *(c.column for c in near.compared_fields(spec))}
+
+    def taken(name: str) -> pd.Series:  # a column only the order key needs: moved into it
+        return rows[name] if name in needed else rows.pop(name)
+
+    rows["_date"] = pd.Series(_per_distinct(taken("logical_date"), _iso), index=rows.index)
     rows["_date"] = rows["_date"].fillna("")
-    rows["_key"] = rows[KEY].astype("string").fillna("")
-    rows["_url"] = rows["url"].astype("string").fillna("") if "url" in rows else ""
-    rows = rows.sort_values(ORDER, kind="stable", ignore_index=True)
+    rows["_key"] = taken(KEY).astype("string").fillna("")
+    rows["_url"] = taken("url").astype("string").fillna("") if "url" in rows else ""
+    order = rows[ORDER].sort_values(ORDER, kind="stable").index.to_numpy()
+    rows = pd.DataFrame(  # sorted a column at a time, each freed once taken
+        {c: rows.pop(c).take(order).reset_index(drop=True) for c in list(rows.columns)}
+    )
     for name in spec.detail.fields:
         if name not in rows:
             rows[name] = pd.NA
@@ -317,17 +325,6 @@ def _entries(
     return out
 
 
-def _record_pairs(
-    rows: pd.DataFrame, earlier: np.ndarray, later: np.ndarray, spec: SourceSpec
-) -> list[tuple[near.Record, near.Record]]:
-    """The dedupe records of the pairs (``earlier[i]``, ``later[i]``) of ``rows``, built for
-    the rows they name only."""
-    wanted, inverse = np.unique(np.concatenate([earlier, later]), return_inverse=True)
-    recs = near.records(rows.iloc[wanted], spec)
-    half = len(earlier)
-    return [(recs[a], recs[b]) for a, b in zip(inverse[:half], inverse[half:], strict=True)]
-
-
 def content_and_pairs(
     spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
 ) -> tuple[int, int]:
@@ -339,7 +336,6 @@ def content_and_pairs(
     needed = {*spec.detail.fields, *(c.column for c in near.compared_fields(spec))}
     columns = {"logical_date", KEY, "url", "_seq", *needed, *(f"_c{i}" for i in range(dims))}
     rows = _rows(*bucket_files(Path(folder) / "near", bucket, columns), spec)
-    rows = rows.drop(columns=[c for c in ("url", KEY, "logical_date") if c not in needed])
     pa.default_memory_pool().release_unused()  # the files' and copies' buffers, freed above
     n = len(rows)
     empty = pd.DataFrame()
@@ -389,7 +385,7 @@ def content_and_pairs(
     for start in range(0, len(earlier), SCORED):  # dedupe's arrays of one slice at a time
         stop = start + SCORED
         scores[start:stop] = np.round(
-            matcher.score(_record_pairs(rows, earlier[start:stop], later[start:stop], spec)), 6
+            matcher.score(near.record_pairs(rows, earlier[start:stop], later[start:stop], spec)), 6
         )
     high = scores >= spec.dedup.threshold - spec.dedup.review_margin
     pairs = pd.concat(
