@@ -59,6 +59,7 @@ from harvest.config.spec import SourceSpec
 from harvest.storage.dask_tasks import run_tasks
 
 log = logging.getLogger(__name__)
+DROPPED = "dropped.npy"  # the ``_seq`` of the batch rows content and near matching dropped
 
 
 @dataclass
@@ -157,16 +158,19 @@ def clean_on_dask(
             *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
         )
     dropped, duplicates, kept = resolve_found(spec, folder, key_duplicates)
+    # to a file the tasks read, not in each task's arguments (the client kept ~3 MB a task at 1M)
+    np.save(folder / DROPPED, np.fromiter(dropped, dtype=np.int64, count=len(dropped)))
+    del dropped
     observed = run(
         "impute statistics of key bucket",
         _observed,
-        *[(spec, work, b, dropped) for b in range(buckets)],
+        *[(spec, work, b) for b in range(buckets)],
     )
     fills = _fills(spec, observed, folder / "history")
     written = run(
         "write key bucket",
         _write_bucket,
-        *[(spec, work, b, dropped, fills) for b in range(buckets)],
+        *[(spec, work, b, fills) for b in range(buckets)],
     )
     files = [f for b in range(buckets) if (f := folder / "cleaned" / f"{b:05d}.parquet").exists()]
     rows = concat_parts((pd.read_parquet(f) for f in files), cleaned, unified_schema(files))
@@ -244,21 +248,22 @@ def _key_bucket(spec: SourceSpec, folder: str, bucket: int) -> _KeyResult:
     return _KeyResult(result.counts["updated"], result.duplicates)
 
 
-def _survivors(folder: str, bucket: int, dropped: frozenset[int]) -> pd.DataFrame | None:
+def _survivors(folder: str, bucket: int) -> pd.DataFrame | None:
+    """Key bucket ``bucket``'s survivors less the rows content and near matching dropped (their
+    ``_seq`` in ``<folder>/dropped.npy``)."""
     path = Path(folder) / "key" / f"kept-{bucket:05d}.parquet"
     if not path.exists():
         return None
     frame = pd.read_parquet(path)
+    dropped = np.load(Path(folder) / DROPPED)
     return frame[~frame["_seq"].isin(dropped)].reset_index(drop=True)
 
 
-def _observed(
-    spec: SourceSpec, folder: str, bucket: int, dropped: frozenset[int]
-) -> dict[str, tuple[pd.Series, int]]:
+def _observed(spec: SourceSpec, folder: str, bucket: int) -> dict[str, tuple[pd.Series, int]]:
     """One bucket's observed values of each imputable field counted
     (:func:`harvest.cleaning.impute.value_counts`: its distinct values only) and its number of
     missing values (the field's statistic is needed when any bucket has some)."""
-    frame = _survivors(folder, bucket, dropped)
+    frame = _survivors(folder, bucket)
     out: dict[str, tuple[pd.Series, int]] = {}
     if frame is None:
         return out
@@ -300,11 +305,10 @@ def _write_bucket(
     spec: SourceSpec,
     folder: str,
     bucket: int,
-    dropped: frozenset[int],
     fills: dict[str, tuple[Any, str]],
 ) -> dict[str, dict[str, int]]:
     """One bucket's cleaned records (de-duplicated, imputed) to ``cleaned/<bucket>.parquet``."""
-    frame = _survivors(folder, bucket, dropped)
+    frame = _survivors(folder, bucket)
     if frame is None or frame.empty:
         return {"imputed": {}, "left_missing": {}, "values": {}}
     frame = frame.drop(columns="_seq")
