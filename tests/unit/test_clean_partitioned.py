@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from harvest.cleaning.partitioned import clean_on_dask
-from harvest.cleaning.shuffle import Grid, Prepared, grid
 from harvest.cleaning.stage import _plain, clean_frame, history_columns
 from harvest.config.settings import PACKAGE_DIR
 from harvest.config.spec import SourceSpec, load_spec
@@ -136,32 +135,113 @@ def test_cleaning_on_dask_equals_clean_frame(
     assert (got.input_rows, got.output_rows) == (len(validated), len(want.cleaned))
 
 
-def test_the_grid_puts_every_comparable_pair_in_exactly_one_bucket() -> None:
-    """Rows lacking a grid field are copied along its dimension; a pair equal on the fields
-    both have shares a bucket, and the bucket its match is kept in is one of them."""
-    cells = Grid(("a", "b"), (3, 2))
-    coordinates = np.array([[0, 1], [-1, 1], [2, -1], [-1, -1], [1, 0]])
-    held = cells.spread(coordinates)
-    assert sum(len(rows) for rows in held) == 1 + 3 + 2 + 6 + 1
-    where = {row: {b for b, rows in enumerate(held) if row in rows} for row in range(5)}
-    assert where[3] == set(range(6)) and len(where[1]) == 3 and len(where[2]) == 2
-    for a, b in [(0, 1), (0, 3), (2, 3), (3, 4), (1, 3)]:  # equal where both have a value
-        both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
-        home = int(cells.number(np.maximum(both, 0)[None, :])[0])
-        assert home in where[a] & where[b]
+BLOCK = ["rooms", "floor", "city", "district", "balcony", "built_year", "available_from"]
 
 
-def test_the_grid_is_over_the_block_fields_no_record_lacks() -> None:
-    """The block of a candidate pair must be whole in one bucket (its sorted neighbourhood
-    slides over all of it): a field that the batch or the history lacks anywhere is no
-    dimension; the most varied field first."""
-    values = {"city": {"a", "b", "c", "d"}, "rooms": {"1", "2", "3", "4"}, "floor": {"0", "1"}}
-    batch = [Prepared(rows=100, missing={"city": 0, "rooms": 2, "floor": 0}, distinct=values)]
-    history = [Prepared(rows=100, missing={"city": 3, "rooms": 0, "floor": 0}, distinct=values)]
-    assert grid([*batch, *history], buckets=16) == Grid(("floor",), (2,), (("0", "1"),))
-    whole = [Prepared(rows=100, missing=dict.fromkeys(values, 0), distinct=values)]
-    every = (("a", "b", "c", "d"), ("1", "2", "3", "4"))
-    assert grid(whole, buckets=8) == Grid(("city", "rooms"), (4, 2), every)
+def gappy_records(day: dt.date, first: int, n: int, seed: int) -> pd.DataFrame:
+    """:func:`raw_records` with every block field missing at random (some records lacking more
+    than ``max_missing`` of them), re-listings lacking a field their original has, and
+    content-identical copies of records lacking fields."""
+    rng = np.random.default_rng(seed)
+    frame = raw_records(day, first, n, seed).astype("object")
+    for name in BLOCK:
+        frame.loc[rng.random(len(frame)) < 0.12, name] = None
+    frame.loc[rng.random(len(frame)) < 0.05, ["rooms", "floor", "balcony", "district"]] = None
+    relisted = frame.sample(n // 6, random_state=seed).copy()
+    for i, name in enumerate(rng.choice(BLOCK, len(relisted))):
+        relisted.iloc[i, relisted.columns.get_loc(name)] = None
+    relisted["title"] = relisted["title"] + " (again)"
+    copies = frame[frame[BLOCK].isna().any(axis=1)].head(12).copy()
+    extra = pd.concat([relisted, copies], ignore_index=True)
+    extra["listing_id"] = [f"L-{day:%Y%m%d}-{first + 3 * n + i:04d}" for i in range(len(extra))]
+    extra["url"] = [f"http://127.0.0.1:8000/listing/{k}" for k in extra["listing_id"]]
+    return pd.concat([frame, extra], ignore_index=True).astype("string")
+
+
+@pytest.mark.parametrize(("content_duplicates", "seed"), [("report", 3), ("drop", 4)])
+def test_near_groups_of_tiny_buckets_equal_clean_frame(
+    spec: SourceSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content_duplicates: str,
+    seed: int,
+) -> None:  # fmt: skip
+    """Missing values in every block field, history and batch, content duplicates, records
+    lacking more than ``max_missing`` fields, and buckets of a few rows (many per group): the
+    same frames as :func:`clean_frame`."""
+    from harvest.cleaning import groups
+
+    monkeypatch.setattr(groups, "NEAR_ROWS", 9)
+    update = {"content_duplicates": content_duplicates}
+    spec = spec.model_copy(update={"dedup": spec.dedup.model_copy(update=update)})
+    before = DAY - dt.timedelta(days=1)
+    old = validate_records(gappy_records(before, 5000, 150, seed), spec, before).valid
+    old.loc[old.index[::9], "city"] = None  # validation requires it; cleaning does not
+    cleaned = clean_frame(old, spec).cleaned
+    history = cleaned[[c for c in history_columns(spec) if c in cleaned]]
+    raw = gappy_records(DAY, 1000, 200, seed + 10)
+    again = gappy_records(before, 5000, 150, seed).iloc[20:60].copy()  # re-listed today
+    again["listing_id"] = [f"L-20261126-{8000 + i:04d}" for i in range(len(again))]
+    again["url"] = [f"http://127.0.0.1:8000/listing/{k}" for k in again["listing_id"]]
+    again["logical_date"] = DAY.isoformat()
+    validated = validate_records(pd.concat([raw, again], ignore_index=True), spec, DAY).valid
+    validated.loc[validated.index[::11], "city"] = None
+    lacking = validated[BLOCK].isna().sum(axis=1)
+    assert (lacking > spec.dedup.max_missing).any()
+    assert validated[BLOCK].isna().any().all()  # every block field missing somewhere
+    path = tmp_path / "validated.parquet"
+    concat_parts((validated.iloc[i : i + 40] for i in range(0, len(validated), 40)), path)
+    want = clean_frame(pd.read_parquet(path), spec, history)
+    (tmp_path / "work").mkdir()
+    got = clean_on_dask(
+        path, spec, history, client=InProcess(), folder=tmp_path / "work",
+        cleaned=tmp_path / "cleaned.parquet",
+    )  # fmt: skip
+
+    counts = want.counts
+    assert counts["near_batch"] > 0 and counts["near_history"] > 0
+    assert counts["reported" if content_duplicates == "report" else "dropped"]
+    near_buckets = len(list((tmp_path / "work" / "near").iterdir()))
+    assert near_buckets > 10
+    want.cleaned.to_parquet(tmp_path / "want.parquet", index=False)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "cleaned.parquet"), pd.read_parquet(tmp_path / "want.parquet")
+    )
+    pd.testing.assert_frame_equal(got.duplicates, want.duplicates)
+    pd.testing.assert_frame_equal(got.kept_matches, want.kept_matches)
+    assert got.counts["dropped"] == counts["dropped"]
+
+
+def test_the_layout_puts_each_union_in_one_group_split_by_fields_it_never_lacks(
+    spec: SourceSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group 1: the unions without the most varied field (city); the next group the unions
+    left without the most varied field left; a record lacking more than ``max_missing``
+    fields goes to a rest bucket, once; every other record to at most ``max_missing + 1``
+    buckets, one of its copies reporting its content match."""
+    from harvest.cleaning import groups
+
+    monkeypatch.setattr(groups, "NEAR_ROWS", 10)
+    bit = {name: 1 << i for i, name in enumerate(BLOCK)}
+    counts = {0: 50, bit["rooms"]: 10, bit["city"]: 10, bit["city"] | bit["floor"]: 5,
+              bit["rooms"] | bit["floor"] | bit["balcony"]: 3}  # fmt: skip
+    distinct = {"city": 6, "rooms": 4, "floor": 3, "balcony": 2, "district": 1}
+    plan = groups.layout(counts, distinct, spec, buckets=2)
+    first, second, third = plan.groups  # unions: {0, rooms}, {city, city+floor}, {rooms+city}
+    assert "city" in first.split and all(not u & bit["city"] for u in first.unions)
+    assert "rooms" in second.split and all(u & bit["city"] for u in second.unions)
+    assert "floor" in third.split and third.unions == (bit["rooms"] | bit["city"],)
+    unions = {a | b for a in counts for b in counts if (a | b).bit_count() <= 2}
+    assert sorted(u for g in plan.groups for u in g.unions) == sorted(unions)
+    for group in plan.groups:
+        assert not any(u & bit[name] for u in group.unions for name in group.split)
+    assert [g.buckets for g in plan.groups] == [6, 7, 7] and plan.rest == 1  # rows / 10
+    assert [g.first for g in plan.groups] == [0, 6, 13] and plan.buckets == 21
+    frame = pd.DataFrame({name: ["x"] * 6 for name in spec.detail.fields})
+    frame.loc[1, "rooms"] = frame.loc[2, "city"] = None
+    frame.loc[3, ["city", "floor"]] = frame.loc[4, ["rooms", "floor", "balcony"]] = None
+    frame["_seq"] = range(len(frame))
+    copies = pd.concat(groups.split(frame, spec, plan).values(), ignore_index=True)
+    held = copies.groupby("_seq")[groups.REPORT].agg(["size", "sum"])
+    assert held["sum"].tolist() == [1] * 6  # one reporting copy each
+    assert held["size"].tolist() == [3, 2, 2, 1, 1, 3]  # row 4 in a rest bucket
 
 
 class KillsNearBuckets(InProcess):

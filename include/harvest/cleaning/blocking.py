@@ -19,6 +19,8 @@ or of records lacking fields, grow with the data).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -73,6 +75,7 @@ def candidate_pairs(
     max_missing: int,
     rank: npt.NDArray[np.int64] | None = None,
     window: int | None = None,
+    unions: Collection[int] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Harvest's blocking: (earlier, later) row positions of the pairs that agree on every block
     field both have, with at most ``max_missing`` fields missing between them (``u``), ``later``
@@ -87,7 +90,8 @@ def candidate_pairs(
     lacking the first field of ``u`` (every pair of ``u`` has one) paired with the ``window``
     records before and after it. Either way the work grows with the pairs found (block sizes,
     or ``window`` per record lacking a field), not with n² nor with pairs thrown away.
-    Sorted by (later, earlier).
+    ``unions`` (bitmasks of missing fields, bit ``i``: column ``i``): only the pairs of these
+    unions (default: every union). Sorted by (later, earlier).
     """
     n, width = codes.shape
     empty = (np.empty(0, np.int64), np.empty(0, np.int64))
@@ -100,8 +104,8 @@ def candidate_pairs(
     occurring = [int(p) for p in np.unique(pattern) if int(p).bit_count() <= max_missing]
     positions = np.arange(n, dtype=np.int64)
     found = []
-    unions = {a | b for a in occurring for b in occurring if (a | b).bit_count() <= max_missing}
-    for union in sorted(unions):
+    every = {a | b for a in occurring for b in occurring if (a | b).bit_count() <= max_missing}
+    for union in sorted(every if unions is None else every & set(unions)):
         kept = [i for i in range(width) if not (union >> i) & 1]
         if not kept:
             continue

@@ -8,9 +8,11 @@ in two shuffles through files under the run's work folder (:mod:`harvest.cleanin
 1. **key**: every row goes to a bucket by its ``record_key`` (range buckets, so the buckets in
    order are sorted by key); each bucket runs :func:`harvest.cleaning.dedup.deduplicate` with
    ``key_only`` -- the whole key rule, since all rows of a key share a bucket.
-2. **content and near**: the survivors and the history go to the buckets of a grid over the
-   block fields no record lacks (:class:`harvest.cleaning.shuffle.Grid`). Content-identical
-   rows share a bucket, and so does the whole block of a candidate pair, so each bucket finds
+2. **content and near**: the survivors and the history go to the near buckets of
+   :mod:`harvest.cleaning.groups` (groups of unions of missing block fields, each split by the
+   hash of the fields none of its unions lacks; a record in at most ``max_missing + 1``).
+   Content-identical rows share each bucket they are in, and the whole block of a candidate
+   pair is in the bucket of its union's group, so each bucket finds
    its content matches and the candidate pairs of Harvest's blocking (the sorted
    neighbourhood within each block, as on pandas) and scores them (dedupe); the pairs
    scored at or above ``threshold - review_margin`` (re-listings and borderline ones) go to
@@ -35,6 +37,7 @@ import pandas as pd
 
 from harvest.cleaning import near
 from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
+from harvest.cleaning.groups import Layout, layout
 from harvest.cleaning.impute import (
     MIN_BATCH_VALUES,
     fill_from_counts,
@@ -48,7 +51,6 @@ from harvest.cleaning.shuffle import (
     Prepared,
     bucket_files,
     content_and_pairs,
-    grid,
     key_bounds,
     key_sample,
     prepare_batch,
@@ -146,17 +148,21 @@ def clean_on_dask(
     if not catalogue:
         matcher = near.load_matcher(spec)
         status = matcher.status
-        cells = grid([*batch, *prepared], buckets)
+        plan = _layout(spec, [*batch, *prepared], buckets)
         run(
             "near split of key bucket",
             split_survivors,
-            *[(spec, work, b, cells) for b in range(buckets)],
+            *[(spec, work, b, plan) for b in range(buckets)],
         )
-        run(  # each writes its matches and pairs under found/ (the driver reads what it needs)
+        found = run(  # each writes its matches and pairs under found/ (the driver reads them)
             "near bucket",
             content_and_pairs,
-            *[(spec, work, g, cells, matcher.matcher is not None) for g in range(cells.buckets)],
+            *[(spec, work, g, plan, matcher.matcher is not None) for g in range(plan.buckets)],
         )
+        log.info(
+            "clean source=%s on Dask: %d near buckets in %d groups, the largest of %d rows",
+            spec.name, plan.buckets, len(plan.groups), max(f[2] for f in found),
+        )  # fmt: skip
     dropped, duplicates, kept = resolve_found(spec, folder, key_duplicates)
     # to a file the tasks read, not in each task's arguments (the client kept ~3 MB a task at 1M)
     np.save(folder / DROPPED, np.fromiter(dropped, dtype=np.int64, count=len(dropped)))
@@ -188,6 +194,19 @@ def clean_on_dask(
     )  # fmt: skip
     history_rows = int(starts[-1])
     return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts, history_rows)
+
+
+def _layout(spec: SourceSpec, parts: list[Prepared], buckets: int) -> Layout:
+    """The near buckets (:func:`harvest.cleaning.groups.layout`) of the parts' patterns and
+    block fields' values, merged."""
+    counts: dict[int, int] = {}
+    distinct: dict[str, set[str]] = {}
+    for part in parts:
+        for pattern, rows in part.patterns.items():
+            counts[pattern] = counts.get(pattern, 0) + rows
+        for name, values in part.distinct.items():
+            distinct.setdefault(name, set()).update(values)
+    return layout(counts, {n: len(v) for n, v in distinct.items()}, spec, buckets)
 
 
 def _counts(

@@ -22,6 +22,7 @@ import pyarrow as pa
 from harvest.cleaning import blocking, near
 from harvest.cleaning.dedup import KEY, _iso, _per_distinct, content_codes
 from harvest.cleaning.found import store_found
+from harvest.cleaning.groups import REPORT, Layout, pattern_counts, write_split
 from harvest.cleaning.normalise import normalise_frame
 from harvest.config.spec import SourceSpec
 from harvest.fields import field_kind
@@ -29,7 +30,6 @@ from harvest.fields import field_kind
 ORDER = ["_date", "_key", "_url", "_batch", "_seq"]
 SAMPLE = 256  # keys per part sampled for the key buckets' bounds
 DISTINCT = 1000  # values per block field a part reports (enough to size a dimension)
-NEAR_ROWS = 20_000  # rows of a near bucket aimed at (its candidate pairs are scored at once)
 SCORED = 20_000  # candidate pairs scored by dedupe at a time
 
 
@@ -44,6 +44,7 @@ class Prepared:
     corrected: dict[str, int] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
     distinct: dict[str, set[str]] = field(default_factory=dict)
+    patterns: dict[int, int] = field(default_factory=dict)  # missing block fields: rows
 
 
 def key_sample(path: str, group: int, key: str) -> list[str]:
@@ -87,7 +88,7 @@ def _block_counts(frame: pd.DataFrame, spec: SourceSpec) -> dict[str, Any]:
         values = near.column_values(frame, compared)
         missing[name] = sum(v is None for v in values)
         distinct[name] = set(list({str(v) for v in values if v is not None})[:DISTINCT])
-    return {"missing": missing, "distinct": distinct}
+    return {"missing": missing, "distinct": distinct, "patterns": pattern_counts(frame, spec)}
 
 
 def _block_compared(spec: SourceSpec) -> dict[str, near.Compared]:
@@ -170,118 +171,25 @@ def bucket_files(
     return read("batch"), read("hist")
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The near buckets: one dimension per group field (a block field), ``sizes[i]`` buckets
-    along it. A row's coordinate along a dimension is its value's place among ``values[i]``
-    (every value of the field, when the parts reported them all: as even as the values allow)
-    or else the hash of its value, modulo the size, and ``-1`` where it lacks the field: it is
-    then copied to every bucket along that dimension, so any two rows that can be compared
-    (equal on every block field both have) share a bucket. The bucket a match is *kept* in is
-    the one of the pair's coordinates (either row's where one lacks the field, 0 where both
-    do): once."""
-
-    fields: tuple[str, ...] = ()
-    sizes: tuple[int, ...] = ()
-    values: tuple[tuple[str, ...], ...] = ()
-
-    @property
-    def buckets(self) -> int:
-        return int(np.prod(self.sizes)) if self.sizes else 1
-
-    def coordinates(self, frame: pd.DataFrame, spec: SourceSpec) -> np.ndarray:
-        """One row of coordinates per record (``-1``: the field is missing)."""
-        compared = _block_compared(spec)
-        out = np.zeros((len(frame), len(self.fields)), dtype=np.int64)
-        for i, (name, size) in enumerate(zip(self.fields, self.sizes, strict=True)):
-            values = pd.Series(near.column_values(frame, compared[name]), dtype="object")
-            hashed = pd.util.hash_pandas_object(values.astype("string"), index=False).to_numpy()
-            place = (hashed % np.uint64(size)).astype(np.int64)
-            known = self.values[i] if i < len(self.values) else ()
-            if known:
-                index = pd.Index(known, dtype="object").get_indexer(values.to_numpy())
-                place = np.where(index >= 0, index % size, place)
-            out[:, i] = np.where(values.isna(), -1, place)
-        return out
-
-    def number(self, coordinates: np.ndarray) -> np.ndarray:
-        """The bucket number of full coordinates (no ``-1``), row by row."""
-        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
-        numbers: np.ndarray = (coordinates * strides).sum(axis=1).astype(np.int64)
-        return numbers
-
-    def spread(self, coordinates: np.ndarray) -> list[np.ndarray]:
-        """Per bucket, the rows it holds (a row lacking a field in every bucket along it)."""
-        strides = np.cumprod((1, *self.sizes[:-1])) if self.sizes else np.ones(0, np.int64)
-        lacking = coordinates < 0
-        base = self.number(np.maximum(coordinates, 0))
-        placed_rows, placed_buckets = [], []
-        patterns, inverse = np.unique(lacking, axis=0, return_inverse=True)
-        for number, pattern in enumerate(patterns):
-            members = np.flatnonzero(inverse.ravel() == number)
-            offsets = [0]
-            for axis in np.flatnonzero(pattern):
-                step = int(strides[axis])
-                offsets = [o + k * step for o in offsets for k in range(self.sizes[axis])]
-            for offset in offsets:
-                placed_rows.append(members)
-                placed_buckets.append(base[members] + offset)
-        rows = np.concatenate(placed_rows) if placed_rows else np.empty(0, np.int64)
-        where = np.concatenate(placed_buckets) if placed_buckets else np.empty(0, np.int64)
-        order = np.lexsort((rows, where))
-        rows, where = rows[order], where[order]
-        bounds = np.searchsorted(where, np.arange(self.buckets + 1))
-        return [rows[bounds[b] : bounds[b + 1]] for b in range(self.buckets)]
-
-
-def grid(prepared: list[Prepared], buckets: int) -> Grid:
-    """About ``buckets`` near buckets (at least one per :data:`NEAR_ROWS` rows) over the block
-    fields no record lacks, the most varied first. The block of any candidate pair -- every
-    record its sorted neighbourhood (``dedup.window``) slides over -- is then whole in one
-    bucket, so each bucket finds the pairs the pandas path finds. (A field some record lacks
-    would spread the blocks of the pairs lacking it over every bucket along it.)"""
-    rows = sum(p.rows for p in prepared)
-    buckets = max(buckets, -(-rows // NEAR_ROWS))
-    distinct: dict[str, set[str]] = {}
-    lacked: set[str] = set()
-    for part in prepared:
-        for name, count in part.missing.items():
-            distinct.setdefault(name, set()).update(part.distinct[name])
-            if count:
-                lacked.add(name)
-    fields: list[str] = []
-    sizes: list[int] = []
-    values: list[tuple[str, ...]] = []
-    for name in sorted(set(distinct) - lacked, key=lambda n: (-len(distinct[n]), n)):
-        total = int(np.prod(sizes)) if sizes else 1
-        if total >= buckets:
-            break
-        size = min(len(distinct[name]), -(-buckets // total))
-        if size >= 2:
-            fields.append(name)
-            sizes.append(size)
-            every = all(len(p.distinct.get(name, ())) < DISTINCT for p in prepared)
-            values.append(tuple(sorted(distinct[name])) if every else ())
-    return Grid(tuple(fields), tuple(sizes), tuple(values))
-
-
-def split_survivors(spec: SourceSpec, folder: str, bucket: int, cells: Grid) -> None:
+def split_survivors(spec: SourceSpec, folder: str, bucket: int, plan: Layout) -> None:
     """The rows of key bucket ``bucket`` that content and near matching compare (the batch's
-    survivors, the history) to their near buckets (``near/<bucket>/``; see :class:`Grid`)."""
+    survivors, the history) to their near buckets (``near/<bucket>/``; see
+    :mod:`harvest.cleaning.groups`), only the columns :func:`content_and_pairs` reads."""
     root = Path(folder)
     kept_path = root / "key" / f"kept-{bucket:05d}.parquet"
-    _, history = bucket_files(root / "key", bucket)
-    frames = {"batch": pd.read_parquet(kept_path) if kept_path.exists() else None, "hist": history}
-    for side, frame in frames.items():
-        if frame is None or frame.empty:
-            continue
-        coordinates = cells.coordinates(frame, spec)
-        frame = frame.assign(**{f"_c{i}": coordinates[:, i] for i in range(coordinates.shape[1])})
-        for near_bucket, members in enumerate(cells.spread(coordinates)):
-            if len(members):
-                target = root / "near" / f"{near_bucket:05d}"
-                target.mkdir(parents=True, exist_ok=True)
-                frame.iloc[members].to_parquet(target / f"{side}-{bucket:05d}.parquet", index=False)
+    columns = _near_columns(spec)
+    _, history = bucket_files(root / "key", bucket, columns)
+    batch = pd.read_parquet(kept_path) if kept_path.exists() else None
+    for side, frame in (("batch", batch), ("hist", history)):
+        if frame is not None and len(frame):
+            frame = frame[[c for c in frame.columns if c in columns]]
+            write_split(frame, spec, plan, root / "near", f"{side}-{bucket:05d}")
+
+
+def _near_columns(spec: SourceSpec) -> set[str]:
+    """The columns a near bucket needs: the order key's and the compared fields."""
+    needed = {*spec.detail.fields, *(c.column for c in near.compared_fields(spec))}
+    return {"logical_date", KEY, "url", "_seq", *needed}
 
 
 def _rows(
@@ -326,29 +234,22 @@ def _entries(
 
 
 def content_and_pairs(
-    spec: SourceSpec, folder: str, bucket: int, cells: Grid, with_near: bool
-) -> tuple[int, int]:
-    """Content matches and scored candidate pairs of one near bucket, those whose bucket this
-    is (:class:`Grid`), written by :func:`store_found` (content matches: ``p_*`` record, ``c_*``
-    earliest record; pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier,
-    ``l_*`` later record, ``score``). Returns their numbers of rows."""
-    dims = len(cells.fields)
-    needed = {*spec.detail.fields, *(c.column for c in near.compared_fields(spec))}
-    columns = {"logical_date", KEY, "url", "_seq", *needed, *(f"_c{i}" for i in range(dims))}
+    spec: SourceSpec, folder: str, bucket: int, plan: Layout, with_near: bool
+) -> tuple[int, int, int]:
+    """Content matches and scored candidate pairs of one near bucket (:mod:`harvest.cleaning.groups`:
+    a content match where its row's copy reports it, a pair in the bucket of its union's
+    group), written by :func:`store_found` (content matches: ``p_*`` record, ``c_*`` earliest
+    record; pairs scored at or above ``threshold - review_margin``: ``e_*`` earlier, ``l_*``
+    later record, ``score``). Returns their numbers of rows and the bucket's rows."""
+    group = plan.group_of(bucket)
+    columns = {*_near_columns(spec), REPORT}
     rows = _rows(*bucket_files(Path(folder) / "near", bucket, columns), spec)
     pa.default_memory_pool().release_unused()  # the files' and copies' buffers, freed above
     n = len(rows)
     empty = pd.DataFrame()
     if n == 0:
-        return store_found(folder, bucket, empty, empty)
-    coordinates = rows[[f"_c{i}" for i in range(dims)]].to_numpy(dtype=np.int64).reshape(n, dims)
-
-    def here(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Whether the match of rows ``a`` and ``b`` is kept in this bucket."""
-        both = np.where(coordinates[a] >= 0, coordinates[a], coordinates[b])
-        kept: np.ndarray = cells.number(np.maximum(both, 0)) == bucket
-        return kept
-
+        return (*store_found(folder, bucket, empty, empty), 0)
+    report = rows.pop(REPORT).to_numpy(dtype=bool)
     is_batch = rows["_batch"].to_numpy(dtype=bool)
     content = content_codes(rows, spec)
     live = np.arange(n)
@@ -357,25 +258,25 @@ def content_and_pairs(
     canonical = np.full(n, -1, dtype=np.int64)
     if spec.dedup.content_duplicates == "drop":
         canonical[same] = first[same]
-    p = np.flatnonzero(same)
-    p = p[here(p, first[p])]
+    p = np.flatnonzero(same & report)
     matches = pd.concat(
         [_entries(rows, p, spec, "p_"), _entries(rows, first[p], spec, "c_")], axis=1
     )
-    if not with_near:
-        return store_found(folder, bucket, matches, empty)
-    del content, first, same
+    if not with_near or group is None:  # a rest bucket's rows are in no union: no pairs
+        return (*store_found(folder, bucket, matches, empty), n)
+    del content, first, same, report
     alive = np.flatnonzero(canonical < 0)
     picked = rows if len(alive) == n else rows.iloc[alive]
     codes = blocking.blocking_codes(picked, spec)
     rank = blocking.sort_rank(picked, spec)
     del picked
     earlier, later = blocking.candidate_pairs(
-        codes, is_batch[alive], spec.dedup.max_missing, rank, spec.dedup.window
-    )
+        codes, is_batch[alive], spec.dedup.max_missing, rank, spec.dedup.window,
+        unions=group.unions,
+    )  # fmt: skip
     earlier, later = alive[earlier], alive[later]
     keys = rows["_key"].to_numpy(dtype=object)
-    keep = (keys[earlier] != keys[later]) & here(earlier, later)
+    keep = keys[earlier] != keys[later]
     earlier, later = earlier[keep], later[keep]
     matcher = near.load_matcher(spec).matcher
     if matcher is None:  # the driver found one: the training file changed under the run
@@ -393,4 +294,4 @@ def content_and_pairs(
         axis=1,
     )
     pairs["score"] = scores[high]
-    return store_found(folder, bucket, matches, pairs)
+    return (*store_found(folder, bucket, matches, pairs), n)
