@@ -110,8 +110,22 @@ def test_cleaning_on_dask_equals_clean_frame(
     update = {"content_duplicates": content_duplicates, "window": window}
     spec = spec.model_copy(update={"dedup": spec.dedup.model_copy(update=update)})
     validated = today(spec, history)
+    want = _cleaned_both_ways(validated, spec, history, tmp_path, part_rows=25)
+    counts = want.counts
+    assert counts["exact_history"] > 0 and counts["updated"] > 0 and counts["near_batch"] > 0
+    assert counts["near_history"] > 0 and counts["imputed"] and counts["corrected"]
+    assert counts["reported" if content_duplicates == "report" else "dropped"]
+
+
+def _cleaned_both_ways(
+    validated: pd.DataFrame, spec: SourceSpec, history: pd.DataFrame, tmp_path: Path,
+    part_rows: int,
+) -> Any:  # fmt: skip
+    """:func:`clean_frame` of ``validated`` and :func:`clean_on_dask` of it staged in parts of
+    ``part_rows``: asserts the same cleaned rows, duplicates, kept matches, counts and row
+    numbers; returns the pandas path's result (for what the caller checks it exercised)."""
     path = tmp_path / "validated.parquet"
-    parts = (validated.iloc[i : i + 25] for i in range(0, len(validated), 25))
+    parts = (validated.iloc[i : i + part_rows] for i in range(0, len(validated), part_rows))
     concat_parts(parts, path)
     want = clean_frame(pd.read_parquet(path), spec, history)
     (tmp_path / "work").mkdir()
@@ -119,11 +133,6 @@ def test_cleaning_on_dask_equals_clean_frame(
         path, spec, history, client=InProcess(), folder=tmp_path / "work",
         cleaned=tmp_path / "cleaned.parquet",
     )  # fmt: skip
-
-    counts = want.counts
-    assert counts["exact_history"] > 0 and counts["updated"] > 0 and counts["near_batch"] > 0
-    assert counts["near_history"] > 0 and counts["imputed"] and counts["corrected"]
-    assert counts["reported" if content_duplicates == "report" else "dropped"]
     want.cleaned.to_parquet(tmp_path / "want.parquet", index=False)
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "cleaned.parquet"), pd.read_parquet(tmp_path / "want.parquet")
@@ -131,8 +140,9 @@ def test_cleaning_on_dask_equals_clean_frame(
     pd.testing.assert_frame_equal(got.duplicates, want.duplicates)
     pd.testing.assert_frame_equal(got.kept_matches, want.kept_matches)
     plain = {k: _plain(v) for k, v in got.counts["imputed_values"].items()}
-    assert {**got.counts, "imputed_values": plain} == counts
+    assert {**got.counts, "imputed_values": plain} == want.counts
     assert (got.input_rows, got.output_rows) == (len(validated), len(want.cleaned))
+    return want
 
 
 BLOCK = ["rooms", "floor", "city", "district", "balcony", "built_year", "available_from"]
@@ -186,27 +196,11 @@ def test_near_groups_of_tiny_buckets_equal_clean_frame(
     lacking = validated[BLOCK].isna().sum(axis=1)
     assert (lacking > spec.dedup.max_missing).any()
     assert validated[BLOCK].isna().any().all()  # every block field missing somewhere
-    path = tmp_path / "validated.parquet"
-    concat_parts((validated.iloc[i : i + 40] for i in range(0, len(validated), 40)), path)
-    want = clean_frame(pd.read_parquet(path), spec, history)
-    (tmp_path / "work").mkdir()
-    got = clean_on_dask(
-        path, spec, history, client=InProcess(), folder=tmp_path / "work",
-        cleaned=tmp_path / "cleaned.parquet",
-    )  # fmt: skip
-
-    counts = want.counts
+    counts = _cleaned_both_ways(validated, spec, history, tmp_path, part_rows=40).counts
     assert counts["near_batch"] > 0 and counts["near_history"] > 0
     assert counts["reported" if content_duplicates == "report" else "dropped"]
     near_buckets = len(list((tmp_path / "work" / "near").iterdir()))
     assert near_buckets > 10
-    want.cleaned.to_parquet(tmp_path / "want.parquet", index=False)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / "cleaned.parquet"), pd.read_parquet(tmp_path / "want.parquet")
-    )
-    pd.testing.assert_frame_equal(got.duplicates, want.duplicates)
-    pd.testing.assert_frame_equal(got.kept_matches, want.kept_matches)
-    assert got.counts["dropped"] == counts["dropped"]
 
 
 def test_the_layout_puts_each_union_in_one_group_split_by_fields_it_never_lacks(

@@ -36,13 +36,12 @@ SCORED = 20_000  # candidate pairs scored by dedupe at a time
 @dataclass
 class Prepared:
     """What normalising one part found: rows, earliest day, typos corrected, block fields'
-    missing values."""
+    values (up to :data:`DISTINCT` each) and how many rows lack each set of block fields."""
 
     rows: int
     first_day: str | None = None
     corrections: dict[str, dict[str, str]] = field(default_factory=dict)
     corrected: dict[str, int] = field(default_factory=dict)
-    missing: dict[str, int] = field(default_factory=dict)
     distinct: dict[str, set[str]] = field(default_factory=dict)
     patterns: dict[int, int] = field(default_factory=dict)  # missing block fields: rows
 
@@ -82,13 +81,13 @@ def _write_buckets(frame: pd.DataFrame, which: np.ndarray, folder: Path, name: s
 
 
 def _block_counts(frame: pd.DataFrame, spec: SourceSpec) -> dict[str, Any]:
-    """Per block field, how many rows lack it and (up to :data:`DISTINCT`) its values."""
-    missing, distinct = {}, {}
+    """Per block field (up to :data:`DISTINCT`) its values, and the rows lacking each set of
+    block fields (:func:`harvest.cleaning.groups.pattern_counts`)."""
+    distinct = {}
     for name, compared in _block_compared(spec).items():
         values = near.column_values(frame, compared)
-        missing[name] = sum(v is None for v in values)
         distinct[name] = set(list({str(v) for v in values if v is not None})[:DISTINCT])
-    return {"missing": missing, "distinct": distinct, "patterns": pattern_counts(frame, spec)}
+    return {"distinct": distinct, "patterns": pattern_counts(frame, spec)}
 
 
 def _block_compared(spec: SourceSpec) -> dict[str, near.Compared]:
