@@ -54,7 +54,7 @@ def recheck_later(
     """Clean again (with ``clean``, the clean stage the caller hands in) and re-load the later
     partitions D's load can change, in date order; (re-checked dates, dates that could not be
     checked because their validated frame is gone)."""
-    from harvest.loading import record_dedup_matches
+    from harvest.loading.staged import record_dedup_matches
     from harvest.storage.staging import read_frame
 
     days = spec.dedup.history_days
