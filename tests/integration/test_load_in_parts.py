@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -156,3 +157,52 @@ def test_staged_counts_come_from_the_footers_and_the_imputed_column(
     Path(stage_uri_[7:]).unlink()
     with pytest.raises(FileNotFoundError, match=f"staged partition {stage_uri_} does not exist"):
         staged_counts(SPEC, DAY, settings)
+
+
+def test_a_later_partition_re_checked_above_the_threshold_is_read_in_parts(
+    warehouse: Warehouse, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """D2 loaded first, then D1 (a backfill): D2 is cleaned again and re-loaded, its cleaned
+    frame read in parts of 50 records (the threshold 100, as a partition on Dask), and the
+    warehouse then holds exactly D2's records as cleaned again."""
+    from harvest.cleaning import reclean
+    from harvest.cleaning.stage import clean_partition
+    from harvest.loading import counts_from, load_cleaned_partition
+    from harvest.storage.staging import read_frame
+    from tests.integration.test_cleaning_partition import stage_validated
+    from tests.unit.test_dedup_demo import demo_spec
+
+    home = {"HARVEST_HOME": str(tmp_path)}
+    whole = Settings.from_env({**home, "HARVEST_DASK_THRESHOLD_ROWS": "0"})
+    parts = Settings.from_env(
+        {**home, "HARVEST_DASK_THRESHOLD_ROWS": "100", "HARVEST_DASK_PART_ROWS": "50"}
+    )
+    spec, earlier_day = demo_spec(), DAY - dt.timedelta(days=1)
+    warehouse.migrate([spec])
+    stage_validated(whole, earlier_day)
+    stage_validated(whole, DAY)
+
+    def clean_on_pandas(spec: Any, day: dt.date, _: Settings, wh: Warehouse) -> Any:
+        return reclean(spec, day, whole, wh)  # cleaned on pandas, loaded in parts
+
+    def clean_and_load(day: dt.date) -> Any:
+        cleaned = clean_partition(spec, day, whole, warehouse=warehouse)
+        valid = {"scraped": cleaned.input_rows, "valid": cleaned.input_rows, "quarantined": 0}
+        return load_cleaned_partition(
+            spec, day, parts, cleaned_uri=cleaned.cleaned_uri, warehouse=warehouse,
+            counts=counts_from(valid, cleaned.to_dict()), cleaned_at=cleaned.cleaned_at,
+            clean=clean_on_pandas,
+        )  # fmt: skip
+
+    clean_and_load(DAY)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        earlier = clean_and_load(earlier_day)
+    assert earlier.rechecked == [DAY.isoformat()]
+    later = stage_uri(whole.staging_url, StagedDataset.CLEANED, spec.name, DAY)
+    rechecked = read_frame(later)
+    assert f"{later}: {len(rechecked)} rows, read in parts of 50" in caplog.text
+    loaded = warehouse.read_history(spec.name, DAY, DAY, ["record_key"])
+    assert sorted(loaded["record_key"]) == sorted(rechecked["record_key"])
+    summary = warehouse.partition_summary(spec.name, DAY)
+    assert summary is not None and summary.loaded == len(rechecked) > 100
