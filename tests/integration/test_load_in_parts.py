@@ -206,3 +206,30 @@ def test_a_later_partition_re_checked_above_the_threshold_is_read_in_parts(
     assert sorted(loaded["record_key"]) == sorted(rechecked["record_key"])
     summary = warehouse.partition_summary(spec.name, DAY)
     assert summary is not None and summary.loaded == len(rechecked) > 100
+
+
+@pytest.mark.redis
+def test_the_http_cache_purge_unlinks_a_partitions_redis_keys_as_it_finds_them(
+    clean_redis: str, tmp_path: Path
+) -> None:
+    """More keys than one unlink takes (1,000), removed as SCAN returns them, none left over
+    and none of another date touched."""
+    import redis
+
+    from harvest.storage.http_cache_entries import DEFAULT_PREFIX, purge_partition
+
+    other = DAY + dt.timedelta(days=1)
+    with redis.Redis.from_url(clean_redis) as client:
+        pipe = client.pipeline(transaction=False)
+        for day, n in ((DAY, 2345), (other, 10)):
+            for i in range(n):
+                pipe.hset(f"{DEFAULT_PREFIX}:demo:{day}:{i:040x}", mapping={"status": 200})
+        pipe.execute()
+        settings = Settings.from_env(
+            {"HARVEST_HOME": str(tmp_path), "HARVEST_CACHE_URL": clean_redis}
+        )
+
+        assert purge_partition(settings, "demo", DAY) == 2345
+        assert not list(client.scan_iter(match=f"{DEFAULT_PREFIX}:demo:{DAY}:*"))
+        assert len(list(client.scan_iter(match=f"{DEFAULT_PREFIX}:demo:{other}:*"))) == 10
+        assert purge_partition(settings, "demo", DAY) == 0
