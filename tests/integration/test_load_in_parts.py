@@ -102,35 +102,37 @@ def test_several_batches_store_the_rows_one_batch_stores(
     assert frame.loc[0, "record"] == {"rooms": 0, "title": 'Flat "0", Köln'}
 
 
-def test_a_frame_lacking_a_column_changes_nothing_and_names_the_partition(
-    warehouse: Warehouse, settings: Settings
-) -> None:
+@pytest.fixture
+def recorded(warehouse: Warehouse, settings: Settings) -> list[tuple]:
+    """A partition's matches staged (4 dropped, 3 kept) and stored; the rows stored."""
     stage(settings, StagedDataset.DUPLICATES, matches(4, 0, "dropped"))
     stage(settings, StagedDataset.DEDUP_KEPT, matches(3, 10, "kept"))
     warehouse.migrate([SPEC])
-    record_dedup_matches(SPEC, DAY, settings, warehouse)
-    before = stored(warehouse)
+    assert record_dedup_matches(SPEC, DAY, settings, warehouse) == 7
+    return stored(warehouse)
 
+
+def test_a_frame_lacking_a_column_changes_nothing_and_names_the_partition(
+    warehouse: Warehouse, settings: Settings, recorded: list[tuple]
+) -> None:
     stage(settings, StagedDataset.DEDUP_KEPT, matches(3, 10, "kept").drop(columns="score"))
     with pytest.raises(FrameError, match=f"source demo, logical date {DAY}: the frame lacks score"):
         record_dedup_matches(SPEC, DAY, settings, warehouse, batch_rows=2)
-    assert stored(warehouse) == before
+    assert stored(warehouse) == recorded
 
 
 def test_a_partition_cleaned_before_the_frames_existed_is_said_and_left_alone(
-    warehouse: Warehouse, settings: Settings, caplog: pytest.LogCaptureFixture
+    warehouse: Warehouse,
+    settings: Settings,
+    recorded: list[tuple],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    stage(settings, StagedDataset.DUPLICATES, matches(4, 0, "dropped"))
-    stage(settings, StagedDataset.DEDUP_KEPT, matches(3, 10, "kept"))
-    warehouse.migrate([SPEC])
-    record_dedup_matches(SPEC, DAY, settings, warehouse)
-    before = stored(warehouse)
     kept = Path(stage_uri(settings.staging_url, StagedDataset.DEDUP_KEPT, SPEC.name, DAY)[7:])
     kept.unlink()
 
     with caplog.at_level(logging.WARNING):
         assert record_dedup_matches(SPEC, DAY, settings, warehouse) is None
-    assert stored(warehouse) == before
+    assert stored(warehouse) == recorded
     assert (
         "no staged dedup_kept frame" in caplog.text and "clean the partition again" in caplog.text
     )
@@ -153,9 +155,9 @@ def test_staged_counts_come_from_the_footers_and_the_imputed_column(
     }  # fmt: skip
     stage(settings, StagedDataset.CLEANED, cleaned.drop(columns="imputed"))
     assert staged_counts(SPEC, DAY, settings)["imputed"] == 0
-    stage_uri_ = stage_uri(settings.staging_url, StagedDataset.DUPLICATES, SPEC.name, DAY)
-    Path(stage_uri_[7:]).unlink()
-    with pytest.raises(FileNotFoundError, match=f"staged partition {stage_uri_} does not exist"):
+    duplicates = stage_uri(settings.staging_url, StagedDataset.DUPLICATES, SPEC.name, DAY)
+    Path(duplicates[7:]).unlink()
+    with pytest.raises(FileNotFoundError, match=f"staged partition {duplicates} does not exist"):
         staged_counts(SPEC, DAY, settings)
 
 
