@@ -78,7 +78,7 @@ def resolve_found(
     found = tuple(sorted((folder / "found").glob("content-*.parquet")))
     dropped: set[int] = set()
     dup_pieces = [Piece(tuple(key_files), np.arange(_rows(key_files)))] if key_files else []
-    kept_pieces = []
+    kept_pieces: list[Piece] = []
     if found:
         columns = [f"p_{c}" for c in ORDER]
         keys = pa.concat_tables([pq.read_table(f, columns=columns) for f in found])
