@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from harvest.cleaning.partitioned import clean_on_dask
@@ -131,14 +132,20 @@ def _cleaned_both_ways(
     (tmp_path / "work").mkdir()
     got = clean_on_dask(
         path, spec, history, client=InProcess(), folder=tmp_path / "work",
-        cleaned=tmp_path / "cleaned.parquet",
+        cleaned=tmp_path / "cleaned.parquet", duplicates=tmp_path / "duplicates.parquet",
+        kept_matches=tmp_path / "kept.parquet",
     )  # fmt: skip
     want.cleaned.to_parquet(tmp_path / "want.parquet", index=False)
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "cleaned.parquet"), pd.read_parquet(tmp_path / "want.parquet")
     )
-    pd.testing.assert_frame_equal(got.duplicates, want.duplicates)
-    pd.testing.assert_frame_equal(got.kept_matches, want.kept_matches)
+    for name, frame in (("duplicates", want.duplicates), ("kept_matches", want.kept_matches)):
+        frame.to_parquet(tmp_path / f"want-{name}.parquet", index=False)
+        written = pq.read_schema(getattr(got, name))
+        assert written.equals(
+            pq.read_schema(tmp_path / f"want-{name}.parquet"), check_metadata=True
+        )
+        pd.testing.assert_frame_equal(pd.read_parquet(getattr(got, name)), frame)
     plain = {k: _plain(v) for k, v in got.counts["imputed_values"].items()}
     assert {**got.counts, "imputed_values": plain} == want.counts
     assert (got.input_rows, got.output_rows) == (len(validated), len(want.cleaned))
@@ -272,7 +279,8 @@ def test_a_worker_killed_in_cleaning_names_the_source_date_and_bucket(
     with pytest.raises(DaskWorkerKilled) as raised:
         clean_on_dask(
             path, spec, history, client=KillsNearBuckets(), folder=tmp_path / "work",
-            cleaned=tmp_path / "cleaned.parquet", day=DAY,
+            cleaned=tmp_path / "cleaned.parquet", duplicates=tmp_path / "duplicates.parquet",
+            kept_matches=tmp_path / "kept.parquet", day=DAY,
         )  # fmt: skip
     message = str(raised.value)
     assert "clean source=demo date=2026-11-26" in message

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from harvest.cleaning import near
-from harvest.cleaning.dedup import MATCH_COLUMNS, deduplicate
+from harvest.cleaning.dedup import deduplicate
 from harvest.cleaning.groups import Layout, layout
 from harvest.cleaning.impute import (
     MIN_BATCH_VALUES,
@@ -45,6 +45,7 @@ from harvest.cleaning.impute import (
     merge_counts,
     value_counts,
 )
+from harvest.cleaning.matches import Tally
 from harvest.cleaning.normalise import normalise_frame
 from harvest.cleaning.resolve import resolve_found
 from harvest.cleaning.shuffle import (
@@ -67,12 +68,13 @@ DROPPED = "dropped.npy"  # the ``_seq`` of the batch rows content and near match
 @dataclass
 class DaskCleaned:
     """What :func:`clean_on_dask` wrote and counted (the cleaned records are in ``rows`` rows
-    of the file the caller named)."""
+    of the file the caller named; the duplicates and kept matches in the Parquet files
+    ``duplicates`` and ``kept_matches``, as pandas writes :data:`MATCH_COLUMNS` frames)."""
 
     input_rows: int
     output_rows: int
-    duplicates: pd.DataFrame
-    kept_matches: pd.DataFrame
+    duplicates: Path
+    kept_matches: Path
     counts: dict[str, Any]
     history_rows: int = 0
 
@@ -85,11 +87,15 @@ def clean_on_dask(
     client: Any,
     folder: Path,
     cleaned: Path,
+    duplicates: Path,
+    kept_matches: Path,
     day: dt.date | str = "",
 ) -> DaskCleaned:
     """:func:`harvest.cleaning.stage.clean_frame` of the validated Parquet file ``validated``
     on Dask (``client``: a ``distributed.Client``), working files under ``folder`` (removed by
-    the caller), the cleaned records written to ``cleaned``; the same frames and counts.
+    the caller), the cleaned records written to ``cleaned``, the duplicates and the kept matches
+    to the Parquet files ``duplicates`` and ``kept_matches`` (:mod:`harvest.cleaning.matches`:
+    never in the driver's memory whole); the same frames and counts.
     ``history``: the processed rows compared with, as a frame or as Parquet parts in their order
     (:func:`harvest.cleaning.stage.write_history_parts`: never read whole here).
     ``ValueError`` when the validated frame has no key column;
@@ -142,7 +148,7 @@ def clean_on_dask(
                            for n, p in enumerate(history_paths)]
     )  # fmt: skip
     key_results = run("key bucket", _key_bucket, *[(spec, work, b) for b in range(buckets)])
-    key_duplicates = [r.duplicates for r in key_results]
+    key_files = [f for b in range(buckets) if (f := _key_duplicates(work, b)).exists()]
 
     status = "exact-key only: a catalogue keeps every key" if catalogue else ""
     if not catalogue:
@@ -163,7 +169,9 @@ def clean_on_dask(
             "clean source=%s on Dask: %d near buckets in %d groups, the largest of %d rows",
             spec.name, plan.buckets, len(plan.groups), max(f[2] for f in found),
         )  # fmt: skip
-    dropped, duplicates, kept = resolve_found(spec, folder, key_duplicates)
+    dropped, dup_tally, kept_tally = resolve_found(
+        spec, folder, key_files, duplicates, kept_matches
+    )
     # to a file the tasks read, not in each task's arguments (the client kept ~3 MB a task at 1M)
     np.save(folder / DROPPED, np.fromiter(dropped, dtype=np.int64, count=len(dropped)))
     del dropped
@@ -185,7 +193,7 @@ def clean_on_dask(
         empty["record_key"] = empty[key].astype("string")
         empty["is_duplicate_of"] = pd.Series(dtype="string")
         impute_frame(empty, spec).frame.to_parquet(cleaned, index=False)
-    counts = _counts(spec, duplicates, kept, written, batch)
+    counts = _counts(spec, dup_tally, kept_tally, written, batch)
     counts["updated"] = sum(r.updated for r in key_results)
     counts["near_status"] = status
     log.info(
@@ -193,7 +201,9 @@ def clean_on_dask(
         spec.name, int(offsets[-1]), max(rows, 0), buckets,
     )  # fmt: skip
     history_rows = int(starts[-1])
-    return DaskCleaned(int(offsets[-1]), max(rows, 0), duplicates, kept, counts, history_rows)
+    return DaskCleaned(
+        int(offsets[-1]), max(rows, 0), duplicates, kept_matches, counts, history_rows
+    )
 
 
 def _layout(spec: SourceSpec, parts: list[Prepared], buckets: int) -> Layout:
@@ -211,18 +221,20 @@ def _layout(spec: SourceSpec, parts: list[Prepared], buckets: int) -> Layout:
 
 def _counts(
     spec: SourceSpec,
-    duplicates: pd.DataFrame,
-    kept: pd.DataFrame,
+    duplicates: Tally,
+    kept: Tally,
     written: list[dict[str, dict[str, Any]]],
     batch: list[Prepared],
 ) -> dict[str, Any]:
-    """The counts of :func:`harvest.cleaning.stage.clean_frame`, added up over the parts."""
+    """The counts of :func:`harvest.cleaning.stage.clean_frame`, added up over the parts
+    (``duplicates``, ``kept``: the rows written per rule, scope and action)."""
     from harvest.cleaning.dedup import COUNT_NAMES, DROP_REASONS
 
     tally = dict.fromkeys(COUNT_NAMES, 0)
-    for rule, scope in zip(duplicates["rule"], duplicates["scope"], strict=True):
-        tally[f"{'near' if rule == 'near' else 'exact'}_{scope}"] += 1
-    by_rule = duplicates["rule"].value_counts()
+    by_rule: dict[str, int] = {}
+    for (rule, scope, _), n in duplicates.items():
+        tally[f"{'near' if rule == 'near' else 'exact'}_{scope}"] += n
+        by_rule[rule] = by_rule.get(rule, 0) + n
     summed: dict[str, dict[str, int]] = {"imputed": {}, "left_missing": {}, "corrected": {}}
     values: dict[str, Any] = {}
     corrections: dict[str, dict[str, str]] = {}
@@ -239,10 +251,10 @@ def _counts(
     order = list(spec.detail.fields)
     return {
         **tally,
-        "reported": int((kept["action"] == "reported").sum()),
-        "borderline": int((kept["action"] == "kept").sum()),
+        "reported": sum(n for (_, _, action), n in kept.items() if action == "reported"),
+        "borderline": sum(n for (_, _, action), n in kept.items() if action == "kept"),
         "dropped": {
-            reason: int(by_rule.get(rule, 0))
+            reason: by_rule.get(rule, 0)
             for rule, reason in zip(("key", "content", "near"), DROP_REASONS, strict=True)
         },
         **{what: {n: got[n] for n in order if n in got} for what, got in summed.items()},
@@ -254,17 +266,25 @@ def _counts(
 @dataclass
 class _KeyResult:
     updated: int
-    duplicates: pd.DataFrame
+    duplicates: int  # rows in ``_key_duplicates(folder, bucket)`` (none written: 0)
+
+
+def _key_duplicates(folder: str, bucket: int) -> Path:
+    """Where key bucket ``bucket`` writes its duplicates (:data:`MATCH_COLUMNS`)."""
+    return Path(folder) / "key" / f"duplicates-{bucket:05d}.parquet"
 
 
 def _key_bucket(spec: SourceSpec, folder: str, bucket: int) -> _KeyResult:
-    """Rule 1 on one key bucket: :func:`deduplicate` with ``key_only``; the survivors to a file."""
+    """Rule 1 on one key bucket: :func:`deduplicate` with ``key_only``; the survivors and the
+    duplicates (when there are some) to files, read by the driver chunk by chunk."""
     batch, history = bucket_files(Path(folder) / "key", bucket)
     if batch is None:
-        return _KeyResult(0, pd.DataFrame(columns=MATCH_COLUMNS))
+        return _KeyResult(0, 0)
     result = deduplicate(batch, spec, history, key_only=True)
     result.frame.to_parquet(Path(folder) / "key" / f"kept-{bucket:05d}.parquet", index=False)
-    return _KeyResult(result.counts["updated"], result.duplicates)
+    if len(result.duplicates):
+        result.duplicates.to_parquet(_key_duplicates(folder, bucket), index=False)
+    return _KeyResult(result.counts["updated"], len(result.duplicates))
 
 
 def _survivors(folder: str, bucket: int) -> pd.DataFrame | None:

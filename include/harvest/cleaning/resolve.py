@@ -5,62 +5,22 @@ decides them, into the dropped records, the duplicates and the kept matches.
 
 The pairs are decided from their order keys and scores alone (ranks in numpy arrays); the
 compared records (JSON) of a pair are read only when it is output (a near duplicate or a kept
-borderline pair), so the driver holds the output and not every pair scored."""
+borderline pair), and then only chunk by chunk into the output files
+(:mod:`harvest.cleaning.matches`): the driver holds sort keys and ranks, not the records."""
 
 from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harvest.cleaning.dedup import MATCH_COLUMNS
+from harvest.cleaning.matches import Piece, Tally, write_matches
 from harvest.cleaning.shuffle import ORDER
 from harvest.config.spec import SourceSpec
-
-
-def _match_rows(
-    entries: pd.DataFrame, p: str, c: str, rule: str, scores: Any, action: str
-) -> pd.DataFrame:
-    """Rows of :data:`MATCH_COLUMNS` (the dtypes of :func:`dedup._matches_frame`)."""
-    return pd.DataFrame(
-        {
-            "record_key": pd.Series(entries[f"{p}_key"].to_numpy(), dtype="string"),
-            "url": pd.Series(entries[f"{p}_url"].to_numpy(), dtype="string"),
-            "logical_date": pd.Series(entries[f"{p}_date"].to_numpy(), dtype="string"),
-            "is_duplicate_of": pd.Series(entries[f"{c}_key"].to_numpy(), dtype="string"),
-            "matched_date": pd.Series(entries[f"{c}_date"].to_numpy(), dtype="string"),
-            "kind": pd.Series(
-                ["near" if rule == "near" else "exact"] * len(entries), dtype="string"
-            ),
-            "scope": pd.Series(
-                np.where(entries[f"{c}_batch"].to_numpy(dtype=bool), "batch", "history"),
-                dtype="string",
-            ),
-            "rule": pd.Series([rule] * len(entries), dtype="string"),
-            "score": pd.Series(np.asarray(scores, dtype=float), dtype="Float64"),
-            "action": pd.Series([action] * len(entries), dtype="string"),
-            "record": pd.Series(entries[f"{p}record"].to_numpy(), dtype="string"),
-            "matched_record": pd.Series(entries[f"{c}record"].to_numpy(), dtype="string"),
-        }
-    )
-
-
-def _sorted(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="Float64" if c == "score" else "string")
-                             for c in MATCH_COLUMNS})  # fmt: skip
-    frame = pd.concat(frames, ignore_index=True)[MATCH_COLUMNS]
-    return frame.sort_values(
-        ["record_key", "url", "is_duplicate_of", "rule"], kind="stable", ignore_index=True
-    )
-
 
 _ORDER_TYPES = pa.schema(
     [("_date", pa.large_string()), ("_key", pa.large_string()), ("_url", pa.large_string()),
@@ -106,65 +66,56 @@ def decide_pairs(
     return matched, [i for i in borderline if int(later[i]) not in canonical]
 
 
-def _rows_at(files: list[Path], sizes: list[int], positions: list[int]) -> pd.DataFrame | None:
-    """The rows of ``files`` (``sizes`` rows each, read as one frame) at ``positions``, in
-    that order, each file read once; ``None`` for no positions."""
-    if not positions:
-        return None
-    wanted = np.asarray(positions, dtype=np.int64)
-    order = np.argsort(wanted, kind="stable")
-    ascending = wanted[order]
-    starts = np.cumsum([0, *sizes])
-    frames = []
-    for n, file in enumerate(files):
-        lo, hi = np.searchsorted(ascending, [starts[n], starts[n + 1]])
-        if hi > lo:
-            frames.append(pq.read_table(file).take(ascending[lo:hi] - starts[n]).to_pandas())
-    picked = pd.concat(frames, ignore_index=True)
-    back = np.empty(len(order), dtype=np.int64)
-    back[order] = np.arange(len(order))
-    return picked.iloc[back].reset_index(drop=True)
-
-
 def resolve_found(
-    spec: SourceSpec, folder: Path, key_duplicates: list[pd.DataFrame]
-) -> tuple[frozenset[int], pd.DataFrame, pd.DataFrame]:
-    """The batch rows dropped (their ``_seq``), the duplicates (``key_duplicates`` and the
-    others) and the kept matches, from what the near buckets wrote under ``folder/found``
-    (:func:`harvest.cleaning.shuffle.store_found`, in bucket order): content matches (dropped
-    or reported, as the spec says) and the near pairs (:func:`decide_pairs`)."""
-    found = sorted((folder / "found").glob("content-*.parquet"))
+    spec: SourceSpec, folder: Path, key_files: list[Path], duplicates: Path, kept: Path
+) -> tuple[frozenset[int], Tally, Tally]:
+    """The batch rows dropped (their ``_seq``), the duplicates (the key buckets' ``key_files``,
+    of :data:`harvest.cleaning.dedup.MATCH_COLUMNS`, and the others) written to ``duplicates`` and the kept matches to
+    ``kept`` (:func:`harvest.cleaning.matches.write_matches`: never in memory whole), from what
+    the near buckets wrote under ``folder/found`` (:func:`harvest.cleaning.shuffle.store_found`,
+    in bucket order): content matches (dropped or reported, as the spec says) and the near pairs
+    (:func:`decide_pairs`). Returns the rows written per (rule, scope, action) to each."""
+    found = tuple(sorted((folder / "found").glob("content-*.parquet")))
     dropped: set[int] = set()
-    duplicates, kept = list(key_duplicates), []
+    dup_pieces = [Piece(tuple(key_files), np.arange(_rows(key_files)))] if key_files else []
+    kept_pieces: list[Piece] = []
     if found:
-        matches = pd.concat([pd.read_parquet(f) for f in found], ignore_index=True)
-        matches = matches.sort_values([f"p_{c}" for c in ORDER], kind="stable", ignore_index=True)
-        ones = [1.0] * len(matches)
-        if spec.dedup.content_duplicates == "drop":
-            dropped |= set(matches["p__seq"].astype(int))
-            duplicates.append(_match_rows(matches, "p_", "c_", "content", ones, "dropped"))
-        else:
-            kept.append(_match_rows(matches, "p_", "c_", "content", ones, "reported"))
-        del matches
-    files = sorted((folder / "found").glob("pairs-*.parquet"))
+        columns = [f"p_{c}" for c in ORDER]
+        keys = pa.concat_tables([pq.read_table(f, columns=columns) for f in found])
+        keys = keys.rename_columns(ORDER).cast(_ORDER_TYPES)
+        rows = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in ORDER]).to_numpy()
+        drop = spec.dedup.content_duplicates == "drop"
+        if drop:
+            dropped |= set(keys["_seq"].to_numpy().tolist())
+        del keys
+        action = "dropped" if drop else "reported"
+        content = Piece(found, rows, "p_", "c_", "content", action)
+        (dup_pieces if drop else kept_pieces).append(content)
+    files = tuple(sorted((folder / "found").glob("pairs-*.parquet")))
     if files:
         sides = []
         for p in ("e_", "l_"):
             columns = [f"{p}{c}" for c in ORDER]
             tables = [pq.read_table(f, columns=columns).rename_columns(ORDER) for f in files]
             sides.append(pa.concat_tables([t.cast(_ORDER_TYPES) for t in tables]))
-        sizes = [t.num_rows for t in tables]
+        later_seq = sides[1]["_seq"].to_numpy()
         earlier, later = order_ranks(sides)
         del sides, tables
         scores = np.concatenate(
             [pq.read_table(f, columns=["score"])["score"].to_numpy() for f in files]
         ).astype(float)
         matched, borderline = decide_pairs(spec, earlier, later, scores)
-        near = _rows_at(files, sizes, matched)
-        if near is not None:
-            dropped |= set(near["l__seq"].astype(int))
-            duplicates.append(_match_rows(near, "l_", "e_", "near", near["score"], "dropped"))
-        border = _rows_at(files, sizes, borderline)
-        if border is not None:
-            kept.append(_match_rows(border, "l_", "e_", "near", border["score"], "kept"))
-    return frozenset(dropped), _sorted(duplicates), _sorted(kept)
+        dropped |= set(later_seq[matched].tolist())
+        del earlier, later, scores, later_seq
+        for picked, action, pieces in ((matched, "dropped", dup_pieces),
+                                       (borderline, "kept", kept_pieces)):  # fmt: skip
+            if picked:
+                rows = np.asarray(picked, dtype=np.int64)
+                pieces.append(Piece(files, rows, "l_", "e_", "near", action, "score"))
+    dup_tally = write_matches(dup_pieces, duplicates, folder)
+    return frozenset(dropped), dup_tally, write_matches(kept_pieces, kept, folder)
+
+
+def _rows(files: list[Path]) -> int:
+    """The rows of Parquet ``files`` in all (from their footers)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)

@@ -254,12 +254,13 @@ def clean_partition(
         with open_warehouse(settings, spec, day, cache=cache) as owned:
             history, status = read_history(spec, day, owned)
     cleaned_uri = partition.staged_uri(staging, StagedDataset.CLEANED)
-    if validated is None:  # on Dask: history streamed to parts, never read whole
+    duplicates_uri = partition.staged_uri(staging, StagedDataset.DUPLICATES)
+    kept_matches_uri = partition.staged_uri(staging, StagedDataset.DEDUP_KEPT)
+    if validated is None:  # on Dask: history streamed to parts, never read whole; the matches
+        # written to the (local) staged files in chunks, never held whole
         write_history = _history_writer(spec, day, settings, warehouse, cache) if compared else None
-        dasked = _clean_on_dask(
-            validated_uri, spec, partition, write_history, settings, cleaned_uri
-        )
-        cleaned, duplicates, counts, kept_matches = dasked
+        uris = (validated_uri, cleaned_uri, duplicates_uri, kept_matches_uri)
+        cleaned, counts = _clean_on_dask(uris, spec, partition, write_history, settings)
         input_rows, output_rows = counts.pop("input_rows"), counts.pop("output_rows")
         history_rows = counts.pop("history_rows")
     else:
@@ -267,12 +268,8 @@ def clean_partition(
         cleaned_uri = write_frame(cleaned, cleaned_uri)
         input_rows, output_rows = len(validated), len(cleaned)
         history_rows = 0 if history is None else len(history)
-    duplicates_uri = write_frame(
-        duplicates, partition.staged_uri(staging, StagedDataset.DUPLICATES)
-    )
-    kept_matches_uri = write_frame(
-        kept_matches, partition.staged_uri(staging, StagedDataset.DEDUP_KEPT)
-    )
+        duplicates_uri = write_frame(duplicates, duplicates_uri)
+        kept_matches_uri = write_frame(kept_matches, kept_matches_uri)
     profiled = profile_partition(cleaned, partition, settings) if profile else None
     report = CleanReport(
         source=spec.name,
@@ -354,29 +351,31 @@ def _history_writer(
 
 
 def _clean_on_dask(
-    validated_uri: str,
+    uris: tuple[str, str, str, str],
     spec: SourceSpec,
     partition: Partition,
     write_history: Callable[[Path], list[Path]] | None,
     settings: Settings,
-    cleaned_uri: str,
-) -> CleanedFrames:
-    """:func:`harvest.cleaning.partitioned.clean_on_dask` on the settings' cluster, the history
-    written as parts by ``write_history`` (``None``: none compared); the cleaned frame it
-    returns is the head profiled (the records are in ``cleaned_uri``)."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`harvest.cleaning.partitioned.clean_on_dask` on the settings' cluster from the
+    validated URI to the cleaned, duplicates and kept matches URIs (``uris``, local files), the
+    history written as parts by ``write_history`` (``None``: none compared); the cleaned head
+    profiled and the counts."""
     import pyarrow.parquet as pq
 
     from harvest.cleaning.partitioned import clean_on_dask
     from harvest.storage.dask_frames import dask_client, staging_path, work_dir
 
     log.info("clean source=%s date=%s: on Dask", spec.name, partition.day)
+    validated_uri, cleaned_uri, duplicates_uri, kept_uri = uris
     target = staging_path(cleaned_uri)
     with work_dir(settings, spec.name, partition.iso) as folder:
         history = write_history(folder / "history-raw") if write_history else None
         with dask_client(settings) as client:
             done = clean_on_dask(
                 staging_path(validated_uri), spec, history, client=client, folder=folder,
-                cleaned=target, day=partition.day,
+                cleaned=target, duplicates=staging_path(duplicates_uri),
+                kept_matches=staging_path(kept_uri), day=partition.day,
             )  # fmt: skip
     counts = {**done.counts, "input_rows": done.input_rows, "output_rows": done.output_rows}
     counts["history_rows"] = done.history_rows
@@ -384,7 +383,7 @@ def _clean_on_dask(
     with pq.ParquetFile(target) as file:
         head = next(file.iter_batches(batch_size=settings.profile_max_rows or 1), None)
     profiled = head.to_pandas() if head is not None else pd.DataFrame()
-    return CleanedFrames(profiled, done.duplicates, counts, done.kept_matches)
+    return profiled, counts
 
 
 def _plain(value: Any) -> Any:
