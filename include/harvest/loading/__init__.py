@@ -3,7 +3,8 @@
 :func:`load` is its entry point (``LoadOperator``, ``python -m harvest load``,
 :func:`harvest.pipeline.run_partition`); the counts it records come from the validate and clean
 reports (:func:`counts_from`) or, for a load run on its own, from what those stages stored
-(:func:`staged_counts`); :func:`load_cleaned_partition` does the work.
+(:func:`~.staged.staged_counts`); :func:`load_cleaned_partition` does the work, and stores
+clean's de-duplication decisions (:func:`~.staged.record_dedup_matches`).
 
 A ``listings`` source is upserted by key and its later partitions re-checked so that the order
 of loads does not matter (:mod:`.order`); a ``catalogue`` source keeps every date's observations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from harvest.config.settings import Settings
 from harvest.config.spec import SourceSpec
 from harvest.errors import HarvestError
+from harvest.loading.staged import record_dedup_matches, staged_counts
 from harvest.partitions import Partition
 
 if TYPE_CHECKING:
@@ -148,7 +150,7 @@ def load(
     ``validation``, ``cleaning`` and ``crawl`` are the earlier stages' reports (typed, or their
     ``to_dict()``: the XComs of their tasks); without ``validation`` and ``cleaning`` the
     partition's staged cleaned frame is loaded with the counts those stages stored
-    (:func:`staged_counts`). ``clean``: the clean stage (:func:`harvest.cleaning.reclean`), which
+    (:func:`~.staged.staged_counts`). ``clean``: the clean stage (:func:`harvest.cleaning.reclean`), which
     a listings source with a history window needs. Raises what
     :func:`load_cleaned_partition` raises."""
     from harvest.storage.staging import StagedDataset
@@ -173,33 +175,6 @@ def load(
         cleaned_at=cleaned_at,
         clean=clean,
     )
-
-
-def staged_counts(
-    spec: SourceSpec, partition: Partition | dt.date, settings: Settings
-) -> dict[str, int]:
-    """The ``counts`` of a partition rebuilt from what the earlier stages stored (staged frames,
-    the quarantine table), for a load run on its own (``python -m harvest load``)."""
-    from harvest.storage.staging import StagedDataset, read_frame
-    from harvest.storage.warehouse import open_warehouse
-
-    partition = Partition.of(spec.name, partition)
-    day, staging = partition.day, settings.staging_url
-    valid = len(read_frame(partition.staged_uri(staging, StagedDataset.VALIDATED)))
-    duplicates = len(read_frame(partition.staged_uri(staging, StagedDataset.DUPLICATES)))
-    cleaned = read_frame(partition.staged_uri(staging, StagedDataset.CLEANED))
-    imputed = (
-        int(sum(len(v) for v in cleaned["imputed"] if v is not None)) if "imputed" in cleaned else 0
-    )
-    with open_warehouse(settings, spec, day) as warehouse:
-        quarantined = warehouse.quarantined_records(spec.name, day, "validate")
-    return {
-        "scraped": valid + quarantined,
-        "valid": valid,
-        "quarantined": quarantined,
-        "duplicates": duplicates,
-        "imputed": imputed,
-    }
 
 
 def load_cleaned_partition(
@@ -375,26 +350,3 @@ def load_cleaned_partition(
 def _timestamp(value: dt.datetime | str) -> dt.datetime:
     stamp = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
-
-
-def record_dedup_matches(
-    spec: SourceSpec, day: dt.date, settings: Settings, warehouse: Warehouse
-) -> None:
-    """Store what clean dropped or matched and kept (its ``duplicates`` and ``dedup_kept``
-    frames) in ``dedup_matches``; a partition cleaned before those frames existed is said."""
-    import pandas as pd
-
-    from harvest.storage.staging import StagedDataset, read_frame
-
-    frames = []
-    for dataset in (StagedDataset.DUPLICATES, StagedDataset.DEDUP_KEPT):
-        uri = Partition(spec.name, day).staged_uri(settings.staging_url, dataset)
-        try:
-            frames.append(read_frame(uri))
-        except FileNotFoundError:
-            log.warning(
-                "load source=%s date=%s: no staged %s frame (%s); dedup_matches not updated: "
-                "clean the partition again", spec.name, day, dataset.value, uri,
-            )  # fmt: skip
-            return
-    warehouse.replace_dedup_matches(spec.name, day, pd.concat(frames, ignore_index=True))

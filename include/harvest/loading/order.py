@@ -54,8 +54,8 @@ def recheck_later(
     """Clean again (with ``clean``, the clean stage the caller hands in) and re-load the later
     partitions D's load can change, in date order; (re-checked dates, dates that could not be
     checked because their validated frame is gone)."""
-    from harvest.loading import record_dedup_matches
-    from harvest.storage.staging import read_frame
+    from harvest.loading.staged import record_dedup_matches
+    from harvest.storage.staging import read_frame_or_parts
 
     days = spec.dedup.history_days
     if spec.mode != "listings" or not days:
@@ -77,7 +77,7 @@ def recheck_later(
             )  # fmt: skip
             unchecked.append(other)
             continue
-        frame = read_frame(cleaned.cleaned_uri)
+        frame = read_frame_or_parts(cleaned.cleaned_uri, settings)  # parts above the threshold
         result = warehouse.load_partition(spec, other, frame)
         record_dedup_matches(spec, other, settings, warehouse)  # what the re-check dropped
         summary = warehouse.partition_summary(spec.name, other)

@@ -21,6 +21,7 @@ import sqlite3
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 from harvest.config.settings import Settings
 from harvest.text import redact_url
@@ -195,9 +196,16 @@ def _purge_redis(url: str, key_prefix: str) -> int:
     removed = 0
     try:
         with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) as client:
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 1000):
-                removed += client.unlink(*keys[start : start + 1000])
+            # unlinked as they are found, 1,000 at a time (SCAN allows removing keys it has
+            # returned): a partition of 10M pages has 10M keys, about 1.3 GB as one list
+            keys: list[Any] = []
+            for key in client.scan_iter(match=pattern, count=1000):
+                keys.append(key)
+                if len(keys) == 1000:
+                    removed += client.unlink(*keys)
+                    keys.clear()
+            if keys:
+                removed += client.unlink(*keys)
     except redis.RedisError as exc:
         logger.warning(
             "HTTP cache: could not remove the Redis entries %s* at %s (%s); they expire with "

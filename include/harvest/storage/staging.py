@@ -11,7 +11,8 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +24,9 @@ import pandas as pd
 from harvest.partitions import Partition
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from harvest.config.settings import Settings
 
 
@@ -72,9 +76,60 @@ def read_frame(uri: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(target)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"staged partition {uri} does not exist: run the task that writes it first"
-        ) from exc
+        raise _not_staged(uri) from exc
+
+
+def _not_staged(uri: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"staged partition {uri} does not exist: run the task that writes it first"
+    )
+
+
+@contextmanager
+def _parquet_file(uri: str) -> Iterator[pq.ParquetFile]:
+    """The staged Parquet file at ``uri`` (a local path or any fsspec URL), open for its footer
+    and its batches; ``FileNotFoundError`` naming the URI when it is not there."""
+    import pyarrow.parquet as pq
+
+    parsed = urlparse(uri)
+    with ExitStack() as stack:
+        try:
+            if parsed.scheme in ("", "file"):
+                file = pq.ParquetFile(unquote(parsed.path))
+            else:
+                import fsspec
+
+                file = pq.ParquetFile(stack.enter_context(fsspec.open(uri, "rb")))
+        except FileNotFoundError as exc:
+            raise _not_staged(uri) from exc
+        with file:
+            yield file
+
+
+def staged_rows(uri: str) -> int:
+    """The rows of the staged frame at ``uri``, from its Parquet footer (nothing else is read);
+    ``FileNotFoundError`` naming the URI when it is not there."""
+    with _parquet_file(uri) as file:
+        return int(file.metadata.num_rows)
+
+
+@contextmanager
+def staged_batches(
+    uri: str, rows: int, columns: Sequence[str] | None = None
+) -> Iterator[pa.RecordBatchReader]:
+    """The staged frame at ``uri`` as a reader of Arrow record batches of at most ``rows`` rows,
+    read one at a time while the file is open (its schema known before any is read): all its
+    columns, or those of ``columns`` it has. ``FileNotFoundError`` naming the URI when it is
+    not there."""
+    import pyarrow as pa
+
+    with _parquet_file(uri) as file:
+        schema = file.schema_arrow
+        wanted = None if columns is None else [c for c in columns if c in schema.names]
+        if wanted is not None:
+            schema = pa.schema([schema.field(c) for c in wanted], metadata=schema.metadata)
+        batches = file.iter_batches(batch_size=rows, columns=wanted)
+        yield pa.RecordBatchReader.from_batches(schema, batches)
 
 
 @dataclass(frozen=True)
@@ -89,17 +144,13 @@ class FrameParts:
 def frame_parts(uri: str, rows: int) -> FrameParts:
     """The staged frame at ``uri`` (a local Parquet file) as :class:`FrameParts` of at most
     ``rows`` records, read one part at a time (the file's row count comes from its footer)."""
-    import pyarrow.parquet as pq
-
-    path = unquote(urlparse(uri).path) if urlparse(uri).scheme in ("", "file") else uri
-    total = pq.ParquetFile(path).metadata.num_rows
 
     def parts() -> Iterator[pd.DataFrame]:
-        with pq.ParquetFile(path) as file:
-            for batch in file.iter_batches(batch_size=rows):
+        with staged_batches(uri, rows) as batches:
+            for batch in batches:
                 yield batch.to_pandas()
 
-    return FrameParts(parts, total)
+    return FrameParts(parts, staged_rows(uri))
 
 
 def read_frame_or_parts(uri: str, settings: Settings) -> pd.DataFrame | FrameParts:

@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
@@ -44,6 +44,9 @@ from harvest.storage.warehouse.migrations import MigrationReport
 from harvest.storage.warehouse.monitoring import SourceResults
 from harvest.storage.warehouse.results import PartitionSummary
 from harvest.text import redact_url
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -313,10 +316,11 @@ class Warehouse(AppReads):
             return predictions.replace_predictions(conn, source, day, rows)
 
     def replace_dedup_matches(
-        self, source: str, logical_date: dt.date, matches: pd.DataFrame
+        self, source: str, logical_date: dt.date, matches: Sequence[pa.RecordBatchReader]
     ) -> int:
-        """Make ``dedup_matches`` hold exactly ``matches`` for one partition (one transaction;
-        :mod:`.dedup_matches`); the row count."""
+        """Make ``dedup_matches`` hold exactly the rows of ``matches`` (readers of Arrow batches)
+        for one partition, streamed batch by batch in one transaction
+        (:func:`.dedup_matches.replace_dedup_matches`); the row count."""
         with self._begin() as conn:
             return dedup_matches.replace_dedup_matches(conn, source, logical_date, matches)
 

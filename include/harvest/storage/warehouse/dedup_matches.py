@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from harvest.storage.warehouse.copy import bulk_insert
@@ -35,6 +37,8 @@ MATCH_FRAME_COLUMNS = (
     "matched_record",
 )
 """The columns :func:`replace_dedup_matches` reads from clean's staged frames."""
+MATCH_BATCH_ROWS = 10_000
+"""Rows of clean's staged match frames read, converted and sent at a time by the load."""
 
 
 def _value(value: Any) -> Any:
@@ -47,66 +51,98 @@ def _json(value: Any) -> Any:
 
 
 def replace_dedup_matches(
-    conn: sa.Connection, source: str, logical_date: dt.date, matches: pd.DataFrame
+    conn: sa.Connection,
+    source: str,
+    logical_date: dt.date,
+    matches: Sequence[pa.RecordBatchReader],
 ) -> int:
-    """Make the ``dedup_matches`` rows of one partition exactly ``matches`` (clean's
-    ``duplicates`` and ``dedup_kept`` frames, concatenated), in ``conn``'s transaction; returns
-    the row count. Raises :class:`FrameError` naming the partition when a column is missing."""
-    missing = [c for c in MATCH_FRAME_COLUMNS if c not in matches]
-    if missing:
-        raise FrameError(
-            f"dedup matches of source {source}, logical date {logical_date}: the frame lacks "
-            f"{', '.join(missing)} (re-run the clean stage)"
-        )
-    n = len(matches)
-    frame = matches[list(MATCH_FRAME_COLUMNS)].reset_index(drop=True)
+    """Make the ``dedup_matches`` rows of one partition exactly the rows of ``matches`` (clean's
+    ``duplicates`` and ``dedup_kept`` frames, in this order, as readers of Arrow record batches:
+    :func:`harvest.storage.staging.staged_batches`), in ``conn``'s transaction; returns the row
+    count. Each batch is converted and sent in turn (one COPY on PostgreSQL), so only a batch or
+    two is held, ``position`` numbering the rows from 0 across batches. Raises
+    :class:`FrameError` naming the partition, before anything changes, when a reader lacks one
+    of :data:`MATCH_FRAME_COLUMNS`."""
+    for reader in matches:
+        missing = [c for c in MATCH_FRAME_COLUMNS if c not in reader.schema.names]
+        if missing:
+            raise FrameError(
+                f"dedup matches of source {source}, logical date {logical_date}: the frame lacks "
+                f"{', '.join(missing)} (re-run the clean stage)"
+            )
     sqlite = conn.dialect.name == "sqlite"
-    dates = pd.to_datetime(frame["matched_date"].astype("string").str[:10], errors="coerce")
-    scores = pd.to_numeric(frame["score"].astype(object).map(_value), errors="coerce")
-    rows = pa.table(
-        {
-            "source": pa.array([source] * n, pa.string()),
-            "logical_date": pa.array([logical_date] * n, pa.date32()),
-            "position": pa.array(np.arange(n, dtype=np.int32)),
-            "record_key": _text(frame["record_key"]),
-            "url": pa.array(frame["url"].astype("string"), pa.string(), from_pandas=True),
-            "matched_key": _text(frame["is_duplicate_of"]),
-            "matched_date": pa.array(dates.dt.date.astype(object), pa.date32(), from_pandas=True),
-            "rule": _text(frame["rule"]),
-            "scope": _text(frame["scope"]),
-            "score": pa.array(scores.astype("float64"), pa.float64(), from_pandas=True),
-            "action": _text(frame["action"]),
-            "record": _json_texts(frame["record"], sqlite),
-            "matched_record": _json_texts(frame["matched_record"], sqlite),
-        }
-    )
+    written = 0
+
+    def tables() -> Iterator[pa.Table]:
+        nonlocal written
+        for reader in matches:
+            for batch in reader:
+                rows = match_rows(batch, source, logical_date, written, sqlite)
+                written += rows.num_rows
+                yield rows
+
     conn.execute(
         sa.delete(DEDUP_MATCHES).where(
             DEDUP_MATCHES.c.source == source, DEDUP_MATCHES.c.logical_date == logical_date
         )
     )
-    bulk_insert(conn, DEDUP_MATCHES, rows)  # COPY on PostgreSQL
-    return n
+    bulk_insert(conn, DEDUP_MATCHES, tables())  # COPY on PostgreSQL
+    return written
 
 
-def _text(values: pd.Series) -> pa.Array:
-    """A column as text, every value (a missing one as ``"None"``/``"<NA>"``, as ``str`` gives)."""
-    return pa.array([str(v) for v in values], pa.string())
+def match_rows(
+    batch: pa.RecordBatch, source: str, logical_date: dt.date, start: int, sqlite: bool
+) -> pa.Table:
+    """One batch of clean's match rows (:data:`MATCH_FRAME_COLUMNS`) as ``dedup_matches`` rows of
+    the partition, ``position`` from ``start``; ``sqlite``: the JSON text SQLite is given."""
+    n = batch.num_rows
+    column = batch.column
+    return pa.table(
+        {
+            "source": pa.repeat(pa.scalar(source, pa.string()), n),
+            "logical_date": pa.repeat(pa.scalar(logical_date, pa.date32()), n),
+            "position": pa.array(np.arange(start, start + n, dtype=np.int32)),
+            "record_key": _text(column("record_key")),
+            "url": pc.cast(column("url"), pa.string()),
+            "matched_key": _text(column("is_duplicate_of")),
+            "matched_date": _dates(column("matched_date")),
+            "rule": _text(column("rule")),
+            "scope": _text(column("scope")),
+            "score": _scores(column("score")),
+            "action": _text(column("action")),
+            "record": _json_texts(column("record"), sqlite),
+            "matched_record": _json_texts(column("matched_record"), sqlite),
+        }
+    )
 
 
-def _json_texts(values: pd.Series, sqlite: bool) -> pa.Array:
-    """JSON values (dicts, or their staged text) as the text the JSON column is given: on
+def _text(values: pa.Array) -> pa.Array:
+    """A column as text, every value (a missing one as ``"<NA>"``, the text pandas gives it)."""
+    return pc.fill_null(pc.cast(values, pa.string()), "<NA>")
+
+
+def _dates(values: pa.Array) -> pa.Array:
+    """Dates from their ISO text (or dates, timestamps): the first 10 characters, null when they
+    are no ``YYYY-MM-DD``."""
+    text = pc.utf8_slice_codeunits(pc.cast(values, pa.string()), 0, 10)
+    stamps = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+    return pc.cast(stamps, pa.date32())
+
+
+def _scores(values: pa.Array) -> pa.Array:
+    """Scores as doubles, NaN as null."""
+    scores = pc.cast(values, pa.float64())
+    return pc.if_else(pc.is_nan(scores), pa.scalar(None, pa.float64()), scores)
+
+
+def _json_texts(values: pa.Array, sqlite: bool) -> pa.Array:
+    """JSON values (their staged text, or dicts) as the text the JSON column is given: on
     PostgreSQL the staged text itself (``jsonb`` parses it), on SQLite the text SQLAlchemy's
     ``JSON`` writes (``json.dumps`` of the value); a missing value as JSON ``null``, as
     SQLAlchemy stores ``None``."""
-    out = []
-    for value in values:
-        value = _value(value)
-        if isinstance(value, str) and not sqlite:
-            out.append(value)
-        else:
-            out.append(json.dumps(_json(value)))
-    return pa.array(out, pa.string())
+    if not sqlite and (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return pc.fill_null(pc.cast(values, pa.string()), "null")
+    return pa.array([json.dumps(_json(v)) for v in values.to_pylist()], pa.string())
 
 
 def read_dedup_matches(
