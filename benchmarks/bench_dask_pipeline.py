@@ -11,9 +11,13 @@ validated one part per task), ``harvest.cleaning.clean`` (normalisation, de-dupl
 the demo's dedupe model, imputation) and ``harvest.loading.load`` into a fresh PostgreSQL
 database of the side's own, with ``HARVEST_DASK_THRESHOLD_ROWS`` 0 (pandas) or 1 (Dask, on a
 ``LocalCluster`` of 2 worker processes of one thread that the side starts and its stages use
-through ``HARVEST_DASK_SCHEDULER``). Each side runs in its own process; printed per side: wall
-time per stage, CPU time with the workers', and the peak memory (VmHWM) of the side's process
-(whole, and per stage: the peak is reset before each) and of each worker. After its load each side also copies the same rows with ``psql \\copy``
+through ``HARVEST_DASK_SCHEDULER``). Each stage runs in a process of its own, as Airflow runs
+each task (the earlier stages' reports passed in as the DAG passes them through XCom), so a
+stage's peak is its own and not what an earlier stage left in the allocator; printed per side:
+wall time per stage, CPU time with the workers', and the peak memory (VmHWM) of each stage's
+process, of the process holding the cluster's scheduler and of each worker (the workers serve
+every stage: their peak is the largest of the three). After its load each side also copies the
+same rows with ``psql \\copy``
 (CSV, into a plain table shaped like the processed one): the load's rows/s against it.
 
 Every round checks that both sides quarantined as many records, dropped the same duplicates
@@ -38,7 +42,6 @@ Goal: every process of the Dask side under 1 GB (``PEAK_GOAL_MB``) at 10M record
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -64,13 +67,6 @@ def _peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _reset_peak() -> None:
-    """Start this process's VmHWM afresh (Linux ``clear_refs`` 5), so the next reading is one
-    stage's peak; a kernel that refuses leaves the peak since the start."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
 
 
 def _processed(url: str) -> tuple[str, list[str], int, str]:
@@ -183,21 +179,14 @@ def write_raw_store(n: int, part_rows: int, root: Path) -> None:
     store.close()
 
 
-def run_side(
-    side: str, rows: int, part_rows: int, work: Path, url: str, raw: Path
-) -> dict[str, Any]:
-    """One side in this process: validate (the raw partition at ``raw`` read whole, or in
-    parts on the Dask side), clean, load; its figures."""
-    from contextlib import ExitStack
+STAGES = ["validate", "clean", "load"]
 
-    from bench_validation import DAY
 
-    from harvest import cleaning, loading, validation
-    from harvest.config.settings import PACKAGE_DIR, Settings
-    from harvest.config.spec import load_spec
-    from harvest.partitions import Partition
+def _settings(side: str, part_rows: int, work: Path, url: str, raw: Path, scheduler: str) -> Any:
+    """The side's settings: its own ``HARVEST_HOME`` under ``work``, the raw store at ``raw``,
+    the warehouse at ``url``, the Dask threshold 0 (pandas) or 1 (Dask, on ``scheduler``)."""
+    from harvest.config.settings import Settings
 
-    spec = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
     env = {
         "HARVEST_HOME": str(work / "home"),
         "HARVEST_RAW_STORE_URL": raw.as_uri(),
@@ -207,11 +196,67 @@ def run_side(
         "HARVEST_STATSD_ON": "false",
         "HARVEST_PROFILE_MAX_ROWS": "0",
     }
+    if scheduler:
+        env["HARVEST_DASK_SCHEDULER"] = scheduler
+    return Settings.from_env(env)
+
+
+def run_stage(
+    stage: str, side: str, part_rows: int, work: Path, url: str, raw: Path, scheduler: str
+) -> dict[str, Any]:
+    """One stage of one side in this process, as an Airflow task runs it (a process of its own,
+    the earlier stages' reports passed in, here through ``work/reports.json``); its wall and CPU
+    time, this process's peak memory (VmHWM) and, for the load, the rows and the COPY's time."""
+    from bench_validation import DAY
+
+    from harvest import cleaning, loading, validation
+    from harvest.config.settings import PACKAGE_DIR
+    from harvest.config.spec import load_spec
+    from harvest.partitions import Partition
+
+    spec = load_spec(PACKAGE_DIR / "sources" / "demo.yaml")
+    settings = _settings(side, part_rows, work, url, raw, scheduler)
+    partition = Partition.of(spec.name, DAY)
+    reports_file = work / "reports.json"
+    reports = json.loads(reports_file.read_text()) if reports_file.exists() else {}
+    figures: dict[str, Any] = {"imports_mb": _peak_mb()}
+    started, cpu = time.perf_counter(), time.process_time()
+    if stage == "validate":
+        done = validation.validate(
+            spec, partition, settings, chunk_size=part_rows, data_docs=False
+        ).to_dict()
+    elif stage == "clean":
+        validated_uri = reports["validate"]["validated_uri"]
+        done = cleaning.clean(spec, partition, settings, validated_uri=validated_uri).to_dict()
+    else:
+        loaded = loading.load(
+            spec, partition, settings, validation=reports["validate"], cleaning=reports["clean"],
+            clean=cleaning.reclean,
+        )  # fmt: skip
+        done = loaded.to_dict()
+        figures["loaded"], figures["write_seconds"] = int(loaded.loaded), float(loaded.seconds)
+    figures["seconds"] = time.perf_counter() - started
+    figures["cpu"] = time.process_time() - cpu
+    figures["peak_mb"] = _peak_mb()
+    reports_file.write_text(json.dumps({**reports, stage: done}, default=str))
+    return figures
+
+
+def run_side(
+    side: str, rows: int, part_rows: int, work: Path, url: str, raw: Path
+) -> dict[str, Any]:
+    """One side: each stage in a process of its own (:func:`run_stage`, as Airflow runs each
+    task), on the Dask side all on one ``LocalCluster`` this process starts (its scheduler in
+    this process, measured too); the side's figures."""
+    from contextlib import ExitStack
+
     seconds: dict[str, float] = {}
     figures: dict[str, Any] = {"workers_peak_mb": [], "workers_cpu": 0.0}
-    started, cpu = time.perf_counter(), time.process_time()
+    peaks: dict[str, float] = {}
+    started, cpu, stages_cpu = time.perf_counter(), time.process_time(), 0.0
+    stage_figures: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
-        client = None
+        client, scheduler = None, ""
         if side == "dask":
             from distributed import Client, LocalCluster
 
@@ -225,52 +270,44 @@ def run_side(
                 )
             )  # fmt: skip
             client = stack.enter_context(Client(cluster))
-            env["HARVEST_DASK_SCHEDULER"] = cluster.scheduler_address
+            scheduler = cluster.scheduler_address
             seconds["cluster"] = time.perf_counter() - started
-        settings = Settings.from_env(env)
-        partition = Partition.of(spec.name, DAY)
-        mark = time.perf_counter()
-        whole = _peak_mb()
-        _reset_peak()
-        validation_report = validation.validate(
-            spec, partition, settings, chunk_size=part_rows, data_docs=False
-        )
-        validated_uri = validation_report.validated_uri
-        seconds["validate"] = time.perf_counter() - mark
-        peaks = {"validate": _peak_mb()}
-        _reset_peak()
-        mark = time.perf_counter()
-        cleaned = cleaning.clean(spec, partition, settings, validated_uri=validated_uri)
-        seconds["clean"] = time.perf_counter() - mark
-        peaks["clean"] = _peak_mb()
-        _reset_peak()
-        mark = time.perf_counter()
-        loaded = loading.load(
-            spec, partition, settings, validation=validation_report, cleaning=cleaned,
-            clean=cleaning.reclean,
-        )  # fmt: skip
-        seconds["load"] = time.perf_counter() - mark
-        peaks["load"] = _peak_mb()
+        for stage in STAGES:
+            command = [sys.executable, __file__, "--side", side, "--stage", stage]
+            command += ["--work", str(work), "--part-rows", str(part_rows), "--url", url]
+            command += ["--raw", str(raw), "--scheduler", scheduler]
+            env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
+            proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            if proc.returncode != 0:
+                print(proc.stdout[-3000:], proc.stderr[-5000:], sep="\n", file=sys.stderr)
+                raise SystemExit(f"bench_dask_pipeline: the {side} side's {stage} failed")
+            done = json.loads(proc.stdout.strip().splitlines()[-1])
+            stage_figures[stage] = done
+            seconds[stage], peaks[stage] = done["seconds"], done["peak_mb"]
+            stages_cpu += done["cpu"]
         if client is not None:
             usage = client.run(lambda: (_peak_mb(), time.process_time()))
             figures["workers_peak_mb"] = [peak for peak, _ in usage.values()]
             figures["workers_cpu"] = sum(cpu_s for _, cpu_s in usage.values())
     seconds["total"] = time.perf_counter() - started
-    figures["cpu"] = time.process_time() - cpu + figures["workers_cpu"]
-    figures["peak_mb"] = max(whole, _peak_mb(), *peaks.values())
+    peaks["scheduler"] = _peak_mb() if side == "dask" else 0.0
+    figures["cpu"] = time.process_time() - cpu + stages_cpu + figures["workers_cpu"]
+    figures["peak_mb"] = max(peaks.values())
     figures["stage_peak_mb"] = peaks
     table, columns, processed_rows, total = _processed(url)
     figures["copy_seconds"], figures["copy_keyed_seconds"] = _psql_copy(url, table, columns, work)
     figures["seconds"] = seconds
-    figures["loaded"] = int(loaded.loaded)
-    figures["write_seconds"] = float(loaded.seconds)  # the warehouse write (the COPY) alone
+    figures["loaded"] = int(stage_figures["load"]["loaded"])
+    figures["write_seconds"] = float(stage_figures["load"]["write_seconds"])
+    reports = json.loads((work / "reports.json").read_text())
+    validated, cleaned = reports["validate"], reports["clean"]
     figures["digest"] = {
-        "scraped": validation_report.scraped,
-        "valid": validation_report.valid,
-        "quarantined": validation_report.quarantined,
-        "duplicates": cleaned.duplicates,
-        "dropped": cleaned.dropped,
-        "imputed": cleaned.imputed,
+        "scraped": validated["scraped"],
+        "valid": validated["valid"],
+        "quarantined": validated["quarantined"],
+        "duplicates": cleaned["duplicates"],
+        "dropped": cleaned["dropped"],
+        "imputed": cleaned["imputed"],
         "processed": [processed_rows, total],
     }
     return figures
@@ -310,7 +347,8 @@ def _side_lines(side: str, results: list[dict[str, Any]]) -> None:
         " ("
         + ", ".join(
             f"{stage} {median([r['stage_peak_mb'][stage] for r in results]):.0f}"
-            for stage in ("validate", "clean", "load")
+            for stage in ("validate", "clean", "load", "scheduler")
+            if results[0]["stage_peak_mb"].get(stage)
         )
         + " MB)"
     )
@@ -360,6 +398,8 @@ def main() -> int:
     parser.add_argument("--raw", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--scheduler", default="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--raw-cache",
         help="a folder for the raw store: written there once (marked complete by a file "
@@ -370,6 +410,18 @@ def main() -> int:
         args.rows, args.part_rows, args.rounds = 3_000, 1_000, 1
     if args.side == "raw":
         write_raw_store(args.rows, args.part_rows, Path(args.raw))
+        return 0
+    if args.side and args.stage:
+        figures = run_stage(
+            args.stage,
+            args.side,
+            args.part_rows,
+            Path(args.work),
+            args.url,
+            Path(args.raw),
+            args.scheduler,
+        )
+        print(json.dumps(figures, default=str))
         return 0
     if args.side:
         figures = run_side(
