@@ -69,7 +69,8 @@ def build(url: str, rows: int) -> None:
             warehouse.replace_crawl_stats(
                 "demo", day,
                 {"pages": per_night // 20 + per_night, "failed_pages": 0, "ignored_pages": 0,
-                 "items": per_night + len(issues), "cards_seen": 0, "js_pages": 0,
+                 "items": per_night // 20 + per_night, "item_pages": per_night + len(issues),
+                 "cards_seen": 0, "cards_duplicate": 0, "js_pages": 0,
                  "cached_responses": 0, "requests_to_site": per_night, "bytes": per_night * 1500,
                  "duration_seconds": 60.0, "finish_reason": "finished", "links_skipped": {},
                  "completeness_warnings": 0},

@@ -189,9 +189,13 @@ def test_the_sources_page_shows_the_warehouse_counts_of_every_night(demo_run: tu
     }
     assert shown == {(reason, str(day)[:10]): n for reason, day, n in expected}
 
-    completeness = _traces(figures["Crawl completeness"])
-    assert completeness["items"]["y"] == [reports[day]["scrape"]["items"] for day in DAYS]
+    completeness = _traces(figures["Crawl completeness"])  # records against cards, not pages
+    records = [reports[day]["scrape"]["item_pages"] for day in DAYS]
+    assert completeness["records"]["y"] == records == stages["scraped"]["y"]
     assert completeness["cards seen"]["y"] == [reports[day]["scrape"]["cards_seen"] for day in DAYS]
+    repeats = completeness["cards repeating an item"]["y"]
+    assert repeats == [reports[day]["scrape"]["cards_duplicate"] for day in DAYS]
+    assert "items" not in completeness
 
     coverage = figures["Field coverage (share of loaded rows with a value)"]["data"][0]
     fields = coverage["y"]
@@ -249,6 +253,7 @@ def test_the_partition_page_shows_every_stage_and_the_quarantine_with_values(
         row
     )
     assert counts["pages"] == reports[day]["scrape"]["pages"]
+    assert counts["records"] == reports[day]["scrape"]["item_pages"] == counts["scraped"]
 
     quarantine = _table(at, "url", "value", "reason")
     issues = _sql(

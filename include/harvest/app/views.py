@@ -81,14 +81,32 @@ def stage_counts_figure(loads: pd.DataFrame, crawls: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _counts(crawls: pd.DataFrame, column: str) -> list[int | None]:
+    """A ``crawl_stats`` count per night; ``None`` (a gap) where the row has none: a crawl stored
+    before the column was, or a warehouse migrated before it."""
+    if column not in crawls:
+        return [None] * len(crawls)
+    return [None if pd.isna(v) else int(v) for v in crawls[column]]
+
+
 def completeness_figure(crawls: pd.DataFrame) -> go.Figure:
-    """Records the crawl yielded against the cards its list pages showed, and the links it
-    did not follow by reason (``crawl_stats``)."""
+    """Per night (``crawl_stats``): the records the crawl produced (item pages + card items)
+    against the cards its list pages showed and, of those, the cards of an item seen before
+    (no second record); then its failed pages and the links it did not follow, by reason.
+
+    Records and cards are the same unit whatever the source's shape: with nothing lost, a
+    list-only source (each card a record) or one whose cards share item pages gives a record
+    per card that is no repeat, and fewer is what the completeness account's
+    ``records_below_cards`` warns of (per level: cards of a level before the last, which lead to
+    more list pages, are seen here too); item pages without cards are records and no cards.
+    The documents stored (``items``, one a page, list pages too) are no such unit and are not
+    shown. A count the row does not have (a crawl stored before it was kept) is a gap, not 0."""
     fig = go.Figure()
     dates = _dates(crawls)
-    fig.add_bar(name="items", x=dates, y=[int(v) for v in crawls["items"]])
-    fig.add_bar(name="cards seen", x=dates, y=[int(v) for v in crawls["cards_seen"]])
-    fig.add_bar(name="failed pages", x=dates, y=[int(v) for v in crawls["failed_pages"]])
+    fig.add_bar(name="records", x=dates, y=_counts(crawls, "records"))
+    fig.add_bar(name="cards seen", x=dates, y=_counts(crawls, "cards_seen"))
+    fig.add_bar(name="cards repeating an item", x=dates, y=_counts(crawls, "cards_duplicate"))
+    fig.add_bar(name="failed pages", x=dates, y=_counts(crawls, "failed_pages"))
     reasons = sorted({r for links in crawls["links_skipped"] for r in (links or {})})
     for reason in reasons:
         values = [int((links or {}).get(reason, 0)) for links in crawls["links_skipped"]]
@@ -218,7 +236,7 @@ class PartitionDetail:
 
     source: str
     logical_date: dt.date
-    counts: dict[str, int]  # stage -> count, in flow order (pages, items, then STAGE_COUNTS)
+    counts: dict[str, int]  # stage -> count, in flow order (pages, records, then STAGE_COUNTS)
     quarantine: pd.DataFrame  # an issue a row: stage, field, check, severity, value, reason, url
     quarantine_by_reason: pd.DataFrame
     expectations: pd.DataFrame
@@ -241,7 +259,9 @@ def partition_detail(
     counts: dict[str, int] = {}
     if not crawls.empty:
         counts["pages"] = int(crawls.iloc[0]["pages"])
-        counts["items"] = int(crawls.iloc[0]["items"])
+        (records,) = _counts(crawls.iloc[:1], "records")
+        if records is not None:  # the crawl's records, which validation reads as scraped
+            counts["records"] = records
     counts.update({count: int(row[count]) for count in STAGE_COUNTS})
     detail = PartitionDetail(
         source,

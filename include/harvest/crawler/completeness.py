@@ -219,7 +219,8 @@ def completeness_of(stats: Mapping[str, Any]) -> dict[str, Any]:
 
 def completeness_fields(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The crawl result's completeness fields from its stats: ``completeness`` (levels and
-    warnings), ``cards_seen``, ``links_skipped`` (reason -> links, every level),
+    warnings), ``cards_seen`` and ``cards_duplicate`` (of them, cards of an item seen before: no
+    second record; every level), ``links_skipped`` (reason -> links, every level),
     ``completeness_warnings`` (how many) and ``fields_regex_unmatched`` (field -> item pages
     or cards read where its regex matched none of the text found)."""
     completeness = completeness_of(stats)
@@ -230,6 +231,7 @@ def completeness_fields(stats: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "completeness": completeness,
         "cards_seen": sum(e["cards_seen"] for e in completeness["levels"]),
+        "cards_duplicate": sum(e["cards_duplicate"] for e in completeness["levels"]),
         "links_skipped": skipped,
         "completeness_warnings": len(completeness["warnings"]),
         "fields_regex_unmatched": {

@@ -87,7 +87,7 @@ class CrawlResult:
     pages: int  # pages visited: fetched (incl. rendered) + failed
     documents: int  # documents now in the raw-store partition
     failed_pages: int  # pages recorded with an error status (after retries)
-    items: int  # items the spider yielded to the pipeline
+    items: int  # page items the spider yielded: one a page (list, item, failed), not records
     bytes: int  # response bytes received (downloader)
     js_pages: int  # JavaScript pages (rendered now, or served rendered by the HTTP cache)
     js_unavailable: int  # JavaScript pages stored unrendered (no Chromium)
@@ -113,6 +113,7 @@ class CrawlResult:
     # the completeness account: {"levels": [...], "warnings": [...]}, see completeness.py
     completeness: dict[str, Any] = field(default_factory=dict)
     cards_seen: int = 0  # cards found on list pages, every level
+    cards_duplicate: int = 0  # of them, cards of an item seen before: no second record
     links_skipped: dict[str, int] = field(default_factory=dict)  # reason -> links, every level
     completeness_warnings: int = 0  # named warnings of the account (0: every drop has a reason)
     # field -> item pages or cards read where its regex matched none of the text found (its

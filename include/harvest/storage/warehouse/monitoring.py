@@ -214,10 +214,13 @@ def field_coverage_by_date(
 
 def crawl_stats(conn: sa.Connection, source: str, since: dt.date | None) -> pd.DataFrame:
     """The ``crawl_stats`` rows of ``source`` (on or after ``since``), oldest first; empty on
-    a warehouse migrated before the table existed."""
+    a warehouse migrated before the table existed, without the columns added since (``records``,
+    ``cards_duplicate``) on one not migrated since (the app opens it read-only)."""
     if not _has(conn, CRAWL_STATS):
         return pd.DataFrame(columns=[c.name for c in CRAWL_STATS.c])
-    query = sa.select(CRAWL_STATS).where(CRAWL_STATS.c.source == source)
+    present = {c["name"] for c in sa.inspect(conn).get_columns(CRAWL_STATS.name)}
+    columns = [c for c in CRAWL_STATS.c if c.name in present]
+    query = sa.select(*columns).where(CRAWL_STATS.c.source == source)
     if since is not None:
         query = query.where(CRAWL_STATS.c.logical_date >= since)
     return _frame(conn.execute(query.order_by(CRAWL_STATS.c.logical_date)))

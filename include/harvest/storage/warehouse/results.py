@@ -240,9 +240,12 @@ def replace_crawl_monitors(
 CRAWL_STAT_COLUMNS = tuple(
     c.name for c in CRAWL_STATS.c if c.name not in ("source", "logical_date", "crawled_at")
 )
-"""The crawl figures ``crawl_stats`` keeps: keys of ``CrawlResult.to_dict()``."""
+"""The crawl figures ``crawl_stats`` keeps: keys of ``CrawlResult.to_dict()`` (``records`` is
+its ``item_pages``: :data:`_CRAWL_STAT_KEYS`)."""
+_CRAWL_STAT_KEYS = {"records": "item_pages"}  # column -> its key in the crawl's report
 _CRAWL_STAT_MAPS = ("links_skipped", "fields_regex_unmatched")  # {name: count}, {} when none
-_CRAWL_STAT_OPTIONAL = ("observed_on", "date_loaded")  # None: that night / not known
+# None: that night / not known / not counted (a report from before the figure)
+_CRAWL_STAT_OPTIONAL = ("observed_on", "date_loaded", "records", "cards_duplicate")
 
 
 def crawl_stats_row(
@@ -253,13 +256,14 @@ def crawl_stats_row(
     missing = [
         k
         for k in CRAWL_STAT_COLUMNS
-        if k not in (*_CRAWL_STAT_MAPS, *_CRAWL_STAT_OPTIONAL) and stats.get(k) is None
+        if k not in (*_CRAWL_STAT_MAPS, *_CRAWL_STAT_OPTIONAL)
+        and stats.get(_CRAWL_STAT_KEYS.get(k, k)) is None
     ]
     if missing:
         raise FrameError(
             f"crawl figures of source {source}, logical date {day}: no {', '.join(missing)}"
         )
-    row = {k: stats.get(k) for k in CRAWL_STAT_COLUMNS}
+    row = {k: stats.get(_CRAWL_STAT_KEYS.get(k, k)) for k in CRAWL_STAT_COLUMNS}
     row.update({k: dict(stats.get(k) or {}) for k in _CRAWL_STAT_MAPS})
     if isinstance(row["observed_on"], str):
         row["observed_on"] = dt.date.fromisoformat(row["observed_on"])

@@ -126,8 +126,14 @@ CRAWL_STATS = sa.Table(
     sa.Column("pages", sa.BigInteger, nullable=False),  # fetched (incl. rendered) + failed
     sa.Column("failed_pages", sa.BigInteger, nullable=False),
     sa.Column("ignored_pages", sa.BigInteger, nullable=False),  # robots.txt, off-site
-    sa.Column("items", sa.BigInteger, nullable=False),  # records the spider yielded
-    sa.Column("cards_seen", sa.BigInteger, nullable=False),  # cards on list pages
+    # page items the spider yielded: one a page (list, item or failed page), not records
+    sa.Column("items", sa.BigInteger, nullable=False),
+    sa.Column("cards_seen", sa.BigInteger, nullable=False),  # cards on list pages, every level
+    # records the crawl produced: item pages + card items (CrawlResult.item_pages), to set
+    # beside cards_seen; NULL: a crawl stored before the column
+    sa.Column("records", sa.BigInteger),
+    # of cards_seen, cards of an item seen before (no second record); NULL: as records
+    sa.Column("cards_duplicate", sa.BigInteger),
     sa.Column("js_pages", sa.BigInteger, nullable=False),
     sa.Column("cached_responses", sa.BigInteger, nullable=False),
     sa.Column("requests_to_site", sa.BigInteger, nullable=False),
