@@ -1,14 +1,15 @@
-"""The driver's ranks of order keys (:func:`harvest.cleaning.resolve.order_ranks`): the rank of
-each row among the distinct rows in :data:`harvest.cleaning.shuffle.ORDER`, as sorting the
-distinct tuples in Python ranks them."""
+"""The driver's ranks of order keys (:func:`harvest.cleaning.resolve.pair_ranks`): the rank of
+each pair's records among the distinct records in :data:`harvest.cleaning.shuffle.ORDER`, as
+sorting the distinct tuples in Python ranks them, from pair files read file by file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from harvest.cleaning.resolve import order_ranks
+from harvest.cleaning.resolve import pair_ranks
 from harvest.cleaning.shuffle import ORDER
 
 
@@ -26,14 +27,28 @@ def _rows(rng: np.random.Generator, n: int) -> pd.DataFrame:
     )
 
 
-def test_ranks_are_the_sorted_distinct_tuples_ranks() -> None:
+def test_ranks_are_the_sorted_distinct_tuples_ranks(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     rows = _rows(rng, 300)
     earlier = rows.iloc[rng.integers(0, len(rows), 1000)].reset_index(drop=True)
     later = rows.iloc[rng.integers(0, len(rows), 700)].reset_index(drop=True)
     tuples = [tuple(r) for r in pd.concat([earlier, later])[ORDER].itertuples(index=False)]
     rank = {t: i for i, t in enumerate(sorted(set(tuples)))}
-    got = order_ranks([pa.Table.from_pandas(f, preserve_index=False) for f in (earlier, later)])
-    assert [len(g) for g in got] == [1000, 700]
-    assert np.concatenate(got).tolist() == [rank[t] for t in tuples]
-    assert len(set(np.concatenate(got).tolist())) == len(set(tuples)) > 100
+    later = pd.concat([later, later.iloc[:300]], ignore_index=True)  # as many rows as earlier
+    tuples += [tuple(r) for r in later.iloc[700:][ORDER].itertuples(index=False)]
+    files = []
+    for n, (lo, hi) in enumerate([(0, 1), (1, 450), (450, 1000)]):  # one file of a single pair
+        pairs = pd.concat(
+            [earlier.iloc[lo:hi].add_prefix("e_").reset_index(drop=True),
+             later.iloc[lo:hi].add_prefix("l_").reset_index(drop=True)], axis=1,
+        )  # fmt: skip
+        files.append(tmp_path / f"pairs-{n:05d}.parquet")
+        pairs.to_parquet(files[-1], index=False)
+    first, second, later_seq = pair_ranks(tuple(files))
+    assert [len(first), len(second)] == [1000, 1000]
+    got = np.concatenate([first, second]).tolist()
+    wanted = [rank[t] for t in tuples[:1000]] + [rank[t] for t in tuples[1000:1700]]
+    wanted += [rank[t] for t in tuples[1700:]]
+    assert got == wanted
+    assert later_seq.tolist() == later["_seq"].tolist()
+    assert len(set(got)) == len(set(tuples)) > 100

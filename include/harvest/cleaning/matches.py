@@ -90,12 +90,24 @@ class Piece:
         return [s for c in wanted for s in names.get(c, [])]
 
     def read(self, wanted: list[str]) -> pa.Table:
-        """The match columns ``wanted`` of the piece's rows, in its order (small columns only)."""
-        columns = self.source_columns(wanted)
-        table = pa.concat_tables([pq.read_table(f, columns=columns) for f in self.files])
-        got = self.columns(table.take(pa.array(self.rows, pa.int64())))
-        text = pa.large_string()
-        return pa.table({c: pc.cast(got[c], text) for c in wanted})
+        """The match columns ``wanted`` of the piece's rows, in its order (small columns only,
+        read file by file: only the piece's rows of each file are kept)."""
+        columns, text = self.source_columns(wanted), pa.large_string()
+        by_row = np.argsort(self.rows, kind="stable")
+        ascending = self.rows[by_row]
+        parts: list[pa.Table] = []
+        offset = 0
+        for file in self.files:
+            rows = pq.ParquetFile(file).metadata.num_rows
+            lo, hi = np.searchsorted(ascending, [offset, offset + rows])
+            if hi > lo or (file == self.files[-1] and not parts):
+                table = pq.read_table(file, columns=columns)
+                got = self.columns(table.take(pa.array(ascending[lo:hi] - offset, pa.int64())))
+                parts.append(pa.table({c: pc.cast(got[c], text) for c in wanted}))
+            offset += rows
+        back = np.empty(len(by_row), dtype=np.int64)
+        back[by_row] = np.arange(len(by_row))
+        return pa.concat_tables(parts).take(pa.array(back))
 
 
 def write_matches(

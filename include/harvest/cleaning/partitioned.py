@@ -152,8 +152,8 @@ def clean_on_dask(
 
     status = "exact-key only: a catalogue keeps every key" if catalogue else ""
     if not catalogue:
-        matcher = near.load_matcher(spec)
-        status = matcher.status
+        # on a worker, which trains it to score pairs anyway: the driver never loads dedupe
+        usable, status = run("near matcher", _matcher_status, (spec,))[0]
         plan = _layout(spec, [*batch, *prepared], buckets)
         run(
             "near split of key bucket",
@@ -163,7 +163,7 @@ def clean_on_dask(
         found = run(  # each writes its matches and pairs under found/ (the driver reads them)
             "near bucket",
             content_and_pairs,
-            *[(spec, work, g, plan, matcher.matcher is not None) for g in range(plan.buckets)],
+            *[(spec, work, g, plan, usable) for g in range(plan.buckets)],
         )
         log.info(
             "clean source=%s on Dask: %d near buckets in %d groups, the largest of %d rows",
@@ -261,6 +261,13 @@ def _counts(
         "imputed_values": {n: values[n] for n in order if n in summed["imputed"]},
         "corrections": {n: dict(sorted(corrections[n].items())) for n in order if n in corrections},
     }
+
+
+def _matcher_status(spec: SourceSpec) -> tuple[bool, str]:
+    """Whether ``spec``'s dedupe matcher is trained, and its status
+    (:func:`harvest.cleaning.near.load_matcher`, cached per worker process)."""
+    loaded = near.load_matcher(spec)
+    return loaded.matcher is not None, loaded.status
 
 
 @dataclass

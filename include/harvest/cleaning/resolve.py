@@ -10,7 +10,6 @@ borderline pair), and then only chunk by chunk into the output files
 
 from __future__ import annotations
 
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +27,43 @@ _ORDER_TYPES = pa.schema(
 )  # fmt: skip
 
 
-def order_ranks(sides: list[pa.Table]) -> list[np.ndarray]:
-    """Per table of :data:`ORDER` columns, each row's rank among the distinct rows of them all
-    in :data:`ORDER` (equal ranks: the same row, known by ``_batch`` and ``_seq``)."""
-    both = pa.concat_tables([s.select(ORDER).cast(_ORDER_TYPES) for s in sides])
-    order = pc.sort_indices(both, sort_keys=[(c, "ascending") for c in ORDER]).to_numpy()
-    batch = both["_batch"].to_numpy(zero_copy_only=False)[order]
-    seq = both["_seq"].to_numpy()[order]
-    del both
-    new = np.ones(len(order), dtype=bool)
-    new[1:] = (batch[1:] != batch[:-1]) | (seq[1:] != seq[:-1])
-    ranks = np.empty(len(order), dtype=np.int64)
-    ranks[order] = np.cumsum(new) - 1
-    ends = np.cumsum([0, *(s.num_rows for s in sides)])
-    return [ranks[a:b] for a, b in pairwise(ends)]
+def pair_ranks(files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the pairs in ``files`` (pair files of :func:`harvest.cleaning.found.store_found`,
+    read as one table): the rank of each pair's earlier (``e_``) and later (``l_``) record among
+    the distinct records of them all in :data:`ORDER` (a record known by ``_batch`` and
+    ``_seq``), and the later record's ``_seq``. Only the integer ids are read for every pair;
+    the text of the order keys is read file by file and kept once per distinct record."""
+    ids, later_seq = [], np.empty(0, np.int64)
+    for p in ("e_", "l_"):
+        tables = [pq.read_table(f, columns=[f"{p}_batch", f"{p}_seq"]) for f in files]
+        seq = np.concatenate([t.column(1).to_numpy() for t in tables]).astype(np.int64)
+        batch = np.concatenate([t.column(0).to_numpy(zero_copy_only=False) for t in tables])
+        ids.append(seq * 2 + batch.astype(np.int64))
+        later_seq = seq
+    pairs = len(ids[0])
+    every = np.concatenate(ids)
+    del ids
+    _, first, inverse = np.unique(every, return_index=True, return_inverse=True)
+    del every
+    wanted = np.sort(first)  # the first occurrence of each record, over e_ then l_ rows
+    pieces, offset = [], 0
+    for p in ("e_", "l_"):
+        for file in files:
+            rows = pq.ParquetFile(file).metadata.num_rows
+            lo, hi = np.searchsorted(wanted, [offset, offset + rows])
+            if hi > lo:
+                table = pq.read_table(file, columns=[f"{p}{c}" for c in ORDER])
+                picked = table.rename_columns(ORDER).take(pa.array(wanted[lo:hi] - offset))
+                pieces.append(picked.cast(_ORDER_TYPES))
+            offset += rows
+    distinct = pa.concat_tables(pieces) if pieces else _ORDER_TYPES.empty_table()
+    del pieces
+    order = pc.sort_indices(distinct, sort_keys=[(c, "ascending") for c in ORDER]).to_numpy()
+    del distinct
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))  # the rank of the records in the order of ``wanted``
+    ranks = rank[np.searchsorted(wanted, first)][inverse.reshape(-1)]
+    return ranks[:pairs], ranks[pairs:], later_seq
 
 
 def decide_pairs(
@@ -93,14 +115,7 @@ def resolve_found(
         (dup_pieces if drop else kept_pieces).append(content)
     files = tuple(sorted((folder / "found").glob("pairs-*.parquet")))
     if files:
-        sides = []
-        for p in ("e_", "l_"):
-            columns = [f"{p}{c}" for c in ORDER]
-            tables = [pq.read_table(f, columns=columns).rename_columns(ORDER) for f in files]
-            sides.append(pa.concat_tables([t.cast(_ORDER_TYPES) for t in tables]))
-        later_seq = sides[1]["_seq"].to_numpy()
-        earlier, later = order_ranks(sides)
-        del sides, tables
+        earlier, later, later_seq = pair_ranks(files)
         scores = np.concatenate(
             [pq.read_table(f, columns=["score"])["score"].to_numpy() for f in files]
         ).astype(float)
