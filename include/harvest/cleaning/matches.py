@@ -95,12 +95,12 @@ class Piece:
         columns, text = self.source_columns(wanted), pa.large_string()
         by_row = np.argsort(self.rows, kind="stable")
         ascending = self.rows[by_row]
-        parts: list[pa.Table] = []
+        parts = [pa.table({c: pa.array([], text) for c in wanted})]  # so that none is empty
         offset = 0
         for file in self.files:
             rows = pq.ParquetFile(file).metadata.num_rows
             lo, hi = np.searchsorted(ascending, [offset, offset + rows])
-            if hi > lo or (file == self.files[-1] and not parts):
+            if hi > lo:
                 table = pq.read_table(file, columns=columns)
                 got = self.columns(table.take(pa.array(ascending[lo:hi] - offset, pa.int64())))
                 parts.append(pa.table({c: pc.cast(got[c], text) for c in wanted}))

@@ -148,7 +148,7 @@ def clean_on_dask(
                            for n, p in enumerate(history_paths)]
     )  # fmt: skip
     key_results = run("key bucket", _key_bucket, *[(spec, work, b) for b in range(buckets)])
-    key_files = [f for b in range(buckets) if (f := _key_duplicates(work, b)).exists()]
+    key_files = [_key_duplicates(work, b) for b, r in enumerate(key_results) if r.duplicates]
 
     status = "exact-key only: a catalogue keeps every key" if catalogue else ""
     if not catalogue:
